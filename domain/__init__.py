@@ -1,0 +1,1 @@
+"""tapevm.domain"""

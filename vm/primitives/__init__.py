@@ -1,0 +1,1 @@
+"""tapevm.vm.primitives"""

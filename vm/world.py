@@ -1,0 +1,315 @@
+"""The VM's mutable global state, and the journal that turns every change into a record.
+
+The evaluator never mutates global state directly: it calls these methods, and
+each call (a) changes the live state so the rest of the form sees it and
+(b) appends a :class:`Mutation` to the current form's journal together with the
+information needed to undo it.  The session turns the journal into events and
+commits them in one transaction; if the form raises or the commit fails, the
+session calls :meth:`World.rollback` and the live state is as if the form
+never ran.
+
+The sandbox lives here too: paths are plain relative names inside the VM's own
+world; nothing in this module (or anywhere in ``vm``) touches the host.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tapevm.vm.values import Atom
+
+# Mutation kinds, one per domain event type they become.
+DEFINE = "define"
+ASSIGN = "assign"
+ENTER_NS = "enter-ns"
+ATOM_CREATE = "atom-create"
+ATOM_RESET = "atom-reset"
+FACT_ASSERT = "fact-assert"
+FACT_RETRACT = "fact-retract"
+FILE_WRITE = "file-write"
+FILE_DELETE = "file-delete"
+OUTPUT = "output"
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    """One change made by a form: ``kind`` plus its arguments (live values)."""
+
+    kind: str
+    args: tuple[Any, ...]
+
+
+class WorldError(Exception):
+    """A world operation that cannot be done (unbound name, bad path...).
+
+    The evaluator converts it into a Lisp error value of ``kind`` so programs
+    can catch it.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+_MISSING = object()
+
+
+def normalize_path(path: str) -> str:
+    """Validate and normalise a world path (``notes/today.txt``).
+
+    Absolute paths, ``..`` segments, empty names, backslashes and NULs are
+    refused: the world is a flat namespace of relative names, not a view of
+    the host file system.
+    """
+    if not isinstance(path, str) or not path:
+        raise WorldError("bad-path", "a world path must be a non-empty string")
+    if "\x00" in path or "\\" in path:
+        raise WorldError("bad-path", f"world path {path!r} may not contain NUL or backslash")
+    if path.startswith("/"):
+        raise WorldError("bad-path", f"world path {path!r} must be relative (no leading /)")
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise WorldError("bad-path", f"world path {path!r} may not contain empty, '.' or '..' segments")
+    return posixpath.normpath(path)
+
+
+class World:
+    """Namespaces, atoms, facts and files, with a per-form undo journal."""
+
+    def __init__(self) -> None:
+        self.namespaces: dict[str, dict[str, Any]] = {"user": {}}
+        self.current_ns = "user"
+        self.atoms: dict[int, Atom] = {}
+        self.next_atom_id = 1
+        # fact value -> fact value; dict keeps assertion order (deterministic).
+        self.facts: dict[Any, Any] = {}
+        self.files: dict[str, bytes] = {}
+        self._journal: list[Mutation] = []
+        self._undo: list[Callable[[], None]] = []
+        # Lazily decoded bindings: (ns, name) -> loader; see bind_lazy.
+        self._lazy: dict[tuple[str, str], Callable[[], Any]] = {}
+
+    # -- form transactions ------------------------------------------------
+    def begin(self) -> None:
+        """Start journaling a new top-level form."""
+        self._journal = []
+        self._undo = []
+
+    def take_mutations(self) -> list[Mutation]:
+        """The current form's mutations, in order; the journal is emptied."""
+        journal = self._journal
+        self._journal = []
+        self._undo = []
+        return journal
+
+    def rollback(self) -> list[Mutation]:
+        """Undo every mutation of the current form (error or failed commit).
+
+        Returns the form's OUTPUT records: what was printed really was shown,
+        so the session still records it with the failed form.
+        """
+        for undo in reversed(self._undo):
+            undo()
+        printed = [m for m in self._journal if m.kind == OUTPUT]
+        self._journal = []
+        self._undo = []
+        return printed
+
+    def _record(self, kind: str, args: tuple[Any, ...], undo: Callable[[], None]) -> None:
+        self._journal.append(Mutation(kind, args))
+        self._undo.append(undo)
+
+    # -- namespaces and bindings ------------------------------------------
+    def namespace(self, ns: str) -> dict[str, Any]:
+        """The live binding table of ``ns`` (created empty if new, unjournaled)."""
+        table = self.namespaces.get(ns)
+        if table is None:
+            table = self.namespaces[ns] = {}
+        return table
+
+    def lookup(self, ns: str, name: str) -> Any:
+        """The value bound to ``ns/name``; raises WorldError if unbound."""
+        table = self.namespaces.get(ns)
+        if table is not None:
+            value = table.get(name, _MISSING)
+            if value is not _MISSING:
+                if value is _LAZY:
+                    return self._force(ns, name)
+                return value
+        raise WorldError("unbound-symbol", f"unbound symbol: {name if ns == self.current_ns else ns + '/' + name}")
+
+    def is_bound(self, ns: str, name: str) -> bool:
+        table = self.namespaces.get(ns)
+        return table is not None and name in table
+
+    def define(self, ns: str, name: str, value: Any) -> None:
+        table = self.namespace(ns)
+        old = table.get(name, _MISSING)
+        lazy = self._lazy.pop((ns, name), None) if old is _LAZY else None
+        table[name] = value
+
+        def undo() -> None:
+            if old is _MISSING:
+                del table[name]
+            else:
+                table[name] = old
+                if lazy is not None:
+                    self._lazy[(ns, name)] = lazy
+
+        self._record(DEFINE, (ns, name, value), undo)
+
+    def assign(self, ns: str, name: str, value: Any) -> None:
+        """``set!`` of a global: the name must already be bound."""
+        if not self.is_bound(ns, name):
+            raise WorldError("unbound-symbol", f"set!: {name} is not defined (use define first)")
+        table = self.namespaces[ns]
+        if table[name] is _LAZY:
+            self._force(ns, name)
+        old = table[name]
+        table[name] = value
+
+        def undo() -> None:
+            table[name] = old
+
+        self._record(ASSIGN, (ns, name, value), undo)
+
+    def enter_ns(self, ns: str) -> None:
+        if not ns or "/" in ns:
+            raise WorldError("bad-namespace", f"invalid namespace name {ns!r}")
+        old = self.current_ns
+        created = ns not in self.namespaces
+        self.namespace(ns)
+        self.current_ns = ns
+
+        def undo() -> None:
+            self.current_ns = old
+            if created and not self.namespaces.get(ns):
+                self.namespaces.pop(ns, None)
+
+        self._record(ENTER_NS, (ns,), undo)
+
+    # -- lazy decoding (opening a large session) ---------------------------
+    def bind_lazy(self, ns: str, name: str, loader: Callable[[], Any]) -> None:
+        """Bind ``ns/name`` to a value decoded on first use (not journaled)."""
+        self.namespace(ns)[name] = _LAZY
+        self._lazy[(ns, name)] = loader
+
+    def _force(self, ns: str, name: str) -> Any:
+        value = self._lazy.pop((ns, name))()
+        self.namespaces[ns][name] = value
+        return value
+
+    def bindings(self, ns: str) -> Iterator[tuple[str, Any]]:
+        """All bindings of ``ns``, decoding lazy ones."""
+        for name in list(self.namespaces.get(ns, {})):
+            yield name, self.lookup(ns, name)
+
+    # -- atoms --------------------------------------------------------------
+    def atom_create(self, value: Any) -> Atom:
+        atom = Atom(self.next_atom_id, value)
+        self.next_atom_id += 1
+        self.atoms[atom.id] = atom
+
+        def undo() -> None:
+            del self.atoms[atom.id]
+            self.next_atom_id -= 1
+
+        self._record(ATOM_CREATE, (atom.id, value), undo)
+        return atom
+
+    def atom_reset(self, atom: Atom, value: Any) -> None:
+        old = atom.value
+        atom.value = value
+
+        def undo() -> None:
+            atom.value = old
+
+        self._record(ATOM_RESET, (atom.id, value), undo)
+
+    # -- facts ----------------------------------------------------------------
+    def fact_assert(self, fact: Any) -> bool:
+        """Add a fact; asserting a fact already present changes nothing (False)."""
+        if fact in self.facts:
+            return False
+        self.facts[fact] = fact
+
+        def undo() -> None:
+            del self.facts[fact]
+
+        self._record(FACT_ASSERT, (fact,), undo)
+        return True
+
+    def fact_retract(self, fact: Any) -> bool:
+        """Remove a fact; retracting an absent fact changes nothing (False)."""
+        if fact not in self.facts:
+            return False
+        # Rebuilding keeps the order of the other facts on undo.
+        before = dict(self.facts)
+        del self.facts[fact]
+
+        def undo() -> None:
+            self.facts.clear()
+            self.facts.update(before)
+
+        self._record(FACT_RETRACT, (fact,), undo)
+        return True
+
+    # -- files (the sandboxed world) -----------------------------------------
+    def file_write(self, path: str, data: bytes) -> None:
+        path = normalize_path(path)
+        old = self.files.get(path)
+        self.files[path] = data
+
+        def undo() -> None:
+            if old is None:
+                del self.files[path]
+            else:
+                self.files[path] = old
+
+        self._record(FILE_WRITE, (path, data), undo)
+
+    def file_read(self, path: str) -> bytes:
+        path = normalize_path(path)
+        try:
+            return self.files[path]
+        except KeyError:
+            raise WorldError("file-not-found", f"no file {path!r} in the world") from None
+
+    def file_delete(self, path: str) -> None:
+        path = normalize_path(path)
+        if path not in self.files:
+            raise WorldError("file-not-found", f"no file {path!r} in the world")
+        old = self.files.pop(path)
+
+        def undo() -> None:
+            self.files[path] = old
+
+        self._record(FILE_DELETE, (path,), undo)
+
+    def list_files(self, prefix: str = "") -> list[str]:
+        return sorted(p for p in self.files if p.startswith(prefix))
+
+    # -- output ------------------------------------------------------------------
+    def output(self, text: str) -> None:
+        """Record printed text (not state: kept even when the form fails)."""
+        if text:
+            self._journal.append(Mutation(OUTPUT, (text,)))
+            self._undo.append(_noop)
+
+
+def _noop() -> None:
+    return None
+
+
+class _LazyMarker:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<lazy>"
+
+
+_LAZY = _LazyMarker()
