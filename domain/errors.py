@@ -1,0 +1,61 @@
+"""The one exception hierarchy of tapevm.
+
+Every error a user can meet is a :class:`TapeError`; the CLI prints its
+message on one line and exits non-zero.  Messages say what went wrong and what
+to do about it.  Third-party errors are translated at the boundary that meets
+them (``raise StoreError(...) from e``) so nothing else leaks.
+"""
+
+from __future__ import annotations
+
+
+class TapeError(Exception):
+    """Root of every tapevm error."""
+
+    exit_code = 1
+
+
+# -- input the user gave ------------------------------------------------------
+class UsageError(TapeError):
+    """A bad argument, address, name or option."""
+
+    exit_code = 2
+
+
+class SessionNotFound(UsageError):
+    """The named session has no events in this store."""
+
+
+class SessionExists(UsageError):
+    """A session that should be new already exists."""
+
+
+# -- the event log ----------------------------------------------------------------
+class StoreError(TapeError):
+    """The event store could not be opened, read or written."""
+
+
+class ConflictError(StoreError):
+    """Another writer appended to the session first (optimistic concurrency)."""
+
+
+class CorruptRecord(StoreError):
+    """A stored record failed its checksum or could not be decoded."""
+
+
+class UnknownEventType(StoreError):
+    """A stored event's type name is not known to this version of tapevm."""
+
+
+class SchemaVersionError(StoreError):
+    """A stored event (or file) was written by a newer, incompatible tapevm."""
+
+
+# -- values -----------------------------------------------------------------------
+class ValueCodecError(TapeError):
+    """A value could not be encoded for storage or decoded from it."""
+
+
+# -- the VM -------------------------------------------------------------------------
+class VMError(TapeError):
+    """Root of the errors the Lisp VM raises to its host (syntax, evaluation)."""

@@ -1,0 +1,176 @@
+"""Event types: every change to a session is one of these, appended to its log.
+
+Each event class is an immutable pydantic model with a stable ``type_name``
+(what is stored, so classes can be renamed freely) and a ``version`` (bumped
+when its fields change; older stored versions are upcast on read by the
+functions registered in :mod:`tapevm.domain.upcasting`).
+
+Values inside events use the *value encoding* of :mod:`tapevm.domain.content`:
+small atoms inline, compound values as a reference to a content-addressed node
+that a :class:`ContentStored` event earlier in the log (or in the same form)
+carries.  Events therefore hold only JSON-native data, which keeps decoding
+cheap and the log readable with any JSON tool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Event(BaseModel):
+    """Base of all events; subclasses register themselves by ``type_name``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type_name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("type_name") or cls.__name__
+        if name in EVENT_TYPES:
+            raise TypeError(f"duplicate event type name {name!r}")
+        cls.type_name = name
+        EVENT_TYPES[name] = cls
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as it sits in a session's log.
+
+    ``seq`` is the 1-based, gapless event number users see.  ``cause`` is the
+    event number of the input (the FormSubmitted, or the session action) that
+    produced this event: the provenance every audit query follows.
+    ``recorded_at`` is wall-clock seconds since the epoch, informational only:
+    no logic may depend on it, because replays happen at other times.
+    """
+
+    session: str
+    seq: int
+    cause: int
+    recorded_at: float
+    event: Event
+
+    @property
+    def type_name(self) -> str:
+        return self.event.type_name
+
+
+# -- session lifecycle ----------------------------------------------------------------
+class SessionStarted(Event):
+    """The first event of every session."""
+
+    tapevm_version: str
+    vm_version: int
+
+
+# -- inputs ---------------------------------------------------------------------------
+class FormSubmitted(Event):
+    """A top-level form handed to the VM: the input every change it makes points to."""
+
+    source: str
+    file: str
+    line: int
+    column: int
+
+
+class FormEvaluated(Event):
+    """The outcome of a form: its result, or the error it raised.
+
+    ``result`` is the encoded value (None on error); ``printed`` is the result
+    as a person reads it.  An error form commits only FormSubmitted, its output
+    and this event; none of its mutations.
+    """
+
+    ok: bool
+    result: Any = None
+    printed: str = ""
+    error_kind: str | None = None
+    error_message: str | None = None
+
+
+class OutputWritten(Event):
+    """Text the program printed."""
+
+    text: str
+
+
+# -- content ----------------------------------------------------------------------------
+class ContentStored(Event):
+    """Value nodes and file blobs first seen in this form, stored once by content hash.
+
+    ``nodes`` is a list of ``[hash, node]``; ``blobs`` a list of
+    ``[hash, encoding, data]`` with encoding ``"utf8"`` or ``"base64"``.  Later
+    events refer to them by hash, so a value that shares most of its structure
+    with values already stored adds only its new nodes.
+    """
+
+    nodes: list[Any] = []
+    blobs: list[Any] = []
+
+
+# -- VM mutations ----------------------------------------------------------------------
+class Defined(Event):
+    """``(define name value)`` in namespace ``ns``."""
+
+    ns: str
+    name: str
+    value: Any
+
+
+class Assigned(Event):
+    """``(set! name value)`` of an existing global."""
+
+    ns: str
+    name: str
+    value: Any
+
+
+class NamespaceEntered(Event):
+    """``(in-ns name)``: the current namespace changed."""
+
+    ns: str
+
+
+class AtomCreated(Event):
+    atom: int
+    value: Any
+
+
+class AtomReset(Event):
+    """``reset!`` or ``swap!``: the atom's new value."""
+
+    atom: int
+    value: Any
+
+
+class FactAsserted(Event):
+    fact: Any
+
+
+class FactRetracted(Event):
+    fact: Any
+
+
+class FileWritten(Event):
+    """A file of the VM's sandboxed world; ``content`` is the blob hash."""
+
+    path: str
+    content: str
+    size: int
+
+
+class FileDeleted(Event):
+    path: str
+
+
+MUTATION_TYPES: tuple[type[Event], ...] = (
+    Defined, Assigned, NamespaceEntered, AtomCreated, AtomReset,
+    FactAsserted, FactRetracted, FileWritten, FileDeleted,
+)

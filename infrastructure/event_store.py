@@ -1,0 +1,90 @@
+"""The event store: session logs on top of an eventsourcing application recorder.
+
+Each session is one stream (``originator_id`` = session id, ``originator_version``
+= event number).  Writes go through the recorder's ``insert_events`` in one
+transaction; reads page through the stream and decode each record with the
+:class:`~tapevm.infrastructure.codec.RecordCodec`, which checks its checksum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from tapevm.domain.errors import ConflictError, StoreError, TapeError
+from tapevm.domain.events import RecordedEvent
+from tapevm.infrastructure.codec import RecordCodec
+from tapevm.infrastructure.ports import EventStore, SessionHead
+
+READ_PAGE = 20_000
+
+
+class TapeRecorder(Protocol):
+    """What the store needs of a backend's recorder beyond the library's interface."""
+
+    def insert_events(self, stored_events: Sequence[Any], **kwargs: Any) -> Any: ...
+    def head(self, session: str) -> int: ...
+    def session_heads(self) -> list[tuple[str, int, int]]: ...
+    def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
+
+
+class RecorderEventStore(EventStore):
+    def __init__(self, recorder: TapeRecorder, url_for_display: str, closer: Any = None) -> None:
+        self.recorder = recorder
+        self.codec = RecordCodec()
+        self.url_for_display = url_for_display
+        self._closer = closer
+
+    def append(self, events: Sequence[RecordedEvent]) -> None:
+        if not events:
+            return
+        session = events[0].session
+        first = events[0].seq
+        for i, e in enumerate(events):
+            if e.session != session or e.seq != first + i:
+                raise ValueError("append takes consecutive events of one session")
+        stored = [self.codec.encode(e) for e in events]
+        try:
+            self.recorder.insert_events(stored)
+        except IntegrityError as e:
+            raise ConflictError(
+                f"session {session!r} already has an event {first}: another writer appended first; "
+                "reopen the session to continue from its new head"
+            ) from e
+        except TapeError:
+            raise
+        except PersistenceError as e:
+            raise StoreError(f"could not write to {self.url_for_display}: {e}") from e
+
+    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        decode = self.codec.decode
+        after = max(start, 1) - 1
+        while stop is None or after < stop:
+            try:
+                rows = self.recorder.select_rows(session, after, stop, READ_PAGE)
+            except PersistenceError as e:
+                raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+            for seq, topic, state in rows:
+                yield decode(session, seq, topic, state)
+            if len(rows) < READ_PAGE:
+                return
+            after = rows[-1][0]
+
+    def last_seq(self, session: str) -> int:
+        try:
+            return self.recorder.head(session)
+        except PersistenceError as e:
+            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+
+    def sessions(self) -> list[SessionHead]:
+        try:
+            return [SessionHead(s, n, b) for s, n, b in self.recorder.session_heads()]
+        except PersistenceError as e:
+            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+            self._closer = None

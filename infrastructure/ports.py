@@ -1,0 +1,62 @@
+"""The storage port: what the rest of tapevm needs from an event store.
+
+One implementation (:class:`tapevm.infrastructure.event_store.RecorderEventStore`)
+serves every backend by delegating to an eventsourcing application recorder;
+the backends differ only in how the recorder is built (``sqlite_backend``,
+``postgres_backend``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tapevm.domain.events import RecordedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHead:
+    """A session as the store sees it: its id, last event number and stored bytes."""
+
+    session: str
+    last_seq: int
+    stored_bytes: int
+
+
+class EventStore(ABC):
+    """An append-only store of per-session event logs.
+
+    Contracts: ``append`` is atomic (all of its events are stored or none);
+    event numbers in a session are 1-based and gapless; two appends at the same
+    event number never both succeed (the second raises ConflictError); reads
+    see only committed appends.
+    """
+
+    url_for_display: str
+
+    @abstractmethod
+    def append(self, events: Sequence[RecordedEvent]) -> None:
+        """Store ``events`` (one session, consecutive numbers after its head) atomically."""
+
+    @abstractmethod
+    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        """Events of ``session`` with ``start <= seq <= stop``, in order, checked and decoded."""
+
+    @abstractmethod
+    def last_seq(self, session: str) -> int:
+        """The head event number of ``session`` (0 when it has none)."""
+
+    @abstractmethod
+    def sessions(self) -> list[SessionHead]:
+        """Every session with at least one event, by id."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store may not be used afterwards."""
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

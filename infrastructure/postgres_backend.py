@@ -1,0 +1,106 @@
+"""PostgreSQL, for many machines: the eventsourcing library's recorder over psycopg 3.
+
+The library's ``PostgresApplicationRecorder`` is used as it is for writes
+(its table lock keeps the global notification order equal to commit order,
+which the follower projections rely on); we add the per-session queries tapevm
+needs.  Gaplessness rests on the primary key (session, event number): a writer
+only ever appends at the head it read, so a stale writer collides and gets a
+ConflictError.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL, Identifier
+
+from tapevm.domain.errors import StoreError
+
+EVENTS_TABLE = "stored_events"
+
+
+class TapePostgresRecorder(PostgresApplicationRecorder):
+    def _table(self) -> Any:
+        return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+    def head(self, session: str) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT MAX(originator_version) AS m FROM {} WHERE originator_id = %s").format(self._table()),
+                (session,),
+            )
+            row = curs.fetchone()
+            return int(row["m"] or 0) if row else 0
+
+    def session_heads(self) -> list[tuple[str, int, int]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT originator_id AS s, MAX(originator_version) AS m, SUM(octet_length(state)) AS b "
+                    "FROM {} GROUP BY originator_id ORDER BY originator_id"
+                ).format(self._table())
+            )
+            return [(r["s"], int(r["m"]), int(r["b"] or 0)) for r in curs.fetchall()]
+
+    def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
+        query = SQL(
+            "SELECT originator_version AS v, topic AS t, state AS s FROM {} "
+            "WHERE originator_id = %s AND originator_version > %s"
+        ).format(self._table())
+        params: list[Any] = [session, gt]
+        if lte is not None:
+            query += SQL(" AND originator_version <= %s")
+            params.append(lte)
+        query += SQL(" ORDER BY originator_version LIMIT %s")
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, params, prepare=True)
+            return [(r["v"], r["t"], bytes(r["s"])) for r in curs.fetchall()]
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+
+
+def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresDatastore]:
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    dbname = unquote(parts.path.lstrip("/")) or "postgres"
+    try:
+        datastore = PostgresDatastore(
+            dbname=dbname,
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+            schema=query.get("schema", ""),
+            pool_size=int(query.get("pool_size", "2")),
+            max_overflow=int(query.get("max_overflow", "4")),
+            connect_timeout=float(query.get("connect_timeout", "5")),
+            originator_id_type="text",
+        )
+        if datastore.schema != "public":
+            with datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(datastore.schema)))
+        recorder = TapePostgresRecorder(datastore, events_table_name=EVENTS_TABLE)
+        recorder.create_table()
+        return recorder, datastore
+    except (PersistenceError, OSError, ValueError) as e:
+        raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(e, url)}") from None
+    except Exception as e:  # psycopg errors (OperationalError when the server is down...)
+        raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(e, url)}") from None
+
+
+def _redacted(error: Exception, url: str) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text

@@ -1,0 +1,144 @@
+"""SQLite, the embedded default: the eventsourcing library's recorder, tuned for tapevm.
+
+What we change in the library's ``SQLiteApplicationRecorder`` and why:
+
+* durability: every connection sets ``synchronous=FULL`` (WAL mode, which the
+  library already enables), so a committed form survives a power cut.
+  ``durability="fast"`` selects ``synchronous=NORMAL``: commits may be lost on
+  power failure (never corrupted), documented as an opt-in.
+* writes start with ``BEGIN IMMEDIATE``: two writers contending for the store
+  queue on SQLite's lock instead of failing on a read-to-write upgrade.
+* inside that transaction the session's head is checked, so event numbers
+  stay gapless and a stale writer gets a ConflictError, not a silent gap.
+* rows go in with one ``executemany`` (the library inserts row by row to
+  collect rowids; we compute them from ``last_insert_rowid()``, valid because
+  the transaction holds the write lock).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
+
+from tapevm.domain.errors import ConflictError, StoreError
+
+EVENTS_TABLE = "stored_events"
+SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
+
+
+class TapeSQLiteConnectionPool(SQLiteConnectionPool):
+    """Adds the durability and lock-wait settings to every new connection."""
+
+    def __init__(self, *, synchronous: str, **kwargs: Any) -> None:
+        self.synchronous = synchronous
+        super().__init__(**kwargs)
+
+    def _create_connection(self) -> SQLiteConnection:
+        conn = super()._create_connection()
+        raw = conn._sqlite_conn
+        raw.execute(f"PRAGMA synchronous={self.synchronous}")
+        raw.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+
+class TapeSQLiteDatastore(SQLiteDatastore):
+    def __init__(self, db_name: str, *, durability: str = "full", lock_timeout: int = 30) -> None:
+        if durability not in SYNCHRONOUS:
+            raise StoreError(f"unknown durability {durability!r}: use 'full' (default) or 'fast'")
+        super().__init__(db_name, lock_timeout=lock_timeout, originator_id_type="text")
+        self.pool = TapeSQLiteConnectionPool(
+            synchronous=SYNCHRONOUS[durability], db_name=db_name, lock_timeout=lock_timeout
+        )
+
+
+class TapeSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's application recorder with immediate, head-checked, batched inserts."""
+
+    def __init__(self, datastore: TapeSQLiteDatastore) -> None:
+        super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self._select_head = (
+            f"SELECT MAX(originator_version) FROM {EVENTS_TABLE} WHERE originator_id=?"
+        )
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                ids = self._insert_events(cursor, stored_events, **kwargs)
+                conn.commit()
+                return ids
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        first = stored_events[0]
+        c.execute(self._select_head, (first.originator_id,))
+        head = c.fetchone()[0] or 0
+        if first.originator_version != head + 1:
+            raise ConflictError(
+                f"session {first.originator_id!r} moved on: its head is event {head}, "
+                f"this write expected {first.originator_version - 1} (another writer appended first)"
+            )
+        try:
+            c.executemany(
+                self.insert_events_statement,
+                [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+            )
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(e) from e
+        c.execute("SELECT last_insert_rowid()")
+        last = c.fetchone()[0]
+        return list(range(last - len(stored_events) + 1, last + 1))
+
+    def session_heads(self) -> list[tuple[str, int, int]]:
+        """(session, last event number, stored bytes) for every session."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT originator_id, MAX(originator_version), SUM(LENGTH(state)) "
+                f"FROM {EVENTS_TABLE} GROUP BY originator_id ORDER BY originator_id"
+            )
+            return [(r[0], r[1], r[2] or 0) for r in c.fetchall()]
+
+    def head(self, session: str) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_head, (session,))
+            return int(c.fetchone()[0] or 0)
+
+    def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
+        """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""
+        sql = f"SELECT originator_version, topic, state FROM {EVENTS_TABLE} WHERE originator_id=? AND originator_version>?"
+        params: list[Any] = [session, gt]
+        if lte is not None:
+            sql += " AND originator_version<=?"
+            params.append(lte)
+        sql += " ORDER BY originator_version LIMIT ?"
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [(r[0], r[1], r[2]) for r in c.fetchall()]
+
+
+def open_sqlite_recorder(path: str, durability: str = "full") -> TapeSQLiteRecorder:
+    try:
+        datastore = TapeSQLiteDatastore(path, durability=durability)
+        recorder = TapeSQLiteRecorder(datastore)
+        recorder.create_table()
+        return recorder
+    except PersistenceError as e:
+        raise StoreError(f"cannot open SQLite store {path!r}: {e}") from e
