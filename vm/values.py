@@ -165,7 +165,8 @@ class LMap(Mapping[Any, Any]):
     __slots__ = ("_d",)
 
     def __init__(self, items: Iterable[tuple[Any, Any]] | Mapping[Any, Any] = ()) -> None:
-        self._d: dict[Any, Any] = dict(items)
+        pairs = items.items() if isinstance(items, Mapping) else items
+        self._d: dict[Any, Any] = {_map_key(k): v for k, v in pairs}
 
     def __getitem__(self, key: Any) -> Any:
         return self._d[_map_key(key)]
@@ -177,7 +178,7 @@ class LMap(Mapping[Any, Any]):
         return _map_key(key) in self._d
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._d)
+        return (k.value if type(k) is _TypedKey else k for k in self._d)
 
     def __len__(self) -> int:
         return len(self._d)
@@ -212,7 +213,7 @@ class LMap(Mapping[Any, Any]):
         return m
 
     def __repr__(self) -> str:
-        return "{" + " ".join(f"{k!r} {v!r}" for k, v in self._d.items()) + "}"
+        return "{" + " ".join(f"{k!r} {v!r}" for k, v in map_items(self)) + "}"
 
 
 def _map_key(key: Any) -> Any:

@@ -1,0 +1,644 @@
+"""Lisp values <-> the stored value encoding (see :mod:`tapevm.domain.content`).
+
+Why it is shaped like this:
+
+* **Structural sharing.**  Compound values become content-addressed nodes,
+  so a value that shares structure with values already stored adds only its
+  new nodes.  Lists are cut into chunks at positions counted from the *end*
+  of the list (every ``CHUNK``-th pair), so consing onto a list or taking its
+  ``cdr`` changes only the first chunk; vectors and maps are cut from the
+  start and chained backwards, so appending changes only the last chunk.  A
+  chunk's content key is cached on its first pair (pairs are immutable), so
+  re-encoding a long list that grew by one element touches one chunk.
+* **Cycles.**  Closures capture environments and a frame can hold a closure
+  that captured it (``letrec``, named ``let``, internal ``define``).  The
+  encoder finds strongly connected components (iterative Tarjan) and stores
+  each cyclic component as one group node whose members refer to each other
+  by index; everything acyclic stays a plain Merkle node.
+* **No Python recursion.**  Both directions use explicit stacks, so a list
+  nested 100,000 deep encodes and decodes.
+* **Determinism.**  Traversal order is fixed by the value's structure, never
+  by ``id()`` or ``hash()``, so the same value gives the same bytes in any
+  process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from tapevm.domain.content import (
+    ATOM, BIGINT, CLOSURE, ERROR, FLOAT, FRAME, GROUP, GROUP_MEMBER, KEYWORD, LIST_CHUNK, LOCAL,
+    MACRO, MAP_CHUNK, MAX_SAFE_INT, PRIMITIVE, REF, SYMBOL, VECTOR_CHUNK, ContentTable, canonical_bytes,
+)
+from tapevm.domain.errors import ValueCodecError
+from tapevm.vm.values import (
+    NIL, Atom, Closure, Env, ErrorValue, Keyword, LMap, Macro, NilType, Pair, Primitive, Symbol, map_items,
+)
+
+CHUNK = 32
+VM_VALUE_FORMAT = 1
+
+
+# ---------------------------------------------------------------------------
+# scalars
+# ---------------------------------------------------------------------------
+def encode_scalar(value: Any) -> Any:
+    """The inline encoding of a non-compound value; raises KeyError-free ValueCodecError otherwise."""
+    t = type(value)
+    if t is str:
+        return value
+    if t is bool:
+        return value
+    if t is int:
+        return value if -MAX_SAFE_INT < value < MAX_SAFE_INT else [BIGINT, str(value)]
+    if value is NIL or value is None:
+        return None
+    if t is float:
+        if math.isfinite(value):
+            return [FLOAT, value]
+        return [FLOAT, "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")]
+    if t is Symbol:
+        return [SYMBOL, value.name]
+    if t is Keyword:
+        return [KEYWORD, value.name]
+    if t is Atom:
+        return [ATOM, value.id]
+    if t is Primitive:
+        return [PRIMITIVE, value.name]
+    raise ValueCodecError(f"cannot store a value of type {t.__name__}")
+
+
+_COMPOUND = (Pair, tuple, LMap, Closure, Env, Macro, ErrorValue)
+
+
+def _is_compound(value: Any) -> bool:
+    return type(value) in _COMPOUND
+
+
+# ---------------------------------------------------------------------------
+# encoding
+# ---------------------------------------------------------------------------
+class _Cached:
+    """A link to a list remainder already in the content table."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+class _Unit:
+    """One future node: a list chunk, a vector/map chunk, or a closure/frame/macro/error."""
+
+    __slots__ = ("kind", "obj", "items", "link", "head", "length", "index", "low", "enc")
+
+    def __init__(self, kind: str, obj: Any, items: list[Any], link: Any = None) -> None:
+        self.kind = kind
+        self.obj = obj          # the object this unit stands for (first pair of a list chunk)
+        self.items = items      # child values (elements, entries, fields)
+        self.link = link        # tail/prefix/parent: a value, a _Unit or None
+        self.head = None        # list chunks: the pair whose cache to fill
+        self.length = 0         # list chunks: number of pairs from this chunk to the end
+        self.index = -1
+        self.low = -1
+        self.enc: Any = None    # the reference once encoded
+
+
+class ValueEncoder:
+    """Encodes values against a content table, collecting the nodes it adds.
+
+    New nodes go to ``pending`` (and are visible to later encodes in the same
+    form) until :meth:`commit` moves them into the table; :meth:`discard`
+    forgets them when the form's transaction fails.  Keys cached on pairs are
+    trusted only while they are in the table or pending, so a failed commit
+    can never leave a dangling reference.
+    """
+
+    def __init__(self, table: ContentTable) -> None:
+        self.table = table
+        self.pending: dict[str, bytes] = {}
+        self.pending_nodes: list[list[Any]] = []
+
+    # -- transaction of the current form --------------------------------------
+    def take_new_nodes(self) -> list[list[Any]]:
+        nodes = self.pending_nodes
+        self.pending_nodes = []
+        return nodes
+
+    def commit(self) -> None:
+        for key, data in self.pending.items():
+            self.table.add(key, data)
+        self.pending = {}
+        self.pending_nodes = []
+
+    def discard(self) -> None:
+        self.pending = {}
+        self.pending_nodes = []
+
+    def _known(self, key: str) -> bool:
+        return key in self.pending or key in self.table
+
+    def _store(self, node: list[Any]) -> str:
+        data = canonical_bytes(node)
+        pend = self.pending
+        key, new = self.table.key_for(data)
+        if new:
+            # The table does not have it; the pending set may (same form).
+            while key in pend and pend[key] != data:
+                key = key + "+"
+            if key not in pend:
+                pend[key] = data
+                self.pending_nodes.append([key, node])
+        return key
+
+    # -- public -------------------------------------------------------------------
+    def encode(self, value: Any) -> Any:
+        """The encoding of ``value``: inline for scalars, ``["@", key]`` (or a group member ref)."""
+        if not _is_compound(value):
+            return encode_scalar(value)
+        return self._encode_graph(value)
+
+    # -- graph ----------------------------------------------------------------------
+    def _cached_list_ref(self, pair: Pair) -> Any:
+        cache = pair._hash
+        if cache is not None and self._known(cache[0]):
+            return cache
+        return None
+
+    def _list_units(self, head: Pair) -> _Unit:
+        """Cut the list starting at ``head`` into chunk units, reusing cached chunks.
+
+        Chunks start at the head and at every pair whose distance to the end is
+        a multiple of CHUNK; the first such pair with a valid cached key ends
+        the walk, its key standing for the rest of the list.
+        """
+        # Pass 1: the length, from the first pair (after the head) that knows its own.
+        walked = 0
+        node: Any = head
+        rest = 0
+        while type(node) is Pair:
+            if node is not head:
+                cache = self._cached_list_ref(node)
+                if cache is not None:
+                    rest = cache[1]
+                    break
+            walked += 1
+            node = node.cdr
+        total = walked + rest
+        # Pass 2: build chunks, stopping at an aligned pair with a valid cache.
+        units: list[_Unit] = []
+        node = head
+        position = 0
+        current: _Unit | None = None
+        while type(node) is Pair:
+            distance = total - position
+            if position == 0 or distance % CHUNK == 0:
+                if position > 0:
+                    cache = self._cached_list_ref(node)
+                    if cache is not None:
+                        assert current is not None
+                        current.link = _Cached(cache[0])
+                        break
+                current = _Unit(LIST_CHUNK, node, [])
+                current.head = node
+                current.length = distance
+                if units:
+                    units[-1].link = current
+                units.append(current)
+            assert current is not None
+            current.items.append(node.car)
+            node = node.cdr
+            position += 1
+        else:
+            assert current is not None
+            current.link = None if node is NIL else node
+        return units[0]
+
+    def _unit_for(self, value: Any) -> _Unit | None:
+        t = type(value)
+        if t is Pair:
+            if self._cached_list_ref(value) is not None:
+                return None
+            return self._list_units(value)
+        if t is tuple:
+            return self._chained_units(VECTOR_CHUNK, value, list(value))
+        if t is LMap:
+            flat: list[Any] = []
+            for k, v in map_items(value):
+                flat.append(k)
+                flat.append(v)
+            return self._chained_units(MAP_CHUNK, value, flat, step=2)
+        if t is Closure:
+            body = tuple(value.body)
+            return _Unit(CLOSURE, value, [value.params, body], value.env)
+        if t is Env:
+            flat = []
+            for k, v in value.vars.items():
+                flat.append(k)
+                flat.append(v)
+            return _Unit(FRAME, value, flat, value.parent)
+        if t is Macro:
+            return _Unit(MACRO, value, [value.closure])
+        if t is ErrorValue:
+            return _Unit(ERROR, value, [value.data])
+        raise ValueCodecError(f"cannot store a value of type {t.__name__}")
+
+    def _chained_units(self, kind: str, obj: Any, flat: list[Any], step: int = 1) -> _Unit:
+        size = CHUNK * step
+        prev: _Unit | None = None
+        if not flat:
+            return _Unit(kind, obj, [], None)
+        for start in range(0, len(flat), size):
+            unit = _Unit(kind, obj, flat[start:start + size], prev)
+            prev = unit
+        assert prev is not None
+        return prev
+
+    def _children(self, unit: _Unit) -> list[Any]:
+        kids = [v for v in unit.items if _is_compound(v)]
+        link = unit.link
+        if type(link) is _Unit or _is_compound(link):
+            kids.append(link)
+        return kids
+
+    def _encode_graph(self, root: Any) -> Any:
+        """Iterative Tarjan over units; emits nodes children-first, cycles as groups."""
+        by_obj: dict[int, _Unit] = {}      # id(object) -> unit, for objects (not list chunks)
+        resolved: dict[int, Any] = {}      # id(object) -> reference, when already encoded/cached
+        keepalive: list[Any] = []
+
+        def unit_of(value: Any) -> _Unit | Any:
+            """A unit to visit, or a finished reference."""
+            if isinstance(value, _Unit):
+                return value
+            key = id(value)
+            if key in resolved:
+                return resolved[key]
+            unit = by_obj.get(key)
+            if unit is not None:
+                return unit
+            keepalive.append(value)
+            made = self._unit_for(value)
+            if made is None:  # a list with a valid cached key
+                ref = [REF, value._hash[0]]
+                resolved[key] = ref
+                return ref
+            by_obj[key] = made
+            return made
+
+        counter = 0
+        stack: list[_Unit] = []
+        on_stack: set[int] = set()
+        start = unit_of(root)
+        if not isinstance(start, _Unit):
+            return start
+        work: list[tuple[_Unit, list[Any], int]] = []
+
+        def push(u: _Unit) -> None:
+            nonlocal counter
+            u.index = u.low = counter
+            counter += 1
+            stack.append(u)
+            on_stack.add(id(u))
+            work.append((u, self._children(u), 0))
+
+        push(start)
+        while work:
+            u, kids, i = work.pop()
+            if i < len(kids):
+                work.append((u, kids, i + 1))
+                target = unit_of(kids[i])
+                if not isinstance(target, _Unit):
+                    continue
+                if target.index == -1:
+                    push(target)
+                elif id(target) in on_stack:
+                    u.low = min(u.low, target.index)
+                continue
+            # all children done
+            if work:
+                parent = work[-1][0]
+                parent.low = min(parent.low, u.low)
+            if u.low == u.index:
+                component: list[_Unit] = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(id(w))
+                    component.append(w)
+                    if w is u:
+                        break
+                component.reverse()
+                self._emit(component, unit_of)
+        return start.enc
+
+    def _emit(self, component: list[_Unit], unit_of: Callable[[Any], Any]) -> None:
+        members = {id(u): n for n, u in enumerate(component)}
+        cyclic = len(component) > 1 or any(
+            isinstance(unit_of(k), _Unit) and unit_of(k) is component[0] for k in self._children(component[0])
+        )
+
+        def ref(value: Any) -> Any:
+            if type(value) is _Cached:
+                return [REF, value.key]
+            if not isinstance(value, _Unit) and not _is_compound(value):
+                return encode_scalar(value)
+            target = unit_of(value)
+            if not isinstance(target, _Unit):
+                return target
+            if cyclic and id(target) in members:
+                return [LOCAL, members[id(target)]]
+            return target.enc
+
+        nodes = [self._node(u, ref) for u in component]
+        if not cyclic:
+            u = component[0]
+            key = self._store(nodes[0])
+            u.enc = [REF, key]
+            if u.kind == LIST_CHUNK:
+                u.head._hash = (key, u.length)
+            return
+        key = self._store([GROUP, nodes])
+        for n, u in enumerate(component):
+            u.enc = [GROUP_MEMBER, key, n]
+
+    @staticmethod
+    def _node(u: _Unit, ref: Callable[[Any], Any]) -> list[Any]:
+        kind = u.kind
+        if kind == LIST_CHUNK:
+            link = u.link
+            tail = None if link is None or link is NIL else ref(link)
+            return [LIST_CHUNK, [ref(v) for v in u.items], tail]
+        if kind == VECTOR_CHUNK or kind == MAP_CHUNK:
+            return [kind, [ref(v) for v in u.items], None if u.link is None else ref(u.link)]
+        if kind == CLOSURE:
+            c: Closure = u.obj
+            env = None if c.env is None else ref(c.env)
+            return [CLOSURE, ref(c.params), ref(u.items[1]), env, c.name, c.ns]
+        if kind == FRAME:
+            parent = None if u.link is None else ref(u.link)
+            return [FRAME, [ref(v) for v in u.items], parent]
+        if kind == MACRO:
+            return [MACRO, ref(u.items[0])]
+        if kind == ERROR:
+            e: ErrorValue = u.obj
+            return [ERROR, e.kind, e.message, ref(e.data)]
+        raise ValueCodecError(f"unknown unit kind {kind}")
+
+
+# ---------------------------------------------------------------------------
+# decoding
+# ---------------------------------------------------------------------------
+ClosureFactory = Callable[[Any, tuple[Any, ...], Env | None, str | None, str], Closure]
+
+
+class ValueDecoder:
+    """Rebuilds values from encodings; shares decoded nodes (same key, same object).
+
+    ``make_closure`` recompiles a closure from its source (the VM supplies it);
+    ``primitive`` resolves a built-in by name; ``atom`` returns the live atom
+    for an id.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], bytes],
+        make_closure: ClosureFactory,
+        primitive: Callable[[str], Primitive],
+        atom: Callable[[int], Atom],
+    ) -> None:
+        self.lookup = lookup
+        self.make_closure = make_closure
+        self.primitive = primitive
+        self.atom = atom
+        self._cache: dict[str, Any] = {}
+        self._groups: dict[str, list[Any]] = {}
+
+    def decode(self, enc: Any) -> Any:
+        t = type(enc)
+        if t is str or t is int or t is bool:
+            return enc
+        if enc is None:
+            return NIL
+        if t is not list or not enc:
+            raise ValueCodecError(f"malformed value encoding {enc!r}")
+        tag = enc[0]
+        if tag == REF:
+            return self._node(enc[1])
+        if tag == GROUP_MEMBER:
+            return self._group(enc[1])[enc[2]]
+        if tag == FLOAT:
+            v = enc[1]
+            return float(v) if isinstance(v, str) else float(v)
+        if tag == BIGINT:
+            return int(enc[1])
+        if tag == SYMBOL:
+            return Symbol(enc[1])
+        if tag == KEYWORD:
+            return Keyword(enc[1])
+        if tag == ATOM:
+            return self.atom(enc[1])
+        if tag == PRIMITIVE:
+            return self.primitive(enc[1])
+        raise ValueCodecError(f"unknown value tag {tag!r}")
+
+    def _parse(self, key: str) -> Any:
+        try:
+            return orjson.loads(self.lookup(key))
+        except KeyError:
+            raise ValueCodecError(f"value node {key} is missing from the log") from None
+
+    def _node(self, key: str) -> Any:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        # Decode children-first with an explicit stack; only REF edges can nest deeply.
+        order: list[tuple[str, Any]] = []
+        todo = [key]
+        seen: set[str] = set()
+        while todo:
+            k = todo.pop()
+            if k in seen or k in self._cache:
+                continue
+            seen.add(k)
+            node = self._parse(k)
+            order.append((k, node))
+            for child in _node_refs(node):
+                if child not in self._cache and child not in seen:
+                    todo.append(child)
+        for k, node in reversed(order):
+            if k not in self._cache:
+                self._cache[k] = self._build(k, node)
+        return self._cache[key]
+
+    def _build(self, key: str, node: list[Any]) -> Any:
+        tag = node[0]
+        dec = self.decode
+        if tag == LIST_CHUNK:
+            _, items, tail = node
+            result = NIL if tail is None else dec(tail)
+            length = _list_length(result)
+            for item in reversed(items):
+                result = Pair(dec(item), result)
+            length += len(items)
+            if type(result) is Pair:
+                result._hash = (key, length)
+            return result
+        if tag == VECTOR_CHUNK:
+            _, items, prefix = node
+            head = () if prefix is None else dec(prefix)
+            return head + tuple(dec(v) for v in items)
+        if tag == MAP_CHUNK:
+            _, items, prefix = node
+            base: LMap = LMap() if prefix is None else dec(prefix)
+            pairs = list(base._d.items())
+            m = LMap(pairs)
+            for i in range(0, len(items), 2):
+                m = m.assoc(dec(items[i]), dec(items[i + 1]))
+            return m
+        if tag == GROUP:
+            return self._group(key)
+        if tag in (CLOSURE, FRAME, MACRO, ERROR):
+            return self._build_object(node, dec)
+        raise ValueCodecError(f"unknown node tag {tag!r}")
+
+    def _build_object(self, node: list[Any], dec: Callable[[Any], Any]) -> Any:
+        tag = node[0]
+        if tag == CLOSURE:
+            _, params, body, env, name, ns = node
+            return self.make_closure(dec(params), tuple(dec(body)), None if env is None else dec(env), name, ns)
+        if tag == FRAME:
+            _, items, parent = node
+            return Env({dec(items[i]): dec(items[i + 1]) for i in range(0, len(items), 2)},
+                       None if parent is None else dec(parent))
+        if tag == MACRO:
+            return Macro(dec(node[1]))
+        _, kind, message, data = node
+        return ErrorValue(kind, message, dec(data))
+
+    def _group(self, key: str) -> list[Any]:
+        """Members of a cyclic group.
+
+        Objects with identity (closures, frames, macros, the first pair of a
+        list chunk) get placeholders first; immutable members (vector and map
+        chunks, errors) are built once their in-group dependencies exist; then
+        the placeholders are filled in.
+        """
+        members = self._groups.get(key)
+        if members is not None:
+            return members
+        specs = self._parse(key)[1]
+        members = [None] * len(specs)
+        for n, spec in enumerate(specs):
+            tag = spec[0]
+            if tag == CLOSURE:
+                members[n] = Closure(NIL, (), None, spec[4], spec[5])
+            elif tag == FRAME:
+                members[n] = Env({}, None)
+            elif tag == MACRO:
+                members[n] = Macro(Closure(NIL, (), None, None, "user"))
+            elif tag == LIST_CHUNK:
+                members[n] = Pair(NIL, NIL)
+        self._groups[key] = members  # type: ignore[assignment]
+
+        def dec(enc: Any) -> Any:
+            if type(enc) is list and enc and enc[0] == LOCAL:
+                member = members[enc[1]]
+                if member is None:
+                    raise _NotYet()
+                return member
+            return self.decode(enc)
+
+        waiting = [n for n, spec in enumerate(specs) if members[n] is None]
+        while waiting:
+            progress = []
+            for n in waiting:
+                try:
+                    members[n] = self._build_immutable(specs[n], dec)
+                    progress.append(n)
+                except _NotYet:
+                    continue
+            if not progress:
+                raise ValueCodecError(f"value group {key} has an unbuildable cycle")
+            waiting = [n for n in waiting if n not in progress]
+        for spec, member in zip(specs, members):
+            tag = spec[0]
+            if tag == FRAME:
+                items = spec[1]
+                member.vars.update({dec(items[i]): dec(items[i + 1]) for i in range(0, len(items), 2)})
+                member.parent = None if spec[2] is None else dec(spec[2])
+            elif tag == LIST_CHUNK:
+                _, items, tail = spec
+                rest = NIL if tail is None else dec(tail)
+                for item in reversed(items[1:]):
+                    rest = Pair(dec(item), rest)
+                member.car = dec(items[0])
+                member.cdr = rest
+        for spec, member in zip(specs, members):
+            tag = spec[0]
+            if tag == CLOSURE:
+                _, params, body, env, name, ns = spec
+                built = self.make_closure(dec(params), tuple(dec(body)), None if env is None else dec(env), name, ns)
+                for slot in Closure.__slots__:
+                    setattr(member, slot, getattr(built, slot))
+            elif tag == MACRO:
+                member.closure = dec(spec[1])
+        return members  # type: ignore[return-value]
+
+    def _build_immutable(self, spec: list[Any], dec: Callable[[Any], Any]) -> Any:
+        tag = spec[0]
+        if tag == VECTOR_CHUNK:
+            head = () if spec[2] is None else dec(spec[2])
+            return head + tuple(dec(v) for v in spec[1])
+        if tag == MAP_CHUNK:
+            m: LMap = LMap() if spec[2] is None else dec(spec[2])
+            items = spec[1]
+            for i in range(0, len(items), 2):
+                m = m.assoc(dec(items[i]), dec(items[i + 1]))
+            return m
+        if tag == ERROR:
+            return ErrorValue(spec[1], spec[2], dec(spec[3]))
+        raise ValueCodecError(f"unexpected {tag!r} member in a cyclic group")
+
+
+class _NotYet(Exception):
+    """An immutable group member whose in-group dependency is not built yet."""
+
+
+def _list_length(value: Any) -> int:
+    if type(value) is Pair and value._hash is not None:
+        return int(value._hash[1])
+    n = 0
+    while type(value) is Pair:
+        n += 1
+        value = value.cdr
+    return n
+
+
+def _node_refs(node: Any) -> list[str]:
+    """Keys of the REF children of a (non-group) node, to decode them first.
+
+    Structure-aware: a vector of the two strings "@" and "x" is data, not a ref.
+    """
+    tag = node[0]
+    if tag in (LIST_CHUNK, VECTOR_CHUNK, MAP_CHUNK, FRAME):
+        encodings = list(node[1]) + [node[2]]
+    elif tag == CLOSURE:
+        encodings = [node[1], node[2], node[3]]
+    elif tag == MACRO:
+        encodings = [node[1]]
+    elif tag == ERROR:
+        encodings = [node[3]]
+    else:
+        encodings = []
+    return [e[1] for e in encodings if type(e) is list and len(e) == 2 and e[0] == REF]
+
+
+def is_nil_encoding(enc: Any) -> bool:
+    return enc is None
+
+
+__all__ = ["ValueEncoder", "ValueDecoder", "encode_scalar", "CHUNK", "NilType"]
