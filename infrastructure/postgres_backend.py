@@ -88,11 +88,17 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
             connect_timeout=float(query.get("connect_timeout", "5")),
             originator_id_type="text",
         )
-        if datastore.schema != "public":
-            with datastore.get_connection() as conn, conn.cursor() as curs:
-                curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(datastore.schema)))
         recorder = TapePostgresRecorder(datastore, events_table_name=EVENTS_TABLE)
-        recorder.create_table()
+        # Schema creation is idempotent but not concurrency-safe in PostgreSQL
+        # (CREATE TYPE races); an advisory lock serialises processes opening a new store.
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"tapevm-schema:{datastore.schema}",))
+            try:
+                if datastore.schema != "public":
+                    curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(datastore.schema)))
+                recorder.create_table()
+            finally:
+                curs.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"tapevm-schema:{datastore.schema}",))
         return recorder, datastore
     except (PersistenceError, OSError, ValueError) as e:
         raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(e, url)}") from None

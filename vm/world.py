@@ -100,11 +100,13 @@ class World:
         self._undo = []
 
     def take_mutations(self) -> list[Mutation]:
-        """The current form's mutations, in order; the journal is emptied."""
-        journal = self._journal
+        """The current form's mutations, in order (still undoable until :meth:`commit`)."""
+        return list(self._journal)
+
+    def commit(self) -> None:
+        """The form's events are stored: forget the undo information."""
         self._journal = []
         self._undo = []
-        return journal
 
     def rollback(self) -> list[Mutation]:
         """Undo every mutation of the current form (error or failed commit).
@@ -247,7 +249,9 @@ class World:
         """Remove a fact; retracting an absent fact changes nothing (False)."""
         if fact not in self.facts:
             return False
-        # Rebuilding keeps the order of the other facts on undo.
+        # Record the fact as it was asserted (``(p 1)`` when retracting ``(p 1.0)``),
+        # and rebuild on undo so the other facts keep their order.
+        stored = self.facts[fact]
         before = dict(self.facts)
         del self.facts[fact]
 
@@ -255,7 +259,7 @@ class World:
             self.facts.clear()
             self.facts.update(before)
 
-        self._record(FACT_RETRACT, (fact,), undo)
+        self._record(FACT_RETRACT, (stored,), undo)
         return True
 
     # -- files (the sandboxed world) -----------------------------------------

@@ -1,0 +1,165 @@
+"""How events and states look: rich tables for people, stable JSON for machines.
+
+The JSON shapes are documented in docs/cli.md; change them only compatibly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.table import Table
+
+from tapevm.domain.events import (
+    Assigned,
+    AtomCreated,
+    AtomReset,
+    ContentStored,
+    Defined,
+    FactAsserted,
+    FactRetracted,
+    FileDeleted,
+    FileWritten,
+    FormEvaluated,
+    FormSubmitted,
+    NamespaceEntered,
+    OutputWritten,
+    RecordedEvent,
+    SessionStarted,
+)
+from tapevm.domain.state import State
+from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.printer import to_source
+from tapevm.vm.state_loader import make_decoder
+from tapevm.vm.value_codec import ValueDecoder
+from tapevm.vm.world import World
+
+
+def iso_time(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def short(text: str, width: int = 80) -> str:
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class ValuePrinter:
+    """Prints encoded values of one state as Lisp source (decoding needs a VM for closures)."""
+
+    def __init__(self, state: State) -> None:
+        world = World()
+        self.decoder: ValueDecoder = make_decoder(state, world, Interpreter(world))
+
+    def __call__(self, enc: Any) -> str:
+        try:
+            return to_source(self.decoder.decode(enc))
+        except Exception as e:  # a value that cannot be shown must not hide the rest
+            return f"#<undecodable {type(e).__name__}>"
+
+
+def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
+    """One line saying what an event did."""
+    e = r.event
+    val = (lambda enc: show(enc)) if show else (lambda enc: short(str(enc), 40))
+    if isinstance(e, FormSubmitted):
+        return f"{e.file}:{e.line}  {short(e.source, 70)}"
+    if isinstance(e, FormEvaluated):
+        return f"=> {short(e.printed, 70)}" if e.ok else f"error {e.error_kind}: {short(e.error_message or '', 70)}"
+    if isinstance(e, (Defined, Assigned)):
+        op = "define" if isinstance(e, Defined) else "set!"
+        return f"{op} {e.ns}/{e.name} = {short(val(e.value), 60)}"
+    if isinstance(e, NamespaceEntered):
+        return f"in-ns {e.ns}"
+    if isinstance(e, (AtomCreated, AtomReset)):
+        op = "atom" if isinstance(e, AtomCreated) else "reset!"
+        return f"{op} #{e.atom} = {short(val(e.value), 60)}"
+    if isinstance(e, (FactAsserted, FactRetracted)):
+        op = "assert!" if isinstance(e, FactAsserted) else "retract!"
+        return f"{op} {short(val(e.fact), 70)}"
+    if isinstance(e, FileWritten):
+        return f"write {e.path} ({e.size} bytes, {e.content[:12]})"
+    if isinstance(e, FileDeleted):
+        return f"delete {e.path}"
+    if isinstance(e, OutputWritten):
+        return f"output {short(e.text, 70)}"
+    if isinstance(e, ContentStored):
+        return f"{len(e.nodes)} value nodes, {len(e.blobs)} blobs"
+    if isinstance(e, SessionStarted):
+        return f"tapevm {e.tapevm_version}, vm {e.vm_version}"
+    return short(str(e.__dict__), 80)
+
+
+def event_json(r: RecordedEvent) -> dict[str, Any]:
+    return {
+        "session": r.session,
+        "seq": r.seq,
+        "cause": r.cause,
+        "time": iso_time(r.recorded_at),
+        "type": r.event.type_name,
+        "version": r.event.version,
+        "data": dict(r.event.__dict__),
+    }
+
+
+def events_table(events: list[RecordedEvent], title: str) -> Table:
+    table = Table(title=title, show_lines=False)
+    table.add_column("#", justify="right", style="cyan")
+    table.add_column("time")
+    table.add_column("type", style="magenta")
+    table.add_column("cause", justify="right")
+    table.add_column("what")
+    for r in events:
+        table.add_row(str(r.seq), iso_time(r.recorded_at)[11:23], r.event.type_name, str(r.cause), event_summary(r))
+    return table
+
+
+def state_json(state: State) -> dict[str, Any]:
+    show = ValuePrinter(state)
+    return {
+        "session": state.session,
+        "seq": state.seq,
+        "current_ns": state.current_ns,
+        "namespaces": {
+            ns: {name: show(enc) for name, enc in sorted(bindings.items())}
+            for ns, bindings in sorted(state.namespaces.items())
+        },
+        "atoms": {str(k): show(v) for k, v in sorted(state.atoms.items())},
+        "facts": [show(f) for f in state.facts.values()],
+        "files": {p: {"content": k, "size": len(state.blobs.get(k))} for p, k in sorted(state.files.items())},
+    }
+
+
+def state_tables(state: State) -> list[Table]:
+    data = state_json(state)
+    tables = []
+    bindings = Table(title=f"{state.session} at event {state.seq} (namespace {state.current_ns})")
+    bindings.add_column("namespace", style="cyan")
+    bindings.add_column("name", style="bold")
+    bindings.add_column("value")
+    for ns, names in data["namespaces"].items():
+        for name, printed in names.items():
+            bindings.add_row(ns, name, short(printed, 100))
+    tables.append(bindings)
+    if data["atoms"]:
+        atoms = Table(title="atoms")
+        atoms.add_column("atom", justify="right")
+        atoms.add_column("value")
+        for k, v in data["atoms"].items():
+            atoms.add_row(f"#{k}", short(v, 100))
+        tables.append(atoms)
+    if data["facts"]:
+        facts = Table(title="facts")
+        facts.add_column("fact")
+        for f in data["facts"]:
+            facts.add_row(short(f, 110))
+        tables.append(facts)
+    if data["files"]:
+        files = Table(title="files")
+        files.add_column("path")
+        files.add_column("size", justify="right")
+        files.add_column("content")
+        for path, info in data["files"].items():
+            files.add_row(path, str(info["size"]), info["content"][:16])
+        tables.append(files)
+    return tables

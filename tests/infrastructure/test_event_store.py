@@ -1,0 +1,140 @@
+"""The event store contract, run against every backend (SQLite file, PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, UnknownEventType
+from tapevm.domain.events import Defined, FormSubmitted, OutputWritten, RecordedEvent, SessionStarted
+from tapevm.infrastructure.store_factory import open_store
+
+
+def _events(session: str, first: int, n: int) -> list[RecordedEvent]:
+    return [
+        RecordedEvent(session, first + i, first, 1_700_000_000.0 + i,
+                      Defined(ns="user", name=f"x{first + i}", value=first + i))
+        for i in range(n)
+    ]
+
+
+def test_append_and_read_round_trip(store_url: str) -> None:
+    with open_store(store_url) as store:
+        store.append([RecordedEvent("s", 1, 1, 1.5, SessionStarted(tapevm_version="t", vm_version=1))])
+        store.append(_events("s", 2, 50))
+        got = list(store.read("s"))
+        assert [r.seq for r in got] == list(range(1, 52))
+        assert got[0].event == SessionStarted(tapevm_version="t", vm_version=1)
+        assert got[1].event == Defined(ns="user", name="x2", value=2)
+        assert got[1].cause == 2 and got[1].recorded_at == pytest.approx(1_700_000_000.0)
+        assert [r.seq for r in store.read("s", 10, 12)] == [10, 11, 12]
+        assert store.last_seq("s") == 51
+        assert store.last_seq("nobody") == 0
+        assert [h.session for h in store.sessions()] == ["s"]
+
+
+def test_large_event_is_compressed_and_round_trips(store_url: str) -> None:
+    text = "tapevm " * 5000
+    with open_store(store_url) as store:
+        store.append([RecordedEvent("s", 1, 1, 0.0, OutputWritten(text=text))])
+        (r,) = store.read("s")
+        assert r.event.text == text
+        assert store.sessions()[0].stored_bytes < len(text) / 10
+
+
+def test_second_writer_at_same_event_number_conflicts(store_url: str) -> None:
+    with open_store(store_url) as a, open_store(store_url) as b:
+        a.append(_events("s", 1, 3))
+        with pytest.raises(ConflictError):
+            b.append(_events("s", 3, 2))
+        # nothing of the failed append is visible, and the log is intact
+        assert [r.seq for r in a.read("s")] == [1, 2, 3]
+
+
+def test_append_that_would_leave_a_gap_is_refused(sqlite_path: str) -> None:
+    with open_store(sqlite_path) as store:
+        store.append(_events("s", 1, 2))
+        with pytest.raises(ConflictError):
+            store.append(_events("s", 5, 1))
+        assert store.last_seq("s") == 2
+
+
+def test_concurrent_writers_never_both_win(store_url: str) -> None:
+    results: list[str] = []
+
+    def writer() -> None:
+        with open_store(store_url) as store:
+            try:
+                store.append(_events("race", 1, 20))
+                results.append("ok")
+            except ConflictError:
+                results.append("conflict")
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["conflict"] * 3 + ["ok"]
+    with open_store(store_url) as store:
+        assert [r.seq for r in store.read("race")] == list(range(1, 21))
+
+
+def test_altered_byte_is_reported_with_session_and_event(sqlite_path: str) -> None:
+    with open_store(sqlite_path) as store:
+        store.append(_events("s", 1, 5))
+    conn = sqlite3.connect(sqlite_path)
+    (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_version=3").fetchone()
+    damaged = bytearray(state)
+    damaged[-2] ^= 0x20
+    conn.execute("UPDATE stored_events SET state=? WHERE originator_version=3", (bytes(damaged),))
+    conn.commit()
+    conn.close()
+    with open_store(sqlite_path) as store:
+        with pytest.raises(CorruptRecord, match=r"session 's' event 3: checksum mismatch"):
+            list(store.read("s"))
+        assert [r.seq for r in store.read("s", 1, 2)] == [1, 2]
+
+
+def test_moved_record_fails_its_checksum(sqlite_path: str) -> None:
+    with open_store(sqlite_path) as store:
+        store.append(_events("s", 1, 3))
+    conn = sqlite3.connect(sqlite_path)
+    (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_version=1").fetchone()
+    conn.execute("UPDATE stored_events SET state=? WHERE originator_version=2", (state,))
+    conn.commit()
+    conn.close()
+    with open_store(sqlite_path) as store, pytest.raises(CorruptRecord, match="event 2"):
+        list(store.read("s"))
+
+
+def test_truncated_record_and_unknown_type(sqlite_path: str) -> None:
+    with open_store(sqlite_path) as store:
+        store.append(_events("s", 1, 2))
+    conn = sqlite3.connect(sqlite_path)
+    conn.execute("UPDATE stored_events SET state=x'0102' WHERE originator_version=1")
+    conn.execute("UPDATE stored_events SET topic='Nope:1' WHERE originator_version=2")
+    conn.commit()
+    conn.close()
+    with open_store(sqlite_path) as store:
+        with pytest.raises(CorruptRecord, match="event 1: record is truncated"):
+            list(store.read("s", 1, 1))
+        with pytest.raises((UnknownEventType, CorruptRecord)):
+            list(store.read("s", 2, 2))
+
+
+def test_not_a_store_file_is_refused(tmp_path) -> None:
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("hello, I am not a database")
+    with pytest.raises(StoreError, match="not a tapevm store"):
+        open_store(str(bogus))
+    assert bogus.read_text() == "hello, I am not a database"
+
+
+def test_form_submitted_fields_survive(store_url: str) -> None:
+    with open_store(store_url) as store:
+        store.append([RecordedEvent("s", 1, 1, 0.0, FormSubmitted(source="(+ 1 2)", file="a.lisp", line=3, column=1))])
+        (r,) = store.read("s")
+        assert r.event == FormSubmitted(source="(+ 1 2)", file="a.lisp", line=3, column=1)

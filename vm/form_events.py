@@ -1,0 +1,130 @@
+"""Turn what one top-level form did into the domain events that record it.
+
+The VM journals live mutations (:mod:`tapevm.vm.world`); this module encodes
+their values against the session's content (so only new nodes and blobs are
+carried, in one ContentStored event) and lays out the form's events in the
+order the log keeps them::
+
+    FormSubmitted, [ContentStored], mutations and output..., FormEvaluated
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapevm.domain.content import ContentTable
+from tapevm.domain.events import (
+    Assigned,
+    AtomCreated,
+    AtomReset,
+    ContentStored,
+    Defined,
+    Event,
+    FactAsserted,
+    FactRetracted,
+    FileDeleted,
+    FileWritten,
+    FormEvaluated,
+    FormSubmitted,
+    NamespaceEntered,
+    OutputWritten,
+)
+from tapevm.domain.errors import ValueCodecError
+from tapevm.domain.state import encode_blob
+from tapevm.vm import world as w
+from tapevm.vm.value_codec import ValueEncoder
+from tapevm.vm.world import Mutation
+
+
+class FormEventBuilder:
+    """Encodes one form's mutations; ``commit``/``discard`` follow the store's verdict."""
+
+    def __init__(self, nodes: ContentTable, blobs: ContentTable) -> None:
+        self.encoder = ValueEncoder(nodes)
+        self.blobs = blobs
+        self._pending_blobs: dict[str, bytes] = {}
+        self._new_blobs: list[list[Any]] = []
+
+    def blob_key(self, data: bytes) -> str:
+        key, new = self.blobs.key_for(data)
+        if new:
+            while key in self._pending_blobs and self._pending_blobs[key] != data:
+                key += "+"
+            if key not in self._pending_blobs:
+                self._pending_blobs[key] = data
+                encoding, text = encode_blob(data)
+                self._new_blobs.append([key, encoding, text])
+        return key
+
+    def mutation_event(self, m: Mutation) -> Event:
+        enc = self.encoder.encode
+        kind, args = m.kind, m.args
+        if kind == w.DEFINE:
+            return Defined(ns=args[0], name=args[1], value=enc(args[2]))
+        if kind == w.ASSIGN:
+            return Assigned(ns=args[0], name=args[1], value=enc(args[2]))
+        if kind == w.ENTER_NS:
+            return NamespaceEntered(ns=args[0])
+        if kind == w.ATOM_CREATE:
+            return AtomCreated(atom=args[0], value=enc(args[1]))
+        if kind == w.ATOM_RESET:
+            return AtomReset(atom=args[0], value=enc(args[1]))
+        if kind == w.FACT_ASSERT:
+            return FactAsserted(fact=enc(args[0]))
+        if kind == w.FACT_RETRACT:
+            return FactRetracted(fact=enc(args[0]))
+        if kind == w.FILE_WRITE:
+            data: bytes = args[1]
+            return FileWritten(path=args[0], content=self.blob_key(data), size=len(data))
+        if kind == w.FILE_DELETE:
+            return FileDeleted(path=args[0])
+        if kind == w.OUTPUT:
+            return OutputWritten(text=args[0])
+        raise ValueError(f"unknown mutation kind {kind!r}")
+
+    def build(
+        self,
+        submitted: FormSubmitted,
+        mutations: list[Mutation],
+        outcome: FormEvaluated,
+        result: Any = None,
+        has_result: bool = False,
+    ) -> list[Event]:
+        """All events of the form, in log order (content first, so it precedes its users)."""
+        body: list[Event] = []
+        text: list[str] = []
+        for m in mutations:
+            if m.kind == w.OUTPUT:
+                text.append(m.args[0])  # adjacent prints become one OutputWritten
+                continue
+            if text:
+                body.append(OutputWritten(text="".join(text)))
+                text = []
+            body.append(self.mutation_event(m))
+        if text:
+            body.append(OutputWritten(text="".join(text)))
+        if has_result:
+            try:
+                outcome = outcome.model_copy(update={"result": self.encoder.encode(result)})
+            except ValueCodecError:
+                pass  # a value that cannot be stored is still shown by ``printed``
+        events: list[Event] = [submitted]
+        nodes = self.encoder.take_new_nodes()
+        if nodes or self._new_blobs:
+            events.append(ContentStored(nodes=nodes, blobs=self._new_blobs))
+            self._new_blobs = []
+        events.extend(body)
+        events.append(outcome)
+        return events
+
+    def commit(self) -> None:
+        self.encoder.commit()
+        for key, data in self._pending_blobs.items():
+            self.blobs.add(key, data)
+        self._pending_blobs = {}
+        self._new_blobs = []
+
+    def discard(self) -> None:
+        self.encoder.discard()
+        self._pending_blobs = {}
+        self._new_blobs = []

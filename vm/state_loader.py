@@ -1,0 +1,52 @@
+"""Materialise a folded State as a live VM World (opening a session, restoring a snapshot).
+
+Bindings are decoded lazily, on first use: opening a session with many large
+bindings costs one dictionary entry per name until the program touches one.
+Atoms, facts and files are materialised at once (atoms first, as placeholders,
+because any value may refer to an atom).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapevm.domain.state import State
+from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.value_codec import ValueDecoder
+from tapevm.vm.values import Atom
+from tapevm.vm.world import World
+
+
+def make_decoder(state: State, world: World, interpreter: Interpreter) -> ValueDecoder:
+    def atom(atom_id: int) -> Atom:
+        found = world.atoms.get(atom_id)
+        if found is None:
+            found = world.atoms[atom_id] = Atom(atom_id, None)
+        return found
+
+    return ValueDecoder(state.nodes.get, interpreter.make_closure, interpreter.primitive, atom)
+
+
+def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDecoder:
+    """Fill ``world`` (fresh) from ``state``; returns the decoder, whose cache keeps sharing."""
+    decoder = make_decoder(state, world, interpreter)
+    for atom_id in state.atoms:
+        world.atoms[atom_id] = Atom(atom_id, None)
+    for atom_id, enc in state.atoms.items():
+        world.atoms[atom_id].value = decoder.decode(enc)
+    world.next_atom_id = state.next_atom_id
+    for ns, bindings in state.namespaces.items():
+        world.namespace(ns)
+        for name, enc in bindings.items():
+            world.bind_lazy(ns, name, _loader(decoder, enc))
+    world.current_ns = state.current_ns
+    for enc in state.facts.values():
+        fact = decoder.decode(enc)
+        world.facts[fact] = fact
+    for path, key in state.files.items():
+        world.files[path] = state.blobs.get(key)
+    return decoder
+
+
+def _loader(decoder: ValueDecoder, enc: Any) -> Any:
+    return lambda: decoder.decode(enc)
