@@ -30,7 +30,7 @@ from tapevm.domain.events import (
 from tapevm.domain.state import State
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
-from tapevm.vm.state_loader import make_decoder
+from tapevm.vm.world_state import make_decoder
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.world import World
 

@@ -36,7 +36,7 @@ from tapevm.infrastructure.store_factory import open_store
 from tapevm.vm.form_events import FormEventBuilder
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
-from tapevm.vm.state_loader import load_world
+from tapevm.vm.world_state import load_world
 from tapevm.vm.world import World
 
 log = structlog.get_logger("tapevm.session")

@@ -1,4 +1,8 @@
-"""Materialise a folded State as a live VM World (opening a session, restoring a snapshot).
+"""Between a folded State and a live VM World, in both directions.
+
+``load_world`` materialises a State as a World (opening a session, restoring
+a snapshot); ``capture_state`` encodes a live World back into a State (what
+the property tests compare with the fold, and what an image of a live VM is).
 
 Bindings are decoded lazily, on first use: opening a session with many large
 bindings costs one dictionary entry per name until the program touches one.
@@ -10,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.domain.state import State
+from tapevm.domain.content import ContentTable
+from tapevm.domain.state import State, fact_key
 from tapevm.vm.interpreter import Interpreter
-from tapevm.vm.value_codec import ValueDecoder
+from tapevm.vm.value_codec import ValueDecoder, ValueEncoder
 from tapevm.vm.values import Atom
 from tapevm.vm.world import World
 
@@ -50,3 +55,23 @@ def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDec
 
 def _loader(decoder: ValueDecoder, enc: Any) -> Any:
     return lambda: decoder.decode(enc)
+
+
+def capture_state(world: World, session: str = "", seq: int = 0) -> State:
+    """Encode everything the VM can observe into a fresh State (with its own content)."""
+    nodes = ContentTable()
+    encoder = ValueEncoder(nodes)
+    state = State(session=session, seq=seq, current_ns=world.current_ns, namespaces={}, nodes=nodes)
+    for ns in world.namespaces:
+        state.namespaces[ns] = {name: encoder.encode(value) for name, value in world.bindings(ns)}
+    for atom_id, atom in world.atoms.items():
+        state.atoms[atom_id] = encoder.encode(atom.value)
+    for fact in world.facts.values():
+        enc = encoder.encode(fact)
+        state.facts[fact_key(enc)] = enc
+    for path, data in world.files.items():
+        key, _ = state.blobs.key_for(data)
+        state.blobs.add(key, data)
+        state.files[path] = key
+    encoder.commit()
+    return state
