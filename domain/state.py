@@ -13,7 +13,7 @@ form that leaves its input alone.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,6 @@ from tapevm.domain.events import (
     FileWritten,
     NamespaceEntered,
     RecordedEvent,
-    SessionStarted,
 )
 
 DEFAULT_NAMESPACE = "user"
@@ -122,69 +121,73 @@ def encode_blob(data: bytes) -> tuple[str, str]:
         return "base64", base64.b64encode(data).decode("ascii")
 
 
-def _content_stored(state: State, event: ContentStored) -> None:
+# Each handler takes the event's fields as a dict (a model's ``__dict__``), so
+# the same code folds decoded models and the raw field dicts of the fast path
+# (``fold_fields``), which skips building a million model objects.
+Fields = dict[str, Any]
+
+
+def _content_stored(state: State, f: Fields) -> None:
     nodes = state.nodes
-    for key, node in event.nodes:
+    for key, node in f["nodes"]:
         nodes.add(key, canonical_bytes(node))
     blobs = state.blobs
-    for key, encoding, data in event.blobs:
+    for key, encoding, data in f["blobs"]:
         blobs.add(key, decode_blob(encoding, data))
 
 
-def _defined(state: State, event: Defined) -> None:
-    table = state.namespaces.get(event.ns)
+def _defined(state: State, f: Fields) -> None:
+    table = state.namespaces.get(f["ns"])
     if table is None:
-        table = state.namespaces[event.ns] = {}
-    table[event.name] = event.value
+        table = state.namespaces[f["ns"]] = {}
+    table[f["name"]] = f["value"]
 
 
-def _namespace_entered(state: State, event: NamespaceEntered) -> None:
-    state.namespaces.setdefault(event.ns, {})
-    state.current_ns = event.ns
+def _namespace_entered(state: State, f: Fields) -> None:
+    state.namespaces.setdefault(f["ns"], {})
+    state.current_ns = f["ns"]
 
 
-def _atom_set(state: State, event: AtomCreated | AtomReset) -> None:
-    state.atoms[event.atom] = event.value
+def _atom_set(state: State, f: Fields) -> None:
+    state.atoms[f["atom"]] = f["value"]
 
 
-def _fact_asserted(state: State, event: FactAsserted) -> None:
-    state.facts[fact_key(event.fact)] = event.fact
+def _fact_asserted(state: State, f: Fields) -> None:
+    state.facts[fact_key(f["fact"])] = f["fact"]
 
 
-def _fact_retracted(state: State, event: FactRetracted) -> None:
-    state.facts.pop(fact_key(event.fact), None)
+def _fact_retracted(state: State, f: Fields) -> None:
+    state.facts.pop(fact_key(f["fact"]), None)
 
 
-def _file_written(state: State, event: FileWritten) -> None:
-    state.files[event.path] = event.content
+def _file_written(state: State, f: Fields) -> None:
+    state.files[f["path"]] = f["content"]
 
 
-def _file_deleted(state: State, event: FileDeleted) -> None:
-    state.files.pop(event.path, None)
+def _file_deleted(state: State, f: Fields) -> None:
+    state.files.pop(f["path"], None)
 
 
-def _session_started(state: State, event: SessionStarted) -> None:
-    return None
+Handler = Callable[[State, Fields], None]
 
-
-_HANDLERS: dict[type[Event], Any] = {
-    ContentStored: _content_stored,
-    Defined: _defined,
-    Assigned: _defined,
-    NamespaceEntered: _namespace_entered,
-    AtomCreated: _atom_set,
-    AtomReset: _atom_set,
-    FactAsserted: _fact_asserted,
-    FactRetracted: _fact_retracted,
-    FileWritten: _file_written,
-    FileDeleted: _file_deleted,
-    SessionStarted: _session_started,
+# By stable type name, so the fast path needs no classes.
+_HANDLERS: dict[str, Handler] = {
+    ContentStored.type_name: _content_stored,
+    Defined.type_name: _defined,
+    Assigned.type_name: _defined,
+    NamespaceEntered.type_name: _namespace_entered,
+    AtomCreated.type_name: _atom_set,
+    AtomReset.type_name: _atom_set,
+    FactAsserted.type_name: _fact_asserted,
+    FactRetracted.type_name: _fact_retracted,
+    FileWritten.type_name: _file_written,
+    FileDeleted.type_name: _file_deleted,
 }
 
 
-def register_fold(event_type: type[Event], handler: Any) -> None:
+def register_fold(event_type: type[Event], handler: Handler) -> None:
     """Let a later feature teach the fold a new event type (one handler per type)."""
-    _HANDLERS[event_type] = handler
+    _HANDLERS[event_type.type_name] = handler
 
 
 def fold_event(state: State, recorded: RecordedEvent) -> State:
@@ -193,28 +196,30 @@ def fold_event(state: State, recorded: RecordedEvent) -> State:
     Events that do not change the state (inputs, outcomes, output) only move
     ``seq``: the state at any event number is defined, not just at form ends.
     """
-    handler = _HANDLERS.get(type(recorded.event))
+    event = recorded.event
+    handler = _HANDLERS.get(event.type_name)
     if handler is not None:
-        handler(state, recorded.event)
+        handler(state, event.__dict__)
     state.seq = recorded.seq
     return state
 
 
 def fold(events: Iterable[RecordedEvent], state: State | None = None) -> State:
-    """Fold ``events`` (in log order) onto ``state`` (or an empty state)."""
+    """Fold recorded events (in log order) onto ``state`` (or an empty state)."""
+    return fold_fields(((r.seq, r.event.type_name, r.event.__dict__) for r in events), state)
+
+
+def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None = None) -> State:
+    """Fold ``(seq, type name, fields)`` records: the fast path of rebuilding state."""
     if state is None:
         state = State()
-    handlers = _HANDLERS
-    last = None
-    for recorded in events:
-        handler = handlers.get(type(recorded.event))
+    get = _HANDLERS.get
+    seq = state.seq
+    for seq, type_name, fields in records:
+        handler = get(type_name)
         if handler is not None:
-            handler(state, recorded.event)
-        last = recorded
-    if last is not None:
-        state.seq = last.seq
-        if not state.session:
-            state.session = last.session
+            handler(state, fields)
+    state.seq = seq
     return state
 
 

@@ -58,19 +58,31 @@ class RecorderEventStore(EventStore):
         except PersistenceError as e:
             raise StoreError(f"could not write to {self.url_for_display}: {e}") from e
 
-    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
-        decode = self.codec.decode
+    def _rows(self, session: str, start: int, stop: int | None) -> Iterator[list[tuple[int, str, bytes]]]:
         after = max(start, 1) - 1
         while stop is None or after < stop:
             try:
                 rows = self.recorder.select_rows(session, after, stop, READ_PAGE)
             except PersistenceError as e:
                 raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
-            for seq, topic, state in rows:
-                yield decode(session, seq, topic, state)
+            if rows:
+                yield rows
             if len(rows) < READ_PAGE:
                 return
             after = rows[-1][0]
+
+    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        decode = self.codec.decode
+        for rows in self._rows(session, start, stop):
+            for seq, topic, state in rows:
+                yield decode(session, seq, topic, state)
+
+    def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        decode = self.codec.decode_fields
+        for rows in self._rows(session, start, stop):
+            for seq, topic, state in rows:
+                type_name, fields, _, _ = decode(session, seq, topic, state)
+                yield seq, type_name, fields
 
     def last_seq(self, session: str) -> int:
         try:

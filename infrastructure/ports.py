@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tapevm.domain.events import RecordedEvent
 
@@ -42,6 +43,10 @@ class EventStore(ABC):
     @abstractmethod
     def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         """Events of ``session`` with ``start <= seq <= stop``, in order, checked and decoded."""
+
+    @abstractmethod
+    def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """Like ``read`` but yields ``(seq, type name, fields)``: the fast path for folding."""
 
     @abstractmethod
     def last_seq(self, session: str) -> int:

@@ -30,7 +30,7 @@ from tapevm.domain.events import (
     RecordedEvent,
     SessionStarted,
 )
-from tapevm.domain.state import State, fold, fold_event
+from tapevm.domain.state import State, fold_event, fold_fields
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.vm.form_events import FormEventBuilder
@@ -91,8 +91,7 @@ class Session:
         self.id = validate_session_id(session_id)
         self.store = store
         self._owns_store = owns_store
-        self._state = fold(store.read(self.id))
-        self._state.session = self.id
+        self._state = fold_fields(store.read_fields(self.id), State(session=self.id))
         if self._state.seq == 0:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
@@ -118,9 +117,7 @@ class Session:
         """The state after event ``n`` (by folding the log from the start)."""
         if n < 0 or n > self.head:
             raise UsageError(f"session {self.id!r} has events 1..{self.head}; there is no event {n}")
-        state = fold(self.store.read(self.id, 1, n))
-        state.session = self.id
-        return state
+        return fold_fields(self.store.read_fields(self.id, 1, n), State(session=self.id))
 
     def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         """Recorded events with ``start <= seq <= stop``."""

@@ -130,8 +130,9 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
         sql += " ORDER BY originator_version LIMIT ?"
         params.append(limit)
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples: sqlite3.Row costs a third of the read
             c.execute(sql, params)
-            return [(r[0], r[1], r[2]) for r in c.fetchall()]
+            return c.fetchall()  # type: ignore[no-any-return]
 
 
 def open_sqlite_recorder(path: str, durability: str = "full") -> TapeSQLiteRecorder:
