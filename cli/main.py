@@ -64,14 +64,19 @@ class TapeGroup(click.Group):
 @click.group(cls=TapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", envvar="TAPE_STORE", metavar="PATH|URL",
               help="Event store: a SQLite file or postgresql://... URL [env TAPE_STORE; default $TAPE_HOME/store.db].")
+@click.option("--durability", type=click.Choice(["full", "fast"]), envvar="TAPE_DURABILITY", default="full",
+              show_default=True,
+              help="SQLite commit durability: 'full' survives power loss; 'fast' may lose the last commits "
+                   "on power loss (never corrupts) [env TAPE_DURABILITY].")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.version_option(package_name="tapevm", prog_name="tape")
 @click.pass_context
-def cli(ctx: click.Context, store: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> None:
     """tapevm: an event-sourced Lisp VM. Every change is an event; state is a projection of the log."""
     configure_logging(debug)
     ctx.ensure_object(dict)
     ctx.obj["store"] = store
+    ctx.obj["durability"] = durability
     ctx.obj["debug"] = debug
 
 
@@ -86,6 +91,10 @@ def json_option(f: F) -> F:
 
 def _store_arg(ctx: click.Context) -> str | None:
     return ctx.obj.get("store") if ctx.obj else None
+
+
+def _open(ctx: click.Context, session_id: str, create: bool = True) -> Session:
+    return open_session(session_id, _store_arg(ctx), create=create, durability=ctx.obj.get("durability"))
 
 
 def _print_json(data: Any) -> None:
@@ -118,7 +127,7 @@ def run(ctx: click.Context, file: Path, session_id: str) -> None:
         raise UsageError(f"no such file: {file}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {file}: {e}") from None
-    with open_session(session_id, _store_arg(ctx)) as s:
+    with _open(ctx, session_id) as s:
         for outcome in s.run(source, str(file), stop_on_error=True):
             _show_outcome(outcome, echo_value=False)
             if not outcome.ok:
@@ -131,7 +140,7 @@ def run(ctx: click.Context, file: Path, session_id: str) -> None:
 @click.pass_context
 def eval_(ctx: click.Context, expr: str, session_id: str) -> None:
     """Evaluate EXPR (one or more forms) and print the value of the last one."""
-    with open_session(session_id, _store_arg(ctx)) as s:
+    with _open(ctx, session_id) as s:
         outcomes = s.run(expr, "<eval>", stop_on_error=True)
         for outcome in outcomes:
             _show_outcome(outcome, echo_value=outcome is outcomes[-1])
@@ -146,7 +155,7 @@ def repl(ctx: click.Context, session_id: str) -> None:
     """An interactive read-eval-print loop; every form is committed as you go."""
     from tapevm.cli.repl import run_repl
 
-    with open_session(session_id, _store_arg(ctx)) as s:
+    with _open(ctx, session_id) as s:
         run_repl(s, _show_outcome)
 
 
@@ -164,7 +173,7 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
     for t in types:
         if t not in _known_types():
             _unknown_type(t)
-    with open_session(session_id, _store_arg(ctx), create=False) as s:
+    with _open(ctx, session_id, create=False) as s:
         events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
         if as_json:
             for r in events:
@@ -191,7 +200,7 @@ def _unknown_type(t: str) -> None:
 @click.pass_context
 def state(ctx: click.Context, session_id: str, at: int | None, as_json: bool) -> None:
     """Show a session's state: bindings, atoms, facts and files."""
-    with open_session(session_id, _store_arg(ctx), create=False) as s:
+    with _open(ctx, session_id, create=False) as s:
         st = s.state if at is None else s.state_at(at)
         if as_json:
             _print_json(render.state_json(st))
@@ -207,7 +216,7 @@ def sessions(ctx: click.Context, as_json: bool) -> None:
     """List the sessions in the store."""
     from tapevm.infrastructure.session_info import list_sessions
 
-    with open_store(_store_arg(ctx)) as store:
+    with open_store(_store_arg(ctx), durability=ctx.obj['durability']) as store:
         rows = list_sessions(store)
     if as_json:
         _print_json([r.as_json() for r in rows])
@@ -230,7 +239,7 @@ def info(ctx: click.Context, session_id: str, as_json: bool) -> None:
     """Summarise one session: events, bytes, bindings, facts, files, times."""
     from tapevm.infrastructure.session_info import session_info
 
-    with open_session(session_id, _store_arg(ctx), create=False) as s:
+    with _open(ctx, session_id, create=False) as s:
         data = session_info(s)
     if as_json:
         _print_json(data)

@@ -214,11 +214,15 @@ def open_session(
     store: EventStore | str | None = None,
     *,
     create: bool = True,
+    durability: str | None = None,
 ) -> Session:
-    """Open (creating unless ``create=False``) a session in ``store`` (an EventStore, a path or a URL)."""
+    """Open (creating unless ``create=False``) a session in ``store`` (an EventStore, a path or a URL).
+
+    ``durability`` ("full", the default, or "fast") applies when a SQLite store is opened here.
+    """
     if isinstance(store, EventStore):
         return Session(store, session_id, create=create)
-    opened = open_store(store)
+    opened = open_store(store, durability=durability)
     try:
         return Session(opened, session_id, create=create, owns_store=True)
     except BaseException:

@@ -1,0 +1,143 @@
+"""The ``tape`` command, end to end through its console script, on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tapevm.cli.main import cli
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agent.lisp"
+
+
+def _no_traceback(text: str) -> None:
+    assert "Traceback" not in text
+
+
+def test_version_and_every_command_has_help(tape) -> None:
+    r = tape("--version")
+    assert r.returncode == 0 and "tape, version" in r.stdout
+    assert isinstance(cli, click.Group)
+    for name in cli.commands:
+        r = tape(name, "--help")
+        assert r.returncode == 0, name
+        assert "Usage:" in r.stdout and len(r.stdout.splitlines()) > 3, name
+
+
+def test_run_example_then_log_and_state(tape, tmp_path: Path) -> None:
+    r = tape("run", str(EXAMPLE), "-i", "agent")
+    assert r.returncode == 0, r.stderr
+    assert "done: read the brief" in r.stdout and "tasks done: 4" in r.stdout
+
+    r = tape("log", "-i", "agent", "--json")
+    assert r.returncode == 0
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    types = {e["type"] for e in events}
+    assert {"SessionStarted", "FormSubmitted", "Defined", "FactAsserted", "FileWritten", "AtomReset",
+            "OutputWritten", "FormEvaluated"} <= types
+    # every event points at the input that caused it
+    submitted = {e["seq"] for e in events if e["type"] == "FormSubmitted"}
+    assert all(e["cause"] in submitted for e in events if e["type"] not in ("SessionStarted", "FormSubmitted"))
+
+    r = tape("state", "-i", "agent", "--json")
+    state = json.loads(r.stdout)
+    assert state["namespaces"]["user"]["tasks"].startswith('("read the brief"')
+    assert "journal.txt" in state["files"] and "summary.txt" in state["files"]
+    assert any("globex" in f for f in state["facts"])
+
+    first_file = next(e["seq"] for e in events if e["type"] == "FileWritten")
+    r = tape("state", "-i", "agent", "--at", str(first_file - 1), "--json")
+    assert json.loads(r.stdout)["files"] == {}
+
+    r = tape("log", "-i", "agent", "--type", "FileWritten")
+    assert r.returncode == 0 and "journal.txt" in r.stdout
+
+
+def test_eval_prints_value_and_continues_session(tape) -> None:
+    assert tape("eval", "(define x 40)").returncode == 0
+    r = tape("eval", "(+ x 2)")
+    assert r.returncode == 0 and r.stdout.strip() == "42"
+
+
+def test_eval_error_is_one_line_and_commits_nothing(tape) -> None:
+    tape("eval", "(define y 1)")
+    r = tape("eval", "(begin (set! y 2) (car 5))")
+    assert r.returncode == 1
+    _no_traceback(r.stderr)
+    assert "type-error" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert tape("eval", "y").stdout.strip() == "1"
+
+
+def test_syntax_error_names_line_and_column_and_runs_nothing(tape, tmp_path: Path) -> None:
+    src = tmp_path / "bad.lisp"
+    src.write_text('(define a 1)\n(define b "unterminated\n')
+    r = tape("run", str(src), "-i", "s")
+    assert r.returncode != 0
+    _no_traceback(r.stderr)
+    assert "line 2" in r.stderr
+    r = tape("sessions", "--json")
+    sessions = {s["id"]: s for s in json.loads(r.stdout)}
+    assert sessions.get("s", {"events": 1})["events"] == 1  # at most SessionStarted
+
+
+def test_unknown_session_and_bad_arguments(tape, tmp_path: Path) -> None:
+    r = tape("log", "-i", "nobody")
+    assert r.returncode == 2 and "no session 'nobody'" in r.stderr
+    r = tape("state", "-i", "bad@id")
+    assert r.returncode == 2 and "invalid session id" in r.stderr
+    r = tape("log", "--type", "Nope")
+    assert r.returncode == 2 and "unknown event type" in r.stderr
+    r = tape("run", str(tmp_path / "missing.lisp"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+    tape("eval", "1")
+    r = tape("state", "--at", "999")
+    assert r.returncode == 2 and "no event 999" in r.stderr
+    for r in (tape("log", "-i", "nobody"), tape("state", "--at", "999")):
+        _no_traceback(r.stderr)
+
+
+def test_foreign_store_file_is_refused_untouched(tape, tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("not a database")
+    r = tape("--store", str(bogus), "eval", "1")
+    assert r.returncode == 1 and "not a tapevm store" in r.stderr
+    _no_traceback(r.stderr)
+    assert bogus.read_text() == "not a database"
+
+
+def test_store_option_env_and_default_location(tape, tmp_path: Path) -> None:
+    store = tmp_path / "explicit.db"
+    assert tape("--store", str(store), "eval", "(define z 1)").returncode == 0
+    assert store.exists()
+    r = tape("eval", "z", extra_env={"TAPE_STORE": str(store)})
+    assert r.stdout.strip() == "1"
+    assert tape("eval", "(define w 2)").returncode == 0
+    assert (tmp_path / "home" / "store.db").exists()
+
+
+def test_debug_shows_traceback(tape) -> None:
+    r = tape("--debug", "log", "-i", "nobody")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_repl_reads_multiline_forms_from_a_pipe(tape) -> None:
+    r = tape("repl", "-i", "r", input="(define (sq x)\n  (* x x))\n(sq 7)\n(car 1)\n(+ 1\n")
+    assert "49" in r.stdout
+    assert "type-error" in r.stderr and "incomplete form" in r.stderr
+    _no_traceback(r.stderr)
+    assert tape("eval", "-i", "r", "(sq 3)").stdout.strip() == "9"
+
+
+def test_sessions_and_info(tape) -> None:
+    tape("eval", "-i", "one", "(define a 1)")
+    tape("eval", "-i", "two", "(assert! '(p 1))")
+    r = tape("sessions", "--json")
+    rows = {s["id"]: s for s in json.loads(r.stdout)}
+    assert set(rows) == {"one", "two"} and rows["one"]["events"] >= 4
+    r = tape("info", "-i", "two", "--json")
+    info = json.loads(r.stdout)
+    assert info["facts"] == 1 and info["events"] == rows["two"]["events"]
+    assert tape("sessions").returncode == 0 and tape("info", "-i", "one").returncode == 0
