@@ -1,0 +1,105 @@
+"""The VM's façade: read source, evaluate top-level forms, rebuild closures and primitives.
+
+    interp = Interpreter(World())
+    for form, line, column, text in interp.read_forms("(define x 1) (+ x 1)"):
+        value = interp.eval_form(form)
+
+``eval_form`` runs one top-level form in ``world.current_ns``.  All global
+state lives in the World; the session brackets each form with
+``world.begin()`` and commits or rolls back its journal.  A Lisp error that
+no ``try`` caught raises :class:`~tapevm.vm.errors.LispError` with the
+mutations made so far still journaled (the session rolls them back).
+
+A top-level ``(begin ...)`` is evaluated form by form, so a macro or
+``in-ns`` in it takes effect for the forms after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapevm.vm import reader
+from tapevm.vm.compiler import BEGIN, Compiler, is_form, proper_list
+from tapevm.vm.errors import UNBOUND_SYMBOL, LispError, lisp_error
+from tapevm.vm.machine import Machine
+from tapevm.vm.nodes import Lambda, Node
+from tapevm.vm.primitives.registry import all_primitives
+from tapevm.vm.values import NIL, Closure, Env, ErrorValue, Primitive
+from tapevm.vm.world import World, WorldError
+
+
+class Interpreter:
+    """One VM over one World: built-ins, compiler and machine."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.builtins: dict[str, Primitive] = all_primitives()
+        self.machine = Machine(self)
+        self._gensym_counter = 0
+
+    # -- reading -----------------------------------------------------------------
+    def read_forms(self, source: str, filename: str = "<input>") -> list[tuple[Any, int, int, str]]:
+        """Parse source into top-level forms: (form, line, column, source_text_of_that_form).
+
+        Raises :class:`~tapevm.vm.errors.ReadError` (with line and column) on a syntax error.
+        """
+        return reader.read_forms(source, filename)
+
+    # -- evaluating ----------------------------------------------------------------
+    def eval_form(self, form: Any) -> Any:
+        """Evaluate one top-level form in ``world.current_ns``; LispError on a Lisp error."""
+        try:
+            compiler = Compiler(self, self.world.current_ns)
+            form = compiler.expand_toplevel_head(form)
+            if is_form(form, BEGIN):
+                result: Any = NIL
+                for sub in proper_list(form, "begin")[1:]:
+                    result = self.eval_form(sub)
+                return result
+            node = compiler.compile_toplevel(form)
+            return self.machine.run(node, None)
+        except WorldError as exc:
+            raise LispError(ErrorValue(exc.kind, exc.message)) from None
+
+    def eval_string(self, source: str, filename: str = "<input>") -> Any:
+        """Read and evaluate every form of ``source``; the value of the last (nil if none)."""
+        result: Any = NIL
+        for form, _, _, _ in self.read_forms(source, filename):
+            result = self.eval_form(form)
+        return result
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Call a Lisp function (closure or primitive) from Python."""
+        return self.machine.call(fn, list(args))
+
+    def compile(self, form: Any) -> Node:
+        """Compile a form for evaluation at top level of the current namespace."""
+        return Compiler(self, self.world.current_ns).compile_toplevel(form)
+
+    def expand(self, form: Any) -> Any:
+        """``form`` with every macro expanded."""
+        return Compiler(self, self.world.current_ns).expand_toplevel(form)
+
+    # -- rebuilding stored values -------------------------------------------------------
+    def make_closure(self, params: Any, body: tuple[Any, ...], env: Env | None, name: str | None, ns: str) -> Closure:
+        """A closure from its stored source (``body`` is already macro-expanded: it is not expanded again)."""
+        body = tuple(body)
+        code = Compiler(self, ns, expand=False).compile_closure(params, body, env, name)
+        return Closure(params, body, env, name, ns, code)
+
+    def compile_closure(self, closure: Closure) -> Lambda:
+        """The code of a closure that has none yet."""
+        return Compiler(self, closure.ns, expand=False).compile_closure(
+            closure.params, closure.body, closure.env, closure.name
+        )
+
+    def primitive(self, name: str) -> Primitive:
+        """The built-in called ``name``."""
+        try:
+            return self.builtins[name]
+        except KeyError:
+            raise lisp_error(UNBOUND_SYMBOL, f"no built-in function named {name}") from None
+
+    def next_gensym(self) -> int:
+        self._gensym_counter += 1
+        return self._gensym_counter

@@ -1,0 +1,550 @@
+"""The machine: runs compiled code with an explicit continuation stack.
+
+The evaluator is one loop over a small state - the current ``mode``, the node
+being evaluated and its environment, the function and arguments of a pending
+call, the value being returned - plus ``stack``, the continuation: a list of
+frames, each a tuple ``(kind, ...)`` of plain data (code nodes, environments,
+values, lists of evaluated arguments, resumer names).  No Python closure or
+generator is ever part of it, so a suspended computation is data.
+
+Lisp calls never recurse in Python: a call in tail position replaces the
+current node (proper tail calls, constant stack); a call in argument position
+pushes one frame.  Recursion depth is limited only by memory.
+
+Modes:
+
+* ``EVAL``: evaluate ``node`` in ``env``;
+* ``ARGS``: evaluate ``node.args[i:]`` into ``vals`` (calls, ``let`` inits,
+  vector/map/list constructors), then finish the node;
+* ``APPLY``: call ``fn`` with ``args``;
+* ``RETURN``: hand ``val`` to the frame on top of the stack.
+
+Speed: leaves (constants, variables) are evaluated inline, and so is a call
+whose operator is a global bound to a plain primitive and whose arguments are
+leaves (``(- n 1)``, ``(< n 2)``): it needs no frame.  Global references hold
+the namespace's binding dict and read it directly.
+
+Primitives that call functions (``map``, ``apply``, ``swap!``...) return
+requests (:mod:`tapevm.vm.requests`) instead of calling back into Python
+recursion.  :meth:`Machine.call` runs a nested loop, for Python callers
+(macro expansion, the host).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from tapevm.vm.errors import (
+    ARITHMETIC_ERROR,
+    ARITY_ERROR,
+    DIVISION_BY_ZERO,
+    INTERNAL_ERROR,
+    STACK_OVERFLOW,
+    TYPE_ERROR,
+    UNBOUND_SYMBOL,
+    LispError,
+    arity_message,
+    lisp_error,
+)
+from tapevm.vm.nodes import (
+    AND,
+    CALL,
+    CONST,
+    DEFINE_GLOBAL,
+    DEFINE_LOCAL,
+    DEFINE_MACRO,
+    GLOBAL,
+    IF,
+    IN_NS,
+    LAMBDA,
+    LEAF_MAX,
+    LET,
+    LETREC,
+    LOCAL0,
+    LOCAL1,
+    MAKE_LIST,
+    MAKE_MAP,
+    MAKE_VECTOR,
+    MISSING,
+    OR,
+    SEQ,
+    SET_GLOBAL,
+    TRY,
+    Global,
+    Node,
+)
+from tapevm.vm.printer import describe
+from tapevm.vm.requests import RESUMERS, CallThen, EvalCode, TailCall
+from tapevm.vm.values import NIL, Closure, Env, ErrorValue, LMap, Macro, Pair, Primitive, Symbol, make_list
+from tapevm.vm.world import _LAZY, WorldError
+
+if TYPE_CHECKING:
+    from tapevm.vm.interpreter import Interpreter
+
+# Modes.
+EVAL, ARGS, APPLY, RETURN = 0, 1, 2, 3
+
+# Continuation frame kinds (first element of each frame tuple).
+K_ARGS = 0     # (K_ARGS, node, env, fn, vals, i)   evaluating node.args[i]
+K_IF = 1       # (K_IF, node, env)                  evaluating the test
+K_SEQ = 2      # (K_SEQ, node, env, i)              next: node.body[i]
+K_FN = 3       # (K_FN, node, env)                  evaluating a call's operator
+K_AND = 4      # (K_AND, node, env, i)              next: node.exprs[i]
+K_OR = 5       # (K_OR, node, env, i)
+K_DEFG = 6     # (K_DEFG, node)                     then define the global
+K_DEFL = 7     # (K_DEFL, node, env)                then bind in env
+K_SETG = 8     # (K_SETG, node)                     then assign the global
+K_LETREC = 9   # (K_LETREC, node, env, i)           evaluating init i in the new frame env
+K_TRY = 10     # (K_TRY, node, env)                 a handler; passes values through
+K_RESUME = 11  # (K_RESUME, resumer_name, state)    a primitive's continuation
+K_INNS = 12    # (K_INNS,)                          then enter the namespace
+
+_NOT_QUICK: Any = object()
+
+
+class Machine:
+    """Evaluates code nodes for one interpreter (its World, built-ins and compiler)."""
+
+    def __init__(self, interp: Interpreter) -> None:
+        self.interp = interp
+        self.world = interp.world
+
+    # -- entry points ---------------------------------------------------------
+    def run(self, node: Node, env: Env | None = None) -> Any:
+        """Evaluate ``node`` in ``env`` (None: top level) to a value."""
+        return self._loop(EVAL, node, env, None, None)
+
+    def call(self, fn: Any, args: list[Any]) -> Any:
+        """Call a Lisp function from Python (a nested run loop)."""
+        return self._loop(APPLY, None, None, fn, list(args))
+
+    # -- slow paths --------------------------------------------------------------
+    def global_value(self, g: Global) -> Any:
+        """A global whose fast lookup missed: lazily decoded, or not in the compiled-in table."""
+        world = self.world
+        table = world.namespaces.get(g.ns)
+        if table is not None:
+            value = table.get(g.name, MISSING)
+            if value is _LAZY:
+                return world.lookup(g.ns, g.name)
+            if value is not MISSING:
+                return value
+        if g.default is not MISSING:
+            return g.default
+        raise self.unbound(g)
+
+    def unbound(self, g: Global) -> LispError:
+        world = self.world
+        shown = g.name if g.ns == world.current_ns else f"{g.ns}/{g.name}"
+        candidates = sorted(set(world.namespaces.get(g.ns, {})) | set(self.interp.builtins))
+        close = difflib.get_close_matches(g.name, candidates, n=3, cutoff=0.75)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        return lisp_error(UNBOUND_SYMBOL, f"unbound symbol: {shown}{hint}")
+
+    def leaf(self, a: Any, env: Env | None) -> Any:
+        op = a.op
+        if op == CONST:
+            return a.value
+        if op == GLOBAL:
+            v = a.table.get(a.name, a.default)
+            if v is MISSING or v is _LAZY:
+                v = self.global_value(a)
+            return v
+        if op == LOCAL0:
+            return env.vars[a.sym]  # type: ignore[union-attr]
+        if op == LOCAL1:
+            return env.parent.vars[a.sym]  # type: ignore[union-attr]
+        e = env
+        for _ in range(a.depth):
+            e = e.parent  # type: ignore[union-attr]
+        return e.vars[a.sym]  # type: ignore[union-attr]
+
+    def quick_call(self, a: Any, env: Env | None) -> Any:
+        """``(prim leaf...)`` evaluated inline if the operator is a plain primitive, else _NOT_QUICK."""
+        g = a.fn
+        f = g.table.get(g.name, g.default)
+        if f is MISSING or f is _LAZY:
+            f = self.global_value(g)
+        if type(f) is not Primitive or f.needs_machine:
+            return _NOT_QUICK
+        leaf = self.leaf
+        args = [leaf(x, env) for x in a.args]
+        try:
+            return f.fn(*args)
+        except TypeError as exc:
+            raise primitive_type_error(f, args, exc) from None
+
+    # -- the loop -----------------------------------------------------------------
+    def _loop(self, mode: int, node: Any, env: Env | None, fn: Any, args: list[Any] | None) -> Any:
+        stack: list[tuple[Any, ...]] = []
+        push = stack.append
+        pop = stack.pop
+        world = self.world
+        leaf = self.leaf
+        quick_call = self.quick_call
+        val: Any = None
+        vals: list[Any] = []
+        i = 0
+        while True:
+            try:
+                while True:
+                    if mode == EVAL:
+                        op = node.op
+                        if op == CALL:
+                            f = node.fn
+                            if f.op == GLOBAL:
+                                fn = f.table.get(f.name, f.default)
+                                if fn is MISSING or fn is _LAZY:
+                                    fn = self.global_value(f)
+                            elif f.op <= LEAF_MAX:
+                                fn = leaf(f, env)
+                            else:
+                                push((K_FN, node, env))
+                                node = f
+                                continue
+                            if node.prim_args:
+                                args = [leaf(a, env) for a in node.args]
+                                mode = APPLY
+                            else:
+                                vals = []
+                                i = 0
+                                mode = ARGS
+                        elif op == IF:
+                            t = node.test
+                            top = t.op
+                            if top == CALL and t.prim_args:
+                                v = quick_call(t, env)
+                                if v is _NOT_QUICK:
+                                    push((K_IF, node, env))
+                                    node = t
+                                    continue
+                            elif top <= LEAF_MAX:
+                                v = leaf(t, env)
+                            else:
+                                push((K_IF, node, env))
+                                node = t
+                                continue
+                            node = node.then if (v is not False and v is not NIL) else node.else_
+                        elif op == LOCAL0:
+                            val = env.vars[node.sym]  # type: ignore[union-attr]
+                            mode = RETURN
+                        elif op <= LEAF_MAX:
+                            val = leaf(node, env)
+                            mode = RETURN
+                        elif op == SEQ:
+                            push((K_SEQ, node, env, 1))
+                            node = node.body[0]
+                        elif op == LAMBDA:
+                            val = Closure(node.params_src, node.body_src, env, node.name, node.ns, node)
+                            mode = RETURN
+                        elif op == LET or op >= MAKE_LIST:
+                            vals = []
+                            i = 0
+                            mode = ARGS
+                        elif op == LETREC:
+                            env = Env({}, env)
+                            if node.inits:
+                                push((K_LETREC, node, env, 0))
+                                node = node.inits[0]
+                            else:
+                                node = node.body
+                        elif op == AND or op == OR:
+                            push((K_AND if op == AND else K_OR, node, env, 1))
+                            node = node.exprs[0]
+                        elif op == DEFINE_GLOBAL:
+                            push((K_DEFG, node))
+                            node = node.value
+                        elif op == DEFINE_LOCAL:
+                            push((K_DEFL, node, env))
+                            node = node.value
+                        elif op == SET_GLOBAL:
+                            push((K_SETG, node))
+                            node = node.value
+                        elif op == TRY:
+                            push((K_TRY, node, env))
+                            node = node.body
+                        elif op == DEFINE_MACRO:
+                            code = node.fn
+                            closure = Closure(code.params_src, code.body_src, env, code.name, code.ns, code)
+                            world.define(node.ns, node.sym.name, Macro(closure))
+                            val = node.sym
+                            mode = RETURN
+                        elif op == IN_NS:
+                            push((K_INNS,))
+                            node = node.value
+                        else:  # pragma: no cover - the compiler makes no other nodes
+                            raise lisp_error(INTERNAL_ERROR, f"unknown code node {type(node).__name__}")
+
+                    elif mode == RETURN:
+                        if not stack:
+                            return val
+                        frame = pop()
+                        k = frame[0]
+                        if k == K_ARGS:
+                            _, node, env, fn, vals, i = frame
+                            vals.append(val)
+                            i += 1
+                            mode = ARGS
+                        elif k == K_IF:
+                            node = frame[1].then if (val is not False and val is not NIL) else frame[1].else_
+                            env = frame[2]
+                            mode = EVAL
+                        elif k == K_SEQ:
+                            _, seq, env, i = frame
+                            body = seq.body
+                            node = body[i]
+                            i += 1
+                            if i < len(body):
+                                push((K_SEQ, seq, env, i))
+                            mode = EVAL
+                        elif k == K_FN:
+                            node, env = frame[1], frame[2]
+                            fn = val
+                            if node.prim_args:
+                                args = [leaf(a, env) for a in node.args]
+                                mode = APPLY
+                            else:
+                                vals = []
+                                i = 0
+                                mode = ARGS
+                        elif k == K_RESUME:
+                            r = RESUMERS[frame[1]](self, frame[2], val)
+                            tr = type(r)
+                            if tr is CallThen:
+                                push((K_RESUME, r.resume, r.state))
+                                fn, args = r.fn, r.args
+                                mode = APPLY
+                            elif tr is TailCall:
+                                fn, args = r.fn, r.args
+                                mode = APPLY
+                            elif tr is EvalCode:
+                                node, env = r.node, None
+                                mode = EVAL
+                            else:
+                                val = r
+                        elif k == K_AND or k == K_OR:
+                            if (val is False or val is NIL) == (k == K_AND):
+                                continue  # and: a false value ends it; or: a true one
+                            _, logic, env, i = frame
+                            exprs = logic.exprs
+                            node = exprs[i]
+                            i += 1
+                            if i < len(exprs):
+                                push((k, logic, env, i))
+                            mode = EVAL
+                        elif k == K_LETREC:
+                            _, rec, env, i = frame
+                            env.vars[rec.syms[i]] = val  # type: ignore[union-attr]
+                            i += 1
+                            if i < len(rec.inits):
+                                push((K_LETREC, rec, env, i))
+                                node = rec.inits[i]
+                            else:
+                                node = rec.body
+                            mode = EVAL
+                        elif k == K_TRY:
+                            pass
+                        elif k == K_DEFG:
+                            d = frame[1]
+                            world.define(d.ns, d.sym.name, val)
+                            val = d.sym
+                        elif k == K_DEFL:
+                            frame[2].vars[frame[1].sym] = val
+                            val = frame[1].sym
+                        elif k == K_SETG:
+                            s = frame[1]
+                            world.assign(s.ns, s.sym.name, val)
+                        elif k == K_INNS:
+                            val = self.enter_ns(val)
+                        else:  # pragma: no cover
+                            raise lisp_error(INTERNAL_ERROR, f"unknown continuation frame {k}")
+
+                    elif mode == ARGS:
+                        argn = node.args
+                        n = len(argn)
+                        while i < n:
+                            a = argn[i]
+                            aop = a.op
+                            if aop <= LEAF_MAX:
+                                if aop == CONST:
+                                    vals.append(a.value)
+                                elif aop == LOCAL0:
+                                    vals.append(env.vars[a.sym])  # type: ignore[union-attr]
+                                else:
+                                    vals.append(leaf(a, env))
+                            elif aop == CALL and a.prim_args:
+                                v = quick_call(a, env)
+                                if v is _NOT_QUICK:
+                                    break
+                                vals.append(v)
+                            else:
+                                break
+                            i += 1
+                        if i < n:
+                            push((K_ARGS, node, env, fn, vals, i))
+                            node = argn[i]
+                            mode = EVAL
+                            continue
+                        op = node.op
+                        if op == CALL:
+                            args = vals
+                            mode = APPLY
+                        elif op == LET:
+                            env = Env(dict(zip(node.syms, vals)), env)
+                            node = node.body
+                            mode = EVAL
+                        else:
+                            val = build(node, vals)
+                            mode = RETURN
+
+                    else:  # APPLY
+                        tf = type(fn)
+                        if tf is Closure:
+                            code = fn.code
+                            if code is None:
+                                code = fn.code = self.interp.compile_closure(fn)
+                            n = len(args)  # type: ignore[arg-type]
+                            if code.rest is None:
+                                if n != code.nreq:
+                                    raise closure_arity_error(fn, n)
+                                env = Env(dict(zip(code.params, args)), fn.env)  # type: ignore[arg-type]
+                            else:
+                                if n < code.nreq:
+                                    raise closure_arity_error(fn, n)
+                                frame_vars = dict(zip(code.params, args))  # type: ignore[arg-type]
+                                frame_vars[code.rest] = make_list(args[code.nreq:])  # type: ignore[index]
+                                env = Env(frame_vars, fn.env)
+                            node = code.body
+                            mode = EVAL
+                        elif tf is Primitive:
+                            if fn.needs_machine:
+                                try:
+                                    r = fn.fn(self, *args)  # type: ignore[misc]
+                                except TypeError as exc:
+                                    raise primitive_type_error(fn, args, exc) from None  # type: ignore[arg-type]
+                                tr = type(r)
+                                if tr is CallThen:
+                                    push((K_RESUME, r.resume, r.state))
+                                    fn, args = r.fn, r.args
+                                elif tr is TailCall:
+                                    fn, args = r.fn, r.args
+                                elif tr is EvalCode:
+                                    node, env = r.node, None
+                                    mode = EVAL
+                                else:
+                                    val = r
+                                    mode = RETURN
+                            else:
+                                try:
+                                    val = fn.fn(*args)  # type: ignore[misc]
+                                except TypeError as exc:
+                                    raise primitive_type_error(fn, args, exc) from None  # type: ignore[arg-type]
+                                mode = RETURN
+                        else:
+                            raise not_callable(fn)
+
+            except LispError as exc:
+                err = exc.error
+            except WorldError as exc:
+                err = ErrorValue(exc.kind, exc.message)
+            except RecursionError:
+                err = ErrorValue(STACK_OVERFLOW, "too many nested evaluations (Python stack exhausted)")
+            except ZeroDivisionError:
+                err = ErrorValue(DIVISION_BY_ZERO, "division by zero")
+            except OverflowError as exc:
+                err = ErrorValue(ARITHMETIC_ERROR, f"number too large: {exc}")
+            except KeyError as exc:
+                key = exc.args[0] if exc.args else None
+                if type(key) is Symbol:
+                    err = ErrorValue(UNBOUND_SYMBOL, f"{key.name} is used before its definition")
+                else:
+                    err = ErrorValue(INTERNAL_ERROR, f"internal error: KeyError {exc}")
+            except Exception as exc:  # noqa: BLE001 - a bug in a primitive must not crash the host
+                err = ErrorValue(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            # Unwind to the innermost try frame.
+            while stack:
+                frame = pop()
+                if frame[0] == K_TRY:
+                    handler = frame[1]
+                    env = Env({handler.sym: err}, frame[2])
+                    node = handler.handler
+                    mode = EVAL
+                    break
+            else:
+                raise LispError(err) from None
+
+    def enter_ns(self, name: Any) -> Symbol:
+        if type(name) is Symbol:
+            name = name.name
+        if type(name) is not str:
+            raise lisp_error(TYPE_ERROR, f"in-ns: expected a symbol or string, got {describe(name)}")
+        self.world.enter_ns(name)
+        return Symbol(name)
+
+
+def build(node: Any, vals: list[Any]) -> Any:
+    """Finish a list/vector/map constructor node from its evaluated parts."""
+    op = node.op
+    if op == MAKE_VECTOR:
+        if not any(node.splice):
+            return tuple(vals)
+        out: list[Any] = []
+        for v, spliced in zip(vals, node.splice):
+            if spliced:
+                out.extend(_spliceable(v))
+            else:
+                out.append(v)
+        return tuple(out)
+    if op == MAKE_MAP:
+        return LMap((vals[k], vals[k + 1]) for k in range(0, len(vals), 2))
+    # MAKE_LIST
+    items = vals
+    result: Any = NIL
+    if node.dotted:
+        items = vals[:-1]
+        result = vals[-1]
+    for v, spliced in zip(reversed(items), reversed(node.splice[: len(items)])):
+        if spliced:
+            for x in reversed(_spliceable(v)):
+                result = Pair(x, result)
+        else:
+            result = Pair(v, result)
+    return result
+
+
+def _spliceable(v: Any) -> list[Any]:
+    if type(v) is tuple:
+        return list(v)
+    items = []
+    node = v
+    while type(node) is Pair:
+        items.append(node.car)
+        node = node.cdr
+    if node is not NIL:
+        raise lisp_error(TYPE_ERROR, f"unquote-splicing (,@): expected a list or vector, got {describe(v)}")
+    return items
+
+
+def closure_arity_error(fn: Closure, n: int) -> LispError:
+    code = fn.code
+    most = None if code.rest is not None else code.nreq
+    return lisp_error(ARITY_ERROR, arity_message(fn.name or "anonymous function", code.nreq, most, n))
+
+
+def primitive_type_error(fn: Primitive, args: list[Any], exc: TypeError) -> LispError:
+    """A TypeError out of a primitive: a wrong number of arguments, or a bug."""
+    n = len(args)
+    if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
+        return lisp_error(ARITY_ERROR, arity_message(fn.name, fn.min_args, fn.max_args, n))
+    return lisp_error(TYPE_ERROR, f"{fn.name}: {exc}")
+
+
+def not_callable(fn: Any) -> LispError:
+    if type(fn) is Macro:
+        return lisp_error(
+            TYPE_ERROR,
+            f"cannot call macro {fn.name} as a function (macros are expanded when code is compiled: "
+            "was the code compiled before the macro was defined?)",
+        )
+    return lisp_error(TYPE_ERROR, f"cannot call {describe(fn)}: it is not a function")

@@ -1,0 +1,281 @@
+"""Compiled code: a tree of plain-data nodes that the machine walks.
+
+The compiler turns (macro-expanded) source into these nodes once; the machine
+dispatches on each node's small integer ``op``.  Nodes are slot classes with
+plain fields: other nodes, symbols, constants, and - for global references -
+the namespace's binding table (a dict owned by the World), so everything a
+suspended computation refers to is data.
+
+Ops ``CONST``..``GLOBAL`` are *leaves*: evaluating one never calls a function
+and never changes anything, so the machine evaluates them inline (the
+``op <= LEAF_MAX`` test).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapevm.vm.values import Symbol
+
+# Leaves (op <= LEAF_MAX).
+CONST = 0
+LOCAL0 = 1  # a local in the innermost frame
+LOCAL1 = 2  # a local one frame out
+LOCAL = 3   # a local ``depth`` frames out
+GLOBAL = 4
+LEAF_MAX = 4
+# Everything else.
+CALL = 5
+IF = 6
+SEQ = 7
+LAMBDA = 8
+LET = 9
+LETREC = 10
+AND = 11
+OR = 12
+DEFINE_GLOBAL = 13
+DEFINE_LOCAL = 14
+SET_GLOBAL = 15
+TRY = 16
+DEFINE_MACRO = 17
+IN_NS = 18
+MAKE_LIST = 19
+MAKE_VECTOR = 20
+MAKE_MAP = 21
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+"""``Global.default`` when the name is not a built-in: the lookup must fall back to the World."""
+
+
+class Node:
+    __slots__ = ()
+    op: int = -1
+
+
+class Const(Node):
+    __slots__ = ("value",)
+    op = CONST
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Local(Node):
+    """A local variable, ``depth`` frames out from the current environment."""
+
+    __slots__ = ("depth", "op", "sym")
+
+    def __init__(self, sym: Symbol, depth: int) -> None:
+        self.sym = sym
+        self.depth = depth
+        self.op = LOCAL0 if depth == 0 else LOCAL1 if depth == 1 else LOCAL
+
+
+class Global(Node):
+    """A global ``ns/name``: looked up in ``table`` (the namespace's dict), else the built-in ``default``."""
+
+    __slots__ = ("default", "name", "ns", "table")
+    op = GLOBAL
+
+    def __init__(self, table: dict[str, Any] | None, ns: str, name: str, default: Any) -> None:
+        self.table = table
+        self.ns = ns
+        self.name = name
+        self.default = default
+
+
+class Call(Node):
+    """``(fn args...)``; ``prim_args`` when the operator is global and every argument a leaf."""
+
+    __slots__ = ("args", "fn", "prim_args")
+    op = CALL
+
+    def __init__(self, fn: Node, args: tuple[Node, ...]) -> None:
+        self.fn = fn
+        self.args = args
+        self.prim_args = fn.op == GLOBAL and all(a.op <= LEAF_MAX for a in args)
+
+
+class If(Node):
+    __slots__ = ("else_", "test", "then")
+    op = IF
+
+    def __init__(self, test: Node, then: Node, else_: Node) -> None:
+        self.test = test
+        self.then = then
+        self.else_ = else_
+
+
+class Seq(Node):
+    """Evaluate ``body`` in order; the value is the last one's (in tail position)."""
+
+    __slots__ = ("body",)
+    op = SEQ
+
+    def __init__(self, body: tuple[Node, ...]) -> None:
+        self.body = body
+
+
+class Lambda(Node):
+    """Makes a closure.  Also the closure's ``code``: what a call needs to bind and run it.
+
+    ``params_src``/``body_src`` are the source (body macro-expanded), stored on
+    the closure so it can be recompiled; ``params`` are the required
+    parameters, ``rest`` the rest parameter or None.
+    """
+
+    __slots__ = ("body", "body_src", "name", "nreq", "ns", "params", "params_src", "rest")
+    op = LAMBDA
+
+    def __init__(
+        self, params_src: Any, body_src: tuple[Any, ...], params: tuple[Symbol, ...],
+        rest: Symbol | None, body: Node, name: str | None, ns: str,
+    ) -> None:
+        self.params_src = params_src
+        self.body_src = body_src
+        self.params = params
+        self.nreq = len(params)
+        self.rest = rest
+        self.body = body
+        self.name = name
+        self.ns = ns
+
+
+class Let(Node):
+    """``(let ((sym init)...) body)``: inits (``args``) in the outer env, then a new frame."""
+
+    __slots__ = ("args", "body", "syms")
+    op = LET
+
+    def __init__(self, syms: tuple[Symbol, ...], args: tuple[Node, ...], body: Node) -> None:
+        self.syms = syms
+        self.args = args
+        self.body = body
+
+
+class Letrec(Node):
+    """``(letrec ((sym init)...) body)``: a new frame first, inits evaluated in it in order."""
+
+    __slots__ = ("body", "inits", "syms")
+    op = LETREC
+
+    def __init__(self, syms: tuple[Symbol, ...], inits: tuple[Node, ...], body: Node) -> None:
+        self.syms = syms
+        self.inits = inits
+        self.body = body
+
+
+class And(Node):
+    __slots__ = ("exprs",)
+    op = AND
+
+    def __init__(self, exprs: tuple[Node, ...]) -> None:
+        self.exprs = exprs
+
+
+class Or(Node):
+    __slots__ = ("exprs",)
+    op = OR
+
+    def __init__(self, exprs: tuple[Node, ...]) -> None:
+        self.exprs = exprs
+
+
+class DefineGlobal(Node):
+    __slots__ = ("ns", "sym", "value")
+    op = DEFINE_GLOBAL
+
+    def __init__(self, ns: str, sym: Symbol, value: Node) -> None:
+        self.ns = ns
+        self.sym = sym
+        self.value = value
+
+
+class DefineLocal(Node):
+    __slots__ = ("sym", "value")
+    op = DEFINE_LOCAL
+
+    def __init__(self, sym: Symbol, value: Node) -> None:
+        self.sym = sym
+        self.value = value
+
+
+class SetGlobal(Node):
+    __slots__ = ("ns", "sym", "value")
+    op = SET_GLOBAL
+
+    def __init__(self, ns: str, sym: Symbol, value: Node) -> None:
+        self.ns = ns
+        self.sym = sym
+        self.value = value
+
+
+class Try(Node):
+    """``(try body (catch sym handler))``: ``handler`` runs in a frame binding ``sym`` to the error."""
+
+    __slots__ = ("body", "handler", "sym")
+    op = TRY
+
+    def __init__(self, body: Node, sym: Symbol, handler: Node) -> None:
+        self.body = body
+        self.sym = sym
+        self.handler = handler
+
+
+class DefineMacro(Node):
+    __slots__ = ("fn", "ns", "sym")
+    op = DEFINE_MACRO
+
+    def __init__(self, ns: str, sym: Symbol, fn: Lambda) -> None:
+        self.ns = ns
+        self.sym = sym
+        self.fn = fn
+
+
+class InNs(Node):
+    __slots__ = ("value",)
+    op = IN_NS
+
+    def __init__(self, value: Node) -> None:
+        self.value = value
+
+
+class MakeList(Node):
+    """Quasiquoted list: ``args`` evaluated, those flagged in ``splice`` spliced, ``dotted``: last is the tail."""
+
+    __slots__ = ("args", "dotted", "splice")
+    op = MAKE_LIST
+
+    def __init__(self, args: tuple[Node, ...], splice: tuple[bool, ...], dotted: bool) -> None:
+        self.args = args
+        self.splice = splice
+        self.dotted = dotted
+
+
+class MakeVector(Node):
+    """A vector literal with computed elements (or quasiquoted, with ``splice`` flags)."""
+
+    __slots__ = ("args", "splice")
+    op = MAKE_VECTOR
+
+    def __init__(self, args: tuple[Node, ...], splice: tuple[bool, ...]) -> None:
+        self.args = args
+        self.splice = splice
+
+
+class MakeMap(Node):
+    """A map literal with computed keys or values: ``args`` is key, value, key, value..."""
+
+    __slots__ = ("args",)
+    op = MAKE_MAP
+
+    def __init__(self, args: tuple[Node, ...]) -> None:
+        self.args = args
