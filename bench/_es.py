@@ -1,0 +1,95 @@
+"""The plain eventsourcing-library baseline: an Application with one aggregate type.
+
+``Namespace`` is the library-idiomatic twin of a tapevm session's global
+namespace: its ``define(ns, name, value)`` command triggers a ``Defined``
+event (stored by the library's mapper with its default JSONTranscoder) whose
+replay sets ``bindings[name] = value`` -- the same work tapevm's fold does for
+a Defined event.
+
+Persistence is the library's own SQLite module, selected the documented way
+(``PERSISTENCE_MODULE=eventsourcing.sqlite``, ``SQLITE_DBNAME=<file>``, given
+as the application's ``env``).  The library opens its connections in WAL mode
+but does not set ``synchronous``; :func:`full_sync_app` makes every
+connection of the application's pool run ``PRAGMA synchronous=FULL``, the
+setting tapevm's default durability uses, and :func:`pragmas` reads back what
+the connections actually run with so each benchmark can print it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.sqlite import SQLiteConnectionPool
+
+
+class Namespace(Aggregate):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.bindings: dict[str, Any] = {}
+
+    @event("Defined")
+    def define(self, ns: str, name: str, value: Any) -> None:
+        self.bindings[name] = value
+
+
+class NamespaceApp(Application[Any]):
+    """A plain library application; no snapshotting, no cache (the defaults)."""
+
+
+@contextlib.contextmanager
+def _synchronous_full() -> Iterator[None]:
+    original = SQLiteConnectionPool._create_connection
+
+    def create(self: SQLiteConnectionPool) -> Any:
+        conn = original(self)
+        conn._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    SQLiteConnectionPool._create_connection = create  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SQLiteConnectionPool._create_connection = original  # type: ignore[method-assign]
+
+
+def full_sync_app(db_path: str) -> NamespaceApp:
+    """A NamespaceApp on ``db_path`` whose connections all use synchronous=FULL."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": db_path}
+    with _synchronous_full():
+        app = NamespaceApp(env=env)
+    # Connections are created lazily; keep the patch on this app's pool.
+    pool = app.recorder.datastore.pool  # type: ignore[attr-defined]
+    original = type(pool)._create_connection
+
+    def create() -> Any:
+        conn = original(pool)
+        conn._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    pool._create_connection = create
+    for conn in list(getattr(pool, "_pool", [])):
+        with contextlib.suppress(Exception):
+            conn._sqlite_conn.execute("PRAGMA synchronous=FULL")
+    return app
+
+
+SYNC_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def pragmas(datastore: Any) -> dict[str, str]:
+    """journal_mode and synchronous of a connection the datastore writes with."""
+    with datastore.transaction(commit=True) as c:
+        c.execute("PRAGMA journal_mode")
+        journal = c.fetchone()[0]
+        c.execute("PRAGMA synchronous")
+        sync = c.fetchone()[0]
+    return {"journal_mode": str(journal).upper(), "synchronous": SYNC_NAMES.get(sync, str(sync))}
+
+
+def define_batch(agg: Namespace, names: list[str], values: list[Any], ns: str = "user") -> None:
+    for name, value in zip(names, values):
+        agg.define(ns, name, value)

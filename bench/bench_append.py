@@ -1,0 +1,202 @@
+"""Append: events/s of a session running forms of 100 definitions, on a SQLite file store.
+
+Target (issue): repeating ``(begin (define x0 v0) ... (define x99 v99))``
+(values change every repetition) to 200,000 stored events must reach
+
+* at least 0.5 of raw ``sqlite3`` ``executemany`` into an equivalent table
+  (the 4 columns and primary key of the library's ``stored_events``), WAL,
+  ``synchronous=FULL``, one transaction per 100 rows;
+* at least 3x the plain eventsourcing library: an ``Application`` whose
+  aggregate triggers 100 events per ``save`` (``PERSISTENCE_MODULE=
+  eventsourcing.sqlite``, ``SQLITE_DBNAME=<file>``, connections set to
+  ``synchronous=FULL`` like tapevm's; see ``_es.py``).
+
+tapevm events are all stored events: each form stores FormSubmitted,
+ContentStored (when it has new content), 100 Defined and FormEvaluated.  The
+raw baseline inserts exactly the rows tapevm stored (same bytes), so only the
+work around the insert differs.
+
+    .venv/bin/python bench/bench_append.py               # 200,000 events
+    .venv/bin/python bench/bench_append.py --events 50000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as C
+
+TABLE = (
+    "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+    "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+)
+
+
+def form_source(rep: int, size: int) -> str:
+    return "(begin " + " ".join(f"(define x{i} {rep * size + i})" for i in range(size)) + ")"
+
+
+def run_tapevm(path: Path, events: int, size: int, profile: str | None = None) -> dict[str, Any]:
+    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.sqlite_backend import TapeSQLiteRecorder
+
+    s = open_session("append", store=str(path))
+    try:
+        recorder = s.store.recorder  # type: ignore[attr-defined]
+        assert isinstance(recorder, TapeSQLiteRecorder)
+        from _es import pragmas
+
+        settings = pragmas(recorder.datastore)
+        head0 = s.head
+        per_form = size + 3  # a first run tells the exact count
+        sources = [form_source(r, size) for r in range(events // per_form + 2)]
+        gc.collect()
+        forms = 0
+        with C.Profiler(profile):
+            start = time.perf_counter()
+            while s.head - head0 < events:
+                outcome = s.run(sources[forms])[-1]
+                if not outcome.ok:
+                    raise SystemExit(f"form failed: {outcome.error_kind}: {outcome.error_message}")
+                forms += 1
+                if forms == len(sources):
+                    sources.append(form_source(forms, size))
+            elapsed = time.perf_counter() - start
+        stored = s.head - head0
+        state = s.state
+        assert state.namespaces["user"][f"x{size - 1}"] == (forms - 1) * size + size - 1
+        rows = recorder.select_rows(s.id, head0, None, stored + 1)
+    finally:
+        s.close()
+    by_type: dict[str, int] = {}
+    for _, topic, _state in rows:
+        by_type[topic] = by_type.get(topic, 0) + 1
+    return {"seconds": elapsed, "events": stored, "forms": forms, "pragmas": settings,
+            "rows": [("append", seq, topic, st) for seq, topic, st in rows], "by_type": by_type,
+            "state_bytes": sum(len(r[2]) for r in rows)}
+
+
+def run_raw(path: Path, rows: list[tuple[str, int, str, bytes]], per_txn: int) -> dict[str, Any]:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(TABLE)
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        sync = conn.execute("PRAGMA synchronous").fetchone()[0]
+        insert = "INSERT INTO stored_events VALUES (?,?,?,?)"
+        batches = [rows[i:i + per_txn] for i in range(0, len(rows), per_txn)]
+        gc.collect()
+        start = time.perf_counter()
+        for batch in batches:
+            conn.execute("BEGIN")
+            conn.executemany(insert, batch)
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        (count,) = conn.execute("SELECT COUNT(*) FROM stored_events").fetchone()
+        assert count == len(rows)
+    finally:
+        conn.close()
+    return {"seconds": elapsed, "events": len(rows), "pragmas": {"journal_mode": journal.upper(),
+                                                                 "synchronous": {2: "FULL"}.get(sync, str(sync))}}
+
+
+def run_es(path: Path, events: int, size: int) -> dict[str, Any]:
+    from _es import Namespace, full_sync_app, pragmas
+
+    app = full_sync_app(str(path))
+    try:
+        settings = pragmas(app.recorder.datastore)  # type: ignore[attr-defined]
+        names = [f"x{i}" for i in range(size)]
+        agg = Namespace("user")
+        app.save(agg)  # the Created event, outside the timing
+        v0 = agg.version
+        gc.collect()
+        rep = 0
+        start = time.perf_counter()
+        while agg.version - v0 < events:
+            base = rep * size
+            for i in range(size):
+                agg.define("user", names[i], base + i)
+            app.save(agg)
+            rep += 1
+        elapsed = time.perf_counter() - start
+        stored = agg.version - v0
+    finally:
+        app.close()
+    return {"seconds": elapsed, "events": stored, "saves": rep, "pragmas": settings}
+
+
+def main() -> None:
+    p = C.parser(__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=200_000, help="events to store on each side (default 200,000)")
+    p.add_argument("--form-size", type=int, default=100, help="definitions per form / events per save / rows per txn")
+    args = p.parse_args()
+    if args.quick:
+        args.events = 1_000
+    repeat = args.repeat or 1
+    size = args.form_size
+
+    tape_runs, raw_runs, es_runs = [], [], []
+    tape: dict[str, Any] = {}
+    with C.workdir(args) as tmp:
+        for r in range(repeat):
+            tape = run_tapevm(tmp / f"tape{r}.db", args.events, size,
+                              profile=args.profile if r == 0 else None)
+            tape_runs.append(tape)
+            raw_runs.append(run_raw(tmp / f"raw{r}.db", tape["rows"], size))
+            es_runs.append(run_es(tmp / f"es{r}.db", args.events, size))
+
+    def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        return max(runs, key=lambda x: x["events"] / x["seconds"])
+
+    t, raw, es = best(tape_runs), best(raw_runs), best(es_runs)
+    t_eps = t["events"] / t["seconds"]
+    raw_eps = raw["events"] / raw["seconds"]
+    es_eps = es["events"] / es["seconds"]
+    vs_raw = t_eps / raw_eps
+    vs_es = t_eps / es_eps
+    ok_raw, ok_es = vs_raw >= 0.5, vs_es >= 3
+    rows: list[tuple[str, Any]] = [
+        ("tapevm forms", t["forms"]),
+        ("tapevm events stored", t["events"]),
+        ("  by type", ", ".join(f"{k} {v:,}" for k, v in sorted(t["by_type"].items()))),
+        ("  mean record bytes (state column)", t["state_bytes"] / t["events"]),
+        ("tapevm seconds", t["seconds"]),
+        ("tapevm events/s", t_eps),
+        ("tapevm per form (ms)", 1000 * t["seconds"] / t["forms"]),
+        ("raw sqlite rows", raw["events"]),
+        ("raw sqlite seconds", raw["seconds"]),
+        ("raw sqlite rows/s", raw_eps),
+        ("library events", es["events"]),
+        ("library seconds", es["seconds"]),
+        ("library events/s", es_eps),
+        ("ratio tapevm/raw", vs_raw),
+        ("ratio tapevm/library", vs_es),
+        ("target >= 0.5x raw sqlite", C.verdict(ok_raw)),
+        ("target >= 3x library", C.verdict(ok_es)),
+        ("pragmas tapevm", t["pragmas"]),
+        ("pragmas raw", raw["pragmas"]),
+        ("pragmas library", es["pragmas"]),
+        ("repeat (best of)", repeat),
+    ]
+    C.emit("append", rows, {
+        "events": t["events"], "forms": t["forms"], "form_size": size, "by_type": t["by_type"],
+        "tapevm_s": t["seconds"], "tapevm_eps": t_eps, "tapevm_eps_all": [x["events"] / x["seconds"] for x in tape_runs],
+        "raw_rows": raw["events"], "raw_s": raw["seconds"], "raw_eps": raw_eps,
+        "raw_eps_all": [x["events"] / x["seconds"] for x in raw_runs],
+        "es_events": es["events"], "es_s": es["seconds"], "es_eps": es_eps,
+        "es_eps_all": [x["events"] / x["seconds"] for x in es_runs],
+        "ratio_vs_raw": vs_raw, "ratio_vs_es": vs_es, "target_ratio_raw": 0.5, "target_ratio_es": 3,
+        "pass_raw": ok_raw, "pass_es": ok_es,
+        "pragmas": {"tapevm": t["pragmas"], "raw": raw["pragmas"], "es": es["pragmas"]},
+        "repeat": repeat, "quick": args.quick,
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Run every benchmark (each in its own process) and print a summary table.
+
+    .venv/bin/python bench/run_all.py                 # full sizes (several minutes)
+    .venv/bin/python bench/run_all.py --quick         # smoke run, seconds
+    .venv/bin/python bench/run_all.py --only fold,vm --out results.jsonl
+    .venv/bin/python bench/run_all.py --from results.jsonl --markdown   # re-render, no run
+
+Each benchmark's own output is streamed through; its JSON result line is
+collected (and appended to ``--out`` when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BENCHES = ["append", "fold", "size", "growth", "vm"]
+
+
+def run(name: str, extra: list[str]) -> dict[str, Any] | None:
+    cmd = [sys.executable, str(HERE / f"bench_{name}.py"), *extra]
+    print(f"$ {' '.join(cmd)}", flush=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+    result = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        if line.startswith('{"bench"'):
+            result = json.loads(line)
+    if proc.wait() != 0:
+        print(f"!! bench_{name}.py exited with {proc.returncode}", flush=True)
+        return None
+    return result
+
+
+def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(benchmark, tapevm figure, baseline figure, ratio, target/verdict) rows."""
+    b = r["bench"]
+    v = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
+    if b == "append":
+        return [
+            ("append vs raw sqlite", f"{r['tapevm_eps']:,.0f} ev/s", f"{r['raw_eps']:,.0f} rows/s",
+             f"{r['ratio_vs_raw']:.2f}x", f">= 0.5x  {v(r['pass_raw'])}"),
+            ("append vs library", f"{r['tapevm_eps']:,.0f} ev/s", f"{r['es_eps']:,.0f} ev/s",
+             f"{r['ratio_vs_es']:.2f}x", f">= 3x    {v(r['pass_es'])}"),
+        ]
+    if b == "fold":
+        return [
+            ("fold rate", f"{r['tapevm_eps']:,.0f} ev/s", "", "", f">= 200,000 ev/s  {v(r['pass_eps'])}"),
+            ("fold vs library replay", f"{r['tapevm_eps']:,.0f} ev/s", f"{r['es_eps']:,.0f} ev/s",
+             f"{r['ratio_vs_es']:.2f}x", f">= 5x    {v(r['pass_ratio'])}"),
+        ]
+    if b == "size":
+        return [
+            ("size per Defined event", f"{r['tapevm_defined_row']:.1f} B", f"{r['es_defined_row']:.1f} B",
+             f"{r['ratio_event']:.2f}x", f"<= 0.5x  {v(r['pass_event'])}"),
+            ("size, whole log per define", f"{r['tapevm_log_row_per_define']:.1f} B",
+             f"{r['es_log_row_per_define']:.1f} B", f"{r['ratio_log']:.2f}x", f"<= 0.5x  {v(r['pass_log'])}"),
+        ]
+    if b == "growth":
+        return [
+            ("growth (10k conses)", f"{r['stored_state_bytes']:,} B stored",
+             f"{r['final_list_node_bytes']:,} B list", f"{r['stored_state_bytes'] / r['final_list_node_bytes']:.1f}x",
+             f"3x + {r['constant_per_event']:.0f} B/event  {v(r['pass'])}"),
+        ]
+    if b == "vm":
+        return [
+            (f"vm (fib {r['n']})", f"{r['tapevm_s']:.3f} s", f"{r['baseline_s']:.3f} s",
+             f"{r['ratio_time']:.2f}x time", "no threshold (reported)"),
+        ]
+    return [(b, "", "", "", "")]
+
+
+HEAD = ("benchmark", "tapevm", "baseline", "ratio", "target")
+
+
+def print_table(results: list[dict[str, Any]], markdown: bool) -> None:
+    rows = [row for r in results for row in summary(r)]
+    if markdown:
+        print("| " + " | ".join(HEAD) + " |")
+        print("|" + "|".join("---" for _ in HEAD) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(x[i]) for x in [HEAD, *rows]) for i in range(len(HEAD))]
+    for row in [HEAD, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
+    p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(BENCHES))
+    p.add_argument("--repeat", type=int, default=None, help="pass --repeat N to every benchmark")
+    p.add_argument("--out", default=None, help="append the JSON result lines to this file")
+    p.add_argument("--from", dest="from_file", default=None, help="only render the summary of saved JSON lines")
+    p.add_argument("--markdown", action="store_true", help="print the summary as a markdown table")
+    args = p.parse_args()
+
+    if args.from_file:
+        results = [json.loads(x) for x in Path(args.from_file).read_text().splitlines() if x.startswith('{"bench"')]
+        print_table(results, args.markdown)
+        return
+
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or BENCHES
+    unknown = set(names) - set(BENCHES)
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    extra = (["--quick"] if args.quick else []) + (["--repeat", str(args.repeat)] if args.repeat else [])
+    results, failed = [], []
+    for name in names:
+        r = run(name, extra)
+        if r is None:
+            failed.append(name)
+            continue
+        results.append(r)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(r) + "\n")
+    print()
+    print("== summary ==")
+    print_table(results, args.markdown)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
