@@ -1,7 +1,7 @@
 """The interactive loop: line editing and history via prompt_toolkit, multi-line forms.
 
-A form spanning several lines is read until it is complete (the reader says
-"unexpected end of input"); with standard input not a terminal the same loop
+A form spanning several lines is read until it is complete (the reader marks
+an open list or string as ``incomplete``); with standard input not a terminal the same loop
 reads plain lines, so ``echo '(+ 1 2)' | tape repl`` works.
 """
 
@@ -48,7 +48,7 @@ def _incomplete(session: Session, source: str) -> bool:
     try:
         session.interpreter.read_forms(source, "<repl>")
     except ReadError as e:
-        if "end of input" in str(e):
+        if e.incomplete:
             return True
         raise
     return False

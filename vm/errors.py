@@ -1,8 +1,7 @@
 """The Python exceptions the Lisp VM raises to its host.
 
-* :class:`VMError` is the root of every VM error.  It is a plain class here, in
-  this one place, so the project can re-parent it under its own root exception
-  without touching anything else.
+* :class:`VMError` (defined with the project's hierarchy in
+  :mod:`tapevm.domain.errors`) is the root of every VM error.
 * :class:`LispError` is an evaluation error.  It carries the first-class
   :class:`~tapevm.vm.values.ErrorValue` that ``catch`` binds, so a program can
   inspect what Python code sees (``kind``, ``message``, ``data``).
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tapevm.domain.errors import VMError  # the root: TapeError > VMError > LispError, ReadError
 from tapevm.vm.values import NIL, ErrorValue
 
 # Error kinds raised by the VM (WorldError kinds pass through unchanged).
@@ -38,8 +38,6 @@ STACK_OVERFLOW = "stack-overflow"
 INTERNAL_ERROR = "internal-error"
 
 
-class VMError(Exception):
-    """Root of the errors the Lisp VM raises to its host (syntax, evaluation)."""
 
 
 class LispError(VMError):
@@ -61,12 +59,20 @@ class LispError(VMError):
 class ReadError(VMError):
     """A syntax error in source text, at ``line`` and ``column`` (both 1-based)."""
 
-    def __init__(self, message: str, line: int, column: int, filename: str = "<input>") -> None:
-        super().__init__(f"{message} at line {line}, column {column}")
+    exit_code = 2
+
+    def __init__(
+        self, message: str, line: int, column: int, filename: str = "<input>", *, incomplete: bool = False
+    ) -> None:
+        where = f"{filename}:" if filename and not filename.startswith("<") else ""
+        super().__init__(f"syntax error: {message} at {where}line {line}, column {column}")
         self.reason = message
         self.line = line
         self.column = column
         self.filename = filename
+        # True when more input could complete the source (an open list or string):
+        # the REPL keeps reading instead of reporting.
+        self.incomplete = incomplete
 
 
 def lisp_error(kind: str, message: str, data: Any = NIL) -> LispError:

@@ -105,9 +105,9 @@ class _Reader:
         line = bisect.bisect_right(self.line_starts, pos)
         return line, pos - self.line_starts[line - 1] + 1
 
-    def error(self, message: str, pos: int) -> ReadError:
+    def error(self, message: str, pos: int, incomplete: bool = False) -> ReadError:
         line, column = self.position(pos)
-        return ReadError(message, line, column, self.filename)
+        return ReadError(message, line, column, self.filename, incomplete=incomplete)
 
     def read_all(self) -> list[Form]:
         src = self.src
@@ -189,8 +189,8 @@ class _Reader:
         if stack:
             top = stack[-1]
             if top.kind == "'":
-                raise self.error(f"expected a form after {_prefix_text(top.prefix)}", top.pos)
-            raise self.error(f"unterminated {_NAMES[top.kind]}", top.pos)
+                raise self.error(f"expected a form after {_prefix_text(top.prefix)}", top.pos, incomplete=True)
+            raise self.error(f"unterminated {_NAMES[top.kind]}", top.pos, incomplete=True)
         return forms
 
     def close(self, top: _Open, pos: int) -> Any:
@@ -231,13 +231,14 @@ class _Reader:
                 i = m.end()
             if i >= n:
                 what = "string" if quote == '"' else "|symbol|"
-                raise self.error(f"unterminated {what}", start)
+                raise self.error(f"unterminated {what}", start, incomplete=True)
             c = src[i]
             if c == quote:
                 return "".join(parts), i + 1
             # a backslash escape
             if i + 1 >= n:
-                raise self.error("unterminated string" if quote == '"' else "unterminated |symbol|", start)
+                raise self.error("unterminated string" if quote == '"' else "unterminated |symbol|", start,
+                                 incomplete=True)
             e = src[i + 1]
             simple = _SIMPLE_ESCAPES.get(e)
             if simple is not None:
