@@ -100,9 +100,6 @@ K_TRY = 10     # (K_TRY, node, env)                 a handler; passes values thr
 K_RESUME = 11  # (K_RESUME, resumer_name, state)    a primitive's continuation
 K_INNS = 12    # (K_INNS,)                          then enter the namespace
 
-_NOT_QUICK: Any = object()
-
-
 class Machine:
     """Evaluates code nodes for one interpreter (its World, built-ins and compiler)."""
 
@@ -160,35 +157,23 @@ class Machine:
             e = e.parent  # type: ignore[union-attr]
         return e.vars[a.sym]  # type: ignore[union-attr]
 
-    def quick_call(self, a: Any, env: Env | None) -> Any:
-        """``(prim leaf...)`` evaluated inline if the operator is a plain primitive, else _NOT_QUICK."""
-        g = a.fn
-        f = g.table.get(g.name, g.default)
-        if f is MISSING or f is _LAZY:
-            f = self.global_value(g)
-        if type(f) is not Primitive or f.needs_machine:
-            return _NOT_QUICK
-        leaf = self.leaf
-        args = [leaf(x, env) for x in a.args]
-        try:
-            return f.fn(*args)
-        except TypeError as exc:
-            raise primitive_type_error(f, args, exc) from None
-
     # -- the loop -----------------------------------------------------------------
-    def _loop(self, mode: int, node: Any, env: Env | None, fn: Any, args: list[Any] | None) -> Any:
+    def _loop(self, mode: int, node: Any, env: Env | None, fn: Any, args: Any) -> Any:
+        """The evaluator.  The four sections run in order EVAL, ARGS, APPLY, RETURN; a section
+        that hands over to a later one just sets ``mode`` and falls through, one that goes back
+        sets it and ``continue``s."""
         stack: list[tuple[Any, ...]] = []
         push = stack.append
         pop = stack.pop
         world = self.world
         leaf = self.leaf
-        quick_call = self.quick_call
         val: Any = None
         vals: list[Any] = []
         i = 0
         while True:
             try:
                 while True:
+                    # ---- EVAL: node in env ----------------------------------------------
                     if mode == EVAL:
                         op = node.op
                         if op == CALL:
@@ -204,7 +189,15 @@ class Machine:
                                 node = f
                                 continue
                             if node.prim_args:
-                                args = [leaf(a, env) for a in node.args]
+                                args = []
+                                for x in node.args:
+                                    xop = x.op
+                                    if xop == CONST:
+                                        args.append(x.value)
+                                    elif xop == LOCAL0:
+                                        args.append(env.vars[x.sym])  # type: ignore[union-attr]
+                                    else:
+                                        args.append(leaf(x, env))
                                 mode = APPLY
                             else:
                                 vals = []
@@ -214,11 +207,28 @@ class Machine:
                             t = node.test
                             top = t.op
                             if top == CALL and t.prim_args:
-                                v = quick_call(t, env)
-                                if v is _NOT_QUICK:
+                                # (prim leaf...) inline, if the operator is a plain primitive
+                                g = t.fn
+                                f = g.table.get(g.name, g.default)
+                                if f is MISSING or f is _LAZY:
+                                    f = self.global_value(g)
+                                if type(f) is not Primitive or f.needs_machine:
                                     push((K_IF, node, env))
                                     node = t
                                     continue
+                                pargs = []
+                                for x in t.args:
+                                    xop = x.op
+                                    if xop == CONST:
+                                        pargs.append(x.value)
+                                    elif xop == LOCAL0:
+                                        pargs.append(env.vars[x.sym])  # type: ignore[union-attr]
+                                    else:
+                                        pargs.append(leaf(x, env))
+                                try:
+                                    v = f.fn(*pargs)
+                                except TypeError as exc:
+                                    raise primitive_type_error(f, pargs, exc) from None
                             elif top <= LEAF_MAX:
                                 v = leaf(t, env)
                             else:
@@ -226,6 +236,7 @@ class Machine:
                                 node = t
                                 continue
                             node = node.then if (v is not False and v is not NIL) else node.else_
+                            continue
                         elif op == LOCAL0:
                             val = env.vars[node.sym]  # type: ignore[union-attr]
                             mode = RETURN
@@ -235,6 +246,7 @@ class Machine:
                         elif op == SEQ:
                             push((K_SEQ, node, env, 1))
                             node = node.body[0]
+                            continue
                         elif op == LAMBDA:
                             val = Closure(node.params_src, node.body_src, env, node.name, node.ns, node)
                             mode = RETURN
@@ -249,21 +261,27 @@ class Machine:
                                 node = node.inits[0]
                             else:
                                 node = node.body
+                            continue
                         elif op == AND or op == OR:
                             push((K_AND if op == AND else K_OR, node, env, 1))
                             node = node.exprs[0]
+                            continue
                         elif op == DEFINE_GLOBAL:
                             push((K_DEFG, node))
                             node = node.value
+                            continue
                         elif op == DEFINE_LOCAL:
                             push((K_DEFL, node, env))
                             node = node.value
+                            continue
                         elif op == SET_GLOBAL:
                             push((K_SETG, node))
                             node = node.value
+                            continue
                         elif op == TRY:
                             push((K_TRY, node, env))
                             node = node.body
+                            continue
                         elif op == DEFINE_MACRO:
                             code = node.fn
                             closure = Closure(code.params_src, code.body_src, env, code.name, code.ns, code)
@@ -273,111 +291,44 @@ class Machine:
                         elif op == IN_NS:
                             push((K_INNS,))
                             node = node.value
+                            continue
                         else:  # pragma: no cover - the compiler makes no other nodes
                             raise lisp_error(INTERNAL_ERROR, f"unknown code node {type(node).__name__}")
 
-                    elif mode == RETURN:
-                        if not stack:
-                            return val
-                        frame = pop()
-                        k = frame[0]
-                        if k == K_ARGS:
-                            _, node, env, fn, vals, i = frame
-                            vals.append(val)
-                            i += 1
-                            mode = ARGS
-                        elif k == K_IF:
-                            node = frame[1].then if (val is not False and val is not NIL) else frame[1].else_
-                            env = frame[2]
-                            mode = EVAL
-                        elif k == K_SEQ:
-                            _, seq, env, i = frame
-                            body = seq.body
-                            node = body[i]
-                            i += 1
-                            if i < len(body):
-                                push((K_SEQ, seq, env, i))
-                            mode = EVAL
-                        elif k == K_FN:
-                            node, env = frame[1], frame[2]
-                            fn = val
-                            if node.prim_args:
-                                args = [leaf(a, env) for a in node.args]
-                                mode = APPLY
-                            else:
-                                vals = []
-                                i = 0
-                                mode = ARGS
-                        elif k == K_RESUME:
-                            r = RESUMERS[frame[1]](self, frame[2], val)
-                            tr = type(r)
-                            if tr is CallThen:
-                                push((K_RESUME, r.resume, r.state))
-                                fn, args = r.fn, r.args
-                                mode = APPLY
-                            elif tr is TailCall:
-                                fn, args = r.fn, r.args
-                                mode = APPLY
-                            elif tr is EvalCode:
-                                node, env = r.node, None
-                                mode = EVAL
-                            else:
-                                val = r
-                        elif k == K_AND or k == K_OR:
-                            if (val is False or val is NIL) == (k == K_AND):
-                                continue  # and: a false value ends it; or: a true one
-                            _, logic, env, i = frame
-                            exprs = logic.exprs
-                            node = exprs[i]
-                            i += 1
-                            if i < len(exprs):
-                                push((k, logic, env, i))
-                            mode = EVAL
-                        elif k == K_LETREC:
-                            _, rec, env, i = frame
-                            env.vars[rec.syms[i]] = val  # type: ignore[union-attr]
-                            i += 1
-                            if i < len(rec.inits):
-                                push((K_LETREC, rec, env, i))
-                                node = rec.inits[i]
-                            else:
-                                node = rec.body
-                            mode = EVAL
-                        elif k == K_TRY:
-                            pass
-                        elif k == K_DEFG:
-                            d = frame[1]
-                            world.define(d.ns, d.sym.name, val)
-                            val = d.sym
-                        elif k == K_DEFL:
-                            frame[2].vars[frame[1].sym] = val
-                            val = frame[1].sym
-                        elif k == K_SETG:
-                            s = frame[1]
-                            world.assign(s.ns, s.sym.name, val)
-                        elif k == K_INNS:
-                            val = self.enter_ns(val)
-                        else:  # pragma: no cover
-                            raise lisp_error(INTERNAL_ERROR, f"unknown continuation frame {k}")
-
-                    elif mode == ARGS:
+                    # ---- ARGS: evaluate node.args[i:] into vals, then finish node ---------
+                    if mode == ARGS:
                         argn = node.args
                         n = len(argn)
                         while i < n:
                             a = argn[i]
                             aop = a.op
-                            if aop <= LEAF_MAX:
-                                if aop == CONST:
-                                    vals.append(a.value)
-                                elif aop == LOCAL0:
-                                    vals.append(env.vars[a.sym])  # type: ignore[union-attr]
-                                else:
-                                    vals.append(leaf(a, env))
+                            if aop == CONST:
+                                vals.append(a.value)
+                            elif aop == LOCAL0:
+                                vals.append(env.vars[a.sym])  # type: ignore[union-attr]
+                            elif aop <= LEAF_MAX:
+                                vals.append(leaf(a, env))
                             elif aop == CALL and a.prim_args:
-                                v = quick_call(a, env)
-                                if v is _NOT_QUICK:
+                                # (prim leaf...) inline, if the operator is a plain primitive
+                                g = a.fn
+                                f = g.table.get(g.name, g.default)
+                                if f is MISSING or f is _LAZY:
+                                    f = self.global_value(g)
+                                if type(f) is not Primitive or f.needs_machine:
                                     break
-                                vals.append(v)
+                                pargs = []
+                                for x in a.args:
+                                    xop = x.op
+                                    if xop == CONST:
+                                        pargs.append(x.value)
+                                    elif xop == LOCAL0:
+                                        pargs.append(env.vars[x.sym])  # type: ignore[union-attr]
+                                    else:
+                                        pargs.append(leaf(x, env))
+                                try:
+                                    vals.append(f.fn(*pargs))
+                                except TypeError as exc:
+                                    raise primitive_type_error(f, pargs, exc) from None
                             else:
                                 break
                             i += 1
@@ -394,55 +345,148 @@ class Machine:
                             env = Env(dict(zip(node.syms, vals)), env)
                             node = node.body
                             mode = EVAL
+                            continue
                         else:
                             val = build(node, vals)
                             mode = RETURN
 
-                    else:  # APPLY
+                    # ---- APPLY: fn to args ------------------------------------------------
+                    if mode == APPLY:
                         tf = type(fn)
                         if tf is Closure:
                             code = fn.code
                             if code is None:
                                 code = fn.code = self.interp.compile_closure(fn)
-                            n = len(args)  # type: ignore[arg-type]
+                            n = len(args)
                             if code.rest is None:
                                 if n != code.nreq:
                                     raise closure_arity_error(fn, n)
-                                env = Env(dict(zip(code.params, args)), fn.env)  # type: ignore[arg-type]
+                                env = Env(dict(zip(code.params, args)), fn.env)
                             else:
                                 if n < code.nreq:
                                     raise closure_arity_error(fn, n)
-                                frame_vars = dict(zip(code.params, args))  # type: ignore[arg-type]
-                                frame_vars[code.rest] = make_list(args[code.nreq:])  # type: ignore[index]
+                                frame_vars = dict(zip(code.params, args))
+                                frame_vars[code.rest] = make_list(args[code.nreq:])
                                 env = Env(frame_vars, fn.env)
                             node = code.body
                             mode = EVAL
-                        elif tf is Primitive:
+                            continue
+                        if tf is Primitive:
                             if fn.needs_machine:
                                 try:
-                                    r = fn.fn(self, *args)  # type: ignore[misc]
+                                    r = fn.fn(self, *args)
                                 except TypeError as exc:
-                                    raise primitive_type_error(fn, args, exc) from None  # type: ignore[arg-type]
+                                    raise primitive_type_error(fn, args, exc) from None
                                 tr = type(r)
                                 if tr is CallThen:
                                     push((K_RESUME, r.resume, r.state))
                                     fn, args = r.fn, r.args
-                                elif tr is TailCall:
+                                    continue
+                                if tr is TailCall:
                                     fn, args = r.fn, r.args
-                                elif tr is EvalCode:
+                                    continue
+                                if tr is EvalCode:
                                     node, env = r.node, None
                                     mode = EVAL
-                                else:
-                                    val = r
-                                    mode = RETURN
+                                    continue
+                                val = r
                             else:
                                 try:
-                                    val = fn.fn(*args)  # type: ignore[misc]
+                                    val = fn.fn(*args)
                                 except TypeError as exc:
-                                    raise primitive_type_error(fn, args, exc) from None  # type: ignore[arg-type]
-                                mode = RETURN
+                                    raise primitive_type_error(fn, args, exc) from None
+                            mode = RETURN
                         else:
                             raise not_callable(fn)
+
+                    # ---- RETURN: val to the top frame ------------------------------------
+                    while True:
+                        if not stack:
+                            return val
+                        frame = pop()
+                        k = frame[0]
+                        if k == K_ARGS:
+                            _, node, env, fn, vals, i = frame
+                            vals.append(val)
+                            i += 1
+                            mode = ARGS
+                            break
+                        if k == K_IF:
+                            node = frame[1].then if (val is not False and val is not NIL) else frame[1].else_
+                            env = frame[2]
+                            mode = EVAL
+                            break
+                        if k == K_SEQ:
+                            _, seq, env, i = frame
+                            body = seq.body
+                            node = body[i]
+                            i += 1
+                            if i < len(body):
+                                push((K_SEQ, seq, env, i))
+                            mode = EVAL
+                            break
+                        if k == K_FN:
+                            node, env = frame[1], frame[2]
+                            fn = val
+                            vals = []
+                            i = 0
+                            mode = ARGS
+                            break
+                        if k == K_RESUME:
+                            r = RESUMERS[frame[1]](self, frame[2], val)
+                            tr = type(r)
+                            if tr is CallThen:
+                                push((K_RESUME, r.resume, r.state))
+                                fn, args = r.fn, r.args
+                                mode = APPLY
+                                break
+                            if tr is TailCall:
+                                fn, args = r.fn, r.args
+                                mode = APPLY
+                                break
+                            if tr is EvalCode:
+                                node, env = r.node, None
+                                mode = EVAL
+                                break
+                            val = r
+                        elif k == K_AND or k == K_OR:
+                            if (val is False or val is NIL) == (k == K_AND):
+                                continue  # and: a false value ends it; or: a true one
+                            _, logic, env, i = frame
+                            exprs = logic.exprs
+                            node = exprs[i]
+                            i += 1
+                            if i < len(exprs):
+                                push((k, logic, env, i))
+                            mode = EVAL
+                            break
+                        elif k == K_LETREC:
+                            _, rec, env, i = frame
+                            env.vars[rec.syms[i]] = val  # type: ignore[union-attr]
+                            i += 1
+                            if i < len(rec.inits):
+                                push((K_LETREC, rec, env, i))
+                                node = rec.inits[i]
+                            else:
+                                node = rec.body
+                            mode = EVAL
+                            break
+                        elif k == K_TRY:
+                            pass
+                        elif k == K_DEFG:
+                            d = frame[1]
+                            world.define(d.ns, d.sym.name, val)
+                            val = d.sym
+                        elif k == K_DEFL:
+                            frame[2].vars[frame[1].sym] = val
+                            val = frame[1].sym
+                        elif k == K_SETG:
+                            s = frame[1]
+                            world.assign(s.ns, s.sym.name, val)
+                        elif k == K_INNS:
+                            val = self.enter_ns(val)
+                        else:  # pragma: no cover
+                            raise lisp_error(INTERNAL_ERROR, f"unknown continuation frame {k}")
 
             except LispError as exc:
                 err = exc.error
