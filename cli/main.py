@@ -180,7 +180,8 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
                 click.echo(orjson.dumps(render.event_json(r)).decode())
             return
         batch = list(events)
-        out.print(render.events_table(batch, f"session {s.id}: {len(batch)} events"))
+        show = render.ValuePrinter(s.state)  # the head's content can show every value of the log
+        out.print(render.events_table(batch, f"session {s.id}: {len(batch)} events", show, out.width))
 
 
 def _known_types() -> set[str]:

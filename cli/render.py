@@ -63,7 +63,8 @@ def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
     e = r.event
     val = (lambda enc: show(enc)) if show else (lambda enc: short(str(enc), 40))
     if isinstance(e, FormSubmitted):
-        return f"{e.file}:{e.line}  {short(e.source, 70)}"
+        where = e.file.rsplit("/", 1)[-1]
+        return f"{where}:{e.line}  {short(e.source, 70)}"
     if isinstance(e, FormEvaluated):
         return f"=> {short(e.printed, 70)}" if e.ok else f"error {e.error_kind}: {short(e.error_message or '', 70)}"
     if isinstance(e, (Defined, Assigned)):
@@ -84,10 +85,14 @@ def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
     if isinstance(e, OutputWritten):
         return f"output {short(e.text, 70)}"
     if isinstance(e, ContentStored):
-        return f"{len(e.nodes)} value nodes, {len(e.blobs)} blobs"
+        return f"content: {_count(len(e.nodes), 'value node')}, {_count(len(e.blobs), 'blob')}"
     if isinstance(e, SessionStarted):
         return f"tapevm {e.tapevm_version}, vm {e.vm_version}"
     return short(str(e.__dict__), 80)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def event_json(r: RecordedEvent) -> dict[str, Any]:
@@ -102,15 +107,21 @@ def event_json(r: RecordedEvent) -> dict[str, Any]:
     }
 
 
-def events_table(events: list[RecordedEvent], title: str) -> Table:
-    table = Table(title=title, show_lines=False)
-    table.add_column("#", justify="right", style="cyan")
-    table.add_column("time")
-    table.add_column("type", style="magenta")
-    table.add_column("cause", justify="right")
-    table.add_column("what")
+def events_table(events: list[RecordedEvent], title: str, show: ValuePrinter | None = None,
+                 width: int = 120) -> Table:
+    table = Table(title=title, show_lines=False, expand=False)
+    widest = len(str(events[-1].seq)) if events else 1
+    # Only the last column gives way on a narrow terminal.
+    fixed = 2 * max(widest, 5) + 12 + 16 + 16  # the other columns and the borders
+    table.add_column("#", justify="right", style="cyan", no_wrap=True)
+    table.add_column("time", no_wrap=True)
+    table.add_column("type", style="magenta", no_wrap=True)
+    table.add_column("cause", justify="right", no_wrap=True)
+    table.add_column("what", no_wrap=True, overflow="ellipsis", max_width=max(20, width - fixed))
     for r in events:
-        table.add_row(str(r.seq), iso_time(r.recorded_at)[11:23], r.event.type_name, str(r.cause), event_summary(r))
+        style = "red" if isinstance(r.event, FormEvaluated) and not r.event.ok else None
+        table.add_row(str(r.seq), iso_time(r.recorded_at)[11:23], r.event.type_name, str(r.cause),
+                      event_summary(r, show), style=style)
     return table
 
 
