@@ -56,22 +56,22 @@ MISSING: Any = _Missing()
 
 
 class Node:
-    __slots__ = ()
-    op: int = -1
+    __slots__ = ("op",)  # an instance slot: faster to read than a class attribute
+    op: int
 
 
 class Const(Node):
     __slots__ = ("value",)
-    op = CONST
 
     def __init__(self, value: Any) -> None:
+        self.op = CONST
         self.value = value
 
 
 class Local(Node):
     """A local variable, ``depth`` frames out from the current environment."""
 
-    __slots__ = ("depth", "op", "sym")
+    __slots__ = ("depth", "sym")
 
     def __init__(self, sym: Symbol, depth: int) -> None:
         self.sym = sym
@@ -83,9 +83,9 @@ class Global(Node):
     """A global ``ns/name``: looked up in ``table`` (the namespace's dict), else the built-in ``default``."""
 
     __slots__ = ("default", "name", "ns", "table")
-    op = GLOBAL
 
     def __init__(self, table: dict[str, Any] | None, ns: str, name: str, default: Any) -> None:
+        self.op = GLOBAL
         self.table = table
         self.ns = ns
         self.name = name
@@ -96,9 +96,9 @@ class Call(Node):
     """``(fn args...)``; ``prim_args`` when the operator is global and every argument a leaf."""
 
     __slots__ = ("args", "fn", "prim_args")
-    op = CALL
 
     def __init__(self, fn: Node, args: tuple[Node, ...]) -> None:
+        self.op = CALL
         self.fn = fn
         self.args = args
         self.prim_args = fn.op == GLOBAL and all(a.op <= LEAF_MAX for a in args)
@@ -106,9 +106,9 @@ class Call(Node):
 
 class If(Node):
     __slots__ = ("else_", "test", "then")
-    op = IF
 
     def __init__(self, test: Node, then: Node, else_: Node) -> None:
+        self.op = IF
         self.test = test
         self.then = then
         self.else_ = else_
@@ -118,9 +118,9 @@ class Seq(Node):
     """Evaluate ``body`` in order; the value is the last one's (in tail position)."""
 
     __slots__ = ("body",)
-    op = SEQ
 
     def __init__(self, body: tuple[Node, ...]) -> None:
+        self.op = SEQ
         self.body = body
 
 
@@ -133,12 +133,12 @@ class Lambda(Node):
     """
 
     __slots__ = ("body", "body_src", "name", "nreq", "ns", "params", "params_src", "rest")
-    op = LAMBDA
 
     def __init__(
         self, params_src: Any, body_src: tuple[Any, ...], params: tuple[Symbol, ...],
         rest: Symbol | None, body: Node, name: str | None, ns: str,
     ) -> None:
+        self.op = LAMBDA
         self.params_src = params_src
         self.body_src = body_src
         self.params = params
@@ -153,9 +153,9 @@ class Let(Node):
     """``(let ((sym init)...) body)``: inits (``args``) in the outer env, then a new frame."""
 
     __slots__ = ("args", "body", "syms")
-    op = LET
 
     def __init__(self, syms: tuple[Symbol, ...], args: tuple[Node, ...], body: Node) -> None:
+        self.op = LET
         self.syms = syms
         self.args = args
         self.body = body
@@ -165,9 +165,9 @@ class Letrec(Node):
     """``(letrec ((sym init)...) body)``: a new frame first, inits evaluated in it in order."""
 
     __slots__ = ("body", "inits", "syms")
-    op = LETREC
 
     def __init__(self, syms: tuple[Symbol, ...], inits: tuple[Node, ...], body: Node) -> None:
+        self.op = LETREC
         self.syms = syms
         self.inits = inits
         self.body = body
@@ -175,25 +175,25 @@ class Letrec(Node):
 
 class And(Node):
     __slots__ = ("exprs",)
-    op = AND
 
     def __init__(self, exprs: tuple[Node, ...]) -> None:
+        self.op = AND
         self.exprs = exprs
 
 
 class Or(Node):
     __slots__ = ("exprs",)
-    op = OR
 
     def __init__(self, exprs: tuple[Node, ...]) -> None:
+        self.op = OR
         self.exprs = exprs
 
 
 class DefineGlobal(Node):
     __slots__ = ("ns", "sym", "value")
-    op = DEFINE_GLOBAL
 
     def __init__(self, ns: str, sym: Symbol, value: Node) -> None:
+        self.op = DEFINE_GLOBAL
         self.ns = ns
         self.sym = sym
         self.value = value
@@ -201,18 +201,18 @@ class DefineGlobal(Node):
 
 class DefineLocal(Node):
     __slots__ = ("sym", "value")
-    op = DEFINE_LOCAL
 
     def __init__(self, sym: Symbol, value: Node) -> None:
+        self.op = DEFINE_LOCAL
         self.sym = sym
         self.value = value
 
 
 class SetGlobal(Node):
     __slots__ = ("ns", "sym", "value")
-    op = SET_GLOBAL
 
     def __init__(self, ns: str, sym: Symbol, value: Node) -> None:
+        self.op = SET_GLOBAL
         self.ns = ns
         self.sym = sym
         self.value = value
@@ -222,9 +222,9 @@ class Try(Node):
     """``(try body (catch sym handler))``: ``handler`` runs in a frame binding ``sym`` to the error."""
 
     __slots__ = ("body", "handler", "sym")
-    op = TRY
 
     def __init__(self, body: Node, sym: Symbol, handler: Node) -> None:
+        self.op = TRY
         self.body = body
         self.sym = sym
         self.handler = handler
@@ -232,9 +232,9 @@ class Try(Node):
 
 class DefineMacro(Node):
     __slots__ = ("fn", "ns", "sym")
-    op = DEFINE_MACRO
 
     def __init__(self, ns: str, sym: Symbol, fn: Lambda) -> None:
+        self.op = DEFINE_MACRO
         self.ns = ns
         self.sym = sym
         self.fn = fn
@@ -242,9 +242,9 @@ class DefineMacro(Node):
 
 class InNs(Node):
     __slots__ = ("value",)
-    op = IN_NS
 
     def __init__(self, value: Node) -> None:
+        self.op = IN_NS
         self.value = value
 
 
@@ -252,9 +252,9 @@ class MakeList(Node):
     """Quasiquoted list: ``args`` evaluated, those flagged in ``splice`` spliced, ``dotted``: last is the tail."""
 
     __slots__ = ("args", "dotted", "splice")
-    op = MAKE_LIST
 
     def __init__(self, args: tuple[Node, ...], splice: tuple[bool, ...], dotted: bool) -> None:
+        self.op = MAKE_LIST
         self.args = args
         self.splice = splice
         self.dotted = dotted
@@ -264,9 +264,9 @@ class MakeVector(Node):
     """A vector literal with computed elements (or quasiquoted, with ``splice`` flags)."""
 
     __slots__ = ("args", "splice")
-    op = MAKE_VECTOR
 
     def __init__(self, args: tuple[Node, ...], splice: tuple[bool, ...]) -> None:
+        self.op = MAKE_VECTOR
         self.args = args
         self.splice = splice
 
@@ -275,7 +275,7 @@ class MakeMap(Node):
     """A map literal with computed keys or values: ``args`` is key, value, key, value..."""
 
     __slots__ = ("args",)
-    op = MAKE_MAP
 
     def __init__(self, args: tuple[Node, ...]) -> None:
+        self.op = MAKE_MAP
         self.args = args
