@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tapevm.vm.interpreter import Interpreter
-from tapevm.vm.values import Primitive
+from tapevm.vm.values import Primitive, Symbol
 from tapevm.vm.world import World
 
 
@@ -113,3 +113,22 @@ def test_sorted_result_of_merge_sort_is_stable_and_correct(run: Callable[[str], 
     assert keys == sorted(keys)
     expected = sorted(((i * 7919) % 13, i) for i in range(500))  # Python's sort is stable too
     assert [(p.car, p.cdr.car) for p in pairs] == expected
+
+
+def test_deeply_nested_code_compiles(run: Callable[[str], Any]) -> None:
+    depth = 3000
+    assert run("(+ 1 " * depth + "0" + ")" * depth) == depth
+    assert run("(define (nest n acc) (if (= n 0) acc (nest (- n 1) (list '+ 1 acc)))) (eval (nest 3000 0))") == 3000
+
+
+def test_absurdly_nested_code_is_a_syntax_error_not_a_crash(error: Callable[[str], Any]) -> None:
+    depth = 100_000
+    err = error("(+ 1 " * depth + "0" + ")" * depth)
+    assert err.kind == "syntax-error" and "nested too deeply" in err.message
+    assert sys.getrecursionlimit() < 30_000  # the compiler restores the limit it raised
+
+
+def test_quasiquoted_deep_data_without_unquote_is_constant(run: Callable[[str], Any]) -> None:
+    depth = 100_000
+    value = run("`" + "(a " * depth + ")" * depth)
+    assert value.car is Symbol("a")
