@@ -80,6 +80,62 @@ def run_tapevm(path: Path, events: int, size: int, profile: str | None = None) -
             "state_bytes": sum(len(r[2]) for r in rows)}
 
 
+def tapevm_breakdown(path: Path, events: int, size: int) -> dict[str, float]:
+    """Seconds per stage of Session.run, measured by wrapping the session's collaborators.
+
+    A separate run from the headline figure (the wrappers cost a little):
+    reading, evaluating (compile + run), turning mutations into events,
+    encoding records, the recorder's insert (SQL, commit/fsync), and the rest
+    (session bookkeeping, printing the result, folding the new events).
+    """
+    from tapevm.infrastructure.session import open_session
+
+    spent = {"read": 0.0, "eval": 0.0, "build_events": 0.0, "encode_records": 0.0, "insert_commit": 0.0}
+    clock = time.perf_counter
+
+    def timed(key: str, fn: Any, outermost: list[int] | None = None) -> Any:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            if outermost is not None:
+                outermost[0] += 1
+                if outermost[0] > 1:
+                    try:
+                        return fn(*a, **k)
+                    finally:
+                        outermost[0] -= 1
+            t0 = clock()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += clock() - t0
+                if outermost is not None:
+                    outermost[0] -= 1
+        return wrapper
+
+    s = open_session("append", store=str(path))
+    try:
+        s.interpreter.read_forms = timed("read", s.interpreter.read_forms)  # type: ignore[method-assign]
+        s.interpreter.eval_form = timed("eval", s.interpreter.eval_form, [0])  # type: ignore[method-assign]
+        s._builder.build = timed("build_events", s._builder.build)  # type: ignore[method-assign]
+        codec = s.store.codec  # type: ignore[attr-defined]
+        codec.encode = timed("encode_records", codec.encode)
+        recorder = s.store.recorder  # type: ignore[attr-defined]
+        recorder.insert_events = timed("insert_commit", recorder.insert_events)
+        head0 = s.head
+        forms = 0
+        gc.collect()
+        start = clock()
+        while s.head - head0 < events:
+            s.run(form_source(forms, size))
+            forms += 1
+        total = clock() - start
+    finally:
+        s.close()
+    spent["other"] = total - sum(spent.values())
+    spent["total"] = total
+    spent["forms"] = forms
+    return spent
+
+
 def run_raw(path: Path, rows: list[tuple[str, int, str, bytes]], per_txn: int) -> dict[str, Any]:
     conn = sqlite3.connect(str(path), isolation_level=None)
     try:
@@ -150,6 +206,7 @@ def main() -> None:
             tape_runs.append(tape)
             raw_runs.append(run_raw(tmp / f"raw{r}.db", tape["rows"], size))
             es_runs.append(run_es(tmp / f"es{r}.db", args.events, size))
+        breakdown = tapevm_breakdown(tmp / "breakdown.db", args.events, size)
 
     def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
         return max(runs, key=lambda x: x["events"] / x["seconds"])
@@ -175,6 +232,11 @@ def main() -> None:
         ("library events", es["events"]),
         ("library seconds", es["seconds"]),
         ("library events/s", es_eps),
+        *[(f"  breakdown: {k} (ms/form)", 1000 * v / breakdown["forms"])
+          for k, v in breakdown.items() if k not in ("forms", "total")],
+        ("  breakdown: total (ms/form, wrapped run)", 1000 * breakdown["total"] / breakdown["forms"]),
+        ("raw sqlite ms per 100 rows", 1000 * raw["seconds"] / raw["events"] * 100),
+        ("library ms per save of 100", 1000 * es["seconds"] / es["events"] * 100),
         ("ratio tapevm/raw", vs_raw),
         ("ratio tapevm/library", vs_es),
         ("target >= 0.5x raw sqlite", C.verdict(ok_raw)),
@@ -186,7 +248,7 @@ def main() -> None:
     ]
     C.emit("append", rows, {
         "events": t["events"], "forms": t["forms"], "form_size": size, "by_type": t["by_type"],
-        "tapevm_s": t["seconds"], "tapevm_eps": t_eps, "tapevm_eps_all": [x["events"] / x["seconds"] for x in tape_runs],
+        "tapevm_s": t["seconds"], "tapevm_eps": t_eps, "breakdown": breakdown, "tapevm_eps_all": [x["events"] / x["seconds"] for x in tape_runs],
         "raw_rows": raw["events"], "raw_s": raw["seconds"], "raw_eps": raw_eps,
         "raw_eps_all": [x["events"] / x["seconds"] for x in raw_runs],
         "es_events": es["events"], "es_s": es["seconds"], "es_eps": es_eps,
