@@ -8,6 +8,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,10 @@ class TapeGroup(click.Group):
         except KeyboardInterrupt:
             err.print("interrupted")
             ctx.exit(130)
+        except BrokenPipeError:
+            # The reader went away (``tape log | head``): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except Exception as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -175,12 +180,12 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
             _unknown_type(t)
     with _open(ctx, session_id, create=False) as s:
         events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
+        show = render.ValuePrinter(s.state)  # the head's content can show every value of the log
         if as_json:
             for r in events:
-                click.echo(orjson.dumps(render.event_json(r)).decode())
+                click.echo(orjson.dumps(render.event_json(r, show)).decode())
             return
         batch = list(events)
-        show = render.ValuePrinter(s.state)  # the head's content can show every value of the log
         out.print(render.events_table(batch, f"session {s.id}: {len(batch)} events", show, out.width))
 
 

@@ -95,7 +95,8 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def event_json(r: RecordedEvent) -> dict[str, Any]:
+def event_json(r: RecordedEvent, show: ValuePrinter | None = None) -> dict[str, Any]:
+    """One event as JSON: its envelope, its stored fields, and a one-line summary for people."""
     return {
         "session": r.session,
         "seq": r.seq,
@@ -104,6 +105,7 @@ def event_json(r: RecordedEvent) -> dict[str, Any]:
         "type": r.event.type_name,
         "version": r.event.version,
         "data": dict(r.event.__dict__),
+        "summary": event_summary(r, show),
     }
 
 

@@ -35,7 +35,7 @@
 (define best (cheapest))
 (note! "summary.txt" (format "cheapest supplier: {} at {}" (get best '?name) (get best '?price)))
 
-; a failing step is recorded with its error, and changes nothing
+; errors are values: this one is raised, caught and noted
 (try
   (raise 'budget-exceeded "the budget is 100" {:limit 100})
   (catch e (note! "journal.txt" (str "caught: " (error-message e)))))
