@@ -209,6 +209,8 @@ MAPS = [
     ("(select-keys {:a 1 :b 2 :c 3} [:c :a])", "{:c 3 :a 1}"),
     ("(zipmap '(:a :b) [1 2])", "{:a 1 :b 2}"),
     ("(entries {:a 1})", "([:a 1])"),
+    ("(fetch {:a 1} :a)", "1"),
+    ("(fetch [5 6] 1)", "6"),
     ("(= {:a 1 :b 2} {:b 2 :a 1})", "#t"),
 ]
 
@@ -376,6 +378,8 @@ ERRORS = [
     ("(eval '(if))", "syntax-error", "if: expected"),
     ("(raise (make-error 'k \"again\"))", "k", "again"),
     ("(throw 'x \"y\")", "x", "y"),
+    ("(fetch {:a 1} :b)", "key-error", "fetch: no key :b in map {:a 1}"),
+    ("(fetch [1] 3)", "key-error", "no key 3"),
 ]
 
 

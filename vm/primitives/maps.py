@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.vm.errors import INDEX_ERROR, TYPE_ERROR, lisp_error, type_error
+from tapevm.vm.errors import INDEX_ERROR, KEY_ERROR, TYPE_ERROR, lisp_error, type_error
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import integer, lmap, seq_items
+from tapevm.vm.printer import describe, to_source
 from tapevm.vm.values import NIL, LMap, make_list, map_items
 
 
@@ -143,3 +144,13 @@ def select_keys(m: Any, ks: Any) -> LMap:
 @primitive("zipmap")
 def zipmap(ks: Any, vs: Any) -> LMap:
     return LMap(zip(seq_items(ks, "zipmap"), seq_items(vs, "zipmap")))
+
+
+@primitive("fetch")
+def fetch(coll: Any, key: Any) -> Any:
+    """Like ``get``, but a missing key (or index) is a ``key-error`` instead of nil."""
+    missing = object()
+    value = get_one(coll, key, missing, "fetch")
+    if value is missing:
+        raise lisp_error(KEY_ERROR, f"fetch: no key {to_source(key, 40)} in {describe(coll)}")
+    return value
