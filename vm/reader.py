@@ -35,6 +35,7 @@ _STRING_CHUNK = re.compile(r'[^"\\]+')
 _BAR_CHUNK = re.compile(r"[^|\\]+")
 _HEX = re.compile(r"[0-9a-fA-F]{4}")
 _HEX_BRACED = re.compile(r"\{([0-9a-fA-F]{1,6})\}")
+_LOW_SURROGATE = re.compile(r"\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE)
 
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "\\": "\\", "|": "|"}
 _CONSTANTS: dict[str, Any] = {
@@ -246,16 +247,24 @@ class _Reader:
                 i += 2
             elif e == "u":
                 hm = _HEX.match(src, i + 2)
+                code = -1
                 if hm:
-                    parts.append(chr(int(hm.group(), 16)))
-                    i = hm.end()
-                    continue
-                hm = _HEX_BRACED.match(src, i + 2)
-                if hm and int(hm.group(1), 16) <= 0x10FFFF:
-                    parts.append(chr(int(hm.group(1), 16)))
-                    i = hm.end()
-                    continue
-                raise self.error("bad \\u escape: use \\uXXXX (4 hex digits) or \\u{X...}", i)
+                    code = int(hm.group(), 16)
+                    if 0xD800 <= code < 0xDC00:  # a UTF-16 surrogate pair written as two escapes
+                        low = _LOW_SURROGATE.match(src, hm.end())
+                        if low:
+                            code = 0x10000 + ((code - 0xD800) << 10) + (int(low.group(1), 16) - 0xDC00)
+                            hm = low
+                else:
+                    hm = _HEX_BRACED.match(src, i + 2)
+                    if hm:
+                        code = int(hm.group(1), 16)
+                if hm is None or code > 0x10FFFF:
+                    raise self.error("bad \\u escape: use \\uXXXX (4 hex digits) or \\u{X...}", i)
+                if 0xD800 <= code <= 0xDFFF:
+                    raise self.error("\\u escape of a lone UTF-16 surrogate (not a character)", i)
+                parts.append(chr(code))
+                i = hm.end()
             else:
                 raise self.error(f"unknown escape \\{e} (known: \\n \\t \\r \\0 \\\" \\\\ \\uXXXX)", i)
 
