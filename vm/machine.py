@@ -82,6 +82,10 @@ from tapevm.vm.world import _LAZY, WorldError
 if TYPE_CHECKING:
     from tapevm.vm.interpreter import Interpreter
 
+# The continuation may hold this many frames (about 500 bytes each) before a
+# stack-overflow error: deep recursion works, runaway recursion stops cleanly.
+MAX_PENDING = 1_000_000
+
 # Modes.
 EVAL, ARGS, APPLY, RETURN = 0, 1, 2, 3
 
@@ -354,6 +358,11 @@ class Machine:
                     if mode == APPLY:
                         tf = type(fn)
                         if tf is Closure:
+                            if len(stack) > MAX_PENDING:
+                                raise lisp_error(
+                                    STACK_OVERFLOW,
+                                    f"more than {MAX_PENDING} nested calls are pending (runaway recursion?)",
+                                )
                             code = fn.code
                             if code is None:
                                 code = fn.code = self.interp.compile_closure(fn)

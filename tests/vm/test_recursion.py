@@ -132,3 +132,14 @@ def test_quasiquoted_deep_data_without_unquote_is_constant(run: Callable[[str], 
     depth = 100_000
     value = run("`" + "(a " * depth + ")" * depth)
     assert value.car is Symbol("a")
+
+
+def test_runaway_recursion_is_a_stack_overflow_error(run: Callable[[str], Any],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapevm.vm import machine
+
+    monkeypatch.setattr(machine, "MAX_PENDING", 50_000)
+    assert run("""
+        (define (forever n) (+ 1 (forever n)))
+        (try (forever 1) (catch e (list (error-kind e) (error-message e))))
+    """) == run("(list 'stack-overflow \"more than 50000 nested calls are pending (runaway recursion?)\")")
