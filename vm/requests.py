@@ -23,7 +23,7 @@ Resumers live in :data:`RESUMERS`: ``name -> fn(machine, state, value)``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 
 class TailCall:
@@ -55,12 +55,13 @@ REQUEST_TYPES = (TailCall, CallThen, EvalCode)
 
 Resumer = Callable[[Any, Any, Any], Any]
 RESUMERS: dict[str, Resumer] = {}
+R = TypeVar("R", bound=Resumer)
 
 
-def resumer(name: str) -> Callable[[Resumer], Resumer]:
+def resumer(name: str) -> Callable[[R], R]:
     """Register ``fn(machine, state, value)`` as the resumer called ``name``."""
 
-    def register(fn: Resumer) -> Resumer:
+    def register(fn: R) -> R:
         if name in RESUMERS:
             raise ValueError(f"duplicate resumer {name}")
         RESUMERS[name] = fn

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from tapevm.vm.values import Primitive
 
 PRIMITIVES: dict[str, Primitive] = {}
 
-Fn = Callable[..., Any]
+Fn = TypeVar("Fn", bound=Callable[..., Any])
 
 
 def primitive(name: str, *aliases: str, needs_machine: bool = False) -> Callable[[Fn], Fn]:
