@@ -33,6 +33,7 @@ recursion.  :meth:`Machine.call` runs a nested loop, for Python callers
 from __future__ import annotations
 
 import difflib
+import operator
 from typing import TYPE_CHECKING, Any
 
 from tapevm.vm.errors import (
@@ -85,6 +86,10 @@ if TYPE_CHECKING:
 # The continuation may hold this many frames (about 500 bytes each) before a
 # stack-overflow error: deep recursion works, runaway recursion stops cleanly.
 MAX_PENDING = 1_000_000
+
+# Inline integer operations for Call.binop (indexes are nodes.BINOP_CODES).
+_BINOPS = (None, operator.add, operator.sub, operator.mul, operator.lt, operator.gt, operator.le,
+           operator.ge, operator.eq)
 
 # Modes.
 EVAL, ARGS, APPLY, RETURN = 0, 1, 2, 3
@@ -229,10 +234,13 @@ class Machine:
                                         pargs.append(env.vars[x.sym])  # type: ignore[union-attr]
                                     else:
                                         pargs.append(leaf(x, env))
-                                try:
-                                    v = f.fn(*pargs)
-                                except TypeError as exc:
-                                    raise primitive_type_error(f, pargs, exc) from None
+                                if t.binop and f is g.default and type(pargs[0]) is int and type(pargs[1]) is int:
+                                    v = _BINOPS[t.binop](pargs[0], pargs[1])
+                                else:
+                                    try:
+                                        v = f.fn(*pargs)
+                                    except TypeError as exc:
+                                        raise primitive_type_error(f, pargs, exc) from None
                             elif top <= LEAF_MAX:
                                 v = leaf(t, env)
                             else:
@@ -329,10 +337,13 @@ class Machine:
                                         pargs.append(env.vars[x.sym])  # type: ignore[union-attr]
                                     else:
                                         pargs.append(leaf(x, env))
-                                try:
-                                    vals.append(f.fn(*pargs))
-                                except TypeError as exc:
-                                    raise primitive_type_error(f, pargs, exc) from None
+                                if a.binop and f is g.default and type(pargs[0]) is int and type(pargs[1]) is int:
+                                    vals.append(_BINOPS[a.binop](pargs[0], pargs[1]))
+                                else:
+                                    try:
+                                        vals.append(f.fn(*pargs))
+                                    except TypeError as exc:
+                                        raise primitive_type_error(f, pargs, exc) from None
                             else:
                                 break
                             i += 1
@@ -370,7 +381,13 @@ class Machine:
                             if code.rest is None:
                                 if n != code.nreq:
                                     raise closure_arity_error(fn, n)
-                                env = Env(dict(zip(code.params, args)), fn.env)
+                                if n == 1:
+                                    env = Env({code.params[0]: args[0]}, fn.env)
+                                elif n == 2:
+                                    params = code.params
+                                    env = Env({params[0]: args[0], params[1]: args[1]}, fn.env)
+                                else:
+                                    env = Env(dict(zip(code.params, args)), fn.env)
                             else:
                                 if n < code.nreq:
                                     raise closure_arity_error(fn, n)

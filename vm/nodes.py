@@ -92,16 +92,30 @@ class Global(Node):
         self.default = default
 
 
-class Call(Node):
-    """``(fn args...)``; ``prim_args`` when the operator is global and every argument a leaf."""
+# Built-ins the machine may compute inline on two integers (``binop`` codes, see machine._BINOPS).
+BINOP_CODES = {"+": 1, "-": 2, "*": 3, "<": 4, ">": 5, "<=": 6, ">=": 7, "=": 8}
 
-    __slots__ = ("args", "fn", "prim_args")
+
+class Call(Node):
+    """``(fn args...)``.
+
+    ``prim_args``: the operator is a global and every argument a leaf (the
+    machine can call a primitive inline).  ``binop``: besides, the operator
+    names one of the arithmetic/comparison built-ins of :data:`BINOP_CODES`
+    with two arguments: when it is still that built-in at run time and both
+    arguments are integers, the machine computes it without a call.
+    """
+
+    __slots__ = ("args", "binop", "fn", "prim_args")
 
     def __init__(self, fn: Node, args: tuple[Node, ...]) -> None:
         self.op = CALL
         self.fn = fn
         self.args = args
         self.prim_args = fn.op == GLOBAL and all(a.op <= LEAF_MAX for a in args)
+        self.binop = 0
+        if self.prim_args and len(args) == 2 and fn.default is not MISSING:  # type: ignore[attr-defined]
+            self.binop = BINOP_CODES.get(fn.default.name, 0)  # type: ignore[attr-defined]
 
 
 class If(Node):

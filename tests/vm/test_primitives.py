@@ -69,6 +69,13 @@ NUMBERS = [
     ("(negative? -1)", "#t"),
     ("(even? 4)", "#t"),
     ("(odd? 4)", "#f"),
+    # inline integer arithmetic keeps the semantics of the built-ins it stands for
+    ("(define (f a b) (list (+ a b) (- a b) (* a b) (< a b) (> a b) (<= a b) (>= a b) (= a b))) (f 7 3)",
+     "(10 4 21 #f #t #f #t #f)"),
+    ("(define (f a b) (list (+ a b) (< a b) (= a b))) (f 1.5 1)", "(2.5 #f #f)"),
+    ("(define (f a b) (if (= a b) 'same 'different)) (list (f 1 1.0) (f 2 2) (f 'x 'x))", "(same same same)"),
+    ("(define + -) (define (f a b) (list (+ a b))) (f 5 3)", "(2)"),
+    ("(define (< a b) 'mine) (define (f a b) (if (< a b) (list (< a b)) 'no)) (f 1 2)", "(mine)"),
 ]
 
 PREDICATES = [
@@ -332,6 +339,8 @@ ERRORS = [
     ("(car nil)", "type-error", "car: expected a non-empty list, got nil"),
     ("(+ 1 \"a\")", "type-error", '+: expected a number, got string "a"'),
     ("(+ 1 #t)", "type-error", "+: expected a number, got boolean #t"),
+    ("(define (f a b) (list (+ a b))) (f #t 1)", "type-error", "+: expected a number, got boolean #t"),
+    ("(define (f a b) (if (< a b) 1 2)) (f #f 1)", "type-error", "<:"),
     ("(/ 1 0)", "division-by-zero", "/: division of integer 1 by zero"),
     ("(/ 1.5 0.0)", "division-by-zero", "division"),
     ("(mod 1 0)", "division-by-zero", "mod"),
