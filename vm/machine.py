@@ -9,7 +9,8 @@ generator is ever part of it, so a suspended computation is data.
 
 Lisp calls never recurse in Python: a call in tail position replaces the
 current node (proper tail calls, constant stack); a call in argument position
-pushes one frame.  Recursion depth is limited only by memory.
+pushes one frame.  Recursion depth is limited by :data:`MAX_PENDING` frames
+(a runaway recursion ends with a ``stack-overflow`` error, not by eating memory).
 
 Modes:
 
@@ -21,8 +22,10 @@ Modes:
 
 Speed: leaves (constants, variables) are evaluated inline, and so is a call
 whose operator is a global bound to a plain primitive and whose arguments are
-leaves (``(- n 1)``, ``(< n 2)``): it needs no frame.  Global references hold
-the namespace's binding dict and read it directly.
+leaves (``(- n 1)``, ``(< n 2)``): it needs no frame, and when the operator is
+still the built-in ``+ - * < > <= >= =`` and both arguments are integers, no
+Python call either.  Global references hold the namespace's binding dict and
+read it directly.
 
 Primitives that call functions (``map``, ``apply``, ``swap!``...) return
 requests (:mod:`tapevm.vm.requests`) instead of calling back into Python
