@@ -526,7 +526,8 @@ class Machine:
             except ZeroDivisionError:
                 err = ErrorValue(DIVISION_BY_ZERO, "division by zero")
             except OverflowError as exc:
-                err = ErrorValue(ARITHMETIC_ERROR, f"number too large: {exc}")
+                reason = str(exc.args[-1]) if exc.args else "overflow"
+                err = ErrorValue(ARITHMETIC_ERROR, f"number too large ({reason})")
             except KeyError as exc:
                 key = exc.args[0] if exc.args else None
                 if type(key) is Symbol:

@@ -170,7 +170,10 @@ def expt(base: Any, power: Any) -> Any:
         return base**power
     if base == 0 and power < 0:
         raise lisp_error(DIVISION_BY_ZERO, "expt: 0 to a negative power")
-    result = float(base) ** power
+    try:
+        result = float(base) ** power
+    except OverflowError:
+        raise lisp_error(ARITHMETIC_ERROR, f"expt: the result of (expt {base} {power}) is too large for a float") from None
     if type(result) is complex:
         raise lisp_error(VALUE_ERROR, f"expt: ({base} to the {power}) is not a real number")
     return result
