@@ -266,6 +266,7 @@ class Machine:
                             val = Closure(node.params_src, node.body_src, env, node.name, node.ns, node)
                             mode = RETURN
                         elif op == LET or op >= MAKE_LIST:
+                            fn = None  # no call: keep the frames free of stale values
                             vals = []
                             i = 0
                             mode = ARGS
