@@ -1,0 +1,94 @@
+"""Commands that look at the log: ``log``, ``state``, ``sessions``, ``info``."""
+
+from __future__ import annotations
+
+import click
+import orjson
+from rich.table import Table
+
+from tapevm.cli import render
+from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
+from tapevm.domain.errors import UsageError
+from tapevm.domain.events import EVENT_TYPES
+from tapevm.infrastructure.session_info import list_sessions, session_info
+
+
+@click.command("log")
+@session_option
+@click.option("--from", "start", type=int, default=1, show_default=True, help="First event number.")
+@click.option("--to", "stop", type=int, default=None, help="Last event number.")
+@click.option("--type", "types", multiple=True, metavar="T", help="Only events of this type (repeatable).")
+@json_option
+@click.pass_context
+def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, types: tuple[str, ...],
+         as_json: bool) -> None:
+    """Show a session's events (JSON lines with --json)."""
+    for t in types:
+        if t not in EVENT_TYPES:
+            _unknown_type(t)
+    with open_session_for(ctx, session_id, create=False) as s:
+        events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
+        show = render.ValuePrinter(s.state)  # the head's content can show every value of the log
+        if as_json:
+            for r in events:
+                click.echo(orjson.dumps(render.event_json(r, show)).decode())
+            return
+        batch = list(events)
+        out.print(render.events_table(batch, f"session {s.id}: {len(batch)} events", show, out.width))
+
+
+def _unknown_type(t: str) -> None:
+    raise UsageError(f"unknown event type {t!r}; known types: {', '.join(sorted(EVENT_TYPES))}")
+
+
+@click.command()
+@session_option
+@click.option("--at", type=int, default=None, metavar="N", help="The state after event N (default: the head).")
+@json_option
+@click.pass_context
+def state(ctx: click.Context, session_id: str, at: int | None, as_json: bool) -> None:
+    """Show a session's state: bindings, atoms, facts and files."""
+    with open_session_for(ctx, session_id, create=False) as s:
+        st = s.state if at is None else s.state_at(at)
+        if as_json:
+            print_json(render.state_json(st))
+            return
+        for table in render.state_tables(st):
+            out.print(table)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def sessions(ctx: click.Context, as_json: bool) -> None:
+    """List the sessions in the store."""
+    with open_store_for(ctx) as store:
+        rows = list_sessions(store)
+    if as_json:
+        print_json([r.as_json() for r in rows])
+        return
+    table = Table(title=f"{len(rows)} sessions")
+    for col in ("id", "events", "bytes", "last activity"):
+        table.add_column(col, justify="right" if col in ("events", "bytes") else "left")
+    for r in rows:
+        table.add_row(r.session, str(r.events), str(r.stored_bytes), render.iso_time(r.last_activity))
+    out.print(table)
+
+
+@click.command()
+@session_option
+@json_option
+@click.pass_context
+def info(ctx: click.Context, session_id: str, as_json: bool) -> None:
+    """Summarise one session: events, bytes, bindings, facts, files, times."""
+    with open_session_for(ctx, session_id, create=False) as s:
+        data = session_info(s)
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"session {session_id}", show_header=False)
+    table.add_column("key", style="cyan")
+    table.add_column("value")
+    for k, v in data.items():
+        table.add_row(k, render.iso_time(v) if k.endswith("_time") else str(v))
+    out.print(table)

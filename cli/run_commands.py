@@ -1,0 +1,57 @@
+"""Commands that run code: ``run``, ``eval``, ``repl``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tapevm.cli.options import open_session_for, session_option, show_outcome
+from tapevm.domain.errors import UsageError
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@session_option
+@click.pass_context
+def run(ctx: click.Context, file: Path, session_id: str) -> None:
+    """Run a Lisp FILE in a session, one committed transaction per top-level form.
+
+    Stops at the first form that raises an error (its error is recorded) and exits 1.
+    """
+    try:
+        source = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {file}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read {file}: {e}") from None
+    with open_session_for(ctx, session_id) as s:
+        for outcome in s.run(source, str(file), stop_on_error=True):
+            show_outcome(outcome, echo_value=False)
+            if not outcome.ok:
+                ctx.exit(1)
+
+
+@click.command("eval")
+@click.argument("expr")
+@session_option
+@click.pass_context
+def eval_(ctx: click.Context, expr: str, session_id: str) -> None:
+    """Evaluate EXPR (one or more forms) and print the value of the last one."""
+    with open_session_for(ctx, session_id) as s:
+        outcomes = s.run(expr, "<eval>", stop_on_error=True)
+        for outcome in outcomes:
+            show_outcome(outcome, echo_value=outcome is outcomes[-1])
+            if not outcome.ok:
+                ctx.exit(1)
+
+
+@click.command()
+@session_option
+@click.pass_context
+def repl(ctx: click.Context, session_id: str) -> None:
+    """An interactive read-eval-print loop; every form is committed as you go."""
+    from tapevm.cli.repl import run_repl
+
+    with open_session_for(ctx, session_id) as s:
+        run_repl(s, show_outcome)
