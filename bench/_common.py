@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -20,17 +21,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+import structlog
 
 # Quiet the session's debug logging (structlog prints to stdout by default).
-try:  # pragma: no cover - depends on structlog's config
-    import logging
-
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-except Exception:  # noqa: BLE001
-    pass
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 JSON_PREFIX = '{"bench"'
 
@@ -127,7 +123,7 @@ class Profiler:
         self.path = path
         self._prof: Any = None
 
-    def __enter__(self) -> Profiler:
+    def __enter__(self) -> Self:
         if self.path:
             import cProfile
 

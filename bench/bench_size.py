@@ -158,11 +158,11 @@ def main() -> None:
     ok_event, ok_log = ratio_event <= 0.5, ratio_log <= 0.5
     rows: list[tuple[str, Any]] = [("definitions", n), ("tapevm events (whole log)", t_all["count"])]
     for topic, v in tape_sizes.items():
-        rows.append((f"  tapevm {topic}", f"{v['count']:,} rows, {v['row'] / v['count']:.1f} row B/event "
-                                          f"(state {v['state'] / v['count']:.1f})"))
+        rows.append((f"  tapevm {topic}", (f"{v['count']:,} rows, {v['row'] / v['count']:.1f} row B/event "
+                                           f"(state {v['state'] / v['count']:.1f})")))
     for topic, v in es_sizes.items():
-        rows.append((f"  library {topic}", f"{v['count']:,} rows, {v['row'] / v['count']:.1f} row B/event "
-                                           f"(state {v['state'] / v['count']:.1f})"))
+        rows.append((f"  library {topic}", (f"{v['count']:,} rows, {v['row'] / v['count']:.1f} row B/event "
+                                            f"(state {v['state'] / v['count']:.1f})")))
     rows += [
         ("tapevm Defined row B/event", per["tapevm_defined_row"]),
         ("library Defined row B/event", per["es_defined_row"]),

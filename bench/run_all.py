@@ -41,7 +41,10 @@ def run(name: str, extra: list[str]) -> dict[str, Any] | None:
 def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(benchmark, tapevm figure, baseline figure, ratio, target/verdict) rows."""
     b = r["bench"]
-    v = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
+
+    def v(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
     if b == "append":
         return [
             ("append vs raw sqlite", f"{r['tapevm_eps']:,.0f} ev/s", f"{r['raw_eps']:,.0f} rows/s",
@@ -64,7 +67,7 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         ]
     if b == "growth":
         return [
-            ("growth (10k conses)", f"{r['stored_state_bytes']:,} B stored",
+            (f"growth ({r['steps']:,} conses)", f"{r['stored_state_bytes']:,} B stored",
              f"{r['final_list_node_bytes']:,} B list", f"{r['stored_state_bytes'] / r['final_list_node_bytes']:.1f}x",
              f"3x + {r['constant_per_event']:.0f} B/event  {v(r['pass'])}"),
         ]
