@@ -1,23 +1,34 @@
-"""The record codec: an event <-> the bytes stored in a recorder's ``state`` column.
+"""The record codec: one committed transaction <-> one stored row.
 
-Pipeline on write (reversed on read), as in the eventsourcing library's mapper:
-pydantic model -> JSON (orjson) -> zstd when over a size threshold -> an
-xxh3-64 checksum in front.  No pickle anywhere: a record is JSON you can read
-with ``zstd -d`` and ``jq`` once the 9-byte header is skipped.
+Every transaction a session commits (a form, a session action) is stored as ONE
+row of the eventsourcing library's ``stored_events`` table: a *commit record*
+holding its events.  One row per commit rather than per event is what makes
+appends cheap (one index entry and one checksum per form, not per event) and
+small (zstd sees a whole form at once); events keep their own gapless numbers.
 
-Record layout::
+Row layout::
 
-    byte 0      format: 0 = plain JSON, 1 = zstd-compressed JSON
-    bytes 1-8   xxh3-64 (big-endian) of  session \\0 seq \\0 topic \\0 body
-    bytes 9-    body: {"c": cause, "t": recorded_at_ms, "d": {event fields}}
+    originator_id       the session's stream id
+    originator_version  the event number of the commit's FIRST event
+    topic               "commit:<format>:<event count>"  (so the head is known without decoding)
+    state               byte 0      flags: 0 = plain JSON, 1 = zstd-compressed JSON
+                        bytes 1-8   xxh3-64 (big-endian) of  stream \\0 first \\0 topic \\0 body
+                        bytes 9-    body
 
-The checksum covers the session id and event number too, so a record copied
-or moved to another place in the log fails its check.  The topic column holds
-``TypeName:version`` so the type and schema version are visible to SQL.
+    body = {"c": cause, "t": recorded_at_ms, "e": [[type name, schema version, {fields}], ...]}
+
+``c`` and ``t`` are shared by the commit's events (``cs``/``ts`` lists replace
+them in the rare commit whose events differ).  Pipeline on write (reversed on
+read), as in the eventsourcing library's mapper: pydantic fields -> JSON
+(orjson) -> zstd above a size threshold -> checksum in front.  The checksum
+covers the stream id and event number too, so a record copied or moved to
+another place fails its check.  No pickle anywhere: a record is JSON you can
+read with ``zstd -d`` and ``jq`` once the 9-byte header is skipped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -32,83 +43,128 @@ from tapevm.domain.upcasting import event_class, upcast
 PLAIN = 0
 ZSTD = 1
 HEADER_SIZE = 9
-COMPRESS_THRESHOLD = 512  # bytes of JSON; below this zstd's frame overhead is not worth it
+COMMIT_FORMAT = 1
+TOPIC_PREFIX = f"commit:{COMMIT_FORMAT}:"
+COMPRESS_THRESHOLD = 256  # bytes of JSON; below this zstd's frame overhead is not worth it
 ZSTD_LEVEL = 3
+
+# (seq, type name, fields at the current schema version, cause, recorded_at ms)
+DecodedEvent = tuple[int, str, dict[str, Any], int, int]
+
+
+def commit_topic(count: int) -> str:
+    return f"{TOPIC_PREFIX}{count}"
+
+
+def topic_event_count(topic: str) -> int:
+    """How many events a commit row holds, read from its topic."""
+    fmt_and_count = topic.rsplit(":", 2)
+    if len(fmt_and_count) != 3 or fmt_and_count[0] != "commit":
+        raise CorruptRecord(f"not a tapevm commit record (topic {topic!r})")
+    if int(fmt_and_count[1]) > COMMIT_FORMAT:
+        raise CorruptRecord(f"commit format {fmt_and_count[1]} is newer than this tapevm understands; upgrade tapevm")
+    return int(fmt_and_count[2])
 
 
 class RecordCodec:
-    """Encodes and decodes one session event record; stateless apart from zstd contexts."""
+    """Encodes and decodes commit records; stateless apart from zstd contexts and caches."""
 
     def __init__(self, compress_threshold: int = COMPRESS_THRESHOLD) -> None:
         self.compress_threshold = compress_threshold
         self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         self._decompressor = zstandard.ZstdDecompressor()
-        self._current: dict[str, str] = {}  # topic -> type name, for topics at the current version
+        self._current: dict[tuple[str, int], bool] = {}  # (type, version) -> is the current version
 
     # -- write ----------------------------------------------------------------
-    def encode(self, recorded: RecordedEvent) -> StoredEvent:
-        event = recorded.event
-        topic = f"{event.type_name}:{event.version}"
-        body = orjson.dumps(
-            {"c": recorded.cause, "t": int(recorded.recorded_at * 1000), "d": event.__dict__}
-        )
-        fmt = PLAIN
-        if len(body) >= self.compress_threshold:
-            body = self._compressor.compress(body)
-            fmt = ZSTD
-        checksum = _checksum(recorded.session, recorded.seq, topic, body)
+    def encode(self, events: Sequence[RecordedEvent]) -> StoredEvent:
+        """One commit record for ``events`` (consecutive events of one stream)."""
+        first = events[0]
+        body: dict[str, Any] = {
+            "e": [[r.event.type_name, r.event.version, r.event.__dict__] for r in events],
+        }
+        causes = {r.cause for r in events}
+        times = {int(r.recorded_at * 1000) for r in events}
+        if len(causes) == 1:
+            body["c"] = first.cause
+        else:
+            body["cs"] = [r.cause for r in events]
+        if len(times) == 1:
+            body["t"] = int(first.recorded_at * 1000)
+        else:
+            body["ts"] = [int(r.recorded_at * 1000) for r in events]
+        data = orjson.dumps(body)
+        flags = PLAIN
+        if len(data) >= self.compress_threshold:
+            data = self._compressor.compress(data)
+            flags = ZSTD
+        topic = commit_topic(len(events))
+        checksum = _checksum(first.session, first.seq, topic, data)
         return StoredEvent(
-            originator_id=recorded.session,
-            originator_version=recorded.seq,
+            originator_id=first.session,
+            originator_version=first.seq,
             topic=topic,
-            state=bytes((fmt,)) + checksum.to_bytes(8, "big") + body,
+            state=bytes((flags,)) + checksum.to_bytes(8, "big") + data,
         )
 
     # -- read -----------------------------------------------------------------
-    def decode_fields(self, session: str, seq: int, topic: str, state: bytes) -> tuple[str, dict[str, Any], int, int]:
-        """Check one record and return ``(type name, fields at the current version, cause, time ms)``.
+    def decode_fields(self, stream: str, first: int, topic: str, state: bytes) -> list[DecodedEvent]:
+        """Check one commit record and return its events as plain field dicts.
 
-        Any defect is a CorruptRecord naming the session and event number.
-        This is the hot path of every fold: no model objects are built here.
+        Any defect is a CorruptRecord naming the stream and the events the
+        record holds.  This is the hot path of every fold: no model objects.
         """
+        try:
+            count = topic_event_count(topic)
+        except (ValueError, IndexError):
+            raise CorruptRecord(f"session {stream!r} event {first}: malformed topic {topic!r}") from None
+        except CorruptRecord as e:
+            raise CorruptRecord(f"session {stream!r} event {first}: {e}") from None
+        where = f"session {stream!r} event {first}" if count == 1 else f"session {stream!r} events {first}-{first + count - 1}"
         try:
             if len(state) < HEADER_SIZE:
                 raise CorruptRecord(f"record is truncated ({len(state)} bytes)")
-            body = state[HEADER_SIZE:]
-            if xxhash.xxh3_64_intdigest(f"{session}\0{seq}\0{topic}\0".encode() + body) != int.from_bytes(
-                state[1:HEADER_SIZE], "big"
-            ):
+            data = state[HEADER_SIZE:]
+            if _checksum(stream, first, topic, data) != int.from_bytes(state[1:HEADER_SIZE], "big"):
                 raise CorruptRecord("checksum mismatch (the record was altered or damaged)")
-            fmt = state[0]
-            if fmt == ZSTD:
-                body = self._decompressor.decompress(body)
-            elif fmt != PLAIN:
-                raise CorruptRecord(f"unknown record format {fmt}")
-            payload = orjson.loads(body)
-            type_name = self._current.get(topic)
-            if type_name is not None:
-                return type_name, payload["d"], payload["c"], payload["t"]
-            type_name, _, version = topic.rpartition(":")
-            cls = event_class(type_name)
-            if int(version) == cls.version:
-                self._current[topic] = type_name
-                return type_name, payload["d"], payload["c"], payload["t"]
-            return type_name, upcast(type_name, int(version), payload["d"]), payload["c"], payload["t"]
+            flags = state[0]
+            if flags == ZSTD:
+                data = self._decompressor.decompress(data)
+            elif flags != PLAIN:
+                raise CorruptRecord(f"unknown record flags {flags}")
+            body = orjson.loads(data)
+            entries = body["e"]
+            if len(entries) != count:
+                raise CorruptRecord(f"holds {len(entries)} events, its topic says {count}")
+            causes = body["cs"] if "cs" in body else [body["c"]] * count
+            times = body["ts"] if "ts" in body else [body["t"]] * count
+            out: list[DecodedEvent] = []
+            current = self._current
+            for i, (type_name, version, fields) in enumerate(entries):
+                key = (type_name, version)
+                ok = current.get(key)
+                if ok is None:
+                    ok = current[key] = event_class(type_name).version == version
+                if not ok:
+                    fields = upcast(type_name, version, fields)
+                out.append((first + i, type_name, fields, causes[i], times[i]))
+            return out
         except CorruptRecord as e:
-            raise CorruptRecord(f"session {session!r} event {seq}: {e}") from None
-        except TapeError:
-            raise
-        except (ValueError, KeyError, TypeError, zstandard.ZstdError) as e:
-            raise CorruptRecord(f"session {session!r} event {seq}: undecodable record ({e})") from e
+            raise CorruptRecord(f"{where}: {e}") from None
+        except TapeError as e:
+            raise type(e)(f"{where}: {e}") from None
+        except (ValueError, KeyError, TypeError, IndexError, zstandard.ZstdError) as e:
+            raise CorruptRecord(f"{where}: undecodable record ({type(e).__name__}: {e})") from None
 
-    def decode(self, session: str, seq: int, topic: str, state: bytes) -> RecordedEvent:
-        """Check and decode one record into a RecordedEvent."""
-        type_name, fields, cause, ms = self.decode_fields(session, seq, topic, state)
-        try:
-            event = _construct(event_class(type_name), fields)
-        except ValueError as e:  # pydantic's ValidationError
-            raise CorruptRecord(f"session {session!r} event {seq}: invalid {type_name} fields ({e})") from e
-        return RecordedEvent(session, seq, cause, ms / 1000.0, event)
+    def decode(self, stream: str, first: int, topic: str, state: bytes) -> list[RecordedEvent]:
+        """Check and decode one commit record into RecordedEvents."""
+        out = []
+        for seq, type_name, fields, cause, ms in self.decode_fields(stream, first, topic, state):
+            try:
+                event = _construct(event_class(type_name), fields)
+            except ValueError as e:  # pydantic's ValidationError
+                raise CorruptRecord(f"session {stream!r} event {seq}: invalid {type_name} fields ({e})") from None
+            out.append(RecordedEvent(stream, seq, cause, ms / 1000.0, event))
+        return out
 
 
 _FIELDS: dict[type[Event], frozenset[str]] = {}
@@ -124,7 +180,7 @@ def _construct(cls: type[Event], data: dict[str, Any]) -> Event:
     if fields is None:
         fields = _FIELDS[cls] = frozenset(cls.model_fields)
     if data.keys() != fields:
-        return cls.model_validate(data)  # a field missing or extra: let pydantic check it properly
+        return cls.model_validate(data)
     event = cls.__new__(cls)
     object.__setattr__(event, "__dict__", data)
     object.__setattr__(event, "__pydantic_fields_set__", set(data))
@@ -133,10 +189,5 @@ def _construct(cls: type[Event], data: dict[str, Any]) -> Event:
     return event
 
 
-def _checksum(session: str, seq: int, topic: str, body: bytes) -> int:
-    return xxhash.xxh3_64_intdigest(f"{session}\0{seq}\0{topic}\0".encode() + body)
-
-
-def event_to_json(event: Event) -> dict[str, Any]:
-    """An event's fields as JSON-native data (for ``--json`` output)."""
-    return dict(event.__dict__)
+def _checksum(stream: str, first: int, topic: str, body: bytes) -> int:
+    return xxhash.xxh3_64_intdigest(f"{stream}\0{first}\0{topic}\0".encode() + body)

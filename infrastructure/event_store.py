@@ -1,9 +1,11 @@
 """The event store: session logs on top of an eventsourcing application recorder.
 
-Each session is one stream (``originator_id`` = session id, ``originator_version``
-= event number).  Writes go through the recorder's ``insert_events`` in one
-transaction; reads page through the stream and decode each record with the
-:class:`~tapevm.infrastructure.codec.RecordCodec`, which checks its checksum.
+Each session is one stream (``originator_id`` = session id).  An append is one
+commit record (see :mod:`tapevm.infrastructure.codec`) inserted through the
+recorder's ``insert_events`` in one transaction, its ``originator_version``
+the number of its first event.  Reads page through the stream's records,
+starting at the record that holds the first wanted event, and check each
+record's checksum as they decode it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class TapeRecorder(Protocol):
     def head(self, session: str) -> int: ...
     def session_heads(self) -> list[tuple[str, int, int]]: ...
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def record_start(self, session: str, seq: int) -> int | None: ...
 
 
 class RecorderEventStore(EventStore):
@@ -45,9 +48,9 @@ class RecorderEventStore(EventStore):
         for i, e in enumerate(events):
             if e.session != session or e.seq != first + i:
                 raise ValueError("append takes consecutive events of one session")
-        stored = [self.codec.encode(e) for e in events]
+        stored = self.codec.encode(events)
         try:
-            self.recorder.insert_events(stored)
+            self.recorder.insert_events([stored])
         except IntegrityError as e:
             raise ConflictError(
                 f"session {session!r} already has an event {first}: another writer appended first; "
@@ -59,7 +62,15 @@ class RecorderEventStore(EventStore):
             raise StoreError(f"could not write to {self.url_for_display}: {e}") from e
 
     def _rows(self, session: str, start: int, stop: int | None) -> Iterator[list[tuple[int, str, bytes]]]:
-        after = max(start, 1) - 1
+        """Pages of the records holding events ``start..stop`` (the first may begin before ``start``)."""
+        start = max(start, 1)
+        if stop is not None and stop < start:
+            return
+        try:
+            first = self.recorder.record_start(session, start)
+        except PersistenceError as e:
+            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+        after = (first if first is not None else start) - 1
         while stop is None or after < stop:
             try:
                 rows = self.recorder.select_rows(session, after, stop, READ_PAGE)
@@ -73,16 +84,21 @@ class RecorderEventStore(EventStore):
 
     def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         decode = self.codec.decode
+        last = stop if stop is not None else float("inf")
         for rows in self._rows(session, start, stop):
-            for seq, topic, state in rows:
-                yield decode(session, seq, topic, state)
+            for first, topic, state in rows:
+                for r in decode(session, first, topic, state):
+                    if start <= r.seq <= last:
+                        yield r
 
     def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
         decode = self.codec.decode_fields
+        last = stop if stop is not None else float("inf")
         for rows in self._rows(session, start, stop):
-            for seq, topic, state in rows:
-                type_name, fields, _, _ = decode(session, seq, topic, state)
-                yield seq, type_name, fields
+            for first, topic, state in rows:
+                for seq, type_name, fields, _, _ in decode(session, first, topic, state):
+                    if start <= seq <= last:
+                        yield seq, type_name, fields
 
     def last_seq(self, session: str) -> int:
         try:

@@ -3,47 +3,91 @@
 The library's ``PostgresApplicationRecorder`` is used as it is for writes
 (its table lock keeps the global notification order equal to commit order,
 which the follower projections rely on); we add the per-session queries tapevm
-needs.  Gaplessness rests on the primary key (session, event number): a writer
-only ever appends at the head it read, so a stale writer collides and gets a
-ConflictError.
+needs and a head check inside the insert transaction.  Each row is a commit
+record (see ``codec.py``); the primary key (session, first event number)
+stops two writers at the same head, the head check any other stale writer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from tapevm.domain.errors import StoreError
+from tapevm.domain.errors import ConflictError, StoreError
+from tapevm.infrastructure.codec import topic_event_count
 
 EVENTS_TABLE = "stored_events"
 
 
 class TapePostgresRecorder(PostgresApplicationRecorder):
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """Runs inside the library's insert transaction, before its insert: check the head.
+
+        The primary key already stops two writers at the same number; this also
+        stops a writer whose idea of the head is stale in any other way, so
+        event numbers stay gapless and commits never overlap.
+        """
+        if not stored_events:
+            return
+        first = stored_events[0]
+        curs.execute(
+            SQL(
+                "SELECT originator_version AS v, topic AS t FROM {} WHERE originator_id = %s "
+                "ORDER BY originator_version DESC LIMIT 1"
+            ).format(self._table()),
+            (first.originator_id,),
+        )
+        row = curs.fetchone()
+        head = int(row["v"]) + topic_event_count(row["t"]) - 1 if row else 0
+        if first.originator_version != head + 1:
+            raise ConflictError(
+                f"session {first.originator_id!r} moved on: its head is event {head}, "
+                f"this write expected {first.originator_version - 1} (another writer appended first)"
+            )
+
     def _table(self) -> Any:
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
     def head(self, session: str) -> int:
+        """The last event number: the last commit record's first number + its event count - 1."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("SELECT MAX(originator_version) AS m FROM {} WHERE originator_id = %s").format(self._table()),
+                SQL(
+                    "SELECT originator_version AS v, topic AS t FROM {} WHERE originator_id = %s "
+                    "ORDER BY originator_version DESC LIMIT 1"
+                ).format(self._table()),
                 (session,),
             )
             row = curs.fetchone()
-            return int(row["m"] or 0) if row else 0
+            return int(row["v"]) + topic_event_count(row["t"]) - 1 if row else 0
+
+    def record_start(self, session: str, seq: int) -> int | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT MAX(originator_version) AS v FROM {} WHERE originator_id = %s AND originator_version <= %s"
+                ).format(self._table()),
+                (session, seq),
+            )
+            row = curs.fetchone()
+            return None if row is None or row["v"] is None else int(row["v"])
 
     def session_heads(self) -> list[tuple[str, int, int]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(
-                    "SELECT originator_id AS s, MAX(originator_version) AS m, SUM(octet_length(state)) AS b "
-                    "FROM {} GROUP BY originator_id ORDER BY originator_id"
-                ).format(self._table())
+                    "SELECT s.originator_id AS s, s.originator_version AS v, s.topic AS t, g.b AS b FROM {} s "
+                    "JOIN (SELECT originator_id, MAX(originator_version) AS m, SUM(octet_length(state)) AS b "
+                    "FROM {} GROUP BY originator_id) g "
+                    "ON s.originator_id = g.originator_id AND s.originator_version = g.m ORDER BY s.originator_id"
+                ).format(self._table(), self._table())
             )
-            return [(r["s"], int(r["m"]), int(r["b"] or 0)) for r in curs.fetchall()]
+            return [(r["s"], int(r["v"]) + topic_event_count(r["t"]) - 1, int(r["b"] or 0)) for r in curs.fetchall()]
 
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         query = SQL(

@@ -10,6 +10,9 @@ What we change in the library's ``SQLiteApplicationRecorder`` and why:
   queue on SQLite's lock instead of failing on a read-to-write upgrade.
 * inside that transaction the session's head is checked, so event numbers
   stay gapless and a stale writer gets a ConflictError, not a silent gap.
+  A row is a commit record (see ``codec.py``): its version is its first
+  event's number and its topic says how many events it holds, so the head is
+  ``version + count - 1`` of the last row, read from the primary-key index.
 * rows go in with one ``executemany`` (the library inserts row by row to
   collect rowids; we compute them from ``last_insert_rowid()``, valid because
   the transaction holds the write lock).
@@ -31,6 +34,7 @@ from eventsourcing.sqlite import (
 )
 
 from tapevm.domain.errors import ConflictError, StoreError
+from tapevm.infrastructure.codec import topic_event_count
 
 EVENTS_TABLE = "stored_events"
 SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
@@ -66,8 +70,9 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, datastore: TapeSQLiteDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
-        self._select_head = (
-            f"SELECT MAX(originator_version) FROM {EVENTS_TABLE} WHERE originator_id=?"
+        self._select_last = (
+            f"SELECT originator_version, topic FROM {EVENTS_TABLE} WHERE originator_id=? "
+            "ORDER BY originator_version DESC LIMIT 1"
         )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -88,8 +93,8 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
         if not stored_events:
             return []
         first = stored_events[0]
-        c.execute(self._select_head, (first.originator_id,))
-        head = c.fetchone()[0] or 0
+        c.execute(self._select_last, (first.originator_id,))
+        head = _head_of(c.fetchone())
         if first.originator_version != head + 1:
             raise ConflictError(
                 f"session {first.originator_id!r} moved on: its head is event {head}, "
@@ -110,15 +115,27 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
         """(session, last event number, stored bytes) for every session."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT originator_id, MAX(originator_version), SUM(LENGTH(state)) "
-                f"FROM {EVENTS_TABLE} GROUP BY originator_id ORDER BY originator_id"
+                f"SELECT s.originator_id, s.originator_version, s.topic, t.bytes FROM {EVENTS_TABLE} s "
+                f"JOIN (SELECT originator_id, MAX(originator_version) AS v, SUM(LENGTH(state)) AS bytes "
+                f"FROM {EVENTS_TABLE} GROUP BY originator_id) t "
+                "ON s.originator_id = t.originator_id AND s.originator_version = t.v ORDER BY s.originator_id"
             )
-            return [(r[0], r[1], r[2] or 0) for r in c.fetchall()]
+            return [(r[0], _head_of((r[1], r[2])), r[3] or 0) for r in c.fetchall()]
 
     def head(self, session: str) -> int:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self._select_head, (session,))
-            return int(c.fetchone()[0] or 0)
+            c.execute(self._select_last, (session,))
+            return _head_of(c.fetchone())
+
+    def record_start(self, session: str, seq: int) -> int | None:
+        """The first event number of the record holding event ``seq``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT MAX(originator_version) FROM {EVENTS_TABLE} WHERE originator_id=? AND originator_version<=?",
+                (session, seq),
+            )
+            row = c.fetchone()
+            return None if row is None or row[0] is None else int(row[0])
 
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""
@@ -133,6 +150,13 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
             c.sqlite_cursor.row_factory = None  # plain tuples: sqlite3.Row costs a third of the read
             c.execute(sql, params)
             return c.fetchall()  # type: ignore[no-any-return]
+
+
+def _head_of(row: Any) -> int:
+    """The last event number held by a (version, topic) row, 0 for no row."""
+    if row is None or row[0] is None:
+        return 0
+    return int(row[0]) + topic_event_count(row[1]) - 1
 
 
 def open_sqlite_recorder(path: str, durability: str = "full") -> TapeSQLiteRecorder:

@@ -92,18 +92,18 @@ def test_newer_version_and_unknown_type_are_refused() -> None:
         upcast("Nope", 1, {})
 
 
-def test_old_record_is_upcast_when_read(tmp_path) -> None:
+def test_old_record_is_upcast_when_read() -> None:
     import orjson
 
-    from tapevm.infrastructure.codec import RecordCodec
+    from tapevm.infrastructure.codec import RecordCodec, _checksum, commit_topic
 
     codec = RecordCodec()
-    stored = codec.encode(rec(1, _Greeting(message="x", loud=True)))
+    stored = codec.encode([rec(1, _Greeting(message="x", loud=True))])
     # Forge what tapevm wrote when TestGreeting was at version 1.
-    body = orjson.dumps({"c": 1, "t": 0, "d": {"text": "old hello"}})
-    from tapevm.infrastructure.codec import _checksum
-
-    state = bytes((0,)) + _checksum("s", 1, "TestGreeting:1", body).to_bytes(8, "big") + body
-    decoded = codec.decode("s", 1, "TestGreeting:1", state)
+    body = orjson.dumps({"c": 1, "t": 0, "e": [["TestGreeting", 1, {"text": "old hello"}]]})
+    topic = commit_topic(1)
+    state = bytes((0,)) + _checksum("s", 1, topic, body).to_bytes(8, "big") + body
+    (decoded,) = codec.decode("s", 1, topic, state)
     assert decoded.event == _Greeting(message="old hello", loud=False)
-    assert codec.decode("s", 1, stored.topic, stored.state).event == _Greeting(message="x", loud=True)
+    (again,) = codec.decode("s", 1, stored.topic, stored.state)
+    assert again.event == _Greeting(message="x", loud=True)

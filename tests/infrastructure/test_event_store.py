@@ -12,6 +12,12 @@ from tapevm.domain.events import Defined, FormSubmitted, OutputWritten, Recorded
 from tapevm.infrastructure.store_factory import open_store
 
 
+def _append_commits(store, session: str, first: int, n: int) -> None:
+    """``n`` single-event commits (one stored row each) from event ``first``."""
+    for seq in range(first, first + n):
+        store.append(_events(session, seq, 1))
+
+
 def _events(session: str, first: int, n: int) -> list[RecordedEvent]:
     return [
         RecordedEvent(session, first + i, first, 1_700_000_000.0 + i,
@@ -84,7 +90,7 @@ def test_concurrent_writers_never_both_win(store_url: str) -> None:
 
 def test_altered_byte_is_reported_with_session_and_event(sqlite_path: str) -> None:
     with open_store(sqlite_path) as store:
-        store.append(_events("s", 1, 5))
+        _append_commits(store, "s", 1, 5)
     conn = sqlite3.connect(sqlite_path)
     (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_version=3").fetchone()
     damaged = bytearray(state)
@@ -100,7 +106,7 @@ def test_altered_byte_is_reported_with_session_and_event(sqlite_path: str) -> No
 
 def test_moved_record_fails_its_checksum(sqlite_path: str) -> None:
     with open_store(sqlite_path) as store:
-        store.append(_events("s", 1, 3))
+        _append_commits(store, "s", 1, 3)
     conn = sqlite3.connect(sqlite_path)
     (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_version=1").fetchone()
     conn.execute("UPDATE stored_events SET state=? WHERE originator_version=2", (state,))
@@ -110,19 +116,49 @@ def test_moved_record_fails_its_checksum(sqlite_path: str) -> None:
         list(store.read("s"))
 
 
-def test_truncated_record_and_unknown_type(sqlite_path: str) -> None:
+def test_truncated_record_foreign_topic_and_unknown_type(sqlite_path: str) -> None:
     with open_store(sqlite_path) as store:
-        store.append(_events("s", 1, 2))
+        _append_commits(store, "s", 1, 2)
+        store.append([RecordedEvent("s", 3, 3, 0.0, SessionStarted(tapevm_version="t", vm_version=1))])
     conn = sqlite3.connect(sqlite_path)
     conn.execute("UPDATE stored_events SET state=x'0102' WHERE originator_version=1")
     conn.execute("UPDATE stored_events SET topic='Nope:1' WHERE originator_version=2")
+    (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_version=3").fetchone()
     conn.commit()
     conn.close()
     with open_store(sqlite_path) as store:
         with pytest.raises(CorruptRecord, match="event 1: record is truncated"):
             list(store.read("s", 1, 1))
-        with pytest.raises((UnknownEventType, CorruptRecord)):
+        with pytest.raises(CorruptRecord, match="event 2: .*topic"):
             list(store.read("s", 2, 2))
+    # a record that names an event type this tapevm does not know
+    import orjson
+
+    from tapevm.infrastructure.codec import _checksum, commit_topic
+
+    body = orjson.dumps({"c": 3, "t": 0, "e": [["FromTheFuture", 1, {}]]})
+    forged = bytes((0,)) + _checksum("s", 3, commit_topic(1), body).to_bytes(8, "big") + body
+    conn = sqlite3.connect(sqlite_path)
+    conn.execute("UPDATE stored_events SET state=? WHERE originator_version=3", (forged,))
+    conn.commit()
+    conn.close()
+    with open_store(sqlite_path) as store, pytest.raises(UnknownEventType, match="event 3: unknown event type"):
+        list(store.read("s", 3, 3))
+    assert state  # the original record existed
+
+
+def test_one_commit_is_one_row_and_reads_slice_inside_it(sqlite_path: str) -> None:
+    with open_store(sqlite_path) as store:
+        store.append(_events("s", 1, 10))
+        store.append(_events("s", 11, 10))
+        assert [r.seq for r in store.read("s", 5, 13)] == list(range(5, 14))
+        assert [s for s, _, _ in store.read_fields("s", 20, 20)] == [20]
+        assert list(store.read("s", 21, 30)) == []
+        assert store.last_seq("s") == 20
+    conn = sqlite3.connect(sqlite_path)
+    rows = conn.execute("SELECT originator_version, topic FROM stored_events ORDER BY 1").fetchall()
+    conn.close()
+    assert rows == [(1, "commit:1:10"), (11, "commit:1:10")]
 
 
 def test_not_a_store_file_is_refused(tmp_path) -> None:
