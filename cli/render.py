@@ -61,7 +61,9 @@ class ValuePrinter:
 def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
     """One line saying what an event did."""
     e = r.event
-    val = (lambda enc: show(enc)) if show else (lambda enc: short(str(enc), 40))
+    def val(enc: Any) -> str:
+        return show(enc) if show else short(str(enc), 40)
+
     if isinstance(e, FormSubmitted):
         where = e.file.rsplit("/", 1)[-1]
         return f"{where}:{e.line}  {short(e.source, 70)}"

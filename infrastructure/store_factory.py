@@ -38,8 +38,8 @@ def open_store(location: str | None = None, *, durability: str | None = None) ->
     if is_postgres_url(location):
         from tapevm.infrastructure.postgres_backend import open_postgres_recorder, redact_url
 
-        recorder, datastore = open_postgres_recorder(location)
-        return RecorderEventStore(recorder, redact_url(location), closer=datastore.close)
+        pg_recorder, datastore = open_postgres_recorder(location)
+        return RecorderEventStore(pg_recorder, redact_url(location), closer=datastore.close)
     from tapevm.infrastructure.sqlite_backend import open_sqlite_recorder
 
     path = location[len("sqlite:///"):] if location.startswith("sqlite:///") else location
