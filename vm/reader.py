@@ -26,11 +26,42 @@ import re
 from typing import Any
 
 from tapevm.vm.errors import ReadError
-from tapevm.vm.numtext import parse_number
+from tapevm.vm.numtext import parse_number, text_to_int
 from tapevm.vm.values import NIL, Keyword, LMap, Pair, Symbol
 
-_SKIP = re.compile(r"(?:\s+|;[^\n]*)+")
-_TOKEN = re.compile(r"[^\s()\[\]{}\"';`,|]+")
+# The scanner: one regex, matched once per token (finditer), whose numbered group says what
+# the token is.  Whitespace and comments before a token are part of its match; the skip is
+# possessive (``*+``) so it is never given back to a token alternative.  Every position
+# matches some alternative (``_OTHER`` takes any character, ``_END`` the end of the text),
+# so finditer never silently skips text.  The rare tokens whose grammar a regex does not
+# capture well (strings or |symbols| with escapes, unterminated ones) are ``_OTHER`` and
+# are read by ``read_delimited``, after which scanning restarts behind them.
+#
+# ``_FLAT`` is the fast path for the most common shape, a list of plain atoms such as
+# ``(define x1 42)``: one match for the whole list, split on whitespace (``str.split`` and
+# the regex's ``\s`` agree on what whitespace is).  When one of its atoms needs the general
+# path (``.``, or a token that is not valid syntax, so that the error has its position),
+# the list is scanned again token by token.
+_DELIMITERS = r"\s()\[\]{}\"';`,|"
+_LEX = re.compile(
+    r"(?:\s+|;[^\n]*)*+"
+    r"(?:"
+    r"\(([^()\[\]{}\"';`,|@]*)\)"  # 1 a list of plain atoms (no brackets, quotes, prefixes, comments)
+    r"|([(\[{])"  # 2 an opening bracket
+    r"|([)\]}])"  # 3 a closing bracket
+    rf"|((?!:\|)[^{_DELIMITERS}@][^{_DELIMITERS}]*)"  # 4 an atom (number, symbol, keyword, constant, '.')
+    r'|"([^"\\]*)"'  # 5 a string without escapes
+    r"|(,@|['`,@])"  # 6 a quote prefix
+    r"|\|([^|\\]*)\|"  # 7 a |symbol| without escapes
+    r"|:\|([^|\\]*)\|"  # 8 a :|keyword| without escapes
+    r"|(\Z)"  # 9 the end of the text
+    r"|(.)"  # 10 anything else: the start of a string, |symbol| or :|keyword| read by read_delimited
+    r")",
+    re.DOTALL,
+)
+_FLAT, _OPEN, _CLOSE, _ATOM, _STRING, _PREFIX, _BAR_SYMBOL, _BAR_KEYWORD, _END, _OTHER = range(1, 11)
+# How far before its group a token starts (the opening paren, quote, bar or colon-bar), by group number.
+_TOKEN_OFFSET = (0, 1, 0, 0, 0, 1, 0, 1, 2, 0, 0)
 _STRING_CHUNK = re.compile(r'[^"\\]+')
 _BAR_CHUNK = re.compile(r"[^|\\]+")
 _HEX = re.compile(r"[0-9a-fA-F]{4}")
@@ -46,6 +77,10 @@ _PREFIXES = {
     ",@": Symbol("unquote-splicing"), "@": Symbol("deref"),
 }
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+# Atom token -> value, for the tokens that always read as the same value: the constants, and
+# symbols and keywords as they are first read (they are interned for the whole process anyway,
+# so this cache grows no faster than Symbol's and Keyword's own tables).  Numbers are not kept.
+_ATOMS: dict[str, Any] = dict(_CONSTANTS)
 _NAMES = {"(": "list", "[": "vector", "{": "map"}
 
 Form = tuple[Any, int, int, str]
@@ -62,6 +97,36 @@ def read_one(source: str, filename: str = "<string>") -> Any:
     if not forms:
         raise ReadError("no form to read", 1, 1, filename)
     return forms[0][0]
+
+
+def _atom(token: str) -> Any:
+    """The value of an atom token, or None if it is not valid syntax (or is ``.``)."""
+    value = _ATOMS.get(token)
+    if value is not None:
+        return value
+    if token.isdigit() and token.isascii():
+        # int() refuses long digit strings (sys.get_int_max_str_digits, at least 640)
+        return int(token) if len(token) < 640 else text_to_int(token)
+    if token == ".":
+        return None
+    value = classify_token(token)
+    if type(value) is Symbol or type(value) is Keyword:
+        _ATOMS[token] = value
+    return value
+
+
+def _flat_list(text: str) -> Any:
+    """The list of the atoms in ``text`` (a list's inside), or None if one of them is not a plain atom."""
+    result: Any = NIL
+    known = _ATOMS.get
+    for token in reversed(text.split()):
+        value = known(token)  # the cache inline: most atoms are symbols read before
+        if value is None:
+            value = _atom(token)
+            if value is None:
+                return None
+        result = Pair(value, result)
+    return result
 
 
 def classify_token(token: str) -> Any:
@@ -112,83 +177,99 @@ class _Reader:
 
     def read_all(self) -> list[Form]:
         src = self.src
-        n = len(src)
         forms: list[Form] = []
         stack: list[_Open] = []
-        i = 0
+        top: _Open | None = None  # stack[-1], or None at top level
         start = 0  # where the current top-level form began
+        pos = 0
         while True:
-            m = _SKIP.match(src, i)
-            if m:
-                i = m.end()
-            if i >= n:
-                break
-            c = src[i]
-            if not stack:
-                start = i
-            datum: Any
-            if c in "([{":
-                stack.append(_Open(c, i))
-                i += 1
-                continue
-            if c in ")]}":
-                if not stack:
-                    raise self.error(f"unexpected '{c}' (nothing to close)", i)
-                top = stack[-1]
-                if top.kind == "'":
-                    raise self.error(f"expected a form after {_prefix_text(top.prefix)} but found '{c}'", i)
-                if top.kind != _CLOSERS[c]:
-                    line, col = self.position(top.pos)
-                    raise self.error(
-                        f"'{c}' does not match the '{top.kind}' opened at line {line}, column {col}", i
-                    )
-                stack.pop()
-                datum = self.close(top, i)
-                i += 1
-            elif c in "'`,@":
-                if c == "," and src.startswith(",@", i):
-                    stack.append(_Open("'", i, _PREFIXES[",@"]))
-                    i += 2
-                else:
-                    stack.append(_Open("'", i, _PREFIXES[c]))
-                    i += 1
-                continue
-            elif c == '"':
-                datum, i = self.read_string(i)
-            elif c == "|":
-                name, i = self.read_bar(i)
-                datum = Symbol(name)
-            elif c == ":" and src.startswith(":|", i):
-                name, i = self.read_bar(i + 1)
-                datum = Keyword(name)
-            else:
-                m = _TOKEN.match(src, i)
-                assert m is not None
-                token = m.group()
-                if token == ".":
-                    top = stack[-1] if stack else None
-                    if top is None or top.kind != "(" or not top.items or top.dot >= 0:
-                        raise self.error("unexpected '.' (only one '.' may come before the last form of a list)", i)
-                    top.dot = len(top.items)
-                    i = m.end()
+            resume = -1  # set when a slow path read past the scanner: scan again from there
+            for m in _LEX.finditer(src, pos):
+                k: int = m.lastindex  # type: ignore[assignment]  # never None: every alternative is a group
+                if top is None:
+                    start = m.start(k) - _TOKEN_OFFSET[k]
+                datum: Any
+                if k == _FLAT:
+                    datum = _flat_list(m.group(k))
+                    if datum is None:  # '.' or an error inside: read this list the general way
+                        top = _Open("(", m.start(k) - 1)
+                        stack.append(top)
+                        resume = m.start(k)
+                        break
+                elif k == _ATOM:
+                    text = m.group(k)
+                    datum = _atom(text)
+                    if datum is None:
+                        if text == ".":
+                            if top is None or top.kind != "(" or not top.items or top.dot >= 0:
+                                raise self.error(
+                                    "unexpected '.' (only one '.' may come before the last form of a list)",
+                                    m.start(k),
+                                )
+                            top.dot = len(top.items)
+                            continue
+                        raise self.error(f"unknown syntax {text!r}", m.start(k))
+                elif k == _OPEN:
+                    top = _Open(m.group(k), m.start(k))
+                    stack.append(top)
                     continue
-                datum = classify_token(token)
-                if datum is None:
-                    raise self.error(f"unknown syntax {token!r}", i)
-                i = m.end()
-            # A complete datum: wrap it in pending prefixes, then add it to its container.
-            while stack and stack[-1].kind == "'":
-                datum = Pair(stack.pop().prefix, Pair(datum, NIL))
-            if stack:
-                top = stack[-1]
-                if top.dot >= 0 and len(top.items) > top.dot:
-                    raise self.error("only one form may follow '.' in a dotted list", i - 1)
-                top.items.append(datum)
-            else:
-                line, column = self.position(start)
-                forms.append((datum, line, column, src[start:i]))
-        if stack:
-            top = stack[-1]
+                elif k == _CLOSE:
+                    c = m.group(k)
+                    i = m.start(k)
+                    if top is None:
+                        raise self.error(f"unexpected '{c}' (nothing to close)", i)
+                    if top.kind == "'":
+                        raise self.error(f"expected a form after {_prefix_text(top.prefix)} but found '{c}'", i)
+                    if top.kind != _CLOSERS[c]:
+                        line, col = self.position(top.pos)
+                        raise self.error(
+                            f"'{c}' does not match the '{top.kind}' opened at line {line}, column {col}", i
+                        )
+                    stack.pop()
+                    datum = self.close(top, i)
+                    top = stack[-1] if stack else None
+                elif k == _STRING:
+                    datum = m.group(k)
+                elif k == _PREFIX:
+                    top = _Open("'", m.start(k), _PREFIXES[m.group(k)])
+                    stack.append(top)
+                    continue
+                elif k == _BAR_SYMBOL:
+                    datum = Symbol(m.group(k))
+                elif k == _BAR_KEYWORD:
+                    datum = Keyword(m.group(k))
+                elif k == _END:
+                    break
+                else:  # _OTHER: a string with escapes, |symbol| or :|keyword| with escapes, or unterminated
+                    i = m.start(k)
+                    c = src[i]
+                    if c == '"':
+                        datum, resume = self.read_string(i)
+                    elif c == "|":
+                        name, resume = self.read_bar(i)
+                        datum = Symbol(name)
+                    else:  # ":" followed by "|"
+                        name, resume = self.read_bar(i + 1)
+                        datum = Keyword(name)
+                end = m.end() if resume < 0 else resume
+                # A complete datum: wrap it in pending prefixes, then add it to its container.
+                while top is not None and top.kind == "'":
+                    datum = Pair(top.prefix, Pair(datum, NIL))
+                    stack.pop()
+                    top = stack[-1] if stack else None
+                if top is None:
+                    line, column = self.position(start)
+                    forms.append((datum, line, column, src[start:end]))
+                else:
+                    if top.dot >= 0 and len(top.items) > top.dot:
+                        raise self.error("only one form may follow '.' in a dotted list", end - 1)
+                    top.items.append(datum)
+                if resume >= 0:
+                    break
+            if resume < 0:
+                break
+            pos = resume
+        if top is not None:
             if top.kind == "'":
                 raise self.error(f"expected a form after {_prefix_text(top.prefix)}", top.pos, incomplete=True)
             raise self.error(f"unterminated {_NAMES[top.kind]}", top.pos, incomplete=True)
