@@ -12,6 +12,11 @@ mutations made so far still journaled (the session rolls them back).
 
 A top-level ``(begin ...)`` is evaluated form by form, so a macro or
 ``in-ns`` in it takes effect for the forms after it.
+
+Fast path: ``(define name constant)`` (a number, string, boolean, keyword or
+nil: what the compiler would turn into a constant node) is by far the most
+common top-level form; it is done by calling ``World.define`` directly, with
+exactly the effect and result of compiling and running it.
 """
 
 from __future__ import annotations
@@ -19,13 +24,17 @@ from __future__ import annotations
 from typing import Any
 
 from tapevm.vm import reader
-from tapevm.vm.compiler import BEGIN, Compiler, is_form, proper_list
+from tapevm.vm.compiler import BEGIN, DEFINE, SPECIAL_FORMS, Compiler, is_form, proper_list
 from tapevm.vm.errors import UNBOUND_SYMBOL, LispError, lisp_error
 from tapevm.vm.machine import Machine
 from tapevm.vm.nodes import Lambda, Node
 from tapevm.vm.primitives.registry import all_primitives
-from tapevm.vm.values import NIL, Closure, Env, ErrorValue, Primitive
+from tapevm.vm.values import NIL, Closure, Env, ErrorValue, Keyword, NilType, Pair, Primitive, Symbol
 from tapevm.vm.world import World, WorldError
+
+# Values the compiler turns into a constant node (every datum the reader makes
+# except symbols, lists, vectors and maps).
+_CONSTANT_TYPES = frozenset({int, float, str, bool, Keyword, NilType})
 
 
 class Interpreter:
@@ -49,17 +58,43 @@ class Interpreter:
     def eval_form(self, form: Any) -> Any:
         """Evaluate one top-level form in ``world.current_ns``; LispError on a Lisp error."""
         try:
-            compiler = Compiler(self, self.world.current_ns)
-            form = compiler.expand_toplevel_head(form)
-            if is_form(form, BEGIN):
-                result: Any = NIL
-                for sub in proper_list(form, "begin")[1:]:
-                    result = self.eval_form(sub)
-                return result
-            node = compiler.compile_toplevel(form)
-            return self.machine.run(node, None)
+            return self._eval_toplevel(form)
         except WorldError as exc:
             raise LispError(ErrorValue(exc.kind, exc.message)) from None
+
+    def _eval_toplevel(self, form: Any) -> Any:
+        if type(form) is Pair:
+            head = form.car
+            if head is DEFINE:
+                # (define name constant): no macro can be called define, and the
+                # compiler would make DefineGlobal(ns, name, Const(value)).
+                rest = form.cdr
+                if type(rest) is Pair:
+                    name, tail = rest.car, rest.cdr
+                    if (
+                        type(tail) is Pair and tail.cdr is NIL and type(tail.car) in _CONSTANT_TYPES
+                        and type(name) is Symbol and name not in SPECIAL_FORMS and "/" not in name.name
+                    ):
+                        world = self.world
+                        world.define(world.current_ns, name.name, tail.car)
+                        return name
+            elif head is BEGIN:
+                return self._eval_begin(form)
+            elif type(head) is not Symbol or head in SPECIAL_FORMS:
+                # a special form or a call of a non-symbol: not a macro call, nothing to expand
+                return self.machine.run(Compiler(self, self.world.current_ns).compile_toplevel(form), None)
+        compiler = Compiler(self, self.world.current_ns)
+        form = compiler.expand_toplevel_head(form)
+        if is_form(form, BEGIN):
+            return self._eval_begin(form)
+        return self.machine.run(compiler.compile_toplevel(form), None)
+
+    def _eval_begin(self, form: Pair) -> Any:
+        """A top-level ``(begin ...)``: its forms one by one, each seeing the effects of the last."""
+        result: Any = NIL
+        for sub in proper_list(form, "begin")[1:]:
+            result = self._eval_toplevel(sub)
+        return result
 
     def eval_string(self, source: str, filename: str = "<input>") -> Any:
         """Read and evaluate every form of ``source``; the value of the last (nil if none)."""

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tapevm.vm.values import Atom
 
@@ -34,9 +33,12 @@ FILE_DELETE = "file-delete"
 OUTPUT = "output"
 
 
-@dataclass(frozen=True, slots=True)
-class Mutation:
-    """One change made by a form: ``kind`` plus its arguments (live values)."""
+class Mutation(NamedTuple):
+    """One change made by a form: ``kind`` plus its arguments (live values).
+
+    (A NamedTuple: a form of 100 definitions journals 100 of these, and it is the
+    cheapest immutable record Python has; a frozen dataclass costs five times more.)
+    """
 
     kind: str
     args: tuple[Any, ...]
@@ -89,7 +91,10 @@ class World:
         self.facts: dict[Any, Any] = {}
         self.files: dict[str, bytes] = {}
         self._journal: list[Mutation] = []
-        self._undo: list[Callable[[], None]] = []
+        # Undo records, in order: ``(function, *arguments)``.  Plain data rather than a
+        # closure per mutation, because define and assign run once per definition of every
+        # form (see _undo_define); the rarer mutations store ``(closure,)``.
+        self._undo: list[tuple[Any, ...]] = []
         # Lazily decoded bindings: (ns, name) -> loader; see bind_lazy.
         self._lazy: dict[tuple[str, str], Callable[[], Any]] = {}
 
@@ -114,8 +119,8 @@ class World:
         Returns the form's OUTPUT records: what was printed really was shown,
         so the session still records it with the failed form.
         """
-        for undo in reversed(self._undo):
-            undo()
+        for undo, *args in reversed(self._undo):
+            undo(*args)
         printed = [m for m in self._journal if m.kind == OUTPUT]
         self._journal = []
         self._undo = []
@@ -123,7 +128,7 @@ class World:
 
     def _record(self, kind: str, args: tuple[Any, ...], undo: Callable[[], None]) -> None:
         self._journal.append(Mutation(kind, args))
-        self._undo.append(undo)
+        self._undo.append((undo,))
 
     # -- namespaces and bindings ------------------------------------------
     def namespace(self, ns: str) -> dict[str, Any]:
@@ -149,20 +154,24 @@ class World:
         return table is not None and name in table
 
     def define(self, ns: str, name: str, value: Any) -> None:
-        table = self.namespace(ns)
+        table = self.namespaces.get(ns)
+        if table is None:
+            table = self.namespace(ns)
         old = table.get(name, _MISSING)
         lazy = self._lazy.pop((ns, name), None) if old is _LAZY else None
         table[name] = value
+        self._journal.append(Mutation(DEFINE, (ns, name, value)))
+        self._undo.append((self._undo_define, table, ns, name, old, lazy))
 
-        def undo() -> None:
-            if old is _MISSING:
-                del table[name]
-            else:
-                table[name] = old
-                if lazy is not None:
-                    self._lazy[(ns, name)] = lazy
-
-        self._record(DEFINE, (ns, name, value), undo)
+    def _undo_define(
+        self, table: dict[str, Any], ns: str, name: str, old: Any, lazy: Callable[[], Any] | None
+    ) -> None:
+        if old is _MISSING:
+            del table[name]
+        else:
+            table[name] = old
+            if lazy is not None:
+                self._lazy[(ns, name)] = lazy
 
     def assign(self, ns: str, name: str, value: Any) -> None:
         """``set!`` of a global: the name must already be bound."""
@@ -173,11 +182,8 @@ class World:
             self._force(ns, name)
         old = table[name]
         table[name] = value
-
-        def undo() -> None:
-            table[name] = old
-
-        self._record(ASSIGN, (ns, name, value), undo)
+        self._journal.append(Mutation(ASSIGN, (ns, name, value)))
+        self._undo.append((table.__setitem__, name, old))
 
     def enter_ns(self, ns: str) -> None:
         if not ns or "/" in ns:
@@ -302,7 +308,7 @@ class World:
         """Record printed text (not state: kept even when the form fails)."""
         if text:
             self._journal.append(Mutation(OUTPUT, (text,)))
-            self._undo.append(_noop)
+            self._undo.append((_noop,))
 
 
 def _noop() -> None:
