@@ -30,10 +30,10 @@ from tapevm.domain.events import (
     RecordedEvent,
     SessionStarted,
 )
-from tapevm.domain.state import State, fold_event, fold_fields
+from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import open_store
-from tapevm.vm.form_events import FormEventBuilder
+from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.world_state import load_world
@@ -171,7 +171,8 @@ class Session:
                                _output_of(events), kind, message)
         mutations = world.take_mutations()
         printed = to_source(value)
-        outcome = FormEvaluated(ok=True, printed=printed)
+        # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
+        outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
         try:
             events = self._builder.build(submitted, mutations, outcome, value, has_result=True)
             recorded = self._append_events(events)
@@ -189,8 +190,7 @@ class Session:
         now = time.time()
         recorded = [RecordedEvent(self.id, first + i, first, now, e) for i, e in enumerate(events)]
         self.store.append(recorded)
-        for r in recorded:
-            fold_event(self._state, r)
+        fold_fields(((r.seq, r.event.type_name, r.event.__dict__) for r in recorded), self._state)
         return recorded
 
     # -- lifetime --------------------------------------------------------------------

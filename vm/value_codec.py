@@ -158,7 +158,11 @@ class ValueEncoder:
     # -- public -------------------------------------------------------------------
     def encode(self, value: Any) -> Any:
         """The encoding of ``value``: inline for scalars, ``["@", key]`` (or a group member ref)."""
-        if not _is_compound(value):
+        t = type(value)
+        # The commonest values first, encoded as themselves (what encode_scalar returns for them).
+        if (t is int and -MAX_SAFE_INT < value < MAX_SAFE_INT) or t is str or t is bool:
+            return value
+        if t not in _COMPOUND:
             return encode_scalar(value)
         return self._encode_graph(value)
 
