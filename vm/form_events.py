@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.domain.content import ContentTable
+from tapevm.domain.content import MAX_SAFE_INT, ContentTable
+from tapevm.domain.errors import ValueCodecError
 from tapevm.domain.events import (
     Assigned,
     AtomCreated,
@@ -34,7 +35,6 @@ from tapevm.domain.events import (
     NamespaceEntered,
     OutputWritten,
 )
-from tapevm.domain.errors import ValueCodecError
 from tapevm.domain.state import encode_blob
 from tapevm.vm import world as w
 from tapevm.vm.value_codec import ValueEncoder
@@ -123,7 +123,10 @@ class FormEventBuilder:
                 body.append(OutputWritten(text="".join(text)))
                 text = []
             if kind == DEFINE:  # the commonest mutation by far: built here, without a dispatch
-                body.append(_new_defined({"ns": args[0], "name": args[1], "value": encode(args[2])}))
+                value = args[2]
+                if type(value) is not int or not -MAX_SAFE_INT < value < MAX_SAFE_INT:
+                    value = encode(value)  # (a small integer is its own encoding)
+                body.append(_new_defined({"ns": args[0], "name": args[1], "value": value}))
             else:
                 body.append(self.mutation_event(m))
         if text:

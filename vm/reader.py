@@ -120,11 +120,14 @@ def _flat_list(text: str) -> Any:
     result: Any = NIL
     known = _ATOMS.get
     for token in reversed(text.split()):
-        value = known(token)  # the cache inline: most atoms are symbols read before
+        value = known(token)  # the cache and integers inline: most atoms are one or the other
         if value is None:
-            value = _atom(token)
-            if value is None:
-                return None
+            if token.isdigit() and token.isascii() and len(token) < 640:
+                value = int(token)
+            else:
+                value = _atom(token)
+                if value is None:
+                    return None
         result = Pair(value, result)
     return result
 
