@@ -78,10 +78,10 @@ class Interpreter:
                         world = self.world
                         world.define(world.current_ns, name.name, tail.car)
                         return name
-            elif head is BEGIN:
+            if head is BEGIN:
                 return self._eval_begin(form)
-            elif type(head) is not Symbol or head in SPECIAL_FORMS:
-                # a special form or a call of a non-symbol: not a macro call, nothing to expand
+            if type(head) is not Symbol or head in SPECIAL_FORMS:
+                # a special form, or a call of a non-symbol: not a macro call, nothing to expand
                 return self.machine.run(Compiler(self, self.world.current_ns).compile_toplevel(form), None)
         compiler = Compiler(self, self.world.current_ns)
         form = compiler.expand_toplevel_head(form)
