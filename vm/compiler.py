@@ -164,6 +164,9 @@ def _self_evaluating(node: Node) -> bool:
     return node.op == CONST
 
 
+CORE_NAMESPACE = "core"  # ``core/car`` is always the built-in, even where ``car`` is shadowed
+
+
 class Compiler:
     """Compiles one unit in namespace ``ns``; ``expand=False`` for already-expanded source."""
 
@@ -261,7 +264,12 @@ class Compiler:
             table = self.world.namespaces.get(ns)
             if table is None:
                 table = {}  # namespace not there yet: every lookup takes the slow path
-        return Global(table, ns, name, self.builtins.get(name, MISSING))
+        # ``ns/name`` means what ``name`` means inside ``ns`` (its binding, else the built-in),
+        # but only for a namespace that exists (or ``core``, the built-ins' own name):
+        # ``nosuch/car`` is unbound, not ``car``.
+        known = sym.namespace in (None, CORE_NAMESPACE) or sym.namespace in self.world.namespaces
+        builtin = self.builtins.get(name, MISSING) if known else MISSING
+        return Global(table, ns, name, builtin)
 
     def expand_head(self, x: Any, scope: Scope | None) -> Any:
         """Expand ``x`` while it is a call of a global macro (not its subforms)."""

@@ -45,6 +45,9 @@ class Interpreter:
         self.builtins: dict[str, Primitive] = all_primitives()
         self.machine = Machine(self)
         self._gensym_counter = 0
+        # gensyms are named after the form that made them (its event number),
+        # so names stay unique across reopening a session and equal on replay.
+        self._gensym_form = 0
 
     # -- reading -----------------------------------------------------------------
     def read_forms(self, source: str, filename: str = "<input>") -> list[tuple[Any, int, int, str]]:
@@ -135,6 +138,12 @@ class Interpreter:
         except KeyError:
             raise lisp_error(UNBOUND_SYMBOL, f"no built-in function named {name}") from None
 
-    def next_gensym(self) -> int:
+    def begin_form(self, seq: int) -> None:
+        """The session is about to evaluate the form recorded as event ``seq``."""
+        self._gensym_form = seq
+        self._gensym_counter = 0
+
+    def next_gensym(self) -> str:
+        """A suffix no other gensym of this session has: ``<form event number>_<n>``."""
         self._gensym_counter += 1
-        return self._gensym_counter
+        return f"{self._gensym_form}_{self._gensym_counter}"

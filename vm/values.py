@@ -216,6 +216,11 @@ class LMap(Mapping[Any, Any]):
         return "{" + " ".join(f"{k!r} {v!r}" for k, v in map_items(self)) + "}"
 
 
+def typed_key(key: Any) -> Any:
+    """A dict key for a Lisp value under which 1, 1.0 and #t are distinct (as they are in Lisp)."""
+    return _map_key(key)
+
+
 def _map_key(key: Any) -> Any:
     """Make 1 and 1.0 and True distinct map keys, as they are distinct Lisp values."""
     t = type(key)
@@ -416,7 +421,10 @@ def is_truthy(value: Any) -> bool:
 
 
 def lisp_equal(a: Any, b: Any) -> bool:
-    """Structural equality (``=`` / ``equal?``), iterative so deep lists cannot overflow."""
+    """Structural equality (``equal?``; ``=`` also compares two numbers by value).
+
+    Iterative, so deep lists cannot overflow the Python stack.
+    """
     stack = [(a, b)]
     while stack:
         x, y = stack.pop()
@@ -432,12 +440,8 @@ def lisp_equal(a: Any, b: Any) -> bool:
                 return False
             stack.extend(zip(x, y))
             continue
-        if (tx is bool) != (ty is bool):
-            return False
-        if tx in (int, float) and ty in (int, float):
-            if x != y:
-                return False
-            continue
+        # Values of different types are different: 1, 1.0 and #t are three values
+        # (as their stored encodings are), so facts and map keys never conflate them.
         if tx is not ty:
             return False
         if tx is LMap or tx is ErrorValue:

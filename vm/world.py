@@ -18,7 +18,7 @@ import posixpath
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from tapevm.vm.values import Atom
+from tapevm.vm.values import Atom, typed_key as fact_key  # 1, 1.0 and #t are distinct facts
 
 # Mutation kinds, one per domain event type they become.
 DEFINE = "define"
@@ -241,18 +241,20 @@ class World:
     # -- facts ----------------------------------------------------------------
     def fact_assert(self, fact: Any) -> bool:
         """Add a fact; asserting a fact already present changes nothing (False)."""
-        if fact in self.facts:
+        key = fact_key(fact)
+        if key in self.facts:
             return False
-        self.facts[fact] = fact
+        self.facts[key] = fact
 
         def undo() -> None:
-            del self.facts[fact]
+            del self.facts[key]
 
         self._record(FACT_ASSERT, (fact,), undo)
         return True
 
     def fact_retract(self, fact: Any) -> bool:
         """Remove a fact; retracting an absent fact changes nothing (False)."""
+        fact = fact_key(fact)
         if fact not in self.facts:
             return False
         # Record the fact as it was asserted (``(p 1)`` when retracting ``(p 1.0)``),

@@ -20,6 +20,7 @@ from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.value_codec import ValueDecoder, ValueEncoder
 from tapevm.vm.values import Atom
 from tapevm.vm.world import World
+from tapevm.vm.world import fact_key as live_fact_key
 
 
 def make_decoder(state: State, world: World, interpreter: Interpreter) -> ValueDecoder:
@@ -47,7 +48,7 @@ def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDec
     world.current_ns = state.current_ns
     for enc in state.facts.values():
         fact = decoder.decode(enc)
-        world.facts[fact] = fact
+        world.facts[live_fact_key(fact)] = fact
     for path, key in state.files.items():
         world.files[path] = state.blobs.get(key)
     return decoder

@@ -61,8 +61,27 @@ def test_the_same_results_in_another_process_with_another_hash_seed() -> None:
 
 
 def test_gensym_counter_is_per_interpreter(run: Callable[[str], Any]) -> None:
-    assert to_source(run("(list (gensym) (gensym))")) == "(g__1 g__2)"
-    assert to_source(run("(list (gensym) (gensym))")) == "(g__1 g__2)"
+    assert to_source(run("(list (gensym) (gensym))")) == "(g__0_1 g__0_2)"
+    assert to_source(run("(list (gensym) (gensym))")) == "(g__0_1 g__0_2)"
+
+
+def test_gensyms_are_unique_across_reopening_a_session(tmp_path: Any) -> None:
+    from tapevm.infrastructure.session import open_session
+
+    store = str(tmp_path / "s.db")
+    with open_session("g", store) as s:
+        s.eval("(define a (gensym))")
+        first = to_source(s.eval("a"))
+    with open_session("g", store) as s:
+        assert to_source(s.eval("(gensym)")) != first
+        assert to_source(s.eval("(= a (gensym))")) == "#f"
+
+
+def test_one_int_float_and_true_are_distinct_facts_and_keys(run: Callable[[str], Any]) -> None:
+    assert to_source(run("(list (assert! 1) (assert! #t) (assert! 1.0) (assert! 1))")) == "(#t #t #t #f)"
+    assert to_source(run("(count {'(1) :a '(1.0) :b})")) == "2"
+    assert to_source(run("(list (= 1 1.0) (equal? 1 1.0) (= '(1) '(1.0)))")) == "(#t #f #f)"
+    assert to_source(run("(list (bound? 'nosuch/car) (bound? 'user/car))")) == "(#f #t)"
 
 
 # -- sandbox ------------------------------------------------------------------------------

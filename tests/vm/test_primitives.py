@@ -307,8 +307,8 @@ HIGHER_ORDER = [
 ]
 
 MISC = [
-    ("(gensym)", "g__1"),
-    ("(list (gensym \"t\") (gensym 'x))", "(t__1 x__2)"),
+    ("(gensym)", "g__0_1"),
+    ("(list (gensym \"t\") (gensym 'x))", "(t__0_1 x__0_2)"),
     ("(error-kind (make-error 'oops \"m\"))", "oops"),
     ("(error-message (make-error :k \"m\"))", '"m"'),
     ("(error-data (make-error 'k \"m\" 5))", "5"),

@@ -291,8 +291,14 @@ def eq_num(a: Any, *more: Any) -> bool:
         b = more[0]
         if type(a) is int and type(b) is int:
             return a == b
-        return lisp_equal(a, b)
-    return all(lisp_equal(a, x) for x in more)
+        return _num_or_structural(a, b)
+    return all(_num_or_structural(a, x) for x in more)
+
+
+def _num_or_structural(a: Any, b: Any) -> bool:
+    if type(a) in (int, float) and type(b) in (int, float):
+        return bool(a == b)
+    return lisp_equal(a, b)
 
 
 @primitive("not=")

@@ -21,7 +21,7 @@ from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
 from tapevm.vm.printer import display
 from tapevm.vm.values import NIL, Atom, LMap, Pair, Symbol, lisp_equal, make_list
-from tapevm.vm.world import WorldError
+from tapevm.vm.world import WorldError, fact_key
 
 
 def _atom(x: Any, who: str) -> Atom:
@@ -99,7 +99,7 @@ def retract(m: Any, fact: Any) -> bool:
 
 @primitive("fact?", needs_machine=True)
 def is_fact(m: Any, fact: Any) -> bool:
-    return fact in m.world.facts
+    return fact_key(fact) in m.world.facts
 
 
 @primitive("facts", needs_machine=True)
@@ -212,4 +212,7 @@ def bound(m: Any, sym: Any) -> bool:
     ns, name = sym.namespace, sym.local_name
     if not (ns and name):
         ns, name = m.world.current_ns, sym.name
-    return bool(m.world.is_bound(ns, name) or name in m.interp.builtins)
+    if m.world.is_bound(ns, name):
+        return True
+    # a built-in answers for the current namespace and existing ones, as the compiler resolves
+    return name in m.interp.builtins and (ns in (m.world.current_ns, "core") or ns in m.world.namespaces)
