@@ -151,6 +151,7 @@ class Session:
     def _run_form(self, form: Any, line: int, column: int, text: str, file: str) -> FormOutcome:
         world = self.world
         world.begin()
+        self.interpreter.begin_form(self._state.seq + 1)
         submitted = FormSubmitted(source=text, file=file, line=line, column=column)
         try:
             value = self.interpreter.eval_form(form)
