@@ -150,3 +150,26 @@ def take(ctx: click.Context, source: str, name: str, dest: str, as_json: bool) -
         print_json(_merge_json(r))
         return
     click.echo(f"took {item_label(r.applied[0])} from {r.source}@{r.source_seq} into {r.destination} (event {r.seq})")
+
+
+@click.command()
+@click.option("-i", "--session", "session_id", default="default", show_default=True, metavar="ID[@N]",
+              help="Session (or session at event N) to export.")
+@click.pass_context
+def export(ctx: click.Context, session_id: str) -> None:
+    """Print Lisp source that recreates the session's state when run in a fresh session.
+
+    What cannot be expressed is listed in comments at the top and on standard error.
+    """
+    from tapevm.infrastructure.addresses import parse_address
+    from tapevm.infrastructure.branching import resolve_address
+    from tapevm.infrastructure.merging import state_of
+    from tapevm.vm.state_export import export_state
+
+    with open_store_for(ctx) as store:
+        addr = parse_address(session_id)
+        stream, at = resolve_address(store, addr)
+        result = export_state(state_of(store, stream, at, addr.session))
+    click.echo(result.source, nl=False)
+    for problem in result.unexpressible:
+        err.print(f"warning: cannot be expressed: {problem}", markup=False)

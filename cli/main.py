@@ -80,7 +80,7 @@ for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
                 # sessions: branches (issue 4)
                 branch_commands.fork, branch_commands.clone, branch_commands.diff, branch_commands.merge,
-                branch_commands.take):
+                branch_commands.take, branch_commands.export):
     cli.add_command(command)
 
 
