@@ -15,7 +15,7 @@ from typing import Any
 import click
 import structlog
 
-from tapevm.cli import branch_commands, inspect_commands, run_commands
+from tapevm.cli import branch_commands, housekeeping_commands, inspect_commands, run_commands
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError
 
@@ -80,7 +80,8 @@ for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
                 # sessions: branches (issue 4)
                 branch_commands.fork, branch_commands.clone, branch_commands.diff, branch_commands.merge,
-                branch_commands.take, branch_commands.export):
+                branch_commands.take, branch_commands.export,
+                housekeeping_commands.sql, housekeeping_commands.gc):
     cli.add_command(command)
 
 

@@ -121,3 +121,35 @@ def test_second_writer_is_refused_and_a_killed_holder_frees_the_session(tape, tm
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+def test_sql_gc_export_info_sessions(tape, tmp_path: Path) -> None:
+    tape("eval", "-i", "a", "(define x 1) (define (inc2 n) (+ n 2)) (define c (atom 5)) (assert! '(ok))")
+    tape("fork", "a", "b")
+    r = tape("sql", "SELECT name, parent FROM sessions ORDER BY name", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == [{"name": "a", "parent": None},
+                                                          {"name": "b", "parent": "a"}]
+    assert "3 rows" in tape("sql", "SELECT * FROM bindings WHERE session='a'").stdout
+    _error(tape("sql", "DELETE FROM events"), 2, "read-only")
+    _error(tape("sql", "SELECT * FROM nope"), 2, "no such table")
+    _error(tape("sql"), 2, "give a statement")
+    r = tape("sql", "--rebuild")
+    assert r.returncode == 0 and "rebuilt the read model" in r.stderr
+    r = tape("gc", "--json")
+    report = json.loads(r.stdout)
+    assert report["freed_bytes"] > 0 and "read model" in report["removed"][0]["what"]
+    assert json.loads(tape("gc", "--json").stdout)["freed_bytes"] == 0
+    # export -> run in a fresh session -> same state
+    r = tape("export", "-i", "a")
+    assert r.returncode == 0 and r.stderr == ""
+    (tmp_path / "a.lisp").write_text(r.stdout)
+    assert tape("run", str(tmp_path / "a.lisp"), "-i", "copy").returncode == 0
+    assert json.loads(tape("diff", "a", "copy", "--json").stdout)["changes"] == []
+    assert tape("eval", "-i", "copy", "(list (inc2 1) @c)").stdout.strip() == "(3 5)"
+    _error(tape("export", "-i", "ghost"), 2, "no session 'ghost'")
+    info = json.loads(tape("info", "-i", "b", "--json").stdout)
+    assert info["parent"].startswith("a@") and info["forks"] == 0 and info["snapshots"] == 0
+    assert {"bindings", "facts", "files", "checkpoints", "writer", "first_event_time"} <= set(info)
+    assert json.loads(tape("info", "-i", "a", "--json").stdout)["forks"] == 1
+    rows = {s["id"]: s for s in json.loads(tape("sessions", "--json").stdout)}
+    assert rows["b"]["parent"].startswith("a@") and rows["a"]["writer"] is None
