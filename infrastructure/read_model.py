@@ -93,6 +93,9 @@ class _Applier:
 
     def __init__(self, c: sqlite3.Cursor) -> None:
         self.c = c
+        self.pending: dict[tuple[str, str, str], tuple[str, int] | None] = {}
+        self.first_since: dict[tuple[str, str, str], int] = {}
+        self.closed: list[tuple[Any, ...]] = []
         self.handlers: dict[str, Callable[[str, int, dict[str, Any]], None]] = {
             "Defined": self.defined, "Assigned": self.defined, "FactAsserted": self.fact_asserted,
             "FactRetracted": self.fact_retracted, "FileWritten": self.file_written,
@@ -101,10 +104,28 @@ class _Applier:
         }
 
     def set_binding(self, s: str, seq: int, ns: str, name: str, value: Any) -> None:
-        self.c.execute("UPDATE binding_history SET until=? WHERE session=? AND ns=? AND name=? AND until IS NULL",
-                       (seq, s, ns, name))
-        if value is not _REMOVED:
-            self.c.execute("INSERT INTO binding_history VALUES (?,?,?,?,?,NULL)", (s, ns, name, _json(value), seq))
+        """Buffered: a page's versions of a binding become rows at ``flush`` (one UPDATE per name, not per event)."""
+        k = (s, ns, name)
+        pending = self.pending
+        if k in pending:
+            cur = pending[k]
+            if cur is not None:
+                self.closed.append((s, ns, name, cur[0], cur[1], seq))
+        else:
+            self.first_since[k] = seq
+        pending[k] = None if value is _REMOVED else (_json(value), seq)
+
+    def flush(self) -> None:
+        """Write the buffered binding versions: close the rows left open by earlier pages, then insert."""
+        c = self.c
+        if self.first_since:
+            c.executemany("UPDATE binding_history SET until=? WHERE session=? AND ns=? AND name=? AND until IS NULL",
+                          [(since, *k) for k, since in self.first_since.items()])
+        if self.closed:
+            c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,?)", self.closed)
+        c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,NULL)",
+                      [(*k, v[0], v[1]) for k, v in self.pending.items() if v is not None])
+        self.pending, self.first_since, self.closed = {}, {}, []
 
     def defined(self, s: str, seq: int, f: dict[str, Any]) -> None:
         self.set_binding(s, seq, f["ns"], f["name"], f["value"])
@@ -146,6 +167,7 @@ class _Applier:
                                "WHERE session=? AND path=? AND blob=? LIMIT 1", (s, seq, f["source"], path, key))
 
     def forked(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        self.flush()  # the source's rows must be current before they are copied
         src, at = f["source"], f["at"]
         valid = "session=? AND since<=? AND (until IS NULL OR until>?)"
         self.c.execute(f"INSERT INTO binding_history SELECT ?, ns, name, value, since, NULL FROM binding_history "
@@ -218,14 +240,11 @@ class ReadModel:
                             self._session_row(c, stream, seq, t)
                         handler = handlers.get(type_name)
                         if handler is not None:
-                            if rows:  # events first, so a handler's queries see the order of the log
-                                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
-                                rows = []
                             handler(stream, seq, fields)
                     commits += 1
                     events += len(decoded)
-                if rows:
-                    c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
+                applier.flush()
+                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
                 for stream, (seq, _, last) in touched.items():
                     c.execute("UPDATE sessions SET events=?, last_time=? WHERE stream=?", (seq, last, stream))
                 position = notes[-1].id
