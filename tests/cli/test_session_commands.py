@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tapevm.cli.main import cli
 
 
@@ -153,3 +155,35 @@ def test_sql_gc_export_info_sessions(tape, tmp_path: Path) -> None:
     assert json.loads(tape("info", "-i", "a", "--json").stdout)["forks"] == 1
     rows = {s["id"]: s for s in json.loads(tape("sessions", "--json").stdout)}
     assert rows["b"]["parent"].startswith("a@") and rows["a"]["writer"] is None
+
+
+@pytest.mark.postgres
+def test_branch_commands_on_postgres(tape, postgres_url: str) -> None:
+    import uuid
+
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    url = f"{postgres_url}?schema={schema}"
+    try:
+        def t(*args: str) -> subprocess.CompletedProcess[str]:
+            return tape("--store", url, *args)
+
+        assert t("eval", "-i", "a", "(define x 1) (define l (list 1 2))").returncode == 0
+        assert t("fork", "a", "b").returncode == 0
+        assert t("eval", "-i", "b", "(define x 2)").returncode == 0
+        assert "forked from a@" in t("log", "-i", "b").stdout
+        d = json.loads(t("diff", "a", "b", "--json").stdout)
+        assert [c["key"] for c in d["changes"]] == ["user/x"]
+        assert t("merge", "b", "-i", "a").returncode == 0
+        assert t("eval", "-i", "a", "x").stdout.strip() == "2"
+        r = t("eval", "-f", "-i", "a", "(define x 9)")
+        assert "kept the previous session 'a' as 'a.1'" in r.stderr
+        rows = json.loads(t("sql", "SELECT name, events FROM sessions ORDER BY name", "--json").stdout)
+        assert [r["name"] for r in rows] == ["a", "a.1", "b"]
+        _error(t("sql", "DROP TABLE events"), 2, "read-only")
+        assert json.loads(t("gc", "--json").stdout)["freed_bytes"] > 0
+        assert t("export", "-i", "a.1").stdout.count("(define") == 2
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
