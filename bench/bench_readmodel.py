@@ -2,7 +2,8 @@
 
 Target (issue 4): at least 100,000 events/s.  The log is forms of 100
 ``define``s over 1,000 names (so most events replace a binding: an UPDATE of
-the open row and an INSERT).  Baseline in the same run: the cheapest possible
+the open row and an INSERT).  The machine these run on is shared, so
+the CPU time of the catch-up is reported beside the wall time.  Baseline in the same run: the cheapest possible
 pass over the same log, reading every commit record in global order and
 decoding it (no writes) - the floor any projection pays.
 """
@@ -40,9 +41,9 @@ def main() -> None:
             read_s = time.perf_counter() - t0
             model = ReadModel(store, tmp / "rm.readmodel.db")
             with C.Profiler(args.profile):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 caught = model.catch_up()
-                catch_s = time.perf_counter() - t0
+                catch_s, catch_cpu = time.perf_counter() - t0, time.process_time() - c0
             t0 = time.perf_counter()
             again = model.catch_up()
             noop_s = time.perf_counter() - t0
@@ -51,12 +52,14 @@ def main() -> None:
     eps = caught.events / catch_s
     result = {
         "events": caught.events, "commits": caught.commits, "catch_up_s": catch_s, "catch_up_eps": eps,
+        "catch_up_cpu_s": catch_cpu, "catch_up_cpu_eps": caught.events / catch_cpu,
         "read_decode_s": read_s, "read_decode_eps": n / read_s, "ratio_vs_read": read_s / catch_s,
         "noop_catch_up_s": noop_s, "noop_events": again.events, "read_model_bytes": size,
         "target_eps": 100_000, "pass": eps >= 100_000, "quick": args.quick,
     }
     C.emit("readmodel", [
         ("events", caught.events), ("catch-up", f"{catch_s:.2f} s = {eps:,.0f} events/s"),
+        ("catch-up CPU time (load-independent)", f"{catch_cpu:.2f} s = {caught.events / catch_cpu:,.0f} events/CPU-s"),
         ("read+decode only (floor)", f"{read_s:.2f} s = {n / read_s:,.0f} events/s"),
         ("catch-up when current", f"{noop_s * 1000:.1f} ms"), ("read model size", size),
         (">= 100,000 events/s", C.verdict(result["pass"])),

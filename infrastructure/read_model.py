@@ -125,7 +125,9 @@ class _Applier:
             c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,?)", self.closed)
         c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,NULL)",
                       [(*k, v[0], v[1]) for k, v in self.pending.items() if v is not None])
-        self.pending, self.first_since, self.closed = {}, {}, []
+        self.pending.clear()  # in place: catch_up holds references to these
+        self.first_since.clear()
+        self.closed.clear()
 
     def defined(self, s: str, seq: int, f: dict[str, Any]) -> None:
         self.set_binding(s, seq, f["ns"], f["name"], f["value"])
@@ -226,27 +228,40 @@ class ReadModel:
                 c = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
                 applier = _Applier(c)
                 handlers = applier.handlers
-                rows = []
-                touched: dict[str, tuple[int, float, float]] = {}
+                rows: list[tuple[Any, ...]] = []
+                touched: dict[str, tuple[int, float]] = {}
+                dumps = orjson.dumps
+                pending, first_since, closed = applier.pending, applier.first_since, applier.closed
                 for n in notes:
                     stream = n.originator_id
                     decoded = codec.decode_fields(stream, n.originator_version, n.topic, n.state)
+                    head = decoded[0]
+                    if head[0] == 1 or head[1] == "SessionForked":
+                        self._session_row(c, stream, head[0], head[4] / 1000.0)
                     for seq, type_name, fields, cause, ms in decoded:
-                        t = ms / 1000.0
-                        rows.append((stream, seq, type_name, cause, t, _json(fields)))
-                        prev = touched.get(stream)
-                        touched[stream] = (seq, prev[1] if prev else t, t)
-                        if type_name == "SessionForked" or seq == 1:
-                            self._session_row(c, stream, seq, t)
+                        rows.append((stream, seq, type_name, cause, ms / 1000.0, dumps(fields).decode()))
+                        if type_name == "Defined" or type_name == "Assigned":
+                            # the hot path, inlined: Applier.set_binding
+                            k = (stream, fields["ns"], fields["name"])
+                            if k in pending:
+                                cur_version = pending[k]
+                                if cur_version is not None:
+                                    closed.append((*k, cur_version[0], cur_version[1], seq))
+                            else:
+                                first_since[k] = seq
+                            pending[k] = (dumps(fields["value"]).decode(), seq)
+                            continue
                         handler = handlers.get(type_name)
                         if handler is not None:
                             handler(stream, seq, fields)
+                    last = decoded[-1]
+                    touched[stream] = (last[0], last[4] / 1000.0)
                     commits += 1
                     events += len(decoded)
                 applier.flush()
                 c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
-                for stream, (seq, _, last) in touched.items():
-                    c.execute("UPDATE sessions SET events=?, last_time=? WHERE stream=?", (seq, last, stream))
+                c.executemany("UPDATE sessions SET events=?, last_time=? WHERE stream=?",
+                              [(seq, last, stream) for stream, (seq, last) in touched.items()])
                 position = notes[-1].id
                 self.tracking._insert_tracking(cur, Tracking(PROJECTION, position))
         if commits:
