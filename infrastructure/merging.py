@@ -133,7 +133,7 @@ def _commit(dest: Session, source: State, items: list[MergeItem], event: MergeAp
     content = missing_content(source, dest.state, values, blob_keys)
     events: list[Event] = ([content] if content else []) + [event]
     recorded = dest.record(events)
-    return recorded[-1].seq
+    return int(recorded[-1].seq)
 
 
 def merge(store: EventStore, source: str, destination: str, prefer: str = "fail") -> MergeResult:

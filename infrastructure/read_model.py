@@ -73,7 +73,7 @@ def read_model_path(store: EventStore) -> Path:
     location = store.url_for_display
     if "://" in location:
         digest = hashlib.sha256(location.encode()).hexdigest()[:16]
-        return tape_home() / f"readmodel-{digest}.db"
+        return Path(tape_home()) / f"readmodel-{digest}.db"
     return Path(location + ".readmodel.db")
 
 
@@ -225,7 +225,7 @@ class ReadModel:
             if not notes:
                 break
             with self.datastore.transaction(commit=True) as cur:
-                c = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
+                c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
                 applier = _Applier(c)
                 handlers = applier.handlers
                 rows: list[tuple[Any, ...]] = []
@@ -278,7 +278,7 @@ class ReadModel:
         """Names are not in the log (renames rewrite nothing), so they are copied from the registry."""
         names = SessionRegistry(self.store).names()
         with self.datastore.transaction(commit=True) as cur:
-            c = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
+            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
             c.executemany("UPDATE sessions SET name=? WHERE stream=?", [(n, s) for s, n in names.items()])
 
     def close(self) -> None:

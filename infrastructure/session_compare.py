@@ -47,5 +47,6 @@ def _first_difference(store: EventStore, a: str, at_a: int, b: str, at_b: int, s
     eb = lineage.read_fields(store, b, shared + 1, at_b)
     for x, y in zip_longest(ea, eb):
         if x is None or y is None or x[1:] != y[1:]:
-            return (x or y)[0]  # type: ignore[index]
+            first = x if x is not None else y
+            return int(first[0]) if first is not None else None
     return None

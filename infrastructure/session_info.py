@@ -38,7 +38,7 @@ class SessionRow:
 
 def _event_time(store: EventStore, session: str, seq: int) -> float:
     for r in lineage.read(store, session, seq, seq):
-        return r.recorded_at
+        return float(r.recorded_at)
     return 0.0
 
 

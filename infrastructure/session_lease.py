@@ -58,7 +58,7 @@ def _table(db: SideTables) -> str:
     db.execute(f"CREATE TABLE IF NOT EXISTS {table} (session TEXT PRIMARY KEY, pid BIGINT NOT NULL, "
                "host TEXT NOT NULL, since DOUBLE PRECISION NOT NULL, heartbeat DOUBLE PRECISION NOT NULL, "
                "token TEXT NOT NULL)")
-    return table
+    return str(table)
 
 
 def lease_holder(store: EventStore, stream: str) -> LeaseHolder | None:

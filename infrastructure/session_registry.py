@@ -60,7 +60,7 @@ class SessionRegistry:
         return out
 
     def exists(self, name: str) -> bool:
-        return self.store.last_seq(self.stream_of(name)) > 0
+        return bool(self.store.last_seq(self.stream_of(name)) > 0)
 
     def free_name(self, name: str) -> str:
         """``name.1``, ``name.2``, ...: the first that no session uses."""

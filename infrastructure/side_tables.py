@@ -74,6 +74,6 @@ class SideTables:
         out: list[list[tuple[Any, ...]]] = []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             for sql, params in statements:
-                curs.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+                curs.execute(sql.replace("?", "%s"), tuple(params))
                 out.append([tuple(r.values()) for r in curs.fetchall()] if curs.description else [])
         return out

@@ -90,14 +90,14 @@ class _Writer:
         """Source that evaluates to ``v`` (``name``: the global it is bound to, which names a function)."""
         t = type(v)
         if t in (int, float, str, bool, Keyword) or v is NIL or v is None:
-            return to_source(v)
+            return str(to_source(v))
         if not self.special(v):
-            return "'" + to_source(v)
+            return "'" + str(to_source(v))
         if t is Atom:
             self.uses_atoms = True
             return _atom_var(v.id)
         if t is Primitive:
-            return symbol_text(v.name)
+            return str(symbol_text(v.name))
         if t is ErrorValue:
             return f"(make-error '{symbol_text(v.kind)} {string_literal(v.message)} {self.expr(v.data)})"
         if t is Pair:
@@ -151,7 +151,7 @@ class _Writer:
                 else:
                     bindings.append(f"({symbol_text(sym.name)} {self.expr(val)})")
             out = f"(letrec ({' '.join(bindings)}) {out})"
-        return out
+        return str(out)
 
 
 def export_state(state: State) -> Export:
