@@ -13,8 +13,8 @@ The public Python API::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 from typing import Any
 
 from tapevm.domain.errors import (
@@ -36,6 +36,21 @@ _LAZY = {
     "open_store": "tapevm.infrastructure.store_factory",
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
+    # sessions: names, branches, read model (issue 4)
+    "SessionAddress": "tapevm.infrastructure.addresses",
+    "parse_address": "tapevm.infrastructure.addresses",
+    "fork": "tapevm.infrastructure.branching",
+    "clone": "tapevm.infrastructure.branching",
+    "merge": "tapevm.infrastructure.merging",
+    "take": "tapevm.infrastructure.merging",
+    "compare": "tapevm.infrastructure.session_compare",
+    "export_state": "tapevm.vm.state_export",
+    "run_sql": "tapevm.infrastructure.read_model",
+    "ReadModel": "tapevm.infrastructure.read_model",
+    "list_sessions": "tapevm.infrastructure.session_info",
+    "session_info": "tapevm.infrastructure.session_info",
+    "collect_garbage": "tapevm.infrastructure.housekeeping",
+    "lease_holder": "tapevm.infrastructure.session_lease",
 }
 
 
@@ -54,7 +69,32 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0"
 
 __all__ = [
-    "ConflictError", "CorruptRecord", "EvalError", "FormOutcome", "RecordedEvent", "Session",
-    "SessionNotFound", "State", "StoreError", "TapeError", "UsageError", "__version__",
-    "open_session", "open_store",
+    "ConflictError",
+    "CorruptRecord",
+    "EvalError",
+    "FormOutcome",
+    "ReadModel",
+    "RecordedEvent",
+    "Session",
+    "SessionAddress",
+    "SessionNotFound",
+    "State",
+    "StoreError",
+    "TapeError",
+    "UsageError",
+    "__version__",
+    "clone",
+    "collect_garbage",
+    "compare",
+    "export_state",
+    "fork",
+    "lease_holder",
+    "list_sessions",
+    "merge",
+    "open_session",
+    "open_store",
+    "parse_address",
+    "run_sql",
+    "session_info",
+    "take",
 ]

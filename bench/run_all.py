@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["append", "fold", "size", "growth", "vm"]
+BENCHES = ["append", "fold", "size", "growth", "vm", "fork", "diff", "readmodel"]
 
 
 def run(name: str, extra: list[str]) -> dict[str, Any] | None:
@@ -75,6 +75,23 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         return [
             (f"vm (fib {r['n']})", f"{r['tapevm_s']:.3f} s", f"{r['baseline_s']:.3f} s",
              f"{r['ratio_time']:.2f}x time", "no threshold (reported)"),
+        ]
+    if b == "fork":
+        return [
+            (f"fork of {r['events']:,} events", f"{r['fork_s'] * 1000:.1f} ms, {r['fork_record_bytes']} B",
+             f"{r['copy_s']:.2f} s copy", f"{r['ratio_time']:,.0f}x",
+             f"< 50 ms, < 10 KB  {v(r['pass_time'] and r['pass_bytes'])}"),
+        ]
+    if b == "diff":
+        return [
+            (f"diff of 2 x {r['bindings']:,} bindings", f"{r['compare_s']:.3f} s", f"{r['naive_s']:.3f} s naive",
+             f"{r['ratio_vs_naive']:.1f}x (pure diff)", f"< 1 s  {v(r['pass'])}"),
+        ]
+    if b == "readmodel":
+        return [
+            (f"read model catch-up ({r['events']:,})", f"{r['catch_up_eps']:,.0f} ev/s",
+             f"{r['read_decode_eps']:,.0f} ev/s read+decode", f"{r['ratio_vs_read']:.2f}x",
+             f">= 100,000 ev/s  {v(r['pass'])}"),
         ]
     return [(b, "", "", "", "")]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 import orjson
 from rich.table import Table
-
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
-from tapevm.domain.errors import UsageError
+from tapevm.domain.errors import BadAddress, UsageError
 from tapevm.domain.events import EVENT_TYPES
+from tapevm.infrastructure.addresses import parse_address
 from tapevm.infrastructure.session_info import list_sessions, session_info
 
 
@@ -26,7 +26,12 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
     for t in types:
         if t not in EVENT_TYPES:
             _unknown_type(t)
-    with open_session_for(ctx, session_id, create=False) as s:
+    address = parse_address(session_id)  # ID@N: the log up to event N
+    if address.at is not None:
+        stop = address.at if stop is None else min(stop, address.at)
+    with open_session_for(ctx, address.session, create=False) as s:
+        if address.at is not None and not 1 <= address.at <= s.head:
+            raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
         events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
         show = render.ValuePrinter(s.state)  # the head's content can show every value of the log
         if as_json:
@@ -48,7 +53,12 @@ def _unknown_type(t: str) -> None:
 @click.pass_context
 def state(ctx: click.Context, session_id: str, at: int | None, as_json: bool) -> None:
     """Show a session's state: bindings, atoms, facts and files."""
-    with open_session_for(ctx, session_id, create=False) as s:
+    address = parse_address(session_id)  # ID@N: the state after event N
+    if address.at is not None:
+        if at is not None and at != address.at:
+            raise UsageError(f"give the event number once: -i {address} or --at {at}, not both")
+        at = address.at
+    with open_session_for(ctx, address.session, create=False) as s:
         st = s.state if at is None else s.state_at(at)
         if as_json:
             print_json(render.state_json(st))
@@ -68,10 +78,11 @@ def sessions(ctx: click.Context, as_json: bool) -> None:
         print_json([r.as_json() for r in rows])
         return
     table = Table(title=f"{len(rows)} sessions")
-    for col in ("id", "events", "bytes", "last activity"):
+    for col in ("id", "events", "bytes", "last activity", "parent", "live writer"):
         table.add_column(col, justify="right" if col in ("events", "bytes") else "left")
     for r in rows:
-        table.add_row(r.session, str(r.events), str(r.stored_bytes), render.iso_time(r.last_activity))
+        table.add_row(r.session, str(r.events), str(r.stored_bytes), render.iso_time(r.last_activity),
+                      r.parent or "", r.writer or "")
     out.print(table)
 
 
@@ -81,7 +92,7 @@ def sessions(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def info(ctx: click.Context, session_id: str, as_json: bool) -> None:
     """Summarise one session: events, bytes, bindings, facts, files, times."""
-    with open_session_for(ctx, session_id, create=False) as s:
+    with open_session_for(ctx, parse_address(session_id).session, create=False) as s:
         data = session_info(s)
     if as_json:
         print_json(data)
@@ -90,5 +101,5 @@ def info(ctx: click.Context, session_id: str, as_json: bool) -> None:
     table.add_column("key", style="cyan")
     table.add_column("value")
     for k, v in data.items():
-        table.add_row(k, render.iso_time(v) if k.endswith("_time") else str(v))
+        table.add_row(k, render.iso_time(v) if k.endswith("_time") else ("-" if v is None else str(v)))
     out.print(table)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 import structlog
 
-from tapevm.cli import inspect_commands, run_commands
+from tapevm.cli import branch_commands, housekeeping_commands, inspect_commands, run_commands
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError
 
@@ -77,7 +77,11 @@ def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> 
 
 # One line per command module: each module owns its commands.
 for command in (run_commands.run, run_commands.eval_, run_commands.repl,
-                inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info):
+                inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
+                # sessions: branches (issue 4)
+                branch_commands.fork, branch_commands.clone, branch_commands.diff, branch_commands.merge,
+                branch_commands.take, branch_commands.export,
+                housekeeping_commands.sql, housekeeping_commands.gc):
     cli.add_command(command)
 
 

@@ -9,6 +9,7 @@ import click
 import orjson
 from rich.console import Console
 
+from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session import FormOutcome, Session, open_session
 from tapevm.infrastructure.store_factory import open_store
@@ -24,6 +25,24 @@ def session_option(f: F) -> F:
                         metavar="ID", help="Session id.")(f)
 
 
+def continuation_options(f: F) -> F:
+    """``-u/--continue`` (the session must exist) and ``-f/--fresh`` (start anew, keeping the old one)."""
+    f = click.option("-f", "--fresh", is_flag=True,
+                     help="Start a new session even if ID exists; the old one is kept under a free name (ID.1, ...).")(f)
+    return click.option("-u", "--continue", "must_continue", is_flag=True,
+                        help="Continue session ID; fail if it does not exist.")(f)
+
+
+def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> Session:
+    """The session a run/eval/repl writes to, honouring -u and -f (and saying where -f kept the old one)."""
+    if must_continue and fresh:
+        raise UsageError("-u/--continue and -f/--fresh cannot be used together")
+    s = open_session_for(ctx, session_id, create=not must_continue, writable=True, fresh=fresh)
+    if s.kept_as:
+        err.print(f"kept the previous session {session_id!r} as {s.kept_as!r}", markup=False)
+    return s
+
+
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
 
@@ -32,9 +51,14 @@ def store_location(ctx: click.Context) -> str | None:
     return ctx.obj.get("store") if ctx.obj else None
 
 
-def open_session_for(ctx: click.Context, session_id: str, create: bool = True) -> Session:
-    """The session named on the command line, in the store the global options name."""
-    return open_session(session_id, store_location(ctx), create=create, durability=ctx.obj.get("durability"))
+def open_session_for(ctx: click.Context, session_id: str, create: bool = True, writable: bool | None = None,
+                     fresh: bool = False) -> Session:
+    """The session named on the command line, in the store the global options name.
+
+    Readers (``create=False`` unless told otherwise) take no writer lease.
+    """
+    return open_session(session_id, store_location(ctx), create=create, durability=ctx.obj.get("durability"),
+                        writable=create if writable is None else writable, fresh=fresh)
 
 
 def open_store_for(ctx: click.Context) -> EventStore:

@@ -26,6 +26,8 @@ from tapevm.domain.events import (
     OutputWritten,
     RecordedEvent,
     SessionStarted,
+    SessionForked,
+    MergeApplied,
 )
 from tapevm.domain.state import State
 from tapevm.vm.interpreter import Interpreter
@@ -90,7 +92,22 @@ def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
         return f"content: {_count(len(e.nodes), 'value node')}, {_count(len(e.blobs), 'blob')}"
     if isinstance(e, SessionStarted):
         return f"tapevm {e.tapevm_version}, vm {e.vm_version}"
+    if isinstance(e, SessionForked):
+        return f"── forked from {e.source_name}@{e.at}: events 1..{e.at} above are {e.source_name}'s ──"
+    if isinstance(e, MergeApplied):
+        return _merge_summary(e, val)
     return short(str(e.__dict__), 80)
+
+
+def _merge_summary(e: MergeApplied, val: Any) -> str:
+    """Where every merged value came from: ``merge from SRC@N: set user/x = 1, ...``."""
+    parts = [f"{ns}/{name} = {short(val(v), 30)}" for ns, name, v in e.bindings]
+    parts += [f"removed {ns}/{name}" for ns, name in e.removed]
+    parts += [f"atom #{a}" for a, _ in e.atoms]
+    parts += [f"+fact {short(val(f), 30)}" for f in e.facts_added]
+    parts += [f"-fact {short(val(f), 30)}" for f in e.facts_removed]
+    parts += [f"file {p}" if k else f"removed file {p}" for p, k in e.files]
+    return f"{e.kind} from {e.source_name}@{e.source_seq}: " + (", ".join(parts) or "no changes (conflicts kept)")
 
 
 def _count(n: int, word: str) -> str:

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from tapevm.cli.options import open_session_for, session_option, show_outcome
+from tapevm.cli.options import continuation_options, open_writer_for, session_option, show_outcome
 from tapevm.domain.errors import UsageError
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @session_option
+@continuation_options
 @click.pass_context
-def run(ctx: click.Context, file: Path, session_id: str) -> None:
+def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fresh: bool) -> None:
     """Run a Lisp FILE in a session, one committed transaction per top-level form.
 
     Stops at the first form that raises an error (its error is recorded) and exits 1.
@@ -25,7 +26,7 @@ def run(ctx: click.Context, file: Path, session_id: str) -> None:
         raise UsageError(f"no such file: {file}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {file}: {e}") from None
-    with open_session_for(ctx, session_id) as s:
+    with open_writer_for(ctx, session_id, must_continue, fresh) as s:
         for outcome in s.run(source, str(file), stop_on_error=True):
             show_outcome(outcome, echo_value=False)
             if not outcome.ok:
@@ -35,10 +36,11 @@ def run(ctx: click.Context, file: Path, session_id: str) -> None:
 @click.command("eval")
 @click.argument("expr")
 @session_option
+@continuation_options
 @click.pass_context
-def eval_(ctx: click.Context, expr: str, session_id: str) -> None:
+def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, fresh: bool) -> None:
     """Evaluate EXPR (one or more forms) and print the value of the last one."""
-    with open_session_for(ctx, session_id) as s:
+    with open_writer_for(ctx, session_id, must_continue, fresh) as s:
         outcomes = s.run(expr, "<eval>", stop_on_error=True)
         for outcome in outcomes:
             show_outcome(outcome, echo_value=outcome is outcomes[-1])
@@ -48,10 +50,11 @@ def eval_(ctx: click.Context, expr: str, session_id: str) -> None:
 
 @click.command()
 @session_option
+@continuation_options
 @click.pass_context
-def repl(ctx: click.Context, session_id: str) -> None:
+def repl(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> None:
     """An interactive read-eval-print loop; every form is committed as you go."""
     from tapevm.cli.repl import run_repl
 
-    with open_session_for(ctx, session_id) as s:
+    with open_writer_for(ctx, session_id, must_continue, fresh) as s:
         run_repl(s, show_outcome)

@@ -59,3 +59,20 @@ class ValueCodecError(TapeError):
 # -- the VM -------------------------------------------------------------------------
 class VMError(TapeError):
     """Root of the errors the Lisp VM raises to its host (syntax, evaluation)."""
+
+
+# -- sessions: names, writers, branches (issue 4) ---------------------------------------
+class BadAddress(UsageError):
+    """A session address (``ID`` or ``ID@N``) that cannot be parsed or points past the head."""
+
+
+class SessionLocked(TapeError):
+    """Another live process holds the session's writer lease."""
+
+
+class MergeConflict(TapeError):
+    """A three-way merge found names changed on both sides and ``--prefer fail`` was asked."""
+
+
+class ReadOnlyQuery(UsageError):
+    """A ``tape sql`` statement tried to write to the read model."""

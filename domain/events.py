@@ -174,3 +174,42 @@ MUTATION_TYPES: tuple[type[Event], ...] = (
     Defined, Assigned, NamespaceEntered, AtomCreated, AtomReset,
     FactAsserted, FactRetracted, FileWritten, FileDeleted,
 )
+
+
+# -- sessions: forks, merges, takes (issue 4) -------------------------------------------
+class SessionForked(Event):
+    """The first event of a fork's own stream, stored at event number ``at + 1``.
+
+    Events 1..``at`` are not copied: they are read from ``source`` (a stream id,
+    which stays valid when sessions are renamed), so a fork costs one record.
+    ``source_name`` is the name the user gave, for people reading the log.
+    """
+
+    source: str
+    source_name: str
+    at: int
+
+
+class MergeApplied(Event):
+    """Changes brought in from another session (``tape merge`` or ``tape take``).
+
+    ``source``/``source_name`` and ``source_seq`` say where the values came
+    from (the source's head when merged); ``ancestor`` is the common
+    ancestor's event number (0 for a take).  ``bindings`` is a list of
+    ``[ns, name, value]`` (value None with ``removed`` listing deletions as
+    ``[ns, name]``); ``atoms`` ``[id, value]``; ``facts_added`` and
+    ``facts_removed`` encoded facts; ``files`` ``[path, blob key or None]``.
+    Content the destination lacks travels in a ContentStored in the same commit.
+    """
+
+    kind: str  # "merge" or "take"
+    source: str
+    source_name: str
+    source_seq: int
+    ancestor: int = 0
+    bindings: list[Any] = []
+    removed: list[Any] = []
+    atoms: list[Any] = []
+    facts_added: list[Any] = []
+    facts_removed: list[Any] = []
+    files: list[Any] = []

@@ -226,3 +226,25 @@ def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None 
 def apply(state: State, recorded: RecordedEvent) -> State:
     """The pure fold: a new state, ``state`` untouched."""
     return fold_event(state.copy(), recorded)
+
+
+# -- merges and takes (issue 4) ----------------------------------------------------------
+def _merge_applied(state: State, f: Fields) -> None:
+    for ns, name, value in f["bindings"]:
+        state.namespaces.setdefault(ns, {})[name] = value
+    for ns, name in f["removed"]:
+        state.namespaces.get(ns, {}).pop(name, None)
+    for atom_id, value in f["atoms"]:
+        state.atoms[int(atom_id)] = value
+    for fact in f["facts_removed"]:
+        state.facts.pop(fact_key(fact), None)
+    for fact in f["facts_added"]:
+        state.facts[fact_key(fact)] = fact
+    for path, key in f["files"]:
+        if key is None:
+            state.files.pop(path, None)
+        else:
+            state.files[path] = key
+
+
+_HANDLERS["MergeApplied"] = _merge_applied

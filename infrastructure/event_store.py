@@ -40,7 +40,7 @@ class RecorderEventStore(EventStore):
         self.url_for_display = url_for_display
         self._closer = closer
 
-    def append(self, events: Sequence[RecordedEvent]) -> None:
+    def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
         if not events:
             return
         session = events[0].session
@@ -50,7 +50,7 @@ class RecorderEventStore(EventStore):
                 raise ValueError("append takes consecutive events of one session")
         stored = self.codec.encode(events)
         try:
-            self.recorder.insert_events([stored])
+            self.recorder.insert_events([stored], fork_start=fork_start)
         except IntegrityError as e:
             raise ConflictError(
                 f"session {session!r} already has an event {first}: another writer appended first; "

@@ -37,8 +37,12 @@ class EventStore(ABC):
     url_for_display: str
 
     @abstractmethod
-    def append(self, events: Sequence[RecordedEvent]) -> None:
-        """Store ``events`` (one session, consecutive numbers after its head) atomically."""
+    def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
+        """Store ``events`` (one session, consecutive numbers after its head) atomically.
+
+        ``fork_start``: an EMPTY stream may begin at ``events[0].seq`` instead of 1
+        (a fork's stream starts at its fork point + 1; its prefix is read from its source).
+        """
 
     @abstractmethod
     def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:

@@ -44,7 +44,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         )
         row = curs.fetchone()
         head = int(row["v"]) + topic_event_count(row["t"]) - 1 if row else 0
-        if first.originator_version != head + 1:
+        if first.originator_version != head + 1 and not (head == 0 and kwargs.get("fork_start")):
             raise ConflictError(
                 f"session {first.originator_id!r} moved on: its head is event {head}, "
                 f"this write expected {first.originator_version - 1} (another writer appended first)"

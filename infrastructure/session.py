@@ -31,7 +31,10 @@ from tapevm.domain.events import (
     SessionStarted,
 )
 from tapevm.domain.state import State, fold_fields
+from tapevm.infrastructure import lineage
 from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.session_lease import WriterLease
+from tapevm.infrastructure.session_registry import SessionRegistry
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter
@@ -87,11 +90,28 @@ class EvalError(TapeError):
 class Session:
     """An open session: its live VM and its folded state, kept in step with its log."""
 
-    def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False) -> None:
+    kept_as: str | None = None  # after open_session(fresh=True): the name the previous session got
+
+    def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
+                 writable: bool = True) -> None:
         self.id = validate_session_id(session_id)
         self.store = store
         self._owns_store = owns_store
-        self._state = fold_fields(store.read_fields(self.id), State(session=self.id))
+        # The name resolves to a stream (see session_registry); a writer holds the lease (session_lease).
+        self.stream = SessionRegistry(store).stream_of(self.id)
+        self.writable = writable
+        self._lease = WriterLease(store, self.stream, self.id) if writable else None
+        try:
+            self._open(create)
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self, create: bool) -> None:
+        store = self.store
+        self.segments = lineage.lineage(store, self.stream)
+        self._state = fold_fields(lineage.read_fields(store, self.stream, segments=self.segments),
+                                  State(session=self.id))
         if self._state.seq == 0:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
@@ -117,11 +137,11 @@ class Session:
         """The state after event ``n`` (by folding the log from the start)."""
         if n < 0 or n > self.head:
             raise UsageError(f"session {self.id!r} has events 1..{self.head}; there is no event {n}")
-        return fold_fields(self.store.read_fields(self.id, 1, n), State(session=self.id))
+        return fold_fields(lineage.read_fields(self.store, self.stream, 1, n, self.segments), State(session=self.id))
 
     def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         """Recorded events with ``start <= seq <= stop``."""
-        return self.store.read(self.id, start, stop)
+        return lineage.read(self.store, self.stream, start, stop, self.segments)
 
     # -- writing -------------------------------------------------------------------
     def run(self, source: str, file: str = "<input>", *, stop_on_error: bool = False) -> list[FormOutcome]:
@@ -187,17 +207,37 @@ class Session:
 
     def _append_events(self, events: list[Event]) -> list[RecordedEvent]:
         """Number, store and fold ``events``; the first one is the cause of the rest."""
+        if not self.writable:
+            raise UsageError(f"session {self.id!r} was opened read-only")
         first = self._state.seq + 1
         now = time.time()
-        recorded = [RecordedEvent(self.id, first + i, first, now, e) for i, e in enumerate(events)]
+        recorded = [RecordedEvent(self.stream, first + i, first, now, e) for i, e in enumerate(events)]
         self.store.append(recorded)
         fold_fields(((r.seq, r.event.type_name, r.event.__dict__) for r in recorded), self._state)
         return recorded
 
+    def record(self, events: list[Event]) -> list[RecordedEvent]:
+        """Commit session-action events (a merge, a take) and reload the live VM from the new state.
+
+        Used by the features that change state without running a form (see merging.py).
+        """
+        recorded = self._append_events(events)
+        self.world = World()
+        self.interpreter = Interpreter(self.world)
+        load_world(self._state, self.world, self.interpreter)
+        self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
+        return recorded
+
     # -- lifetime --------------------------------------------------------------------
     def close(self) -> None:
+        self._release()
         if self._owns_store:
             self.store.close()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
 
     def __enter__(self) -> Session:
         return self
@@ -216,16 +256,33 @@ def open_session(
     *,
     create: bool = True,
     durability: str | None = None,
+    writable: bool = True,
+    fresh: bool = False,
 ) -> Session:
     """Open (creating unless ``create=False``) a session in ``store`` (an EventStore, a path or a URL).
 
     ``durability`` ("full", the default, or "fast") applies when a SQLite store is opened here.
+    ``writable=False`` opens for reading (no writer lease).  ``fresh=True`` starts a new,
+    empty session under this name, keeping an existing one under a free name
+    (``Session.kept_as``; see session_registry).
     """
     if isinstance(store, EventStore):
-        return Session(store, session_id, create=create)
+        return _open_session(store, session_id, create, False, writable, fresh)
     opened = open_store(store, durability=durability)
     try:
-        return Session(opened, session_id, create=create, owns_store=True)
+        return _open_session(opened, session_id, create, True, writable, fresh)
     except BaseException:
         opened.close()
         raise
+
+
+def _open_session(store: EventStore, session_id: str, create: bool, owns: bool, writable: bool,
+                  fresh: bool) -> Session:
+    kept = None
+    if fresh:
+        registry = SessionRegistry(store)
+        if registry.exists(validate_session_id(session_id)):
+            kept, _ = registry.retire(session_id)
+    session = Session(store, session_id, create=create or fresh, owns_store=owns, writable=writable)
+    session.kept_as = kept
+    return session

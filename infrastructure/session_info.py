@@ -1,14 +1,25 @@
-"""Summaries of sessions for ``tape sessions`` and ``tape info``."""
+"""Summaries of sessions for ``tape sessions`` and ``tape info``.
+
+Sessions are listed by *name* (see session_registry: a stream renamed by
+``-f`` shows under its new name), with their parent for forks and the live
+writer holding their lease.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tapevm.infrastructure import lineage
 from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.session_lease import lease_holder
+from tapevm.infrastructure.session_registry import SessionRegistry
 
 if TYPE_CHECKING:
     from tapevm.infrastructure.session import Session
+
+# Event types of issue 3 (time travel), counted by name so they show once it is merged.
+SNAPSHOT_EVENT = "SnapshotTaken"
 
 
 @dataclass(frozen=True)
@@ -17,31 +28,47 @@ class SessionRow:
     events: int
     stored_bytes: int
     last_activity: float
+    parent: str | None = None      # "name@N" for a fork
+    writer: str | None = None      # the live lease holder, described
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.session, "events": self.events, "stored_bytes": self.stored_bytes,
-                "last_activity": self.last_activity}
+                "last_activity": self.last_activity, "parent": self.parent, "writer": self.writer}
 
 
 def _event_time(store: EventStore, session: str, seq: int) -> float:
-    for r in store.read(session, seq, seq):
-        return r.recorded_at
+    for r in lineage.read(store, session, seq, seq):
+        return float(r.recorded_at)
     return 0.0
 
 
 def list_sessions(store: EventStore) -> list[SessionRow]:
-    return [
-        SessionRow(h.session, h.last_seq, h.stored_bytes, _event_time(store, h.session, h.last_seq))
-        for h in store.sessions()
-    ]
+    names = SessionRegistry(store).names()
+    rows = []
+    for h in store.sessions():
+        origin = lineage.fork_origin(store, h.session)
+        parent = f"{names.get(origin[0], origin[0])}@{origin[1]}" if origin else None
+        holder = lease_holder(store, h.session)
+        rows.append(SessionRow(names[h.session], h.last_seq, h.stored_bytes,
+                               _event_time(store, h.session, h.last_seq), parent,
+                               holder.describe() if holder else None))
+    return sorted(rows, key=lambda r: r.session)
 
 
 def session_info(session: Session) -> dict[str, Any]:
+    store = session.store
     state = session.state
-    head = next((h for h in session.store.sessions() if h.session == session.id), None)
+    head = next((h for h in store.sessions() if h.session == session.stream), None)
+    snapshots = sum(1 for _, t, _ in lineage.read_fields(store, session.stream, segments=session.segments)
+                    if t == SNAPSHOT_EVENT)
+    forks = sum(1 for h in store.sessions() if (lineage.fork_origin(store, h.session) or ("",))[0] == session.stream)
+    origin = lineage.fork_origin(store, session.stream)
+    names = SessionRegistry(store).names() if origin else {}
+    holder = lease_holder(store, session.stream)
     return {
         "session": session.id,
-        "store": session.store.url_for_display,
+        "stream": session.stream,
+        "store": store.url_for_display,
         "events": state.seq,
         "stored_bytes": head.stored_bytes if head else 0,
         "namespaces": len([ns for ns, b in state.namespaces.items() if b]),
@@ -51,6 +78,11 @@ def session_info(session: Session) -> dict[str, Any]:
         "files": len(state.files),
         "value_nodes": len(state.nodes),
         "blobs": len(state.blobs),
-        "first_event_time": _event_time(session.store, session.id, 1),
-        "last_event_time": _event_time(session.store, session.id, state.seq),
+        "snapshots": snapshots,
+        "forks": forks,
+        "parent": f"{names.get(origin[0], origin[0])}@{origin[1]}" if origin else None,
+        "checkpoints": None,  # issue 3 (time travel) stores checkpoints; counted here once it lands
+        "first_event_time": _event_time(store, session.stream, 1),
+        "last_event_time": _event_time(store, session.stream, state.seq),
+        "writer": holder.describe() if holder else None,
     }

@@ -88,14 +88,14 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
                 raise
 
     def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
         first = stored_events[0]
         c.execute(self._select_last, (first.originator_id,))
         head = _head_of(c.fetchone())
-        if first.originator_version != head + 1:
+        if first.originator_version != head + 1 and not (head == 0 and kwargs.get("fork_start")):
             raise ConflictError(
                 f"session {first.originator_id!r} moved on: its head is event {head}, "
                 f"this write expected {first.originator_version - 1} (another writer appended first)"

@@ -87,7 +87,7 @@ def test_unknown_session_and_bad_arguments(tape, tmp_path: Path) -> None:
     r = tape("log", "-i", "nobody")
     assert r.returncode == 2 and "no session 'nobody'" in r.stderr
     r = tape("state", "-i", "bad@id")
-    assert r.returncode == 2 and "invalid session id" in r.stderr
+    assert r.returncode == 2 and "bad session address" in r.stderr  # -i takes ID@N (issue 4)
     r = tape("log", "--type", "Nope")
     assert r.returncode == 2 and "unknown event type" in r.stderr
     r = tape("run", str(tmp_path / "missing.lisp"))

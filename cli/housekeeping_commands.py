@@ -1,0 +1,55 @@
+"""Commands over the whole store: ``sql`` (the read model) and ``gc``."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+from tapevm.cli.options import err, json_option, open_store_for, out, print_json
+from tapevm.domain.errors import UsageError
+from tapevm.infrastructure.housekeeping import collect_garbage
+from tapevm.infrastructure.read_model import rebuild, run_sql
+
+
+@click.command()
+@click.argument("statement", required=False, metavar='"SELECT ..."')
+@click.option("--rebuild", "do_rebuild", is_flag=True, help="Delete the read model and rebuild it from the log.")
+@json_option
+@click.pass_context
+def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bool) -> None:
+    """Query the read model (sessions, events, bindings, facts, files, snapshots) read-only.
+
+    The read model catches up with the log first; see docs/cli.md for its tables.
+    """
+    with open_store_for(ctx) as store:
+        if statement is None:
+            if not do_rebuild:
+                raise UsageError('give a statement, e.g. tape sql "SELECT * FROM sessions", or --rebuild')
+            rebuild(store)
+            _, caught = run_sql(store, "SELECT 1")
+            err.print(f"rebuilt the read model: {caught.events} events from {caught.commits} commits", markup=False)
+            return
+        result, _ = run_sql(store, statement, fresh=do_rebuild)
+    if as_json:
+        print_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
+        return
+    table = Table(title=f"{len(result.rows)} rows")
+    for col in result.columns:
+        table.add_column(col)
+    for row in result.rows:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def gc(ctx: click.Context, as_json: bool) -> None:
+    """Remove what can be rebuilt (read model, dead leases) and report what was freed; never an event."""
+    with open_store_for(ctx) as store:
+        report = collect_garbage(store)
+    if as_json:
+        print_json(report.as_json())
+        return
+    for item in report.items:
+        click.echo(f"removed {item['what']}: {item['bytes']} bytes")
+    click.echo(f"freed {report.freed_bytes} bytes")

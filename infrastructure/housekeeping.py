@@ -1,0 +1,53 @@
+"""``tape gc``: remove only what can be rebuilt, and say what was freed; never an event.
+
+What is rebuildable today: the SQL read model file (``tape sql`` rebuilds it)
+and lease rows of dead writers.  Checkpoints (issue 3) will be added here when
+they exist; content nodes and blobs live inside the event records themselves,
+so there is no separate unreferenced content to free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.read_model import read_model_path, rebuild
+from tapevm.infrastructure.session_lease import LEASE_TABLE, _table, lease_holder
+from tapevm.infrastructure.side_tables import SideTables
+
+
+@dataclass
+class GcReport:
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(int(i["bytes"]) for i in self.items)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"freed_bytes": self.freed_bytes, "removed": self.items}
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
+
+
+def collect_garbage(store: EventStore) -> GcReport:
+    report = GcReport()
+    model = read_model_path(store)
+    size = _size(model)
+    if size:
+        rebuild(store)
+        report.items.append({"what": "read model (rebuilt by the next 'tape sql')", "path": str(model),
+                             "bytes": size})
+    db = SideTables(store)
+    table = _table(db)
+    stale = [r[0] for r in db.query(f"SELECT session FROM {table}") if lease_holder(store, r[0]) is None]
+    for session in stale:
+        db.execute(f"DELETE FROM {table} WHERE session = ? ", (session,))
+    if stale:
+        report.items.append({"what": f"{len(stale)} lease rows of dead writers ({LEASE_TABLE})", "bytes": 0})
+    # TODO(issue 3): stale checkpoints, once checkpoints exist.
+    return report

@@ -1,0 +1,339 @@
+"""The SQL read model: the whole store as plain SQLite tables, for ``tape sql``.
+
+A separate SQLite file (``<store>.readmodel.db`` next to a file store,
+``$TAPE_HOME/readmodel-<hash>.db`` for a PostgreSQL store) that can be deleted
+and rebuilt at any time.  A projection follows the store's global order (the
+recorder's notifications: one per commit record), decodes each record with the
+codec, and writes its events into the tables.  Its position is an eventsourcing
+*tracking record* written in the same transaction as the rows it covers, so
+after any crash it resumes exactly after the last commit it applied and never
+applies one twice.
+
+Tables (documented in docs/cli.md):
+
+* ``sessions(stream, name, parent, fork_at, events, first_time, last_time)``
+* ``events(session, seq, type, cause, time, data)``: ``data`` the event's fields as JSON
+* ``binding_history`` / ``fact_history`` / ``file_history``: every version of a
+  binding, fact or file with the event numbers ``since`` (set) and ``until``
+  (replaced or removed; NULL while current); forks get copies of their source's
+  rows valid at the fork point;
+* views ``bindings``, ``facts``, ``files``: the current rows;
+* ``snapshots(session, name, at, description, seq)`` from ``SnapshotTaken``
+  events (issue 3), matched by type name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
+from tapevm.domain.state import fact_key
+from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.session_registry import SessionRegistry
+from tapevm.infrastructure.store_factory import tape_home
+
+log = structlog.get_logger("tapevm.read_model")
+
+PROJECTION = "tapevm-read-model"
+PAGE = 2_000  # commit records per transaction of the projection
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (stream TEXT PRIMARY KEY, name TEXT, parent TEXT, fork_at INTEGER,
+    events INTEGER NOT NULL, first_time REAL, last_time REAL);
+CREATE TABLE IF NOT EXISTS events (session TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+    cause INTEGER NOT NULL, time REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS binding_history (session TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
+    value TEXT, since INTEGER NOT NULL, until INTEGER);
+CREATE INDEX IF NOT EXISTS binding_open ON binding_history (session, ns, name) WHERE until IS NULL;
+CREATE TABLE IF NOT EXISTS fact_history (session TEXT NOT NULL, fact_key TEXT NOT NULL, fact TEXT NOT NULL,
+    since INTEGER NOT NULL, until INTEGER);
+CREATE INDEX IF NOT EXISTS fact_open ON fact_history (session, fact_key) WHERE until IS NULL;
+CREATE TABLE IF NOT EXISTS file_history (session TEXT NOT NULL, path TEXT NOT NULL, blob TEXT NOT NULL,
+    size INTEGER NOT NULL, since INTEGER NOT NULL, until INTEGER);
+CREATE INDEX IF NOT EXISTS file_open ON file_history (session, path) WHERE until IS NULL;
+CREATE TABLE IF NOT EXISTS snapshots (session TEXT NOT NULL, name TEXT, at INTEGER, description TEXT,
+    seq INTEGER NOT NULL);
+CREATE VIEW IF NOT EXISTS bindings AS SELECT session, ns, name, value, since FROM binding_history WHERE until IS NULL;
+CREATE VIEW IF NOT EXISTS facts AS SELECT session, fact, since FROM fact_history WHERE until IS NULL;
+CREATE VIEW IF NOT EXISTS files AS SELECT session, path, blob, size, since FROM file_history WHERE until IS NULL;
+"""
+
+
+def read_model_path(store: EventStore) -> Path:
+    """Where the read model of ``store`` lives."""
+    location = store.url_for_display
+    if "://" in location:
+        digest = hashlib.sha256(location.encode()).hexdigest()[:16]
+        return Path(tape_home()) / f"readmodel-{digest}.db"
+    return Path(location + ".readmodel.db")
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    commits: int
+    events: int
+    position: int
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class _Applier:
+    """Writes one event's effect on the tables (one cursor, inside the page's transaction)."""
+
+    def __init__(self, c: sqlite3.Cursor) -> None:
+        self.c = c
+        self.pending: dict[tuple[str, str, str], tuple[str, int] | None] = {}
+        self.first_since: dict[tuple[str, str, str], int] = {}
+        self.closed: list[tuple[Any, ...]] = []
+        self.handlers: dict[str, Callable[[str, int, dict[str, Any]], None]] = {
+            "Defined": self.defined, "Assigned": self.defined, "FactAsserted": self.fact_asserted,
+            "FactRetracted": self.fact_retracted, "FileWritten": self.file_written,
+            "FileDeleted": self.file_deleted, "MergeApplied": self.merge_applied,
+            "SessionForked": self.forked, "SnapshotTaken": self.snapshot,
+        }
+
+    def set_binding(self, s: str, seq: int, ns: str, name: str, value: Any) -> None:
+        """Buffered: a page's versions of a binding become rows at ``flush`` (one UPDATE per name, not per event)."""
+        k = (s, ns, name)
+        pending = self.pending
+        if k in pending:
+            cur = pending[k]
+            if cur is not None:
+                self.closed.append((s, ns, name, cur[0], cur[1], seq))
+        else:
+            self.first_since[k] = seq
+        pending[k] = None if value is _REMOVED else (_json(value), seq)
+
+    def flush(self) -> None:
+        """Write the buffered binding versions: close the rows left open by earlier pages, then insert."""
+        c = self.c
+        if self.first_since:
+            c.executemany("UPDATE binding_history SET until=? WHERE session=? AND ns=? AND name=? AND until IS NULL",
+                          [(since, *k) for k, since in self.first_since.items()])
+        if self.closed:
+            c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,?)", self.closed)
+        c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,NULL)",
+                      [(*k, v[0], v[1]) for k, v in self.pending.items() if v is not None])
+        self.pending.clear()  # in place: catch_up holds references to these
+        self.first_since.clear()
+        self.closed.clear()
+
+    def defined(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        self.set_binding(s, seq, f["ns"], f["name"], f["value"])
+
+    def fact_asserted(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        key = fact_key(f["fact"]).hex()
+        self.c.execute("UPDATE fact_history SET until=? WHERE session=? AND fact_key=? AND until IS NULL",
+                       (seq, s, key))
+        self.c.execute("INSERT INTO fact_history VALUES (?,?,?,?,NULL)", (s, key, _json(f["fact"]), seq))
+
+    def fact_retracted(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        self.c.execute("UPDATE fact_history SET until=? WHERE session=? AND fact_key=? AND until IS NULL",
+                       (seq, s, fact_key(f["fact"]).hex()))
+
+    def file_written(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        self.file_deleted(s, seq, f)
+        self.c.execute("INSERT INTO file_history VALUES (?,?,?,?,?,NULL)", (s, f["path"], f["content"], f["size"], seq))
+
+    def file_deleted(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        self.c.execute("UPDATE file_history SET until=? WHERE session=? AND path=? AND until IS NULL",
+                       (seq, s, f["path"]))
+
+    def merge_applied(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        for ns, name, value in f["bindings"]:
+            self.set_binding(s, seq, ns, name, value)
+        for ns, name in f["removed"]:
+            self.set_binding(s, seq, ns, name, _REMOVED)
+        for fact in f["facts_removed"]:
+            self.fact_retracted(s, seq, {"fact": fact})
+        for fact in f["facts_added"]:
+            self.fact_asserted(s, seq, {"fact": fact})
+        for path, key in f["files"]:
+            if key is None:
+                self.file_deleted(s, seq, {"path": path})
+            else:
+                self.c.execute("UPDATE file_history SET until=? WHERE session=? AND path=? AND until IS NULL",
+                               (seq, s, path))
+                self.c.execute("INSERT INTO file_history SELECT ?, path, blob, size, ?, NULL FROM file_history "
+                               "WHERE session=? AND path=? AND blob=? LIMIT 1", (s, seq, f["source"], path, key))
+
+    def forked(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        self.flush()  # the source's rows must be current before they are copied
+        src, at = f["source"], f["at"]
+        valid = "session=? AND since<=? AND (until IS NULL OR until>?)"
+        self.c.execute(f"INSERT INTO binding_history SELECT ?, ns, name, value, since, NULL FROM binding_history "
+                       f"WHERE {valid}", (s, src, at, at))
+        self.c.execute(f"INSERT INTO fact_history SELECT ?, fact_key, fact, since, NULL FROM fact_history "
+                       f"WHERE {valid}", (s, src, at, at))
+        self.c.execute(f"INSERT INTO file_history SELECT ?, path, blob, size, since, NULL FROM file_history "
+                       f"WHERE {valid}", (s, src, at, at))
+        self.c.execute("UPDATE sessions SET parent=?, fork_at=? WHERE stream=?", (src, at, s))
+
+    def snapshot(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        self.c.execute("INSERT INTO snapshots VALUES (?,?,?,?,?)",
+                       (s, f.get("name"), f.get("at"), f.get("description"), seq))
+
+
+_REMOVED: Any = object()
+
+
+class ReadModel:
+    """The read model file of one store; ``catch_up`` brings it to the store's last commit."""
+
+    def __init__(self, store: EventStore, path: Path | None = None) -> None:
+        self.store = store
+        self.path = path or read_model_path(store)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.datastore = SQLiteDatastore(str(self.path))
+        self.tracking = SQLiteTrackingRecorder(self.datastore)
+        self.tracking.create_table()
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        conn = sqlite3.connect(self.path)
+        try:
+            conn.executescript(SCHEMA)
+            conn.commit()
+        finally:
+            conn.close()
+
+    def position(self) -> int:
+        return self.tracking.max_tracking_id(PROJECTION) or 0
+
+    def catch_up(self, page: int = PAGE) -> CatchUp:
+        """Apply every commit after the tracked position, one transaction per page; reusable by followers."""
+        recorder = getattr(self.store, "recorder", None)
+        codec = getattr(self.store, "codec", None)
+        if recorder is None or codec is None:
+            raise StoreError(f"{self.store.url_for_display} cannot feed a read model")
+        position = self.position()
+        commits = events = 0
+        while True:
+            notes = recorder.select_notifications(position, page, inclusive_of_start=False) if position \
+                else recorder.select_notifications(None, page)
+            if not notes:
+                break
+            with self.datastore.transaction(commit=True) as cur:
+                c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
+                applier = _Applier(c)
+                handlers = applier.handlers
+                rows: list[tuple[Any, ...]] = []
+                touched: dict[str, tuple[int, float]] = {}
+                dumps = orjson.dumps
+                pending, first_since, closed = applier.pending, applier.first_since, applier.closed
+                for n in notes:
+                    stream = n.originator_id
+                    decoded = codec.decode_fields(stream, n.originator_version, n.topic, n.state)
+                    head = decoded[0]
+                    if head[0] == 1 or head[1] == "SessionForked":
+                        self._session_row(c, stream, head[0], head[4] / 1000.0)
+                    for seq, type_name, fields, cause, ms in decoded:
+                        rows.append((stream, seq, type_name, cause, ms / 1000.0, dumps(fields).decode()))
+                        if type_name == "Defined" or type_name == "Assigned":
+                            # the hot path, inlined: Applier.set_binding
+                            k = (stream, fields["ns"], fields["name"])
+                            if k in pending:
+                                cur_version = pending[k]
+                                if cur_version is not None:
+                                    closed.append((*k, cur_version[0], cur_version[1], seq))
+                            else:
+                                first_since[k] = seq
+                            pending[k] = (dumps(fields["value"]).decode(), seq)
+                            continue
+                        handler = handlers.get(type_name)
+                        if handler is not None:
+                            handler(stream, seq, fields)
+                    last = decoded[-1]
+                    touched[stream] = (last[0], last[4] / 1000.0)
+                    commits += 1
+                    events += len(decoded)
+                applier.flush()
+                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
+                c.executemany("UPDATE sessions SET events=?, last_time=? WHERE stream=?",
+                              [(seq, last, stream) for stream, (seq, last) in touched.items()])
+                position = notes[-1].id
+                self.tracking._insert_tracking(cur, Tracking(PROJECTION, position))
+        if commits:
+            self._refresh_names()
+        log.debug("read_model_caught_up", commits=commits, events=events, position=position)
+        return CatchUp(commits, events, position)
+
+    @staticmethod
+    def _session_row(c: sqlite3.Cursor, stream: str, seq: int, t: float) -> None:
+        c.execute("INSERT OR IGNORE INTO sessions (stream, name, events, first_time, last_time) VALUES (?,?,?,?,?)",
+                  (stream, stream, seq, t, t))
+
+    def _refresh_names(self) -> None:
+        """Names are not in the log (renames rewrite nothing), so they are copied from the registry."""
+        names = SessionRegistry(self.store).names()
+        with self.datastore.transaction(commit=True) as cur:
+            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
+            c.executemany("UPDATE sessions SET name=? WHERE stream=?", [(n, s) for s, n in names.items()])
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+# -- read-only queries ------------------------------------------------------------------
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
+
+
+def _authorizer(action: int, *_: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def query(path: Path, sql: str) -> QueryResult:
+    """Run one statement read-only (a read-only connection AND an authorizer that allows only reads)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn.set_authorizer(_authorizer)
+        try:
+            cur = conn.execute(sql)
+            rows = cur.fetchall()
+        except sqlite3.DatabaseError as e:
+            if "not authorized" in str(e) or "readonly" in str(e):
+                raise ReadOnlyQuery(f"tape sql is read-only: {e}; use SELECT (or WITH ... SELECT)") from None
+            raise UsageError(f"SQL error: {e}") from None
+        except sqlite3.Warning as e:
+            raise UsageError(f"SQL error: {e}") from None
+        return QueryResult([d[0] for d in cur.description or []], rows)
+    finally:
+        conn.close()
+
+
+def rebuild(store: EventStore) -> Path:
+    """Delete the read model file (it is rebuilt by the next catch-up)."""
+    path = read_model_path(store)
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if p.exists():
+            os.remove(p)
+    return path
+
+
+def run_sql(store: EventStore, sql: str, *, fresh: bool = False) -> tuple[QueryResult, CatchUp]:
+    """Catch the read model up (after deleting it when ``fresh``), then run ``sql`` read-only."""
+    if fresh:
+        rebuild(store)
+    model = ReadModel(store)
+    try:
+        caught = model.catch_up()
+    finally:
+        model.close()
+    return query(model.path, sql), caught

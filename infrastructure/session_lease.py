@@ -1,0 +1,137 @@
+"""The single live writer: a lease per session in the store's own database.
+
+Opening a session for writing takes its lease (``tape_leases``) or fails at
+once with SessionLocked naming the holder.  The holder renews it from a
+heartbeat thread and releases it on close.  A lease is taken over when its
+holder is gone: same host and the pid no longer runs (kill -9 frees the
+session at once), or its heartbeat is older than LEASE_TIMEOUT seconds
+(another host died).  The store's optimistic concurrency (ConflictError)
+stays the last line of defence underneath.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from tapevm.domain.errors import SessionLocked, TapeError
+from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.side_tables import SideTables
+
+log = structlog.get_logger("tapevm.lease")
+
+LEASE_TABLE = "tape_leases"
+LEASE_TIMEOUT = float(os.environ.get("TAPE_LEASE_TIMEOUT", "30"))
+HEARTBEAT = LEASE_TIMEOUT / 4
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    session: str
+    pid: int
+    host: str
+    since: float
+    heartbeat: float
+
+    def describe(self) -> str:
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since))
+        return f"pid {self.pid} on {self.host} since {since}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _table(db: SideTables) -> str:
+    table = db.table(LEASE_TABLE)
+    db.execute(f"CREATE TABLE IF NOT EXISTS {table} (session TEXT PRIMARY KEY, pid BIGINT NOT NULL, "
+               "host TEXT NOT NULL, since DOUBLE PRECISION NOT NULL, heartbeat DOUBLE PRECISION NOT NULL, "
+               "token TEXT NOT NULL)")
+    return str(table)
+
+
+def lease_holder(store: EventStore, stream: str) -> LeaseHolder | None:
+    """The live holder of ``stream``'s lease, or None (a dead holder counts as none)."""
+    db = SideTables(store)
+    rows = db.query(f"SELECT session, pid, host, since, heartbeat FROM {_table(db)} WHERE session = ?", (stream,))
+    if not rows:
+        return None
+    holder = LeaseHolder(str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), float(rows[0][3]), float(rows[0][4]))
+    return None if _is_dead(holder) else holder
+
+
+def _is_dead(holder: LeaseHolder) -> bool:
+    if holder.host == socket.gethostname() and not _alive(holder.pid):
+        return True
+    return time.time() - holder.heartbeat > LEASE_TIMEOUT
+
+
+class WriterLease:
+    """A held lease; ``release`` (or garbage collection of the process) ends it."""
+
+    def __init__(self, store: EventStore, stream: str, name: str | None = None) -> None:
+        self.db = SideTables(store)
+        self.table = _table(self.db)
+        self.stream = stream
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._acquire(name or stream)
+
+    def _acquire(self, name: str) -> None:
+        now = time.time()
+        pid, host = os.getpid(), socket.gethostname()
+        for _ in range(3):
+            rows = self.db.query(f"SELECT session, pid, host, since, heartbeat FROM {self.table} WHERE session = ?",
+                                 (self.stream,))
+            if rows:
+                holder = LeaseHolder(str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), float(rows[0][3]),
+                                     float(rows[0][4]))
+                if not _is_dead(holder):
+                    raise SessionLocked(f"session {name!r} is open for writing by {holder.describe()}; "
+                                        "close it there, or read it with log/state/diff")
+                log.info("lease_taken_over", session=self.stream, dead_pid=holder.pid, host=holder.host)
+                # compare-and-swap on the dead holder's heartbeat: two takers cannot both win
+                got = self.db.run([(f"DELETE FROM {self.table} WHERE session = ? AND heartbeat = ? AND pid = ?",
+                                    (self.stream, holder.heartbeat, holder.pid)),
+                                   (f"SELECT COUNT(*) FROM {self.table} WHERE session = ?", (self.stream,))])
+                if got[1][0][0]:
+                    continue
+            try:
+                self.db.execute(f"INSERT INTO {self.table} (session, pid, host, since, heartbeat, token) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", (self.stream, pid, host, now, now, self.token))
+            except TapeError:
+                continue  # someone inserted first: look again
+            self._thread = threading.Thread(target=self._beat, name=f"tape-lease-{self.stream}", daemon=True)
+            self._thread.start()
+            return
+        raise SessionLocked(f"session {name!r} is being opened by another process; try again")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT):
+            try:
+                self.db.execute(f"UPDATE {self.table} SET heartbeat = ? WHERE session = ? AND token = ?",
+                                (time.time(), self.stream, self.token))
+            except Exception as e:  # noqa: BLE001 - a transient store error must not kill the writer; the lease may lapse
+                log.warning("lease_heartbeat_failed", session=self.stream, error=str(e))
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        try:
+            self.db.execute(f"DELETE FROM {self.table} WHERE session = ? AND token = ?", (self.stream, self.token))
+        except TapeError as e:
+            log.warning("lease_release_failed", session=self.stream, error=str(e))

@@ -1,0 +1,79 @@
+"""Small tables tapevm owns next to the event log, in the store's own database.
+
+The session registry (``tape_sessions``) and the writer leases
+(``tape_leases``) live in the same database as the events, so one store
+location is still the whole truth.  They hold no history: losing them loses
+names and leases, never events.  This module hides the two backends' SQL
+dialects behind ``execute``/``query`` with ``?`` placeholders, each call one
+transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+from tapevm.domain.errors import StoreError
+from tapevm.infrastructure.ports import EventStore
+
+
+class SideTables:
+    """One transaction per call over the store's database (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: EventStore) -> None:
+        recorder = getattr(store, "recorder", None)
+        if recorder is None:
+            raise StoreError(f"{store.url_for_display} does not support session names and leases")
+        self.datastore = recorder.datastore
+        self.postgres = type(recorder).__name__.startswith("TapePostgres")
+        self.schema = getattr(self.datastore, "schema", "") if self.postgres else ""
+        self.where = store.url_for_display
+
+    def table(self, name: str) -> str:
+        return f'"{self.schema}"."{name}"' if self.postgres and self.schema else name
+
+    def run(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """Run statements in ONE transaction; the rows each returned (empty for writes)."""
+        try:
+            if self.postgres:
+                return self._run_postgres(statements)
+            return self._run_sqlite(statements)
+        except (PersistenceError, sqlite3.Error) as e:
+            raise StoreError(f"could not use {self.where}: {e}") from e
+        except StoreError:
+            raise
+        except Exception as e:
+            if type(e).__module__.startswith("psycopg"):
+                raise StoreError(f"could not use {self.where}: {e}") from e
+            raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.run([(sql, params)])
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.run([(sql, params)])[0]
+
+    def _run_sqlite(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        out: list[list[tuple[Any, ...]]] = []
+        with self.datastore.get_connection(commit=True) as conn:
+            c = conn._sqlite_conn.cursor()
+            try:
+                c.execute("BEGIN IMMEDIATE")
+                for sql, params in statements:
+                    c.execute(sql, tuple(params))
+                    out.append([tuple(r) for r in c.fetchall()] if c.description else [])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return out
+
+    def _run_postgres(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        out: list[list[tuple[Any, ...]]] = []
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            for sql, params in statements:
+                curs.execute(sql.replace("?", "%s"), tuple(params))
+                out.append([tuple(r.values()) for r in curs.fetchall()] if curs.description else [])
+        return out

@@ -1,0 +1,91 @@
+"""The three-way merge of session states, pure.
+
+For every item (binding, atom, fact, file) with base value B, destination
+value D ("ours", kept) and source value S ("theirs", taken):
+
+* S == B: the source did not touch it, keep D;
+* D == B: only the source changed it, take S (set, or remove when S is absent);
+* D == S: both made the same change, nothing to do;
+* otherwise a conflict, resolved by ``prefer``: "keep" D, "take" S, or "fail".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapevm.domain.state import State
+from tapevm.projections.session_diff import MISSING
+
+PREFER = ("keep", "take", "fail")
+
+
+@dataclass(frozen=True)
+class MergeItem:
+    kind: str               # "binding", "atom", "fact", "file"
+    key: tuple[Any, ...]
+    base: Any
+    ours: Any
+    theirs: Any
+
+
+@dataclass
+class MergePlan:
+    """What to apply to the destination (``take``: items to set to ``theirs``) and what conflicted."""
+
+    take: list[MergeItem] = field(default_factory=list)
+    conflicts: list[MergeItem] = field(default_factory=list)
+
+
+def _items(state: State) -> dict[tuple[str, tuple[Any, ...]], Any]:
+    out: dict[tuple[str, tuple[Any, ...]], Any] = {}
+    for ns, table in state.namespaces.items():
+        for name, value in table.items():
+            out[("binding", (ns, name))] = value
+    for atom_id, value in state.atoms.items():
+        out[("atom", (atom_id,))] = value
+    for key, fact in state.facts.items():
+        out[("fact", (key,))] = fact
+    for path, blob in state.files.items():
+        out[("file", (path,))] = blob
+    return out
+
+
+def three_way(base: State, ours: State, theirs: State, prefer: str = "fail") -> MergePlan:
+    """The changes that bring ``theirs``' work since ``base`` into ``ours``."""
+    if prefer not in PREFER:
+        raise ValueError(f"prefer must be one of {PREFER}")
+    b, o, t = _items(base), _items(ours), _items(theirs)
+    plan = MergePlan()
+    for k in sorted(set(b) | set(o) | set(t), key=repr):
+        vb, vo, vt = b.get(k, MISSING), o.get(k, MISSING), t.get(k, MISSING)
+        if vt == vb or vo == vt:
+            continue
+        item = MergeItem(k[0], k[1], vb, vo, vt)
+        if vo == vb:
+            plan.take.append(item)
+        else:
+            plan.conflicts.append(item)
+            if prefer == "take":
+                plan.take.append(item)
+    return plan
+
+
+def apply_plan(ours: State, plan: MergePlan) -> State:
+    """``ours`` with the plan applied (a copy): what the destination's state becomes."""
+    out = ours.copy()
+    for item in plan.take:
+        removed = item.theirs is MISSING
+        if item.kind == "binding":
+            ns, name = item.key
+            if removed:
+                out.namespaces.get(ns, {}).pop(name, None)
+            else:
+                out.namespaces.setdefault(ns, {})[name] = item.theirs
+        else:
+            table: dict[Any, Any] = {"atom": out.atoms, "fact": out.facts, "file": out.files}[item.kind]
+            if removed:
+                table.pop(item.key[0], None)
+            else:
+                table[item.key[0]] = item.theirs
+    return out

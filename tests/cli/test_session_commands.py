@@ -1,0 +1,188 @@
+"""Issue 4's commands end to end through the console script: names, leases, fork, diff, merge, take."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from tapevm.cli.main import cli
+
+
+def _error(r: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_new_commands_are_registered() -> None:
+    for name in ("fork", "clone", "diff", "merge", "take"):
+        assert name in cli.commands
+
+
+def test_continue_and_fresh(tape) -> None:
+    _error(tape("eval", "-u", "-i", "work", "1"), 2, "no session 'work'")
+    assert tape("eval", "-i", "work", "(define x 1)").returncode == 0
+    assert tape("eval", "-u", "-i", "work", "(define x (+ x 1))").returncode == 0
+    r = tape("eval", "-f", "-i", "work", "(define x 100)")
+    assert r.returncode == 0 and "kept the previous session 'work' as 'work.1'" in r.stderr
+    assert tape("eval", "-i", "work.1", "x").stdout.strip() == "2"
+    assert tape("eval", "-i", "work", "x").stdout.strip() == "100"
+    _error(tape("eval", "-u", "-f", "-i", "work", "1"), 2, "cannot be used together")
+    ids = {s["id"] for s in json.loads(tape("sessions", "--json").stdout)}
+    assert {"work", "work.1"} <= ids
+
+
+def test_addresses_in_state_and_log(tape) -> None:
+    tape("eval", "-i", "a", "(define x 1)")
+    tape("eval", "-i", "a", "(define x 2)")
+    assert json.loads(tape("state", "-i", "a@4", "--json").stdout)["namespaces"]["user"]["x"] == "1"
+    lines = tape("log", "-i", "a@4", "--json").stdout.splitlines()
+    assert [json.loads(x)["seq"] for x in lines] == [1, 2, 3, 4]
+    _error(tape("state", "-i", "a@x"), 2, "bad session address")
+    _error(tape("log", "-i", "a@99"), 2, "has events 1..7")
+    _error(tape("state", "-i", "a@99"), 2, "no event 99")
+    _error(tape("state", "-i", "a@2", "--at", "3"), 2, "not both")
+    _error(tape("log", "-i", "ghost"), 2, "no session 'ghost'")
+
+
+def test_fork_log_diff_merge_take(tape) -> None:
+    tape("eval", "-i", "main", "(define x 1) (define y (list 1 2))")
+    r = tape("fork", "main@3", "feat", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"session": "feat", "source": "main", "at": 3}
+    tape("eval", "-i", "feat", "(define x 5) (define z 'new)")
+    log = tape("log", "-i", "feat").stdout
+    assert "forked from main@3" in log
+    d = json.loads(tape("diff", "main", "feat", "--events", "--json").stdout)
+    changes = {(c["key"], c["status"]): (c["a"], c["b"]) for c in d["changes"]}
+    assert changes[("user/x", "changed")] == ("1", "5")
+    assert changes[("user/y", "removed")] == ("(1 2)", None)
+    assert d["events"] == {"common_ancestor": 3, "first_difference": 4}
+    r = tape("merge", "feat", "-i", "main")
+    assert r.returncode == 0 and "merged 2 changes from feat@" in r.stdout
+    assert tape("eval", "-i", "main", "(list x y z)").stdout.strip() == "(5 (1 2) new)"
+    assert "merge from feat@" in tape("log", "-i", "main").stdout
+    # a conflict
+    tape("eval", "-i", "feat", "(define x 6)")
+    tape("eval", "-i", "main", "(define x 7)")
+    before = tape("log", "-i", "main", "--json").stdout
+    _error(tape("merge", "feat", "-i", "main"), 1, "1 conflicts (user/x)", "--prefer")
+    assert tape("log", "-i", "main", "--json").stdout == before
+    r = tape("merge", "feat", "-i", "main", "--prefer", "take", "--json")
+    assert json.loads(r.stdout)["conflicts"] == ["user/x"]
+    assert tape("eval", "-i", "main", "x").stdout.strip() == "6"
+    # take and clone
+    tape("eval", "-i", "feat", "(define (sq n) (* n n))")
+    r = tape("take", "feat", "sq", "-i", "main")
+    assert r.returncode == 0 and "took user/sq from feat@" in r.stdout
+    assert tape("eval", "-i", "main", "(sq 9)").stdout.strip() == "81"
+    assert tape("clone", "main", "copy").returncode == 0
+    assert json.loads(tape("diff", "main", "copy", "--json").stdout)["changes"] == []
+    # errors
+    _error(tape("fork", "nope", "x"), 2, "no session 'nope'")
+    _error(tape("fork", "main", "copy"), 2, "already exists")
+    _error(tape("fork", "main@9999", "x"), 2, "has events 1..")
+    _error(tape("diff", "main", "nope"), 2, "no session 'nope'")
+    _error(tape("diff", "main@", "copy"), 2, "bad session address")
+    _error(tape("take", "feat", "nothing", "-i", "main"), 2, "no binding user/nothing")
+    _error(tape("merge", "feat", "-i", "ghost"), 2, "no session 'ghost'")
+
+
+def test_second_writer_is_refused_and_a_killed_holder_frees_the_session(tape, tmp_path: Path) -> None:
+    assert tape("eval", "-i", "w", "(define x 1)").returncode == 0
+    from tests.cli.conftest import TAPE
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPE_")}
+    env["TAPE_HOME"] = str(tmp_path / "home")
+    holder = subprocess.Popen([TAPE, "repl", "-i", "w"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        holder.stdin.write("(define y 2)\n")
+        holder.stdin.flush()
+        deadline = time.time() + 30
+        while time.time() < deadline:  # wait until the holder has committed its form
+            if "y" in json.loads(tape("state", "-i", "w", "--json").stdout)["namespaces"]["user"]:
+                break
+            time.sleep(0.1)
+        r = tape("eval", "-i", "w", "(define x 2)")
+        _error(r, 1, "session 'w' is open for writing by", f"pid {holder.pid}", "since")
+        # readers are never refused
+        assert tape("state", "-i", "w", "--json").returncode == 0
+        assert tape("diff", "w", "w").returncode == 0
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        assert tape("eval", "-i", "w", "(define x 3)").returncode == 0
+        assert tape("eval", "-i", "w", "(list x y)").stdout.strip() == "(3 2)"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def test_sql_gc_export_info_sessions(tape, tmp_path: Path) -> None:
+    tape("eval", "-i", "a", "(define x 1) (define (inc2 n) (+ n 2)) (define c (atom 5)) (assert! '(ok))")
+    tape("fork", "a", "b")
+    r = tape("sql", "SELECT name, parent FROM sessions ORDER BY name", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == [{"name": "a", "parent": None},
+                                                          {"name": "b", "parent": "a"}]
+    assert "3 rows" in tape("sql", "SELECT * FROM bindings WHERE session='a'").stdout
+    _error(tape("sql", "DELETE FROM events"), 2, "read-only")
+    _error(tape("sql", "SELECT * FROM nope"), 2, "no such table")
+    _error(tape("sql"), 2, "give a statement")
+    r = tape("sql", "--rebuild")
+    assert r.returncode == 0 and "rebuilt the read model" in r.stderr
+    r = tape("gc", "--json")
+    report = json.loads(r.stdout)
+    assert report["freed_bytes"] > 0 and "read model" in report["removed"][0]["what"]
+    assert json.loads(tape("gc", "--json").stdout)["freed_bytes"] == 0
+    # export -> run in a fresh session -> same state
+    r = tape("export", "-i", "a")
+    assert r.returncode == 0 and r.stderr == ""
+    (tmp_path / "a.lisp").write_text(r.stdout)
+    assert tape("run", str(tmp_path / "a.lisp"), "-i", "copy").returncode == 0
+    assert json.loads(tape("diff", "a", "copy", "--json").stdout)["changes"] == []
+    assert tape("eval", "-i", "copy", "(list (inc2 1) @c)").stdout.strip() == "(3 5)"
+    _error(tape("export", "-i", "ghost"), 2, "no session 'ghost'")
+    info = json.loads(tape("info", "-i", "b", "--json").stdout)
+    assert info["parent"].startswith("a@") and info["forks"] == 0 and info["snapshots"] == 0
+    assert {"bindings", "facts", "files", "checkpoints", "writer", "first_event_time"} <= set(info)
+    assert json.loads(tape("info", "-i", "a", "--json").stdout)["forks"] == 1
+    rows = {s["id"]: s for s in json.loads(tape("sessions", "--json").stdout)}
+    assert rows["b"]["parent"].startswith("a@") and rows["a"]["writer"] is None
+
+
+@pytest.mark.postgres
+def test_branch_commands_on_postgres(tape, postgres_url: str) -> None:
+    import uuid
+
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    url = f"{postgres_url}?schema={schema}"
+    try:
+        def t(*args: str) -> subprocess.CompletedProcess[str]:
+            return tape("--store", url, *args)
+
+        assert t("eval", "-i", "a", "(define x 1) (define l (list 1 2))").returncode == 0
+        assert t("fork", "a", "b").returncode == 0
+        assert t("eval", "-i", "b", "(define x 2)").returncode == 0
+        assert "forked from a@" in t("log", "-i", "b").stdout
+        d = json.loads(t("diff", "a", "b", "--json").stdout)
+        assert [c["key"] for c in d["changes"]] == ["user/x"]
+        assert t("merge", "b", "-i", "a").returncode == 0
+        assert t("eval", "-i", "a", "x").stdout.strip() == "2"
+        r = t("eval", "-f", "-i", "a", "(define x 9)")
+        assert "kept the previous session 'a' as 'a.1'" in r.stderr
+        rows = json.loads(t("sql", "SELECT name, events FROM sessions ORDER BY name", "--json").stdout)
+        assert [r["name"] for r in rows] == ["a", "a.1", "b"]
+        _error(t("sql", "DROP TABLE events"), 2, "read-only")
+        assert json.loads(t("gc", "--json").stdout)["freed_bytes"] > 0
+        assert t("export", "-i", "a.1").stdout.count("(define") == 2
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -1,0 +1,164 @@
+"""Forks, lineage, diff, merge and take against real stores (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+from tapevm.domain.errors import BadAddress, MergeConflict, SessionExists, SessionNotFound, UsageError
+from tapevm.infrastructure import lineage
+from tapevm.infrastructure.addresses import SessionAddress, parse_address
+from tapevm.infrastructure.branching import clone, fork
+from tapevm.infrastructure.merging import merge, take
+from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session_compare import compare
+from tapevm.infrastructure.store_factory import open_store
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("work", SessionAddress("work")),
+    ("work@12", SessionAddress("work", 12)),
+    ("a.1@0", SessionAddress("a.1", 0)),
+])
+def test_parse_address(text: str, expected: SessionAddress) -> None:
+    assert parse_address(text) == expected
+    assert str(expected) == text
+
+
+@pytest.mark.parametrize("text", ["", "@3", "work@", "work@x", "work@-1", "work@1@2", "w@１"])
+def test_bad_addresses_are_refused(text: str) -> None:
+    with pytest.raises(BadAddress):
+        parse_address(text)
+
+
+
+def test_fork_reads_its_prefix_from_the_source_and_copies_nothing(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with open_session("a", store) as a:
+            a.eval("(define x 1) (define lst (list 1 2 3))")
+            a.eval("(define x 2)")
+            head = a.head
+            at_x1 = a.head - 3
+        before = {h.session: h.stored_bytes for h in store.sessions()}
+        r = fork(store, f"a@{at_x1}", "b")
+        assert r.at == at_x1
+        heads = {h.session: h for h in store.sessions()}
+        assert heads["a"].stored_bytes == before["a"]  # the source is untouched
+        assert heads["b"].stored_bytes < 300  # one small record
+        with open_session("b", store) as b:
+            assert b.head == at_x1 + 1
+            assert b.eval("x") == 1
+            assert b.eval("(car lst)") == 1
+            events = list(b.events())
+            assert [e.seq for e in events] == list(range(1, b.head + 1))
+            assert events[at_x1].type_name == "SessionForked"
+            assert events[0].session == "a"  # inherited
+            b.eval("(define x 10)")
+            assert b.state_at(at_x1).namespaces["user"]["x"] == 1
+        with open_session("a", store) as a:
+            assert a.head == head and a.eval("x") == 2
+        # forks of forks, at a point before the parent's own fork point
+        fork(store, "b", "c")
+        fork(store, "c@3", "d")
+        with open_session("c", store) as c:
+            assert c.eval("x") == 10
+        with open_session("d", store, writable=False, create=False) as d:
+            assert d.head == 4
+            assert [s.stream for s in d.segments] == ["a", "d"]
+        clone(store, "a", "e")
+        with open_session("e", store, writable=False, create=False) as e:
+            assert e.state.same_as(open_session("a", store, writable=False, create=False).state)
+
+
+def test_fork_errors(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with open_session("a", store) as a:
+            a.eval("(define x 1)")
+        with pytest.raises(SessionNotFound):
+            fork(store, "nope", "b")
+        with pytest.raises(BadAddress, match="has events 1..4"):
+            fork(store, "a@99", "b")
+        with pytest.raises(UsageError):
+            fork(store, "a", "bad/name")
+        fork(store, "a", "b")
+        with pytest.raises(SessionExists):
+            fork(store, "a", "b")
+
+
+def test_diff_and_events(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with open_session("a", store) as a:
+            a.eval("(define x 1) (define y 2) (assert! '(likes a b))")
+        fork(store, "a", "b")
+        with open_session("b", store) as b:
+            b.eval("(define x 5) (define z 3) (retract! '(likes a b))")
+            b.eval("(write-file! \"f.txt\" \"hi\")")
+        cmp = compare(store, "a", "b", events=True)
+        got = {(c.kind, c.key[-1] if c.kind != "fact" else "fact", c.status) for c in cmp.diff.changes}
+        assert got == {("binding", "x", "changed"), ("binding", "z", "added"), ("fact", "fact", "removed"),
+                       ("file", "f.txt", "added")}
+        head_a = store.last_seq("a")
+        assert cmp.common_ancestor == head_a
+        assert cmp.first_difference == head_a + 1
+        same = compare(store, "a", f"b@{head_a}", events=True)
+        assert not same.diff and same.first_difference is None
+
+
+def test_three_way_merge_and_conflicts(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with open_session("main", store) as m:
+            m.eval("(define shared 1) (define mine 1) (define theirs 1) (define gone 1)")
+        fork(store, "main", "feature")
+        with open_session("feature", store) as f:
+            f.eval("(define theirs (list 'from 'feature)) (define shared 'feature) (define new-one 7)")
+            f.eval("(write-file! \"notes\" \"from feature\")")
+        with open_session("main", store) as m:
+            m.eval("(define mine 2) (define shared 'main)")
+        with pytest.raises(MergeConflict, match="user/shared"):
+            merge(store, "feature", "main")
+        head = store.last_seq("main")
+        assert store.last_seq("main") == head  # nothing written
+        r = merge(store, "feature", "main", prefer="keep")
+        assert [c.key for c in r.conflicts] == [("user", "shared")]
+        with open_session("main", store) as m:
+            assert m.run("(list mine (car theirs) shared new-one (read-file \"notes\"))")[0].printed == \
+                '(2 from main 7 "from feature")'
+            log = [e for e in m.events() if e.type_name == "MergeApplied"]
+            assert log[-1].event.source_name == "feature"
+        # a second merge starts from what was merged: nothing new, no conflict again
+        assert merge(store, "feature", "main").seq == 0
+        with open_session("feature", store) as f:
+            f.eval("(define shared 'again)")
+        r = merge(store, "feature", "main", prefer="take")
+        with open_session("main", store) as m:
+            assert m.run("shared")[0].printed == "again"
+
+
+def test_take_copies_one_binding_with_its_content(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with open_session("src", store) as s:
+            s.eval("(in-ns 'lib) (define (twice f x) (f (f x))) (define data (list 1 2 3))")
+        with open_session("dst", store) as d:
+            d.eval("(define y 1)")
+        take(store, "src", "lib/data", "dst")
+        take(store, "src", "twice", "dst")
+        with open_session("dst", store) as d:
+            assert d.run("(lib/twice (lambda (n) (* n 3)) (car lib/data))")[0].printed == "9"
+        with pytest.raises(UsageError, match="no binding"):
+            take(store, "src", "lib/nothing", "dst")
+
+
+def test_fresh_keeps_the_old_session_under_a_free_name(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with open_session("w", store) as s:
+            s.eval("(define x 1)")
+        for expected in ("w.1", "w.2"):
+            with open_session("w", store, fresh=True) as s:
+                assert s.kept_as == expected
+                assert "x" not in s.state.namespaces["user"]
+                s.eval("(define x 2)")
+        with open_session("w.1", store, create=False) as old:
+            assert old.eval("x") == 1
+        with open_session("w.2", store, create=False) as old:
+            assert old.eval("x") == 2
+        streams = {h.session for h in store.sessions()}
+        assert "w" in streams and len(streams) == 3
+        assert lineage.lineage(store, "w")[0].stream == "w"

@@ -1,0 +1,68 @@
+"""The single live writer, in one process and across processes, on both backends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from tapevm.domain.errors import SessionLocked
+from tapevm.infrastructure import session_lease
+from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session_lease import lease_holder
+from tapevm.infrastructure.store_factory import open_store
+
+HOLDER = """
+import sys, time
+from tapevm.infrastructure.session import open_session
+s = open_session("w", sys.argv[1])
+s.eval("(define held 1)")
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_second_writer_refused_reader_allowed_release_frees(store_url: str) -> None:
+    with open_store(store_url) as store:
+        s = open_session("w", store)
+        holder = lease_holder(store, "w")
+        assert holder is not None and holder.pid == os.getpid()
+        with pytest.raises(SessionLocked, match=f"pid {os.getpid()}"):
+            open_session("w", store)
+        with open_session("w", store, writable=False, create=False) as r:
+            assert r.head == s.head
+        s.close()
+        assert lease_holder(store, "w") is None
+        with open_session("w", store) as again:
+            again.eval("(define x 1)")
+
+
+def test_heartbeat_keeps_a_live_lease(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session_lease, "LEASE_TIMEOUT", 0.6)
+    monkeypatch.setattr(session_lease, "HEARTBEAT", 0.1)
+    with open_store(store_url) as store, open_session("w", store) as s:
+        time.sleep(1.5)  # several timeouts long: only the heartbeat keeps it
+        holder = lease_holder(store, "w")
+        assert holder is not None and time.time() - holder.heartbeat < 0.6
+        s.eval("(define y 2)")
+
+
+def test_killed_holder_process_is_taken_over(store_url: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, store_url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        while proc.stdout.readline().strip() != "ready":  # structlog's default output comes first
+            assert proc.poll() is None
+        with open_store(store_url) as store:
+            with pytest.raises(SessionLocked, match=f"pid {proc.pid} on"):
+                open_session("w", store)
+            proc.kill()  # SIGKILL: no chance to release
+            proc.wait(timeout=10)
+            with open_session("w", store) as s:
+                assert s.eval("held") == 1
+                s.eval("(define after 2)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,214 @@
+"""A session's state as Lisp source that recreates it in a fresh session (``tape export``).
+
+The source defines every binding in its namespace, creates atoms, asserts
+facts, writes files and enters the current namespace last.  Values that are
+plain data are written quoted; values holding functions, atoms or errors are
+written as expressions that build them:
+
+* a closure is a ``lambda`` (named by the ``define`` or ``letrec`` binding
+  that holds it) wrapped in one ``letrec`` per frame of its environment,
+  innermost last, so captured variables (and mutually recursive local
+  functions) come back as they were;
+* atoms are created first, in id order, so they get the same ids again, and
+  forms that refer to them run inside a ``let`` naming them, defining
+  globals through ``eval`` (a ``define`` inside ``let`` would be local);
+* an error value is ``(make-error 'kind "message" data)``.
+
+What cannot be expressed (each reported in :attr:`Export.unexpressible` and
+as a comment in the source): file contents that are not UTF-8 text; a
+function bound under a name other than its own (``(define g f)``: it comes
+back named ``g``); a macro anywhere but directly in a global of its own name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapevm.domain.state import State
+from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.printer import string_literal, symbol_text, to_source
+from tapevm.vm.values import (
+    NIL,
+    Atom,
+    Closure,
+    Env,
+    ErrorValue,
+    Keyword,
+    LMap,
+    Macro,
+    Pair,
+    Primitive,
+    map_items,
+)
+from tapevm.vm.world import World
+from tapevm.vm.world_state import load_world
+
+
+@dataclass
+class Export:
+    source: str
+    unexpressible: list[str] = field(default_factory=list)
+
+
+_ATOM_VAR = re.compile(r"%tape-atom-\d+")
+
+
+def _atom_var(atom_id: int) -> str:
+    return f"%tape-atom-{atom_id}"
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.uses_atoms = False
+        self.problems: list[str] = []
+
+    def special(self, v: Any, seen: set[int] | None = None) -> bool:
+        """Does ``v`` hold anything quoting cannot write (functions, atoms, errors...)?"""
+        stack, seen = [v], seen if seen is not None else set()
+        while stack:
+            x = stack.pop()
+            t = type(x)
+            if t in (Closure, Macro, Atom, ErrorValue, Primitive):
+                return True
+            if id(x) in seen:
+                continue
+            if t is Pair:
+                seen.add(id(x))
+                stack.extend((x.car, x.cdr))
+            elif t is tuple:
+                seen.add(id(x))
+                stack.extend(x)
+            elif t is LMap:
+                seen.add(id(x))
+                for k, val in map_items(x):
+                    stack.extend((k, val))
+        return False
+
+    def expr(self, v: Any, name: str | None = None) -> str:
+        """Source that evaluates to ``v`` (``name``: the global it is bound to, which names a function)."""
+        t = type(v)
+        if t in (int, float, str, bool, Keyword) or v is NIL or v is None:
+            return str(to_source(v))
+        if not self.special(v):
+            return "'" + str(to_source(v))
+        if t is Atom:
+            self.uses_atoms = True
+            return _atom_var(v.id)
+        if t is Primitive:
+            return str(symbol_text(v.name))
+        if t is ErrorValue:
+            return f"(make-error '{symbol_text(v.kind)} {string_literal(v.message)} {self.expr(v.data)})"
+        if t is Pair:
+            items, tail = [], v
+            while type(tail) is Pair:
+                items.append(self.expr(tail.car))
+                tail = tail.cdr
+            if tail is NIL:
+                return "(list " + " ".join(items) + ")"
+            out = self.expr(tail)
+            for item in reversed(items):
+                out = f"(cons {item} {out})"
+            return out
+        if t is tuple:
+            return "(vector " + " ".join(self.expr(x) for x in v) + ")"
+        if t is LMap:
+            return "(hash-map " + " ".join(f"{self.expr(k)} {self.expr(x)}" for k, x in map_items(v)) + ")"
+        if t is Closure:
+            return self.closure(v, name)
+        if t is Macro:
+            self.problems.append(f"a macro inside a value ({to_source(v)}) cannot be written; it is left out")
+            return "nil"
+        raise TypeError(type(v).__name__)  # pragma: no cover
+
+    def lambda_text(self, c: Closure) -> str:
+        body = " ".join(to_source(form) for form in c.body)
+        return f"(lambda {to_source(c.params)} {body})"
+
+    def closure(self, c: Closure, name: str | None) -> str:
+        frames: list[Env] = []
+        env = c.env
+        while env is not None:
+            frames.append(env)
+            env = env.parent
+        if not frames:
+            if c.name is not None and c.name != name:
+                self.problems.append(f"function {c.name} is bound as {name or 'a value'}; it comes back named so")
+            return self.lambda_text(c)
+        inner = frames[0]
+        if c.name is not None and any(k.name == c.name and val is c for k, val in inner.vars.items()):
+            out = symbol_text(c.name)
+        else:
+            if c.name is not None:
+                self.problems.append(f"function {c.name} is not bound in its own environment; it comes back unnamed")
+            out = self.lambda_text(c)
+        for frame in frames:
+            bindings = []
+            for sym, val in frame.vars.items():
+                if type(val) is Closure and val.env is frame:
+                    bindings.append(f"({symbol_text(sym.name)} {self.lambda_text(val)})")
+                else:
+                    bindings.append(f"({symbol_text(sym.name)} {self.expr(val)})")
+            out = f"(letrec ({' '.join(bindings)}) {out})"
+        return str(out)
+
+
+def export_state(state: State) -> Export:
+    """Lisp source that, run in a fresh session, gives a state equal to ``state`` (see the module doc)."""
+    world = World()
+    interpreter = Interpreter(world)
+    load_world(state, world, interpreter)
+    w = _Writer()
+    atom_ids = sorted(world.atoms)
+    if atom_ids != list(range(1, len(atom_ids) + 1)):
+        w.problems.append("atom ids are not 1..n; atoms come back renumbered")
+    wrapped = bool(atom_ids)  # forms run as (eval `FORM) inside (let ((%tape-atom-1 (atom nil)) ...) ...)
+
+    def define(sym: str, expr: str) -> str:
+        return f"(define {sym} {expr})"
+
+    def in_ns(ns: str) -> str:
+        return f"(in-ns '{symbol_text(ns)})"
+
+    body: list[str] = [f"(reset! {_atom_var(i)} {w.expr(world.atoms[i].value)})" for i in atom_ids]
+    for ns in sorted(world.namespaces):
+        names = list(world.bindings(ns))
+        if not names and ns != world.current_ns:
+            continue
+        body.append(in_ns(ns))
+        for name, value in names:
+            sym = symbol_text(name)
+            if type(value) is Macro:
+                c = value.closure
+                if c.env is None and c.name == name:
+                    params = to_source(c.params)
+                    head = f"({sym} {params[1:-1]})" if type(c.params) is Pair or c.params is NIL \
+                        else f"({sym} . {params})"
+                    form = f"(define-macro {head} {' '.join(to_source(f) for f in c.body)})"
+                    body.append(form)
+                else:
+                    w.problems.append(f"macro {ns}/{name} is not defined under its own name; it is left out")
+                continue
+            body.append(define(sym, w.expr(value, name)))
+    body.extend(f"(assert! {w.expr(f)})" for f in world.facts.values())
+    for path, data in sorted(world.files.items()):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            w.problems.append(f"file {path} is binary; it is left out")
+            continue
+        body.append(f"(write-file! {string_literal(path)} {string_literal(text)})")
+    body.append(in_ns(world.current_ns))
+    lines = [f";; tapevm export of session {state.session} at event {state.seq}"]
+    lines += [f";; cannot be expressed: {p}" for p in w.problems]
+    if wrapped:
+        atoms = " ".join(f"({_atom_var(i)} (atom nil))" for i in atom_ids)
+        lines.append(f"(let ({atoms})")
+        # eval at top level, so closures built here capture no frame of this let;
+        # the atoms go in as values through unquote
+        lines += ["  (eval `" + _ATOM_VAR.sub(r",\g<0>", x) + ")" for x in body]
+        lines[-1] += ")"
+    else:
+        lines += body
+    return Export("\n".join(lines) + "\n", w.problems)
