@@ -59,3 +59,16 @@ class ValueCodecError(TapeError):
 # -- the VM -------------------------------------------------------------------------
 class VMError(TapeError):
     """Root of the errors the Lisp VM raises to its host (syntax, evaluation)."""
+
+
+# -- recorded effects, replay and integrity (issue 5) ------------------------------------
+class EffectProviderError(TapeError):
+    """An effect provider (LLM, tool, stdin) is missing or misconfigured."""
+
+
+class ReplayDivergence(TapeError):
+    """A replay produced an event that differs from the recorded one (the report says where and why)."""
+
+
+class ChainError(StoreError):
+    """The hash chain over a session's records is broken: an event was altered, removed or reordered."""

@@ -226,3 +226,15 @@ def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None 
 def apply(state: State, recorded: RecordedEvent) -> State:
     """The pure fold: a new state, ``state`` untouched."""
     return fold_event(state.copy(), recorded)
+
+
+# -- recorded effects and imports (issue 5) ------------------------------------------
+# EffectRequested/EffectCompleted change no state (only the form's later
+# mutations do); a FileImported writes a world file like FileWritten.
+def _register_issue5_folds() -> None:
+    from tapevm.domain.events import FileImported
+
+    register_fold(FileImported, _file_written)
+
+
+_register_issue5_folds()

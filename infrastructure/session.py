@@ -15,7 +15,7 @@ never gets ahead of the log.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,10 @@ from tapevm.domain.events import (
 from tapevm.domain.state import State, fold_event, fold_fields
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
+from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import FormEventBuilder
+from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.world_state import load_world
@@ -97,9 +100,12 @@ class Session:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
             self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
         self.world = World()
-        self.interpreter = Interpreter(self.world)
+        self.effects = SessionEffects(self)  # issue 5: recorded effects (infrastructure/effects.py)
+        self.interpreter = Interpreter(self.world, self.effects)
         load_world(self._state, self.world, self.interpreter)
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
+        self._submitted: FormSubmitted | None = None  # the form being evaluated
+        self._form_seq: int | None = None  # its event number once committed (by its first effect)
         log.debug("session_opened", session=self.id, head=self._state.seq)
 
     # -- reading ---------------------------------------------------------------
@@ -148,12 +154,19 @@ class Session:
                 raise EvalError(outcome)
         return outcomes[-1].value if outcomes else None
 
-    def _run_form(self, form: Any, line: int, column: int, text: str, file: str) -> FormOutcome:
+    def _run_form(self, form: Any, line: int, column: int, text: str, file: str,
+                  committed_seq: int | None = None) -> FormOutcome:
         world = self.world
         world.begin()
         submitted = FormSubmitted(source=text, file=file, line=line, column=column)
+        self._submitted, self._form_seq = submitted, committed_seq
+        self.effects.start_form()
         try:
             value = self.interpreter.eval_form(form)
+        except EffectAbort as abort:  # a store failure or a replay divergence inside an effect
+            world.rollback()
+            self._builder.discard()
+            raise abort.inner from None
         except VMError as e:
             printed_out = world.rollback()
             error_value = getattr(e, "error", None)
@@ -162,32 +175,65 @@ class Session:
             outcome = FormEvaluated(ok=False, error_kind=kind, error_message=message)
             events = self._builder.build(submitted, printed_out, outcome)
             try:
-                recorded = self._append_events(events)
+                recorded = self._append_form_events(events)
             except BaseException:
                 self._builder.discard()
                 raise
             self._builder.commit()
-            return FormOutcome(recorded[0].seq, recorded[-1].seq, False, None, "",
+            return FormOutcome(recorded[0].cause, recorded[-1].seq, False, None, "",
                                _output_of(events), kind, message)
         mutations = world.take_mutations()
         printed = to_source(value)
         outcome = FormEvaluated(ok=True, printed=printed)
         try:
             events = self._builder.build(submitted, mutations, outcome, value, has_result=True)
-            recorded = self._append_events(events)
+            recorded = self._append_form_events(events)
         except BaseException:
             world.rollback()
             self._builder.discard()
             raise
         world.commit()
         self._builder.commit()
-        return FormOutcome(recorded[0].seq, recorded[-1].seq, True, value, printed, _output_of(events))
+        return FormOutcome(recorded[0].cause, recorded[-1].seq, True, value, printed, _output_of(events))
 
-    def _append_events(self, events: list[Event]) -> list[RecordedEvent]:
-        """Number, store and fold ``events``; the first one is the cause of the rest."""
+    # -- recorded effects (issue 5): a form with effects commits in several transactions --
+    def tool(self, name: str) -> Callable[[Tool], Tool]:
+        """Decorator: register a Python function as ``(tool name args...)``; its calls are recorded."""
+        def register(fn: Tool) -> Tool:
+            self.effects.providers.tools[name] = fn
+            return fn
+        return register
+
+    def redact(self, fn: Redactor) -> Redactor:
+        """Register ``fn(text) -> text`` to keep secrets out of recorded effect arguments and results."""
+        return self.effects.redact(fn)
+
+    def commit_form_input(self) -> int:
+        """Commit the current form's FormSubmitted (once, on its first effect); its event number."""
+        if self._form_seq is None:
+            assert self._submitted is not None, "an effect outside a form"
+            self._form_seq = self._append_events([self._submitted])[0].seq
+        return self._form_seq
+
+    def form_encoder(self) -> ValueEncoder:
+        """The encoder of the current form's values (effect arguments and results use it too)."""
+        return self._builder.encoder
+
+    def append_caused(self, events: list[Event], cause: int) -> list[RecordedEvent]:
+        """Commit ``events`` in one transaction with ``cause`` as their cause (an effect of a form)."""
+        return self._append_events(events, cause)
+
+    def _append_form_events(self, events: list[Event]) -> list[RecordedEvent]:
+        if self._form_seq is None:
+            return self._append_events(events)
+        return self._append_events(events[1:], self._form_seq)  # FormSubmitted is already committed
+
+    def _append_events(self, events: list[Event], cause: int | None = None) -> list[RecordedEvent]:
+        """Number, store and fold ``events``; their cause is ``cause`` or else the first of them."""
         first = self._state.seq + 1
         now = time.time()
-        recorded = [RecordedEvent(self.id, first + i, first, now, e) for i, e in enumerate(events)]
+        c = first if cause is None else cause
+        recorded = [RecordedEvent(self.id, first + i, c, now, e) for i, e in enumerate(events)]
         self.store.append(recorded)
         for r in recorded:
             fold_event(self._state, r)

@@ -32,7 +32,8 @@ import orjson
 
 from tapevm.domain.content import (
     ATOM, BIGINT, CLOSURE, ERROR, FLOAT, FRAME, GROUP, GROUP_MEMBER, KEYWORD, LIST_CHUNK, LOCAL,
-    MACRO, MAP_CHUNK, MAX_SAFE_INT, PRIMITIVE, REF, SYMBOL, VECTOR_CHUNK, ContentTable, canonical_bytes,
+    MACRO, MAP_CHUNK, MAX_SAFE_INT, PRIMITIVE, REF, SYMBOL, TEXT, TEXT_NODE_MIN, VECTOR_CHUNK, ContentTable,
+    canonical_bytes,
 )
 from tapevm.domain.errors import ValueCodecError
 from tapevm.vm.values import (
@@ -159,8 +160,14 @@ class ValueEncoder:
     def encode(self, value: Any) -> Any:
         """The encoding of ``value``: inline for scalars, ``["@", key]`` (or a group member ref)."""
         if not _is_compound(value):
+            if type(value) is str and len(value) >= TEXT_NODE_MIN:
+                return self._text_ref(value)
             return encode_scalar(value)
         return self._encode_graph(value)
+
+    def _text_ref(self, text: str) -> list[str]:
+        """A long string as a TEXT node: stored once, deduplicated by hash (confirmed by bytes)."""
+        return [REF, self._store([TEXT, text])]
 
     # -- graph ----------------------------------------------------------------------
     def _cached_list_ref(self, pair: Pair) -> Any:
@@ -345,6 +352,8 @@ class ValueEncoder:
             if type(value) is _Cached:
                 return [REF, value.key]
             if not isinstance(value, _Unit) and not _is_compound(value):
+                if type(value) is str and len(value) >= TEXT_NODE_MIN:
+                    return self._text_ref(value)
                 return encode_scalar(value)
             target = unit_of(value)
             if not isinstance(target, _Unit):
@@ -501,6 +510,8 @@ class ValueDecoder:
             return m
         if tag == GROUP:
             return self._group(key)
+        if tag == TEXT:
+            return node[1]
         if tag in (CLOSURE, FRAME, MACRO, ERROR):
             return self._build_object(node, dec)
         raise ValueCodecError(f"unknown node tag {tag!r}")
