@@ -78,7 +78,7 @@ def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> 
 # One line per command module: each module owns its commands.
 for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
-                replay_commands.replay_):
+                replay_commands.replay_, replay_commands.resume):
     cli.add_command(command)
 
 

@@ -9,7 +9,14 @@ import click
 import orjson
 from rich.table import Table
 from tapevm.cli import render
-from tapevm.cli.options import json_option, open_store_for, out, session_option
+from tapevm.cli.options import (
+    json_option,
+    open_session_for,
+    open_store_for,
+    out,
+    session_option,
+    show_outcome,
+)
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.replay import DivergenceReport, ReplayResult, replay
@@ -128,3 +135,23 @@ def show_result(result: ReplayResult) -> None:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+@click.command("resume")
+@session_option
+@click.pass_context
+def resume(ctx: click.Context, session_id: str) -> None:
+    """Finish a form that was interrupted between its effects and its end.
+
+    Effects already recorded are answered from the log (not performed again); the rest are
+    performed for real; then the form commits as usual.
+    """
+    with open_session_for(ctx, session_id, create=False) as s:
+        if s.unfinished is None:
+            click.echo(f"session {s.id} has no unfinished form")
+            return
+        outcome = s.resume()
+        assert outcome is not None
+        show_outcome(outcome, echo_value=True)
+        if not outcome.ok:
+            ctx.exit(1)

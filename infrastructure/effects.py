@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
 
 import xxhash
 from tapevm.domain.content import canonical_bytes
-from tapevm.domain.errors import ReplayDivergence, TapeError
+from tapevm.domain.errors import EffectProviderError, ReplayDivergence, TapeError
 from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, Event
 from tapevm.infrastructure.llm_providers import LLMCallFailed, LLMProvider, llm_from_environment
 from tapevm.vm.effects import (
@@ -198,8 +198,10 @@ class LiveAnswers:
             result = Answer(False, None, e.error.kind, e.error.message, 0.0)
         except LLMCallFailed as e:
             result = Answer(False, None, EFFECT_ERROR, f"{kind}: {e}", 0.0)
-        except TapeError:
-            raise
+        except EffectProviderError as e:  # misconfigured provider: the program sees it like a missing one
+            result = Answer(False, None, EFFECT_UNAVAILABLE, f"{kind}: {e}", 0.0)
+        except TapeError as e:
+            raise EffectAbort(e) from None
         except Exception as e:  # noqa: BLE001 - a failing tool is the program's error, recorded like any result
             result = Answer(False, None, EFFECT_ERROR, f"{kind} {args[0] if kind == TOOL else ''}: "
                             f"{type(e).__name__}: {e}".replace("  ", " "), 0.0)

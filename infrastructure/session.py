@@ -33,14 +33,17 @@ from tapevm.domain.events import (
 from tapevm.domain.state import State, fold_event, fold_fields
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import open_store
-from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
-from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import FormEventBuilder
-from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.world_state import load_world
 from tapevm.vm.world import World
+# issue 5: recorded effects, interrupted forms, host file imports
+from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
+from tapevm.infrastructure.unfinished_form import find_unfinished_form, resume_form
+from tapevm.infrastructure.world_import import import_file
+from tapevm.vm.effects import EffectAbort
+from tapevm.vm.value_codec import ValueEncoder
 
 log = structlog.get_logger("tapevm.session")
 
@@ -106,6 +109,8 @@ class Session:
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
+        # A form interrupted between its effects and its end (infrastructure/unfinished_form.py).
+        self.unfinished: int | None = find_unfinished_form(store, self.id, self._state.seq)
         log.debug("session_opened", session=self.id, head=self._state.seq)
 
     # -- reading ---------------------------------------------------------------
@@ -137,6 +142,9 @@ class Session:
         A Lisp error in a form is committed (as that form's outcome); the
         following forms still run, as at a REPL, unless ``stop_on_error``.
         """
+        if self.unfinished is not None:
+            raise UsageError(f"session {self.id!r} has an unfinished form at event {self.unfinished} (interrupted); "
+                             f"finish it first with 'tape resume -i {self.id}' (Session.resume())")
         forms = self.interpreter.read_forms(source, file)
         outcomes = []
         for form, line, column, text in forms:
@@ -166,6 +174,7 @@ class Session:
         except EffectAbort as abort:  # a store failure or a replay divergence inside an effect
             world.rollback()
             self._builder.discard()
+            self._mark_unfinished()
             raise abort.inner from None
         except VMError as e:
             printed_out = world.rollback()
@@ -178,10 +187,16 @@ class Session:
                 recorded = self._append_form_events(events)
             except BaseException:
                 self._builder.discard()
+                self._mark_unfinished()
                 raise
             self._builder.commit()
             return FormOutcome(recorded[0].cause, recorded[-1].seq, False, None, "",
                                _output_of(events), kind, message)
+        except BaseException:  # interrupted (Ctrl-C): nothing of the form stays in the live VM
+            world.rollback()
+            self._builder.discard()
+            self._mark_unfinished()
+            raise
         mutations = world.take_mutations()
         printed = to_source(value)
         outcome = FormEvaluated(ok=True, printed=printed)
@@ -191,6 +206,7 @@ class Session:
         except BaseException:
             world.rollback()
             self._builder.discard()
+            self._mark_unfinished()
             raise
         world.commit()
         self._builder.commit()
@@ -207,6 +223,18 @@ class Session:
     def redact(self, fn: Redactor) -> Redactor:
         """Register ``fn(text) -> text`` to keep secrets out of recorded effect arguments and results."""
         return self.effects.redact(fn)
+
+    def _mark_unfinished(self) -> None:
+        if self._form_seq is not None:  # its FormSubmitted is in the log, its end is not
+            self.unfinished = self._form_seq
+
+    def import_file(self, host_path: str, path: str | None = None) -> int:
+        """Record a host file into the VM's world (one FileImported event); its event number."""
+        return import_file(self, host_path, path)
+
+    def resume(self) -> FormOutcome | None:
+        """Finish an interrupted form: recorded effects answered from the log, the rest performed."""
+        return resume_form(self)
 
     def commit_form_input(self) -> int:
         """Commit the current form's FormSubmitted (once, on its first effect); its event number."""
