@@ -15,7 +15,7 @@ from typing import Any
 import click
 import structlog
 
-from tapevm.cli import inspect_commands, integrity_commands, replay_commands, run_commands
+from tapevm.cli import inspect_commands, integrity_commands, provenance_commands, replay_commands, run_commands
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError
 
@@ -78,7 +78,8 @@ def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> 
 # One line per command module: each module owns its commands.
 for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
-                replay_commands.replay_, replay_commands.resume, integrity_commands.verify):
+                replay_commands.replay_, replay_commands.resume, integrity_commands.verify,
+                provenance_commands.audit_, provenance_commands.blame, provenance_commands.world):
     cli.add_command(command)
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import xxhash
-
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.codec import (
     HEADER_SIZE,

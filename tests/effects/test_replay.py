@@ -104,7 +104,7 @@ def test_replay_to_and_unknown_session(recorded: Any) -> None:
 
 
 def test_fork_with_live_effects_from_an_event(recorded: Any) -> None:
-    store, head = recorded
+    store, _ = recorded
     made: list[Session] = []
 
     def factory(st: Any, sid: str) -> Session:
