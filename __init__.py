@@ -36,6 +36,16 @@ _LAZY = {
     "open_store": "tapevm.infrastructure.store_factory",
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
+    # issue 5: replay, integrity, provenance, providers
+    "replay": "tapevm.infrastructure.replay",
+    "verify_chain": "tapevm.infrastructure.hash_chain",
+    "chain_head": "tapevm.infrastructure.hash_chain",
+    "audit": "tapevm.infrastructure.audit",
+    "blame_binding": "tapevm.infrastructure.provenance",
+    "blame_fact": "tapevm.infrastructure.provenance",
+    "blame_file": "tapevm.infrastructure.provenance",
+    "ScriptedLLM": "tapevm.infrastructure.llm_providers",
+    "OpenAICompatibleLLM": "tapevm.infrastructure.llm_providers",
 }
 
 
@@ -57,4 +67,6 @@ __all__ = [
     "ConflictError", "CorruptRecord", "EvalError", "FormOutcome", "RecordedEvent", "Session",
     "SessionNotFound", "State", "StoreError", "TapeError", "UsageError", "__version__",
     "open_session", "open_store",
+    "replay", "verify_chain", "chain_head", "audit", "blame_binding", "blame_fact", "blame_file",
+    "ScriptedLLM", "OpenAICompatibleLLM",
 ]

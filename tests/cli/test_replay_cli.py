@@ -89,3 +89,10 @@ def test_ask_without_provider_and_resume_without_unfinished_form(tape) -> None:
         "error (event 13): effect-unavailable: ask: no LLM script file /nonexistent.json")
     r = tape("resume")
     assert r.returncode == 0 and r.stdout == "session default has no unfinished form\n"
+
+
+def test_read_line_from_stdin_is_replayed_without_it(tape) -> None:
+    r = tape("eval", "(define name (read-line)) (str \"hello \" name)", input="ann\n")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == '"hello ann"'
+    r = tape("replay", "--verify", input="")
+    assert r.returncode == 0 and "identical to the record" in r.stdout

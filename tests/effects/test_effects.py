@@ -150,3 +150,13 @@ def test_interrupted_form_is_refused_until_resumed(store_url: str) -> None:
 def test_submitted_form_is_in_the_log_once(session: Session) -> None:
     session.run('(define z (random 3))')
     assert sum(isinstance(r.event, FormSubmitted) for r in session.events()) == 1
+
+
+def test_read_line_reads_recorded_standard_input(session: Session) -> None:
+    import io
+
+    session.effects.providers.stdin = io.StringIO("first line\r\nsecond\n")
+    out = session.run('(read-line "name? ") (read-line) (read-line)')
+    assert [o.value for o in out[:2]] == ["first line", "second"] and out[2].printed == "nil"
+    req = [r.event for r in session.events() if isinstance(r.event, EffectRequested)]
+    assert [e.args for e in req] == [["name? "], [""], [""]]
