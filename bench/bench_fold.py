@@ -108,14 +108,15 @@ def tapevm_breakdown(path: Path, session: str) -> dict[str, float]:
             t0 = time.perf_counter()
             fields = [codec.decode_fields(session, seq, topic, state) for seq, topic, state in rows]
             out["decode_fields_s"] = time.perf_counter() - t0
-            triples = [(seq, f[0], f[1]) for (seq, _, _), f in zip(rows, fields)]
+            # one commit record holds several events: flatten (seq, type, fields) out of each
+            triples = [(d[0], d[1], d[2]) for record in fields for d in record]
             del fields
             t0 = time.perf_counter()
             st.fold_fields(triples)
             out["fold_fields_s"] = time.perf_counter() - t0
             del triples
         t0 = time.perf_counter()
-        events = [codec.decode(session, seq, topic, state) for seq, topic, state in rows]
+        events = [r for seq, topic, state in rows for r in codec.decode(session, seq, topic, state)]
         out["decode_events_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         st.fold(events)
