@@ -35,8 +35,7 @@ from tapevm.infrastructure.codec import (
     KEYED,
     LINK_SIZE,
     LINKED,
-    record_body,
-    record_link,
+    LINKED_HEADER_SIZE,
     topic_event_count,
 )
 
@@ -109,37 +108,44 @@ def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, e
     prev = GENESIS
     expected_first = 1
     blake = hashlib.blake2b
-    checksum = xxhash.xxh3_64_intdigest
+    hasher = xxhash.xxh3_64()
     key_bytes = key or b""
     seen_any = False
+    counts: dict[str, int] = {}  # topic -> event count (topics repeat: parse each once)
     for rows in _rows(store, session_id):
         for first, topic, state in rows:
             seen_any = True
-            try:
-                count = topic_event_count(topic)
-            except Exception:  # noqa: BLE001 - any malformed topic is an alteration
-                return _bad(report, first, first, "altered", f"event {first}: the record's topic {topic!r} was altered")
+            count = counts.get(topic)
+            if count is None:
+                try:
+                    count = counts[topic] = topic_event_count(topic)
+                except Exception:  # noqa: BLE001 - any malformed topic is an alteration
+                    return _bad(report, prev, first, first, "altered",
+                                f"event {first}: the record's topic {topic!r} was altered")
             last = first + count - 1
-            where = f"event {first}" if count == 1 else f"event {first} (its commit holds events {first}-{last})"
-            if first > expected_first:
-                return _bad(report, expected_first, first - 1, "missing",
-                            f"events {expected_first}-{first - 1} are missing (deleted from the log)"
-                            if first - 1 > expected_first else f"event {expected_first} is missing (deleted from the log)")
-            if first < expected_first:
-                return _bad(report, first, last, "reordered", f"{where}: the record overlaps the one before it "
-                            "(records were reordered or duplicated)")
+            if first != expected_first:
+                if first > expected_first:
+                    return _bad(report, prev, expected_first, first - 1, "missing",
+                                f"events {expected_first}-{first - 1} are missing (deleted from the log)"
+                                if first - 1 > expected_first else
+                                f"event {expected_first} is missing (deleted from the log)")
+                return _bad(report, prev, first, last, "reordered", f"{_where(first, last)}: the record overlaps the one "
+                            "before it (records were reordered or duplicated)")
             if len(state) < HEADER_SIZE:
-                return _bad(report, first, last, "altered", f"{where}: the record is truncated")
-            body = record_body(state)
+                return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: the record is truncated")
+            linked = state[0] & LINKED
+            body = memoryview(state)[LINKED_HEADER_SIZE if linked else HEADER_SIZE:]
             prefix = f"{session_id}\0{first}\0{topic}\0".encode()
-            if checksum(prefix + body) != int.from_bytes(state[1:HEADER_SIZE], "big"):
-                return _bad(report, first, last, "altered",
-                            f"{where}: checksum mismatch: the record was altered, or moved from another position")
-            link = record_link(state)
-            if link is None:
+            hasher.reset()
+            hasher.update(prefix)
+            hasher.update(body)
+            if hasher.intdigest() != int.from_bytes(state[1:HEADER_SIZE], "big"):
+                return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: checksum mismatch: the record "
+                            "was altered, or moved from another position")
+            if not linked:
                 if report.records > report.unlinked_records:
-                    return _bad(report, first, last, "unlinked",
-                                f"{where}: the record has no chain link although earlier ones do (it was replaced)")
+                    return _bad(report, prev, first, last, "unlinked", f"{_where(first, last)}: the record has no chain "
+                                "link although earlier ones do (it was replaced)")
                 report.unlinked += count
                 report.unlinked_records += 1
                 prev = GENESIS
@@ -148,32 +154,37 @@ def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, e
                 if keyed and key is None:
                     raise UsageError(f"session {session_id!r} has a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
                 if key is not None and not keyed:
-                    return _bad(report, first, last, "altered",
-                                f"{where}: the record's link is not keyed with {ENV_CHAIN_KEY} (it was rebuilt without the key)")
-                h = blake(digest_size=LINK_SIZE, key=key_bytes if keyed else b"")
-                h.update(prev)
-                h.update(prefix)
+                    return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: the record's link is not "
+                                f"keyed with {ENV_CHAIN_KEY} (it was rebuilt without the key)")
+                h = blake(prev + prefix, digest_size=LINK_SIZE, key=key_bytes if keyed else b"")
                 h.update(body)
+                link = state[HEADER_SIZE:LINKED_HEADER_SIZE]
                 if h.digest() != link:
-                    return _bad(report, first, last, "altered",
-                                f"{where}: chain link mismatch: this record or the link before it was altered "
-                                "(the chain was rebuilt)")
+                    return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: chain link mismatch: this "
+                                "record or the link before it was altered (the chain was rebuilt)")
                 prev = link
             report.records += 1
             report.events = last
-            report.head = prev.hex() if prev != GENESIS else None
             expected_first = last + 1
+    report.head = prev.hex() if prev != GENESIS else None
     if not seen_any:
         raise UsageError(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
     if expected_head is not None and report.head != expected_head.lower():
-        return _bad(report, report.events + 1, None, "head",
+        return _bad(report, None, report.events + 1, None, "head",
                     f"the chain head {report.head} differs from the expected {expected_head}: "
                     "events after the known head were removed, or the log is another one")
     return report
 
 
-def _bad(report: ChainReport, first: int, last: int | None, problem: str, message: str) -> ChainReport:
+def _where(first: int, last: int) -> str:
+    return f"event {first}" if first == last else f"event {first} (its commit holds events {first}-{last})"
+
+
+def _bad(report: ChainReport, prev: bytes | None, first: int, last: int | None, problem: str,
+         message: str) -> ChainReport:
     report.ok = False
+    if prev is not None:
+        report.head = prev.hex() if prev != GENESIS else None
     report.first_bad = first
     report.last_bad = last
     report.problem = problem
