@@ -147,3 +147,20 @@ def test_divergence_without_verify_raises(recorded: Any) -> None:
     store, _ = recorded
     with pytest.raises(ReplayDivergence):
         replay(store, "rec", program=program("(define n 5)"))
+
+
+def test_replay_stops_at_an_interrupted_form(store_url: str) -> None:
+    s = open_session("cut", store_url)
+
+    @s.tool("die")
+    def die() -> None:
+        raise KeyboardInterrupt
+
+    s.run("(define a 1)")
+    with pytest.raises(KeyboardInterrupt):
+        s.run('(define b (list (random 5) (tool "die")))')
+    s.close()
+    with open_store(store_url) as store:
+        result = replay(store, "cut", verify=True)
+        assert result.ok and result.forms == 1
+        assert result.note == "stopped at event 5: the recording ends inside this form (it was interrupted)"

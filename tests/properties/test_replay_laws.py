@@ -64,3 +64,21 @@ def test_replay_verify_agrees_and_a_change_is_caught_where_it_happens(forms: lis
             d_ = replay(store, "p", verify=True, program=prog).divergence
             assert d_ is not None and d_.seq == target and d_.form_line == k + 1
             assert d_.actual.event.value == c + 1
+
+
+@given(st.lists(form, min_size=0, max_size=8), st.data())
+def test_changed_effect_arguments_are_caught_at_the_request(forms: list[str], data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, len(forms)), label="changed form")
+    c = data.draw(st.integers(0, 50), label="prompt")
+    forms = [*forms[:k], f'(define v1 (ask "prompt {c}"))', *forms[k:]]
+    with tempfile.TemporaryDirectory() as d:
+        path = str(Path(d) / "s.db")
+        record(path, "\n".join(forms))
+        with open_store(path) as store:
+            submitted = [r.seq for r in store.read("p") if r.event.type_name == "FormSubmitted"]
+            target = next(r.seq for r in store.read("p", submitted[k]) if r.event.type_name == "EffectRequested")
+            changed = [*forms[:k], f'(define v1 (ask "prompt {c + 1}"))', *forms[k + 1:]]
+            prog = [(f, line, col, src, "new.lisp") for f, line, col, src in read_forms("\n".join(changed), "new.lisp")]
+            d_ = replay(store, "p", verify=True, program=prog).divergence
+            assert d_ is not None and d_.seq == target and d_.form_line == k + 1
+            assert "effect #1" in d_.cause and f'"prompt {c}"' in d_.cause
