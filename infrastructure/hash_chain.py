@@ -107,9 +107,9 @@ def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, e
     report = ChainReport(session_id, ok=True)
     prev = GENESIS
     expected_first = 1
-    blake = hashlib.blake2b
-    hasher = xxhash.xxh3_64()
-    key_bytes = key or b""
+    xxh3 = xxhash.xxh3_64_intdigest
+    plain_base = hashlib.blake2b(digest_size=LINK_SIZE)
+    keyed_base = hashlib.blake2b(digest_size=LINK_SIZE, key=key or b"")
     seen_any = False
     counts: dict[str, int] = {}  # topic -> event count (topics repeat: parse each once)
     for rows in _rows(store, session_id):
@@ -134,12 +134,9 @@ def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, e
             if len(state) < HEADER_SIZE:
                 return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: the record is truncated")
             linked = state[0] & LINKED
-            body = memoryview(state)[LINKED_HEADER_SIZE if linked else HEADER_SIZE:]
+            body = state[LINKED_HEADER_SIZE if linked else HEADER_SIZE:]
             prefix = f"{session_id}\0{first}\0{topic}\0".encode()
-            hasher.reset()
-            hasher.update(prefix)
-            hasher.update(body)
-            if hasher.intdigest() != int.from_bytes(state[1:HEADER_SIZE], "big"):
+            if xxh3(prefix + body) != int.from_bytes(state[1:HEADER_SIZE], "big"):
                 return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: checksum mismatch: the record "
                             "was altered, or moved from another position")
             if not linked:
@@ -156,7 +153,8 @@ def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, e
                 if key is not None and not keyed:
                     return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: the record's link is not "
                                 f"keyed with {ENV_CHAIN_KEY} (it was rebuilt without the key)")
-                h = blake(prev + prefix, digest_size=LINK_SIZE, key=key_bytes if keyed else b"")
+                h = (keyed_base if keyed else plain_base).copy()  # copying skips BLAKE2b's key block
+                h.update(prev + prefix)
                 h.update(body)
                 link = state[HEADER_SIZE:LINKED_HEADER_SIZE]
                 if h.digest() != link:
