@@ -96,3 +96,15 @@ def test_read_line_from_stdin_is_replayed_without_it(tape) -> None:
     assert r.returncode == 0 and r.stdout.splitlines()[-1] == '"hello ann"'
     r = tape("replay", "--verify", input="")
     assert r.returncode == 0 and "identical to the record" in r.stdout
+
+
+def test_research_example_replays_offline(tape) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    env = {"TAPE_LLM": f"script:{examples / 'llm_script.json'}"}
+    r = tape("run", str(examples / "research.lisp"), "-i", "research", extra_env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "Three suppliers; Globex is cheapest at 95."
+    r = tape("replay", "-i", "research", "--verify")
+    assert r.returncode == 0 and "identical to the record" in r.stdout
+    effects = [json.loads(x) for x in tape("audit", "-i", "research", "--kind", "effect", "--json").stdout.splitlines()]
+    assert [e["what"].split()[0] for e in effects] == ["(now)", "(ask", "(ask", "(ask", "(random", "(ask"]
