@@ -105,73 +105,93 @@ def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, e
                  ) -> ChainReport:
     """Check every record's checksum, position and link; stop at the first bad one."""
     report = ChainReport(session_id, ok=True)
-    prev = GENESIS
-    expected_first = 1
-    xxh3 = xxhash.xxh3_64_intdigest
-    plain_base = hashlib.blake2b(digest_size=LINK_SIZE)
-    keyed_base = hashlib.blake2b(digest_size=LINK_SIZE, key=key or b"")
-    seen_any = False
-    counts: dict[str, int] = {}  # topic -> event count (topics repeat: parse each once)
-    for rows in _rows(store, session_id):
-        for first, topic, state in rows:
-            seen_any = True
-            count = counts.get(topic)
-            if count is None:
-                try:
-                    count = counts[topic] = topic_event_count(topic)
-                except Exception:  # noqa: BLE001 - any malformed topic is an alteration
-                    return _bad(report, prev, first, first, "altered",
-                                f"event {first}: the record's topic {topic!r} was altered")
-            last = first + count - 1
-            if first != expected_first:
-                if first > expected_first:
-                    return _bad(report, prev, expected_first, first - 1, "missing",
-                                f"events {expected_first}-{first - 1} are missing (deleted from the log)"
-                                if first - 1 > expected_first else
-                                f"event {expected_first} is missing (deleted from the log)")
-                return _bad(report, prev, first, last, "reordered", f"{_where(first, last)}: the record overlaps the one "
-                            "before it (records were reordered or duplicated)")
-            if len(state) < HEADER_SIZE:
-                return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: the record is truncated")
-            linked = state[0] & LINKED
-            body = state[LINKED_HEADER_SIZE if linked else HEADER_SIZE:]
-            prefix = f"{session_id}\0{first}\0{topic}\0".encode()
-            if xxh3(prefix + body) != int.from_bytes(state[1:HEADER_SIZE], "big"):
-                return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: checksum mismatch: the record "
-                            "was altered, or moved from another position")
-            if not linked:
-                if report.records > report.unlinked_records:
-                    return _bad(report, prev, first, last, "unlinked", f"{_where(first, last)}: the record has no chain "
-                                "link although earlier ones do (it was replaced)")
-                report.unlinked += count
-                report.unlinked_records += 1
-                prev = GENESIS
-            else:
-                keyed = bool(state[0] & KEYED)
-                if keyed and key is None:
-                    raise UsageError(f"session {session_id!r} has a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
-                if key is not None and not keyed:
-                    return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: the record's link is not "
-                                f"keyed with {ENV_CHAIN_KEY} (it was rebuilt without the key)")
-                h = (keyed_base if keyed else plain_base).copy()  # copying skips BLAKE2b's key block
-                h.update(prev + prefix)
-                h.update(body)
-                link = state[HEADER_SIZE:LINKED_HEADER_SIZE]
-                if h.digest() != link:
-                    return _bad(report, prev, first, last, "altered", f"{_where(first, last)}: chain link mismatch: this "
-                                "record or the link before it was altered (the chain was rebuilt)")
-                prev = link
-            report.records += 1
-            report.events = last
-            expected_first = last + 1
-    report.head = prev.hex() if prev != GENESIS else None
-    if not seen_any:
+    bad = _check_records(store, session_id, key, report)
+    if bad is not None:
+        return bad
+    if report.records == 0:
         raise UsageError(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
     if expected_head is not None and report.head != expected_head.lower():
         return _bad(report, None, report.events + 1, None, "head",
                     f"the chain head {report.head} differs from the expected {expected_head}: "
                     "events after the known head were removed, or the log is another one")
     return report
+
+
+def _check_records(store: EventStore, session_id: str, key: bytes | None, report: ChainReport) -> ChainReport | None:
+    """The loop of :func:`verify_chain`: fills ``report``; a bad report at the first bad record, else None.
+
+    Hot: about 3 µs per record, so the common case (known topic, next
+    position, linked) is checked with locals only.
+    """
+    prev = GENESIS
+    expected_first = 1
+    records = 0
+    xxh3 = xxhash.xxh3_64_intdigest
+    from_bytes = int.from_bytes
+    plain_base = hashlib.blake2b(digest_size=LINK_SIZE)
+    keyed_base = hashlib.blake2b(digest_size=LINK_SIZE, key=key or b"")
+    want_keyed = key is not None
+    counts: dict[str, int] = {}  # topic -> event count (topics repeat: parse each once)
+
+    def bad(first: int, last: int | None, problem: str, message: str) -> ChainReport:
+        report.records = records
+        report.events = expected_first - 1
+        return _bad(report, prev, first, last, problem, message)
+
+    for rows in _rows(store, session_id):
+        for first, topic, state in rows:
+            count = counts.get(topic)
+            if count is None:
+                try:
+                    count = counts[topic] = topic_event_count(topic)
+                except Exception:  # noqa: BLE001 - any malformed topic is an alteration
+                    return bad(first, first, "altered", f"event {first}: the record's topic {topic!r} was altered")
+            last = first + count - 1
+            if first != expected_first:
+                if first > expected_first:
+                    return bad(expected_first, first - 1, "missing",
+                               f"events {expected_first}-{first - 1} are missing (deleted from the log)"
+                               if first - 1 > expected_first else
+                               f"event {expected_first} is missing (deleted from the log)")
+                return bad(first, last, "reordered", f"{_where(first, last)}: the record overlaps the one "
+                           "before it (records were reordered or duplicated)")
+            if len(state) < HEADER_SIZE:
+                return bad(first, last, "altered", f"{_where(first, last)}: the record is truncated")
+            flags = state[0]
+            linked = flags & LINKED
+            body = state[LINKED_HEADER_SIZE if linked else HEADER_SIZE:]
+            prefix = f"{session_id}\0{first}\0{topic}\0".encode()
+            if xxh3(prefix + body) != from_bytes(state[1:HEADER_SIZE], "big"):
+                return bad(first, last, "altered", f"{_where(first, last)}: checksum mismatch: the record "
+                           "was altered, or moved from another position")
+            if not linked:
+                if records > report.unlinked_records:
+                    return bad(first, last, "unlinked", f"{_where(first, last)}: the record has no chain "
+                               "link although earlier ones do (it was replaced)")
+                report.unlinked += count
+                report.unlinked_records += 1
+                prev = GENESIS
+            else:
+                keyed = flags & KEYED
+                if keyed and not want_keyed:
+                    raise UsageError(f"session {session_id!r} has a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
+                if want_keyed and not keyed:
+                    return bad(first, last, "altered", f"{_where(first, last)}: the record's link is not "
+                               f"keyed with {ENV_CHAIN_KEY} (it was rebuilt without the key)")
+                h = (keyed_base if keyed else plain_base).copy()  # copying skips BLAKE2b's key block
+                h.update(prev + prefix)
+                h.update(body)
+                link = state[HEADER_SIZE:LINKED_HEADER_SIZE]
+                if h.digest() != link:
+                    return bad(first, last, "altered", f"{_where(first, last)}: chain link mismatch: this "
+                               "record or the link before it was altered (the chain was rebuilt)")
+                prev = link
+            records += 1
+            expected_first = last + 1
+    report.records = records
+    report.events = expected_first - 1
+    report.head = prev.hex() if prev != GENESIS else None
+    return None
 
 
 def _where(first: int, last: int) -> str:
