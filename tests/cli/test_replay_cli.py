@@ -108,3 +108,27 @@ def test_research_example_replays_offline(tape) -> None:
     assert r.returncode == 0 and "identical to the record" in r.stdout
     effects = [json.loads(x) for x in tape("audit", "-i", "research", "--kind", "effect", "--json").stdout.splitlines()]
     assert [e["what"].split()[0] for e in effects] == ["(now)", "(ask", "(ask", "(ask", "(random", "(ask"]
+
+
+def test_unfinished_form_blocks_until_resumed(tape, tmp_path: Path) -> None:
+    from tapevm.infrastructure.session import open_session
+
+    assert tape("eval", "1").returncode == 0  # creates the store under TAPE_HOME
+    with open_session("default", str(tmp_path / "home" / "store.db")) as s:
+        @s.tool("die")
+        def die() -> None:
+            raise KeyboardInterrupt
+
+        try:
+            s.run('(define b (list (random 5) (tool "die")))')
+        except KeyboardInterrupt:
+            pass
+    r = tape("eval", "(+ 1 2)")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: session 'default' has an unfinished form at event 4 (interrupted); "
+        "finish it first with 'tape resume -i default' (Session.resume())")
+    r = tape("resume")  # the tool is not registered in the CLI: the form finishes with that error
+    assert r.returncode == 1 and r.stderr.strip() == (
+        "error (event 9): effect-unavailable: tool: no tool named 'die' (registered: none)")
+    assert tape("eval", "(+ 1 2)").stdout == "3\n"
+    assert tape("replay", "--verify").returncode == 0
