@@ -156,3 +156,21 @@ def test_links_continue_across_reopen_and_old_records_still_decode(store_url: st
 
 
 Tamper = Callable[[Db], None]
+
+
+def test_records_from_before_the_chain_decode_and_are_reported(store_url: str) -> None:
+    record(store_url)
+    d = Db(store_url)
+    try:
+        for (version,) in d.q("SELECT originator_version FROM T ORDER BY 1"):
+            topic, state = d.row(version)
+            d.set(version, topic, bytes([state[0] & 0x0F]) + state[1:9] + state[41:])  # as written before chaining
+    finally:
+        d.close()
+    r = check(store_url)
+    assert r.ok and r.unlinked == 16 and r.head is None
+    with open_session("a", store_url) as s:  # old records still decode; new ones start a chain
+        assert s.eval("y") is not None
+        s.run("(define w 1)")
+    r = check(store_url)
+    assert r.ok and r.unlinked == 16 and r.events == 21 and r.head is not None
