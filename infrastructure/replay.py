@@ -281,7 +281,8 @@ def replay(
     except _Diverged as d:
         if not verify and fork is None:
             raise ReplayDivergence(f"event {d.seq}: replay differs from the record (run with --verify for a report)") from None
-        report = _report(store, session_id, d, current, session, program is not None, where)
+        report = _report(store, session_id, d, current, session, program is not None, where,
+                         getattr(first.event, "tapevm_version", None))
         return _result(session_id, target, session, forms, started, verify, divergence=report)
     except ReplayDivergence as d:  # raised by an effect: other arguments, or an effect the record lacks
         seq = session.head + 1
@@ -379,10 +380,11 @@ def _recorded_state(store: EventStore, session_id: str, upto: int) -> State:
 
 
 def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedEvent | None,
-            session: Session, program: bool, where: tuple[str, int, str]) -> DivergenceReport:
+            session: Session, program: bool, where: tuple[str, int, str],
+            recorded_version: str | None) -> DivergenceReport:
     exp, act = d.expected, d.actual
     form = current.event if current is not None and type(current.event) is FormSubmitted else None
-    cause = _explain(exp, act, program, session)
+    cause = _explain(exp, act, program, recorded_version)
     # States after the whole recorded form vs after the produced commit.
     actual_state = session.state
     for r in d.commit:
@@ -405,8 +407,19 @@ def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedE
     )
 
 
-def _explain(exp: RecordedEvent | None, act: RecordedEvent, program: bool, session: Session) -> str:
-    code = "the program changed" if program else "the code changed since the recording (another tapevm version?)"
+def _code_cause(then: str | None) -> str:
+    """Name what changed when the same inputs give other events: the tapevm version, if it did."""
+    from tapevm.infrastructure.session import _tapevm_version
+
+    now = _tapevm_version()
+    if then is not None and then != now:
+        return f"the code changed since the recording (recorded with tapevm {then}, replayed with {now})"
+    return (f"the code changed since the recording (same tapevm {now}: a changed primitive, "
+            "or nondeterminism that bypassed the effect port)")
+
+
+def _explain(exp: RecordedEvent | None, act: RecordedEvent, program: bool, recorded_version: str | None) -> str:
+    code = "the program changed" if program else _code_cause(recorded_version)
     if exp is None:
         return f"the replay produced {act.type_name} after the end of the recording: {code}"
     if exp.type_name != act.type_name:

@@ -164,3 +164,16 @@ def test_replay_stops_at_an_interrupted_form(store_url: str) -> None:
         result = replay(store, "cut", verify=True)
         assert result.ok and result.forms == 1
         assert result.note == "stopped at event 5: the recording ends inside this form (it was interrupted)"
+
+
+def test_changed_behaviour_names_the_tapevm_versions(recorded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, _ = recorded
+    from tapevm.infrastructure import session as session_module
+    from tapevm.vm.primitives import registry
+
+    monkeypatch.setattr(registry.PRIMITIVES["write-file!"], "fn", lambda m, path, text: None)
+    d = replay(store, "rec", verify=True).divergence
+    assert d is not None and "same tapevm" in d.cause and "nondeterminism that bypassed the effect port" in d.cause
+    monkeypatch.setattr(session_module, "_tapevm_version", lambda: "9.9.9")
+    d = replay(store, "rec", verify=True).divergence
+    assert d is not None and d.cause.endswith("replayed with 9.9.9)") and "recorded with tapevm" in d.cause
