@@ -18,12 +18,14 @@ import sqlite3
 import time
 
 import _common as C
-
 from tapevm.infrastructure.llm_providers import ScriptedLLM
 from tapevm.infrastructure.session import open_session
 
-WORDS = ("agent tool call result search memory plan step observe reflect answer question context token model "
-         "prompt reply error retry budget latency cache index vector document summary").split()
+WORDS = [
+    "agent", "tool", "call", "result", "search", "memory", "plan", "step", "observe", "reflect", "answer",
+    "question", "context", "token", "model", "prompt", "reply", "error", "retry", "budget", "latency", "cache",
+    "index", "vector", "document", "summary",
+]
 
 
 def answers(distinct: int, size: int, seed: int = 7) -> list[str]:
