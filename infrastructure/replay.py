@@ -158,13 +158,21 @@ def same_event(expected: RecordedEvent, actual: RecordedEvent, ignore_input: boo
 
 
 class VerifyingStore(EventStore):
-    """An in-memory store that compares each appended event with the record before keeping it."""
+    """An in-memory store that compares each appended event with the record before accepting it.
+
+    It keeps only the most recent events (``KEEP``): the replay session needs
+    its folded state, not its log, and a million kept events would cost
+    hundreds of megabytes.  Reads of older events return nothing.
+    """
+
+    KEEP = 1024
 
     def __init__(self, window: RecordWindow, url_for_display: str, ignore_input: bool = False) -> None:
         self.window = window
         self.url_for_display = f"replay of {url_for_display}"
         self.ignore_input = ignore_input
-        self.kept: list[RecordedEvent] = []
+        self.kept: list[RecordedEvent] = []  # the last events, numbers head-len(kept)+1..head
+        self.head = 0
 
     def append(self, events: Sequence[RecordedEvent]) -> None:
         for r in events:
@@ -172,16 +180,19 @@ class VerifyingStore(EventStore):
             if expected is None or not same_event(expected, r, self.ignore_input):
                 raise _Diverged(r.seq, expected, r, events)
         self.kept.extend(events)
+        self.head = events[-1].seq
+        if len(self.kept) > 2 * self.KEEP:
+            del self.kept[:-self.KEEP]
 
     def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
-        last = stop if stop is not None else len(self.kept)
-        return iter(self.kept[max(start, 1) - 1:last])
+        last = stop if stop is not None else self.head
+        return iter([r for r in self.kept if start <= r.seq <= last])
 
     def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
         return ((r.seq, r.event.type_name, r.event.__dict__) for r in self.read(session, start, stop))
 
     def last_seq(self, session: str) -> int:
-        return len(self.kept)
+        return self.head
 
     def sessions(self) -> list[SessionHead]:
         return []
