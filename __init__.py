@@ -51,6 +51,16 @@ _LAZY = {
     "session_info": "tapevm.infrastructure.session_info",
     "collect_garbage": "tapevm.infrastructure.housekeeping",
     "lease_holder": "tapevm.infrastructure.session_lease",
+    # issue 5: replay, integrity, provenance, providers
+    "replay": "tapevm.infrastructure.replay",
+    "verify_chain": "tapevm.infrastructure.hash_chain",
+    "chain_head": "tapevm.infrastructure.hash_chain",
+    "audit": "tapevm.infrastructure.audit",
+    "blame_binding": "tapevm.infrastructure.provenance",
+    "blame_fact": "tapevm.infrastructure.provenance",
+    "blame_file": "tapevm.infrastructure.provenance",
+    "ScriptedLLM": "tapevm.infrastructure.llm_providers",
+    "OpenAICompatibleLLM": "tapevm.infrastructure.llm_providers",
 }
 
 
@@ -91,12 +101,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0"
 
 __all__ = [
+    "__version__",
     "ConflictError",
     "CorruptRecord",
     "EvalError",
     "FormOutcome",
+    "OpenAICompatibleLLM",
     "ReadModel",
     "RecordedEvent",
+    "ScriptedLLM",
     "Session",
     "SessionAddress",
     "SessionNotFound",
@@ -104,7 +117,11 @@ __all__ = [
     "StoreError",
     "TapeError",
     "UsageError",
-    "__version__",
+    "audit",
+    "blame_binding",
+    "blame_fact",
+    "blame_file",
+    "chain_head",
     "clone",
     "collect_garbage",
     "compare",
@@ -116,7 +133,9 @@ __all__ = [
     "open_session",
     "open_store",
     "parse_address",
+    "replay",
     "run_sql",
     "session_info",
     "take",
+    "verify_chain",
 ]

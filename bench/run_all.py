@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["append", "fold", "size", "growth", "vm", "fork", "diff", "readmodel"]
+BENCHES = ["append", "fold", "size", "growth", "vm", "fork", "diff", "readmodel", "replay", "verify", "effects"]
 
 
 def run(name: str, extra: list[str]) -> dict[str, Any] | None:
@@ -92,6 +92,21 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (f"read model catch-up ({r['events']:,})", f"{r['catch_up_eps']:,.0f} ev/s",
              f"{r['read_decode_eps']:,.0f} ev/s read+decode", f"{r['ratio_vs_read']:.2f}x",
              f">= 100,000 ev/s  {v(r['pass'])}"),
+        ]
+    if b == "replay":
+        return [
+            ("replay --verify vs original run", f"{r['replay_eps']:,.0f} ev/s", f"{r['record_eps']:,.0f} ev/s",
+             f"{r['ratio']:.2f}x", f">= 0.8x  {v(r['pass'])}"),
+        ]
+    if b == "verify":
+        return [
+            ("verify (checksums + chain)", f"{r['verify_eps']:,.0f} ev/s", f"{r['read_eps']:,.0f} ev/s read",
+             f"{r['verify_eps'] / r['read_eps']:.2f}x", f">= 500,000 ev/s  {v(r['pass'])}"),
+        ]
+    if b == "effects":
+        return [
+            (f"effects ({r['calls']:,} asks)", f"{r['stored_bytes']:,} B stored", f"{r['raw_bytes']:,} B raw",
+             f"{r['ratio']:.1%}", f"<= 30%  {v(r['pass'])}"),
         ]
     return [(b, "", "", "", "")]
 

@@ -15,7 +15,15 @@ from typing import Any
 import click
 import structlog
 
-from tapevm.cli import branch_commands, housekeeping_commands, inspect_commands, run_commands
+from tapevm.cli import (
+    branch_commands,
+    housekeeping_commands,
+    inspect_commands,
+    integrity_commands,
+    provenance_commands,
+    replay_commands,
+    run_commands,
+)
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError
 
@@ -81,7 +89,10 @@ for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 # sessions: branches (issue 4)
                 branch_commands.fork, branch_commands.clone, branch_commands.diff, branch_commands.merge,
                 branch_commands.take, branch_commands.export,
-                housekeeping_commands.sql, housekeeping_commands.gc):
+                housekeeping_commands.sql, housekeeping_commands.gc,
+                # recorded effects, replay, integrity, provenance (issue 5)
+                replay_commands.replay_, replay_commands.resume, integrity_commands.verify,
+                provenance_commands.audit_, provenance_commands.blame, provenance_commands.world):
     cli.add_command(command)
 
 

@@ -16,9 +16,12 @@ from tapevm.domain.events import (
     AtomReset,
     ContentStored,
     Defined,
+    EffectCompleted,
+    EffectRequested,
     FactAsserted,
     FactRetracted,
     FileDeleted,
+    FileImported,
     FileWritten,
     FormEvaluated,
     FormSubmitted,
@@ -96,6 +99,14 @@ def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
         return f"── forked from {e.source_name}@{e.at}: events 1..{e.at} above are {e.source_name}'s ──"
     if isinstance(e, MergeApplied):
         return _merge_summary(e, val)
+    # issue 5: recorded effects and imports
+    if isinstance(e, EffectRequested):
+        return f"effect ({e.kind}{''.join(' ' + val(a) for a in e.args)})"[:100]
+    if isinstance(e, EffectCompleted):
+        outcome = f"-> {short(val(e.result), 60)}" if e.ok else f"failed {e.error_kind}: {short(e.error_message or '', 60)}"
+        return f"{outcome} ({e.size} B, {e.duration_ms:.1f} ms)"
+    if isinstance(e, FileImported):
+        return f"import {e.path} ({e.size} bytes) from {e.source}"
     return short(str(e.__dict__), 80)
 
 

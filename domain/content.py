@@ -35,6 +35,8 @@ ERROR = "X"        # ["X", kind, message, data]
 GROUP = "G"        # ["G", [member nodes]]        a cycle (closures and frames that refer to each other)
 GROUP_MEMBER = "g" # ["g", group key, index]      reference to one member of a group
 LOCAL = "^"        # ["^", index]                 reference inside a group to another member
+TEXT = "T"         # ["T", text]                  a long string, stored once however often it recurs
+TEXT_NODE_MIN = 1024  # strings at least this long (in characters) become TEXT nodes
 
 MAX_SAFE_INT = 2**53
 

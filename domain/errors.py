@@ -76,3 +76,15 @@ class MergeConflict(TapeError):
 
 class ReadOnlyQuery(UsageError):
     """A ``tape sql`` statement tried to write to the read model."""
+
+# -- recorded effects, replay and integrity (issue 5) ------------------------------------
+class EffectProviderError(TapeError):
+    """An effect provider (LLM, tool, stdin) is missing or misconfigured."""
+
+
+class ReplayDivergence(TapeError):
+    """A replay produced an event that differs from the recorded one (the report says where and why)."""
+
+
+class ChainError(StoreError):
+    """The hash chain over a session's records is broken: an event was altered, removed or reordered."""

@@ -213,3 +213,48 @@ class MergeApplied(Event):
     facts_added: list[Any] = []
     facts_removed: list[Any] = []
     files: list[Any] = []
+
+# -- recorded effects (issue 5) -------------------------------------------------------
+class EffectRequested(Event):
+    """A form asked for an effect (``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``tool``).
+
+    ``key`` is stable across runs: the form's event number, the effect's
+    ordinal within the form and a hash of kind and arguments
+    (``"<form>.<ordinal>:<hash>"``), so a replay finds the recorded answer
+    and notices a request with different arguments.  ``args`` are encoded
+    values (after redaction).
+    """
+
+    kind: str
+    key: str
+    args: list[Any]
+
+
+class EffectCompleted(Event):
+    """The answer to the EffectRequested with the same ``key``: a result, or an error.
+
+    Committed with its request before the form goes on, so a result already
+    paid for survives a crash.  ``result`` is an encoded value (large texts
+    are content nodes); ``size`` the bytes of its canonical encoding;
+    ``duration_ms`` is informational (a replay copies the recorded one).
+    """
+
+    key: str
+    ok: bool
+    result: Any = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    size: int = 0
+    duration_ms: float = 0.0
+
+
+class FileImported(Event):
+    """A host file brought into the VM's world by ``tape world import`` (the host read is recorded here)."""
+
+    path: str
+    content: str
+    size: int
+    source: str
+
+
+EFFECT_EVENT_TYPES: tuple[type[Event], ...] = (EffectRequested, EffectCompleted)

@@ -248,3 +248,9 @@ def _merge_applied(state: State, f: Fields) -> None:
 
 
 _HANDLERS["MergeApplied"] = _merge_applied
+
+
+# -- recorded effects and imports (issue 5) ------------------------------------------
+# EffectRequested/EffectCompleted change no state (only the form's later
+# mutations do); a FileImported writes a world file like FileWritten.
+_HANDLERS["FileImported"] = _file_written

@@ -11,9 +11,12 @@ Row layout::
     originator_id       the session's stream id
     originator_version  the event number of the commit's FIRST event
     topic               "commit:<format>:<event count>"  (so the head is known without decoding)
-    state               byte 0      flags: 0 = plain JSON, 1 = zstd-compressed JSON
+    state               byte 0      flags: bit 0 (1) = zstd-compressed JSON, else plain JSON;
+                                    bit 7 (0x80) = a chain link follows the checksum;
+                                    bit 6 (0x40) = the link is keyed (TAPE_CHAIN_KEY)
                         bytes 1-8   xxh3-64 (big-endian) of  stream \\0 first \\0 topic \\0 body
-                        bytes 9-    body
+                        [bytes 9-40 the hash-chain link, when bit 7 is set: see hash_chain.py]
+                        then        body
 
     body = {"c": cause, "t": recorded_at_ms, "e": [[type name, schema version, {fields}], ...]}
 
@@ -28,7 +31,7 @@ read with ``zstd -d`` and ``jq`` once the 9-byte header is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -43,6 +46,12 @@ from tapevm.domain.upcasting import event_class, upcast
 PLAIN = 0
 ZSTD = 1
 HEADER_SIZE = 9
+# issue 5: the tamper-evident hash chain (infrastructure/hash_chain.py) lives in the header.
+LINKED = 0x80          # flags bit: a 32-byte chain link follows the checksum
+KEYED = 0x40           # flags bit: the link is a keyed BLAKE2b (needs TAPE_CHAIN_KEY to check)
+LINK_SIZE = 32
+LINKED_HEADER_SIZE = HEADER_SIZE + LINK_SIZE
+COMPRESSION_MASK = 0x0F
 COMMIT_FORMAT = 1
 TOPIC_PREFIX = f"commit:{COMMIT_FORMAT}:"
 COMPRESS_THRESHOLD = 256  # bytes of JSON; below this zstd's frame overhead is not worth it
@@ -76,8 +85,13 @@ class RecordCodec:
         self._current: dict[tuple[str, int], bool] = {}  # (type, version) -> is the current version
 
     # -- write ----------------------------------------------------------------
-    def encode(self, events: Sequence[RecordedEvent]) -> StoredEvent:
-        """One commit record for ``events`` (consecutive events of one stream)."""
+    def encode(self, events: Sequence[RecordedEvent], link: Callable[[str, int, str, bytes], tuple[bytes, bool]] | None = None
+               ) -> StoredEvent:
+        """One commit record for ``events`` (consecutive events of one stream).
+
+        ``link(stream, first, topic, body)`` returns the record's chain link and
+        whether it is keyed (see hash_chain.py); without it the record has none.
+        """
         first = events[0]
         body: dict[str, Any] = {
             "e": [[r.event.type_name, r.event.version, r.event.__dict__] for r in events],
@@ -99,11 +113,15 @@ class RecordCodec:
             flags = ZSTD
         topic = commit_topic(len(events))
         checksum = _checksum(first.session, first.seq, topic, data)
+        chain = b""
+        if link is not None:
+            chain, keyed = link(first.session, first.seq, topic, data)
+            flags |= LINKED | (KEYED if keyed else 0)
         return StoredEvent(
             originator_id=first.session,
             originator_version=first.seq,
             topic=topic,
-            state=bytes((flags,)) + checksum.to_bytes(8, "big") + data,
+            state=bytes((flags,)) + checksum.to_bytes(8, "big") + chain + data,
         )
 
     # -- read -----------------------------------------------------------------
@@ -123,10 +141,10 @@ class RecordCodec:
         try:
             if len(state) < HEADER_SIZE:
                 raise CorruptRecord(f"record is truncated ({len(state)} bytes)")
-            data = state[HEADER_SIZE:]
+            data = record_body(state)
             if _checksum(stream, first, topic, data) != int.from_bytes(state[1:HEADER_SIZE], "big"):
                 raise CorruptRecord("checksum mismatch (the record was altered or damaged)")
-            flags = state[0]
+            flags = state[0] & COMPRESSION_MASK
             if flags == ZSTD:
                 data = self._decompressor.decompress(data)
             elif flags != PLAIN:
@@ -187,6 +205,16 @@ def _construct(cls: type[Event], data: dict[str, Any]) -> Event:
     object.__setattr__(event, "__pydantic_extra__", None)
     object.__setattr__(event, "__pydantic_private__", None)
     return event
+
+
+def record_body(state: bytes) -> bytes:
+    """The body of a stored record (after its header, whose size depends on the link flag)."""
+    return state[LINKED_HEADER_SIZE:] if state[0] & LINKED else state[HEADER_SIZE:]
+
+
+def record_link(state: bytes) -> bytes | None:
+    """The chain link stored in a record's header, or None when it has none."""
+    return state[HEADER_SIZE:LINKED_HEADER_SIZE] if state and state[0] & LINKED else None
 
 
 def _checksum(stream: str, first: int, topic: str, body: bytes) -> int:

@@ -17,7 +17,8 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from tapevm.domain.errors import ConflictError, StoreError, TapeError
 from tapevm.domain.events import RecordedEvent
-from tapevm.infrastructure.codec import RecordCodec
+from tapevm.infrastructure.codec import RecordCodec, record_link
+from tapevm.infrastructure.hash_chain import GENESIS, chain_key_from_environment, compute_link
 from tapevm.infrastructure.ports import EventStore, SessionHead
 
 READ_PAGE = 20_000
@@ -39,6 +40,9 @@ class RecorderEventStore(EventStore):
         self.codec = RecordCodec()
         self.url_for_display = url_for_display
         self._closer = closer
+        # issue 5: hash chain (hash_chain.py): per session, (next event number, link of the last record)
+        self.chain_key = chain_key_from_environment()
+        self._links: dict[str, tuple[int, bytes]] = {}
 
     def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
         if not events:
@@ -48,18 +52,47 @@ class RecorderEventStore(EventStore):
         for i, e in enumerate(events):
             if e.session != session or e.seq != first + i:
                 raise ValueError("append takes consecutive events of one session")
-        stored = self.codec.encode(events)
+        prev = self._prev_link(session, first)
+        key = self.chain_key
+
+        def link(stream: str, seq: int, topic: str, body: bytes) -> tuple[bytes, bool]:
+            return compute_link(prev, stream, seq, topic, body, key), key is not None
+
+        stored = self.codec.encode(events, link)
         try:
             self.recorder.insert_events([stored], fork_start=fork_start)
         except IntegrityError as e:
+            self._links.pop(session, None)
             raise ConflictError(
                 f"session {session!r} already has an event {first}: another writer appended first; "
                 "reopen the session to continue from its new head"
             ) from e
         except TapeError:
+            self._links.pop(session, None)
             raise
         except PersistenceError as e:
+            self._links.pop(session, None)
             raise StoreError(f"could not write to {self.url_for_display}: {e}") from e
+        self._links[session] = (first + len(events), record_link(stored.state) or GENESIS)
+
+    def _prev_link(self, session: str, first: int) -> bytes:
+        """The link of the record before event ``first`` (cached after each append; read once otherwise)."""
+        cached = self._links.get(session)
+        if cached is not None and cached[0] == first:
+            return cached[1]
+        if first == 1:
+            return GENESIS
+        return self._link_at(session, first - 1) or GENESIS
+
+    def _link_at(self, session: str, seq: int) -> bytes | None:
+        for rows in self._rows(session, seq, seq):
+            return record_link(rows[-1][2])
+        return None
+
+    def head_link(self, session: str) -> bytes | None:
+        """The chain link of the session's last record (None without one)."""
+        head = self.last_seq(session)
+        return self._link_at(session, head) if head else None
 
     def _rows(self, session: str, start: int, stop: int | None) -> Iterator[list[tuple[int, str, bytes]]]:
         """Pages of the records holding events ``start..stop`` (the first may begin before ``start``)."""

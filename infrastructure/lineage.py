@@ -111,3 +111,57 @@ def common_ancestor(store: EventStore, a: str, b: str) -> int:
         if hx != hy:
             break
     return shared
+
+
+class NamedSessions(EventStore):
+    """The store as seen through session NAMES: reads follow the registry and forks.
+
+    The entry points that take ``(store, name)`` (replay, audit, blame, verify,
+    unfinished-form detection) wrap their store in this view, so a renamed
+    session or a fork reads exactly the log its name stands for.  Writes go
+    to the underlying store unchanged (they already name streams).  Code that
+    works on stream ids (the session service, this module) uses :func:`raw_store`.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self.raw = raw_store(store)
+        self.url_for_display = self.raw.url_for_display
+
+    @classmethod
+    def of(cls, store: EventStore) -> NamedSessions:
+        return store if isinstance(store, NamedSessions) else cls(store)
+
+    def stream_of(self, name: str) -> str:
+        from tapevm.infrastructure.session_registry import resolve_stream
+
+        return resolve_stream(self.raw, name)
+
+    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        return read(self.raw, self.stream_of(session), start, stop)
+
+    def read_fields(self, session: str, start: int = 1, stop: int | None = None
+                    ) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        return read_fields(self.raw, self.stream_of(session), start, stop)
+
+    def last_seq(self, session: str) -> int:
+        return self.raw.last_seq(self.stream_of(session))
+
+    def head_link(self, session: str) -> bytes | None:
+        return self.raw.head_link(self.stream_of(session))  # type: ignore[attr-defined,no-any-return]
+
+    def append(self, events: Any, *, fork_start: bool = False) -> None:
+        self.raw.append(events, fork_start=fork_start)
+
+    def sessions(self) -> Any:
+        return self.raw.sessions()
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def raw_store(store: EventStore) -> EventStore:
+    """The underlying store of a :class:`NamedSessions` view (or the store itself)."""
+    return store.raw if isinstance(store, NamedSessions) else store

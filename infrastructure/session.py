@@ -15,7 +15,7 @@ never gets ahead of the log.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +35,19 @@ from tapevm.infrastructure import lineage
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_lease import WriterLease
 from tapevm.infrastructure.session_registry import SessionRegistry
+from tapevm.infrastructure.side_tables import has_side_tables
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.world_state import load_world
 from tapevm.vm.world import World
+# issue 5: recorded effects, interrupted forms, host file imports
+from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
+from tapevm.infrastructure.unfinished_form import find_unfinished_form, resume_form
+from tapevm.infrastructure.world_import import import_file
+from tapevm.vm.effects import EffectAbort
+from tapevm.vm.value_codec import ValueEncoder
 
 log = structlog.get_logger("tapevm.session")
 
@@ -95,12 +102,14 @@ class Session:
     def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
                  writable: bool = True) -> None:
         self.id = validate_session_id(session_id)
-        self.store = store
+        self.store = store = lineage.raw_store(store)
         self._owns_store = owns_store
         # The name resolves to a stream (see session_registry); a writer holds the lease (session_lease).
-        self.stream = SessionRegistry(store).stream_of(self.id)
+        # A store without tapevm's side tables (replay's in-memory one) has neither: name = stream.
+        persistent = has_side_tables(store)
+        self.stream = SessionRegistry(store).stream_of(self.id) if persistent else self.id
         self.writable = writable
-        self._lease = WriterLease(store, self.stream, self.id) if writable else None
+        self._lease = WriterLease(store, self.stream, self.id) if writable and persistent else None
         try:
             self._open(create)
         except BaseException:
@@ -117,9 +126,14 @@ class Session:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
             self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
         self.world = World()
-        self.interpreter = Interpreter(self.world)
+        self.effects = SessionEffects(self)  # issue 5: recorded effects (infrastructure/effects.py)
+        self.interpreter = Interpreter(self.world, self.effects)
         load_world(self._state, self.world, self.interpreter)
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
+        self._submitted: FormSubmitted | None = None  # the form being evaluated
+        self._form_seq: int | None = None  # its event number once committed (by its first effect)
+        # A form interrupted between its effects and its end (infrastructure/unfinished_form.py).
+        self.unfinished: int | None = find_unfinished_form(store, self.id, self._state.seq)
         log.debug("session_opened", session=self.id, head=self._state.seq)
 
     # -- reading ---------------------------------------------------------------
@@ -151,6 +165,9 @@ class Session:
         A Lisp error in a form is committed (as that form's outcome); the
         following forms still run, as at a REPL, unless ``stop_on_error``.
         """
+        if self.unfinished is not None:
+            raise UsageError(f"session {self.id!r} has an unfinished form at event {self.unfinished} (interrupted); "
+                             f"finish it first with 'tape resume -i {self.id}' (Session.resume())")
         forms = self.interpreter.read_forms(source, file)
         outcomes = []
         for form, line, column, text in forms:
@@ -168,13 +185,21 @@ class Session:
                 raise EvalError(outcome)
         return outcomes[-1].value if outcomes else None
 
-    def _run_form(self, form: Any, line: int, column: int, text: str, file: str) -> FormOutcome:
+    def _run_form(self, form: Any, line: int, column: int, text: str, file: str,
+                  committed_seq: int | None = None) -> FormOutcome:
         world = self.world
         world.begin()
         self.interpreter.begin_form(self._state.seq + 1)
         submitted = FormSubmitted(source=text, file=file, line=line, column=column)
+        self._submitted, self._form_seq = submitted, committed_seq
+        self.effects.start_form()
         try:
             value = self.interpreter.eval_form(form)
+        except EffectAbort as abort:  # a store failure or a replay divergence inside an effect
+            world.rollback()
+            self._builder.discard()
+            self._mark_unfinished()
+            raise abort.inner from None
         except VMError as e:
             printed_out = world.rollback()
             error_value = getattr(e, "error", None)
@@ -183,35 +208,87 @@ class Session:
             outcome = FormEvaluated(ok=False, error_kind=kind, error_message=message)
             events = self._builder.build(submitted, printed_out, outcome)
             try:
-                recorded = self._append_events(events)
+                recorded = self._append_form_events(events)
             except BaseException:
                 self._builder.discard()
+                self._mark_unfinished()
                 raise
             self._builder.commit()
-            return FormOutcome(recorded[0].seq, recorded[-1].seq, False, None, "",
+            return FormOutcome(recorded[0].cause, recorded[-1].seq, False, None, "",
                                _output_of(events), kind, message)
+        except BaseException:  # interrupted (Ctrl-C): nothing of the form stays in the live VM
+            world.rollback()
+            self._builder.discard()
+            self._mark_unfinished()
+            raise
         mutations = world.take_mutations()
         printed = to_source(value)
         # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
         outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
         try:
             events = self._builder.build(submitted, mutations, outcome, value, has_result=True)
-            recorded = self._append_events(events)
+            recorded = self._append_form_events(events)
         except BaseException:
             world.rollback()
             self._builder.discard()
+            self._mark_unfinished()
             raise
         world.commit()
         self._builder.commit()
-        return FormOutcome(recorded[0].seq, recorded[-1].seq, True, value, printed, _output_of(events))
+        return FormOutcome(recorded[0].cause, recorded[-1].seq, True, value, printed, _output_of(events))
 
-    def _append_events(self, events: list[Event]) -> list[RecordedEvent]:
-        """Number, store and fold ``events``; the first one is the cause of the rest."""
+    # -- recorded effects (issue 5): a form with effects commits in several transactions --
+    def tool(self, name: str) -> Callable[[Tool], Tool]:
+        """Decorator: register a Python function as ``(tool name args...)``; its calls are recorded."""
+        def register(fn: Tool) -> Tool:
+            self.effects.providers.tools[name] = fn
+            return fn
+        return register
+
+    def redact(self, fn: Redactor) -> Redactor:
+        """Register ``fn(text) -> text`` to keep secrets out of recorded effect arguments and results."""
+        return self.effects.redact(fn)
+
+    def _mark_unfinished(self) -> None:
+        if self._form_seq is not None:  # its FormSubmitted is in the log, its end is not
+            self.unfinished = self._form_seq
+
+    def import_file(self, host_path: str, path: str | None = None) -> int:
+        """Record a host file into the VM's world (one FileImported event); its event number."""
+        return import_file(self, host_path, path)
+
+    def resume(self) -> FormOutcome | None:
+        """Finish an interrupted form: recorded effects answered from the log, the rest performed."""
+        return resume_form(self)
+
+    def commit_form_input(self) -> int:
+        """Commit the current form's FormSubmitted (once, on its first effect); its event number."""
+        if self._form_seq is None:
+            assert self._submitted is not None, "an effect outside a form"
+            self._form_seq = self._append_events([self._submitted])[0].seq
+        return self._form_seq
+
+    def form_encoder(self) -> ValueEncoder:
+        """The encoder of the current form's values (effect arguments and results use it too)."""
+        return self._builder.encoder
+
+    def append_caused(self, events: list[Event], cause: int) -> list[RecordedEvent]:
+        """Commit ``events`` in one transaction with ``cause`` as their cause (an effect of a form)."""
+        return self._append_events(events, cause)
+
+    def _append_form_events(self, events: list[Event]) -> list[RecordedEvent]:
+        if self._form_seq is None:
+            return self._append_events(events)
+        return self._append_events(events[1:], self._form_seq)  # FormSubmitted is already committed
+
+    def _append_events(self, events: list[Event], cause: int | None = None) -> list[RecordedEvent]:
+        """Number, store and fold ``events``; their cause is ``cause`` or else the first of them."""
         if not self.writable:
             raise UsageError(f"session {self.id!r} was opened read-only")
         first = self._state.seq + 1
         now = time.time()
-        recorded = [RecordedEvent(self.stream, first + i, first, now, e) for i, e in enumerate(events)]
+        c = first if cause is None else cause
+        recorded = [RecordedEvent(self.stream, first + i, c, now, e) for i, e in enumerate(events)]
         self.store.append(recorded)
         fold_fields(((r.seq, r.event.type_name, r.event.__dict__) for r in recorded), self._state)
         return recorded
@@ -223,7 +300,7 @@ class Session:
         """
         recorded = self._append_events(events)
         self.world = World()
-        self.interpreter = Interpreter(self.world)
+        self.interpreter = Interpreter(self.world, self.effects)
         load_world(self._state, self.world, self.interpreter)
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
         return recorded

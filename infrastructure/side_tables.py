@@ -19,6 +19,11 @@ from tapevm.domain.errors import StoreError
 from tapevm.infrastructure.ports import EventStore
 
 
+def has_side_tables(store: EventStore) -> bool:
+    """Whether ``store`` keeps tapevm's own tables (a SQL store; not, e.g., replay's in-memory one)."""
+    return getattr(store, "recorder", None) is not None
+
+
 class SideTables:
     """One transaction per call over the store's database (SQLite or PostgreSQL)."""
 

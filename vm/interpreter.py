@@ -25,6 +25,7 @@ from typing import Any
 
 from tapevm.vm import reader
 from tapevm.vm.compiler import BEGIN, DEFINE, SPECIAL_FORMS, Compiler, is_form, proper_list
+from tapevm.vm.effects import EffectPort, NoEffects
 from tapevm.vm.errors import UNBOUND_SYMBOL, LispError, lisp_error
 from tapevm.vm.machine import Machine
 from tapevm.vm.nodes import Lambda, Node
@@ -40,8 +41,9 @@ _CONSTANT_TYPES = frozenset({int, float, str, bool, Keyword, NilType})
 class Interpreter:
     """One VM over one World: built-ins, compiler and machine."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, effects: EffectPort | None = None) -> None:
         self.world = world
+        self.effects: EffectPort = effects if effects is not None else NoEffects()
         self.builtins: dict[str, Primitive] = all_primitives()
         self.machine = Machine(self)
         self._gensym_counter = 0

@@ -39,6 +39,7 @@ import difflib
 import operator
 from typing import TYPE_CHECKING, Any
 
+from tapevm.vm.effects import EffectAbort
 from tapevm.vm.errors import (
     ARITHMETIC_ERROR,
     ARITY_ERROR,
@@ -535,6 +536,8 @@ class Machine:
                     err = ErrorValue(UNBOUND_SYMBOL, f"{key.name} is used before its definition")
                 else:
                     err = ErrorValue(INTERNAL_ERROR, f"internal error: KeyError {exc}")
+            except EffectAbort:
+                raise  # the host stops the form (store failure, replay divergence): no Lisp try sees it
             except Exception as exc:  # noqa: BLE001 - a bug in a primitive must not crash the host
                 err = ErrorValue(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
             # Unwind to the innermost try frame.

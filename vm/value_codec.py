@@ -32,7 +32,8 @@ import orjson
 
 from tapevm.domain.content import (
     ATOM, BIGINT, CLOSURE, ERROR, FLOAT, FRAME, GROUP, GROUP_MEMBER, KEYWORD, LIST_CHUNK, LOCAL,
-    MACRO, MAP_CHUNK, MAX_SAFE_INT, PRIMITIVE, REF, SYMBOL, VECTOR_CHUNK, ContentTable, canonical_bytes,
+    MACRO, MAP_CHUNK, MAX_SAFE_INT, PRIMITIVE, REF, SYMBOL, TEXT, TEXT_NODE_MIN, VECTOR_CHUNK, ContentTable,
+    canonical_bytes,
 )
 from tapevm.domain.errors import ValueCodecError
 from tapevm.vm.values import (
@@ -160,11 +161,18 @@ class ValueEncoder:
         """The encoding of ``value``: inline for scalars, ``["@", key]`` (or a group member ref)."""
         t = type(value)
         # The commonest values first, encoded as themselves (what encode_scalar returns for them).
-        if (t is int and -MAX_SAFE_INT < value < MAX_SAFE_INT) or t is str or t is bool:
+        if (t is int and -MAX_SAFE_INT < value < MAX_SAFE_INT) or t is bool:
             return value
+        if t is str:
+            # a long string is a TEXT node: stored once, deduplicated by content
+            return self._text_ref(value) if len(value) >= TEXT_NODE_MIN else value
         if t not in _COMPOUND:
             return encode_scalar(value)
         return self._encode_graph(value)
+
+    def _text_ref(self, text: str) -> list[str]:
+        """A long string as a TEXT node: stored once, deduplicated by hash (confirmed by bytes)."""
+        return [REF, self._store([TEXT, text])]
 
     # -- graph ----------------------------------------------------------------------
     def _cached_list_ref(self, pair: Pair) -> Any:
@@ -349,6 +357,8 @@ class ValueEncoder:
             if type(value) is _Cached:
                 return [REF, value.key]
             if not isinstance(value, _Unit) and not _is_compound(value):
+                if type(value) is str and len(value) >= TEXT_NODE_MIN:
+                    return self._text_ref(value)
                 return encode_scalar(value)
             target = unit_of(value)
             if not isinstance(target, _Unit):
@@ -505,6 +515,8 @@ class ValueDecoder:
             return m
         if tag == GROUP:
             return self._group(key)
+        if tag == TEXT:
+            return node[1]
         if tag in (CLOSURE, FRAME, MACRO, ERROR):
             return self._build_object(node, dec)
         raise ValueCodecError(f"unknown node tag {tag!r}")

@@ -43,6 +43,7 @@ def primitive(name: str, *aliases: str, needs_machine: bool = False) -> Callable
 def all_primitives() -> dict[str, Primitive]:
     """Every built-in, by name (imports the primitive modules)."""
     from tapevm.vm.primitives import (  # noqa: F401 - imported for their registrations
+        effects,
         higher_order,
         lists,
         maps,

@@ -1,0 +1,175 @@
+"""Commands that explain a session: ``audit`` (timeline), ``blame`` (provenance), ``world`` (its files)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+from tapevm.cli import render
+from tapevm.cli.options import json_option, open_session_for, print_json, session_option
+from tapevm.domain.errors import UsageError
+from tapevm.infrastructure.audit import AUDIT_KINDS, AuditEntry, audit
+from tapevm.infrastructure.provenance import Blame, blame_binding, blame_fact, blame_file
+
+
+def _check_range(start: int, stop: int | None, head: int) -> None:
+    if start < 1 or (stop is not None and stop < start):
+        raise UsageError(f"--from/--to must satisfy 1 <= from <= to (got {start}..{stop})")
+    if start > head:
+        raise UsageError(f"the session has events 1..{head}; --from {start} is past its end")
+
+
+@click.command("audit")
+@session_option
+@click.option("--from", "start", type=int, default=1, show_default=True, help="First event number.")
+@click.option("--to", "stop", type=int, default=None, help="Last event number.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(AUDIT_KINDS),
+              help="Only entries of this kind (repeatable).")
+@json_option
+@click.pass_context
+def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, kinds: tuple[str, ...],
+           as_json: bool) -> None:
+    """A readable timeline: what changed, when, which form caused it, effect calls with duration and size.
+
+    Pages when the output is a terminal; --json streams one JSON object per line.
+    """
+    with open_session_for(ctx, session_id, create=False) as s:
+        _check_range(start, stop, s.head)
+        show = render.ValuePrinter(s.state)
+        entries = audit(s.store, s.id, show, start, stop, kinds)
+        if as_json:
+            for entry in entries:
+                click.echo(orjson.dumps(entry.as_json()).decode())
+            return
+        click.echo_via_pager(_lines(entries))
+
+
+def _lines(entries: object) -> object:
+    for e in entries:  # type: ignore[attr-defined]
+        yield _line(e) + "\n"
+
+
+def _line(e: AuditEntry) -> str:
+    extra = ""
+    if e.duration_ms is not None:
+        extra = f"  [{e.duration_ms:.1f} ms, {e.size} B]"
+    cause = "" if e.kind == "input" or e.cause == e.seq else f"  <- {e.form or f'event {e.cause}'}"
+    mark = "!" if e.error else " "
+    return f"{e.seq:>7} {render.iso_time(e.time)[11:23]} {mark}{e.kind:<7} {e.what}{extra}{cause}"
+
+
+@click.command("blame")
+@click.argument("name", required=False)
+@session_option
+@click.option("--fact", "fact", metavar="FACT", default=None, help="A fact, as Lisp data: '(task \"x\" done)'.")
+@click.option("--file", "file", metavar="PATH", default=None, help="A file of the VM's world.")
+@click.option("--at", type=int, default=None, metavar="N", help="As of event N (default: the head).")
+@json_option
+@click.pass_context
+def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | None, file: str | None,
+          at: int | None, as_json: bool) -> None:
+    """Which event and input form produced NAME's value (or a fact's, or a file's), and its full history."""
+    if sum(x is not None for x in (name, fact, file)) != 1:
+        raise UsageError("blame takes exactly one of NAME, --fact FACT or --file PATH")
+    with open_session_for(ctx, session_id, create=False) as s:
+        if at is not None and not 1 <= at <= s.head:
+            raise UsageError(f"session {s.id!r} has events 1..{s.head}; there is no event {at}")
+        if name is not None:
+            result = blame_binding(s.store, s.id, name, at, s.state_at(at).current_ns if at else s.state.current_ns)
+        elif fact is not None:
+            result = blame_fact(s.store, s.id, fact, at)
+        else:
+            result = blame_file(s.store, s.id, file or "", at)
+        show = render.ValuePrinter(s.state)
+        if not result.history:
+            raise UsageError(f"nothing in session {s.id!r} up to event {result.at} touched {result.target}")
+        if as_json:
+            print_json(_blame_json(result, show))
+            return
+        _show_blame(result, show)
+
+
+def _value(entry_value: object, op: str, show: render.ValuePrinter, size: int | None) -> str:
+    if op in ("write", "import"):
+        return f"{size} bytes, blob {str(entry_value)[:12]}"
+    if op == "delete":
+        return "(deleted)"
+    return show(entry_value)
+
+
+def _blame_json(b: Blame, show: render.ValuePrinter) -> dict[str, object]:
+    def one(e: object) -> dict[str, object]:
+        return {"seq": e.seq, "op": e.op, "value": _value(e.value, e.op, show, e.size),  # type: ignore[attr-defined]
+                "cause": e.cause, "form": {"file": e.form_file, "line": e.form_line,  # type: ignore[attr-defined]
+                                           "source": e.form_source}}  # type: ignore[attr-defined]
+    cur = b.current
+    return {"target": b.target, "at": b.at, "current": one(cur) if cur else None,
+            "history": [one(e) for e in b.history]}
+
+
+def _show_blame(b: Blame, show: render.ValuePrinter) -> None:
+    cur = b.current
+    if cur is None:
+        click.echo(f"{b.target} has no value at event {b.at} (last: {b.history[-1].op} at event {b.history[-1].seq})")
+    else:
+        click.echo(f"{b.target} = {render.short(_value(cur.value, cur.op, show, cur.size), 100)}")
+        click.echo(f"  set by event {cur.seq} ({cur.op}), caused by event {cur.cause}: "
+                   f"{cur.form_file}:{cur.form_line}  {render.short(cur.form_source, 80)}")
+    click.echo("history:")
+    for e in b.history:
+        click.echo(f"  {e.seq:>7}  {e.op:<8} {render.short(_value(e.value, e.op, show, e.size), 60):<60}  "
+                   f"<- {e.form_file}:{e.form_line}" if e.form_file else
+                   f"  {e.seq:>7}  {e.op:<8} {render.short(_value(e.value, e.op, show, e.size), 60)}  <- event {e.cause}")
+
+
+@click.group("world")
+def world() -> None:
+    """The VM's sandboxed files: list, show, import from the host."""
+
+
+@world.command("ls")
+@session_option
+@click.option("--at", type=int, default=None, metavar="N", help="As of event N (default: the head).")
+@json_option
+@click.pass_context
+def world_ls(ctx: click.Context, session_id: str, at: int | None, as_json: bool) -> None:
+    """List the world's files (path, size, content hash)."""
+    with open_session_for(ctx, session_id, create=False) as s:
+        st = s.state if at is None else s.state_at(at)
+        rows = [{"path": p, "size": len(st.blobs.get(k)), "content": k} for p, k in sorted(st.files.items())]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['size']:>10}  {r['content'][:12]}  {r['path']}")
+
+
+@world.command("cat")
+@click.argument("path")
+@session_option
+@click.option("--at", type=int, default=None, metavar="N", help="As of event N (default: the head).")
+@click.pass_context
+def world_cat(ctx: click.Context, path: str, session_id: str, at: int | None) -> None:
+    """Write a world file's bytes to standard output."""
+    with open_session_for(ctx, session_id, create=False) as s:
+        st = s.state if at is None else s.state_at(at)
+        if path not in st.files:
+            where = f" at event {at}" if at is not None else ""
+            raise UsageError(f"no file {path!r} in the world of session {s.id!r}{where} (see 'tape world ls')")
+        data = st.file_bytes(path)
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+@world.command("import")
+@click.argument("host_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", required=False)
+@session_option
+@click.pass_context
+def world_import(ctx: click.Context, host_path: Path, path: str | None, session_id: str) -> None:
+    """Record the host file HOST_PATH into the VM's world as PATH (default: its name), as an event."""
+    with open_session_for(ctx, session_id) as s:
+        seq = s.import_file(str(host_path), path)
+        click.echo(f"imported {host_path} as {path or host_path.name} (event {seq})")

@@ -1,0 +1,146 @@
+"""Language-model providers for ``(ask prompt :model m ...)``: a small interface, two implementations.
+
+* :class:`ScriptedLLM` answers deterministically, offline, from a script (a
+  JSON file of rules or a Python function): what the examples and tests use.
+* :class:`OpenAICompatibleLLM` posts to an OpenAI-compatible
+  ``/chat/completions`` endpoint configured by environment variables.
+
+Whatever a provider answers is recorded by the session (EffectCompleted), so
+a replay never calls a provider again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from tapevm.domain.errors import EffectProviderError
+
+# Environment variables of the HTTP provider and of provider selection.
+ENV_PROVIDER = "TAPE_LLM"            # "script:PATH", "echo" or "openai"
+ENV_BASE_URL = "TAPE_LLM_BASE_URL"   # e.g. http://127.0.0.1:8000/v1
+ENV_API_KEY = "TAPE_LLM_API_KEY"
+ENV_MODEL = "TAPE_LLM_MODEL"
+ENV_TIMEOUT = "TAPE_LLM_TIMEOUT"     # seconds, default 60
+
+
+class LLMProvider(Protocol):
+    """Answers one prompt; ``options`` are the ``:keyword value`` pairs of the call (``model``, ``system``...)."""
+
+    def complete(self, prompt: str, options: Mapping[str, Any]) -> str: ...
+
+
+class LLMCallFailed(Exception):
+    """The provider answered with an error; recorded as the effect's error (a program can catch it)."""
+
+
+class ScriptedLLM:
+    """Deterministic answers: the first rule whose regex matches the prompt, else the default.
+
+    A script file is JSON: ``{"rules": [{"match": REGEX, "answer": TEXT}, ...], "default": TEXT}``;
+    ``{prompt}`` in an answer is replaced by the prompt.  Without rules and default
+    it echoes the prompt.
+    """
+
+    def __init__(self, rules: list[tuple[str, str]] | None = None, default: str | None = None,
+                 rule: Callable[[str, Mapping[str, Any]], str] | None = None) -> None:
+        self.rules = [(re.compile(p), a) for p, a in (rules or [])]
+        self.default = default
+        self.rule = rule
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ScriptedLLM:
+        try:
+            data = orjson.loads(Path(path).read_bytes())
+            rules = [(r["match"], r["answer"]) for r in data.get("rules", [])]
+            default = data.get("default")
+            return cls(rules, default)
+        except FileNotFoundError:
+            raise EffectProviderError(f"no LLM script file {path} (set {ENV_PROVIDER}=script:PATH to an existing file)") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, re.error) as e:
+            raise EffectProviderError(
+                f"bad LLM script {path}: {e} (expected {{\"rules\": [{{\"match\": ..., \"answer\": ...}}], \"default\": ...}})"
+            ) from None
+
+    def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
+        if self.rule is not None:
+            return self.rule(prompt, options)
+        for pattern, answer in self.rules:
+            if pattern.search(prompt):
+                return answer.replace("{prompt}", prompt)
+        if self.default is not None:
+            return self.default.replace("{prompt}", prompt)
+        return f"echo: {prompt}"
+
+
+class OpenAICompatibleLLM:
+    """POSTs ``{"model", "messages"}`` to ``<base>/chat/completions``; the answer is the first choice's content."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, model: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.model = model
+        self.timeout = timeout
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> OpenAICompatibleLLM:
+        env = os.environ if env is None else env
+        base = env.get(ENV_BASE_URL)
+        if not base:
+            raise EffectProviderError(f"{ENV_PROVIDER}=openai needs {ENV_BASE_URL} (e.g. https://api.openai.com/v1)")
+        try:
+            timeout = float(env.get(ENV_TIMEOUT, "60"))
+        except ValueError:
+            raise EffectProviderError(f"{ENV_TIMEOUT} must be a number of seconds") from None
+        return cls(base, env.get(ENV_API_KEY), env.get(ENV_MODEL), timeout)
+
+    def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
+        model = options.get("model", self.model)
+        if not model:
+            raise LLMCallFailed(f"no model: pass :model or set {ENV_MODEL}")
+        messages = []
+        if options.get("system"):
+            messages.append({"role": "system", "content": str(options["system"])})
+        messages.append({"role": "user", "content": prompt})
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        for name in ("temperature", "max_tokens", "seed"):
+            if name in options:
+                body[name] = options[name]
+        request = urllib.request.Request(
+            f"{self.base_url}/chat/completions", data=orjson.dumps(body), method="POST",
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                data = orjson.loads(response.read())
+        except urllib.error.HTTPError as e:
+            raise LLMCallFailed(f"HTTP {e.code} from {self.base_url}: {e.read()[:200].decode(errors='replace')}") from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise LLMCallFailed(f"cannot reach {self.base_url}: {e}") from None
+        try:
+            return str(data["choices"][0]["message"]["content"])
+        except (KeyError, IndexError, TypeError):
+            raise LLMCallFailed(f"unexpected answer from {self.base_url}: {str(data)[:200]}") from None
+
+
+def llm_from_environment(env: Mapping[str, str] | None = None) -> LLMProvider | None:
+    """The provider ``TAPE_LLM`` names, or None when it is unset (``ask`` then fails, catchably)."""
+    env = os.environ if env is None else env
+    spec = env.get(ENV_PROVIDER, "")
+    if not spec:
+        return None
+    if spec == "echo":
+        return ScriptedLLM()
+    if spec.startswith("script:"):
+        return ScriptedLLM.from_file(spec[len("script:"):])
+    if spec == "openai":
+        return OpenAICompatibleLLM.from_environment(env)
+    raise EffectProviderError(f"unknown {ENV_PROVIDER}={spec!r}: use 'script:PATH', 'echo' or 'openai'")

@@ -1,0 +1,65 @@
+"""Forms interrupted between their effects and their end, and how to finish them.
+
+A form with effects commits its FormSubmitted and each effect before it ends
+(see :mod:`tapevm.infrastructure.effects`).  If the process dies in between,
+the log ends with a FormSubmitted (and maybe effects) but no FormEvaluated.
+The session notices this when it opens (:func:`find_unfinished_form`) and
+refuses to run new forms until the form is finished: :func:`resume_form`
+re-runs it with every recorded effect answered from the log (nothing paid for
+is asked again, nothing is recorded twice) and performs the remaining effects
+for real; its mutations and FormEvaluated then commit as usual.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tapevm.infrastructure.lineage import NamedSessions
+from tapevm.domain.errors import UsageError
+from tapevm.domain.events import FormEvaluated, FormSubmitted, RecordedEvent
+from tapevm.infrastructure.effects import RecordedAnswers, RecordedEffect
+from tapevm.infrastructure.ports import EventStore
+from tapevm.vm.world_state import make_decoder
+
+if TYPE_CHECKING:
+    from tapevm.infrastructure.session import FormOutcome, Session
+
+
+def find_unfinished_form(store: EventStore, session_id: str, head: int) -> int | None:
+    """The event number of the FormSubmitted whose form never ended, if the log ends inside one."""
+    store = NamedSessions.of(store)
+    if head < 2:
+        return None
+    last = next(iter(store.read(session_id, head, head)), None)
+    if last is None or type(last.event) is FormEvaluated:
+        return None
+    first = last if last.cause == last.seq else next(iter(store.read(session_id, last.cause, last.cause)), None)
+    if first is not None and type(first.event) is FormSubmitted:
+        return first.seq
+    return None
+
+
+def resume_form(session: Session) -> FormOutcome | None:
+    """Finish the session's unfinished form (None when there is none); see the module docstring."""
+    from tapevm.infrastructure.replay import _effects_of  # the same grouping replay uses
+
+    seq = session.unfinished
+    if seq is None:
+        return None
+    events: list[RecordedEvent] = list(session.events(seq))
+    submitted = events[0].event
+    assert isinstance(submitted, FormSubmitted)
+    parsed = session.interpreter.read_forms(submitted.source, submitted.file)
+    if len(parsed) != 1:
+        raise UsageError(f"event {seq}: the recorded form does not read back as one form")
+    decoder = make_decoder(session._state, session.world, session.interpreter)
+    recorded: dict[int, RecordedEffect] = _effects_of(events)
+    session.effects.source = RecordedAnswers(recorded, decoder.decode, fallback=session.effects.live,
+                                             record_known=False)
+    try:
+        outcome = session._run_form(parsed[0][0], submitted.line, submitted.column, submitted.source,
+                                    submitted.file, committed_seq=seq)
+    finally:
+        session.effects.source = session.effects.live
+    session.unfinished = None
+    return outcome

@@ -1,0 +1,49 @@
+"""Bringing a host file into a session's world: the host read happens here, never in the VM.
+
+The file's bytes are recorded in the log (a ContentStored blob, deduplicated by
+content, and a FileImported event naming the host path), so a replay or a
+fold never needs the host file again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tapevm.domain.errors import UsageError
+from tapevm.domain.events import ContentStored, Event, FileImported
+from tapevm.domain.state import encode_blob
+from tapevm.vm.world import WorldError, normalize_path
+
+if TYPE_CHECKING:
+    from tapevm.infrastructure.session import Session
+
+MAX_IMPORT_BYTES = 512 * 1024 * 1024
+
+
+def import_file(session: Session, host_path: str | Path, path: str | None = None) -> int:
+    """Record the host file as world file ``path`` (default: its name); returns the FileImported's event number."""
+    host = Path(host_path)
+    try:
+        data = host.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {host}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {host}: {e.strerror or e}") from None
+    if len(data) > MAX_IMPORT_BYTES:
+        raise UsageError(f"{host} is larger than {MAX_IMPORT_BYTES} bytes; split it first")
+    try:
+        target = normalize_path(path if path is not None else host.name)
+    except WorldError as e:
+        raise UsageError(f"bad world path {path!r}: {e.message}") from None
+    if session.unfinished is not None:
+        raise UsageError(f"session {session.id!r} has an unfinished form at event {session.unfinished}; "
+                         f"finish it first with 'tape resume -i {session.id}'")
+    key, new = session.state.blobs.key_for(data)
+    events: list[Event] = []
+    if new:
+        events.append(ContentStored(nodes=[], blobs=[[key, *encode_blob(data)]]))
+    events.append(FileImported(path=target, content=key, size=len(data), source=str(host)))
+    recorded = session.append_caused(events, session.head + 1)
+    session.world.files[target] = data
+    return recorded[-1].seq

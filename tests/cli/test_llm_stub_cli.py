@@ -1,0 +1,40 @@
+"""``(ask ...)`` from the ``tape`` command against a stub OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def base_url() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            data = json.dumps({"choices": [{"message": {"content": f"stub says: {body['messages'][-1]['content']}"}}]})
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_ask_through_the_cli_then_replay_offline(tape: Any, base_url: str) -> None:
+    env = {"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": base_url, "TAPE_LLM_MODEL": "tiny"}
+    r = tape("eval", '(define answer (ask "ping"))  answer', extra_env=env)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == '"stub says: ping"'
+    r = tape("replay", "--verify")  # no provider configured: answered from the log
+    assert r.returncode == 0 and "identical to the record" in r.stdout

@@ -1,0 +1,92 @@
+"""The OpenAI-compatible provider against a stub HTTP server on 127.0.0.1 (never a real service)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from tapevm.domain.errors import EffectProviderError
+from tapevm.infrastructure.llm_providers import OpenAICompatibleLLM, llm_from_environment
+from tapevm.infrastructure.replay import replay
+from tapevm.infrastructure.session import open_session
+
+
+class Stub:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        self.reply: Any = None
+
+
+@pytest.fixture
+def stub() -> Iterator[tuple[Stub, str]]:
+    state = Stub()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+            reply = state.reply if state.reply is not None else {
+                "choices": [{"message": {"role": "assistant", "content": f"stub says: {body['messages'][-1]['content']}"}}]}
+            data = json.dumps(reply).encode()
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_ask_goes_to_the_endpoint_and_is_recorded(stub: tuple[Stub, str], store_url: str) -> None:
+    state, base = stub
+    env = {"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": base, "TAPE_LLM_API_KEY": "sk-test", "TAPE_LLM_MODEL": "tiny"}
+    with open_session("h", store_url) as s:
+        s.effects.providers.llm = llm_from_environment(env)
+        s.redact(lambda t: t.replace("sk-test", "***"))
+        out = s.run('(ask "hello" :system "be brief" :temperature 0)')
+        assert out[0].value == "stub says: hello"
+    assert state.requests == [{"path": "/v1/chat/completions", "auth": "Bearer sk-test", "body": {
+        "model": "tiny", "temperature": 0,
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]}}]
+    from tapevm.infrastructure.store_factory import open_store
+
+    with open_store(store_url) as store:
+        assert replay(store, "h", verify=True).ok
+    assert len(state.requests) == 1  # the replay did not call the server
+
+
+def test_http_errors_are_recorded_effect_errors(stub: tuple[Stub, str], store_url: str) -> None:
+    state, base = stub
+    state.status = 500
+    state.reply = {"error": "overloaded"}
+    with open_session("e", store_url) as s:
+        s.effects.providers.llm = OpenAICompatibleLLM(base, model="m")
+        out = s.run('(try (ask "x") (catch e (list (error-kind e) (error-message e))))')
+        assert out[0].printed.startswith('(effect-error "ask: HTTP 500 from http://127.0.0.1:')
+        state.status, state.reply = 200, {"unexpected": True}
+        out = s.run('(try (ask "x") (catch e (error-message e)))')
+        assert "unexpected answer" in out[0].value
+        s.effects.providers.llm = OpenAICompatibleLLM("http://127.0.0.1:9/v1", model="m", timeout=2)
+        out = s.run('(try (ask "x") (catch e (error-message e)))')
+        assert out[0].value.startswith("ask: cannot reach http://127.0.0.1:9/v1")
+
+
+def test_configuration_errors() -> None:
+    with pytest.raises(EffectProviderError, match="needs TAPE_LLM_BASE_URL"):
+        llm_from_environment({"TAPE_LLM": "openai"})
+    with pytest.raises(EffectProviderError, match="TAPE_LLM_TIMEOUT must be a number"):
+        llm_from_environment({"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": "http://x", "TAPE_LLM_TIMEOUT": "soon"})
+    assert llm_from_environment({}) is None
