@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import xxhash
-from tapevm.infrastructure.lineage import NamedSessions
+from tapevm.infrastructure.lineage import NamedSessions, fork_origin
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.codec import (
     HEADER_SIZE,
@@ -99,17 +99,21 @@ class ChainReport:
                 "problem": self.problem or None, "message": self.message, "unlinked_events": self.unlinked}
 
 
-def _rows(store: EventStore, session_id: str) -> Iterator[list[tuple[int, str, bytes]]]:
-    """The records of the session's own stream (a fork's inherited records are its source's to verify)."""
-    view = NamedSessions.of(store)
-    return view.raw._rows(view.stream_of(session_id), 1, None)  # type: ignore[attr-defined,no-any-return]
+def _rows(store: EventStore, stream: str) -> Iterator[list[tuple[int, str, bytes]]]:
+    """The records of one stream, raw (a fork's inherited records are its source's to verify)."""
+    return store._rows(stream, 1, None)  # type: ignore[attr-defined,no-any-return]
 
 
 def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, expected_head: str | None = None,
                  ) -> ChainReport:
     """Check every record's checksum, position and link; stop at the first bad one."""
     report = ChainReport(session_id, ok=True)
-    bad = _check_records(store, session_id, key, report)
+    # Records are checked under their stream id (a renamed session's stream keeps its old id);
+    # a fork's own records start after its fork point (the inherited ones are its source's).
+    view = NamedSessions.of(store)
+    stream = view.stream_of(session_id)
+    origin = fork_origin(view.raw, stream)
+    bad = _check_records(view.raw, stream, key, report, 1 if origin is None else origin[1] + 1)
     if bad is not None:
         return bad
     if report.records == 0:
@@ -121,14 +125,14 @@ def verify_chain(store: EventStore, session_id: str, key: bytes | None = None, e
     return report
 
 
-def _check_records(store: EventStore, session_id: str, key: bytes | None, report: ChainReport) -> ChainReport | None:
+def _check_records(store: EventStore, session_id: str, key: bytes | None, report: ChainReport,
+                   expected_first: int = 1) -> ChainReport | None:
     """The loop of :func:`verify_chain`: fills ``report``; a bad report at the first bad record, else None.
 
     Hot: about 3 µs per record, so the common case (known topic, next
     position, linked) is checked with locals only.
     """
     prev = GENESIS
-    expected_first = 1
     records = 0
     xxh3 = xxhash.xxh3_64_intdigest
     from_bytes = int.from_bytes
