@@ -15,7 +15,7 @@ from typing import Any
 import click
 import structlog
 
-from tapevm.cli import inspect_commands, run_commands
+from tapevm.cli import inspect_commands, run_commands, time_travel_commands
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError
 
@@ -77,7 +77,9 @@ def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> 
 
 # One line per command module: each module owns its commands.
 for command in (run_commands.run, run_commands.eval_, run_commands.repl,
-                inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info):
+                inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
+                time_travel_commands.snapshot, time_travel_commands.snapshots, time_travel_commands.restore,
+                time_travel_commands.delta):
     cli.add_command(command)
 
 

@@ -174,3 +174,25 @@ MUTATION_TYPES: tuple[type[Event], ...] = (
     Defined, Assigned, NamespaceEntered, AtomCreated, AtomReset,
     FactAsserted, FactRetracted, FileWritten, FileDeleted,
 )
+
+
+# -- time travel: snapshots and restores (issue 3) -------------------------------------------
+class SnapshotTaken(Event):
+    """A name for the state after event ``at`` of this session (``tape snapshot``, ``(snapshot! ...)``)."""
+
+    name: str
+    at: int
+    description: str = ""
+
+
+class StateRestored(Event):
+    """The state went back to the state after event ``target`` (the snapshot ``snapshot``).
+
+    ``delta`` (a :class:`tapevm.projections.delta.Delta` as JSON) takes the
+    state before this event to that state, so the fold needs nothing but this
+    event; the history before it stays in the log, addressable as before.
+    """
+
+    snapshot: str
+    target: int
+    delta: dict[str, Any]

@@ -37,7 +37,9 @@ from tapevm.vm.form_events import FormEventBuilder
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.world_state import load_world
-from tapevm.vm.world import World
+from tapevm.vm.world import SESSION_REQUESTS, World
+from tapevm.infrastructure import time_travel
+from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
 
 log = structlog.get_logger("tapevm.session")
 
@@ -96,11 +98,17 @@ class Session:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
             self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
+        self._load_vm()
+        log.debug("session_opened", session=self.id, head=self._state.seq)
+
+    def _load_vm(self) -> None:
+        """A fresh live VM from the folded state (at open, and after a restore)."""
         self.world = World()
         self.interpreter = Interpreter(self.world)
         load_world(self._state, self.world, self.interpreter)
+        self.world.snapshots = self._state.snapshots  # read-only view for (snapshots), kept current by the fold
+        self.world.image_lister = time_travel.image_lister()
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
-        log.debug("session_opened", session=self.id, head=self._state.seq)
 
     # -- reading ---------------------------------------------------------------
     @property
@@ -170,10 +178,15 @@ class Session:
             return FormOutcome(recorded[0].seq, recorded[-1].seq, False, None, "",
                                _output_of(events), kind, message)
         mutations = world.take_mutations()
+        requests = [m for m in mutations if m.kind in SESSION_REQUESTS]  # time travel (issue 3)
+        if requests:
+            mutations = [m for m in mutations if m.kind not in SESSION_REQUESTS]
         printed = to_source(value)
         outcome = FormEvaluated(ok=True, printed=printed)
         try:
             events = self._builder.build(submitted, mutations, outcome, value, has_result=True)
+            if requests:
+                events += time_travel.request_events(self, events, requests)
             recorded = self._append_events(events)
         except BaseException:
             world.rollback()
@@ -181,6 +194,8 @@ class Session:
             raise
         world.commit()
         self._builder.commit()
+        if requests:
+            time_travel.after_commit(self, requests, recorded)
         return FormOutcome(recorded[0].seq, recorded[-1].seq, True, value, printed, _output_of(events))
 
     def _append_events(self, events: list[Event]) -> list[RecordedEvent]:
@@ -192,6 +207,26 @@ class Session:
         for r in recorded:
             fold_event(self._state, r)
         return recorded
+
+    # -- time travel (issue 3; the logic lives in tapevm.infrastructure.time_travel) --------------
+    def snapshot(self, name: str, at: int | None = None, description: str = "") -> time_travel.SnapshotInfo:
+        """Name the state after event ``at`` (default: the head) by appending a SnapshotTaken event."""
+        event = time_travel.snapshot_event(self, name, at, description)
+        self._append_events([event])
+        return time_travel.SnapshotInfo(event.name, event.at, event.description)
+
+    def snapshots(self) -> list[time_travel.SnapshotInfo]:
+        return time_travel.list_snapshots(self._state)
+
+    def restore(self, name: str) -> RecordedEvent:
+        """Go back to snapshot ``name``: appends a StateRestored event and reloads the live VM."""
+        recorded = self._append_events([time_travel.restore_event(self, name, self._state)])
+        self._load_vm()
+        return recorded[0]
+
+    def delta(self, a: int, b: int) -> Delta:
+        """What changed from the state after event ``a`` to the state after event ``b``."""
+        return time_travel.delta_between(self, a, b)
 
     # -- lifetime --------------------------------------------------------------------
     def close(self) -> None:
