@@ -30,7 +30,7 @@ from tapevm.domain.events import (
     RecordedEvent,
     SessionStarted,
 )
-from tapevm.domain.state import State, fold_event, fold_fields
+from tapevm.domain.state import State, fold_event
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.vm.form_events import FormEventBuilder
@@ -39,6 +39,7 @@ from tapevm.vm.printer import to_source
 from tapevm.vm.world_state import load_world
 from tapevm.vm.world import SESSION_REQUESTS, World
 from tapevm.infrastructure import time_travel
+from tapevm.infrastructure.checkpoints import Checkpoints
 from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
 
 log = structlog.get_logger("tapevm.session")
@@ -93,7 +94,9 @@ class Session:
         self.id = validate_session_id(session_id)
         self.store = store
         self._owns_store = owns_store
-        self._state = fold_fields(store.read_fields(self.id), State(session=self.id))
+        # Latest valid checkpoint + the tail, never the whole log (issue 3).
+        self.checkpoints = Checkpoints(store, self.id)
+        self._state = self.checkpoints.state_at(None)
         if self._state.seq == 0:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
@@ -122,10 +125,12 @@ class Session:
         return self._state.copy()
 
     def state_at(self, n: int) -> State:
-        """The state after event ``n`` (by folding the log from the start)."""
+        """The state after event ``n``: the nearest checkpoint at or before ``n`` plus the tail."""
         if n < 0 or n > self.head:
             raise UsageError(f"session {self.id!r} has events 1..{self.head}; there is no event {n}")
-        return fold_fields(self.store.read_fields(self.id, 1, n), State(session=self.id))
+        if n == 0:
+            return State(session=self.id)
+        return self.checkpoints.state_at(n)
 
     def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         """Recorded events with ``start <= seq <= stop``."""
@@ -206,6 +211,7 @@ class Session:
         self.store.append(recorded)
         for r in recorded:
             fold_event(self._state, r)
+        self.checkpoints.after_append(self._state)
         return recorded
 
     # -- time travel (issue 3; the logic lives in tapevm.infrastructure.time_travel) --------------

@@ -1,0 +1,328 @@
+"""The checkpoint projection: fast ``state_at(n)`` and fast session opening, as a disposable cache.
+
+A checkpoint is written after a commit once ``interval`` events (K, per store,
+default 1,000) have passed since the last one.  Checkpoints are keyframes
+(``I``: the whole state, content included) or P-frames (``P``: the *cumulative*
+delta from their keyframe, plus the content added since it).  Reading any
+checkpoint therefore costs one keyframe and at most one delta, however long the
+chain.  A new keyframe is written when a P-frame would be at least
+``KEYFRAME_RATIO`` of its keyframe's size (or after ``MAX_CHAIN`` P-frames), so
+1,000 checkpoints of a slowly changing state cost little more than one or two
+full states, and a quickly changing one gets keyframes as often as it needs.
+
+``state_at(n)`` = the nearest valid checkpoint at or before ``n`` + the tail
+folded on top (the fast ``read_fields`` path).  Nothing is trusted: a checkpoint
+is used only if its projection version is this code's, its payload matches its
+xxh3 checksum, and the stored checksum of the event it ends at (its ``tip``,
+and its keyframe's) matches the log; ``events_hash`` chains the checksums of
+every event it covers, checked in full by ``verify``/``rebuild``.  A checkpoint
+that fails is logged, dropped and written again from the fold.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import structlog
+import xxhash
+import zstandard
+
+from tapevm.domain.errors import TapeError, UsageError
+from tapevm.domain.state import State, fold_fields
+from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
+from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
+from tapevm.projections.delta import Delta, apply_delta_in_place, diff
+from tapevm.projections.state_codec import (
+    content_since,
+    decode_blobs,
+    decode_nodes,
+    decode_state,
+    encode_blobs,
+    encode_nodes,
+    encode_state,
+)
+
+log = structlog.get_logger("tapevm.checkpoints")
+
+# Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
+PROJECTION_VERSION = "fold-1/state-1/frame-1"
+DEFAULT_INTERVAL = 1000
+KEYFRAME_RATIO = 0.5
+MAX_CHAIN = 1000
+ZSTD_LEVEL = 3
+READ_PAGE = 20_000
+_ZERO = bytes(8)
+
+
+def _hash(data: bytes) -> str:
+    return xxhash.xxh3_64_hexdigest(data)
+
+
+class Checkpoints:
+    """The checkpoints of one session: reading (verified) and writing (after commits)."""
+
+    def __init__(self, store: EventStore, session: str, cache: CheckpointStore | None = None,
+                 interval: int | None = None) -> None:
+        self.store = store
+        self.session = session
+        self.cache = cache if cache is not None else checkpoint_store_for(store)
+        self._interval = interval
+        self._metas: list[CheckpointMeta] | None = None
+        self._key: tuple[CheckpointMeta, State, int, int] | None = None  # keyframe, its semantic copy, content counts
+        self._chain = 0
+        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self._decompressor = zstandard.ZstdDecompressor()
+
+    # -- settings ----------------------------------------------------------------------------
+    @property
+    def interval(self) -> int:
+        if self._interval is None:
+            value = os.environ.get("TAPE_CHECKPOINT_INTERVAL")
+            if value is None and self.cache is not None:
+                value = self._safe(lambda: self.cache.get_setting("checkpoint_interval"), None)  # type: ignore[union-attr]
+            try:
+                self._interval = max(1, int(value)) if value else DEFAULT_INTERVAL
+            except ValueError:
+                self._interval = DEFAULT_INTERVAL
+        return self._interval
+
+    def _safe(self, f: Callable[[], Any], default: Any) -> Any:
+        try:
+            return f()
+        except TapeError as e:
+            log.warning("checkpoint_cache_unavailable", session=self.session, error=str(e))
+            return default
+
+    def metas(self) -> list[CheckpointMeta]:
+        if self._metas is None:
+            self._metas = [] if self.cache is None else self._safe(lambda: self.cache.metas(self.session), [])  # type: ignore[union-attr]
+        return self._metas
+
+    # -- reading ---------------------------------------------------------------------------------
+    def state_at(self, n: int | None) -> State:
+        """The state after event ``n`` (None: the head): nearest valid checkpoint + the tail."""
+        state: State | None = None
+        ignored = False
+        for meta in reversed(self.metas()):
+            if n is not None and meta.seq > n:
+                continue
+            state = self._load(meta)
+            if state is not None:
+                break
+            ignored = True
+        start = state.seq + 1 if state is not None else 1
+        state = fold_fields(self.store.read_fields(self.session, start, n),
+                            state if state is not None else State(session=self.session))
+        if ignored and n is None:
+            self.write(state)  # "rebuilt": a checkpoint of the head, from the fold
+        return state
+
+    def _tip(self, seq: int) -> str | None:
+        rows = self.store.recorder.select_rows(self.session, seq - 1, seq, 1)  # type: ignore[attr-defined]
+        return rows[0][2][1:9].hex() if rows else None
+
+    def _payload(self, meta: CheckpointMeta) -> bytes | None:
+        """The checked, decompressed payload of ``meta``, or None (logged) when it must not be trusted."""
+        reason = None
+        raw = None
+        if meta.projection_version != PROJECTION_VERSION:
+            reason = f"written by projection {meta.projection_version}, this is {PROJECTION_VERSION}"
+        else:
+            stored = self._safe(lambda: self.cache.payload(self.session, meta.seq), None)  # type: ignore[union-attr]
+            if stored is None:
+                reason = "payload missing"
+            elif _hash(stored) != meta.payload_hash:
+                reason = "payload checksum mismatch"
+            elif self._tip(meta.seq) != meta.tip:
+                reason = "the log at its event number is not the log it was built from"
+            else:
+                try:
+                    raw = self._decompressor.decompress(stored)
+                except zstandard.ZstdError as e:
+                    reason = f"undecompressable payload ({e})"
+        if reason is not None:
+            self._ignore(meta, reason)
+        return raw
+
+    def _ignore(self, meta: CheckpointMeta, reason: str) -> None:
+        log.warning("checkpoint_ignored", session=self.session, seq=meta.seq, kind=meta.kind, reason=reason)
+        if self.cache is not None:
+            self._safe(lambda: self.cache.delete(self.session, [meta.seq]), None)  # type: ignore[union-attr]
+        if self._metas is not None and meta in self._metas:
+            self._metas.remove(meta)
+
+    def _load(self, meta: CheckpointMeta) -> State | None:
+        try:
+            if meta.kind == "I":
+                raw = self._payload(meta)
+                if raw is None:
+                    return None
+                state = decode_state(raw)
+                self._remember_key(meta, state)
+                return state
+            key_meta = next((m for m in self.metas() if m.seq == meta.base and m.kind == "I"), None)
+            if key_meta is None:
+                self._ignore(meta, f"its keyframe {meta.base} is gone")
+                return None
+            key_raw = self._payload(key_meta)
+            if key_raw is None:
+                self._ignore(meta, f"its keyframe {meta.base} was ignored")
+                return None
+            raw = self._payload(meta)
+            if raw is None:
+                return None
+            state = decode_state(key_raw)
+            self._remember_key(key_meta, state)
+            return apply_p_frame(state, raw)
+        except (ValueError, KeyError, TypeError) as e:
+            self._ignore(meta, f"undecodable payload ({type(e).__name__}: {e})")
+            return None
+
+    def _remember_key(self, meta: CheckpointMeta, state: State) -> None:
+        if self._key is None or self._key[0].seq <= meta.seq:
+            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs))
+            self._chain = sum(1 for m in self.metas() if m.kind == "P" and m.base == meta.seq)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def after_append(self, state: State) -> None:
+        """Called after every commit with the head state: writes a checkpoint once ``interval`` passed.
+
+        Never raises: a checkpoint is a cache, and failing to write one must not fail the form.
+        """
+        last = self.metas()[-1].seq if self.metas() else 0
+        if state.seq - last < self.interval or self.cache is None:
+            return
+        try:
+            self.write(state)
+        except Exception as e:  # noqa: BLE001 - logged, never fatal
+            log.warning("checkpoint_write_failed", session=self.session, seq=state.seq, error=f"{type(e).__name__}: {e}")
+
+    def write(self, state: State, tips: bytes | None = None) -> CheckpointMeta | None:
+        """Store a checkpoint of ``state`` (a P-frame when one pays, else a keyframe)."""
+        if self.cache is None or state.seq == 0:
+            return None
+        previous = [m for m in self.metas() if m.seq < state.seq]
+        prev_hash = bytes.fromhex(previous[-1].events_hash) if previous else _ZERO
+        prev_seq = previous[-1].seq if previous else 0
+        if tips is None:
+            tips = b"".join(self._tips(prev_seq, state.seq))
+        events_hash = xxhash.xxh3_64(prev_hash + tips).hexdigest()
+        tip = tips[-8:].hex() if tips else (previous[-1].tip if previous else "")
+        kind, base, raw = "I", 0, b""
+        key = self._key
+        if key is not None and key[0].seq < state.seq and self._chain < MAX_CHAIN:
+            raw = p_frame(key[1], key[2], key[3], state)
+            payload = self._compressor.compress(raw)
+            if len(payload) < KEYFRAME_RATIO * key[0].stored_size:
+                kind, base = "P", key[0].seq
+        if kind == "I":
+            raw = encode_state(state)
+            payload = self._compressor.compress(raw)
+        meta = CheckpointMeta(self.session, state.seq, kind, base, PROJECTION_VERSION, events_hash, tip,
+                              _hash(payload), len(raw), len(payload), time.time())
+        self.cache.put(meta, payload)
+        metas = [m for m in self.metas() if m.seq != meta.seq] + [meta]
+        self._metas = sorted(metas, key=lambda m: m.seq)
+        if kind == "I":
+            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs))
+            self._chain = 0
+        else:
+            self._chain += 1
+        log.debug("checkpoint_written", session=self.session, seq=meta.seq, kind=kind, bytes=len(payload))
+        return meta
+
+    def _raw_rows(self, gt: int, lte: int | None) -> Iterator[list[tuple[int, str, bytes]]]:
+        recorder = self.store.recorder  # type: ignore[attr-defined]
+        while lte is None or gt < lte:
+            rows = recorder.select_rows(self.session, gt, lte, READ_PAGE)
+            if rows:
+                yield rows
+            if len(rows) < READ_PAGE:
+                return
+            gt = rows[-1][0]
+
+    def _tips(self, gt: int, lte: int | None) -> Iterator[bytes]:
+        for rows in self._raw_rows(gt, lte):
+            for _, _, stored in rows:
+                yield stored[1:9]
+
+    # -- maintenance -------------------------------------------------------------------------------
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> list[CheckpointMeta]:
+        """Drop every checkpoint of the session and write them again from the log (every ``interval`` events)."""
+        if self.cache is None:
+            raise UsageError(f"the store {self.store.url_for_display} keeps no checkpoints")
+        head = self.store.last_seq(self.session)
+        self.cache.delete(self.session)
+        self._metas, self._key, self._chain = [], None, 0
+        decode = self.store.codec.decode_fields  # type: ignore[attr-defined]
+        state = State(session=self.session)
+        interval = self.interval
+        tips: list[bytes] = []
+        for rows in self._raw_rows(0, head):
+            for seq, topic, stored in rows:
+                type_name, fields, _, _ = decode(self.session, seq, topic, stored)
+                fold_fields([(seq, type_name, fields)], state)
+                tips.append(stored[1:9])
+                if seq % interval == 0 or seq == head:
+                    self.write(state, b"".join(tips))
+                    tips = []
+            if progress is not None:
+                progress(rows[-1][0], head)
+        return self.metas()
+
+    def verify(self) -> list[tuple[CheckpointMeta, str | None]]:
+        """Every checkpoint with the reason it cannot be trusted (None: it can), checking the whole event chain."""
+        results: list[tuple[CheckpointMeta, str | None]] = []
+        running = _ZERO
+        last = 0
+        for meta in list(self.metas()):
+            running = xxhash.xxh3_64(running + b"".join(self._tips(last, meta.seq))).digest()
+            last = meta.seq
+            reason = None if running.hex() == meta.events_hash else "events hash mismatch (the log changed)"
+            if reason is None and self._load(meta) is None:
+                reason = "ignored (see the log)"
+            results.append((meta, reason))
+        return results
+
+
+def _semantic_copy(state: State) -> State:
+    """The parts a delta compares, copied (content tables are shared: they only grow)."""
+    return State(session=state.session, seq=state.seq, current_ns=state.current_ns,
+                 namespaces={ns: dict(b) for ns, b in state.namespaces.items()}, atoms=dict(state.atoms),
+                 facts=dict(state.facts), files=dict(state.files), nodes=state.nodes, blobs=state.blobs)
+
+
+def p_frame(key: State, key_nodes: int, key_blobs: int, state: State) -> bytes:
+    """The cumulative delta from keyframe ``key`` to ``state``, plus the content added since the keyframe."""
+    head = orjson.dumps({
+        "seq": state.seq,
+        "delta": diff(key, state).model_dump(mode="json"),
+        "snapshots": {name: [at, d] for name, (at, d) in state.snapshots.items()},
+        "key_nodes": key_nodes,
+        "key_blobs": key_blobs,
+    })
+    nodes = encode_nodes(content_since(state.nodes, key_nodes))
+    blobs = encode_blobs(content_since(state.blobs, key_blobs))
+    return len(head).to_bytes(8, "big") + head + len(nodes).to_bytes(8, "big") + nodes + blobs
+
+
+def apply_p_frame(key_state: State, raw: bytes) -> State:
+    """``key_state`` (decoded from the keyframe, consumed) moved on by a P-frame payload."""
+    n = int.from_bytes(raw[:8], "big")
+    head = orjson.loads(raw[8:8 + n])
+    rest = raw[8 + n:]
+    m = int.from_bytes(rest[:8], "big")
+    if len(key_state.nodes) != head["key_nodes"] or len(key_state.blobs) != head["key_blobs"]:
+        raise ValueError("the keyframe's content does not match the P-frame's base")
+    apply_delta_in_place(key_state, Delta.model_validate(head["delta"]))
+    for k, v in decode_nodes(rest[8:8 + m]).items():
+        key_state.nodes.add(k, v)
+    for k, v in decode_blobs(rest[8 + m:]).items():
+        key_state.blobs.add(k, v)
+    key_state.snapshots = {name: (at, d) for name, (at, d) in head["snapshots"].items()}
+    key_state.seq = head["seq"]
+    return key_state

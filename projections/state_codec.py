@@ -1,0 +1,138 @@
+"""A State as bytes and back: the payload of keyframe checkpoints and of image state sections.
+
+Layout (uncompressed; callers compress and checksum)::
+
+    8 bytes  length of the structure (big-endian), then the structure:
+             orjson of {seq, session, current_ns, namespaces, atoms: [[id, enc]...],
+                        facts: [enc...] (assertion order), files, snapshots}
+    8 bytes  length of the node section, then lines ``key SP canonical-node-bytes`` joined by LF
+             (a node's canonical bytes are compact JSON, which never holds a raw LF)
+    rest     the blob section: orjson of [[key, encoding, data]...] (utf8 text or base64)
+
+Content is written in the content table's insertion order, which is log
+order, so a table rebuilt from this and folded further has the same order as
+one folded from the start (checkpoint deltas rely on that: "the content added
+since" is a suffix).  Encoding is deterministic: the same state gives the
+same bytes, which is what "byte for byte" means for images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import islice
+from typing import Any
+
+import orjson
+
+from tapevm.domain.content import ContentTable
+from tapevm.domain.state import State, decode_blob, encode_blob, fact_key
+
+_LEN = 8
+
+
+def _frame(*parts: bytes) -> bytes:
+    out = bytearray()
+    for part in parts[:-1]:
+        out += len(part).to_bytes(_LEN, "big")
+        out += part
+    out += parts[-1]
+    return bytes(out)
+
+
+def _unframe(data: bytes, n: int) -> list[bytes]:
+    parts = []
+    pos = 0
+    for _ in range(n - 1):
+        size = int.from_bytes(data[pos:pos + _LEN], "big")
+        pos += _LEN
+        if pos + size > len(data):
+            raise ValueError("truncated state payload")
+        parts.append(data[pos:pos + size])
+        pos += size
+    parts.append(data[pos:])
+    return parts
+
+
+def encode_nodes(items: Iterable[tuple[str, bytes]]) -> bytes:
+    return b"\n".join(key.encode("ascii") + b" " + data for key, data in items)
+
+
+def decode_nodes(data: bytes) -> dict[str, bytes]:
+    if not data:
+        return {}
+    out: dict[str, bytes] = {}
+    for line in data.split(b"\n"):
+        key, _, node = line.partition(b" ")
+        out[key.decode("ascii")] = node
+    return out
+
+
+def encode_blobs(items: Iterable[tuple[str, bytes]]) -> bytes:
+    return orjson.dumps([[key, *encode_blob(data)] for key, data in items])
+
+
+def decode_blobs(data: bytes) -> dict[str, bytes]:
+    return {key: decode_blob(encoding, text) for key, encoding, text in orjson.loads(data)}
+
+
+def content_since(table: ContentTable, count: int) -> Iterable[tuple[str, bytes]]:
+    """The entries added to ``table`` after its first ``count`` (tables only grow, in log order)."""
+    return islice(table.items(), count, None)
+
+
+def structure(state: State) -> dict[str, Any]:
+    return {
+        "session": state.session,
+        "seq": state.seq,
+        "current_ns": state.current_ns,
+        "namespaces": state.namespaces,
+        "atoms": [[k, v] for k, v in state.atoms.items()],
+        "facts": list(state.facts.values()),
+        "files": state.files,
+        "snapshots": {name: [at, description] for name, (at, description) in state.snapshots.items()},
+    }
+
+
+def state_from_structure(s: dict[str, Any], nodes: dict[str, bytes], blobs: dict[str, bytes]) -> State:
+    return State(
+        session=s["session"],
+        seq=s["seq"],
+        current_ns=s["current_ns"],
+        namespaces=s["namespaces"],
+        atoms={int(k): v for k, v in s["atoms"]},
+        facts={fact_key(f): f for f in s["facts"]},
+        files=s["files"],
+        nodes=_table(nodes),
+        blobs=_table(blobs),
+        snapshots={name: (at, description) for name, (at, description) in s["snapshots"].items()},
+    )
+
+
+def _table(items: dict[str, bytes]) -> ContentTable:
+    table = ContentTable()
+    table._items = items  # the dict is ours already: no copy of a possibly large table
+    return table
+
+
+def encode_state(state: State) -> bytes:
+    """The whole state, content included (deterministic)."""
+    return _frame(orjson.dumps(structure(state)), encode_nodes(state.nodes.items()),
+                  encode_blobs(state.blobs.items()))
+
+
+def decode_state(data: bytes) -> State:
+    """Inverse of :func:`encode_state`; raises ValueError on malformed bytes."""
+    try:
+        head, nodes, blobs = _unframe(data, 3)
+        return state_from_structure(orjson.loads(head), decode_nodes(nodes), decode_blobs(blobs))
+    except (KeyError, TypeError, IndexError, UnicodeDecodeError, orjson.JSONDecodeError) as e:
+        raise ValueError(f"malformed state payload ({type(e).__name__}: {e})") from e
+
+
+def canonical_state_bytes(state: State) -> bytes:
+    """What "the same state, byte for byte" compares: the semantic state and its content, canonically."""
+    sem = state.semantic()
+    return orjson.dumps(
+        {"state": sem, "snapshots": structure(state)["snapshots"]},
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+    ) + b"\n" + encode_nodes(sorted(state.nodes.items())) + b"\n" + encode_blobs(sorted(state.blobs.items()))
