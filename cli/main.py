@@ -15,7 +15,7 @@ from typing import Any
 import click
 import structlog
 
-from tapevm.cli import checkpoint_commands, inspect_commands, run_commands, time_travel_commands
+from tapevm.cli import checkpoint_commands, image_commands, inspect_commands, run_commands, time_travel_commands
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError
 
@@ -79,7 +79,7 @@ def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> 
 for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
                 time_travel_commands.snapshot, time_travel_commands.snapshots, time_travel_commands.restore,
-                time_travel_commands.delta, checkpoint_commands.checkpoints):
+                time_travel_commands.delta, checkpoint_commands.checkpoints, image_commands.image):
     cli.add_command(command)
 
 

@@ -59,3 +59,8 @@ class ValueCodecError(TapeError):
 # -- the VM -------------------------------------------------------------------------
 class VMError(TapeError):
     """Root of the errors the Lisp VM raises to its host (syntax, evaluation)."""
+
+
+# -- images (issue 3) ----------------------------------------------------------------
+class ImageError(TapeError):
+    """An image file is missing, corrupt, truncated, foreign or of an unsupported version."""

@@ -196,3 +196,23 @@ class StateRestored(Event):
     snapshot: str
     target: int
     delta: dict[str, Any]
+
+
+# -- time travel: images (issue 3) ------------------------------------------------------
+class ImageLoaded(Event):
+    """This session starts from an image file (``tape image load``, ``tape run --image``).
+
+    ``state`` (the image's state without its content, which a ContentStored
+    event just before carries) replaces the session's state; it is None when
+    the image's full history was re-appended before this event instead.
+    """
+
+    image: str
+    format_version: str
+    tapevm_version: str
+    created_at: float
+    description: str
+    source_session: str
+    source_seq: int
+    with_history: bool
+    state: dict[str, Any] | None = None

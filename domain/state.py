@@ -31,6 +31,7 @@ from tapevm.domain.events import (
     FileWritten,
     NamespaceEntered,
     RecordedEvent,
+    ImageLoaded,
     SnapshotTaken,
 )
 
@@ -178,6 +179,18 @@ def _snapshot_taken(state: State, f: Fields) -> None:
     state.snapshots[f["name"]] = (f["at"], f.get("description", ""))
 
 
+def _image_loaded(state: State, f: Fields) -> None:
+    """The image's state replaces the VM's (its content came in the ContentStored before)."""
+    s = f["state"]
+    if s is None:  # the image's history was re-appended: the state is already its fold
+        return
+    state.current_ns = s["current_ns"]
+    state.namespaces = {ns: dict(b) for ns, b in s["namespaces"].items()}
+    state.atoms = {int(k): v for k, v in s["atoms"]}
+    state.facts = {fact_key(enc): enc for enc in s["facts"]}
+    state.files = dict(s["files"])
+
+
 Handler = Callable[[State, Fields], None]
 
 # By stable type name, so the fast path needs no classes.
@@ -193,6 +206,7 @@ _HANDLERS: dict[str, Handler] = {
     FileWritten.type_name: _file_written,
     FileDeleted.type_name: _file_deleted,
     SnapshotTaken.type_name: _snapshot_taken,
+    ImageLoaded.type_name: _image_loaded,
 }
 
 

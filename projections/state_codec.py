@@ -114,10 +114,15 @@ def _table(items: dict[str, bytes]) -> ContentTable:
     return table
 
 
-def encode_state(state: State) -> bytes:
-    """The whole state, content included (deterministic)."""
-    return _frame(orjson.dumps(structure(state)), encode_nodes(state.nodes.items()),
-                  encode_blobs(state.blobs.items()))
+def encode_state(state: State, with_blobs: bool = True) -> bytes:
+    """The whole state, content included (deterministic); blobs left out (``[]``) when not ``with_blobs``."""
+    return frame_state(orjson.dumps(structure(state)), encode_nodes(state.nodes.items()),
+                       encode_blobs(state.blobs.items()) if with_blobs else b"[]")
+
+
+def frame_state(structure_json: bytes, nodes: bytes, blobs: bytes = b"[]") -> bytes:
+    """The payload from its three parts (what format upcasters build)."""
+    return _frame(structure_json, nodes, blobs)
 
 
 def decode_state(data: bytes) -> State:
@@ -130,9 +135,10 @@ def decode_state(data: bytes) -> State:
 
 
 def canonical_state_bytes(state: State) -> bytes:
-    """What "the same state, byte for byte" compares: the semantic state and its content, canonically."""
-    sem = state.semantic()
-    return orjson.dumps(
-        {"state": sem, "snapshots": structure(state)["snapshots"]},
-        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-    ) + b"\n" + encode_nodes(sorted(state.nodes.items())) + b"\n" + encode_blobs(sorted(state.blobs.items()))
+    """What "the same state, byte for byte" compares: the semantic state and its content, canonically.
+
+    Snapshots are left out: they name event numbers of one log, not part of what the VM sees.
+    """
+    semantic = orjson.dumps(state.semantic(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return (semantic + b"\n" + encode_nodes(sorted(state.nodes.items())) + b"\n"
+            + encode_blobs(sorted(state.blobs.items())))
