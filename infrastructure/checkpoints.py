@@ -5,10 +5,13 @@ default 1,000) have passed since the last one.  Checkpoints are keyframes
 (``I``: the whole state, content included) or P-frames (``P``: the *cumulative*
 delta from their keyframe, plus the content added since it).  Reading any
 checkpoint therefore costs one keyframe and at most one delta, however long the
-chain.  A new keyframe is written when a P-frame would be at least
-``KEYFRAME_RATIO`` of its keyframe's size (or after ``MAX_CHAIN`` P-frames), so
-1,000 checkpoints of a slowly changing state cost little more than one or two
-full states, and a quickly changing one gets keyframes as often as it needs.
+chain.  P-frames are compressed with their keyframe's bytes as a zstd
+dictionary, so what they repeat of it (names, unchanged structure) costs
+almost nothing.  A new keyframe is written when a P-frame would be at least
+``KEYFRAME_RATIO`` of its keyframe's size, when the P-frames since the
+keyframe add up to ``SPEND_RATIO`` keyframes, or after ``MAX_CHAIN`` of them:
+1,000 checkpoints of a slowly changing state cost little more than a few full
+states, and a quickly changing one gets keyframes as often as it needs.
 
 ``state_at(n)`` = the nearest valid checkpoint at or before ``n`` + the tail
 folded on top (the fast ``read_fields`` path).  Nothing is trusted: a checkpoint
@@ -32,10 +35,10 @@ import xxhash
 import zstandard
 
 from tapevm.domain.errors import TapeError, UsageError
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.state import State, fact_key, fold_fields
 from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
-from tapevm.projections.delta import Delta, apply_delta_in_place, diff
+from tapevm.projections.delta import Delta, diff
 from tapevm.projections.state_codec import (
     content_since,
     decode_blobs,
@@ -51,7 +54,8 @@ log = structlog.get_logger("tapevm.checkpoints")
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
 PROJECTION_VERSION = "fold-1/state-1/frame-1"
 DEFAULT_INTERVAL = 1000
-KEYFRAME_RATIO = 0.5
+KEYFRAME_RATIO = 2.0   # a P-frame at least this fraction of its keyframe's size: write a keyframe instead
+SPEND_RATIO = 2.0      # P-frames since the keyframe add up to this many keyframes: time for a new one
 MAX_CHAIN = 1000
 ZSTD_LEVEL = 3
 READ_PAGE = 20_000
@@ -72,8 +76,11 @@ class Checkpoints:
         self.cache = cache if cache is not None else checkpoint_store_for(store)
         self._interval = interval
         self._metas: list[CheckpointMeta] | None = None
-        self._key: tuple[CheckpointMeta, State, int, int] | None = None  # keyframe, its semantic copy, content counts
+        # The latest keyframe: its meta, a semantic copy, its content counts, its raw payload (the P-frames' dictionary).
+        self._key: tuple[CheckpointMeta, State, int, int, bytes] | None = None
+        self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
         self._chain = 0
+        self._spent = 0
         self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         self._decompressor = zstandard.ZstdDecompressor()
 
@@ -125,7 +132,15 @@ class Checkpoints:
         rows = self.store.recorder.select_rows(self.session, seq - 1, seq, 1)  # type: ignore[attr-defined]
         return rows[0][2][1:9].hex() if rows else None
 
-    def _payload(self, meta: CheckpointMeta) -> bytes | None:
+    def _dict(self, key_seq: int, key_raw: bytes) -> zstandard.ZstdCompressionDict:
+        """A P-frame is compressed with its keyframe's raw bytes as a zstd dictionary: what it repeats is nearly free."""
+        found = self._dicts.get(key_seq)
+        if found is None:
+            self._dicts = {key_seq: zstandard.ZstdCompressionDict(key_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)}
+            found = self._dicts[key_seq]
+        return found
+
+    def _payload(self, meta: CheckpointMeta, key_raw: bytes | None = None) -> bytes | None:
         """The checked, decompressed payload of ``meta``, or None (logged) when it must not be trusted."""
         reason = None
         raw = None
@@ -141,7 +156,11 @@ class Checkpoints:
                 reason = "the log at its event number is not the log it was built from"
             else:
                 try:
-                    raw = self._decompressor.decompress(stored)
+                    if key_raw is None:
+                        raw = self._decompressor.decompress(stored)
+                    else:
+                        d = self._dict(meta.base, key_raw)
+                        raw = zstandard.ZstdDecompressor(dict_data=d).decompress(stored)
                 except zstandard.ZstdError as e:
                     reason = f"undecompressable payload ({e})"
         if reason is not None:
@@ -162,7 +181,7 @@ class Checkpoints:
                 if raw is None:
                     return None
                 state = decode_state(raw)
-                self._remember_key(meta, state)
+                self._remember_key(meta, state, raw)
                 return state
             key_meta = next((m for m in self.metas() if m.seq == meta.base and m.kind == "I"), None)
             if key_meta is None:
@@ -172,20 +191,21 @@ class Checkpoints:
             if key_raw is None:
                 self._ignore(meta, f"its keyframe {meta.base} was ignored")
                 return None
-            raw = self._payload(meta)
+            raw = self._payload(meta, key_raw)
             if raw is None:
                 return None
             state = decode_state(key_raw)
-            self._remember_key(key_meta, state)
+            self._remember_key(key_meta, state, key_raw)
             return apply_p_frame(state, raw)
         except (ValueError, KeyError, TypeError) as e:
             self._ignore(meta, f"undecodable payload ({type(e).__name__}: {e})")
             return None
 
-    def _remember_key(self, meta: CheckpointMeta, state: State) -> None:
+    def _remember_key(self, meta: CheckpointMeta, state: State, raw: bytes) -> None:
         if self._key is None or self._key[0].seq <= meta.seq:
-            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs))
-            self._chain = sum(1 for m in self.metas() if m.kind == "P" and m.base == meta.seq)
+            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs), raw)
+            chain = [m for m in self.metas() if m.kind == "P" and m.base == meta.seq]
+            self._chain, self._spent = len(chain), sum(m.stored_size for m in chain)
 
     # -- writing ---------------------------------------------------------------------------------
     def after_append(self, state: State) -> None:
@@ -216,8 +236,9 @@ class Checkpoints:
         key = self._key
         if key is not None and key[0].seq < state.seq and self._chain < MAX_CHAIN:
             raw = p_frame(key[1], key[2], key[3], state)
-            payload = self._compressor.compress(raw)
-            if len(payload) < KEYFRAME_RATIO * key[0].stored_size:
+            payload = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=self._dict(key[0].seq, key[4])).compress(raw)
+            size, key_size = len(payload), key[0].stored_size
+            if size < KEYFRAME_RATIO * key_size and self._spent + size < SPEND_RATIO * key_size:
                 kind, base = "P", key[0].seq
         if kind == "I":
             raw = encode_state(state)
@@ -228,10 +249,11 @@ class Checkpoints:
         metas = [m for m in self.metas() if m.seq != meta.seq] + [meta]
         self._metas = sorted(metas, key=lambda m: m.seq)
         if kind == "I":
-            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs))
-            self._chain = 0
+            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs), raw)
+            self._chain, self._spent = 0, 0
         else:
             self._chain += 1
+            self._spent += len(payload)
         log.debug("checkpoint_written", session=self.session, seq=meta.seq, kind=kind, bytes=len(payload))
         return meta
 
@@ -257,7 +279,7 @@ class Checkpoints:
             raise UsageError(f"the store {self.store.url_for_display} keeps no checkpoints")
         head = self.store.last_seq(self.session)
         self.cache.delete(self.session)
-        self._metas, self._key, self._chain = [], None, 0
+        self._metas, self._key, self._chain, self._spent = [], None, 0, 0
         decode = self.store.codec.decode_fields  # type: ignore[attr-defined]
         state = State(session=self.session)
         interval = self.interval
@@ -296,11 +318,55 @@ def _semantic_copy(state: State) -> State:
                  facts=dict(state.facts), files=dict(state.files), nodes=state.nodes, blobs=state.blobs)
 
 
+def _patch(delta: Delta) -> dict[str, Any]:
+    """A delta without the old values (the keyframe has them) and without empty parts: what a P-frame stores."""
+    patch = {
+        "ns": delta.current_ns[1] if delta.current_ns else None,
+        "set": {ns: {**c.added, **{k: n for k, (_, n) in c.changed.items()}} for ns, c in delta.bindings.items()
+                if c.added or c.changed},
+        "del": {ns: list(c.removed) for ns, c in delta.bindings.items() if c.removed},
+        "atoms_set": [[k, v] for k, v in {**delta.atoms.added,
+                                           **{k: n for k, (_, n) in delta.atoms.changed.items()}}.items()],
+        "atoms_del": list(delta.atoms.removed),
+        "facts_del": sorted(delta.facts.retracted),
+        "facts_add": delta.facts.asserted,
+        "files_set": {**delta.files.added, **{k: n for k, (_, n) in delta.files.changed.items()}},
+        "files_del": list(delta.files.removed),
+    }
+    return {k: v for k, v in patch.items() if v}
+
+
+def _apply_patch(state: State, found: dict[str, Any]) -> None:
+    patch = {"ns": None, "set": {}, "del": {}, "atoms_set": [], "atoms_del": [], "facts_del": [], "facts_add": [],
+             "files_set": {}, "files_del": [], **found}
+    if patch["ns"] is not None:
+        state.current_ns = patch["ns"]
+        state.namespaces.setdefault(patch["ns"], {})
+    for ns, names in patch["del"].items():
+        table = state.namespaces.get(ns, {})
+        for name in names:
+            table.pop(name, None)
+    for ns, values in patch["set"].items():
+        state.namespaces.setdefault(ns, {}).update(values)
+    for k in patch["atoms_del"]:
+        state.atoms.pop(int(k), None)
+    for k, v in patch["atoms_set"]:
+        state.atoms[int(k)] = v
+    for path in patch["files_del"]:
+        state.files.pop(path, None)
+    state.files.update(patch["files_set"])
+    if patch["facts_del"] or patch["facts_add"]:
+        gone = set(patch["facts_del"])
+        state.facts = {k: v for i, (k, v) in enumerate(state.facts.items()) if i not in gone}
+        for enc in patch["facts_add"]:
+            state.facts[fact_key(enc)] = enc
+
+
 def p_frame(key: State, key_nodes: int, key_blobs: int, state: State) -> bytes:
-    """The cumulative delta from keyframe ``key`` to ``state``, plus the content added since the keyframe."""
+    """The cumulative change from keyframe ``key`` to ``state``, plus the content added since the keyframe."""
     head = orjson.dumps({
         "seq": state.seq,
-        "delta": diff(key, state).model_dump(mode="json"),
+        "patch": _patch(diff(key, state)),
         "snapshots": {name: [at, d] for name, (at, d) in state.snapshots.items()},
         "key_nodes": key_nodes,
         "key_blobs": key_blobs,
@@ -318,7 +384,7 @@ def apply_p_frame(key_state: State, raw: bytes) -> State:
     m = int.from_bytes(rest[:8], "big")
     if len(key_state.nodes) != head["key_nodes"] or len(key_state.blobs) != head["key_blobs"]:
         raise ValueError("the keyframe's content does not match the P-frame's base")
-    apply_delta_in_place(key_state, Delta.model_validate(head["delta"]))
+    _apply_patch(key_state, head["patch"])
     for k, v in decode_nodes(rest[8:8 + m]).items():
         key_state.nodes.add(k, v)
     for k, v in decode_blobs(rest[8 + m:]).items():
