@@ -76,7 +76,8 @@ def _tapevm_version() -> str:
 def image_sections(session: Session, at: int | None, with_history: bool) -> tuple[State, dict[str, bytes]]:
     """The state at ``at`` (default: the head) and the sections that hold it."""
     state = session.state if at is None or at == session.head else session.state_at(at)
-    sections = {"state": encode_state(state, with_blobs=False), "blobs": encode_blobs(state.blobs.items())}
+    sections = {"state": encode_state(state, with_blobs=False, keyless=True),
+                "blobs": encode_blobs(state.blobs.items())}
     if with_history:
         sections["history"] = orjson.dumps([
             [r.seq, r.cause, int(r.recorded_at * 1000), r.event.type_name, r.event.version, r.event.__dict__]
@@ -269,7 +270,7 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
         raise ImageError(f"{json_path}: export version {doc.get('export_version')!r} is not supported")
     try:
         s = doc["state"]
-        nodes = encode_nodes((k, canonical_bytes(v)) for k, v in doc["nodes"].items())
+        nodes = encode_nodes(((k, canonical_bytes(v)) for k, v in doc["nodes"].items()), keyless=True)
         blobs = encode_blobs((k, decode_blob(e, d)) for k, e, d in doc["blobs"])
         sections = {"state": frame_state(orjson.dumps(s), nodes), "blobs": blobs}
         if "history" in doc:

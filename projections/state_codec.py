@@ -6,7 +6,9 @@ Layout (uncompressed; callers compress and checksum)::
              orjson of {seq, session, current_ns, namespaces, atoms: [[id, enc]...],
                         facts: [enc...] (assertion order), files, snapshots}
     8 bytes  length of the node section, then lines ``key SP canonical-node-bytes`` joined by LF
-             (a node's canonical bytes are compact JSON, which never holds a raw LF)
+             (a node's canonical bytes are compact JSON, which never holds a raw LF); images
+             write a node whose key is its content hash as the bytes alone (they start with
+             ``[``) and any other as ``=key SP bytes``
     rest     the blob section: orjson of [[key, encoding, data]...] (utf8 text or base64)
 
 Content is written in the content table's insertion order, which is log
@@ -19,12 +21,14 @@ same bytes, which is what "byte for byte" means for images.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import islice
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any
 
 import orjson
+from xxhash import xxh3_128_hexdigest
 
-from tapevm.domain.content import ContentTable
+from tapevm.domain.content import ContentTable, content_hash
 from tapevm.domain.state import State, decode_blob, encode_blob, fact_key
 
 _LEN = 8
@@ -53,15 +57,31 @@ def _unframe(data: bytes, n: int) -> list[bytes]:
     return parts
 
 
-def encode_nodes(items: Iterable[tuple[str, bytes]]) -> bytes:
-    return b"\n".join(key.encode("ascii") + b" " + data for key, data in items)
+def encode_nodes(items: Iterable[tuple[str, bytes]], keyless: bool = False) -> bytes:
+    """Node lines ``key SP bytes``; with ``keyless``, a node whose key is its content hash is stored
+    as its bytes alone (the key is recomputed on load: content addresses are random, so they are
+    most of what a compressed image would otherwise hold), others as ``=key SP bytes``."""
+    if not keyless:
+        return b"\n".join(key.encode("ascii") + b" " + data for key, data in items)
+    return b"\n".join(data if data[:1] == b"[" and content_hash(data) == key
+                      else b"=" + key.encode("ascii") + b" " + data for key, data in items)
 
 
 def decode_nodes(data: bytes) -> dict[str, bytes]:
+    """Reads every form :func:`encode_nodes` writes (keyed, keyless, explicit)."""
     if not data:
         return {}
+    lines = data.split(b"\n")
+    if data.count(b"\n[") + data.startswith(b"[") == len(lines):  # all keyless: hash in C, no Python loop
+        return dict(zip(map(xxh3_128_hexdigest, lines), lines))  # = content_hash, inlined
     out: dict[str, bytes] = {}
-    for line in data.split(b"\n"):
+    for line in lines:
+        first = line[:1]
+        if first == b"[":
+            out[content_hash(line)] = line
+            continue
+        if first == b"=":
+            line = line[1:]
         key, _, node = line.partition(b" ")
         out[key.decode("ascii")] = node
     return out
@@ -80,27 +100,61 @@ def content_since(table: ContentTable, count: int) -> Iterable[tuple[str, bytes]
     return islice(table.items(), count, None)
 
 
-def structure(state: State) -> dict[str, Any]:
+def structure(state: State, indexed: bool = False) -> dict[str, Any]:
+    """The state without its content.
+
+    With ``indexed`` (images), a binding that is a reference ``["@", key]`` is
+    stored by node position instead, in ``refs: {ns: [[names...], [positions...]]}``
+    beside the other bindings: content addresses are random 128-bit numbers,
+    so storing each once (in its node line, or not at all when keyless) is most
+    of what makes an image small, and the split keeps loading a dict update.
+    """
+    namespaces: Any = state.namespaces
+    refs: dict[str, list[list[Any]]] = {}
+    if indexed:
+        index = {key: i for i, (key, _) in enumerate(state.nodes.items())}
+        namespaces = {}
+        for ns, b in state.namespaces.items():
+            plain: dict[str, Any] = {}
+            names: list[str] = []
+            positions: list[int] = []
+            for name, v in b.items():
+                if type(v) is list and len(v) == 2 and v[0] == "@" and v[1] in index:
+                    names.append(name)
+                    positions.append(index[v[1]])
+                else:
+                    plain[name] = v
+            namespaces[ns] = plain
+            if names:
+                refs[ns] = [names, positions]
     return {
         "session": state.session,
         "seq": state.seq,
         "current_ns": state.current_ns,
-        "namespaces": state.namespaces,
+        "namespaces": namespaces,
         "atoms": [[k, v] for k, v in state.atoms.items()],
         "facts": list(state.facts.values()),
         "files": state.files,
         "snapshots": {name: [at, description] for name, (at, description) in state.snapshots.items()},
+        **({"refs": refs} if indexed else {}),
     }
 
 
 def state_from_structure(s: dict[str, Any], nodes: dict[str, bytes], blobs: dict[str, bytes]) -> State:
+    namespaces, atoms, facts = s["namespaces"], s["atoms"], s["facts"]
+    refs = s.get("refs")
+    if refs:
+        keys = list(nodes)
+        for ns, (names, positions) in refs.items():
+            named = itemgetter(*positions)(keys) if len(positions) > 1 else (keys[positions[0]],)
+            namespaces.setdefault(ns, {}).update(zip(names, map(list, zip(repeat("@"), named))))
     return State(
         session=s["session"],
         seq=s["seq"],
         current_ns=s["current_ns"],
-        namespaces=s["namespaces"],
-        atoms={int(k): v for k, v in s["atoms"]},
-        facts={fact_key(f): f for f in s["facts"]},
+        namespaces=namespaces,
+        atoms={int(k): v for k, v in atoms},
+        facts={fact_key(f): f for f in facts},
         files=s["files"],
         nodes=_table(nodes),
         blobs=_table(blobs),
@@ -114,9 +168,10 @@ def _table(items: dict[str, bytes]) -> ContentTable:
     return table
 
 
-def encode_state(state: State, with_blobs: bool = True) -> bytes:
-    """The whole state, content included (deterministic); blobs left out (``[]``) when not ``with_blobs``."""
-    return frame_state(orjson.dumps(structure(state)), encode_nodes(state.nodes.items()),
+def encode_state(state: State, with_blobs: bool = True, keyless: bool = False) -> bytes:
+    """The whole state, content included (deterministic); blobs left out (``[]``) when not ``with_blobs``;
+    node keys left out where they are the content hash when ``keyless`` (images: smaller, a little slower)."""
+    return frame_state(orjson.dumps(structure(state, indexed=keyless)), encode_nodes(state.nodes.items(), keyless),
                        encode_blobs(state.blobs.items()) if with_blobs else b"[]")
 
 
