@@ -16,8 +16,8 @@ states, and a quickly changing one gets keyframes as often as it needs.
 ``state_at(n)`` = the nearest valid checkpoint at or before ``n`` + the tail
 folded on top (the fast ``read_fields`` path).  Nothing is trusted: a checkpoint
 is used only if its projection version is this code's, its payload matches its
-xxh3 checksum, and the stored checksum of the event it ends at (its ``tip``,
-and its keyframe's) matches the log; ``events_hash`` chains the checksums of
+xxh3 checksum, and the digest of the event it ends at (its ``tip``,
+and its keyframe's) matches the log; ``events_hash`` chains the digests of
 every event it covers, checked in full by ``verify``/``rebuild``.  A checkpoint
 that fails is logged, dropped and written again from the fold.
 """
@@ -52,13 +52,12 @@ from tapevm.projections.state_codec import (
 log = structlog.get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
-PROJECTION_VERSION = "fold-1/state-1/frame-1"
+PROJECTION_VERSION = "fold-1/state-2/frame-2"
 DEFAULT_INTERVAL = 1000
 KEYFRAME_RATIO = 2.0   # a P-frame at least this fraction of its keyframe's size: write a keyframe instead
 SPEND_RATIO = 2.0      # P-frames since the keyframe add up to this many keyframes: time for a new one
 MAX_CHAIN = 1000
 ZSTD_LEVEL = 3
-READ_PAGE = 20_000
 _ZERO = bytes(8)
 
 
@@ -129,8 +128,10 @@ class Checkpoints:
         return state
 
     def _tip(self, seq: int) -> str | None:
-        rows = self.store.recorder.select_rows(self.session, seq - 1, seq, 1)  # type: ignore[attr-defined]
-        return rows[0][2][1:9].hex() if rows else None
+        """The digest of event ``seq`` as the log holds it now (None if there is no such event)."""
+        for _, type_name, fields in self.store.read_fields(self.session, seq, seq):
+            return event_digest(type_name, fields).hex()
+        return None
 
     def _dict(self, key_seq: int, key_raw: bytes) -> zstandard.ZstdCompressionDict:
         """A P-frame is compressed with its keyframe's raw bytes as a zstd dictionary: what it repeats is nearly free."""
@@ -257,20 +258,10 @@ class Checkpoints:
         log.debug("checkpoint_written", session=self.session, seq=meta.seq, kind=kind, bytes=len(payload))
         return meta
 
-    def _raw_rows(self, gt: int, lte: int | None) -> Iterator[list[tuple[int, str, bytes]]]:
-        recorder = self.store.recorder  # type: ignore[attr-defined]
-        while lte is None or gt < lte:
-            rows = recorder.select_rows(self.session, gt, lte, READ_PAGE)
-            if rows:
-                yield rows
-            if len(rows) < READ_PAGE:
-                return
-            gt = rows[-1][0]
-
     def _tips(self, gt: int, lte: int | None) -> Iterator[bytes]:
-        for rows in self._raw_rows(gt, lte):
-            for _, _, stored in rows:
-                yield stored[1:9]
+        """Digests of events ``gt+1..lte``, in order."""
+        for _, type_name, fields in self.store.read_fields(self.session, gt + 1, lte):
+            yield event_digest(type_name, fields)
 
     # -- maintenance -------------------------------------------------------------------------------
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> list[CheckpointMeta]:
@@ -280,20 +271,17 @@ class Checkpoints:
         head = self.store.last_seq(self.session)
         self.cache.delete(self.session)
         self._metas, self._key, self._chain, self._spent = [], None, 0, 0
-        decode = self.store.codec.decode_fields  # type: ignore[attr-defined]
         state = State(session=self.session)
         interval = self.interval
         tips: list[bytes] = []
-        for rows in self._raw_rows(0, head):
-            for seq, topic, stored in rows:
-                type_name, fields, _, _ = decode(self.session, seq, topic, stored)
-                fold_fields([(seq, type_name, fields)], state)
-                tips.append(stored[1:9])
-                if seq % interval == 0 or seq == head:
-                    self.write(state, b"".join(tips))
-                    tips = []
-            if progress is not None:
-                progress(rows[-1][0], head)
+        for seq, type_name, fields in self.store.read_fields(self.session, 1, head):
+            fold_fields([(seq, type_name, fields)], state)
+            tips.append(event_digest(type_name, fields))
+            if seq % interval == 0 or seq == head:
+                self.write(state, b"".join(tips))
+                tips = []
+                if progress is not None:
+                    progress(seq, head)
         return self.metas()
 
     def verify(self) -> list[tuple[CheckpointMeta, str | None]]:
@@ -309,6 +297,15 @@ class Checkpoints:
                 reason = "ignored (see the log)"
             results.append((meta, reason))
         return results
+
+
+def event_digest(type_name: str, fields: dict[str, Any]) -> bytes:
+    """xxh3-64 of one event as decoded (type and fields): what the events hash of a checkpoint chains.
+
+    Computed from decoded events, not stored bytes, so it does not depend on how
+    the store lays events out in records.
+    """
+    return xxhash.xxh3_64_digest(type_name.encode() + b"\0" + orjson.dumps(fields))
 
 
 def _semantic_copy(state: State) -> State:

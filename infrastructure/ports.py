@@ -74,8 +74,8 @@ class CheckpointMeta:
 
     ``kind`` is ``"I"`` (a keyframe: the whole state) or ``"P"`` (the delta
     from keyframe ``base`` plus the content added since it).  ``events_hash``
-    chains the stored checksums of events 1..``seq``; ``tip`` is the stored
-    checksum of event ``seq`` itself; ``payload_hash`` is the xxh3-64 of the
+    chains the digests (xxh3 of type and fields) of events 1..``seq``; ``tip`` is the
+    digest of event ``seq`` itself; ``payload_hash`` is the xxh3-64 of the
     compressed payload; ``projection_version`` is the code that wrote it.
     """
 

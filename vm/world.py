@@ -320,8 +320,7 @@ class World:
         """Ask the session for ``kind`` (snapshot, restore, save-image) when this form commits."""
         if kind not in SESSION_REQUESTS:
             raise ValueError(f"unknown session request {kind!r}")
-        self._journal.append(Mutation(kind, args))
-        self._undo.append(_noop)
+        self._record(kind, args, _noop)  # nothing to undo: a rolled-back form's requests are simply dropped
 
     def pending_requests(self, kind: str) -> list[tuple[Any, ...]]:
         """Arguments of this form's requests of ``kind`` so far."""
