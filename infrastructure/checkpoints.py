@@ -123,8 +123,10 @@ class Checkpoints:
         start = state.seq + 1 if state is not None else 1
         state = fold_fields(self.store.read_fields(self.session, start, n),
                             state if state is not None else State(session=self.session))
-        if ignored and n is None:
-            self.write(state)  # "rebuilt": a checkpoint of the head, from the fold
+        if n is None:
+            # Opening: a checkpoint that was ignored is rebuilt now, and a log with a long tail
+            # (written before checkpoints existed, or loaded from an image's history) gets one.
+            self.after_append(state, force=ignored)
         return state
 
     def _tip(self, seq: int) -> str | None:
@@ -209,13 +211,13 @@ class Checkpoints:
             self._chain, self._spent = len(chain), sum(m.stored_size for m in chain)
 
     # -- writing ---------------------------------------------------------------------------------
-    def after_append(self, state: State) -> None:
+    def after_append(self, state: State, force: bool = False) -> None:
         """Called after every commit with the head state: writes a checkpoint once ``interval`` passed.
 
         Never raises: a checkpoint is a cache, and failing to write one must not fail the form.
         """
         last = self.metas()[-1].seq if self.metas() else 0
-        if state.seq - last < self.interval or self.cache is None:
+        if self.cache is None or state.seq <= last or (state.seq - last < self.interval and not force):
             return
         try:
             self.write(state)

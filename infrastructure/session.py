@@ -130,6 +130,8 @@ class Session:
             raise UsageError(f"session {self.id!r} has events 1..{self.head}; there is no event {n}")
         if n == 0:
             return State(session=self.id)
+        if n == self.head:
+            return self.state
         return self.checkpoints.state_at(n)
 
     def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:

@@ -157,3 +157,16 @@ def test_state_codec_round_trip(steps: list[int]) -> None:
         again = decode_state(encode_state(state))
         assert canon(again) == canon(state)
         assert encode_state(again) == encode_state(state)
+
+
+def test_opening_a_long_log_without_checkpoints_writes_one(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "100000")
+    with open_session("old", store_url) as s:
+        for i in range(12):
+            s.run(_program(i))
+        assert s.checkpoints.metas() == []
+        head, final = s.head, canon(s.state)
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "20")
+    with open_session("old", store_url, create=False) as again:
+        assert [m.seq for m in again.checkpoints.metas()] == [head]
+        assert canon(again.state) == final
