@@ -9,6 +9,9 @@ The public Python API::
         s.state.namespaces["user"]["x"]   # the folded state at the head
         s.state_at(3)                      # the state after event 3
         list(s.events(1, 10))              # recorded events 1..10
+        s.snapshot("before")               # name the head; s.restore("before") goes back
+        s.delta(3, s.head)                 # what changed between two event numbers
+        tapevm.save_image(s, "work.img")   # one portable file; tapevm.load_image(store, path, id)
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ _LAZY = {
     "open_store": "tapevm.infrastructure.store_factory",
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
+    # time travel (issue 3): sessions also have snapshot/snapshots/restore/delta/state_at
+    "Delta": "tapevm.projections.delta",
+    "diff": "tapevm.projections.delta",
+    "apply_delta": "tapevm.projections.delta",
+    "compose": "tapevm.projections.delta",
+    "save_image": "tapevm.infrastructure.image_ops",
+    "load_image": "tapevm.infrastructure.image_ops",
+    "load_state": "tapevm.infrastructure.image_ops",
+    "image_info": "tapevm.infrastructure.image_ops",
 }
 
 
@@ -54,7 +66,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0"
 
 __all__ = [
-    "ConflictError", "CorruptRecord", "EvalError", "FormOutcome", "RecordedEvent", "Session",
-    "SessionNotFound", "State", "StoreError", "TapeError", "UsageError", "__version__",
-    "open_session", "open_store",
+    "ConflictError", "CorruptRecord", "Delta", "EvalError", "FormOutcome", "RecordedEvent", "Session",
+    "SessionNotFound", "State", "StoreError", "TapeError", "UsageError", "__version__", "apply_delta",
+    "compose", "diff", "image_info", "load_image", "load_state", "open_session", "open_store", "save_image",
 ]
