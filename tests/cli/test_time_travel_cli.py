@@ -72,3 +72,20 @@ def test_in_language_snapshot_and_restore(tape) -> None:
     assert r.returncode == 1 and "snapshot-exists" in r.stderr
     r = tape("eval", '(save-image "../x")')
     assert r.returncode == 1 and "bad-image-name" in r.stderr
+
+
+def test_every_command_and_subcommand_is_documented_with_help(tape) -> None:
+    from pathlib import Path
+
+    import click
+
+    from tapevm.cli.main import cli
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    for name, command in cli.commands.items():
+        assert f"`tape {name}" in doc, name
+        if isinstance(command, click.Group):
+            for sub in command.commands:
+                assert f"`tape {name} {sub}" in doc, f"{name} {sub}"
+                r = tape(name, sub, "--help")
+                assert r.returncode == 0 and "Usage:" in r.stdout, (name, sub)
