@@ -60,6 +60,8 @@ MAX_CHAIN = 1000
 ZSTD_LEVEL = 3
 _ZERO = bytes(8)
 
+ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
+
 
 def _hash(data: bytes) -> str:
     return xxhash.xxh3_64_hexdigest(data)
@@ -69,9 +71,12 @@ class Checkpoints:
     """The checkpoints of one session: reading (verified) and writing (after commits)."""
 
     def __init__(self, store: EventStore, session: str, cache: CheckpointStore | None = None,
-                 interval: int | None = None) -> None:
+                 interval: int | None = None, read_fields: ReadFields | None = None) -> None:
+        """``read_fields(start, stop)`` reads the session's events (default: the store's, of
+        ``session``); a session whose log spans several streams passes its own reader."""
         self.store = store
         self.session = session
+        self._read = read_fields or (lambda start, stop: store.read_fields(session, start, stop))
         self.cache = cache if cache is not None else checkpoint_store_for(store)
         self._interval = interval
         self._metas: list[CheckpointMeta] | None = None
@@ -121,7 +126,7 @@ class Checkpoints:
                 break
             ignored = True
         start = state.seq + 1 if state is not None else 1
-        state = fold_fields(self.store.read_fields(self.session, start, n),
+        state = fold_fields(self._read(start, n),
                             state if state is not None else State(session=self.session))
         if n is None:
             # Opening: a checkpoint that was ignored is rebuilt now, and a log with a long tail
@@ -131,7 +136,7 @@ class Checkpoints:
 
     def _tip(self, seq: int) -> str | None:
         """The digest of event ``seq`` as the log holds it now (None if there is no such event)."""
-        for _, type_name, fields in self.store.read_fields(self.session, seq, seq):
+        for _, type_name, fields in self._read(seq, seq):
             return event_digest(type_name, fields).hex()
         return None
 
@@ -262,21 +267,23 @@ class Checkpoints:
 
     def _tips(self, gt: int, lte: int | None) -> Iterator[bytes]:
         """Digests of events ``gt+1..lte``, in order."""
-        for _, type_name, fields in self.store.read_fields(self.session, gt + 1, lte):
+        for _, type_name, fields in self._read(gt + 1, lte):
             yield event_digest(type_name, fields)
 
     # -- maintenance -------------------------------------------------------------------------------
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> list[CheckpointMeta]:
+    def rebuild(self, progress: Callable[[int, int], None] | None = None,
+                head: int | None = None) -> list[CheckpointMeta]:
         """Drop every checkpoint of the session and write them again from the log (every ``interval`` events)."""
         if self.cache is None:
             raise UsageError(f"the store {self.store.url_for_display} keeps no checkpoints")
-        head = self.store.last_seq(self.session)
+        if head is None:
+            head = self.store.last_seq(self.session)
         self.cache.delete(self.session)
         self._metas, self._key, self._chain, self._spent = [], None, 0, 0
         state = State(session=self.session)
         interval = self.interval
         tips: list[bytes] = []
-        for seq, type_name, fields in self.store.read_fields(self.session, 1, head):
+        for seq, type_name, fields in self._read(1, head):
             fold_fields([(seq, type_name, fields)], state)
             tips.append(event_digest(type_name, fields))
             if seq % interval == 0 or seq == head:
