@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.checkpoints import Checkpoints
 from tapevm.infrastructure.session import Session, open_session
+from tapevm.infrastructure.store_factory import open_store
 from tapevm.projections.state_codec import canonical_state_bytes, decode_state, encode_state
 
 
@@ -60,22 +61,24 @@ def test_opening_reads_only_the_tail(store_url: str, small_interval: None) -> No
         for i in range(30):
             s.run(_program(i))
         last_cp = s.checkpoints.metas()[-1].seq
-        store = s.store
-        starts: list[int] = []
-        original = store.read_fields
+        expected = canon(s.state)
+    store = open_store(store_url)
+    starts: list[int] = []
+    original = store.read_fields
 
-        def spy(session: str, start: int = 1, stop: int | None = None) -> Any:
-            starts.append(start)
-            return original(session, start, stop)
+    def spy(session: str, start: int = 1, stop: int | None = None) -> Any:
+        starts.append(start)
+        return original(session, start, stop)
 
-        store.read_fields = spy  # type: ignore[method-assign]
-        try:
-            reopened = Session(store, "tail", create=False)
-            # the tail after the latest checkpoint, plus one event per checked checkpoint (its tip)
-            assert starts[-1] == last_cp + 1 and min(starts) > 1, starts
-            assert canon(reopened.state) == canon(s.state)
-        finally:
-            store.read_fields = original  # type: ignore[method-assign]
+    store.read_fields = spy  # type: ignore[method-assign]
+    try:
+        reopened = Session(store, "tail", create=False)
+        # the tail after the latest checkpoint, plus one event per checked checkpoint (its tip)
+        assert starts[-1] == last_cp + 1 and min(starts) > 1, starts
+        assert canon(reopened.state) == expected
+        reopened.close()
+    finally:
+        store.close()
 
 
 def _corrupt(cp: Checkpoints, seq: int, *, payload: bytes | None = None, version: str | None = None) -> None:

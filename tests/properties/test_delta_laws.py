@@ -101,17 +101,18 @@ def test_delta_laws(forms: list[str], data: st.DataObject) -> None:
 
 @given(st.lists(form(), min_size=1, max_size=15))
 def test_restore_returns_to_the_snapshot_state(forms: list[str]) -> None:
-    with tempfile.TemporaryDirectory() as tmp, open_session("r", str(Path(tmp) / "s.db")) as s:
-        for text in forms:
-            s.run(text)
-        s.snapshot("mark", description="end of the forms")
-        marked = s.state
-        s.run("(define v0 'later) (assert! '(later)) (in-ns 'other)")
-        before_restore = s.head
-        s.restore("mark")
-        assert same_state(s.state, marked)
-        assert same_state(capture_state(s.world), marked)
-        # the history before the restore is still addressable
-        assert canon(s.state_at(before_restore).semantic()["facts"]) != canon(marked.semantic()["facts"])
+    with tempfile.TemporaryDirectory() as tmp:
+        with open_session("r", str(Path(tmp) / "s.db")) as s:
+            for text in forms:
+                s.run(text)
+            s.snapshot("mark", description="end of the forms")
+            marked = s.state
+            s.run("(define v0 'later) (assert! '(later)) (in-ns 'other)")
+            before_restore = s.head
+            s.restore("mark")
+            assert same_state(s.state, marked)
+            assert same_state(capture_state(s.world), marked)
+            # the history before the restore is still addressable
+            assert canon(s.state_at(before_restore).semantic()["facts"]) != canon(marked.semantic()["facts"])
         with open_session("r", str(Path(tmp) / "s.db"), create=False) as again:
             assert same_state(again.state, marked)
