@@ -7,6 +7,20 @@ from rich.table import Table
 
 from tapevm.cli.delta_render import delta_json, delta_table
 from tapevm.cli.options import json_option, open_session_for, out, print_json, session_option
+from tapevm.infrastructure.session import Session
+
+
+def _open_writer(ctx: click.Context, session_id: str) -> Session:
+    """An existing session, opened to append (snapshot, restore).
+
+    Where sessions have writer leases (``open_session_for(..., writable=...)``,
+    readers by default), ask for a writer explicitly.
+    """
+    import inspect
+
+    if "writable" in inspect.signature(open_session_for).parameters:
+        return open_session_for(ctx, session_id, create=False, writable=True)  # type: ignore[call-arg]
+    return open_session_for(ctx, session_id, create=False)
 
 
 @click.command()
@@ -18,7 +32,7 @@ from tapevm.cli.options import json_option, open_session_for, out, print_json, s
 @click.pass_context
 def snapshot(ctx: click.Context, name: str, session_id: str, at: int | None, description: str, as_json: bool) -> None:
     """Name a point of a session's history (appends a SnapshotTaken event)."""
-    with open_session_for(ctx, session_id, create=False) as s:
+    with _open_writer(ctx, session_id) as s:
         info = s.snapshot(name, at, description)
     if as_json:
         print_json(info.as_json())
@@ -53,7 +67,7 @@ def snapshots(ctx: click.Context, session_id: str, as_json: bool) -> None:
 @click.pass_context
 def restore(ctx: click.Context, name: str, session_id: str, as_json: bool) -> None:
     """Go back to snapshot NAME (appends a StateRestored event; the history stays)."""
-    with open_session_for(ctx, session_id, create=False) as s:
+    with _open_writer(ctx, session_id) as s:
         recorded = s.restore(name)
         summary = s.delta(recorded.seq - 1, recorded.seq).summary()
     data = {"session": session_id, "snapshot": name, "target": recorded.event.target,  # type: ignore[attr-defined]
