@@ -9,6 +9,9 @@ The public Python API::
         s.state.namespaces["user"]["x"]   # the folded state at the head
         s.state_at(3)                      # the state after event 3
         list(s.events(1, 10))              # recorded events 1..10
+        s.snapshot("before")               # name the head; s.restore("before") goes back
+        s.delta(3, s.head)                 # what changed between two event numbers
+        tapevm.save_image(s, "work.img")   # one portable file; tapevm.load_image(store, path, id)
 """
 
 from __future__ import annotations
@@ -61,6 +64,15 @@ _LAZY = {
     "blame_file": "tapevm.infrastructure.provenance",
     "ScriptedLLM": "tapevm.infrastructure.llm_providers",
     "OpenAICompatibleLLM": "tapevm.infrastructure.llm_providers",
+    # time travel (issue 3): sessions also have snapshot/snapshots/restore/delta/state_at
+    "Delta": "tapevm.projections.delta",
+    "diff": "tapevm.projections.delta",
+    "apply_delta": "tapevm.projections.delta",
+    "compose": "tapevm.projections.delta",
+    "save_image": "tapevm.infrastructure.image_ops",
+    "load_image": "tapevm.infrastructure.image_ops",
+    "load_state": "tapevm.infrastructure.image_ops",
+    "image_info": "tapevm.infrastructure.image_ops",
 }
 
 
@@ -104,6 +116,7 @@ __all__ = [
     "__version__",
     "ConflictError",
     "CorruptRecord",
+    "Delta",
     "EvalError",
     "FormOutcome",
     "OpenAICompatibleLLM",
@@ -117,6 +130,7 @@ __all__ = [
     "StoreError",
     "TapeError",
     "UsageError",
+    "apply_delta",
     "audit",
     "blame_binding",
     "blame_fact",
@@ -125,16 +139,22 @@ __all__ = [
     "clone",
     "collect_garbage",
     "compare",
+    "compose",
+    "diff",
     "export_state",
     "fork",
+    "image_info",
     "lease_holder",
     "list_sessions",
+    "load_image",
+    "load_state",
     "merge",
     "open_session",
     "open_store",
     "parse_address",
     "replay",
     "run_sql",
+    "save_image",
     "session_info",
     "take",
     "verify_chain",

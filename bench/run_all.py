@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["append", "fold", "size", "growth", "vm", "fork", "diff", "readmodel", "replay", "verify", "effects"]
+BENCHES = ["append", "fold", "size", "growth", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects"]
 
 
 def run(name: str, extra: list[str]) -> dict[str, Any] | None:
@@ -107,6 +107,23 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         return [
             (f"effects ({r['calls']:,} asks)", f"{r['stored_bytes']:,} B stored", f"{r['raw_bytes']:,} B raw",
              f"{r['ratio']:.1%}", f"<= 30%  {v(r['pass'])}"),
+        ]
+    if b == "state_at":
+        return [
+            (f"state_at, {r['events']:,} events, hot {r['hot']}", f"{r['median_ms']:.1f} ms median",
+             f"{r['fold_median_ms']:,.0f} ms fold", f"{r['ratio']:.0f}x",
+             f"<= 20 ms {v(r['pass_median'])}, >= 100x {v(r['pass_ratio'])}"),
+            (f"checkpoint storage ({r['checkpoints']} cps)", f"{r['checkpoint_bytes']:,} B",
+             f"{r['image_bytes']:,} B image", f"{r['storage_ratio']:.1f}x", f"<= 3x  {v(r['pass_storage'])}"),
+        ]
+    if b == "image":
+        return [
+            (f"image save/load, {r['bindings']:,} bindings ({r.get('values', '')})",
+             f"{r['save_s']:.3f} s / {r['load_s']:.3f} s", f"{r['rebuild_s']:.3f} s rebuild",
+             f"{r['speedup']:.1f}x",
+             f"<=1 s {v(r['pass_save'])}, <=0.5 s {v(r['pass_load'])}, >=10x {v(r['pass_speedup'])}"),
+            ("image size vs JSON export", f"{r['image_bytes']:,} B", f"{r['json_bytes']:,} B",
+             f"{r['size_ratio']:.2f}x", f"<= 0.2x  {v(r['pass_size'])}"),
         ]
     return [(b, "", "", "", "")]
 

@@ -17,12 +17,15 @@ import structlog
 
 from tapevm.cli import (
     branch_commands,
+    checkpoint_commands,
     housekeeping_commands,
+    image_commands,
     inspect_commands,
     integrity_commands,
     provenance_commands,
     replay_commands,
     run_commands,
+    time_travel_commands,
 )
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError
@@ -92,7 +95,11 @@ for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 housekeeping_commands.sql, housekeeping_commands.gc,
                 # recorded effects, replay, integrity, provenance (issue 5)
                 replay_commands.replay_, replay_commands.resume, integrity_commands.verify,
-                provenance_commands.audit_, provenance_commands.blame, provenance_commands.world):
+                provenance_commands.audit_, provenance_commands.blame, provenance_commands.world,
+                # time travel (issue 3)
+
+                time_travel_commands.snapshot, time_travel_commands.snapshots, time_travel_commands.restore,
+                time_travel_commands.delta, checkpoint_commands.checkpoints, image_commands.image):
     cli.add_command(command)
 
 

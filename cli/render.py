@@ -25,12 +25,15 @@ from tapevm.domain.events import (
     FileWritten,
     FormEvaluated,
     FormSubmitted,
+    ImageLoaded,
     NamespaceEntered,
     OutputWritten,
     RecordedEvent,
     SessionStarted,
     SessionForked,
     MergeApplied,
+    SnapshotTaken,
+    StateRestored,
 )
 from tapevm.domain.state import State
 from tapevm.vm.interpreter import Interpreter
@@ -107,6 +110,14 @@ def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
         return f"{outcome} ({e.size} B, {e.duration_ms:.1f} ms)"
     if isinstance(e, FileImported):
         return f"import {e.path} ({e.size} bytes) from {e.source}"
+    # time travel (issue 3)
+    if isinstance(e, SnapshotTaken):
+        return f"snapshot {e.name!r} of event {e.at}" + (f": {short(e.description, 50)}" if e.description else "")
+    if isinstance(e, StateRestored):
+        return f"restore {e.snapshot!r} (the state of event {e.target})"
+    if isinstance(e, ImageLoaded):
+        source = f"{e.source_session}@{e.source_seq}"
+        return f"image {e.image} ({source}, format {e.format_version}{', with history' if e.with_history else ''})"
     return short(str(e.__dict__), 80)
 
 

@@ -14,8 +14,11 @@ from tapevm.domain.errors import UsageError
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @session_option
 @continuation_options
+@click.option("--image", "image_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Start a new session (-i, default: the image's name) from this image, then run FILE in it.")
 @click.pass_context
-def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fresh: bool) -> None:
+def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fresh: bool,
+        image_file: Path | None) -> None:
     """Run a Lisp FILE in a session, one committed transaction per top-level form.
 
     Stops at the first form that raises an error (its error is recorded) and exits 1.
@@ -26,7 +29,23 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
         raise UsageError(f"no such file: {file}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {file}: {e}") from None
-    with open_writer_for(ctx, session_id, must_continue, fresh) as s:
+    if image_file is not None and (must_continue or fresh):
+        raise UsageError("--image starts a new session: it cannot be combined with -u/--continue or -f/--fresh")
+    if image_file is not None:
+        from tapevm.cli.options import open_store_for
+        from tapevm.infrastructure.image_ops import load_image
+
+        explicit = ctx.get_parameter_source("session_id") is not click.core.ParameterSource.DEFAULT
+        store = open_store_for(ctx)
+        try:
+            s = load_image(store, image_file, session_id if explicit else image_file.stem)
+        except BaseException:
+            store.close()
+            raise
+        s._owns_store = True
+    else:
+        s = open_writer_for(ctx, session_id, must_continue, fresh)
+    with s:
         for outcome in s.run(source, str(file), stop_on_error=True):
             show_outcome(outcome, echo_value=False)
             if not outcome.ok:

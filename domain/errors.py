@@ -88,3 +88,7 @@ class ReplayDivergence(TapeError):
 
 class ChainError(StoreError):
     """The hash chain over a session's records is broken: an event was altered, removed or reordered."""
+
+# -- images (issue 3) ----------------------------------------------------------------
+class ImageError(TapeError):
+    """An image file is missing, corrupt, truncated, foreign or of an unsupported version."""

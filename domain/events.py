@@ -258,3 +258,44 @@ class FileImported(Event):
 
 
 EFFECT_EVENT_TYPES: tuple[type[Event], ...] = (EffectRequested, EffectCompleted)
+
+# -- time travel: snapshots and restores (issue 3) -------------------------------------------
+class SnapshotTaken(Event):
+    """A name for the state after event ``at`` of this session (``tape snapshot``, ``(snapshot! ...)``)."""
+
+    name: str
+    at: int
+    description: str = ""
+
+
+class StateRestored(Event):
+    """The state went back to the state after event ``target`` (the snapshot ``snapshot``).
+
+    ``delta`` (a :class:`tapevm.projections.delta.Delta` as JSON) takes the
+    state before this event to that state, so the fold needs nothing but this
+    event; the history before it stays in the log, addressable as before.
+    """
+
+    snapshot: str
+    target: int
+    delta: dict[str, Any]
+
+
+# -- time travel: images (issue 3) ------------------------------------------------------
+class ImageLoaded(Event):
+    """This session starts from an image file (``tape image load``, ``tape run --image``).
+
+    ``state`` (the image's state without its content, which a ContentStored
+    event just before carries) replaces the session's state; it is None when
+    the image's full history was re-appended before this event instead.
+    """
+
+    image: str
+    format_version: str
+    tapevm_version: str
+    created_at: float
+    description: str
+    source_session: str
+    source_seq: int
+    with_history: bool
+    state: dict[str, Any] | None = None

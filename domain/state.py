@@ -31,6 +31,8 @@ from tapevm.domain.events import (
     FileWritten,
     NamespaceEntered,
     RecordedEvent,
+    ImageLoaded,
+    SnapshotTaken,
 )
 
 DEFAULT_NAMESPACE = "user"
@@ -55,6 +57,9 @@ class State:
     files: dict[str, str] = field(default_factory=dict)
     nodes: ContentTable = field(default_factory=ContentTable)
     blobs: ContentTable = field(default_factory=ContentTable)
+    # Named snapshots of this session: name -> (event number, description).  Not part of
+    # ``semantic()``: a restore changes what the VM sees, never the names taken so far.
+    snapshots: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def next_atom_id(self) -> int:
@@ -72,6 +77,7 @@ class State:
             files=dict(self.files),
             nodes=self.nodes.copy(),
             blobs=self.blobs.copy(),
+            snapshots=dict(self.snapshots),
         )
 
     def semantic(self) -> dict[str, Any]:
@@ -168,6 +174,23 @@ def _file_deleted(state: State, f: Fields) -> None:
     state.files.pop(f["path"], None)
 
 
+# -- time travel (issue 3); StateRestored is taught by tapevm.projections.delta --------
+def _snapshot_taken(state: State, f: Fields) -> None:
+    state.snapshots[f["name"]] = (f["at"], f.get("description", ""))
+
+
+def _image_loaded(state: State, f: Fields) -> None:
+    """The image's state replaces the VM's (its content came in the ContentStored before)."""
+    s = f["state"]
+    if s is None:  # the image's history was re-appended: the state is already its fold
+        return
+    state.current_ns = s["current_ns"]
+    state.namespaces = {ns: dict(b) for ns, b in s["namespaces"].items()}
+    state.atoms = {int(k): v for k, v in s["atoms"]}
+    state.facts = {fact_key(enc): enc for enc in s["facts"]}
+    state.files = dict(s["files"])
+
+
 Handler = Callable[[State, Fields], None]
 
 # By stable type name, so the fast path needs no classes.
@@ -182,6 +205,8 @@ _HANDLERS: dict[str, Handler] = {
     FactRetracted.type_name: _fact_retracted,
     FileWritten.type_name: _file_written,
     FileDeleted.type_name: _file_deleted,
+    SnapshotTaken.type_name: _snapshot_taken,
+    ImageLoaded.type_name: _image_loaded,
 }
 
 

@@ -69,3 +69,60 @@ class EventStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- checkpoints (issue 3) ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CheckpointMeta:
+    """One stored checkpoint of a session, without its payload.
+
+    ``kind`` is ``"I"`` (a keyframe: the whole state) or ``"P"`` (the delta
+    from keyframe ``base`` plus the content added since it).  ``events_hash``
+    chains the digests (xxh3 of type and fields) of events 1..``seq``; ``tip`` is the
+    digest of event ``seq`` itself; ``payload_hash`` is the xxh3-64 of the
+    compressed payload; ``projection_version`` is the code that wrote it.
+    """
+
+    session: str
+    seq: int
+    kind: str
+    base: int
+    projection_version: str
+    events_hash: str
+    tip: str
+    payload_hash: str
+    raw_size: int
+    stored_size: int
+    created_at: float
+
+
+class CheckpointStore(ABC):
+    """A disposable cache of folded states, kept in the same database as the events.
+
+    Nothing here is ever trusted: readers check every checkpoint against the
+    code version, its payload checksum and the events it covers, and drop it
+    on any mismatch.  Writes are separate transactions from event appends.
+    """
+
+    @abstractmethod
+    def put(self, meta: CheckpointMeta, payload: bytes) -> None:
+        """Store (or replace) the checkpoint of ``meta.session`` at ``meta.seq``."""
+
+    @abstractmethod
+    def metas(self, session: str) -> list[CheckpointMeta]:
+        """The session's checkpoints by event number."""
+
+    @abstractmethod
+    def payload(self, session: str, seq: int) -> bytes | None:
+        """The stored payload of one checkpoint (None if it is gone)."""
+
+    @abstractmethod
+    def delete(self, session: str, seqs: Sequence[int] | None = None) -> None:
+        """Drop some (or, with None, all) checkpoints of ``session``."""
+
+    @abstractmethod
+    def get_setting(self, key: str) -> str | None:
+        """A per-store checkpoint setting (``interval``...)."""
+
+    @abstractmethod
+    def set_setting(self, key: str, value: str) -> None: ...

@@ -41,13 +41,17 @@ from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.world_state import load_world
-from tapevm.vm.world import World
+from tapevm.vm.world import SESSION_REQUESTS, World
 # issue 5: recorded effects, interrupted forms, host file imports
 from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.unfinished_form import find_unfinished_form, resume_form
 from tapevm.infrastructure.world_import import import_file
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.value_codec import ValueEncoder
+# issue 3: time travel (checkpoints, snapshots and restores, images)
+from tapevm.infrastructure import time_travel
+from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
 
 log = structlog.get_logger("tapevm.session")
 
@@ -119,22 +123,34 @@ class Session:
     def _open(self, create: bool) -> None:
         store = self.store
         self.segments = lineage.lineage(store, self.stream)
-        self._state = fold_fields(lineage.read_fields(store, self.stream, segments=self.segments),
-                                  State(session=self.id))
+        stream, segments = self.stream, self.segments
+        # Latest valid checkpoint + the tail, never the whole log (issue 3); checkpoints are kept
+        # per stream and read the session's events through its lineage (forks).
+        self.checkpoints = Checkpoints(
+            store, stream, read_fields=lambda a, b: lineage.read_fields(store, stream, a, b, segments))
+        self._state = self.checkpoints.state_at(None)
+        self._state.session = self.id
         if self._state.seq == 0:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
             self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
-        self.world = World()
-        self.effects = SessionEffects(self)  # issue 5: recorded effects (infrastructure/effects.py)
-        self.interpreter = Interpreter(self.world, self.effects)
-        load_world(self._state, self.world, self.interpreter)
-        self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
+        self._load_vm()
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
         # A form interrupted between its effects and its end (infrastructure/unfinished_form.py).
         self.unfinished: int | None = find_unfinished_form(store, self.id, self._state.seq)
         log.debug("session_opened", session=self.id, head=self._state.seq)
+
+    def _load_vm(self) -> None:
+        """A fresh live VM from the folded state (at open, and after a restore)."""
+        self.world = World()
+        if not hasattr(self, "effects"):  # kept across reloads: registered tools and redactors stay
+            self.effects = SessionEffects(self)  # issue 5: recorded effects (infrastructure/effects.py)
+        self.interpreter = Interpreter(self.world, self.effects)
+        load_world(self._state, self.world, self.interpreter)
+        self.world.snapshots = self._state.snapshots  # read-only view for (snapshots), kept current by the fold
+        self.world.image_lister = time_travel.image_lister()
+        self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
 
     # -- reading ---------------------------------------------------------------
     @property
@@ -148,10 +164,16 @@ class Session:
         return self._state.copy()
 
     def state_at(self, n: int) -> State:
-        """The state after event ``n`` (by folding the log from the start)."""
+        """The state after event ``n``: the nearest checkpoint at or before ``n`` plus the tail."""
         if n < 0 or n > self.head:
             raise UsageError(f"session {self.id!r} has events 1..{self.head}; there is no event {n}")
-        return fold_fields(lineage.read_fields(self.store, self.stream, 1, n, self.segments), State(session=self.id))
+        if n == 0:
+            return State(session=self.id)
+        if n == self.head:
+            return self.state
+        state = self.checkpoints.state_at(n)
+        state.session = self.id
+        return state
 
     def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         """Recorded events with ``start <= seq <= stop``."""
@@ -222,11 +244,18 @@ class Session:
             self._mark_unfinished()
             raise
         mutations = world.take_mutations()
+        requests = [m for m in mutations if m.kind in SESSION_REQUESTS]  # time travel (issue 3)
+        if requests:
+            mutations = [m for m in mutations if m.kind not in SESSION_REQUESTS]
         printed = to_source(value)
         # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
         outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
         try:
             events = self._builder.build(submitted, mutations, outcome, value, has_result=True)
+            if requests:
+                # the events still to append (a form with effects has committed its FormSubmitted)
+                pending = events if self._form_seq is None else events[1:]
+                events += time_travel.request_events(self, pending, requests)
             recorded = self._append_form_events(events)
         except BaseException:
             world.rollback()
@@ -235,6 +264,8 @@ class Session:
             raise
         world.commit()
         self._builder.commit()
+        if requests:
+            time_travel.after_commit(self, requests, recorded)
         return FormOutcome(recorded[0].cause, recorded[-1].seq, True, value, printed, _output_of(events))
 
     # -- recorded effects (issue 5): a form with effects commits in several transactions --
@@ -291,6 +322,7 @@ class Session:
         recorded = [RecordedEvent(self.stream, first + i, c, now, e) for i, e in enumerate(events)]
         self.store.append(recorded)
         fold_fields(((r.seq, r.event.type_name, r.event.__dict__) for r in recorded), self._state)
+        self.checkpoints.after_append(self._state)
         return recorded
 
     def record(self, events: list[Event]) -> list[RecordedEvent]:
@@ -299,11 +331,28 @@ class Session:
         Used by the features that change state without running a form (see merging.py).
         """
         recorded = self._append_events(events)
-        self.world = World()
-        self.interpreter = Interpreter(self.world, self.effects)
-        load_world(self._state, self.world, self.interpreter)
-        self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
+        self._load_vm()
         return recorded
+
+    # -- time travel (issue 3; the logic lives in tapevm.infrastructure.time_travel) --------------
+    def snapshot(self, name: str, at: int | None = None, description: str = "") -> time_travel.SnapshotInfo:
+        """Name the state after event ``at`` (default: the head) by appending a SnapshotTaken event."""
+        event = time_travel.snapshot_event(self, name, at, description)
+        self._append_events([event])
+        return time_travel.SnapshotInfo(event.name, event.at, event.description)
+
+    def snapshots(self) -> list[time_travel.SnapshotInfo]:
+        return time_travel.list_snapshots(self._state)
+
+    def restore(self, name: str) -> RecordedEvent:
+        """Go back to snapshot ``name``: appends a StateRestored event and reloads the live VM."""
+        recorded = self._append_events([time_travel.restore_event(self, name, self._state)])
+        self._load_vm()
+        return recorded[0]
+
+    def delta(self, a: int, b: int) -> Delta:
+        """What changed from the state after event ``a`` to the state after event ``b``."""
+        return time_travel.delta_between(self, a, b)
 
     # -- lifetime --------------------------------------------------------------------
     def close(self) -> None:

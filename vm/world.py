@@ -31,6 +31,12 @@ FACT_RETRACT = "fact-retract"
 FILE_WRITE = "file-write"
 FILE_DELETE = "file-delete"
 OUTPUT = "output"
+# Session requests (issue 3: time travel).  Not state changes of the VM: the session acts on
+# them when the form's transaction commits, after the form's own mutations.
+SNAPSHOT = "snapshot"
+RESTORE = "restore"
+SAVE_IMAGE = "save-image"
+SESSION_REQUESTS = frozenset((SNAPSHOT, RESTORE, SAVE_IMAGE))
 
 
 class Mutation(NamedTuple):
@@ -97,6 +103,10 @@ class World:
         self._undo: list[tuple[Any, ...]] = []
         # Lazily decoded bindings: (ns, name) -> loader; see bind_lazy.
         self._lazy: dict[tuple[str, str], Callable[[], Any]] = {}
+        # Read-only views the host grants (issue 3): the session's snapshots (name -> event
+        # number) and a lister of saved images; the VM itself never touches the host.
+        self.snapshots: dict[str, Any] = {}
+        self.image_lister: Callable[[], list[str]] | None = None
 
     # -- form transactions ------------------------------------------------
     def begin(self) -> None:
@@ -311,6 +321,18 @@ class World:
         if text:
             self._journal.append(Mutation(OUTPUT, (text,)))
             self._undo.append((_noop,))
+
+
+    # -- session requests (time travel) ------------------------------------------
+    def request(self, kind: str, *args: Any) -> None:
+        """Ask the session for ``kind`` (snapshot, restore, save-image) when this form commits."""
+        if kind not in SESSION_REQUESTS:
+            raise ValueError(f"unknown session request {kind!r}")
+        self._record(kind, args, _noop)  # nothing to undo: a rolled-back form's requests are simply dropped
+
+    def pending_requests(self, kind: str) -> list[tuple[Any, ...]]:
+        """Arguments of this form's requests of ``kind`` so far."""
+        return [m.args for m in self._journal if m.kind == kind]
 
 
 def _noop() -> None:

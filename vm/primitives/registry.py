@@ -51,6 +51,7 @@ def all_primitives() -> dict[str, Primitive]:
         numbers,
         predicates,
         strings,
+        time_travel,
         world_io,
     )
 

@@ -1,0 +1,131 @@
+"""``tape image``: save a session's world to one portable file, inspect it, and start sessions from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+from rich.table import Table
+
+from tapevm.cli import render
+from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
+from tapevm.infrastructure import image_ops
+
+
+def _show_info(info: image_ops.ImageInfo, as_json: bool, verb: str = "") -> None:
+    if as_json:
+        print_json(info.as_json())
+        return
+    h = info.header
+    if verb:
+        out.print(f"{verb} {info.path} ({info.size:,} bytes)", markup=False)
+    table = Table(title=f"image {info.path}", show_header=False)
+    table.add_column("key", style="cyan")
+    table.add_column("value")
+    for key in ("format_version", "stored_format_version", "tapevm_version", "created_at", "description",
+                "source_session", "source_seq"):
+        value = h.get(key, "")
+        table.add_row(key, render.iso_time(value) if key == "created_at" else str(value))
+    table.add_row("size", f"{info.size:,} bytes")
+    for s in info.sections:
+        table.add_row(f"section {s['name']}", f"{s['length']:,} bytes ({s['raw_length']:,} raw), xxh3 {s['xxh3']}")
+    out.print(table)
+
+
+@click.group()
+def image() -> None:
+    """Portable images: one file holding a session's state (and optionally its history)."""
+
+
+@image.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@session_option
+@click.option("--at", type=int, default=None, metavar="N", help="The state after event N (default: the head).")
+@click.option("--description", default="", metavar="TEXT", help="What this image is.")
+@click.option("--with-history", is_flag=True, help="Also store every event up to N (a load then replays them).")
+@json_option
+@click.pass_context
+def save(ctx: click.Context, file: Path, session_id: str, at: int | None, description: str, with_history: bool,
+         as_json: bool) -> None:
+    """Save a session's state to FILE (written atomically)."""
+    with open_session_for(ctx, session_id, create=False) as s:
+        info = image_ops.save_image(s, file, at, description, with_history)
+    _show_info(info, as_json, "saved")
+
+
+@image.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-i", "--session", "session_id", default=None, metavar="NEW_ID",
+              help="Id of the new session (default: the image's file name without its suffix).")
+@json_option
+@click.pass_context
+def load(ctx: click.Context, file: Path, session_id: str | None, as_json: bool) -> None:
+    """Create a new session that starts from the image in FILE."""
+    with open_store_for(ctx) as store:
+        session = image_ops.load_image(store, file, session_id or file.stem)
+        data = {"session": session.id, "events": session.head, "image": str(file)}
+        session.close()
+    if as_json:
+        print_json(data)
+    else:
+        out.print(f"loaded {file} into session {data['session']!r} ({data['events']} events)", markup=False)
+
+
+@image.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def info(file: Path, as_json: bool) -> None:
+    """Show an image's header and sections (without loading it)."""
+    _show_info(image_ops.image_info(file), as_json)
+
+
+@image.command("list")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@json_option
+def list_(directory: Path | None, as_json: bool) -> None:
+    """List the images in DIRECTORY (default: $TAPE_HOME/images, where save-image writes)."""
+    rows = image_ops.list_images(directory)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} files in {directory or image_ops.images_dir()}")
+    for col in ("file", "bytes", "created", "session", "event", "description"):
+        table.add_column(col, justify="right" if col in ("bytes", "event") else "left")
+    for r in rows:
+        if r["ok"]:
+            table.add_row(Path(r["path"]).name, f"{r['size']:,}", render.iso_time(r["created_at"]),
+                          r["source_session"], str(r["source_seq"]), r["description"])
+        else:
+            table.add_row(Path(r["path"]).name, f"{r['size']:,}", "", "", "", f"[red]{r['error']}[/red]")
+    out.print(table)
+
+
+@image.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def export(file: Path) -> None:
+    """Print the whole image as readable JSON on stdout (``tape image import`` reads it back)."""
+    click.echo(orjson.dumps(image_ops.export_image(file), option=orjson.OPT_INDENT_2).decode())
+
+
+@image.command("import")
+@click.argument("json_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def import_(json_file: Path, file: Path, as_json: bool) -> None:
+    """Write the image FILE from JSON_FILE (the output of ``tape image export``)."""
+    _show_info(image_ops.import_image(json_file, file), as_json, "wrote")
+
+
+@image.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def verify(file: Path, as_json: bool) -> None:
+    """Check every checksum and that the state decodes (exit 1 with the first defect)."""
+    result = image_ops.verify(file)
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"{file}: ok (format {result['format_version']}, sections {', '.join(result['sections'])}, "
+                  f"{result['bindings']} bindings, {result['value_nodes']} value nodes, {result['blobs']} blobs"
+                  + (f", {result['events']} events" if result["events"] is not None else "") + ")", markup=False)

@@ -1,0 +1,182 @@
+"""The checkpoint cache in SQL: tapevm's own tables beside the events, on SQLite and PostgreSQL.
+
+Two tables, created on first use::
+
+    tape_checkpoints(session, seq, kind, base, projection_version, events_hash, tip,
+                     payload_hash, raw_size, created_at, payload)   primary key (session, seq)
+    tape_settings(key, value)                                     per-store settings
+
+One class serves both backends; the dialects differ only in placeholders,
+the blob column type and how a connection is borrowed, so each backend is a
+small subclass.  Every database error becomes a StoreError (the callers log
+and carry on: a checkpoint is a cache, never a reason for a form to fail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tapevm.domain.errors import StoreError
+from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
+
+TABLE = "tape_checkpoints"
+SETTINGS = "tape_settings"
+_META_COLUMNS = ("session, seq, kind, base, projection_version, events_hash, tip, payload_hash, raw_size, "
+                 "created_at")
+
+
+class SQLCheckpointStore(CheckpointStore):
+    """Dialect-neutral SQL; subclasses provide ``_cursor``, the placeholder and the table names."""
+
+    ph = "?"
+    blob_type = "BLOB"
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self._ready = False
+
+    # -- dialect hooks ----------------------------------------------------------------
+    @contextmanager
+    def _cursor(self, commit: bool) -> Iterator[Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+        yield
+
+    def _table(self, name: str) -> str:
+        return name
+
+    def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in cursor.fetchall()]
+
+    # -- schema -------------------------------------------------------------------------
+    def _exists_sql(self) -> tuple[str, tuple[Any, ...]]:
+        return f"SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('{TABLE}', '{SETTINGS}')", ()
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        sql, params = self._exists_sql()
+        # A read first: creating tables is a write transaction (an fsync) that most opens do not need.
+        if int(self._run([sql], [params], fetch=True, ensure=False)[0][0]) == 2:
+            self._ready = True
+            return
+        t, s = self._table(TABLE), self._table(SETTINGS)
+        self._run(
+            [(f"CREATE TABLE IF NOT EXISTS {t} (session TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
+             f"base BIGINT NOT NULL, projection_version TEXT NOT NULL, events_hash TEXT NOT NULL, "
+             f"tip TEXT NOT NULL, payload_hash TEXT NOT NULL, raw_size BIGINT NOT NULL, "
+             f"created_at DOUBLE PRECISION NOT NULL, payload {self.blob_type} NOT NULL, "
+             f"PRIMARY KEY (session, seq))"),
+             f"CREATE TABLE IF NOT EXISTS {s} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"],
+            commit=True, ensure=False,
+        )
+        self._ready = True
+
+    def _run(self, statements: list[str], params: Sequence[Sequence[Any]] = (), *, commit: bool = False,
+             fetch: bool = False, ensure: bool = True) -> list[tuple[Any, ...]]:
+        if ensure:
+            self._ensure()
+        try:
+            with self._cursor(commit) as c:
+                rows: list[tuple[Any, ...]] = []
+                for i, sql in enumerate(statements):
+                    c.execute(sql, params[i] if i < len(params) else ())
+                    if fetch:
+                        rows = self._rows(c)
+                return rows
+        except StoreError:
+            raise
+        except Exception as e:  # the driver's and the library's errors alike
+            raise StoreError(f"checkpoint table in {self.display}: {type(e).__name__}: {e}") from e
+
+    # -- the port ---------------------------------------------------------------------------
+    def put(self, meta: CheckpointMeta, payload: bytes) -> None:
+        t, p = self._table(TABLE), self.ph
+        values = (meta.session, meta.seq, meta.kind, meta.base, meta.projection_version, meta.events_hash,
+                  meta.tip, meta.payload_hash, meta.raw_size, meta.created_at, payload)
+        self._run(
+            [f"DELETE FROM {t} WHERE session={p} AND seq={p}",
+             f"INSERT INTO {t} ({_META_COLUMNS}, payload) VALUES ({', '.join([p] * 11)})"],
+            [(meta.session, meta.seq), values], commit=True,
+        )
+
+    def metas(self, session: str) -> list[CheckpointMeta]:
+        t, p = self._table(TABLE), self.ph
+        rows = self._run([f"SELECT {_META_COLUMNS}, LENGTH(payload) FROM {t} WHERE session={p} ORDER BY seq"],
+                         [(session,)], fetch=True)
+        return [CheckpointMeta(r[0], int(r[1]), r[2], int(r[3]), r[4], r[5], r[6], r[7], int(r[8]), int(r[10]),
+                               float(r[9])) for r in rows]
+
+    def payload(self, session: str, seq: int) -> bytes | None:
+        t, p = self._table(TABLE), self.ph
+        rows = self._run([f"SELECT payload FROM {t} WHERE session={p} AND seq={p}"], [(session, seq)], fetch=True)
+        return bytes(rows[0][0]) if rows else None
+
+    def delete(self, session: str, seqs: Sequence[int] | None = None) -> None:
+        t, p = self._table(TABLE), self.ph
+        if seqs is None:
+            self._run([f"DELETE FROM {t} WHERE session={p}"], [(session,)], commit=True)
+            return
+        for seq in seqs:
+            self._run([f"DELETE FROM {t} WHERE session={p} AND seq={p}"], [(session, seq)], commit=True)
+
+    def get_setting(self, key: str) -> str | None:
+        s, p = self._table(SETTINGS), self.ph
+        rows = self._run([f"SELECT value FROM {s} WHERE key={p}"], [(key,)], fetch=True)
+        return str(rows[0][0]) if rows else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        s, p = self._table(SETTINGS), self.ph
+        self._run([f"DELETE FROM {s} WHERE key={p}", f"INSERT INTO {s} (key, value) VALUES ({p}, {p})"],
+                  [(key,), (key, value)], commit=True)
+
+
+class SQLiteCheckpointStore(SQLCheckpointStore):
+    def __init__(self, datastore: Any, display: str) -> None:
+        super().__init__(display)
+        self.datastore = datastore
+
+    @contextmanager
+    def _cursor(self, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as c:
+            c.sqlite_cursor.row_factory = None
+            yield c
+
+
+class PostgresCheckpointStore(SQLCheckpointStore):
+    ph = "%s"
+    blob_type = "BYTEA"
+
+    def __init__(self, datastore: Any, display: str) -> None:
+        super().__init__(display)
+        self.datastore = datastore
+
+    def _table(self, name: str) -> str:
+        schema = self.datastore.schema or "public"
+        return f'"{schema}"."{name}"'
+
+    def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+
+    def _exists_sql(self) -> tuple[str, tuple[Any, ...]]:
+        return ("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name IN (%s, %s)",
+                (self.datastore.schema or "public", TABLE, SETTINGS))
+
+    @contextmanager
+    def _cursor(self, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as c:
+            yield c
+
+
+def checkpoint_store_for(store: EventStore) -> CheckpointStore | None:
+    """The checkpoint cache in the same database as ``store`` (None for a store without SQL)."""
+    recorder = getattr(store, "recorder", None)
+    datastore = getattr(recorder, "datastore", None)
+    if datastore is None:
+        return None
+    from tapevm.infrastructure.sqlite_backend import TapeSQLiteDatastore
+
+    if isinstance(datastore, TapeSQLiteDatastore):
+        return SQLiteCheckpointStore(datastore, store.url_for_display)
+    return PostgresCheckpointStore(datastore, store.url_for_display)

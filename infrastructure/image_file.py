@@ -1,0 +1,257 @@
+"""The image file format: one self-describing, checksummed file (see docs/image-format.md).
+
+Layout::
+
+    magic        8 bytes  b"\\x89TVMIMG\\n"
+    header_len   4 bytes  big-endian
+    header       JSON: format_version (semver), tapevm_version, created_at, description,
+                 source_session, source_seq, sections (names, in file order)
+    sections     one zstd frame each, back to back
+    footer       JSON: {"sections": [{name, offset, length, raw_length, xxh3}], "header_xxh3"}
+    trailer     24 bytes: footer length (8, big-endian), xxh3-64 of the footer (8), b"TVMEND\\r\\n"
+
+A reader checks the magic, the trailer, the footer's checksum and the header's,
+then each section's xxh3 (of its compressed bytes) before decompressing it.
+Every defect is one :class:`ImageError` naming the file; nothing else escapes.
+
+Versions: the major number of ``format_version`` changes when an older reader
+could not read the file.  A newer major is refused; older ones are brought up
+to date by the upcasters in :data:`UPCASTERS` (one per major, applied in turn),
+so the rest of tapevm only ever sees the current format.  The container
+(magic, trailer, footer) is the same in every version so far; upcasters
+rewrite the header and section contents.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import xxhash
+import zstandard
+
+from tapevm.domain.errors import ImageError
+
+MAGIC = b"\x89TVMIMG\n"
+END_MAGIC = b"TVMEND\r\n"
+TRAILER = 24
+FORMAT_VERSION = "2.0.0"
+CURRENT_MAJOR = 2
+ZSTD_LEVEL = 9  # images are written once and read often: ~25% smaller than level 3, decompresses faster
+MAX_HEADER = 1 << 20
+
+Sections = dict[str, bytes]
+Upcaster = Callable[[dict[str, Any], Sections], tuple[dict[str, Any], Sections]]
+
+UPCASTERS: dict[int, Upcaster] = {}
+"""major -> function taking (header, decompressed sections) of that major to the next major."""
+
+
+def upcaster(from_major: int) -> Callable[[Upcaster], Upcaster]:
+    """Register the migration of images of major version ``from_major`` to ``from_major + 1``."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[from_major] = fn
+        return fn
+
+    return register
+
+
+@dataclass
+class ImageFile:
+    """An image read and checked: its header, its footer and its sections (decompressed, current format)."""
+
+    path: str
+    header: dict[str, Any]
+    footer: dict[str, Any]
+    sections: Sections = field(default_factory=dict)
+    stored_version: str = FORMAT_VERSION
+
+    @property
+    def size(self) -> int:
+        return Path(self.path).stat().st_size
+
+
+def _checksum(data: bytes) -> str:
+    return xxhash.xxh3_64_hexdigest(data)
+
+
+def parse_version(text: Any, path: str) -> tuple[int, int, int]:
+    try:
+        major, minor, patch = (int(x) for x in str(text).split("."))
+        return major, minor, patch
+    except ValueError:
+        raise ImageError(f"{path}: not a tapevm image (bad format version {text!r})") from None
+
+
+# -- writing ------------------------------------------------------------------------------------
+def encode_image(header: dict[str, Any], sections: Sections, level: int = ZSTD_LEVEL) -> bytes:
+    """The bytes of an image of ``sections`` (uncompressed; each is compressed here)."""
+    header = {**header, "sections": list(sections)}
+    head = orjson.dumps(header)
+    out = bytearray(MAGIC)
+    out += len(head).to_bytes(4, "big")
+    out += head
+    compressor = zstandard.ZstdCompressor(level=level)
+    index = []
+    for name, raw in sections.items():
+        body = compressor.compress(raw)
+        index.append({"name": name, "offset": len(out), "length": len(body), "raw_length": len(raw),
+                      "xxh3": _checksum(body)})
+        out += body
+    footer = orjson.dumps({"sections": index, "header_xxh3": _checksum(head)})
+    out += footer
+    out += len(footer).to_bytes(8, "big") + xxhash.xxh3_64_intdigest(footer).to_bytes(8, "big") + END_MAGIC
+    return bytes(out)
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, fsync it, rename it over ``path``, fsync the directory."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise ImageError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ImageError(f"cannot write {path}: {e.strerror}") from None
+
+
+def write_image(path: str | Path, header: dict[str, Any], sections: Sections) -> int:
+    """Write an image atomically; returns its size in bytes."""
+    data = encode_image({"format_version": FORMAT_VERSION, **header}, sections)
+    write_atomically(path, data)
+    return len(data)
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _read_bytes(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"no such image file: {path}") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path} is a directory, not an image file") from None
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror}") from None
+
+
+def decode_image(data: bytes, path: str, sections: tuple[str, ...] | None = None) -> ImageFile:
+    """Check ``data`` and decompress the named sections (all when None), upcast to the current format."""
+    if not data.startswith(MAGIC):
+        raise ImageError(f"{path}: not a tapevm image (bad magic number)")
+    if len(data) < len(MAGIC) + 4 + TRAILER:
+        raise ImageError(f"{path}: truncated image ({len(data)} bytes)")
+    if data[-8:] != END_MAGIC:
+        raise ImageError(f"{path}: truncated or damaged image (no end marker)")
+    footer_len = int.from_bytes(data[-24:-16], "big")
+    footer_end = len(data) - TRAILER
+    footer_start = footer_end - footer_len
+    head_len = int.from_bytes(data[8:12], "big")
+    if head_len > MAX_HEADER or 12 + head_len > footer_start or footer_start < 12:
+        raise ImageError(f"{path}: damaged image (header or footer out of bounds)")
+    footer_bytes = data[footer_start:footer_end]
+    if xxhash.xxh3_64_intdigest(footer_bytes) != int.from_bytes(data[-16:-8], "big"):
+        raise ImageError(f"{path}: damaged image (footer checksum mismatch)")
+    head = data[12:12 + head_len]
+    try:
+        footer = orjson.loads(footer_bytes)
+        if footer["header_xxh3"] != _checksum(head):
+            raise ImageError(f"{path}: damaged image (header checksum mismatch)")
+        header = orjson.loads(head)
+        index = {s["name"]: s for s in footer["sections"]}
+        version = header["format_version"]
+    except ImageError:
+        raise
+    except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+        raise ImageError(f"{path}: damaged image (unreadable header or footer: {e})") from None
+    major = parse_version(version, path)[0]
+    if major > CURRENT_MAJOR:
+        raise ImageError(f"{path}: image format {version} is newer than this tapevm reads "
+                         f"({FORMAT_VERSION}); upgrade tapevm to load it")
+    if major < 1 or (major < CURRENT_MAJOR and any(m not in UPCASTERS for m in range(major, CURRENT_MAJOR))):
+        raise ImageError(f"{path}: image format {version} is not supported by this tapevm")
+    wanted = tuple(index) if sections is None or major < CURRENT_MAJOR else sections
+    decompressor = zstandard.ZstdDecompressor()
+    raw: Sections = {}
+    for name in wanted:
+        entry = index.get(name)
+        if entry is None:
+            continue
+        try:
+            offset, length = int(entry["offset"]), int(entry["length"])
+            if offset < 12 + head_len or offset + length > footer_start:
+                raise ImageError(f"{path}: damaged image (section {name!r} out of bounds)")
+            body = data[offset:offset + length]
+            if _checksum(body) != entry["xxh3"]:
+                raise ImageError(f"{path}: damaged image (section {name!r} checksum mismatch)")
+            raw[name] = decompressor.decompress(body, max_output_size=int(entry["raw_length"]))
+        except ImageError:
+            raise
+        except (zstandard.ZstdError, KeyError, TypeError, ValueError) as e:
+            raise ImageError(f"{path}: damaged image (section {name!r}: {e})") from None
+    image = ImageFile(path, header, footer, raw, stored_version=version)
+    while major < CURRENT_MAJOR:
+        try:
+            image.header, image.sections = UPCASTERS[major](image.header, image.sections)
+        except ImageError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an old file we cannot migrate is a damaged file
+            raise ImageError(f"{path}: cannot migrate image format {version}: {type(e).__name__}: {e}") from None
+        major += 1
+    return image
+
+
+def read_image(path: str | Path, sections: tuple[str, ...] | None = None) -> ImageFile:
+    """Read and check the image at ``path`` (only the named sections are decompressed)."""
+    return decode_image(_read_bytes(path), str(path), sections)
+
+
+def verify_image(path: str | Path) -> ImageFile:
+    """Read and check every section (raises ImageError on the first defect)."""
+    return read_image(path, None)
+
+
+# -- migrations -----------------------------------------------------------------------------------
+@upcaster(1)
+def _v1_to_v2(header: dict[str, Any], sections: Sections) -> tuple[dict[str, Any], Sections]:
+    """Format 1 kept the whole state as one JSON document ``{structure, nodes: {key: node}, blobs}``.
+
+    Format 2 splits the blobs into their own section and stores nodes as their
+    canonical bytes (no JSON parse per node on load: loading got ~5x faster).
+    """
+    from tapevm.domain.content import canonical_bytes
+    from tapevm.projections.state_codec import encode_blobs, encode_nodes, frame_state
+
+    doc = orjson.loads(sections["state"])
+    nodes = encode_nodes(((key, canonical_bytes(node)) for key, node in doc["nodes"].items()), keyless=True)
+    structure = doc["structure"]
+    structure.setdefault("snapshots", {})
+    new_sections: Sections = {"state": frame_state(orjson.dumps(structure), nodes),
+                              "blobs": encode_blobs((k, _blob(e, d)) for k, e, d in doc["blobs"])}
+    if "history" in sections:
+        new_sections["history"] = sections["history"]
+    return {**header, "format_version": "2.0.0", "migrated_from": header.get("format_version")}, new_sections
+
+
+def _blob(encoding: str, data: str) -> bytes:
+    from tapevm.domain.state import decode_blob
+
+    return decode_blob(encoding, data)

@@ -1,0 +1,297 @@
+"""Images of sessions: save, load, inspect, list, export to JSON, import from JSON, verify.
+
+An image holds a session's state at one event number (sections ``state`` and
+``blobs``) and optionally its full history (section ``history``: every event
+up to that number).  Loading one creates a new, fully event-sourced session:
+
+* from the state: ``SessionStarted``, ``ContentStored`` (the image's content),
+  ``ImageLoaded`` (its metadata and state, which replaces the empty state);
+* from the history: the image's events re-appended as they were, then an
+  ``ImageLoaded`` marker; the fold of that history must give the image's
+  state byte for byte, or the load is refused.
+
+Images written from inside the language (``save-image``) go only to
+``$TAPE_HOME/images`` under a plain file name.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tapevm.domain.content import canonical_bytes
+from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
+from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
+from tapevm.domain.state import State, decode_blob, encode_blob
+from tapevm.domain.upcasting import event_class, upcast
+from tapevm.infrastructure.image_file import FORMAT_VERSION, ImageFile, read_image, write_image
+from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.store_factory import tape_home
+from tapevm.projections.state_codec import (
+    canonical_state_bytes,
+    decode_blobs,
+    decode_nodes,
+    decode_state,
+    encode_blobs,
+    encode_nodes,
+    encode_state,
+    frame_state,
+    paused_gc,
+    structure,
+)
+
+if TYPE_CHECKING:
+    from tapevm.infrastructure.session import Session
+
+EXPORT_KIND = "tapevm-image-export"
+EXPORT_VERSION = 1
+
+
+def images_dir() -> Path:
+    """Where ``(save-image ...)`` writes and ``tape image list`` looks by default."""
+    return tape_home() / "images"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    path: str
+    size: int
+    header: dict[str, Any]
+    sections: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, **self.header, "sections": self.sections}
+
+
+def _tapevm_version() -> str:
+    from tapevm.infrastructure.session import _tapevm_version as version
+
+    return version()
+
+
+# -- save -------------------------------------------------------------------------------------------
+def image_sections(session: Session, at: int | None, with_history: bool) -> tuple[State, dict[str, bytes]]:
+    """The state at ``at`` (default: the head) and the sections that hold it."""
+    state = session.state if at is None or at == session.head else session.state_at(at)
+    sections = {"state": encode_state(state, with_blobs=False, keyless=True),
+                "blobs": encode_blobs(state.blobs.items())}
+    if with_history:
+        sections["history"] = orjson.dumps([
+            [r.seq, r.cause, int(r.recorded_at * 1000), r.event.type_name, r.event.version, r.event.__dict__]
+            for r in session.events(1, state.seq)
+        ])
+    return state, sections
+
+
+def save_image(session: Session, path: str | Path, at: int | None = None, description: str = "",
+               with_history: bool = False) -> ImageInfo:
+    """Write an image of ``session`` at event ``at`` to ``path`` (atomically)."""
+    if at is not None and (at < 1 or at > session.head):
+        raise UsageError(f"session {session.id!r} has events 1..{session.head}; there is no event {at}")
+    state, sections = image_sections(session, at, with_history)
+    header = {"tapevm_version": _tapevm_version(), "created_at": time.time(), "description": description,
+              "source_session": session.id, "source_seq": state.seq}
+    write_image(path, header, sections)
+    return image_info(path)
+
+
+def save_image_from_language(session: Session, name: str, description: str, seq: int) -> None:
+    """``(save-image "name")``: after the form committed, an image of the state at its last event."""
+    folder = images_dir()
+    try:
+        save_image(session, folder / name, seq, description)
+    except TapeError as e:
+        raise ImageError(f"the form committed (event {seq}) but save-image could not write {name!r}: {e}") from e
+
+
+# -- read -------------------------------------------------------------------------------------------
+def image_state(image: ImageFile) -> State:
+    """The state an image holds, content and blobs included."""
+    try:
+        state = decode_state(image.sections["state"])
+        for key, data in decode_blobs(image.sections.get("blobs", b"[]")).items():
+            state.blobs.add(key, data)
+    except (ValueError, KeyError) as e:
+        raise ImageError(f"{image.path}: damaged image (state section: {e})") from None
+    state.session = image.header.get("source_session", "")
+    return state
+
+
+def load_state(path: str | Path) -> State:
+    """Read the state of the image at ``path`` (what ``image load`` starts a session from)."""
+    return image_state(read_image(path, ("state", "blobs")))
+
+
+def image_info(path: str | Path) -> ImageInfo:
+    image = read_image(path, ())
+    sections = [{k: s[k] for k in ("name", "length", "raw_length", "xxh3")} for s in image.footer["sections"]]
+    header = dict(image.header)
+    header["stored_format_version"] = image.stored_version
+    return ImageInfo(str(path), image.size, header, sections)
+
+
+def list_images(folder: str | Path | None = None) -> list[dict[str, Any]]:
+    """Every file of ``folder`` (default: $TAPE_HOME/images) with its header, or why it is not an image."""
+    root = Path(folder) if folder is not None else images_dir()
+    if not root.exists():
+        if folder is None:
+            return []
+        raise UsageError(f"no such directory: {root}")
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory")
+    rows = []
+    for p in sorted(root.iterdir()):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        try:
+            rows.append({**image_info(p).as_json(), "ok": True})
+        except ImageError as e:
+            rows.append({"path": str(p), "size": p.stat().st_size, "ok": False, "error": str(e)})
+    return rows
+
+
+def verify(path: str | Path) -> dict[str, Any]:
+    """Check every section's checksum and that the state decodes and refers only to content it holds."""
+    image = read_image(path, None)
+    state = image_state(image)
+    missing = [p for p, key in state.files.items() if key not in state.blobs]
+    if missing:
+        raise ImageError(f"{path}: damaged image (files without content: {', '.join(missing[:5])})")
+    history = image.sections.get("history")
+    events = len(orjson.loads(history)) if history is not None else None
+    return {"path": str(path), "ok": True, "format_version": image.stored_version,
+            "sections": [s["name"] for s in image.footer["sections"]], "events": events,
+            "bindings": sum(len(b) for b in state.namespaces.values()), "value_nodes": len(state.nodes),
+            "blobs": len(state.blobs)}
+
+
+# -- load -------------------------------------------------------------------------------------------
+def _history_events(image: ImageFile, session_id: str) -> list[RecordedEvent]:
+    try:
+        rows = orjson.loads(image.sections["history"])
+        out = []
+        for seq, cause, ms, type_name, version, fields in rows:
+            cls = event_class(type_name)
+            if version != cls.version:
+                fields = upcast(type_name, version, fields)
+            out.append(RecordedEvent(session_id, seq, cause, ms / 1000.0, cls.model_validate(fields)))
+        return out
+    except TapeError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:
+        raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
+
+
+def load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
+    """Create session ``session_id`` in ``store`` from the image at ``path`` (it must not exist yet)."""
+    with paused_gc():  # bulk building of acyclic data: the cyclic GC would walk it again and again
+        return _load_image(store, path, session_id)
+
+
+def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
+    from tapevm.infrastructure.session import VM_VERSION, Session, validate_session_id
+
+    validate_session_id(session_id)
+    image = read_image(path, None)
+    state = image_state(image)
+    if store.last_seq(session_id) != 0:
+        raise SessionExists(f"session {session_id!r} already exists in {store.url_for_display}; "
+                            "load the image under a new id with -i")
+    h = image.header
+    marker = {"image": Path(path).name, "format_version": image.stored_version,
+                  "tapevm_version": str(h.get("tapevm_version", "")), "created_at": float(h.get("created_at", 0.0)),
+                  "description": str(h.get("description", "")), "source_session": str(h.get("source_session", "")),
+                  "source_seq": int(h.get("source_seq", state.seq))}
+    now = time.time()
+    if "history" in image.sections:
+        history = _history_events(image, session_id)
+        end = len(history)
+        records = history + [RecordedEvent(session_id, end + 1, end + 1, now,
+                                           ImageLoaded(**marker, with_history=True, state=None))]
+    else:
+        events: list[Event] = [
+            SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION),
+            # built from a checked image by our own code: no need for pydantic to walk 100,000 values
+            ContentStored.model_construct(nodes=_nodes_as_json(state),
+                                          blobs=[[k, *encode_blob(v)] for k, v in state.blobs.items()]),
+            ImageLoaded.model_construct(**marker, with_history=False, state=_structure_without_snapshots(state)),
+        ]
+        records = [RecordedEvent(session_id, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
+    store.append(records)
+    session = Session(store, session_id, create=False)
+    expected = canonical_state_bytes(state)
+    if canonical_state_bytes(session.state) != expected:
+        raise ImageError(f"{path}: the loaded session's state differs from the image's "
+                         f"(session {session_id!r} was created; inspect it with 'tape state -i {session_id}')")
+    return session
+
+
+def _nodes_as_json(state: State) -> list[Any]:
+    keys = [k for k, _ in state.nodes.items()]
+    values = orjson.loads(b"[" + b",".join(v for _, v in state.nodes.items()) + b"]")
+    return [[k, v] for k, v in zip(keys, values)]
+
+
+def _structure_without_snapshots(state: State) -> dict[str, Any]:
+    s = structure(state)
+    s.pop("snapshots")
+    s.pop("session")
+    s.pop("seq")
+    return s
+
+
+# -- JSON export and import ----------------------------------------------------------------------
+def export_image(path: str | Path) -> dict[str, Any]:
+    """The whole image as readable JSON (values in the value encoding, nodes as JSON), importable again."""
+    image = read_image(path, None)
+    state = image_state(image)
+    doc: dict[str, Any] = {
+        "kind": EXPORT_KIND,
+        "export_version": EXPORT_VERSION,
+        "header": {k: v for k, v in image.header.items() if k != "sections"},
+        "state": structure(state),
+        "nodes": dict(_nodes_as_json(state)),
+        "blobs": [[k, *encode_blob(v)] for k, v in state.blobs.items()],
+    }
+    if "history" in image.sections:
+        doc["history"] = orjson.loads(image.sections["history"])
+    return doc
+
+
+def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
+    """Write an image from a JSON export (``tape image export``'s output)."""
+    try:
+        doc = orjson.loads(Path(json_path).read_bytes())
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {json_path}") from None
+    except orjson.JSONDecodeError as e:
+        raise ImageError(f"{json_path}: not JSON ({e})") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {json_path}: {e.strerror}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != EXPORT_KIND:
+        raise ImageError(f"{json_path}: not a tapevm image export (no \"kind\": \"{EXPORT_KIND}\")")
+    if doc.get("export_version") != EXPORT_VERSION:
+        raise ImageError(f"{json_path}: export version {doc.get('export_version')!r} is not supported")
+    try:
+        s = doc["state"]
+        nodes = encode_nodes(((k, canonical_bytes(v)) for k, v in doc["nodes"].items()), keyless=True)
+        blobs = encode_blobs((k, decode_blob(e, d)) for k, e, d in doc["blobs"])
+        sections = {"state": frame_state(orjson.dumps(s), nodes), "blobs": blobs}
+        if "history" in doc:
+            sections["history"] = orjson.dumps(doc["history"])
+        # the state must decode before we write it
+        decode_state(sections["state"])
+        decode_nodes(nodes)
+        header = {k: v for k, v in doc["header"].items() if k not in ("format_version", "migrated_from")}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ImageError(f"{json_path}: malformed image export ({type(e).__name__}: {e})") from None
+    write_image(out_path, header, sections)
+    return image_info(out_path)
+
+
+__all__ = ["FORMAT_VERSION", "ImageInfo", "export_image", "image_info", "images_dir", "import_image",
+           "list_images", "load_image", "load_state", "save_image", "verify"]

@@ -1,0 +1,78 @@
+"""``tape image ...``, ``tape run --image`` and ``tape checkpoints`` through the real console script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v1.tapeimg"
+
+
+def _one_line_error(r, code: int, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert text in r.stderr, r.stderr
+
+
+def test_image_commands_end_to_end(tape, tmp_path: Path) -> None:
+    assert tape("eval", "(define x 41) (write-file! \"f.txt\" \"hi\")").returncode == 0
+    img = tmp_path / "w.img"
+    r = tape("image", "save", str(img), "--description", "demo", "--with-history", "--json")
+    assert r.returncode == 0, r.stderr
+    saved = json.loads(r.stdout)
+    assert saved["description"] == "demo" and [s["name"] for s in saved["sections"]] == ["state", "blobs", "history"]
+    assert json.loads(tape("image", "info", str(img), "--json").stdout)["source_session"] == "default"
+    assert "ok" in tape("image", "verify", str(img)).stdout
+    listed = json.loads(tape("image", "list", str(tmp_path), "--json").stdout)
+    assert [Path(x["path"]).name for x in listed if x["ok"]] == ["w.img"]
+
+    r = tape("image", "load", str(img), "-i", "copy", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(tape("state", "-i", "copy", "--json").stdout)["namespaces"]["user"]["x"] == "41"
+
+    export = tape("image", "export", str(img))
+    assert export.returncode == 0 and json.loads(export.stdout)["kind"] == "tapevm-image-export"
+    (tmp_path / "w.json").write_text(export.stdout)
+    assert tape("image", "import", str(tmp_path / "w.json"), str(tmp_path / "w2.img")).returncode == 0
+
+    prog = tmp_path / "p.lisp"
+    prog.write_text("(println (+ x 1))")
+    r = tape("run", "--image", str(tmp_path / "w2.img"), str(prog))
+    assert r.returncode == 0 and r.stdout == "42\n", r.stderr
+    _one_line_error(tape("run", "--image", str(tmp_path / "w2.img"), str(prog)), 2, "already exists")
+    r = tape("run", "--image", str(FIXTURE), "-i", "old", str(prog))
+    assert r.returncode == 1 and "unbound" in r.stderr  # x is not in the v1 fixture; the image itself loaded
+    assert json.loads(tape("image", "info", str(FIXTURE), "--json").stdout)["stored_format_version"] == "1.0.0"
+
+
+def test_image_errors_are_one_line(tape, tmp_path: Path) -> None:
+    _one_line_error(tape("image", "info", str(tmp_path / "nope.img")), 1, "no such image file")
+    (tmp_path / "foreign.img").write_bytes(b"PK\x03\x04 not an image at all, a zip maybe" * 3)
+    _one_line_error(tape("image", "verify", str(tmp_path / "foreign.img")), 1, "not a tapevm image")
+    _one_line_error(tape("image", "load", str(tmp_path / "foreign.img")), 1, "not a tapevm image")
+    data = FIXTURE.read_bytes()
+    (tmp_path / "cut.img").write_bytes(data[:-40])
+    _one_line_error(tape("image", "load", str(tmp_path / "cut.img")), 1, "truncated")
+    _one_line_error(tape("image", "save", str(tmp_path / "x.img"), "-i", "missing"), 2, "no session 'missing'")
+    tape("eval", "1")
+    _one_line_error(tape("image", "save", str(tmp_path / "x.img"), "--at", "99"), 2, "there is no event 99")
+    (tmp_path / "bad.json").write_text('{"kind": "other"}')
+    _one_line_error(tape("image", "import", str(tmp_path / "bad.json"), str(tmp_path / "y.img")), 1,
+                    "not a tapevm image export")
+    _one_line_error(tape("image", "list", str(tmp_path / "nodir")), 2, "no such directory")
+
+
+def test_checkpoint_commands(tape) -> None:
+    for i in range(6):
+        tape("eval", f"(define v{i} (list {i}))")
+    r = tape("checkpoints", "rebuild", "--interval", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["interval"] == 5 and data["count"] >= 3 and data["checkpoints"][0]["kind"] == "I"
+    listed = json.loads(tape("checkpoints", "--json").stdout)
+    assert listed["count"] == data["count"] and listed["stored_bytes"] > 0
+    assert "keyframe" in tape("checkpoints").stdout
+    assert tape("checkpoints", "verify").returncode == 0
+    _one_line_error(tape("checkpoints", "rebuild", "--interval", "0"), 2, "at least 1")
+    _one_line_error(tape("checkpoints", "-i", "missing"), 2, "no session 'missing'")

@@ -1,0 +1,91 @@
+"""``tape snapshot``, ``snapshots``, ``restore`` and ``delta`` through the real console script."""
+
+from __future__ import annotations
+
+import json
+
+
+def _one_line_error(r, code: int, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert text in r.stderr, r.stderr
+
+
+def test_snapshot_restore_and_delta(tape) -> None:
+    assert tape("eval", "(define x 1) (assert! '(a 1))").returncode == 0
+    r = tape("snapshot", "one", "--description", "first", "--json")
+    assert r.returncode == 0, r.stderr
+    one = json.loads(r.stdout)
+    assert one["name"] == "one" and one["description"] == "first"
+    assert tape("eval", "(define x 2) (define y '(1 2)) (write-file! \"f\" \"abc\") (retract! '(a 1))").returncode == 0
+    r = tape("snapshots", "--json")
+    assert json.loads(r.stdout) == [one]
+    assert "one" in tape("snapshots").stdout
+
+    head = json.loads(tape("info", "--json").stdout)["events"]
+    r = tape("delta", str(one["at"]), str(head), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["bindings"]["user"]["changed"] == {"x": ["1", "2"]}
+    assert d["bindings"]["user"]["added"] == {"y": "(1 2)"}
+    assert d["facts"]["retracted"] == ["(a 1)"] and d["files"]["written"]["f"]["size"] == 3
+    assert "~ binding" in tape("delta", str(one["at"]), str(head)).stdout
+
+    r = tape("restore", "one", "--json")
+    assert r.returncode == 0, r.stderr
+    restored = json.loads(r.stdout)
+    assert restored["target"] == one["at"] and restored["event"] == head + 1
+    state = json.loads(tape("state", "--json").stdout)
+    assert state["namespaces"]["user"] == {"x": "1"} and state["facts"] == ["(a 1)"] and state["files"] == {}
+    # the history before the restore is still there
+    before = json.loads(tape("state", "--at", str(head), "--json").stdout)
+    assert before["namespaces"]["user"]["x"] == "2"
+    assert tape("delta", str(head), str(head), "--json").stdout.count('"empty": true') == 1
+
+
+def test_snapshot_errors_are_one_line(tape) -> None:
+    tape("eval", "(define x 1)")
+    tape("snapshot", "one")
+    _one_line_error(tape("snapshot", "one"), 2, "already has a snapshot 'one'")
+    _one_line_error(tape("snapshot", "two", "--at", "999"), 2, "cannot snapshot event 999")
+    _one_line_error(tape("snapshot", " bad"), 2, "invalid snapshot name")
+    _one_line_error(tape("restore", "nope"), 2, "has no snapshot 'nope'")
+    tape("eval", "-i", "other", "1")
+    _one_line_error(tape("restore", "one", "-i", "other"), 2, "belongs to session 'default'")
+    _one_line_error(tape("restore", "one", "-i", "missing"), 2, "no session 'missing'")
+    _one_line_error(tape("delta", "1", "999"), 2, "there is no event 999")
+
+
+def test_in_language_snapshot_and_restore(tape) -> None:
+    r = tape("eval", '(define x 1) (snapshot! "s" :description "d") (define x 2) (snapshots)')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == '(("s" 6 "d"))'
+    r = tape("eval", '(begin (define y 5) (restore! "s") (define z 1)) x')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
+    state = json.loads(tape("state", "--json").stdout)
+    assert state["namespaces"]["user"] == {"x": "1"}
+    r = tape("eval", '(restore! "nope")')
+    assert r.returncode == 1 and "unknown-snapshot" in r.stderr
+    r = tape("eval", '(snapshot! "s")')
+    assert r.returncode == 1 and "snapshot-exists" in r.stderr
+    r = tape("eval", '(save-image "../x")')
+    assert r.returncode == 1 and "bad-image-name" in r.stderr
+
+
+def test_every_command_and_subcommand_is_documented_with_help(tape) -> None:
+    from pathlib import Path
+
+    import click
+
+    from tapevm.cli.main import cli
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    for name, command in cli.commands.items():
+        assert f"`tape {name}" in doc, name
+        if isinstance(command, click.Group):
+            for sub in command.commands:
+                assert f"`tape {name} {sub}" in doc, f"{name} {sub}"
+                r = tape(name, sub, "--help")
+                assert r.returncode == 0 and "Usage:" in r.stdout, (name, sub)

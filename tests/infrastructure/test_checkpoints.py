@@ -1,0 +1,175 @@
+"""Checkpoints on both backends: state_at through them equals the fold from the start, opening reads
+only the tail, and a checkpoint that does not match (corrupt bytes, other code, another log) is
+ignored, logged and written again, never trusted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import given, settings, strategies as st
+
+from tapevm.domain.state import State, fold_fields
+from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.session import Session, open_session
+from tapevm.infrastructure.store_factory import open_store
+from tapevm.projections.state_codec import canonical_state_bytes, decode_state, encode_state
+
+
+def canon(state: State) -> bytes:
+    return canonical_state_bytes(state)
+
+
+def full_fold(s: Session, n: int) -> State:
+    return fold_fields(s.store.read_fields(s.id, 1, n), State(session=s.id))
+
+
+def _program(i: int) -> str:
+    return (f"(define v{i % 7} (list {i} \"s{i}\")) (assert! '(f {i % 5})) (retract! '(f {(i + 2) % 5}))"
+            f" (define a{i % 3} (atom {i})) (write-file! \"f{i % 4}.txt\" \"x{i}\")")
+
+
+@pytest.fixture
+def small_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "15")
+
+
+def test_state_at_through_checkpoints_equals_the_fold(store_url: str, small_interval: None) -> None:
+    with open_session("cp", store_url) as s:
+        for i in range(40):
+            s.run(_program(i))
+            if i == 20:
+                s.snapshot("mid")
+            if i == 30:
+                s.restore("mid")
+        metas = s.checkpoints.metas()
+        assert len(metas) >= 5
+        assert {m.kind for m in metas} == {"I", "P"}, "a slowly changing state gets delta frames"
+        for n in range(1, s.head + 1, 7):
+            assert canon(s.state_at(n)) == canon(full_fold(s, n)), n
+        head = s.head
+        final = canon(s.state)
+    with open_session("cp", store_url, create=False) as again:
+        assert again.head == head
+        assert canon(again.state) == final
+        assert canon(again.state) == canon(full_fold(again, head))
+
+
+def test_opening_reads_only_the_tail(store_url: str, small_interval: None) -> None:
+    with open_session("tail", store_url) as s:
+        for i in range(30):
+            s.run(_program(i))
+        last_cp = s.checkpoints.metas()[-1].seq
+        expected = canon(s.state)
+    store = open_store(store_url)
+    starts: list[int] = []
+    original = store.read_fields
+
+    def spy(session: str, start: int = 1, stop: int | None = None) -> Any:
+        starts.append(start)
+        return original(session, start, stop)
+
+    store.read_fields = spy  # type: ignore[method-assign]
+    try:
+        reopened = Session(store, "tail", create=False)
+        # the tail after the latest checkpoint, plus one event per checked checkpoint (its tip)
+        assert starts[-1] == last_cp + 1 and min(starts) > 1, starts
+        assert canon(reopened.state) == expected
+        reopened.close()
+    finally:
+        store.close()
+
+
+def _corrupt(cp: Checkpoints, seq: int, *, payload: bytes | None = None, version: str | None = None) -> None:
+    meta = next(m for m in cp.metas() if m.seq == seq)
+    stored = cp.cache.payload(cp.session, seq)  # type: ignore[union-attr]
+    if version is not None:
+        from dataclasses import replace
+
+        meta = replace(meta, projection_version=version)
+    cp.cache.put(meta, payload if payload is not None else stored)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("damage", ["bytes", "version", "log"])
+def test_mismatching_checkpoints_are_ignored_logged_and_rebuilt(store_url: str, small_interval: None,
+                                                               damage: str) -> None:
+    with open_session("bad", store_url) as s:
+        for i in range(20):
+            s.run(_program(i))
+        head, final = s.head, canon(s.state)
+        cp = s.checkpoints
+        target = cp.metas()[-1]
+        if damage == "bytes":
+            stored = cp.cache.payload("bad", target.seq)  # type: ignore[union-attr]
+            _corrupt(cp, target.seq, payload=stored[:-3] + b"xyz")
+        elif damage == "version":
+            _corrupt(cp, target.seq, version="fold-0")
+        else:  # the checkpoint claims to cover another log: its tip does not match
+            from dataclasses import replace
+
+            cp.cache.put(replace(target, tip="00" * 8), cp.cache.payload("bad", target.seq))  # type: ignore[union-attr]
+    with structlog.testing.capture_logs() as logs, open_session("bad", store_url, create=False) as again:
+        assert canon(again.state) == final and again.head == head
+        assert canon(again.state_at(target.seq)) == canon(full_fold(again, target.seq))
+        ignored = [e for e in logs if e["event"] == "checkpoint_ignored"]
+        assert ignored and ignored[0]["seq"] == target.seq
+        # written again from the fold, and trusted next time
+        assert again.checkpoints.metas()[-1].seq == head
+    with structlog.testing.capture_logs() as logs, open_session("bad", store_url, create=False) as third:
+        assert canon(third.state) == final
+        assert not [e for e in logs if e["event"] == "checkpoint_ignored"]
+
+
+def test_rebuild_and_verify(store_url: str, small_interval: None) -> None:
+    with open_session("rb", store_url) as s:
+        for i in range(25):
+            s.run(_program(i))
+        seen: list[tuple[int, int]] = []
+        metas = s.checkpoints.rebuild(lambda done, total: seen.append((done, total)))
+        assert seen[-1] == (s.head, s.head)
+        assert [m.seq for m in metas if m.seq != s.head] == list(range(15, s.head, 15))
+        assert all(reason is None for _, reason in s.checkpoints.verify())
+        for m in metas:
+            assert canon(s.state_at(m.seq)) == canon(full_fold(s, m.seq))
+
+
+def test_a_checkpoint_write_failure_never_fails_the_form(sqlite_path: str, small_interval: None) -> None:
+    with open_session("w", sqlite_path) as s:
+        def boom(*_: Any) -> None:
+            raise RuntimeError("disk full")
+
+        s.checkpoints.cache.put = boom  # type: ignore[method-assign, union-attr]
+        with structlog.testing.capture_logs() as logs:
+            for i in range(10):
+                assert s.run(_program(i))[0].ok
+        assert any(e["event"] == "checkpoint_write_failed" for e in logs)
+        assert s.checkpoints.metas() == []
+
+
+@settings(max_examples=10)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=30))
+def test_state_codec_round_trip(steps: list[int]) -> None:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp, open_session("codec", str(Path(tmp) / "s.db")) as s:
+        for i in steps:
+            s.run(_program(i))
+        state = s.state
+        again = decode_state(encode_state(state))
+        assert canon(again) == canon(state)
+        assert encode_state(again) == encode_state(state)
+
+
+def test_opening_a_long_log_without_checkpoints_writes_one(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "100000")
+    with open_session("old", store_url) as s:
+        for i in range(12):
+            s.run(_program(i))
+        assert s.checkpoints.metas() == []
+        head, final = s.head, canon(s.state)
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "20")
+    with open_session("old", store_url, create=False) as again:
+        assert [m.seq for m in again.checkpoints.metas()] == [head]
+        assert canon(again.state) == final

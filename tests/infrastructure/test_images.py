@@ -1,0 +1,180 @@
+"""Images: byte-for-byte round trips across stores and backends, history, the v1 -> v2 migration,
+atomic writes, in-language saving, and a loader that meets damaged files with one clear error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tapevm.domain.errors import ImageError, SessionExists
+from tapevm.infrastructure import image_file, image_ops
+from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.store_factory import open_store
+from tapevm.projections.state_codec import canonical_state_bytes
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v1.tapeimg"
+
+PROGRAM = """
+(define xs (list 1 2.5 "three" 'four :five [6 7] {:a 1}))
+(define make-adder (lambda (n) (lambda (x) (+ x n))))
+(define add3 (make-adder 3))
+(define c (atom 0))
+(assert! '(likes ann tea)) (assert! '(likes bob coffee)) (retract! '(likes ann tea))
+(write-file! "a.txt" "text") (write-file! "b.bin" (string 1 2))
+(in-ns 'tools) (define t 1) (in-ns 'user)
+"""
+
+
+def _source(path: Path) -> tuple[str, int, bytes, bytes]:
+    """A session with a bit of everything; returns (store, mid event, canonical state at mid, at head)."""
+    store = str(path)
+    with open_session("src", store) as s:
+        s.run(PROGRAM)
+        mid = s.head
+        s.run('(reset! c 5) (define xs (cons 0 xs)) (snapshot! "later") (delete-file! "a.txt")')
+        return store, mid, canonical_state_bytes(s.state_at(mid)), canonical_state_bytes(s.state)
+
+
+@pytest.mark.parametrize("with_history", [False, True])
+def test_an_image_loaded_in_another_store_gives_the_same_state_byte_for_byte(
+        tmp_path: Path, store_url: str, with_history: bool) -> None:
+    src, mid, at_mid, at_head = _source(tmp_path / "src.db")
+    with open_session("src", src, create=False) as s:
+        image_ops.save_image(s, tmp_path / "head.img", description="head", with_history=with_history)
+        image_ops.save_image(s, tmp_path / "mid.img", at=mid, with_history=with_history)
+    assert canonical_state_bytes(image_ops.load_state(tmp_path / "head.img")) == at_head
+    with open_store(store_url) as other:
+        for name, expected in (("head", at_head), ("mid", at_mid)):
+            loaded = image_ops.load_image(other, tmp_path / f"{name}.img", f"copy-{name}")
+            assert canonical_state_bytes(loaded.state) == expected
+            loaded.close()
+        # the new session is event-sourced: reopening folds its log to the same state
+        with open_session("copy-head", other, create=False) as again:
+            assert canonical_state_bytes(again.state) == at_head
+            types = [r.event.type_name for r in again.events()]
+            assert types[-1] == "ImageLoaded" and types[-2] != "ImageLoaded"
+            if with_history:
+                assert "SnapshotTaken" in types and [x.name for x in again.snapshots()] == ["later"]
+            else:
+                assert types == ["SessionStarted", "ContentStored", "ImageLoaded"]
+            assert again.eval("(add3 4)") == 7
+        with pytest.raises(SessionExists):
+            image_ops.load_image(other, tmp_path / "head.img", "copy-head")
+
+
+def test_v1_fixture_is_migrated_to_v2(tmp_path: Path) -> None:
+    info = image_ops.image_info(FIXTURE)
+    assert info.header["stored_format_version"] == "1.0.0"
+    assert info.header["format_version"] == "2.0.0" and info.header["migrated_from"] == "1.0.0"
+    with open_store(str(tmp_path / "s.db")) as store, image_ops.load_image(store, FIXTURE, "old") as s:
+        assert s.eval("(add10 answer)") == 52
+        assert s.eval("greeting") == "hello, v1"
+        assert s.eval('(read-file "notes/readme.txt")') == "written by format 1"
+        assert s.eval("(deref counter)") == 7
+        assert s.eval("(fact? '(format v1))") is True
+        assert s.eval("tools/helper").name == "sym"
+    # exporting and importing writes the current format; the state stays the same
+    doc = image_ops.export_image(FIXTURE)
+    (tmp_path / "v1.json").write_bytes(__import__("orjson").dumps(doc))
+    image_ops.import_image(tmp_path / "v1.json", tmp_path / "v2.img")
+    assert image_ops.image_info(tmp_path / "v2.img").header["stored_format_version"] == "2.0.0"
+    assert canonical_state_bytes(image_ops.load_state(tmp_path / "v2.img")) == \
+        canonical_state_bytes(image_ops.load_state(FIXTURE))
+
+
+def test_export_import_round_trip_with_history(tmp_path: Path) -> None:
+    src, _, _, at_head = _source(tmp_path / "src.db")
+    with open_session("src", src, create=False) as s:
+        image_ops.save_image(s, tmp_path / "a.img", with_history=True)
+    import orjson
+
+    (tmp_path / "a.json").write_bytes(orjson.dumps(image_ops.export_image(tmp_path / "a.img")))
+    image_ops.import_image(tmp_path / "a.json", tmp_path / "b.img")
+    assert canonical_state_bytes(image_ops.load_state(tmp_path / "b.img")) == at_head
+    assert image_ops.verify(tmp_path / "b.img")["events"] == image_ops.verify(tmp_path / "a.img")["events"]
+
+
+def _image_bytes(tmp_path: Path) -> bytes:
+    src, *_ = _source(tmp_path / "src.db")
+    with open_session("src", src, create=False) as s:
+        image_ops.save_image(s, tmp_path / "a.img", with_history=True)
+    return (tmp_path / "a.img").read_bytes()
+
+
+def test_damaged_foreign_and_newer_files_give_one_clear_error(tmp_path: Path) -> None:
+    good = _image_bytes(tmp_path)
+    cases = {
+        "foreign": (b"SQLite format 3\x00" + bytes(100), "not a tapevm image"),
+        "empty": (b"", "not a tapevm image"),
+        "truncated": (good[: len(good) // 2], "truncated"),
+        "flipped": (good[:200] + bytes([good[200] ^ 0xFF]) + good[201:], "damaged image"),
+        "newer": (image_file.encode_image({"format_version": "3.0.0"}, {"state": b""}), "newer than this tapevm"),
+        "garbage version": (image_file.encode_image({"format_version": "x"}, {}), "bad format version"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / f"{name}.img"
+        path.write_bytes(data)
+        with pytest.raises(ImageError, match=message):
+            image_ops.verify(path)
+    with pytest.raises(ImageError, match="no such image file"):
+        image_ops.image_info(tmp_path / "missing.img")
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzzed_images_never_escape_as_anything_but_image_error(tmp_path: Path, data: st.DataObject) -> None:
+    good = getattr(test_fuzzed_images_never_escape_as_anything_but_image_error, "_good", None)
+    if good is None:
+        good = _image_bytes(tmp_path)
+        test_fuzzed_images_never_escape_as_anything_but_image_error._good = good  # type: ignore[attr-defined]
+    blob = bytearray(good)
+    for _ in range(data.draw(st.integers(1, 4))):
+        action = data.draw(st.sampled_from(["flip", "cut", "insert", "zero"]))
+        pos = data.draw(st.integers(0, max(0, len(blob) - 1)))
+        if action == "flip" and blob:
+            blob[pos] ^= data.draw(st.integers(1, 255))
+        elif action == "cut":
+            del blob[pos:pos + data.draw(st.integers(1, 64))]
+        elif action == "insert":
+            blob[pos:pos] = data.draw(st.binary(min_size=1, max_size=16))
+        elif action == "zero":
+            blob[pos:pos + 8] = bytes(len(blob[pos:pos + 8]))
+    try:
+        image = image_file.decode_image(bytes(blob), "fuzz.img")
+        image_ops.image_state(image)
+    except ImageError as e:
+        assert "\n" not in str(e)
+
+
+def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "out" / "x.img"
+    image_file.write_atomically(target, b"old")
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(ImageError, match="No space left"):
+        image_file.write_atomically(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["x.img"]
+
+
+def test_save_image_and_list_images_from_inside_the_language(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_HOME", str(tmp_path / "home"))
+    with open_session("lang", str(tmp_path / "s.db")) as s:
+        assert s.eval("(list-images)") is not None
+        s.run('(define x 1) (save-image "first.img" :description "from lisp") (define x 2)')
+        assert s.eval('(car (list-images))') == "first.img"
+        outcome = s.run('(save-image "../escape.img")')[0]
+        assert not outcome.ok and outcome.error_kind == "bad-image-name"
+        outcome = s.run('(save-image "a/b.img")')[0]
+        assert not outcome.ok and outcome.error_kind == "bad-image-name"
+    info = image_ops.image_info(tmp_path / "home" / "images" / "first.img")
+    assert info.header["description"] == "from lisp"
+    state = image_ops.load_state(tmp_path / "home" / "images" / "first.img")
+    assert state.namespaces["user"]["x"] == 1
+    assert not (tmp_path / "escape.img").exists() and not (tmp_path / "home" / "escape.img").exists()
