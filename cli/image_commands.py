@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
+from tapevm.domain.errors import ImageError, UsageError
 from tapevm.infrastructure import image_ops
 
 
@@ -119,13 +120,25 @@ def import_(json_file: Path, file: Path, as_json: bool) -> None:
 
 @image.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--source", "against_source", is_flag=True,
+              help="Also check the image against its source session in the store (hash-chain link).")
 @json_option
-def verify(file: Path, as_json: bool) -> None:
+@click.pass_context
+def verify(ctx: click.Context, file: Path, against_source: bool, as_json: bool) -> None:
     """Check every checksum and that the state decodes (exit 1 with the first defect)."""
     result = image_ops.verify(file)
+    problem = None
+    if against_source:
+        with open_store_for(ctx) as store:
+            problem = image_ops.check_against_source(file, store)
+        result["source_check"] = "ok" if problem is None else problem
     if as_json:
         print_json(result)
     else:
         out.print(f"{file}: ok (format {result['format_version']}, sections {', '.join(result['sections'])}, "
                   f"{result['bindings']} bindings, {result['value_nodes']} value nodes, {result['blobs']} blobs"
                   + (f", {result['events']} events" if result["events"] is not None else "") + ")", markup=False)
+        if against_source and problem is None:
+            out.print(f"{file}: matches its source session's log (hash-chain link)", markup=False)
+    if problem is not None:
+        raise UsageError(f"{file}: {problem}") if "cannot read" in problem else ImageError(f"{file}: {problem}")

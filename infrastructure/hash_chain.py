@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import xxhash
-from tapevm.infrastructure.lineage import NamedSessions, fork_origin
+from tapevm.infrastructure.lineage import NamedSessions, fork_origin, lineage
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.codec import (
     HEADER_SIZE,
@@ -69,6 +69,19 @@ def compute_link(prev: bytes, stream: str, first: int, topic: str, body: bytes, 
 def chain_head(session: Session) -> str | None:
     """The session's chain head (hex link of its last record), or None if that record has no link."""
     return head_link(session.store, session.id)
+
+
+def link_at(store: EventStore, session_id: str, seq: int) -> str | None:
+    """The chain link (hex) of the record that holds event ``seq`` of the session (through forks).
+
+    Images carry it, so an image can be checked against the log it came from.
+    """
+    view = NamedSessions.of(store)
+    for segment in lineage(view.raw, view.stream_of(session_id)):
+        if segment.first <= seq and (segment.last is None or seq <= segment.last):
+            link = view.raw._link_at(segment.stream, seq)  # type: ignore[attr-defined]
+            return link.hex() if link else None
+    return None
 
 
 def head_link(store: EventStore, session_id: str) -> str | None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tapevm.infrastructure.hash_chain import link_at
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
@@ -94,7 +95,10 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
         raise UsageError(f"session {session.id!r} has events 1..{session.head}; there is no event {at}")
     state, sections = image_sections(session, at, with_history)
     header = {"tapevm_version": _tapevm_version(), "created_at": time.time(), "description": description,
-              "source_session": session.id, "source_seq": state.seq}
+              "source_session": session.id, "source_seq": state.seq,
+              # the hash-chain link of the source's record holding event source_seq (issue 5): lets
+              # ``image verify --store`` check the image against the log it came from
+              "source_chain_link": link_at(session.store, session.id, state.seq)}
     write_image(path, header, sections)
     return image_info(path)
 
@@ -295,3 +299,22 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
 
 __all__ = ["FORMAT_VERSION", "ImageInfo", "export_image", "image_info", "images_dir", "import_image",
            "list_images", "load_image", "load_state", "save_image", "verify"]
+
+
+def check_against_source(path: str | Path, store: Any) -> str | None:
+    """None when the image's chain link matches its source session's log in ``store``; else why not."""
+    header = read_image(path, ()).header
+    expected = header.get("source_chain_link")
+    name, seq = header.get("source_session"), header.get("source_seq")
+    if not expected:
+        return "the image carries no chain link (written before tapevm recorded one)"
+    try:
+        actual = link_at(store, str(name), int(seq))
+    except TapeError as e:
+        return f"cannot read source session {name!r}: {e}"
+    if actual is None:
+        return f"the store has no linked record holding event {seq} of session {name!r}"
+    if actual != expected:
+        return f"session {name!r} event {seq} has chain link {actual[:16]}…, the image says {expected[:16]}…: " \
+               "the image is not of this log (or the log was altered)"
+    return None

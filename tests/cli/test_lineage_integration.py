@@ -19,3 +19,16 @@ def test_forks_and_renamed_sessions_replay_verify_and_blame(tape) -> None:
     assert r.returncode == 0 and '"echo: hi"' in r.stdout
     r = tape("audit", "-i", "fw", "--kind", "effect", "--json")
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 3  # ask, random (inherited) and now
+
+
+def test_image_carries_the_chain_link_of_its_source(tape, tmp_path) -> None:
+    assert tape("eval", "-i", "src", "(define a 1) (define b (list 1 2))").returncode == 0
+    image = tmp_path / "src.tvm"
+    assert tape("image", "save", str(image), "-i", "src").returncode == 0
+    r = tape("image", "verify", str(image), "--source")
+    assert r.returncode == 0 and "matches its source session's log" in r.stdout
+    # the same session name in another store is another log: the link does not match
+    other = tmp_path / "other.db"
+    assert tape("--store", str(other), "eval", "-i", "src", "(define a 2)").returncode == 0
+    r = tape("--store", str(other), "image", "verify", str(image), "--source")
+    assert r.returncode == 1 and "is not of this log" in r.stderr and "Traceback" not in r.stderr
