@@ -108,14 +108,14 @@ def tapevm_breakdown(path: Path, session: str) -> dict[str, float]:
             t0 = time.perf_counter()
             fields = [codec.decode_fields(session, seq, topic, state) for seq, topic, state in rows]
             out["decode_fields_s"] = time.perf_counter() - t0
-            triples = [(seq, f[0], f[1]) for (seq, _, _), f in zip(rows, fields)]
+            triples = [(seq, t, f) for record in fields for seq, t, f, _, _ in record]
             del fields
             t0 = time.perf_counter()
             st.fold_fields(triples)
             out["fold_fields_s"] = time.perf_counter() - t0
             del triples
         t0 = time.perf_counter()
-        events = [codec.decode(session, seq, topic, state) for seq, topic, state in rows]
+        events = [e for seq, topic, state in rows for e in codec.decode(session, seq, topic, state)]
         out["decode_events_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         st.fold(events)
