@@ -19,6 +19,7 @@ from tapevm.domain.errors import ConflictError, StoreError, TapeError
 from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.ports import EventStore, SessionHead
+from tapevm.infrastructure.stream_head import HeadMismatch
 
 READ_PAGE = 20_000
 
@@ -51,6 +52,8 @@ class RecorderEventStore(EventStore):
         stored = self.codec.encode(events)
         try:
             self.recorder.insert_events([stored])
+        except HeadMismatch as e:
+            raise ConflictError(str(e)) from e
         except IntegrityError as e:
             raise ConflictError(
                 f"session {session!r} already has an event {first}: another writer appended first; "

@@ -33,8 +33,8 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from tapevm.domain.errors import ConflictError, StoreError
-from tapevm.infrastructure.codec import topic_event_count
+from tapevm.domain.errors import StoreError
+from tapevm.infrastructure.stream_head import check_head, head_of
 
 EVENTS_TABLE = "stored_events"
 SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
@@ -94,12 +94,7 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
             return []
         first = stored_events[0]
         c.execute(self._select_last, (first.originator_id,))
-        head = _head_of(c.fetchone())
-        if first.originator_version != head + 1:
-            raise ConflictError(
-                f"session {first.originator_id!r} moved on: its head is event {head}, "
-                f"this write expected {first.originator_version - 1} (another writer appended first)"
-            )
+        check_head(first.originator_id, first.originator_version, first.topic, _head_of(c.fetchone()))
         try:
             c.executemany(
                 self.insert_events_statement,
@@ -154,9 +149,7 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
 
 def _head_of(row: Any) -> int:
     """The last event number held by a (version, topic) row, 0 for no row."""
-    if row is None or row[0] is None:
-        return 0
-    return int(row[0]) + topic_event_count(row[1]) - 1
+    return 0 if row is None else head_of(row[0], row[1])
 
 
 def open_sqlite_recorder(path: str, durability: str = "full") -> TapeSQLiteRecorder:
