@@ -34,6 +34,7 @@ _LAZY = {
     "Session": "tapevm.infrastructure.session",
     "open_session": "tapevm.infrastructure.session",
     "open_store": "tapevm.infrastructure.store_factory",
+    "run_retrying": "tapevm.infrastructure.conflict_retry",
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
 }
@@ -56,5 +57,5 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
 __all__ = [
     "ConflictError", "CorruptRecord", "EvalError", "FormOutcome", "RecordedEvent", "Session",
     "SessionNotFound", "State", "StoreError", "TapeError", "UsageError", "__version__",
-    "open_session", "open_store",
+    "open_session", "open_store", "run_retrying",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from tapevm.domain.errors import SessionNotFound, TapeError, UsageError, VMError
+from tapevm.domain.errors import ConflictError, SessionNotFound, TapeError, UsageError, VMError
 from tapevm.domain.events import (
     Event,
     FormEvaluated,
@@ -95,7 +95,10 @@ class Session:
         if self._state.seq == 0:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
-            self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
+            try:
+                self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
+            except ConflictError:  # another process created it at the same moment: open theirs
+                self._state = fold_fields(store.read_fields(self.id), State(session=self.id))
         self.world = World()
         self.interpreter = Interpreter(self.world)
         load_world(self._state, self.world, self.interpreter)
