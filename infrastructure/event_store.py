@@ -34,6 +34,12 @@ class TapeRecorder(Protocol):
     def record_start(self, session: str, seq: int) -> int | None: ...
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line: the server's CONTEXT/DETAIL lines do not belong in a one-line message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class RecorderEventStore(EventStore):
     def __init__(self, recorder: TapeRecorder, url_for_display: str, closer: Any = None) -> None:
         self.recorder = recorder
@@ -62,7 +68,7 @@ class RecorderEventStore(EventStore):
         except TapeError:
             raise
         except PersistenceError as e:
-            raise StoreError(f"could not write to {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not write to {self.url_for_display}: {first_line(e)}") from e
 
     def _rows(self, session: str, start: int, stop: int | None) -> Iterator[list[tuple[int, str, bytes]]]:
         """Pages of the records holding events ``start..stop`` (the first may begin before ``start``)."""
@@ -72,13 +78,13 @@ class RecorderEventStore(EventStore):
         try:
             first = self.recorder.record_start(session, start)
         except PersistenceError as e:
-            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
         after = (first if first is not None else start) - 1
         while stop is None or after < stop:
             try:
                 rows = self.recorder.select_rows(session, after, stop, READ_PAGE)
             except PersistenceError as e:
-                raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+                raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
             if rows:
                 yield rows
             if len(rows) < READ_PAGE:
@@ -107,13 +113,13 @@ class RecorderEventStore(EventStore):
         try:
             return self.recorder.head(session)
         except PersistenceError as e:
-            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
 
     def sessions(self) -> list[SessionHead]:
         try:
             return [SessionHead(s, n, b) for s, n, b in self.recorder.session_heads()]
         except PersistenceError as e:
-            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
 
     def close(self) -> None:
         if self._closer is not None:

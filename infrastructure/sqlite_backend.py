@@ -20,11 +20,12 @@ What we change in the library's ``SQLiteApplicationRecorder`` and why:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -83,6 +84,10 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
                 ids = self._insert_events(cursor, stored_events, **kwargs)
                 conn.commit()
                 return ids
+            except sqlite3.Error as e:  # e.g. "database or disk is full" at COMMIT: the library's error, not sqlite3's
+                with contextlib.suppress(sqlite3.Error):
+                    conn.rollback()
+                raise (OperationalError if isinstance(e, sqlite3.OperationalError) else PersistenceError)(str(e)) from e
             except BaseException:
                 conn.rollback()
                 raise
