@@ -61,9 +61,13 @@ def topic_event_count(topic: str) -> int:
     fmt_and_count = topic.rsplit(":", 2)
     if len(fmt_and_count) != 3 or fmt_and_count[0] != "commit":
         raise CorruptRecord(f"not a tapevm commit record (topic {topic!r})")
-    if int(fmt_and_count[1]) > COMMIT_FORMAT:
-        raise CorruptRecord(f"commit format {fmt_and_count[1]} is newer than this tapevm understands; upgrade tapevm")
-    return int(fmt_and_count[2])
+    try:
+        fmt, count = int(fmt_and_count[1]), int(fmt_and_count[2])
+    except ValueError:
+        raise CorruptRecord(f"malformed commit record topic {topic!r}") from None
+    if fmt > COMMIT_FORMAT:
+        raise CorruptRecord(f"commit format {fmt} is newer than this tapevm understands; upgrade tapevm")
+    return count
 
 
 class RecordCodec:
@@ -140,6 +144,8 @@ class RecordCodec:
             out: list[DecodedEvent] = []
             current = self._current
             for i, (type_name, version, fields) in enumerate(entries):
+                if not isinstance(fields, dict):
+                    raise CorruptRecord(f"event {first + i} has fields that are not an object")
                 key = (type_name, version)
                 ok = current.get(key)
                 if ok is None:
@@ -161,8 +167,9 @@ class RecordCodec:
         for seq, type_name, fields, cause, ms in self.decode_fields(stream, first, topic, state):
             try:
                 event = _construct(event_class(type_name), fields)
-            except ValueError as e:  # pydantic's ValidationError
-                raise CorruptRecord(f"session {stream!r} event {seq}: invalid {type_name} fields ({e})") from None
+            except ValueError as e:  # pydantic's ValidationError: its first line counts the errors
+                summary = str(e).strip().splitlines()[0]
+                raise CorruptRecord(f"session {stream!r} event {seq}: invalid {type_name} fields ({summary})") from None
             out.append(RecordedEvent(stream, seq, cause, ms / 1000.0, event))
         return out
 

@@ -49,10 +49,13 @@ class TapeSQLiteConnectionPool(SQLiteConnectionPool):
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
-        conn = super()._create_connection()
-        raw = conn._sqlite_conn
-        raw.execute(f"PRAGMA synchronous={self.synchronous}")
-        raw.execute("PRAGMA foreign_keys=ON")
+        try:
+            conn = super()._create_connection()
+            raw = conn._sqlite_conn
+            raw.execute(f"PRAGMA synchronous={self.synchronous}")
+            raw.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, UnicodeDecodeError) as e:  # a damaged file surfaces here, untranslated
+            raise OperationalError(str(e)) from e
         return conn
 
 
