@@ -18,10 +18,14 @@ from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from tapevm.domain.errors import StoreError
+from tapevm.domain.errors import StoreError, UsageError
 from tapevm.infrastructure.stream_head import check_head, head_of
 
 EVENTS_TABLE = "stored_events"
+# ?schema=NAME: one tapevm store per schema, so several share a database;
+# pool_size (connections kept open, default 2) and max_overflow (extra ones under
+# load, default 4); connect_timeout in seconds (default 5).
+URL_OPTIONS = frozenset({"schema", "pool_size", "max_overflow", "connect_timeout"})
 
 
 class TapePostgresRecorder(PostgresApplicationRecorder):
@@ -114,6 +118,11 @@ def redact_url(url: str) -> str:
 def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresDatastore]:
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = sorted(set(query) - URL_OPTIONS)
+    if unknown:  # a typo such as ?schem=x must not silently write to the public schema
+        raise UsageError(
+            f"unknown option {unknown[0]!r} in store URL {redact_url(url)}: use {', '.join(sorted(URL_OPTIONS))}"
+        )
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
     try:
         datastore = PostgresDatastore(
