@@ -36,19 +36,19 @@ TESTS = [
 WHAT: dict[str, tuple[str, str, str]] = {
     "test_load_small": ("load", "8 processes x 25 forms on own sessions + 4 x 15 contending for one", "260 forms"),
     "test_load_8_writers_x_2000_forms_plus_4_contending": (
-        "load", "8 processes x 2,000 forms on own sessions + 4 processes x 250 forms contending for one session "
-                "(conflicts retried with run_retrying); then: no event lost or duplicated, numbers gapless", ""),
+        "load", ("8 processes x 2,000 forms on own sessions + 4 processes x 250 forms contending for one session "
+                "(conflicts retried with run_retrying); then: no event lost or duplicated, numbers gapless"), ""),
     "test_kill_9_small": ("crash", "kill -9 a running `tape run` at a random moment, check, continue", "2 trials"),
     "test_kill_9_during_tape_run_50_trials": (
-        "crash", "kill -9 a running `tape run` (60 forms) at a random moment (seed 6); store opens, log gapless, "
-                 "no partial form, committed forms are a prefix, running the rest gives the uninterrupted result", ""),
+        "crash", ("kill -9 a running `tape run` (60 forms) at a random moment (seed 6); store opens, log gapless, "
+                 "no partial form, committed forms are a prefix, running the rest gives the uninterrupted result"), ""),
     "test_tape_run_continue_after_kill_9": ("crash", "`tape run -u` continues after kill -9 (needs issue 4)", "5 trials"),
     "test_sqlite_store_on_a_full_disk": (
-        "disk full", "SQLite store on a 1 MB tmpfs, forms until ENOSPC; one-line StoreError, store whole, "
-                     "CLI exits 1 with one line, continues once space is freed", "1 file system filled"),
+        "disk full", ("SQLite store on a 1 MB tmpfs, forms until ENOSPC; one-line StoreError, store whole, "
+                     "CLI exits 1 with one line, continues once space is freed"), "1 file system filled"),
     "test_postgres_insert_failing_with_disk_full": (
-        "disk full", "PostgreSQL INSERT failing with SQLSTATE 53100 disk_full (server-side trigger); one-line "
-                     "StoreError, nothing stored, continues afterwards", "1 (after the library's 10 retries)"),
+        "disk full", ("PostgreSQL INSERT failing with SQLSTATE 53100 disk_full (server-side trigger); one-line "
+                     "StoreError, nothing stored, continues afterwards"), "1 (after the library's 10 retries)"),
     "test_reader_on_arbitrary_text": ("fuzz", "reader on arbitrary Unicode text", "{fuzz} inputs"),
     "test_reader_on_lisp_shaped_soup": ("fuzz", "reader on Lisp-shaped token soup", "{fuzz} inputs"),
     "test_reader_on_deep_nesting": ("fuzz", "reader on 10,000 and 200,000 nested brackets/quotes", "6 inputs"),
@@ -59,8 +59,8 @@ WHAT: dict[str, tuple[str, str, str]] = {
         "fuzz", "record decoder on real records with a byte changed, truncated, or re-checksummed", "{fuzz} x 3 inputs"),
     "test_open_store_on_garbage_files": ("fuzz", "store opener on random files (with/without a SQLite header)",
                                          "{slow} files"),
-    "test_open_store_on_damaged_real_files": ("fuzz", "store opener + read on real store files with 1-64 bytes "
-                                                      "overwritten", "{slow} files"),
+    "test_open_store_on_damaged_real_files": ("fuzz", ("store opener + read on real store files with 1-64 bytes "
+                                                      "overwritten"), "{slow} files"),
     "test_malformed_input_never_changes_stored_events": (
         "fuzz", "malformed and Lisp-shaped inputs run against a session: stored rows stay byte-identical",
         "{slow} inputs"),
@@ -69,17 +69,17 @@ WHAT: dict[str, tuple[str, str, str]] = {
                                                       "1 per input"),
     "test_image_loader_on_arbitrary_bytes": ("fuzz", "image loader on arbitrary bytes (issue 3)", "{fuzz} inputs"),
     "test_escapes_through_a_session_stay_in_the_vm": (
-        "security", "20 escapes (dunders, eval/read-string, host paths in file primitives) through a session; "
-                    "host files unchanged, no host content in the log", "20 escapes"),
+        "security", ("20 escapes (dunders, eval/read-string, host paths in file primitives) through a session; "
+                    "host files unchanged, no host content in the log"), "20 escapes"),
     "test_the_environment_is_unreachable": ("security", "a secret in the environment never reaches output or store",
                                             "6 attempts"),
-    "test_huge_allocations_are_errors_not_crashes": ("security", "huge allocation under a 1.5 GB limit: an error, "
-                                                                 "store whole", "1 per program"),
+    "test_huge_allocations_are_errors_not_crashes": ("security", ("huge allocation under a 1.5 GB limit: an error, "
+                                                                 "store whole"), "1 per program"),
     "test_no_module_can_unpickle_stored_data": ("security", "no module imports pickle/marshal/shelve/dill", "all modules"),
     "test_password_never_shown_when_the_server_is_unreachable": (
         "security", "store URL password with an unreachable server, with and without --debug", "6 commands"),
-    "test_password_never_shown_in_output_or_logs": ("security", "store URL password on a live server: output, "
-                                                                "--debug logs, tape info", "7 commands"),
+    "test_password_never_shown_in_output_or_logs": ("security", ("store URL password on a live server: output, "
+                                                                "--debug logs, tape info"), "7 commands"),
     "test_many_processes_opening_a_new_store_at_once": ("PostgreSQL/store", "8 processes creating one new store at once",
                                                         "8 processes"),
     "test_schemas_keep_stores_apart": ("PostgreSQL/store", "two stores in one database via ?schema=", "1"),
@@ -150,8 +150,8 @@ def render(xml: Path) -> str:
         "`python bench/reliability_report.py` (which runs them in the thorough configuration: the `ci`",
         "hypothesis profile, slow tests included, SQLite and PostgreSQL) — do not edit it by hand.",
         "",
-        f"Run: {when}, {os.cpu_count()} cores; {counts['passed']} passed, {counts['failed']} failed, "
-        f"{counts['skipped']} skipped.",
+        (f"Run: {when}, {os.cpu_count()} cores; {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped."),
         "",
         "| area | test | backend | what it tried | how many times | result | seconds |",
         "|---|---|---|---|---|---|---|",

@@ -63,7 +63,7 @@ def test_log_is_whole_after_the_fuzzing(session) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("text", ['(define', '"\\q"', "{:a}", "\x01"])
-def test_tape_eval_of_malformed_input_is_one_line(tape, text: str) -> None:  # type: ignore[no-untyped-def]
+def test_tape_eval_of_malformed_input_is_one_line(tape, text: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     tape("eval", "(define keep 1)")
     before = tape("log", "--json").stdout
     done: subprocess.CompletedProcess[str] = tape("eval", text)
