@@ -20,6 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["append", "fold", "size", "growth", "vm"]
+PG_BENCHES = ["pg_append", "pg_writers"]  # need a PostgreSQL server: run with --only
 
 
 def run(name: str, extra: list[str]) -> dict[str, Any] | None:
@@ -76,6 +77,17 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (f"vm (fib {r['n']})", f"{r['tapevm_s']:.3f} s", f"{r['baseline_s']:.3f} s",
              f"{r['ratio_time']:.2f}x time", "no threshold (reported)"),
         ]
+    if b == "pg_append":
+        return [
+            ("PostgreSQL append vs library", f"{r['tapevm_events_per_s']:,.0f} ev/s",
+             f"{r['library_events_per_s']:,.0f} ev/s", f"{r['ratio_vs_library']:.2f}x", f">= 3x    {v(r['pass'])}"),
+        ]
+    if b == "pg_writers":
+        t = r["table_lock"]
+        return [
+            (f"PostgreSQL {r['writers']} writers vs 1", f"{t['many']['events_per_s']:,.0f} ev/s",
+             f"{t['one']['events_per_s']:,.0f} ev/s", f"{r['ratio']:.2f}x", f">= 2x    {v(r['pass'])}"),
+        ]
     return [(b, "", "", "", "")]
 
 
@@ -98,7 +110,7 @@ def print_table(results: list[dict[str, Any]], markdown: bool) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
-    p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(BENCHES))
+    p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(BENCHES + PG_BENCHES))
     p.add_argument("--repeat", type=int, default=None, help="pass --repeat N to every benchmark")
     p.add_argument("--out", default=None, help="append the JSON result lines to this file")
     p.add_argument("--from", dest="from_file", default=None, help="only render the summary of saved JSON lines")
@@ -111,7 +123,7 @@ def main() -> None:
         return
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or BENCHES
-    unknown = set(names) - set(BENCHES)
+    unknown = set(names) - set(BENCHES) - set(PG_BENCHES)
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     extra = (["--quick"] if args.quick else []) + (["--repeat", str(args.repeat)] if args.repeat else [])
