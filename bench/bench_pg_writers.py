@@ -40,12 +40,27 @@ def writer(url: str, session: str, forms: int, size: int, table_lock: bool, barr
         TapePostgresRecorder._lock_table = lambda self, curs: None  # type: ignore[method-assign]
     s = open_session(session, store=url)
     try:
+        recorder = s.store.recorder  # type: ignore[attr-defined]
+        insert = recorder.insert_events
+        in_insert = [0.0]
+
+        def timed_insert(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return insert(*a, **k)
+            finally:
+                in_insert[0] += time.perf_counter() - t0
+
+        recorder.insert_events = timed_insert
         s.run(form_source(0, size))  # warm: compile paths, pool connection
         head0 = s.head
+        in_insert[0] = 0.0
         barrier.wait()
+        t0 = time.perf_counter()
         for rep in range(1, forms + 1):
             s.run(form_source(rep, size))
-        out.put((session, s.head - head0, time.perf_counter()))
+        end = time.perf_counter()
+        out.put((session, s.head - head0, end, in_insert[0] / (end - t0)))
     finally:
         s.close()
 
@@ -72,7 +87,9 @@ def run(writers: int, forms: int, size: int, table_lock: bool) -> dict[str, Any]
                 raise SystemExit(f"a writer failed with exit code {p.exitcode}")
         end = max(r[2] for r in results)
         events = sum(r[1] for r in results)
-    return {"writers": writers, "events": events, "seconds": end - start, "events_per_s": events / (end - start)}
+        insert_share = sum(r[3] for r in results) / len(results)
+    return {"writers": writers, "events": events, "seconds": end - start, "events_per_s": events / (end - start),
+            "insert_share": insert_share}
 
 
 def main() -> None:
@@ -96,7 +113,9 @@ def main() -> None:
         tag = "" if lock else " (no table lock)"
         rows += [(f"1 writer events/s{tag}", one["events_per_s"]),
                  (f"{args.writers} writers aggregate events/s{tag}", many["events_per_s"]),
-                 (f"ratio{tag}", ratio)]
+                 (f"ratio{tag}", ratio),
+                 (f"share of a writer's time in insert+commit, 1 / {args.writers} writers{tag}",
+                  f"{one['insert_share']:.0%} / {many['insert_share']:.0%}")]
         key = "table_lock" if lock else "no_table_lock"
         result[key] = {"one": one, "many": many, "ratio": ratio}
     ratio = result["table_lock"]["ratio"]
