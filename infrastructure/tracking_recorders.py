@@ -16,12 +16,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent, TrackingRecorder
-from eventsourcing.postgres import PostgresProcessRecorder, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTrackingRecorder
 
 from tapevm.infrastructure.ports import EventStore
-from tapevm.infrastructure.postgres_backend import TapePostgresRecorder, create_tables
 from tapevm.infrastructure.sqlite_backend import TapeSQLiteRecorder
+
+try:  # psycopg is the optional 'postgres' extra: without it, SQLite only
+    from eventsourcing.postgres import PostgresProcessRecorder, PostgresTrackingRecorder
+
+    from tapevm.infrastructure.postgres_backend import TapePostgresRecorder, create_tables
+except ImportError:  # pragma: no cover
+    PostgresProcessRecorder = PostgresTrackingRecorder = TapePostgresRecorder = None  # type: ignore[assignment,misc]
 
 
 class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
@@ -37,18 +42,20 @@ class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
         return ids
 
 
-class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):
-    """The library's process recorder (tracking + events in one transaction) with tapevm's head check."""
+if TapePostgresRecorder is not None:
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        TapePostgresRecorder._insert_events(self, curs, stored_events, **kwargs)
-        PostgresProcessRecorder._insert_events(self, curs, stored_events, **kwargs)
+    class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):  # type: ignore[misc]
+        """The library's process recorder (tracking + events in one transaction) with tapevm's head check."""
+
+        def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+            TapePostgresRecorder._insert_events(self, curs, stored_events, **kwargs)
+            PostgresProcessRecorder._insert_events(self, curs, stored_events, **kwargs)
 
 
 def open_tracking_recorder(store: EventStore) -> TrackingRecorder:
     """A tracking recorder in the same database as ``store`` (tables created if missing)."""
     datastore = store.recorder.datastore  # type: ignore[attr-defined]
-    if isinstance(store.recorder, TapePostgresRecorder):  # type: ignore[attr-defined]
+    if TapePostgresRecorder is not None and isinstance(store.recorder, TapePostgresRecorder):  # type: ignore[attr-defined]
         pg = PostgresTrackingRecorder(datastore)
         create_tables(datastore, pg)
         return pg

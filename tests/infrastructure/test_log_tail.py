@@ -61,3 +61,20 @@ def test_follow_sees_new_commits_promptly_and_stops(store_url: str) -> None:
         lags = [t_seen - t_written for (t_seen, _), (t_written, _) in zip(seen, written)]
         # LISTEN/NOTIFY wakes PostgreSQL followers at once (the poll fallback is 2 s); SQLite polls every 50 ms
         assert max(lags) < 1.0, lags
+
+
+def test_tracking_recorder_on_the_store_database(store_url: str) -> None:
+    """Followers record their position next to the log, in the store's own database."""
+    from eventsourcing.persistence import Tracking
+
+    from tapevm.infrastructure.tracking_recorders import open_tracking_recorder
+
+    with open_store(store_url) as store:
+        open_session("a", store).eval("(define x 1)")
+        tail = LogTail(store)  # type: ignore[arg-type]
+        tracking = open_tracking_recorder(store)
+        assert tracking.max_tracking_id("follower") is None
+        last = tail.read_after(0)[-1].position
+        tracking.insert_tracking(Tracking("follower", last))
+        assert tracking.max_tracking_id("follower") == last
+        assert tail.read_after(tracking.max_tracking_id("follower") or 0) == []
