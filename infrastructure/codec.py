@@ -47,6 +47,7 @@ COMMIT_FORMAT = 1
 TOPIC_PREFIX = f"commit:{COMMIT_FORMAT}:"
 COMPRESS_THRESHOLD = 256  # bytes of JSON; below this zstd's frame overhead is not worth it
 ZSTD_LEVEL = 3
+MAX_DECODED_BYTES = 1 << 30  # PostgreSQL cannot store a larger field either
 
 # (seq, type name, fields at the current schema version, cause, recorded_at ms)
 DecodedEvent = tuple[int, str, dict[str, Any], int, int]
@@ -58,6 +59,8 @@ def commit_topic(count: int) -> str:
 
 def topic_event_count(topic: str) -> int:
     """How many events a commit row holds, read from its topic."""
+    if not isinstance(topic, str):  # a damaged SQLite file can hand back any type
+        raise CorruptRecord(f"malformed commit record topic {topic!r:.80}")
     fmt_and_count = topic.rsplit(":", 2)
     if len(fmt_and_count) != 3 or fmt_and_count[0] != "commit":
         raise CorruptRecord(f"not a tapevm commit record (topic {topic!r})")
@@ -132,6 +135,9 @@ class RecordCodec:
                 raise CorruptRecord("checksum mismatch (the record was altered or damaged)")
             flags = state[0]
             if flags == ZSTD:
+                declared = zstandard.get_frame_parameters(data).content_size
+                if MAX_DECODED_BYTES < declared < zstandard.CONTENTSIZE_ERROR:  # a damaged header: no petabyte allocations
+                    raise CorruptRecord(f"record declares {declared} bytes uncompressed (more than any record holds)")
                 data = self._decompressor.decompress(data)
             elif flags != PLAIN:
                 raise CorruptRecord(f"unknown record flags {flags}")
@@ -160,6 +166,8 @@ class RecordCodec:
             raise type(e)(f"{where}: {e}") from None
         except (ValueError, KeyError, TypeError, IndexError, zstandard.ZstdError) as e:
             raise CorruptRecord(f"{where}: undecodable record ({type(e).__name__}: {e})") from None
+        except MemoryError:
+            raise CorruptRecord(f"{where}: record too large to decode in memory") from None
 
     def decode(self, stream: str, first: int, topic: str, state: bytes) -> list[RecordedEvent]:
         """Check and decode one commit record into RecordedEvents."""

@@ -167,4 +167,5 @@ def open_sqlite_recorder(path: str, durability: str = "full") -> TapeSQLiteRecor
         recorder.create_table()
         return recorder
     except PersistenceError as e:
-        raise StoreError(f"cannot open SQLite store {path!r}: {e}") from e
+        detail = str(e).replace("\n", "\\n")  # a damaged schema's text can hold newlines: keep one line
+        raise StoreError(f"cannot open SQLite store {path!r}: {detail}") from e

@@ -34,7 +34,7 @@ def is_commit_topic(topic: str) -> bool:
 
 def row_event_count(topic: str) -> int:
     """Events a stored row holds: its commit topic's count, or 1 for a foreign row."""
-    return topic_event_count(topic) if topic.startswith(COMMIT_TOPIC_START) else 1
+    return 1 if isinstance(topic, str) and not topic.startswith(COMMIT_TOPIC_START) else topic_event_count(topic)
 
 
 def head_of(version: int | None, topic: str | None) -> int:

@@ -99,14 +99,20 @@ def test_decode_damaged_real_records(which: int, pos: int, xor: int, cut: int) -
     decodes_or_fails_cleanly(stream, first, topic, sealed(stream, first, topic, body, state[0]))
 
 
-@pytest.fixture(scope="module")
+_REAL_STORE: list[bytes] = []
+
+
 def real_store_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A small real store file, made once (not a fixture: hypothesis would print its 40 kB in every report)."""
+    if _REAL_STORE:
+        return _REAL_STORE[0]
     path = tmp_path_factory.mktemp("real") / "store.db"
     with open_session("s", str(path)) as s:
         s.run('(define x (list 1 2 3)) (assert! (quote (a b))) (println "hi") (write-file! "f" "data")')
     with open_store(str(path)):
         pass  # checkpoints the WAL into the main file
-    return path.read_bytes()
+    _REAL_STORE.append(path.read_bytes())
+    return _REAL_STORE[0]
 
 
 def opens_or_fails_cleanly(path: Path) -> None:
@@ -131,10 +137,9 @@ def test_open_store_on_garbage_files(tmp_path_factory: pytest.TempPathFactory, d
 
 @settings(max_examples=EXAMPLES_FOR_SLOW_TARGETS, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, 2**32), st.integers(1, 64))
-def test_open_store_on_damaged_real_files(tmp_path_factory: pytest.TempPathFactory, real_store_bytes: bytes,
-                                          seed: int, hits: int) -> None:
+def test_open_store_on_damaged_real_files(tmp_path_factory: pytest.TempPathFactory, seed: int, hits: int) -> None:
     rng = random.Random(seed)
-    data = bytearray(real_store_bytes)
+    data = bytearray(real_store_bytes(tmp_path_factory))
     for _ in range(hits):
         data[rng.randrange(len(data))] = rng.randrange(256)
     path = tmp_path_factory.mktemp("damaged", numbered=True) / "store.db"
