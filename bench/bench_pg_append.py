@@ -95,8 +95,8 @@ def main() -> None:
     ratio = tape_rate / es_rate
     settings = _pg.server_settings()
     C.emit("pg_append", [
-        ("server", f"PostgreSQL {settings['server_version']} (synchronous_commit={settings['synchronous_commit']}, "
-                   f"fsync={settings['fsync']})"),
+        ("server", (f"PostgreSQL {settings['server_version']} (synchronous_commit={settings['synchronous_commit']}, "
+                    f"fsync={settings['fsync']})")),
         ("tapevm events/s", tape_rate),
         ("tapevm forms (commits)", tape["forms"]),
         ("library Application.save events/s", es_rate),
