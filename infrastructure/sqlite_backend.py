@@ -34,7 +34,7 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from tapevm.domain.errors import StoreError
+from tapevm.domain.errors import CorruptRecord, StoreError
 from tapevm.infrastructure.stream_head import check_head, head_of
 
 EVENTS_TABLE = "stored_events"
@@ -138,7 +138,11 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
                 (session, seq),
             )
             row = c.fetchone()
-            return None if row is None or row[0] is None else int(row[0])
+            if row is None or row[0] is None:
+                return None
+            if not isinstance(row[0], int):  # a damaged file can hand back any type
+                raise CorruptRecord(f"session {session!r}: malformed event number {row[0]!r:.40} in the store")
+            return row[0]
 
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""

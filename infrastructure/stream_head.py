@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from eventsourcing.persistence import IntegrityError
 
+from tapevm.domain.errors import CorruptRecord
 from tapevm.infrastructure.codec import topic_event_count
 
 COMMIT_TOPIC_START = "commit:"
@@ -41,7 +42,9 @@ def head_of(version: int | None, topic: str | None) -> int:
     """The last event number given the stream's last row (None, None for an empty stream)."""
     if version is None or topic is None:
         return 0
-    return int(version) + row_event_count(topic) - 1
+    if not isinstance(version, int):  # a damaged SQLite file can hand back any type
+        raise CorruptRecord(f"malformed event number {version!r:.40} in the store")
+    return version + row_event_count(topic) - 1
 
 
 def check_head(session: str, first: int, topic: str, head: int) -> None:
