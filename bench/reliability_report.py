@@ -40,7 +40,7 @@ WHAT: dict[str, tuple[str, str, str]] = {
                 "(conflicts retried with run_retrying); then: no event lost or duplicated, numbers gapless"), ""),
     "test_kill_9_small": ("crash", "kill -9 a running `tape run` at a random moment, check, continue", "2 trials"),
     "test_kill_9_during_tape_run_50_trials": (
-        "crash", ("kill -9 a running `tape run` (60 forms) at a random moment (seed 6); store opens, log gapless, "
+        "crash", ("kill -9 a running `tape run` (60 forms) at a random moment in the last 45% of a clean run's time (seed 6); store opens, log gapless, "
                  "no partial form, committed forms are a prefix, running the rest gives the uninterrupted result"), ""),
     "test_tape_run_continue_after_kill_9": ("crash", "`tape run -u` continues after kill -9 (needs issue 4)", "5 trials"),
     "test_sqlite_store_on_a_full_disk": (
