@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from typing import Any
 from unittest import SkipTest
@@ -32,6 +33,17 @@ from tapevm.infrastructure.postgres_backend import EVENTS_TABLE, create_tables, 
 from tapevm.infrastructure.sqlite_backend import TapeSQLiteDatastore, TapeSQLiteRecorder
 from tapevm.infrastructure.tracking_recorders import TapePostgresProcessRecorder, TapeSQLiteProcessRecorder
 
+def _join_stray_threads() -> None:
+    """Wait for threads a library test left running (its reader threads are signalled, not joined).
+
+    Closing a SQLite connection while another thread is inside a query on it
+    crashes the interpreter, so the datastore is closed only after they end.
+    """
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(timeout=10)
+
+
 class SQLiteCase:
     """A fresh SQLite file per test, on tapevm's datastore."""
 
@@ -40,6 +52,7 @@ class SQLiteCase:
         self._datastores: list[Any] = []
 
     def tearDown(self) -> None:
+        _join_stray_threads()
         for d in self._datastores:
             d.close()
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -71,6 +84,7 @@ class PostgresCase:
     def tearDown(self) -> None:
         import psycopg
 
+        _join_stray_threads()
         for d in self._datastores:
             d.close()
         with psycopg.connect(self._base, autocommit=True) as conn:
