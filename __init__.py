@@ -37,6 +37,7 @@ _LAZY = {
     "Session": "tapevm.infrastructure.session",
     "open_session": "tapevm.infrastructure.session",
     "open_store": "tapevm.infrastructure.store_factory",
+    "run_retrying": "tapevm.infrastructure.conflict_retry",
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
     # sessions: names, branches, read model (issue 4)
@@ -153,6 +154,7 @@ __all__ = [
     "open_store",
     "parse_address",
     "replay",
+    "run_retrying",
     "run_sql",
     "save_image",
     "session_info",

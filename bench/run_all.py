@@ -20,6 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["append", "fold", "size", "growth", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects"]
+PG_BENCHES = ["pg_append", "pg_writers"]  # need a PostgreSQL server: run with --only
 
 
 def run(name: str, extra: list[str]) -> dict[str, Any] | None:
@@ -125,6 +126,17 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             ("image size vs JSON export", f"{r['image_bytes']:,} B", f"{r['json_bytes']:,} B",
              f"{r['size_ratio']:.2f}x", f"<= 0.2x  {v(r['pass_size'])}"),
         ]
+    if b == "pg_append":
+        return [
+            ("PostgreSQL append vs library", f"{r['tapevm_events_per_s']:,.0f} ev/s",
+             f"{r['library_events_per_s']:,.0f} ev/s", f"{r['ratio_vs_library']:.2f}x", f">= 3x    {v(r['pass'])}"),
+        ]
+    if b == "pg_writers":
+        t = r["table_lock"]
+        return [
+            (f"PostgreSQL {r['writers']} writers vs 1", f"{t['many']['events_per_s']:,.0f} ev/s",
+             f"{t['one']['events_per_s']:,.0f} ev/s", f"{r['ratio']:.2f}x", f">= 2x    {v(r['pass'])}"),
+        ]
     return [(b, "", "", "", "")]
 
 
@@ -147,7 +159,7 @@ def print_table(results: list[dict[str, Any]], markdown: bool) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
-    p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(BENCHES))
+    p.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(BENCHES + PG_BENCHES))
     p.add_argument("--repeat", type=int, default=None, help="pass --repeat N to every benchmark")
     p.add_argument("--out", default=None, help="append the JSON result lines to this file")
     p.add_argument("--from", dest="from_file", default=None, help="only render the summary of saved JSON lines")
@@ -160,7 +172,7 @@ def main() -> None:
         return
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or BENCHES
-    unknown = set(names) - set(BENCHES)
+    unknown = set(names) - set(BENCHES) - set(PG_BENCHES)
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     extra = (["--quick"] if args.quick else []) + (["--repeat", str(args.repeat)] if args.repeat else [])

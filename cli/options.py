@@ -30,7 +30,7 @@ def continuation_options(f: F) -> F:
     f = click.option("-f", "--fresh", is_flag=True,
                      help="Start a new session even if ID exists; the old one is kept under a free name (ID.1, ...).")(f)
     return click.option("-u", "--continue", "must_continue", is_flag=True,
-                        help="Continue session ID; fail if it does not exist.")(f)
+                        help="Continue session ID (fail if it does not exist); with run, only the forms of FILE not committed yet run.")(f)
 
 
 def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> Session:

@@ -46,7 +46,15 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
     else:
         s = open_writer_for(ctx, session_id, must_continue, fresh)
     with s:
-        for outcome in s.run(source, str(file), stop_on_error=True):
+        skip = 0
+        if must_continue:  # run only the forms the session has not committed yet (after an exit or a crash)
+            from tapevm.infrastructure.run_continuation import committed_forms
+
+            skip = committed_forms(s, str(file), [(ln, col, text) for _, ln, col, text in
+                                                  s.interpreter.read_forms(source, str(file))])
+            if skip:
+                click.echo(f"continuing {file} in session {s.id!r} after {skip} committed forms", err=True)
+        for outcome in s.run(source, str(file), stop_on_error=True, skip=skip):
             show_outcome(outcome, echo_value=False)
             if not outcome.ok:
                 ctx.exit(1)

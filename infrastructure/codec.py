@@ -56,6 +56,7 @@ COMMIT_FORMAT = 1
 TOPIC_PREFIX = f"commit:{COMMIT_FORMAT}:"
 COMPRESS_THRESHOLD = 256  # bytes of JSON; below this zstd's frame overhead is not worth it
 ZSTD_LEVEL = 3
+MAX_DECODED_BYTES = 1 << 30  # PostgreSQL cannot store a larger field either
 
 # (seq, type name, fields at the current schema version, cause, recorded_at ms)
 DecodedEvent = tuple[int, str, dict[str, Any], int, int]
@@ -67,12 +68,18 @@ def commit_topic(count: int) -> str:
 
 def topic_event_count(topic: str) -> int:
     """How many events a commit row holds, read from its topic."""
+    if not isinstance(topic, str):  # a damaged SQLite file can hand back any type
+        raise CorruptRecord(f"malformed commit record topic {topic!r:.80}")
     fmt_and_count = topic.rsplit(":", 2)
     if len(fmt_and_count) != 3 or fmt_and_count[0] != "commit":
         raise CorruptRecord(f"not a tapevm commit record (topic {topic!r})")
-    if int(fmt_and_count[1]) > COMMIT_FORMAT:
-        raise CorruptRecord(f"commit format {fmt_and_count[1]} is newer than this tapevm understands; upgrade tapevm")
-    return int(fmt_and_count[2])
+    try:
+        fmt, count = int(fmt_and_count[1]), int(fmt_and_count[2])
+    except ValueError:
+        raise CorruptRecord(f"malformed commit record topic {topic!r}") from None
+    if fmt > COMMIT_FORMAT:
+        raise CorruptRecord(f"commit format {fmt} is newer than this tapevm understands; upgrade tapevm")
+    return count
 
 
 class RecordCodec:
@@ -146,6 +153,9 @@ class RecordCodec:
                 raise CorruptRecord("checksum mismatch (the record was altered or damaged)")
             flags = state[0] & COMPRESSION_MASK
             if flags == ZSTD:
+                declared = zstandard.get_frame_parameters(data).content_size
+                if MAX_DECODED_BYTES < declared < zstandard.CONTENTSIZE_ERROR:  # a damaged header: no petabyte allocations
+                    raise CorruptRecord(f"record declares {declared} bytes uncompressed (more than any record holds)")
                 data = self._decompressor.decompress(data)
             elif flags != PLAIN:
                 raise CorruptRecord(f"unknown record flags {flags}")
@@ -158,6 +168,8 @@ class RecordCodec:
             out: list[DecodedEvent] = []
             current = self._current
             for i, (type_name, version, fields) in enumerate(entries):
+                if not isinstance(fields, dict):
+                    raise CorruptRecord(f"event {first + i} has fields that are not an object")
                 key = (type_name, version)
                 ok = current.get(key)
                 if ok is None:
@@ -172,6 +184,8 @@ class RecordCodec:
             raise type(e)(f"{where}: {e}") from None
         except (ValueError, KeyError, TypeError, IndexError, zstandard.ZstdError) as e:
             raise CorruptRecord(f"{where}: undecodable record ({type(e).__name__}: {e})") from None
+        except MemoryError:
+            raise CorruptRecord(f"{where}: record too large to decode in memory") from None
 
     def decode(self, stream: str, first: int, topic: str, state: bytes) -> list[RecordedEvent]:
         """Check and decode one commit record into RecordedEvents."""
@@ -179,8 +193,9 @@ class RecordCodec:
         for seq, type_name, fields, cause, ms in self.decode_fields(stream, first, topic, state):
             try:
                 event = _construct(event_class(type_name), fields)
-            except ValueError as e:  # pydantic's ValidationError
-                raise CorruptRecord(f"session {stream!r} event {seq}: invalid {type_name} fields ({e})") from None
+            except ValueError as e:  # pydantic's ValidationError: its first line counts the errors
+                summary = str(e).strip().splitlines()[0]
+                raise CorruptRecord(f"session {stream!r} event {seq}: invalid {type_name} fields ({summary})") from None
             out.append(RecordedEvent(stream, seq, cause, ms / 1000.0, event))
         return out
 

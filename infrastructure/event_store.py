@@ -20,6 +20,7 @@ from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.codec import RecordCodec, record_link
 from tapevm.infrastructure.hash_chain import GENESIS, chain_key_from_environment, compute_link
 from tapevm.infrastructure.ports import EventStore, SessionHead
+from tapevm.infrastructure.stream_head import HeadMismatch
 
 READ_PAGE = 20_000
 
@@ -32,6 +33,12 @@ class TapeRecorder(Protocol):
     def session_heads(self) -> list[tuple[str, int, int]]: ...
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
     def record_start(self, session: str, seq: int) -> int | None: ...
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line: the server's CONTEXT/DETAIL lines do not belong in a one-line message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class RecorderEventStore(EventStore):
@@ -61,6 +68,9 @@ class RecorderEventStore(EventStore):
         stored = self.codec.encode(events, link)
         try:
             self.recorder.insert_events([stored], fork_start=fork_start)
+        except HeadMismatch as e:
+            self._links.pop(session, None)
+            raise ConflictError(str(e)) from e
         except IntegrityError as e:
             self._links.pop(session, None)
             raise ConflictError(
@@ -72,7 +82,7 @@ class RecorderEventStore(EventStore):
             raise
         except PersistenceError as e:
             self._links.pop(session, None)
-            raise StoreError(f"could not write to {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not write to {self.url_for_display}: {first_line(e)}") from e
         self._links[session] = (first + len(events), record_link(stored.state) or GENESIS)
 
     def _prev_link(self, session: str, first: int) -> bytes:
@@ -102,13 +112,13 @@ class RecorderEventStore(EventStore):
         try:
             first = self.recorder.record_start(session, start)
         except PersistenceError as e:
-            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
         after = (first if first is not None else start) - 1
         while stop is None or after < stop:
             try:
                 rows = self.recorder.select_rows(session, after, stop, READ_PAGE)
             except PersistenceError as e:
-                raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+                raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
             if rows:
                 yield rows
             if len(rows) < READ_PAGE:
@@ -137,13 +147,13 @@ class RecorderEventStore(EventStore):
         try:
             return self.recorder.head(session)
         except PersistenceError as e:
-            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
 
     def sessions(self) -> list[SessionHead]:
         try:
             return [SessionHead(s, n, b) for s, n, b in self.recorder.session_heads()]
         except PersistenceError as e:
-            raise StoreError(f"could not read from {self.url_for_display}: {e}") from e
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
 
     def close(self) -> None:
         if self._closer is not None:

@@ -18,10 +18,14 @@ from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from tapevm.domain.errors import ConflictError, StoreError
-from tapevm.infrastructure.codec import topic_event_count
+from tapevm.domain.errors import StoreError, UsageError
+from tapevm.infrastructure.stream_head import check_head, head_of
 
 EVENTS_TABLE = "stored_events"
+# ?schema=NAME: one tapevm store per schema, so several share a database;
+# pool_size (connections kept open, default 2) and max_overflow (extra ones under
+# load, default 4); connect_timeout in seconds (default 5).
+URL_OPTIONS = frozenset({"schema", "pool_size", "max_overflow", "connect_timeout"})
 
 
 class TapePostgresRecorder(PostgresApplicationRecorder):
@@ -43,12 +47,9 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             (first.originator_id,),
         )
         row = curs.fetchone()
-        head = int(row["v"]) + topic_event_count(row["t"]) - 1 if row else 0
-        if first.originator_version != head + 1 and not (head == 0 and kwargs.get("fork_start")):
-            raise ConflictError(
-                f"session {first.originator_id!r} moved on: its head is event {head}, "
-                f"this write expected {first.originator_version - 1} (another writer appended first)"
-            )
+        head = head_of(row["v"], row["t"]) if row else 0
+        check_head(first.originator_id, first.originator_version, first.topic, head,
+                   fork_start=bool(kwargs.get("fork_start")))
 
     def _table(self) -> Any:
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
@@ -64,7 +65,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                 (session,),
             )
             row = curs.fetchone()
-            return int(row["v"]) + topic_event_count(row["t"]) - 1 if row else 0
+            return head_of(row["v"], row["t"]) if row else 0
 
     def record_start(self, session: str, seq: int) -> int | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -87,7 +88,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                     "ON s.originator_id = g.originator_id AND s.originator_version = g.m ORDER BY s.originator_id"
                 ).format(self._table(), self._table())
             )
-            return [(r["s"], int(r["v"]) + topic_event_count(r["t"]) - 1, int(r["b"] or 0)) for r in curs.fetchall()]
+            return [(r["s"], head_of(r["v"], r["t"]), int(r["b"] or 0)) for r in curs.fetchall()]
 
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         query = SQL(
@@ -118,6 +119,11 @@ def redact_url(url: str) -> str:
 def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresDatastore]:
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = sorted(set(query) - URL_OPTIONS)
+    if unknown:  # a typo such as ?schem=x must not silently write to the public schema
+        raise UsageError(
+            f"unknown option {unknown[0]!r} in store URL {redact_url(url)}: use {', '.join(sorted(URL_OPTIONS))}"
+        )
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
     try:
         datastore = PostgresDatastore(
@@ -133,21 +139,29 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
             originator_id_type="text",
         )
         recorder = TapePostgresRecorder(datastore, events_table_name=EVENTS_TABLE)
-        # Schema creation is idempotent but not concurrency-safe in PostgreSQL
-        # (CREATE TYPE races); an advisory lock serialises processes opening a new store.
-        with datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"tapevm-schema:{datastore.schema}",))
-            try:
-                if datastore.schema != "public":
-                    curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(datastore.schema)))
-                recorder.create_table()
-            finally:
-                curs.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"tapevm-schema:{datastore.schema}",))
+        create_tables(datastore, recorder)
         return recorder, datastore
     except (PersistenceError, OSError, ValueError) as e:
         raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(e, url)}") from None
     except Exception as e:  # psycopg errors (OperationalError when the server is down...)
         raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(e, url)}") from None
+
+
+def create_tables(datastore: PostgresDatastore, recorder: Any) -> None:
+    """Create the schema and ``recorder``'s tables if missing, one process at a time.
+
+    Creation is idempotent but not concurrency-safe in PostgreSQL (CREATE TYPE
+    and CREATE SCHEMA race); an advisory lock serialises processes opening a new store.
+    """
+    key = f"tapevm-schema:{datastore.schema}"
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            if datastore.schema != "public":
+                curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(datastore.schema)))
+            recorder.create_table()
+        finally:
+            curs.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def _redacted(error: Exception, url: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from tapevm.domain.errors import SessionNotFound, TapeError, UsageError, VMError
+from tapevm.domain.errors import ConflictError, SessionNotFound, TapeError, UsageError, VMError
 from tapevm.domain.events import (
     Event,
     FormEvaluated,
@@ -104,7 +104,7 @@ class Session:
     kept_as: str | None = None  # after open_session(fresh=True): the name the previous session got
 
     def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
-                 writable: bool = True) -> None:
+                 writable: bool = True, lease: bool = True) -> None:
         self.id = validate_session_id(session_id)
         self.store = store = lineage.raw_store(store)
         self._owns_store = owns_store
@@ -113,7 +113,11 @@ class Session:
         persistent = has_side_tables(store)
         self.stream = SessionRegistry(store).stream_of(self.id) if persistent else self.id
         self.writable = writable
-        self._lease = WriterLease(store, self.stream, self.id) if writable and persistent else None
+        # ``lease=False``: an optimistic writer that relies on the store's conflict detection alone
+        # (cooperating writers that retry, see conflict_retry.py); the lease is the first line of
+        # defence, optimistic concurrency the last.
+        self.lease = lease
+        self._lease = WriterLease(store, self.stream, self.id) if writable and persistent and lease else None
         try:
             self._open(create)
         except BaseException:
@@ -133,7 +137,11 @@ class Session:
         if self._state.seq == 0:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
-            self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
+            try:
+                self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
+            except ConflictError:  # another process created it at the same moment: open theirs
+                self._state = self.checkpoints.state_at(None)
+                self._state.session = self.id
         self._load_vm()
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
@@ -180,17 +188,20 @@ class Session:
         return lineage.read(self.store, self.stream, start, stop, self.segments)
 
     # -- writing -------------------------------------------------------------------
-    def run(self, source: str, file: str = "<input>", *, stop_on_error: bool = False) -> list[FormOutcome]:
+    def run(self, source: str, file: str = "<input>", *, stop_on_error: bool = False,
+            skip: int = 0) -> list[FormOutcome]:
         """Evaluate every top-level form of ``source``, committing each as it completes.
 
         A syntax error anywhere refuses the whole source before anything runs.
         A Lisp error in a form is committed (as that form's outcome); the
         following forms still run, as at a REPL, unless ``stop_on_error``.
+        ``skip`` leaves out the first forms (continuing a run: see
+        :func:`tapevm.infrastructure.run_continuation.committed_forms`).
         """
         if self.unfinished is not None:
             raise UsageError(f"session {self.id!r} has an unfinished form at event {self.unfinished} (interrupted); "
                              f"finish it first with 'tape resume -i {self.id}' (Session.resume())")
-        forms = self.interpreter.read_forms(source, file)
+        forms = self.interpreter.read_forms(source, file)[skip:]
         outcomes = []
         for form, line, column, text in forms:
             outcome = self._run_form(form, line, column, text, file)
@@ -384,31 +395,34 @@ def open_session(
     durability: str | None = None,
     writable: bool = True,
     fresh: bool = False,
+    lease: bool = True,
 ) -> Session:
     """Open (creating unless ``create=False``) a session in ``store`` (an EventStore, a path or a URL).
 
     ``durability`` ("full", the default, or "fast") applies when a SQLite store is opened here.
-    ``writable=False`` opens for reading (no writer lease).  ``fresh=True`` starts a new,
+    ``writable=False`` opens for reading (no writer lease); ``lease=False`` writes without
+    the writer lease (several cooperating writers, each retrying on ConflictError: see
+    ``run_retrying``).  ``fresh=True`` starts a new,
     empty session under this name, keeping an existing one under a free name
     (``Session.kept_as``; see session_registry).
     """
     if isinstance(store, EventStore):
-        return _open_session(store, session_id, create, False, writable, fresh)
+        return _open_session(store, session_id, create, False, writable, fresh, lease)
     opened = open_store(store, durability=durability)
     try:
-        return _open_session(opened, session_id, create, True, writable, fresh)
+        return _open_session(opened, session_id, create, True, writable, fresh, lease)
     except BaseException:
         opened.close()
         raise
 
 
 def _open_session(store: EventStore, session_id: str, create: bool, owns: bool, writable: bool,
-                  fresh: bool) -> Session:
+                  fresh: bool, lease: bool = True) -> Session:
     kept = None
     if fresh:
         registry = SessionRegistry(store)
         if registry.exists(validate_session_id(session_id)):
             kept, _ = registry.retire(session_id)
-    session = Session(store, session_id, create=create or fresh, owns_store=owns, writable=writable)
+    session = Session(store, session_id, create=create or fresh, owns_store=owns, writable=writable, lease=lease)
     session.kept_as = kept
     return session

@@ -112,6 +112,8 @@ class WriterLease:
                 self.db.execute(f"INSERT INTO {self.table} (session, pid, host, since, heartbeat, token) "
                                 "VALUES (?, ?, ?, ?, ?, ?)", (self.stream, pid, host, now, now, self.token))
             except TapeError:
+                if not self.db.query(f"SELECT 1 FROM {self.table} WHERE session = ?", (self.stream,)):
+                    raise  # nobody holds it: the insert failed for its own reason (a full disk...)
                 continue  # someone inserted first: look again
             self._thread = threading.Thread(target=self._beat, name=f"tape-lease-{self.stream}", daemon=True)
             self._thread.start()

@@ -10,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -71,7 +72,9 @@ class SideTables:
                     out.append([tuple(r) for r in c.fetchall()] if c.description else [])
                 c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                if conn._sqlite_conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    with contextlib.suppress(sqlite3.Error):
+                        c.execute("ROLLBACK")
                 raise
         return out
 

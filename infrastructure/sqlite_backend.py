@@ -20,11 +20,12 @@ What we change in the library's ``SQLiteApplicationRecorder`` and why:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -33,8 +34,8 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from tapevm.domain.errors import ConflictError, StoreError
-from tapevm.infrastructure.codec import topic_event_count
+from tapevm.domain.errors import CorruptRecord, StoreError
+from tapevm.infrastructure.stream_head import check_head, head_of
 
 EVENTS_TABLE = "stored_events"
 SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
@@ -48,10 +49,13 @@ class TapeSQLiteConnectionPool(SQLiteConnectionPool):
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
-        conn = super()._create_connection()
-        raw = conn._sqlite_conn
-        raw.execute(f"PRAGMA synchronous={self.synchronous}")
-        raw.execute("PRAGMA foreign_keys=ON")
+        try:
+            conn = super()._create_connection()
+            raw = conn._sqlite_conn
+            raw.execute(f"PRAGMA synchronous={self.synchronous}")
+            raw.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, UnicodeDecodeError) as e:  # a damaged file surfaces here, untranslated
+            raise OperationalError(str(e)) from e
         return conn
 
 
@@ -83,6 +87,10 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
                 ids = self._insert_events(cursor, stored_events, **kwargs)
                 conn.commit()
                 return ids
+            except sqlite3.Error as e:  # e.g. "database or disk is full" at COMMIT: the library's error, not sqlite3's
+                with contextlib.suppress(sqlite3.Error):
+                    conn.rollback()
+                raise (OperationalError if isinstance(e, sqlite3.OperationalError) else PersistenceError)(str(e)) from e
             except BaseException:
                 conn.rollback()
                 raise
@@ -94,12 +102,8 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
             return []
         first = stored_events[0]
         c.execute(self._select_last, (first.originator_id,))
-        head = _head_of(c.fetchone())
-        if first.originator_version != head + 1 and not (head == 0 and kwargs.get("fork_start")):
-            raise ConflictError(
-                f"session {first.originator_id!r} moved on: its head is event {head}, "
-                f"this write expected {first.originator_version - 1} (another writer appended first)"
-            )
+        check_head(first.originator_id, first.originator_version, first.topic, _head_of(c.fetchone()),
+                   fork_start=bool(kwargs.get("fork_start")))
         try:
             c.executemany(
                 self.insert_events_statement,
@@ -135,7 +139,11 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
                 (session, seq),
             )
             row = c.fetchone()
-            return None if row is None or row[0] is None else int(row[0])
+            if row is None or row[0] is None:
+                return None
+            if not isinstance(row[0], int):  # a damaged file can hand back any type
+                raise CorruptRecord(f"session {session!r}: malformed event number {row[0]!r:.40} in the store")
+            return row[0]
 
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""
@@ -154,9 +162,7 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
 
 def _head_of(row: Any) -> int:
     """The last event number held by a (version, topic) row, 0 for no row."""
-    if row is None or row[0] is None:
-        return 0
-    return int(row[0]) + topic_event_count(row[1]) - 1
+    return 0 if row is None else head_of(row[0], row[1])
 
 
 def open_sqlite_recorder(path: str, durability: str = "full") -> TapeSQLiteRecorder:
@@ -166,4 +172,5 @@ def open_sqlite_recorder(path: str, durability: str = "full") -> TapeSQLiteRecor
         recorder.create_table()
         return recorder
     except PersistenceError as e:
-        raise StoreError(f"cannot open SQLite store {path!r}: {e}") from e
+        detail = str(e).replace("\n", "\\n")  # a damaged schema's text can hold newlines: keep one line
+        raise StoreError(f"cannot open SQLite store {path!r}: {detail}") from e

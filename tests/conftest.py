@@ -58,3 +58,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def thorough() -> bool:
+    """The thorough run: the 'ci' hypothesis profile, which .ci/run sets."""
+    return os.environ.get("HYPOTHESIS_PROFILE") == "ci"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.slow`` tests (full-size load, crash, fuzz runs) run in the thorough run or with ``-m slow``."""
+    if thorough() or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: runs with HYPOTHESIS_PROFILE=ci (as .ci/run sets) or with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -32,3 +32,20 @@ def test_image_carries_the_chain_link_of_its_source(tape, tmp_path) -> None:
     assert tape("--store", str(other), "eval", "-i", "src", "(define a 2)").returncode == 0
     r = tape("--store", str(other), "image", "verify", str(image), "--source")
     assert r.returncode == 1 and "is not of this log" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_continue_runs_only_the_forms_not_committed(tape, tmp_path) -> None:
+    prog = tmp_path / "prog.lisp"
+    prog.write_text("(define a 1)\n(define b (+ a 1))\n(car 5)\n(define c (+ b 1))\n")
+    r = tape("run", str(prog), "-i", "p")
+    assert r.returncode == 1  # stops at (car 5); a and b are committed
+    prog.write_text("(define a 1)\n(define b (+ a 1))\n(define x 0)\n(define c (+ b 1))\n")
+    r = tape("run", str(prog), "-i", "p", "-u")
+    assert r.returncode == 0 and "after 2 committed forms" in r.stderr
+    assert tape("eval", "-i", "p", "(list a b x c)").stdout.strip() == "(1 2 0 3)"
+    events = tape("log", "-i", "p", "--type", "FormSubmitted", "--json").stdout.splitlines()
+    assert len(events) == 6  # a, b, (car 5), x, c, and the eval: a and b were not run twice
+    prog.write_text("(define a 100)\n")  # an edited first form: nothing of this program was committed
+    r = tape("run", str(prog), "-i", "p", "-u")
+    assert r.returncode == 0 and "committed forms" not in r.stderr
+    assert tape("eval", "-i", "p", "a").stdout.strip() == "100"

@@ -1,0 +1,129 @@
+"""PostgreSQL concurrent writers: aggregate events/s of 8 processes, each on its own session, vs one.
+
+Target (issue 6): 8 concurrent writers reach at least 2x the throughput of
+one writer.  Each writer is a separate process (no shared GIL) that opens its
+own session in one fresh schema and runs forms of ``--form-size`` definitions;
+all start together at a barrier; aggregate = all events / wall time from the
+barrier to the last writer's finish.
+
+The eventsourcing library's PostgreSQL recorder takes ``LOCK TABLE ...
+IN EXCLUSIVE MODE`` on every insert and holds it until COMMIT, so the
+commits of writers on *different* sessions are serialised, fsync included.
+``--no-table-lock`` measures the same run with that lock removed (a
+recorder subclass whose ``_lock_table`` does nothing), to show whether the
+lock is what limits concurrency; see bench/RESULTS.md for the consequence
+for followers.
+
+    .venv/bin/python bench/bench_pg_writers.py                # 8 writers x 200 forms
+    .venv/bin/python bench/bench_pg_writers.py --writers 4 --forms 100
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any
+
+import _common as C
+import _pg
+
+
+def form_source(rep: int, size: int) -> str:
+    return "(begin " + " ".join(f"(define x{i} {rep * size + i})" for i in range(size)) + ")"
+
+
+def writer(url: str, session: str, forms: int, size: int, table_lock: bool, barrier: Any, out: Any) -> None:
+    from tapevm.infrastructure.postgres_backend import TapePostgresRecorder
+    from tapevm.infrastructure.session import open_session
+
+    if not table_lock:
+        TapePostgresRecorder._lock_table = lambda self, curs: None  # type: ignore[method-assign]
+    s = open_session(session, store=url)
+    try:
+        recorder = s.store.recorder  # type: ignore[attr-defined]
+        insert = recorder.insert_events
+        in_insert = [0.0]
+
+        def timed_insert(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return insert(*a, **k)
+            finally:
+                in_insert[0] += time.perf_counter() - t0
+
+        recorder.insert_events = timed_insert
+        s.run(form_source(0, size))  # warm: compile paths, pool connection
+        head0 = s.head
+        in_insert[0] = 0.0
+        barrier.wait()
+        t0 = time.perf_counter()
+        for rep in range(1, forms + 1):
+            s.run(form_source(rep, size))
+        end = time.perf_counter()
+        out.put((session, s.head - head0, end, in_insert[0] / (end - t0)))
+    finally:
+        s.close()
+
+
+def run(writers: int, forms: int, size: int, table_lock: bool) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    with _pg.fresh_schema("bench_writers") as schema:
+        url = f"{_pg.server_url()}?schema={schema}"
+        from tapevm.infrastructure.store_factory import open_store
+
+        open_store(url).close()  # create the tables once, outside the timing
+        barrier = ctx.Barrier(writers + 1)
+        out = ctx.Queue()
+        procs = [ctx.Process(target=writer, args=(url, f"w{i}", forms, size, table_lock, barrier, out))
+                 for i in range(writers)]
+        for p in procs:
+            p.start()
+        barrier.wait()
+        start = time.perf_counter()
+        results = [out.get(timeout=600) for _ in procs]
+        for p in procs:
+            p.join()
+            if p.exitcode != 0:
+                raise SystemExit(f"a writer failed with exit code {p.exitcode}")
+        end = max(r[2] for r in results)
+        events = sum(r[1] for r in results)
+        insert_share = sum(r[3] for r in results) / len(results)
+    return {"writers": writers, "events": events, "seconds": end - start, "events_per_s": events / (end - start),
+            "insert_share": insert_share}
+
+
+def main() -> None:
+    p = C.parser(__doc__.splitlines()[0])
+    p.add_argument("--writers", type=int, default=8)
+    p.add_argument("--forms", type=int, default=200, help="forms per writer (default 200)")
+    p.add_argument("--form-size", type=int, default=10, help="definitions per form (default 10)")
+    p.add_argument("--no-table-lock", action="store_true", help="also measure without the library's table lock")
+    args = p.parse_args()
+    if args.quick:
+        args.forms, args.writers = 10, 2
+    repeat = args.repeat or 1
+    variants = [True, False] if args.no_table_lock else [True]
+    rows: list[tuple[str, Any]] = []
+    result: dict[str, Any] = {"quick": args.quick, "forms": args.forms, "form_size": args.form_size}
+    for lock in variants:
+        one = max((run(1, args.forms, args.form_size, lock) for _ in range(repeat)), key=lambda r: r["events_per_s"])
+        many = max((run(args.writers, args.forms, args.form_size, lock) for _ in range(repeat)),
+                   key=lambda r: r["events_per_s"])
+        ratio = many["events_per_s"] / one["events_per_s"]
+        tag = "" if lock else " (no table lock)"
+        rows += [(f"1 writer events/s{tag}", one["events_per_s"]),
+                 (f"{args.writers} writers aggregate events/s{tag}", many["events_per_s"]),
+                 (f"ratio{tag}", ratio),
+                 (f"share of a writer's time in insert+commit, 1 / {args.writers} writers{tag}",
+                  f"{one['insert_share']:.0%} / {many['insert_share']:.0%}")]
+        key = "table_lock" if lock else "no_table_lock"
+        result[key] = {"one": one, "many": many, "ratio": ratio}
+    ratio = result["table_lock"]["ratio"]
+    rows.append((f"target {args.writers} writers >= 2x one (as shipped)", C.verdict(ratio >= 2)))
+    result.update({"writers": args.writers, "ratio": ratio, "target": 2.0, "pass": ratio >= 2,
+                   "server": _pg.server_settings()})
+    C.emit("pg_writers", rows, result)
+
+
+if __name__ == "__main__":
+    main()

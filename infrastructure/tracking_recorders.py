@@ -1,0 +1,64 @@
+"""Tracking and process recorders on a tapevm store's own datastore.
+
+Follower projections record how far they have read the global log with the
+eventsourcing library's tracking recorders, in the same database as the log
+(so a projection's writes and its position can commit in one transaction).
+These are the library's classes, built on the datastore tapevm configured
+(SQLite: WAL + ``synchronous=FULL``; PostgreSQL: the store's pool and schema);
+the process recorders add tapevm's head check to the library's
+"events + tracking in one transaction" insert.  The library's own recorder
+test cases run against all of them (tests/infrastructure/test_library_recorder_cases.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent, TrackingRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTrackingRecorder
+
+from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.sqlite_backend import TapeSQLiteRecorder
+
+try:  # psycopg is the optional 'postgres' extra: without it, SQLite only
+    from eventsourcing.postgres import PostgresProcessRecorder, PostgresTrackingRecorder
+
+    from tapevm.infrastructure.postgres_backend import TapePostgresRecorder, create_tables
+except ImportError:  # pragma: no cover
+    PostgresProcessRecorder = PostgresTrackingRecorder = TapePostgresRecorder = None  # type: ignore[assignment,misc]
+
+
+class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
+    """Head-checked, immediate-mode inserts of events, plus the library's tracking row."""
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = TapeSQLiteRecorder._insert_events(self, c, stored_events, **kwargs)
+        tracking = kwargs.get("tracking")
+        if tracking is not None:
+            self._insert_tracking(c, tracking)
+        return ids
+
+
+if TapePostgresRecorder is not None:
+
+    class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):  # type: ignore[misc]
+        """The library's process recorder (tracking + events in one transaction) with tapevm's head check."""
+
+        def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+            TapePostgresRecorder._insert_events(self, curs, stored_events, **kwargs)
+            PostgresProcessRecorder._insert_events(self, curs, stored_events, **kwargs)
+
+
+def open_tracking_recorder(store: EventStore) -> TrackingRecorder:
+    """A tracking recorder in the same database as ``store`` (tables created if missing)."""
+    datastore = store.recorder.datastore  # type: ignore[attr-defined]
+    if TapePostgresRecorder is not None and isinstance(store.recorder, TapePostgresRecorder):  # type: ignore[attr-defined]
+        pg = PostgresTrackingRecorder(datastore)
+        create_tables(datastore, pg)
+        return pg
+    sq = SQLiteTrackingRecorder(datastore)
+    sq.create_table()
+    return sq

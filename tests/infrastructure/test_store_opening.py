@@ -1,0 +1,58 @@
+"""Opening stores: automatic, idempotent, safe when many processes open a new store at once; schemas isolate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tapevm.domain.errors import UsageError
+from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.store_factory import open_store
+
+OPENER = """
+import sys
+from tapevm.infrastructure.session import open_session
+with open_session(sys.argv[2], sys.argv[1]) as s:
+    s.eval("(define x 1)")
+print("ok")
+"""
+
+
+def test_many_processes_opening_a_new_store_at_once(store_url: str) -> None:
+    """8 processes create the same new store (tables, types, functions) and a session each, concurrently."""
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, store_url, f"s{i}"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(8)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip().endswith("ok"), err[-2000:]
+    with open_store(store_url) as store:
+        assert [h.session for h in store.sessions()] == [f"s{i}" for i in range(8)]
+    open_store(store_url).close()  # and opening an existing store again changes nothing
+
+
+@pytest.mark.postgres
+def test_schemas_keep_stores_apart(postgres_url: str) -> None:
+    import psycopg
+
+    a, b = f"{postgres_url}?schema=iso_a_{id(a_name := object())}", f"{postgres_url}?schema=iso_b_{id(a_name)}"
+    try:
+        with open_session("same", a) as s:
+            s.eval("(define where 'a)")
+        with open_session("same", b) as s:
+            s.eval("(define where 'b)")
+            s.eval("(define more 1)")
+        with open_store(a) as sa, open_store(b) as sb:
+            assert sa.last_seq("same") == 4 and sb.last_seq("same") == 7
+        with open_session("same", a, create=False) as s:
+            assert str(s.eval("where")) == "a"
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            for url in (a, b):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{url.split("schema=")[1]}" CASCADE')
+
+
+def test_a_misspelt_url_option_is_refused() -> None:
+    with pytest.raises(UsageError, match="unknown option 'schem'"):
+        open_store("postgresql://postgres:pw@127.0.0.1:5432/test?schem=x")
