@@ -49,5 +49,27 @@ def collect_garbage(store: EventStore) -> GcReport:
         db.execute(f"DELETE FROM {table} WHERE session = ? ", (session,))
     if stale:
         report.items.append({"what": f"{len(stale)} lease rows of dead writers ({LEASE_TABLE})", "bytes": 0})
-    # TODO(issue 3): stale checkpoints, once checkpoints exist.
+    _drop_stale_checkpoints(store, report)
     return report
+
+
+def _drop_stale_checkpoints(store: EventStore, report: GcReport) -> None:
+    """Checkpoints written by another projection version are never used again: drop them.
+
+    (Checkpoints are a cache; current ones are kept because they make opening fast.)
+    """
+    from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
+    from tapevm.infrastructure.checkpoints import PROJECTION_VERSION
+
+    cache = checkpoint_store_for(store)
+    if cache is None:
+        return
+    count = freed = 0
+    for head in store.sessions():
+        stale = [m for m in cache.metas(head.session) if m.projection_version != PROJECTION_VERSION]
+        if stale:
+            cache.delete(head.session, [m.seq for m in stale])
+            count += len(stale)
+            freed += sum(m.stored_size for m in stale)
+    if count:
+        report.items.append({"what": f"{count} stale checkpoints (older projection versions)", "bytes": freed})

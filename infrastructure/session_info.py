@@ -81,7 +81,7 @@ def session_info(session: Session) -> dict[str, Any]:
         "snapshots": snapshots,
         "forks": forks,
         "parent": f"{names.get(origin[0], origin[0])}@{origin[1]}" if origin else None,
-        "checkpoints": None,  # issue 3 (time travel) stores checkpoints; counted here once it lands
+        "checkpoints": len(session.checkpoints.metas()),
         "first_event_time": _event_time(store, session.stream, 1),
         "last_event_time": _event_time(store, session.stream, state.seq),
         "writer": holder.describe() if holder else None,
