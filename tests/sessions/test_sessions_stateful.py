@@ -4,8 +4,9 @@ After every step each session's state must equal the reference model (plain
 dicts), a fork must never change its source, and every merge must follow the
 three-way rules against the base it reports (which must be a state of the
 source's history, and the fork point for a first merge of a direct fork).
-TODO(issue 3): add a ``restore`` rule (StateRestored to a named snapshot) once
-snapshots are merged, with the model rolling back to the snapshot's dict.
+Snapshots and restores (issue 3) are part of it: a restore rolls the model
+back to the snapshot's dict, and a fork inherits the snapshots taken before
+its fork point.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from tapevm.domain.errors import MergeConflict
 from tapevm.infrastructure.branching import fork
 from tapevm.infrastructure.merging import merge, take
@@ -57,6 +58,7 @@ class Sessions(RuleBasedStateMachine):
         self.history: dict[str, dict[int, dict[str, int]]] = {}  # session -> head seq -> state
         self.forked_from: dict[str, tuple[str, int]] = {}
         self.merged: set[tuple[str, str]] = set()
+        self.snaps: dict[str, list[tuple[str, int, dict[str, int]]]] = {}  # session -> (name, at, values)
         self.count = 0
         with open_session("s0", self.store):
             pass  # SessionStarted
@@ -65,6 +67,7 @@ class Sessions(RuleBasedStateMachine):
     def _new(self, name: str, values: dict[str, int]) -> str:
         self.model[name] = dict(values)
         self.history[name] = {}
+        self.snaps.setdefault(name, [])
         self._remember(name)
         return name
 
@@ -94,6 +97,7 @@ class Sessions(RuleBasedStateMachine):
         self._new(new, self.model[s])
         # the fork's history includes its source's up to the fork point (read through its lineage)
         self.history[new].update({k: v for k, v in self.history[s].items() if k <= r.at})
+        self.snaps[new] = [snap for snap in self.snaps[s] if snap[1] <= r.at]
         assert self._actual(s) == before  # a fork never changes its source
         return new
 
@@ -125,6 +129,26 @@ class Sessions(RuleBasedStateMachine):
         take(self.store, src, f"user/{var}", dst)
         self.model[dst][var] = self.model[src][var]
         self._remember(dst)
+
+    @rule(s=sessions)
+    def snapshot(self, s: str) -> None:
+        self.count += 1
+        name = f"p{self.count}"
+        with open_session(s, self.store) as session:
+            info = session.snapshot(name)
+        self.snaps[s].append((name, info.at, dict(self.model[s])))
+        self._remember(s)
+
+    @precondition(lambda self: any(self.snaps.values()))
+    @rule(s=sessions, data=st.data())
+    def restore(self, s: str, data: st.DataObject) -> None:
+        if not self.snaps[s]:
+            return
+        name, _, values = data.draw(st.sampled_from(self.snaps[s]))
+        with open_session(s, self.store) as session:
+            session.restore(name)
+        self.model[s] = dict(values)
+        self._remember(s)
 
     def _actual(self, name: str) -> dict[str, Any]:
         with open_session(name, self.store, writable=False, create=False) as s:
