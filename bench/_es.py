@@ -93,3 +93,28 @@ def pragmas(datastore: Any) -> dict[str, str]:
 def define_batch(agg: Namespace, names: list[str], values: list[Any], ns: str = "user") -> None:
     for name, value in zip(names, values):
         agg.define(ns, name, value)
+
+
+def timed_saves(app: NamespaceApp, events: int, size: int) -> tuple[float, int, int]:
+    """Save batches of ``size`` Defined events until ``events`` are stored: (seconds, events, saves).
+
+    The Created event is saved before the clock starts; one ``app.save`` per batch,
+    as the benchmarks' baseline ("Application.save of 100-event batches").
+    """
+    import gc
+    import time
+
+    names = [f"x{i}" for i in range(size)]
+    agg = Namespace("user")
+    app.save(agg)
+    v0 = agg.version
+    gc.collect()
+    saves = 0
+    start = time.perf_counter()
+    while agg.version - v0 < events:
+        base = saves * size
+        for i in range(size):
+            agg.define("user", names[i], base + i)
+        app.save(agg)
+        saves += 1
+    return time.perf_counter() - start, agg.version - v0, saves

@@ -176,26 +176,12 @@ def run_raw(path: Path, rows: list[tuple[str, int, str, bytes]], per_txn: int) -
 
 
 def run_es(path: Path, events: int, size: int) -> dict[str, Any]:
-    from _es import Namespace, full_sync_app, pragmas
+    from _es import full_sync_app, pragmas, timed_saves
 
     app = full_sync_app(str(path))
     try:
         settings = pragmas(app.recorder.datastore)  # type: ignore[attr-defined]
-        names = [f"x{i}" for i in range(size)]
-        agg = Namespace("user")
-        app.save(agg)  # the Created event, outside the timing
-        v0 = agg.version
-        gc.collect()
-        rep = 0
-        start = time.perf_counter()
-        while agg.version - v0 < events:
-            base = rep * size
-            for i in range(size):
-                agg.define("user", names[i], base + i)
-            app.save(agg)
-            rep += 1
-        elapsed = time.perf_counter() - start
-        stored = agg.version - v0
+        elapsed, stored, rep = timed_saves(app, events, size)
     finally:
         app.close()
     return {"seconds": elapsed, "events": stored, "saves": rep, "pragmas": settings}

@@ -51,26 +51,12 @@ def run_tapevm(events: int, size: int) -> dict[str, Any]:
 
 
 def run_library(events: int, size: int) -> dict[str, Any]:
-    from _es import Namespace, NamespaceApp
+    from _es import NamespaceApp, timed_saves
 
     with _pg.fresh_schema("bench_es") as schema:
         app = NamespaceApp(env=_pg.library_env(schema))
         try:
-            names = [f"x{i}" for i in range(size)]
-            agg = Namespace("user")
-            app.save(agg)
-            v0 = agg.version
-            gc.collect()
-            rep = 0
-            start = time.perf_counter()
-            while agg.version - v0 < events:
-                base = rep * size
-                for i in range(size):
-                    agg.define("user", names[i], base + i)
-                app.save(agg)
-                rep += 1
-            elapsed = time.perf_counter() - start
-            stored = agg.version - v0
+            elapsed, stored, rep = timed_saves(app, events, size)
         finally:
             app.close()
     return {"seconds": elapsed, "events": stored, "saves": rep}
