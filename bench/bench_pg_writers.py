@@ -21,6 +21,7 @@ for followers.
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 import time
 from typing import Any
 
@@ -55,7 +56,7 @@ def writer(url: str, session: str, forms: int, size: int, table_lock: bool, barr
         s.run(form_source(0, size))  # warm: compile paths, pool connection
         head0 = s.head
         in_insert[0] = 0.0
-        barrier.wait()
+        barrier.wait(timeout=BARRIER_TIMEOUT)
         t0 = time.perf_counter()
         for rep in range(1, forms + 1):
             s.run(form_source(rep, size))
@@ -63,6 +64,9 @@ def writer(url: str, session: str, forms: int, size: int, table_lock: bool, barr
         out.put((session, s.head - head0, end, in_insert[0] / (end - t0)))
     finally:
         s.close()
+
+
+BARRIER_TIMEOUT = 300  # seconds: a writer that dies before the start must not hang the run
 
 
 def run(writers: int, forms: int, size: int, table_lock: bool) -> dict[str, Any]:
@@ -78,7 +82,15 @@ def run(writers: int, forms: int, size: int, table_lock: bool) -> dict[str, Any]
                  for i in range(writers)]
         for p in procs:
             p.start()
-        barrier.wait()
+        try:
+            barrier.wait(timeout=BARRIER_TIMEOUT)
+        except threading.BrokenBarrierError:
+            for p in procs:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.kill()
+            codes = [p.exitcode for p in procs]
+            raise SystemExit(f"a writer never reached the start line (exit codes {codes})") from None
         start = time.perf_counter()
         results = [out.get(timeout=600) for _ in procs]
         for p in procs:

@@ -63,7 +63,8 @@ class SQLCheckpointStore(CheckpointStore):
             return
         t, s = self._table(TABLE), self._table(SETTINGS)
         self._run(
-            [(f"CREATE TABLE IF NOT EXISTS {t} (session TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
+            [*self._ddl_lock(),
+             (f"CREATE TABLE IF NOT EXISTS {t} (session TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
              f"base BIGINT NOT NULL, projection_version TEXT NOT NULL, events_hash TEXT NOT NULL, "
              f"tip TEXT NOT NULL, payload_hash TEXT NOT NULL, raw_size BIGINT NOT NULL, "
              f"created_at DOUBLE PRECISION NOT NULL, payload {self.blob_type} NOT NULL, "
@@ -72,6 +73,10 @@ class SQLCheckpointStore(CheckpointStore):
             commit=True, ensure=False,
         )
         self._ready = True
+
+    def _ddl_lock(self) -> list[str]:
+        """Statements that serialise creating the tables across processes (dialect-specific)."""
+        return []
 
     def _run(self, statements: list[str], params: Sequence[Sequence[Any]] = (), *, commit: bool = False,
              fetch: bool = False, ensure: bool = True) -> list[tuple[Any, ...]]:
@@ -133,6 +138,10 @@ class SQLCheckpointStore(CheckpointStore):
 
 
 class SQLiteCheckpointStore(SQLCheckpointStore):
+    def _ddl_lock(self) -> list[str]:
+        return []  # BEGIN IMMEDIATE already serialises writers
+
+
     def __init__(self, datastore: Any, display: str) -> None:
         super().__init__(display)
         self.datastore = datastore
@@ -151,6 +160,11 @@ class PostgresCheckpointStore(SQLCheckpointStore):
     def __init__(self, datastore: Any, display: str) -> None:
         super().__init__(display)
         self.datastore = datastore
+
+    def _ddl_lock(self) -> list[str]:
+        from tapevm.infrastructure.postgres_backend import ddl_lock_sql
+
+        return [ddl_lock_sql(self.datastore.schema or "public")]
 
     def _table(self, name: str) -> str:
         schema = self.datastore.schema or "public"

@@ -106,6 +106,17 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             return [(r["v"], r["t"], bytes(r["s"])) for r in curs.fetchall()]
 
 
+def ddl_lock_sql(schema: str) -> str:
+    """A transaction-scoped advisory lock that serialises tapevm's CREATE TABLEs in one schema.
+
+    ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent twin in
+    PostgreSQL (it can fail on the catalog's unique index), and many processes
+    may open a new store at once.
+    """
+    safe = schema.replace("'", "''")
+    return f"SELECT pg_advisory_xact_lock(hashtext('tapevm-ddl:{safe}'))"
+
+
 def redact_url(url: str) -> str:
     """The URL with any password replaced, safe for logs and error messages."""
     parts = urlsplit(url)

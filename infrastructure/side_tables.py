@@ -81,6 +81,10 @@ class SideTables:
     def _run_postgres(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         out: list[list[tuple[Any, ...]]] = []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            if any(sql.lstrip().upper().startswith("CREATE") for sql, _ in statements):
+                from tapevm.infrastructure.postgres_backend import ddl_lock_sql
+
+                curs.execute(ddl_lock_sql(self.schema or "public"))
             for sql, params in statements:
                 curs.execute(sql.replace("?", "%s"), tuple(params))
                 out.append([tuple(r.values()) for r in curs.fetchall()] if curs.description else [])
