@@ -58,10 +58,11 @@ def list_sessions(store: EventStore) -> list[SessionRow]:
 def session_info(session: Session) -> dict[str, Any]:
     store = session.store
     state = session.state
-    head = next((h for h in store.sessions() if h.session == session.stream), None)
+    heads = store.sessions()  # one scan of the store serves both the byte count and the forks
+    head = next((h for h in heads if h.session == session.stream), None)
     snapshots = sum(1 for _, t, _ in lineage.read_fields(store, session.stream, segments=session.segments)
                     if t == SNAPSHOT_EVENT)
-    forks = sum(1 for h in store.sessions() if (lineage.fork_origin(store, h.session) or ("",))[0] == session.stream)
+    forks = sum(1 for h in heads if (lineage.fork_origin(store, h.session) or ("",))[0] == session.stream)
     origin = lineage.fork_origin(store, session.stream)
     names = SessionRegistry(store).names() if origin else {}
     holder = lease_holder(store, session.stream)
