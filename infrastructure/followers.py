@@ -184,6 +184,8 @@ class Follower:
             store = getattr(store, "raw", store)
         if not isinstance(store, RecorderEventStore):
             raise StoreError(f"{store.url_for_display} cannot be followed")
+        if batch < 1:
+            raise UsageError("a follower's batch must be at least 1 record")
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
             raise UsageError(f"a projection is named twice: {', '.join(names)}")
@@ -266,12 +268,12 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
 
 
 def follow(store: EventStore | str | None, projections: Sequence[str] | None = None, *, once: bool = False,
-           poll_interval: float | None = None, stop: threading.Event | None = None,
+           poll_interval: float | None = None, batch: int = BATCH, stop: threading.Event | None = None,
            on_status: Callable[[list[FollowStatus]], None] | None = None,
            on_batch: OnBatch | None = None) -> list[FollowStatus]:
     """Run followers of ``projections`` (default: all) over ``store`` (a store, a path or URL, None: the default).
 
-    ``once``: catch up and return.  Otherwise follow until ``stop`` is set or
+    ``batch``: commit records per transaction.  ``once``: catch up and return.  Otherwise follow until ``stop`` is set or
     SIGINT/SIGTERM arrives (in the main thread), calling ``on_status`` with
     every projection's status twice a second.
     """
@@ -285,7 +287,8 @@ def follow(store: EventStore | str | None, projections: Sequence[str] | None = N
         try:
             for name in names:
                 opened_projections.append(open_projection(opened, name))
-            follower = Follower(opened, opened_projections, poll_interval=poll_interval, on_batch=on_batch)
+            follower = Follower(opened, opened_projections, poll_interval=poll_interval, batch=batch,
+                                on_batch=on_batch)
             if once:
                 return follower.run_once()
             with stop_on_signals(stop or threading.Event()) as event:

@@ -44,6 +44,7 @@ from tapevm.infrastructure.followers import Applied
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.tracked_transaction import tracked_transaction
+from tapevm.infrastructure.tracking_recorders import create_sqlite_tracking_table
 from tapevm.infrastructure.session_registry import SessionRegistry
 from tapevm.infrastructure.store_factory import tape_home
 
@@ -202,7 +203,7 @@ class ReadModel:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.datastore = SQLiteDatastore(str(self.path))
         self.tracking = SQLiteTrackingRecorder(self.datastore)
-        self.tracking.create_table()
+        create_sqlite_tracking_table(self.tracking)
         self._ensure_schema()
 
     def _ensure_schema(self) -> None:

@@ -1,0 +1,192 @@
+"""Followers: projections applied exactly once from the global log, on every backend (real stores)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tapevm.domain.errors import PositionMoved, UsageError
+from tapevm.domain.state import State, fold_fields
+from tapevm.infrastructure import lineage
+from tapevm.infrastructure.branching import fork
+from tapevm.infrastructure.checkpoint_follower import CheckpointProjection
+from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.followers import Follower, follow, open_projection
+from tapevm.infrastructure.log_tail import LogTail
+from tapevm.infrastructure.merging import merge
+from tapevm.infrastructure.read_model import ReadModel, read_model_path
+from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.store_factory import open_store
+
+TABLES = ("sessions", "events", "binding_history", "fact_history", "file_history", "snapshots")
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_HOME", str(tmp_path / "home"))  # where a PostgreSQL store's read model goes
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
+    monkeypatch.setenv("TAPE_INLINE_CHECKPOINTS", "0")  # the follower alone writes checkpoints
+
+
+def fill(store: Any, forms: int = 12) -> None:
+    with open_session("a", store) as s:
+        for i in range(forms):
+            s.eval(f'(begin (define x{i % 4} (list {i} "v{i}")) (assert! (quote (f {i % 3}))) '
+                   f'(write-file! "f{i % 2}" "text {i}"))')
+    fork(store, "a@8", "b")
+    with open_session("b", store) as s:
+        for i in range(forms // 2):
+            s.eval(f"(define y{i} {i}) (define x0 {i})")
+    merge(store, "b", "a", prefer="take")
+
+
+def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of a read model, sorted (batch boundaries may order rows differently)."""
+    conn = sqlite3.connect(path)
+    try:
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+    finally:
+        conn.close()
+
+
+def rebuilt(store: Any, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    fresh = ReadModel(store, tmp_path / "fresh.readmodel.db")
+    fresh.catch_up()
+    fresh.close()
+    return dump(tmp_path / "fresh.readmodel.db")
+
+
+def assert_checkpoints_valid(store: Any, sessions: tuple[str, ...] = ("a", "b")) -> None:
+    """Every session has checkpoints every K events, all valid, and state_at through them equals the fold."""
+    for session in sessions:
+        segments = lineage.lineage(store, session)
+        reader = lambda a, b, s=session, g=segments: lineage.read_fields(store, s, a, b, g)  # noqa: E731
+        cp = Checkpoints(store, session, read_fields=reader)
+        metas = cp.metas()
+        head = store.last_seq(session)
+        assert metas, f"no checkpoints for {session}"
+        assert [r for _, r in cp.verify() if r is not None] == []
+        assert head - metas[-1].seq < cp.interval + 10  # written as the head passed each K (a form is < 10 events)
+        for m in metas:
+            assert cp.state_at(m.seq).semantic() == fold_fields(reader(1, m.seq), State(session=session)).semantic()
+
+
+def test_follow_once_equals_a_rebuild_and_writes_checkpoints(store_url: str, tmp_path: Path) -> None:
+    with open_store(store_url) as store:
+        fill(store)
+        statuses = follow(store, once=True, batch=3)
+        assert [s.projection for s in statuses] == ["sql", "checkpoints"]
+        last = LogTail(store).last_position()  # type: ignore[arg-type]
+        assert all(s.position == last and s.caught_up and s.records_behind == 0 for s in statuses)
+        assert statuses[0].events == sum(1 for s in ("a", "b") for _ in store.read(s))
+        assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
+        assert_checkpoints_valid(store)
+        # again: nothing to do, nothing applied twice
+        again = follow(store, once=True)
+        assert [s.events for s in again] == [0, 0]
+        assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
+
+
+def test_checkpoint_projection_keeps_what_sessions_wrote_inline(store_url: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_INLINE_CHECKPOINTS", "1")
+    with open_store(store_url) as store:
+        fill(store)
+        before = {s: Checkpoints(store, s).metas() for s in ("a", "b")}
+        assert all(before.values())
+        follow(store, ["checkpoints"], once=True, batch=4)
+        after = {s: Checkpoints(store, s).metas() for s in ("a", "b")}
+        for s in ("a", "b"):  # the inline ones are untouched; any the follower added are valid
+            assert [m for m in after[s] if m in before[s]] == before[s]
+        assert_checkpoints_valid(store)
+
+
+def test_apply_refuses_a_moved_position_and_writes_nothing(store_url: str) -> None:
+    with open_store(store_url) as store:
+        fill(store, forms=4)
+        tail = LogTail(store)  # type: ignore[arg-type]
+        records = tail.read_after(0)
+        for name in ("sql", "checkpoints"):
+            projection = open_projection(store, name)
+            try:
+                projection.apply(records[:3], after=0)
+                with pytest.raises(PositionMoved):
+                    projection.apply(records[:3], after=0)  # someone (this one) already applied them
+                with pytest.raises(PositionMoved):
+                    projection.apply(records[3:], after=records[1].position)
+                assert projection.position() == records[2].position
+                projection.apply(records[3:], after=records[2].position)
+                assert projection.position() == records[-1].position
+            finally:
+                projection.close()
+
+
+def test_two_followers_of_the_same_projection_apply_each_commit_once(store_url: str, tmp_path: Path) -> None:
+    with open_store(store_url) as store:
+        fill(store, forms=20)
+        errors: list[BaseException] = []
+        moved: list[int] = []
+
+        def run() -> None:
+            try:
+                with open_store(store_url) as own:
+                    projections = [open_projection(own, "sql"), open_projection(own, "checkpoints")]
+                    follower = Follower(own, projections, batch=2)
+                    moved.extend(s.moved for s in follower.run_once())
+                    follower.close()
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
+        assert_checkpoints_valid(store)
+
+
+def test_a_running_follower_sees_new_commits_promptly(store_url: str, tmp_path: Path) -> None:
+    with open_store(store_url) as store, open_store(store_url) as writer_store:
+        follower = Follower(store, [open_projection(store, "sql"), open_projection(store, "checkpoints")])
+        stop = threading.Event()
+        statuses: list[Any] = []
+        thread = threading.Thread(target=lambda: statuses.extend(follower.run(stop, status_every=0.1)))
+        thread.start()
+        try:
+            with open_session("w", writer_store) as writer:
+                for i in range(15):
+                    writer.eval(f"(define z{i} {i})")
+                    time.sleep(0.02)
+                written = time.monotonic()
+                last = LogTail(writer_store).last_position()  # type: ignore[arg-type]
+                while time.monotonic() - written < 10:
+                    if all(w.position == last for w in follower.workers):
+                        break
+                    time.sleep(0.01)
+                caught = time.monotonic() - written
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        follower.close()
+        assert not thread.is_alive()
+        # LISTEN/NOTIFY on PostgreSQL, a 50 ms poll on SQLite
+        assert caught < 2.0, caught
+        assert {s.projection for s in statuses} == {"sql", "checkpoints"}
+        assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
+        assert_checkpoints_valid(store, ("w",))
+
+
+def test_unknown_projection_and_bad_batch_are_usage_errors(sqlite_path: str) -> None:
+    with open_store(sqlite_path) as store:
+        with pytest.raises(UsageError, match="unknown projection"):
+            follow(store, ["nope"], once=True)
+        with pytest.raises(UsageError):
+            follow(store, ["sql"], once=True, batch=0)
+        assert isinstance(open_projection(store, "checkpoints"), CheckpointProjection)
