@@ -104,7 +104,7 @@ class CheckpointProjection:
 
     def apply(self, records: Sequence[CommitRecord], after: int) -> Applied:
         """Fold ``records``, write the checkpoints that fell due, and move the position: one transaction."""
-        codec = self.store.codec  # type: ignore[attr-defined]
+        codec = self.store.codec  # type: ignore[attr-defined]  # see Follower: this thread is the store's only user
         times: list[float] = []
         events = 0
         self.buffer.rows = []

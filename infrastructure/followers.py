@@ -176,7 +176,14 @@ class _Worker:
 
 
 class Follower:
-    """Keeps ``projections`` up to date with the log of ``store``; ``run_once`` or ``run`` until stopped."""
+    """Keeps ``projections`` up to date with the log of ``store``; ``run_once`` or ``run`` until stopped.
+
+    ``run`` applies each projection in its own thread.  The store's codec (zstd
+    contexts) is not thread-safe, so at most one projection may decode with it
+    (the checkpoint projection reads sessions through the store); the read
+    model decodes with its own codec.  Do not use ``store`` from other threads
+    while a follower runs.
+    """
 
     def __init__(self, store: EventStore, projections: Sequence[Projection], *, poll_interval: float | None = None,
                  batch: int = BATCH, on_batch: OnBatch | None = None) -> None:

@@ -39,6 +39,7 @@ import structlog
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from tapevm.domain.errors import PositionMoved, ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.state import fact_key
+from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore
 from tapevm.infrastructure.followers import Applied
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
@@ -202,6 +203,8 @@ class ReadModel:
         self.path = path or read_model_path(store)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.datastore = SQLiteDatastore(str(self.path))
+        # Its own codec: a follower applies this projection in its own thread, and zstd contexts are not thread-safe.
+        self.codec = RecordCodec()
         self.tracking = SQLiteTrackingRecorder(self.datastore)
         create_sqlite_tracking_table(self.tracking)
         self._ensure_schema()
@@ -254,7 +257,7 @@ class ReadModel:
 
         Raises PositionMoved (nothing written) if the tracked position is not ``after``.
         """
-        codec = self.store.codec  # type: ignore[attr-defined]
+        codec = self.codec
         times: list[float] = []
         commits = events = 0
         new_sessions = False
