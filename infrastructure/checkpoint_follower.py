@@ -86,7 +86,8 @@ class CheckpointProjection:
 
     name = "checkpoints"
 
-    def __init__(self, store: EventStore, max_sessions: int = MAX_SESSIONS) -> None:
+    def __init__(self, store: EventStore, max_sessions: int = MAX_SESSIONS, tracking_name: str = TRACKING_NAME) -> None:
+        """``tracking_name``: where the position is kept (another name: an independent copy of the projection)."""
         self.store = lineage.raw_store(store)
         cache = checkpoint_store_for(self.store)
         if not isinstance(cache, SQLCheckpointStore):
@@ -97,10 +98,11 @@ class CheckpointProjection:
         self.tracking = open_tracking_recorder(self.store)
         self.datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
         self.max_sessions = max_sessions
+        self.tracking_name = tracking_name
         self._folds: OrderedDict[str, _SessionFold] = OrderedDict()
 
     def position(self) -> int:
-        return self.tracking.max_tracking_id(TRACKING_NAME) or 0
+        return self.tracking.max_tracking_id(self.tracking_name) or 0
 
     def apply(self, records: Sequence[CommitRecord], after: int) -> Applied:
         """Fold ``records``, write the checkpoints that fell due, and move the position: one transaction."""
@@ -116,7 +118,7 @@ class CheckpointProjection:
                 self._checkpoint_if_due(fold)
                 times.append(decoded[-1][4] / 1000.0)
                 events += len(decoded)
-            with tracked_transaction(self.datastore, self.tracking, TRACKING_NAME, after=after,
+            with tracked_transaction(self.datastore, self.tracking, self.tracking_name, after=after,
                                      to=records[-1].position) as cursor:
                 self.cache.insert_absent(cursor, self.buffer.rows)
         except BaseException:
