@@ -35,7 +35,15 @@ from typing import Any, Protocol
 
 import structlog
 
-from tapevm.domain.errors import PositionMoved, StoreError, UsageError
+from tapevm.domain.errors import (
+    ChainError,
+    CorruptRecord,
+    PositionMoved,
+    SchemaVersionError,
+    StoreError,
+    UnknownEventType,
+    UsageError,
+)
 from tapevm.infrastructure.event_store import RecorderEventStore
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
@@ -46,6 +54,7 @@ BATCH = 500            # commit records per transaction of a projection
 COUNT_CAP = 1_000      # records-behind is counted up to this ("1000+")
 STATUS_EVERY = 0.5     # seconds between status refreshes of a running follower
 RATE_WINDOW = 5.0      # seconds of history behind events/s
+FATAL = (CorruptRecord, UnknownEventType, SchemaVersionError, ChainError)  # retrying cannot help
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,21 +242,44 @@ class Follower:
         return self.status()
 
     def _loop(self, w: _Worker, stop: threading.Event, status_every: float) -> None:
-        try:
-            w.position = w.projection.position()
-            with w.tail.waiter() as wait:
-                refreshed = 0.0
-                while not stop.is_set():
-                    short = w.step()
-                    if time.monotonic() - refreshed >= status_every or w.status is None:
-                        w.refresh(caught_up=short)
-                        refreshed = time.monotonic()
-                    if short:
-                        wait(w.tail.poll_interval, stop)
-        except BaseException as e:  # noqa: BLE001 - handed to run(), which raises it in the caller's thread
-            w.error = e
-            log.error("follower_failed", projection=w.projection.name, error=f"{type(e).__name__}: {e}")
-            stop.set()
+        """Follow until ``stop``; a store that is unreachable for a while is retried (backing off to 30 s).
+
+        Damaged data (a corrupt record, an unknown event type) is not retried: it
+        stops the follower with the error, since skipping it would lose a commit.
+        """
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                self._follow(w, stop, status_every)
+                return
+            except StoreError as e:
+                if isinstance(e, FATAL) or stop.is_set():
+                    return self._fail(w, stop, e)
+                backoff = min(30.0, backoff * 2 or 0.5)
+                log.warning("follower_retrying", projection=w.projection.name, in_seconds=backoff,
+                            error=f"{type(e).__name__}: {e}")
+                stop.wait(backoff)
+            except BaseException as e:  # noqa: BLE001 - handed to run(), which raises it in the caller's thread
+                return self._fail(w, stop, e)
+
+    @staticmethod
+    def _follow(w: _Worker, stop: threading.Event, status_every: float) -> None:
+        w.position = w.projection.position()
+        with w.tail.waiter() as wait:
+            refreshed = 0.0
+            while not stop.is_set():
+                short = w.step()
+                if time.monotonic() - refreshed >= status_every or w.status is None:
+                    w.refresh(caught_up=short)
+                    refreshed = time.monotonic()
+                if short:
+                    wait(w.tail.poll_interval, stop)
+
+    @staticmethod
+    def _fail(w: _Worker, stop: threading.Event, e: BaseException) -> None:
+        w.error = e
+        log.error("follower_failed", projection=w.projection.name, error=f"{type(e).__name__}: {e}")
+        stop.set()
 
     def status(self) -> list[FollowStatus]:
         """The latest status of every projection that has reported one (each worker refreshes its own)."""
@@ -288,7 +320,7 @@ def follow(store: EventStore | str | None, projections: Sequence[str] | None = N
 
     names = list(dict.fromkeys(projections or projection_names()))
     own = store is None or isinstance(store, str)
-    opened: EventStore = open_store(store) if own else store  # type: ignore[arg-type]
+    opened: EventStore = open_store(store) if store is None or isinstance(store, str) else store
     try:
         opened_projections: list[Projection] = []
         try:

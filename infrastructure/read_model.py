@@ -263,7 +263,7 @@ class ReadModel:
         new_sessions = False
         with tracked_transaction(self.datastore, self.tracking, PROJECTION, after=after,
                                  to=records[-1].position) as cur:
-            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
+            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
             applier = _Applier(c)
             handlers = applier.handlers
             rows: list[tuple[Any, ...]] = []

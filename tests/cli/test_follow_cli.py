@@ -130,3 +130,18 @@ def test_sigterm_stops_gracefully_and_two_followers_run_at_once(store_url: str, 
     with open_store(store_url) as store:
         assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
         assert_checkpoints_valid(store, ("a", "b", "w"))
+
+
+def test_status_lines_when_not_a_terminal_and_an_empty_store(sqlite_path: str) -> None:
+    assert TAPE
+    proc = subprocess.Popen([TAPE, "--store", sqlite_path, "follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_env_for_child())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not Path(sqlite_path).exists():
+        time.sleep(0.05)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "sql: position 0 of 0" in err and "checkpoints: position 0 of 0" in err and "lag 0 records" in err
+    assert "stopped" in out and "Traceback" not in err

@@ -142,3 +142,29 @@ def test_unknown_projection_and_bad_batch_are_usage_errors(sqlite_path: str) -> 
         with pytest.raises(UsageError):
             follow(store, ["sql"], once=True, batch=0)
         assert isinstance(open_projection(store, "checkpoints"), CheckpointProjection)
+
+
+def test_a_running_follower_retries_a_store_error_and_stops_on_damaged_data(sqlite_path: str,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapevm.domain.errors import CorruptRecord, StoreError
+    from tapevm.infrastructure.read_model import ReadModel
+
+    with open_store(sqlite_path) as store:
+        fill(store, forms=3)
+        model = open_projection(store, "sql")
+        real_apply = ReadModel.apply
+        failures = [StoreError("database is locked"), CorruptRecord("session 'a' event 3: checksum mismatch")]
+
+        def flaky(self: Any, records: Any, after: int) -> Any:
+            if failures:
+                raise failures.pop(0)
+            return real_apply(self, records, after)
+
+        monkeypatch.setattr(ReadModel, "apply", flaky)
+        follower = Follower(store, [model])
+        with pytest.raises(CorruptRecord):  # the first error is retried, the damaged record stops it
+            follower.run(threading.Event(), status_every=0.05)
+        assert failures == [] and model.position() == 0
+        monkeypatch.setattr(ReadModel, "apply", real_apply)
+        assert follower.run_once()[0].caught_up
+        follower.close()
