@@ -249,6 +249,8 @@ class ReadModel:
             commits += applied.commits
             events += applied.events
             position = records[-1].position
+        if commits:
+            self._refresh_names()  # as before followers: a query sees the registry's current names
         log.debug("read_model_caught_up", commits=commits, events=events, position=position)
         return CatchUp(commits, events, position)
 
