@@ -114,9 +114,17 @@ class Checkpoints:
         return self._metas
 
     def reload_metas(self) -> list[CheckpointMeta]:
-        """Forget the cached list and read it again (another process may have written checkpoints)."""
+        """Forget the cached list and read it again (another process may have written or dropped checkpoints).
+
+        A remembered keyframe that is no longer stored as it was (dropped by a
+        rebuild, or another writer's frame kept at its event) is forgotten, so
+        the next checkpoint is not a P-frame against a keyframe readers cannot find.
+        """
         self._metas = None
-        return self.metas()
+        metas = self.metas()
+        if self._key is not None and self._key[0] not in metas:
+            self._key, self._chain, self._spent = None, 0, 0
+        return metas
 
     # -- reading ---------------------------------------------------------------------------------
     def state_at(self, n: int | None) -> State:

@@ -168,3 +168,17 @@ def test_a_running_follower_retries_a_store_error_and_stops_on_damaged_data(sqli
         monkeypatch.setattr(ReadModel, "apply", real_apply)
         assert follower.run_once()[0].caught_up
         follower.close()
+
+
+def test_checkpoints_stay_valid_when_a_rebuild_replaces_them_under_a_running_follower(store_url: str) -> None:
+    with open_store(store_url) as store:
+        fill(store, forms=12)
+        follower = Follower(store, [open_projection(store, "checkpoints")])
+        follower.run_once()  # its in-memory fold of "a" remembers the keyframe it wrote
+        Checkpoints(store, "a").rebuild()  # every checkpoint of "a" replaced (at other events)
+        with open_session("a", store) as s:
+            for i in range(8):
+                s.eval(f"(define later{i} {i})")
+        follower.run_once()
+        follower.close()
+        assert_checkpoints_valid(store, ("a",))
