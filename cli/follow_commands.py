@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import click
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from tapevm.cli.options import err, json_option, open_store_for, out, print_json
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.followers import BATCH, FollowStatus, follow, projection_names
+from tapevm.infrastructure.followers import BATCH, FollowStatus, follow, projection_names, stop_on_signals
 
 PLAIN_EVERY = 10.0  # seconds between status lines when stderr is not a terminal (a service's log)
 
@@ -61,23 +62,28 @@ def follow_(ctx: click.Context, projections: tuple[str, ...], once: bool, poll: 
     if batch < 1:
         raise UsageError("--batch must be at least 1")
     names = list(projections) or projection_names()
-    with open_store_for(ctx) as store:
+    # From the start: a SIGTERM while the store is still opening stops as gracefully as a later one.
+    with stop_on_signals(threading.Event()) as stop, open_store_for(ctx) as store:
         if once:
-            statuses = follow(store, names, once=True, poll_interval=poll, batch=batch)
+            statuses = follow(store, names, once=True, poll_interval=poll, batch=batch, stop=stop)
         else:
-            statuses = _follow_live(store, names, poll, batch, quiet=as_json)
+            statuses = _follow_live(store, names, poll, batch, stop, quiet=as_json)
+    interrupted = once and stop.is_set()
     if as_json:
         print_json([s.as_json() for s in statuses])
-        return
-    out.print(_table(statuses, "caught up" if once else "stopped"))
+    else:
+        out.print(_table(statuses, "interrupted" if interrupted else "caught up" if once else "stopped"))
+    if interrupted:
+        ctx.exit(130)
 
 
-def _follow_live(store: object, names: list[str], poll: float | None, batch: int, quiet: bool) -> list[FollowStatus]:
+def _follow_live(store: object, names: list[str], poll: float | None, batch: int, stop: threading.Event,
+                 quiet: bool) -> list[FollowStatus]:
     if quiet:
-        return follow(store, names, poll_interval=poll, batch=batch)  # type: ignore[arg-type]
+        return follow(store, names, poll_interval=poll, batch=batch, stop=stop)  # type: ignore[arg-type]
     if err.is_terminal:
         with Live(_table([], "following"), console=err, refresh_per_second=4, transient=True) as live:
-            return follow(store, names, poll_interval=poll, batch=batch,  # type: ignore[arg-type]
+            return follow(store, names, poll_interval=poll, batch=batch, stop=stop,  # type: ignore[arg-type]
                           on_status=lambda st: live.update(_table(st, "following (Ctrl-C to stop)")))
     last = [0.0]
 
@@ -87,4 +93,4 @@ def _follow_live(store: object, names: list[str], poll: float | None, batch: int
             for s in statuses:
                 err.print(_line(s), markup=False)
 
-    return follow(store, names, poll_interval=poll, batch=batch, on_status=plain)  # type: ignore[arg-type]
+    return follow(store, names, poll_interval=poll, batch=batch, stop=stop, on_status=plain)  # type: ignore[arg-type]

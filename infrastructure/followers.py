@@ -209,13 +209,16 @@ class Follower:
         self.workers = [_Worker(p, LogTail(store, poll_interval=poll_interval, page=batch), batch, on_batch)
                         for p in projections]
 
-    def run_once(self) -> list[FollowStatus]:
-        """Apply everything committed so far to every projection, then return their status."""
+    def run_once(self, stop: threading.Event | None = None) -> list[FollowStatus]:
+        """Apply everything committed so far to every projection, then return their status.
+
+        ``stop`` (set by a signal, say) ends it between two batches: what was applied stays.
+        """
         for w in self.workers:
             w.position = w.projection.position()
-            while not w.step():
+            while not (stop is not None and stop.is_set()) and not w.step():
                 pass
-            w.refresh(caught_up=True)
+            w.refresh(caught_up=stop is None or not stop.is_set())
         return self.status()
 
     def run(self, stop: threading.Event, on_status: Callable[[list[FollowStatus]], None] | None = None,
@@ -328,10 +331,8 @@ def follow(store: EventStore | str | None, projections: Sequence[str] | None = N
                 opened_projections.append(open_projection(opened, name))
             follower = Follower(opened, opened_projections, poll_interval=poll_interval, batch=batch,
                                 on_batch=on_batch)
-            if once:
-                return follower.run_once()
             with stop_on_signals(stop or threading.Event()) as event:
-                return follower.run(event, on_status)
+                return follower.run_once(event) if once else follower.run(event, on_status)
         finally:
             for p in opened_projections:
                 p.close()

@@ -120,6 +120,7 @@ def test_sigterm_stops_gracefully_and_two_followers_run_at_once(store_url: str, 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and set(_positions(store_url).values()) != {last}:
         time.sleep(0.1)
+    time.sleep(2.0)  # the slower of the two has started too (a signal before Python runs kills it outright)
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     for proc in procs:
@@ -145,3 +146,26 @@ def test_status_lines_when_not_a_terminal_and_an_empty_store(sqlite_path: str) -
     assert proc.returncode == 0, err
     assert "sql: position 0 of 0" in err and "checkpoints: position 0 of 0" in err and "lag 0 records" in err
     assert "stopped" in out and "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_once_catch_up_between_batches(sqlite_path: str, tmp_path: Path) -> None:
+    assert TAPE
+    with open_store(sqlite_path) as store:
+        fill(store, forms=100)
+        last = LogTail(store).last_position()  # type: ignore[arg-type]
+    proc = subprocess.Popen([TAPE, "--store", sqlite_path, "follow", "--once", "--batch", "1", "-p", "sql", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env_for_child())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _positions(sqlite_path)["sql"] == 0 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    [status] = json.loads(out)
+    assert 0 < status["position"] < last and not status["caught_up"]
+    assert _positions(sqlite_path)["sql"] == status["position"]
+    with open_store(sqlite_path) as store:
+        from tapevm.infrastructure.followers import follow
+
+        follow(store, ["sql"], once=True)
+        assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
