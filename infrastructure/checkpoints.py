@@ -113,6 +113,19 @@ class Checkpoints:
             self._metas = [] if self.cache is None else self._safe(lambda: self.cache.metas(self.session), [])  # type: ignore[union-attr]
         return self._metas
 
+    def reload_metas(self) -> list[CheckpointMeta]:
+        """Forget the cached list and read it again (another process may have written or dropped checkpoints).
+
+        A remembered keyframe that is no longer stored as it was (dropped by a
+        rebuild, or another writer's frame kept at its event) is forgotten, so
+        the next checkpoint is not a P-frame against a keyframe readers cannot find.
+        """
+        self._metas = None
+        metas = self.metas()
+        if self._key is not None and self._key[0] not in metas:
+            self._key, self._chain, self._spent = None, 0, 0
+        return metas
+
     # -- reading ---------------------------------------------------------------------------------
     def state_at(self, n: int | None) -> State:
         """The state after event ``n`` (None: the head): nearest valid checkpoint + the tail."""
@@ -220,7 +233,11 @@ class Checkpoints:
         """Called after every commit with the head state: writes a checkpoint once ``interval`` passed.
 
         Never raises: a checkpoint is a cache, and failing to write one must not fail the form.
+        With ``TAPE_INLINE_CHECKPOINTS=0`` it writes nothing: a ``tape follow``
+        process keeps the checkpoints instead (the writer's commits get cheaper).
         """
+        if os.environ.get("TAPE_INLINE_CHECKPOINTS", "1") == "0":
+            return
         last = self.metas()[-1].seq if self.metas() else 0
         if self.cache is None or state.seq <= last or (state.seq - last < self.interval and not force):
             return

@@ -105,6 +105,25 @@ class LogTail:
                 if len(records) < self.page:
                     wait(self.poll_interval, stop)
 
+    def count_after(self, position: int, limit: int | None = None) -> int:
+        """How many records follow ``position``, counting at most ``limit`` (a follower's lag in records).
+
+        Positions are opaque (they need not be consecutive), so the only honest
+        count is reading; callers cap it and show "N+" when it hits the cap.
+        """
+        if self.last_position() == position:
+            return 0
+        return len(self.read_after(position, limit))
+
+    def waiter(self) -> Any:
+        """A context manager giving ``wait(seconds, stop)``: returns early when a commit may have arrived.
+
+        For followers that read in batches themselves (``follow`` yields one
+        record at a time): PostgreSQL LISTENs from entering the context, so
+        a commit between a read and the wait still wakes the wait.
+        """
+        return self._waiter()
+
     # -- waiting -----------------------------------------------------------------------
     def _waiter(self) -> Any:
         if self.listens:

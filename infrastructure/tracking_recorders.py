@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, StoredEvent, TrackingRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTrackingRecorder
 
 from tapevm.infrastructure.ports import EventStore
@@ -60,5 +60,19 @@ def open_tracking_recorder(store: EventStore) -> TrackingRecorder:
         create_tables(datastore, pg)
         return pg
     sq = SQLiteTrackingRecorder(datastore)
-    sq.create_table()
+    create_sqlite_tracking_table(sq)
     return sq
+
+
+def create_sqlite_tracking_table(recorder: SQLiteTrackingRecorder) -> None:
+    """The library's ``create_table``, safe when several processes create the same table at once.
+
+    The library checks whether the table exists, then creates it and inserts
+    its migration row: two processes can both see "missing" and the second
+    insert fails.  The table then exists, so a second attempt finds it.
+    """
+    try:
+        recorder.create_table()
+    except IntegrityError:
+        recorder.tracking_table_exists = False
+        recorder.create_table()
