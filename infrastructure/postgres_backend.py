@@ -1,11 +1,13 @@
 """PostgreSQL, for many machines: the eventsourcing library's recorder over psycopg 3.
 
-The library's ``PostgresApplicationRecorder`` is used as it is for writes
-(its table lock keeps the global notification order equal to commit order,
-which the follower projections rely on); we add the per-session queries tapevm
-needs and a head check inside the insert transaction.  Each row is a commit
-record (see ``codec.py``); the primary key (session, first event number)
-stops two writers at the same head, the head check any other stale writer.
+The library's ``PostgresApplicationRecorder`` and its table, with tapevm's
+write path: a head check inside the insert transaction, and no table lock, so
+writers on different sessions commit concurrently (the library's
+``LOCK TABLE ... IN EXCLUSIVE MODE`` serialised every commit, WAL flush
+included).  Followers keep reading the global log in commit order through the
+transaction-id column and visibility fence of ``postgres_log.py``.  Each row
+is a commit record (see ``codec.py``); the primary key (session, first event
+number) stops two writers at the same head, the head check any other stale writer.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from tapevm.domain.errors import StoreError, UsageError
+from tapevm.infrastructure.postgres_log import ensure_xid_column
 from tapevm.infrastructure.stream_head import check_head, head_of
 
 EVENTS_TABLE = "stored_events"
@@ -29,27 +33,79 @@ URL_OPTIONS = frozenset({"schema", "pool_size", "max_overflow", "connect_timeout
 
 
 class TapePostgresRecorder(PostgresApplicationRecorder):
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        """Runs inside the library's insert transaction, before its insert: check the head.
+    """The library's recorder, writing without its table lock (see ``postgres_log.py``).
 
-        The primary key already stops two writers at the same number; this also
-        stops a writer whose idea of the head is stale in any other way, so
-        event numbers stay gapless and commits never overlap.
+    One insert is two round trips: [BEGIN, the library's hook (a process
+    recorder's tracking row), the head SELECT, the INSERT] and [COMMIT, NOTIFY].
+    The NOTIFY that wakes followers runs in its own transaction after the
+    commit: a NOTIFY inside the writing transaction holds PostgreSQL's
+    database-wide notification lock through the commit's WAL flush, which
+    serialises the commits of all writers just as the table lock did.
+    """
+
+    #: Write the library's way instead (``LOCK TABLE ... IN EXCLUSIVE MODE`` until COMMIT):
+    #: only for benchmarks that compare the two.
+    table_lock: bool = False
+    #: When to NOTIFY followers: "after_commit" (tapevm's way), "in_transaction" (the library's), "none".
+    notify: str = "after_commit"
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.head_statement = SQL(
+            "SELECT originator_version AS v, topic AS t FROM {}.{} WHERE originator_id = %s "
+            "ORDER BY originator_version DESC LIMIT 1"
+        ).format(Identifier(datastore.schema), Identifier(events_table_name))
+        self.notify_statement = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+
+    def create_table(self) -> None:
+        """The library's table, plus the transaction-id column followers read the log by."""
+        super().create_table()
+        ensure_xid_column(self.datastore, self.events_table_name, ddl_lock_sql(self.datastore.schema))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Insert in one transaction, after checking the head; no table lock.
+
+        The primary key already stops two writers at the same number; the head
+        check also stops a writer whose idea of the head is stale in any other
+        way, so event numbers stay gapless and commits never overlap.  A
+        mismatch raises (and rolls back) after the INSERT was sent in the same
+        round trip: cheaper than waiting for the SELECT first.
         """
-        if not stored_events:
-            return
+        failure: Exception | None = None
+        ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline:
+                try:
+                    with conn.transaction():
+                        with conn.cursor() as curs:
+                            self._insert_events(curs, stored_events, **kwargs)  # the library's hook
+                            if self.table_lock:
+                                self._lock_table(curs)
+                            if self.notify == "in_transaction":
+                                curs.execute(self.notify_statement)
+                        if stored_events:
+                            ids = self._insert_checked(conn, pipeline, stored_events, bool(kwargs.get("fork_start")))
+                    if stored_events and self.notify == "after_commit":
+                        conn.execute(self.notify_statement)
+                except Exception as e:  # noqa: BLE001 - re-raised below, outside the pipeline (which would warn)
+                    failure = e
+            if failure is not None:  # inside get_connection, which turns psycopg errors into the library's
+                raise failure
+        return ids
+
+    def _insert_checked(self, conn: Any, pipeline: Any, stored_events: Sequence[StoredEvent],
+                        fork_start: bool) -> Sequence[int] | None:
         first = stored_events[0]
-        curs.execute(
-            SQL(
-                "SELECT originator_version AS v, topic AS t FROM {} WHERE originator_id = %s "
-                "ORDER BY originator_version DESC LIMIT 1"
-            ).format(self._table()),
-            (first.originator_id,),
-        )
-        row = curs.fetchone()
-        head = head_of(row["v"], row["t"]) if row else 0
-        check_head(first.originator_id, first.originator_version, first.topic, head,
-                   fork_start=bool(kwargs.get("fork_start")))
+        with conn.cursor() as head_curs, conn.cursor() as curs:
+            head_curs.execute(self.head_statement, (first.originator_id,), prepare=True)
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            pipeline.sync()  # a duplicate key raises here, inside the transaction
+            row = head_curs.fetchone()
+            # our own row is not visible to the SELECT, which ran first: this is the head before us
+            head = head_of(row["v"], row["t"]) if row else 0
+            check_head(first.originator_id, first.originator_version, first.topic, head, fork_start=fork_start)
+            return self._fetch_ids_after_insert_events(curs, stored_events)
 
     def _table(self) -> Any:
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
