@@ -19,11 +19,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from tapevm.domain.errors import StoreError, UsageError
 from tapevm.infrastructure.postgres_log import ensure_xid_column
-from tapevm.infrastructure.stream_head import check_head, head_of
+from tapevm.infrastructure.stream_head import HeadMismatch, check_head, head_of
 
 EVENTS_TABLE = "stored_events"
 # ?schema=NAME: one tapevm store per schema, so several share a database;
@@ -35,8 +35,14 @@ URL_OPTIONS = frozenset({"schema", "pool_size", "max_overflow", "connect_timeout
 class TapePostgresRecorder(PostgresApplicationRecorder):
     """The library's recorder, writing without its table lock (see ``postgres_log.py``).
 
-    One insert is two round trips: [BEGIN, the library's hook (a process
-    recorder's tracking row), the head SELECT, the INSERT] and [COMMIT, NOTIFY].
+    A commit record (one row, no tracking) is ONE statement in its own
+    implicit transaction: the head check and the insert together
+    (``CHECKED_INSERT``), then a NOTIFY.  Anything else (several rows, a
+    process recorder's tracking row) is one pipelined transaction: [BEGIN, the
+    library's hook, the head SELECT, the INSERT] and [COMMIT, NOTIFY].  Fewer
+    statements matter: on a small machine the writers' own CPU, psycopg's
+    per-statement work included, is what limits concurrent throughput.
+
     The NOTIFY that wakes followers runs in its own transaction after the
     commit: a NOTIFY inside the writing transaction holds PostgreSQL's
     database-wide notification lock through the commit's WAL flush, which
@@ -56,6 +62,12 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             "ORDER BY originator_version DESC LIMIT 1"
         ).format(Identifier(datastore.schema), Identifier(events_table_name))
         self.notify_statement = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        self.checked_insert = SQL(CHECKED_INSERT).format(t=SQL("{}.{}").format(
+            Identifier(datastore.schema), Identifier(events_table_name)))
+        # the same with the library's NOTIFY inside the transaction (notify = "in_transaction", for benchmarks)
+        self.checked_insert_notify = self.checked_insert + SQL(", pg_notify({}, '') AS notified").format(
+            Literal(self.channel_name))
+        self._rendered: tuple[str, str, str] | None = None  # the statements as text, which psycopg caches
 
     def create_table(self) -> None:
         """The library's table, plus the transaction-id column followers read the log by."""
@@ -72,6 +84,8 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         mismatch raises (and rolls back) after the INSERT was sent in the same
         round trip: cheaper than waiting for the SELECT first.
         """
+        if len(stored_events) == 1 and not kwargs.get("tracking") and not self.table_lock:
+            return self._insert_one(stored_events[0], bool(kwargs.get("fork_start")))
         failure: Exception | None = None
         ids: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:
@@ -93,6 +107,28 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             if failure is not None:  # inside get_connection, which turns psycopg errors into the library's
                 raise failure
         return ids
+
+    def _insert_one(self, event: StoredEvent, fork_start: bool) -> Sequence[int]:
+        """One row: head check and insert in one statement (its own transaction), then NOTIFY."""
+        with self.datastore.get_connection() as conn:
+            if self._rendered is None:
+                self._rendered = (self.checked_insert.as_string(conn), self.checked_insert_notify.as_string(conn),
+                                  self.notify_statement.as_string(conn))
+            insert, insert_notify, notify = self._rendered
+            if self.notify == "in_transaction":
+                insert = insert_notify
+            with conn.cursor() as curs:
+                curs.execute(insert, {"s": event.originator_id, "v": event.originator_version, "t": event.topic,
+                                      "b": event.state, "fork": fork_start}, prepare=True)
+                row = curs.fetchone()
+                if self.notify == "after_commit":
+                    curs.execute(notify, prepare=True)
+        if row["n"] is None:  # the statement refused: say why, as the Python head check words it
+            head = head_of(row["v"], row["t"]) if row["v"] is not None else 0
+            check_head(event.originator_id, event.originator_version, event.topic, head, fork_start=fork_start)
+            raise HeadMismatch(f"session {event.originator_id!r}: the commit at {event.originator_version} "
+                               f"does not follow the head ({head}); reopen the session")
+        return [row["n"]]
 
     def _insert_checked(self, conn: Any, pipeline: Any, stored_events: Sequence[StoredEvent],
                         fork_start: bool) -> Sequence[int] | None:
@@ -160,6 +196,26 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query, params, prepare=True)
             return [(r["v"], r["t"], bytes(r["s"])) for r in curs.fetchall()]
+
+
+# The head check of stream_head.py in SQL, inside the INSERT (one statement, one implicit
+# transaction): the stream's last row gives the head (a commit topic "commit:<format>:<count>"
+# holds <count> events, any other row one); the row is inserted only if a commit starts right
+# after it (or a fork's first commit starts an empty stream; foreign rows are not checked).
+# The last row is returned either way, so a refusal is explained by the Python check.
+CHECKED_INSERT = """
+WITH last AS (
+  SELECT originator_version AS v, topic AS t FROM {t} WHERE originator_id = %(s)s
+  ORDER BY originator_version DESC LIMIT 1),
+head AS (
+  SELECT COALESCE((SELECT v + CASE WHEN t LIKE 'commit:%%' THEN split_part(t, ':', 3)::bigint ELSE 1 END - 1
+                   FROM last), 0) AS h),
+ins AS (
+  INSERT INTO {t} (originator_id, originator_version, topic, state)
+  SELECT %(s)s, %(v)s, %(t)s, %(b)s FROM head
+  WHERE %(t)s NOT LIKE 'commit:%%' OR (%(fork)s AND h = 0) OR %(v)s = h + 1
+  RETURNING notification_id)
+SELECT (SELECT v FROM last) AS v, (SELECT t FROM last) AS t, (SELECT notification_id FROM ins) AS n"""
 
 
 def ddl_lock_sql(schema: str) -> str:
