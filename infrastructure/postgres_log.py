@@ -65,12 +65,17 @@ def xid_index_name(table: str) -> str:
     return f"{table}_{XID_COLUMN}_idx"
 
 
+def legacy_index_name(table: str) -> str:
+    return f"{table}_{XID_COLUMN}_null_idx"
+
+
 def ensure_xid_column(datastore: Any, table: str, ddl_lock: str) -> None:
     """Add ``tape_xid`` and its index to the events table if missing (new and existing stores).
 
     The catalog is checked first because ``ALTER TABLE`` takes an ACCESS
     EXCLUSIVE lock even when there is nothing to do; the change itself runs
-    under tapevm's DDL advisory lock.  Existing rows keep NULL (the column is
+    under tapevm's DDL advisory lock.  Two indexes: (xid, notification id) for
+    reading by transaction, and notification id where the xid is NULL.  Existing rows keep NULL (the column is
     added without a default, which would rewrite the table and give every old
     row one id); the default applies to every later insert, whoever makes it.
     """
@@ -78,9 +83,11 @@ def ensure_xid_column(datastore: Any, table: str, ddl_lock: str) -> None:
     qualified = SQL("{}.{}").format(Identifier(schema), Identifier(table))
     check = SQL(
         "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-        "AND attname = %s AND NOT attisdropped) AND to_regclass(%s) IS NOT NULL AS ok"
+        "AND attname = %s AND NOT attisdropped) AND to_regclass(%s) IS NOT NULL "
+        "AND to_regclass(%s) IS NOT NULL AS ok"
     )
-    params = (f'"{schema}"."{table}"', XID_COLUMN, f'"{schema}"."{xid_index_name(table)}"')
+    params = (f'"{schema}"."{table}"', XID_COLUMN, f'"{schema}"."{xid_index_name(table)}"',
+              f'"{schema}"."{legacy_index_name(table)}"')
     with datastore.get_connection() as conn:
         if conn.execute(check, params).fetchone()["ok"]:
             return
@@ -93,6 +100,9 @@ def ensure_xid_column(datastore: Any, table: str, ddl_lock: str) -> None:
                 qualified, Identifier(XID_COLUMN)))
             conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}, notification_id)").format(
                 Identifier(xid_index_name(table)), qualified, Identifier(XID_COLUMN)))
+            # the rows from before the column, in notification-id order (empty in a new store)
+            conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {} (notification_id) WHERE {} IS NULL").format(
+                Identifier(legacy_index_name(table)), qualified, Identifier(XID_COLUMN)))
 
 
 class PostgresLogReader:
@@ -111,7 +121,7 @@ class PostgresLogReader:
         self._fenced = SQL(
             "WITH f AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
             "SELECT {cols}, {x}::text AS x, "
-            "EXISTS (SELECT 1 FROM {t} WHERE {x} >= (SELECT xmin FROM f)) AS held "
+            "COALESCE((SELECT MAX({x}) FROM {t}) >= (SELECT xmin FROM f), false) AS held "
             "FROM (SELECT 1) one LEFT JOIN LATERAL ("
             "SELECT * FROM {t} WHERE {x} > %s::xid8 AND {x} < (SELECT xmin FROM f) "
             "ORDER BY {x}, notification_id LIMIT %s) r ON true ORDER BY r.{x}, r.notification_id"
@@ -120,10 +130,8 @@ class PostgresLogReader:
             "SELECT {cols}, {x}::text AS x FROM {t} WHERE {x} = %s::xid8 AND notification_id > %s "
             "ORDER BY notification_id"
         ).format(cols=cols, t=t, x=x)
-        self._last = SQL(
-            "SELECT (SELECT MAX({x})::text FROM {t}) AS x, "
-            "(SELECT MAX(notification_id) FROM {t} WHERE {x} IS NULL) AS n"
-        ).format(t=t, x=x)
+        self._last = SQL("SELECT MAX({x})::text AS x FROM {t}").format(t=t, x=x)
+        self._last_legacy = SQL("SELECT MAX(notification_id) AS n FROM {t} WHERE {x} IS NULL").format(t=t, x=x)
         self._horizon = SQL(
             "SELECT (SELECT MAX({x}) FROM {t}) >= pg_snapshot_xmax(pg_current_snapshot()) AS ahead"
         ).format(t=t, x=x)
@@ -161,9 +169,10 @@ class PostgresLogReader:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._last, prepare=True)
             row = curs.fetchone()
-        if row["x"] is not None:
-            return XID_POSITION_BASE + int(row["x"])
-        return int(row["n"] or 0)
+            if row["x"] is not None:
+                return XID_POSITION_BASE + int(row["x"])
+            curs.execute(self._last_legacy, prepare=True)
+            return int(curs.fetchone()["n"] or 0)
 
     def check_xid_horizon(self) -> None:
         """Refuse a store whose rows carry transaction ids this server has not issued yet.
