@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg
+import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
@@ -24,6 +26,8 @@ from psycopg.sql import SQL, Identifier, Literal
 from tapevm.domain.errors import StoreError, UsageError
 from tapevm.infrastructure.postgres_log import ensure_xid_column
 from tapevm.infrastructure.stream_head import HeadMismatch, check_head, head_of
+
+log = structlog.get_logger("tapevm.postgres")
 
 EVENTS_TABLE = "stored_events"
 # ?schema=NAME: one tapevm store per schema, so several share a database;
@@ -100,12 +104,12 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                                 curs.execute(self.notify_statement)
                         if stored_events:
                             ids = self._insert_checked(conn, pipeline, stored_events, bool(kwargs.get("fork_start")))
-                    if stored_events and self.notify == "after_commit":
-                        conn.execute(self.notify_statement)
                 except Exception as e:  # noqa: BLE001 - re-raised below, outside the pipeline (which would warn)
                     failure = e
             if failure is not None:  # inside get_connection, which turns psycopg errors into the library's
                 raise failure
+            if stored_events and self.notify == "after_commit":
+                self._notify_committed(conn.cursor())
         return ids
 
     def _insert_one(self, event: StoredEvent, fork_start: bool) -> Sequence[int]:
@@ -121,14 +125,25 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                 curs.execute(insert, {"s": event.originator_id, "v": event.originator_version, "t": event.topic,
                                       "b": event.state, "fork": fork_start}, prepare=True)
                 row = curs.fetchone()
-                if self.notify == "after_commit":
-                    curs.execute(notify, prepare=True)
+                if self.notify == "after_commit" and row["n"] is not None:
+                    self._notify_committed(curs, notify)
         if row["n"] is None:  # the statement refused: say why, as the Python head check words it
             head = head_of(row["v"], row["t"]) if row["v"] is not None else 0
             check_head(event.originator_id, event.originator_version, event.topic, head, fork_start=fork_start)
             raise HeadMismatch(f"session {event.originator_id!r}: the commit at {event.originator_version} "
                                f"does not follow the head ({head}); reopen the session")
         return [row["n"]]
+
+    def _notify_committed(self, curs: Any, statement: Any = None) -> None:
+        """Wake followers; the row is committed already, so a failure here is only logged.
+
+        Raising would make the caller (and the library's retry) treat a
+        committed write as failed; followers also poll, so they still see it.
+        """
+        try:
+            curs.execute(statement or self.notify_statement, prepare=True)
+        except psycopg.Error as e:
+            log.warning("notify_failed", channel=self.channel_name, error=str(e).strip().splitlines()[0:1])
 
     def _insert_checked(self, conn: Any, pipeline: Any, stored_events: Sequence[StoredEvent],
                         fork_start: bool) -> Sequence[int] | None:

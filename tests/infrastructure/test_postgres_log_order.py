@@ -257,3 +257,19 @@ def test_concurrent_writers_and_a_follower_see_every_commit_once(pg: tuple[str, 
         for name in (f"w{i}" for i in range(4)):
             mine = [seq for s, seq in seen if s == name]
             assert mine == sorted(mine) and len(mine) >= forms
+
+
+def test_a_failing_notify_does_not_fail_a_committed_write(pg: tuple[str, str]) -> None:
+    """The NOTIFY runs after the commit: if it fails the write stands (followers also poll)."""
+    from psycopg.sql import SQL
+
+    url, _ = pg
+    with open_store(url) as store:
+        recorder: Any = store.recorder  # type: ignore[attr-defined]
+        recorder.notify_statement = SQL("SELECT 1/0")  # any server error
+        recorder._rendered = None
+        s = open_session("s", store)
+        s.eval("(define x 1)")
+        assert recorder.head("s") == s.head
+        tail = LogTail(store)  # type: ignore[arg-type]
+        assert [r.first_seq for r in settled(tail)] == [1, 2]
