@@ -85,6 +85,11 @@ class LogTail:
         self.listens = hasattr(self.recorder, "channel_name")  # the library's PostgreSQL recorder
         self.poll_interval = poll_interval if poll_interval is not None else (2.0 if self.listens else 0.05)
         self._pg = PostgresLogReader(self.recorder.datastore, self.recorder.events_table_name) if self.listens else None
+        if self._pg is not None:
+            try:
+                self._pg.check_xid_horizon()  # positions are this server's transaction ids
+            except PersistenceError as e:
+                raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
 
     def read_after(self, position: int, limit: int | None = None) -> list[CommitRecord]:
         """Up to ``limit`` records with a position above ``position``, in order (never waits).

@@ -148,6 +148,7 @@ def test_follow_waits_for_an_older_transaction_then_delivers(pg: tuple[str, str]
         finally:
             stop.set()
             thread.join(timeout=10)
+            writer.close()
         assert not thread.is_alive()
 
 
@@ -163,6 +164,7 @@ def test_writers_on_other_sessions_do_not_wait_for_each_other(pg: tuple[str, str
         finished = done.wait(10)
         a.rollback()
         thread.join(timeout=10)
+        s.close()
         assert finished, "the append waited for another session's open transaction"
 
 
@@ -210,7 +212,9 @@ def test_rows_from_before_the_column_keep_their_positions(pg: tuple[str, str]) -
             with raw(url) as conn:
                 nulls = conn.execute(f'SELECT count(*) FROM "{schema}".{EVENTS_TABLE} WHERE tape_xid IS NULL')
                 assert nulls.fetchone()[0] == 3  # type: ignore[index]
-            open_session("new", store).eval("(define x 1)")
+            new = open_session("new", store)
+            new.eval("(define x 1)")
+            new.close()
             tail = LogTail(store)  # type: ignore[arg-type]
             records = settled(tail)
             assert [r.position for r in records[:3]] == old_ids
@@ -273,3 +277,19 @@ def test_a_failing_notify_does_not_fail_a_committed_write(pg: tuple[str, str]) -
         assert recorder.head("s") == s.head
         tail = LogTail(store)  # type: ignore[arg-type]
         assert [r.first_seq for r in settled(tail)] == [1, 2]
+        s.close()
+
+
+def test_a_store_from_another_server_is_refused_to_followers(pg: tuple[str, str]) -> None:
+    """Rows with transaction ids this server has not issued (a copied store): positions would go backwards."""
+    from tapevm.domain.errors import StoreError
+
+    url, schema = pg
+    with open_store(url) as store, raw(url) as conn:
+        conn.execute(
+            f'INSERT INTO "{schema}".{EVENTS_TABLE} (originator_id, originator_version, topic, state, tape_xid) '
+            "VALUES ('copied', 1, 'foreign', '', '999999999999'::xid8)"
+        )
+        conn.commit()
+        with pytest.raises(StoreError, match="newer than this PostgreSQL server"):
+            LogTail(store)  # type: ignore[arg-type]
