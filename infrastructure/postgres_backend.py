@@ -43,7 +43,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
     implicit transaction: the head check and the insert together
     (``CHECKED_INSERT``), then a NOTIFY.  Anything else (several rows, a
     process recorder's tracking row) is one pipelined transaction: [BEGIN, the
-    library's hook, the head SELECT, the INSERT] and [COMMIT, NOTIFY].  Fewer
+    library's hook, the head SELECT, the INSERT], [COMMIT], then NOTIFY.  Fewer
     statements matter: on a small machine the writers' own CPU, psycopg's
     per-statement work included, is what limits concurrent throughput.
 
