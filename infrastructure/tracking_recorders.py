@@ -45,11 +45,11 @@ class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
 if TapePostgresRecorder is not None:
 
     class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):  # type: ignore[misc]
-        """The library's process recorder (tracking + events in one transaction) with tapevm's head check."""
+        """The library's process recorder (tracking + events in one transaction) on tapevm's write path.
 
-        def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-            TapePostgresRecorder._insert_events(self, curs, stored_events, **kwargs)
-            PostgresProcessRecorder._insert_events(self, curs, stored_events, **kwargs)
+        tapevm's ``insert_events`` (head check, no table lock) calls the
+        library's ``_insert_events`` hook, which here inserts the tracking row.
+        """
 
 
 def open_tracking_recorder(store: EventStore) -> TrackingRecorder:
