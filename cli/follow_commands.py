@@ -22,13 +22,16 @@ def _lag(s: FollowStatus) -> str:
 
 
 def _table(statuses: list[FollowStatus], title: str) -> Table:
+    # Positions are opaque (on PostgreSQL, 2**40 + a transaction id): they come last, where a narrow
+    # terminal may shorten them, and the projection's name is never shortened.
     table = Table(title=title)
-    for col in ("projection", "position", "last", "events", "events/s", "behind", "lag s", "moved"):
-        table.add_column(col, justify="left" if col == "projection" else "right")
+    table.add_column("projection", no_wrap=True, min_width=len("checkpoints"))
+    for col in ("events", "events/s", "behind", "lag s", "moved", "position", "last"):
+        table.add_column(col, justify="right")
     for s in statuses:
-        table.add_row(s.projection, str(s.position), str(s.last_position), f"{s.events:,}", f"{s.events_per_s:,.0f}",
+        table.add_row(s.projection, f"{s.events:,}", f"{s.events_per_s:,.0f}",
                       f"{s.records_behind:,}{'+' if s.records_behind_capped else ''}", f"{s.lag_seconds:.2f}",
-                      str(s.moved))
+                      str(s.moved), str(s.position), str(s.last_position))
     return table
 
 
