@@ -42,7 +42,8 @@ from tapevm.projections.state_codec import (
     encode_nodes,
 )
 
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 9
+KEYFRAME_LEVEL = 19
 DICT_LIMIT = 1 << 20  # zstd's window at level 3 is larger: all of it can be referenced
 RAW, ZSTD, ZSTD_DICT = 0, 1, 2
 _LEN = 4
@@ -54,33 +55,43 @@ def _params(level: int) -> zstandard.ZstdCompressionParameters:
 
 
 class FrameCodec:
-    """Compression of frame payloads; keeps one dictionary (the latest keyframe chain's) at a time."""
+    """Compression of frame payloads; keeps the dictionary of one keyframe chain (the latest) at a time.
 
-    def __init__(self, level: int = ZSTD_LEVEL) -> None:
-        self._level = level
-        self._plain_c = zstandard.ZstdCompressor(compression_params=_params(level))
+    Keyframes (``I``, ``D``) are a few per thousand checkpoints and read as often as the P-frames on
+    them, so they are compressed harder (``KEYFRAME_LEVEL``); P-frames at ``level``.
+    """
+
+    def __init__(self, level: int = ZSTD_LEVEL, keyframe_level: int = KEYFRAME_LEVEL) -> None:
+        self._levels = (level, keyframe_level)
+        self._plain_c = [zstandard.ZstdCompressor(compression_params=_params(lv)) for lv in self._levels]
         self._plain_d = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
         self._dict_key: object = None
-        self._dict_c: zstandard.ZstdCompressor | None = None
+        self._dict: zstandard.ZstdCompressionDict | None = None
+        self._dict_c: dict[int, zstandard.ZstdCompressor] = {}
         self._dict_d: zstandard.ZstdDecompressor | None = None
 
-    def _use_dict(self, dict_raw: bytes) -> None:
+    def _use_dict(self, dict_raw: bytes) -> zstandard.ZstdCompressionDict:
         data = dict_raw[-DICT_LIMIT:]
         key = (len(data), xxhash.xxh3_64_intdigest(data))  # a few microseconds; building a dictionary is not
-        if self._dict_key != key:
-            d = zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            self._dict_c = zstandard.ZstdCompressor(dict_data=d, compression_params=_params(self._level))
-            self._dict_d = zstandard.ZstdDecompressor(dict_data=d, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+        if self._dict_key != key or self._dict is None:
+            self._dict = zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            self._dict_c = {}
+            self._dict_d = zstandard.ZstdDecompressor(dict_data=self._dict, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
             self._dict_key = key
+        return self._dict
 
-    def compress(self, raw: bytes, dict_raw: bytes | None = None) -> bytes:
+    def compress(self, raw: bytes, dict_raw: bytes | None = None, keyframe: bool = False) -> bytes:
         """The stored payload of ``raw`` (with the chain dictionary ``dict_raw`` when given)."""
+        level = self._levels[keyframe]
         if dict_raw:
-            self._use_dict(dict_raw)
-            assert self._dict_c is not None
-            packed, how = self._dict_c.compress(raw), ZSTD_DICT
+            d = self._use_dict(dict_raw)
+            compressor = self._dict_c.get(level)
+            if compressor is None:
+                compressor = self._dict_c[level] = zstandard.ZstdCompressor(
+                    dict_data=d, compression_params=_params(level))
+            packed, how = compressor.compress(raw), ZSTD_DICT
         else:
-            packed, how = self._plain_c.compress(raw), ZSTD
+            packed, how = self._plain_c[keyframe].compress(raw), ZSTD
         if len(packed) >= len(raw):
             return bytes((RAW,)) + raw
         return bytes((how,)) + packed

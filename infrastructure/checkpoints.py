@@ -110,6 +110,9 @@ class Checkpoints:
         # The events hash since the latest checkpoint, kept as events are folded at the head (None: unknown).
         self._running: RunningEventsHash | None = None
         self._codec = FrameCodec()
+        # Keyframe payloads already checked (version, checksum, tip) and decompressed, by seq: a chain
+        # is read once per reader, not once per state_at (P-frames are still checked every time).
+        self._checked: dict[int, tuple[CheckpointMeta, bytes]] = {}
 
     # -- settings ----------------------------------------------------------------------------
     @property
@@ -172,6 +175,9 @@ class Checkpoints:
 
     def _payload(self, meta: CheckpointMeta, dict_raw: bytes | None = None) -> bytes | None:
         """The checked, decompressed payload of ``meta``, or None (logged) when it must not be trusted."""
+        checked = self._checked.get(meta.seq)
+        if checked is not None and checked[0] == meta:
+            return checked[1]
         reason = None
         raw = None
         if meta.projection_version != PROJECTION_VERSION:
@@ -191,10 +197,13 @@ class Checkpoints:
                     reason = str(e)
         if reason is not None:
             self._ignore(meta, reason)
+        elif meta.kind != "P" and raw is not None:
+            self._checked[meta.seq] = (meta, raw)
         return raw
 
     def _ignore(self, meta: CheckpointMeta, reason: str) -> None:
         log.warning("checkpoint_ignored", session=self.session, seq=meta.seq, kind=meta.kind, reason=reason)
+        self._checked.pop(meta.seq, None)
         if self.cache is not None:
             self._safe(lambda: self.cache.delete(self.session, [meta.seq]), None)  # type: ignore[union-attr]
         if self._metas is not None and meta in self._metas:
@@ -252,11 +261,16 @@ class Checkpoints:
         root = chain.pop()
         raw = self._payload(root)
         if raw is None:
+            for later in chain:
+                self._ignore(later, f"its keyframe {root.seq} was ignored")
             return None
         state, dict_raw, entries = decode_state(raw), raw, 0
-        for depth, frame in enumerate(reversed(chain), 1):
+        above = list(reversed(chain))
+        for i, frame in enumerate(above):
             raw = self._payload(frame, dict_raw)
             if raw is None:
+                for later in above[i + 1:]:  # based on it: useless now
+                    self._ignore(later, f"its keyframe {frame.seq} was ignored")
                 return None
             state, n = apply_delta_frame(state, raw, frame.seq)
             dict_raw += raw
@@ -320,7 +334,7 @@ class Checkpoints:
                 base, dict_raw = key.meta.seq, key.dict_raw
         if kind == "I":
             raw = encode_state(state)
-        payload = self._codec.compress(raw, dict_raw)
+        payload = self._codec.compress(raw, dict_raw, keyframe=kind != "P")
         meta = CheckpointMeta(self.session, state.seq, kind, base, PROJECTION_VERSION, events_hash, tip,
                               _hash(payload), len(raw), len(payload), time.time())
         self.cache.put(meta, payload)
@@ -357,6 +371,7 @@ class Checkpoints:
             head = self.store.last_seq(self.session)
         self.cache.delete(self.session)
         self._metas, self._key, self._chain, self._stale, self._last_p = [], None, 0, 0, None
+        self._checked = {}
         self._running = RunningEventsHash()
         state = State(session=self.session)
         interval = self.interval
@@ -372,6 +387,7 @@ class Checkpoints:
     def verify(self) -> list[tuple[CheckpointMeta, str | None]]:
         """Every checkpoint with the reason it cannot be trusted (None: it can), checking the whole event chain."""
         results: list[tuple[CheckpointMeta, str | None]] = []
+        self._checked = {}  # everything is checked again
         running = ZERO_HASH
         last = 0
         for meta in list(self.metas()):
