@@ -44,7 +44,8 @@ from tapevm.projections.state_codec import (
 
 ZSTD_LEVEL = 9
 KEYFRAME_LEVEL = 19
-DICT_LIMIT = 1 << 20  # zstd's window at level 3 is larger: all of it can be referenced
+KEYFRAME_LEVEL_LIMIT = 256 << 10  # larger keyframes at ZSTD_LEVEL: level 19 runs at a few MB/s, after a commit
+DICT_LIMIT = 1 << 20  # zstd's window at level 9 is larger: all of it can be referenced
 RAW, ZSTD, ZSTD_DICT = 0, 1, 2
 _LEN = 4
 
@@ -58,7 +59,8 @@ class FrameCodec:
     """Compression of frame payloads; keeps the dictionary of one keyframe chain (the latest) at a time.
 
     Keyframes (``I``, ``D``) are a few per thousand checkpoints and read as often as the P-frames on
-    them, so they are compressed harder (``KEYFRAME_LEVEL``); P-frames at ``level``.
+    them, so they are compressed harder (``KEYFRAME_LEVEL``, up to ``KEYFRAME_LEVEL_LIMIT`` raw bytes:
+    a checkpoint is written right after a commit and must not stall it); P-frames at ``level``.
     """
 
     def __init__(self, level: int = ZSTD_LEVEL, keyframe_level: int = KEYFRAME_LEVEL) -> None:
@@ -82,6 +84,7 @@ class FrameCodec:
 
     def compress(self, raw: bytes, dict_raw: bytes | None = None, keyframe: bool = False) -> bytes:
         """The stored payload of ``raw`` (with the chain dictionary ``dict_raw`` when given)."""
+        keyframe = keyframe and len(raw) <= KEYFRAME_LEVEL_LIMIT
         level = self._levels[keyframe]
         if dict_raw:
             d = self._use_dict(dict_raw)

@@ -297,9 +297,12 @@ def test_frame_payloads_round_trip_and_refuse_damage() -> None:
 
     codec = FrameCodec()
     base = b"".join(b"(define name%d %d)" % (i, i * 7) for i in range(500))
-    for raw, dict_raw in [(b"x", None), (base, None), (base[:400] + b"new", base), (b"", None)]:
-        payload = codec.compress(raw, dict_raw)
-        assert FrameCodec().decompress(payload, dict_raw) == raw
+    large = base * 40  # above KEYFRAME_LEVEL_LIMIT: compressed at the P-frames' level, not stalling a commit
+    for raw, dict_raw in [(b"x", None), (base, None), (base[:400] + b"new", base), (b"", None), (large, None),
+                          (large, base)]:
+        for keyframe in (False, True):
+            payload = codec.compress(raw, dict_raw, keyframe=keyframe)
+            assert FrameCodec().decompress(payload, dict_raw) == raw
     payload = codec.compress(base[:400] + b"new", base)
     assert payload[0] == 2 and len(payload) < 40, "a frame that repeats its chain is nearly free"
     with pytest.raises(ValueError, match="without its keyframe chain"):
