@@ -332,8 +332,10 @@ class Session:
         c = first if cause is None else cause
         recorded = [RecordedEvent(self.stream, first + i, c, now, e) for i, e in enumerate(events)]
         self.store.append(recorded)
-        fold_fields(((r.seq, r.event.type_name, r.event.__dict__) for r in recorded), self._state)
-        self.checkpoints.after_append(self._state)
+        fields = [(r.seq, r.event.type_name, r.event.__dict__) for r in recorded]
+        fold_fields(fields, self._state)
+        # The commit's own events feed the checkpoints' events hash: no re-read of the log at a boundary.
+        self.checkpoints.after_append(self._state, fields)
         return recorded
 
     def record(self, events: list[Event]) -> list[RecordedEvent]:
