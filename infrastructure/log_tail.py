@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from eventsourcing.persistence import PersistenceError
@@ -79,7 +79,7 @@ class LogTail:
 
     def __init__(self, store: RecorderEventStore, *, poll_interval: float | None = None, page: int = PAGE) -> None:
         self.store = store
-        self.recorder: Any = store.recorder
+        self.recorder = cast(Any, store.recorder)  # the library's recorder, with its datastore and table
         self.codec = store.codec
         self.page = page
         self.listens = hasattr(self.recorder, "channel_name")  # the library's PostgreSQL recorder

@@ -125,11 +125,12 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                 curs.execute(insert, {"s": event.originator_id, "v": event.originator_version, "t": event.topic,
                                       "b": event.state, "fork": fork_start}, prepare=True)
                 row = curs.fetchone()
+                assert row is not None  # the statement always returns one row
                 if self.notify == "after_commit" and row["n"] is not None:
                     self._notify_committed(curs, notify)
         if row["n"] is None:  # the statement refused: say why, as the Python head check words it
             head = head_of(row["v"], row["t"]) if row["v"] is not None else 0
-            check_head(event.originator_id, event.originator_version, event.topic, head, fork_start=fork_start)
+            check_head(str(event.originator_id), event.originator_version, event.topic, head, fork_start=fork_start)
             raise HeadMismatch(f"session {event.originator_id!r}: the commit at {event.originator_version} "
                                f"does not follow the head ({head}); reopen the session")
         return [row["n"]]
@@ -155,7 +156,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             row = head_curs.fetchone()
             # our own row is not visible to the SELECT, which ran first: this is the head before us
             head = head_of(row["v"], row["t"]) if row else 0
-            check_head(first.originator_id, first.originator_version, first.topic, head, fork_start=fork_start)
+            check_head(str(first.originator_id), first.originator_version, first.topic, head, fork_start=fork_start)
             return self._fetch_ids_after_insert_events(curs, stored_events)
 
     def _table(self) -> Any:

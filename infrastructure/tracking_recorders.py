@@ -44,7 +44,7 @@ class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
 
 if TapePostgresRecorder is not None:
 
-    class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):  # type: ignore[misc]
+    class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):
         """The library's process recorder (tracking + events in one transaction) on tapevm's write path.
 
         tapevm's ``insert_events`` (head check, no table lock) calls the
