@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -36,6 +36,13 @@ import zstandard
 
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.domain.state import State, fact_key, fold_fields
+from tapevm.infrastructure.checkpoint_hash import (
+    ZERO_HASH,
+    EventFields,
+    RunningEventsHash,
+    chain_hash,
+    event_digest,
+)
 from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.projections.delta import Delta, diff
@@ -58,7 +65,6 @@ KEYFRAME_RATIO = 2.0   # a P-frame at least this fraction of its keyframe's size
 SPEND_RATIO = 2.0      # P-frames since the keyframe add up to this many keyframes: time for a new one
 MAX_CHAIN = 1000
 ZSTD_LEVEL = 3
-_ZERO = bytes(8)
 
 ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
 
@@ -85,6 +91,8 @@ class Checkpoints:
         self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
         self._chain = 0
         self._spent = 0
+        # The events hash since the latest checkpoint, kept as events are folded at the head (None: unknown).
+        self._running: RunningEventsHash | None = None
         self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         self._decompressor = zstandard.ZstdDecompressor()
 
@@ -118,16 +126,23 @@ class Checkpoints:
         """The state after event ``n`` (None: the head): nearest valid checkpoint + the tail."""
         state: State | None = None
         ignored = False
+        base: CheckpointMeta | None = None
         for meta in reversed(self.metas()):
             if n is not None and meta.seq > n:
                 continue
             state = self._load(meta)
             if state is not None:
+                base = meta
                 break
             ignored = True
         start = state.seq + 1 if state is not None else 1
-        state = fold_fields(self._read(start, n),
-                            state if state is not None else State(session=self.session))
+        events = self._read(start, n)
+        if n is None:
+            # The tail is hashed as it is folded, so the next checkpoint needs no second read of it.
+            self._running = (RunningEventsHash() if base is None else
+                             RunningEventsHash(base.seq, bytes.fromhex(base.events_hash), base.tip))
+            events = self._running.tee(events)
+        state = fold_fields(events, state if state is not None else State(session=self.session))
         if n is None:
             # Opening: a checkpoint that was ignored is rebuilt now, and a log with a long tail
             # (written before checkpoints existed, or loaded from an image's history) gets one.
@@ -216,11 +231,14 @@ class Checkpoints:
             self._chain, self._spent = len(chain), sum(m.stored_size for m in chain)
 
     # -- writing ---------------------------------------------------------------------------------
-    def after_append(self, state: State, force: bool = False) -> None:
-        """Called after every commit with the head state: writes a checkpoint once ``interval`` passed.
+    def after_append(self, state: State, events: Iterable[EventFields] | None = None, force: bool = False) -> None:
+        """Called after every commit with the head state and the commit's ``(seq, type, fields)``:
+        hashes those events (O(size of the commit)), and writes a checkpoint once ``interval`` passed.
 
         Never raises: a checkpoint is a cache, and failing to write one must not fail the form.
         """
+        if events is not None and self._running is not None:
+            self._running.add_all(events)
         last = self.metas()[-1].seq if self.metas() else 0
         if self.cache is None or state.seq <= last or (state.seq - last < self.interval and not force):
             return
@@ -229,17 +247,24 @@ class Checkpoints:
         except Exception as e:  # noqa: BLE001 - logged, never fatal
             log.warning("checkpoint_write_failed", session=self.session, seq=state.seq, error=f"{type(e).__name__}: {e}")
 
-    def write(self, state: State, tips: bytes | None = None) -> CheckpointMeta | None:
-        """Store a checkpoint of ``state`` (a P-frame when one pays, else a keyframe)."""
+    def write(self, state: State) -> CheckpointMeta | None:
+        """Store a checkpoint of ``state`` (a P-frame when one pays, else a keyframe).
+
+        Its events hash comes from the running hash when that covers exactly the events since
+        the previous checkpoint (the usual case: O(1) here), else from reading them.
+        """
         if self.cache is None or state.seq == 0:
             return None
         previous = [m for m in self.metas() if m.seq < state.seq]
-        prev_hash = bytes.fromhex(previous[-1].events_hash) if previous else _ZERO
+        prev_hash = bytes.fromhex(previous[-1].events_hash) if previous else ZERO_HASH
         prev_seq = previous[-1].seq if previous else 0
-        if tips is None:
-            tips = b"".join(self._tips(prev_seq, state.seq))
-        events_hash = xxhash.xxh3_64(prev_hash + tips).hexdigest()
-        tip = tips[-8:].hex() if tips else (previous[-1].tip if previous else "")
+        running = self._running
+        if running is not None and running.covers(prev_seq, state.seq):
+            events_hash, tip = running.events_hash(), running.tip
+        else:
+            tips = list(self._tips(prev_seq, state.seq))
+            events_hash = chain_hash(prev_hash, tips).hex()
+            tip = tips[-1].hex() if tips else (previous[-1].tip if previous else "")
         kind, base, raw = "I", 0, b""
         key = self._key
         if key is not None and key[0].seq < state.seq and self._chain < MAX_CHAIN:
@@ -256,6 +281,8 @@ class Checkpoints:
         self.cache.put(meta, payload)
         metas = [m for m in self.metas() if m.seq != meta.seq] + [meta]
         self._metas = sorted(metas, key=lambda m: m.seq)
+        if self._metas[-1] is meta:  # the head moves on from here
+            self._running = RunningEventsHash(meta.seq, bytes.fromhex(events_hash), tip)
         if kind == "I":
             self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs), raw)
             self._chain, self._spent = 0, 0
@@ -280,15 +307,14 @@ class Checkpoints:
             head = self.store.last_seq(self.session)
         self.cache.delete(self.session)
         self._metas, self._key, self._chain, self._spent = [], None, 0, 0
+        self._running = RunningEventsHash()
         state = State(session=self.session)
         interval = self.interval
-        tips: list[bytes] = []
         for seq, type_name, fields in self._read(1, head):
+            self._running.add(seq, type_name, fields)
             fold_fields([(seq, type_name, fields)], state)
-            tips.append(event_digest(type_name, fields))
             if seq % interval == 0 or seq == head:
-                self.write(state, b"".join(tips))
-                tips = []
+                self.write(state)  # chains on from the running hash, which write() restarts
                 if progress is not None:
                     progress(seq, head)
         return self.metas()
@@ -296,25 +322,16 @@ class Checkpoints:
     def verify(self) -> list[tuple[CheckpointMeta, str | None]]:
         """Every checkpoint with the reason it cannot be trusted (None: it can), checking the whole event chain."""
         results: list[tuple[CheckpointMeta, str | None]] = []
-        running = _ZERO
+        running = ZERO_HASH
         last = 0
         for meta in list(self.metas()):
-            running = xxhash.xxh3_64(running + b"".join(self._tips(last, meta.seq))).digest()
+            running = chain_hash(running, self._tips(last, meta.seq))
             last = meta.seq
             reason = None if running.hex() == meta.events_hash else "events hash mismatch (the log changed)"
             if reason is None and self._load(meta) is None:
                 reason = "ignored (see the log)"
             results.append((meta, reason))
         return results
-
-
-def event_digest(type_name: str, fields: dict[str, Any]) -> bytes:
-    """xxh3-64 of one event as decoded (type and fields): what the events hash of a checkpoint chains.
-
-    Computed from decoded events, not stored bytes, so it does not depend on how
-    the store lays events out in records.
-    """
-    return xxhash.xxh3_64_digest(type_name.encode() + b"\0" + orjson.dumps(fields))
 
 
 def _semantic_copy(state: State) -> State:

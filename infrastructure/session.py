@@ -345,7 +345,9 @@ class Session:
         if drafts:
             self.store.append_drafts(self.stream, first, c, now, drafts)
             fold_drafts(first, drafts, self._state)
-            self.checkpoints.after_append(self._state)
+            # The commit's own events feed the checkpoints' events hash: no re-read of the log at a boundary.
+            self.checkpoints.after_append(
+                self._state, [(first + i, type_name, fields) for i, (type_name, _, fields) in enumerate(drafts)])
         return _Committed(first, len(drafts), c, now)
 
     def record(self, events: list[Event]) -> list[RecordedEvent]:

@@ -173,3 +173,63 @@ def test_opening_a_long_log_without_checkpoints_writes_one(store_url: str, monke
     with open_session("old", store_url, create=False) as again:
         assert [m.seq for m in again.checkpoints.metas()] == [head]
         assert canon(again.state) == final
+
+
+def _counting_reads(cp: Checkpoints) -> list[tuple[int, int | None]]:
+    """Spy on the checkpoint projection's reads of the log."""
+    calls: list[tuple[int, int | None]] = []
+    original = cp._read
+
+    def spy(start: int, stop: int | None) -> Any:
+        calls.append((start, stop))
+        return original(start, stop)
+
+    cp._read = spy  # type: ignore[method-assign]
+    return calls
+
+
+def test_appending_hashes_the_commits_events_without_rereading_the_log(store_url: str, small_interval: None) -> None:
+    with open_session("hash", store_url) as s:
+        for i in range(20):
+            s.run(_program(i))
+            if i == 8:
+                s.snapshot("mid")
+        s.restore("mid")  # reads the log (state_at), and appends a StateRestored
+        before = len(s.checkpoints.metas())
+        reads = _counting_reads(s.checkpoints)
+        for i in range(20, 40):
+            s.run(_program(i))
+        written = list(s.checkpoints.metas())
+        assert len(written) >= before + 5
+        assert reads == [], f"a checkpoint boundary re-read the log: {reads}"
+        # the hashes computed from the commits are those verify and rebuild compute from the log
+        assert all(reason is None for _, reason in s.checkpoints.verify())
+        rebuilt = {m.seq: (m.events_hash, m.tip) for m in s.checkpoints.rebuild()}
+        for m in written:
+            if m.seq in rebuilt:
+                assert (m.events_hash, m.tip) == rebuilt[m.seq], m.seq
+
+
+def test_reopening_chains_on_from_the_tail_it_folded(store_url: str, small_interval: None) -> None:
+    with open_session("reopen", store_url) as s:
+        for i in range(7):
+            s.run(_program(i))
+    with open_session("reopen", store_url, create=False) as again:
+        reads = _counting_reads(again.checkpoints)
+        for i in range(20):
+            again.run(_program(i))
+        assert reads == []
+        assert all(reason is None for _, reason in again.checkpoints.verify())
+
+
+def test_a_gap_in_the_running_hash_falls_back_to_the_log(store_url: str, small_interval: None) -> None:
+    with open_session("gap", store_url) as s:
+        s.run(_program(0))
+        assert s.checkpoints._running is not None
+        s.checkpoints._running.add(s.head + 5, "Bogus", {})  # an event out of order: the hash is no longer usable
+        reads = _counting_reads(s.checkpoints)
+        for i in range(1, 12):
+            s.run(_program(i))
+        assert reads, "the checkpoint's events hash was read from the log"
+        assert s.checkpoints.metas()
+        assert all(reason is None for _, reason in s.checkpoints.verify())
