@@ -85,13 +85,17 @@ def tapevm_breakdown(path: Path, events: int, size: int) -> dict[str, float]:
     """Seconds per stage of Session.run, measured by wrapping the session's collaborators.
 
     A separate run from the headline figure (the wrappers cost a little):
-    reading, evaluating (compile + run), turning mutations into events,
-    encoding records, the recorder's insert (SQL, commit/fsync), and the rest
-    (session bookkeeping, printing the result, folding the new events).
+    reading, evaluating (compile + run), turning mutations into events (drafts),
+    encoding records, the recorder's insert (SQL, commit/fsync), folding the
+    committed events into the session's state, the checkpoint projection's
+    per-append work (its running events hash, a checkpoint every K events),
+    and the rest (session bookkeeping, printing the result).
     """
+    from tapevm.infrastructure import session as session_module
     from tapevm.infrastructure.session import open_session
 
-    spent = {"read": 0.0, "eval": 0.0, "build_events": 0.0, "encode_records": 0.0, "insert_commit": 0.0}
+    spent = {"read": 0.0, "eval": 0.0, "build_events": 0.0, "encode_records": 0.0, "insert_commit": 0.0,
+             "fold": 0.0, "checkpoints": 0.0}
     clock = time.perf_counter
 
     def timed(key: str, fn: Any, outermost: list[int] | None = None) -> Any:
@@ -112,13 +116,16 @@ def tapevm_breakdown(path: Path, events: int, size: int) -> dict[str, float]:
                     outermost[0] -= 1
         return wrapper
 
+    fold_drafts = session_module.fold_drafts
     s = open_session("append", store=str(path))
     try:
         s.interpreter.read_forms = timed("read", s.interpreter.read_forms)  # type: ignore[method-assign]
         s.interpreter.eval_form = timed("eval", s.interpreter.eval_form, [0])  # type: ignore[method-assign]
         s._builder.build = timed("build_events", s._builder.build)  # type: ignore[method-assign]
         codec = s.store.codec  # type: ignore[attr-defined]
-        codec.encode = timed("encode_records", codec.encode)
+        codec.encode_drafts = timed("encode_records", codec.encode_drafts)
+        s.checkpoints.after_append = timed("checkpoints", s.checkpoints.after_append)  # type: ignore[method-assign]
+        session_module.fold_drafts = timed("fold", fold_drafts)  # type: ignore[assignment]
         recorder = s.store.recorder  # type: ignore[attr-defined]
         recorder.insert_events = timed("insert_commit", recorder.insert_events)
         head0 = s.head
@@ -130,6 +137,7 @@ def tapevm_breakdown(path: Path, events: int, size: int) -> dict[str, float]:
             forms += 1
         total = clock() - start
     finally:
+        session_module.fold_drafts = fold_drafts  # type: ignore[assignment]
         s.close()
     spent["other"] = total - sum(spent.values())
     spent["total"] = total

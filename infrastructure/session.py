@@ -280,7 +280,8 @@ class Session:
         world.commit()
         self._builder.commit()
         if requests:
-            time_travel.after_commit(self, requests, committed.recorded(self.stream, drafts[len(drafts) - committed.count:]))
+            appended = drafts[committed.first - committed.last - 1:]  # without a FormSubmitted committed earlier
+            time_travel.after_commit(self, requests, committed.recorded(self.stream, appended))
         return FormOutcome(committed.cause, committed.last, True, value, printed, _output_of(drafts))
 
     # -- recorded effects (issue 5): a form with effects commits in several transactions --
@@ -348,7 +349,7 @@ class Session:
             # The commit's own events feed the checkpoints' events hash: no re-read of the log at a boundary.
             self.checkpoints.after_append(
                 self._state, [(first + i, type_name, fields) for i, (type_name, _, fields) in enumerate(drafts)])
-        return _Committed(first, len(drafts), c, now)
+        return _Committed(first, first + len(drafts) - 1, c, now)
 
     def record(self, events: list[Event]) -> list[RecordedEvent]:
         """Commit session-action events (a merge, a take) and reload the live VM from the new state.
@@ -401,13 +402,9 @@ class _Committed(NamedTuple):
     """Where a commit's events landed: events ``first..last``, one cause and one time."""
 
     first: int
-    count: int
+    last: int
     cause: int
     recorded_at: float
-
-    @property
-    def last(self) -> int:
-        return self.first + self.count - 1
 
     def recorded(self, stream: str, events: Sequence[Event | Draft]) -> list[RecordedEvent]:
         """The committed events as RecordedEvents (drafts become validated models)."""

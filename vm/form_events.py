@@ -7,6 +7,11 @@ order the log keeps them::
 
     FormSubmitted, [ContentStored], mutations and output..., FormEvaluated
 
+The events come out as drafts (``(type, version, fields)``, see
+:mod:`tapevm.domain.events`): the record codec encodes them and the session
+folds them as they are, so a form of a hundred definitions builds no model
+per definition.
+
 ``FormEvaluated.printed`` is stored cut to :data:`PRINTED_LIMIT` characters
 (:func:`stored_printed`): the value itself is stored by reference in
 ``result``, and a form whose result is a long list would otherwise store the
