@@ -109,11 +109,14 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
             if len(stored_events) == 1:  # tapevm's commit record: one row, its rowid without another query
                 c.execute(self.insert_events_statement,
                           (first.originator_id, first.originator_version, first.topic, first.state))
-                return [c.sqlite_cursor.lastrowid]
-            c.executemany(
-                self.insert_events_statement,
-                [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
-            )
+                rowid = c.sqlite_cursor.lastrowid
+                if rowid is not None:
+                    return [rowid]
+            else:
+                c.executemany(
+                    self.insert_events_statement,
+                    [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+                )
         except sqlite3.IntegrityError as e:
             raise IntegrityError(e) from e
         c.execute("SELECT last_insert_rowid()")
