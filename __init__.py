@@ -12,6 +12,8 @@ The public Python API::
         s.snapshot("before")               # name the head; s.restore("before") goes back
         s.delta(3, s.head)                 # what changed between two event numbers
         tapevm.save_image(s, "work.img")   # one portable file; tapevm.load_image(store, path, id)
+
+    tapevm.follow("work.db", ["sql", "checkpoints"], once=True)   # what ``tape follow --once`` does
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ _LAZY = {
     "load_image": "tapevm.infrastructure.image_ops",
     "load_state": "tapevm.infrastructure.image_ops",
     "image_info": "tapevm.infrastructure.image_ops",
+    # followers (issue 6): tape follow
+    "follow": "tapevm.infrastructure.followers",
+    "Follower": "tapevm.infrastructure.followers",
+    "FollowStatus": "tapevm.infrastructure.followers",
+    "LogTail": "tapevm.infrastructure.log_tail",
 }
 
 
@@ -119,7 +126,10 @@ __all__ = [
     "CorruptRecord",
     "Delta",
     "EvalError",
+    "FollowStatus",
+    "Follower",
     "FormOutcome",
+    "LogTail",
     "OpenAICompatibleLLM",
     "ReadModel",
     "RecordedEvent",
@@ -143,6 +153,7 @@ __all__ = [
     "compose",
     "diff",
     "export_state",
+    "follow",
     "fork",
     "image_info",
     "lease_holder",

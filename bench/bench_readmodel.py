@@ -21,6 +21,7 @@ def main() -> None:
     p.add_argument("--events", type=int, default=1_000_000, help="events in the store")
     args = p.parse_args()
     events = 5_000 if args.quick else args.events
+    from tapevm.infrastructure.log_tail import LogTail
     from tapevm.infrastructure.read_model import ReadModel
     from tapevm.infrastructure.store_factory import open_store
 
@@ -29,15 +30,15 @@ def main() -> None:
         build(db, "s", events)
         with open_store(str(db)) as store:
             t0 = time.perf_counter()
-            recorder, codec, pos, n = store.recorder, store.codec, None, 0  # type: ignore[attr-defined]
+            tail = LogTail(store)  # type: ignore[arg-type]  # positions are opaque: read only through LogTail
+            codec, pos, n = store.codec, 0, 0  # type: ignore[attr-defined]
             while True:
-                notes = recorder.select_notifications(pos, 2_000, inclusive_of_start=False) if pos \
-                    else recorder.select_notifications(None, 2_000)
-                if not notes:
+                records = tail.read_after(pos, 2_000)
+                if not records:
                     break
-                for x in notes:
-                    n += len(codec.decode_fields(x.originator_id, x.originator_version, x.topic, x.state))
-                pos = notes[-1].id
+                for x in records:
+                    n += len(codec.decode_fields(x.session, x.first_seq, x.topic, x.state))
+                pos = records[-1].position
             read_s = time.perf_counter() - t0
             model = ReadModel(store, tmp / "rm.readmodel.db")
             with C.Profiler(args.profile):

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["append", "fold", "size", "growth", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects"]
-PG_BENCHES = ["pg_append", "pg_writers"]  # need a PostgreSQL server: run with --only
+BENCHES = ["append", "fold", "size", "growth", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
+           "follow"]
+PG_BENCHES = ["pg_append", "pg_writers", "pg_follow"]  # need a PostgreSQL server: run with --only
 
 
 def run(name: str, extra: list[str]) -> dict[str, Any] | None:
@@ -132,10 +133,19 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
              f"{r['library_events_per_s']:,.0f} ev/s", f"{r['ratio_vs_library']:.2f}x", f">= 3x    {v(r['pass'])}"),
         ]
     if b == "pg_writers":
-        t = r["table_lock"]
+        # the first mode is the shipped write path (lines before the lock-free path: "table_lock")
+        t = next(iter(r["modes"].values())) if "modes" in r else r["table_lock"]
         return [
             (f"PostgreSQL {r['writers']} writers vs 1", f"{t['many']['events_per_s']:,.0f} ev/s",
              f"{t['one']['events_per_s']:,.0f} ev/s", f"{r['ratio']:.2f}x", f">= 2x    {v(r['pass'])}"),
+        ]
+    if b in ("follow", "pg_follow"):
+        return [
+            (f"follow {x['backend']} {x['projection']} at {x['writer_eps']:,.0f} ev/s",
+             f"lag max {x['lag_max_s']:.3f} s, p99 {x['lag_p99_s']:.3f} s",
+             f"{x['catch_up_eps']:,.0f} ev/s catch-up", f"{x['headroom']:.1f}x headroom",
+             f"< 1 s at {x['target_rate']:,.0f} ev/s  {v(x['pass'])}")
+            for x in r["runs"]
         ]
     return [(b, "", "", "", "")]
 

@@ -17,19 +17,22 @@ def _meta_json(m: CheckpointMeta) -> dict[str, object]:
             "projection_version": m.projection_version, "events_hash": m.events_hash, "created_at": m.created_at}
 
 
+_KIND_NAMES = {"I": "keyframe", "D": "delta keyframe", "P": "delta"}
+
+
 def _show(session_id: str, metas: list[CheckpointMeta], as_json: bool, interval: int) -> None:
     total = sum(m.stored_size for m in metas)
     if as_json:
         print_json({"session": session_id, "interval": interval, "count": len(metas), "stored_bytes": total,
                     "checkpoints": [_meta_json(m) for m in metas]})
         return
-    keys = sum(1 for m in metas if m.kind == "I")
+    keys = sum(1 for m in metas if m.kind in ("I", "D"))
     table = Table(title=f"session {session_id}: {len(metas)} checkpoints ({keys} keyframes), "
                         f"{total:,} bytes, every {interval:,} events")
     for col in ("event", "kind", "base", "bytes", "raw bytes", "written"):
         table.add_column(col, justify="right" if col not in ("kind", "written") else "left")
     for m in metas:
-        table.add_row(str(m.seq), "keyframe" if m.kind == "I" else "delta", str(m.base or ""),
+        table.add_row(str(m.seq), _KIND_NAMES.get(m.kind, m.kind), str(m.base or ""),
                       f"{m.stored_size:,}", f"{m.raw_size:,}", render.iso_time(m.created_at))
     out.print(table)
 

@@ -18,6 +18,7 @@ import structlog
 from tapevm.cli import (
     branch_commands,
     checkpoint_commands,
+    follow_commands,
     housekeeping_commands,
     image_commands,
     inspect_commands,
@@ -92,7 +93,7 @@ for command in (run_commands.run, run_commands.eval_, run_commands.repl,
                 # sessions: branches (issue 4)
                 branch_commands.fork, branch_commands.clone, branch_commands.diff, branch_commands.merge,
                 branch_commands.take, branch_commands.export,
-                housekeeping_commands.sql, housekeeping_commands.gc,
+                housekeeping_commands.sql, housekeeping_commands.gc, follow_commands.follow_,
                 # recorded effects, replay, integrity, provenance (issue 5)
                 replay_commands.replay_, replay_commands.resume, integrity_commands.verify,
                 provenance_commands.audit_, provenance_commands.blame, provenance_commands.world,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -46,8 +48,8 @@ def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, ki
         click.echo_via_pager(_lines(entries))
 
 
-def _lines(entries: object) -> object:
-    for e in entries:  # type: ignore[attr-defined]
+def _lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
+    for e in entries:
         yield _line(e) + "\n"
 
 
@@ -138,7 +140,9 @@ def world_ls(ctx: click.Context, session_id: str, at: int | None, as_json: bool)
     """List the world's files (path, size, content hash)."""
     with open_session_for(ctx, session_id, create=False) as s:
         st = s.state if at is None else s.state_at(at)
-        rows = [{"path": p, "size": len(st.blobs.get(k)), "content": k} for p, k in sorted(st.files.items())]
+        rows: list[dict[str, Any]] = [
+            {"path": p, "size": len(st.blobs.get(k)), "content": k} for p, k in sorted(st.files.items())
+        ]
     if as_json:
         print_json(rows)
         return

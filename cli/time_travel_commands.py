@@ -11,16 +11,8 @@ from tapevm.infrastructure.session import Session
 
 
 def _open_writer(ctx: click.Context, session_id: str) -> Session:
-    """An existing session, opened to append (snapshot, restore).
-
-    Where sessions have writer leases (``open_session_for(..., writable=...)``,
-    readers by default), ask for a writer explicitly.
-    """
-    import inspect
-
-    if "writable" in inspect.signature(open_session_for).parameters:
-        return open_session_for(ctx, session_id, create=False, writable=True)  # type: ignore[call-arg]
-    return open_session_for(ctx, session_id, create=False)
+    """An existing session, opened to append (snapshot, restore): readers take no writer lease, this does."""
+    return open_session_for(ctx, session_id, create=False, writable=True)
 
 
 @click.command()

@@ -92,3 +92,19 @@ class ChainError(StoreError):
 # -- images (issue 3) ----------------------------------------------------------------
 class ImageError(TapeError):
     """An image file is missing, corrupt, truncated, foreign or of an unsupported version."""
+
+
+# -- followers (issue 6) -----------------------------------------------------------------
+class PositionMoved(StoreError):
+    """A projection's tracked position was not where this follower left it: another follower applied first.
+
+    The follower's transaction was rolled back (nothing written twice); it
+    re-reads its position and goes on from there.
+    """
+
+    def __init__(self, projection: str, expected: int, found: int) -> None:
+        super().__init__(f"projection {projection!r} is at position {found}, not {expected}: "
+                         "another follower applied those commits")
+        self.projection = projection
+        self.expected = expected
+        self.found = found

@@ -75,6 +75,10 @@ class SQLCheckpointStore(CheckpointStore):
         )
         self._ready = True
 
+    def ensure_tables(self) -> None:
+        """Create the tables if they are missing (a no-op read when they exist)."""
+        self._ensure()
+
     def _ddl_lock(self) -> list[str]:
         """Statements that serialise creating the tables across processes (dialect-specific)."""
         return []
@@ -106,6 +110,25 @@ class SQLCheckpointStore(CheckpointStore):
              f"INSERT INTO {t} ({_META_COLUMNS}, payload) VALUES ({', '.join([p] * 11)})"],
             [(meta.session, meta.seq), values], commit=True,
         )
+
+    def insert_absent(self, cursor: Any, rows: Sequence[tuple[CheckpointMeta, bytes]]) -> None:
+        """Insert checkpoints on the caller's cursor (inside the caller's transaction), keeping any that exist.
+
+        The checkpoint follower writes its rows and its tracking position in
+        one transaction through this; a checkpoint a session already wrote
+        inline at the same event is as good as this one, so it is not a conflict.
+        Call ``ensure_tables`` first (creating tables inside the caller's
+        transaction could wait on the caller's own lock).
+        """
+        if not rows:
+            return
+        t, p = self._table(TABLE), self.ph
+        statement = (f"INSERT INTO {t} ({_META_COLUMNS}, payload) VALUES ({', '.join([p] * 11)}) "
+                     f"ON CONFLICT (session, seq) DO NOTHING")
+        for meta, payload in rows:
+            cursor.execute(statement, (meta.session, meta.seq, meta.kind, meta.base, meta.projection_version,
+                                       meta.events_hash, meta.tip, meta.payload_hash, meta.raw_size,
+                                       meta.created_at, payload))
 
     def metas(self, session: str) -> list[CheckpointMeta]:
         t, p = self._table(TABLE), self.ph
@@ -154,8 +177,9 @@ class SQLiteCheckpointStore(SQLCheckpointStore):
                 c.sqlite_cursor.row_factory = None
                 yield c
             return
-        # A checkpoint is a cache (verified when read, rebuilt when missing), so its write
-        # commits with synchronous=NORMAL: no fsync of its own.  In WAL mode that is still
+        # A checkpoint is a cache (verified when read, rebuilt when missing), so writes to these
+        # tables (checkpoints, and the rare settings change) commit with synchronous=NORMAL: no
+        # fsync of their own.  In WAL mode that is still
         # corruption-safe, and the next form's FULL commit syncs the WAL up to and including
         # it (the WAL is written in order).  Event commits keep the pool's setting: the
         # connection gets it back before it returns to the pool, or is closed.

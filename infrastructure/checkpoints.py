@@ -2,22 +2,28 @@
 
 A checkpoint is written after a commit once ``interval`` events (K, per store,
 default 1,000) have passed since the last one.  Checkpoints are keyframes
-(``I``: the whole state, content included) or P-frames (``P``: the *cumulative*
-delta from their keyframe, plus the content added since it).  Reading any
-checkpoint therefore costs one keyframe and at most one delta, however long the
-chain.  P-frames are compressed with their keyframe's bytes as a zstd
-dictionary, so what they repeat of it (names, unchanged structure) costs
-almost nothing.  A new keyframe is written when a P-frame would be at least
-``KEYFRAME_RATIO`` of its keyframe's size, when the P-frames since the
-keyframe add up to ``SPEND_RATIO`` keyframes, or after ``MAX_CHAIN`` of them:
-1,000 checkpoints of a slowly changing state cost little more than a few full
-states, and a quickly changing one gets keyframes as often as it needs.
+(``I``: the whole state; ``D``: a delta keyframe, the change from the previous
+keyframe) or P-frames (``P``: the *cumulative* change from the latest keyframe);
+the bytes are in ``checkpoint_frames.py``.  Reading a checkpoint costs its
+keyframe chain (one ``I`` and at most ``MAX_DEPTH`` ``D``s, which together hold
+fewer entries than one state) and at most one P-frame.
+
+The keyframe policy weighs entries (bindings, atoms, facts, files, content
+nodes and blobs), not bytes, so it does not depend on what compresses well:
+
+* a P-frame while the cumulative change from the keyframe is small (fewer than
+  ``PROMOTE_FRACTION`` of the state's entries, or ``PROMOTE_MIN``): 1,000
+  checkpoints of a slowly changing state cost 1,000 small patches;
+* else a ``D`` (the same bytes, but later frames are based on it), as long as
+  the chain's deltas hold fewer entries than the state and are at most
+  ``MAX_DEPTH``: a growing state is stored once, in the steps it grew by;
+* else a full ``I``.
 
 ``state_at(n)`` = the nearest valid checkpoint at or before ``n`` + the tail
 folded on top (the fast ``read_fields`` path).  Nothing is trusted: a checkpoint
 is used only if its projection version is this code's, its payload matches its
 xxh3 checksum, and the digest of the event it ends at (its ``tip``,
-and its keyframe's) matches the log; ``events_hash`` chains the digests of
+and its keyframes') matches the log; ``events_hash`` chains the digests of
 every event it covers, checked in full by ``verify``/``rebuild``.  A checkpoint
 that fails is logged, dropped and written again from the fold.
 """
@@ -27,15 +33,20 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import structlog
 import xxhash
-import zstandard
-
 from tapevm.domain.errors import TapeError, UsageError
-from tapevm.domain.state import State, fact_key, fold_fields
+from tapevm.domain.state import State, fold_fields
+from tapevm.infrastructure.checkpoint_frames import (
+    DeltaFrame,
+    FrameCodec,
+    apply_delta_frame,
+    delta_frame,
+    state_entries,
+)
 from tapevm.infrastructure.checkpoint_hash import (
     ZERO_HASH,
     EventFields,
@@ -45,32 +56,36 @@ from tapevm.infrastructure.checkpoint_hash import (
 )
 from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
-from tapevm.projections.delta import Delta, diff
-from tapevm.projections.state_codec import (
-    content_since,
-    decode_blobs,
-    decode_nodes,
-    decode_state,
-    encode_blobs,
-    encode_nodes,
-    encode_state,
-)
+from tapevm.projections.state_codec import decode_state, encode_state
 
 log = structlog.get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
-PROJECTION_VERSION = "fold-1/state-2/frame-2"
+PROJECTION_VERSION = "fold-1/state-2/frame-3"
 DEFAULT_INTERVAL = 1000
-KEYFRAME_RATIO = 2.0   # a P-frame at least this fraction of its keyframe's size: write a keyframe instead
-SPEND_RATIO = 2.0      # P-frames since the keyframe add up to this many keyframes: time for a new one
-MAX_CHAIN = 1000
-ZSTD_LEVEL = 3
+PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
+PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
+MAX_DEPTH = 16           # delta keyframes in a chain before a full one
+MAX_CHAIN = 1000         # P-frames on one keyframe
 
 ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
 
 
 def _hash(data: bytes) -> str:
     return xxhash.xxh3_64_hexdigest(data)
+
+
+@dataclass
+class _Keyframe:
+    """A keyframe (``I`` or ``D``) as the writer bases the next frames on it."""
+
+    meta: CheckpointMeta
+    state: State          # a semantic copy (content tables shared: they only grow)
+    nodes: int            # the content counts at the keyframe
+    blobs: int
+    dict_raw: bytes       # its chain's raw frames, root first: the dictionary of frames based on it
+    depth: int            # D frames in its chain
+    chain_entries: int    # entries those D frames hold
 
 
 class Checkpoints:
@@ -86,15 +101,18 @@ class Checkpoints:
         self.cache = cache if cache is not None else checkpoint_store_for(store)
         self._interval = interval
         self._metas: list[CheckpointMeta] | None = None
-        # The latest keyframe: its meta, a semantic copy, its content counts, its raw payload (the P-frames' dictionary).
-        self._key: tuple[CheckpointMeta, State, int, int, bytes] | None = None
-        self._dicts: dict[int, zstandard.ZstdCompressionDict] = {}
-        self._chain = 0
-        self._spent = 0
+        self._key: _Keyframe | None = None  # the latest keyframe (what the next frame is based on)
+        self._chain = 0  # P-frames on it
+        # What the P-frames on it repeat of the one before (entries stored again unchanged): when that
+        # adds up to what a delta keyframe would cost, one is written (rent or buy).
+        self._stale = 0
+        self._last_p: DeltaFrame | None = None
         # The events hash since the latest checkpoint, kept as events are folded at the head (None: unknown).
         self._running: RunningEventsHash | None = None
-        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-        self._decompressor = zstandard.ZstdDecompressor()
+        self._codec = FrameCodec()
+        # Keyframe payloads already checked (version, checksum, tip) and decompressed, by seq: a chain
+        # is read once per reader, not once per state_at (P-frames are still checked every time).
+        self._checked: dict[int, tuple[CheckpointMeta, bytes]] = {}
 
     # -- settings ----------------------------------------------------------------------------
     @property
@@ -120,6 +138,19 @@ class Checkpoints:
         if self._metas is None:
             self._metas = [] if self.cache is None else self._safe(lambda: self.cache.metas(self.session), [])  # type: ignore[union-attr]
         return self._metas
+
+    def reload_metas(self) -> list[CheckpointMeta]:
+        """Forget the cached list and read it again (another process may have written or dropped checkpoints).
+
+        A remembered keyframe that is no longer stored as it was (dropped by a
+        rebuild, or another writer's frame kept at its event) is forgotten, so
+        the next checkpoint is not a P-frame against a keyframe readers cannot find.
+        """
+        self._metas = None
+        metas = self.metas()
+        if self._key is not None and self._key.meta not in metas:
+            self._key, self._chain, self._stale, self._last_p = None, 0, 0, None
+        return metas
 
     # -- reading ---------------------------------------------------------------------------------
     def state_at(self, n: int | None) -> State:
@@ -155,16 +186,11 @@ class Checkpoints:
             return event_digest(type_name, fields).hex()
         return None
 
-    def _dict(self, key_seq: int, key_raw: bytes) -> zstandard.ZstdCompressionDict:
-        """A P-frame is compressed with its keyframe's raw bytes as a zstd dictionary: what it repeats is nearly free."""
-        found = self._dicts.get(key_seq)
-        if found is None:
-            self._dicts = {key_seq: zstandard.ZstdCompressionDict(key_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)}
-            found = self._dicts[key_seq]
-        return found
-
-    def _payload(self, meta: CheckpointMeta, key_raw: bytes | None = None) -> bytes | None:
+    def _payload(self, meta: CheckpointMeta, dict_raw: bytes | None = None) -> bytes | None:
         """The checked, decompressed payload of ``meta``, or None (logged) when it must not be trusted."""
+        checked = self._checked.get(meta.seq)
+        if checked is not None and checked[0] == meta:
+            return checked[1]
         reason = None
         raw = None
         if meta.projection_version != PROJECTION_VERSION:
@@ -179,56 +205,97 @@ class Checkpoints:
                 reason = "the log at its event number is not the log it was built from"
             else:
                 try:
-                    if key_raw is None:
-                        raw = self._decompressor.decompress(stored)
-                    else:
-                        d = self._dict(meta.base, key_raw)
-                        raw = zstandard.ZstdDecompressor(dict_data=d).decompress(stored)
-                except zstandard.ZstdError as e:
-                    reason = f"undecompressable payload ({e})"
+                    raw = self._codec.decompress(stored, dict_raw)
+                except ValueError as e:
+                    reason = str(e)
         if reason is not None:
             self._ignore(meta, reason)
+        elif meta.kind != "P" and raw is not None:
+            self._checked[meta.seq] = (meta, raw)
         return raw
 
     def _ignore(self, meta: CheckpointMeta, reason: str) -> None:
         log.warning("checkpoint_ignored", session=self.session, seq=meta.seq, kind=meta.kind, reason=reason)
+        self._checked.pop(meta.seq, None)
         if self.cache is not None:
             self._safe(lambda: self.cache.delete(self.session, [meta.seq]), None)  # type: ignore[union-attr]
         if self._metas is not None and meta in self._metas:
             self._metas.remove(meta)
+        if self._key is not None and self._key.meta == meta:
+            self._key = None
 
     def _load(self, meta: CheckpointMeta) -> State | None:
         try:
-            if meta.kind == "I":
-                raw = self._payload(meta)
-                if raw is None:
+            if meta.kind != "P":
+                found = self._keyframe(meta)
+                if found is None:
                     return None
-                state = decode_state(raw)
-                self._remember_key(meta, state, raw)
+                state, dict_raw, depth, entries = found
+                self._remember_key(meta, state, dict_raw, depth, entries)
                 return state
-            key_meta = next((m for m in self.metas() if m.seq == meta.base and m.kind == "I"), None)
+            key_meta = self._meta_at(meta.base)
             if key_meta is None:
                 self._ignore(meta, f"its keyframe {meta.base} is gone")
                 return None
-            key_raw = self._payload(key_meta)
-            if key_raw is None:
+            found = self._keyframe(key_meta)
+            if found is None:
                 self._ignore(meta, f"its keyframe {meta.base} was ignored")
                 return None
-            raw = self._payload(meta, key_raw)
+            state, dict_raw, depth, entries = found
+            raw = self._payload(meta, dict_raw)
             if raw is None:
                 return None
-            state = decode_state(key_raw)
-            self._remember_key(key_meta, state, key_raw)
-            return apply_p_frame(state, raw)
-        except (ValueError, KeyError, TypeError) as e:
+            self._remember_key(key_meta, state, dict_raw, depth, entries)
+            return apply_delta_frame(state, raw, meta.seq)[0]
+        except (ValueError, KeyError, TypeError, IndexError) as e:
             self._ignore(meta, f"undecodable payload ({type(e).__name__}: {e})")
             return None
 
-    def _remember_key(self, meta: CheckpointMeta, state: State, raw: bytes) -> None:
-        if self._key is None or self._key[0].seq <= meta.seq:
-            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs), raw)
-            chain = [m for m in self.metas() if m.kind == "P" and m.base == meta.seq]
-            self._chain, self._spent = len(chain), sum(m.stored_size for m in chain)
+    def _meta_at(self, seq: int) -> CheckpointMeta | None:
+        """The keyframe (I or D) at ``seq``."""
+        return next((m for m in self.metas() if m.seq == seq and m.kind in ("I", "D")), None)
+
+    def _keyframe(self, meta: CheckpointMeta) -> tuple[State, bytes, int, int] | None:
+        """A keyframe's state (freshly decoded: the caller may consume it), its chain's dictionary,
+        depth and delta entries; None (logged, dropped) when it or its chain cannot be trusted."""
+        if meta.kind == "I":
+            raw = self._payload(meta)
+            return None if raw is None else (decode_state(raw), raw, 0, 0)
+        chain: list[CheckpointMeta] = [meta]
+        while chain[-1].kind == "D":
+            if len(chain) > MAX_DEPTH + 1:
+                self._ignore(meta, "its keyframe chain is longer than this code writes")
+                return None
+            base = self._meta_at(chain[-1].base)
+            if base is None or base.seq >= chain[-1].seq:
+                self._ignore(chain[-1], f"its keyframe {chain[-1].base} is gone")
+                return None
+            chain.append(base)
+        root = chain.pop()
+        raw = self._payload(root)
+        if raw is None:
+            for later in chain:
+                self._ignore(later, f"its keyframe {root.seq} was ignored")
+            return None
+        state, dict_raw, entries = decode_state(raw), raw, 0
+        above = list(reversed(chain))
+        for i, frame in enumerate(above):
+            raw = self._payload(frame, dict_raw)
+            if raw is None:
+                for later in above[i + 1:]:  # based on it: useless now
+                    self._ignore(later, f"its keyframe {frame.seq} was ignored")
+                return None
+            state, n = apply_delta_frame(state, raw, frame.seq)
+            dict_raw += raw
+            entries += n
+        return state, dict_raw, len(chain), entries
+
+    def _remember_key(self, meta: CheckpointMeta, state: State, dict_raw: bytes, depth: int, entries: int) -> None:
+        if self._key is None or self._key.meta.seq <= meta.seq:
+            self._key = _Keyframe(meta, _semantic_copy(state), len(state.nodes), len(state.blobs), dict_raw,
+                                  depth, entries)
+            self._chain = sum(1 for m in self.metas() if m.kind == "P" and m.base == meta.seq)
+            self._stale, self._last_p = 0, None
 
     # -- writing ---------------------------------------------------------------------------------
     def after_append(self, state: State, events: Iterable[EventFields] | None = None, force: bool = False) -> None:
@@ -236,7 +303,11 @@ class Checkpoints:
         hashes those events (O(size of the commit)), and writes a checkpoint once ``interval`` passed.
 
         Never raises: a checkpoint is a cache, and failing to write one must not fail the form.
+        With ``TAPE_INLINE_CHECKPOINTS=0`` it writes nothing: a ``tape follow``
+        process keeps the checkpoints instead (the writer's commits get cheaper).
         """
+        if os.environ.get("TAPE_INLINE_CHECKPOINTS", "1") == "0":
+            return
         if events is not None and self._running is not None:
             self._running.add_all(events)
         last = self.metas()[-1].seq if self.metas() else 0
@@ -265,17 +336,22 @@ class Checkpoints:
             tips = list(self._tips(prev_seq, state.seq))
             events_hash = chain_hash(prev_hash, tips).hex()
             tip = tips[-1].hex() if tips else (previous[-1].tip if previous else "")
-        kind, base, raw = "I", 0, b""
+        kind, base, dict_raw, entries, stale = "I", 0, None, 0, 0
         key = self._key
-        if key is not None and key[0].seq < state.seq and self._chain < MAX_CHAIN:
-            raw = p_frame(key[1], key[2], key[3], state)
-            payload = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=self._dict(key[0].seq, key[4])).compress(raw)
-            size, key_size = len(payload), key[0].stored_size
-            if size < KEYFRAME_RATIO * key_size and self._spent + size < SPEND_RATIO * key_size:
-                kind, base = "P", key[0].seq
+        if key is not None and key.meta.seq < state.seq and self._chain < MAX_CHAIN:
+            frame = delta_frame(key.state, key.nodes, key.blobs, state)
+            raw, entries, total = frame.raw, frame.entries, state_entries(state)
+            stale = self._stale + _repeated(self._last_p, frame)
+            if (entries < max(PROMOTE_MIN, PROMOTE_FRACTION * total)
+                    and stale < entries + total / MAX_DEPTH):
+                kind = "P"
+            elif key.depth < MAX_DEPTH and key.chain_entries + entries < total:
+                kind = "D"
+            if kind != "I":
+                base, dict_raw = key.meta.seq, key.dict_raw
         if kind == "I":
             raw = encode_state(state)
-            payload = self._compressor.compress(raw)
+        payload = self._codec.compress(raw, dict_raw, keyframe=kind != "P")
         meta = CheckpointMeta(self.session, state.seq, kind, base, PROJECTION_VERSION, events_hash, tip,
                               _hash(payload), len(raw), len(payload), time.time())
         self.cache.put(meta, payload)
@@ -283,12 +359,17 @@ class Checkpoints:
         self._metas = sorted(metas, key=lambda m: m.seq)
         if self._metas[-1] is meta:  # the head moves on from here
             self._running = RunningEventsHash(meta.seq, bytes.fromhex(events_hash), tip)
-        if kind == "I":
-            self._key = (meta, _semantic_copy(state), len(state.nodes), len(state.blobs), raw)
-            self._chain, self._spent = 0, 0
-        else:
+        if kind == "P":
             self._chain += 1
-            self._spent += len(payload)
+            self._stale, self._last_p = stale, frame
+        else:
+            self._stale, self._last_p = 0, None
+            chain_raw = raw if key is None or kind == "I" else key.dict_raw + raw
+            depth = 0 if key is None or kind == "I" else key.depth + 1
+            chain_entries = 0 if key is None or kind == "I" else key.chain_entries + entries
+            self._key = _Keyframe(meta, _semantic_copy(state), len(state.nodes), len(state.blobs), chain_raw,
+                                  depth, chain_entries)
+            self._chain = 0
         log.debug("checkpoint_written", session=self.session, seq=meta.seq, kind=kind, bytes=len(payload))
         return meta
 
@@ -306,7 +387,8 @@ class Checkpoints:
         if head is None:
             head = self.store.last_seq(self.session)
         self.cache.delete(self.session)
-        self._metas, self._key, self._chain, self._spent = [], None, 0, 0
+        self._metas, self._key, self._chain, self._stale, self._last_p = [], None, 0, 0, None
+        self._checked = {}
         self._running = RunningEventsHash()
         state = State(session=self.session)
         interval = self.interval
@@ -322,6 +404,7 @@ class Checkpoints:
     def verify(self) -> list[tuple[CheckpointMeta, str | None]]:
         """Every checkpoint with the reason it cannot be trusted (None: it can), checking the whole event chain."""
         results: list[tuple[CheckpointMeta, str | None]] = []
+        self._checked = {}  # everything is checked again
         running = ZERO_HASH
         last = 0
         for meta in list(self.metas()):
@@ -341,77 +424,11 @@ def _semantic_copy(state: State) -> State:
                  facts=dict(state.facts), files=dict(state.files), nodes=state.nodes, blobs=state.blobs)
 
 
-def _patch(delta: Delta) -> dict[str, Any]:
-    """A delta without the old values (the keyframe has them) and without empty parts: what a P-frame stores."""
-    patch = {
-        "ns": delta.current_ns[1] if delta.current_ns else None,
-        "set": {ns: {**c.added, **{k: n for k, (_, n) in c.changed.items()}} for ns, c in delta.bindings.items()
-                if c.added or c.changed},
-        "del": {ns: list(c.removed) for ns, c in delta.bindings.items() if c.removed},
-        "atoms_set": [[k, v] for k, v in {**delta.atoms.added,
-                                           **{k: n for k, (_, n) in delta.atoms.changed.items()}}.items()],
-        "atoms_del": list(delta.atoms.removed),
-        "facts_del": sorted(delta.facts.retracted),
-        "facts_add": delta.facts.asserted,
-        "files_set": {**delta.files.added, **{k: n for k, (_, n) in delta.files.changed.items()}},
-        "files_del": list(delta.files.removed),
-    }
-    return {k: v for k, v in patch.items() if v}
-
-
-def _apply_patch(state: State, found: dict[str, Any]) -> None:
-    patch = {"ns": None, "set": {}, "del": {}, "atoms_set": [], "atoms_del": [], "facts_del": [], "facts_add": [],
-             "files_set": {}, "files_del": [], **found}
-    if patch["ns"] is not None:
-        state.current_ns = patch["ns"]
-        state.namespaces.setdefault(patch["ns"], {})
-    for ns, names in patch["del"].items():
-        table = state.namespaces.get(ns, {})
-        for name in names:
-            table.pop(name, None)
-    for ns, values in patch["set"].items():
-        state.namespaces.setdefault(ns, {}).update(values)
-    for k in patch["atoms_del"]:
-        state.atoms.pop(int(k), None)
-    for k, v in patch["atoms_set"]:
-        state.atoms[int(k)] = v
-    for path in patch["files_del"]:
-        state.files.pop(path, None)
-    state.files.update(patch["files_set"])
-    if patch["facts_del"] or patch["facts_add"]:
-        gone = set(patch["facts_del"])
-        state.facts = {k: v for i, (k, v) in enumerate(state.facts.items()) if i not in gone}
-        for enc in patch["facts_add"]:
-            state.facts[fact_key(enc)] = enc
-
-
-def p_frame(key: State, key_nodes: int, key_blobs: int, state: State) -> bytes:
-    """The cumulative change from keyframe ``key`` to ``state``, plus the content added since the keyframe."""
-    head = orjson.dumps({
-        "seq": state.seq,
-        "patch": _patch(diff(key, state)),
-        "snapshots": {name: [at, d] for name, (at, d) in state.snapshots.items()},
-        "key_nodes": key_nodes,
-        "key_blobs": key_blobs,
-    })
-    nodes = encode_nodes(content_since(state.nodes, key_nodes))
-    blobs = encode_blobs(content_since(state.blobs, key_blobs))
-    return len(head).to_bytes(8, "big") + head + len(nodes).to_bytes(8, "big") + nodes + blobs
-
-
-def apply_p_frame(key_state: State, raw: bytes) -> State:
-    """``key_state`` (decoded from the keyframe, consumed) moved on by a P-frame payload."""
-    n = int.from_bytes(raw[:8], "big")
-    head = orjson.loads(raw[8:8 + n])
-    rest = raw[8 + n:]
-    m = int.from_bytes(rest[:8], "big")
-    if len(key_state.nodes) != head["key_nodes"] or len(key_state.blobs) != head["key_blobs"]:
-        raise ValueError("the keyframe's content does not match the P-frame's base")
-    _apply_patch(key_state, head["patch"])
-    for k, v in decode_nodes(rest[8:8 + m]).items():
-        key_state.nodes.add(k, v)
-    for k, v in decode_blobs(rest[8 + m:]).items():
-        key_state.blobs.add(k, v)
-    key_state.snapshots = {name: (at, d) for name, (at, d) in head["snapshots"].items()}
-    key_state.seq = head["seq"]
-    return key_state
+def _repeated(previous: DeltaFrame | None, frame: DeltaFrame) -> int:
+    """Entries ``frame`` stores again unchanged from ``previous`` (same keyframe): bindings with the
+    same value, and the content ``previous`` carried already (content is only ever added)."""
+    if previous is None:
+        return 0
+    old = previous.values
+    same = sum(1 for k, v in frame.values.items() if k in old and old[k] == v)
+    return same + previous.nodes + previous.blobs

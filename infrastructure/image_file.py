@@ -34,14 +34,13 @@ from typing import Any
 import orjson
 import xxhash
 import zstandard
-
 from tapevm.domain.errors import ImageError
 
 MAGIC = b"\x89TVMIMG\n"
 END_MAGIC = b"TVMEND\r\n"
 TRAILER = 24
-FORMAT_VERSION = "2.0.0"
-CURRENT_MAJOR = 2
+FORMAT_VERSION = "3.0.0"
+CURRENT_MAJOR = 3
 ZSTD_LEVEL = 9  # images are written once and read often: ~25% smaller than level 3, decompresses faster
 MAX_HEADER = 1 << 20
 
@@ -249,6 +248,23 @@ def _v1_to_v2(header: dict[str, Any], sections: Sections) -> tuple[dict[str, Any
     if "history" in sections:
         new_sections["history"] = sections["history"]
     return {**header, "format_version": "2.0.0", "migrated_from": header.get("format_version")}, new_sections
+
+
+@upcaster(2)
+def _v2_to_v3(header: dict[str, Any], sections: Sections) -> tuple[dict[str, Any], Sections]:
+    """Format 2 kept the bindings as one JSON object per namespace (names and values interleaved).
+
+    Format 3 stores them column by column (``projections/image_state_codec.py``): names
+    together, a kind byte per binding, each kind's values together, which zstd compresses
+    better (random values: a quarter smaller) and which loads as fast.
+    """
+    from tapevm.projections.image_state_codec import encode_image_state
+    from tapevm.projections.state_codec import decode_state
+
+    new_sections = dict(sections)
+    new_sections["state"] = encode_image_state(decode_state(sections["state"]))
+    migrated_from = header.get("migrated_from", header.get("format_version"))
+    return {**header, "format_version": "3.0.0", "migrated_from": migrated_from}, new_sections
 
 
 def _blob(encoding: str, data: str) -> bytes:

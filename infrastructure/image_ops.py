@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-
-from tapevm.infrastructure.hash_chain import link_at
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.domain.state import State, decode_blob, encode_blob
 from tapevm.domain.upcasting import event_class, upcast
+from tapevm.infrastructure.hash_chain import link_at
 from tapevm.infrastructure.image_file import FORMAT_VERSION, ImageFile, read_image, write_image
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import tape_home
+from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
 from tapevm.projections.state_codec import (
     canonical_state_bytes,
     decode_blobs,
@@ -39,7 +39,6 @@ from tapevm.projections.state_codec import (
     decode_state,
     encode_blobs,
     encode_nodes,
-    encode_state,
     frame_state,
     paused_gc,
     structure,
@@ -78,7 +77,7 @@ def _tapevm_version() -> str:
 def image_sections(session: Session, at: int | None, with_history: bool) -> tuple[State, dict[str, bytes]]:
     """The state at ``at`` (default: the head) and the sections that hold it."""
     state = session.state if at is None or at == session.head else session.state_at(at)
-    sections = {"state": encode_state(state, with_blobs=False, keyless=True),
+    sections = {"state": encode_image_state(state),
                 "blobs": encode_blobs(state.blobs.items())}
     if with_history:
         sections["history"] = orjson.dumps([
@@ -116,7 +115,7 @@ def save_image_from_language(session: Session, name: str, description: str, seq:
 def image_state(image: ImageFile) -> State:
     """The state an image holds, content and blobs included."""
     try:
-        state = decode_state(image.sections["state"])
+        state = decode_image_state(image.sections["state"])
         for key, data in decode_blobs(image.sections.get("blobs", b"[]")).items():
             state.blobs.add(key, data)
     except (ValueError, KeyError) as e:
@@ -284,11 +283,10 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
         s = doc["state"]
         nodes = encode_nodes(((k, canonical_bytes(v)) for k, v in doc["nodes"].items()), keyless=True)
         blobs = encode_blobs((k, decode_blob(e, d)) for k, e, d in doc["blobs"])
-        sections = {"state": frame_state(orjson.dumps(s), nodes), "blobs": blobs}
+        # the export holds the structure of format 2: decoded through its codec, written in the current one
+        sections = {"state": encode_image_state(decode_state(frame_state(orjson.dumps(s), nodes))), "blobs": blobs}
         if "history" in doc:
             sections["history"] = orjson.dumps(doc["history"])
-        # the state must decode before we write it
-        decode_state(sections["state"])
         decode_nodes(nodes)
         header = {k: v for k, v in doc["header"].items() if k not in ("format_version", "migrated_from")}
     except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -1,21 +1,34 @@
 """Tail the global log: every commit record of every session, in commit order, after a position.
 
-Followers (projections in their own processes) read the store through this.
-A *position* is the eventsourcing library's notification id of a commit
-record: SQLite's rowid, PostgreSQL's ``notification_id``.  Positions increase
-in commit order on both backends (SQLite has one writer at a time; the
-library's PostgreSQL recorder takes an EXCLUSIVE table lock on every insert,
-so ids are issued and committed in the same order), so a reader that has seen
-position P never later finds a new record at or below P: "everything after P"
-is a complete, gap-free way to resume.  A follower stores the position of the
-last record it applied, atomically with what it wrote (tracking), and resumes
-after it.
+Followers (projections in their own processes) read the store through this,
+and only through this.  A *position* is an opaque, increasing integer: a
+follower stores the ``position`` of the last record it applied, atomically
+with what it wrote (the library's tracking table), and resumes with
+``read_after(position)``.  A reader that has seen position P never later
+finds a new record at or below P, so "everything after P" is a complete,
+gap-free way to resume; ``last_position()`` is how far a follower could be.
 
-Waiting for new records: PostgreSQL LISTENs on the channel the library's
-recorder NOTIFYs on every insert (so a commit wakes the follower at once,
-with a slow poll as a safety net; NOTIFY channels are database-wide, so
-stores in other schemas of the same database cause harmless extra reads);
-SQLite has no notifications across processes, so it polls.
+What a position is underneath (followers need not care):
+
+* SQLite: the record's rowid.  One writer at a time, so rowids commit in order.
+* PostgreSQL: writers on different sessions commit concurrently (tapevm takes
+  no table lock), so notification ids do NOT commit in order and "after
+  notification id P" could skip a row forever.  The log is read by writing
+  transaction instead, through a visibility fence: a position is
+  ``postgres_log.XID_POSITION_BASE`` + the id of the last transaction applied
+  (rows written before the column existed keep their notification id), a page
+  holds whole transactions whose id is below every still-running transaction,
+  and a record carries its transaction's position only on the transaction's
+  last row (tapevm writes one row per transaction; see ``postgres_log.py``).
+  A PostgreSQL follower lags behind by at most the oldest write transaction
+  running on the server.
+
+Waiting for new records: PostgreSQL LISTENs on the channel tapevm's recorder
+NOTIFYs after every commit (so a commit wakes the follower at once, with a
+slow poll as a safety net; while the fence holds committed rows back, it looks
+again after a few milliseconds; NOTIFY channels are database-wide, so stores
+in other schemas of the same database cause harmless extra reads); SQLite has
+no notifications across processes, so it polls.
 """
 
 from __future__ import annotations
@@ -33,10 +46,13 @@ from tapevm.domain.errors import StoreError
 from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore, first_line
+from tapevm.infrastructure.postgres_log import PostgresLogReader
 
 log = structlog.get_logger("tapevm.log_tail")
 
 PAGE = 500
+# While the fence holds committed rows back, look again after this long (seconds), doubling up to the poll interval.
+HELD_RETRY = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +84,41 @@ class LogTail:
         self.page = page
         self.listens = hasattr(self.recorder, "channel_name")  # the library's PostgreSQL recorder
         self.poll_interval = poll_interval if poll_interval is not None else (2.0 if self.listens else 0.05)
+        self._pg = PostgresLogReader(self.recorder.datastore, self.recorder.events_table_name) if self.listens else None
+        if self._pg is not None:
+            try:
+                self._pg.check_xid_horizon()  # positions are this server's transaction ids
+            except PersistenceError as e:
+                raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
 
     def read_after(self, position: int, limit: int | None = None) -> list[CommitRecord]:
-        """Up to ``limit`` records with a position above ``position``, in order (never waits)."""
+        """Up to ``limit`` records with a position above ``position``, in order (never waits).
+
+        On PostgreSQL a page never ends inside a transaction, so it can hold
+        more than ``limit`` records when a transaction wrote several rows.
+        """
+        return self._read(position, limit or self.page)[0]
+
+    def _read(self, position: int, limit: int) -> tuple[list[CommitRecord], bool]:
+        """The records, and whether committed ones wait behind PostgreSQL's fence."""
         try:
-            rows = self.recorder.select_notifications(
-                start=position, limit=limit or self.page, inclusive_of_start=False
-            )
+            if self._pg is not None:
+                rows, held = self._pg.read_after(position, limit)
+                return [CommitRecord(r.position, r.session, r.first_seq, r.topic, r.state) for r in rows], held
+            notes = self.recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False)
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
-        return [CommitRecord(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in rows]
+        return [CommitRecord(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in notes], False
 
     def last_position(self) -> int:
-        """The position of the newest record (0 for an empty store): how far a follower could be."""
+        """The position of the newest committed record (0 for an empty store): how far a follower could be.
+
+        On PostgreSQL ``read_after`` reaches it once no older transaction is
+        still running.
+        """
         try:
+            if self._pg is not None:
+                return self._pg.last_position()
             return int(self.recorder.max_notification_id() or 0)
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
@@ -95,15 +132,40 @@ class LogTail:
         stop = stop or threading.Event()
         with self._waiter() as wait:
             position = after
+            held_wait = HELD_RETRY
             while not stop.is_set():
-                records = self.read_after(position)
+                records, held = self._read(position, self.page)
                 for record in records:
                     yield record
                     position = record.position
                     if stop.is_set():
                         return
+                if held:  # committed rows wait for an older transaction to end: it is usually short
+                    stop.wait(held_wait)
+                    held_wait = min(held_wait * 2, self.poll_interval)
+                    continue
+                held_wait = HELD_RETRY
                 if len(records) < self.page:
                     wait(self.poll_interval, stop)
+
+    def count_after(self, position: int, limit: int | None = None) -> int:
+        """How many records follow ``position``, counting at most ``limit`` (a follower's lag in records).
+
+        Positions are opaque (they need not be consecutive), so the only honest
+        count is reading; callers cap it and show "N+" when it hits the cap.
+        """
+        if self.last_position() == position:
+            return 0
+        return len(self.read_after(position, limit))
+
+    def waiter(self) -> Any:
+        """A context manager giving ``wait(seconds, stop)``: returns early when a commit may have arrived.
+
+        For followers that read in batches themselves (``follow`` yields one
+        record at a time): PostgreSQL LISTENs from entering the context, so
+        a commit between a read and the wait still wakes the wait.
+        """
+        return self._waiter()
 
     # -- waiting -----------------------------------------------------------------------
     def _waiter(self) -> Any:
@@ -125,7 +187,7 @@ class _Poller:
 
 
 class _Listener:
-    """A dedicated connection LISTENing on the recorder's channel (the library NOTIFYs on every insert)."""
+    """A dedicated connection LISTENing on the recorder's channel (tapevm's recorder NOTIFYs after every commit)."""
 
     def __init__(self, recorder: Any) -> None:
         self.recorder = recorder

@@ -1,11 +1,13 @@
 """PostgreSQL, for many machines: the eventsourcing library's recorder over psycopg 3.
 
-The library's ``PostgresApplicationRecorder`` is used as it is for writes
-(its table lock keeps the global notification order equal to commit order,
-which the follower projections rely on); we add the per-session queries tapevm
-needs and a head check inside the insert transaction.  Each row is a commit
-record (see ``codec.py``); the primary key (session, first event number)
-stops two writers at the same head, the head check any other stale writer.
+The library's ``PostgresApplicationRecorder`` and its table, with tapevm's
+write path: a head check inside the insert transaction, and no table lock, so
+writers on different sessions commit concurrently (the library's
+``LOCK TABLE ... IN EXCLUSIVE MODE`` serialised every commit, WAL flush
+included).  Followers keep reading the global log in commit order through the
+transaction-id column and visibility fence of ``postgres_log.py``.  Each row
+is a commit record (see ``codec.py``); the primary key (session, first event
+number) stops two writers at the same head, the head check any other stale writer.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.sql import SQL, Identifier
+import psycopg
+import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier, Literal
 
 from tapevm.domain.errors import StoreError, UsageError
-from tapevm.infrastructure.stream_head import check_head, head_of
+from tapevm.infrastructure.postgres_log import ensure_xid_column
+from tapevm.infrastructure.stream_head import HeadMismatch, check_head, head_of
+
+log = structlog.get_logger("tapevm.postgres")
 
 EVENTS_TABLE = "stored_events"
 # ?schema=NAME: one tapevm store per schema, so several share a database;
@@ -29,27 +37,126 @@ URL_OPTIONS = frozenset({"schema", "pool_size", "max_overflow", "connect_timeout
 
 
 class TapePostgresRecorder(PostgresApplicationRecorder):
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        """Runs inside the library's insert transaction, before its insert: check the head.
+    """The library's recorder, writing without its table lock (see ``postgres_log.py``).
 
-        The primary key already stops two writers at the same number; this also
-        stops a writer whose idea of the head is stale in any other way, so
-        event numbers stay gapless and commits never overlap.
+    A commit record (one row, no tracking) is ONE statement in its own
+    implicit transaction: the head check and the insert together
+    (``CHECKED_INSERT``), then a NOTIFY.  Anything else (several rows, a
+    process recorder's tracking row) is one pipelined transaction: [BEGIN, the
+    library's hook, the head SELECT, the INSERT], [COMMIT], then NOTIFY.  Fewer
+    statements matter: on a small machine the writers' own CPU, psycopg's
+    per-statement work included, is what limits concurrent throughput.
+
+    The NOTIFY that wakes followers runs in its own transaction after the
+    commit: a NOTIFY inside the writing transaction holds PostgreSQL's
+    database-wide notification lock through the commit's WAL flush, which
+    serialises the commits of all writers just as the table lock did.
+    """
+
+    #: Write the library's way instead (``LOCK TABLE ... IN EXCLUSIVE MODE`` until COMMIT):
+    #: only for benchmarks that compare the two.
+    table_lock: bool = False
+    #: When to NOTIFY followers: "after_commit" (tapevm's way), "in_transaction" (the library's), "none".
+    notify: str = "after_commit"
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.head_statement = SQL(
+            "SELECT originator_version AS v, topic AS t FROM {}.{} WHERE originator_id = %s "
+            "ORDER BY originator_version DESC LIMIT 1"
+        ).format(Identifier(datastore.schema), Identifier(events_table_name))
+        self.notify_statement = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        self.checked_insert = SQL(CHECKED_INSERT).format(t=SQL("{}.{}").format(
+            Identifier(datastore.schema), Identifier(events_table_name)))
+        # the same with the library's NOTIFY inside the transaction (notify = "in_transaction", for benchmarks)
+        self.checked_insert_notify = self.checked_insert + SQL(", pg_notify({}, '') AS notified").format(
+            Literal(self.channel_name))
+        self._rendered: tuple[str, str, str] | None = None  # the statements as text, which psycopg caches
+
+    def create_table(self) -> None:
+        """The library's table, plus the transaction-id column followers read the log by."""
+        super().create_table()
+        ensure_xid_column(self.datastore, self.events_table_name, ddl_lock_sql(self.datastore.schema))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Insert in one transaction, after checking the head; no table lock.
+
+        The primary key already stops two writers at the same number; the head
+        check also stops a writer whose idea of the head is stale in any other
+        way, so event numbers stay gapless and commits never overlap.  A
+        mismatch raises (and rolls back) after the INSERT was sent in the same
+        round trip: cheaper than waiting for the SELECT first.
         """
-        if not stored_events:
-            return
+        if len(stored_events) == 1 and not kwargs.get("tracking") and not self.table_lock:
+            return self._insert_one(stored_events[0], bool(kwargs.get("fork_start")))
+        failure: Exception | None = None
+        ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline:
+                try:
+                    with conn.transaction():
+                        with conn.cursor() as curs:
+                            self._insert_events(curs, stored_events, **kwargs)  # the library's hook
+                            if self.table_lock:
+                                self._lock_table(curs)
+                            if self.notify == "in_transaction":
+                                curs.execute(self.notify_statement)
+                        if stored_events:
+                            ids = self._insert_checked(conn, pipeline, stored_events, bool(kwargs.get("fork_start")))
+                except Exception as e:  # noqa: BLE001 - re-raised below, outside the pipeline (which would warn)
+                    failure = e
+            if failure is not None:  # inside get_connection, which turns psycopg errors into the library's
+                raise failure
+            if stored_events and self.notify == "after_commit":
+                self._notify_committed(conn.cursor())
+        return ids
+
+    def _insert_one(self, event: StoredEvent, fork_start: bool) -> Sequence[int]:
+        """One row: head check and insert in one statement (its own transaction), then NOTIFY."""
+        with self.datastore.get_connection() as conn:
+            if self._rendered is None:
+                self._rendered = (self.checked_insert.as_string(conn), self.checked_insert_notify.as_string(conn),
+                                  self.notify_statement.as_string(conn))
+            insert, insert_notify, notify = self._rendered
+            if self.notify == "in_transaction":
+                insert = insert_notify
+            with conn.cursor() as curs:
+                curs.execute(insert, {"s": event.originator_id, "v": event.originator_version, "t": event.topic,
+                                      "b": event.state, "fork": fork_start}, prepare=True)
+                row = curs.fetchone()
+                if self.notify == "after_commit" and row["n"] is not None:
+                    self._notify_committed(curs, notify)
+        if row["n"] is None:  # the statement refused: say why, as the Python head check words it
+            head = head_of(row["v"], row["t"]) if row["v"] is not None else 0
+            check_head(event.originator_id, event.originator_version, event.topic, head, fork_start=fork_start)
+            raise HeadMismatch(f"session {event.originator_id!r}: the commit at {event.originator_version} "
+                               f"does not follow the head ({head}); reopen the session")
+        return [row["n"]]
+
+    def _notify_committed(self, curs: Any, statement: Any = None) -> None:
+        """Wake followers; the row is committed already, so a failure here is only logged.
+
+        Raising would make the caller (and the library's retry) treat a
+        committed write as failed; followers also poll, so they still see it.
+        """
+        try:
+            curs.execute(statement or self.notify_statement, prepare=True)
+        except psycopg.Error as e:
+            log.warning("notify_failed", channel=self.channel_name, error=str(e).strip().splitlines()[0:1])
+
+    def _insert_checked(self, conn: Any, pipeline: Any, stored_events: Sequence[StoredEvent],
+                        fork_start: bool) -> Sequence[int] | None:
         first = stored_events[0]
-        curs.execute(
-            SQL(
-                "SELECT originator_version AS v, topic AS t FROM {} WHERE originator_id = %s "
-                "ORDER BY originator_version DESC LIMIT 1"
-            ).format(self._table()),
-            (first.originator_id,),
-        )
-        row = curs.fetchone()
-        head = head_of(row["v"], row["t"]) if row else 0
-        check_head(first.originator_id, first.originator_version, first.topic, head,
-                   fork_start=bool(kwargs.get("fork_start")))
+        with conn.cursor() as head_curs, conn.cursor() as curs:
+            head_curs.execute(self.head_statement, (first.originator_id,), prepare=True)
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            pipeline.sync()  # a duplicate key raises here, inside the transaction
+            row = head_curs.fetchone()
+            # our own row is not visible to the SELECT, which ran first: this is the head before us
+            head = head_of(row["v"], row["t"]) if row else 0
+            check_head(first.originator_id, first.originator_version, first.topic, head, fork_start=fork_start)
+            return self._fetch_ids_after_insert_events(curs, stored_events)
 
     def _table(self) -> Any:
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
@@ -104,6 +211,26 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query, params, prepare=True)
             return [(r["v"], r["t"], bytes(r["s"])) for r in curs.fetchall()]
+
+
+# The head check of stream_head.py in SQL, inside the INSERT (one statement, one implicit
+# transaction): the stream's last row gives the head (a commit topic "commit:<format>:<count>"
+# holds <count> events, any other row one); the row is inserted only if a commit starts right
+# after it (or a fork's first commit starts an empty stream; foreign rows are not checked).
+# The last row is returned either way, so a refusal is explained by the Python check.
+CHECKED_INSERT = """
+WITH last AS (
+  SELECT originator_version AS v, topic AS t FROM {t} WHERE originator_id = %(s)s
+  ORDER BY originator_version DESC LIMIT 1),
+head AS (
+  SELECT COALESCE((SELECT v + CASE WHEN t LIKE 'commit:%%' THEN split_part(t, ':', 3)::bigint ELSE 1 END - 1
+                   FROM last), 0) AS h),
+ins AS (
+  INSERT INTO {t} (originator_id, originator_version, topic, state)
+  SELECT %(s)s, %(v)s, %(t)s, %(b)s FROM head
+  WHERE %(t)s NOT LIKE 'commit:%%' OR (%(fork)s AND h = 0) OR %(v)s = h + 1
+  RETURNING notification_id)
+SELECT (SELECT v FROM last) AS v, (SELECT t FROM last) AS t, (SELECT notification_id FROM ins) AS n"""
 
 
 def ddl_lock_sql(schema: str) -> str:

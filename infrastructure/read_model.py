@@ -4,10 +4,12 @@ A separate SQLite file (``<store>.readmodel.db`` next to a file store,
 ``$TAPE_HOME/readmodel-<hash>.db`` for a PostgreSQL store) that can be deleted
 and rebuilt at any time.  A projection follows the store's global order (the
 recorder's notifications: one per commit record), decodes each record with the
-codec, and writes its events into the tables.  Its position is an eventsourcing
-*tracking record* written in the same transaction as the rows it covers, so
-after any crash it resumes exactly after the last commit it applied and never
-applies one twice.
+codec, and writes its events into the tables.  It reads the log only through
+``LogTail`` (positions are opaque) and is the ``sql`` projection of ``tape
+follow``.  Its position is an eventsourcing *tracking record* written in the
+same transaction as the rows it covers (``tracked_transaction``), so after any
+crash it resumes exactly after the last commit it applied and never applies one
+twice, even with several followers at once.
 
 Tables (documented in docs/cli.md):
 
@@ -27,18 +29,23 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import structlog
-from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
-from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
+from tapevm.domain.errors import PositionMoved, ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.state import fact_key
+from tapevm.infrastructure.codec import RecordCodec
+from tapevm.infrastructure.event_store import RecorderEventStore
+from tapevm.infrastructure.followers import Applied
+from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.tracked_transaction import tracked_transaction
+from tapevm.infrastructure.tracking_recorders import create_sqlite_tracking_table
 from tapevm.infrastructure.session_registry import SessionRegistry
 from tapevm.infrastructure.store_factory import tape_home
 
@@ -196,8 +203,10 @@ class ReadModel:
         self.path = path or read_model_path(store)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.datastore = SQLiteDatastore(str(self.path))
+        # Its own codec: a follower applies this projection in its own thread, and zstd contexts are not thread-safe.
+        self.codec = RecordCodec()
         self.tracking = SQLiteTrackingRecorder(self.datastore)
-        self.tracking.create_table()
+        create_sqlite_tracking_table(self.tracking)
         self._ensure_schema()
 
     def _ensure_schema(self) -> None:
@@ -208,66 +217,97 @@ class ReadModel:
         finally:
             conn.close()
 
+    name = "sql"  # as a follower's projection (tape follow --projection sql)
+
     def position(self) -> int:
+        """The position of the last commit applied (an opaque LogTail position; 0: none)."""
         return self.tracking.max_tracking_id(PROJECTION) or 0
 
-    def catch_up(self, page: int = PAGE) -> CatchUp:
-        """Apply every commit after the tracked position, one transaction per page; reusable by followers."""
-        recorder = getattr(self.store, "recorder", None)
-        codec = getattr(self.store, "codec", None)
-        if recorder is None or codec is None:
+    def _tail(self, page: int) -> LogTail:
+        if not isinstance(self.store, RecorderEventStore):
             raise StoreError(f"{self.store.url_for_display} cannot feed a read model")
+        return LogTail(self.store, page=page)
+
+    def catch_up(self, page: int = PAGE) -> CatchUp:
+        """Apply every commit after the tracked position, one transaction per page.
+
+        The log is read through LogTail only (positions are opaque); if another
+        follower moves the position meanwhile, this one re-reads it and goes on.
+        """
+        tail = self._tail(page)
         position = self.position()
         commits = events = 0
         while True:
-            notes = recorder.select_notifications(position, page, inclusive_of_start=False) if position \
-                else recorder.select_notifications(None, page)
-            if not notes:
+            records = tail.read_after(position, page)
+            if not records:
                 break
-            with self.datastore.transaction(commit=True) as cur:
-                c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
-                applier = _Applier(c)
-                handlers = applier.handlers
-                rows: list[tuple[Any, ...]] = []
-                touched: dict[str, tuple[int, float]] = {}
-                dumps = orjson.dumps
-                pending, first_since, closed = applier.pending, applier.first_since, applier.closed
-                for n in notes:
-                    stream = n.originator_id
-                    decoded = codec.decode_fields(stream, n.originator_version, n.topic, n.state)
-                    head = decoded[0]
-                    if head[0] == 1 or head[1] == "SessionForked":
-                        self._session_row(c, stream, head[0], head[4] / 1000.0)
-                    for seq, type_name, fields, cause, ms in decoded:
-                        rows.append((stream, seq, type_name, cause, ms / 1000.0, dumps(fields).decode()))
-                        if type_name == "Defined" or type_name == "Assigned":
-                            # the hot path, inlined: Applier.set_binding
-                            k = (stream, fields["ns"], fields["name"])
-                            if k in pending:
-                                cur_version = pending[k]
-                                if cur_version is not None:
-                                    closed.append((*k, cur_version[0], cur_version[1], seq))
-                            else:
-                                first_since[k] = seq
-                            pending[k] = (dumps(fields["value"]).decode(), seq)
-                            continue
-                        handler = handlers.get(type_name)
-                        if handler is not None:
-                            handler(stream, seq, fields)
-                    last = decoded[-1]
-                    touched[stream] = (last[0], last[4] / 1000.0)
-                    commits += 1
-                    events += len(decoded)
-                applier.flush()
-                c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
-                c.executemany("UPDATE sessions SET events=?, last_time=? WHERE stream=?",
-                              [(seq, last, stream) for stream, (seq, last) in touched.items()])
-                position = notes[-1].id
-                self.tracking._insert_tracking(cur, Tracking(PROJECTION, position))
+            try:
+                applied = self.apply(records, after=position)
+            except PositionMoved:
+                position = self.position()
+                continue
+            commits += applied.commits
+            events += applied.events
+            position = records[-1].position
         if commits:
-            self._refresh_names()
+            self._refresh_names()  # as before followers: a query sees the registry's current names
         log.debug("read_model_caught_up", commits=commits, events=events, position=position)
         return CatchUp(commits, events, position)
+
+    def apply(self, records: Sequence[CommitRecord], after: int) -> Applied:
+        """Write ``records``' rows and the tracking position of the last one in ONE SQLite transaction.
+
+        Raises PositionMoved (nothing written) if the tracked position is not ``after``.
+        """
+        codec = self.codec
+        times: list[float] = []
+        commits = events = 0
+        new_sessions = False
+        with tracked_transaction(self.datastore, self.tracking, PROJECTION, after=after,
+                                 to=records[-1].position) as cur:
+            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
+            applier = _Applier(c)
+            handlers = applier.handlers
+            rows: list[tuple[Any, ...]] = []
+            touched: dict[str, tuple[int, float]] = {}
+            dumps = orjson.dumps
+            pending, first_since, closed = applier.pending, applier.first_since, applier.closed
+            for n in records:
+                stream = n.session
+                decoded = codec.decode_fields(stream, n.first_seq, n.topic, n.state)
+                head = decoded[0]
+                if head[0] == 1 or head[1] == "SessionForked":
+                    self._session_row(c, stream, head[0], head[4] / 1000.0)
+                    new_sessions = True
+                for seq, type_name, fields, cause, ms in decoded:
+                    rows.append((stream, seq, type_name, cause, ms / 1000.0, dumps(fields).decode()))
+                    if type_name == "Defined" or type_name == "Assigned":
+                        # the hot path, inlined: Applier.set_binding
+                        k = (stream, fields["ns"], fields["name"])
+                        if k in pending:
+                            cur_version = pending[k]
+                            if cur_version is not None:
+                                closed.append((*k, cur_version[0], cur_version[1], seq))
+                        else:
+                            first_since[k] = seq
+                        pending[k] = (dumps(fields["value"]).decode(), seq)
+                        continue
+                    handler = handlers.get(type_name)
+                    if handler is not None:
+                        handler(stream, seq, fields)
+                last = decoded[-1]
+                touched[stream] = (last[0], last[4] / 1000.0)
+                times.append(last[4] / 1000.0)
+                commits += 1
+                events += len(decoded)
+            applier.flush()
+            c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
+            c.executemany("UPDATE sessions SET events=?, last_time=? WHERE stream=?",
+                          [(seq, last_time, stream) for stream, (seq, last_time) in touched.items()])
+        if new_sessions:
+            # a new stream is the only way a name can change (-f keeps the old stream under a new name)
+            self._refresh_names()
+        return Applied(commits, events, times)
 
     @staticmethod
     def _session_row(c: sqlite3.Cursor, stream: str, seq: int, t: float) -> None:

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.domain.content import ContentTable, canonical_bytes
 from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError
 from tapevm.domain.events import (
@@ -47,6 +46,7 @@ from tapevm.domain.events import (
 )
 from tapevm.domain.state import State, fold_event, fold_fields
 from tapevm.infrastructure.effects import EffectArgumentsDiffer, RecordedAnswers, RecordedEffect, effect_key
+from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.infrastructure.ports import EventStore, SessionHead
 from tapevm.infrastructure.session import Session
 from tapevm.projections.state_diff import StateChange, diff_states
@@ -175,7 +175,7 @@ class VerifyingStore(EventStore):
         self.kept: list[RecordedEvent] = []  # the last events, numbers head-len(kept)+1..head
         self.head = 0
 
-    def append(self, events: Sequence[RecordedEvent]) -> None:
+    def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
         for r in events:
             expected = self.window.get(r.seq)
             if expected is None or not same_event(expected, r, self.ignore_input):
@@ -405,8 +405,7 @@ def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedE
     expected_upto = d.commit[-1].seq
     if current is not None and form is not None:
         last = current.seq
-        r = store.read(session_id, last + 1)
-        for x in r:
+        for x in store.read(session_id, last + 1):
             if x.cause != current.seq:
                 break
             last = x.seq
@@ -451,10 +450,12 @@ def _explain(exp: RecordedEvent | None, act: RecordedEvent, program: bool, recor
 def _effect_report(store: EventStore, session_id: str, d: ReplayDivergence, seq: int, window: RecordWindow,
                    current: RecordedEvent | None, session: Session, where: tuple[str, int, str]) -> DivergenceReport:
     if isinstance(d, _ProgramShorter):
+        submitted = d.recorded.event
+        assert isinstance(submitted, FormSubmitted)  # _ProgramShorter is raised at a recorded FormSubmitted
         return DivergenceReport(seq=d.recorded.seq, cause="the program has fewer forms than the recording",
                                 form_seq=d.recorded.seq, expected=d.recorded,
-                                form_file=d.recorded.event.file, form_line=d.recorded.event.line,
-                                form_source=d.recorded.event.source)
+                                form_file=submitted.file, form_line=submitted.line,
+                                form_source=submitted.source)
     if isinstance(d, _ProgramLonger):
         _, line, _, text, file = d.form
         return DivergenceReport(seq=d.seq, cause="the program has more forms than the recording",

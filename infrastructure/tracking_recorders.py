@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, StoredEvent, TrackingRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTrackingRecorder
 
 from tapevm.infrastructure.ports import EventStore
@@ -45,11 +45,11 @@ class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
 if TapePostgresRecorder is not None:
 
     class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):  # type: ignore[misc]
-        """The library's process recorder (tracking + events in one transaction) with tapevm's head check."""
+        """The library's process recorder (tracking + events in one transaction) on tapevm's write path.
 
-        def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-            TapePostgresRecorder._insert_events(self, curs, stored_events, **kwargs)
-            PostgresProcessRecorder._insert_events(self, curs, stored_events, **kwargs)
+        tapevm's ``insert_events`` (head check, no table lock) calls the
+        library's ``_insert_events`` hook, which here inserts the tracking row.
+        """
 
 
 def open_tracking_recorder(store: EventStore) -> TrackingRecorder:
@@ -60,5 +60,19 @@ def open_tracking_recorder(store: EventStore) -> TrackingRecorder:
         create_tables(datastore, pg)
         return pg
     sq = SQLiteTrackingRecorder(datastore)
-    sq.create_table()
+    create_sqlite_tracking_table(sq)
     return sq
+
+
+def create_sqlite_tracking_table(recorder: SQLiteTrackingRecorder) -> None:
+    """The library's ``create_table``, safe when several processes create the same table at once.
+
+    The library checks whether the table exists, then creates it and inserts
+    its migration row: two processes can both see "missing" and the second
+    insert fails.  The table then exists, so a second attempt finds it.
+    """
+    try:
+        recorder.create_table()
+    except IntegrityError:
+        recorder.tracking_table_exists = False
+        recorder.create_table()

@@ -83,7 +83,8 @@ def apply_plan(ours: State, plan: MergePlan) -> State:
             else:
                 out.namespaces.setdefault(ns, {})[name] = item.theirs
         else:
-            table: dict[Any, Any] = {"atom": out.atoms, "fact": out.facts, "file": out.files}[item.kind]
+            tables: dict[str, dict[Any, Any]] = {"atom": out.atoms, "fact": out.facts, "file": out.files}
+            table = tables[item.kind]
             if removed:
                 table.pop(item.key[0], None)
             else:

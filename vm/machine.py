@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import difflib
 import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tapevm.vm.effects import EffectAbort
@@ -92,8 +93,9 @@ if TYPE_CHECKING:
 MAX_PENDING = 1_000_000
 
 # Inline integer operations for Call.binop (indexes are nodes.BINOP_CODES).
-_BINOPS = (None, operator.add, operator.sub, operator.mul, operator.lt, operator.gt, operator.le,
-           operator.ge, operator.eq)
+_BINOPS: tuple[Callable[[Any, Any], Any], ...] = (
+    operator.add, operator.add, operator.sub, operator.mul, operator.lt, operator.gt, operator.le,
+    operator.ge, operator.eq)  # index 0 is never used (binop 0 means "not inline")
 
 # Modes.
 EVAL, ARGS, APPLY, RETURN = 0, 1, 2, 3
@@ -493,7 +495,7 @@ class Machine:
                             break
                         elif k == K_LETREC:
                             _, rec, env, i = frame
-                            env.vars[rec.syms[i]] = val  # type: ignore[union-attr]
+                            env.vars[rec.syms[i]] = val
                             i += 1
                             if i < len(rec.inits):
                                 push((K_LETREC, rec, env, i))

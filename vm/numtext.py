@@ -34,7 +34,7 @@ def _digits_to_int(digits: str) -> int:
         return int(digits)
     half = len(digits) // 2
     high, low = digits[:-half], digits[-half:]
-    return _digits_to_int(high) * 10**half + _digits_to_int(low)
+    return _digits_to_int(high) * 10**half + _digits_to_int(low)  # type: ignore[no-any-return]
 
 
 def int_to_text(n: int) -> str:

@@ -71,11 +71,11 @@ def display(value: Any) -> str:
     """Human text: strings unquoted, symbols and keywords by name, the rest as :func:`to_source`."""
     t = type(value)
     if t is str:
-        return value
+        return value  # type: ignore[no-any-return]
     if t is Symbol:
-        return value.name
+        return value.name  # type: ignore[no-any-return]
     if t is Keyword:
-        return ":" + value.name
+        return ":" + value.name  # type: ignore[no-any-return]
     return _render(value, None)
 
 

@@ -402,7 +402,7 @@ class ErrorValue:
 
 
 Value = Union[
-    None, bool, int, float, str, Symbol, Keyword, NilType, Pair, tuple, LMap,
+    None, bool, int, float, str, Symbol, Keyword, NilType, Pair, tuple[Any, ...], LMap,
     Closure, Macro, Primitive, Atom, ErrorValue,
 ]
 

@@ -19,8 +19,8 @@ from tapevm.domain.state import State, fact_key
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.value_codec import ValueDecoder, ValueEncoder
 from tapevm.vm.values import Atom
+from tapevm.vm.values import typed_key as live_fact_key
 from tapevm.vm.world import World
-from tapevm.vm.world import fact_key as live_fact_key
 
 
 def make_decoder(state: State, world: World, interpreter: Interpreter) -> ValueDecoder:

@@ -68,7 +68,7 @@ def test_an_image_loaded_in_another_store_gives_the_same_state_byte_for_byte(
 def test_v1_fixture_is_migrated_to_v2(tmp_path: Path) -> None:
     info = image_ops.image_info(FIXTURE)
     assert info.header["stored_format_version"] == "1.0.0"
-    assert info.header["format_version"] == "2.0.0" and info.header["migrated_from"] == "1.0.0"
+    assert info.header["format_version"] == "3.0.0" and info.header["migrated_from"] == "1.0.0"
     with open_store(str(tmp_path / "s.db")) as store, image_ops.load_image(store, FIXTURE, "old") as s:
         assert s.eval("(add10 answer)") == 52
         assert s.eval("greeting") == "hello, v1"
@@ -80,7 +80,7 @@ def test_v1_fixture_is_migrated_to_v2(tmp_path: Path) -> None:
     doc = image_ops.export_image(FIXTURE)
     (tmp_path / "v1.json").write_bytes(__import__("orjson").dumps(doc))
     image_ops.import_image(tmp_path / "v1.json", tmp_path / "v2.img")
-    assert image_ops.image_info(tmp_path / "v2.img").header["stored_format_version"] == "2.0.0"
+    assert image_ops.image_info(tmp_path / "v2.img").header["stored_format_version"] == "3.0.0"
     assert canonical_state_bytes(image_ops.load_state(tmp_path / "v2.img")) == \
         canonical_state_bytes(image_ops.load_state(FIXTURE))
 
@@ -111,7 +111,7 @@ def test_damaged_foreign_and_newer_files_give_one_clear_error(tmp_path: Path) ->
         "empty": (b"", "not a tapevm image"),
         "truncated": (good[: len(good) // 2], "truncated"),
         "flipped": (good[:200] + bytes([good[200] ^ 0xFF]) + good[201:], "damaged image"),
-        "newer": (image_file.encode_image({"format_version": "3.0.0"}, {"state": b""}), "newer than this tapevm"),
+        "newer": (image_file.encode_image({"format_version": "4.0.0"}, {"state": b""}), "newer than this tapevm"),
         "garbage version": (image_file.encode_image({"format_version": "x"}, {}), "bad format version"),
     }
     for name, (data, message) in cases.items():
@@ -178,3 +178,78 @@ def test_save_image_and_list_images_from_inside_the_language(tmp_path: Path, mon
     state = image_ops.load_state(tmp_path / "home" / "images" / "first.img")
     assert state.namespaces["user"]["x"] == 1
     assert not (tmp_path / "escape.img").exists() and not (tmp_path / "home" / "escape.img").exists()
+
+
+V2_FIXTURE = FIXTURE.with_name("v2.tapeimg")
+
+
+def test_v2_fixture_is_migrated_to_the_columnar_format(tmp_path: Path) -> None:
+    info = image_ops.image_info(V2_FIXTURE)
+    assert info.header["stored_format_version"] == "2.0.0"
+    assert info.header["format_version"] == "3.0.0" and info.header["migrated_from"] == "2.0.0"
+    with open_store(str(tmp_path / "s.db")) as store, image_ops.load_image(store, V2_FIXTURE, "old") as s:
+        assert s.eval("(add10 answer)") == 52
+        assert s.eval("greeting") == "hello, v2"
+        assert s.eval("big") == 123456789012345678901234567890
+        assert s.eval("ratio") == 0.125 and s.eval("(nil? nothing)") is True and s.eval("yes") is True
+        assert s.eval('(read-file "notes/readme.txt")') == "written by format 2"
+        assert s.eval("(deref counter)") == 7 and s.eval("tools/helper").name == "sym"
+        # saved again, it is a format-3 file holding the same state
+        image_ops.save_image(s, tmp_path / "v3.img")
+    assert image_ops.image_info(tmp_path / "v3.img").header["stored_format_version"] == "3.0.0"
+    assert canonical_state_bytes(image_ops.load_state(tmp_path / "v3.img")).split(b"\n")[0] == \
+        canonical_state_bytes(image_ops.load_state(V2_FIXTURE)).split(b"\n")[0]
+
+
+def _odd_state() -> "State":
+    from tapevm.domain.content import ContentTable
+    from tapevm.domain.state import State
+
+    nodes = ContentTable()
+    nodes.add("k" * 32, b'["L",[1,2],null]')  # a key that is not its content hash
+    return State(session="odd", seq=9, current_ns="b", namespaces={
+        "user": {"s": "text", "i": -5, "z": 0, "f": ["f", 1.0], "fi": ["f", "inf"], "big": ["I", "-123456789012345678901"],
+                 "ref": ["@", "k" * 32], "dangling": ["@", "0" * 32], "nil": None, "t": True, "sym": ["s", "x"],
+                 "kw": ["k", "y"], "atom": ["a", 3], "fake": ["f"], "list": [1, 2, 3]},
+        "empty": {},
+        "b": {"ref2": ["@", "k" * 32], "s": ""},
+    }, atoms={3: 7}, facts={}, files={}, nodes=nodes)
+
+
+def test_columnar_state_round_trips_every_kind_of_value() -> None:
+    from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
+
+    state = _odd_state()
+    data = encode_image_state(state)
+    again = decode_image_state(data)
+    assert again.namespaces == state.namespaces and list(again.namespaces) == list(state.namespaces)
+    assert list(again.nodes.items()) == list(state.nodes.items())
+    assert canonical_state_bytes(again) == canonical_state_bytes(state)
+    assert encode_image_state(again) == data, "deterministic"
+
+
+def test_a_damaged_columnar_state_is_a_clear_image_error(tmp_path: Path) -> None:
+    import orjson
+
+    from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
+    from tapevm.projections.state_codec import _frame, _unframe
+
+    parts = _unframe(encode_image_state(_odd_state()), 10)
+    head = orjson.loads(parts[0])
+    head["namespaces"]["user"][0] += 1  # one string more than the names and the column hold
+    damaged = {
+        "counts": [orjson.dumps(head), *parts[1:]],
+        "short column": [*parts[:2], orjson.dumps(orjson.loads(parts[2])[:-1]), *parts[3:]],
+        "long column": [*parts[:3], orjson.dumps([*orjson.loads(parts[3]), 5]), *parts[4:]],
+        "bad position": [*parts[:6], orjson.dumps([99]), *parts[7:]],
+        "not json": [*parts[:4], b"[1,", *parts[5:]],
+        "truncated": [parts[0], parts[1][:5]],
+    }
+    for name, bad in damaged.items():
+        with pytest.raises(ValueError):
+            decode_image_state(_frame(*bad))
+            pytest.fail(name)
+        path = tmp_path / f"{name}.img"
+        image_file.write_image(path, {"source_session": "x"}, {"state": _frame(*bad), "blobs": b"[]"})
+        with pytest.raises(ImageError, match="damaged image \\(state section"):
+            image_ops.load_state(path)

@@ -56,15 +56,16 @@ def test_catch_up_is_incremental_and_survives_a_crash(store_url: str, monkeypatc
         with open_session("a", store) as s:
             s.eval("(define w 1)")
         # a crash in the middle of a page: nothing of that page is kept, the position does not move
-        original = rm.Tracking
+        from tapevm.infrastructure import tracked_transaction as tt
+        original = tt.Tracking
 
         def boom(*args):  # the crash comes after the page's rows were written, before it commits
             raise RuntimeError("crash")
-        monkeypatch.setattr(rm, "Tracking", boom)
+        monkeypatch.setattr(tt, "Tracking", boom)
         with pytest.raises(RuntimeError):
             model.catch_up()
         assert model.position() == first.position
-        monkeypatch.setattr(rm, "Tracking", original)
+        monkeypatch.setattr(tt, "Tracking", original)
         again = model.catch_up()
         assert again.events == 3 and again.commits == 1
         model.close()

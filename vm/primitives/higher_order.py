@@ -252,7 +252,7 @@ def compare(a: Any, b: Any, who: str = "sort") -> int:
     if ta is tb and (ta is str or ta is bool):
         return (a > b) - (a < b)  # type: ignore[no-any-return]
     if ta is tb and (ta is Symbol or ta is Keyword):
-        return (a.name > b.name) - (a.name < b.name)
+        return (a.name > b.name) - (a.name < b.name)  # type: ignore[no-any-return]
     if ta is tuple and tb is tuple:
         return _compare_seqs(list(a), list(b), who)
     if (ta is Pair or a is NIL) and (tb is Pair or b is NIL):
@@ -375,7 +375,10 @@ def _sort_by_next(m: Any, state: Any, value: Any) -> Any:
 
 
 def _sort_by_keys(items: list[Any], keys: list[Any], as_vector: bool) -> Any:
-    order = sorted(range(len(items)), key=cmp_to_key(lambda a, b: compare(keys[a], keys[b], "sort-by")))
+    def by_key(a: int, b: int) -> int:
+        return compare(keys[a], keys[b], "sort-by")
+
+    order = sorted(range(len(items)), key=cmp_to_key(by_key))
     result = [items[i] for i in order]
     return tuple(result) if as_vector else make_list(result)
 

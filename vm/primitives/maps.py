@@ -97,10 +97,10 @@ def assoc_in(coll: Any, path: Any, value: Any) -> Any:
 
 @primitive("dissoc")
 def dissoc(m: Any, *keys: Any) -> LMap:
-    m = lmap(m, "dissoc")
+    result = lmap(m, "dissoc")
     for k in keys:
-        m = m.dissoc(k)
-    return m
+        result = result.dissoc(k)
+    return result
 
 
 @primitive("keys")
@@ -129,7 +129,7 @@ def contains(coll: Any, key: Any) -> bool:
 @primitive("merge")
 def merge(*maps: Any) -> Any:
     """Later maps win; nil arguments are ignored."""
-    entries = []
+    entries: list[Any] = []
     for m in maps:
         entries.extend(map_items(lmap(m, "merge")))
     return LMap(entries)  # a repeated key keeps its first position and takes the last value

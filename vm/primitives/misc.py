@@ -36,7 +36,7 @@ def gensym(m: Any, prefix: Any = "g") -> Symbol:
 # -- errors ---------------------------------------------------------------------------
 def _kind_name(kind: Any) -> str:
     if type(kind) is Symbol or type(kind) is Keyword:
-        return kind.name  # type: ignore[no-any-return]
+        return kind.name
     if type(kind) is str and kind:
         return kind
     raise type_error("raise", "an error kind (a symbol, keyword or string)", kind)

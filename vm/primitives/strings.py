@@ -35,7 +35,7 @@ def string_length(s: Any) -> int:
 
 
 @primitive("substring")
-def substring(s: Any, start: Any, end: Any = NO_ARG) -> str:
+def substring(s: object, start: Any, end: Any = NO_ARG) -> str:
     """Characters ``start`` (inclusive) to ``end`` (exclusive, default: the end)."""
     s = string(s, "substring")
     begin = integer(start, "substring")
@@ -60,7 +60,7 @@ def string_split(s: Any, sep: Any = NO_ARG) -> Any:
 
 
 @primitive("string-join")
-def string_join(coll: Any, sep: Any = "") -> str:
+def string_join(coll: Any, sep: object = "") -> str:
     """Join the display text of a list's elements with ``sep``."""
     sep = string(sep, "string-join")
     return sep.join(display(x) for x in seq_items(coll, "string-join"))

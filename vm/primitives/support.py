@@ -18,10 +18,10 @@ def is_number(x: Any) -> bool:
     return t is int or t is float
 
 
-def number(x: Any, who: str) -> Any:
+def number(x: Any, who: str) -> int | float:
     t = type(x)
     if t is int or t is float:
-        return x
+        return x  # type: ignore[no-any-return]
     raise type_error(who, "a number", x)
 
 

@@ -47,7 +47,7 @@ def snapshot_name(name: str, who: str) -> str:
 
 
 @primitive("snapshot!", needs_machine=True)
-def snapshot(m: Any, name: Any, *options: Any) -> str:
+def snapshot(m: Any, name: object, *options: Any) -> str:
     """Name the state as it will be when this form commits: ``(snapshot! "name" :description "...")``."""
     name = snapshot_name(string(name, "snapshot!"), "snapshot!")
     opts = _options(options, "snapshot!", ("description",))
@@ -59,7 +59,7 @@ def snapshot(m: Any, name: Any, *options: Any) -> str:
 
 
 @primitive("restore!", needs_machine=True)
-def restore(m: Any, name: Any) -> str:
+def restore(m: Any, name: object) -> str:
     """Go back to a named snapshot when this form commits (the form's own changes are committed first)."""
     name = string(name, "restore!")
     if name not in m.world.snapshots:  # a snapshot of this same form names its end: nothing to go back to
@@ -85,7 +85,7 @@ def image_file_name(name: str, who: str) -> str:
 
 
 @primitive("save-image", needs_machine=True)
-def save_image(m: Any, name: Any, *options: Any) -> str:
+def save_image(m: Any, name: object, *options: Any) -> str:
     """Save the state as it will be when this form commits to ``$TAPE_HOME/images/NAME``."""
     name = image_file_name(string(name, "save-image"), "save-image")
     opts = _options(options, "save-image", ("description",))

@@ -21,7 +21,8 @@ from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
 from tapevm.vm.printer import display
 from tapevm.vm.values import NIL, Atom, LMap, Pair, Symbol, lisp_equal, make_list
-from tapevm.vm.world import WorldError, fact_key
+from tapevm.vm.values import typed_key as fact_key  # 1, 1.0 and #t are distinct facts
+from tapevm.vm.world import WorldError
 
 
 def _atom(x: Any, who: str) -> Atom:
