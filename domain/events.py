@@ -299,3 +299,36 @@ class ImageLoaded(Event):
     source_seq: int
     with_history: bool
     state: dict[str, Any] | None = None
+
+
+# -- the write path without models ------------------------------------------------------
+# An event on its way to the log, not yet numbered: ``(type name, schema version, fields)``.
+# The fields dict is exactly what the event model's ``__dict__`` holds (every field, in
+# declaration order), so the record codec writes it and the fold folds it as they are,
+# without building a model per event only to dump it again.  The model classes stay the
+# one definition of each layout: drafts are made from models (``draft_of``), or for the
+# hot events by the builders below, whose output tests compare field by field with the
+# validated models (tests/domain/test_drafts.py).  ``event_of`` gives the validated model.
+Draft = tuple[str, int, dict[str, Any]]
+
+
+def draft_of(event: Event) -> Draft:
+    """The draft of a (validated) model: shares its field dict."""
+    return (event.type_name, event.version, event.__dict__)
+
+
+def event_of(draft: Draft) -> Event:
+    """The validated model of a draft (pydantic raises on fields the model refuses)."""
+    return EVENT_TYPES[draft[0]].model_validate(draft[2])
+
+
+_DEFINED, _DEFINED_VERSION = Defined.type_name, Defined.version
+
+
+def defined_draft(ns: str, name: str, value: Any) -> Draft:
+    """``Defined(ns=ns, name=name, value=value)`` as a draft: a form of 100 definitions makes 100.
+
+    ``value`` must already be an encoding (JSON-native); ``ns`` and ``name``
+    are the VM's strings.  Same fields, same order as the model.
+    """
+    return (_DEFINED, _DEFINED_VERSION, {"ns": ns, "name": name, "value": value})

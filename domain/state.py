@@ -13,7 +13,7 @@ form that leaves its input alone.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from tapevm.domain.events import (
     Assigned,
     ContentStored,
     Defined,
+    Draft,
     Event,
     FactAsserted,
     FactRetracted,
@@ -245,6 +246,22 @@ def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None 
         if handler is not None:
             handler(state, fields)
     state.seq = seq
+    return state
+
+
+def fold_drafts(first: int, drafts: Sequence[Draft], state: State) -> State:
+    """Fold ``drafts`` numbered from ``first`` into ``state``: what a session just committed.
+
+    The same handlers as :func:`fold_fields` on the same field dicts the record
+    was encoded from, so the folded state is the one a reader of the log gets.
+    """
+    get = _HANDLERS.get
+    for type_name, _, fields in drafts:
+        handler = get(type_name)
+        if handler is not None:
+            handler(state, fields)
+    if drafts:
+        state.seq = first + len(drafts) - 1
     return state
 
 

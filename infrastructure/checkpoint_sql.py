@@ -14,6 +14,7 @@ and carry on: a checkpoint is a cache, never a reason for a form to fail).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -171,9 +172,30 @@ class SQLiteCheckpointStore(SQLCheckpointStore):
 
     @contextmanager
     def _cursor(self, commit: bool) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as c:
-            c.sqlite_cursor.row_factory = None
-            yield c
+        if not commit:
+            with self.datastore.transaction(commit=False) as c:
+                c.sqlite_cursor.row_factory = None
+                yield c
+            return
+        # A checkpoint is a cache (verified when read, rebuilt when missing), so writes to these
+        # tables (checkpoints, and the rare settings change) commit with synchronous=NORMAL: no
+        # fsync of their own.  In WAL mode that is still
+        # corruption-safe, and the next form's FULL commit syncs the WAL up to and including
+        # it (the WAL is written in order).  Event commits keep the pool's setting: the
+        # connection gets it back before it returns to the pool, or is closed.
+        with self.datastore.get_connection(commit=True) as conn:
+            raw = conn._sqlite_conn
+            raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.transaction(commit=True) as c:
+                    c.sqlite_cursor.row_factory = None
+                    yield c
+            finally:
+                try:
+                    raw.execute(f"PRAGMA synchronous={self.datastore.pool.synchronous}")
+                except sqlite3.Error:
+                    conn.close()  # never hand a connection with a weaker setting back to the pool
+                    raise
 
 
 class PostgresCheckpointStore(SQLCheckpointStore):

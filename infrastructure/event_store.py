@@ -10,14 +10,14 @@ record's checksum as they decode it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
 from tapevm.domain.errors import ConflictError, StoreError, TapeError
-from tapevm.domain.events import RecordedEvent
-from tapevm.infrastructure.codec import RecordCodec, record_link
+from tapevm.domain.events import Draft, RecordedEvent
+from tapevm.infrastructure.codec import Linker, RecordCodec, record_link
 from tapevm.infrastructure.hash_chain import GENESIS, chain_key_from_environment, compute_link
 from tapevm.infrastructure.ports import EventStore, SessionHead
 from tapevm.infrastructure.stream_head import HeadMismatch
@@ -59,13 +59,26 @@ class RecorderEventStore(EventStore):
         for i, e in enumerate(events):
             if e.session != session or e.seq != first + i:
                 raise ValueError("append takes consecutive events of one session")
+        self._insert(session, first, len(events), lambda link: self.codec.encode(events, link), fork_start)
+
+    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
+                      *, fork_start: bool = False) -> None:
+        if not drafts:
+            return
+        self._insert(session, first, len(drafts),
+                     lambda link: self.codec.encode_drafts(session, first, cause, recorded_at, drafts, link),
+                     fork_start)
+
+    def _insert(self, session: str, first: int, count: int, encode: Callable[[Linker], StoredEvent],
+                fork_start: bool) -> None:
+        """Encode one commit record (chained to the previous one) and insert it in one transaction."""
         prev = self._prev_link(session, first)
         key = self.chain_key
 
         def link(stream: str, seq: int, topic: str, body: bytes) -> tuple[bytes, bool]:
             return compute_link(prev, stream, seq, topic, body, key), key is not None
 
-        stored = self.codec.encode(events, link)
+        stored = encode(link)
         try:
             self.recorder.insert_events([stored], fork_start=fork_start)
         except HeadMismatch as e:
@@ -83,7 +96,7 @@ class RecorderEventStore(EventStore):
         except PersistenceError as e:
             self._links.pop(session, None)
             raise StoreError(f"could not write to {self.url_for_display}: {first_line(e)}") from e
-        self._links[session] = (first + len(events), record_link(stored.state) or GENESIS)
+        self._links[session] = (first + count, record_link(stored.state) or GENESIS)
 
     def _prev_link(self, session: str, first: int) -> bytes:
         """The link of the record before event ``first`` (cached after each append; read once otherwise)."""

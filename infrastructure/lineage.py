@@ -152,6 +152,10 @@ class NamedSessions(EventStore):
     def append(self, events: Any, *, fork_start: bool = False) -> None:
         self.raw.append(events, fork_start=fork_start)
 
+    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Any,
+                      *, fork_start: bool = False) -> None:
+        self.raw.append_drafts(session, first, cause, recorded_at, drafts, fork_start=fork_start)
+
     def sessions(self) -> Any:
         return self.raw.sessions()
 

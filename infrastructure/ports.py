@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tapevm.domain.events import RecordedEvent
+from tapevm.domain.events import Draft, RecordedEvent, event_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,22 @@ class EventStore(ABC):
         ``fork_start``: an EMPTY stream may begin at ``events[0].seq`` instead of 1
         (a fork's stream starts at its fork point + 1; its prefix is read from its source).
         """
+
+    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
+                      *, fork_start: bool = False) -> None:
+        """Store ``drafts`` as events ``first..`` of ``session``, all with ``cause`` and ``recorded_at``.
+
+        Same contract as ``append``; the session's write path uses it so that a
+        form's events need not be models.  This default validates each draft
+        into its model and calls ``append`` (an in-memory store that compares
+        models, e.g. replay's, sees exactly what it always saw); the recorder
+        store encodes the drafts directly.
+        """
+        events = [RecordedEvent(session, first + i, cause, recorded_at, event_of(d)) for i, d in enumerate(drafts)]
+        if fork_start:
+            self.append(events, fork_start=True)
+        else:
+            self.append(events)
 
     @abstractmethod
     def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:

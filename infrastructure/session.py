@@ -15,22 +15,25 @@ never gets ahead of the log.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
 from tapevm.domain.errors import ConflictError, SessionNotFound, TapeError, UsageError, VMError
 from tapevm.domain.events import (
+    Draft,
     Event,
     FormEvaluated,
     FormSubmitted,
     OutputWritten,
     RecordedEvent,
     SessionStarted,
+    draft_of,
+    event_of,
 )
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.state import State, fold_drafts
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_lease import WriterLease
@@ -239,16 +242,16 @@ class Session:
             kind = getattr(error_value, "kind", "error")
             message = getattr(error_value, "message", str(e))
             outcome = FormEvaluated(ok=False, error_kind=kind, error_message=message)
-            events = self._builder.build(submitted, printed_out, outcome)
+            drafts = self._builder.build(submitted, printed_out, outcome)
             try:
-                recorded = self._append_form_events(events)
+                committed = self._append_form_drafts(drafts)
             except BaseException:
                 self._builder.discard()
                 self._mark_unfinished()
                 raise
             self._builder.commit()
-            return FormOutcome(recorded[0].cause, recorded[-1].seq, False, None, "",
-                               _output_of(events), kind, message)
+            return FormOutcome(committed.cause, committed.last, False, None, "",
+                               _output_of(drafts), kind, message)
         except BaseException:  # interrupted (Ctrl-C): nothing of the form stays in the live VM
             world.rollback()
             self._builder.discard()
@@ -262,12 +265,13 @@ class Session:
         # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
         outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
         try:
-            events = self._builder.build(submitted, mutations, outcome, value, has_result=True)
+            drafts = self._builder.build(submitted, mutations, outcome, value, has_result=True)
             if requests:
                 # the events still to append (a form with effects has committed its FormSubmitted)
-                pending = events if self._form_seq is None else events[1:]
-                events += time_travel.request_events(self, pending, requests)
-            recorded = self._append_form_events(events)
+                pending = drafts if self._form_seq is None else drafts[1:]
+                drafts += [draft_of(e) for e in
+                           time_travel.request_events(self, [event_of(d) for d in pending], requests)]
+            committed = self._append_form_drafts(drafts)
         except BaseException:
             world.rollback()
             self._builder.discard()
@@ -276,8 +280,9 @@ class Session:
         world.commit()
         self._builder.commit()
         if requests:
-            time_travel.after_commit(self, requests, recorded)
-        return FormOutcome(recorded[0].cause, recorded[-1].seq, True, value, printed, _output_of(events))
+            appended = drafts[committed.first - committed.last - 1:]  # without a FormSubmitted committed earlier
+            time_travel.after_commit(self, requests, committed.recorded(self.stream, appended))
+        return FormOutcome(committed.cause, committed.last, True, value, printed, _output_of(drafts))
 
     # -- recorded effects (issue 5): a form with effects commits in several transactions --
     def tool(self, name: str) -> Callable[[Tool], Tool]:
@@ -318,25 +323,33 @@ class Session:
         """Commit ``events`` in one transaction with ``cause`` as their cause (an effect of a form)."""
         return self._append_events(events, cause)
 
-    def _append_form_events(self, events: list[Event]) -> list[RecordedEvent]:
+    def _append_form_drafts(self, drafts: list[Draft]) -> _Committed:
         if self._form_seq is None:
-            return self._append_events(events)
-        return self._append_events(events[1:], self._form_seq)  # FormSubmitted is already committed
+            return self._append_drafts(drafts)
+        return self._append_drafts(drafts[1:], self._form_seq)  # FormSubmitted is already committed
 
     def _append_events(self, events: list[Event], cause: int | None = None) -> list[RecordedEvent]:
         """Number, store and fold ``events``; their cause is ``cause`` or else the first of them."""
+        return self._append_drafts([draft_of(e) for e in events], cause).recorded(self.stream, events)
+
+    def _append_drafts(self, drafts: list[Draft], cause: int | None = None) -> _Committed:
+        """Number, store (one transaction) and fold ``drafts``; their cause is ``cause`` or else the first.
+
+        The state folds the very field dicts the record was encoded from: no
+        model, no RecordedEvent per event on the way (see domain/events.py, Draft).
+        """
         if not self.writable:
             raise UsageError(f"session {self.id!r} was opened read-only")
         first = self._state.seq + 1
         now = time.time()
         c = first if cause is None else cause
-        recorded = [RecordedEvent(self.stream, first + i, c, now, e) for i, e in enumerate(events)]
-        self.store.append(recorded)
-        fields = [(r.seq, r.event.type_name, r.event.__dict__) for r in recorded]
-        fold_fields(fields, self._state)
-        # The commit's own events feed the checkpoints' events hash: no re-read of the log at a boundary.
-        self.checkpoints.after_append(self._state, fields)
-        return recorded
+        if drafts:
+            self.store.append_drafts(self.stream, first, c, now, drafts)
+            fold_drafts(first, drafts, self._state)
+            # The commit's own events feed the checkpoints' events hash: no re-read of the log at a boundary.
+            self.checkpoints.after_append(
+                self._state, [(first + i, type_name, fields) for i, (type_name, _, fields) in enumerate(drafts)])
+        return _Committed(first, first + len(drafts) - 1, c, now)
 
     def record(self, events: list[Event]) -> list[RecordedEvent]:
         """Commit session-action events (a merge, a take) and reload the live VM from the new state.
@@ -385,8 +398,25 @@ class Session:
         self.close()
 
 
-def _output_of(events: list[Event]) -> str:
-    return "".join(e.text for e in events if isinstance(e, OutputWritten))
+class _Committed(NamedTuple):
+    """Where a commit's events landed: events ``first..last``, one cause and one time."""
+
+    first: int
+    last: int
+    cause: int
+    recorded_at: float
+
+    def recorded(self, stream: str, events: Sequence[Event | Draft]) -> list[RecordedEvent]:
+        """The committed events as RecordedEvents (drafts become validated models)."""
+        return [RecordedEvent(stream, self.first + i, self.cause, self.recorded_at,
+                              e if isinstance(e, Event) else event_of(e)) for i, e in enumerate(events)]
+
+
+_OUTPUT = OutputWritten.type_name
+
+
+def _output_of(drafts: list[Draft]) -> str:
+    return "".join(fields["text"] for type_name, _, fields in drafts if type_name == _OUTPUT)
 
 
 def open_session(

@@ -15,7 +15,8 @@ What we change in the library's ``SQLiteApplicationRecorder`` and why:
   ``version + count - 1`` of the last row, read from the primary-key index.
 * rows go in with one ``executemany`` (the library inserts row by row to
   collect rowids; we compute them from ``last_insert_rowid()``, valid because
-  the transaction holds the write lock).
+  the transaction holds the write lock); tapevm's own appends are one row,
+  whose rowid the cursor already knows.
 """
 
 from __future__ import annotations
@@ -105,10 +106,17 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
         check_head(first.originator_id, first.originator_version, first.topic, _head_of(c.fetchone()),
                    fork_start=bool(kwargs.get("fork_start")))
         try:
-            c.executemany(
-                self.insert_events_statement,
-                [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
-            )
+            if len(stored_events) == 1:  # tapevm's commit record: one row, its rowid without another query
+                c.execute(self.insert_events_statement,
+                          (first.originator_id, first.originator_version, first.topic, first.state))
+                rowid = c.sqlite_cursor.lastrowid
+                if rowid is not None:
+                    return [rowid]
+            else:
+                c.executemany(
+                    self.insert_events_statement,
+                    [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+                )
         except sqlite3.IntegrityError as e:
             raise IntegrityError(e) from e
         c.execute("SELECT last_insert_rowid()")

@@ -43,10 +43,12 @@ from tapevm.vm.values import NIL, Keyword, LMap, Pair, Symbol
 # path (``.``, or a token that is not valid syntax, so that the error has its position),
 # the list is scanned again token by token.
 _DELIMITERS = r"\s()\[\]{}\"';`,|"
+_SKIP = r"(?:\s+|;[^\n]*)*+"  # whitespace and comments before a token
+_FLAT_INSIDE = r"[^()\[\]{}\"';`,|@]*"  # the inside of a list of plain atoms
 _LEX = re.compile(
-    r"(?:\s+|;[^\n]*)*+"
-    r"(?:"
-    r"\(([^()\[\]{}\"';`,|@]*)\)"  # 1 a list of plain atoms (no brackets, quotes, prefixes, comments)
+    _SKIP
+    + r"(?:"
+    rf"\(({_FLAT_INSIDE})\)"  # 1 a list of plain atoms (no brackets, quotes, prefixes, comments)
     r"|([(\[{])"  # 2 an opening bracket
     r"|([)\]}])"  # 3 a closing bracket
     rf"|((?!:\|)[^{_DELIMITERS}@][^{_DELIMITERS}]*)"  # 4 an atom (number, symbol, keyword, constant, '.')
@@ -59,6 +61,11 @@ _LEX = re.compile(
     r")",
     re.DOTALL,
 )
+# A run of plain-atom lists inside a list (the body of a ``begin`` of definitions, a ``let``'s
+# bindings...): found in one match, their insides in one ``findall``, read without going
+# through the scanner loop once per list.  Same alternative and same skip as ``_LEX``'s.
+_FLAT_RUN = re.compile(rf"\({_FLAT_INSIDE}\)(?:{_SKIP}\({_FLAT_INSIDE}\))*")
+_FLAT_ITEM = re.compile(rf"{_SKIP}\(({_FLAT_INSIDE})\)")
 _FLAT, _OPEN, _CLOSE, _ATOM, _STRING, _PREFIX, _BAR_SYMBOL, _BAR_KEYWORD, _END, _OTHER = range(1, 11)
 # How far before its group a token starts (the opening paren, quote, bar or colon-bar), by group number.
 _TOKEN_OFFSET = (0, 1, 0, 0, 0, 1, 0, 1, 2, 0, 0)
@@ -132,6 +139,38 @@ def _flat_list(text: str) -> Any:
     return result
 
 
+def _read_flat_run(src: str, start: int, stop: int, items: list[Any]) -> int:
+    """Append the lists of the run ``src[start:stop]`` (plain-atom lists, see ``_FLAT_RUN``) to ``items``.
+
+    Returns where scanning goes on: ``stop``, or the opening parenthesis of the
+    first list that needs the general path (``.``, invalid syntax), read no further.
+    """
+    append = items.append
+    known = _ATOMS.get
+    for i, text in enumerate(_FLAT_ITEM.findall(src, start, stop)):
+        datum: Any = NIL
+        for token in reversed(text.split()):  # _flat_list, inlined: this loop runs for every definition
+            value = known(token)
+            if value is None:
+                if token.isdigit() and token.isascii() and len(token) < 640:
+                    value = int(token)
+                else:
+                    value = _atom(token)
+                    if value is None:
+                        return _flat_item_start(src, start, stop, i)
+            datum = Pair(value, datum)
+        append(datum)
+    return stop
+
+
+def _flat_item_start(src: str, start: int, stop: int, i: int) -> int:
+    """Where the ``i``-th list of a run of plain-atom lists opens."""
+    for j, m in enumerate(_FLAT_ITEM.finditer(src, start, stop)):
+        if j == i:
+            return m.start(1) - 1
+    raise AssertionError("a run has fewer lists than findall found")  # pragma: no cover
+
+
 def classify_token(token: str) -> Any:
     """The value of an atom token (number, constant, keyword or symbol)."""
     value = _CONSTANTS.get(token)
@@ -193,6 +232,14 @@ class _Reader:
                     start = m.start(k) - _TOKEN_OFFSET[k]
                 datum: Any
                 if k == _FLAT:
+                    if top is not None and top.dot < 0 and top.kind != "'":
+                        first = m.start(k) - 1
+                        stop = _FLAT_RUN.match(src, first).end()  # type: ignore[union-attr]  # m matched one
+                        if stop > m.end():  # more plain lists follow this one: read them all at once
+                            resume = _read_flat_run(src, first, stop, top.items)
+                            if resume > first:
+                                break
+                            resume = -1  # the first one needs the general path
                     datum = _flat_list(m.group(k))
                     if datum is None:  # '.' or an error inside: read this list the general way
                         top = _Open("(", m.start(k) - 1)

@@ -50,6 +50,11 @@ class Mutation(NamedTuple):
     args: tuple[Any, ...]
 
 
+# ``Mutation(kind, args)`` without the Python layer of a NamedTuple's ``__new__`` (half the
+# cost): for the journal entries every definition and assignment makes.
+_new_mutation = tuple.__new__
+
+
 class WorldError(Exception):
     """A world operation that cannot be done (unbound name, bad path...).
 
@@ -170,7 +175,7 @@ class World:
         old = table.get(name, _MISSING)
         lazy = self._lazy.pop((ns, name), None) if old is _LAZY else None
         table[name] = value
-        self._journal.append(Mutation(DEFINE, (ns, name, value)))
+        self._journal.append(_new_mutation(Mutation, (DEFINE, (ns, name, value))))
         self._undo.append((self._undo_define, table, ns, name, old, lazy))
 
     def _undo_define(
@@ -192,7 +197,7 @@ class World:
             self._force(ns, name)
         old = table[name]
         table[name] = value
-        self._journal.append(Mutation(ASSIGN, (ns, name, value)))
+        self._journal.append(_new_mutation(Mutation, (ASSIGN, (ns, name, value))))
         self._undo.append((table.__setitem__, name, old))
 
     def enter_ns(self, ns: str) -> None:

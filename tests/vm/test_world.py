@@ -171,3 +171,16 @@ def test_facts_are_returned_in_assertion_order() -> None:
         interp.eval_string(f"(assert! '(item {n}))")
     result = interp.eval_string("(map (lambda (m) (get m '?x)) (facts '(item ?x)))")
     assert [s.name for s in result] == names
+
+
+def test_journal_entries_are_mutations_however_they_are_built() -> None:
+    from tapevm.vm.world import ASSIGN, DEFINE, Mutation, World
+
+    w = World()
+    w.begin()
+    w.define("user", "x", 1)
+    w.assign("user", "x", 2)
+    entries = w.take_mutations()
+    assert entries == [Mutation(DEFINE, ("user", "x", 1)), Mutation(ASSIGN, ("user", "x", 2))]
+    assert all(type(m) is Mutation for m in entries)
+    assert [m.kind for m in entries] == [DEFINE, ASSIGN]
