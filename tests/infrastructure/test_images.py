@@ -253,3 +253,70 @@ def test_a_damaged_columnar_state_is_a_clear_image_error(tmp_path: Path) -> None
         image_file.write_image(path, {"source_session": "x"}, {"state": _frame(*bad), "blobs": b"[]"})
         with pytest.raises(ImageError, match="damaged image \\(state section"):
             image_ops.load_state(path)
+
+
+SESSION_OF_EVERY_KIND = """
+(define s "text") (define e "") (define i -5) (define z 0) (define f 1.5) (define whole 2.0)
+(define big 123456789012345678901234567890) (define neg-big -123456789012345678901)
+(define sym 'x) (define kw :y) (define nothing nil) (define yes true)
+(define xs (list 1 2.5 "three")) (define v [6 7]) (define m {:a 1}) (define same-xs xs)
+(define long "LONG") (define add1 (lambda (n) (+ n 1))) (define c (atom 0))
+(in-ns 'tools) (define t 1) (define ys (list 'a 'b)) (in-ns 'empty) (in-ns 'user)
+"""
+
+
+def test_a_loaded_state_builds_its_bindings_on_first_read_and_equals_the_source(tmp_path: Path) -> None:
+    """load_state checks every column at once and builds namespaces and nodes when first read."""
+    from tapevm.projections.image_state_codec import DeferredState
+
+    program = SESSION_OF_EVERY_KIND.replace("LONG", "ab" * 700)  # a TEXT node
+    with open_session("every", str(tmp_path / "s.db")) as s:
+        s.run(program)
+        expected = s.state
+        image_ops.save_image(s, tmp_path / "every.img")
+    loaded = image_ops.load_state(tmp_path / "every.img")
+    assert isinstance(loaded, DeferredState) and "_build" in loaded.__dict__
+    assert loaded.seq == expected.seq and loaded.atoms == expected.atoms and loaded.current_ns == "user"
+    assert "_build" in loaded.__dict__, "the structure is read without building the bindings"
+    assert loaded.namespaces == expected.namespaces and "_build" not in loaded.__dict__
+    assert list(loaded.nodes.items()) == list(expected.nodes.items())
+    assert canonical_state_bytes(loaded) == canonical_state_bytes(expected)
+    assert loaded.copy().same_as(expected) and loaded.copy().namespaces is not loaded.namespaces
+    # the same through the other readers: verify, export, a new session
+    assert image_ops.verify(tmp_path / "every.img")["bindings"] == sum(map(len, expected.namespaces.values()))
+    assert image_ops.export_image(tmp_path / "every.img")["state"]["namespaces"] == expected.namespaces
+    with open_store(str(tmp_path / "other.db")) as store, image_ops.load_image(store, tmp_path / "every.img", "b") as b:
+        assert b.eval("(add1 i)") == -4 and b.eval("big") == 123456789012345678901234567890
+        assert b.eval("(deref c)") == 0 and b.eval("tools/ys") is not None
+
+
+def test_damaged_columns_fail_at_load_never_at_first_read(tmp_path: Path) -> None:
+    """Every malformation is found by load_state itself (one ImageError), before any binding is built."""
+    import orjson
+
+    from tapevm.projections.image_state_codec import encode_image_state
+    from tapevm.projections.state_codec import _frame, _unframe
+
+    parts = _unframe(encode_image_state(_odd_state()), 10)
+    head = orjson.loads(parts[0])
+    negative = orjson.loads(parts[0])
+    negative["namespaces"]["b"] = [-1, 1, 0, 0, 1, 0]
+    short = orjson.loads(parts[0])
+    short["namespaces"]["b"] = [1, 0, 0, 0, 1]
+    head["namespaces"] = []
+    damaged = {
+        "a column is an object": [*parts[:4], b'{"a": 1}', *parts[5:]],
+        "names are not an array": [parts[0], b'"abc"', *parts[2:]],
+        "negative count": [orjson.dumps(negative), *parts[1:]],
+        "five counts": [orjson.dumps(short), *parts[1:]],
+        "namespaces not an object": [orjson.dumps(head), *parts[1:]],
+        "negative position": [*parts[:6], orjson.dumps([-1, 0]), *parts[7:]],
+        "explicit key not ascii": [*parts[:8], b'=\xff\xfe ["L",[1],null]', *parts[9:]],
+        "blobs not json": [*parts[:9], b"[["],
+    }
+    for name, bad in damaged.items():
+        path = tmp_path / f"{len(name)}.img"
+        image_file.write_image(path, {"source_session": "x"}, {"state": _frame(*bad), "blobs": b"[]"})
+        with pytest.raises(ImageError, match="damaged image \\(state section"):
+            image_ops.load_state(path)
+            pytest.fail(name)
