@@ -52,22 +52,31 @@ class RecorderEventStore(EventStore):
         self._links: dict[str, tuple[int, bytes]] = {}
 
     def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
-        if not events:
+        self.append_records([events], fork_start=fork_start)
+
+    def append_records(self, groups: Sequence[Sequence[RecordedEvent]], *, fork_start: bool = False) -> None:
+        """Each group one commit record (chained in order), all in ONE transaction."""
+        groups = [g for g in groups if g]
+        if not groups:
             return
-        session = events[0].session
-        first = events[0].seq
+        session = groups[0][0].session
+        first = groups[0][0].seq
+        events = [e for g in groups for e in g]
         for i, e in enumerate(events):
             if e.session != session or e.seq != first + i:
                 raise ValueError("append takes consecutive events of one session")
         prev = self._prev_link(session, first)
         key = self.chain_key
+        stored_records = []
+        for group in groups:
+            def link(stream: str, seq: int, topic: str, body: bytes, prev: bytes = prev) -> tuple[bytes, bool]:
+                return compute_link(prev, stream, seq, topic, body, key), key is not None
 
-        def link(stream: str, seq: int, topic: str, body: bytes) -> tuple[bytes, bool]:
-            return compute_link(prev, stream, seq, topic, body, key), key is not None
-
-        stored = self.codec.encode(events, link)
+            stored = self.codec.encode(group, link)
+            stored_records.append(stored)
+            prev = record_link(stored.state) or GENESIS
         try:
-            self.recorder.insert_events([stored], fork_start=fork_start)
+            self.recorder.insert_events(stored_records, fork_start=fork_start)
         except HeadMismatch as e:
             self._links.pop(session, None)
             raise ConflictError(str(e)) from e
@@ -83,7 +92,7 @@ class RecorderEventStore(EventStore):
         except PersistenceError as e:
             self._links.pop(session, None)
             raise StoreError(f"could not write to {self.url_for_display}: {first_line(e)}") from e
-        self._links[session] = (first + len(events), record_link(stored.state) or GENESIS)
+        self._links[session] = (first + len(events), prev)
 
     def _prev_link(self, session: str, first: int) -> bytes:
         """The link of the record before event ``first`` (cached after each append; read once otherwise)."""

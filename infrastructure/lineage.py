@@ -152,6 +152,9 @@ class NamedSessions(EventStore):
     def append(self, events: Any, *, fork_start: bool = False) -> None:
         self.raw.append(events, fork_start=fork_start)
 
+    def append_records(self, groups: Any, *, fork_start: bool = False) -> None:
+        self.raw.append_records(groups, fork_start=fork_start)
+
     def sessions(self) -> Any:
         return self.raw.sessions()
 
