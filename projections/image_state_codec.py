@@ -125,9 +125,10 @@ class DeferredState(State):
 
     The dataclass fields ``namespaces`` and ``nodes`` have no class attribute (they
     have default factories), so until they are set, reading one falls through to
-    :meth:`__getattr__`, which builds both and stores them as ordinary attributes:
-    from then on the object is a plain State (equality, ``copy``, ``semantic``,
-    the fold and every serialiser see ordinary dicts).
+    :meth:`__getattr__`, which builds both, stores them as ordinary attributes and
+    turns the object into a plain :class:`State` (its class included: equality,
+    ``copy``, ``dataclasses.replace``, the fold and every serialiser see an ordinary
+    State with ordinary dicts).  Comparing one builds it first.
     """
 
     def __init__(self, build: Callable[[], tuple[dict[str, dict[str, Any]], ContentTable]],
@@ -143,7 +144,14 @@ class DeferredState(State):
             namespaces, nodes = build()
         self.__dict__.update(namespaces=namespaces, nodes=nodes)
         del self.__dict__["_build"]
+        self.__class__ = State  # type: ignore[assignment]  # same layout; from now on an ordinary State
         return self.__dict__[name]
+
+    def __eq__(self, other: object) -> bool:
+        self.namespaces  # noqa: B018 - builds, and makes self a State
+        return self == other
+
+    __hash__ = None  # type: ignore[assignment]  # like State's (a mutable dataclass)
 
 
 def _decode(data: bytes) -> State:

@@ -267,6 +267,7 @@ SESSION_OF_EVERY_KIND = """
 
 def test_a_loaded_state_builds_its_bindings_on_first_read_and_equals_the_source(tmp_path: Path) -> None:
     """load_state checks every column at once and builds namespaces and nodes when first read."""
+    from tapevm.domain.state import State
     from tapevm.projections.image_state_codec import DeferredState
 
     program = SESSION_OF_EVERY_KIND.replace("LONG", "ab" * 700)  # a TEXT node
@@ -282,6 +283,11 @@ def test_a_loaded_state_builds_its_bindings_on_first_read_and_equals_the_source(
     assert list(loaded.nodes.items()) == list(expected.nodes.items())
     assert canonical_state_bytes(loaded) == canonical_state_bytes(expected)
     assert loaded.copy().same_as(expected) and loaded.copy().namespaces is not loaded.namespaces
+    assert type(loaded) is State, "once built, an ordinary State"
+    other = image_ops.load_state(tmp_path / "every.img")
+    assert isinstance(other, DeferredState)
+    assert (other == loaded) is False and type(other) is State, "compared as States (content tables by identity)"
+    assert other.same_as(loaded) and other == other
     # the same through the other readers: verify, export, a new session
     assert image_ops.verify(tmp_path / "every.img")["bindings"] == sum(map(len, expected.namespaces.values()))
     assert image_ops.export_image(tmp_path / "every.img")["state"]["namespaces"] == expected.namespaces
