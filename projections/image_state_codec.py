@@ -137,13 +137,14 @@ class DeferredState(State):
         self.__dict__["_build"] = build
 
     def __getattr__(self, name: str) -> Any:
-        build = self.__dict__.get("_build")
-        if build is None or name not in ("namespaces", "nodes"):
+        build = self.__dict__.get("_build") if name in ("namespaces", "nodes") else None
+        if build is None:
             raise AttributeError(name)
         with paused_gc():
             namespaces, nodes = build()
+        # two threads racing here both build (equal results); neither fails
         self.__dict__.update(namespaces=namespaces, nodes=nodes)
-        del self.__dict__["_build"]
+        self.__dict__.pop("_build", None)
         self.__class__ = State  # type: ignore[assignment]  # same layout; from now on an ordinary State
         return self.__dict__[name]
 
