@@ -328,8 +328,8 @@ def test_damaged_columns_fail_at_load_never_at_first_read(tmp_path: Path) -> Non
             pytest.fail(name)
 
 
-def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path: Path) -> None:
-    """One transaction, two chained records: opening reads its small first record, not the image."""
+def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path: Path, store_url: str) -> None:
+    """One transaction, two chained records (both backends): opening reads its small first record."""
     from tapevm.infrastructure.hash_chain import verify_chain
     from tapevm.infrastructure.lineage import raw_store
 
@@ -338,14 +338,14 @@ def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path:
         image_ops.save_image(s, tmp_path / "a.img")
         image_ops.save_image(s, tmp_path / "h.img", with_history=True)
         head = s.head
-    for name, events in (("a.img", 3), ("h.img", head + 1)):
-        with open_store(str(tmp_path / f"{name}.db")) as store:
-            image_ops.load_image(store, tmp_path / name, "copy").close()
-            rows = raw_store(store).recorder.select_rows("copy", 0, None, 100)  # type: ignore[attr-defined]
+    with open_store(store_url) as store:
+        for name, events in (("a", 3), ("h", head + 1)):
+            image_ops.load_image(store, tmp_path / f"{name}.img", name).close()
+            rows = raw_store(store).recorder.select_rows(name, 0, None, 100)  # type: ignore[attr-defined]
             assert [r[0] for r in rows][:2] == [1, 2] and sum(int(r[1].rsplit(":", 1)[1]) for r in rows) == events
-            report = verify_chain(store, "copy")
+            report = verify_chain(store, name)
             assert report.ok and report.records == len(rows) and report.events == events
-            with open_session("copy", store, create=False) as again:
+            with open_session(name, store, create=False) as again:
                 assert again.eval("(+ i 1)") == -4 and again.unfinished is None
 
 
