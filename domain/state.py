@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from tapevm.domain.content import ContentTable, canonical_bytes
+from tapevm.domain.content import ContentTable, canonical_bytes, canonical_bytes_of_all
 from tapevm.domain.events import (
     AtomCreated,
     AtomReset,
@@ -135,9 +136,10 @@ Fields = dict[str, Any]
 
 
 def _content_stored(state: State, f: Fields) -> None:
-    nodes = state.nodes
-    for key, node in f["nodes"]:
-        nodes.add(key, canonical_bytes(node))
+    pairs = f["nodes"]
+    if set(map(len, pairs)) - {2}:  # what unpacking each pair checked, in C
+        raise ValueError("a ContentStored node is not a [key, node] pair")
+    state.nodes.add_all(map(itemgetter(0), pairs), canonical_bytes_of_all(map(itemgetter(1), pairs)))
     blobs = state.blobs
     for key, encoding, data in f["blobs"]:
         blobs.add(key, decode_blob(encoding, data))

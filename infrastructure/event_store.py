@@ -52,35 +52,45 @@ class RecorderEventStore(EventStore):
         self._links: dict[str, tuple[int, bytes]] = {}
 
     def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
-        if not events:
+        self.append_records([events], fork_start=fork_start)
+
+    def append_records(self, groups: Sequence[Sequence[RecordedEvent]], *, fork_start: bool = False) -> None:
+        """Each group one commit record (chained in order), all in ONE transaction."""
+        groups = [g for g in groups if g]
+        if not groups:
             return
-        session = events[0].session
-        first = events[0].seq
+        session = groups[0][0].session
+        first = groups[0][0].seq
+        events = [e for g in groups for e in g]
         for i, e in enumerate(events):
             if e.session != session or e.seq != first + i:
                 raise ValueError("append takes consecutive events of one session")
-        self._insert(session, first, len(events), lambda link: self.codec.encode(events, link), fork_start)
+        self._insert(session, first, len(events),
+                     [lambda link, group=group: self.codec.encode(group, link) for group in groups], fork_start)
 
     def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
                       *, fork_start: bool = False) -> None:
         if not drafts:
             return
         self._insert(session, first, len(drafts),
-                     lambda link: self.codec.encode_drafts(session, first, cause, recorded_at, drafts, link),
+                     [lambda link: self.codec.encode_drafts(session, first, cause, recorded_at, drafts, link)],
                      fork_start)
 
-    def _insert(self, session: str, first: int, count: int, encode: Callable[[Linker], StoredEvent],
+    def _insert(self, session: str, first: int, count: int, encoders: Sequence[Callable[[Linker], StoredEvent]],
                 fork_start: bool) -> None:
-        """Encode one commit record (chained to the previous one) and insert it in one transaction."""
+        """Encode commit records (each chained to the one before) and insert them in one transaction."""
         prev = self._prev_link(session, first)
         key = self.chain_key
+        stored_records = []
+        for encode in encoders:
+            def link(stream: str, seq: int, topic: str, body: bytes, prev: bytes = prev) -> tuple[bytes, bool]:
+                return compute_link(prev, stream, seq, topic, body, key), key is not None
 
-        def link(stream: str, seq: int, topic: str, body: bytes) -> tuple[bytes, bool]:
-            return compute_link(prev, stream, seq, topic, body, key), key is not None
-
-        stored = encode(link)
+            stored = encode(link)
+            stored_records.append(stored)
+            prev = record_link(stored.state) or GENESIS
         try:
-            self.recorder.insert_events([stored], fork_start=fork_start)
+            self.recorder.insert_events(stored_records, fork_start=fork_start)
         except HeadMismatch as e:
             self._links.pop(session, None)
             raise ConflictError(str(e)) from e
@@ -96,7 +106,7 @@ class RecorderEventStore(EventStore):
         except PersistenceError as e:
             self._links.pop(session, None)
             raise StoreError(f"could not write to {self.url_for_display}: {first_line(e)}") from e
-        self._links[session] = (first + count, record_link(stored.state) or GENESIS)
+        self._links[session] = (first + count, prev)
 
     def _prev_link(self, session: str, first: int) -> bytes:
         """The link of the record before event ``first`` (cached after each append; read once otherwise)."""

@@ -156,6 +156,9 @@ class NamedSessions(EventStore):
                       *, fork_start: bool = False) -> None:
         self.raw.append_drafts(session, first, cause, recorded_at, drafts, fork_start=fork_start)
 
+    def append_records(self, groups: Any, *, fork_start: bool = False) -> None:
+        self.raw.append_records(groups, fork_start=fork_start)
+
     def sessions(self) -> Any:
         return self.raw.sessions()
 

@@ -60,6 +60,13 @@ class EventStore(ABC):
         else:
             self.append(events)
 
+    def append_records(self, groups: Sequence[Sequence[RecordedEvent]], *, fork_start: bool = False) -> None:
+        """Store the groups' events (consecutive, in order) atomically, each group as its own record
+        where the store keeps records: a reader of one group does not decode the others (``tape
+        image load`` keeps its small SessionStarted apart from the image's content).  By default
+        one ``append`` of them all: the same events, the same atomicity."""
+        self.append([e for g in groups for e in g], fork_start=fork_start)
+
     @abstractmethod
     def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         """Events of ``session`` with ``start <= seq <= stop``, in order, checked and decoded."""

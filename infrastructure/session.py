@@ -149,7 +149,8 @@ class Session:
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
         # A form interrupted between its effects and its end (infrastructure/unfinished_form.py).
-        self.unfinished: int | None = find_unfinished_form(store, self.id, self._state.seq)
+        self.unfinished: int | None = find_unfinished_form(
+            store, self.id, self._state.seq, read=lambda a, b: lineage.read(store, stream, a, b, segments))
         log.debug("session_opened", session=self.id, head=self._state.seq)
 
     def _load_vm(self) -> None:

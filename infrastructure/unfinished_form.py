@@ -12,11 +12,12 @@ for real; its mutations and FormEvaluated then commit as usual.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.domain.errors import UsageError
-from tapevm.domain.events import FormEvaluated, FormSubmitted, RecordedEvent
+from tapevm.domain.events import FormEvaluated, FormSubmitted, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.infrastructure.effects import RecordedAnswers, RecordedEffect
 from tapevm.infrastructure.ports import EventStore
 from tapevm.vm.world_state import make_decoder
@@ -25,15 +26,30 @@ if TYPE_CHECKING:
     from tapevm.infrastructure.session import FormOutcome, Session
 
 
-def find_unfinished_form(store: EventStore, session_id: str, head: int) -> int | None:
-    """The event number of the FormSubmitted whose form never ended, if the log ends inside one."""
-    store = NamedSessions.of(store)
+# Events a session writes outside any form: a log ending with one does not end inside a form.
+_NEVER_IN_A_FORM = (FormEvaluated, ImageLoaded, SessionStarted)
+
+
+def find_unfinished_form(store: EventStore, session_id: str, head: int,
+                         read: Callable[[int, int], Iterable[RecordedEvent]] | None = None) -> int | None:
+    """The event number of the FormSubmitted whose form never ended, if the log ends inside one.
+
+    ``read(a, b)`` reads the session's events ``a..b`` (the session passes its lineage, already
+    resolved, so that opening does not look up the session's first record again: after ``tape
+    image load`` that record holds the whole image, and each look-up decoded it).
+    """
+    if read is None:
+        named = NamedSessions.of(store)
+
+        def read(a: int, b: int) -> Iterable[RecordedEvent]:
+            return named.read(session_id, a, b)
+
     if head < 2:
         return None
-    last = next(iter(store.read(session_id, head, head)), None)
-    if last is None or type(last.event) is FormEvaluated:
+    last = next(iter(read(head, head)), None)
+    if last is None or type(last.event) in _NEVER_IN_A_FORM:
         return None
-    first = last if last.cause == last.seq else next(iter(store.read(session_id, last.cause, last.cause)), None)
+    first = last if last.cause == last.seq else next(iter(read(last.cause, last.cause)), None)
     if first is not None and type(first.event) is FormSubmitted:
         return first.seq
     return None

@@ -24,7 +24,7 @@ import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice, repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 import orjson
@@ -63,10 +63,15 @@ def encode_nodes(items: Iterable[tuple[str, bytes]], keyless: bool = False) -> b
     """Node lines ``key SP bytes``; with ``keyless``, a node whose key is its content hash is stored
     as its bytes alone (the key is recomputed on load: content addresses are random, so they are
     most of what a compressed image would otherwise hold), others as ``=key SP bytes``."""
-    if not keyless:
-        return b"\n".join(key.encode("ascii") + b" " + data for key, data in items)
+    if not keyless:  # C-level loops: canonical_state_bytes writes every node of a state, twice per image load
+        pairs = list(items)
+        keys = map(_ascii, map(itemgetter(0), pairs))
+        return b"\n".join(map(b" ".join, zip(keys, map(itemgetter(1), pairs))))
     return b"\n".join(data if data[:1] == b"[" and content_hash(data) == key
                       else b"=" + key.encode("ascii") + b" " + data for key, data in items)
+
+
+_ascii = methodcaller("encode", "ascii")
 
 
 def decode_nodes(data: bytes) -> dict[str, bytes]:

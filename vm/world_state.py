@@ -12,8 +12,6 @@ because any value may refer to an atom).
 
 from __future__ import annotations
 
-from typing import Any
-
 from tapevm.domain.content import ContentTable
 from tapevm.domain.state import State, fact_key
 from tapevm.vm.interpreter import Interpreter
@@ -42,9 +40,7 @@ def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDec
         world.atoms[atom_id].value = decoder.decode(enc)
     world.next_atom_id = state.next_atom_id
     for ns, bindings in state.namespaces.items():
-        world.namespace(ns)
-        for name, enc in bindings.items():
-            world.bind_lazy(ns, name, _loader(decoder, enc))
+        world.bind_lazy_all(ns, bindings, decoder.decode)
     world.current_ns = state.current_ns
     for enc in state.facts.values():
         fact = decoder.decode(enc)
@@ -52,10 +48,6 @@ def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDec
     for path, key in state.files.items():
         world.files[path] = state.blobs.get(key)
     return decoder
-
-
-def _loader(decoder: ValueDecoder, enc: Any) -> Any:
-    return lambda: decoder.decode(enc)
 
 
 def capture_state(world: World, session: str = "", seq: int = 0) -> State:

@@ -253,3 +253,114 @@ def test_a_damaged_columnar_state_is_a_clear_image_error(tmp_path: Path) -> None
         image_file.write_image(path, {"source_session": "x"}, {"state": _frame(*bad), "blobs": b"[]"})
         with pytest.raises(ImageError, match="damaged image \\(state section"):
             image_ops.load_state(path)
+
+
+SESSION_OF_EVERY_KIND = """
+(define s "text") (define e "") (define i -5) (define z 0) (define f 1.5) (define whole 2.0)
+(define big 123456789012345678901234567890) (define neg-big -123456789012345678901)
+(define sym 'x) (define kw :y) (define nothing nil) (define yes true)
+(define xs (list 1 2.5 "three")) (define v [6 7]) (define m {:a 1}) (define same-xs xs)
+(define long "LONG") (define add1 (lambda (n) (+ n 1))) (define c (atom 0))
+(in-ns 'tools) (define t 1) (define ys (list 'a 'b)) (in-ns 'empty) (in-ns 'user)
+"""
+
+
+def test_a_loaded_state_builds_its_bindings_on_first_read_and_equals_the_source(tmp_path: Path) -> None:
+    """load_state checks every column at once and builds namespaces and nodes when first read."""
+    from tapevm.domain.state import State
+    from tapevm.projections.image_state_codec import DeferredState
+
+    program = SESSION_OF_EVERY_KIND.replace("LONG", "ab" * 700)  # a TEXT node
+    with open_session("every", str(tmp_path / "s.db")) as s:
+        s.run(program)
+        expected = s.state
+        image_ops.save_image(s, tmp_path / "every.img")
+    loaded = image_ops.load_state(tmp_path / "every.img")
+    assert isinstance(loaded, DeferredState) and "_build" in loaded.__dict__
+    assert loaded.seq == expected.seq and loaded.atoms == expected.atoms and loaded.current_ns == "user"
+    assert "_build" in loaded.__dict__, "the structure is read without building the bindings"
+    assert loaded.namespaces == expected.namespaces and "_build" not in loaded.__dict__
+    assert list(loaded.nodes.items()) == list(expected.nodes.items())
+    assert canonical_state_bytes(loaded) == canonical_state_bytes(expected)
+    assert loaded.copy().same_as(expected) and loaded.copy().namespaces is not loaded.namespaces
+    assert type(loaded) is State, "once built, an ordinary State"
+    other = image_ops.load_state(tmp_path / "every.img")
+    assert isinstance(other, DeferredState)
+    assert (other == loaded) is False and type(other) is State, "compared as States (content tables by identity)"
+    assert other.same_as(loaded) and other == other
+    # the same through the other readers: verify, export, a new session
+    assert image_ops.verify(tmp_path / "every.img")["bindings"] == sum(map(len, expected.namespaces.values()))
+    assert image_ops.export_image(tmp_path / "every.img")["state"]["namespaces"] == expected.namespaces
+    with open_store(str(tmp_path / "other.db")) as store, image_ops.load_image(store, tmp_path / "every.img", "b") as b:
+        assert b.eval("(add1 i)") == -4 and b.eval("big") == 123456789012345678901234567890
+        assert b.eval("(deref c)") == 0 and b.eval("tools/ys") is not None
+
+
+def test_damaged_columns_fail_at_load_never_at_first_read(tmp_path: Path) -> None:
+    """Every malformation is found by load_state itself (one ImageError), before any binding is built."""
+    import orjson
+
+    from tapevm.projections.image_state_codec import encode_image_state
+    from tapevm.projections.state_codec import _frame, _unframe
+
+    parts = _unframe(encode_image_state(_odd_state()), 10)
+    head = orjson.loads(parts[0])
+    negative = orjson.loads(parts[0])
+    negative["namespaces"]["b"] = [-1, 1, 0, 0, 1, 0]
+    short = orjson.loads(parts[0])
+    short["namespaces"]["b"] = [1, 0, 0, 0, 1]
+    head["namespaces"] = []
+    damaged = {
+        "a column is an object": [*parts[:4], b'{"a": 1}', *parts[5:]],
+        "names are not an array": [parts[0], b'"abc"', *parts[2:]],
+        "negative count": [orjson.dumps(negative), *parts[1:]],
+        "five counts": [orjson.dumps(short), *parts[1:]],
+        "namespaces not an object": [orjson.dumps(head), *parts[1:]],
+        "negative position": [*parts[:6], orjson.dumps([-1, 0]), *parts[7:]],
+        "explicit key not ascii": [*parts[:8], b'=\xff\xfe ["L",[1],null]', *parts[9:]],
+        "blobs not json": [*parts[:9], b"[["],
+    }
+    for name, bad in damaged.items():
+        path = tmp_path / f"{len(name)}.img"
+        image_file.write_image(path, {"source_session": "x"}, {"state": _frame(*bad), "blobs": b"[]"})
+        with pytest.raises(ImageError, match="damaged image \\(state section"):
+            image_ops.load_state(path)
+            pytest.fail(name)
+
+
+def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path: Path, store_url: str) -> None:
+    """One transaction, two chained records (both backends): opening reads its small first record."""
+    from tapevm.infrastructure.hash_chain import verify_chain
+    from tapevm.infrastructure.lineage import raw_store
+
+    with open_session("src", str(tmp_path / "src.db")) as s:
+        s.run(SESSION_OF_EVERY_KIND.replace("LONG", "short"))
+        image_ops.save_image(s, tmp_path / "a.img")
+        image_ops.save_image(s, tmp_path / "h.img", with_history=True)
+        head = s.head
+    with open_store(store_url) as store:
+        for name, events in (("a", 3), ("h", head + 1)):
+            image_ops.load_image(store, tmp_path / f"{name}.img", name).close()
+            rows = raw_store(store).recorder.select_rows(name, 0, None, 100)  # type: ignore[attr-defined]
+            assert [r[0] for r in rows][:2] == [1, 2] and sum(int(r[1].rsplit(":", 1)[1]) for r in rows) == events
+            report = verify_chain(store, name)
+            assert report.ok and report.records == len(rows) and report.events == events
+            with open_session(name, store, create=False) as again:
+                assert again.eval("(+ i 1)") == -4 and again.unfinished is None
+
+
+def test_bindings_of_a_loaded_session_are_decoded_on_first_use(tmp_path: Path) -> None:
+    """load_world binds every name lazily in bulk (World.bind_lazy_all); each decodes once, on use."""
+    from tapevm.vm.world import World
+
+    with open_session("src", str(tmp_path / "s.db")) as s:
+        s.run(SESSION_OF_EVERY_KIND.replace("LONG", "short"))
+        image_ops.save_image(s, tmp_path / "a.img")
+    with open_store(str(tmp_path / "o.db")) as store, image_ops.load_image(store, tmp_path / "a.img", "b") as b:
+        lazy = b.world._lazy
+        assert ("user", "xs") in lazy and ("tools", "ys") in lazy and list(b.world.namespaces["empty"]) == []
+        assert b.eval("(first (rest xs))") == 2.5 and ("user", "xs") not in lazy
+        assert b.eval("(= xs same-xs)") is True and b.eval("m") is not None
+        world = World()
+        world.bind_lazy_all("user", {"a": 1, "b": ["f", 2.0]}, lambda enc: ("decoded", enc))
+        assert world.lookup("user", "b") == ("decoded", ["f", 2.0]) and ("user", "a") in world._lazy
