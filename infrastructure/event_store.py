@@ -11,6 +11,7 @@ record's checksum as they decode it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
@@ -66,7 +67,7 @@ class RecorderEventStore(EventStore):
             if e.session != session or e.seq != first + i:
                 raise ValueError("append takes consecutive events of one session")
         self._insert(session, first, len(events),
-                     [lambda link, group=group: self.codec.encode(group, link) for group in groups], fork_start)
+                     [partial(self.codec.encode, group) for group in groups], fork_start)
 
     def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
                       *, fork_start: bool = False) -> None:

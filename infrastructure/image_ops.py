@@ -205,7 +205,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
         raise SessionExists(f"session {session_id!r} already exists in {store.url_for_display}; "
                             "load the image under a new id with -i")
     h = image.header
-    marker = {"image": Path(path).name, "format_version": image.stored_version,
+    marker: dict[str, Any] = {"image": Path(path).name, "format_version": image.stored_version,
                   "tapevm_version": str(h.get("tapevm_version", "")), "created_at": float(h.get("created_at", 0.0)),
                   "description": str(h.get("description", "")), "source_session": str(h.get("source_session", "")),
                   "source_seq": int(h.get("source_seq", state.seq))}
@@ -309,7 +309,7 @@ def check_against_source(path: str | Path, store: Any) -> str | None:
     if not expected:
         return "the image carries no chain link (written before tapevm recorded one)"
     try:
-        actual = link_at(store, str(name), int(seq))
+        actual = link_at(store, str(name), int(seq or 0))
     except TapeError as e:
         return f"cannot read source session {name!r}: {e}"
     if actual is None:

@@ -49,7 +49,8 @@ def _first_event(store: EventStore, stream: str) -> tuple[int, str, dict[str, An
     if not rows:
         return None
     version, topic, state = rows[0]
-    seq, type_name, fields, _, _ = store.codec.decode_fields(stream, version, topic, state)[0]
+    codec = store.codec  # type: ignore[attr-defined]  # a store with a recorder is a RecorderEventStore
+    seq, type_name, fields, _, _ = codec.decode_fields(stream, version, topic, state)[0]
     return seq, type_name, fields
 
 

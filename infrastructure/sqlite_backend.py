@@ -103,7 +103,7 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
             return []
         first = stored_events[0]
         c.execute(self._select_last, (first.originator_id,))
-        check_head(first.originator_id, first.originator_version, first.topic, _head_of(c.fetchone()),
+        check_head(str(first.originator_id), first.originator_version, first.topic, _head_of(c.fetchone()),
                    fork_start=bool(kwargs.get("fork_start")))
         try:
             if len(stored_events) == 1:  # tapevm's commit record: one row, its rowid without another query

@@ -102,7 +102,7 @@ class _Unit:
         self.obj = obj          # the object this unit stands for (first pair of a list chunk)
         self.items = items      # child values (elements, entries, fields)
         self.link = link        # tail/prefix/parent: a value, a _Unit or None
-        self.head = None        # list chunks: the pair whose cache to fill
+        self.head: Pair | None = None  # list chunks: the pair whose cache to fill
         self.length = 0         # list chunks: number of pairs from this chunk to the end
         self.index = -1
         self.low = -1
@@ -373,6 +373,7 @@ class ValueEncoder:
             key = self._store(nodes[0])
             u.enc = [REF, key]
             if u.kind == LIST_CHUNK:
+                assert u.head is not None
                 u.head._hash = (key, u.length)
             return
         key = self._store([GROUP, nodes])
@@ -558,7 +559,7 @@ class ValueDecoder:
                 members[n] = Macro(Closure(NIL, (), None, None, "user"))
             elif tag == LIST_CHUNK:
                 members[n] = Pair(NIL, NIL)
-        self._groups[key] = members  # type: ignore[assignment]
+        self._groups[key] = members
 
         def dec(enc: Any) -> Any:
             if type(enc) is list and enc and enc[0] == LOCAL:
@@ -602,7 +603,7 @@ class ValueDecoder:
                     setattr(member, slot, getattr(built, slot))
             elif tag == MACRO:
                 member.closure = dec(spec[1])
-        return members  # type: ignore[return-value]
+        return members
 
     def _build_immutable(self, spec: list[Any], dec: Callable[[Any], Any]) -> Any:
         tag = spec[0]

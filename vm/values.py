@@ -120,7 +120,7 @@ class Pair:
     def __init__(self, car: Any, cdr: Any) -> None:
         self.car = car
         self.cdr = cdr
-        self._hash: bytes | None = None
+        self._hash: tuple[str, int] | None = None  # (node key, length of the list from here)
 
     def __iter__(self) -> Iterator[Any]:
         """Iterate over the elements of a proper list (stops at a non-pair tail)."""
