@@ -447,7 +447,7 @@ class ValueDecoder:
             return self._group(enc[1])[enc[2]]
         if tag == FLOAT:
             v = enc[1]
-            return float(v) if isinstance(v, str) else float(v)
+            return float(v)  # a number, or the text of inf/-inf/nan
         if tag == BIGINT:
             return int(enc[1])
         if tag == SYMBOL:

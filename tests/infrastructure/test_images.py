@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tapevm.domain.errors import ImageError, SessionExists
+from tapevm.domain.state import State
 from tapevm.infrastructure import image_file, image_ops
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store
@@ -201,7 +202,7 @@ def test_v2_fixture_is_migrated_to_the_columnar_format(tmp_path: Path) -> None:
         canonical_state_bytes(image_ops.load_state(V2_FIXTURE)).split(b"\n")[0]
 
 
-def _odd_state() -> "State":
+def _odd_state() -> State:
     from tapevm.domain.content import ContentTable
     from tapevm.domain.state import State
 
