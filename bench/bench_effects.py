@@ -18,6 +18,7 @@ import sqlite3
 import time
 
 import _common as C
+
 from tapevm.infrastructure.llm_providers import ScriptedLLM
 from tapevm.infrastructure.session import open_session
 

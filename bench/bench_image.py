@@ -32,9 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 import _common as C
+import orjson
 
 SESSION = "img"
 
@@ -76,7 +75,14 @@ def build(path: Path, bindings: int, values: str = "realistic", batch_events: in
     forms gathered into records of about that many events, the layout of runs before the commit
     records, kept to compare)."""
     from tapevm.domain.content import ContentTable
-    from tapevm.domain.events import ContentStored, Defined, FormEvaluated, FormSubmitted, RecordedEvent, SessionStarted
+    from tapevm.domain.events import (
+        ContentStored,
+        Defined,
+        FormEvaluated,
+        FormSubmitted,
+        RecordedEvent,
+        SessionStarted,
+    )
     from tapevm.infrastructure.store_factory import open_store
     from tapevm.vm.value_codec import ValueEncoder
 

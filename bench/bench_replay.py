@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 import _common as C
+
 from tapevm.infrastructure.replay import replay
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store

@@ -40,7 +40,14 @@ SESSION = "bench"
 
 
 def build(path: Path, events: int, bindings: int, hot: int) -> float:
-    from tapevm.domain.events import Assigned, Defined, FormEvaluated, FormSubmitted, RecordedEvent, SessionStarted
+    from tapevm.domain.events import (
+        Assigned,
+        Defined,
+        FormEvaluated,
+        FormSubmitted,
+        RecordedEvent,
+        SessionStarted,
+    )
     from tapevm.infrastructure.store_factory import open_store
 
     start = time.perf_counter()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 import _common as C
+
 from tapevm.infrastructure.hash_chain import verify_chain
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+
 from tapevm.cli import render
 from tapevm.cli.options import err, json_option, open_store_for, out, print_json
 from tapevm.infrastructure.branching import ForkResult

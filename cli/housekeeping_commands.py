@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+
 from tapevm.cli.options import err, json_option, open_store_for, out, print_json
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.housekeeping import collect_garbage

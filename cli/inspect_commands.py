@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 from rich.table import Table
+
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
 from tapevm.domain.errors import BadAddress, UsageError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from tapevm.cli.options import json_option, open_store_for, print_json, session_option
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.hash_chain import chain_key_from_environment, verify_chain

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 import orjson
+
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, print_json, session_option
 from tapevm.domain.errors import UsageError

@@ -26,21 +26,21 @@ from tapevm.domain.events import (
     FormEvaluated,
     FormSubmitted,
     ImageLoaded,
+    MergeApplied,
     NamespaceEntered,
     OutputWritten,
     RecordedEvent,
-    SessionStarted,
     SessionForked,
-    MergeApplied,
+    SessionStarted,
     SnapshotTaken,
     StateRestored,
 )
 from tapevm.domain.state import State
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
-from tapevm.vm.world_state import make_decoder
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.world import World
+from tapevm.vm.world_state import make_decoder
 
 
 def iso_time(seconds: float) -> str:

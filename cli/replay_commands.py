@@ -8,6 +8,7 @@ from typing import Any
 import click
 import orjson
 from rich.table import Table
+
 from tapevm.cli import render
 from tapevm.cli.options import (
     json_option,

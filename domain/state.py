@@ -20,9 +20,9 @@ from typing import Any
 
 from tapevm.domain.content import ContentTable, canonical_bytes, canonical_bytes_of_all
 from tapevm.domain.events import (
+    Assigned,
     AtomCreated,
     AtomReset,
-    Assigned,
     ContentStored,
     Defined,
     Draft,
@@ -31,9 +31,9 @@ from tapevm.domain.events import (
     FactRetracted,
     FileDeleted,
     FileWritten,
+    ImageLoaded,
     NamespaceEntered,
     RecordedEvent,
-    ImageLoaded,
     SnapshotTaken,
 )
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.domain.events import (
     Assigned,
     AtomCreated,
@@ -33,6 +32,7 @@ from tapevm.domain.events import (
     OutputWritten,
     RecordedEvent,
 )
+from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.infrastructure.ports import EventStore
 
 AUDIT_KINDS = ("effect", "define", "fact", "file", "output", "error")

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import structlog
+
 from tapevm.domain.errors import BadAddress, SessionExists, SessionNotFound
 from tapevm.domain.events import RecordedEvent, SessionForked
 from tapevm.infrastructure.addresses import SessionAddress, parse_address

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import orjson
 import xxhash
 import zstandard
+
 from tapevm.domain.state import State, fact_key
 from tapevm.projections.delta import Delta, diff
 from tapevm.projections.state_codec import (

@@ -38,6 +38,7 @@ from typing import Any
 
 import structlog
 import xxhash
+
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.checkpoint_frames import (

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
 
 import xxhash
+
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import EffectProviderError, ReplayDivergence, TapeError
 from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, Event

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import xxhash
-from tapevm.infrastructure.lineage import NamedSessions, fork_origin, lineage
+
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.codec import (
     HEADER_SIZE,
@@ -39,6 +39,7 @@ from tapevm.infrastructure.codec import (
     LINKED_HEADER_SIZE,
     topic_event_count,
 )
+from tapevm.infrastructure.lineage import NamedSessions, fork_origin, lineage
 
 if TYPE_CHECKING:
     from tapevm.infrastructure.ports import EventStore

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 import xxhash
 import zstandard
+
 from tapevm.domain.errors import ImageError
 
 MAGIC = b"\x89TVMIMG\n"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
 from tapevm.domain.errors import EffectProviderError
 
 # Environment variables of the HTTP provider and of provider selection.

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import structlog
+
 from tapevm.domain.content import REF
 from tapevm.domain.errors import MergeConflict, UsageError
 from tapevm.domain.events import ContentStored, Event, MergeApplied

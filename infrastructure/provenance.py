@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.domain.content import ContentTable
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import (
@@ -24,6 +23,7 @@ from tapevm.domain.events import (
     FormSubmitted,
 )
 from tapevm.domain.state import fact_key
+from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.infrastructure.ports import EventStore
 from tapevm.vm.reader import read_one
 from tapevm.vm.value_codec import ValueEncoder

@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 import structlog
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
 from tapevm.domain.errors import PositionMoved, ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.state import fact_key
 from tapevm.infrastructure.codec import RecordCodec
@@ -44,10 +45,10 @@ from tapevm.infrastructure.event_store import RecorderEventStore
 from tapevm.infrastructure.followers import Applied
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
-from tapevm.infrastructure.tracked_transaction import tracked_transaction
-from tapevm.infrastructure.tracking_recorders import create_sqlite_tracking_table
 from tapevm.infrastructure.session_registry import SessionRegistry
 from tapevm.infrastructure.store_factory import tape_home
+from tapevm.infrastructure.tracked_transaction import tracked_transaction
+from tapevm.infrastructure.tracking_recorders import create_sqlite_tracking_table
 
 log = structlog.get_logger("tapevm.read_model")
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+
 from tapevm.domain.content import ContentTable, canonical_bytes
 from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError
 from tapevm.domain.events import (

@@ -34,27 +34,24 @@ from tapevm.domain.events import (
     event_of,
 )
 from tapevm.domain.state import State, fold_drafts
-from tapevm.infrastructure import lineage
+from tapevm.infrastructure import lineage, time_travel
+from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_lease import WriterLease
 from tapevm.infrastructure.session_registry import SessionRegistry
 from tapevm.infrastructure.side_tables import has_side_tables
 from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.unfinished_form import find_unfinished_form, resume_form
+from tapevm.infrastructure.world_import import import_file
+from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
+from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
-from tapevm.vm.world_state import load_world
-from tapevm.vm.world import SESSION_REQUESTS, World
-# issue 5: recorded effects, interrupted forms, host file imports
-from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
-from tapevm.infrastructure.unfinished_form import find_unfinished_form, resume_form
-from tapevm.infrastructure.world_import import import_file
-from tapevm.vm.effects import EffectAbort
 from tapevm.vm.value_codec import ValueEncoder
-# issue 3: time travel (checkpoints, snapshots and restores, images)
-from tapevm.infrastructure import time_travel
-from tapevm.infrastructure.checkpoints import Checkpoints
-from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
+from tapevm.vm.world import SESSION_REQUESTS, World
+from tapevm.vm.world_state import load_world
 
 log = structlog.get_logger("tapevm.session")
 

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 
 import structlog
+
 from tapevm.domain.errors import SessionLocked, TapeError
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.side_tables import SideTables

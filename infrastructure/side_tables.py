@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
+
 from tapevm.domain.errors import StoreError
 from tapevm.infrastructure.ports import EventStore
 

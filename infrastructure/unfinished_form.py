@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import FormEvaluated, FormSubmitted, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.infrastructure.effects import RecordedAnswers, RecordedEffect
+from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.infrastructure.ports import EventStore
 from tapevm.vm.world_state import make_decoder
 

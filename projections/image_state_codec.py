@@ -37,6 +37,8 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
+from xxhash import xxh3_128_hexdigest
+
 from tapevm.domain.content import ContentTable
 from tapevm.domain.state import State
 from tapevm.projections.state_codec import (
@@ -49,7 +51,6 @@ from tapevm.projections.state_codec import (
     state_from_structure,
     structure,
 )
-from xxhash import xxh3_128_hexdigest
 
 _KINDS = 6  # s i f I r o
 _PARTS = 2 + _KINDS + 2

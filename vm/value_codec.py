@@ -31,13 +31,44 @@ from typing import Any
 import orjson
 
 from tapevm.domain.content import (
-    ATOM, BIGINT, CLOSURE, ERROR, FLOAT, FRAME, GROUP, GROUP_MEMBER, KEYWORD, LIST_CHUNK, LOCAL,
-    MACRO, MAP_CHUNK, MAX_SAFE_INT, PRIMITIVE, REF, SYMBOL, TEXT, TEXT_NODE_MIN, VECTOR_CHUNK, ContentTable,
+    ATOM,
+    BIGINT,
+    CLOSURE,
+    ERROR,
+    FLOAT,
+    FRAME,
+    GROUP,
+    GROUP_MEMBER,
+    KEYWORD,
+    LIST_CHUNK,
+    LOCAL,
+    MACRO,
+    MAP_CHUNK,
+    MAX_SAFE_INT,
+    PRIMITIVE,
+    REF,
+    SYMBOL,
+    TEXT,
+    TEXT_NODE_MIN,
+    VECTOR_CHUNK,
+    ContentTable,
     canonical_bytes,
 )
 from tapevm.domain.errors import ValueCodecError
 from tapevm.vm.values import (
-    NIL, Atom, Closure, Env, ErrorValue, Keyword, LMap, Macro, NilType, Pair, Primitive, Symbol, map_items,
+    NIL,
+    Atom,
+    Closure,
+    Env,
+    ErrorValue,
+    Keyword,
+    LMap,
+    Macro,
+    NilType,
+    Pair,
+    Primitive,
+    Symbol,
+    map_items,
 )
 
 CHUNK = 32

@@ -20,7 +20,8 @@ from functools import partial
 from itertools import repeat
 from typing import Any, NamedTuple
 
-from tapevm.vm.values import Atom, typed_key as fact_key  # 1, 1.0 and #t are distinct facts
+from tapevm.vm.values import Atom  # 1, 1.0 and #t are distinct facts
+from tapevm.vm.values import typed_key as fact_key
 
 # Mutation kinds, one per domain event type they become.
 DEFINE = "define"

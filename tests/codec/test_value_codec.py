@@ -8,12 +8,25 @@ import sys
 from typing import Any
 
 import orjson
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tapevm.domain.content import ContentTable
 from tapevm.vm.value_codec import CHUNK, ValueDecoder, ValueEncoder
 from tapevm.vm.values import (
-    NIL, Atom, Closure, Env, ErrorValue, Keyword, LMap, Macro, Pair, Primitive, Symbol, lisp_equal, make_list,
+    NIL,
+    Atom,
+    Closure,
+    Env,
+    ErrorValue,
+    Keyword,
+    LMap,
+    Macro,
+    Pair,
+    Primitive,
+    Symbol,
+    lisp_equal,
+    make_list,
 )
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tapevm.vm.errors import LispError
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.primitives.registry import all_primitives

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from tapevm.domain.events import (
     Defined,
     FormEvaluated,

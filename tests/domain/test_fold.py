@@ -9,8 +9,18 @@ import pytest
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import SchemaVersionError, UnknownEventType
 from tapevm.domain.events import (
-    AtomCreated, AtomReset, ContentStored, Defined, Event, FactAsserted, FactRetracted, FileDeleted,
-    FileWritten, FormSubmitted, NamespaceEntered, RecordedEvent,
+    AtomCreated,
+    AtomReset,
+    ContentStored,
+    Defined,
+    Event,
+    FactAsserted,
+    FactRetracted,
+    FileDeleted,
+    FileWritten,
+    FormSubmitted,
+    NamespaceEntered,
+    RecordedEvent,
 )
 from tapevm.domain.state import State, apply, fold
 from tapevm.domain.upcasting import upcast, upcaster

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tapevm.domain.content import TEXT
 from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, FormEvaluated, FormSubmitted
 from tapevm.infrastructure.llm_providers import ScriptedLLM

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+
 from tapevm.domain.errors import EffectProviderError
 from tapevm.infrastructure.llm_providers import OpenAICompatibleLLM, llm_from_environment
 from tapevm.infrastructure.replay import replay

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, UsageError
 from tapevm.domain.events import Defined, EffectRequested
 from tapevm.infrastructure.llm_providers import ScriptedLLM

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import structlog
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.checkpoints import Checkpoints

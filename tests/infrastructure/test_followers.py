@@ -17,7 +17,6 @@ from tapevm.infrastructure.log_tail import LogTail
 from tapevm.infrastructure.read_model import read_model_path
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store
-
 from tests.infrastructure._follow_checks import assert_checkpoints_valid, dump, fill, rebuilt
 
 

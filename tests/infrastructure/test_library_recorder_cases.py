@@ -33,6 +33,7 @@ from tapevm.infrastructure.postgres_backend import EVENTS_TABLE, create_tables, 
 from tapevm.infrastructure.sqlite_backend import TapeSQLiteDatastore, TapeSQLiteRecorder
 from tapevm.infrastructure.tracking_recorders import TapePostgresProcessRecorder, TapeSQLiteProcessRecorder
 
+
 def _join_stray_threads() -> None:
     """Wait for threads a library test left running (its reader threads are signalled, not joined).
 

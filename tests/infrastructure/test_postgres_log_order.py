@@ -191,10 +191,11 @@ def test_rows_from_before_the_column_keep_their_positions(pg: tuple[str, str]) -
     """A store written by the library's recorder (table lock, no xid column) is upgraded in place."""
     url, schema = pg
     base = url.split("?")[0]
-    from tapevm.infrastructure.postgres_backend import create_tables
     from urllib.parse import urlsplit
 
     from eventsourcing.postgres import PostgresDatastore
+
+    from tapevm.infrastructure.postgres_backend import create_tables
 
     parts = urlsplit(base)
     legacy_store = PostgresDatastore(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tapevm.infrastructure.session import open_session
 
 SYNCHRONOUS = {"full": 2, "fast": 1}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.codec import LINKED, record_link
 from tapevm.infrastructure.hash_chain import chain_head, compute_link, verify_chain

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.session import open_session

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tapevm.domain.events import Defined
 from tapevm.infrastructure.llm_providers import ScriptedLLM
 from tapevm.infrastructure.replay import replay

@@ -15,6 +15,7 @@ from tapevm.domain.errors import TapeError
 
 from ._fuzz import FUZZ_EXAMPLES
 
+
 def load(data: bytes) -> object:
     import tempfile
     from pathlib import Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tapevm.domain.errors import BadAddress, MergeConflict, SessionExists, SessionNotFound, UsageError
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.addresses import SessionAddress, parse_address

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.vm.printer import string_literal

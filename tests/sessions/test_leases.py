@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+
 from tapevm.domain.errors import SessionLocked
 from tapevm.infrastructure import session_lease
 from tapevm.infrastructure.session import open_session

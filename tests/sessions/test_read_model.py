@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tapevm.domain.errors import ReadOnlyQuery, UsageError
 from tapevm.infrastructure import read_model as rm
 from tapevm.infrastructure.branching import fork

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+
 from tapevm.domain.errors import MergeConflict
 from tapevm.infrastructure.branching import fork
 from tapevm.infrastructure.merging import merge, take

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from tapevm.vm.errors import LispError
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from tapevm.vm.errors import LispError
 
 CATCH = """(define (kind-of thunk) (try (thunk) (catch e (list (error-kind e) (error-message e)))))"""

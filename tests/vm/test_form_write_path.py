@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tapevm.domain.events import FormEvaluated
 from tapevm.infrastructure.session import open_session
 from tapevm.vm.form_events import PRINTED_LIMIT, stored_printed

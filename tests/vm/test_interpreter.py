@@ -6,6 +6,7 @@ import types
 from typing import Any
 
 import pytest
+
 from tapevm.vm import machine as machine_module
 from tapevm.vm.errors import LispError, ReadError, VMError
 from tapevm.vm.interpreter import Interpreter

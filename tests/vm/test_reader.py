@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tapevm.vm.errors import ReadError
 from tapevm.vm.printer import display, to_source
 from tapevm.vm.reader import read_forms, read_one

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tapevm.vm import reader
 from tapevm.vm.errors import ReadError
 from tapevm.vm.values import Pair

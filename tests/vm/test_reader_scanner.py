@@ -7,6 +7,7 @@ fast paths existed.
 from __future__ import annotations
 
 import pytest
+
 from tapevm.vm.errors import ReadError
 from tapevm.vm.printer import to_source
 from tapevm.vm.reader import read_forms

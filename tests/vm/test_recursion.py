@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.values import Primitive, Symbol
 from tapevm.vm.world import World
