@@ -86,6 +86,13 @@ class Projection(Protocol):
         ...
 
 
+def catch_up(projection: Projection, tail: LogTail, batch: int = BATCH) -> tuple[int, int, int]:
+    """Apply everything committed so far to ``projection`` in this thread: (commits, events, new position)."""
+    worker = _Worker(projection, tail, batch, None)
+    worker.drain()
+    return worker.commits, worker.events, worker.position
+
+
 def projection_names() -> list[str]:
     return ["sql", "checkpoints"]
 
@@ -170,6 +177,13 @@ class _Worker:
                 self.on_batch(self.projection.name, applied, now)
         return len(records) < self.batch
 
+    def drain(self, stop: threading.Event | None = None) -> None:
+        """From the projection's tracked position, apply batches until one comes back short (caught up
+        at the time of its read) or ``stop`` is set."""
+        self.position = self.projection.position()
+        while not (stop is not None and stop.is_set()) and not self.step():
+            pass
+
     def refresh(self, caught_up: bool) -> FollowStatus:
         last = self.tail.last_position()
         behind = 0 if caught_up and last == self.position else self.tail.count_after(self.position, COUNT_CAP)
@@ -215,9 +229,7 @@ class Follower:
         ``stop`` (set by a signal, say) ends it between two batches: what was applied stays.
         """
         for w in self.workers:
-            w.position = w.projection.position()
-            while not (stop is not None and stop.is_set()) and not w.step():
-                pass
+            w.drain(stop)
             w.refresh(caught_up=stop is None or not stop.is_set())
         return self.status()
 

@@ -38,11 +38,11 @@ import orjson
 import structlog
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
-from tapevm.domain.errors import PositionMoved, ReadOnlyQuery, StoreError, UsageError
+from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.state import fact_key
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore
-from tapevm.infrastructure.followers import Applied
+from tapevm.infrastructure.followers import Applied, catch_up
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_registry import SessionRegistry
@@ -235,21 +235,7 @@ class ReadModel:
         The log is read through LogTail only (positions are opaque); if another
         follower moves the position meanwhile, this one re-reads it and goes on.
         """
-        tail = self._tail(page)
-        position = self.position()
-        commits = events = 0
-        while True:
-            records = tail.read_after(position, page)
-            if not records:
-                break
-            try:
-                applied = self.apply(records, after=position)
-            except PositionMoved:
-                position = self.position()
-                continue
-            commits += applied.commits
-            events += applied.events
-            position = records[-1].position
+        commits, events, position = catch_up(self, self._tail(page), page)
         if commits:
             self._refresh_names()  # as before followers: a query sees the registry's current names
         log.debug("read_model_caught_up", commits=commits, events=events, position=position)
