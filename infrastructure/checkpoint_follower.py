@@ -150,11 +150,10 @@ class CheckpointProjection:
     @staticmethod
     def _checkpoint_if_due(fold: _SessionFold) -> None:
         cp, state = fold.checkpoints, fold.state
-        metas = cp.metas()
-        if state.seq - (metas[-1].seq if metas else 0) < cp.interval:
+        if not cp.due(state):
             return
-        metas = cp.reload_metas()  # the session may have written this checkpoint inline already
-        if state.seq - (metas[-1].seq if metas else 0) >= cp.interval:
+        cp.reload_metas()  # the session may have written this checkpoint inline already
+        if cp.due(state):
             cp.write(state)
 
     def close(self) -> None:

@@ -140,6 +140,11 @@ class Checkpoints:
             self._metas = [] if self.cache is None else self._safe(lambda: self.cache.metas(self.session), [])  # type: ignore[union-attr]
         return self._metas
 
+    def due(self, state: State) -> bool:
+        """Whether ``state`` is ``interval`` events or more past the last checkpoint: time to write one."""
+        metas = self.metas()
+        return state.seq - (metas[-1].seq if metas else 0) >= self.interval
+
     def reload_metas(self) -> list[CheckpointMeta]:
         """Forget the cached list and read it again (another process may have written or dropped checkpoints).
 
@@ -312,7 +317,7 @@ class Checkpoints:
         if events is not None and self._running is not None:
             self._running.add_all(events)
         last = self.metas()[-1].seq if self.metas() else 0
-        if self.cache is None or state.seq <= last or (state.seq - last < self.interval and not force):
+        if self.cache is None or state.seq <= last or not (force or self.due(state)):
             return
         try:
             self.write(state)
