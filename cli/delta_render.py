@@ -5,6 +5,7 @@ The JSON shape is documented in docs/cli.md (``tape delta --json``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
@@ -48,6 +49,16 @@ def delta_json(session: str, a: int, b: int, delta: Delta, head: State) -> dict[
     }
 
 
+def _changed_rows(table: Table, kind: str, c: dict[str, Any], label: Callable[[Any], str]) -> None:
+    """Rows for a map's ``added``/``changed``/``removed`` entries (bindings of a namespace, atoms)."""
+    for k, v in c["added"].items():
+        table.add_row(f"[green]+ {kind}[/green]", label(k), "", short(v, 60))
+    for k, (o, n) in c["changed"].items():
+        table.add_row(f"[yellow]~ {kind}[/yellow]", label(k), short(o, 60), short(n, 60))
+    for k, v in c["removed"].items():
+        table.add_row(f"[red]- {kind}[/red]", label(k), short(v, 60), "")
+
+
 def delta_table(data: dict[str, Any]) -> Table:
     """One row per change: what, where, before, after."""
     table = Table(title=f"session {data['session']}: delta {data['from']} -> {data['to']}"
@@ -57,19 +68,8 @@ def delta_table(data: dict[str, Any]) -> Table:
     if data["current_ns"]:
         table.add_row("namespace", "current", *data["current_ns"])
     for ns, c in data["bindings"].items():
-        for name, v in c["added"].items():
-            table.add_row("[green]+ binding[/green]", f"{ns}/{name}", "", short(v, 60))
-        for name, (o, n) in c["changed"].items():
-            table.add_row("[yellow]~ binding[/yellow]", f"{ns}/{name}", short(o, 60), short(n, 60))
-        for name, v in c["removed"].items():
-            table.add_row("[red]- binding[/red]", f"{ns}/{name}", short(v, 60), "")
-    atoms = data["atoms"]
-    for k, v in atoms["added"].items():
-        table.add_row("[green]+ atom[/green]", f"#{k}", "", short(v, 60))
-    for k, (o, n) in atoms["changed"].items():
-        table.add_row("[yellow]~ atom[/yellow]", f"#{k}", short(o, 60), short(n, 60))
-    for k, v in atoms["removed"].items():
-        table.add_row("[red]- atom[/red]", f"#{k}", short(v, 60), "")
+        _changed_rows(table, "binding", c, lambda name, ns=ns: f"{ns}/{name}")
+    _changed_rows(table, "atom", data["atoms"], lambda k: f"#{k}")
     for f in data["facts"]["retracted"]:
         table.add_row("[red]- fact[/red]", short(f, 60), "", "")
     for f in data["facts"]["asserted"]:

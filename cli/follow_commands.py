@@ -16,9 +16,13 @@ from tapevm.infrastructure.followers import BATCH, FollowStatus, follow, project
 PLAIN_EVERY = 10.0  # seconds between status lines when stderr is not a terminal (a service's log)
 
 
+def _behind(s: FollowStatus) -> str:
+    """Records behind; counting stops at a cap, shown as "1,000+"."""
+    return f"{s.records_behind:,}{'+' if s.records_behind_capped else ''}"
+
+
 def _lag(s: FollowStatus) -> str:
-    behind = f"{s.records_behind:,}{'+' if s.records_behind_capped else ''}"
-    return f"{behind} records, {s.lag_seconds:.2f} s"
+    return f"{_behind(s)} records, {s.lag_seconds:.2f} s"
 
 
 def _table(statuses: list[FollowStatus], title: str) -> Table:
@@ -30,7 +34,7 @@ def _table(statuses: list[FollowStatus], title: str) -> Table:
         table.add_column(col, justify="right")
     for s in statuses:
         table.add_row(s.projection, f"{s.events:,}", f"{s.events_per_s:,.0f}",
-                      f"{s.records_behind:,}{'+' if s.records_behind_capped else ''}", f"{s.lag_seconds:.2f}",
+                      _behind(s), f"{s.lag_seconds:.2f}",
                       str(s.moved), str(s.position), str(s.last_position))
     return table
 
