@@ -6,6 +6,7 @@ The JSON shape is documented in docs/cli.md (``tape delta --json``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from rich.table import Table
@@ -68,7 +69,7 @@ def delta_table(data: dict[str, Any]) -> Table:
     if data["current_ns"]:
         table.add_row("namespace", "current", *data["current_ns"])
     for ns, c in data["bindings"].items():
-        _changed_rows(table, "binding", c, lambda name, ns=ns: f"{ns}/{name}")
+        _changed_rows(table, "binding", c, partial("{}/{}".format, ns))
     _changed_rows(table, "atom", data["atoms"], lambda k: f"#{k}")
     for f in data["facts"]["retracted"]:
         table.add_row("[red]- fact[/red]", short(f, 60), "", "")
