@@ -157,6 +157,7 @@ def main() -> None:
                 save_s, _ = C.best_of(repeat, save)
             rebuild_s, _ = C.best_of(repeat, rebuild)
             expected = canonical_state_bytes(session.state)
+            session.close()
 
         def load() -> float:
             t0 = time.perf_counter()

@@ -152,9 +152,9 @@ def main() -> None:
                     checked += 1
             base_median = statistics.median(base_times)
 
-            session = Session(store, SESSION, create=False)
-            image = tmp / "final.img"
-            save_image(session, image)
+            with Session(store, SESSION, create=False) as session:
+                image = tmp / "final.img"
+                save_image(session, image)
             image_bytes = image.stat().st_size
 
     ratio = base_median / median

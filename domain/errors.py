@@ -35,6 +35,10 @@ class StoreError(TapeError):
     """The event store could not be opened, read or written."""
 
 
+class StoreClosed(StoreError):
+    """The store was closed while something (a lease's heartbeat, a late caller) still used it."""
+
+
 class ConflictError(StoreError):
     """Another writer appended to the session first (optimistic concurrency)."""
 

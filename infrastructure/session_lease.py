@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from tapevm.domain.errors import SessionLocked, TapeError
+from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.side_tables import SideTables
 
@@ -126,8 +126,11 @@ class WriterLease:
             try:
                 self.db.execute(f"UPDATE {self.table} SET heartbeat = ? WHERE session = ? AND token = ?",
                                 (time.time(), self.stream, self.token))
+            except StoreClosed:  # the store went away under an unclosed session: the lease lapses with it
+                log.debug("lease_heartbeat_stopped", session=self.stream, reason="store closed")
+                return
             except Exception as e:  # noqa: BLE001 - a transient store error must not kill the writer; the lease may lapse
-                log.warning("lease_heartbeat_failed", session=self.stream, error=str(e))
+                log.warning("lease_heartbeat_failed", session=self.stream, error=f"{type(e).__name__}: {e}")
 
     def release(self) -> None:
         self._stop.set()

@@ -15,15 +15,26 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import ConnectionPoolClosedError, PersistenceError
 
-from tapevm.domain.errors import StoreError
+from tapevm.domain.errors import StoreClosed, StoreError
 from tapevm.infrastructure.ports import EventStore
 
 
 def has_side_tables(store: EventStore) -> bool:
     """Whether ``store`` keeps tapevm's own tables (a SQL store; not, e.g., replay's in-memory one)."""
     return getattr(store, "recorder", None) is not None
+
+
+def _pool_closed(error: BaseException) -> bool:
+    """Whether ``error`` says the store's connection pool was closed (the library's SQLite pool, or
+    psycopg_pool's, which the library wraps in a PersistenceError)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ConnectionPoolClosedError) or type(cause).__name__ == "PoolClosed":
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class SideTables:
@@ -47,7 +58,9 @@ class SideTables:
             if self.postgres:
                 return self._run_postgres(statements)
             return self._run_sqlite(statements)
-        except (PersistenceError, sqlite3.Error) as e:
+        except (PersistenceError, sqlite3.Error, ConnectionPoolClosedError) as e:
+            if _pool_closed(e):
+                raise StoreClosed(f"{self.where} is closed") from e
             raise StoreError(f"could not use {self.where}: {e}") from e
         except StoreError:
             raise

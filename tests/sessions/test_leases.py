@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import structlog.testing
 
 from tapevm.domain.errors import SessionLocked
 from tapevm.infrastructure import session_lease
@@ -48,6 +49,20 @@ def test_heartbeat_keeps_a_live_lease(store_url: str, monkeypatch: pytest.Monkey
         holder = lease_holder(store, "w")
         assert holder is not None and time.time() - holder.heartbeat < 0.6
         s.eval("(define y 2)")
+
+
+def test_heartbeat_stops_quietly_when_the_store_closes_under_an_open_session(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script that closes its store before its session must not get a warning every heartbeat."""
+    monkeypatch.setattr(session_lease, "HEARTBEAT", 0.05)
+    with structlog.testing.capture_logs() as logs:
+        with open_store(store_url) as store:
+            s = open_session("w", store)
+            beat = s._lease._thread  # type: ignore[union-attr]
+        assert beat is not None
+        beat.join(timeout=5)
+    assert not beat.is_alive()  # it stopped by itself (the session was never closed)
+    assert [e["event"] for e in logs if e["event"].startswith("lease_")] == []
 
 
 def test_killed_holder_process_is_taken_over(store_url: str) -> None:
