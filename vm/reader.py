@@ -148,8 +148,22 @@ def _read_flat_run(src: str, start: int, stop: int, items: list[Any]) -> int:
     append = items.append
     known = _ATOMS.get
     for i, text in enumerate(_FLAT_ITEM.findall(src, start, stop)):
+        tokens = text.split()
+        if len(tokens) == 3:  # ``(define name value)``, the commonest list of all: no loop
+            a, b, c = tokens
+            va, vb, vc = known(a), known(b), known(c)
+            if vc is None:
+                vc = int(c) if c.isdigit() and c.isascii() and len(c) < 640 else _atom(c)
+            if va is None:
+                va = _atom(a)
+            if vb is None:
+                vb = _atom(b)
+            if va is None or vb is None or vc is None:
+                return _flat_item_start(src, start, stop, i)
+            append(Pair(va, Pair(vb, Pair(vc, NIL))))
+            continue
         datum: Any = NIL
-        for token in reversed(text.split()):  # _flat_list, inlined: this loop runs for every definition
+        for token in reversed(tokens):  # _flat_list, inlined: this loop runs for every definition
             value = known(token)
             if value is None:
                 if token.isdigit() and token.isascii() and len(token) < 640:
