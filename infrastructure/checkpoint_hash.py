@@ -1,12 +1,23 @@
-"""The events hash of checkpoints: the digest of each event, and the running hash that chains them.
+"""The events hash of checkpoints: what each event contributes, and the running hash that chains them.
 
-A checkpoint's ``events_hash`` is ``xxh3_64(previous checkpoint's events_hash || digest of every
-event after it, in order)`` (8 zero bytes before the first checkpoint), and its ``tip`` is the
-digest of the event it ends at.  ``verify``/``rebuild`` recompute both from the log; the session
-computes them as it appends, from the events of each commit (``RunningEventsHash``), so writing a
-checkpoint never re-reads the K events it covers: the work per append is the digest of that
-commit's own events, whatever K is.  xxh3's streaming form gives the same digest as hashing the
-concatenation at once, which is what keeps the two ways of computing it equal.
+An event contributes ``orjson.dumps([type, fields])`` followed by a comma.  A
+checkpoint's ``events_hash`` is ``xxh3_64(previous checkpoint's events_hash ||
+the contributions of every event after it, in order)`` (8 zero bytes before the
+first checkpoint), and its ``tip`` is the xxh3-64 of the last event's
+``dumps([type, fields])``.  ``verify``/``rebuild`` recompute both from the log;
+the session computes them as it appends, from the events of each commit
+(``RunningEventsHash``), so writing a checkpoint never re-reads the K events it
+covers.
+
+Why this shape: the contributions of a whole commit are ONE ``orjson.dumps``
+of its ``[type, fields]`` pairs without the outer brackets, plus a comma (JSON
+has no whitespace there, so the bytes are the same), and xxh3's streaming form
+gives the same digest however the bytes are chunked.  The hash therefore costs
+one C call per commit on the append path, yet is a function of the events
+alone, not of how the store packs them into records: a fork that starts in
+the middle of a record hashes its share event by event and gets the same
+value.  Events are hashed as decoded (type and fields), and the store writes
+exactly ``orjson.dumps`` of the fields, so appending and reading agree.
 """
 
 from __future__ import annotations
@@ -23,19 +34,18 @@ EventFields = tuple[int, str, dict[str, Any]]
 
 
 def event_digest(type_name: str, fields: dict[str, Any]) -> bytes:
-    """xxh3-64 of one event as decoded (type and fields): what the events hash of a checkpoint chains.
-
-    Computed from decoded events, not stored bytes, so it does not depend on how
-    the store lays events out in records.  An event's fields as appended (its
-    model's ``__dict__``) serialise to the same bytes as the fields read back,
-    because the store writes exactly ``orjson.dumps`` of them.
-    """
-    return xxhash.xxh3_64_digest(type_name.encode() + b"\0" + orjson.dumps(fields))
+    """xxh3-64 of one event as decoded: a checkpoint's ``tip``, checked against the log on every load."""
+    return xxhash.xxh3_64_digest(orjson.dumps((type_name, fields)))
 
 
-def chain_hash(previous: bytes, digests: Iterable[bytes]) -> bytes:
-    """The events hash after ``previous`` and the digests of the events that follow (``verify``'s form)."""
-    return xxhash.xxh3_64(previous + b"".join(digests)).digest()
+def chain_hash(previous: bytes, events: Iterable[EventFields]) -> bytes:
+    """The events hash after ``previous`` and the events that follow (``verify``'s form, event by event)."""
+    hasher = xxhash.xxh3_64(previous)
+    dumps, update = orjson.dumps, hasher.update
+    for _, type_name, fields in events:
+        update(dumps((type_name, fields)))
+        update(b",")
+    return hasher.digest()
 
 
 class RunningEventsHash:
@@ -61,17 +71,18 @@ class RunningEventsHash:
         if not self.valid or seq != self.upto + 1:
             self.valid = False
             return False
-        digest = event_digest(type_name, fields)
-        self._hasher.update(digest)
-        self.tip = digest.hex()
+        data = orjson.dumps((type_name, fields))
+        self._hasher.update(data)
+        self._hasher.update(b",")
+        self.tip = xxhash.xxh3_64_hexdigest(data)
         self.upto = seq
         return True
 
     def add_all(self, events: Iterable[EventFields]) -> None:
         """Chain a commit's events (in order, without gaps; else invalid, as with ``add``).
 
-        One loop without a call per event, one update and one hex digest per commit:
-        this runs after every commit, on the append path.
+        One ``orjson.dumps`` of the whole commit (see the module docstring), one more of
+        its last event for the tip: this runs after every commit, on the append path.
         """
         batch = events if isinstance(events, list) else list(events)
         if not batch:
@@ -81,10 +92,11 @@ class RunningEventsHash:
             for seq, type_name, fields in batch:
                 self.add(seq, type_name, fields)
             return
-        digest, dumps = xxhash.xxh3_64_digest, orjson.dumps
-        digests = [digest(type_name.encode() + b"\0" + dumps(fields)) for _, type_name, fields in batch]
-        self._hasher.update(b"".join(digests))
-        self.tip = digests[-1].hex()
+        body = orjson.dumps([(type_name, fields) for _, type_name, fields in batch])
+        self._hasher.update(memoryview(body)[1:-1])  # "[e1,e2,...,en]" less its brackets...
+        self._hasher.update(b",")  # ...and the comma after the last: e1, e2, ... en, as add() feeds them
+        _, type_name, fields = batch[-1]
+        self.tip = xxhash.xxh3_64_hexdigest(orjson.dumps((type_name, fields)))
         self.upto = last
 
     def tee(self, events: Iterable[EventFields]) -> Iterator[EventFields]:

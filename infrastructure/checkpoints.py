@@ -62,7 +62,7 @@ from tapevm.projections.state_codec import decode_state, encode_state
 log = structlog.get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
-PROJECTION_VERSION = "fold-1/state-2/frame-3"
+PROJECTION_VERSION = "fold-1/state-2/frame-4"  # frame-4: the events hash of checkpoint_hash.py
 DEFAULT_INTERVAL = 1000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
@@ -339,9 +339,9 @@ class Checkpoints:
         if running is not None and running.covers(prev_seq, state.seq):
             events_hash, tip = running.events_hash(), running.tip
         else:
-            tips = list(self._tips(prev_seq, state.seq))
-            events_hash = chain_hash(prev_hash, tips).hex()
-            tip = tips[-1].hex() if tips else (previous[-1].tip if previous else "")
+            events = list(self._read(prev_seq + 1, state.seq))
+            events_hash = chain_hash(prev_hash, events).hex()
+            tip = event_digest(*events[-1][1:]).hex() if events else (previous[-1].tip if previous else "")
         kind, base, dict_raw, entries, stale = "I", 0, None, 0, 0
         key = self._key
         if key is not None and key.meta.seq < state.seq and self._chain < MAX_CHAIN:
@@ -379,11 +379,6 @@ class Checkpoints:
         log.debug("checkpoint_written", session=self.session, seq=meta.seq, kind=kind, bytes=len(payload))
         return meta
 
-    def _tips(self, gt: int, lte: int | None) -> Iterator[bytes]:
-        """Digests of events ``gt+1..lte``, in order."""
-        for _, type_name, fields in self._read(gt + 1, lte):
-            yield event_digest(type_name, fields)
-
     # -- maintenance -------------------------------------------------------------------------------
     def rebuild(self, progress: Callable[[int, int], None] | None = None,
                 head: int | None = None) -> list[CheckpointMeta]:
@@ -414,7 +409,7 @@ class Checkpoints:
         running = ZERO_HASH
         last = 0
         for meta in list(self.metas()):
-            running = chain_hash(running, self._tips(last, meta.seq))
+            running = chain_hash(running, self._read(last + 1, meta.seq))
             last = meta.seq
             reason = None if running.hex() == meta.events_hash else "events hash mismatch (the log changed)"
             if reason is None and self._load(meta) is None:
