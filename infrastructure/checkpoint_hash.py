@@ -22,11 +22,13 @@ exactly ``orjson.dumps`` of the fields, so appending and reading agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
 import xxhash
+
+from tapevm.domain.events import Draft
 
 ZERO_HASH = bytes(8)
 
@@ -79,11 +81,7 @@ class RunningEventsHash:
         return True
 
     def add_all(self, events: Iterable[EventFields]) -> None:
-        """Chain a commit's events (in order, without gaps; else invalid, as with ``add``).
-
-        One ``orjson.dumps`` of the whole commit (see the module docstring), one more of
-        its last event for the tip: this runs after every commit, on the append path.
-        """
+        """Chain a commit's events (in order, without gaps; else invalid, as with ``add``)."""
         batch = events if isinstance(events, list) else list(events)
         if not batch:
             return
@@ -92,11 +90,24 @@ class RunningEventsHash:
             for seq, type_name, fields in batch:
                 self.add(seq, type_name, fields)
             return
-        body = orjson.dumps([(type_name, fields) for _, type_name, fields in batch])
+        self._extend(last, [(type_name, fields) for _, type_name, fields in batch])
+
+    def add_drafts(self, first: int, drafts: Sequence[Draft]) -> None:
+        """Chain a commit as the session appends it: its drafts, numbered from ``first``."""
+        if not drafts:
+            return
+        if not self.valid or first != self.upto + 1:
+            self.valid = False
+            return
+        self._extend(first + len(drafts) - 1, [(type_name, fields) for type_name, _, fields in drafts])
+
+    def _extend(self, last: int, pairs: list[tuple[str, dict[str, Any]]]) -> None:
+        """Chain the ``[type, fields]`` pairs of events ``upto+1..last``: one ``orjson.dumps`` for all
+        of them (see the module docstring), one more of the last for the tip.  Runs after every commit."""
+        body = orjson.dumps(pairs)
         self._hasher.update(memoryview(body)[1:-1])  # "[e1,e2,...,en]" less its brackets...
         self._hasher.update(b",")  # ...and the comma after the last: e1, e2, ... en, as add() feeds them
-        _, type_name, fields = batch[-1]
-        self.tip = xxhash.xxh3_64_hexdigest(orjson.dumps((type_name, fields)))
+        self.tip = xxhash.xxh3_64_hexdigest(orjson.dumps(pairs[-1]))
         self.upto = last
 
     def tee(self, events: Iterable[EventFields]) -> Iterator[EventFields]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ import structlog
 import xxhash
 
 from tapevm.domain.errors import TapeError, UsageError
+from tapevm.domain.events import Draft
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.checkpoint_frames import (
     DeltaFrame,
@@ -50,7 +51,6 @@ from tapevm.infrastructure.checkpoint_frames import (
 )
 from tapevm.infrastructure.checkpoint_hash import (
     ZERO_HASH,
-    EventFields,
     RunningEventsHash,
     chain_hash,
     event_digest,
@@ -304,8 +304,8 @@ class Checkpoints:
             self._stale, self._last_p = 0, None
 
     # -- writing ---------------------------------------------------------------------------------
-    def after_append(self, state: State, events: Iterable[EventFields] | None = None, force: bool = False) -> None:
-        """Called after every commit with the head state and the commit's ``(seq, type, fields)``:
+    def after_append(self, state: State, first: int = 0, drafts: Sequence[Draft] = (), force: bool = False) -> None:
+        """Called after every commit with the head state and the commit's drafts (numbered from ``first``):
         hashes those events (O(size of the commit)), and writes a checkpoint once ``interval`` passed.
 
         Never raises: a checkpoint is a cache, and failing to write one must not fail the form.
@@ -314,8 +314,8 @@ class Checkpoints:
         """
         if os.environ.get("TAPE_INLINE_CHECKPOINTS", "1") == "0":
             return
-        if events is not None and self._running is not None:
-            self._running.add_all(events)
+        if drafts and self._running is not None:
+            self._running.add_drafts(first, drafts)
         last = self.metas()[-1].seq if self.metas() else 0
         if self.cache is None or state.seq <= last or not (force or self.due(state)):
             return

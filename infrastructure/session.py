@@ -345,8 +345,7 @@ class Session:
             self.store.append_drafts(self.stream, first, c, now, drafts)
             fold_drafts(first, drafts, self._state)
             # The commit's own events feed the checkpoints' events hash: no re-read of the log at a boundary.
-            self.checkpoints.after_append(
-                self._state, [(first + i, type_name, fields) for i, (type_name, _, fields) in enumerate(drafts)])
+            self.checkpoints.after_append(self._state, first, drafts)
         return _Committed(first, first + len(drafts) - 1, c, now)
 
     def record(self, events: list[Event]) -> list[RecordedEvent]:

@@ -38,3 +38,20 @@ def test_a_commit_with_a_gap_or_out_of_order_makes_the_hash_unusable() -> None:
     late = RunningEventsHash(after=5)
     late.add_all([(7, "Defined", {})])
     assert not late.valid
+
+
+@given(events, st.integers(0, 5))
+def test_a_commit_of_drafts_hashes_like_its_numbered_events(evs: list[tuple[str, dict[str, object]]],
+                                                             before: int) -> None:
+    """The session's path (drafts numbered from ``first``) and the general one agree, after earlier events."""
+    earlier = [(i + 1, "Defined", {"n": i}) for i in range(before)]
+    numbered = [(before + i + 1, t, f) for i, (t, f) in enumerate(evs)]
+    drafts, general = RunningEventsHash(), RunningEventsHash()
+    drafts.add_all(earlier)
+    general.add_all(earlier)
+    drafts.add_drafts(before + 1, [(t, 1, f) for _, t, f in numbered])
+    general.add_all(numbered)
+    assert drafts.valid and drafts.upto == general.upto == before + len(evs)
+    assert drafts.events_hash() == general.events_hash() and drafts.tip == general.tip
+    drafts.add_drafts(before + len(evs) + 5, [("Defined", 1, {})])  # not the next event: unusable
+    assert not drafts.valid
