@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from eventsourcing.persistence import PersistenceError
@@ -46,7 +46,9 @@ from tapevm.domain.errors import StoreError
 from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore, first_line
-from tapevm.infrastructure.postgres_log import PostgresLogReader
+
+if TYPE_CHECKING:
+    from tapevm.infrastructure.postgres_log import PostgresLogReader
 
 log = structlog.get_logger("tapevm.log_tail")
 
@@ -84,7 +86,12 @@ class LogTail:
         self.page = page
         self.listens = hasattr(self.recorder, "channel_name")  # the library's PostgreSQL recorder
         self.poll_interval = poll_interval if poll_interval is not None else (2.0 if self.listens else 0.05)
-        self._pg = PostgresLogReader(self.recorder.datastore, self.recorder.events_table_name) if self.listens else None
+        self._pg: PostgresLogReader | None = None
+        if self.listens:
+            # imported here: psycopg takes ~0.15 s to import, which every `tape` command on SQLite would pay
+            from tapevm.infrastructure.postgres_log import PostgresLogReader
+
+            self._pg = PostgresLogReader(self.recorder.datastore, self.recorder.events_table_name)
         if self._pg is not None:
             try:
                 self._pg.check_xid_horizon()  # positions are this server's transaction ids

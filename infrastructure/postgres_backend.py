@@ -19,7 +19,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresProcessRecorder,
+)
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
@@ -219,6 +224,15 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
 # holds <count> events, any other row one); the row is inserted only if a commit starts right
 # after it (or a fork's first commit starts an empty stream; foreign rows are not checked).
 # The last row is returned either way, so a refusal is explained by the Python check.
+
+class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):
+    """The library's process recorder (tracking + events in one transaction) on tapevm's write path.
+
+    tapevm's ``insert_events`` (head check, no table lock) calls the
+    library's ``_insert_events`` hook, which here inserts the tracking row.
+    """
+
+
 CHECKED_INSERT = """
 WITH last AS (
   SELECT originator_version AS v, topic AS t FROM {t} WHERE originator_id = %(s)s

@@ -6,12 +6,15 @@ eventsourcing library's tracking recorders, in the same database as the log
 These are the library's classes, built on the datastore tapevm configured
 (SQLite: WAL + ``synchronous=FULL``; PostgreSQL: the store's pool and schema);
 the process recorders add tapevm's head check to the library's
-"events + tracking in one transaction" insert.  The library's own recorder
+"events + tracking in one transaction" insert (PostgreSQL's,
+``TapePostgresProcessRecorder``, lives in postgres_backend.py with the rest of
+that backend).  The library's own recorder
 test cases run against all of them (tests/infrastructure/test_library_recorder_cases.py).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,13 +23,6 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder, SQLiteTrac
 
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.sqlite_backend import TapeSQLiteRecorder
-
-try:  # psycopg is the optional 'postgres' extra: without it, SQLite only
-    from eventsourcing.postgres import PostgresProcessRecorder, PostgresTrackingRecorder
-
-    from tapevm.infrastructure.postgres_backend import TapePostgresRecorder, create_tables
-except ImportError:  # pragma: no cover
-    PostgresProcessRecorder = PostgresTrackingRecorder = TapePostgresRecorder = None  # type: ignore[assignment,misc]
 
 
 class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
@@ -42,22 +38,17 @@ class TapeSQLiteProcessRecorder(TapeSQLiteRecorder, SQLiteProcessRecorder):
         return ids
 
 
-if TapePostgresRecorder is not None:
-
-    class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):
-        """The library's process recorder (tracking + events in one transaction) on tapevm's write path.
-
-        tapevm's ``insert_events`` (head check, no table lock) calls the
-        library's ``_insert_events`` hook, which here inserts the tracking row.
-        """
-
-
 def open_tracking_recorder(store: EventStore) -> TrackingRecorder:
     """A tracking recorder in the same database as ``store`` (tables created if missing)."""
     datastore = store.recorder.datastore  # type: ignore[attr-defined]
-    if TapePostgresRecorder is not None and isinstance(store.recorder, TapePostgresRecorder):  # type: ignore[attr-defined]
+    # A PostgreSQL store has imported its backend already; a SQLite one must not pay for importing
+    # psycopg (~0.15 s on every `tape` command), so the backend is looked up, not imported.
+    backend = sys.modules.get("tapevm.infrastructure.postgres_backend")
+    if backend is not None and isinstance(store.recorder, backend.TapePostgresRecorder):  # type: ignore[attr-defined]
+        from eventsourcing.postgres import PostgresTrackingRecorder
+
         pg = PostgresTrackingRecorder(datastore)
-        create_tables(datastore, pg)
+        backend.create_tables(datastore, pg)
         return pg
     sq = SQLiteTrackingRecorder(datastore)
     create_sqlite_tracking_table(sq)

@@ -41,3 +41,16 @@ def test_installed_package_imports_every_subpackage() -> None:
 
     for package in _config()["packages"]:
         importlib.import_module(package)
+
+
+def test_a_sqlite_command_does_not_import_the_postgresql_driver(tmp_path: Path) -> None:
+    """psycopg costs ~0.15 s of every `tape` start; only a postgresql:// store may load it."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "from tapevm.cli.main import cli\n"
+             f"cli(['--store', {str(tmp_path / 's.db')!r}, 'eval', '(define x 1)'], obj={{}}, standalone_mode=False)\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('psycopg', 'eventsourcing.postgres'))))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

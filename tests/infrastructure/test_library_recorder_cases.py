@@ -29,9 +29,14 @@ from eventsourcing.tests.persistence import (
     TrackingRecorderTestCase,
 )
 
-from tapevm.infrastructure.postgres_backend import EVENTS_TABLE, create_tables, open_postgres_recorder
+from tapevm.infrastructure.postgres_backend import (
+    EVENTS_TABLE,
+    TapePostgresProcessRecorder,
+    create_tables,
+    open_postgres_recorder,
+)
 from tapevm.infrastructure.sqlite_backend import TapeSQLiteDatastore, TapeSQLiteRecorder
-from tapevm.infrastructure.tracking_recorders import TapePostgresProcessRecorder, TapeSQLiteProcessRecorder
+from tapevm.infrastructure.tracking_recorders import TapeSQLiteProcessRecorder
 
 
 def _join_stray_threads() -> None:
