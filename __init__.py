@@ -121,7 +121,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0"
 
 __all__ = [
-    "__version__",
     "ConflictError",
     "CorruptRecord",
     "Delta",
@@ -141,6 +140,7 @@ __all__ = [
     "StoreError",
     "TapeError",
     "UsageError",
+    "__version__",
     "apply_delta",
     "audit",
     "blame_binding",

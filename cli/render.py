@@ -44,7 +44,7 @@ from tapevm.vm.world_state import make_decoder
 
 
 def iso_time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def short(text: str, width: int = 80) -> str:

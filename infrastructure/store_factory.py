@@ -42,7 +42,7 @@ def open_store(location: str | None = None, *, durability: str | None = None) ->
         return RecorderEventStore(pg_recorder, redact_url(location), closer=datastore.close)
     from tapevm.infrastructure.sqlite_backend import open_sqlite_recorder
 
-    path = location[len("sqlite:///"):] if location.startswith("sqlite:///") else location
+    path = location.removeprefix("sqlite:///")
     if "://" in path:
         raise UsageError(f"unsupported store URL {location!r}: use a file path or postgresql://...")
     file = Path(path)

@@ -126,7 +126,7 @@ class _Cached:
 class _Unit:
     """One future node: a list chunk, a vector/map chunk, or a closure/frame/macro/error."""
 
-    __slots__ = ("kind", "obj", "items", "link", "head", "length", "index", "low", "enc")
+    __slots__ = ("enc", "head", "index", "items", "kind", "length", "link", "low", "obj")
 
     def __init__(self, kind: str, obj: Any, items: list[Any], link: Any = None) -> None:
         self.kind = kind
@@ -689,4 +689,4 @@ def is_nil_encoding(enc: Any) -> bool:
     return enc is None
 
 
-__all__ = ["ValueEncoder", "ValueDecoder", "encode_scalar", "CHUNK", "NilType"]
+__all__ = ["CHUNK", "NilType", "ValueDecoder", "ValueEncoder", "encode_scalar"]

@@ -17,8 +17,8 @@ Contracts other modules rely on:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Callable, ClassVar, Union
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Union
 
 
 class Symbol:
@@ -115,7 +115,7 @@ class Pair:
     starts here); nothing else may touch it.
     """
 
-    __slots__ = ("car", "cdr", "_hash")
+    __slots__ = ("_hash", "car", "cdr")
 
     def __init__(self, car: Any, cdr: Any) -> None:
         self.car = car
@@ -266,7 +266,7 @@ class Env:
     not change once the code that created it has finished.
     """
 
-    __slots__ = ("vars", "parent")
+    __slots__ = ("parent", "vars")
 
     def __init__(self, vars: dict[Symbol, Any], parent: Env | None) -> None:
         self.vars = vars
@@ -295,7 +295,7 @@ class Closure:
     stored.
     """
 
-    __slots__ = ("params", "body", "env", "name", "ns", "code")
+    __slots__ = ("body", "code", "env", "name", "ns", "params")
 
     def __init__(
         self,
@@ -336,7 +336,7 @@ class Macro:
 class Primitive:
     """A built-in function, stored by name (its code lives in the VM, not the log)."""
 
-    __slots__ = ("name", "fn", "min_args", "max_args", "needs_machine")
+    __slots__ = ("fn", "max_args", "min_args", "name", "needs_machine")
 
     def __init__(
         self,
@@ -382,7 +382,7 @@ class ErrorValue:
     Lisp value attached by ``raise``.
     """
 
-    __slots__ = ("kind", "message", "data")
+    __slots__ = ("data", "kind", "message")
 
     def __init__(self, kind: str, message: str, data: Any = NIL) -> None:
         self.kind = kind
