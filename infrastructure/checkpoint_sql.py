@@ -147,8 +147,9 @@ class SQLCheckpointStore(CheckpointStore):
         if seqs is None:
             self._run([f"DELETE FROM {t} WHERE session={p}"], [(session,)], commit=True)
             return
-        for seq in seqs:
-            self._run([f"DELETE FROM {t} WHERE session={p} AND seq={p}"], [(session, seq)], commit=True)
+        if seqs:  # one transaction for all of them
+            self._run([f"DELETE FROM {t} WHERE session={p} AND seq={p}"] * len(seqs),
+                      [(session, seq) for seq in seqs], commit=True)
 
     def get_setting(self, key: str) -> str | None:
         s, p = self._table(SETTINGS), self.ph

@@ -137,8 +137,23 @@ class Checkpoints:
 
     def metas(self) -> list[CheckpointMeta]:
         if self._metas is None:
-            self._metas = [] if self.cache is None else self._safe(lambda: self.cache.metas(self.session), [])  # type: ignore[union-attr]
+            metas = [] if self.cache is None else self._safe(lambda: self.cache.metas(self.session), [])  # type: ignore[union-attr]
+            self._metas = self._drop_outdated(metas)
         return self._metas
+
+    def _drop_outdated(self, metas: list[CheckpointMeta]) -> list[CheckpointMeta]:
+        """``metas`` less those another projection version wrote, which are deleted in one go.
+
+        After an upgrade every checkpoint of a session is outdated at once: one
+        log line and one transaction, not a warning and a delete per checkpoint.
+        """
+        outdated = [m for m in metas if m.projection_version != PROJECTION_VERSION]
+        if not outdated:
+            return metas
+        log.warning("checkpoints_outdated", session=self.session, count=len(outdated),
+                 written_by=sorted({m.projection_version for m in outdated}), current=PROJECTION_VERSION)
+        self._safe(lambda: self.cache.delete(self.session, [m.seq for m in outdated]), None)  # type: ignore[union-attr]
+        return [m for m in metas if m.projection_version == PROJECTION_VERSION]
 
     def due(self, state: State) -> bool:
         """Whether ``state`` is ``interval`` events or more past the last checkpoint: time to write one."""

@@ -219,12 +219,6 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             return [(r["v"], r["t"], bytes(r["s"])) for r in curs.fetchall()]
 
 
-# The head check of stream_head.py in SQL, inside the INSERT (one statement, one implicit
-# transaction): the stream's last row gives the head (a commit topic "commit:<format>:<count>"
-# holds <count> events, any other row one); the row is inserted only if a commit starts right
-# after it (or a fork's first commit starts an empty stream; foreign rows are not checked).
-# The last row is returned either way, so a refusal is explained by the Python check.
-
 class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):
     """The library's process recorder (tracking + events in one transaction) on tapevm's write path.
 
@@ -233,6 +227,11 @@ class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder)
     """
 
 
+# The head check of stream_head.py in SQL, inside the INSERT (one statement, one implicit
+# transaction): the stream's last row gives the head (a commit topic "commit:<format>:<count>"
+# holds <count> events, any other row one); the row is inserted only if a commit starts right
+# after it (or a fork's first commit starts an empty stream; foreign rows are not checked).
+# The last row is returned either way, so a refusal is explained by the Python check.
 CHECKED_INSERT = """
 WITH last AS (
   SELECT originator_version AS v, topic AS t FROM {t} WHERE originator_id = %(s)s

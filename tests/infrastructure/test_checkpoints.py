@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.checkpoints import PROJECTION_VERSION, Checkpoints
 from tapevm.infrastructure.session import Session, open_session
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.projections.state_codec import canonical_state_bytes, decode_state, encode_state
@@ -113,13 +113,36 @@ def test_mismatching_checkpoints_are_ignored_logged_and_rebuilt(store_url: str, 
     with structlog.testing.capture_logs() as logs, open_session("bad", store_url, create=False) as again:
         assert canon(again.state) == final and again.head == head
         assert canon(again.state_at(target.seq)) == canon(full_fold(again, target.seq))
-        ignored = [e for e in logs if e["event"] == "checkpoint_ignored"]
-        assert ignored and ignored[0]["seq"] == target.seq
+        if damage == "version":  # written by another projection version: dropped as outdated, in bulk
+            outdated = [e for e in logs if e["event"] == "checkpoints_outdated"]
+            assert [(e["count"], e["written_by"]) for e in outdated] == [(1, ["fold-0"])]
+        else:
+            ignored = [e for e in logs if e["event"] == "checkpoint_ignored"]
+            assert ignored and ignored[0]["seq"] == target.seq
         # written again from the fold, and trusted next time
         assert again.checkpoints.metas()[-1].seq == head
     with structlog.testing.capture_logs() as logs, open_session("bad", store_url, create=False) as third:
         assert canon(third.state) == final
         assert not [e for e in logs if e["event"] == "checkpoint_ignored"]
+
+
+def test_an_upgrade_drops_every_outdated_checkpoint_at_once(store_url: str, small_interval: None) -> None:
+    """Checkpoints another projection version wrote: one log line and one delete, then the fold writes anew."""
+    with open_session("up", store_url) as s:
+        for i in range(30):
+            s.run(_program(i))
+        head, final = s.head, canon(s.state)
+        cp = s.checkpoints
+        old = cp.metas()
+        assert len(old) >= 3
+        for meta in old:
+            _corrupt(cp, meta.seq, version="fold-1/state-2/frame-3")
+    with structlog.testing.capture_logs() as logs, open_session("up", store_url, create=False) as again:
+        assert canon(again.state) == final and again.head == head
+        assert [e["count"] for e in logs if e["event"] == "checkpoints_outdated"] == [len(old)]
+        assert not [e for e in logs if e["event"] == "checkpoint_ignored"]
+        assert all(m.projection_version == PROJECTION_VERSION for m in again.checkpoints.reload_metas())
+        assert again.checkpoints.metas()[-1].seq == head  # written anew from the fold
 
 
 def test_rebuild_and_verify(store_url: str, small_interval: None) -> None:
