@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from tapevm.domain.events import Draft, RecordedEvent, event_of
 
@@ -87,7 +87,7 @@ class EventStore(ABC):
     def close(self) -> None:
         """Release connections; the store may not be used afterwards."""
 
-    def __enter__(self) -> EventStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

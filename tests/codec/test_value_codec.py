@@ -90,9 +90,9 @@ def test_encoding_does_not_depend_on_table_history(value: Any) -> None:
 
 def test_floats_ints_and_bools_stay_distinct() -> None:
     for v in (1, 1.0, True, float("inf"), float("-inf"), 2**80, -(2**80)):
-        e, back, _ = roundtrip(v)
+        _e, back, _ = roundtrip(v)
         assert type(back) is type(v) and back == v
-    e, back, _ = roundtrip(float("nan"))
+    _e, back, _ = roundtrip(float("nan"))
     assert back != back
 
 
@@ -121,7 +121,7 @@ def test_shared_structure_and_cycles_are_preserved() -> None:
     assert items[0] is items[1]
     g = items[0]
     assert g.env.vars[Symbol("f")] is g
-    assert list(g.env.vars[Symbol("fs")])[0] is g
+    assert next(iter(g.env.vars[Symbol("fs")])) is g
     assert list(g.env.vars[Symbol("fs")])[1][0] is g
     assert items[2].closure is g
 

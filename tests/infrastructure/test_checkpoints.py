@@ -304,7 +304,7 @@ def test_a_damaged_delta_keyframe_drops_what_is_based_on_it(store_url: str, smal
             s.run(f"(define hot {i})")
         head, final = s.head, canon(s.state)
         cp = s.checkpoints
-        d = [m for m in cp.metas() if m.kind == "D"][0]
+        d = next(m for m in cp.metas() if m.kind == "D")
         stored = cp.cache.payload("dmg", d.seq)  # type: ignore[union-attr]
         _corrupt(cp, d.seq, payload=stored[:-2] + b"zz")
     with structlog.testing.capture_logs() as logs, open_session("dmg", store_url, create=False) as again:
