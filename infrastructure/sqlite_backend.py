@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,14 +51,24 @@ class TapeSQLiteConnectionPool(SQLiteConnectionPool):
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
-        try:
-            conn = super()._create_connection()
-            raw = conn._sqlite_conn
-            raw.execute(f"PRAGMA synchronous={self.synchronous}")
-            raw.execute("PRAGMA foreign_keys=ON")
-        except (sqlite3.Error, UnicodeDecodeError) as e:  # a damaged file surfaces here, untranslated
-            raise OperationalError(str(e)) from e
-        return conn
+        # The library switches a new file to WAL on its first connections; while another
+        # connection holds a lock, that switch fails at once with "database is locked" (SQLite
+        # does not wait on the busy handler there).  Several processes opening a fresh store
+        # together hit it: try again until the lock timeout, as any other lock wait would.
+        deadline = time.monotonic() + (self.lock_timeout or 5)
+        while True:
+            try:
+                conn = super()._create_connection()
+                raw = conn._sqlite_conn
+                raw.execute(f"PRAGMA synchronous={self.synchronous}")
+                raw.execute("PRAGMA foreign_keys=ON")
+                return conn
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise OperationalError(str(e)) from e
+                time.sleep(0.005)
+            except (sqlite3.Error, UnicodeDecodeError) as e:  # a damaged file surfaces here, untranslated
+                raise OperationalError(str(e)) from e
 
 
 class TapeSQLiteDatastore(SQLiteDatastore):
