@@ -212,23 +212,21 @@ class Checkpoints:
         checked = self._checked.get(meta.seq)
         if checked is not None and checked[0] == meta:
             return checked[1]
+        # (another projection version's checkpoints never get here: metas() dropped them)
         reason = None
         raw = None
-        if meta.projection_version != PROJECTION_VERSION:
-            reason = f"written by projection {meta.projection_version}, this is {PROJECTION_VERSION}"
+        stored = self._safe(lambda: self.cache.payload(self.session, meta.seq), None)  # type: ignore[union-attr]
+        if stored is None:
+            reason = "payload missing"
+        elif _hash(stored) != meta.payload_hash:
+            reason = "payload checksum mismatch"
+        elif self._tip(meta.seq) != meta.tip:
+            reason = "the log at its event number is not the log it was built from"
         else:
-            stored = self._safe(lambda: self.cache.payload(self.session, meta.seq), None)  # type: ignore[union-attr]
-            if stored is None:
-                reason = "payload missing"
-            elif _hash(stored) != meta.payload_hash:
-                reason = "payload checksum mismatch"
-            elif self._tip(meta.seq) != meta.tip:
-                reason = "the log at its event number is not the log it was built from"
-            else:
-                try:
-                    raw = self._codec.decompress(stored, dict_raw)
-                except ValueError as e:
-                    reason = str(e)
+            try:
+                raw = self._codec.decompress(stored, dict_raw)
+            except ValueError as e:
+                reason = str(e)
         if reason is not None:
             self._ignore(meta, reason)
         elif meta.kind != "P" and raw is not None:
