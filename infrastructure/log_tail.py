@@ -92,7 +92,6 @@ class LogTail:
             from tapevm.infrastructure.postgres_log import PostgresLogReader
 
             self._pg = PostgresLogReader(self.recorder.datastore, self.recorder.events_table_name)
-        if self._pg is not None:
             try:
                 self._pg.check_xid_horizon()  # positions are this server's transaction ids
             except PersistenceError as e:
