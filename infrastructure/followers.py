@@ -334,8 +334,11 @@ def follow(store: EventStore | str | None, projections: Sequence[str] | None = N
     from tapevm.infrastructure.store_factory import open_store
 
     names = list(dict.fromkeys(projections or projection_names()))
-    own = store is None or isinstance(store, str)
-    opened: EventStore = open_store(store) if store is None or isinstance(store, str) else store
+    opened: EventStore
+    if store is None or isinstance(store, str):
+        opened, own = open_store(store), True
+    else:
+        opened, own = store, False
     try:
         opened_projections: list[Projection] = []
         try:
