@@ -12,10 +12,12 @@ nodes never share a key.  See docs/architecture.md for the full encoding.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import xxhash
+
+from tapevm.domain.errors import CorruptRecord
 
 # Tags of the value encoding (first element of a tagged list).
 REF = "@"          # ["@", key]                  reference to a node
@@ -109,3 +111,81 @@ class ContentTable:
 
     def copy(self) -> ContentTable:
         return ContentTable(self._items)
+
+
+class Piece(NamedTuple):
+    """A file version stored as the version it extends (``prefix``, a blob key) plus the bytes appended.
+
+    A program that appends to a world file would otherwise store the whole file
+    again at every write: n appends of a line would cost O(n^2) bytes in the log
+    and in every session that holds its content.  A piece costs what was
+    appended.  Its key is still the hash of the *whole* content, so a file
+    reached by appends and the same file written at once have one key, and
+    diffs, merges and state equality never see how a version was stored.
+    """
+
+    prefix: str
+    data: bytes
+
+
+class BlobTable(ContentTable):
+    """Key -> file content: whole bytes, or a :class:`Piece` that extends an earlier entry.
+
+    ``get`` always answers whole bytes; ``items`` answers the entries as stored
+    (what the log, checkpoints and their codecs carry).
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self, items: dict[str, bytes] | None = None) -> None:
+        super().__init__(items)
+        # the last version assembled: the next append's version is that plus one piece
+        self._last: tuple[str, bytes] = ("", b"")
+
+    def key_for(self, data: bytes) -> tuple[str, bool]:
+        h = content_hash(data)
+        key = h
+        n = 0
+        while key in self._items:
+            if self.get(key) == data:
+                return key, False
+            n += 1
+            key = f"{h}.{n}"
+        return key, True
+
+    def add_piece(self, key: str, prefix: str, data: bytes) -> None:
+        self._items[key] = Piece(prefix, data)  # type: ignore[assignment]  # entries are bytes | Piece
+
+    def get(self, key: str) -> bytes:
+        """The whole content of ``key``, assembled from its chain of pieces (oldest first)."""
+        entry: Any = self._items[key]
+        if type(entry) is bytes:
+            return entry
+        if key == self._last[0]:
+            return self._last[1]
+        items = self._items
+        last_key, last_data = self._last
+        parts: list[bytes] = []
+        steps = len(items)
+        while type(entry) is Piece:
+            parts.append(entry.data)
+            prefix: str = entry.prefix
+            entry = last_data if prefix == last_key else items.get(prefix)
+            steps -= 1
+            if entry is None or steps < 0:
+                raise CorruptRecord(
+                    f"the content of world file version {key} continues {prefix}, which this session "
+                    "does not hold (or which continues itself): the log or checkpoint is damaged; "
+                    "rebuild checkpoints with 'tape checkpoints rebuild'")
+        parts.append(entry)
+        parts.reverse()
+        data = b"".join(parts)
+        self._last = (key, data)
+        return data
+
+    def add_table(self, other: BlobTable) -> None:
+        """Every entry of ``other``, as stored (its pieces' prefixes are in ``other`` or here)."""
+        self._items.update(other._items)
+
+    def copy(self) -> BlobTable:
+        return BlobTable(self._items)

@@ -109,7 +109,14 @@ class ContentStored(Event):
     ``[hash, encoding, data]`` with encoding ``"utf8"`` or ``"base64"``.  Later
     events refer to them by hash, so a value that shares most of its structure
     with values already stored adds only its new nodes.
+
+    Version 2: a blob may be ``[hash, encoding, appended data, prefix hash]``,
+    a file version stored as what it appends to an earlier one (see
+    :class:`~tapevm.domain.content.Piece`); ``hash`` is still that of the whole
+    content.  Version 1 events are version 2 events without such entries.
     """
+
+    version: ClassVar[int] = 2
 
     nodes: list[Any] = []
     blobs: list[Any] = []

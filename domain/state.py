@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from tapevm.domain.content import ContentTable, canonical_bytes, canonical_bytes_of_all
+from tapevm.domain.content import BlobTable, ContentTable, Piece, canonical_bytes, canonical_bytes_of_all
 from tapevm.domain.events import (
     Assigned,
     AtomCreated,
@@ -58,7 +58,7 @@ class State:
     facts: dict[bytes, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     nodes: ContentTable = field(default_factory=ContentTable)
-    blobs: ContentTable = field(default_factory=ContentTable)
+    blobs: BlobTable = field(default_factory=BlobTable)
     # Named snapshots of this session: name -> (event number, description).  Not part of
     # ``semantic()``: a restore changes what the VM sees, never the names taken so far.
     snapshots: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -129,6 +129,35 @@ def encode_blob(data: bytes) -> tuple[str, str]:
         return "base64", base64.b64encode(data).decode("ascii")
 
 
+def blob_entry(key: str, stored: bytes | Piece) -> list[str]:
+    """A blob table entry as ContentStored, checkpoints and state payloads carry it:
+    ``[key, encoding, data]``, or ``[key, encoding, appended data, prefix key]`` for a :class:`Piece`."""
+    if type(stored) is Piece:
+        return [key, *encode_blob(stored.data), stored.prefix]
+    return [key, *encode_blob(stored)]  # type: ignore[arg-type]  # bytes
+
+
+def add_blob_entries(table: BlobTable, entries: Iterable[Sequence[str]]) -> None:
+    """Inverse of :func:`blob_entry`, into ``table``."""
+    for entry in entries:
+        if len(entry) == 4:
+            key, encoding, data, prefix = entry
+            table.add_piece(key, prefix, decode_blob(encoding, data))
+        else:
+            key, encoding, data = entry
+            table.add(key, decode_blob(encoding, data))
+
+
+def file_blobs(state: State) -> list[tuple[str, bytes]]:
+    """The whole content of every blob a world file refers to, by key (sorted; each key once).
+
+    What an image keeps and what state equality compares: the versions a file
+    had before are history, and the log keeps them.
+    """
+    blobs = state.blobs
+    return [(key, blobs.get(key)) for key in sorted(set(state.files.values())) if key in blobs]
+
+
 # Each handler takes the event's fields as a dict (a model's ``__dict__``), so
 # the same code folds decoded models and the raw field dicts of the fast path
 # (``fold_fields``), which skips building a million model objects.
@@ -140,9 +169,7 @@ def _content_stored(state: State, f: Fields) -> None:
     if set(map(len, pairs)) - {2}:  # what unpacking each pair checked, in C
         raise ValueError("a ContentStored node is not a [key, node] pair")
     state.nodes.add_all(map(itemgetter(0), pairs), canonical_bytes_of_all(map(itemgetter(1), pairs)))
-    blobs = state.blobs
-    for key, encoding, data in f["blobs"]:
-        blobs.add(key, decode_blob(encoding, data))
+    add_blob_entries(state.blobs, f["blobs"])
 
 
 def _defined(state: State, f: Fields) -> None:

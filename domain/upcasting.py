@@ -52,3 +52,10 @@ def upcast(type_name: str, version: int, data: dict[str, Any]) -> dict[str, Any]
         version += 1
     return data
 
+
+
+# -- the upcasters of tapevm's own events ------------------------------------------------
+@upcaster("ContentStored", 1)
+def _content_stored_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only added entries that version 1 never holds (file versions stored as pieces)."""
+    return data

@@ -201,9 +201,9 @@ def apply_delta_frame(base: State, raw: bytes, seq: int) -> tuple[State, int]:
         entries += 1
     blobs = rest[_LEN + m:]
     if blobs:
-        for k, v in decode_blobs(blobs).items():
-            base.blobs.add(k, v)
-            entries += 1
+        added = decode_blobs(blobs)
+        base.blobs.add_table(added)
+        entries += len(added)
     if "s" in head:
         base.snapshots = {name: (at, d) for name, (at, d) in head["s"].items()}
     base.seq = seq

@@ -62,7 +62,8 @@ from tapevm.projections.state_codec import decode_state, encode_state
 log = structlog.get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
-PROJECTION_VERSION = "fold-1/state-2/frame-4"  # frame-4: the events hash of checkpoint_hash.py
+# fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py
+PROJECTION_VERSION = "fold-2/state-3/frame-4"
 DEFAULT_INTERVAL = 1000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)

@@ -26,7 +26,7 @@ import orjson
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
-from tapevm.domain.state import State, decode_blob, encode_blob
+from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.hash_chain import link_at
 from tapevm.infrastructure.image_file import FORMAT_VERSION, ImageFile, read_image, write_image
@@ -79,7 +79,7 @@ def image_sections(session: Session, at: int | None, with_history: bool) -> tupl
     """The state at ``at`` (default: the head) and the sections that hold it."""
     state = session.state if at is None or at == session.head else session.state_at(at)
     sections = {"state": encode_image_state(state),
-                "blobs": encode_blobs(state.blobs.items())}
+                "blobs": encode_blobs(file_blobs(state))}
     if with_history:
         sections["history"] = orjson.dumps([
             [r.seq, r.cause, int(r.recorded_at * 1000), r.event.type_name, r.event.version, r.event.__dict__]
@@ -117,8 +117,7 @@ def image_state(image: ImageFile) -> State:
     """The state an image holds, content and blobs included."""
     try:
         state = decode_image_state(image.sections["state"])
-        for key, data in decode_blobs(image.sections.get("blobs", b"[]")).items():
-            state.blobs.add(key, data)
+        state.blobs.add_table(decode_blobs(image.sections.get("blobs", b"[]")))
     except (ValueError, KeyError) as e:
         raise ImageError(f"{image.path}: damaged image (state section: {e})") from None
     state.session = image.header.get("source_session", "")
@@ -221,7 +220,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
             SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION),
             # built from a checked image by our own code: no need for pydantic to walk 100,000 values
             ContentStored.model_construct(nodes=_nodes_as_json(state),
-                                          blobs=[[k, *encode_blob(v)] for k, v in state.blobs.items()]),
+                                          blobs=[blob_entry(k, v) for k, v in state.blobs.items()]),
             ImageLoaded.model_construct(**marker, with_history=False, state=_structure_without_snapshots(state)),
         ]
         records = [RecordedEvent(session_id, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
@@ -261,7 +260,7 @@ def export_image(path: str | Path) -> dict[str, Any]:
         "header": {k: v for k, v in image.header.items() if k != "sections"},
         "state": structure(state),
         "nodes": dict(_nodes_as_json(state)),
-        "blobs": [[k, *encode_blob(v)] for k, v in state.blobs.items()],
+        "blobs": [[k, *encode_blob(state.blobs.get(k))] for k, _ in state.blobs.items()],
     }
     if "history" in image.sections:
         doc["history"] = orjson.loads(image.sections["history"])

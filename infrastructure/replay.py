@@ -154,6 +154,10 @@ def same_event(expected: RecordedEvent, actual: RecordedEvent, ignore_input: boo
     ignored = IGNORED_FIELDS.get(expected.event.type_name)
     if ignore_input and type(expected.event) is FormSubmitted:
         ignored = PROGRAM_IGNORED
+    if type(expected.event) is ContentStored:
+        # a blob is its key (the hash of the whole content); whether it was stored whole or as
+        # what it appends to the file's previous version is storage, which a newer tapevm may do better
+        return a["nodes"] == b["nodes"] and [e[0] for e in a["blobs"]] == [e[0] for e in b["blobs"]]
     if ignored is None:
         return a == b
     return {k: v for k, v in a.items() if k not in ignored} == {k: v for k, v in b.items() if k not in ignored}

@@ -9,7 +9,9 @@ Layout (uncompressed; callers compress and checksum)::
              (a node's canonical bytes are compact JSON, which never holds a raw LF); images
              write a node whose key is its content hash as the bytes alone (they start with
              ``[``) and any other as ``=key SP bytes``
-    rest     the blob section: orjson of [[key, encoding, data]...] (utf8 text or base64)
+    rest     the blob section: orjson of [[key, encoding, data]...] (utf8 text or base64); an
+             entry that extends another (a :class:`~tapevm.domain.content.Piece`) is
+             ``[key, encoding, appended data, prefix key]``
 
 Content is written in the content table's insertion order, which is log
 order, so a table rebuilt from this and folded further has the same order as
@@ -30,8 +32,8 @@ from typing import Any
 import orjson
 from xxhash import xxh3_128_hexdigest
 
-from tapevm.domain.content import ContentTable, content_hash
-from tapevm.domain.state import State, decode_blob, encode_blob, fact_key
+from tapevm.domain.content import BlobTable, ContentTable, Piece, content_hash
+from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, file_blobs
 
 _LEN = 8
 
@@ -94,12 +96,17 @@ def decode_nodes(data: bytes) -> dict[str, bytes]:
     return out
 
 
-def encode_blobs(items: Iterable[tuple[str, bytes]]) -> bytes:
-    return orjson.dumps([[key, *encode_blob(data)] for key, data in items])
+def encode_blobs(items: Iterable[tuple[str, bytes | Piece]]) -> bytes:
+    return orjson.dumps([blob_entry(key, stored) for key, stored in items])
 
 
-def decode_blobs(data: bytes) -> dict[str, bytes]:
-    return {key: decode_blob(encoding, text) for key, encoding, text in orjson.loads(data)}
+def decode_blobs(data: bytes) -> BlobTable:
+    table = BlobTable()
+    entries = orjson.loads(data)
+    if type(entries) is not list or any(type(e) is not list or len(e) not in (3, 4) for e in entries):
+        raise ValueError("a blob entry is not [key, encoding, data] or [key, encoding, data, prefix]")
+    add_blob_entries(table, entries)
+    return table
 
 
 def content_since(table: ContentTable, count: int) -> Iterable[tuple[str, bytes]]:
@@ -147,7 +154,7 @@ def structure(state: State, indexed: bool = False) -> dict[str, Any]:
     }
 
 
-def state_from_structure(s: dict[str, Any], nodes: dict[str, bytes], blobs: dict[str, bytes]) -> State:
+def state_from_structure(s: dict[str, Any], nodes: dict[str, bytes], blobs: BlobTable) -> State:
     namespaces, atoms, facts = s["namespaces"], s["atoms"], s["facts"]
     refs = s.get("refs")
     if refs:
@@ -164,7 +171,7 @@ def state_from_structure(s: dict[str, Any], nodes: dict[str, bytes], blobs: dict
         facts={fact_key(f): f for f in facts},
         files=s["files"],
         nodes=_table(nodes),
-        blobs=_table(blobs),
+        blobs=blobs,
         snapshots={name: (at, description) for name, (at, description) in s["snapshots"].items()},
     )
 
@@ -221,8 +228,10 @@ def _decode_state(data: bytes) -> State:
 def canonical_state_bytes(state: State) -> bytes:
     """What "the same state, byte for byte" compares: the semantic state and its content, canonically.
 
-    Snapshots are left out: they name event numbers of one log, not part of what the VM sees.
+    Snapshots are left out: they name event numbers of one log, not part of what the VM sees.  Of the
+    blobs, the whole content of those the world files refer to (how a version was stored, and the
+    versions a file had before, are the log's business).
     """
     semantic = orjson.dumps(state.semantic(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return (semantic + b"\n" + encode_nodes(sorted(state.nodes.items())) + b"\n"
-            + encode_blobs(sorted(state.blobs.items())))
+            + encode_blobs(file_blobs(state)))

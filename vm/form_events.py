@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.domain.content import MAX_SAFE_INT, ContentTable
+from tapevm.domain.content import MAX_SAFE_INT, BlobTable, ContentTable, Piece
 from tapevm.domain.errors import ValueCodecError
 from tapevm.domain.events import (
     Assigned,
@@ -43,12 +43,13 @@ from tapevm.domain.events import (
     defined_draft,
     draft_of,
 )
-from tapevm.domain.state import encode_blob
+from tapevm.domain.state import blob_entry, encode_blob
 from tapevm.vm import world as w
 from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.world import DEFINE, OUTPUT, Mutation
 
 PRINTED_LIMIT = 200  # characters of a result's text kept in FormEvaluated.printed
+PIECE_MIN = 1024  # a file version that extends one of at least this many bytes is stored as what it appends
 
 
 def stored_printed(text: str) -> str:
@@ -62,22 +63,42 @@ def stored_printed(text: str) -> str:
 class FormEventBuilder:
     """Encodes one form's mutations; ``commit``/``discard`` follow the store's verdict."""
 
-    def __init__(self, nodes: ContentTable, blobs: ContentTable) -> None:
+    def __init__(self, nodes: ContentTable, blobs: BlobTable) -> None:
         self.encoder = ValueEncoder(nodes)
         self.blobs = blobs
         self._pending_blobs: dict[str, bytes] = {}
+        self._pending_pieces: dict[str, Piece] = {}
         self._new_blobs: list[list[Any]] = []
 
-    def blob_key(self, data: bytes) -> str:
+    def blob_key(self, data: bytes, old: bytes | None = None) -> str:
+        """The key of ``data``, stored (in this form's ContentStored) if new: as the bytes it appends
+        to ``old`` (the file's previous content) when it extends it, else whole."""
         key, new = self.blobs.key_for(data)
         if new:
             while key in self._pending_blobs and self._pending_blobs[key] != data:
                 key += "+"
             if key not in self._pending_blobs:
                 self._pending_blobs[key] = data
-                encoding, text = encode_blob(data)
-                self._new_blobs.append([key, encoding, text])
+                prefix = self._extended_key(data, old)
+                if prefix is None:
+                    self._new_blobs.append([key, *encode_blob(data)])
+                else:
+                    piece = self._pending_pieces[key] = Piece(prefix, data[len(old or b""):])
+                    self._new_blobs.append(blob_entry(key, piece))
         return key
+
+    def _extended_key(self, data: bytes, old: bytes | None) -> str | None:
+        """The key ``old`` is stored under, when ``data`` appends to it and storing a piece pays."""
+        if old is None or len(old) < PIECE_MIN or len(data) <= len(old) or not data.startswith(old):
+            return None
+        key, new = self.blobs.key_for(old)
+        if not new:
+            return key
+        while key in self._pending_blobs:  # written earlier in this form
+            if self._pending_blobs[key] == old:
+                return key
+            key += "+"
+        return None
 
     def mutation_event(self, m: Mutation) -> Event:
         enc = self.encoder.encode
@@ -98,7 +119,7 @@ class FormEventBuilder:
             return FactRetracted(fact=enc(args[0]))
         if kind == w.FILE_WRITE:
             data: bytes = args[1]
-            return FileWritten(path=args[0], content=self.blob_key(data), size=len(data))
+            return FileWritten(path=args[0], content=self.blob_key(data, args[2]), size=len(data))
         if kind == w.FILE_DELETE:
             return FileDeleted(path=args[0])
         if kind == w.OUTPUT:
@@ -155,12 +176,20 @@ class FormEventBuilder:
 
     def commit(self) -> None:
         self.encoder.commit()
+        pieces = self._pending_pieces
         for key, data in self._pending_blobs.items():
-            self.blobs.add(key, data)
-        self._pending_blobs = {}
-        self._new_blobs = []
+            piece = pieces.get(key)
+            if piece is None:
+                self.blobs.add(key, data)
+            else:
+                self.blobs.add_piece(key, *piece)
+        self._reset_blobs()
 
     def discard(self) -> None:
         self.encoder.discard()
+        self._reset_blobs()
+
+    def _reset_blobs(self) -> None:
         self._pending_blobs = {}
+        self._pending_pieces = {}
         self._new_blobs = []

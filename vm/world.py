@@ -307,7 +307,7 @@ class World:
             else:
                 self.files[path] = old
 
-        self._record(FILE_WRITE, (path, data), undo)
+        self._record(FILE_WRITE, (path, data, old), undo)
 
     def file_read(self, path: str) -> bytes:
         path = normalize_path(path)

@@ -60,6 +60,8 @@ def form() -> st.SearchStrategy[str]:
         st.tuples(path, st.text(max_size=8)).map(
             lambda t: f"(write-file! \"{t[0]}\" {_lisp_string(t[1])})"),
         path.map(lambda p: f'(delete-file! "{p}")'),
+        # appends that grow a file past 1 KiB: later versions are stored as pieces
+        st.tuples(path, st.integers(0, 700)).map(lambda t: f'(append-file! "{t[0]}" "{"y" * t[1]}")'),
         st.sampled_from(["(in-ns 'tools)", "(in-ns 'user)", "(define tools/t 1)"]),
         expr().map(lambda e: f"(println {e})"),
         # a form that mutates and then fails: none of its mutations may stick

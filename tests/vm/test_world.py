@@ -57,10 +57,11 @@ def test_mutation_kinds(source: str, kinds: list[str]) -> None:
 
 
 def test_mutation_arguments() -> None:
-    entries = journal('(define x 42) (print "a" 1) (write-file! "d/f.txt" "é")')
+    entries = journal('(define x 42) (print "a" 1) (write-file! "d/f.txt" "é") (append-file! "d/f.txt" "!")')
     assert entries[0] == ("define", ("user", "x", 42))
     assert entries[1] == ("output", ("a 1",))
-    assert entries[2] == ("file-write", ("d/f.txt", "é".encode()))
+    assert entries[2] == ("file-write", ("d/f.txt", "é".encode(), None))  # (path, new content, old content)
+    assert entries[3] == ("file-write", ("d/f.txt", "é!".encode(), "é".encode()))
 
 
 def test_output_texts(run: Callable[[str], Any]) -> None:
