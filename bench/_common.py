@@ -116,6 +116,25 @@ def sqlite_file_bytes(path: Path) -> int:
     return total
 
 
+def stored_bytes(path: Path, session: str) -> dict[str, Any]:
+    """What one session's rows take in a SQLite store: events, the ``state`` column, whole rows, by topic."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(path))
+    try:
+        n, state, row = conn.execute(
+            "SELECT COUNT(*), SUM(LENGTH(state)), SUM(LENGTH(state) + LENGTH(CAST(topic AS BLOB)) "
+            "+ LENGTH(CAST(originator_id AS BLOB)) + 8) FROM stored_events WHERE originator_id=?",
+            (session,),
+        ).fetchone()
+        by_type = {t: (c, b) for t, c, b in conn.execute(
+            "SELECT topic, COUNT(*), SUM(LENGTH(state)) FROM stored_events WHERE originator_id=? GROUP BY topic",
+            (session,))}
+    finally:
+        conn.close()
+    return {"events": n, "state": state, "row": row, "by_type": by_type}
+
+
 class Profiler:
     """Optional cProfile around the tapevm side of a benchmark."""
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 import _common as C
@@ -41,22 +40,6 @@ def list_encoding_bytes(value: Any) -> tuple[int, int, int]:
     enc.encode(copy)
     nodes = enc.take_new_nodes()
     return sum(len(d) for d in enc.pending.values()), sum(len(k) for k, _ in nodes), len(nodes)
-
-
-def stored(path: Path, session: str) -> dict[str, int]:
-    conn = sqlite3.connect(str(path))
-    try:
-        n, state, row = conn.execute(
-            "SELECT COUNT(*), SUM(LENGTH(state)), SUM(LENGTH(state) + LENGTH(CAST(topic AS BLOB)) "
-            "+ LENGTH(CAST(originator_id AS BLOB)) + 8) FROM stored_events WHERE originator_id=?",
-            (session,),
-        ).fetchone()
-        by_type = {t: (c, b) for t, c, b in conn.execute(
-            "SELECT topic, COUNT(*), SUM(LENGTH(state)) FROM stored_events WHERE originator_id=? GROUP BY topic",
-            (session,))}
-    finally:
-        conn.close()
-    return {"events": n, "state": state, "row": row, "by_type": by_type}
 
 
 def main() -> None:
@@ -91,7 +74,7 @@ def main() -> None:
                     if i + 1 in marks:
                         pause = time.perf_counter()
                         nodes, keys, count = list_encoding_bytes(s.world.lookup("user", "lst"))
-                        st = stored(db, session)
+                        st = C.stored_bytes(db, session)
                         checkpoints.append({"steps": i + 1, "list_node_bytes": nodes, "list_key_bytes": keys,
                                             "list_nodes": count, "flat_copy_total": flat_copy_total, **st})
                         start += time.perf_counter() - pause

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["append", "fold", "size", "growth", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
+BENCHES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
            "follow"]
 PG_BENCHES = ["pg_append", "pg_writers", "pg_follow"]  # need a PostgreSQL server: run with --only
 
@@ -81,6 +81,13 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (f"growth ({r['steps']:,} conses)", f"{r['stored_state_bytes']:,} B stored",
              f"{r['final_list_node_bytes']:,} B list", f"{r['stored_state_bytes'] / r['final_list_node_bytes']:.1f}x",
              f"3x + {r['constant_per_event']:.0f} B/event  {v(r['pass'])}"),
+        ]
+    if b == "world_files":
+        p, w = r["pieces"], r["whole"]
+        return [
+            (f"world file ({r['steps']:,} appends)", f"{p['stored']:,} B stored, {p['held_blob_bytes']:,} B held",
+             f"{w['stored']:,} B, {w['held_blob_bytes']:,} B whole", f"{p['stored'] / p['final_file']:.1f}x file",
+             f"3x + {r['constant_per_record']:.0f} B/record  {v(r['pass'])}"),
         ]
     if b == "vm":
         return [

@@ -1,0 +1,101 @@
+"""World files that grow by appends: does storage stay linear in what was appended?
+
+An agent that keeps notes appends a line to a world file at every step.  Each
+``append-file!`` is its own form (``s.run``), ``--steps`` of them (default
+2,000) of a ~77-byte line.  The same program runs twice in the same run:
+
+* tapevm as it is: a version that extends the previous one by at least
+  ``form_events.PIECE_MIN`` bytes is stored as what it appends (a piece);
+* the baseline: ``PIECE_MIN`` set out of reach, so every version is stored
+  whole (what tapevm did before pieces).
+
+Reported for each: the bytes of the session's records (the ``state`` column),
+the bytes of file content the reopened session holds in memory (its blob
+table), and the time to reopen the session (its latest checkpoint and the
+tail, as every open does).  The target mirrors the growth benchmark's: stored bytes at most 3x
+the final file plus a constant per commit record (one per form), the constant not growing with the
+number of steps (within 10%, from half the steps to all of them).
+
+    .venv/bin/python bench/bench_world_files.py
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as C
+
+SESSION = "notes"
+LINE = "step {i:05d}: read the inbox, summarised 3 messages, nothing urgent\\n"
+
+
+def run(db: Path, steps: int, marks: list[int]) -> dict[str, Any]:
+    from tapevm.domain.content import Piece
+    from tapevm.infrastructure.session import open_session
+
+    at: dict[int, int] = {}
+    started = time.perf_counter()
+    with open_session(SESSION, str(db)) as s:
+        for i in range(steps):
+            s.run(f'(append-file! "notes.md" "{LINE.format(i=i)}")')
+            if i + 1 in marks:
+                at[i + 1] = C.stored_bytes(db, SESSION)["state"]
+        final_file = len(s.state.file_bytes("notes.md"))
+    elapsed = time.perf_counter() - started
+    t0 = time.perf_counter()
+    with open_session(SESSION, str(db), create=False) as again:
+        reopen = time.perf_counter() - t0
+        held = sum(len(v.data if type(v) is Piece else v) for _, v in again.state.blobs.items())
+        assert len(again.state.file_bytes("notes.md")) == final_file
+    stored = C.stored_bytes(db, SESSION)
+    return {"seconds": elapsed, "reopen_s": reopen, "held_blob_bytes": held, "final_file": final_file,
+            "stored": stored["state"], "records": stored["events"], "stored_at": at}
+
+
+def main() -> None:
+    p = C.parser(__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=2_000, help="append-file! forms (default 2,000)")
+    args = p.parse_args()
+    if args.quick:
+        args.steps = 200
+    n = args.steps
+    marks = [n // 2, n]
+
+    from tapevm.vm import form_events
+
+    with C.workdir(args) as tmp:
+        with C.Profiler(args.profile):
+            pieces = run(tmp / "pieces.db", n, marks)
+        form_events.PIECE_MIN = 10**12  # the baseline: every version whole
+        whole = run(tmp / "whole.db", n, marks)
+
+    records_at = {m: pieces["records"] * m // n for m in marks}  # one commit record per form
+    constant = {m: (pieces["stored_at"][m] - 3 * pieces["final_file"] * m // n) / records_at[m] for m in marks}
+    ok = constant[n] <= max(constant[n // 2], 0) * 1.10 or pieces["stored"] <= 3 * pieces["final_file"]
+    rows: list[tuple[str, Any]] = [
+        ("append-file! forms", n),
+        ("final file bytes", pieces["final_file"]),
+        ("commit records (one per form)", pieces["records"]),
+        ("stored bytes: pieces / whole versions", f"{pieces['stored']:,} / {whole['stored']:,}"),
+        ("stored / final file: pieces / whole", f"{pieces['stored'] / pieces['final_file']:.2f}x / "
+                                               f"{whole['stored'] / whole['final_file']:.2f}x"),
+        ("blob bytes held after reopen: pieces / whole", f"{pieces['held_blob_bytes']:,} / {whole['held_blob_bytes']:,}"),
+        ("reopen s: pieces / whole", f"{pieces['reopen_s']:.3f} / {whole['reopen_s']:.3f}"),
+        ("forms/s: pieces / whole", f"{n / pieces['seconds']:,.0f} / {n / whole['seconds']:,.0f}"),
+        ("whole / pieces, stored bytes", whole["stored"] / pieces["stored"]),
+        ("whole / pieces, held bytes", whole["held_blob_bytes"] / pieces["held_blob_bytes"]),
+    ]
+    for m in marks:
+        rows.append((f"at {m:,} steps: stored, constant/record beyond 3x file",
+                     f"{pieces['stored_at'][m]:,} B, {constant[m]:.1f} B/record"))
+    rows.append(("target <= 3x final file + constant/record", C.verdict(ok)))
+    C.emit("world_files", rows, {
+        "steps": n, "pieces": pieces, "whole": whole, "constant_per_record": constant[n], "pass": ok,
+        "quick": args.quick,
+    })
+
+
+if __name__ == "__main__":
+    main()
