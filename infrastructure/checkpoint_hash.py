@@ -59,12 +59,13 @@ class RunningEventsHash:
     caller falls back to reading the log.
     """
 
-    __slots__ = ("_hasher", "after", "tip", "upto", "valid")
+    __slots__ = ("_hasher", "after", "last_type", "tip", "upto", "valid")
 
     def __init__(self, after: int = 0, previous_hash: bytes = ZERO_HASH, previous_tip: str = "") -> None:
         self.after = after
         self.upto = after
         self.tip = previous_tip
+        self.last_type = ""  # the type of event ``upto``, once one was added ("": not known)
         self.valid = True
         self._hasher = xxhash.xxh3_64(previous_hash)
 
@@ -78,6 +79,7 @@ class RunningEventsHash:
         self._hasher.update(b",")
         self.tip = xxhash.xxh3_64_hexdigest(data)
         self.upto = seq
+        self.last_type = type_name
         return True
 
     def add_all(self, events: Iterable[EventFields]) -> None:
@@ -109,6 +111,7 @@ class RunningEventsHash:
         self._hasher.update(b",")  # ...and the comma after the last: e1, e2, ... en, as add() feeds them
         self.tip = xxhash.xxh3_64_hexdigest(orjson.dumps(pairs[-1]))
         self.upto = last
+        self.last_type = pairs[-1][0]
 
     def tee(self, events: Iterable[EventFields]) -> Iterator[EventFields]:
         """``events`` unchanged, chained on the way through (the fold at opening hashes its tail for free)."""

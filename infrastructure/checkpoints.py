@@ -318,6 +318,14 @@ class Checkpoints:
             self._stale, self._last_p = 0, None
 
     # -- writing ---------------------------------------------------------------------------------
+    def type_of_event(self, seq: int) -> str | None:
+        """The type of event ``seq`` when it is the last event this projection hashed (folded at
+        opening, or appended since), else None: lets opening skip a read of the head record."""
+        running = self._running
+        if running is not None and running.valid and running.upto == seq and running.last_type:
+            return running.last_type
+        return None
+
     def after_append(self, state: State, first: int = 0, drafts: Sequence[Draft] = (), force: bool = False) -> None:
         """Called after every commit with the head state and the commit's drafts (numbered from ``first``):
         hashes those events (O(size of the commit)), and writes a checkpoint once ``interval`` passed.

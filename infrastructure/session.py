@@ -147,7 +147,8 @@ class Session:
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
         # A form interrupted between its effects and its end (infrastructure/unfinished_form.py).
         self.unfinished: int | None = find_unfinished_form(
-            store, self.id, self._state.seq, read=lambda a, b: lineage.read(store, stream, a, b, segments))
+            store, self.id, self._state.seq, read=lambda a, b: lineage.read(store, stream, a, b, segments),
+            head_type=self.checkpoints.type_of_event(self._state.seq))
         log.debug("session_opened", session=self.id, head=self._state.seq)
 
     def _load_vm(self) -> None:

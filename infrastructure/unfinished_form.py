@@ -28,16 +28,22 @@ if TYPE_CHECKING:
 
 # Events a session writes outside any form: a log ending with one does not end inside a form.
 _NEVER_IN_A_FORM = (FormEvaluated, ImageLoaded, SessionStarted)
+_NEVER_IN_A_FORM_NAMES = frozenset(t.type_name for t in _NEVER_IN_A_FORM)
 
 
 def find_unfinished_form(store: EventStore, session_id: str, head: int,
-                         read: Callable[[int, int], Iterable[RecordedEvent]] | None = None) -> int | None:
+                         read: Callable[[int, int], Iterable[RecordedEvent]] | None = None,
+                         head_type: str | None = None) -> int | None:
     """The event number of the FormSubmitted whose form never ended, if the log ends inside one.
 
     ``read(a, b)`` reads the session's events ``a..b`` (the session passes its lineage, already
     resolved, so that opening does not look up the session's first record again: after ``tape
-    image load`` that record holds the whole image, and each look-up decoded it).
+    image load`` that record holds the whole image, and each look-up decoded it).  ``head_type``,
+    the type of event ``head`` when the caller knows it (it just folded it), saves reading the head
+    record in the usual case of a log that ends between forms.
     """
+    if head_type in _NEVER_IN_A_FORM_NAMES:
+        return None
     if read is None:
         named = NamedSessions.of(store)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -366,3 +367,28 @@ def test_bindings_of_a_loaded_session_are_decoded_on_first_use(tmp_path: Path) -
         world = World()
         world.bind_lazy_all("user", {"a": 1, "b": ["f", 2.0]}, lambda enc: ("decoded", enc))
         assert world.lookup("user", "b") == ("decoded", ["f", 2.0]) and ("user", "a") in world._lazy
+
+
+def test_opening_a_loaded_session_decodes_the_image_record_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fold at opening knows the head event is ImageLoaded: no second read of that (large) record
+    to look for an unfinished form."""
+    from tapevm.infrastructure import codec
+
+    with open_session("src", str(tmp_path / "src.db")) as s:
+        s.run(SESSION_OF_EVERY_KIND.replace("LONG", "short"))
+        image_ops.save_image(s, tmp_path / "a.img")
+    with open_store(str(tmp_path / "dst.db")) as store:
+        image_ops.load_image(store, tmp_path / "a.img", "copy").close()
+        decoded: list[int] = []
+        original = codec.RecordCodec.decode_fields
+
+        def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(self, *args, **kwargs)
+            decoded.extend(seq for seq, *_ in out)
+            return out
+
+        monkeypatch.setattr(codec.RecordCodec, "decode_fields", counting)
+        monkeypatch.setattr(codec.RecordCodec, "decode", lambda *a, **k: pytest.fail("a record was decoded twice"))
+        with open_session("copy", store, create=False) as again:
+            assert again.unfinished is None and again.head == 3
+        assert decoded.count(3) == 1
