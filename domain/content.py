@@ -175,8 +175,8 @@ class BlobTable(ContentTable):
             if entry is None or steps < 0:
                 raise CorruptRecord(
                     f"the content of world file version {key} continues {prefix}, which this session "
-                    "does not hold (or which continues itself): the log or checkpoint is damaged; "
-                    "rebuild checkpoints with 'tape checkpoints rebuild'")
+                    "does not hold (or which continues itself): check the log with 'tape verify' and "
+                    "rebuild the checkpoints with 'tape checkpoints rebuild'")
         parts.append(entry)
         parts.reverse()
         data = b"".join(parts)

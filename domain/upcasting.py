@@ -53,7 +53,6 @@ def upcast(type_name: str, version: int, data: dict[str, Any]) -> dict[str, Any]
     return data
 
 
-
 # -- the upcasters of tapevm's own events ------------------------------------------------
 @upcaster("ContentStored", 1)
 def _content_stored_v1(data: dict[str, Any]) -> dict[str, Any]:
