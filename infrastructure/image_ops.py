@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -236,9 +237,9 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
 
 
 def _nodes_as_json(state: State) -> list[Any]:
-    keys = [k for k, _ in state.nodes.items()]
-    values = orjson.loads(b"[" + b",".join(v for _, v in state.nodes.items()) + b"]")
-    return [[k, v] for k, v in zip(keys, values)]
+    items = state.nodes.items()
+    values = orjson.loads(b"[" + b",".join(map(itemgetter(1), items)) + b"]")
+    return list(map(list, zip(map(itemgetter(0), items), values)))
 
 
 def _structure_without_snapshots(state: State) -> dict[str, Any]:
