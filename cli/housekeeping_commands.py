@@ -13,7 +13,7 @@ from tapevm.infrastructure.read_model import rebuild, run_sql
 
 @click.command()
 @click.argument("statement", required=False, metavar='"SELECT ..."')
-@click.option("--rebuild", "do_rebuild", is_flag=True, help="Delete the read model and rebuild it from the log.")
+@click.option("--rebuild", "do_rebuild", is_flag=True, help="Empty the read model and rebuild it from the log.")
 @json_option
 @click.pass_context
 def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bool) -> None:

@@ -1,9 +1,10 @@
 """``tape gc``: remove only what can be rebuilt, and say what was freed; never an event.
 
-What is rebuildable today: the SQL read model file (``tape sql`` rebuilds it)
-and lease rows of dead writers.  Checkpoints (issue 3) will be added here when
-they exist; content nodes and blobs live inside the event records themselves,
-so there is no separate unreferenced content to free.
+What is rebuildable today: the SQL read model (emptied in place, so that a
+running ``tape follow`` starts it over instead of writing into a deleted file;
+``tape sql`` rebuilds it), lease rows of dead writers, and checkpoints of other
+projection versions.  Content nodes and blobs live inside the
+event records themselves, so there is no separate unreferenced content to free.
 """
 
 from __future__ import annotations
@@ -38,10 +39,9 @@ def collect_garbage(store: EventStore) -> GcReport:
     report = GcReport()
     model = read_model_path(store)
     size = _size(model)
-    if size:
-        rebuild(store)
-        report.items.append({"what": "read model (rebuilt by the next 'tape sql')", "path": str(model),
-                             "bytes": size})
+    if rebuild(store):
+        report.items.append({"what": "read model (rebuilt by the next 'tape sql' or by a running 'tape follow')",
+                             "path": str(model), "bytes": max(0, size - _size(model))})
     db = SideTables(store)
     table = _table(db)
     stale = [r[0] for r in db.query(f"SELECT session FROM {table}") if lease_holder(store, r[0]) is None]

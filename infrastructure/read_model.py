@@ -54,6 +54,7 @@ log = structlog.get_logger("tapevm.read_model")
 
 PROJECTION = "tapevm-read-model"
 PAGE = 2_000  # commit records per transaction of the projection
+RESET_TIMEOUT = 30.0  # seconds ``rebuild`` waits for a follower's batch to commit
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (stream TEXT PRIMARY KEY, name TEXT, parent TEXT, fork_at INTEGER,
     events INTEGER NOT NULL, first_time REAL, last_time REAL);
@@ -345,13 +346,50 @@ def query(path: Path, sql: str) -> QueryResult:
         conn.close()
 
 
-def rebuild(store: EventStore) -> Path:
-    """Delete the read model file (it is rebuilt by the next catch-up)."""
+def rebuild(store: EventStore) -> int:
+    """Empty the read model (the next catch-up rebuilds it from the log) and give its space back;
+    the number of rows removed.
+
+    Emptied in place, in one transaction that also drops the tracked position,
+    rather than deleted: a ``tape follow`` running on the file would go on
+    writing into a deleted file, and its work would be lost to every later
+    query.  Instead its next batch finds the position moved (``PositionMoved``)
+    and it starts over from the first commit.  A file that is not a database
+    (damaged) is deleted.
+    """
     path = read_model_path(store)
-    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if p.exists():
-            os.remove(p)
-    return path
+    removed = 0
+    if not path.exists():
+        return removed
+    try:
+        conn = sqlite3.connect(path, timeout=RESET_TIMEOUT, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # after any follower's batch in progress
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+            for table in tables:
+                if table == "tracking":  # the position only: the library keeps its own migration row there
+                    removed += conn.execute("DELETE FROM tracking WHERE application_name = ?", (PROJECTION,)).rowcount
+                else:
+                    removed += conn.execute(f'DELETE FROM "{table}"').rowcount
+            conn.execute("COMMIT")
+            try:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the vacuumed file lands there first
+            except sqlite3.OperationalError as e:  # a reader kept it busy: emptied, space freed later
+                log.warning("read_model_vacuum_skipped", path=str(path), error=str(e))
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as e:
+        raise StoreError(f"cannot empty the read model {path}: {e} (another process held it for "
+                         f"{RESET_TIMEOUT:.0f} s; try again)") from e
+    except sqlite3.DatabaseError as e:  # not a database at all: nothing in it is worth keeping
+        log.warning("read_model_damaged_deleted", path=str(path), error=str(e))
+        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if p.exists():
+                os.remove(p)
+        removed = 1
+    return removed
 
 
 def run_sql(store: EventStore, sql: str, *, fresh: bool = False) -> tuple[QueryResult, CatchUp]:

@@ -181,3 +181,36 @@ def test_checkpoints_stay_valid_when_a_rebuild_replaces_them_under_a_running_fol
         follower.run_once()
         follower.close()
         assert_checkpoints_valid(store, ("a",))
+
+
+def test_gc_under_a_running_read_model_follower_starts_it_over(store_url: str, tmp_path: Path) -> None:
+    """``tape gc`` empties the read model in place: the running follower finds its position moved and
+    rebuilds it, instead of writing on into a deleted file that no query would ever see."""
+    from tapevm.infrastructure.housekeeping import collect_garbage
+
+    with open_store(store_url) as store, open_store(store_url) as writer_store:
+        fill(writer_store, forms=8)
+        follower = Follower(store, [open_projection(store, "sql")])
+        stop = threading.Event()
+        thread = threading.Thread(target=lambda: list(follower.run(stop, status_every=0.1)))
+        thread.start()
+
+        def caught_up() -> None:
+            last = LogTail(writer_store).last_position()  # type: ignore[arg-type]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(w.position != last for w in follower.workers):
+                time.sleep(0.02)
+
+        try:
+            caught_up()
+            report = collect_garbage(store)
+            assert report.freed_bytes > 0
+            with open_session("later", writer_store) as s:
+                s.eval("(define after-gc 1)")
+            caught_up()
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        follower.close()
+        assert not thread.is_alive()
+        assert dump(read_model_path(store)) == rebuilt(store, tmp_path)

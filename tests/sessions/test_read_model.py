@@ -92,3 +92,18 @@ def test_writes_are_refused(tmp_path: Path, statement: str) -> None:
 def test_bad_sql_is_a_usage_error(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "s.db")) as store, pytest.raises(UsageError, match="no such table"):
         rm.run_sql(store, "SELECT * FROM nope")
+
+
+def test_rebuild_empties_in_place_keeps_the_library_bookkeeping_and_deletes_a_damaged_file(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "s.db")) as store:
+        _fill(store)
+        before = rm.run_sql(store, "SELECT COUNT(*) FROM events")[0].rows[0][0]
+        assert before > 0
+        assert rm.rebuild(store) > 0
+        path = rm.read_model_path(store)
+        assert path.exists()  # emptied, not deleted: a running follower's connection still sees it
+        assert rm.run_sql(store, "SELECT COUNT(*) FROM events")[0].rows[0][0] == before  # rebuilt on query
+        assert rm.rebuild(store) > 0 and rm.rebuild(store) == 0  # nothing left the second time
+        path.write_bytes(b"this is not a database" * 100)
+        assert rm.rebuild(store) == 1 and not path.exists()
+        assert rm.run_sql(store, "SELECT COUNT(*) FROM events")[0].rows[0][0] == before
