@@ -79,8 +79,8 @@ def main() -> None:
         ("final file bytes", pieces["final_file"]),
         ("commit records (one per form)", pieces["records"]),
         ("stored bytes: pieces / whole versions", f"{pieces['stored']:,} / {whole['stored']:,}"),
-        ("stored / final file: pieces / whole", f"{pieces['stored'] / pieces['final_file']:.2f}x / "
-                                               f"{whole['stored'] / whole['final_file']:.2f}x"),
+        ("stored / final file: pieces / whole",
+         f"{pieces['stored'] / pieces['final_file']:.2f}x / {whole['stored'] / whole['final_file']:.2f}x"),
         ("blob bytes held after reopen: pieces / whole", f"{pieces['held_blob_bytes']:,} / {whole['held_blob_bytes']:,}"),
         ("reopen s: pieces / whole", f"{pieces['reopen_s']:.3f} / {whole['reopen_s']:.3f}"),
         ("forms/s: pieces / whole", f"{n / pieces['seconds']:,.0f} / {n / whole['seconds']:,.0f}"),

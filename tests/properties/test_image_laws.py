@@ -19,7 +19,6 @@ from tapevm.infrastructure import image_ops
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.projections.state_codec import canonical_state_bytes
-
 from tests.properties.test_event_stream_laws import form
 
 
