@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 import click
 import orjson
 from rich.table import Table
+from rich.text import Text
 
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
@@ -23,7 +26,7 @@ from tapevm.infrastructure.session_info import list_sessions, session_info
 @click.pass_context
 def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, types: tuple[str, ...],
          as_json: bool) -> None:
-    """Show a session's events (JSON lines with --json)."""
+    """Show a session's events (JSON lines with --json); paged on a terminal."""
     for t in types:
         if t not in EVENT_TYPES:
             _unknown_type(t)
@@ -39,8 +42,13 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
             for r in events:
                 click.echo(orjson.dumps(render.event_json(r, show)).decode())
             return
-        batch = list(events)
-        out.print(render.events_table(batch, f"session {s.id}: {len(batch)} events", show, out.width))
+        title = render.rendered(out, Text(f"session {s.id}", style="bold"))
+        chunks = chain([title], render.event_chunks(events, show, out, s.head if stop is None else min(stop, s.head)))
+        if out.is_terminal:  # paged, and streamed into the pager: the first lines show at once
+            click.echo_via_pager(chunks, color=True)
+        else:
+            for text in chunks:
+                click.echo(text, nl=False)
 
 
 def _unknown_type(t: str) -> None:

@@ -6,11 +6,15 @@ The JSON shapes are documented in docs/cli.md; change them only compatibly.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from rich.box import SIMPLE_HEAD
+from rich.console import Console
 from rich.table import Table
 
 from tapevm.domain.events import (
+    EVENT_TYPES,
     Assigned,
     AtomCreated,
     AtomReset,
@@ -150,22 +154,50 @@ def event_json(r: RecordedEvent, show: ValuePrinter | None = None) -> dict[str, 
     }
 
 
-def events_table(events: list[RecordedEvent], title: str, show: ValuePrinter | None = None,
-                 width: int = 120) -> Table:
-    table = Table(title=title, show_lines=False, expand=False)
-    widest = len(str(events[-1].seq)) if events else 1
-    # Only the last column gives way on a narrow terminal.
-    fixed = 2 * max(widest, 5) + 12 + 16 + 16  # the other columns and the borders
-    table.add_column("#", justify="right", style="cyan", no_wrap=True)
-    table.add_column("time", no_wrap=True)
-    table.add_column("type", style="magenta", no_wrap=True)
-    table.add_column("cause", justify="right", no_wrap=True)
-    table.add_column("what", no_wrap=True, overflow="ellipsis", max_width=max(20, width - fixed))
+LOG_CHUNK = 500  # events per table of a streamed log: memory and the time to the first line stay small
+
+
+def event_chunks(events: Iterable[RecordedEvent], show: ValuePrinter | None, console: Console,
+                 last_seq: int) -> Iterator[str]:
+    """A log as rendered text, a table of ``LOG_CHUNK`` events at a time, then a line counting them.
+
+    The columns have fixed widths (from ``last_seq`` and the longest event type),
+    so the chunks line up as one table however long the log is; only the first
+    carries the header.  A million events never sit in one rich table.
+    """
+    widest = max(len(str(last_seq)), 5)
+    type_width = max(map(len, EVENT_TYPES))
+    what = max(20, console.width - 2 * widest - 12 - type_width - 13)  # 13: the column separators
+
+    def table(header: bool) -> Table:
+        t = Table(box=SIMPLE_HEAD, show_header=header, show_edge=False, pad_edge=False, expand=False)
+        t.add_column("#", justify="right", style="cyan", no_wrap=True, width=widest)
+        t.add_column("time", no_wrap=True, width=12)
+        t.add_column("type", style="magenta", no_wrap=True, width=type_width)
+        t.add_column("cause", justify="right", no_wrap=True, width=widest)
+        t.add_column("what", no_wrap=True, overflow="ellipsis", max_width=what)
+        return t
+
+    count = 0
+    chunk = table(header=True)
     for r in events:
         style = "red" if isinstance(r.event, FormEvaluated) and not r.event.ok else None
-        table.add_row(str(r.seq), iso_time(r.recorded_at)[11:23], r.event.type_name, str(r.cause),
+        chunk.add_row(str(r.seq), iso_time(r.recorded_at)[11:23], r.event.type_name, str(r.cause),
                       event_summary(r, show), style=style)
-    return table
+        count += 1
+        if chunk.row_count == LOG_CHUNK:
+            yield rendered(console, chunk)
+            chunk = table(header=False)
+    if chunk.row_count or count == 0:
+        yield rendered(console, chunk)
+    yield f"{count} event{'s' if count != 1 else ''}\n"
+
+
+def rendered(console: Console, renderable: Any) -> str:
+    """What ``console.print`` would print (its styles included when it writes to a terminal)."""
+    with console.capture() as captured:
+        console.print(renderable)
+    return captured.get()
 
 
 def state_json(state: State) -> dict[str, Any]:

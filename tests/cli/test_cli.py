@@ -141,3 +141,18 @@ def test_sessions_and_info(tape) -> None:
     info = json.loads(r.stdout)
     assert info["facts"] == 1 and info["events"] == rows["two"]["events"]
     assert tape("sessions").returncode == 0 and tape("info", "-i", "one").returncode == 0
+
+
+def test_a_long_log_streams_in_aligned_chunks_and_counts_its_events(tape, tmp_path: Path) -> None:
+    program = tmp_path / "many.lisp"
+    program.write_text("\n".join(f"(define x{i} {i})" for i in range(250)))  # 1 + 250 x 3 = 751 events
+    assert tape("run", str(program), "-i", "many").returncode == 0
+    r = tape("log", "-i", "many")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0] == "session many" and lines[-1] == "751 events"
+    rows = [line for line in lines[:-1] if line.strip()[:1].isdigit()]
+    assert [int(line.split()[0]) for line in rows] == list(range(1, 752))  # every event once, in order
+    # the columns line up across the chunks (LOG_CHUNK = 500 rows each)
+    assert len({line.index("Defined") for line in rows if " Defined " in line}) == 1
+    assert len([line for line in lines if line.lstrip().startswith("#")]) == 1  # one header
