@@ -15,7 +15,7 @@ also measures that way (the recorder's ``table_lock`` and ``notify`` switches),
 ``--notify-modes`` the lock-free path with NOTIFY inside the transaction and
 with no NOTIFY at all, to show what each costs.
 
-    .venv/bin/python bench/bench_pg_writers.py                # 8 writers x 200 forms
+    .venv/bin/python bench/bench_pg_writers.py                # 8 writers x 1,000 forms
     .venv/bin/python bench/bench_pg_writers.py --table-lock --repeat 3
     .venv/bin/python bench/bench_pg_writers.py --writers 4 --forms 100
 """
@@ -115,7 +115,9 @@ def run(writers: int, forms: int, size: int, mode: tuple[str, bool, str]) -> dic
 def main() -> None:
     p = C.parser(__doc__.splitlines()[0])
     p.add_argument("--writers", type=int, default=8)
-    p.add_argument("--forms", type=int, default=200, help="forms per writer (default 200)")
+    # 1,000: one writer then runs ~1 s; at 200 it ran 0.2 s, shorter than this VM's swings and the
+    # writers' warm-up (first checkpoint, pool), and the ratio came out 1.2-1.3x where longer runs give 1.5-1.7x
+    p.add_argument("--forms", type=int, default=1000, help="forms per writer (default 1,000)")
     p.add_argument("--form-size", type=int, default=10, help="definitions per form (default 10)")
     p.add_argument("--table-lock", action="store_true",
                    help="also measure the library's way (table lock, NOTIFY inside the transaction)")
