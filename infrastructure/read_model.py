@@ -348,7 +348,7 @@ def query(path: Path, sql: str) -> QueryResult:
 
 def rebuild(store: EventStore) -> int:
     """Empty the read model (the next catch-up rebuilds it from the log) and give its space back;
-    the number of rows removed.
+    the number of rows removed (a damaged file, deleted, counts as 1).
 
     Emptied in place, in one transaction that also drops the tracked position,
     rather than deleted: a ``tape follow`` running on the file would go on
