@@ -32,14 +32,16 @@ def _table(statuses: list[FollowStatus], title: str) -> Table:
     table.add_column("projection", no_wrap=True, min_width=len("checkpoints"))
     for col in ("events", "events/s", "behind", "lag s", "moved", "position", "last"):
         table.add_column(col, justify="right")
-    for s in statuses:
-        table.add_row(s.projection, f"{s.events:,}", f"{s.events_per_s:,.0f}",
+    for s in statuses:  # a follower standing by (another one holds the projection) says so in its name column
+        table.add_row(f"{s.projection} (standby)" if s.standby else s.projection, f"{s.events:,}", f"{s.events_per_s:,.0f}",
                       _behind(s), f"{s.lag_seconds:.2f}",
                       str(s.moved), str(s.position), str(s.last_position))
     return table
 
 
 def _line(s: FollowStatus) -> str:
+    if s.standby:
+        return f"{s.projection}: standing by (another follower applies it), position {s.position} of {s.last_position}"
     return (f"{s.projection}: position {s.position} of {s.last_position}, applied {s.events:,} events, "
             f"{s.events_per_s:,.0f} events/s, lag {_lag(s)}")
 

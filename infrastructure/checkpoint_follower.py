@@ -23,14 +23,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
+from eventsourcing.sqlite import SQLiteDatastore
 
 from tapevm.domain.errors import StoreError
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.checkpoint_sql import SQLCheckpointStore, checkpoint_store_for
 from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.follow_lease import FileLease, FollowLease, PostgresLease
 from tapevm.infrastructure.followers import Applied
 from tapevm.infrastructure.log_tail import CommitRecord
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
@@ -103,6 +106,12 @@ class CheckpointProjection:
 
     def position(self) -> int:
         return self.tracking.max_tracking_id(self.tracking_name) or 0
+
+    def follow_lease(self) -> FollowLease:
+        """The lease a following worker holds: where the checkpoints are (the store's file, or its schema)."""
+        if isinstance(self.datastore, SQLiteDatastore):
+            return FileLease(Path(f"{self.store.url_for_display}.follow-{self.tracking_name}.lock"))
+        return PostgresLease(self.datastore, f"{self.datastore.schema}:tapevm-follow:{self.tracking_name}")
 
     def apply(self, records: Sequence[CommitRecord], after: int) -> Applied:
         """Fold ``records``, write the checkpoints that fell due, and move the position: one transaction."""

@@ -45,6 +45,7 @@ from tapevm.domain.errors import (
     UsageError,
 )
 from tapevm.infrastructure.event_store import RecorderEventStore
+from tapevm.infrastructure.follow_lease import STANDBY_POLL
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
 
@@ -84,6 +85,9 @@ class Projection(Protocol):
 
     def close(self) -> None:
         ...
+
+    # Optional: ``follow_lease() -> FollowLease``, the lease a following worker holds
+    # (infrastructure/follow_lease.py); without one, followers of the projection race.
 
 
 def catch_up(projection: Projection, tail: LogTail, batch: int = BATCH) -> tuple[int, int, int]:
@@ -125,13 +129,14 @@ class FollowStatus:
     records_behind_capped: bool
     moved: int                   # times another follower had applied first
     caught_up: bool
+    standby: bool = False        # another follower holds the projection's lease: this one waits to take over
 
     def as_json(self) -> dict[str, Any]:
         return {"projection": self.projection, "position": self.position, "last_position": self.last_position,
                 "commits": self.commits, "events": self.events, "events_per_s": round(self.events_per_s, 1),
                 "lag_seconds": round(self.lag_seconds, 3), "records_behind": self.records_behind,
                 "records_behind_capped": self.records_behind_capped, "moved": self.moved,
-                "caught_up": self.caught_up}
+                "caught_up": self.caught_up, "standby": self.standby}
 
 
 OnBatch = Callable[[str, Applied, float], None]
@@ -184,7 +189,9 @@ class _Worker:
         while not (stop is not None and stop.is_set()) and not self.step():
             pass
 
-    def refresh(self, caught_up: bool) -> FollowStatus:
+    def refresh(self, caught_up: bool, standby: bool = False) -> FollowStatus:
+        if standby:
+            self.position = self.projection.position()  # what the active follower has applied
         last = self.tail.last_position()
         behind = 0 if caught_up and last == self.position else self.tail.count_after(self.position, COUNT_CAP)
         now = time.monotonic()
@@ -194,7 +201,7 @@ class _Worker:
         rate = sum(n for _, n in self.rate) / span if span > 0 else 0.0
         lag = 0.0 if behind == 0 or self.newest_time is None else max(0.0, time.time() - self.newest_time)
         self.status = FollowStatus(self.projection.name, self.position, last, self.commits, self.events, rate, lag,
-                                   behind, behind >= COUNT_CAP, self.moved, behind == 0)
+                                   behind, behind >= COUNT_CAP, self.moved, behind == 0, standby)
         return self.status
 
 
@@ -279,6 +286,23 @@ class Follower:
 
     @staticmethod
     def _follow(w: _Worker, stop: threading.Event, status_every: float) -> None:
+        make_lease = getattr(w.projection, "follow_lease", None)
+        lease = make_lease() if make_lease is not None else None
+        if lease is None:
+            Follower._apply_until_stopped(w, stop, status_every)
+            return
+        try:
+            while not lease.try_acquire():  # another follower applies this projection: stand by
+                w.refresh(caught_up=False, standby=True)
+                if stop.wait(STANDBY_POLL):
+                    return
+            log.info("follower_active", projection=w.projection.name)
+            Follower._apply_until_stopped(w, stop, status_every)
+        finally:
+            lease.release()
+
+    @staticmethod
+    def _apply_until_stopped(w: _Worker, stop: threading.Event, status_every: float) -> None:
         w.position = w.projection.position()
         with w.tail.waiter() as wait:
             refreshed = 0.0

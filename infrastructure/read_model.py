@@ -42,6 +42,7 @@ from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.state import fact_key
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore
+from tapevm.infrastructure.follow_lease import FileLease
 from tapevm.infrastructure.followers import Applied, catch_up
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
@@ -220,6 +221,10 @@ class ReadModel:
             conn.close()
 
     name = "sql"  # as a follower's projection (tape follow --projection sql)
+
+    def follow_lease(self) -> FileLease:
+        """The lease a following worker holds (the file is local to the host on every backend)."""
+        return FileLease(Path(f"{self.path}.follow.lock"))
 
     def position(self) -> int:
         """The position of the last commit applied (an opaque LogTail position; 0: none)."""

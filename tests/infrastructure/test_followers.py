@@ -214,3 +214,52 @@ def test_gc_under_a_running_read_model_follower_starts_it_over(store_url: str, t
         follower.close()
         assert not thread.is_alive()
         assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
+
+
+def test_a_second_follower_of_the_same_projections_stands_by_and_takes_over(
+        store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapevm.infrastructure import followers
+
+    monkeypatch.setattr(followers, "STANDBY_POLL", 0.05)
+    with open_store(store_url) as store, open_store(store_url) as writer_store:
+        fill(writer_store, forms=8)
+        runs = []
+        for _ in range(2):
+            own = open_store(store_url)
+            follower = Follower(own, [open_projection(own, "sql"), open_projection(own, "checkpoints")])
+            stop = threading.Event()
+            thread = threading.Thread(target=follower.run, args=(stop,), kwargs={"status_every": 0.05})
+            thread.start()
+            runs.append((own, follower, stop, thread))
+
+        def wait_for(check: Any) -> None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not check():
+                time.sleep(0.02)
+            assert check()
+
+        def standing_by(f: Follower) -> set[bool]:
+            return {s.standby for s in f.status()}
+
+        try:
+            wait_for(lambda: all(len(f.status()) == 2 for _, f, _, _ in runs))
+            wait_for(lambda: sorted(standing_by(f) == {True} for _, f, _, _ in runs) == [False, True])
+            active, standby = sorted(runs, key=lambda r: standing_by(r[1]) == {True})
+            assert active[1].status()[0].moved == 0 and standby[1].status()[0].events == 0
+            # the active one stops: the one standing by takes over and applies what comes next
+            active[2].set()
+            active[3].join(timeout=30)
+            with open_session("later", writer_store) as s:
+                s.eval("(define after-takeover 1)")
+            last = LogTail(writer_store).last_position()  # type: ignore[arg-type]
+            wait_for(lambda: standing_by(standby[1]) == {False}
+                     and all(w.position == last for w in standby[1].workers)
+                     and all(s.events > 0 for s in standby[1].status()))
+        finally:
+            for own, follower, stop, thread in runs:
+                stop.set()
+                thread.join(timeout=30)
+                follower.close()
+                own.close()
+        assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
+        assert_checkpoints_valid(store, ("a", "b"))
