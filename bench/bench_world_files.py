@@ -32,7 +32,6 @@ LINE = "step {i:05d}: read the inbox, summarised 3 messages, nothing urgent\\n"
 
 
 def run(db: Path, steps: int, marks: list[int]) -> dict[str, Any]:
-    from tapevm.domain.content import Piece
     from tapevm.infrastructure.session import open_session
 
     at: dict[int, int] = {}
@@ -47,7 +46,7 @@ def run(db: Path, steps: int, marks: list[int]) -> dict[str, Any]:
     t0 = time.perf_counter()
     with open_session(SESSION, str(db), create=False) as again:
         reopen = time.perf_counter() - t0
-        held = sum(len(v.data if type(v) is Piece else v) for _, v in again.state.blobs.items())
+        held = again.state.blobs.stored_bytes()
         assert len(again.state.file_bytes("notes.md")) == final_file
     stored = C.stored_bytes(db, SESSION)
     return {"seconds": elapsed, "reopen_s": reopen, "held_blob_bytes": held, "final_file": final_file,

@@ -143,6 +143,7 @@ class BlobTable(ContentTable):
         self._last: tuple[str, bytes] = ("", b"")
 
     def key_for(self, data: bytes) -> tuple[str, bool]:
+        """As :meth:`ContentTable.key_for`, comparing whole contents (an entry may be a piece)."""
         h = content_hash(data)
         key = h
         n = 0
@@ -182,6 +183,11 @@ class BlobTable(ContentTable):
         data = b"".join(parts)
         self._last = (key, data)
         return data
+
+    def stored_bytes(self) -> int:
+        """The bytes of content held (a piece counts what it appends): what a session keeps in memory."""
+        entries: Iterable[Any] = self._items.values()  # bytes | Piece (typed bytes, as the base's)
+        return sum(len(v.data) if type(v) is Piece else len(v) for v in entries)
 
     def add_table(self, other: BlobTable) -> None:
         """Every entry of ``other``, as stored (its pieces' prefixes are in ``other`` or here)."""

@@ -43,7 +43,7 @@ from tapevm.domain.events import (
     defined_draft,
     draft_of,
 )
-from tapevm.domain.state import blob_entry, encode_blob
+from tapevm.domain.state import blob_entry
 from tapevm.vm import world as w
 from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.world import DEFINE, OUTPUT, Mutation
@@ -73,32 +73,34 @@ class FormEventBuilder:
     def blob_key(self, data: bytes, old: bytes | None = None) -> str:
         """The key of ``data``, stored (in this form's ContentStored) if new: as the bytes it appends
         to ``old`` (the file's previous content) when it extends it, else whole."""
-        key, new = self.blobs.key_for(data)
-        if new:
-            while key in self._pending_blobs and self._pending_blobs[key] != data:
-                key += "+"
-            if key not in self._pending_blobs:
-                self._pending_blobs[key] = data
-                prefix = self._extended_key(data, old)
-                if prefix is None:
-                    self._new_blobs.append([key, *encode_blob(data)])
-                else:
-                    piece = self._pending_pieces[key] = Piece(prefix, data[len(old or b""):])
-                    self._new_blobs.append(blob_entry(key, piece))
+        key, stored = self._stored_key(data)
+        if not stored:
+            self._pending_blobs[key] = data
+            prefix = self._extended_key(data, old)
+            entry: bytes | Piece = data
+            if prefix is not None:
+                entry = self._pending_pieces[key] = Piece(prefix, data[len(old or b""):])
+            self._new_blobs.append(blob_entry(key, entry))
         return key
+
+    def _stored_key(self, data: bytes) -> tuple[str, bool]:
+        """The key ``data`` has (in the session's blobs, or written earlier in this form) or would get,
+        and whether it is stored already."""
+        key, new = self.blobs.key_for(data)
+        if not new:
+            return key, True
+        while key in self._pending_blobs:
+            if self._pending_blobs[key] == data:
+                return key, True
+            key += "+"
+        return key, False
 
     def _extended_key(self, data: bytes, old: bytes | None) -> str | None:
         """The key ``old`` is stored under, when ``data`` appends to it and storing a piece pays."""
         if old is None or len(old) < PIECE_MIN or len(data) <= len(old) or not data.startswith(old):
             return None
-        key, new = self.blobs.key_for(old)
-        if not new:
-            return key
-        while key in self._pending_blobs:  # written earlier in this form
-            if self._pending_blobs[key] == old:
-                return key
-            key += "+"
-        return None
+        key, stored = self._stored_key(old)
+        return key if stored else None
 
     def mutation_event(self, m: Mutation) -> Event:
         enc = self.encoder.encode

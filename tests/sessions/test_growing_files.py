@@ -45,10 +45,6 @@ def _stored_blob_bytes(s: Session) -> int:
     return sum(len(entry[2]) for r in s.events() if r.type_name == "ContentStored" for entry in r.event.blobs)
 
 
-def _held_blob_bytes(table: BlobTable) -> int:
-    return sum(len(v.data if type(v) is Piece else v) for _, v in table.items())
-
-
 def test_appends_store_and_hold_what_they_append(store_url: str) -> None:
     with open_session("agent", store_url) as s:
         _append_lines(s, 0, APPENDS)
@@ -60,7 +56,7 @@ def test_appends_store_and_hold_what_they_append(store_url: str) -> None:
     assert stored < 2 * len(final), (stored, len(final))
     with open_session("agent", store_url, create=False) as again:
         assert again.run('(read-file "notes.md")')[0].value == final.decode()
-        assert _held_blob_bytes(again.state.blobs) < 2 * len(final)
+        assert again.state.blobs.stored_bytes() < 2 * len(final)
         again.run('(append-file! "notes.md" "one more\\n")')
         assert again.state.file_bytes("notes.md") == final + b"one more\n"
 
