@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tapevm.infrastructure.ports import EventStore
-from tapevm.infrastructure.read_model import read_model_path, rebuild
+from tapevm.infrastructure.read_model import read_model_path, rebuild, sqlite_files
 from tapevm.infrastructure.session_lease import LEASE_TABLE, _table, lease_holder
 from tapevm.infrastructure.side_tables import SideTables
 
@@ -32,7 +32,7 @@ class GcReport:
 
 
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
+    return sum(p.stat().st_size for p in sqlite_files(path) if p.exists())
 
 
 def collect_garbage(store: EventStore) -> GcReport:

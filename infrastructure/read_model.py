@@ -351,6 +351,11 @@ def query(path: Path, sql: str) -> QueryResult:
         conn.close()
 
 
+def sqlite_files(path: Path) -> tuple[Path, Path, Path]:
+    """A SQLite database's files: the database, its write-ahead log and its shared-memory index."""
+    return path, Path(f"{path}-wal"), Path(f"{path}-shm")
+
+
 def rebuild(store: EventStore) -> int:
     """Empty the read model (the next catch-up rebuilds it from the log) and give its space back;
     the number of rows removed (a damaged file, deleted, counts as 1).
@@ -390,7 +395,7 @@ def rebuild(store: EventStore) -> int:
                          f"{RESET_TIMEOUT:.0f} s; try again)") from e
     except sqlite3.DatabaseError as e:  # not a database at all: nothing in it is worth keeping
         log.warning("read_model_damaged_deleted", path=str(path), error=str(e))
-        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        for p in sqlite_files(path):
             if p.exists():
                 os.remove(p)
         removed = 1
