@@ -114,22 +114,27 @@ class ContentTable:
 
 
 class Piece(NamedTuple):
-    """A file version stored as the version it extends (``prefix``, a blob key) plus the bytes appended.
+    """A file version stored as an edit of an earlier version (``prefix``, a blob key).
 
-    A program that appends to a world file would otherwise store the whole file
-    again at every write: n appends of a line would cost O(n^2) bytes in the log
-    and in every session that holds its content.  A piece costs what was
-    appended.  Its key is still the hash of the *whole* content, so a file
-    reached by appends and the same file written at once have one key, and
-    diffs, merges and state equality never see how a version was stored.
+    ``head < 0`` (an *append*): the earlier version followed by ``data``.
+    Otherwise (a *splice*): the earlier version's first ``head`` bytes, then
+    ``data``, then its last ``tail`` bytes.  A program that appends to a world
+    file, or rewrites one with a small change, would otherwise store the whole
+    file again at every write (n appends of a line cost O(n^2) bytes in the log
+    and in every session that holds its content); a piece costs what changed.
+    Its key is still the hash of the *whole* content, so a version reached by
+    edits and the same bytes written at once have one key, and diffs, merges and
+    state equality never see how a version was stored.
     """
 
     prefix: str
     data: bytes
+    head: int = -1
+    tail: int = 0
 
 
 class BlobTable(ContentTable):
-    """Key -> file content: whole bytes, or a :class:`Piece` that extends an earlier entry.
+    """Key -> file content: whole bytes, or a :class:`Piece` that edits an earlier entry.
 
     ``get`` always answers whole bytes; ``items`` answers the entries as stored
     (what the log, checkpoints and their codecs carry).
@@ -154,8 +159,8 @@ class BlobTable(ContentTable):
             key = f"{h}.{n}"
         return key, True
 
-    def add_piece(self, key: str, prefix: str, data: bytes) -> None:
-        self._items[key] = Piece(prefix, data)  # type: ignore[assignment]  # entries are bytes | Piece
+    def add_piece(self, key: str, prefix: str, data: bytes, head: int = -1, tail: int = 0) -> None:
+        self._items[key] = Piece(prefix, data, head, tail)  # type: ignore[assignment]  # entries: bytes | Piece
 
     def get(self, key: str) -> bytes:
         """The whole content of ``key``, assembled from its chain of pieces (oldest first)."""
@@ -166,10 +171,10 @@ class BlobTable(ContentTable):
             return self._last[1]
         items = self._items
         last_key, last_data = self._last
-        parts: list[bytes] = []
+        chain: list[Piece] = []
         steps = len(items)
         while type(entry) is Piece:
-            parts.append(entry.data)
+            chain.append(entry)
             prefix: str = entry.prefix
             entry = last_data if prefix == last_key else items.get(prefix)
             steps -= 1
@@ -178,11 +183,34 @@ class BlobTable(ContentTable):
                     f"the content of world file version {key} continues {prefix}, which this session "
                     "does not hold (or which continues itself): check the log with 'tape verify' and "
                     "rebuild the checkpoints with 'tape checkpoints rebuild'")
-        parts.append(entry)
-        parts.reverse()
+        parts: list[bytes] = [entry]
+        for piece in reversed(chain):
+            if piece.head < 0:  # appends join once, at the end (or at the next splice)
+                parts.append(piece.data)
+                continue
+            base = parts[0] if len(parts) == 1 else b"".join(parts)
+            if piece.head + piece.tail > len(base):
+                raise CorruptRecord(
+                    f"the content of world file version {key} keeps {piece.head} + {piece.tail} bytes of "
+                    f"{piece.prefix}, which has {len(base)}: check the log with 'tape verify'")
+            parts = [base[:piece.head], piece.data, base[len(base) - piece.tail:]]
         data = b"".join(parts)
         self._last = (key, data)
         return data
+
+    def splices_under(self, key: str, pending: dict[str, Piece] | None = None) -> int:
+        """How many splices assembling ``key`` applies (each copies the whole file once), looking in
+        ``pending`` (pieces not yet added) first: what bounds the chains writers make."""
+        items: dict[str, Any] = self._items
+        pending = pending or {}
+        count = 0
+        entry: Any = pending.get(key) or items.get(key)
+        for _ in range(len(items) + len(pending)):  # a circular chain ends too
+            if type(entry) is not Piece:
+                break
+            count += entry.head >= 0
+            entry = pending.get(entry.prefix) or items.get(entry.prefix)
+        return count
 
     def stored_bytes(self) -> int:
         """The bytes of content held (a piece counts what it appends): what a session keeps in memory."""

@@ -114,9 +114,14 @@ class ContentStored(Event):
     a file version stored as what it appends to an earlier one (see
     :class:`~tapevm.domain.content.Piece`); ``hash`` is still that of the whole
     content.  Version 1 events are version 2 events without such entries.
+
+    Version 3: a blob may be ``[hash, encoding, middle, prefix hash, head, tail]``,
+    a file version stored as the prefix version's first ``head`` and last
+    ``tail`` bytes around a new middle (a rewrite that changed one region).
+    Version 2 events are version 3 events without such entries.
     """
 
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
 
     nodes: list[Any] = []
     blobs: list[Any] = []

@@ -129,23 +129,32 @@ def encode_blob(data: bytes) -> tuple[str, str]:
         return "base64", base64.b64encode(data).decode("ascii")
 
 
-def blob_entry(key: str, stored: bytes | Piece) -> list[str]:
+def blob_entry(key: str, stored: bytes | Piece) -> list[Any]:
     """A blob table entry as ContentStored, checkpoints and state payloads carry it:
-    ``[key, encoding, data]``, or ``[key, encoding, appended data, prefix key]`` for a :class:`Piece`."""
+    ``[key, encoding, data]``; for a :class:`Piece`, ``[key, encoding, appended data, prefix key]``
+    (an append) or ``[key, encoding, middle, prefix key, head, tail]`` (a splice)."""
     if type(stored) is Piece:
-        return [key, *encode_blob(stored.data), stored.prefix]
+        if stored.head < 0:
+            return [key, *encode_blob(stored.data), stored.prefix]
+        return [key, *encode_blob(stored.data), stored.prefix, stored.head, stored.tail]
     return [key, *encode_blob(stored)]  # type: ignore[arg-type]  # bytes
 
 
-def add_blob_entries(table: BlobTable, entries: Iterable[Sequence[str]]) -> None:
+def add_blob_entries(table: BlobTable, entries: Iterable[Sequence[Any]]) -> None:
     """Inverse of :func:`blob_entry`, into ``table``."""
     for entry in entries:
-        if len(entry) == 4:
+        n = len(entry)
+        if n == 3:
+            key, encoding, data = entry
+            table.add(key, decode_blob(encoding, data))
+        elif n == 4:
             key, encoding, data, prefix = entry
             table.add_piece(key, prefix, decode_blob(encoding, data))
         else:
-            key, encoding, data = entry
-            table.add(key, decode_blob(encoding, data))
+            key, encoding, data, prefix, head, tail = entry
+            if type(head) is not int or type(tail) is not int or head < 0 or tail < 0:
+                raise ValueError(f"a spliced blob entry keeps {head!r} and {tail!r} bytes, not two counts")
+            table.add_piece(key, prefix, decode_blob(encoding, data), head, tail)
 
 
 def file_blobs(state: State) -> list[tuple[str, bytes]]:

@@ -58,3 +58,9 @@ def upcast(type_name: str, version: int, data: dict[str, Any]) -> dict[str, Any]
 def _content_stored_v1(data: dict[str, Any]) -> dict[str, Any]:
     """Version 2 only added entries that version 1 never holds (file versions stored as pieces)."""
     return data
+
+
+@upcaster("ContentStored", 2)
+def _content_stored_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 only added entries that version 2 never holds (file versions stored as splices)."""
+    return data

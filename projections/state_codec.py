@@ -10,8 +10,9 @@ Layout (uncompressed; callers compress and checksum)::
              write a node whose key is its content hash as the bytes alone (they start with
              ``[``) and any other as ``=key SP bytes``
     rest     the blob section: orjson of [[key, encoding, data]...] (utf8 text or base64); an
-             entry that extends another (a :class:`~tapevm.domain.content.Piece`) is
-             ``[key, encoding, appended data, prefix key]``
+             entry that edits another (a :class:`~tapevm.domain.content.Piece`) is
+             ``[key, encoding, appended data, prefix key]`` or
+             ``[key, encoding, middle, prefix key, head, tail]``
 
 Content is written in the content table's insertion order, which is log
 order, so a table rebuilt from this and folded further has the same order as
@@ -103,8 +104,9 @@ def encode_blobs(items: Iterable[tuple[str, bytes | Piece]]) -> bytes:
 def decode_blobs(data: bytes) -> BlobTable:
     table = BlobTable()
     entries = orjson.loads(data)
-    if type(entries) is not list or any(type(e) is not list or len(e) not in (3, 4) for e in entries):
-        raise ValueError("a blob entry is not [key, encoding, data] or [key, encoding, data, prefix]")
+    if type(entries) is not list or any(type(e) is not list or len(e) not in (3, 4, 6) for e in entries):
+        raise ValueError("a blob entry is not [key, encoding, data], [key, encoding, data, prefix] "
+                         "or [key, encoding, data, prefix, head, tail]")
     add_blob_entries(table, entries)
     return table
 

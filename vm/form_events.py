@@ -49,7 +49,12 @@ from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.world import DEFINE, OUTPUT, Mutation
 
 PRINTED_LIMIT = 200  # characters of a result's text kept in FormEvaluated.printed
-PIECE_MIN = 1024  # a file version that extends one of at least this many bytes is stored as what it appends
+PIECE_MIN = 1024  # a file version that edits one of at least this many bytes is stored as the edit
+# Assembling a version copies the whole file once per splice under it: a version is stored whole
+# instead when it would sit on SPLICE_DEPTH splices, or on splices copying SPLICE_COPY_LIMIT bytes.
+SPLICE_DEPTH = 1024
+SPLICE_COPY_LIMIT = 32 << 20
+SPLICE_OVERHEAD = 64  # bytes a splice entry costs beyond its middle (keys, counts)
 
 
 def stored_printed(text: str) -> str:
@@ -58,6 +63,39 @@ def stored_printed(text: str) -> str:
     if len(text) <= PRINTED_LIMIT:
         return text
     return text[:PRINTED_LIMIT] + "..."
+
+
+def changed_region(old: bytes, new: bytes) -> tuple[int, int]:
+    """How many bytes ``new`` keeps of the head and of the tail of ``old`` (``head + tail`` at most
+    the shorter length), cut back to UTF-8 character boundaries of ``new`` so a text file's
+    changed middle stays readable text in the log."""
+    head = _common_prefix(old, new)
+    limit = min(len(old), len(new)) - head
+    tail = _common_prefix(old[len(old) - limit:][::-1], new[len(new) - limit:][::-1]) if limit else 0
+    while 0 < head < len(new) and new[head] & 0xC0 == 0x80:  # a continuation byte: mid-character
+        head -= 1
+    while tail and new[len(new) - tail] & 0xC0 == 0x80:
+        tail -= 1
+    return head, tail
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """The length of the longest common prefix: blocks of doubling size compared in C, then a
+    binary search inside the first block that differs (O(n) bytes, O(log n) Python steps)."""
+    n = min(len(a), len(b))
+    lo, step = 0, 256
+    while lo < n:
+        hi = min(n, lo + step)
+        if a[lo:hi] != b[lo:hi]:
+            while hi - lo > 1:  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+                mid = (lo + hi) // 2
+                if a[lo:mid] == b[lo:mid]:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        lo, step = hi, step * 2
+    return n
 
 
 class FormEventBuilder:
@@ -71,15 +109,15 @@ class FormEventBuilder:
         self._new_blobs: list[list[Any]] = []
 
     def blob_key(self, data: bytes, old: bytes | None = None) -> str:
-        """The key of ``data``, stored (in this form's ContentStored) if new: as the bytes it appends
-        to ``old`` (the file's previous content) when it extends it, else whole."""
+        """The key of ``data``, stored (in this form's ContentStored) if new: as an edit of ``old``
+        (the file's previous content) when that pays (:meth:`_piece`), else whole."""
         key, stored = self._stored_key(data)
         if not stored:
             self._pending_blobs[key] = data
-            prefix = self._extended_key(data, old)
+            piece = self._piece(data, old)
             entry: bytes | Piece = data
-            if prefix is not None:
-                entry = self._pending_pieces[key] = Piece(prefix, data[len(old or b""):])
+            if piece is not None:
+                entry = self._pending_pieces[key] = piece
             self._new_blobs.append(blob_entry(key, entry))
         return key
 
@@ -95,12 +133,25 @@ class FormEventBuilder:
             key += "+"
         return key, False
 
-    def _extended_key(self, data: bytes, old: bytes | None) -> str | None:
-        """The key ``old`` is stored under, when ``data`` appends to it and storing a piece pays."""
-        if old is None or len(old) < PIECE_MIN or len(data) <= len(old) or not data.startswith(old):
+    def _piece(self, data: bytes, old: bytes | None) -> Piece | None:
+        """``data`` as an edit of ``old``: an append when it extends it, else a splice of the one
+        region that changed, when the file is large enough, the edit small enough and the chain
+        of splices under ``old`` short enough (:data:`SPLICE_DEPTH`, :data:`SPLICE_COPY_LIMIT`)."""
+        if old is None or len(old) < PIECE_MIN:
             return None
-        key, stored = self._stored_key(old)
-        return key if stored else None
+        prefix, stored = self._stored_key(old)
+        if not stored:
+            return None
+        if len(data) > len(old) and data.startswith(old):
+            return Piece(prefix, data[len(old):])
+        head, tail = changed_region(old, data)
+        middle = data[head:len(data) - tail]
+        if len(middle) + SPLICE_OVERHEAD > len(data) // 2:
+            return None
+        depth = self.blobs.splices_under(prefix, self._pending_pieces)
+        if depth >= SPLICE_DEPTH or (depth + 1) * len(data) > SPLICE_COPY_LIMIT:
+            return None
+        return Piece(prefix, middle, head, tail)
 
     def mutation_event(self, m: Mutation) -> Event:
         enc = self.encoder.encode

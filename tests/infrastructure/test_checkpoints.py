@@ -30,7 +30,9 @@ def _program(i: int) -> str:
     return (f"(define v{i % 7} (list {i} \"s{i}\")) (assert! '(f {i % 5})) (retract! '(f {(i + 2) % 5}))"
             f" (define a{i % 3} (atom {i})) (write-file! \"f{i % 4}.txt\" \"x{i}\")"
             # a growing file: past 1 KiB its versions are stored as pieces (what each append adds)
-            f" (append-file! \"log.txt\" \"line {i} {'.' * 300}\")")
+            f" (append-file! \"log.txt\" \"line {i} {'.' * 300}\")"
+            # and rewritten in one place: its versions are then stored as splices
+            f" (write-file! \"log.txt\" (string-replace (read-file \"log.txt\") \"line {i - 1} \" \"LINE {i - 1} \"))")
 
 
 @pytest.fixture

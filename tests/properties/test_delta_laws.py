@@ -50,6 +50,8 @@ def form() -> st.SearchStrategy[str]:
         st.tuples(path, st.sampled_from(["x", "yy", ""])).map(lambda t: f'(write-file! "{t[0]}" "{t[1]}")'),
         path.map(lambda p: f'(delete-file! "{p}")'),
         st.tuples(path, st.integers(0, 700)).map(lambda t: f'(append-file! "{t[0]}" "{"z" * t[1]}")'),
+        # a rewrite of one region (a splice once the file passes 1 KiB)
+        path.map(lambda p: f'(write-file! "{p}" (string-replace (read-file "{p}") "zzzz" "ZZ"))'),
         st.sampled_from(["(in-ns 'tools)", "(in-ns 'user)", "(define tools/t 1)"]),
         snap.map(lambda n: f'(snapshot! "{n}")'),
         snap.map(lambda n: f'(restore! "{n}")'),

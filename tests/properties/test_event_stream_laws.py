@@ -62,12 +62,21 @@ def form() -> st.SearchStrategy[str]:
         path.map(lambda p: f'(delete-file! "{p}")'),
         # appends that grow a file past 1 KiB: later versions are stored as pieces
         st.tuples(path, st.integers(0, 700)).map(lambda t: f'(append-file! "{t[0]}" "{"y" * t[1]}")'),
+        # rewrites that change one region of such a file: later versions are stored as splices
+        st.tuples(path, st.integers(0, 3), st.text("xyé", max_size=5)).map(lambda t: _edit(*t)),
         st.sampled_from(["(in-ns 'tools)", "(in-ns 'user)", "(define tools/t 1)"]),
         expr().map(lambda e: f"(println {e})"),
         # a form that mutates and then fails: none of its mutations may stick
         st.tuples(name, expr()).map(lambda t: f"(begin (define {t[0]} {t[1]}) (assert! '(doomed)) (car 5))"),
         st.just('(raise "boom")'),
     )
+
+
+def _edit(path: str, where: int, text: str) -> str:
+    """A rewrite of ``path`` that replaces a slice at one of four places with ``text``."""
+    return (f'(let ((t (read-file "{path}")) (n (string-length (read-file "{path}")))) '
+            f'(write-file! "{path}" (str (substring t 0 (quot (* n {where}) 4)) "{text}" '
+            f'(substring t (min n (+ 3 (quot (* n {where}) 4)))))))')
 
 
 def _lisp_string(text: str) -> str:

@@ -1,10 +1,11 @@
-"""World files that grow by appends: each version costs what it appends, not the whole file again.
+"""World files that grow by appends or change in one place: each version costs what changed.
 
 Before file versions could be stored as pieces, 2,000 ``append-file!`` calls of
 ~77 bytes made a 153 KB file, a 7.1 MB log and 152 MB of blobs in every session
-that opened it (quadratic).  These tests pin the linear cost on a real store and
-check that everything that reads file content (reopening, checkpoints, images,
-replay, forks, merges, deltas) sees whole files.
+that opened it (quadratic); a file rewritten with one line changed stored (and
+held) the whole file at every write.  These tests pin the cost of appends and
+splices on a real store and check that everything that reads file content
+(reopening, checkpoints, images, replay, forks, merges, deltas) sees whole files.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tapevm.domain.content import BlobTable, Piece
+from tapevm.domain.content import BlobTable, Piece, content_hash
 from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.state import file_blobs
 from tapevm.infrastructure import image_ops
@@ -155,3 +156,119 @@ def test_file_blobs_are_the_current_versions_whole(tmp_path: Path) -> None:
         keys = dict(file_blobs(s.state))
         assert set(keys) == set(s.state.files.values())
         assert keys[s.state.files["notes.md"]] == _expected(0, 40)
+
+
+# -- rewrites: a version that changes one region is a splice of the version before --------------
+TODO = [f"item {i}: pending" for i in range(400)]  # an ~8 KB file an agent keeps rewriting
+
+
+def _rewrite_todo(s: Session, steps: range) -> bytes:
+    lines = list(TODO)
+    for k in range(steps.stop):
+        lines[(k * 37) % len(lines)] = f"item {(k * 37) % len(lines)}: done at step {k} ✓"
+        if k in steps:
+            s.run('(write-file! "todo.txt" "' + "\\n".join(lines) + '")')
+    return "\n".join(lines).encode()
+
+
+def _kinds(table: BlobTable) -> dict[str, int]:
+    kinds = {"whole": 0, "append": 0, "splice": 0}
+    for stored in dict(table.items()).values():
+        kinds["whole" if type(stored) is bytes else "append" if stored.head < 0 else "splice"] += 1
+    return kinds
+
+
+def test_rewrites_store_and_hold_what_changed(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(form_events, "SPLICE_DEPTH", 20)
+    rewrites = 2 * form_events.SPLICE_DEPTH + 10
+    with open_session("agent", store_url) as s:
+        final = _rewrite_todo(s, range(rewrites))
+        assert s.state.file_bytes("todo.txt") == final
+        kinds = _kinds(s.state.blobs)
+        # a whole version, then SPLICE_DEPTH splices on it, then whole again: chains stay short
+        assert kinds == {"whole": 3, "append": 0, "splice": rewrites - 3}, kinds
+        assert s.state.blobs.stored_bytes() < 5 * len(final)  # not rewrites * len(final)
+        assert _stored_blob_bytes(s) < 5 * len(final)  # the log too (characters of its text entries)
+        middles = [e for r in s.events() if r.type_name == "ContentStored" for e in r.event.blobs if len(e) == 6]
+        assert middles and all(e[1] == "utf8" for e in middles)  # cut at character boundaries: readable
+    with open_session("agent", store_url, create=False) as again:
+        assert again.run('(read-file "todo.txt")')[0].value == final.decode()
+        assert _kinds(again.state.blobs) == kinds
+        again.run('(write-file! "todo.txt" (string-replace (read-file "todo.txt") "item 3:" "ITEM 3:"))')
+        assert again.state.file_bytes("todo.txt") == final.replace(b"item 3:", b"ITEM 3:")
+
+
+def test_every_version_of_a_rewritten_file_is_whole_at_its_event(store_url: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "20")
+    with open_session("cp", store_url) as s:
+        versions: dict[int, bytes] = {}
+        for k in range(1, 90):
+            _rewrite_todo(s, range(k - 1, k))
+            versions[s.head] = s.state.file_bytes("todo.txt")
+        assert _kinds(s.state.blobs)["splice"] > 80
+        assert s.checkpoints.metas(), "no checkpoint was written"
+        for at, content in list(versions.items())[::7]:
+            state = s.state_at(at)
+            assert state.file_bytes("todo.txt") == content
+            assert state.files["todo.txt"] == content_hash(content)
+        first, last = min(versions), max(versions)
+        d = diff(s.state_at(first), s.state)
+        assert d.files.changed["todo.txt"] == (content_hash(versions[first]), content_hash(versions[last]))
+        image_ops.save_image(s, tmp_path / "todo.img")
+        expected = canonical_state_bytes(s.state)
+    with open_store(str(tmp_path / "other.db")) as other, image_ops.load_image(other, tmp_path / "todo.img", "c") as c:
+        assert canonical_state_bytes(c.state) == expected
+    with open_store(store_url) as store:
+        assert replay(store, "cp", verify=True).ok
+
+
+def test_splice_chains_of_a_large_file_are_cut_by_the_bytes_they_copy(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_session("a", str(tmp_path / "s.db")) as s:
+        size = len(_rewrite_todo(s, range(1)))
+        monkeypatch.setattr(form_events, "SPLICE_COPY_LIMIT", 3 * size + 100)  # three copies of the file
+        _rewrite_todo(s, range(1, 13))
+        assert _kinds(s.state.blobs) == {"whole": 4, "append": 0, "splice": 9}
+        assert max(s.state.blobs.splices_under(k) for k, _ in s.state.blobs.items()) == 3
+
+
+def test_edits_that_do_not_pay_are_stored_whole(tmp_path: Path) -> None:
+    with open_session("a", str(tmp_path / "s.db")) as s:
+        s.run('(write-file! "small.txt" "short text, under a KiB")')
+        s.run('(write-file! "small.txt" "short text, changed")')
+        big = "a" * 2000
+        s.run(f'(write-file! "big.txt" "{big}")')
+        s.run(f'(write-file! "big.txt" "{"b" * 1500 + "a" * 500}")')  # most of it changed
+        s.run('(write-file! "big.txt" "tiny")')
+        assert _kinds(s.state.blobs) == {"whole": 5, "append": 0, "splice": 0}
+
+
+def test_forks_and_merges_carry_rewritten_files(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with open_session("main", store) as m:
+            _rewrite_todo(m, range(20))
+        fork(store, "main", "branch")
+        with open_session("branch", store) as b:
+            expected = _rewrite_todo(b, range(20, 40))
+        merge(store, "branch", "main")
+        with open_session("main", store) as m:
+            assert m.state.file_bytes("todo.txt") == expected
+            stored = dict(m.state.blobs.items())
+            assert type(stored[m.state.files["todo.txt"]]) is bytes  # a merge carries the version whole
+            m.run('(write-file! "todo.txt" (string-replace (read-file "todo.txt") "item 3:" "ITEM 3:"))')
+            assert m.state.file_bytes("todo.txt") == expected.replace(b"item 3:", b"ITEM 3:")
+            assert type(dict(m.state.blobs.items())[m.state.files["todo.txt"]]) is Piece  # and edits go on
+
+
+def test_a_splice_that_keeps_more_than_its_base_holds_is_a_clear_error() -> None:
+    table = BlobTable()
+    table.add("base", b"abcdef")
+    table.add_piece("ok", "base", b"XY", 2, 3)
+    table.add_piece("bad", "base", b"XY", 4, 3)
+    table.add_piece("on-ok", "ok", b"!", -1)
+    assert table.get("ok") == b"abXYdef"
+    assert table.get("on-ok") == b"abXYdef!"
+    assert table.splices_under("on-ok") == 1 and table.splices_under("base") == 0
+    with pytest.raises(CorruptRecord, match="keeps 4 \\+ 3 bytes of base, which has 6"):
+        table.get("bad")
