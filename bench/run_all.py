@@ -85,7 +85,7 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     if b == "world_files":
         p, w = r["pieces"], r["whole"]
         return [
-            (f"world file ({r['steps']:,} appends)", f"{p['stored']:,} B stored, {p['held_blob_bytes']:,} B held",
+            (f"world file ({r['steps']:,} {r.get('workload', 'append')}s)", f"{p['stored']:,} B stored, {p['held_blob_bytes']:,} B held",
              f"{w['stored']:,} B, {w['held_blob_bytes']:,} B whole", f"{p['stored'] / p['final_file']:.1f}x file",
              f"3x + {r['constant_per_record']:.0f} B/record  {v(r['pass'])}"),
         ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-NAMES = ["append", "fold", "size", "growth", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
+NAMES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
          "follow"]
 
 
