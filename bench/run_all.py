@@ -87,7 +87,8 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         return [
             (f"world file ({r['steps']:,} {r.get('workload', 'append')}s)", f"{p['stored']:,} B stored, {p['held_blob_bytes']:,} B held",
              f"{w['stored']:,} B, {w['held_blob_bytes']:,} B whole", f"{p['stored'] / p['final_file']:.1f}x file",
-             f"3x + {r['constant_per_record']:.0f} B/record  {v(r['pass'])}"),
+             (f"3x + {r['constant_per_record']:.0f} B/record" if r.get("workload", "append") == "append"
+              else f"{r['constant_per_record']:.0f} B/edit form") + f"  {v(r['pass'])}"),
         ]
     if b == "vm":
         return [

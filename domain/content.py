@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import orjson
 import xxhash
+import zstandard
 
 from tapevm.domain.errors import CorruptRecord
 
@@ -133,19 +134,66 @@ class Piece(NamedTuple):
     tail: int = 0
 
 
+class Delta(NamedTuple):
+    """A file version stored as a zstd frame compressed with the version it edits (``prefix``) as
+    a raw-content dictionary: edits in several places (a counter at the top of a file and a line
+    at its end, a file with hunks changed here and there), which no single splice covers, cost
+    what zstd finds new.  Made and applied by :func:`make_delta` and :func:`apply_delta`.
+    """
+
+    prefix: str
+    data: bytes
+
+
+DELTA_LIMIT = 64 << 20  # old + new bytes beyond which no delta is made (zstd's default window limit is 128 MiB)
+
+
+def _delta_params(size: int) -> zstandard.ZstdCompressionParameters:
+    # the window must reach back over the whole dictionary (the base) from the end of the new version
+    return zstandard.ZstdCompressionParameters.from_level(
+        3, window_log=max(zstandard.WINDOWLOG_MIN, size.bit_length()), write_checksum=False, write_dict_id=False)
+
+
+def make_delta(base: bytes, data: bytes) -> bytes | None:
+    """``data`` compressed against ``base`` (None when the two are too large to delta)."""
+    if len(base) + len(data) > DELTA_LIMIT:
+        return None
+    dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    params = _delta_params(len(base) + len(data))
+    return zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params).compress(data)
+
+
+def apply_delta(base: bytes, delta: bytes) -> bytes:
+    """Inverse of :func:`make_delta`; raises ``zstandard.ZstdError`` on a delta that does not fit."""
+    dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    return zstandard.ZstdDecompressor(dict_data=dictionary, max_window_size=2 * DELTA_LIMIT).decompress(delta)
+
+
+Edit = Piece | Delta  # how a version that is not stored whole is stored
+
+
 class BlobTable(ContentTable):
-    """Key -> file content: whole bytes, or a :class:`Piece` that edits an earlier entry.
+    """Key -> file content: whole bytes, or an :data:`Edit` of an earlier entry.
 
     ``get`` always answers whole bytes; ``items`` answers the entries as stored
     (what the log, checkpoints and their codecs carry).
     """
 
-    __slots__ = ("_last",)
+    __slots__ = ("_copies", "_last")
 
-    def __init__(self, items: dict[str, bytes] | None = None) -> None:
+    def __init__(self, items: dict[str, bytes] | None = None, copies: dict[str, int] | None = None) -> None:
         super().__init__(items)
         # the last version assembled: the next append's version is that plus one piece
         self._last: tuple[str, bytes] = ("", b"")
+        # key -> splices and deltas under it, for the edits among the entries (see copies_under)
+        self._copies: dict[str, int] = dict(copies) if copies is not None else {}
+        if copies is None:
+            for key, entry in self._items.items():
+                self._count_copies(key, entry)
+
+    def _count_copies(self, key: str, entry: Any) -> None:
+        if type(entry) is not bytes:
+            self._copies[key] = self._copies.get(entry.prefix, 0) + _copies_of(entry)
 
     def key_for(self, data: bytes) -> tuple[str, bool]:
         """As :meth:`ContentTable.key_for`, comparing whole contents (an entry may be a piece)."""
@@ -159,11 +207,13 @@ class BlobTable(ContentTable):
             key = f"{h}.{n}"
         return key, True
 
-    def add_piece(self, key: str, prefix: str, data: bytes, head: int = -1, tail: int = 0) -> None:
-        self._items[key] = Piece(prefix, data, head, tail)  # type: ignore[assignment]  # entries: bytes | Piece
+    def add(self, key: str, data: bytes | Edit) -> None:
+        """Store ``data``: whole bytes, or an edit of an entry this table holds."""
+        self._items[key] = data  # type: ignore[assignment]  # entries: bytes | Edit
+        self._count_copies(key, data)
 
     def get(self, key: str) -> bytes:
-        """The whole content of ``key``, assembled from its chain of pieces (oldest first)."""
+        """The whole content of ``key``, assembled from its chain of edits (oldest first)."""
         entry: Any = self._items[key]
         if type(entry) is bytes:
             return entry
@@ -171,9 +221,9 @@ class BlobTable(ContentTable):
             return self._last[1]
         items = self._items
         last_key, last_data = self._last
-        chain: list[Piece] = []
+        chain: list[Edit] = []
         steps = len(items)
-        while type(entry) is Piece:
+        while type(entry) is not bytes:
             chain.append(entry)
             prefix: str = entry.prefix
             entry = last_data if prefix == last_key else items.get(prefix)
@@ -184,42 +234,60 @@ class BlobTable(ContentTable):
                     "does not hold (or which continues itself): check the log with 'tape verify' and "
                     "rebuild the checkpoints with 'tape checkpoints rebuild'")
         parts: list[bytes] = [entry]
-        for piece in reversed(chain):
-            if piece.head < 0:  # appends join once, at the end (or at the next splice)
-                parts.append(piece.data)
+        for edit in reversed(chain):
+            if type(edit) is Piece and edit.head < 0:  # appends join once, at the end (or at the next edit)
+                parts.append(edit.data)
                 continue
             base = parts[0] if len(parts) == 1 else b"".join(parts)
-            if piece.head + piece.tail > len(base):
-                raise CorruptRecord(
-                    f"the content of world file version {key} keeps {piece.head} + {piece.tail} bytes of "
-                    f"{piece.prefix}, which has {len(base)}: check the log with 'tape verify'")
-            parts = [base[:piece.head], piece.data, base[len(base) - piece.tail:]]
+            parts = [self._apply(key, base, edit)]
         data = b"".join(parts)
         self._last = (key, data)
         return data
 
-    def splices_under(self, key: str, pending: dict[str, Piece] | None = None) -> int:
-        """How many splices assembling ``key`` applies (each copies the whole file once), looking in
-        ``pending`` (pieces not yet added) first: what bounds the chains writers make."""
-        items: dict[str, Any] = self._items
+    @staticmethod
+    def _apply(key: str, base: bytes, edit: Edit) -> bytes:
+        if isinstance(edit, Delta):
+            try:
+                return apply_delta(base, edit.data)
+            except zstandard.ZstdError as e:
+                raise CorruptRecord(f"the content of world file version {key} is a delta of {edit.prefix} "
+                                    f"that does not decode ({e}): check the log with 'tape verify'") from None
+        head, tail = edit.head, edit.tail  # a splice
+        if head + tail > len(base):
+            raise CorruptRecord(
+                f"the content of world file version {key} keeps {head} + {tail} bytes of "
+                f"{edit.prefix}, which has {len(base)}: check the log with 'tape verify'")
+        return base[:head] + edit.data + base[len(base) - tail:]
+
+    def copies_under(self, key: str, pending: dict[str, Edit] | None = None) -> int:
+        """How many splices and deltas assembling ``key`` applies (each copies the whole file once),
+        looking in ``pending`` (edits not yet added) first: what bounds the chains writers make.
+        Counted as entries are added, so asking costs no walk down the chain."""
         pending = pending or {}
         count = 0
-        entry: Any = pending.get(key) or items.get(key)
-        for _ in range(len(items) + len(pending)):  # a circular chain ends too
-            if type(entry) is not Piece:
+        for _ in range(len(pending) + 1):  # a circular chain of pending edits ends too
+            edit = pending.get(key)
+            if edit is None:
                 break
-            count += entry.head >= 0
-            entry = pending.get(entry.prefix) or items.get(entry.prefix)
-        return count
+            count += _copies_of(edit)
+            key = edit.prefix
+        return count + self._copies.get(key, 0)
 
     def stored_bytes(self) -> int:
         """The bytes of content held (a piece counts what it appends): what a session keeps in memory."""
-        entries: Iterable[Any] = self._items.values()  # bytes | Piece (typed bytes, as the base's)
-        return sum(len(v.data) if type(v) is Piece else len(v) for v in entries)
+        entries: Iterable[Any] = self._items.values()  # bytes | Edit (typed bytes, as the base's)
+        return sum(len(v) if type(v) is bytes else len(v.data) for v in entries)
 
     def add_table(self, other: BlobTable) -> None:
         """Every entry of ``other``, as stored (its pieces' prefixes are in ``other`` or here)."""
-        self._items.update(other._items)
+        for key, entry in other._items.items():  # counted here: a prefix may be here, not in ``other``
+            self._items[key] = entry
+            self._count_copies(key, entry)
 
     def copy(self) -> BlobTable:
-        return BlobTable(self._items)
+        return BlobTable(self._items, self._copies)
+
+
+def _copies_of(edit: Edit) -> int:
+    """1 for an edit whose assembly copies the file (a splice, a delta), 0 for an append."""
+    return 0 if type(edit) is Piece and edit.head < 0 else 1

@@ -117,7 +117,9 @@ class ContentStored(Event):
 
     Version 3: a blob may be ``[hash, encoding, middle, prefix hash, head, tail]``,
     a file version stored as the prefix version's first ``head`` and last
-    ``tail`` bytes around a new middle (a rewrite that changed one region).
+    ``tail`` bytes around a new middle (a rewrite that changed one region), or
+    ``[hash, "zstd", base64 data, prefix hash]``, a zstd frame compressed with
+    the prefix version as dictionary (a rewrite that changed several).
     Version 2 events are version 3 events without such entries.
     """
 

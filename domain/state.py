@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from tapevm.domain.content import BlobTable, ContentTable, Piece, canonical_bytes, canonical_bytes_of_all
+from tapevm.domain.content import (
+    BlobTable,
+    ContentTable,
+    Delta,
+    Edit,
+    Piece,
+    canonical_bytes,
+    canonical_bytes_of_all,
+)
 from tapevm.domain.events import (
     Assigned,
     AtomCreated,
@@ -115,6 +123,9 @@ def fact_key(fact: Any) -> bytes:
     return canonical_bytes(fact)
 
 
+DELTA_ENCODING = "zstd"  # the encoding field of a delta entry (its data is base64)
+
+
 def decode_blob(encoding: str, data: str) -> bytes:
     if encoding == "utf8":
         return data.encode("utf-8")
@@ -129,15 +140,19 @@ def encode_blob(data: bytes) -> tuple[str, str]:
         return "base64", base64.b64encode(data).decode("ascii")
 
 
-def blob_entry(key: str, stored: bytes | Piece) -> list[Any]:
+def blob_entry(key: str, stored: bytes | Edit) -> list[Any]:
     """A blob table entry as ContentStored, checkpoints and state payloads carry it:
-    ``[key, encoding, data]``; for a :class:`Piece`, ``[key, encoding, appended data, prefix key]``
-    (an append) or ``[key, encoding, middle, prefix key, head, tail]`` (a splice)."""
-    if type(stored) is Piece:
-        if stored.head < 0:
-            return [key, *encode_blob(stored.data), stored.prefix]
-        return [key, *encode_blob(stored.data), stored.prefix, stored.head, stored.tail]
-    return [key, *encode_blob(stored)]  # type: ignore[arg-type]  # bytes
+    ``[key, encoding, data]``; for an :data:`~tapevm.domain.content.Edit`,
+    ``[key, encoding, appended data, prefix key]`` (an append),
+    ``[key, encoding, middle, prefix key, head, tail]`` (a splice) or
+    ``[key, "zstd", base64 delta, prefix key]`` (a delta)."""
+    if isinstance(stored, bytes):
+        return [key, *encode_blob(stored)]
+    if isinstance(stored, Delta):
+        return [key, DELTA_ENCODING, base64.b64encode(stored.data).decode("ascii"), stored.prefix]
+    if stored.head < 0:
+        return [key, *encode_blob(stored.data), stored.prefix]
+    return [key, *encode_blob(stored.data), stored.prefix, stored.head, stored.tail]
 
 
 def add_blob_entries(table: BlobTable, entries: Iterable[Sequence[Any]]) -> None:
@@ -149,12 +164,15 @@ def add_blob_entries(table: BlobTable, entries: Iterable[Sequence[Any]]) -> None
             table.add(key, decode_blob(encoding, data))
         elif n == 4:
             key, encoding, data, prefix = entry
-            table.add_piece(key, prefix, decode_blob(encoding, data))
+            if encoding == DELTA_ENCODING:
+                table.add(key, Delta(prefix, base64.b64decode(data)))
+            else:
+                table.add(key, Piece(prefix, decode_blob(encoding, data)))
         else:
             key, encoding, data, prefix, head, tail = entry
             if type(head) is not int or type(tail) is not int or head < 0 or tail < 0:
                 raise ValueError(f"a spliced blob entry keeps {head!r} and {tail!r} bytes, not two counts")
-            table.add_piece(key, prefix, decode_blob(encoding, data), head, tail)
+            table.add(key, Piece(prefix, decode_blob(encoding, data), head, tail))
 
 
 def file_blobs(state: State) -> list[tuple[str, bytes]]:

@@ -10,9 +10,9 @@ Layout (uncompressed; callers compress and checksum)::
              write a node whose key is its content hash as the bytes alone (they start with
              ``[``) and any other as ``=key SP bytes``
     rest     the blob section: orjson of [[key, encoding, data]...] (utf8 text or base64); an
-             entry that edits another (a :class:`~tapevm.domain.content.Piece`) is
-             ``[key, encoding, appended data, prefix key]`` or
-             ``[key, encoding, middle, prefix key, head, tail]``
+             entry that edits another is ``[key, encoding, appended data, prefix key]``,
+             ``[key, encoding, middle, prefix key, head, tail]`` or ``[key, "zstd", delta, prefix
+             key]`` (``domain/state.blob_entry``)
 
 Content is written in the content table's insertion order, which is log
 order, so a table rebuilt from this and folded further has the same order as
@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from xxhash import xxh3_128_hexdigest
 
-from tapevm.domain.content import BlobTable, ContentTable, Piece, content_hash
+from tapevm.domain.content import BlobTable, ContentTable, Edit, content_hash
 from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, file_blobs
 
 _LEN = 8
@@ -97,7 +97,7 @@ def decode_nodes(data: bytes) -> dict[str, bytes]:
     return out
 
 
-def encode_blobs(items: Iterable[tuple[str, bytes | Piece]]) -> bytes:
+def encode_blobs(items: Iterable[tuple[str, bytes | Edit]]) -> bytes:
     return orjson.dumps([blob_entry(key, stored) for key, stored in items])
 
 

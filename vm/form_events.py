@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.domain.content import MAX_SAFE_INT, BlobTable, ContentTable, Piece
+from tapevm.domain.content import MAX_SAFE_INT, BlobTable, ContentTable, Delta, Edit, Piece, make_delta
 from tapevm.domain.errors import ValueCodecError
 from tapevm.domain.events import (
     Assigned,
@@ -50,11 +50,12 @@ from tapevm.vm.world import DEFINE, OUTPUT, Mutation
 
 PRINTED_LIMIT = 200  # characters of a result's text kept in FormEvaluated.printed
 PIECE_MIN = 1024  # a file version that edits one of at least this many bytes is stored as the edit
-# Assembling a version copies the whole file once per splice under it: a version is stored whole
-# instead when it would sit on SPLICE_DEPTH splices, or on splices copying SPLICE_COPY_LIMIT bytes.
-SPLICE_DEPTH = 1024
-SPLICE_COPY_LIMIT = 32 << 20
-SPLICE_OVERHEAD = 64  # bytes a splice entry costs beyond its middle (keys, counts)
+# Assembling a version copies the whole file once per splice or delta under it: a version is stored
+# whole instead when it would sit on EDIT_DEPTH of them, or on ones copying EDIT_COPY_LIMIT bytes.
+EDIT_DEPTH = 1024
+EDIT_COPY_LIMIT = 32 << 20
+EDIT_OVERHEAD = 64  # bytes an edit entry costs beyond its data (keys, counts)
+SPLICE_SMALL = 256  # a splice whose middle is at most this is kept without trying a delta
 
 
 def stored_printed(text: str) -> str:
@@ -105,19 +106,19 @@ class FormEventBuilder:
         self.encoder = ValueEncoder(nodes)
         self.blobs = blobs
         self._pending_blobs: dict[str, bytes] = {}
-        self._pending_pieces: dict[str, Piece] = {}
+        self._pending_edits: dict[str, Edit] = {}
         self._new_blobs: list[list[Any]] = []
 
     def blob_key(self, data: bytes, old: bytes | None = None) -> str:
         """The key of ``data``, stored (in this form's ContentStored) if new: as an edit of ``old``
-        (the file's previous content) when that pays (:meth:`_piece`), else whole."""
+        (the file's previous content) when that pays (:meth:`_edit`), else whole."""
         key, stored = self._stored_key(data)
         if not stored:
             self._pending_blobs[key] = data
-            piece = self._piece(data, old)
-            entry: bytes | Piece = data
-            if piece is not None:
-                entry = self._pending_pieces[key] = piece
+            edit = self._edit(data, old)
+            entry: bytes | Edit = data
+            if edit is not None:
+                entry = self._pending_edits[key] = edit
             self._new_blobs.append(blob_entry(key, entry))
         return key
 
@@ -133,10 +134,12 @@ class FormEventBuilder:
             key += "+"
         return key, False
 
-    def _piece(self, data: bytes, old: bytes | None) -> Piece | None:
-        """``data`` as an edit of ``old``: an append when it extends it, else a splice of the one
-        region that changed, when the file is large enough, the edit small enough and the chain
-        of splices under ``old`` short enough (:data:`SPLICE_DEPTH`, :data:`SPLICE_COPY_LIMIT`)."""
+    def _edit(self, data: bytes, old: bytes | None) -> Edit | None:
+        """``data`` as an edit of ``old``, when the file is large enough, the edit small enough (under
+        half the version) and the chain under ``old`` short enough (:data:`EDIT_DEPTH`,
+        :data:`EDIT_COPY_LIMIT`): an append when it extends ``old``; else a splice of the one
+        region that changed, or a zstd delta (:func:`~tapevm.domain.content.make_delta`) when
+        that is smaller (changes far apart), whichever is smaller."""
         if old is None or len(old) < PIECE_MIN:
             return None
         prefix, stored = self._stored_key(old)
@@ -144,14 +147,18 @@ class FormEventBuilder:
             return None
         if len(data) > len(old) and data.startswith(old):
             return Piece(prefix, data[len(old):])
+        budget = len(data) // 2 - EDIT_OVERHEAD
+        depth = self.blobs.copies_under(prefix, self._pending_edits)
+        if depth >= EDIT_DEPTH or (depth + 1) * len(data) > EDIT_COPY_LIMIT:
+            return None
         head, tail = changed_region(old, data)
         middle = data[head:len(data) - tail]
-        if len(middle) + SPLICE_OVERHEAD > len(data) // 2:
-            return None
-        depth = self.blobs.splices_under(prefix, self._pending_pieces)
-        if depth >= SPLICE_DEPTH or (depth + 1) * len(data) > SPLICE_COPY_LIMIT:
-            return None
-        return Piece(prefix, middle, head, tail)
+        edit: Edit | None = Piece(prefix, middle, head, tail) if len(middle) <= budget else None
+        if len(middle) > SPLICE_SMALL:  # the changes may be apart: is a delta smaller?
+            delta = make_delta(old, data)
+            if delta is not None and len(delta) * 4 // 3 < min(len(middle), budget + 1):  # (stored as base64)
+                edit = Delta(prefix, delta)
+        return edit
 
     def mutation_event(self, m: Mutation) -> Event:
         enc = self.encoder.encode
@@ -229,13 +236,9 @@ class FormEventBuilder:
 
     def commit(self) -> None:
         self.encoder.commit()
-        pieces = self._pending_pieces
+        edits = self._pending_edits
         for key, data in self._pending_blobs.items():
-            piece = pieces.get(key)
-            if piece is None:
-                self.blobs.add(key, data)
-            else:
-                self.blobs.add_piece(key, *piece)
+            self.blobs.add(key, edits.get(key, data))
         self._reset_blobs()
 
     def discard(self) -> None:
@@ -244,5 +247,5 @@ class FormEventBuilder:
 
     def _reset_blobs(self) -> None:
         self._pending_blobs = {}
-        self._pending_pieces = {}
+        self._pending_edits = {}
         self._new_blobs = []

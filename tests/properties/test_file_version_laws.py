@@ -1,7 +1,7 @@
-"""Laws of file versions stored as edits (appends and splices) of the version before.
+"""Laws of file versions stored as edits (appends, splices, deltas) of the version before.
 
 However a sequence of writes is stored (whole, appended, spliced; chains cut
-after SPLICE_DEPTH splices), every version reads back whole, is keyed by the
+after EDIT_DEPTH splices), every version reads back whole, is keyed by the
 hash of its whole content, and survives the entry encoding the log and the
 checkpoints carry, read in any order by a table that assembled nothing yet.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from tapevm.domain.content import BlobTable, ContentTable, Piece, content_hash
+from tapevm.domain.content import BlobTable, ContentTable, Delta, Piece, content_hash
 from tapevm.domain.events import FormEvaluated, FormSubmitted
 from tapevm.domain.state import add_blob_entries, blob_entry
 from tapevm.vm import form_events
@@ -29,7 +29,7 @@ def _text(max_size: int) -> st.SearchStrategy[bytes]:
 
 
 # an edit of the current content: (kind, position fraction, length fraction, new text)
-edit = st.tuples(st.sampled_from(["append", "splice", "splice", "splice", "truncate", "rewrite", "same"]),
+edit = st.tuples(st.sampled_from(["append", "splice", "splice", "two", "two", "truncate", "rewrite", "same"]),
                  st.integers(0, 100).map(lambda n: n / 100), st.integers(0, 100).map(lambda n: n / 1000), _text(40))
 
 
@@ -44,6 +44,8 @@ def _apply(old: bytes, kind: str, where: float, span: float, text: bytes) -> byt
     j = i + int(span * (len(old) - i))
     if kind == "truncate":
         return old[:i]
+    if kind == "two":  # two regions: the start, and one further on
+        return text + old[len(text):i] + text + old[j:]
     return old[:i] + text + old[j:]
 
 
@@ -61,8 +63,8 @@ first_version = st.tuples(_text(30), st.integers(600, 3000)).map(lambda t: ((t[0
 @given(first_version, st.lists(edit, min_size=1, max_size=40), st.integers(1, 6), st.randoms(use_true_random=False))
 def test_every_version_reads_back_whole_in_any_order(start: bytes, edits: list[tuple[str, float, float, bytes]],
                                                        per_form: int, rnd: random.Random) -> None:
-    old_depth = form_events.SPLICE_DEPTH
-    form_events.SPLICE_DEPTH = 3  # short chains, so cutting them is exercised too
+    old_depth = form_events.EDIT_DEPTH
+    form_events.EDIT_DEPTH = 3  # short chains, so cutting them is exercised too
     try:
         blobs = BlobTable()
         builder = FormEventBuilder(ContentTable(), blobs)
@@ -79,12 +81,13 @@ def test_every_version_reads_back_whole_in_any_order(start: bytes, edits: list[t
                 writes = []
         entries.extend(_form_blobs(builder, writes))
     finally:
-        form_events.SPLICE_DEPTH = old_depth
+        form_events.EDIT_DEPTH = old_depth
     for data in versions:
         assert blobs.get(blobs.key_for(data)[0]) == data
-    assert all(blobs.splices_under(key) <= 3 for key, _ in blobs.items())
+    assert all(blobs.copies_under(key) <= 3 for key, _ in blobs.items())
     stored = [v for _, v in blobs.items()]
     event(f"splices: {min(3, sum(type(v) is Piece and v.head >= 0 for v in stored))}")
+    event(f"deltas: {min(3, sum(type(v) is Delta for v in stored))}")
     event(f"appends: {min(3, sum(type(v) is Piece and v.head < 0 for v in stored))}")
     cold = BlobTable()
     add_blob_entries(cold, entries)  # what a fold of the log's ContentStored entries builds

@@ -10,12 +10,13 @@ splices on a real store and check that everything that reads file content
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tapevm.domain.content import BlobTable, Piece, content_hash
+from tapevm.domain.content import BlobTable, Delta, Piece, content_hash, make_delta
 from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.state import file_blobs
 from tapevm.infrastructure import image_ops
@@ -137,10 +138,10 @@ def test_forks_and_merges_carry_appended_files(store_url: str) -> None:
 def test_a_piece_whose_prefix_is_missing_or_circular_is_a_clear_error() -> None:
     table = BlobTable()
     table.add("base", b"abc")
-    table.add_piece("ok", "base", b"def")
-    table.add_piece("orphan", "nowhere", b"x")
-    table.add_piece("loop1", "loop2", b"x")
-    table.add_piece("loop2", "loop1", b"y")
+    table.add("ok", Piece("base", b"def"))
+    table.add("orphan", Piece("nowhere", b"x"))
+    table.add("loop1", Piece("loop2", b"x"))
+    table.add("loop2", Piece("loop1", b"y"))
     assert table.get("ok") == b"abcdef"
     assert table.get("ok") == b"abcdef"  # answered from the last assembled version
     with pytest.raises(CorruptRecord, match="continues nowhere"):
@@ -172,21 +173,22 @@ def _rewrite_todo(s: Session, steps: range) -> bytes:
 
 
 def _kinds(table: BlobTable) -> dict[str, int]:
-    kinds = {"whole": 0, "append": 0, "splice": 0}
+    kinds = {"whole": 0, "append": 0, "splice": 0, "delta": 0}
     for stored in dict(table.items()).values():
-        kinds["whole" if type(stored) is bytes else "append" if stored.head < 0 else "splice"] += 1
+        kinds["whole" if type(stored) is bytes else "delta" if type(stored) is Delta
+              else "append" if stored.head < 0 else "splice"] += 1
     return kinds
 
 
 def test_rewrites_store_and_hold_what_changed(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(form_events, "SPLICE_DEPTH", 20)
-    rewrites = 2 * form_events.SPLICE_DEPTH + 10
+    monkeypatch.setattr(form_events, "EDIT_DEPTH", 20)
+    rewrites = 2 * form_events.EDIT_DEPTH + 10
     with open_session("agent", store_url) as s:
         final = _rewrite_todo(s, range(rewrites))
         assert s.state.file_bytes("todo.txt") == final
         kinds = _kinds(s.state.blobs)
-        # a whole version, then SPLICE_DEPTH splices on it, then whole again: chains stay short
-        assert kinds == {"whole": 3, "append": 0, "splice": rewrites - 3}, kinds
+        # a whole version, then EDIT_DEPTH splices on it, then whole again: chains stay short
+        assert kinds == {"whole": 3, "append": 0, "splice": rewrites - 3, "delta": 0}, kinds
         assert s.state.blobs.stored_bytes() < 5 * len(final)  # not rewrites * len(final)
         assert _stored_blob_bytes(s) < 5 * len(final)  # the log too (characters of its text entries)
         middles = [e for r in s.events() if r.type_name == "ContentStored" for e in r.event.blobs if len(e) == 6]
@@ -227,21 +229,22 @@ def test_splice_chains_of_a_large_file_are_cut_by_the_bytes_they_copy(tmp_path: 
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     with open_session("a", str(tmp_path / "s.db")) as s:
         size = len(_rewrite_todo(s, range(1)))
-        monkeypatch.setattr(form_events, "SPLICE_COPY_LIMIT", 3 * size + 100)  # three copies of the file
+        monkeypatch.setattr(form_events, "EDIT_COPY_LIMIT", 3 * size + 100)  # three copies of the file
         _rewrite_todo(s, range(1, 13))
-        assert _kinds(s.state.blobs) == {"whole": 4, "append": 0, "splice": 9}
-        assert max(s.state.blobs.splices_under(k) for k, _ in s.state.blobs.items()) == 3
+        assert _kinds(s.state.blobs) == {"whole": 4, "append": 0, "splice": 9, "delta": 0}
+        assert max(s.state.blobs.copies_under(k) for k, _ in s.state.blobs.items()) == 3
 
 
 def test_edits_that_do_not_pay_are_stored_whole(tmp_path: Path) -> None:
     with open_session("a", str(tmp_path / "s.db")) as s:
         s.run('(write-file! "small.txt" "short text, under a KiB")')
         s.run('(write-file! "small.txt" "short text, changed")')
-        big = "a" * 2000
+        rnd = random.Random(7)
+        big = rnd.randbytes(1000).hex()  # 2,000 characters no compressor can shorten
         s.run(f'(write-file! "big.txt" "{big}")')
-        s.run(f'(write-file! "big.txt" "{"b" * 1500 + "a" * 500}")')  # most of it changed
+        s.run(f'(write-file! "big.txt" "{rnd.randbytes(750).hex() + big[1500:]}")')  # most of it changed
         s.run('(write-file! "big.txt" "tiny")')
-        assert _kinds(s.state.blobs) == {"whole": 5, "append": 0, "splice": 0}
+        assert _kinds(s.state.blobs) == {"whole": 5, "append": 0, "splice": 0, "delta": 0}
 
 
 def test_forks_and_merges_carry_rewritten_files(store_url: str) -> None:
@@ -264,11 +267,66 @@ def test_forks_and_merges_carry_rewritten_files(store_url: str) -> None:
 def test_a_splice_that_keeps_more_than_its_base_holds_is_a_clear_error() -> None:
     table = BlobTable()
     table.add("base", b"abcdef")
-    table.add_piece("ok", "base", b"XY", 2, 3)
-    table.add_piece("bad", "base", b"XY", 4, 3)
-    table.add_piece("on-ok", "ok", b"!", -1)
+    table.add("ok", Piece("base", b"XY", 2, 3))
+    table.add("bad", Piece("base", b"XY", 4, 3))
+    table.add("on-ok", Piece("ok", b"!", -1))
     assert table.get("ok") == b"abXYdef"
     assert table.get("on-ok") == b"abXYdef!"
-    assert table.splices_under("on-ok") == 1 and table.splices_under("base") == 0
+    assert table.copies_under("on-ok") == 1 and table.copies_under("base") == 0
     with pytest.raises(CorruptRecord, match="keeps 4 \\+ 3 bytes of base, which has 6"):
         table.get("bad")
+
+
+# -- rewrites in several places: a zstd delta against the version before -----------------------
+def _edit_in_two_places(s: Session, steps: range) -> bytes:
+    """A status line at the top that counts the steps, and one item changed further down."""
+    lines = list(TODO)
+    text = ""
+    for k in range(steps.stop):
+        lines[(k * 37) % len(lines)] = f"item {(k * 37) % len(lines)}: done at step {k}"
+        text = f"steps so far: {k + 1}\n" + "\n".join(lines)
+        if k in steps:
+            s.run('(write-file! "todo.txt" "' + text.replace("\n", "\\n") + '")')
+    return text.encode()
+
+
+def test_rewrites_in_several_places_store_a_delta(store_url: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "20")
+    with open_session("agent", store_url) as s:
+        versions = {}
+        for k in range(60):
+            content = _edit_in_two_places(s, range(k, k + 1))
+            versions[s.head] = content
+        final = versions[s.head]
+        assert s.state.file_bytes("todo.txt") == final
+        kinds = _kinds(s.state.blobs)
+        # a splice while the two places are close enough (its middle under half the file), else a delta
+        assert kinds["whole"] == 1 and kinds["splice"] + kinds["delta"] == 59 and kinds["delta"] > 20, kinds
+        assert s.state.blobs.stored_bytes() < 3 * len(final)
+        for at, content in list(versions.items())[::9]:
+            assert s.state_at(at).file_bytes("todo.txt") == content
+        image_ops.save_image(s, tmp_path / "todo.img")
+        expected = canonical_state_bytes(s.state)
+    with open_session("agent", store_url, create=False) as again:
+        assert again.run('(read-file "todo.txt")')[0].value == final.decode()
+    with open_store(str(tmp_path / "other.db")) as other, image_ops.load_image(other, tmp_path / "todo.img", "c") as c:
+        assert canonical_state_bytes(c.state) == expected
+    with open_store(store_url) as store:
+        assert replay(store, "agent", verify=True).ok
+
+
+def test_a_delta_that_does_not_decode_against_its_base_is_a_clear_error() -> None:
+    table = BlobTable()
+    table.add("base", b"the quick brown fox jumps over the lazy dog" * 30)
+    table.add("other", b"something else entirely")
+    delta = make_delta(table.get("base"), table.get("base").replace(b"fox", b"cat"))
+    assert delta is not None
+    table.add("ok", Delta("base", delta))
+    table.add("wrong-base", Delta("other", delta))
+    table.add("garbage", Delta("base", b"not a zstd frame"))
+    assert table.get("ok") == table.get("base").replace(b"fox", b"cat")
+    assert table.copies_under("ok") == 1
+    for key in ("wrong-base", "garbage"):
+        with pytest.raises(CorruptRecord, match=f"version {key} is a delta of"):
+            table.get(key)
