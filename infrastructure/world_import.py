@@ -2,7 +2,9 @@
 
 The file's bytes are recorded in the log (a ContentStored blob, deduplicated by
 content, and a FileImported event naming the host path), so a replay or a
-fold never needs the host file again.
+fold never needs the host file again.  A new version of a file imported before
+is stored as an edit of it when that pays, as a form's write is
+(:class:`~tapevm.vm.form_events.FormEventBuilder`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import ContentStored, Event, FileImported
-from tapevm.domain.state import encode_blob
+from tapevm.vm.form_events import FormEventBuilder
 from tapevm.vm.world import WorldError, normalize_path
 
 if TYPE_CHECKING:
@@ -39,10 +41,15 @@ def import_file(session: Session, host_path: str | Path, path: str | None = None
     if session.unfinished is not None:
         raise UsageError(f"session {session.id!r} has an unfinished form at event {session.unfinished}; "
                          f"finish it first with 'tape resume -i {session.id}'")
-    key, new = session.state.blobs.key_for(data)
+    # stored as a form stores a write: once, and as an edit of the version it replaces when that pays
+    # (the builder is never committed: the fold of the ContentStored adds its entries)
+    state = session.state
+    builder = FormEventBuilder(state.nodes, state.blobs)
+    key = builder.blob_key(data, state.file_bytes(target) if target in state.files else None)
     events: list[Event] = []
-    if new:
-        events.append(ContentStored(nodes=[], blobs=[[key, *encode_blob(data)]]))
+    blobs = builder.take_new_blobs()
+    if blobs:
+        events.append(ContentStored(nodes=[], blobs=blobs))
     events.append(FileImported(path=target, content=key, size=len(data), source=str(host)))
     recorded = session.append_caused(events, session.head + 1)
     session.world.files[target] = data

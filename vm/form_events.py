@@ -122,6 +122,12 @@ class FormEventBuilder:
             self._new_blobs.append(blob_entry(key, entry))
         return key
 
+    def take_new_blobs(self) -> list[list[Any]]:
+        """The blob entries :meth:`blob_key` made since the last call, for a ContentStored (they
+        stay pending until :meth:`commit`)."""
+        blobs, self._new_blobs = self._new_blobs, []
+        return blobs
+
     def _stored_key(self, data: bytes) -> tuple[str, bool]:
         """The key ``data`` has (in the session's blobs, or written earlier in this form) or would get,
         and whether it is stored already."""
@@ -226,10 +232,9 @@ class FormEventBuilder:
             except ValueCodecError:
                 pass  # a value that cannot be stored is still shown by ``printed``
         events: list[Draft] = [draft_of(submitted)]
-        nodes = self.encoder.take_new_nodes()
-        if nodes or self._new_blobs:
-            events.append(draft_of(ContentStored(nodes=nodes, blobs=self._new_blobs)))
-            self._new_blobs = []
+        nodes, blobs = self.encoder.take_new_nodes(), self.take_new_blobs()
+        if nodes or blobs:
+            events.append(draft_of(ContentStored(nodes=nodes, blobs=blobs)))
         events.extend(body)
         events.append(draft_of(outcome))
         return events

@@ -330,3 +330,20 @@ def test_a_delta_that_does_not_decode_against_its_base_is_a_clear_error() -> Non
     for key in ("wrong-base", "garbage"):
         with pytest.raises(CorruptRecord, match=f"version {key} is a delta of"):
             table.get(key)
+
+
+def test_a_host_file_imported_again_is_stored_as_an_edit(store_url: str, tmp_path: Path) -> None:
+    host = tmp_path / "data.csv"
+    rows = [f"{i},pending,{i * 7}" for i in range(200)]
+    with open_session("imp", store_url) as s:
+        host.write_text("\n".join(rows))
+        s.import_file(str(host))
+        rows[150] = "150,done,1050"
+        host.write_text("\n".join(rows))
+        s.import_file(str(host))
+        assert s.run('(read-file "data.csv")')[0].value == "\n".join(rows)
+        assert _kinds(s.state.blobs) == {"whole": 1, "append": 0, "splice": 1, "delta": 0}
+    with open_session("imp", store_url, create=False) as again:
+        assert again.state.file_bytes("data.csv") == "\n".join(rows).encode()
+    with open_store(store_url) as store:
+        assert replay(store, "imp", verify=True).ok
