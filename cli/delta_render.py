@@ -42,12 +42,19 @@ def delta_json(session: str, a: int, b: int, delta: Delta, head: State) -> dict[
             "retracted": [show(f) for _, f in sorted(delta.facts.retracted.items())],
         },
         "files": {
-            "written": {p: {"content": k, "size": len(head.blobs.get(k))}
+            "written": {p: {"content": k, "size": len(head.blobs.get(k)), "before": _file(head, files.changed.get(p))}
                         for p, k in sorted({**files.added, **{p: n for p, (_, n) in files.changed.items()}}.items())},
             "deleted": sorted(files.removed),
         },
         "encoded": delta.model_dump(mode="json"),
     }
+
+
+def _file(head: State, change: tuple[str, str] | None) -> dict[str, Any] | None:
+    """The version a written file had before (None for a file the delta adds)."""
+    if change is None:
+        return None
+    return {"content": change[0], "size": len(head.blobs.get(change[0]))}
 
 
 def _changed_rows(table: Table, kind: str, c: dict[str, Any], label: Callable[[Any], str]) -> None:
@@ -76,7 +83,10 @@ def delta_table(data: dict[str, Any]) -> Table:
     for f in data["facts"]["asserted"]:
         table.add_row("[green]+ fact[/green]", short(f, 60), "", "")
     for p, info in data["files"]["written"].items():
-        table.add_row("[green]+ file[/green]", p, "", f"{info['size']} bytes")
+        if info["before"] is None:
+            table.add_row("[green]+ file[/green]", p, "", f"{info['size']} bytes")
+        else:
+            table.add_row("[yellow]~ file[/yellow]", p, f"{info['before']['size']} bytes", f"{info['size']} bytes")
     for p in data["files"]["deleted"]:
         table.add_row("[red]- file[/red]", p, "", "")
     return table

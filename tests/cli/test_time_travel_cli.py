@@ -31,6 +31,15 @@ def test_snapshot_restore_and_delta(tape) -> None:
     assert d["bindings"]["user"]["added"] == {"y": "(1 2)"}
     assert d["facts"]["retracted"] == ["(a 1)"] and d["files"]["written"]["f"]["size"] == 3
     assert "~ binding" in tape("delta", str(one["at"]), str(head)).stdout
+    assert d["files"]["written"]["f"]["before"] is None and "+ file" in tape("delta", str(one["at"]), str(head)).stdout
+    # a file written again: the delta says what it replaced
+    assert tape("eval", "(write-file! \"f\" \"abcdefg\")").returncode == 0
+    later = head + 4
+    d = json.loads(tape("delta", str(head), str(later), "--json").stdout)
+    assert d["files"]["written"]["f"]["before"]["size"] == 3 and d["files"]["written"]["f"]["size"] == 7
+    shown = tape("delta", str(head), str(later)).stdout
+    assert "~ file" in shown and "3 bytes" in shown and "7 bytes" in shown
+    head = later
 
     r = tape("restore", "one", "--json")
     assert r.returncode == 0, r.stderr
