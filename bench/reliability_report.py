@@ -42,7 +42,7 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_kill_9_during_tape_run_50_trials": (
         "crash", ("kill -9 a running `tape run` (60 forms) at a random moment in the last 45% of a clean run's time (seed 6); store opens, log gapless, "
                  "no partial form, committed forms are a prefix, running the rest gives the uninterrupted result"), ""),
-    "test_tape_run_continue_after_kill_9": ("crash", "`tape run -u` continues after kill -9 (needs issue 4)", "5 trials"),
+    "test_tape_run_continue_after_kill_9": ("crash", "`tape run -u` continues after kill -9", "5 trials"),
     "test_sqlite_store_on_a_full_disk": (
         "disk full", ("SQLite store on a 1 MB tmpfs, forms until ENOSPC; one-line StoreError, store whole, "
                      "CLI exits 1 with one line, continues once space is freed"), "1 file system filled"),
@@ -67,7 +67,10 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_log_is_whole_after_the_fuzzing": ("fuzz", "after the eval fuzzing: log gapless, fold = live state", "1"),
     "test_tape_eval_of_malformed_input_is_one_line": ("fuzz", "`tape eval` of malformed input: one line, log kept",
                                                       "1 per input"),
-    "test_image_loader_on_arbitrary_bytes": ("fuzz", "image loader on arbitrary bytes (issue 3)", "{fuzz} inputs"),
+    "test_image_loader_on_arbitrary_bytes": ("fuzz", "image loader on arbitrary bytes", "{fuzz} inputs"),
+    "test_fold_of_malformed_fields_is_a_clear_error": (
+        "fuzz", ("the fold on events that decode but whose fields have the wrong shape (random JSON per field, "
+                "random file-content entries): a one-line CorruptRecord naming the event"), "{slow} inputs"),
     "test_escapes_through_a_session_stay_in_the_vm": (
         "security", ("20 escapes (dunders, eval/read-string, host paths in file primitives) through a session; "
                     "host files unchanged, no host content in the log"), "20 escapes"),

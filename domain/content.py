@@ -193,7 +193,9 @@ class BlobTable(ContentTable):
 
     def _count_copies(self, key: str, entry: Any) -> None:
         if type(entry) is not bytes:
-            self._copies[key] = self._copies.get(entry.prefix, 0) + _copies_of(entry)
+            count = self._copies.get(entry.prefix, 0) + _copies_of(entry)
+            if count:  # (chains of appends, the commonest, need no entry here)
+                self._copies[key] = count
 
     def key_for(self, data: bytes) -> tuple[str, bool]:
         """As :meth:`ContentTable.key_for`, comparing whole contents (an entry may be a piece)."""

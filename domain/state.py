@@ -27,6 +27,7 @@ from tapevm.domain.content import (
     canonical_bytes,
     canonical_bytes_of_all,
 )
+from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.events import (
     Assigned,
     AtomCreated,
@@ -224,7 +225,10 @@ def _fact_retracted(state: State, f: Fields) -> None:
 
 
 def _file_written(state: State, f: Fields) -> None:
-    state.files[f["path"]] = f["content"]
+    key = f["content"]
+    if key not in state.blobs:  # (a log tapevm wrote always stores content before naming it)
+        raise ValueError(f"file {f['path']!r} names content {key!r}, which no earlier event stored")
+    state.files[f["path"]] = key
 
 
 def _file_deleted(state: State, f: Fields) -> None:
@@ -281,7 +285,10 @@ def fold_event(state: State, recorded: RecordedEvent) -> State:
     event = recorded.event
     handler = _HANDLERS.get(event.type_name)
     if handler is not None:
-        handler(state, event.__dict__)
+        try:
+            handler(state, event.__dict__)
+        except _MALFORMED as e:
+            raise unfoldable(recorded.seq, event.type_name, e) from None
     state.seq = recorded.seq
     return state
 
@@ -296,13 +303,27 @@ def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None 
     if state is None:
         state = State()
     get = _HANDLERS.get
-    seq = state.seq
-    for seq, type_name, fields in records:
-        handler = get(type_name)
-        if handler is not None:
-            handler(state, fields)
+    seq, type_name = state.seq, ""
+    try:
+        for seq, type_name, fields in records:
+            handler = get(type_name)
+            if handler is not None:
+                handler(state, fields)
+    except _MALFORMED as e:
+        raise unfoldable(seq, type_name, e) from None
     state.seq = seq
     return state
+
+
+# what a handler raises on fields of the wrong shape (a record that decodes but was not written by tapevm)
+_MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
+def unfoldable(seq: int, type_name: str, error: Exception) -> CorruptRecord:
+    """The one-line error for an event whose fields the fold cannot apply."""
+    detail = " ".join(str(error).split())  # (a pydantic error spans lines)
+    return CorruptRecord(f"event {seq} ({type_name}) does not fold: {type(error).__name__}: {detail[:300]}; "
+                         "check the log with 'tape verify'")
 
 
 def fold_drafts(first: int, drafts: Sequence[Draft], state: State) -> State:

@@ -47,3 +47,26 @@ def test_verify_errors(tape) -> None:
     assert tape("verify", extra_env={"TAPE_CHAIN_KEY": "k"}).returncode == 0
     r = tape("verify", extra_env={"TAPE_CHAIN_KEY": "other"})
     assert r.returncode == 1 and "chain link mismatch" in r.stdout
+
+
+def test_an_event_that_decodes_but_does_not_fold_is_a_one_line_error(tape, tmp_path: Path) -> None:
+    """A record with a valid checksum whose ContentStored entry has the wrong shape (what a writer
+    other than tapevm could store): every command that folds the session says which event, in one line."""
+    import time
+
+    from tapevm.infrastructure.session import open_session
+
+    with open_session("s", str(_db(tmp_path))) as s:
+        s.run("(define x 1)")
+        head = s.head
+        s.store.append_drafts(s.stream, head + 1, head + 1, time.time(), [
+            ("FormSubmitted", 1, {"source": "(x)", "file": "<t>", "line": 1, "column": 1}),
+            ("ContentStored", 3, {"nodes": [], "blobs": [["k", "utf8", "abc", "prefix", "head?", 1]]}),
+            ("FormEvaluated", 1, {"ok": True, "printed": "nil"}),
+        ])
+    for args in (("state", "-i", "s"), ("eval", "-i", "s", "x"), ("delta", "-i", "s", "1", str(head + 2))):
+        r = tape(*args)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert r.stderr.startswith(f"error: event {head + 2} (ContentStored) does not fold: ValueError: ")
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert tape("verify", "-i", "s").returncode == 0  # the chain is intact: the writer was wrong, not the bytes

@@ -6,6 +6,8 @@
   and truncation of real records.  10,000 inputs each in the ci profile.
 * ``open_store`` on files that are random bytes, a SQLite header followed by
   garbage, and real store files with bytes overwritten.
+* the fold on events that decode but whose fields have the wrong shape (what a
+  writer other than tapevm could store): CorruptRecord naming the event.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tapevm.domain.errors import StoreError, TapeError
-from tapevm.domain.events import Defined, FormSubmitted, OutputWritten, RecordedEvent
+import tapevm.projections.delta  # noqa: F401  (registers the fold of StateRestored)
+from tapevm.domain.errors import CorruptRecord, StoreError, TapeError
+from tapevm.domain.events import EVENT_TYPES, Defined, FormSubmitted, OutputWritten, RecordedEvent
+from tapevm.domain.state import _HANDLERS, State, fold_fields
 from tapevm.infrastructure.codec import HEADER_SIZE, PLAIN, ZSTD, RecordCodec, _checksum, commit_topic
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store
@@ -145,3 +149,32 @@ def test_open_store_on_damaged_real_files(tmp_path_factory: pytest.TempPathFacto
     path = tmp_path_factory.mktemp("damaged", numbered=True) / "store.db"
     path.write_bytes(bytes(data))
     opens_or_fails_cleanly(path)
+
+
+# -- the fold: events that decode (a valid record) but whose fields have the wrong shape ---------------
+FOLDED = sorted(_HANDLERS)  # (with tapevm.projections.delta imported: StateRestored's fold)
+BLOB_ENTRY = st.lists(st.one_of(st.text(max_size=6), st.integers(-3, 3), st.sampled_from(["utf8", "base64", "zstd"])),
+                      max_size=7)
+
+
+@settings(max_examples=EXAMPLES_FOR_SLOW_TARGETS, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(FOLDED), st.data())
+def test_fold_of_malformed_fields_is_a_clear_error(type_name: str, data: st.DataObject) -> None:
+    """Every field of the event's model, each a random JSON value (ContentStored: random blob entries,
+    over a real entry so edits have a base); the fold either applies them or says which event it
+    could not fold, in one line; so does reading every file the state then names."""
+    names = list(EVENT_TYPES[type_name].model_fields)
+    fields = {name: data.draw(JSON, label=name) for name in names}
+    if type_name == "ContentStored":
+        fields["blobs"] = data.draw(st.lists(BLOB_ENTRY, max_size=3), label="blobs")
+    if type_name in ("FileWritten", "FileImported") and data.draw(st.booleans(), label="stored content"):
+        fields["content"] = data.draw(st.sampled_from(["base", "k"]), label="content")
+    real = [(1, "ContentStored", {"nodes": [], "blobs": [["base", "utf8", "x" * 50]]}),
+            (2, "FileWritten", {"path": "f", "content": "base", "size": 50})]
+    state = State()
+    try:
+        fold_fields([*real, (3, type_name, fields)], state)
+        for path in list(state.files):
+            state.file_bytes(path)
+    except CorruptRecord as e:
+        assert str(e) and "\n" not in str(e)
