@@ -13,7 +13,7 @@ The same program runs twice in the same run:
 
 * tapevm as it is: a version that edits one of at least
   ``form_events.PIECE_MIN`` bytes is stored as the edit (what it appends, a
-  splice of the one region that changed, or a zstd delta against it);
+  splice of the one region that changed, or a zstd patch of it);
 * the baseline: ``PIECE_MIN`` set out of reach, so every version is stored
   whole (what tapevm did before pieces).
 

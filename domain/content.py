@@ -134,42 +134,42 @@ class Piece(NamedTuple):
     tail: int = 0
 
 
-class Delta(NamedTuple):
+class ZstdPatch(NamedTuple):
     """A file version stored as a zstd frame compressed with the version it edits (``prefix``) as
     a raw-content dictionary: edits in several places (a counter at the top of a file and a line
     at its end, a file with hunks changed here and there), which no single splice covers, cost
-    what zstd finds new.  Made and applied by :func:`make_delta` and :func:`apply_delta`.
+    what zstd finds new.  Made and applied by :func:`make_zstd_patch` and :func:`apply_zstd_patch`.
     """
 
     prefix: str
     data: bytes
 
 
-DELTA_LIMIT = 64 << 20  # old + new bytes beyond which no delta is made (zstd's default window limit is 128 MiB)
+ZSTD_PATCH_LIMIT = 64 << 20  # old + new bytes beyond which no patch is made (zstd's default window limit is 128 MiB)
 
 
-def _delta_params(size: int) -> zstandard.ZstdCompressionParameters:
+def _patch_params(size: int) -> zstandard.ZstdCompressionParameters:
     # the window must reach back over the whole dictionary (the base) from the end of the new version
     return zstandard.ZstdCompressionParameters.from_level(
         3, window_log=max(zstandard.WINDOWLOG_MIN, size.bit_length()), write_checksum=False, write_dict_id=False)
 
 
-def make_delta(base: bytes, data: bytes) -> bytes | None:
-    """``data`` compressed against ``base`` (None when the two are too large to delta)."""
-    if len(base) + len(data) > DELTA_LIMIT:
+def make_zstd_patch(base: bytes, data: bytes) -> bytes | None:
+    """``data`` compressed against ``base`` (None when the two are too large to patch)."""
+    if len(base) + len(data) > ZSTD_PATCH_LIMIT:
         return None
     dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    params = _delta_params(len(base) + len(data))
+    params = _patch_params(len(base) + len(data))
     return zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params).compress(data)
 
 
-def apply_delta(base: bytes, delta: bytes) -> bytes:
-    """Inverse of :func:`make_delta`; raises ``zstandard.ZstdError`` on a delta that does not fit."""
+def apply_zstd_patch(base: bytes, patch: bytes) -> bytes:
+    """Inverse of :func:`make_zstd_patch`; raises ``zstandard.ZstdError`` on a patch that does not fit."""
     dictionary = zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    return zstandard.ZstdDecompressor(dict_data=dictionary, max_window_size=2 * DELTA_LIMIT).decompress(delta)
+    return zstandard.ZstdDecompressor(dict_data=dictionary, max_window_size=2 * ZSTD_PATCH_LIMIT).decompress(patch)
 
 
-Edit = Piece | Delta  # how a version that is not stored whole is stored
+Edit = Piece | ZstdPatch  # how a version that is not stored whole is stored
 
 
 class BlobTable(ContentTable):
@@ -185,7 +185,7 @@ class BlobTable(ContentTable):
         super().__init__(items)
         # the last version assembled: the next append's version is that plus one piece
         self._last: tuple[str, bytes] = ("", b"")
-        # key -> splices and deltas under it, for the edits among the entries (see copies_under)
+        # key -> splices and zstd patches under it, for the edits among the entries (see copies_under)
         self._copies: dict[str, int] = dict(copies) if copies is not None else {}
         if copies is None:
             for key, entry in self._items.items():
@@ -248,11 +248,11 @@ class BlobTable(ContentTable):
 
     @staticmethod
     def _apply(key: str, base: bytes, edit: Edit) -> bytes:
-        if isinstance(edit, Delta):
+        if isinstance(edit, ZstdPatch):
             try:
-                return apply_delta(base, edit.data)
+                return apply_zstd_patch(base, edit.data)
             except zstandard.ZstdError as e:
-                raise CorruptRecord(f"the content of world file version {key} is a delta of {edit.prefix} "
+                raise CorruptRecord(f"the content of world file version {key} is a zstd patch of {edit.prefix} "
                                     f"that does not decode ({e}): check the log with 'tape verify'") from None
         head, tail = edit.head, edit.tail  # a splice
         if head + tail > len(base):
@@ -262,7 +262,7 @@ class BlobTable(ContentTable):
         return base[:head] + edit.data + base[len(base) - tail:]
 
     def copies_under(self, key: str, pending: dict[str, Edit] | None = None) -> int:
-        """How many splices and deltas assembling ``key`` applies (each copies the whole file once),
+        """How many splices and zstd patches assembling ``key`` applies (each copies the whole file once),
         looking in ``pending`` (edits not yet added) first: what bounds the chains writers make.
         Counted as entries are added, so asking costs no walk down the chain."""
         pending = pending or {}
@@ -291,5 +291,5 @@ class BlobTable(ContentTable):
 
 
 def _copies_of(edit: Edit) -> int:
-    """1 for an edit whose assembly copies the file (a splice, a delta), 0 for an append."""
+    """1 for an edit whose assembly copies the file (a splice, a zstd patch), 0 for an append."""
     return 0 if type(edit) is Piece and edit.head < 0 else 1

@@ -21,9 +21,9 @@ from typing import Any
 from tapevm.domain.content import (
     BlobTable,
     ContentTable,
-    Delta,
     Edit,
     Piece,
+    ZstdPatch,
     canonical_bytes,
     canonical_bytes_of_all,
 )
@@ -124,7 +124,7 @@ def fact_key(fact: Any) -> bytes:
     return canonical_bytes(fact)
 
 
-DELTA_ENCODING = "zstd"  # the encoding field of a delta entry (its data is base64)
+ZSTD_PATCH_ENCODING = "zstd"  # the encoding field of a zstd patch entry (its data is base64)
 
 
 def decode_blob(encoding: str, data: str) -> bytes:
@@ -146,11 +146,11 @@ def blob_entry(key: str, stored: bytes | Edit) -> list[Any]:
     ``[key, encoding, data]``; for an :data:`~tapevm.domain.content.Edit`,
     ``[key, encoding, appended data, prefix key]`` (an append),
     ``[key, encoding, middle, prefix key, head, tail]`` (a splice) or
-    ``[key, "zstd", base64 delta, prefix key]`` (a delta)."""
+    ``[key, "zstd", base64 patch, prefix key]`` (a zstd patch)."""
     if isinstance(stored, bytes):
         return [key, *encode_blob(stored)]
-    if isinstance(stored, Delta):
-        return [key, DELTA_ENCODING, base64.b64encode(stored.data).decode("ascii"), stored.prefix]
+    if isinstance(stored, ZstdPatch):
+        return [key, ZSTD_PATCH_ENCODING, base64.b64encode(stored.data).decode("ascii"), stored.prefix]
     if stored.head < 0:
         return [key, *encode_blob(stored.data), stored.prefix]
     return [key, *encode_blob(stored.data), stored.prefix, stored.head, stored.tail]
@@ -165,8 +165,8 @@ def add_blob_entries(table: BlobTable, entries: Iterable[Sequence[Any]]) -> None
             table.add(key, decode_blob(encoding, data))
         elif n == 4:
             key, encoding, data, prefix = entry
-            if encoding == DELTA_ENCODING:
-                table.add(key, Delta(prefix, base64.b64decode(data)))
+            if encoding == ZSTD_PATCH_ENCODING:
+                table.add(key, ZstdPatch(prefix, base64.b64decode(data)))
             else:
                 table.add(key, Piece(prefix, decode_blob(encoding, data)))
         else:

@@ -62,5 +62,5 @@ def _content_stored_v1(data: dict[str, Any]) -> dict[str, Any]:
 
 @upcaster("ContentStored", 2)
 def _content_stored_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 3 only added entries that version 2 never holds (file versions stored as splices or deltas)."""
+    """Version 3 only added entries that version 2 never holds (file versions stored as splices or zstd patches)."""
     return data

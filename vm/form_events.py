@@ -22,7 +22,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.domain.content import MAX_SAFE_INT, BlobTable, ContentTable, Delta, Edit, Piece, make_delta
+from tapevm.domain.content import (
+    MAX_SAFE_INT,
+    BlobTable,
+    ContentTable,
+    Edit,
+    Piece,
+    ZstdPatch,
+    make_zstd_patch,
+)
 from tapevm.domain.errors import ValueCodecError
 from tapevm.domain.events import (
     Assigned,
@@ -50,12 +58,12 @@ from tapevm.vm.world import DEFINE, OUTPUT, Mutation
 
 PRINTED_LIMIT = 200  # characters of a result's text kept in FormEvaluated.printed
 PIECE_MIN = 1024  # a file version that edits one of at least this many bytes is stored as the edit
-# Assembling a version copies the whole file once per splice or delta under it: a version is stored
+# Assembling a version copies the whole file once per splice or zstd patch under it: a version is stored
 # whole instead when it would sit on EDIT_DEPTH of them, or on ones copying EDIT_COPY_LIMIT bytes.
 EDIT_DEPTH = 1024
 EDIT_COPY_LIMIT = 32 << 20
 EDIT_OVERHEAD = 64  # bytes an edit entry costs beyond its data (keys, counts)
-SPLICE_SMALL = 256  # a splice whose middle is at most this is kept without trying a delta
+SPLICE_SMALL = 256  # a splice whose middle is at most this is kept without trying a zstd patch
 
 
 def stored_printed(text: str) -> str:
@@ -144,7 +152,7 @@ class FormEventBuilder:
         """``data`` as an edit of ``old``, when the file is large enough, the edit small enough (under
         half the version) and the chain under ``old`` short enough (:data:`EDIT_DEPTH`,
         :data:`EDIT_COPY_LIMIT`): an append when it extends ``old``; else a splice of the one
-        region that changed, or a zstd delta (:func:`~tapevm.domain.content.make_delta`) when
+        region that changed, or a zstd patch (:func:`~tapevm.domain.content.make_zstd_patch`) when
         that is smaller (changes far apart), whichever is smaller."""
         if old is None or len(old) < PIECE_MIN:
             return None
@@ -160,10 +168,10 @@ class FormEventBuilder:
         head, tail = changed_region(old, data)
         middle = data[head:len(data) - tail]
         edit: Edit | None = Piece(prefix, middle, head, tail) if len(middle) <= budget else None
-        if len(middle) > SPLICE_SMALL:  # the changes may be apart: is a delta smaller?
-            delta = make_delta(old, data)
-            if delta is not None and len(delta) * 4 // 3 < min(len(middle), budget + 1):  # (stored as base64)
-                edit = Delta(prefix, delta)
+        if len(middle) > SPLICE_SMALL:  # the changes may be apart: is a zstd patch smaller?
+            patch = make_zstd_patch(old, data)
+            if patch is not None and len(patch) * 4 // 3 < min(len(middle), budget + 1):  # (stored as base64)
+                edit = ZstdPatch(prefix, patch)
         return edit
 
     def mutation_event(self, m: Mutation) -> Event:

@@ -1,4 +1,4 @@
-"""Laws of file versions stored as edits (appends, splices, deltas) of the version before.
+"""Laws of file versions stored as edits (appends, splices, zstd patches) of the version before.
 
 However a sequence of writes is stored (whole, appended, spliced; chains cut
 after EDIT_DEPTH splices), every version reads back whole, is keyed by the
@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from tapevm.domain.content import BlobTable, ContentTable, Delta, Piece, content_hash
+from tapevm.domain.content import BlobTable, ContentTable, Piece, ZstdPatch, content_hash
 from tapevm.domain.events import FormEvaluated, FormSubmitted
 from tapevm.domain.state import add_blob_entries, blob_entry
 from tapevm.vm import form_events
@@ -87,7 +87,7 @@ def test_every_version_reads_back_whole_in_any_order(start: bytes, edits: list[t
     assert all(blobs.copies_under(key) <= 3 for key, _ in blobs.items())
     stored = [v for _, v in blobs.items()]
     event(f"splices: {min(3, sum(type(v) is Piece and v.head >= 0 for v in stored))}")
-    event(f"deltas: {min(3, sum(type(v) is Delta for v in stored))}")
+    event(f"zstd patches: {min(3, sum(type(v) is ZstdPatch for v in stored))}")
     event(f"appends: {min(3, sum(type(v) is Piece and v.head < 0 for v in stored))}")
     cold = BlobTable()
     add_blob_entries(cold, entries)  # what a fold of the log's ContentStored entries builds

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tapevm.domain.content import BlobTable, Delta, Piece, content_hash, make_delta
+from tapevm.domain.content import BlobTable, Piece, ZstdPatch, content_hash, make_zstd_patch
 from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.state import file_blobs
 from tapevm.infrastructure import image_ops
@@ -173,9 +173,9 @@ def _rewrite_todo(s: Session, steps: range) -> bytes:
 
 
 def _kinds(table: BlobTable) -> dict[str, int]:
-    kinds = {"whole": 0, "append": 0, "splice": 0, "delta": 0}
+    kinds = {"whole": 0, "append": 0, "splice": 0, "patch": 0}
     for stored in dict(table.items()).values():
-        kinds["whole" if type(stored) is bytes else "delta" if type(stored) is Delta
+        kinds["whole" if type(stored) is bytes else "patch" if type(stored) is ZstdPatch
               else "append" if stored.head < 0 else "splice"] += 1
     return kinds
 
@@ -188,7 +188,7 @@ def test_rewrites_store_and_hold_what_changed(store_url: str, monkeypatch: pytes
         assert s.state.file_bytes("todo.txt") == final
         kinds = _kinds(s.state.blobs)
         # a whole version, then EDIT_DEPTH splices on it, then whole again: chains stay short
-        assert kinds == {"whole": 3, "append": 0, "splice": rewrites - 3, "delta": 0}, kinds
+        assert kinds == {"whole": 3, "append": 0, "splice": rewrites - 3, "patch": 0}, kinds
         assert s.state.blobs.stored_bytes() < 5 * len(final)  # not rewrites * len(final)
         assert _stored_blob_bytes(s) < 5 * len(final)  # the log too (characters of its text entries)
         middles = [e for r in s.events() if r.type_name == "ContentStored" for e in r.event.blobs if len(e) == 6]
@@ -231,7 +231,7 @@ def test_splice_chains_of_a_large_file_are_cut_by_the_bytes_they_copy(tmp_path: 
         size = len(_rewrite_todo(s, range(1)))
         monkeypatch.setattr(form_events, "EDIT_COPY_LIMIT", 3 * size + 100)  # three copies of the file
         _rewrite_todo(s, range(1, 13))
-        assert _kinds(s.state.blobs) == {"whole": 4, "append": 0, "splice": 9, "delta": 0}
+        assert _kinds(s.state.blobs) == {"whole": 4, "append": 0, "splice": 9, "patch": 0}
         assert max(s.state.blobs.copies_under(k) for k, _ in s.state.blobs.items()) == 3
 
 
@@ -244,7 +244,7 @@ def test_edits_that_do_not_pay_are_stored_whole(tmp_path: Path) -> None:
         s.run(f'(write-file! "big.txt" "{big}")')
         s.run(f'(write-file! "big.txt" "{rnd.randbytes(750).hex() + big[1500:]}")')  # most of it changed
         s.run('(write-file! "big.txt" "tiny")')
-        assert _kinds(s.state.blobs) == {"whole": 5, "append": 0, "splice": 0, "delta": 0}
+        assert _kinds(s.state.blobs) == {"whole": 5, "append": 0, "splice": 0, "patch": 0}
 
 
 def test_forks_and_merges_carry_rewritten_files(store_url: str) -> None:
@@ -277,7 +277,7 @@ def test_a_splice_that_keeps_more_than_its_base_holds_is_a_clear_error() -> None
         table.get("bad")
 
 
-# -- rewrites in several places: a zstd delta against the version before -----------------------
+# -- rewrites in several places: a zstd patch of the version before -----------------------
 def _edit_in_two_places(s: Session, steps: range) -> bytes:
     """A status line at the top that counts the steps, and one item changed further down."""
     lines = list(TODO)
@@ -290,7 +290,7 @@ def _edit_in_two_places(s: Session, steps: range) -> bytes:
     return text.encode()
 
 
-def test_rewrites_in_several_places_store_a_delta(store_url: str, tmp_path: Path,
+def test_rewrites_in_several_places_store_a_zstd_patch(store_url: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "20")
     with open_session("agent", store_url) as s:
@@ -301,8 +301,8 @@ def test_rewrites_in_several_places_store_a_delta(store_url: str, tmp_path: Path
         final = versions[s.head]
         assert s.state.file_bytes("todo.txt") == final
         kinds = _kinds(s.state.blobs)
-        # a splice while the two places are close enough (its middle under half the file), else a delta
-        assert kinds["whole"] == 1 and kinds["splice"] + kinds["delta"] == 59 and kinds["delta"] > 20, kinds
+        # a splice while the two places are close enough (its middle under 256 bytes), else a zstd patch
+        assert kinds["whole"] == 1 and kinds["splice"] + kinds["patch"] == 59 and kinds["patch"] > 20, kinds
         assert s.state.blobs.stored_bytes() < 3 * len(final)
         for at, content in list(versions.items())[::9]:
             assert s.state_at(at).file_bytes("todo.txt") == content
@@ -316,19 +316,19 @@ def test_rewrites_in_several_places_store_a_delta(store_url: str, tmp_path: Path
         assert replay(store, "agent", verify=True).ok
 
 
-def test_a_delta_that_does_not_decode_against_its_base_is_a_clear_error() -> None:
+def test_a_zstd_patch_that_does_not_decode_against_its_base_is_a_clear_error() -> None:
     table = BlobTable()
     table.add("base", b"the quick brown fox jumps over the lazy dog" * 30)
     table.add("other", b"something else entirely")
-    delta = make_delta(table.get("base"), table.get("base").replace(b"fox", b"cat"))
-    assert delta is not None
-    table.add("ok", Delta("base", delta))
-    table.add("wrong-base", Delta("other", delta))
-    table.add("garbage", Delta("base", b"not a zstd frame"))
+    patch = make_zstd_patch(table.get("base"), table.get("base").replace(b"fox", b"cat"))
+    assert patch is not None
+    table.add("ok", ZstdPatch("base", patch))
+    table.add("wrong-base", ZstdPatch("other", patch))
+    table.add("garbage", ZstdPatch("base", b"not a zstd frame"))
     assert table.get("ok") == table.get("base").replace(b"fox", b"cat")
     assert table.copies_under("ok") == 1
     for key in ("wrong-base", "garbage"):
-        with pytest.raises(CorruptRecord, match=f"version {key} is a delta of"):
+        with pytest.raises(CorruptRecord, match=f"version {key} is a zstd patch of"):
             table.get(key)
 
 
@@ -342,7 +342,7 @@ def test_a_host_file_imported_again_is_stored_as_an_edit(store_url: str, tmp_pat
         host.write_text("\n".join(rows))
         s.import_file(str(host))
         assert s.run('(read-file "data.csv")')[0].value == "\n".join(rows)
-        assert _kinds(s.state.blobs) == {"whole": 1, "append": 0, "splice": 1, "delta": 0}
+        assert _kinds(s.state.blobs) == {"whole": 1, "append": 0, "splice": 1, "patch": 0}
     with open_session("imp", store_url, create=False) as again:
         assert again.state.file_bytes("data.csv") == "\n".join(rows).encode()
     with open_store(store_url) as store:
