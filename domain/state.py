@@ -276,6 +276,17 @@ def register_fold(event_type: type[Event], handler: Handler) -> None:
     _HANDLERS[event_type.type_name] = handler
 
 
+# what a handler raises on fields of the wrong shape (a record that decodes but was not written by tapevm)
+_MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
+def unfoldable(seq: int, type_name: str, error: Exception) -> CorruptRecord:
+    """The one-line error for an event whose fields the fold cannot apply."""
+    detail = " ".join(str(error).split())  # (a pydantic error spans lines)
+    return CorruptRecord(f"event {seq} ({type_name}) does not fold: {type(error).__name__}: {detail[:300]}; "
+                         "check the log with 'tape verify'")
+
+
 def fold_event(state: State, recorded: RecordedEvent) -> State:
     """Fold one recorded event into ``state`` (in place) and return it.
 
@@ -313,17 +324,6 @@ def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None 
         raise unfoldable(seq, type_name, e) from None
     state.seq = seq
     return state
-
-
-# what a handler raises on fields of the wrong shape (a record that decodes but was not written by tapevm)
-_MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError)
-
-
-def unfoldable(seq: int, type_name: str, error: Exception) -> CorruptRecord:
-    """The one-line error for an event whose fields the fold cannot apply."""
-    detail = " ".join(str(error).split())  # (a pydantic error spans lines)
-    return CorruptRecord(f"event {seq} ({type_name}) does not fold: {type(error).__name__}: {detail[:300]}; "
-                         "check the log with 'tape verify'")
 
 
 def fold_drafts(first: int, drafts: Sequence[Draft], state: State) -> State:

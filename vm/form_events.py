@@ -153,7 +153,7 @@ class FormEventBuilder:
         half the version) and the chain under ``old`` short enough (:data:`EDIT_DEPTH`,
         :data:`EDIT_COPY_LIMIT`): an append when it extends ``old``; else a splice of the one
         region that changed, or a zstd patch (:func:`~tapevm.domain.content.make_zstd_patch`) when
-        that is smaller (changes far apart), whichever is smaller."""
+        that is smaller (changes far apart)."""
         if old is None or len(old) < PIECE_MIN:
             return None
         prefix, stored = self._stored_key(old)
