@@ -18,10 +18,6 @@ from tapevm.infrastructure.session_registry import SessionRegistry
 if TYPE_CHECKING:
     from tapevm.infrastructure.session import Session
 
-# Event types of issue 3 (time travel), counted by name so they show once it is merged.
-SNAPSHOT_EVENT = "SnapshotTaken"
-
-
 @dataclass(frozen=True)
 class SessionRow:
     session: str
@@ -60,8 +56,6 @@ def session_info(session: Session) -> dict[str, Any]:
     state = session.state
     heads = store.sessions()  # one scan of the store serves both the byte count and the forks
     head = next((h for h in heads if h.session == session.stream), None)
-    snapshots = sum(1 for _, t, _ in lineage.read_fields(store, session.stream, segments=session.segments)
-                    if t == SNAPSHOT_EVENT)
     forks = sum(1 for h in heads if (lineage.fork_origin(store, h.session) or ("",))[0] == session.stream)
     origin = lineage.fork_origin(store, session.stream)
     names = SessionRegistry(store).names() if origin else {}
@@ -79,7 +73,7 @@ def session_info(session: Session) -> dict[str, Any]:
         "files": len(state.files),
         "value_nodes": len(state.nodes),
         "blobs": len(state.blobs),
-        "snapshots": snapshots,
+        "snapshots": len(state.snapshots),  # (names are never reused, and kept by restores)
         "forks": forks,
         "parent": f"{names.get(origin[0], origin[0])}@{origin[1]}" if origin else None,
         "checkpoints": len(session.checkpoints.metas()),

@@ -43,6 +43,7 @@ def test_snapshot_restore_and_delta(tape) -> None:
 
     r = tape("restore", "one", "--json")
     assert r.returncode == 0, r.stderr
+    assert json.loads(tape("info", "--json").stdout)["snapshots"] == 1  # a restore keeps the names taken
     restored = json.loads(r.stdout)
     assert restored["target"] == one["at"] and restored["event"] == head + 1
     state = json.loads(tape("state", "--json").stdout)
