@@ -48,7 +48,6 @@ def main() -> None:
     bindings = 1_000 if args.quick else args.bindings
     repeat = args.repeat or 3
     from tapevm.cli.render import ValuePrinter
-    from tapevm.infrastructure.merging import state_of
     from tapevm.infrastructure.session_compare import compare
     from tapevm.infrastructure.store_factory import open_store
     from tapevm.projections.session_diff import diff_states
@@ -60,7 +59,7 @@ def main() -> None:
             with C.Profiler(args.profile):
                 total_s, _ = C.best_of(repeat, lambda: _timed(lambda: compare(store, "a", "b")))
             cmp = compare(store, "a", "b")
-            sa, sb = state_of(store, "a"), state_of(store, "b")
+            sa, sb = cmp.a_state, cmp.b_state
             pure_s, _ = C.best_of(repeat, lambda: _timed(lambda: diff_states(sa, sb)))
 
             def naive() -> None:

@@ -164,7 +164,7 @@ def export(ctx: click.Context, session_id: str) -> None:
     """
     from tapevm.infrastructure.addresses import parse_address
     from tapevm.infrastructure.branching import resolve_address
-    from tapevm.infrastructure.merging import state_of
+    from tapevm.infrastructure.time_travel import state_of
     from tapevm.vm.state_export import export_state
 
     with open_store_for(ctx) as store:

@@ -19,12 +19,13 @@ import structlog
 from tapevm.domain.content import REF
 from tapevm.domain.errors import MergeConflict, UsageError
 from tapevm.domain.events import ContentStored, Event, MergeApplied
-from tapevm.domain.state import State, encode_blob, fold_fields
+from tapevm.domain.state import State, encode_blob
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.addresses import parse_address
 from tapevm.infrastructure.branching import resolve_address
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session import Session
+from tapevm.infrastructure.time_travel import state_of
 from tapevm.projections.session_diff import MISSING
 from tapevm.projections.session_merge import MergeItem, three_way
 
@@ -40,11 +41,6 @@ class MergeResult:
     applied: list[MergeItem] = field(default_factory=list)
     conflicts: list[MergeItem] = field(default_factory=list)
     seq: int = 0  # event number of the MergeApplied in the destination (0: nothing to merge)
-
-
-def state_of(store: EventStore, stream: str, at: int | None = None, name: str = "") -> State:
-    """The folded state of ``stream`` after event ``at`` (its head when None)."""
-    return fold_fields(lineage.read_fields(store, stream, 1, at), State(session=name or stream))
 
 
 def item_label(item: MergeItem) -> str:

@@ -35,7 +35,6 @@ from tapevm.domain.events import (
 )
 from tapevm.domain.state import State, fold_drafts
 from tapevm.infrastructure import lineage, time_travel
-from tapevm.infrastructure.checkpoints import Checkpoints
 from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_lease import WriterLease
@@ -130,8 +129,7 @@ class Session:
         stream, segments = self.stream, self.segments
         # Latest valid checkpoint + the tail, never the whole log (issue 3); checkpoints are kept
         # per stream and read the session's events through its lineage (forks).
-        self.checkpoints = Checkpoints(
-            store, stream, read_fields=lambda a, b: lineage.read_fields(store, stream, a, b, segments))
+        self.checkpoints = time_travel.checkpoints_of(store, stream, segments)
         self._state = self.checkpoints.state_at(None)
         self._state.session = self.id
         if self._state.seq == 0:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import zip_longest
 
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.state import State
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.addresses import parse_address
 from tapevm.infrastructure.branching import resolve_address
-from tapevm.infrastructure.merging import state_of
 from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.time_travel import state_of
 from tapevm.projections.session_diff import SessionDiff, diff_states
 
 
@@ -31,11 +31,8 @@ def compare(store: EventStore, a: str, b: str, events: bool = False) -> Comparis
     stream_a, at_a = resolve_address(store, addr_a)
     stream_b, at_b = resolve_address(store, addr_b)
     ancestor = min(lineage.common_ancestor(store, stream_a, stream_b), at_a, at_b)
-    # The shared prefix is folded once; each side folds only its own events after it.
-    base = state_of(store, stream_a, ancestor) if ancestor else State()
-    sa = fold_fields(lineage.read_fields(store, stream_a, ancestor + 1, at_a), base.copy())
-    sb = fold_fields(lineage.read_fields(store, stream_b, ancestor + 1, at_b), base)
-    sa.session, sb.session = addr_a.session, addr_b.session
+    # each side from its nearest checkpoint (a fork's first checkpoints are its parent's events, folded)
+    sa, sb = state_of(store, stream_a, at_a, addr_a.session), state_of(store, stream_b, at_b, addr_b.session)
     first: int | None = None
     if events:
         first = _first_difference(store, stream_a, at_a, stream_b, at_b, ancestor)
