@@ -40,8 +40,12 @@ def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segmen
 def state_of(store: EventStore, stream: str, at: int, name: str = "") -> State:
     """The state of ``stream`` after event ``at`` (1 <= at <= its head; see branching.resolve_address)
     without opening a session: the nearest valid checkpoint at or before ``at`` plus the tail, as
-    ``Session.state_at``, so diffs, merges and exports of a long session do not fold its whole log."""
-    state = checkpoints_of(store, stream).state_at(at)
+    ``Session.state_at``, so diffs, merges and exports of a long session do not fold its whole log.
+    An event a fork shares with its source is read through the source's checkpoints (the stream that
+    holds it): a fork has none of its own before its first events."""
+    segments = lineage.lineage(store, stream)
+    owner = next((s for s in reversed(segments) if s.first <= at), segments[0]).stream
+    state = checkpoints_of(store, owner, None if owner != stream else segments).state_at(at)
     state.session = name or stream
     return state
 
