@@ -163,3 +163,27 @@ def test_fresh_keeps_the_old_session_under_a_free_name(store_url: str) -> None:
         streams = {h.session for h in store.sessions()}
         assert "w" in streams and len(streams) == 3
         assert lineage.lineage(store, "w")[0].stream == "w"
+
+
+def test_state_of_any_point_of_a_fork_is_the_fold_of_its_lineage(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``state_of`` starts from checkpoints (the source's for the events a fork shares with it, the
+    fork's own after them); whichever it uses, the state is the fold of the log from event 1."""
+    from tapevm.domain.state import State, fold_fields
+    from tapevm.infrastructure.time_travel import state_of
+    from tapevm.projections.state_codec import canonical_state_bytes
+
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
+    with open_store(store_url) as store:
+        with open_session("src", store) as s:
+            for i in range(12):
+                s.eval(f"(define x{i % 4} {i}) (assert! '(step {i}))")
+            fork_at = s.head - 5
+        fork(store, f"src@{fork_at}", "f")
+        with open_session("f", store) as f:
+            for i in range(8):
+                f.eval(f"(define y {i})")
+            stream, head = f.stream, f.head
+        assert lineage.lineage(store, stream)[0].stream != stream
+        for at in (1, 7, fork_at - 3, fork_at, fork_at + 1, head - 6, head):
+            folded = fold_fields(lineage.read_fields(store, stream, 1, at), State(session="f"))
+            assert canonical_state_bytes(state_of(store, stream, at, "f")) == canonical_state_bytes(folded), at
