@@ -276,7 +276,7 @@ class BlobTable(ContentTable):
         return count + self._copies.get(key, 0)
 
     def stored_bytes(self) -> int:
-        """The bytes of content held (a piece counts what it appends): what a session keeps in memory."""
+        """The bytes of content held (an edit counts its own data): what a session keeps in memory."""
         entries: Iterable[Any] = self._items.values()  # bytes | Edit (typed bytes, as the base's)
         return sum(len(v) if type(v) is bytes else len(v.data) for v in entries)
 

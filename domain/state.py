@@ -156,10 +156,13 @@ def blob_entry(key: str, stored: bytes | Edit) -> list[Any]:
     return [key, *encode_blob(stored.data), stored.prefix, stored.head, stored.tail]
 
 
-def add_blob_entries(table: BlobTable, entries: Iterable[Sequence[Any]]) -> None:
-    """Inverse of :func:`blob_entry`, into ``table``."""
+def add_blob_entries(table: BlobTable, entries: Iterable[Any]) -> None:
+    """Inverse of :func:`blob_entry`, into ``table``; ValueError on an entry of another shape."""
     for entry in entries:
-        n = len(entry)
+        n = len(entry) if type(entry) is list else 0
+        if n not in (3, 4, 6):
+            raise ValueError("a blob entry is not [key, encoding, data], [key, encoding, data, prefix] "
+                             "or [key, encoding, data, prefix, head, tail]")
         if n == 3:
             key, encoding, data = entry
             table.add(key, decode_blob(encoding, data))

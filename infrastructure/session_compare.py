@@ -31,7 +31,7 @@ def compare(store: EventStore, a: str, b: str, events: bool = False) -> Comparis
     stream_a, at_a = resolve_address(store, addr_a)
     stream_b, at_b = resolve_address(store, addr_b)
     ancestor = min(lineage.common_ancestor(store, stream_a, stream_b), at_a, at_b)
-    # each side from its nearest checkpoint (a fork's first checkpoints are its parent's events, folded)
+    # each side from its nearest checkpoint (for events a fork shares with its source, the source's)
     sa, sb = state_of(store, stream_a, at_a, addr_a.session), state_of(store, stream_b, at_b, addr_b.session)
     first: int | None = None
     if events:

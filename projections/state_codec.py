@@ -11,7 +11,7 @@ Layout (uncompressed; callers compress and checksum)::
              ``[``) and any other as ``=key SP bytes``
     rest     the blob section: orjson of [[key, encoding, data]...] (utf8 text or base64); an
              entry that edits another is ``[key, encoding, appended data, prefix key]``,
-             ``[key, encoding, middle, prefix key, head, tail]`` or ``[key, "zstd", delta, prefix
+             ``[key, encoding, middle, prefix key, head, tail]`` or ``[key, "zstd", patch, prefix
              key]`` (``domain/state.blob_entry``)
 
 Content is written in the content table's insertion order, which is log
@@ -104,9 +104,8 @@ def encode_blobs(items: Iterable[tuple[str, bytes | Edit]]) -> bytes:
 def decode_blobs(data: bytes) -> BlobTable:
     table = BlobTable()
     entries = orjson.loads(data)
-    if type(entries) is not list or any(type(e) is not list or len(e) not in (3, 4, 6) for e in entries):
-        raise ValueError("a blob entry is not [key, encoding, data], [key, encoding, data, prefix] "
-                         "or [key, encoding, data, prefix, head, tail]")
+    if type(entries) is not list:
+        raise ValueError("the blob section is not a list of entries")
     add_blob_entries(table, entries)
     return table
 
