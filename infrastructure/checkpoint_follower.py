@@ -32,7 +32,7 @@ from tapevm.domain.errors import StoreError
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.checkpoint_sql import SQLCheckpointStore, checkpoint_store_for
-from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.checkpoints import Checkpoints, checkpoints_of
 from tapevm.infrastructure.follow_lease import FileLease, FollowLease, PostgresLease
 from tapevm.infrastructure.followers import Applied
 from tapevm.infrastructure.log_tail import CommitRecord
@@ -147,9 +147,7 @@ class CheckpointProjection:
         if fold is not None and fold.state.seq == first_seq - 1:
             self._folds.move_to_end(stream)
             return fold
-        segments = lineage.lineage(self.store, stream)
-        cp = Checkpoints(self.store, stream, cache=self.buffer,
-                         read_fields=lambda a, b: lineage.read_fields(self.store, stream, a, b, segments))
+        cp = checkpoints_of(self.store, stream, cache=self.buffer)
         state = cp.state_at(first_seq - 1) if first_seq > 1 else State(session=stream)
         fold = self._folds[stream] = _SessionFold(state, cp)
         while len(self._folds) > self.max_sessions:

@@ -3,7 +3,8 @@
 An event contributes ``orjson.dumps([type, fields])`` followed by a comma.  A
 checkpoint's ``events_hash`` is ``xxh3_64(previous checkpoint's events_hash ||
 the contributions of every event after it, in order)`` (8 zero bytes before the
-first checkpoint), and its ``tip`` is the xxh3-64 of the last event's
+first checkpoint; a fork's chain starts after its fork point, the events before it being
+its source's), and its ``tip`` is the xxh3-64 of the last event's
 ``dumps([type, fields])``.  ``verify``/``rebuild`` recompute both from the log;
 the session computes them as it appends, from the events of each commit
 (``RunningEventsHash``), so writing a checkpoint never re-reads the K events it
@@ -114,9 +115,12 @@ class RunningEventsHash:
         self.last_type = pairs[-1][0]
 
     def tee(self, events: Iterable[EventFields]) -> Iterator[EventFields]:
-        """``events`` unchanged, chained on the way through (the fold at opening hashes its tail for free)."""
+        """``events`` unchanged, chained on the way through (the fold at opening hashes its tail for free);
+        those up to ``after`` pass unhashed (a fork's chain starts at its fork point, its fold before it)."""
+        after = self.after
         for event in events:
-            self.add(*event)
+            if event[0] > after:
+                self.add(*event)
             yield event
 
     def covers(self, after: int, upto: int) -> bool:

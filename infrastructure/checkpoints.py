@@ -26,6 +26,11 @@ xxh3 checksum, and the digest of the event it ends at (its ``tip``,
 and its keyframes') matches the log; ``events_hash`` chains the digests of
 every event it covers, checked in full by ``verify``/``rebuild``.  A checkpoint
 that fails is logged, dropped and written again from the fold.
+
+A fork keeps checkpoints only after its fork point: before it, and while it has
+none of its own, it reads its source's (``checkpoints_of``), so opening a fork
+of a long session costs the source's nearest checkpoint + the tail, and its
+events hash chains from its fork point.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import xxhash
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.domain.events import Draft
 from tapevm.domain.state import State, fold_fields
+from tapevm.infrastructure import lineage
 from tapevm.infrastructure.checkpoint_frames import (
     DeltaFrame,
     FrameCodec,
@@ -62,8 +68,9 @@ from tapevm.projections.state_codec import decode_state, encode_state
 log = structlog.get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
-# fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py
-PROJECTION_VERSION = "fold-2/state-3/frame-4"
+# fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py;
+# frame-5: a fork's events hash starts at its fork point
+PROJECTION_VERSION = "fold-2/state-3/frame-5"
 DEFAULT_INTERVAL = 1000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
@@ -94,13 +101,22 @@ class Checkpoints:
     """The checkpoints of one session: reading (verified) and writing (after commits)."""
 
     def __init__(self, store: EventStore, session: str, cache: CheckpointStore | None = None,
-                 interval: int | None = None, read_fields: ReadFields | None = None) -> None:
+                 interval: int | None = None, read_fields: ReadFields | None = None,
+                 source: Checkpoints | None = None, fork_at: int = 0) -> None:
         """``read_fields(start, stop)`` reads the session's events (default: the store's, of
-        ``session``); a session whose log spans several streams passes its own reader."""
+        ``session``); a session whose log spans several streams passes its own reader.
+
+        A fork passes its ``source``'s checkpoints and its fork point: events ``1..fork_at`` are
+        its source's, so the source's checkpoints of them are as good as its own (checkpoints_of
+        builds the chain), and its own checkpoints, all after ``fork_at``, chain their events hash
+        from there (events ``1..fork_at`` are the source's checkpoints' to vouch for).
+        """
         self.store = store
         self.session = session
         self._read = read_fields or (lambda start, stop: store.read_fields(session, start, stop))
         self.cache = cache if cache is not None else checkpoint_store_for(store)
+        self.source = source
+        self.fork_at = fork_at
         self._interval = interval
         self._metas: list[CheckpointMeta] | None = None
         self._key: _Keyframe | None = None  # the latest keyframe (what the next frame is based on)
@@ -157,9 +173,21 @@ class Checkpoints:
         return [m for m in metas if m.projection_version == PROJECTION_VERSION]
 
     def due(self, state: State) -> bool:
-        """Whether ``state`` is ``interval`` events or more past the last checkpoint: time to write one."""
+        """Whether ``state`` is ``interval`` events or more past the last checkpoint (a fork without
+        one: past its fork point): time to write one."""
+        return state.seq - self._previous(state.seq + 1)[1] >= self.interval
+
+    def _previous(self, seq: int) -> tuple[bytes, int, str]:
+        """(events hash, event number, tip) of the checkpoint before event ``seq`` that the next one
+        chains on: the session's own latest, else its chain's start (zero hash at the fork point)."""
         metas = self.metas()
-        return state.seq - (metas[-1].seq if metas else 0) >= self.interval
+        i = len(metas)
+        while i and metas[i - 1].seq >= seq:  # after every commit: the latest, in one step
+            i -= 1
+        if not i:
+            return ZERO_HASH, self.fork_at, ""
+        meta = metas[i - 1]
+        return bytes.fromhex(meta.events_hash), meta.seq, meta.tip
 
     def reload_metas(self) -> list[CheckpointMeta]:
         """Forget the cached list and read it again (another process may have written or dropped checkpoints).
@@ -177,23 +205,13 @@ class Checkpoints:
     # -- reading ---------------------------------------------------------------------------------
     def state_at(self, n: int | None) -> State:
         """The state after event ``n`` (None: the head): nearest valid checkpoint + the tail."""
-        state: State | None = None
-        ignored = False
-        base: CheckpointMeta | None = None
-        for meta in reversed(self.metas()):
-            if n is not None and meta.seq > n:
-                continue
-            state = self._load(meta)
-            if state is not None:
-                base = meta
-                break
-            ignored = True
+        state, base, ignored = self._nearest(n)
         start = state.seq + 1 if state is not None else 1
         events = self._read(start, n)
         if n is None:
             # The tail is hashed as it is folded, so the next checkpoint needs no second read of it.
-            self._running = (RunningEventsHash() if base is None else
-                             RunningEventsHash(base.seq, bytes.fromhex(base.events_hash), base.tip))
+            self._running = (RunningEventsHash(self.fork_at) if base is None or base.session != self.session
+                             else RunningEventsHash(base.seq, bytes.fromhex(base.events_hash), base.tip))
             events = self._running.tee(events)
         state = fold_fields(events, state if state is not None else State(session=self.session))
         if n is None:
@@ -201,6 +219,24 @@ class Checkpoints:
             # (written before checkpoints existed, or loaded from an image's history) gets one.
             self.after_append(state, force=ignored)
         return state
+
+    def _nearest(self, n: int | None) -> tuple[State | None, CheckpointMeta | None, bool]:
+        """The state at the nearest valid checkpoint at or before ``n`` (None: any), that checkpoint
+        (None: there is none; it may be the source's), and whether one of the session's own was ignored."""
+        ignored = False
+        for meta in reversed(self.metas()):
+            if n is not None and meta.seq > n:
+                continue
+            state = self._load(meta)
+            if state is not None:
+                return state, meta, ignored
+            ignored = True
+        if self.source is not None and self.fork_at > 0:
+            state, meta, _ = self.source._nearest(self.fork_at if n is None else min(n, self.fork_at))
+            if state is not None:
+                state.session = self.session
+                return state, meta, ignored
+        return None, None, ignored
 
     def _tip(self, seq: int) -> str | None:
         """The digest of event ``seq`` as the log holds it now (None if there is no such event)."""
@@ -352,18 +388,16 @@ class Checkpoints:
         Its events hash comes from the running hash when that covers exactly the events since
         the previous checkpoint (the usual case: O(1) here), else from reading them.
         """
-        if self.cache is None or state.seq == 0:
+        if self.cache is None or state.seq <= self.fork_at:
             return None
-        previous = [m for m in self.metas() if m.seq < state.seq]
-        prev_hash = bytes.fromhex(previous[-1].events_hash) if previous else ZERO_HASH
-        prev_seq = previous[-1].seq if previous else 0
+        prev_hash, prev_seq, prev_tip = self._previous(state.seq)
         running = self._running
         if running is not None and running.covers(prev_seq, state.seq):
             events_hash, tip = running.events_hash(), running.tip
         else:
             events = list(self._read(prev_seq + 1, state.seq))
             events_hash = chain_hash(prev_hash, events).hex()
-            tip = event_digest(*events[-1][1:]).hex() if events else (previous[-1].tip if previous else "")
+            tip = event_digest(*events[-1][1:]).hex() if events else prev_tip
         kind, base, dict_raw, entries, stale = "I", 0, None, 0, 0
         key = self._key
         if key is not None and key.meta.seq < state.seq and self._chain < MAX_CHAIN:
@@ -412,12 +446,14 @@ class Checkpoints:
         self.cache.delete(self.session)
         self._metas, self._key, self._chain, self._stale, self._last_p = [], None, 0, 0, None
         self._checked = {}
-        self._running = RunningEventsHash()
+        self._running = RunningEventsHash(self.fork_at)
         state = State(session=self.session)
         interval = self.interval
         for seq, type_name, fields in self._read(1, head):
-            self._running.add(seq, type_name, fields)
             fold_fields([(seq, type_name, fields)], state)
+            if seq <= self.fork_at:  # a fork's first events: its source's to checkpoint
+                continue
+            self._running.add(seq, type_name, fields)
             if seq % interval == 0 or seq == head:
                 self.write(state)  # chains on from the running hash, which write() restarts
                 if progress is not None:
@@ -425,12 +461,16 @@ class Checkpoints:
         return self.metas()
 
     def verify(self) -> list[tuple[CheckpointMeta, str | None]]:
-        """Every checkpoint with the reason it cannot be trusted (None: it can), checking the whole event chain."""
+        """Every checkpoint with the reason it cannot be trusted (None: it can), checking the whole event
+        chain (of a fork: from its fork point; the events before it are its source's to verify)."""
         results: list[tuple[CheckpointMeta, str | None]] = []
         self._checked = {}  # everything is checked again
         running = ZERO_HASH
-        last = 0
+        last = self.fork_at
         for meta in list(self.metas()):
+            if meta.seq <= self.fork_at:
+                results.append((meta, "before the fork point (the source's checkpoints cover those events)"))
+                continue
             running = chain_hash(running, self._read(last + 1, meta.seq))
             last = meta.seq
             reason = None if running.hex() == meta.events_hash else "events hash mismatch (the log changed)"
@@ -438,6 +478,17 @@ class Checkpoints:
                 reason = "ignored (see the log)"
             results.append((meta, reason))
         return results
+
+
+def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segment] | None = None,
+                   cache: CheckpointStore | None = None) -> Checkpoints:
+    """The checkpoints of ``stream``, reading its events through its lineage; a fork's fall back on
+    its source's (and theirs on their source's) for the events it shares with it, so a fork of a
+    long session starts from the source's nearest checkpoint, not from event 1."""
+    segs = segments if segments is not None else lineage.lineage(store, stream)
+    source = checkpoints_of(store, segs[-2].stream, segs[:-1], cache) if len(segs) > 1 else None
+    return Checkpoints(store, stream, cache=cache, source=source, fork_at=segs[-1].first - 1,
+                       read_fields=lambda a, b: lineage.read_fields(store, stream, a, b, segs))
 
 
 def _semantic_copy(state: State) -> State:

@@ -35,6 +35,7 @@ from tapevm.domain.events import (
 )
 from tapevm.domain.state import State, fold_drafts
 from tapevm.infrastructure import lineage, time_travel
+from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_lease import WriterLease
@@ -129,7 +130,7 @@ class Session:
         stream, segments = self.stream, self.segments
         # Latest valid checkpoint + the tail, never the whole log (issue 3); checkpoints are kept
         # per stream and read the session's events through its lineage (forks).
-        self.checkpoints = time_travel.checkpoints_of(store, stream, segments)
+        self.checkpoints = checkpoints_of(store, stream, segments)
         self._state = self.checkpoints.state_at(None)
         self._state.session = self.id
         if self._state.seq == 0:

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure import lineage
-from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.ports import EventStore
 from tapevm.projections.delta import Delta, diff
 from tapevm.vm import world as w
@@ -30,22 +29,11 @@ if TYPE_CHECKING:
     from tapevm.infrastructure.session import Session
 
 
-def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segment] | None = None) -> Checkpoints:
-    """The checkpoints of ``stream``, reading its events through its lineage (a fork's first
-    events are its parent's)."""
-    segs = segments if segments is not None else lineage.lineage(store, stream)
-    return Checkpoints(store, stream, read_fields=lambda a, b: lineage.read_fields(store, stream, a, b, segs))
-
-
 def state_of(store: EventStore, stream: str, at: int, name: str = "") -> State:
     """The state of ``stream`` after event ``at`` (1 <= at <= its head; see branching.resolve_address)
     without opening a session: the nearest valid checkpoint at or before ``at`` plus the tail, as
-    ``Session.state_at``, so diffs, merges and exports of a long session do not fold its whole log.
-    An event a fork shares with its source is read through the source's checkpoints (the stream that
-    holds it): a fork has none of its own before its first events."""
-    segments = lineage.lineage(store, stream)
-    owner = next((s for s in reversed(segments) if s.first <= at), segments[0]).stream
-    state = checkpoints_of(store, owner, None if owner != stream else segments).state_at(at)
+    ``Session.state_at``, so diffs, merges and exports of a long session do not fold its whole log."""
+    state = checkpoints_of(store, stream).state_at(at)
     state.session = name or stream
     return state
 

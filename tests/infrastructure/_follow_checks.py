@@ -9,7 +9,7 @@ from typing import Any
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.branching import fork
-from tapevm.infrastructure.checkpoints import Checkpoints
+from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.merging import merge
 from tapevm.infrastructure.read_model import ReadModel
 from tapevm.infrastructure.session import open_session
@@ -50,7 +50,7 @@ def assert_checkpoints_valid(store: Any, sessions: tuple[str, ...] = ("a", "b"))
     for session in sessions:
         segments = lineage.lineage(store, session)
         reader = lambda a, b, s=session, g=segments: lineage.read_fields(store, s, a, b, g)
-        cp = Checkpoints(store, session, read_fields=reader)
+        cp = checkpoints_of(store, session, segments)
         metas = cp.metas()
         head = store.last_seq(session)
         assert metas, f"no checkpoints for {session}"

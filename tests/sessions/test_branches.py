@@ -187,3 +187,57 @@ def test_state_of_any_point_of_a_fork_is_the_fold_of_its_lineage(store_url: str,
         for at in (1, 7, fork_at - 3, fork_at, fork_at + 1, head - 6, head):
             folded = fold_fields(lineage.read_fields(store, stream, 1, at), State(session="f"))
             assert canonical_state_bytes(state_of(store, stream, at, "f")) == canonical_state_bytes(folded), at
+
+
+def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a fork of a long session reads the source's nearest checkpoint + the tail, not the log
+    from event 1; the fork's first checkpoint chains its events hash on the source's checkpoint, and
+    is still the hash of every event from 1 (``verify`` checks that from zero)."""
+    from tapevm.domain.state import State, fold_fields
+    from tapevm.infrastructure.checkpoints import checkpoints_of
+    from tapevm.projections.state_codec import canonical_state_bytes
+
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
+    with open_store(store_url) as store:
+        with open_session("src", store) as s:
+            for i in range(30):
+                s.eval(f"(define x{i % 5} {i}) (assert! '(step {i}))")
+            head = s.head
+        nearest = max(m.seq for m in checkpoints_of(store, "src").metas() if m.seq <= head - 5)
+        fork_at = nearest + 3
+        fork(store, f"src@{fork_at}", "f")
+        stream = lineage.lineage(store, "f")[-1].stream
+
+        events_read: list[int] = []
+        read_fields, read = store.read_fields, store.read
+
+        def spy_fields(session: str, start: int = 1, stop: int | None = None):  # type: ignore[no-untyped-def]
+            for event in read_fields(session, start, stop):
+                events_read.append(event[0])
+                yield event
+
+        def spy_read(session: str, start: int = 1, stop: int | None = None):  # type: ignore[no-untyped-def]
+            for event in read(session, start, stop):
+                events_read.append(event.seq)
+                yield event
+
+        monkeypatch.setattr(store, "read_fields", spy_fields)
+        monkeypatch.setattr(store, "read", spy_read)
+        with open_session("f", store) as f:
+            assert f.head == fork_at + 1 and f.eval("x0") is not None
+            # the tail after the source's checkpoint, and one event per checkpoint checked (its tip)
+            assert len(events_read) <= (f.head - nearest) + 8 < fork_at / 4, events_read
+            assert f.checkpoints.metas() == []  # fewer than K events past the source's checkpoint
+            for i in range(12):
+                f.eval(f"(define y {i})")
+            head = f.head
+        monkeypatch.undo()
+
+        own = checkpoints_of(store, stream)
+        assert own.metas() and own.metas()[0].seq > fork_at
+        assert [reason for _, reason in own.verify()] == [None] * len(own.metas())
+        for at in (nearest - 1, nearest, fork_at, fork_at + 1, own.metas()[0].seq, head):
+            folded = fold_fields(lineage.read_fields(store, stream, 1, at), State(session=stream))
+            assert canonical_state_bytes(checkpoints_of(store, stream).state_at(at)) == \
+                canonical_state_bytes(folded), at

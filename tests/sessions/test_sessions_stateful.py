@@ -22,6 +22,8 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from tapevm.domain.errors import MergeConflict
 from tapevm.infrastructure.branching import fork
+from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
+from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.merging import merge, take
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store
@@ -61,6 +63,8 @@ class Sessions(RuleBasedStateMachine):
         self.merged: set[tuple[str, str]] = set()
         self.snaps: dict[str, list[tuple[str, int, dict[str, int]]]] = {}  # session -> (name, at, values)
         self.count = 0
+        # a checkpoint every 3 events, so forks start from their source's and chain their own on them
+        checkpoint_store_for(self.store).set_setting("checkpoint_interval", "3")  # type: ignore[union-attr]
         with open_session("s0", self.store):
             pass  # SessionStarted
         return self._new("s0", {})
@@ -161,6 +165,16 @@ class Sessions(RuleBasedStateMachine):
             return
         for name, values in self.model.items():
             assert self._actual(name) == values, name
+
+    @invariant()
+    def every_checkpoint_is_valid_and_every_past_state_is_its_model(self) -> None:
+        if not hasattr(self, "model"):
+            return
+        for name, history in self.history.items():
+            cp = checkpoints_of(self.store, self._stream(name))
+            assert [reason for _, reason in cp.verify()] == [None] * len(cp.metas()), name
+            for at, values in history.items():
+                assert dict(cp.state_at(at).namespaces.get("user", {})) == values, (name, at)
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
