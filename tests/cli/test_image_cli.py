@@ -5,14 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.cli._errors import assert_one_line_error
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v1.tapeimg"
-
-
-def _one_line_error(r, code: int, text: str) -> None:  # type: ignore[no-untyped-def]
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert text in r.stderr, r.stderr
 
 
 def test_image_commands_end_to_end(tape, tmp_path: Path) -> None:
@@ -40,27 +35,27 @@ def test_image_commands_end_to_end(tape, tmp_path: Path) -> None:
     prog.write_text("(println (+ x 1))")
     r = tape("run", "--image", str(tmp_path / "w2.img"), str(prog))
     assert r.returncode == 0 and r.stdout == "42\n", r.stderr
-    _one_line_error(tape("run", "--image", str(tmp_path / "w2.img"), str(prog)), 2, "already exists")
+    assert_one_line_error(tape("run", "--image", str(tmp_path / "w2.img"), str(prog)), 2, "already exists")
     r = tape("run", "--image", str(FIXTURE), "-i", "old", str(prog))
     assert r.returncode == 1 and "unbound" in r.stderr  # x is not in the v1 fixture; the image itself loaded
     assert json.loads(tape("image", "info", str(FIXTURE), "--json").stdout)["stored_format_version"] == "1.0.0"
 
 
 def test_image_errors_are_one_line(tape, tmp_path: Path) -> None:
-    _one_line_error(tape("image", "info", str(tmp_path / "nope.img")), 1, "no such image file")
+    assert_one_line_error(tape("image", "info", str(tmp_path / "nope.img")), 1, "no such image file")
     (tmp_path / "foreign.img").write_bytes(b"PK\x03\x04 not an image at all, a zip maybe" * 3)
-    _one_line_error(tape("image", "verify", str(tmp_path / "foreign.img")), 1, "not a tapevm image")
-    _one_line_error(tape("image", "load", str(tmp_path / "foreign.img")), 1, "not a tapevm image")
+    assert_one_line_error(tape("image", "verify", str(tmp_path / "foreign.img")), 1, "not a tapevm image")
+    assert_one_line_error(tape("image", "load", str(tmp_path / "foreign.img")), 1, "not a tapevm image")
     data = FIXTURE.read_bytes()
     (tmp_path / "cut.img").write_bytes(data[:-40])
-    _one_line_error(tape("image", "load", str(tmp_path / "cut.img")), 1, "truncated")
-    _one_line_error(tape("image", "save", str(tmp_path / "x.img"), "-i", "missing"), 2, "no session 'missing'")
+    assert_one_line_error(tape("image", "load", str(tmp_path / "cut.img")), 1, "truncated")
+    assert_one_line_error(tape("image", "save", str(tmp_path / "x.img"), "-i", "missing"), 2, "no session 'missing'")
     tape("eval", "1")
-    _one_line_error(tape("image", "save", str(tmp_path / "x.img"), "--at", "99"), 2, "there is no event 99")
+    assert_one_line_error(tape("image", "save", str(tmp_path / "x.img"), "--at", "99"), 2, "there is no event 99")
     (tmp_path / "bad.json").write_text('{"kind": "other"}')
-    _one_line_error(tape("image", "import", str(tmp_path / "bad.json"), str(tmp_path / "y.img")), 1,
+    assert_one_line_error(tape("image", "import", str(tmp_path / "bad.json"), str(tmp_path / "y.img")), 1,
                     "not a tapevm image export")
-    _one_line_error(tape("image", "list", str(tmp_path / "nodir")), 2, "no such directory")
+    assert_one_line_error(tape("image", "list", str(tmp_path / "nodir")), 2, "no such directory")
 
 
 def test_checkpoint_commands(tape) -> None:
@@ -74,5 +69,5 @@ def test_checkpoint_commands(tape) -> None:
     assert listed["count"] == data["count"] and listed["stored_bytes"] > 0
     assert "keyframe" in tape("checkpoints").stdout
     assert tape("checkpoints", "verify").returncode == 0
-    _one_line_error(tape("checkpoints", "rebuild", "--interval", "0"), 2, "at least 1")
-    _one_line_error(tape("checkpoints", "-i", "missing"), 2, "no session 'missing'")
+    assert_one_line_error(tape("checkpoints", "rebuild", "--interval", "0"), 2, "at least 1")
+    assert_one_line_error(tape("checkpoints", "-i", "missing"), 2, "no session 'missing'")

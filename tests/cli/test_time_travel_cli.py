@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import json
 
-
-def _one_line_error(r, code: int, text: str) -> None:  # type: ignore[no-untyped-def]
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert text in r.stderr, r.stderr
+from tests.cli._errors import assert_one_line_error
 
 
 def test_snapshot_restore_and_delta(tape) -> None:
@@ -57,14 +52,14 @@ def test_snapshot_restore_and_delta(tape) -> None:
 def test_snapshot_errors_are_one_line(tape) -> None:
     tape("eval", "(define x 1)")
     tape("snapshot", "one")
-    _one_line_error(tape("snapshot", "one"), 2, "already has a snapshot 'one'")
-    _one_line_error(tape("snapshot", "two", "--at", "999"), 2, "cannot snapshot event 999")
-    _one_line_error(tape("snapshot", " bad"), 2, "invalid snapshot name")
-    _one_line_error(tape("restore", "nope"), 2, "has no snapshot 'nope'")
+    assert_one_line_error(tape("snapshot", "one"), 2, "already has a snapshot 'one'")
+    assert_one_line_error(tape("snapshot", "two", "--at", "999"), 2, "cannot snapshot event 999")
+    assert_one_line_error(tape("snapshot", " bad"), 2, "invalid snapshot name")
+    assert_one_line_error(tape("restore", "nope"), 2, "has no snapshot 'nope'")
     tape("eval", "-i", "other", "1")
-    _one_line_error(tape("restore", "one", "-i", "other"), 2, "belongs to session 'default'")
-    _one_line_error(tape("restore", "one", "-i", "missing"), 2, "no session 'missing'")
-    _one_line_error(tape("delta", "1", "999"), 2, "there is no event 999")
+    assert_one_line_error(tape("restore", "one", "-i", "other"), 2, "belongs to session 'default'")
+    assert_one_line_error(tape("restore", "one", "-i", "missing"), 2, "no session 'missing'")
+    assert_one_line_error(tape("delta", "1", "999"), 2, "there is no event 999")
 
 
 def test_in_language_snapshot_and_restore(tape) -> None:
