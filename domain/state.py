@@ -71,6 +71,9 @@ class State:
     # Named snapshots of this session: name -> (event number, description).  Not part of
     # ``semantic()``: a restore changes what the VM sees, never the names taken so far.
     snapshots: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Source stream -> the last of its events ``tape merge`` brought in (its next merge's base).
+    # Not part of ``semantic()`` either: bookkeeping of the log, which a restore leaves alone.
+    merged: dict[str, int] = field(default_factory=dict)
 
     @property
     def next_atom_id(self) -> int:
@@ -89,6 +92,7 @@ class State:
             nodes=self.nodes.copy(),
             blobs=self.blobs.copy(),
             snapshots=dict(self.snapshots),
+            merged=dict(self.merged),
         )
 
     def semantic(self) -> dict[str, Any]:
@@ -352,6 +356,9 @@ def apply(state: State, recorded: RecordedEvent) -> State:
 
 # -- merges and takes (issue 4) ----------------------------------------------------------
 def _merge_applied(state: State, f: Fields) -> None:
+    if f["kind"] == "merge":
+        source, at = f["source"], int(f["source_seq"])
+        state.merged[source] = max(at, state.merged.get(source, 0))
     for ns, name, value in f["bindings"]:
         state.namespaces.setdefault(ns, {})[name] = value
     for ns, name in f["removed"]:

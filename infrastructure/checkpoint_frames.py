@@ -12,7 +12,8 @@ Three kinds of frame (``CheckpointMeta.kind``):
 A delta frame (``D`` or ``P``) is, uncompressed::
 
     4 bytes  length of the head, then the head: orjson of {"p": patch, "n": nodes in the base,
-             "b": blobs in the base, "s": snapshots (only when they differ from the base's)}
+             "b": blobs in the base, "s": snapshots, "m": merged (each only when it differs
+             from the base's)}
     4 bytes  length of the node section (``key SP bytes`` lines), then it
     rest     the blob section (orjson)
 
@@ -172,6 +173,8 @@ def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State) -> 
     head: dict[str, Any] = {"p": patch, "n": base_nodes, "b": base_blobs}
     if state.snapshots != base.snapshots:
         head["s"] = {name: [at, d] for name, (at, d) in state.snapshots.items()}
+    if state.merged != base.merged:
+        head["m"] = state.merged
     head_bytes = orjson.dumps(head)
     added_nodes = list(content_since(state.nodes, base_nodes))
     added_blobs = list(content_since(state.blobs, base_blobs))
@@ -206,6 +209,8 @@ def apply_delta_frame(base: State, raw: bytes, seq: int) -> tuple[State, int]:
         entries += len(added)
     if "s" in head:
         base.snapshots = {name: (at, d) for name, (at, d) in head["s"].items()}
+    if "m" in head:
+        base.merged = dict(head["m"])
     base.seq = seq
     return base, entries
 

@@ -69,8 +69,8 @@ log = structlog.get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
 # fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py;
-# frame-5: a fork's events hash starts at its fork point
-PROJECTION_VERSION = "fold-2/state-3/frame-5"
+# frame-5: a fork's events hash starts at its fork point; fold-3/state-4: State.merged
+PROJECTION_VERSION = "fold-3/state-4/frame-5"
 DEFAULT_INTERVAL = 1000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)

@@ -245,6 +245,7 @@ def _nodes_as_json(state: State) -> list[Any]:
 def _structure_without_snapshots(state: State) -> dict[str, Any]:
     s = structure(state)
     s.pop("snapshots")
+    s.pop("merged")  # the merges of the image's session, not of the one loading it
     s.pop("session")
     s.pop("seq")
     return s

@@ -115,15 +115,6 @@ def _merge_event(kind: str, source_stream: str, source_name: str, source_seq: in
                         ancestor=ancestor, **fields)
 
 
-def _last_merge_from(store: EventStore, dest_stream: str, source_stream: str) -> int:
-    """The source event number the destination last merged from ``source_stream`` (0: never)."""
-    last = 0
-    for _, type_name, f in lineage.read_fields(store, dest_stream):
-        if type_name == "MergeApplied" and f["kind"] == "merge" and f["source"] == source_stream:
-            last = max(last, int(f["source_seq"]))
-    return last
-
-
 def _commit(dest: Session, source: State, items: list[MergeItem], event: MergeApplied) -> int:
     values = [it.theirs for it in items if it.theirs is not MISSING and it.kind != "file"]
     blob_keys = [it.theirs for it in items if it.kind == "file" and it.theirs is not MISSING]
@@ -147,7 +138,7 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
     with Session(store, destination, create=False) as dest:
         ancestor = lineage.common_ancestor(store, src_stream, dest.stream)
         ancestor = min(ancestor, src_seq)
-        base_seq = max(ancestor, min(_last_merge_from(store, dest.stream, src_stream), src_seq))
+        base_seq = max(ancestor, min(dest._state.merged.get(src_stream, 0), src_seq))
         theirs = state_of(store, src_stream, src_seq)
         base = state_of(store, src_stream, base_seq) if base_seq else State()
         plan = three_way(base, dest.state, theirs, prefer)

@@ -4,7 +4,7 @@ Layout (uncompressed; callers compress and checksum)::
 
     8 bytes  length of the structure (big-endian), then the structure:
              orjson of {seq, session, current_ns, namespaces, atoms: [[id, enc]...],
-                        facts: [enc...] (assertion order), files, snapshots}
+                        facts: [enc...] (assertion order), files, snapshots, merged}
     8 bytes  length of the node section, then lines ``key SP canonical-node-bytes`` joined by LF
              (a node's canonical bytes are compact JSON, which never holds a raw LF); images
              write a node whose key is its content hash as the bytes alone (they start with
@@ -151,6 +151,7 @@ def structure(state: State, indexed: bool = False) -> dict[str, Any]:
         "facts": list(state.facts.values()),
         "files": state.files,
         "snapshots": {name: [at, description] for name, (at, description) in state.snapshots.items()},
+        "merged": state.merged,
         **({"refs": refs} if indexed else {}),
     }
 
@@ -174,6 +175,7 @@ def state_from_structure(s: dict[str, Any], nodes: dict[str, bytes], blobs: Blob
         nodes=_table(nodes),
         blobs=blobs,
         snapshots={name: (at, description) for name, (at, description) in s["snapshots"].items()},
+        merged=dict(s.get("merged", {})),  # (absent from states written before it, as in v1 images)
     )
 
 

@@ -241,3 +241,50 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
             folded = fold_fields(lineage.read_fields(store, stream, 1, at), State(session=stream))
             assert canonical_state_bytes(checkpoints_of(store, stream).state_at(at)) == \
                 canonical_state_bytes(folded), at
+
+
+def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tape merge`` takes its base from ``State.merged`` (folded from MergeApplied, carried by every
+    kind of checkpoint frame), so it reads the destination's checkpoint + tail, not its whole log."""
+    from tapevm.domain.state import State, fold_fields
+    from tapevm.infrastructure.checkpoints import checkpoints_of
+
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "4")
+    with open_store(store_url) as store:
+        with open_session("dst", store) as d:
+            for i in range(40):
+                d.eval(f"(define a{i % 7} {i})")
+        fork(store, "dst", "src")
+        src_stream = lineage.lineage(store, "src")[-1].stream
+        merges = []
+        for round_ in range(3):
+            with open_session("src", store) as s:
+                s.eval(f"(define y {round_}) (define z{round_} 1)")
+            with open_session("dst", store) as d:
+                d.eval(f"(define a0 {100 + round_})")  # the destination moves on too
+            events_read: list[int] = []
+            read_fields = store.read_fields
+
+            def spy(session: str, start: int = 1, stop: int | None = None):  # type: ignore[no-untyped-def]
+                for event in read_fields(session, start, stop):
+                    if session == "dst":
+                        events_read.append(event[0])
+                    yield event
+
+            monkeypatch.setattr(store, "read_fields", spy)
+            merges.append(merge(store, "src", "dst"))
+            monkeypatch.undo()
+            monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "4")
+            assert len(events_read) < 20, events_read  # checkpoints' tips + the tail, not ~130 events
+        assert merges[0].ancestor == lineage.lineage(store, "src")[-1].first - 1  # the fork point
+        assert [m.ancestor for m in merges[1:]] == [m.source_seq for m in merges[:-1]]
+        assert [sorted(item.key[1] for item in m.applied) for m in merges] == [["y", "z0"], ["y", "z1"], ["y", "z2"]]
+        with open_session("dst", store) as d:
+            assert d.state.merged == {src_stream: merges[-1].source_seq}
+            head = d.head
+        cp = checkpoints_of(store, "dst")
+        assert {m.kind for m in cp.metas()} >= {"I", "P"}
+        for at in [m.seq for m in cp.metas()] + [head]:
+            folded = fold_fields(store.read_fields("dst", 1, at), State(session="dst"))
+            assert checkpoints_of(store, "dst").state_at(at).merged == folded.merged, at
