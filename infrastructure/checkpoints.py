@@ -232,10 +232,10 @@ class Checkpoints:
                 return state, meta, ignored
             ignored = True
         if self.source is not None and self.fork_at > 0:
-            state, meta, _ = self.source._nearest(self.fork_at if n is None else min(n, self.fork_at))
-            if state is not None:
-                state.session = self.session
-                return state, meta, ignored
+            inherited, at, _ = self.source._nearest(self.fork_at if n is None else min(n, self.fork_at))
+            if inherited is not None:
+                inherited.session = self.session
+                return inherited, at, ignored
         return None, None, ignored
 
     def _tip(self, seq: int) -> str | None:
