@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,9 @@ import orjson
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, print_json, session_option
 from tapevm.domain.errors import UsageError
+from tapevm.domain.state import State
 from tapevm.infrastructure.audit import AUDIT_KINDS, AuditEntry, audit
-from tapevm.infrastructure.provenance import Blame, blame_binding, blame_fact, blame_file
+from tapevm.infrastructure.provenance import Blame, BlameEntry, blame_binding, blame_fact, blame_file
 
 
 def _check_range(start: int, stop: int | None, head: int) -> None:
@@ -85,46 +86,57 @@ def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | Non
             result = blame_fact(s.store, s.id, fact, at)
         else:
             result = blame_file(s.store, s.id, file or "", at)
-        show = render.ValuePrinter(s.state)
         if not result.history:
             raise UsageError(f"nothing in session {s.id!r} up to event {result.at} touched {result.target}")
+        describe = _describer(result.kind, s.state)
         if as_json:
-            print_json(_blame_json(result, show))
+            print_json(_blame_json(result, describe))
             return
-        _show_blame(result, show)
+        _show_blame(result, describe)
 
 
-def _value(entry_value: object, op: str, show: render.ValuePrinter, size: int | None) -> str:
-    if op in ("write", "import"):
-        return f"{size} bytes, blob {str(entry_value)[:12]}"
-    if op == "delete":
-        return "(deleted)"
-    return show(entry_value)
+def _describer(kind: str, state: State) -> Callable[[BlameEntry], str]:
+    """How an entry's value is shown: Lisp source, or a file version's size and blob key."""
+    show = render.ValuePrinter(state)
+
+    def describe(e: BlameEntry) -> str:
+        if e.removed and (kind == "file" or e.value is None):
+            return "(deleted)" if kind == "file" else "(removed)"
+        if kind != "file":
+            return show(e.value)
+        size = e.size if e.size is not None else len(state.blobs.get(e.value)) if e.value in state.blobs else None
+        return f"{size} bytes, blob {str(e.value)[:12]}" if size is not None else f"blob {str(e.value)[:12]}"
+
+    return describe
 
 
-def _blame_json(b: Blame, show: render.ValuePrinter) -> dict[str, object]:
-    def one(e: object) -> dict[str, object]:
-        return {"seq": e.seq, "op": e.op, "value": _value(e.value, e.op, show, e.size),  # type: ignore[attr-defined]
-                "cause": e.cause, "form": {"file": e.form_file, "line": e.form_line,  # type: ignore[attr-defined]
-                                           "source": e.form_source}}  # type: ignore[attr-defined]
+def _origin(e: BlameEntry) -> str:
+    """Where an entry came from: its form's place, or the session action."""
+    if e.form_file:
+        return f"{e.form_file}:{e.form_line}"
+    return f"{e.op} of {e.detail}" if e.detail else f"event {e.cause}"
+
+
+def _blame_json(b: Blame, describe: Callable[[BlameEntry], str]) -> dict[str, object]:
+    def one(e: BlameEntry) -> dict[str, object]:
+        return {"seq": e.seq, "op": e.op, "value": describe(e), "removed": e.removed, "cause": e.cause,
+                "detail": e.detail, "form": {"file": e.form_file, "line": e.form_line, "source": e.form_source}}
     cur = b.current
     return {"target": b.target, "at": b.at, "current": one(cur) if cur else None,
             "history": [one(e) for e in b.history]}
 
 
-def _show_blame(b: Blame, show: render.ValuePrinter) -> None:
+def _show_blame(b: Blame, describe: Callable[[BlameEntry], str]) -> None:
     cur = b.current
     if cur is None:
         click.echo(f"{b.target} has no value at event {b.at} (last: {b.history[-1].op} at event {b.history[-1].seq})")
     else:
-        click.echo(f"{b.target} = {render.short(_value(cur.value, cur.op, show, cur.size), 100)}")
-        click.echo(f"  set by event {cur.seq} ({cur.op}), caused by event {cur.cause}: "
-                   f"{cur.form_file}:{cur.form_line}  {render.short(cur.form_source, 80)}")
+        click.echo(f"{b.target} = {render.short(describe(cur), 100)}")
+        source = f"  {render.short(cur.form_source, 80)}" if cur.form_file else ""
+        click.echo(f"  set by event {cur.seq} ({cur.op}), caused by event {cur.cause}: {_origin(cur)}{source}")
     click.echo("history:")
     for e in b.history:
-        click.echo(f"  {e.seq:>7}  {e.op:<8} {render.short(_value(e.value, e.op, show, e.size), 60):<60}  "
-                   f"<- {e.form_file}:{e.form_line}" if e.form_file else
-                   f"  {e.seq:>7}  {e.op:<8} {render.short(_value(e.value, e.op, show, e.size), 60)}  <- event {e.cause}")
+        click.echo(f"  {e.seq:>7}  {e.op:<8} {render.short(describe(e), 60):<60}  <- {_origin(e)}")
 
 
 @click.group("world")

@@ -42,6 +42,7 @@ from eventsourcing.persistence import StoredEvent
 from tapevm.domain.errors import CorruptRecord, TapeError
 from tapevm.domain.events import Draft, Event, RecordedEvent, draft_of
 from tapevm.domain.upcasting import event_class, upcast
+from tapevm.infrastructure.ports import DecodedEvent
 
 PLAIN = 0
 ZSTD = 1
@@ -60,8 +61,6 @@ MAX_DECODED_BYTES = 1 << 30  # PostgreSQL cannot store a larger field either
 
 # link(stream, first, topic, body) -> (the record's chain link, whether it is keyed)
 Linker = Callable[[str, int, str, bytes], tuple[bytes, bool]]
-# (seq, type name, fields at the current schema version, cause, recorded_at ms)
-DecodedEvent = tuple[int, str, dict[str, Any], int, int]
 
 
 def commit_topic(count: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
@@ -20,10 +21,11 @@ from tapevm.domain.errors import ConflictError, StoreError, TapeError
 from tapevm.domain.events import Draft, RecordedEvent
 from tapevm.infrastructure.codec import Linker, RecordCodec, record_link
 from tapevm.infrastructure.hash_chain import GENESIS, chain_key_from_environment, compute_link
-from tapevm.infrastructure.ports import EventStore, SessionHead
+from tapevm.infrastructure.ports import DecodedEvent, EventStore, SessionHead
 from tapevm.infrastructure.stream_head import HeadMismatch
 
 READ_PAGE = 20_000
+_SEQ_TYPE_FIELDS = itemgetter(0, 1, 2)  # a DecodedEvent as read_fields yields it
 
 
 class TapeRecorder(Protocol):
@@ -159,13 +161,16 @@ class RecorderEventStore(EventStore):
                         yield r
 
     def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        return map(_SEQ_TYPE_FIELDS, self.read_decoded(session, start, stop))
+
+    def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
         decode = self.codec.decode_fields
         last = stop if stop is not None else float("inf")
         for rows in self._rows(session, start, stop):
             for first, topic, state in rows:
-                for seq, type_name, fields, _, _ in decode(session, first, topic, state):
-                    if start <= seq <= last:
-                        yield seq, type_name, fields
+                for event in decode(session, first, topic, state):
+                    if start <= event[0] <= last:
+                        yield event
 
     def last_seq(self, session: str) -> int:
         try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.events import RecordedEvent
-from tapevm.infrastructure.ports import EventStore
+from tapevm.infrastructure.ports import DecodedEvent, EventStore
 
 FORKED = "SessionForked"
 MAX_DEPTH = 10_000
@@ -89,6 +89,13 @@ def read_fields(store: EventStore, stream: str, start: int = 1, stop: int | None
         yield from store.read_fields(s, lo, hi)
 
 
+def read_decoded(store: EventStore, stream: str, start: int = 1, stop: int | None = None,
+                 segments: list[Segment] | None = None) -> Iterator[DecodedEvent]:
+    """``read_fields`` plus each event's cause and time, across the lineage (see ports.read_decoded)."""
+    for s, lo, hi in _clip(segments if segments is not None else lineage(store, stream), start, stop):
+        yield from store.read_decoded(s, lo, hi)
+
+
 def read(store: EventStore, stream: str, start: int = 1, stop: int | None = None,
          segments: list[Segment] | None = None) -> Iterator[RecordedEvent]:
     """Recorded events ``start..stop`` across the lineage (inherited ones carry their source's stream id)."""
@@ -143,6 +150,9 @@ class NamedSessions(EventStore):
     def read_fields(self, session: str, start: int = 1, stop: int | None = None
                     ) -> Iterator[tuple[int, str, dict[str, Any]]]:
         return read_fields(self.raw, self.stream_of(session), start, stop)
+
+    def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
+        return read_decoded(self.raw, self.stream_of(session), start, stop)
 
     def last_seq(self, session: str) -> int:
         return self.raw.last_seq(self.stream_of(session))

@@ -97,3 +97,20 @@ def test_errors_are_one_line(tape, tmp_path: Path) -> None:
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.strip().startswith(message), (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_blame_names_the_session_action_that_set_a_value(tape) -> None:
+    assert tape("eval", "-i", "a", '(define x 1) (write-file! "f" "v1")').returncode == 0
+    assert tape("snapshot", "s1", "-i", "a").returncode == 0
+    assert tape("eval", "-i", "a", "(set! x 2)").returncode == 0
+    assert tape("restore", "s1", "-i", "a").returncode == 0
+    assert tape("fork", "a", "b").returncode == 0
+    assert tape("eval", "-i", "b", '(set! x 3) (write-file! "f" "v3")').returncode == 0
+    assert tape("merge", "b", "-i", "a").returncode == 0
+    lines = tape("blame", "x", "-i", "a").stdout.splitlines()
+    assert lines[0] == "user/x = 3" and lines[1].endswith("(merge), caused by event 14: merge of b@21")
+    assert [line.split()[1] for line in lines[3:]] == ["define", "set!", "restore", "merge"]
+    assert lines[5].endswith("<- restore of snapshot s1 (event 8)")
+    data = json.loads(tape("blame", "--file", "f", "-i", "a", "--json").stdout)
+    assert data["current"]["op"] == "merge" and data["current"]["detail"] == "b@21"
+    assert data["current"]["value"].startswith("2 bytes, blob ")  # the size, from the session's content
