@@ -72,8 +72,8 @@ def state(ctx: click.Context, session_id: str, at: int | None, as_json: bool) ->
         if as_json:
             print_json(render.state_json(st))
             return
-        for table in render.state_tables(st):
-            out.print(table)
+        for text in render.state_text(st, out):
+            click.echo(text, nl=False, color=out.is_terminal)
 
 
 @click.command()

@@ -1,0 +1,47 @@
+"""The aligned text tables of ``tape log`` and ``tape state`` (cli/render.text_table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tapevm.cli.render import LOG_CHUNK, Column, text_table
+
+
+def test_cells_are_cut_to_their_column_and_pieces_line_up() -> None:
+    columns = [Column("#", 4, right=True), Column("name", 6), Column("value", 10)]
+    rows = [((str(i), f"n{i}", "x" * (i % 15)), None) for i in range(LOG_CHUNK + 20)]
+    pieces = list(text_table(columns, rows, color=False))
+    assert len(pieces) == 2  # LOG_CHUNK lines at a time, streamed
+    lines = "".join(pieces).splitlines()
+    assert lines[0] == "   #   name     value" and set(lines[1]) == {"─"} and len(lines[1]) == 4 + 6 + 10 + 6
+    body = lines[2:]
+    assert len(body) == LOG_CHUNK + 20
+    assert body[14] == "  14   n14      xxxxxxxxx…"  # 14 x's cut to 10 cells, ending in an ellipsis
+    assert body[3] == "   3   n3       xxx"  # the last column is not padded
+    assert {line.index(" n") for line in body} == {6}
+
+
+def test_color_only_when_asked() -> None:
+    columns = [Column("a", 3, style={"fg": "cyan"}), Column("b", 3)]
+    plain = "".join(text_table(columns, [(("x", "y"), None), (("p", "q"), {"fg": "red"})], color=False))
+    assert "\x1b[" not in plain
+    colored = "".join(text_table(columns, [(("x", "y"), None), (("p", "q"), {"fg": "red"})], color=True))
+    assert "\x1b[36mx  \x1b[0m" in colored and "\x1b[31mp     q\x1b[0m" in colored
+
+
+def test_tape_state_prints_every_binding_in_aligned_sections(tape, tmp_path: Path) -> None:
+    program = tmp_path / "big.lisp"
+    program.write_text("\n".join(f'(define item{i} "{"v" * (i % 120)}")' for i in range(700))
+                       + "\n(assert! '(done 1)) (write-file! \"notes.txt\" \"hi\")")
+    assert tape("run", str(program), "-i", "big").returncode == 0
+    r = tape("state", "-i", "big")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("big at event ") and lines[1].split() == ["namespace", "name", "value"]
+    rows = [line for line in lines[3:] if line.startswith("user ")]
+    assert sorted(line.split()[1] for line in rows) == sorted(f"item{i}" for i in range(700))
+    assert len({line.index('"') for line in rows}) == 1  # one value column across the streamed pieces
+    assert max(map(len, lines)) <= 80  # the console's width (not a terminal: 80)
+    assert lines[lines.index("facts") + 3] == "(done 1)"
+    files = lines.index("files")
+    assert lines[files + 3].split() == ["notes.txt", "2", lines[files + 3].split()[2]]
