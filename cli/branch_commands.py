@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.table import Table
 
 from tapevm.cli import render
 from tapevm.cli.options import err, json_option, open_store_for, out, print_json
@@ -92,14 +91,11 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
     if as_json:
         print_json(data)
         return
-    table = Table(title=f"{cmp.a} -> {cmp.b}: {len(changes)} differences")
-    for col in ("kind", "key", "status", cmp.a, cmp.b):
-        table.add_column(col)
-    for c in changes:
-        table.add_row(c["kind"], render.short(c["key"], 40), c["status"],
-                      render.short(str(c["a"] if c["a"] is not None else ""), 50),
-                      render.short(str(c["b"] if c["b"] is not None else ""), 50))
-    out.print(table)
+    rows: list[render.Row] = [((c["kind"], c["key"], c["status"], str(c["a"] if c["a"] is not None else ""),
+                                str(c["b"] if c["b"] is not None else "")), None) for c in changes]
+    for text in render.titled_table(f"{cmp.a} -> {cmp.b}: {len(changes)} differences",
+                                    ("kind", "key", "status", cmp.a, cmp.b), rows, out):
+        click.echo(text, nl=False, color=out.is_terminal)
     if with_events:
         first = cmp.first_difference
         out.print(f"common ancestor: event {cmp.common_ancestor}" if cmp.common_ancestor else "no common ancestor")

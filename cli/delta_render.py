@@ -1,17 +1,17 @@
-"""How a delta looks: values as Lisp source, for people (a table) and machines (JSON).
+"""How a delta looks: values as Lisp source, for people (aligned text) and machines (JSON).
 
 The JSON shape is documented in docs/cli.md (``tape delta --json``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from rich.table import Table
+from rich.console import Console
 
-from tapevm.cli.render import ValuePrinter, short
+from tapevm.cli.render import Row, ValuePrinter, titled_table
 from tapevm.domain.state import State
 from tapevm.projections.delta import Delta, MapChange
 
@@ -57,36 +57,31 @@ def _file(head: State, change: tuple[str, str] | None) -> dict[str, Any] | None:
     return {"content": change[0], "size": len(head.blobs.get(change[0]))}
 
 
-def _changed_rows(table: Table, kind: str, c: dict[str, Any], label: Callable[[Any], str]) -> None:
+_ADDED, _CHANGED, _REMOVED = {"fg": "green"}, {"fg": "yellow"}, {"fg": "red"}
+
+
+def _changed_rows(rows: list[Row], kind: str, c: dict[str, Any], label: Callable[[Any], str]) -> None:
     """Rows for a map's ``added``/``changed``/``removed`` entries (bindings of a namespace, atoms)."""
-    for k, v in c["added"].items():
-        table.add_row(f"[green]+ {kind}[/green]", label(k), "", short(v, 60))
-    for k, (o, n) in c["changed"].items():
-        table.add_row(f"[yellow]~ {kind}[/yellow]", label(k), short(o, 60), short(n, 60))
-    for k, v in c["removed"].items():
-        table.add_row(f"[red]- {kind}[/red]", label(k), short(v, 60), "")
+    rows.extend(((f"+ {kind}", label(k), "", v), _ADDED) for k, v in c["added"].items())
+    rows.extend(((f"~ {kind}", label(k), o, n), _CHANGED) for k, (o, n) in c["changed"].items())
+    rows.extend(((f"- {kind}", label(k), v, ""), _REMOVED) for k, v in c["removed"].items())
 
 
-def delta_table(data: dict[str, Any]) -> Table:
+def delta_text(data: dict[str, Any], console: Console) -> Iterator[str]:
     """One row per change: what, where, before, after."""
-    table = Table(title=f"session {data['session']}: delta {data['from']} -> {data['to']}"
-                        + (" (no changes)" if data["empty"] else ""))
-    for col in ("change", "what", "before", "after"):
-        table.add_column(col)
+    rows: list[Row] = []
     if data["current_ns"]:
-        table.add_row("namespace", "current", *data["current_ns"])
+        rows.append((("namespace", "current", *data["current_ns"]), None))
     for ns, c in data["bindings"].items():
-        _changed_rows(table, "binding", c, partial("{}/{}".format, ns))
-    _changed_rows(table, "atom", data["atoms"], lambda k: f"#{k}")
-    for f in data["facts"]["retracted"]:
-        table.add_row("[red]- fact[/red]", short(f, 60), "", "")
-    for f in data["facts"]["asserted"]:
-        table.add_row("[green]+ fact[/green]", short(f, 60), "", "")
+        _changed_rows(rows, "binding", c, partial("{}/{}".format, ns))
+    _changed_rows(rows, "atom", data["atoms"], lambda k: f"#{k}")
+    rows.extend((("- fact", f, "", ""), _REMOVED) for f in data["facts"]["retracted"])
+    rows.extend((("+ fact", f, "", ""), _ADDED) for f in data["facts"]["asserted"])
     for p, info in data["files"]["written"].items():
         if info["before"] is None:
-            table.add_row("[green]+ file[/green]", p, "", f"{info['size']} bytes")
+            rows.append((("+ file", p, "", f"{info['size']} bytes"), _ADDED))
         else:
-            table.add_row("[yellow]~ file[/yellow]", p, f"{info['before']['size']} bytes", f"{info['size']} bytes")
-    for p in data["files"]["deleted"]:
-        table.add_row("[red]- file[/red]", p, "", "")
-    return table
+            rows.append((("~ file", p, f"{info['before']['size']} bytes", f"{info['size']} bytes"), _CHANGED))
+    rows.extend((("- file", p, "", ""), _REMOVED) for p in data["files"]["deleted"])
+    title = f"session {data['session']}: delta {data['from']} -> {data['to']}" + (" (no changes)" if data["empty"] else "")
+    return titled_table(title, ("change", "what", "before", "after"), rows, console)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
+from tapevm.cli import render
 from tapevm.cli.options import err, json_option, open_store_for, out, print_json
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.housekeeping import collect_garbage
@@ -33,12 +33,9 @@ def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bo
     if as_json:
         print_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
         return
-    table = Table(title=f"{len(result.rows)} rows")
-    for col in result.columns:
-        table.add_column(col)
-    for row in result.rows:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    out.print(table)
+    rows: list[render.Row] = [(tuple("NULL" if v is None else str(v) for v in row), None) for row in result.rows]
+    for text in render.titled_table(f"{len(result.rows)} rows", result.columns, rows, out):
+        click.echo(text, nl=False, color=out.is_terminal)
 
 
 @click.command()

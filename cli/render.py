@@ -185,17 +185,42 @@ def text_table(columns: Sequence[Column], rows: Iterable[Row], color: bool) -> I
         return text if last and not c.right else f"{text:>{c.width}}" if c.right else f"{text:<{c.width}}"
 
     end = len(columns) - 1
-    lines = [paint(COLUMN_GAP.join(cell(c.header, c, i == end) for i, c in enumerate(columns)), {"bold": True}),
+    lines = [paint(COLUMN_GAP.join(cell(c.header, c, i == end) for i, c in enumerate(columns)).rstrip(), {"bold": True}),
              "─" * (sum(c.width for c in columns) + end * len(COLUMN_GAP))]
     for cells, style in rows:
         texts = [cell(t, c, i == end) for i, (t, c) in enumerate(zip(cells, columns))]
-        lines.append(paint(COLUMN_GAP.join(texts), style) if style else
-                     COLUMN_GAP.join(paint(t, c.style) for t, c in zip(texts, columns)))
+        if not color:
+            lines.append(COLUMN_GAP.join(texts).rstrip())  # (empty last cells leave no trailing blanks)
+        else:
+            lines.append(paint(COLUMN_GAP.join(texts), style) if style else
+                         COLUMN_GAP.join(paint(t, c.style) for t, c in zip(texts, columns)))
         if len(lines) >= LOG_CHUNK:
             yield "\n".join(lines) + "\n"
             lines = []
     if lines:
         yield "\n".join(lines) + "\n"
+
+
+def fitted_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int,
+                   styles: Sequence[dict[str, Any]] = ()) -> list[Column]:
+    """Columns as wide as their widest cell, the widest ones narrowed (to no less than 8, or their
+    header) until the table fits ``width``."""
+    natural = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    room = width - (len(headers) - 1) * len(COLUMN_GAP)
+    cap = max(natural, default=0)
+    while cap > 8 and sum(min(n, cap) for n in natural) > room:
+        cap -= max(1, (sum(min(n, cap) for n in natural) - room) // len(natural))
+    return [Column(h, max(min(n, cap), min(len(h), n)), style=dict(styles[i]) if i < len(styles) else {})
+            for i, (h, n) in enumerate(zip(headers, natural))]
+
+
+def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], console: Console,
+                 styles: Sequence[dict[str, Any]] = ()) -> Iterator[str]:
+    """A title line and a :func:`text_table` whose columns fit the console."""
+    color = console.is_terminal
+    yield (click.style(title, bold=True) if color else title) + "\n"
+    columns = fitted_columns(headers, [cells for cells, _ in rows], console.width, styles)
+    yield from text_table(columns, rows, color)
 
 
 def event_chunks(events: Iterable[RecordedEvent], show: ValuePrinter | None, console: Console,

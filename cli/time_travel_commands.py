@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from tapevm.cli.delta_render import delta_json, delta_table
+from tapevm.cli.delta_render import delta_json, delta_text
 from tapevm.cli.options import json_option, open_session_for, out, print_json, session_option
 from tapevm.infrastructure.session import Session
 
@@ -85,4 +85,5 @@ def delta(ctx: click.Context, a: int, b: int, session_id: str, as_json: bool) ->
     if as_json:
         print_json(data)
     else:
-        out.print(delta_table(data))
+        for text in delta_text(data, out):
+            click.echo(text, nl=False, color=out.is_terminal)

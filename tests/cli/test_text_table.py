@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from tapevm.cli.render import LOG_CHUNK, Column, text_table
+from tapevm.cli.render import LOG_CHUNK, Column, fitted_columns, text_table
 
 
 def test_cells_are_cut_to_their_column_and_pieces_line_up() -> None:
@@ -45,3 +46,24 @@ def test_tape_state_prints_every_binding_in_aligned_sections(tape, tmp_path: Pat
     assert lines[lines.index("facts") + 3] == "(done 1)"
     files = lines.index("files")
     assert lines[files + 3].split() == ["notes.txt", "2", lines[files + 3].split()[2]]
+
+
+def test_fitted_columns_keep_natural_widths_that_fit_and_narrow_the_widest_that_do_not() -> None:
+    rows = [("a", "x" * 5, "y" * 3)]
+    assert [c.width for c in fitted_columns(("k", "value", "other"), rows, 80)] == [1, 5, 5]
+    wide = [("key", "v" * 200, "w" * 90)]
+    columns = fitted_columns(("k", "value", "other"), wide, 80)
+    assert sum(c.width for c in columns) + 2 * 3 <= 80 and columns[0].width == 3
+    line = "".join(text_table(columns, [(wide[0], None)], color=False)).splitlines()[2]
+    assert len(line) <= 80 and line.endswith("…")
+
+
+def test_tape_sql_and_delta_print_aligned_rows(tape) -> None:
+    assert tape("eval", "-i", "a", '(define x 1) (define longer-name "text") (assert! \'(t 1))').returncode == 0
+    lines = tape("sql", "SELECT name, value FROM bindings WHERE session='a' ORDER BY name").stdout.splitlines()
+    assert lines[:2] == ["2 rows", "name          value"] and lines[3:] == ["longer-name   \"text\"", "x             1"]
+    head = json.loads(tape("info", "-i", "a", "--json").stdout)["events"]
+    lines = tape("delta", "-i", "a", "1", str(head)).stdout.splitlines()
+    assert lines[1].split() == ["change", "what", "before", "after"]
+    assert [line.split()[:3] for line in lines[3:]] == [["+", "binding", "user/longer-name"],
+                                                        ["+", "binding", "user/x"], ["+", "fact", "(t"]]

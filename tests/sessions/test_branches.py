@@ -258,20 +258,21 @@ def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
         fork(store, "dst", "src")
         src_stream = lineage.lineage(store, "src")[-1].stream
         merges = []
+        events_read: list[int] = []
+        read_fields = store.read_fields
+
+        def spy(session: str, start: int = 1, stop: int | None = None):  # type: ignore[no-untyped-def]
+            for event in read_fields(session, start, stop):
+                if session == "dst":
+                    events_read.append(event[0])
+                yield event
+
         for round_ in range(3):
             with open_session("src", store) as s:
                 s.eval(f"(define y {round_}) (define z{round_} 1)")
             with open_session("dst", store) as d:
                 d.eval(f"(define a0 {100 + round_})")  # the destination moves on too
-            events_read: list[int] = []
-            read_fields = store.read_fields
-
-            def spy(session: str, start: int = 1, stop: int | None = None):  # type: ignore[no-untyped-def]
-                for event in read_fields(session, start, stop):
-                    if session == "dst":
-                        events_read.append(event[0])
-                    yield event
-
+            events_read.clear()
             monkeypatch.setattr(store, "read_fields", spy)
             merges.append(merge(store, "src", "dst"))
             monkeypatch.undo()
