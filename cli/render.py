@@ -185,8 +185,8 @@ def text_table(columns: Sequence[Column], rows: Iterable[Row], color: bool) -> I
         return text if last and not c.right else f"{text:>{c.width}}" if c.right else f"{text:<{c.width}}"
 
     end = len(columns) - 1
-    lines = [paint(COLUMN_GAP.join(cell(c.header, c, i == end) for i, c in enumerate(columns)).rstrip(), {"bold": True}),
-             "─" * (sum(c.width for c in columns) + end * len(COLUMN_GAP))]
+    header = COLUMN_GAP.join(cell(c.header, c, i == end) for i, c in enumerate(columns)).rstrip()
+    lines = [paint(header, {"bold": True}), "─" * (sum(c.width for c in columns) + end * len(COLUMN_GAP))]
     for cells, style in rows:
         texts = [cell(t, c, i == end) for i, (t, c) in enumerate(zip(cells, columns))]
         if not color:
@@ -201,8 +201,7 @@ def text_table(columns: Sequence[Column], rows: Iterable[Row], color: bool) -> I
         yield "\n".join(lines) + "\n"
 
 
-def fitted_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int,
-                   styles: Sequence[dict[str, Any]] = ()) -> list[Column]:
+def fitted_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[Column]:
     """Columns as wide as their widest cell, the widest ones narrowed (to no less than 8, or their
     header) until the table fits ``width``."""
     natural = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
@@ -210,16 +209,14 @@ def fitted_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width:
     cap = max(natural, default=0)
     while cap > 8 and sum(min(n, cap) for n in natural) > room:
         cap -= max(1, (sum(min(n, cap) for n in natural) - room) // len(natural))
-    return [Column(h, max(min(n, cap), min(len(h), n)), style=dict(styles[i]) if i < len(styles) else {})
-            for i, (h, n) in enumerate(zip(headers, natural))]
+    return [Column(h, max(min(n, cap), min(len(h), n))) for h, n in zip(headers, natural)]
 
 
-def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], console: Console,
-                 styles: Sequence[dict[str, Any]] = ()) -> Iterator[str]:
+def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], console: Console) -> Iterator[str]:
     """A title line and a :func:`text_table` whose columns fit the console."""
     color = console.is_terminal
     yield (click.style(title, bold=True) if color else title) + "\n"
-    columns = fitted_columns(headers, [cells for cells, _ in rows], console.width, styles)
+    columns = fitted_columns(headers, [cells for cells, _ in rows], console.width)
     yield from text_table(columns, rows, color)
 
 

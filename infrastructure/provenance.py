@@ -129,8 +129,8 @@ def _scan(store: EventStore, session: str, at: int | None,
 
 
 def _history(hits: list[_Hit], forms: dict[int, dict[str, Any]]) -> list[BlameEntry]:
-    """The entries of ``hits``, less removals of what was not there (a merge or restore lists only
-    what it removed, but an image or a removal after a removal says nothing new)."""
+    """The entries of ``hits``, less a merge's or restore's removal of what was not there (before
+    the target's first value, or after a removal): it says nothing about where a value came from."""
     history: list[BlameEntry] = []
     for h in hits:
         c = h.change
