@@ -30,7 +30,9 @@ that fails is logged, dropped and written again from the fold.
 A fork keeps checkpoints only after its fork point: before it, and while it has
 none of its own, it reads its source's (``checkpoints_of``), so opening a fork
 of a long session costs the source's nearest checkpoint + the tail, and its
-events hash chains from its fork point.
+events hash chains from its fork point.  Its frames may be based on the
+source's keyframe (``_meta_at``, ``_payload`` and ``_ignore`` follow a meta to
+the stream that holds it), so its first checkpoint is a patch, not a keyframe.
 """
 
 from __future__ import annotations
@@ -198,7 +200,9 @@ class Checkpoints:
         """
         self._metas = None
         metas = self.metas()
-        if self._key is not None and self._key.meta not in metas:
+        if self.source is not None:
+            self.source.reload_metas()
+        if self._key is not None and not self._holds(self._key.meta):
             self._key, self._chain, self._stale, self._last_p = None, 0, 0, None
         return metas
 
@@ -235,6 +239,10 @@ class Checkpoints:
             inherited, at, _ = self.source._nearest(self.fork_at if n is None else min(n, self.fork_at))
             if inherited is not None:
                 inherited.session = self.session
+                key = self.source._key  # the fork's first frames are based on it, as on a keyframe of its own
+                if key is not None and self._key is None:
+                    self._key, self._stale, self._last_p = key, 0, None
+                    self._chain = sum(1 for m in self.metas() if m.kind == "P" and m.base == key.meta.seq)
                 return inherited, at, ignored
         return None, None, ignored
 
@@ -246,6 +254,8 @@ class Checkpoints:
 
     def _payload(self, meta: CheckpointMeta, dict_raw: bytes | None = None) -> bytes | None:
         """The checked, decompressed payload of ``meta``, or None (logged) when it must not be trusted."""
+        if meta.session != self.session and self.source is not None:  # a keyframe a fork's frames are based on
+            return self.source._payload(meta, dict_raw)
         checked = self._checked.get(meta.seq)
         if checked is not None and checked[0] == meta:
             return checked[1]
@@ -271,14 +281,17 @@ class Checkpoints:
         return raw
 
     def _ignore(self, meta: CheckpointMeta, reason: str) -> None:
+        if self._key is not None and self._key.meta == meta:
+            self._key = None
+        if meta.session != self.session and self.source is not None:
+            self.source._ignore(meta, reason)
+            return
         log.warning("checkpoint_ignored", session=self.session, seq=meta.seq, kind=meta.kind, reason=reason)
         self._checked.pop(meta.seq, None)
         if self.cache is not None:
             self._safe(lambda: self.cache.delete(self.session, [meta.seq]), None)  # type: ignore[union-attr]
         if self._metas is not None and meta in self._metas:
             self._metas.remove(meta)
-        if self._key is not None and self._key.meta == meta:
-            self._key = None
 
     def _load(self, meta: CheckpointMeta) -> State | None:
         try:
@@ -308,8 +321,16 @@ class Checkpoints:
             return None
 
     def _meta_at(self, seq: int) -> CheckpointMeta | None:
-        """The keyframe (I or D) at ``seq``."""
+        """The keyframe (I or D) at ``seq`` (a fork's frames may be based on its source's)."""
+        if seq <= self.fork_at and self.source is not None:
+            return self.source._meta_at(seq)
         return next((m for m in self.metas() if m.seq == seq and m.kind in ("I", "D")), None)
+
+    def _holds(self, meta: CheckpointMeta) -> bool:
+        """Whether ``meta`` is stored as it is: the session's, or its source's (a fork's base)."""
+        if meta.session == self.session:
+            return meta in self.metas()
+        return self.source is not None and self.source._holds(meta)
 
     def _keyframe(self, meta: CheckpointMeta) -> tuple[State, bytes, int, int] | None:
         """A keyframe's state (freshly decoded: the caller may consume it), its chain's dictionary,

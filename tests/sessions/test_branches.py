@@ -235,12 +235,28 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
         monkeypatch.undo()
 
         own = checkpoints_of(store, stream)
-        assert own.metas() and own.metas()[0].seq > fork_at
+        first = own.metas()[0]
+        # a small patch on the source's keyframe, not a keyframe of the whole state
+        assert first.seq > fork_at and first.kind == "P" and first.base <= fork_at
         assert [reason for _, reason in own.verify()] == [None] * len(own.metas())
-        for at in (nearest - 1, nearest, fork_at, fork_at + 1, own.metas()[0].seq, head):
-            folded = fold_fields(lineage.read_fields(store, stream, 1, at), State(session=stream))
-            assert canonical_state_bytes(checkpoints_of(store, stream).state_at(at)) == \
-                canonical_state_bytes(folded), at
+
+        def assert_states_are_the_fold() -> None:
+            for at in (nearest - 1, nearest, fork_at, fork_at + 1, first.seq, head):
+                folded = fold_fields(lineage.read_fields(store, stream, 1, at), State(session=stream))
+                assert canonical_state_bytes(checkpoints_of(store, stream).state_at(at)) == \
+                    canonical_state_bytes(folded), at
+
+        assert_states_are_the_fold()
+        # the source's checkpoints rebuilt at other event numbers: the fork's patches lose their
+        # keyframe, are dropped, and the states are still the fold
+        monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "7")
+        checkpoints_of(store, "src").rebuild()
+        assert first.base not in [m.seq for m in checkpoints_of(store, "src").metas()]
+        assert_states_are_the_fold()
+        with open_session("f", store) as f:  # opening writes a checkpoint again
+            assert f.checkpoints.metas() and f.eval("y") == 11
+        assert [reason for _, reason in checkpoints_of(store, stream).verify()] == \
+            [None] * len(checkpoints_of(store, stream).metas())
 
 
 def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
