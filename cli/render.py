@@ -275,8 +275,9 @@ def state_text(state: State, console: Console) -> Iterator[str]:
     def title(text: str) -> str:
         return (click.style(text, bold=True) if color else text) + "\n"
 
-    def rest(*used: int) -> int:  # what the last column may use of the console's width
-        return max(20, width - sum(used) - len(used) * len(COLUMN_GAP))
+    def rest(cells: Iterable[str], header: str, *used: int) -> int:  # the last column: its widest cell, if it fits
+        room = max(20, width - sum(used) - len(used) * len(COLUMN_GAP))
+        return min(room, max([len(header), *map(len, cells)]))
 
     bindings = [(ns, name, printed) for ns, names in data["namespaces"].items() for name, printed in names.items()]
     ns_width = max([len("namespace")] + [len(ns) for ns, _, _ in bindings])
@@ -284,19 +285,21 @@ def state_text(state: State, console: Console) -> Iterator[str]:
     yield title(f"{state.session} at event {state.seq} (namespace {state.current_ns})")
     yield from text_table([Column("namespace", ns_width, style={"fg": "cyan"}),
                            Column("name", name_width, style={"bold": True}),
-                           Column("value", rest(ns_width, name_width))],
+                           Column("value", rest((v for _, _, v in bindings), "value", ns_width, name_width))],
                           ((row, None) for row in bindings), color)
     if data["atoms"]:
         atom_width = max(len("atom"), *(len(k) + 1 for k in data["atoms"]))
         yield "\n" + title("atoms")
-        yield from text_table([Column("atom", atom_width, right=True), Column("value", rest(atom_width))],
+        yield from text_table([Column("atom", atom_width, right=True),
+                               Column("value", rest(data["atoms"].values(), "value", atom_width))],
                               (((f"#{k}", v), None) for k, v in data["atoms"].items()), color)
     if data["facts"]:
         yield "\n" + title("facts")
-        yield from text_table([Column("fact", rest())], (((f,), None) for f in data["facts"]), color)
+        yield from text_table([Column("fact", rest(data["facts"], "fact"))], (((f,), None) for f in data["facts"]),
+                              color)
     if data["files"]:
         size_width = max(len("size"), *(len(str(info["size"])) for info in data["files"].values()))
-        path_width = min(rest(size_width, 16), max(len("path"), *map(len, data["files"])))
+        path_width = rest(data["files"], "path", size_width, 16)
         yield "\n" + title("files")
         yield from text_table([Column("path", path_width), Column("size", size_width, right=True),
                                Column("content", 16)],

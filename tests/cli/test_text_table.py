@@ -67,3 +67,10 @@ def test_tape_sql_and_delta_print_aligned_rows(tape) -> None:
     assert lines[1].split() == ["change", "what", "before", "after"]
     assert [line.split()[:3] for line in lines[3:]] == [["+", "binding", "user/longer-name"],
                                                         ["+", "binding", "user/x"], ["+", "fact", "(t"]]
+
+
+def test_tape_state_of_an_empty_session_is_a_header_without_rows(tape) -> None:
+    assert tape("eval", "-i", "empty", "1").returncode == 0
+    r = tape("state", "-i", "empty")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1:] == ["namespace   name   value", "─" * 24]
