@@ -71,6 +71,9 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_fold_of_malformed_fields_is_a_clear_error": (
         "fuzz", ("the fold on events that decode but whose fields have the wrong shape (random JSON per field, "
                 "random file-content entries): a one-line CorruptRecord naming the event"), "{slow} inputs"),
+    "test_blame_of_malformed_fields_is_a_clear_error": (
+        "fuzz", ("blame on the same kind of fields, read without event models, of every event type it reads and "
+                "a malformed form: only errors its scan turns into a one-line CorruptRecord"), "{slow} inputs"),
     "test_escapes_through_a_session_stay_in_the_vm": (
         "security", ("20 escapes (dunders, eval/read-string, host paths in file primitives) through a session; "
                     "host files unchanged, no host content in the log"), "20 escapes"),

@@ -104,7 +104,8 @@ def _describer(kind: str, state: State) -> Callable[[BlameEntry], str]:
             return "(deleted)" if kind == "file" else "(removed)"
         if kind != "file":
             return show(e.value)
-        size = e.size if e.size is not None else len(state.blobs.get(e.value)) if e.value in state.blobs else None
+        stored = isinstance(e.value, str) and e.value in state.blobs
+        size = e.size if e.size is not None else len(state.blobs.get(e.value)) if stored else None
         return f"{size} bytes, blob {str(e.value)[:12]}" if size is not None else f"blob {str(e.value)[:12]}"
 
     return describe

@@ -85,6 +85,9 @@ class _Change:
 
 
 Changes = Callable[[str, dict[str, Any]], list[_Change]]
+# What reading a malformed record's fields can raise (pydantic's ValidationError is a ValueError):
+# ``_scan`` turns each into a CorruptRecord naming the event.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _scan(store: EventStore, session: str, at: int | None,
             continue
         try:
             found = changes(type_name, fields)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        except MALFORMED as e:
             raise CorruptRecord(f"session {session!r} event {seq} ({type_name}): malformed fields "
                                 f"({type(e).__name__}: {e})") from None
         for change in found:
@@ -137,8 +140,11 @@ def _history(hits: list[_Hit], forms: dict[int, dict[str, Any]]) -> list[BlameEn
         if c.removed and (not history or history[-1].removed) and c.op not in ("retract!", "delete"):
             continue
         f = forms.get(h.cause, {})
-        history.append(BlameEntry(h.seq, c.op, c.value, h.cause, str(f.get("file", "")), int(f.get("line", 0)),
-                                  str(f.get("source", "")), c.size, c.removed, c.detail))
+        line = f.get("line", 0)
+        size = c.size if isinstance(c.size, int) else None
+        history.append(BlameEntry(h.seq, c.op, c.value, h.cause, str(f.get("file", "")),
+                                  line if isinstance(line, int) else 0, str(f.get("source", "")), size,
+                                  c.removed, c.detail))
     return history
 
 

@@ -178,3 +178,38 @@ def test_fold_of_malformed_fields_is_a_clear_error(type_name: str, data: st.Data
             state.file_bytes(path)
     except CorruptRecord as e:
         assert str(e) and "\n" not in str(e)
+
+
+# -- blame: the same malformed fields, read without event models ------------------------------------------
+BLAMED = ["Defined", "Assigned", "MergeApplied", "StateRestored", "ImageLoaded", "FactAsserted", "FactRetracted",
+          "FileWritten", "FileImported", "FileDeleted"]
+
+
+@settings(max_examples=EXAMPLES_FOR_SLOW_TARGETS, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(BLAMED), st.data())
+def test_blame_of_malformed_fields_is_a_clear_error(type_name: str, data: st.DataObject) -> None:
+    """Blame reads stored fields as they are: whatever shape they have, what it raises is what its
+    scan turns into a one-line CorruptRecord, and the history it builds from the rest (and from a
+    malformed form) never raises."""
+    from tapevm.domain.state import fact_key
+    from tapevm.infrastructure.provenance import (
+        MALFORMED,
+        _binding_changes,
+        _fact_changes,
+        _file_changes,
+        _history,
+        _Hit,
+    )
+
+    fields = {name: data.draw(JSON, label=name) for name in EVENT_TYPES[type_name].model_fields}
+    for name, target in (("name", "x"), ("path", "f")):  # often the target, so the rest is read too
+        if name in fields and data.draw(st.booleans(), label=f"{name} is the target"):
+            fields[name] = target
+    form = {name: data.draw(JSON, label=f"form {name}") for name in FormSubmitted.model_fields}
+    for changes in (_binding_changes("x"), _fact_changes(fact_key(["x"])), _file_changes("f")):
+        try:
+            found = changes(type_name, fields)
+        except MALFORMED:
+            continue
+        for entry in _history([_Hit(5, 4, c) for c in found], {4: form}):
+            assert isinstance(entry.form_line, int) and isinstance(entry.form_source, str)
