@@ -139,7 +139,8 @@ def _history(hits: list[_Hit], forms: dict[int, dict[str, Any]]) -> list[BlameEn
         c = h.change
         if c.removed and (not history or history[-1].removed) and c.op not in ("retract!", "delete"):
             continue
-        f = forms.get(h.cause, {})
+        f = forms.get(h.cause)
+        f = f if isinstance(f, dict) else {}
         line = f.get("line", 0)
         size = c.size if isinstance(c.size, int) else None
         history.append(BlameEntry(h.seq, c.op, c.value, h.cause, str(f.get("file", "")),
