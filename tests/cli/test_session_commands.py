@@ -12,15 +12,7 @@ from pathlib import Path
 import pytest
 
 from tapevm.cli.main import cli
-
-
-def _error(r: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    lines = [ln for ln in r.stderr.strip().splitlines() if ln]
-    assert len(lines) == 1, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
+from tests.cli._errors import assert_one_line_error
 
 
 def test_new_commands_are_registered() -> None:
@@ -29,14 +21,14 @@ def test_new_commands_are_registered() -> None:
 
 
 def test_continue_and_fresh(tape) -> None:
-    _error(tape("eval", "-u", "-i", "work", "1"), 2, "no session 'work'")
+    assert_one_line_error(tape("eval", "-u", "-i", "work", "1"), 2, "no session 'work'")
     assert tape("eval", "-i", "work", "(define x 1)").returncode == 0
     assert tape("eval", "-u", "-i", "work", "(define x (+ x 1))").returncode == 0
     r = tape("eval", "-f", "-i", "work", "(define x 100)")
     assert r.returncode == 0 and "kept the previous session 'work' as 'work.1'" in r.stderr
     assert tape("eval", "-i", "work.1", "x").stdout.strip() == "2"
     assert tape("eval", "-i", "work", "x").stdout.strip() == "100"
-    _error(tape("eval", "-u", "-f", "-i", "work", "1"), 2, "cannot be used together")
+    assert_one_line_error(tape("eval", "-u", "-f", "-i", "work", "1"), 2, "cannot be used together")
     ids = {s["id"] for s in json.loads(tape("sessions", "--json").stdout)}
     assert {"work", "work.1"} <= ids
 
@@ -47,11 +39,11 @@ def test_addresses_in_state_and_log(tape) -> None:
     assert json.loads(tape("state", "-i", "a@4", "--json").stdout)["namespaces"]["user"]["x"] == "1"
     lines = tape("log", "-i", "a@4", "--json").stdout.splitlines()
     assert [json.loads(x)["seq"] for x in lines] == [1, 2, 3, 4]
-    _error(tape("state", "-i", "a@x"), 2, "bad session address")
-    _error(tape("log", "-i", "a@99"), 2, "has events 1..7")
-    _error(tape("state", "-i", "a@99"), 2, "no event 99")
-    _error(tape("state", "-i", "a@2", "--at", "3"), 2, "not both")
-    _error(tape("log", "-i", "ghost"), 2, "no session 'ghost'")
+    assert_one_line_error(tape("state", "-i", "a@x"), 2, "bad session address")
+    assert_one_line_error(tape("log", "-i", "a@99"), 2, "has events 1..7")
+    assert_one_line_error(tape("state", "-i", "a@99"), 2, "no event 99")
+    assert_one_line_error(tape("state", "-i", "a@2", "--at", "3"), 2, "not both")
+    assert_one_line_error(tape("log", "-i", "ghost"), 2, "no session 'ghost'")
 
 
 def test_fork_log_diff_merge_take(tape) -> None:
@@ -74,7 +66,7 @@ def test_fork_log_diff_merge_take(tape) -> None:
     tape("eval", "-i", "feat", "(define x 6)")
     tape("eval", "-i", "main", "(define x 7)")
     before = tape("log", "-i", "main", "--json").stdout
-    _error(tape("merge", "feat", "-i", "main"), 1, "1 conflicts (user/x)", "--prefer")
+    assert_one_line_error(tape("merge", "feat", "-i", "main"), 1, "1 conflicts (user/x)", "--prefer")
     assert tape("log", "-i", "main", "--json").stdout == before
     r = tape("merge", "feat", "-i", "main", "--prefer", "take", "--json")
     assert json.loads(r.stdout)["conflicts"] == ["user/x"]
@@ -87,13 +79,13 @@ def test_fork_log_diff_merge_take(tape) -> None:
     assert tape("clone", "main", "copy").returncode == 0
     assert json.loads(tape("diff", "main", "copy", "--json").stdout)["changes"] == []
     # errors
-    _error(tape("fork", "nope", "x"), 2, "no session 'nope'")
-    _error(tape("fork", "main", "copy"), 2, "already exists")
-    _error(tape("fork", "main@9999", "x"), 2, "has events 1..")
-    _error(tape("diff", "main", "nope"), 2, "no session 'nope'")
-    _error(tape("diff", "main@", "copy"), 2, "bad session address")
-    _error(tape("take", "feat", "nothing", "-i", "main"), 2, "no binding user/nothing")
-    _error(tape("merge", "feat", "-i", "ghost"), 2, "no session 'ghost'")
+    assert_one_line_error(tape("fork", "nope", "x"), 2, "no session 'nope'")
+    assert_one_line_error(tape("fork", "main", "copy"), 2, "already exists")
+    assert_one_line_error(tape("fork", "main@9999", "x"), 2, "has events 1..")
+    assert_one_line_error(tape("diff", "main", "nope"), 2, "no session 'nope'")
+    assert_one_line_error(tape("diff", "main@", "copy"), 2, "bad session address")
+    assert_one_line_error(tape("take", "feat", "nothing", "-i", "main"), 2, "no binding user/nothing")
+    assert_one_line_error(tape("merge", "feat", "-i", "ghost"), 2, "no session 'ghost'")
 
 
 def test_second_writer_is_refused_and_a_killed_holder_frees_the_session(tape, tmp_path: Path) -> None:
@@ -112,7 +104,7 @@ def test_second_writer_is_refused_and_a_killed_holder_frees_the_session(tape, tm
                 break
             time.sleep(0.1)
         r = tape("eval", "-i", "w", "(define x 2)")
-        _error(r, 1, "session 'w' is open for writing by", f"pid {holder.pid}", "since")
+        assert_one_line_error(r, 1, "session 'w' is open for writing by", f"pid {holder.pid}", "since")
         # readers are never refused
         assert tape("state", "-i", "w", "--json").returncode == 0
         assert tape("diff", "w", "w").returncode == 0
@@ -132,9 +124,9 @@ def test_sql_gc_export_info_sessions(tape, tmp_path: Path) -> None:
     assert r.returncode == 0 and json.loads(r.stdout) == [{"name": "a", "parent": None},
                                                           {"name": "b", "parent": "a"}]
     assert "3 rows" in tape("sql", "SELECT * FROM bindings WHERE session='a'").stdout
-    _error(tape("sql", "DELETE FROM events"), 2, "read-only")
-    _error(tape("sql", "SELECT * FROM nope"), 2, "no such table")
-    _error(tape("sql"), 2, "give a statement")
+    assert_one_line_error(tape("sql", "DELETE FROM events"), 2, "read-only")
+    assert_one_line_error(tape("sql", "SELECT * FROM nope"), 2, "no such table")
+    assert_one_line_error(tape("sql"), 2, "give a statement")
     r = tape("sql", "--rebuild")
     assert r.returncode == 0 and "rebuilt the read model" in r.stderr
     r = tape("gc", "--json")
@@ -153,7 +145,7 @@ def test_sql_gc_export_info_sessions(tape, tmp_path: Path) -> None:
     assert tape("run", str(tmp_path / "a.lisp"), "-i", "copy").returncode == 0
     assert json.loads(tape("diff", "a", "copy", "--json").stdout)["changes"] == []
     assert tape("eval", "-i", "copy", "(list (inc2 1) @c)").stdout.strip() == "(3 5)"
-    _error(tape("export", "-i", "ghost"), 2, "no session 'ghost'")
+    assert_one_line_error(tape("export", "-i", "ghost"), 2, "no session 'ghost'")
     info = json.loads(tape("info", "-i", "b", "--json").stdout)
     assert info["parent"].startswith("a@") and info["forks"] == 0 and info["snapshots"] == 0
     assert {"bindings", "facts", "files", "checkpoints", "writer", "first_event_time"} <= set(info)
@@ -186,7 +178,7 @@ def test_branch_commands_on_postgres(tape, postgres_url: str) -> None:
         assert "kept the previous session 'a' as 'a.1'" in r.stderr
         rows = json.loads(t("sql", "SELECT name, events FROM sessions ORDER BY name", "--json").stdout)
         assert [r["name"] for r in rows] == ["a", "a.1", "b"]
-        _error(t("sql", "DROP TABLE events"), 2, "read-only")
+        assert_one_line_error(t("sql", "DROP TABLE events"), 2, "read-only")
         assert json.loads(t("gc", "--json").stdout)["freed_bytes"] > 0
         assert t("export", "-i", "a.1").stdout.count("(define") == 2
     finally:
