@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import _common as C
 
@@ -33,7 +34,7 @@ def build(path: Path, session: str, events: int, batch: int = 100) -> None:
             seq += n
 
 
-def _open_forks(store: object, repeat: int) -> dict[str, float]:
+def _open_forks(store: Any, repeat: int) -> dict[str, float]:
     """Checkpoints of the source, then the first open of each fork ``f0..``, the source's open, and
     the fold of the source from event 1 (seconds)."""
     from tapevm.domain.state import State, fold_fields
@@ -41,18 +42,18 @@ def _open_forks(store: object, repeat: int) -> dict[str, float]:
     from tapevm.infrastructure.session import open_session
 
     t0 = time.perf_counter()
-    Checkpoints(store, "src").rebuild()  # type: ignore[arg-type]
+    Checkpoints(store, "src").rebuild()
     rebuild_s = time.perf_counter() - t0
 
     def open_once(name: str) -> float:
         t0 = time.perf_counter()
-        with open_session(name, store, create=False):  # type: ignore[arg-type]
+        with open_session(name, store, create=False):
             return time.perf_counter() - t0
 
     fork_open = min(open_once(f"f{i}") for i in range(repeat))
     source_open = min(open_once("src") for _ in range(repeat))
     t0 = time.perf_counter()
-    fold_fields(store.read_fields("src"), State(session="src"))  # type: ignore[attr-defined]
+    fold_fields(store.read_fields("src"), State(session="src"))
     return {"rebuild_s": rebuild_s, "fork_open_s": fork_open, "source_open_s": source_open,
             "fold_s": time.perf_counter() - t0}
 

@@ -7,7 +7,6 @@ from itertools import chain
 import click
 import orjson
 from rich.table import Table
-from rich.text import Text
 
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
@@ -42,7 +41,7 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
             for r in events:
                 click.echo(orjson.dumps(render.event_json(r, show)).decode())
             return
-        title = render.rendered(out, Text(f"session {s.id}", style="bold"))
+        title = render.title_line(f"session {s.id}", out.is_terminal)
         chunks = chain([title], render.event_chunks(events, show, out, s.head if stop is None else min(stop, s.head)))
         if out.is_terminal:  # paged, and streamed into the pager: the first lines show at once
             click.echo_via_pager(chunks, color=True)

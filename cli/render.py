@@ -215,7 +215,7 @@ def fitted_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width:
 def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], console: Console) -> Iterator[str]:
     """A title line and a :func:`text_table` whose columns fit the console."""
     color = console.is_terminal
-    yield (click.style(title, bold=True) if color else title) + "\n"
+    yield title_line(title, color)
     columns = fitted_columns(headers, [cells for cells, _ in rows], console.width)
     yield from text_table(columns, rows, color)
 
@@ -243,11 +243,9 @@ def event_chunks(events: Iterable[RecordedEvent], show: ValuePrinter | None, con
     yield f"{count} event{'s' if count != 1 else ''}\n"
 
 
-def rendered(console: Console, renderable: Any) -> str:
-    """What ``console.print`` would print (its styles included when it writes to a terminal)."""
-    with console.capture() as captured:
-        console.print(renderable)
-    return captured.get()
+def title_line(text: str, color: bool) -> str:
+    """A table's title: a line of its own, bold on a terminal."""
+    return (click.style(text, bold=True) if color else text) + "\n"
 
 
 def state_json(state: State) -> dict[str, Any]:
@@ -272,9 +270,6 @@ def state_text(state: State, console: Console) -> Iterator[str]:
     data = state_json(state)
     color, width = console.is_terminal, console.width
 
-    def title(text: str) -> str:
-        return (click.style(text, bold=True) if color else text) + "\n"
-
     def rest(cells: Iterable[str], header: str, *used: int) -> int:  # the last column: its widest cell, if it fits
         room = max(20, width - sum(used) - len(used) * len(COLUMN_GAP))
         return min(room, max([len(header), *map(len, cells)]))
@@ -282,25 +277,25 @@ def state_text(state: State, console: Console) -> Iterator[str]:
     bindings = [(ns, name, printed) for ns, names in data["namespaces"].items() for name, printed in names.items()]
     ns_width = max([len("namespace")] + [len(ns) for ns, _, _ in bindings])
     name_width = min(40, max([len("name")] + [len(name) for _, name, _ in bindings]))
-    yield title(f"{state.session} at event {state.seq} (namespace {state.current_ns})")
+    yield title_line(f"{state.session} at event {state.seq} (namespace {state.current_ns})", color)
     yield from text_table([Column("namespace", ns_width, style={"fg": "cyan"}),
                            Column("name", name_width, style={"bold": True}),
                            Column("value", rest((v for _, _, v in bindings), "value", ns_width, name_width))],
                           ((row, None) for row in bindings), color)
     if data["atoms"]:
         atom_width = max(len("atom"), *(len(k) + 1 for k in data["atoms"]))
-        yield "\n" + title("atoms")
+        yield "\n" + title_line("atoms", color)
         yield from text_table([Column("atom", atom_width, right=True),
                                Column("value", rest(data["atoms"].values(), "value", atom_width))],
                               (((f"#{k}", v), None) for k, v in data["atoms"].items()), color)
     if data["facts"]:
-        yield "\n" + title("facts")
+        yield "\n" + title_line("facts", color)
         yield from text_table([Column("fact", rest(data["facts"], "fact"))], (((f,), None) for f in data["facts"]),
                               color)
     if data["files"]:
         size_width = max(len("size"), *(len(str(info["size"])) for info in data["files"].values()))
         path_width = rest(data["files"], "path", size_width, 16)
-        yield "\n" + title("files")
+        yield "\n" + title_line("files", color)
         yield from text_table([Column("path", path_width), Column("size", size_width, right=True),
                                Column("content", 16)],
                               (((path, str(info["size"]), info["content"][:16]), None)

@@ -241,8 +241,7 @@ class Checkpoints:
                 inherited.session = self.session
                 key = self.source._key  # the fork's first frames are based on it, as on a keyframe of its own
                 if key is not None and self._key is None:
-                    self._key, self._stale, self._last_p = key, 0, None
-                    self._chain = sum(1 for m in self.metas() if m.kind == "P" and m.base == key.meta.seq)
+                    self._use_key(key)
                 return inherited, at, ignored
         return None, None, ignored
 
@@ -369,10 +368,13 @@ class Checkpoints:
 
     def _remember_key(self, meta: CheckpointMeta, state: State, dict_raw: bytes, depth: int, entries: int) -> None:
         if self._key is None or self._key.meta.seq <= meta.seq:
-            self._key = _Keyframe(meta, _semantic_copy(state), len(state.nodes), len(state.blobs), dict_raw,
-                                  depth, entries)
-            self._chain = sum(1 for m in self.metas() if m.kind == "P" and m.base == meta.seq)
-            self._stale, self._last_p = 0, None
+            self._use_key(_Keyframe(meta, _semantic_copy(state), len(state.nodes), len(state.blobs), dict_raw,
+                                    depth, entries))
+
+    def _use_key(self, key: _Keyframe) -> None:
+        """Base the next frames on ``key`` (one of the session's keyframes, or its source's)."""
+        self._key, self._stale, self._last_p = key, 0, None
+        self._chain = sum(1 for m in self.metas() if m.kind == "P" and m.base == key.meta.seq)
 
     # -- writing ---------------------------------------------------------------------------------
     def type_of_event(self, seq: int) -> str | None:

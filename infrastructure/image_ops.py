@@ -222,7 +222,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
             # built from a checked image by our own code: no need for pydantic to walk 100,000 values
             ContentStored.model_construct(nodes=_nodes_as_json(state),
                                           blobs=[blob_entry(k, v) for k, v in state.blobs.items()]),
-            ImageLoaded.model_construct(**marker, with_history=False, state=_structure_without_snapshots(state)),
+            ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state)),
         ]
         records = [RecordedEvent(session_id, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
     # SessionStarted in a record of its own (same transaction): opening a session reads its first
@@ -242,10 +242,12 @@ def _nodes_as_json(state: State) -> list[Any]:
     return list(map(list, zip(map(itemgetter(0), items), values)))
 
 
-def _structure_without_snapshots(state: State) -> dict[str, Any]:
+def _loaded_structure(state: State) -> dict[str, Any]:
+    """What ``ImageLoaded`` sets: the state less what belongs to the image's session's log (its
+    snapshots and merges, its name and event number)."""
     s = structure(state)
     s.pop("snapshots")
-    s.pop("merged")  # the merges of the image's session, not of the one loading it
+    s.pop("merged")
     s.pop("session")
     s.pop("seq")
     return s

@@ -115,10 +115,11 @@ def _merge_event(kind: str, source_stream: str, source_name: str, source_seq: in
                         ancestor=ancestor, **fields)
 
 
-def _commit(dest: Session, source: State, items: list[MergeItem], event: MergeApplied) -> int:
+def _commit(dest: Session, ours: State, source: State, items: list[MergeItem], event: MergeApplied) -> int:
+    """Append ``event`` to ``dest`` (whose state is ``ours``), after the content of ``source`` it lacks."""
     values = [it.theirs for it in items if it.theirs is not MISSING and it.kind != "file"]
     blob_keys = [it.theirs for it in items if it.kind == "file" and it.theirs is not MISSING]
-    content = missing_content(source, dest.state, values, blob_keys)
+    content = missing_content(source, ours, values, blob_keys)
     events: list[Event] = ([content] if content else []) + [event]
     recorded = dest.record(events)
     return int(recorded[-1].seq)
@@ -138,10 +139,11 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
     with Session(store, destination, create=False) as dest:
         ancestor = lineage.common_ancestor(store, src_stream, dest.stream)
         ancestor = min(ancestor, src_seq)
-        base_seq = max(ancestor, min(dest._state.merged.get(src_stream, 0), src_seq))
+        ours = dest.state
+        base_seq = max(ancestor, min(ours.merged.get(src_stream, 0), src_seq))
         theirs = state_of(store, src_stream, src_seq)
         base = state_of(store, src_stream, base_seq) if base_seq else State()
-        plan = three_way(base, dest.state, theirs, prefer)
+        plan = three_way(base, ours, theirs, prefer)
         result = MergeResult(src_addr.session, destination, src_seq, base_seq, plan.take, plan.conflicts)
         if plan.conflicts and prefer == "fail":
             names = ", ".join(item_label(c) for c in plan.conflicts[:8])
@@ -152,7 +154,7 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
             )
         if plan.take or plan.conflicts:  # a resolved conflict is recorded too, so the next merge's base moves on
             event = _merge_event("merge", src_stream, src_addr.session, src_seq, base_seq, plan.take)
-            result.seq = _commit(dest, theirs, plan.take, event)
+            result.seq = _commit(dest, ours, theirs, plan.take, event)
         log.info("merged", source=str(src_addr), destination=destination, applied=len(plan.take),
                  conflicts=len(plan.conflicts))
         return result
@@ -170,9 +172,9 @@ def take(store: EventStore, source: str, name: str, destination: str) -> MergeRe
         raise UsageError(f"session {src_addr} has no binding {ns}/{short} (see 'tape state -i {src_addr.session}')")
     value = theirs.namespaces[ns][short]
     with Session(store, destination, create=False) as dest:
-        ours = dest.state.namespaces.get(ns, {}).get(short, MISSING)
-        item = MergeItem("binding", (ns, short), MISSING, ours, value)
+        ours = dest.state
+        item = MergeItem("binding", (ns, short), MISSING, ours.namespaces.get(ns, {}).get(short, MISSING), value)
         result = MergeResult(src_addr.session, destination, src_seq, 0, [item])
         event = _merge_event("take", src_stream, src_addr.session, src_seq, 0, [item])
-        result.seq = _commit(dest, theirs, [item], event)
+        result.seq = _commit(dest, ours, theirs, [item], event)
         return result
