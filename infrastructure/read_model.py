@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 import structlog
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.state import fact_key
@@ -47,6 +47,7 @@ from tapevm.infrastructure.followers import Applied, catch_up
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_registry import SessionRegistry
+from tapevm.infrastructure.sqlite_backend import TapeSQLiteDatastore
 from tapevm.infrastructure.store_factory import tape_home
 from tapevm.infrastructure.tracked_transaction import tracked_transaction
 from tapevm.infrastructure.tracking_recorders import create_sqlite_tracking_table
@@ -205,7 +206,9 @@ class ReadModel:
         self.store = store
         self.path = path or read_model_path(store)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.datastore = SQLiteDatastore(str(self.path))
+        # Ours, not the library's: followers opening a new read model together must wait for the switch
+        # to WAL (the library's fails at once with "database is locked" while another connection has it).
+        self.datastore = TapeSQLiteDatastore(str(self.path))
         # Its own codec: a follower applies this projection in its own thread, and zstd contexts are not thread-safe.
         self.codec = RecordCodec()
         self.tracking = SQLiteTrackingRecorder(self.datastore)

@@ -107,3 +107,30 @@ def test_rebuild_empties_in_place_keeps_the_library_bookkeeping_and_deletes_a_da
         path.write_bytes(b"this is not a database" * 100)
         assert rm.rebuild(store) == 1 and not path.exists()
         assert rm.run_sql(store, "SELECT COUNT(*) FROM events")[0].rows[0][0] == before
+
+
+def test_followers_creating_a_new_read_model_together_both_open_it(tmp_path: Path) -> None:
+    """The first connections to a new file switch it to WAL, which fails at once while another
+    connection holds it; two followers starting on a new read model must both wait for it instead
+    (before, one in ~70 such starts failed with "database is locked")."""
+    import threading
+
+    with open_store(str(tmp_path / "store.db")) as store:
+        for i in range(150):
+            errors: list[BaseException] = []
+            barrier = threading.Barrier(2)
+
+            def create(path: Path, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+                try:
+                    barrier.wait()
+                    rm.ReadModel(store, path)
+                except BaseException as e:  # noqa: BLE001 - reported below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=create, args=(tmp_path / f"rm{i}.db", barrier, errors))
+                       for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert not errors, f"start {i}: {errors[0]!r}"
