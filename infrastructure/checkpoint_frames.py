@@ -17,6 +17,16 @@ A delta frame (``D`` or ``P``) is, uncompressed::
     4 bytes  length of the node section (``key SP bytes`` lines), then it
     rest     the blob section (orjson)
 
+The bindings a patch sets are stored as columns per namespace (``"S": {ns: [order, runs, new,
+ref, values]}``), because on a state that churns (the same bindings updated again and again)
+the names were half a P-frame: names the base already has are given by their *positions* in
+the base namespace's order, as runs (``[gap, length, ...]``), new names as strings; ``order``
+is a 32-bit digest of the base's name order (so a reader whose base is ordered differently
+refuses the frame instead of misnaming bindings); the integer values are stored as ``ref -
+value`` (frame of reference: counters, times and event numbers updated together differ in
+their last digits only).  Writer and readers must see the base in the same order: the writer
+keeps its keyframe in the order a reader decodes it to (:func:`follow_delta_frame`).
+
 Every stored payload starts with one byte saying how the rest is stored: ``0`` as is (tiny
 frames that zstd would only make longer), ``1`` zstd, ``2`` zstd with the frame's *chain
 dictionary*: the raw bytes of its base keyframe's chain, root first (the last
@@ -167,14 +177,20 @@ class DeltaFrame(NamedTuple):
     blobs: int
 
 
-def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State) -> DeltaFrame:
-    """The change from ``base`` to ``state`` plus the content added since ``base``."""
+def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State,
+                positions: Positions | None = None) -> DeltaFrame:
+    """The change from ``base`` to ``state`` plus the content added since ``base``; ``positions``: a memo
+    of ``base``'s binding positions, kept by the caller while it writes frames on the same base."""
     patch = _patch(diff(base, state))
     head: dict[str, Any] = {"p": patch, "n": base_nodes, "b": base_blobs}
     if state.snapshots != base.snapshots:
         head["s"] = {name: [at, d] for name, (at, d) in state.snapshots.items()}
     if state.merged != base.merged:
         head["m"] = state.merged
+    if "set" in patch:
+        packed = {k: v for k, v in patch.items() if k != "set"}
+        packed["S"] = _pack_bindings(patch["set"], base, {} if positions is None else positions)
+        head["p"] = packed
     head_bytes = orjson.dumps(head)
     added_nodes = list(content_since(state.nodes, base_nodes))
     added_blobs = list(content_since(state.blobs, base_blobs))
@@ -186,19 +202,46 @@ def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State) -> 
                       len(added_nodes), len(added_blobs))
 
 
+def _split(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    n = int.from_bytes(raw[:_LEN], "big")
+    if len(raw) < _LEN + n:
+        raise ValueError("truncated delta frame")
+    return orjson.loads(raw[_LEN:_LEN + n]), raw[_LEN + n:]
+
+
+def _apply_head(state: State, head: dict[str, Any]) -> int:
+    """Apply what a frame's head changes (not its content); the entries it sets or removes."""
+    patch = dict(head["p"])
+    if "S" in patch:
+        patch["set"] = _unpack_bindings(patch.pop("S"), state)
+    _apply_patch(state, patch)
+    if "s" in head:
+        state.snapshots = {name: (at, d) for name, (at, d) in head["s"].items()}
+    if "m" in head:
+        state.merged = dict(head["m"])
+    return patch_entries(patch)
+
+
+def follow_delta_frame(base: State, raw: bytes) -> None:
+    """Move ``base`` (a semantic copy, content tables left alone) on by a delta frame, in the order a
+    reader decoding the frame gets: how the writer keeps a delta keyframe for the frames based on it.
+
+    A state reached through the log may order a namespace differently (a binding removed and defined
+    again moves to its end; a patch changes it where it was), and P-frames name bindings by position.
+    """
+    _apply_head(base, _split(raw)[0])
+
+
 def apply_delta_frame(base: State, raw: bytes, seq: int) -> tuple[State, int]:
     """``base`` (decoded from the frame's base, consumed) moved on to event ``seq`` by a delta frame;
     and the frame's entry count."""
-    n = int.from_bytes(raw[:_LEN], "big")
-    head = orjson.loads(raw[_LEN:_LEN + n])
-    rest = raw[_LEN + n:]
+    head, rest = _split(raw)
     m = int.from_bytes(rest[:_LEN], "big")
     if len(rest) < _LEN + m:
         raise ValueError("truncated delta frame")
     if len(base.nodes) != head["n"] or len(base.blobs) != head["b"]:
         raise ValueError("the base keyframe's content does not match the frame's")
-    _apply_patch(base, head["p"])
-    entries = patch_entries(head["p"])
+    entries = _apply_head(base, head)
     for k, v in decode_nodes(rest[_LEN:_LEN + m]).items():
         base.nodes.add(k, v)
         entries += 1
@@ -207,12 +250,65 @@ def apply_delta_frame(base: State, raw: bytes, seq: int) -> tuple[State, int]:
         added = decode_blobs(blobs)
         base.blobs.add_table(added)
         entries += len(added)
-    if "s" in head:
-        base.snapshots = {name: (at, d) for name, (at, d) in head["s"].items()}
-    if "m" in head:
-        base.merged = dict(head["m"])
     base.seq = seq
     return base, entries
+
+
+def _order_digest(names: list[str]) -> int:
+    return xxhash.xxh3_64_intdigest(orjson.dumps(names)) & 0xFFFFFFFF
+
+
+Positions = dict[str, tuple[dict[str, int], int]]  # ns -> (name -> position, order digest) of one base
+
+
+def _pack_bindings(sets: dict[str, dict[str, Any]], base: State, memo: Positions) -> dict[str, list[Any]]:
+    """The bindings a patch sets, as columns per namespace (see the module's docstring); ``memo`` keeps
+    the base's positions for the next frames on the same base (an index of every binding it has)."""
+    packed: dict[str, list[Any]] = {}
+    for ns, table in sets.items():
+        found = memo.get(ns)
+        if found is None:
+            order = list(base.namespaces.get(ns, ()))
+            found = memo[ns] = ({name: i for i, name in enumerate(order)}, _order_digest(order))
+        index, digest = found
+        known = sorted((index[name], name) for name in table if name in index)
+        new = [name for name in table if name not in index]
+        values = [table[name] for _, name in known] + [table[name] for name in new]
+        ints = [v for v in values if type(v) is int]
+        ref = max(ints, default=0)
+        column = [ref - v if type(v) is int else v for v in values]
+        runs: list[int] = []
+        end = 0
+        for p, _ in known:
+            if runs and p == end:
+                runs[-1] += 1
+            else:
+                runs += [p - end, 1]
+            end = p + 1
+        packed[ns] = [digest if runs else 0, runs, new, ref, column]
+    return packed
+
+
+def _unpack_bindings(packed: dict[str, list[Any]], base: State) -> dict[str, dict[str, Any]]:
+    """Inverse of :func:`_pack_bindings` against the same base; ValueError when the base is not that."""
+    sets: dict[str, dict[str, Any]] = {}
+    for ns, (digest, runs, new, ref, column) in packed.items():
+        order = list(base.namespaces.get(ns, ()))
+        if runs and _order_digest(order) != digest:
+            raise ValueError(f"the base keyframe's bindings of {ns} are not in the order the frame names them by")
+        names: list[str] = []
+        end = 0
+        for gap, length in zip(runs[::2], runs[1::2]):
+            start = end + gap
+            end = start + length
+            names += order[start:end]
+            if end > len(order):
+                raise ValueError(f"a frame names binding {end - 1} of {ns}, which has {len(order)}")
+        names += new
+        if len(names) != len(column):
+            raise ValueError(f"a frame sets {len(column)} values for {len(names)} bindings of {ns}")
+        sets[ns] = {name: ref - v if type(v) is int else v for name, v in zip(names, column)}
+    return sets
 
 
 def _apply_patch(state: State, found: dict[str, Any]) -> None:

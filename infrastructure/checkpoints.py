@@ -40,7 +40,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -53,8 +53,10 @@ from tapevm.infrastructure import lineage
 from tapevm.infrastructure.checkpoint_frames import (
     DeltaFrame,
     FrameCodec,
+    Positions,
     apply_delta_frame,
     delta_frame,
+    follow_delta_frame,
     state_entries,
 )
 from tapevm.infrastructure.checkpoint_hash import (
@@ -71,8 +73,9 @@ log = structlog.get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
 # fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py;
-# frame-5: a fork's events hash starts at its fork point; fold-3/state-4: State.merged
-PROJECTION_VERSION = "fold-3/state-4/frame-5"
+# frame-5: a fork's events hash starts at its fork point; fold-3/state-4: State.merged;
+# frame-6: the bindings a delta frame sets are columns (positions in the base's order, integers from a reference)
+PROJECTION_VERSION = "fold-3/state-4/frame-6"
 DEFAULT_INTERVAL = 1000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
@@ -97,6 +100,7 @@ class _Keyframe:
     dict_raw: bytes       # its chain's raw frames, root first: the dictionary of frames based on it
     depth: int            # D frames in its chain
     chain_entries: int    # entries those D frames hold
+    positions: Positions = field(default_factory=dict)  # of its bindings, as frames on it name them
 
 
 class Checkpoints:
@@ -424,7 +428,7 @@ class Checkpoints:
         kind, base, dict_raw, entries, stale = "I", 0, None, 0, 0
         key = self._key
         if key is not None and key.meta.seq < state.seq and self._chain < MAX_CHAIN:
-            frame = delta_frame(key.state, key.nodes, key.blobs, state)
+            frame = delta_frame(key.state, key.nodes, key.blobs, state, key.positions)
             raw, entries, total = frame.raw, frame.entries, state_entries(state)
             stale = self._stale + _repeated(self._last_p, frame)
             if (entries < max(PROMOTE_MIN, PROMOTE_FRACTION * total)
@@ -452,8 +456,11 @@ class Checkpoints:
             chain_raw = raw if key is None or kind == "I" else key.dict_raw + raw
             depth = 0 if key is None or kind == "I" else key.depth + 1
             chain_entries = 0 if key is None or kind == "I" else key.chain_entries + entries
-            self._key = _Keyframe(meta, _semantic_copy(state), len(state.nodes), len(state.blobs), chain_raw,
-                                  depth, chain_entries)
+            key_state = _semantic_copy(state)
+            if kind == "D" and key is not None:  # P-frames name bindings by position: in the order readers see
+                key_state.namespaces = _as_read(key.state, raw, state)
+            self._key = _Keyframe(meta, key_state, len(state.nodes), len(state.blobs), chain_raw, depth,
+                                  chain_entries)
             self._chain = 0
         log.debug("checkpoint_written", session=self.session, seq=meta.seq, kind=kind, bytes=len(payload))
         return meta
@@ -519,6 +526,16 @@ def _semantic_copy(state: State) -> State:
     return State(session=state.session, seq=state.seq, current_ns=state.current_ns,
                  namespaces={ns: dict(b) for ns, b in state.namespaces.items()}, atoms=dict(state.atoms),
                  facts=dict(state.facts), files=dict(state.files), nodes=state.nodes, blobs=state.blobs)
+
+
+def _as_read(key: State, raw: bytes, state: State) -> dict[str, dict[str, Any]]:
+    """``state``'s bindings in the order a reader gets them in by applying the delta keyframe ``raw`` to
+    ``key`` (a binding defined again after it was removed is at the end of ``state``'s namespace, but
+    where it was in the patched keyframe).  The values stay ``state``'s own objects: the next diffs
+    against this keyframe compare unchanged values by identity first."""
+    followed = _semantic_copy(key)
+    follow_delta_frame(followed, raw)
+    return {ns: {name: state.namespaces[ns][name] for name in table} for ns, table in followed.namespaces.items()}
 
 
 def _repeated(previous: DeltaFrame | None, frame: DeltaFrame) -> int:
