@@ -23,6 +23,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from tapevm.domain.errors import MergeConflict
 from tapevm.infrastructure.branching import fork
 from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
+from tapevm.infrastructure import checkpoints
 from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.merging import merge, take
 from tapevm.infrastructure.session import open_session
@@ -63,8 +64,10 @@ class Sessions(RuleBasedStateMachine):
         self.merged: set[tuple[str, str]] = set()
         self.snaps: dict[str, list[tuple[str, int, dict[str, int]]]] = {}  # session -> (name, at, values)
         self.count = 0
-        # a checkpoint every 3 events, so forks start from their source's and chain their own on them
+        # a checkpoint every 3 events, so forks start from their source's and chain their own on them;
+        # small states get delta keyframes too (P-frames then name bindings by position in them)
         checkpoint_store_for(self.store).set_setting("checkpoint_interval", "3")  # type: ignore[union-attr]
+        self._promote_min, checkpoints.PROMOTE_MIN = checkpoints.PROMOTE_MIN, 2
         with open_session("s0", self.store):
             pass  # SessionStarted
         return self._new("s0", {})
@@ -177,6 +180,8 @@ class Sessions(RuleBasedStateMachine):
                 assert dict(cp.state_at(at).namespaces.get("user", {})) == values, (name, at)
 
     def teardown(self) -> None:
+        if hasattr(self, "_promote_min"):
+            checkpoints.PROMOTE_MIN = self._promote_min
         if hasattr(self, "store"):
             self.store.close()
             self.dir.cleanup()
