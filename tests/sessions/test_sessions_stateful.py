@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tapevm.domain.errors import MergeConflict
+from tapevm.infrastructure import checkpoints
 from tapevm.infrastructure.branching import fork
 from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
-from tapevm.infrastructure import checkpoints
 from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.merging import merge, take
 from tapevm.infrastructure.session import open_session
