@@ -19,11 +19,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
+
 from tapevm.domain.errors import StoreError
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 
 TABLE = "tape_checkpoints"
 SETTINGS = "tape_settings"
+log = structlog.get_logger("tapevm.checkpoints")
 _META_COLUMNS = ("session, seq, kind, base, projection_version, events_hash, tip, payload_hash, raw_size, "
                  "created_at")
 
@@ -134,8 +137,14 @@ class SQLCheckpointStore(CheckpointStore):
         t, p = self._table(TABLE), self.ph
         rows = self._run([f"SELECT {_META_COLUMNS}, LENGTH(payload) FROM {t} WHERE session={p} ORDER BY seq"],
                          [(session,)], fetch=True)
-        return [CheckpointMeta(r[0], int(r[1]), r[2], int(r[3]), r[4], r[5], r[6], r[7], int(r[8]), int(r[10]),
-                               float(r[9])) for r in rows]
+        metas = []
+        for r in rows:
+            try:
+                metas.append(CheckpointMeta(str(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]),
+                                            str(r[6]), str(r[7]), int(r[8]), int(r[10]), float(r[9])))
+            except (TypeError, ValueError):  # a damaged row (SQLite keeps any type): as if it were not there
+                log.warning("checkpoint_ignored", session=session, seq=str(r[1])[:20], reason="malformed row")
+        return metas
 
     def payload(self, session: str, seq: int) -> bytes | None:
         t, p = self._table(TABLE), self.ph

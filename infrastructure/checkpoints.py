@@ -38,6 +38,7 @@ the stream that holds it), so its first checkpoint is a patch, not a keyframe.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -165,18 +166,25 @@ class Checkpoints:
         return self._metas
 
     def _drop_outdated(self, metas: list[CheckpointMeta]) -> list[CheckpointMeta]:
-        """``metas`` less those another projection version wrote, which are deleted in one go.
+        """``metas`` less those another projection version wrote and those whose metadata is not what
+        this code writes (a damaged row), which are deleted in one go.
 
         After an upgrade every checkpoint of a session is outdated at once: one
         log line and one transaction, not a warning and a delete per checkpoint.
         """
         outdated = [m for m in metas if m.projection_version != PROJECTION_VERSION]
-        if not outdated:
+        if outdated:
+            log.warning("checkpoints_outdated", session=self.session, count=len(outdated),
+                        written_by=sorted({m.projection_version for m in outdated}), current=PROJECTION_VERSION)
+        damaged = [(m, reason) for m in metas if m.projection_version == PROJECTION_VERSION
+                   and (reason := _malformed(m)) is not None]
+        for m, reason in damaged:
+            log.warning("checkpoint_ignored", session=self.session, seq=m.seq, kind=m.kind, reason=reason)
+        dropped = outdated + [m for m, _ in damaged]
+        if not dropped:
             return metas
-        log.warning("checkpoints_outdated", session=self.session, count=len(outdated),
-                 written_by=sorted({m.projection_version for m in outdated}), current=PROJECTION_VERSION)
-        self._safe(lambda: self.cache.delete(self.session, [m.seq for m in outdated]), None)  # type: ignore[union-attr]
-        return [m for m in metas if m.projection_version == PROJECTION_VERSION]
+        self._safe(lambda: self.cache.delete(self.session, [m.seq for m in dropped]), None)  # type: ignore[union-attr]
+        return [m for m in metas if m not in dropped]
 
     def due(self, state: State) -> bool:
         """Whether ``state`` is ``interval`` events or more past the last checkpoint (a fork without
@@ -519,6 +527,21 @@ def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segmen
     source = checkpoints_of(store, segs[-2].stream, segs[:-1], cache) if len(segs) > 1 else None
     return Checkpoints(store, stream, cache=cache, source=source, fork_at=segs[-1].first - 1,
                        read_fields=lambda a, b: lineage.read_fields(store, stream, a, b, segs))
+
+
+_HASH = re.compile(r"[0-9a-f]{16}\Z")
+
+
+def _malformed(meta: CheckpointMeta) -> str | None:
+    """Why a checkpoint's metadata cannot be what this code wrote (None: it can); a row damaged in
+    the table must be ignored like a damaged payload, not stop the session from opening."""
+    if meta.kind not in ("I", "D", "P"):
+        return f"unknown kind {meta.kind!r}"
+    if not (_HASH.match(meta.events_hash) and _HASH.match(meta.payload_hash) and (not meta.tip or _HASH.match(meta.tip))):
+        return "malformed hashes"
+    if meta.seq < 1 or (meta.base != 0 if meta.kind == "I" else not 0 < meta.base < meta.seq):
+        return f"impossible event numbers (seq {meta.seq}, base {meta.base})"
+    return None
 
 
 def _semantic_copy(state: State) -> State:

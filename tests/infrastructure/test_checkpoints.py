@@ -98,7 +98,7 @@ def _corrupt(cp: Checkpoints, seq: int, *, payload: bytes | None = None, version
     cp.cache.put(meta, payload if payload is not None else stored)  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("damage", ["bytes", "version", "log"])
+@pytest.mark.parametrize("damage", ["bytes", "version", "log", "hash", "kind", "base"])
 def test_mismatching_checkpoints_are_ignored_logged_and_rebuilt(store_url: str, small_interval: None,
                                                                damage: str) -> None:
     with open_session("bad", store_url) as s:
@@ -112,10 +112,15 @@ def test_mismatching_checkpoints_are_ignored_logged_and_rebuilt(store_url: str, 
             _corrupt(cp, target.seq, payload=stored[:-3] + b"xyz")
         elif damage == "version":
             _corrupt(cp, target.seq, version="fold-0")
-        else:  # the checkpoint claims to cover another log: its tip does not match
+        elif damage == "log":  # the checkpoint claims to cover another log: its tip does not match
             from dataclasses import replace
 
             cp.cache.put(replace(target, tip="00" * 8), cp.cache.payload("bad", target.seq))  # type: ignore[union-attr]
+        else:  # a damaged row: metadata this code never writes (it used to stop the session from opening)
+            from dataclasses import replace
+
+            damaged = {"hash": {"events_hash": "x"}, "kind": {"kind": "Z"}, "base": {"base": target.seq + 5}}[damage]
+            cp.cache.put(replace(target, **damaged), cp.cache.payload("bad", target.seq))  # type: ignore[union-attr,arg-type]
     with structlog.testing.capture_logs() as logs, open_session("bad", store_url, create=False) as again:
         assert canon(again.state) == final and again.head == head
         assert canon(again.state_at(target.seq)) == canon(full_fold(again, target.seq))
@@ -442,3 +447,20 @@ def test_p_frames_on_a_delta_keyframe_of_redefined_bindings_are_read_back(
             assert canon(again.state_at(m.seq)) == canon(full_fold(again, m.seq)), m
         assert all(reason is None for _, reason in cp.verify())
         assert not [e for e in logs if e["event"] == "checkpoint_ignored"]
+
+
+def test_a_checkpoint_row_of_the_wrong_types_is_ignored(sqlite_path: str, small_interval: None) -> None:
+    """SQLite keeps whatever a column is given: a row damaged into text where numbers belong is
+    skipped (logged), and the session opens from the log and the other checkpoints."""
+    import sqlite3
+
+    with open_session("rows", sqlite_path) as s:
+        for i in range(20):
+            s.run(_program(i))
+        head, final = s.head, canon(s.state)
+        target = s.checkpoints.metas()[-1]
+    with sqlite3.connect(sqlite_path) as db:
+        db.execute("UPDATE tape_checkpoints SET raw_size='lots', created_at='yesterday' WHERE seq=?", (target.seq,))
+    with structlog.testing.capture_logs() as logs, open_session("rows", sqlite_path, create=False) as again:
+        assert canon(again.state) == final and again.head == head
+        assert any(e["event"] == "checkpoint_ignored" and e["reason"] == "malformed row" for e in logs)
