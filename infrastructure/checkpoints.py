@@ -138,6 +138,7 @@ class Checkpoints:
         # Keyframe payloads already checked (version, checksum, tip) and decompressed, by seq: a chain
         # is read once per reader, not once per state_at (P-frames are still checked every time).
         self._checked: dict[int, tuple[CheckpointMeta, bytes]] = {}
+        self._staged: list[tuple[CheckpointMeta, bytes]] | None = None  # a rebuild's, until it has read the log
 
     # -- settings ----------------------------------------------------------------------------
     @property
@@ -451,7 +452,10 @@ class Checkpoints:
         payload = self._codec.compress(raw, dict_raw, keyframe=kind != "P")
         meta = CheckpointMeta(self.session, state.seq, kind, base, PROJECTION_VERSION, events_hash, tip,
                               _hash(payload), len(raw), len(payload), time.time())
-        self.cache.put(meta, payload)
+        if self._staged is not None:
+            self._staged.append((meta, payload))
+        else:
+            self.cache.put(meta, payload)
         metas = [m for m in self.metas() if m.seq != meta.seq] + [meta]
         self._metas = sorted(metas, key=lambda m: m.seq)
         if self._metas[-1] is meta:  # the head moves on from here
@@ -481,21 +485,34 @@ class Checkpoints:
             raise UsageError(f"the store {self.store.url_for_display} keeps no checkpoints")
         if head is None:
             head = self.store.last_seq(self.session)
-        self.cache.delete(self.session)
+        kept = self.metas()
+        # The new checkpoints are kept aside until the whole log has been read: a log that cannot be
+        # read (a damaged record) fails the rebuild with the old checkpoints still in place.
+        staged: list[tuple[CheckpointMeta, bytes]] = []
+        self._staged = staged
         self._metas, self._key, self._chain, self._stale, self._last_p = [], None, 0, 0, None
         self._checked = {}
         self._running = RunningEventsHash(self.fork_at)
-        state = State(session=self.session)
-        interval = self.interval
-        for seq, type_name, fields in self._read(1, head):
-            fold_fields([(seq, type_name, fields)], state)
-            if seq <= self.fork_at:  # a fork's first events: its source's to checkpoint
-                continue
-            self._running.add(seq, type_name, fields)
-            if seq % interval == 0 or seq == head:
-                self.write(state)  # chains on from the running hash, which write() restarts
-                if progress is not None:
-                    progress(seq, head)
+        try:
+            state = State(session=self.session)
+            interval = self.interval
+            for seq, type_name, fields in self._read(1, head):
+                fold_fields([(seq, type_name, fields)], state)
+                if seq <= self.fork_at:  # a fork's first events: its source's to checkpoint
+                    continue
+                self._running.add(seq, type_name, fields)
+                if seq % interval == 0 or seq == head:
+                    self.write(state)  # chains on from the running hash, which write() restarts
+                    if progress is not None:
+                        progress(seq, head)
+        except BaseException:
+            self._metas, self._key, self._running = kept, None, None
+            raise
+        finally:
+            self._staged = None
+        self.cache.delete(self.session)
+        for meta, payload in staged:
+            self.cache.put(meta, payload)
         return self.metas()
 
     def verify(self) -> list[tuple[CheckpointMeta, str | None]]:

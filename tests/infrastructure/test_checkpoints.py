@@ -464,3 +464,26 @@ def test_a_checkpoint_row_of_the_wrong_types_is_ignored(sqlite_path: str, small_
     with structlog.testing.capture_logs() as logs, open_session("rows", sqlite_path, create=False) as again:
         assert canon(again.state) == final and again.head == head
         assert any(e["event"] == "checkpoint_ignored" and e["reason"] == "malformed row" for e in logs)
+
+
+def test_a_rebuild_that_cannot_read_the_log_keeps_the_checkpoints(sqlite_path: str, small_interval: None) -> None:
+    """A damaged record fails ``rebuild`` before it has dropped anything: the session still opens from
+    the checkpoints it had (before, they were deleted first and the session could no longer open)."""
+    import sqlite3
+
+    from tapevm.domain.errors import TapeError
+
+    with open_session("dmg", sqlite_path) as s:
+        for i in range(20):
+            s.run(_program(i))
+        head, final = s.head, canon(s.state)
+        before = s.checkpoints.metas()
+    with sqlite3.connect(sqlite_path) as db:  # damage the record of the first form (its checksum no longer matches)
+        db.execute("UPDATE stored_events SET state = CAST(substr(state, 1, 60) || x'ff' || substr(state, 62) AS BLOB)"
+                   " WHERE originator_id = 'dmg' AND originator_version = 2")
+    with open_store(sqlite_path) as store:
+        with pytest.raises(TapeError):
+            Checkpoints(store, "dmg").rebuild()
+        assert Checkpoints(store, "dmg").metas() == before
+    with open_session("dmg", sqlite_path, create=False) as again:
+        assert again.head == head and canon(again.state) == final
