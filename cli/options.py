@@ -33,6 +33,15 @@ def continuation_options(f: F) -> F:
                         help="Continue session ID (fail if it does not exist); with run, only the forms of FILE not committed yet run.")(f)
 
 
+def check_syntax(source: str, file: str) -> None:
+    """Refuse source with a syntax error (ReadError, exit 2) before a session is opened: otherwise
+    ``-f`` would have set the old session aside, ``--image`` loaded the image, or a new id been
+    created, all for a command that is then refused."""
+    from tapevm.vm.reader import read_forms
+
+    read_forms(source, file)
+
+
 def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> Session:
     """The session a run/eval/repl writes to, honouring -u and -f (and saying where -f kept the old one)."""
     if must_continue and fresh:

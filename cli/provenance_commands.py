@@ -188,6 +188,9 @@ def world_cat(ctx: click.Context, path: str, session_id: str, at: int | None) ->
 @click.pass_context
 def world_import(ctx: click.Context, host_path: Path, path: str | None, session_id: str) -> None:
     """Record the host file HOST_PATH into the VM's world as PATH (default: its name), as an event."""
+    from tapevm.infrastructure.world_import import read_host_file
+
+    host = read_host_file(host_path, path)  # before the session is opened (or created)
     with open_session_for(ctx, session_id) as s:
-        seq = s.import_file(str(host_path), path)
+        seq = s.import_file(host)
         click.echo(f"imported {host_path} as {path or host_path.name} (event {seq})")

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from tapevm.cli.options import continuation_options, open_writer_for, session_option, show_outcome
+from tapevm.cli.options import (
+    check_syntax,
+    continuation_options,
+    open_writer_for,
+    session_option,
+    show_outcome,
+)
 from tapevm.domain.errors import UsageError
 
 
@@ -31,6 +37,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
         raise UsageError(f"cannot read {file}: {e}") from None
     if image_file is not None and (must_continue or fresh):
         raise UsageError("--image starts a new session: it cannot be combined with -u/--continue or -f/--fresh")
+    check_syntax(source, str(file))
     if image_file is not None:
         from tapevm.cli.options import open_store_for
         from tapevm.infrastructure.image_ops import load_image
@@ -67,6 +74,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
 @click.pass_context
 def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, fresh: bool) -> None:
     """Evaluate EXPR (one or more forms) and print the value of the last one."""
+    check_syntax(expr, "<eval>")
     with open_writer_for(ctx, session_id, must_continue, fresh) as s:
         outcomes = s.run(expr, "<eval>", stop_on_error=True)
         for outcome in outcomes:

@@ -43,7 +43,7 @@ from tapevm.infrastructure.session_registry import SessionRegistry
 from tapevm.infrastructure.side_tables import has_side_tables
 from tapevm.infrastructure.store_factory import open_store
 from tapevm.infrastructure.unfinished_form import find_unfinished_form, resume_form
-from tapevm.infrastructure.world_import import import_file
+from tapevm.infrastructure.world_import import HostFile, import_file
 from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import FormEventBuilder, stored_printed
@@ -298,7 +298,7 @@ class Session:
         if self._form_seq is not None:  # its FormSubmitted is in the log, its end is not
             self.unfinished = self._form_seq
 
-    def import_file(self, host_path: str, path: str | None = None) -> int:
+    def import_file(self, host_path: str | HostFile, path: str | None = None) -> int:
         """Record a host file into the VM's world (one FileImported event); its event number."""
         return import_file(self, host_path, path)
 

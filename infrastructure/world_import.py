@@ -10,7 +10,7 @@ is stored as an edit of it when that pays, as a form's write is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import ContentStored, Event, FileImported
@@ -23,8 +23,16 @@ if TYPE_CHECKING:
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
 
-def import_file(session: Session, host_path: str | Path, path: str | None = None) -> int:
-    """Record the host file as world file ``path`` (default: its name); returns the FileImported's event number."""
+class HostFile(NamedTuple):
+    """A host file read and checked for import, before any session is opened."""
+
+    source: Path
+    data: bytes
+    target: str   # its world path
+
+
+def read_host_file(host_path: str | Path, path: str | None = None) -> HostFile:
+    """Read ``host_path`` for import as world file ``path`` (default: its name); UsageError if it cannot be."""
     host = Path(host_path)
     try:
         data = host.read_bytes()
@@ -38,6 +46,12 @@ def import_file(session: Session, host_path: str | Path, path: str | None = None
         target = normalize_path(path if path is not None else host.name)
     except WorldError as e:
         raise UsageError(f"bad world path {path!r}: {e.message}") from None
+    return HostFile(host, data, target)
+
+
+def import_file(session: Session, host_path: str | Path | HostFile, path: str | None = None) -> int:
+    """Record the host file as world file ``path`` (default: its name); returns the FileImported's event number."""
+    host, data, target = host_path if isinstance(host_path, HostFile) else read_host_file(host_path, path)
     if session.unfinished is not None:
         raise UsageError(f"session {session.id!r} has an unfinished form at event {session.unfinished}; "
                          f"finish it first with 'tape resume -i {session.id}'")

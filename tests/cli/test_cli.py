@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from tapevm.cli.main import cli
+from tests.cli._errors import assert_one_line_error
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agent.lisp"
 
@@ -80,7 +81,27 @@ def test_syntax_error_names_line_and_column_and_runs_nothing(tape, tmp_path: Pat
     assert "line 2" in r.stderr
     r = tape("sessions", "--json")
     sessions = {s["id"]: s for s in json.loads(r.stdout)}
-    assert sessions.get("s", {"events": 1})["events"] == 1  # at most SessionStarted
+    assert "s" not in sessions  # refused before the session was created
+
+
+def test_a_refused_command_leaves_every_session_as_it_was(tape, tmp_path: Path) -> None:
+    """Input that is refused (a syntax error, a missing or badly named host file) is refused before
+    a session is created, set aside by -f, or started from an image."""
+    assert tape("eval", "-i", "s1", "(define x 1)").returncode == 0
+    assert tape("image", "save", "a.img", "-i", "s1").returncode == 0
+    (tmp_path / "bad.lisp").write_text("(define")
+    before = tape("sessions", "--json").stdout
+    for args, text in [
+        (["eval", "-f", "-i", "s1", "(define"], "syntax error"),
+        (["run", "-f", "-i", "s1", "bad.lisp"], "syntax error"),
+        (["eval", "-i", "new", "(define"], "syntax error"),
+        (["run", "--image", "a.img", "-i", "fromimg", "bad.lisp"], "syntax error"),
+        (["world", "import", "missing.dat", "-i", "new"], "no such file"),
+        (["world", "import", "a.img", "../x", "-i", "new"], "bad world path"),
+    ]:
+        assert_one_line_error(tape(*args), 2, text)
+        assert tape("sessions", "--json").stdout == before, args
+    assert tape("eval", "-i", "s1", "x").stdout.strip() == "1"
 
 
 def test_unknown_session_and_bad_arguments(tape, tmp_path: Path) -> None:
