@@ -259,10 +259,10 @@ class Session:
         requests = [m for m in mutations if m.kind in SESSION_REQUESTS]  # time travel (issue 3)
         if requests:
             mutations = [m for m in mutations if m.kind not in SESSION_REQUESTS]
-        printed = to_source(value)
-        # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
-        outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
-        try:
+        try:  # (printing and encoding may still fail: nothing of the form may then stay in the live VM)
+            printed = to_source(value)
+            # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
+            outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
             drafts = self._builder.build(submitted, mutations, outcome, value, has_result=True)
             if requests:
                 # the events still to append (a form with effects has committed its FormSubmitted)

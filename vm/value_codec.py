@@ -55,6 +55,7 @@ from tapevm.domain.content import (
     canonical_bytes,
 )
 from tapevm.domain.errors import ValueCodecError
+from tapevm.vm.numtext import INT_RE, int_to_text, text_to_int
 from tapevm.vm.values import (
     NIL,
     Atom,
@@ -86,7 +87,7 @@ def encode_scalar(value: Any) -> Any:
     if t is bool:
         return value
     if t is int:
-        return value if -MAX_SAFE_INT < value < MAX_SAFE_INT else [BIGINT, str(value)]
+        return value if -MAX_SAFE_INT < value < MAX_SAFE_INT else [BIGINT, int_to_text(value)]
     if value is NIL or value is None:
         return None
     if t is float:
@@ -480,7 +481,10 @@ class ValueDecoder:
             v = enc[1]
             return float(v)  # a number, or the text of inf/-inf/nan
         if tag == BIGINT:
-            return int(enc[1])
+            digits = enc[1]
+            if type(digits) is not str or not INT_RE.match(digits):
+                raise ValueCodecError(f"malformed big integer {str(digits)[:40]!r}")
+            return text_to_int(digits)  # (int() refuses more than 4300 digits)
         if tag == SYMBOL:
             return Symbol(enc[1])
         if tag == KEYWORD:

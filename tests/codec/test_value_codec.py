@@ -208,3 +208,41 @@ def test_encoding_is_identical_across_processes_and_hash_seeds() -> None:
         outs.add(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                                 check=True).stdout)
     assert len(outs) == 1
+
+
+def test_integers_past_the_decimal_digit_limit_round_trip() -> None:
+    """CPython refuses str(n) and int(text) past 4,300 digits; the VM's integers have no such limit,
+    so a value of 5,000 or 50,000 digits is recorded and read back like any other (it was an
+    internal error at the commit of the form that made it)."""
+    import pytest
+
+    from tapevm.domain.errors import ValueCodecError
+
+    for n in (10**5000, -(7 * 10**50000 + 3), 2**20000 + 1):
+        e, back, again = roundtrip(n)
+        assert back == n and e == again and type(back) is int
+    _, decoder = codec()
+    for bad in (["I", "12x"], ["I", 12], ["I", "1\n"]):
+        with pytest.raises(ValueCodecError, match="malformed big integer"):
+            decoder().decode(bad)
+
+
+def test_a_form_whose_value_cannot_be_printed_leaves_nothing_in_the_live_vm(tmp_path, monkeypatch) -> None:
+    """Printing and encoding happen after the form has run: when they fail, the form's definitions are
+    rolled back with it, not left in the live VM without being in the log."""
+    import pytest
+
+    from tapevm.infrastructure import session as session_module
+    from tapevm.infrastructure.session import open_session
+
+    def failing(value: Any) -> str:
+        raise ValueError("cannot print")
+
+    with open_session("s", str(tmp_path / "s.db")) as s:
+        monkeypatch.setattr(session_module, "to_source", failing)
+        with pytest.raises(ValueError, match="cannot print"):
+            s.run("(begin (define y 5) 1)")
+        monkeypatch.undo()
+        assert s.run("(define z 1)")[0].ok
+        assert not s.run("y")[0].ok, "y was rolled back with its form"
+        assert "y" not in s.state.namespaces["user"]
