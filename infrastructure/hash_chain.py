@@ -177,6 +177,11 @@ def _check_records(store: EventStore, session_id: str, key: bytes | None, report
                                f"event {expected_first} is missing (deleted from the log)")
                 return bad(first, last, "reordered", f"{_where(first, last)}: the record overlaps the one "
                            "before it (records were reordered or duplicated)")
+            if type(state) is not bytes:
+                if not isinstance(state, (bytearray, memoryview)):  # SQLite keeps any type: NULL, text
+                    return bad(first, last, "altered", f"{_where(first, last)}: the record's bytes were "
+                               f"replaced by {'NULL' if state is None else type(state).__name__}")
+                state = bytes(state)
             if len(state) < HEADER_SIZE:
                 return bad(first, last, "altered", f"{_where(first, last)}: the record is truncated")
             flags = state[0]

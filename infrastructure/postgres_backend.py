@@ -216,7 +216,9 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         params.append(limit)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query, params, prepare=True)
-            return [(r["v"], r["t"], bytes(r["s"])) for r in curs.fetchall()]
+            # (a state made NULL by hand stays None: the readers report that record as altered)
+            return [(r["v"], r["t"], r["s"] if r["s"] is None else bytes(r["s"]))  # type: ignore[misc]
+                    for r in curs.fetchall()]
 
 
 class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder):

@@ -88,6 +88,13 @@ def test_changed_byte_is_reported_at_its_record(db: Db, store_url: str) -> None:
     assert r.events == 4  # everything before it checked out
 
 
+def test_a_record_replaced_by_null_is_reported_as_altered(db: Db, store_url: str) -> None:
+    db.q("UPDATE T SET state=NULL WHERE originator_version=?", 5)
+    r = check(store_url)
+    assert not r.ok and r.problem == "altered" and (r.first_bad, r.last_bad) == (5, 8)
+    assert "replaced by NULL" in r.message
+
+
 def test_rebuilt_checksum_is_caught_by_the_link(db: Db, store_url: str) -> None:
     import xxhash
 
