@@ -56,9 +56,13 @@ def find_unfinished_form(store: EventStore, session_id: str, head: int,
     if last is None or type(last.event) in _NEVER_IN_A_FORM:
         return None
     first = last if last.cause == last.seq else next(iter(read(last.cause, last.cause)), None)
-    if first is not None and type(first.event) is FormSubmitted:
-        return first.seq
-    return None
+    if first is None or type(first.event) is not FormSubmitted:
+        return None
+    # What a form asked of the session ((snapshot! ...), (restore! ...)) is appended after its
+    # FormEvaluated, in the same commit: a form that ended has one among its events.
+    if last is not first and any(type(r.event) is FormEvaluated for r in read(first.seq, head)):
+        return None
+    return first.seq
 
 
 def resume_form(session: Session) -> FormOutcome | None:

@@ -79,6 +79,17 @@ def test_in_language_snapshot_and_restore(tape) -> None:
     assert r.returncode == 1 and "bad-image-name" in r.stderr
 
 
+def test_a_form_ending_in_a_snapshot_or_restore_is_a_finished_form(tape) -> None:
+    """The session's events a form asks for are appended after its FormEvaluated: a log that ends
+    with one ends between forms (it was taken for an interrupted form, and the session refused to go on)."""
+    assert tape("eval", '(define x 1)').returncode == 0
+    for form in ['(snapshot! "t")', '(restore! "t")']:
+        r = tape("eval", form)
+        assert r.returncode == 0, r.stderr
+        r = tape("eval", "x")
+        assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
+
+
 def test_every_command_and_subcommand_is_documented_with_help(tape) -> None:
     from pathlib import Path
 
