@@ -35,7 +35,7 @@ import orjson
 import xxhash
 import zstandard
 
-from tapevm.domain.errors import ImageError
+from tapevm.domain.errors import ImageError, TapeError, UsageError
 
 MAGIC = b"\x89TVMIMG\n"
 END_MAGIC = b"TVMEND\r\n"
@@ -110,9 +110,39 @@ def encode_image(header: dict[str, Any], sections: Sections, level: int = ZSTD_L
     return bytes(out)
 
 
-def write_atomically(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync it, rename it over ``path``, fsync the directory."""
+def refuse_to_replace(path: str | Path, magic: bytes) -> None:
+    """Raise UsageError when ``path`` exists and is not a file starting with ``magic``.
+
+    An image target is often typed next to the store it came from (``tape image
+    save s.db``): renaming an image over a SQLite store, or over any file that is
+    not an image, would destroy data the user never asked to lose.
+    """
     target = Path(path)
+    try:
+        if not target.exists():
+            return
+        if target.is_dir():
+            raise UsageError(f"{path} is a directory: give the image a file name")
+        if not target.is_file():
+            raise UsageError(f"{path} exists and is not a regular file: refusing to replace it with an image")
+        with target.open("rb") as f:
+            start = f.read(len(magic))
+    except OSError as e:
+        raise ImageError(f"cannot check {path} before replacing it: {e.strerror}") from None
+    if start != magic:
+        raise UsageError(f"{path} exists and is not a tapevm image: refusing to replace it "
+                         "(remove it first, or choose another file name)")
+
+
+def write_atomically(path: str | Path, data: bytes, replaces_only: bytes | None = None) -> None:
+    """Write to a temporary file in the same directory, fsync it, rename it over ``path``, fsync the directory.
+
+    With ``replaces_only``, an existing ``path`` is replaced only if it starts with
+    those bytes (checked before anything is written, and again just before the rename).
+    """
+    target = Path(path)
+    if replaces_only is not None:
+        refuse_to_replace(target, replaces_only)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -123,6 +153,12 @@ def write_atomically(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if replaces_only is not None:
+            try:
+                refuse_to_replace(target, replaces_only)
+            except TapeError:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         os.replace(tmp, target)
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:
@@ -135,9 +171,13 @@ def write_atomically(path: str | Path, data: bytes) -> None:
 
 
 def write_image(path: str | Path, header: dict[str, Any], sections: Sections) -> int:
-    """Write an image atomically; returns its size in bytes."""
+    """Write an image atomically; returns its size in bytes.
+
+    An existing file at ``path`` is replaced only if it is an image (its magic number).
+    """
+    refuse_to_replace(path, MAGIC)  # before the (possibly long) encoding
     data = encode_image({"format_version": FORMAT_VERSION, **header}, sections)
-    write_atomically(path, data)
+    write_atomically(path, data, replaces_only=MAGIC)
     return len(data)
 
 

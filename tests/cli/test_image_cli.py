@@ -71,3 +71,22 @@ def test_checkpoint_commands(tape) -> None:
     assert tape("checkpoints", "verify").returncode == 0
     assert_one_line_error(tape("checkpoints", "rebuild", "--interval", "0"), 2, "at least 1")
     assert_one_line_error(tape("checkpoints", "-i", "missing"), 2, "no session 'missing'")
+
+
+def test_image_save_and_import_refuse_to_replace_the_store(tape, tmp_path: Path) -> None:
+    """``tape image save s.db`` (the store's own file) exited 0 and destroyed the store."""
+    store = tmp_path / "s.db"
+    env = {"TAPE_STORE": str(store)}
+    assert tape("eval", "-i", "s1", "(define x 1)", extra_env=env).returncode == 0
+    before = store.read_bytes()
+    assert_one_line_error(tape("image", "save", str(store), "-i", "s1", extra_env=env), 2,
+                          "is not a tapevm image: refusing to replace it")
+    assert tape("image", "save", str(tmp_path / "a.img"), "-i", "s1", extra_env=env).returncode == 0
+    (tmp_path / "a.json").write_text(tape("image", "export", str(tmp_path / "a.img")).stdout)
+    assert_one_line_error(tape("image", "import", str(tmp_path / "a.json"), str(store)), 2, "not a tapevm image")
+    assert store.read_bytes() == before
+    r = tape("eval", "-i", "s1", "x", extra_env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
+    # replacing an image is still allowed
+    assert tape("image", "import", str(tmp_path / "a.json"), str(tmp_path / "a.img")).returncode == 0
+

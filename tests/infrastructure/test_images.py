@@ -392,3 +392,43 @@ def test_opening_a_loaded_session_decodes_the_image_record_once(tmp_path: Path, 
         with open_session("copy", store, create=False) as again:
             assert again.unfinished is None and again.head == 3
         assert decoded.count(3) == 1
+
+
+def test_an_image_never_replaces_a_file_that_is_not_an_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's own file typed as the target (``tape image save s.db``) was overwritten by the image."""
+    from tapevm.domain.errors import UsageError
+
+    monkeypatch.setenv("TAPE_HOME", str(tmp_path / "home"))
+    store = tmp_path / "s.db"
+    with open_session("s1", str(store)) as s:
+        s.run("(define x 1)")
+        head = s.head
+        before = store.read_bytes()
+        with pytest.raises(UsageError, match="is not a tapevm image: refusing to replace it"):
+            image_ops.save_image(s, store)
+        assert store.read_bytes() == before
+        (tmp_path / "notes.txt").write_text("precious")
+        with pytest.raises(UsageError, match="not a tapevm image"):
+            image_ops.save_image(s, tmp_path / "notes.txt")
+        (tmp_path / "folder").mkdir()
+        with pytest.raises(UsageError, match="is a directory"):
+            image_ops.save_image(s, tmp_path / "folder")
+        image_ops.save_image(s, tmp_path / "a.img", description="first")
+        image_ops.save_image(s, tmp_path / "a.img", description="second")  # an image may be replaced
+        assert image_ops.image_info(tmp_path / "a.img").header["description"] == "second"
+        # (save-image "name") goes through the same writer
+        images = tmp_path / "home" / "images"
+        images.mkdir(parents=True)
+        (images / "notes").write_text("precious")
+        with pytest.raises(ImageError, match="not a tapevm image"):
+            s.run('(save-image "notes")')
+        assert (images / "notes").read_text() == "precious"
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in images.iterdir()) == ["notes"]
+    (tmp_path / "a.json").write_bytes(__import__("orjson").dumps(image_ops.export_image(tmp_path / "a.img")))
+    with pytest.raises(UsageError, match="not a tapevm image"):
+        image_ops.import_image(tmp_path / "a.json", store)
+    with open_session("s1", str(store), create=False) as again:
+        assert again.head == head + 2 and again.eval("x") == 1
+
