@@ -90,10 +90,26 @@ def parse_version(text: Any, path: str) -> tuple[int, int, int]:
 
 
 # -- writing ------------------------------------------------------------------------------------
+def header_bytes(header: dict[str, Any]) -> bytes:
+    """The header as stored, refused here when a reader would refuse it.
+
+    Every limit the reader enforces is checked before anything is written: an
+    image that cannot be read back must never replace one that can.
+    """
+    try:
+        head = orjson.dumps(header)
+    except orjson.JSONEncodeError as e:
+        raise UsageError(f"the image header cannot be stored as JSON ({e})") from None
+    if len(head) > MAX_HEADER:
+        raise UsageError(f"the image header would be {len(head):,} bytes, over the limit of {MAX_HEADER:,} bytes "
+                         "(1 MiB) that image readers accept: shorten the description")
+    return head
+
+
 def encode_image(header: dict[str, Any], sections: Sections, level: int = ZSTD_LEVEL) -> bytes:
     """The bytes of an image of ``sections`` (uncompressed; each is compressed here)."""
     header = {**header, "sections": list(sections)}
-    head = orjson.dumps(header)
+    head = header_bytes(header)
     out = bytearray(MAGIC)
     out += len(head).to_bytes(4, "big")
     out += head

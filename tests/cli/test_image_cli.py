@@ -90,3 +90,20 @@ def test_image_save_and_import_refuse_to_replace_the_store(tape, tmp_path: Path)
     # replacing an image is still allowed
     assert tape("image", "import", str(tmp_path / "a.json"), str(tmp_path / "a.img")).returncode == 0
 
+
+def test_a_description_over_the_header_limit_keeps_the_old_image(tape, tmp_path: Path) -> None:
+    """A description over the reader's 1 MiB header limit replaced a good image by an unreadable one."""
+    assert tape("eval", '(define x 1) (save-image "keep")').returncode == 0
+    img, kept = tmp_path / "a.img", tmp_path / "home" / "images" / "keep"
+    assert tape("image", "save", str(img)).returncode == 0
+    good, good_kept = img.read_bytes(), kept.read_bytes()
+    doc = json.loads(tape("image", "export", str(img)).stdout)
+    doc["header"]["description"] = "d" * (1 << 20)
+    (tmp_path / "huge.json").write_text(json.dumps(doc))
+    assert_one_line_error(tape("image", "import", str(tmp_path / "huge.json"), str(img)), 2, "1 MiB", "description")
+    prog = tmp_path / "p.lisp"
+    prog.write_text('(define d (apply str (map (lambda (i) "abcdefghij") (range 110000))))\n'
+                    '(save-image "keep" :description d)\n')
+    assert_one_line_error(tape("run", str(prog)), 1, "could not write 'keep'", "1 MiB")
+    assert img.read_bytes() == good and kept.read_bytes() == good_kept
+    assert tape("image", "verify", str(kept)).returncode == 0

@@ -432,3 +432,30 @@ def test_an_image_never_replaces_a_file_that_is_not_an_image(tmp_path: Path, mon
     with open_session("s1", str(store), create=False) as again:
         assert again.head == head + 2 and again.eval("x") == 1
 
+
+def test_a_header_over_the_readers_limit_is_refused_before_writing(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer accepted headers the reader refuses (over 1 MiB): the good image was replaced by an unreadable one."""
+    from tapevm.domain.errors import UsageError
+
+    monkeypatch.setenv("TAPE_HOME", str(tmp_path / "home"))
+    huge = "d" * (image_file.MAX_HEADER + 1)
+    with open_session("s1", str(tmp_path / "s.db")) as s:
+        s.run('(define x 1) (save-image "keep")')
+        image_ops.save_image(s, tmp_path / "a.img")
+        good, kept = (tmp_path / "a.img").read_bytes(), (tmp_path / "home" / "images" / "keep").read_bytes()
+        with pytest.raises(UsageError, match=r"over the limit of 1,048,576 bytes \(1 MiB\)"):
+            image_ops.save_image(s, tmp_path / "a.img", description=huge)
+        with pytest.raises(UsageError, match="1 MiB"):
+            image_ops.save_image(s, tmp_path / "new.img", description=huge)
+        s.run(f'(define d "{huge}")')
+        with pytest.raises(ImageError, match="could not write 'keep': .*1 MiB"):
+            s.run('(save-image "keep" :description d)')
+        assert s.eval("(length d)") == len(huge), "the form itself committed"
+    assert (tmp_path / "a.img").read_bytes() == good and not (tmp_path / "new.img").exists()
+    assert (tmp_path / "home" / "images" / "keep").read_bytes() == kept
+    assert image_ops.verify(tmp_path / "home" / "images" / "keep")["bindings"] == 1
+    # a header just under the limit is written and read back
+    with open_session("s1", str(tmp_path / "s.db"), create=False) as s:
+        image_ops.save_image(s, tmp_path / "edge.img", description="e" * (image_file.MAX_HEADER - 400))
+    assert len(image_ops.image_info(tmp_path / "edge.img").header["description"]) == image_file.MAX_HEADER - 400
