@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 from rich.table import Table
+from rich.text import Text
 
 from tapevm.cli import render
 from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
 from tapevm.domain.errors import ImageError, UsageError
 from tapevm.infrastructure import image_ops
+
+
+def _created(header: dict[str, Any]) -> str:
+    """``created_at`` as a date; blank when an old or hand-made header has none (readers allow that)."""
+    value = header.get("created_at")
+    return render.iso_time(value) if isinstance(value, int | float) else ""
 
 
 def _show_info(info: image_ops.ImageInfo, as_json: bool, verb: str = "") -> None:
@@ -21,13 +29,13 @@ def _show_info(info: image_ops.ImageInfo, as_json: bool, verb: str = "") -> None
     h = info.header
     if verb:
         out.print(f"{verb} {info.path} ({info.size:,} bytes)", markup=False)
-    table = Table(title=f"image {info.path}", show_header=False)
+    table = Table(title=Text(f"image {info.path}"), show_header=False)
     table.add_column("key", style="cyan")
     table.add_column("value")
     for key in ("format_version", "stored_format_version", "tapevm_version", "created_at", "description",
                 "source_session", "source_seq"):
         value = h.get(key, "")
-        table.add_row(key, render.iso_time(value) if key == "created_at" else str(value))
+        table.add_row(key, Text(_created(h) if key == "created_at" else str(value)))  # text, never markup
     table.add_row("size", f"{info.size:,} bytes")
     for s in info.sections:
         table.add_row(f"section {s['name']}", f"{s['length']:,} bytes ({s['raw_length']:,} raw), xxh3 {s['xxh3']}")
@@ -90,15 +98,16 @@ def list_(directory: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"{len(rows)} files in {directory or image_ops.images_dir()}")
+    table = Table(title=Text(f"{len(rows)} files in {directory or image_ops.images_dir()}"))
     for col in ("file", "bytes", "created", "session", "event", "description"):
         table.add_column(col, justify="right" if col in ("bytes", "event") else "left")
     for r in rows:
         if r["ok"]:
-            table.add_row(Path(r["path"]).name, f"{r['size']:,}", render.iso_time(r["created_at"]),
-                          r["source_session"], str(r["source_seq"]), r["description"])
+            cells = [Path(r["path"]).name, f"{r['size']:,}", _created(r), str(r.get("source_session", "")),
+                     str(r.get("source_seq", "")), str(r.get("description", ""))]
+            table.add_row(*map(Text, cells))  # file names and descriptions are text, never markup
         else:
-            table.add_row(Path(r["path"]).name, f"{r['size']:,}", "", "", "", f"[red]{r['error']}[/red]")
+            table.add_row(Text(Path(r["path"]).name), f"{r['size']:,}", "", "", "", Text(r["error"], style="red"))
     out.print(table)
 
 

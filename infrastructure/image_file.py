@@ -44,6 +44,7 @@ FORMAT_VERSION = "3.0.0"
 CURRENT_MAJOR = 3
 ZSTD_LEVEL = 9  # images are written once and read often: ~25% smaller than level 3, decompresses faster
 MAX_HEADER = 1 << 20
+MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z: the last time an ISO date (and every platform's time_t) shows
 
 Sections = dict[str, bytes]
 Upcaster = Callable[[dict[str, Any], Sections], tuple[dict[str, Any], Sections]]
@@ -87,6 +88,33 @@ def parse_version(text: Any, path: str) -> tuple[int, int, int]:
         return major, minor, patch
     except ValueError:
         raise ImageError(f"{path}: not a tapevm image (bad format version {text!r})") from None
+
+
+_TEXT_KEYS = ("tapevm_version", "description", "source_session")
+
+
+def header_problem(header: Any) -> str | None:
+    """Why the values of a header are not what readers show and load, or None.
+
+    A header is shown by ``info`` and ``list`` and copied into ``ImageLoaded``:
+    a ``created_at`` of 1e300 or "yesterday" made them fail with a traceback (and
+    a load commit a marker no one can show), so readers and the writer refuse it.
+    Absent keys are allowed (old images); keys this tapevm does not know are ignored.
+    """
+    if type(header) is not dict:
+        return "the header is not a JSON object"
+    created = header.get("created_at", 0.0)
+    if type(created) not in (int, float) or not 0 <= created <= MAX_TIME:
+        return f"created_at {str(created)[:40]!r} is not a time in seconds since the epoch (up to the year 9999)"
+    seq = header.get("source_seq", 0)
+    if type(seq) is not int or seq < 0:
+        return f"source_seq {str(seq)[:40]!r} is not an event number"
+    for key in _TEXT_KEYS:
+        if type(header.get(key, "")) is not str:
+            return f"{key} is not a string"
+    if header.get("source_chain_link") is not None and type(header["source_chain_link"]) is not str:
+        return "source_chain_link is not a string"
+    return None
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -191,6 +219,9 @@ def write_image(path: str | Path, header: dict[str, Any], sections: Sections) ->
 
     An existing file at ``path`` is replaced only if it is an image (its magic number).
     """
+    problem = header_problem(header)
+    if problem is not None:
+        raise UsageError(f"bad image header: {problem}")
     refuse_to_replace(path, MAGIC)  # before the (possibly long) encoding
     data = encode_image({"format_version": FORMAT_VERSION, **header}, sections)
     write_atomically(path, data, replaces_only=MAGIC)
@@ -239,6 +270,9 @@ def decode_image(data: bytes, path: str, sections: tuple[str, ...] | None = None
     except (orjson.JSONDecodeError, KeyError, TypeError) as e:
         raise ImageError(f"{path}: damaged image (unreadable header or footer: {e})") from None
     major = parse_version(version, path)[0]
+    problem = header_problem(header)
+    if problem is not None:
+        raise ImageError(f"{path}: damaged image (header: {problem})")
     if major > CURRENT_MAJOR:
         raise ImageError(f"{path}: image format {version} is newer than this tapevm reads "
                          f"({FORMAT_VERSION}); upgrade tapevm to load it")

@@ -107,3 +107,30 @@ def test_a_description_over_the_header_limit_keeps_the_old_image(tape, tmp_path:
     assert_one_line_error(tape("run", str(prog)), 1, "could not write 'keep'", "1 MiB")
     assert img.read_bytes() == good and kept.read_bytes() == good_kept
     assert tape("image", "verify", str(kept)).returncode == 0
+
+
+def test_image_list_shows_every_file_when_one_header_is_bad(tape, tmp_path: Path) -> None:
+    """'tape image list DIR' aborted with an internal error when one file had created_at 1e300."""
+    from tapevm.infrastructure import image_file
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    assert tape("eval", "(define x 1)").returncode == 0
+    assert tape("image", "save", str(folder / "good.img"), "--description", "[/bold] not markup").returncode == 0
+    image = image_file.read_image(folder / "good.img")
+    header = {k: v for k, v in image.header.items() if k != "sections"}
+    (folder / "far.img").write_bytes(image_file.encode_image({**header, "created_at": 1e300}, image.sections))
+    bare = {k: v for k, v in header.items() if k not in ("created_at", "description")}
+    (folder / "bare.img").write_bytes(image_file.encode_image(bare, image.sections))
+    (folder / "junk.txt").write_text("junk")
+    r = tape("image", "list", str(folder))
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    for text in ("good.img", "far.img", "bare.img", "junk.txt", "created_at", "not a tapevm image", "[/bold]"):
+        assert text in r.stdout, (text, r.stdout)
+    listed = {Path(x["path"]).name: x for x in json.loads(tape("image", "list", str(folder), "--json").stdout)}
+    assert [listed[n]["ok"] for n in ("bare.img", "far.img", "good.img", "junk.txt")] == [True, False, True, False]
+    assert_one_line_error(tape("image", "info", str(folder / "far.img")), 1, "created_at", "is not a time")
+    assert_one_line_error(tape("image", "load", str(folder / "far.img")), 1, "created_at")
+    r = tape("image", "info", str(folder / "good.img"))
+    assert r.returncode == 0 and "[/bold] not markup" in r.stdout, r.stderr
+    assert tape("image", "info", str(folder / "bare.img")).returncode == 0

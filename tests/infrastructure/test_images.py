@@ -459,3 +459,43 @@ def test_a_header_over_the_readers_limit_is_refused_before_writing(tmp_path: Pat
     with open_session("s1", str(tmp_path / "s.db"), create=False) as s:
         image_ops.save_image(s, tmp_path / "edge.img", description="e" * (image_file.MAX_HEADER - 400))
     assert len(image_ops.image_info(tmp_path / "edge.img").header["description"]) == image_file.MAX_HEADER - 400
+
+
+def _with_header(good: Path, path: Path, **changes: Any) -> Path:
+    """A copy of the image ``good`` whose header has ``changes`` (a value None removes the key)."""
+    image = image_file.read_image(good)
+    header = {k: v for k, v in image.header.items() if k != "sections"}
+    header.update(changes)
+    header = {k: v for k, v in header.items() if v is not None}
+    path.write_bytes(image_file.encode_image(header, image.sections))
+    return path
+
+
+def test_header_values_readers_cannot_show_are_refused(tmp_path: Path) -> None:
+    """A created_at of 1e300 made 'image list' of the whole folder fail (OverflowError) and a load commit it."""
+    from tapevm.domain.errors import UsageError
+
+    with open_session("s1", str(tmp_path / "s.db")) as s:
+        s.run("(define x 1)")
+        image_ops.save_image(s, tmp_path / "good.img")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    good = tmp_path / "good.img"
+    bad = {"far": {"created_at": 1e300}, "words": {"created_at": "yesterday"}, "negative": {"source_seq": -1},
+           "number": {"description": 5}, "link": {"source_chain_link": 7}}
+    for name, changes in bad.items():
+        path = _with_header(good, folder / f"{name}.img", **changes)
+        with pytest.raises(ImageError, match=f"{name}.img: damaged image \\(header: {next(iter(changes))}"):
+            image_ops.image_info(path)
+        with pytest.raises(ImageError, match="damaged image \\(header"), open_store(str(tmp_path / "o.db")) as o:
+            image_ops.load_image(o, path, name)
+        with pytest.raises(UsageError, match=f"bad image header: {next(iter(changes))}"):
+            image_file.write_image(tmp_path / "w.img", {"source_session": "x", **changes}, {"state": b""})
+    _with_header(good, folder / "bare.img", created_at=None, source_session=None)  # old headers may lack keys
+    rows = {Path(r["path"]).name: r for r in image_ops.list_images(folder)}
+    assert sorted(rows) == sorted([f"{n}.img" for n in bad] + ["bare.img"])
+    assert rows["bare.img"]["ok"] and "created_at" not in rows["bare.img"]
+    assert not rows["far.img"]["ok"] and "created_at '1e+300' is not a time" in rows["far.img"]["error"]
+    assert not (tmp_path / "w.img").exists()
+    with open_store(str(tmp_path / "o.db")) as o:
+        assert o.last_seq("far") == 0
