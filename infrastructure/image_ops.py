@@ -18,19 +18,33 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import ValidationError
 
-from tapevm.domain.content import canonical_bytes
+from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.hash_chain import link_at
-from tapevm.infrastructure.image_file import FORMAT_VERSION, ImageFile, read_image, write_image
+from tapevm.infrastructure.image_file import (
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_TIME,
+    ImageFile,
+    decode_image,
+    encode_image,
+    header_problem,
+    read_image,
+    refuse_to_replace,
+    write_atomically,
+    write_image,
+)
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import tape_home
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
@@ -130,6 +144,52 @@ def load_state(path: str | Path) -> State:
     return image_state(read_image(path, ("state", "blobs")))
 
 
+_SCALAR_TYPES = (str, int, bool, type(None))
+
+
+def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None = None) -> None:
+    """Refuse (ImageError) a state whose content the VM could not use: a reference to a node the image
+    does not hold, an unknown value or node tag, a node that is not the content its key addresses, a
+    world file path the VM itself would refuse, a file without its content.
+
+    Checked before anything is accepted (verify, load, import): otherwise the damage shows only when
+    a program first uses the value, long after the load committed (``value node … is missing``), and
+    a path such as ``../evil`` would be served by ``tape world cat``.  ``nodes``: the parsed nodes
+    when the caller has them already (a load parses them anyway).
+    """
+    from tapevm.vm.value_codec import content_problem
+    from tapevm.vm.world import WorldError, normalize_path
+
+    for file_path in state.files:
+        try:
+            ok = normalize_path(file_path) == file_path
+            reason = "not in normal form"
+        except WorldError as e:
+            ok, reason = False, e.message
+        if not ok:
+            raise ImageError(f"{path}: damaged image (world file path {file_path!r} is not one the VM accepts: "
+                             f"{reason})")
+    missing = [p for p, key in state.files.items() if key not in state.blobs]
+    if missing:
+        raise ImageError(f"{path}: damaged image (files without content: {', '.join(missing[:5])})")
+    if nodes is None:
+        nodes = dict(_nodes_as_json(state))
+    roots = chain(
+        ((f"binding {ns}/{name}", v) for ns, table in state.namespaces.items() for name, v in table.items()
+         if not isinstance(v, _SCALAR_TYPES)),
+        ((f"atom {atom_id}", v) for atom_id, v in state.atoms.items()),
+        (("a fact", v) for v in state.facts.values()))
+    problem = content_problem(roots, nodes)
+    if problem is not None:
+        raise ImageError(f"{path}: damaged image ({problem})")
+    # keys are content hashes (a ".N" suffix on a collision), so references cannot form a cycle,
+    # which the decoder would follow until Python's recursion limit
+    items = state.nodes.items()
+    for (key, _), digest in zip(items, map(content_hash, map(itemgetter(1), items))):
+        if key != digest and key.partition(".")[0] != digest:
+            raise ImageError(f"{path}: damaged image (value node {key} does not hold the content its key addresses)")
+
+
 def image_info(path: str | Path) -> ImageInfo:
     image = read_image(path, ())
     sections = [{k: s[k] for k in ("name", "length", "raw_length", "xxh3")} for s in image.footer["sections"]]
@@ -159,14 +219,13 @@ def list_images(folder: str | Path | None = None) -> list[dict[str, Any]]:
 
 
 def verify(path: str | Path) -> dict[str, Any]:
-    """Check every section's checksum and that the state decodes and refers only to content it holds."""
+    """Check every section's checksum, the header, that the state decodes and refers only to content it holds
+    (:func:`check_content`), and that the history is a valid run of events 1..``source_seq``."""
     image = read_image(path, None)
     state = image_state(image)
-    missing = [p for p, key in state.files.items() if key not in state.blobs]
-    if missing:
-        raise ImageError(f"{path}: damaged image (files without content: {', '.join(missing[:5])})")
-    history = image.sections.get("history")
-    events = len(orjson.loads(history)) if history is not None else None
+    check_content(path, state)
+    events = len(_history_events(image, str(image.header.get("source_session", "")), state.seq)) \
+        if "history" in image.sections else None
     return {"path": str(path), "ok": True, "format_version": image.stored_version,
             "sections": [s["name"] for s in image.footer["sections"]], "events": events,
             "bindings": sum(len(b) for b in state.namespaces.values()), "value_nodes": len(state.nodes),
@@ -174,18 +233,43 @@ def verify(path: str | Path) -> dict[str, Any]:
 
 
 # -- load -------------------------------------------------------------------------------------------
-def _history_events(image: ImageFile, session_id: str) -> list[RecordedEvent]:
+def _history_events(image: ImageFile, session_id: str, last: int) -> list[RecordedEvent]:
+    """The history section as events 1..``last`` of ``session_id``, each checked as the store would take it
+    (numbers in order from 1, causes, times, fields): a load must not fail half way through its append."""
+    seq = 0
     try:
         rows = orjson.loads(image.sections["history"])
+        if type(rows) is not list:
+            raise ValueError("not a list of events")
         out = []
-        for seq, cause, ms, type_name, version, fields in rows:
+        for row in rows:
+            if type(row) is not list or len(row) != 6:
+                raise ValueError(f"event {seq + 1} is not [seq, cause, time_ms, type, type_version, fields]")
+            number, cause, ms, type_name, version, fields = row
+            if number != seq + 1 or type(number) is not int:
+                raise ValueError(f"event {seq + 1} is numbered {number!r}: events must be numbered 1, 2, 3...")
+            seq = number
+            if type(cause) is not int or not 1 <= cause <= seq:
+                raise ValueError(f"event {seq} has cause {cause!r}, not an event number up to its own")
+            if type(ms) not in (int, float) or not 0 <= ms <= MAX_TIME * 1000:
+                raise ValueError(f"event {seq} has time {ms!r}, not milliseconds since the epoch")
             cls = event_class(type_name)
+            if type(version) is not int:
+                raise ValueError(f"event {seq} has type version {version!r}, not an integer")
             if version != cls.version:
                 fields = upcast(type_name, version, fields)
             out.append(RecordedEvent(session_id, seq, cause, ms / 1000.0, cls.model_validate(fields)))
+        if seq != last:
+            raise ValueError(f"it holds events 1..{seq}, the state is at event {last}")
         return out
-    except TapeError:
-        raise
+    except ValidationError as e:
+        first = e.errors()[0]
+        field_name = ".".join(map(str, first["loc"])) or "(fields)"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ImageError(f"{image.path}: damaged image (history section: event {seq} ({type_name}): "
+                         f"field {field_name}: {first['msg']}{more})") from None
+    except TapeError as e:
+        raise ImageError(f"{image.path}: damaged image (history section: event {seq}: {e})") from None
     except (ValueError, TypeError, KeyError) as e:
         raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
 
@@ -202,6 +286,9 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
     validate_session_id(session_id)
     image = read_image(path, None)
     state = image_state(image)
+    nodes = _nodes_as_json(state)
+    check_content(path, state, dict(nodes))
+    history = _history_events(image, session_id, state.seq) if "history" in image.sections else None
     if store.last_seq(session_id) != 0:
         raise SessionExists(f"session {session_id!r} already exists in {store.url_for_display}; "
                             "load the image under a new id with -i")
@@ -211,8 +298,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
                   "description": str(h.get("description", "")), "source_session": str(h.get("source_session", "")),
                   "source_seq": int(h.get("source_seq", state.seq))}
     now = time.time()
-    if "history" in image.sections:
-        history = _history_events(image, session_id)
+    if history is not None:
         end = len(history)
         records = history + [RecordedEvent(session_id, end + 1, end + 1, now,
                                            ImageLoaded(**marker, with_history=True, state=None))]
@@ -220,7 +306,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
         events: list[Event] = [
             SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION),
             # built from a checked image by our own code: no need for pydantic to walk 100,000 values
-            ContentStored.model_construct(nodes=_nodes_as_json(state),
+            ContentStored.model_construct(nodes=nodes,
                                           blobs=[blob_entry(k, v) for k, v in state.blobs.items()]),
             ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state)),
         ]
@@ -297,7 +383,19 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
         header = {k: v for k, v in doc["header"].items() if k not in ("format_version", "migrated_from")}
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ImageError(f"{json_path}: malformed image export ({type(e).__name__}: {e})") from None
-    write_image(out_path, header, sections)
+    problem = header_problem(header)
+    if problem is not None:
+        raise ImageError(f"{json_path}: malformed image export (header: {problem})")
+    refuse_to_replace(out_path, MAGIC)
+    # the whole image is made and read back in memory, checked as verify and load check it, before
+    # anything is written: an import either writes a loadable image or leaves the target as it was
+    data = encode_image({"format_version": FORMAT_VERSION, **header}, sections)
+    image = decode_image(data, str(json_path))
+    state = image_state(image)
+    check_content(json_path, state)
+    if "history" in image.sections:
+        _history_events(image, str(header.get("source_session", "")), state.seq)
+    write_atomically(out_path, data, replaces_only=MAGIC)
     return image_info(out_path)
 
 

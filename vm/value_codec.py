@@ -25,7 +25,7 @@ Why it is shaped like this:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -689,8 +689,147 @@ def _node_refs(node: Any) -> list[str]:
     return [e[1] for e in encodings if type(e) is list and len(e) == 2 and e[0] == REF]
 
 
+# ---------------------------------------------------------------------------
+# checking content that did not come from this encoder
+# ---------------------------------------------------------------------------
+# Parts of each node, by tag.  The decoder trusts these shapes (it unpacks them);
+# :func:`content_problem` checks them first for content read from outside the log.
+_NODE_PARTS = {LIST_CHUNK: 3, VECTOR_CHUNK: 3, MAP_CHUNK: 3, CLOSURE: 6, FRAME: 3, MACRO: 2, ERROR: 4, TEXT: 2,
+               GROUP: 2}
+_GROUP_MEMBERS = frozenset((CLOSURE, FRAME, MACRO, LIST_CHUNK, VECTOR_CHUNK, MAP_CHUNK, ERROR))
+_FLOAT_TEXTS = frozenset(("nan", "inf", "-inf"))
+
+
+class _Bad(Exception):
+    """What :func:`content_problem` reports (internal: the walk stops at the first problem)."""
+
+
+def content_problem(roots: Iterable[tuple[str, Any]], nodes: dict[str, Any]) -> str | None:
+    """Why the encodings ``roots`` (pairs of where, encoding) and the parsed ``nodes`` (key -> node)
+    cannot be decoded, or None.
+
+    The decoder meets a missing node or an unknown tag only when a program first uses the value,
+    long after the content was accepted (an image, an import): what it would fail on is found
+    here instead, at once: every reference resolves to a node held, every value and node tag is
+    known, every node has the parts of its tag.  Every node is checked, reachable or not.  Linear
+    in the content, with no recursion (encodings are flat: nesting goes through references).
+    """
+    groups: dict[str, int] = {}
+    for key, node in nodes.items():
+        if type(node) is not list or not node or type(node[0]) is not str:
+            return f"value node {key} is not a tagged node ({_short(node)})"
+        tag = node[0]
+        if tag == GROUP:
+            if len(node) != 2 or type(node[1]) is not list or not node[1]:
+                return f"value node {key} is a malformed group ({_short(node)})"
+            groups[key] = len(node[1])
+    try:
+        for where, enc in roots:
+            _check_value(enc, nodes, groups, 0, where)
+        for key, node in nodes.items():
+            if node[0] == GROUP:
+                size = groups[key]
+                for n, member in enumerate(node[1]):
+                    if type(member) is not list or not member or member[0] not in _GROUP_MEMBERS:
+                        return f"value node {key}: member {n} of the group is not a closure, frame, macro, " \
+                               f"chunk or error ({_short(member)})"
+                    _check_node(member, nodes, groups, size, f"value node {key} (group member {n})")
+            else:
+                _check_node(node, nodes, groups, 0, f"value node {key}")
+    except _Bad as e:
+        return str(e)
+    return None
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode() if value is not None else "null"
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _check_node(node: list[Any], nodes: dict[str, Any], groups: dict[str, int], local: int, where: str) -> None:
+    tag = node[0]
+    parts = _NODE_PARTS.get(tag)
+    if parts is None:
+        raise _Bad(f"{where} has an unknown node tag {tag!r}")
+    if len(node) != parts:
+        raise _Bad(f"{where} ({tag!r}) has {len(node)} parts, not {parts}")
+    if tag == TEXT:
+        if type(node[1]) is not str:
+            raise _Bad(f"{where} is a text node without text")
+        return
+    check = _check_value
+    if tag in (LIST_CHUNK, VECTOR_CHUNK, MAP_CHUNK, FRAME):
+        items = node[1]
+        if type(items) is not list or (tag in (MAP_CHUNK, FRAME) and len(items) % 2) \
+                or (local and tag == LIST_CHUNK and not items):
+            raise _Bad(f"{where} ({tag!r}) has malformed elements")
+        for item in items:
+            if type(item) is list or item is not None and type(item) not in (str, int, bool):
+                check(item, nodes, groups, local, where)
+        if node[2] is not None:
+            check(node[2], nodes, groups, local, where)
+    elif tag == CLOSURE:
+        _, params, body, env, name, ns = node
+        if (name is not None and type(name) is not str) or type(ns) is not str:
+            raise _Bad(f"{where} is a closure with a malformed name or namespace")
+        check(params, nodes, groups, local, where)
+        check(body, nodes, groups, local, where)
+        if env is not None:
+            check(env, nodes, groups, local, where)
+    elif tag == MACRO:
+        check(node[1], nodes, groups, local, where)
+    elif tag == ERROR:
+        if type(node[1]) is not str or type(node[2]) is not str:
+            raise _Bad(f"{where} is an error value with a malformed kind or message")
+        check(node[3], nodes, groups, local, where)
+    else:  # a group, where a group member is expected
+        raise _Bad(f"{where} is a group inside a group")
+
+
+def _check_value(enc: Any, nodes: dict[str, Any], groups: dict[str, int], local: int, where: str) -> None:
+    t = type(enc)
+    if t is str or t is int or t is bool or enc is None:
+        return
+    if t is not list or not enc:
+        raise _Bad(f"{where} holds a malformed value encoding {_short(enc)}")
+    tag = enc[0]
+    n = len(enc)
+    payload = enc[1] if n > 1 else None
+    if tag == REF and n == 2 and type(payload) is str:
+        node = nodes.get(payload)
+        if node is None:
+            raise _Bad(f"{where} refers to value node {payload}, which is missing")
+        if node[0] == GROUP:
+            raise _Bad(f"{where} refers to the group {payload} as a plain node")
+        return
+    if tag == GROUP_MEMBER and n == 3 and type(payload) is str and type(enc[2]) is int:
+        size = groups.get(payload)
+        if size is None:
+            raise _Bad(f"{where} refers to member {enc[2]} of group {payload}, which is missing")
+        if not 0 <= enc[2] < size:
+            raise _Bad(f"{where} refers to member {enc[2]} of group {payload}, which has {size}")
+        return
+    if n == 2:
+        pt = type(payload)
+        if tag == FLOAT and (pt is float or pt is int or (pt is str and payload in _FLOAT_TEXTS)):
+            return
+        if tag == BIGINT and pt is str and payload.removeprefix("-").isdigit() and payload.isascii() \
+                and len(payload) < 4300:  # int() refuses longer digit strings
+            return
+        if (tag == SYMBOL or tag == KEYWORD or tag == PRIMITIVE) and pt is str:
+            return
+        if tag == ATOM and pt is int:
+            return
+        if tag == LOCAL and local and pt is int and 0 <= payload < local:
+            return
+    known = (REF, GROUP_MEMBER, FLOAT, BIGINT, SYMBOL, KEYWORD, PRIMITIVE, ATOM) + ((LOCAL,) if local else ())
+    if tag not in known:
+        raise _Bad(f"{where} holds a value with an unknown tag {_short(tag)}")
+    raise _Bad(f"{where} holds a malformed {tag!r} value {_short(enc)}")
+
+
 def is_nil_encoding(enc: Any) -> bool:
     return enc is None
 
 
-__all__ = ["CHUNK", "NilType", "ValueDecoder", "ValueEncoder", "encode_scalar"]
+__all__ = ["CHUNK", "NilType", "ValueDecoder", "ValueEncoder", "content_problem", "encode_scalar"]

@@ -134,3 +134,50 @@ def test_image_list_shows_every_file_when_one_header_is_bad(tape, tmp_path: Path
     r = tape("image", "info", str(folder / "good.img"))
     assert r.returncode == 0 and "[/bold] not markup" in r.stdout, r.stderr
     assert tape("image", "info", str(folder / "bare.img")).returncode == 0
+
+
+def test_images_whose_state_cannot_be_decoded_are_refused(tape, tmp_path: Path) -> None:
+    """'image verify' said ok and 'image load' committed such images; the damage showed later as
+    'internal-error: ValueCodecError: value node … is missing from the log', and '../evil' was served."""
+    from tests.infrastructure.test_images import _bad_content, _craft
+
+    assert tape("eval", '(define x 1) (define xs (list 1 2)) (write-file! "a.txt" "hi")').returncode == 0
+    assert tape("image", "save", str(tmp_path / "a.img")).returncode == 0
+    doc = json.loads(tape("image", "export", str(tmp_path / "a.img")).stdout)
+    bad = _bad_content(doc)
+    for n, name in enumerate(("dangling", "value tag", "node tag", "parent", "absolute")):
+        broken, message = bad[name]
+        img = _craft(broken, tmp_path / f"{n}.img")
+        assert_one_line_error(tape("image", "verify", str(img)), 1, "damaged image", message)
+        assert_one_line_error(tape("image", "load", str(img), "-i", f"from{n}"), 1, "damaged image", message)
+        (tmp_path / f"{n}.json").write_text(json.dumps(broken))
+        assert_one_line_error(tape("image", "import", str(tmp_path / f"{n}.json"), str(tmp_path / f"{n}b.img")), 1,
+                              message)
+        assert not (tmp_path / f"{n}b.img").exists()
+    listed = json.loads(tape("sessions", "--json").stdout)
+    assert [s["id"] for s in (listed["sessions"] if isinstance(listed, dict) else listed)] == ["default"]
+
+
+def test_crafted_exports_give_one_line_errors_and_write_nothing(tape, tmp_path: Path) -> None:
+    """Each of these was an 'internal error: ...' (or a 7-line pydantic dump), one of them after writing."""
+    assert tape("eval", '(define x 1) (write-file! "a.txt" "hi")').returncode == 0
+    assert tape("image", "save", str(tmp_path / "a.img"), "--with-history").returncode == 0
+    doc = json.loads(tape("image", "export", str(tmp_path / "a.img")).stdout)
+
+    def variant(change) -> dict:
+        d = json.loads(json.dumps(doc))
+        change(d)
+        return d
+
+    cases = [
+        (variant(lambda d: d.__setitem__("blobs", [])), "files without content"),
+        (variant(lambda d: d["history"][2].__setitem__(0, 99)), "event 3 is numbered 99"),
+        (variant(lambda d: d["header"].__setitem__("created_at", "yesterday")), "created_at 'yesterday'"),
+        (variant(lambda d: d["history"][1].__setitem__(5, {"bogus": 1})), "field source: Field required"),
+        (variant(lambda d: d["header"].__setitem__("created_at", 1e300)), "created_at '1e+300'"),
+    ]
+    for n, (broken, message) in enumerate(cases):
+        (tmp_path / f"{n}.json").write_text(json.dumps(broken))
+        r = tape("image", "import", str(tmp_path / f"{n}.json"), str(tmp_path / f"{n}.img"))
+        assert_one_line_error(r, 1, message)
+        assert "internal error" not in r.stderr and not (tmp_path / f"{n}.img").exists()

@@ -499,3 +499,138 @@ def test_header_values_readers_cannot_show_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "w.img").exists()
     with open_store(str(tmp_path / "o.db")) as o:
         assert o.last_seq("far") == 0
+
+
+def _craft(doc: dict[str, Any], path: Path) -> Path:
+    """An image of an export document as it is, written without the checks of import (a hand-made file)."""
+    import orjson
+
+    from tapevm.domain.content import canonical_bytes
+    from tapevm.domain.state import decode_blob
+    from tapevm.projections.image_state_codec import encode_image_state
+    from tapevm.projections.state_codec import decode_state, encode_blobs, encode_nodes, frame_state
+
+    nodes = encode_nodes(((k, canonical_bytes(v)) for k, v in doc["nodes"].items()), keyless=True)
+    sections = {"state": encode_image_state(decode_state(frame_state(orjson.dumps(doc["state"]), nodes))),
+                "blobs": encode_blobs((k, decode_blob(e, d)) for k, e, d in doc["blobs"])}
+    if "history" in doc:
+        sections["history"] = orjson.dumps(doc["history"])
+    header = {k: v for k, v in doc["header"].items() if k != "format_version"}
+    path.write_bytes(image_file.encode_image({"format_version": image_file.FORMAT_VERSION, **header}, sections))
+    return path
+
+
+def _export_of_a_session(tmp_path: Path, with_history: bool = False) -> dict[str, Any]:
+    with open_session("s1", str(tmp_path / "src.db")) as s:
+        s.run('(define x 1) (define xs (list 1 2)) (define f (lambda (n) (+ n x))) (write-file! "a.txt" "hi")')
+        image_ops.save_image(s, tmp_path / "src.img", with_history=with_history)
+    return image_ops.export_image(tmp_path / "src.img")
+
+
+def _bad_content(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
+    import copy
+
+    from tapevm.domain.content import canonical_bytes, content_hash
+
+    def changed(change: Any) -> dict[str, Any]:
+        d = copy.deepcopy(doc)
+        change(d)
+        return d
+
+    q_key = content_hash(canonical_bytes(["Q", 1]))
+
+    def unknown_node(d: dict[str, Any]) -> None:
+        d["nodes"][q_key] = ["Q", 1]
+        d["state"]["namespaces"]["user"]["z"] = ["@", q_key]
+
+    def moved(to: str) -> Any:
+        return lambda d: d["state"]["files"].__setitem__(to, d["state"]["files"].pop("a.txt"))
+
+    a_node = next(iter(doc["nodes"]))
+    return {
+        "dangling": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("z", ["@", "0" * 32])),
+                     "binding user/z refers to value node 00000000000000000000000000000000, which is missing"),
+        "value tag": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("z", ["zz", 1, 2])),
+                      "binding user/z holds a value with an unknown tag \"zz\""),
+        "node tag": (changed(unknown_node), f"value node {q_key} has an unknown node tag 'Q'"),
+        "inner ref": (changed(lambda d: d["nodes"][a_node][1].append(["@", "1" * 32])),
+                      f"value node {a_node}"),
+        "parent": (changed(moved("../evil")), "world file path '../evil' is not one the VM accepts"),
+        "absolute": (changed(moved("/etc/passwd")), "world file path '/etc/passwd' is not one the VM accepts"),
+        "no blobs": (changed(lambda d: d.__setitem__("blobs", [])), "files without content: a.txt"),
+        "atom": (changed(lambda d: d["state"]["atoms"].append([9, ["@", "2" * 32]])),
+                 "atom 9 refers to value node 2222"),
+    }
+
+
+def test_verify_load_and_import_refuse_content_the_vm_cannot_use(tmp_path: Path, store_url: str) -> None:
+    """Such images verified ok and loaded; the damage showed only when a program used the value
+    ('value node … is missing from the log'), and '../evil' was served by 'tape world cat'."""
+    import orjson
+
+    doc = _export_of_a_session(tmp_path)
+    (tmp_path / "ok.json").write_bytes(orjson.dumps(doc))
+    image_ops.import_image(tmp_path / "ok.json", tmp_path / "target.img")
+    kept = (tmp_path / "target.img").read_bytes()
+    with open_store(store_url) as store:
+        for n, (name, (bad, message)) in enumerate(_bad_content(doc).items()):
+            path = _craft(bad, tmp_path / f"{n}.img")
+            for check in (lambda p: image_ops.verify(p), lambda p: image_ops.load_image(store, p, f"s{n}")):
+                with pytest.raises(ImageError, match="damaged image") as caught:
+                    check(path)
+                assert message in str(caught.value) and "\n" not in str(caught.value), (name, caught.value)
+            assert store.last_seq(f"s{n}") == 0, f"{name}: nothing appended"
+            (tmp_path / f"{n}.json").write_bytes(orjson.dumps(bad))
+            with pytest.raises(ImageError, match=f"{n}.json: damaged image"):
+                image_ops.import_image(tmp_path / f"{n}.json", tmp_path / "target.img")
+        assert (tmp_path / "target.img").read_bytes() == kept
+        with image_ops.load_image(store, tmp_path / "target.img", "fine") as s:  # the good one still loads
+            assert s.eval("(f 2)") == 3
+    assert image_ops.verify(tmp_path / "src.img")["ok"]
+
+
+def test_import_checks_the_whole_export_before_writing(tmp_path: Path) -> None:
+    """Crafted exports gave internal errors (KeyError, ValueError, OverflowError after writing,
+    a 7-line pydantic dump); each is now one line, and nothing is written."""
+    import copy
+
+    import orjson
+
+    doc = _export_of_a_session(tmp_path, with_history=True)
+
+    def changed(change: Any) -> dict[str, Any]:
+        d = copy.deepcopy(doc)
+        change(d)
+        return d
+
+    cases = {
+        "renumbered": (changed(lambda d: d["history"][2].__setitem__(0, 99)),
+                       "history section: event 3 is numbered 99"),
+        "short": (changed(lambda d: d["history"].pop()), "history section: it holds events 1.."),
+        "fields": (changed(lambda d: d["history"][1].__setitem__(5, {"bogus": 1})),
+                   "history section: event 2 (FormSubmitted): field source: Field required (and 4 more)"),
+        "type": (changed(lambda d: d["history"][1].__setitem__(3, "NoSuchEvent")), "history section: event 2"),
+        "time": (changed(lambda d: d["history"][1].__setitem__(2, 1e300)), "event 2 has time 1e+300"),
+        "cause": (changed(lambda d: d["history"][1].__setitem__(1, 7)), "event 2 has cause 7"),
+        "yesterday": (changed(lambda d: d["header"].__setitem__("created_at", "yesterday")),
+                      "header: created_at 'yesterday' is not a time"),
+        "far": (changed(lambda d: d["header"].__setitem__("created_at", 1e300)),
+                "header: created_at '1e+300' is not a time"),
+        "header list": (changed(lambda d: d.__setitem__("header", [1])), "malformed image export"),
+        "no blobs": (changed(lambda d: d.__setitem__("blobs", [])), "files without content"),
+    }
+    (tmp_path / "target.img").write_bytes((tmp_path / "src.img").read_bytes())
+    for name, (bad, message) in cases.items():
+        (tmp_path / "bad.json").write_bytes(orjson.dumps(bad))
+        with pytest.raises(ImageError) as caught:
+            image_ops.import_image(tmp_path / "bad.json", tmp_path / "target.img")
+        assert message in str(caught.value) and "\n" not in str(caught.value), (name, caught.value)
+        with pytest.raises(ImageError):
+            image_ops.import_image(tmp_path / "bad.json", tmp_path / "new.img")
+        assert not (tmp_path / "new.img").exists(), name
+    assert (tmp_path / "target.img").read_bytes() == (tmp_path / "src.img").read_bytes()
+    # the same checks guard a load: a crafted history is refused before anything is appended
+    with open_store(str(tmp_path / "o.db")) as store:
+        with pytest.raises(ImageError, match="event 3 is numbered 99"):
+            image_ops.load_image(store, _craft(cases["renumbered"][0], tmp_path / "r.img"), "r")
+        assert store.last_seq("r") == 0
