@@ -144,9 +144,6 @@ def load_state(path: str | Path) -> State:
     return image_state(read_image(path, ("state", "blobs")))
 
 
-_SCALAR_TYPES = (str, int, bool, type(None))
-
-
 def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None = None) -> None:
     """Refuse (ImageError) a state whose content the VM could not use: a reference to a node the image
     does not hold, an unknown value or node tag, a node that is not the content its key addresses, a
@@ -174,11 +171,8 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
         raise ImageError(f"{path}: damaged image (files without content: {', '.join(missing[:5])})")
     if nodes is None:
         nodes = dict(_nodes_as_json(state))
-    roots = chain(
-        ((f"binding {ns}/{name}", v) for ns, table in state.namespaces.items() for name, v in table.items()
-         if not isinstance(v, _SCALAR_TYPES)),
-        ((f"atom {atom_id}", v) for atom_id, v in state.atoms.items()),
-        (("a fact", v) for v in state.facts.values()))
+    roots = chain(((f"binding {ns}/", table) for ns, table in state.namespaces.items()),
+                  [("atom ", state.atoms), ("fact ", dict(enumerate(state.facts.values(), 1)))])
     problem = content_problem(roots, nodes)
     if problem is not None:
         raise ImageError(f"{path}: damaged image ({problem})")

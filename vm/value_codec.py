@@ -704,9 +704,11 @@ class _Bad(Exception):
     """What :func:`content_problem` reports (internal: the walk stops at the first problem)."""
 
 
-def content_problem(roots: Iterable[tuple[str, Any]], nodes: dict[str, Any]) -> str | None:
-    """Why the encodings ``roots`` (pairs of where, encoding) and the parsed ``nodes`` (key -> node)
-    cannot be decoded, or None.
+def content_problem(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str, Any]) -> str | None:
+    """Why the encodings ``roots`` and the parsed ``nodes`` (key -> node) cannot be decoded, or None.
+
+    ``roots``: pairs of a prefix and a table of encodings, e.g. ``("binding user/", namespace)``; a
+    problem names the prefix and the table's key.
 
     The decoder meets a missing node or an unknown tag only when a program first uses the value,
     long after the content was accepted (an image, an import): what it would fail on is found
@@ -724,8 +726,20 @@ def content_problem(roots: Iterable[tuple[str, Any]], nodes: dict[str, Any]) -> 
                 return f"value node {key} is a malformed group ({_short(node)})"
             groups[key] = len(node[1])
     try:
-        for where, enc in roots:
-            _check_value(enc, nodes, groups, 0, where)
+        for prefix, table in roots:
+            for name, enc in table.items():
+                if type(enc) is not list:  # the common cases inline: a scalar, a reference, a float
+                    if enc is None or type(enc) in (str, int, bool):
+                        continue
+                elif len(enc) == 2:
+                    tag = enc[0]
+                    if tag == REF and type(enc[1]) is str:
+                        node = nodes.get(enc[1])
+                        if node is not None and node[0] != GROUP:
+                            continue
+                    elif tag == FLOAT and type(enc[1]) is float:
+                        continue
+                _check_value(enc, nodes, groups, 0, f"{prefix}{name}")
         for key, node in nodes.items():
             if node[0] == GROUP:
                 size = groups[key]

@@ -550,6 +550,8 @@ def _bad_content(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
     return {
         "dangling": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("z", ["@", "0" * 32])),
                      "binding user/z refers to value node 00000000000000000000000000000000, which is missing"),
+        "list key": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("z", ["@", [1]])),
+                     "binding user/z holds a malformed '@' value"),
         "value tag": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("z", ["zz", 1, 2])),
                       "binding user/z holds a value with an unknown tag \"zz\""),
         "node tag": (changed(unknown_node), f"value node {q_key} has an unknown node tag 'Q'"),
@@ -575,7 +577,7 @@ def test_verify_load_and_import_refuse_content_the_vm_cannot_use(tmp_path: Path,
     with open_store(store_url) as store:
         for n, (name, (bad, message)) in enumerate(_bad_content(doc).items()):
             path = _craft(bad, tmp_path / f"{n}.img")
-            for check in (lambda p: image_ops.verify(p), lambda p: image_ops.load_image(store, p, f"s{n}")):
+            for check in (image_ops.verify, lambda p, sid=f"s{n}": image_ops.load_image(store, p, sid)):
                 with pytest.raises(ImageError, match="damaged image") as caught:
                     check(path)
                 assert message in str(caught.value) and "\n" not in str(caught.value), (name, caught.value)
