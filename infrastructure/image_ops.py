@@ -140,7 +140,8 @@ def image_state(image: ImageFile) -> State:
 
 
 def load_state(path: str | Path) -> State:
-    """Read the state of the image at ``path`` (what ``image load`` starts a session from)."""
+    """Read the state of the image at ``path``: its checksums and columns are checked, its content is not
+    (:func:`check_content` walks every node, which this fast path leaves to verify, load and import)."""
     return image_state(read_image(path, ("state", "blobs")))
 
 
