@@ -172,8 +172,9 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
         raise ImageError(f"{path}: damaged image (files without content: {', '.join(missing[:5])})")
     if nodes is None:
         nodes = dict(_nodes_as_json(state))
-    roots = chain(((f"binding {ns}/", table) for ns, table in state.namespaces.items()),
-                  [("atom ", state.atoms), ("fact ", dict(enumerate(state.facts.values(), 1)))])
+    tables: list[tuple[str, dict[Any, Any]]] = [("atom ", state.atoms),
+                                                ("fact ", dict(enumerate(state.facts.values(), 1)))]
+    roots = chain(((f"binding {ns}/", table) for ns, table in state.namespaces.items()), tables)
     problem = content_problem(roots, nodes)
     if problem is not None:
         raise ImageError(f"{path}: damaged image ({problem})")

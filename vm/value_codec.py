@@ -824,17 +824,16 @@ def _check_value(enc: Any, nodes: dict[str, Any], groups: dict[str, int], local:
             raise _Bad(f"{where} refers to member {enc[2]} of group {payload}, which has {size}")
         return
     if n == 2:
-        pt = type(payload)
-        if tag == FLOAT and (pt is float or pt is int or (pt is str and payload in _FLOAT_TEXTS)):
+        if tag == FLOAT and (isinstance(payload, (float, int)) and type(payload) is not bool
+                             or isinstance(payload, str) and payload in _FLOAT_TEXTS):
             return
-        if tag == BIGINT and pt is str and payload.removeprefix("-").isdigit() and payload.isascii() \
-                and len(payload) < 4300:  # int() refuses longer digit strings
+        if tag == BIGINT and isinstance(payload, str) and INT_RE.match(payload):  # (read in chunks: any length)
             return
-        if (tag == SYMBOL or tag == KEYWORD or tag == PRIMITIVE) and pt is str:
+        if (tag == SYMBOL or tag == KEYWORD or tag == PRIMITIVE) and type(payload) is str:
             return
-        if tag == ATOM and pt is int:
+        if tag == ATOM and type(payload) is int:
             return
-        if tag == LOCAL and local and pt is int and 0 <= payload < local:
+        if tag == LOCAL and local and type(payload) is int and 0 <= payload < local:
             return
     known = (REF, GROUP_MEMBER, FLOAT, BIGINT, SYMBOL, KEYWORD, PRIMITIVE, ATOM) + ((LOCAL,) if local else ())
     if tag not in known:

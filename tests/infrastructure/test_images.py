@@ -636,3 +636,13 @@ def test_import_checks_the_whole_export_before_writing(tmp_path: Path) -> None:
         with pytest.raises(ImageError, match="event 3 is numbered 99"):
             image_ops.load_image(store, _craft(cases["renumbered"][0], tmp_path / "r.img"), "r")
         assert store.last_seq("r") == 0
+
+
+def test_an_image_of_integers_past_the_decimal_digit_limit_verifies_and_loads(tmp_path: Path) -> None:
+    """Big integers are stored as digits of any length (read in chunks): the content check accepts them."""
+    with open_session("big", str(tmp_path / "s.db")) as s:
+        s.run("(define big (+ (expt 10 5000) 1))")
+        image_ops.save_image(s, tmp_path / "big.img")
+        assert image_ops.verify(tmp_path / "big.img")["ok"]
+        with image_ops.load_image(s.store, tmp_path / "big.img", "copy") as copy:
+            assert copy.eval("(= big (+ (expt 10 5000) 1))") is True
