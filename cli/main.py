@@ -24,12 +24,13 @@ from tapevm.cli import (
     inspect_commands,
     integrity_commands,
     provenance_commands,
+    render,
     replay_commands,
     run_commands,
     time_travel_commands,
 )
 from tapevm.cli.options import err
-from tapevm.domain.errors import TapeError
+from tapevm.domain.errors import TapeError, UsageError
 
 
 def configure_logging(debug: bool) -> None:
@@ -104,9 +105,57 @@ for command in (run_commands.run, run_commands.eval_, run_commands.repl,
     cli.add_command(command)
 
 
-def main() -> None:
-    """Console entry point."""
-    cli(obj={}, prog_name="tape")
+def _not_utf8(text: str) -> bool:
+    """True when ``text`` came from bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _shown(text: str) -> str:
+    """``text`` with its undecodable bytes as ``\\xNN``, short enough for one line."""
+    return render.short(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), 60)
+
+
+def _check_utf8(args: list[str]) -> None:
+    """Refuse an argument (or a TAPE_* variable) that is not valid UTF-8: one line naming it, exit 2."""
+    for i, arg in enumerate(args, 1):
+        if _not_utf8(arg):
+            raise UsageError(f"argument {i} ('{_shown(arg)}') is not valid UTF-8")
+    for name, value in sorted(os.environ.items()):
+        if name.startswith("TAPE_") and _not_utf8(value):
+            raise UsageError(f"environment variable {_shown(name)} is not valid UTF-8")
+
+
+def _one_line(e: click.ClickException) -> str:
+    """A click error as one line: ``invalid value for '--from': ... (see 'tape log --help')``."""
+    message = " ".join(e.format_message().split()).rstrip(".")
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        flag = "--help" if "--help" in ctx.help_option_names else ctx.help_option_names[0]
+        message += f" (see '{ctx.command_path} {flag}')"
+    return message
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console entry point: every error, click's usage errors too, is one line on stderr."""
+    argv = sys.argv[1:] if args is None else args
+    try:
+        _check_utf8(argv)
+        code = cli.main(args=argv, prog_name="tape", standalone_mode=False, obj={})
+    except UsageError as e:
+        err.print(f"error: {e}", markup=False)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        err.print(f"error: {_one_line(e)}", markup=False)
+        sys.exit(e.exit_code)
+    except click.Abort:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
