@@ -2,7 +2,9 @@
 
 A form spanning several lines is read until it is complete (the reader marks
 an open list or string as ``incomplete``); with standard input not a terminal the same loop
-reads plain lines, so ``echo '(+ 1 2)' | tape repl`` works.
+reads plain lines, so ``echo '(+ 1 2)' | tape repl`` works.  A line that is not UTF-8 is
+reported (one line) and skipped; :func:`run_repl` says whether any input failed, so piped
+input that failed exits non-zero.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ def _pipe_reader(label: str) -> str | None:
     return line.rstrip("\n") if line else None
 
 
+def _not_utf8(line: str) -> bool:
+    """True for a line read from bytes that are not UTF-8 (kept as lone surrogates by ``surrogateescape``)."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _incomplete(session: Session, source: str) -> bool:
     """True when ``source`` is a prefix of a form (keep reading); other syntax errors are reported."""
     try:
@@ -54,9 +65,16 @@ def _incomplete(session: Session, source: str) -> bool:
     return False
 
 
-def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> None:
-    read = _terminal_reader() if sys.stdin.isatty() else _pipe_reader
+def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> bool:
+    """Read, evaluate and print until the end of input; True when every form (and line) was good."""
+    if sys.stdin.isatty():
+        read = _terminal_reader()
+    else:
+        if hasattr(sys.stdin, "reconfigure"):  # bytes that are not UTF-8 arrive as surrogates, not an exception
+            sys.stdin.reconfigure(errors="surrogateescape")
+        read = _pipe_reader
     buffer: list[str] = []
+    ok = True
     while True:
         label = "...  " if buffer else f"{session.id}:{session.world.current_ns}> "
         line = read(label)
@@ -64,6 +82,10 @@ def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> Non
             break
         if line == CANCEL:
             buffer = []
+            continue
+        if _not_utf8(line):
+            print("error: input is not valid UTF-8: line skipped (the form it was in is dropped)", file=sys.stderr)
+            buffer, ok = [], False
             continue
         buffer.append(line)
         source = "\n".join(buffer)
@@ -75,8 +97,12 @@ def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> Non
                 continue
             for outcome in session.run(source, "<repl>"):
                 show(outcome, True)
+                ok = ok and outcome.ok
         except TapeError as e:
             print(f"error: {e}", file=sys.stderr)
+            ok = False
         buffer = []
     if buffer and "".join(buffer).strip():
         print("error: incomplete form at end of input (missing ')'?)", file=sys.stderr)
+        ok = False
+    return ok

@@ -88,8 +88,15 @@ def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, f
 @continuation_options
 @click.pass_context
 def repl(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> None:
-    """An interactive read-eval-print loop; every form is committed as you go."""
+    """An interactive read-eval-print loop; every form is committed as you go.
+
+    With standard input not a terminal, exits 1 if any form (or line) of the input failed.
+    """
+    import sys
+
     from tapevm.cli.repl import run_repl
 
     with open_writer_for(ctx, session_id, must_continue, fresh) as s:
-        run_repl(s, show_outcome)
+        ok = run_repl(s, show_outcome)
+    if not ok and not sys.stdin.isatty():
+        ctx.exit(1)
