@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from tapevm.cli import render
-from tapevm.cli.options import err, json_option, open_store_for, out, print_json
+from tapevm.cli.options import SESSION_ID, err, json_option, open_store_for, out, print_json
 from tapevm.infrastructure.branching import ForkResult
 from tapevm.infrastructure.branching import clone as clone_session
 from tapevm.infrastructure.branching import fork as fork_session
@@ -38,12 +38,12 @@ def fork(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("source", metavar="SRC")
+@click.argument("source", metavar="SRC[@N]")
 @click.argument("new")
 @json_option
 @click.pass_context
 def clone(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
-    """Start session NEW as a copy of SRC at its head (a fork; no event is copied)."""
+    """Start session NEW as a copy of SRC at its head, or after event N (a fork; no event is copied)."""
     with open_store_for(ctx) as store:
         r = clone_session(store, source, new)
     if as_json:
@@ -110,7 +110,7 @@ def _merge_json(r: MergeResult) -> dict[str, Any]:
 
 @click.command()
 @click.argument("source", metavar="SRC[@N]")
-@click.option("-i", "--session", "dest", default="default", show_default=True, metavar="DST",
+@click.option("-i", "--session", "dest", type=SESSION_ID, default="default", show_default=True, metavar="DST",
               help="Destination session.")
 @click.option("--prefer", type=click.Choice(["keep", "take", "fail"]), default="fail", show_default=True,
               help="On a name changed on both sides: keep DST's value, take SRC's, or fail writing nothing.")
@@ -135,7 +135,7 @@ def merge(ctx: click.Context, source: str, dest: str, prefer: str, as_json: bool
 @click.command()
 @click.argument("source", metavar="SRC[@N]")
 @click.argument("name", metavar="NAME")
-@click.option("-i", "--session", "dest", default="default", show_default=True, metavar="DST",
+@click.option("-i", "--session", "dest", type=SESSION_ID, default="default", show_default=True, metavar="DST",
               help="Destination session.")
 @json_option
 @click.pass_context
@@ -150,7 +150,7 @@ def take(ctx: click.Context, source: str, name: str, dest: str, as_json: bool) -
 
 
 @click.command()
-@click.option("-i", "--session", "session_id", default="default", show_default=True, metavar="ID[@N]",
+@click.option("-i", "--session", "session_id", type=SESSION_ID, default="default", show_default=True, metavar="ID[@N]",
               help="Session (or session at event N) to export.")
 @click.pass_context
 def export(ctx: click.Context, session_id: str) -> None:

@@ -7,7 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tapevm.cli import render
-from tapevm.cli.options import err, json_option, open_session_for, out, print_json, session_option
+from tapevm.cli.options import MAX_COUNT, err, json_option, open_session_for, out, print_json, session_option
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.ports import CheckpointMeta
 
@@ -51,14 +51,12 @@ def checkpoints(ctx: click.Context, session_id: str, as_json: bool) -> None:
 
 @checkpoints.command()
 @session_option
-@click.option("--interval", type=int, default=None, metavar="K",
+@click.option("--interval", type=click.IntRange(1, MAX_COUNT), default=None, metavar="K",
               help="Events between checkpoints, saved for the whole store (default 1000).")
 @json_option
 @click.pass_context
 def rebuild(ctx: click.Context, session_id: str, interval: int | None, as_json: bool) -> None:
     """Drop a session's checkpoints and write them again from its log."""
-    if interval is not None and interval < 1:
-        raise UsageError("--interval must be at least 1")
     with open_session_for(ctx, session_id, create=False) as s:
         cp = s.checkpoints
         if interval is not None:

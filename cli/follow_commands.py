@@ -9,10 +9,11 @@ import click
 from rich.live import Live
 from rich.table import Table
 
-from tapevm.cli.options import err, json_option, open_store_for, out, print_json
-from tapevm.domain.errors import UsageError
+from tapevm.cli.options import Seconds, err, json_option, open_store_for, out, print_json
 from tapevm.infrastructure.followers import BATCH, FollowStatus, follow, projection_names, stop_on_signals
 
+MAX_POLL = 3600.0  # seconds: --poll is finite and at most an hour
+MAX_BATCH = 100_000  # records per transaction: a batch is held in memory
 PLAIN_EVERY = 10.0  # seconds between status lines when stderr is not a terminal (a service's log)
 
 
@@ -50,10 +51,10 @@ def _line(s: FollowStatus) -> str:
 @click.option("-p", "--projection", "projections", multiple=True, type=click.Choice(projection_names()),
               help="A projection to keep up to date (repeatable; default: all).")
 @click.option("--once", is_flag=True, help="Catch up, print a summary and exit (for scripts and cron).")
-@click.option("--poll", type=float, default=None, metavar="SECONDS",
+@click.option("--poll", type=Seconds(MAX_POLL), default=None, metavar="SECONDS",
               help="SQLite: how often to look for new commits (default 0.05); PostgreSQL: the safety-net "
                    "poll behind LISTEN/NOTIFY (default 2).")
-@click.option("--batch", type=int, default=BATCH, show_default=True, metavar="N",
+@click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=BATCH, show_default=True, metavar="N",
               help="Commit records applied per transaction (smaller: less work lost to a crash, more fsyncs).")
 @json_option
 @click.pass_context
@@ -66,10 +67,6 @@ def follow_(ctx: click.Context, projections: tuple[str, ...], once: bool, poll: 
     writes (kill -9 safe: a restart resumes where it stopped), and shows the
     lag.  Stop with Ctrl-C or SIGTERM.  Several followers may run at once.
     """
-    if poll is not None and poll <= 0:
-        raise UsageError("--poll must be a positive number of seconds")
-    if batch < 1:
-        raise UsageError("--batch must be at least 1")
     names = list(projections) or projection_names()
     # From the start: a SIGTERM while the store is still opening stops as gracefully as a later one.
     with stop_on_signals(threading.Event()) as stop, open_store_for(ctx) as store:

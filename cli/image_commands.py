@@ -11,7 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from tapevm.cli import render
-from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
+from tapevm.cli.options import (
+    SESSION_ID,
+    json_option,
+    open_session_for,
+    open_store_for,
+    out,
+    print_json,
+    session_option,
+)
 from tapevm.domain.errors import ImageError, UsageError
 from tapevm.infrastructure import image_ops
 
@@ -65,7 +73,7 @@ def save(ctx: click.Context, file: Path, session_id: str, at: int | None, descri
 
 @image.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-i", "--session", "session_id", default=None, metavar="NEW_ID",
+@click.option("-i", "--session", "session_id", type=SESSION_ID, default=None, metavar="NEW_ID",
               help="Id of the new session (default: the image's file name without its suffix).")
 @json_option
 @click.pass_context

@@ -9,7 +9,15 @@ import orjson
 from rich.table import Table
 
 from tapevm.cli import render
-from tapevm.cli.options import json_option, open_session_for, open_store_for, out, print_json, session_option
+from tapevm.cli.options import (
+    EVENT_NUMBER,
+    json_option,
+    open_session_for,
+    open_store_for,
+    out,
+    print_json,
+    session_option,
+)
 from tapevm.domain.errors import BadAddress, UsageError
 from tapevm.domain.events import EVENT_TYPES
 from tapevm.infrastructure.addresses import parse_address
@@ -18,8 +26,8 @@ from tapevm.infrastructure.session_info import list_sessions, session_info
 
 @click.command("log")
 @session_option
-@click.option("--from", "start", type=int, default=1, show_default=True, help="First event number.")
-@click.option("--to", "stop", type=int, default=None, help="Last event number.")
+@click.option("--from", "start", type=EVENT_NUMBER, default=1, show_default=True, help="First event number.")
+@click.option("--to", "stop", type=EVENT_NUMBER, default=None, help="Last event number.")
 @click.option("--type", "types", multiple=True, metavar="T", help="Only events of this type (repeatable).")
 @json_option
 @click.pass_context
@@ -56,7 +64,7 @@ def _unknown_type(t: str) -> None:
 
 @click.command()
 @session_option
-@click.option("--at", type=int, default=None, metavar="N", help="The state after event N (default: the head).")
+@click.option("--at", type=EVENT_NUMBER, default=None, metavar="N", help="The state after event N (default: the head).")
 @json_option
 @click.pass_context
 def state(ctx: click.Context, session_id: str, at: int | None, as_json: bool) -> None:
@@ -100,7 +108,11 @@ def sessions(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def info(ctx: click.Context, session_id: str, as_json: bool) -> None:
     """Summarise one session: events, bytes, bindings, facts, files, times."""
-    with open_session_for(ctx, parse_address(session_id).session, create=False) as s:
+    address = parse_address(session_id)
+    if address.at is not None:  # the summary is of the whole session: an event number would be ignored
+        raise BadAddress(f"tape info summarises a whole session: give -i {address.session}, not {address} "
+                         f"(the state after event {address.at}: tape state -i {address})")
+    with open_session_for(ctx, address.session, create=False) as s:
         data = session_info(s)
     if as_json:
         print_json(data)

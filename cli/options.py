@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,8 +21,43 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+MAX_EVENT = 2**63 - 1  # the largest event number a store can hold (SQLite's and PostgreSQL's 64-bit integers)
+EVENT_NUMBER = click.IntRange(0, MAX_EVENT)
+EVENT_NUMBER_1 = click.IntRange(1, MAX_EVENT)  # event 1 and later
+MAX_COUNT = 1_000_000_000  # the most a count option (--batch, --interval) may ask for
+
+
+class Seconds(click.FloatRange):
+    """A finite number of seconds in (0, ``maximum``]: ``inf``, ``nan`` and 0 are refused."""
+
+    name = "seconds"
+
+    def __init__(self, maximum: float) -> None:
+        super().__init__(0, maximum, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = click.FloatRange.convert(self, value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return rv
+
+
+class SessionId(click.ParamType):
+    """A session id (or address ``ID@N``): any non-empty text."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("a session id cannot be empty", param, ctx)
+        return value
+
+
+SESSION_ID = SessionId()
+
+
 def session_option(f: F) -> F:
-    return click.option("-i", "--session", "session_id", default="default", show_default=True,
+    return click.option("-i", "--session", "session_id", type=SESSION_ID, default="default", show_default=True,
                         metavar="ID", help="Session id.")(f)
 
 

@@ -11,7 +11,7 @@ import click
 import orjson
 
 from tapevm.cli import render
-from tapevm.cli.options import json_option, open_session_for, print_json, session_option
+from tapevm.cli.options import EVENT_NUMBER, json_option, open_session_for, print_json, session_option
 from tapevm.domain.errors import UsageError
 from tapevm.domain.state import State
 from tapevm.infrastructure.audit import AUDIT_KINDS, AuditEntry, audit
@@ -27,8 +27,8 @@ def _check_range(start: int, stop: int | None, head: int) -> None:
 
 @click.command("audit")
 @session_option
-@click.option("--from", "start", type=int, default=1, show_default=True, help="First event number.")
-@click.option("--to", "stop", type=int, default=None, help="Last event number.")
+@click.option("--from", "start", type=EVENT_NUMBER, default=1, show_default=True, help="First event number.")
+@click.option("--to", "stop", type=EVENT_NUMBER, default=None, help="Last event number.")
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(AUDIT_KINDS),
               help="Only entries of this kind (repeatable).")
 @json_option
@@ -69,7 +69,7 @@ def _line(e: AuditEntry) -> str:
 @session_option
 @click.option("--fact", "fact", metavar="FACT", default=None, help="A fact, as Lisp data: '(task \"x\" done)'.")
 @click.option("--file", "file", metavar="PATH", default=None, help="A file of the VM's world.")
-@click.option("--at", type=int, default=None, metavar="N", help="As of event N (default: the head).")
+@click.option("--at", type=EVENT_NUMBER, default=None, metavar="N", help="As of event N (default: the head).")
 @json_option
 @click.pass_context
 def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | None, file: str | None,
@@ -147,7 +147,7 @@ def world() -> None:
 
 @world.command("ls")
 @session_option
-@click.option("--at", type=int, default=None, metavar="N", help="As of event N (default: the head).")
+@click.option("--at", type=EVENT_NUMBER, default=None, metavar="N", help="As of event N (default: the head).")
 @json_option
 @click.pass_context
 def world_ls(ctx: click.Context, session_id: str, at: int | None, as_json: bool) -> None:
@@ -167,7 +167,7 @@ def world_ls(ctx: click.Context, session_id: str, at: int | None, as_json: bool)
 @world.command("cat")
 @click.argument("path")
 @session_option
-@click.option("--at", type=int, default=None, metavar="N", help="As of event N (default: the head).")
+@click.option("--at", type=EVENT_NUMBER, default=None, metavar="N", help="As of event N (default: the head).")
 @click.pass_context
 def world_cat(ctx: click.Context, path: str, session_id: str, at: int | None) -> None:
     """Write a world file's bytes to standard output."""

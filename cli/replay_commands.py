@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tapevm.cli import render
 from tapevm.cli.options import (
+    EVENT_NUMBER_1,
     json_option,
     open_session_for,
     open_store_for,
@@ -26,14 +27,14 @@ from tapevm.vm.reader import read_forms
 
 @click.command("replay")
 @session_option
-@click.option("--to", "to", type=int, default=None, metavar="N", help="Stop after the inputs up to event N.")
+@click.option("--to", "to", type=EVENT_NUMBER_1, default=None, metavar="N", help="Stop after the inputs up to event N.")
 @click.option("--verify", is_flag=True,
               help="Compare every produced event with the recorded one; report the first divergence (exit 1).")
 @click.option("--program", "program", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Replay the forms of this Lisp file instead of the recorded ones (changed code vs recorded effects).")
 @click.option("--fork", "fork", metavar="NEW", default=None, help="Write the replay into a NEW session.")
 @click.option("--live-effects", is_flag=True, help="With --fork: perform effects for real (from --from N on).")
-@click.option("--from", "live_from", type=int, default=None, metavar="N",
+@click.option("--from", "live_from", type=EVENT_NUMBER_1, default=None, metavar="N",
               help="With --live-effects: forms from event N on perform effects for real (default: all).")
 @json_option
 @click.pass_context
@@ -58,6 +59,9 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
             raise UsageError(f"cannot read {program}: {e}") from None
         forms = [(f, line, col, src, str(program)) for f, line, col, src in read_forms(text, str(program))]
     with open_store_for(ctx) as store:
+        head = store.last_seq(session_id)
+        if to is not None and head and to > head:
+            raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")
         result = replay(store, session_id, to=to, verify=verify or program is not None, program=forms, fork=fork,
                         live_from=(live_from if live_from is not None else 1) if live_effects else None)
     if as_json:

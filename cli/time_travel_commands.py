@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from tapevm.cli.delta_render import delta_json, delta_text
-from tapevm.cli.options import json_option, open_session_for, out, print_json, session_option
+from tapevm.cli.options import EVENT_NUMBER, json_option, open_session_for, out, print_json, session_option
 from tapevm.infrastructure.session import Session
 
 
@@ -18,7 +18,7 @@ def _open_writer(ctx: click.Context, session_id: str) -> Session:
 @click.command()
 @click.argument("name")
 @session_option
-@click.option("--at", type=int, default=None, metavar="N", help="Name the state after event N (default: the head).")
+@click.option("--at", type=EVENT_NUMBER, default=None, metavar="N", help="Name the state after event N (default: the head).")
 @click.option("--description", default="", metavar="TEXT", help="What this snapshot is.")
 @json_option
 @click.pass_context
@@ -73,8 +73,8 @@ def restore(ctx: click.Context, name: str, session_id: str, as_json: bool) -> No
 
 
 @click.command()
-@click.argument("a", type=int)
-@click.argument("b", type=int)
+@click.argument("a", type=EVENT_NUMBER)
+@click.argument("b", type=EVENT_NUMBER)
 @session_option
 @json_option
 @click.pass_context
