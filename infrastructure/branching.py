@@ -65,5 +65,5 @@ def fork(store: EventStore, source: SessionAddress | str, new: str) -> ForkResul
 
 
 def clone(store: EventStore, source: str, new: str) -> ForkResult:
-    """A fork at the source's head."""
-    return fork(store, SessionAddress(parse_address(source).session), new)
+    """A fork at the source's head, or at event N of ``ID@N`` (an event past the head is a BadAddress)."""
+    return fork(store, parse_address(source), new)

@@ -172,6 +172,9 @@ def take(store: EventStore, source: str, name: str, destination: str) -> MergeRe
         raise UsageError(f"session {src_addr} has no binding {ns}/{short} (see 'tape state -i {src_addr.session}')")
     value = theirs.namespaces[ns][short]
     with Session(store, destination, create=False) as dest:
+        if dest.stream == src_stream:  # its own binding (or an older value of it): a merge would find nothing
+            raise UsageError(f"cannot take {ns}/{short} from session {src_addr.session!r} into itself "
+                             f"(to go back to an earlier value, use 'tape snapshot' and 'tape restore')")
         ours = dest.state
         item = MergeItem("binding", (ns, short), MISSING, ours.namespaces.get(ns, {}).get(short, MISSING), value)
         result = MergeResult(src_addr.session, destination, src_seq, 0, [item])

@@ -1,0 +1,204 @@
+"""Bad input on the command line: one line on stderr, the right exit code, nothing written.
+
+Each test here is a regression test for input that once printed click's four-line usage
+block, an ``internal error``, hung, or exited 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli._errors import assert_one_line_error
+from tests.cli.conftest import TAPE
+
+Tape = Callable[..., subprocess.CompletedProcess[str]]
+HUGE = "99999999999999999999999"
+
+
+@pytest.fixture
+def s1(tape: Tape) -> Tape:
+    """A store with session s1 (x defined); TAPE_STORE points at it for every call."""
+    r = tape("eval", "-i", "s1", "(define x 1)")
+    assert r.returncode == 0, r.stderr
+    return tape
+
+
+def _head(tape: Tape, session: str = "s1") -> int:
+    return int(json.loads(tape("info", "-i", session, "--json").stdout)["events"])
+
+
+# -- A: click's usage errors are one line ---------------------------------------------------------
+@pytest.mark.parametrize(("args", "texts"), [
+    (("log", "-i", "s1", "--from", "abc"),
+     ("error: invalid value for '--from': 'abc' is not a valid integer", "(see 'tape log --help')")),
+    (("log", "--bogus"), ("no such option", "--bogus", "tape log --help")),
+    (("bogus",), ("no such command 'bogus'", "tape --help")),
+    (("fork",), ("missing argument", "tape fork --help")),
+    (("--durability", "slow", "sessions"), ("'slow' is not one of", "tape --help")),
+    (("checkpoints", "bogus"), ("no such command", "tape checkpoints --help")),
+    (("checkpoints", "rebuild", "--bad"), ("no such option", "tape checkpoints rebuild --help")),
+    (("delta", "-1", "5"), ("no such option", "tape delta --help")),
+])
+def test_click_usage_errors_are_one_line(s1: Tape, args: tuple[str, ...], texts: tuple[str, ...]) -> None:
+    r = s1(*args)
+    assert_one_line_error(r, 2, *texts)
+    assert r.stdout == ""
+    assert r.stderr.startswith("error: ")
+
+
+def test_a_directory_for_a_file_and_a_bad_durability_variable_are_one_line(s1: Tape, tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    assert_one_line_error(s1("run", str(tmp_path / "adir")), 2, "is a directory", "tape run --help")
+    assert_one_line_error(s1("sessions", extra_env={"TAPE_DURABILITY": "slow"}), 2, "'slow' is not one of")
+
+
+def test_help_and_version_still_work(tape: Tape) -> None:
+    r = tape("log", "--help")
+    assert r.returncode == 0 and "Usage:" in r.stdout and r.stderr == ""
+    r = tape("--version")
+    assert r.returncode == 0 and "tape, version" in r.stdout
+
+
+# -- B: arguments that are not UTF-8 ----------------------------------------------------------------
+def _raw(*args: bytes, tmp_path: Path, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPE_")}
+    env["TAPE_HOME"] = str(tmp_path / "home")  # the tape fixture's home: the same default store
+    assert TAPE
+    return subprocess.run([TAPE.encode(), *args], input=input, capture_output=True, timeout=120, env=env,
+                          cwd=tmp_path)
+
+
+def _text(r: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(errors="replace"),
+                                       r.stderr.decode(errors="replace"))
+
+
+@pytest.mark.parametrize("args", [
+    (b"eval", b"\xff"),
+    (b"eval", b"(+ 1 2)", b"-i", b"\xff"),
+    (b"snapshot", b"\xff", b"-i", b"s1"),
+    (b"snapshot", b"a", b"-i", b"s1", b"--description", b"\xff"),
+    (b"fork", b"s1", b"\xff"),
+    (b"sql", b'select "\xff"'),
+    (b"image", b"verify", b"\xff.img"),
+])
+def test_arguments_that_are_not_utf8_are_refused(s1: Tape, tmp_path: Path, args: tuple[bytes, ...]) -> None:
+    (tmp_path / "\udcff.img").write_bytes(b"junk")
+    before = _head(s1)
+    r = _text(_raw(*args, tmp_path=tmp_path))
+    assert_one_line_error(r, 2, "is not valid UTF-8", "\\xff")
+    assert "internal error" not in r.stderr
+    assert _head(s1) == before
+
+
+def test_a_store_variable_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPE_")}
+    env.update(TAPE_HOME=str(tmp_path / "home"))
+    env_b = {k.encode(): v.encode(errors="surrogateescape") for k, v in env.items()}
+    env_b[b"TAPE_STORE"] = str(tmp_path).encode() + b"/\xff.db"
+    assert TAPE
+    r = _text(subprocess.run([TAPE, "sessions"], capture_output=True, timeout=120, env=env_b))  # type: ignore[arg-type]
+    assert_one_line_error(r, 2, "TAPE_STORE is not valid UTF-8")
+
+
+def test_repl_reports_a_line_that_is_not_utf8_and_goes_on(s1: Tape, tmp_path: Path) -> None:
+    r = _raw(b"repl", b"-i", b"s1", tmp_path=tmp_path, input=b"(define y 2)\n\xff\n(+ y 3)\n")
+    assert r.returncode == 1, r.stderr
+    stderr = r.stderr.decode()
+    assert "internal error" not in stderr and "Traceback" not in stderr
+    assert stderr.strip().splitlines() == ["error: input is not valid UTF-8: line skipped "
+                                           "(the form it was in is dropped)"]
+    assert r.stdout.decode().split() == ["y", "5"]
+
+
+# -- D: piped repl input that fails exits non-zero ------------------------------------------------------
+def test_piped_repl_exits_1_when_its_input_failed(s1: Tape) -> None:
+    r = s1("repl", "-i", "s1", input="(define")
+    assert_one_line_error(r, 1, "incomplete form at end of input")
+    r = s1("repl", "-i", "s1", input="(car 1)\n(+ 1 2)\n")
+    assert r.returncode == 1 and r.stdout.split() == ["3"], (r.stdout, r.stderr)
+    r = s1("repl", "-i", "s1", input="(+ 1 2)\n")
+    assert r.returncode == 0 and r.stdout.split() == ["3"] and r.stderr == ""
+
+
+# -- C: huge and non-finite numbers -------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "option"), [
+    (("log", "-i", "s1", "--from", HUGE), "--from"),
+    (("log", "-i", "s1", "--to", HUGE), "--to"),
+    (("log", "-i", "s1", "--from", "-1"), "--from"),
+    (("audit", "-i", "s1", "--to", HUGE), "--to"),
+    (("state", "-i", "s1", "--at", HUGE), "--at"),
+    (("delta", "0", HUGE, "-i", "s1"), "'B'"),
+    (("snapshot", "a", "-i", "s1", "--at", HUGE), "--at"),
+    (("follow", "--once", "--batch", HUGE), "--batch"),
+    (("follow", "--once", "--batch", "0"), "--batch"),
+    (("follow", "-p", "sql", "--poll", "inf"), "--poll"),
+    (("follow", "-p", "sql", "--poll", "1e308"), "--poll"),
+    (("follow", "-p", "sql", "--poll", "nan"), "--poll"),
+    (("follow", "-p", "sql", "--poll", "0"), "--poll"),
+    (("checkpoints", "rebuild", "-i", "s1", "--interval", HUGE), "--interval"),
+    (("checkpoints", "rebuild", "-i", "s1", "--interval", "0"), "--interval"),
+    (("replay", "-i", "s1", "--to", "-1"), "--to"),
+    (("replay", "-i", "s1", "--to", "0"), "--to"),
+    (("replay", "-i", "s1", "--to", HUGE), "--to"),
+])
+def test_numbers_out_of_range_are_usage_errors(s1: Tape, args: tuple[str, ...], option: str) -> None:
+    r = s1(*args)
+    assert_one_line_error(r, 2, f"invalid value for {option}" if option.startswith("'") else option)
+    assert "internal error" not in r.stderr
+
+
+def test_a_huge_checkpoint_interval_is_not_stored(s1: Tape) -> None:
+    s1("checkpoints", "rebuild", "-i", "s1", "--interval", HUGE)
+    r = s1("checkpoints", "-i", "s1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert HUGE not in r.stdout
+
+
+def test_replay_to_past_the_head_is_refused(s1: Tape) -> None:
+    head = _head(s1)
+    assert_one_line_error(s1("replay", "-i", "s1", "--to", str(head + 1)), 2, f"events 1..{head}")
+    assert s1("replay", "-i", "s1", "--to", str(head)).returncode == 0
+
+
+# -- D: addresses past the head, empty ids, taking from itself ----------------------------------------
+@pytest.mark.parametrize("at", ["99999", HUGE])
+def test_info_refuses_an_event_number(s1: Tape, at: str) -> None:
+    assert_one_line_error(s1("info", "-i", f"s1@{at}"), 2, "whole session")
+
+
+def test_clone_refuses_an_event_past_the_head_and_honours_one_before_it(s1: Tape) -> None:
+    head = _head(s1)
+    assert_one_line_error(s1("clone", "s1@99999", "c3"), 2, "bad address s1@99999", f"events 1..{head}")
+    assert "c3" not in s1("sessions", "--json").stdout
+    r = s1("clone", "s1@1", "c4", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["at"] == 1
+
+
+@pytest.mark.parametrize("args", [
+    ("state", "-i", ""),
+    ("log", "-i", " "),
+    ("image", "load", "a.img", "-i", ""),
+    ("take", "s1", "x", "-i", ""),
+    ("merge", "s1", "-i", ""),
+    ("export", "-i", ""),
+])
+def test_empty_session_ids_are_usage_errors(s1: Tape, tmp_path: Path, args: tuple[str, ...]) -> None:
+    assert s1("image", "save", str(tmp_path / "a.img"), "-i", "s1").returncode == 0
+    assert_one_line_error(s1(*args), 2, "a session id cannot be empty")
+    assert "a" not in json.loads(s1("sessions", "--json").stdout)
+
+
+def test_take_from_the_session_itself_is_refused(s1: Tape) -> None:
+    before = _head(s1)
+    assert_one_line_error(s1("take", "s1", "x", "-i", "s1"), 2, "into itself")
+    assert _head(s1) == before
+
+
