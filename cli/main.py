@@ -29,7 +29,7 @@ from tapevm.cli import (
     run_commands,
     time_travel_commands,
 )
-from tapevm.cli.options import err
+from tapevm.cli.options import MAX_COUNT, err
 from tapevm.domain.errors import TapeError, UsageError
 
 
@@ -69,6 +69,21 @@ class TapeGroup(click.Group):
             ctx.exit(1)
 
 
+def _check_checkpoint_interval(value: str | None) -> None:
+    """TAPE_CHECKPOINT_INTERVAL, when set, must be a whole number of events from 1 to MAX_COUNT.
+
+    (The checkpoints code falls back to its default on anything else: a typo would go unnoticed.)
+    """
+    if not value:
+        return
+    try:
+        interval = int(value)
+    except ValueError:
+        interval = 0
+    if not 1 <= interval <= MAX_COUNT:
+        raise UsageError(f"TAPE_CHECKPOINT_INTERVAL={value!r}: give a whole number of events from 1 to {MAX_COUNT}")
+
+
 @click.group(cls=TapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", envvar="TAPE_STORE", metavar="PATH|URL",
               help="Event store: a SQLite file or postgresql://... URL [env TAPE_STORE; default $TAPE_HOME/store.db].")
@@ -82,6 +97,7 @@ class TapeGroup(click.Group):
 def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> None:
     """tapevm: an event-sourced Lisp VM. Every change is an event; state is a projection of the log."""
     configure_logging(debug)
+    _check_checkpoint_interval(os.environ.get("TAPE_CHECKPOINT_INTERVAL"))
     ctx.ensure_object(dict)
     ctx.obj["store"] = store
     ctx.obj["durability"] = durability

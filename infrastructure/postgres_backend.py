@@ -12,6 +12,8 @@ number) stops two writers at the same head, the head check any other stale write
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -39,6 +41,12 @@ EVENTS_TABLE = "stored_events"
 # pool_size (connections kept open, default 2) and max_overflow (extra ones under
 # load, default 4); connect_timeout in seconds (default 5).
 URL_OPTIONS = frozenset({"schema", "pool_size", "max_overflow", "connect_timeout"})
+# A schema name goes into SQL (some of it, the library's and the checkpoints', not quoted): an
+# unquoted PostgreSQL identifier of at most 63 bytes, nothing else.
+SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# (least, most) for the numeric options: a pool of 10**20 connections hung opening it.
+URL_NUMBERS: dict[str, tuple[float, float]] = {"pool_size": (1, 100), "max_overflow": (0, 100),
+                                               "connect_timeout": (0.1, 600)}
 
 
 class TapePostgresRecorder(PostgresApplicationRecorder):
@@ -261,35 +269,64 @@ def ddl_lock_sql(schema: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with any password replaced, safe for logs and error messages (even a URL that does not parse)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # e.g. "Invalid IPv6 URL": hide whatever stands between ':' and '@' after the scheme
+        return re.sub(r"^([a-z]+://[^:/@]*):[^@]*@", r"\1:***@", url)
+    if password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
 
 
+def _url_number(query: dict[str, str], name: str, default: str, url: str) -> float:
+    """A numeric URL option within its bounds (URL_NUMBERS), or a one-line UsageError."""
+    least, most = URL_NUMBERS[name]
+    text = query.get(name, default)
+    try:
+        value = float(text) if name == "connect_timeout" else int(text)
+    except ValueError:
+        value = math.nan
+    if not least <= value <= most:  # (nan, inf and non-numbers fail here too)
+        kind = "a number of seconds" if name == "connect_timeout" else "an integer"
+        raise UsageError(f"bad {name}={text!r} in store URL {redact_url(url)}: give {kind} from {least:g} to {most:g}")
+    return value
+
+
 def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresDatastore]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as e:  # "Invalid IPv6 URL", "Port out of range", a port that is not a number
+        raise UsageError(f"bad store URL {redact_url(url)}: {e}") from None
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     unknown = sorted(set(query) - URL_OPTIONS)
     if unknown:  # a typo such as ?schem=x must not silently write to the public schema
         raise UsageError(
             f"unknown option {unknown[0]!r} in store URL {redact_url(url)}: use {', '.join(sorted(URL_OPTIONS))}"
         )
+    schema = query.get("schema", "")
+    if schema and not SCHEMA_NAME.fullmatch(schema):
+        raise UsageError(f"bad schema {schema!r} in store URL {redact_url(url)}: use at most 63 letters, digits "
+                         "and '_', not starting with a digit")
+    pool_size = int(_url_number(query, "pool_size", "2", url))
+    max_overflow = int(_url_number(query, "max_overflow", "4", url))
+    connect_timeout = _url_number(query, "connect_timeout", "5", url)
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
     try:
         datastore = PostgresDatastore(
             dbname=dbname,
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 5432,
+            host=host or "127.0.0.1",
+            port=port or 5432,
             user=unquote(parts.username or "postgres"),
             password=unquote(parts.password or ""),
-            schema=query.get("schema", ""),
-            pool_size=int(query.get("pool_size", "2")),
-            max_overflow=int(query.get("max_overflow", "4")),
-            connect_timeout=float(query.get("connect_timeout", "5")),
+            schema=schema,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            connect_timeout=connect_timeout,
             originator_id_type="text",
         )
         recorder = TapePostgresRecorder(datastore, events_table_name=EVENTS_TABLE)
@@ -320,5 +357,8 @@ def create_tables(datastore: PostgresDatastore, recorder: Any) -> None:
 
 def _redacted(error: Exception, url: str) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    password = urlsplit(url).password
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
     return text.replace(password, "***") if password else text

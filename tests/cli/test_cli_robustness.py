@@ -71,7 +71,7 @@ def _raw(*args: bytes, tmp_path: Path, input: bytes | None = None) -> subprocess
     env["TAPE_HOME"] = str(tmp_path / "home")  # the tape fixture's home: the same default store
     assert TAPE
     return subprocess.run([TAPE.encode(), *args], input=input, capture_output=True, timeout=120, env=env,
-                          cwd=tmp_path)
+                          cwd=tmp_path, check=False)
 
 
 def _text(r: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[str]:
@@ -103,7 +103,8 @@ def test_a_store_variable_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     env_b = {k.encode(): v.encode(errors="surrogateescape") for k, v in env.items()}
     env_b[b"TAPE_STORE"] = str(tmp_path).encode() + b"/\xff.db"
     assert TAPE
-    r = _text(subprocess.run([TAPE, "sessions"], capture_output=True, timeout=120, env=env_b))  # type: ignore[arg-type]
+    r = _text(subprocess.run([TAPE, "sessions"], capture_output=True, timeout=120, env=env_b,  # type: ignore[arg-type]
+                             check=False))
     assert_one_line_error(r, 2, "TAPE_STORE is not valid UTF-8")
 
 
@@ -112,8 +113,8 @@ def test_repl_reports_a_line_that_is_not_utf8_and_goes_on(s1: Tape, tmp_path: Pa
     assert r.returncode == 1, r.stderr
     stderr = r.stderr.decode()
     assert "internal error" not in stderr and "Traceback" not in stderr
-    assert stderr.strip().splitlines() == ["error: input is not valid UTF-8: line skipped "
-                                           "(the form it was in is dropped)"]
+    assert stderr.strip().splitlines() == [("error: input is not valid UTF-8: line skipped "
+                                            "(the form it was in is dropped)")]
     assert r.stdout.decode().split() == ["y", "5"]
 
 
@@ -202,3 +203,33 @@ def test_take_from_the_session_itself_is_refused(s1: Tape) -> None:
     assert _head(s1) == before
 
 
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", HUGE])
+def test_a_bad_checkpoint_interval_variable_is_a_usage_error(s1: Tape, value: str) -> None:
+    r = s1("state", "-i", "s1", extra_env={"TAPE_CHECKPOINT_INTERVAL": value})
+    assert_one_line_error(r, 2, "TAPE_CHECKPOINT_INTERVAL", value)
+    assert s1("state", "-i", "s1", extra_env={"TAPE_CHECKPOINT_INTERVAL": "50"}).returncode == 0
+
+
+# -- F: PostgreSQL store URLs (refused before connecting: no server needed) ---------------------------
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.parametrize(("url", "texts"), [
+    ("postgresql://u:secret@[::1/x", ("bad store URL", "Invalid IPv6 URL", "u:***@")),
+    ("postgresql://u:secret@host:abc/x", ("bad store URL", "u:***@")),
+    (PG + "?schema=bad;name", ("bad schema 'bad;name'",)),
+    (PG + '?schema=x"y', ("bad schema",)),
+    (PG + "?schema=1abc", ("bad schema",)),
+    (PG + "?schema=" + "a" * 64, ("bad schema",)),
+    (PG + "?pool_size=99999999999999999999", ("bad pool_size", "from 1 to 100")),
+    (PG + "?pool_size=0", ("bad pool_size",)),
+    (PG + "?max_overflow=x", ("bad max_overflow",)),
+    (PG + "?connect_timeout=nan", ("bad connect_timeout",)),
+    (PG + "?connect_timeout=inf", ("bad connect_timeout",)),
+])
+def test_bad_postgres_urls_are_one_line_usage_errors(tape: Tape, url: str, texts: tuple[str, ...]) -> None:
+    r = tape("--store", url, "sessions")
+    assert_one_line_error(r, 2, *texts)
+    assert "secret" not in r.stderr and "internal error" not in r.stderr
