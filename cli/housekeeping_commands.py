@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from tapevm.cli import render
@@ -20,7 +22,10 @@ def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bo
     """Query the read model (sessions, events, bindings, facts, files, snapshots) read-only.
 
     The read model catches up with the log first; see docs/cli.md for its tables.
+    BLOB values are shown as hexadecimal text.
     """
+    if statement is not None and not statement.strip():
+        raise UsageError('the statement is empty: give one, e.g. tape sql "SELECT * FROM sessions"')
     with open_store_for(ctx) as store:
         if statement is None:
             if not do_rebuild:
@@ -31,11 +36,17 @@ def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bo
             return
         result, _ = run_sql(store, statement, fresh=do_rebuild)
     if as_json:
-        print_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
+        print_json([dict(zip(result.columns, map(_cell, row), strict=True)) for row in result.rows])
         return
-    rows: list[render.Row] = [(tuple("NULL" if v is None else str(v) for v in row), None) for row in result.rows]
+    rows: list[render.Row] = [(tuple("NULL" if v is None else str(_cell(v)) for v in row), None)
+                              for row in result.rows]
     for text in render.titled_table(f"{len(result.rows)} rows", result.columns, rows, out):
         click.echo(text, nl=False, color=out.is_terminal)
+
+
+def _cell(value: Any) -> Any:
+    """A column's value as JSON and text can show it: a BLOB as hexadecimal text."""
+    return value.hex() if isinstance(value, (bytes, bytearray, memoryview)) else value
 
 
 @click.command()

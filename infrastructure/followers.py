@@ -104,9 +104,9 @@ def projection_names() -> list[str]:
 def open_projection(store: EventStore, name: str) -> Projection:
     """The projection ``name`` over ``store`` (``sql``: the read model; ``checkpoints``: every session's)."""
     if name == "sql":
-        from tapevm.infrastructure.read_model import ReadModel
+        from tapevm.infrastructure.read_model import open_read_model
 
-        return ReadModel(store)
+        return open_read_model(store)
     if name == "checkpoints":
         from tapevm.infrastructure.checkpoint_follower import CheckpointProjection
 

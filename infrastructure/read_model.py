@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 import structlog
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
@@ -86,6 +87,30 @@ def read_model_path(store: EventStore) -> Path:
         digest = hashlib.sha256(location.encode()).hexdigest()[:16]
         return Path(tape_home()) / f"readmodel-{digest}.db"
     return Path(location + ".readmodel.db")
+
+
+def _check_not_directory(path: Path) -> None:
+    if path.is_dir():
+        raise StoreError(f"the read model path {path} is a directory, not a file: move it away "
+                         "(tape rebuilds the read model from the log)")
+
+
+def _damaged(path: Path, e: Exception) -> StoreError | None:
+    """The one-line error for a read model file that is not a (sound) database; None for other errors."""
+    text = str(e)
+    if "not a database" not in text and "malformed" not in text:
+        return None
+    return StoreError(f"the read model {path} is damaged ({text}); rebuild it with 'tape sql --rebuild'")
+
+
+def open_read_model(store: EventStore) -> ReadModel:
+    """The read model of ``store``; a one-line StoreError when its file is a directory or damaged."""
+    path = read_model_path(store)
+    _check_not_directory(path)
+    try:
+        return ReadModel(store, path)
+    except (sqlite3.DatabaseError, PersistenceError) as e:
+        raise _damaged(path, e) or e from None
 
 
 @dataclass(frozen=True)
@@ -322,7 +347,8 @@ class ReadModel:
 
 
 # -- read-only queries ------------------------------------------------------------------
-_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+            sqlite3.SQLITE_RECURSIVE}  # WITH RECURSIVE ... SELECT: still only reads, on a read-only connection
 
 
 def _authorizer(action: int, *_: Any) -> int:
@@ -374,6 +400,7 @@ def rebuild(store: EventStore) -> int:
     removed = 0
     if not path.exists():
         return removed
+    _check_not_directory(path)
     try:
         conn = sqlite3.connect(path, timeout=RESET_TIMEOUT, isolation_level=None)
         try:
@@ -409,9 +436,11 @@ def run_sql(store: EventStore, sql: str, *, fresh: bool = False) -> tuple[QueryR
     """Catch the read model up (after deleting it when ``fresh``), then run ``sql`` read-only."""
     if fresh:
         rebuild(store)
-    model = ReadModel(store)
+    model = open_read_model(store)
     try:
         caught = model.catch_up()
+    except (sqlite3.DatabaseError, PersistenceError) as e:
+        raise _damaged(model.path, e) or e from None
     finally:
         model.close()
     return query(model.path, sql), caught
