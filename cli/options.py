@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -86,6 +87,21 @@ def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fr
     if s.kept_as:
         err.print(f"kept the previous session {session_id!r} as {s.kept_as!r}", markup=False)
     return s
+
+
+def read_program(file: Path) -> str:
+    """The text of a Lisp source file; a UsageError when it is missing, not a regular file or not UTF-8.
+
+    A device or a pipe (``/dev/zero``) is refused before reading: it could be endless.
+    """
+    if file.exists() and not file.is_file():
+        raise UsageError(f"{file} is not a regular file: give a Lisp source file")
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {file}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read {file}: {e}") from None
 
 
 def json_option(f: F) -> F:

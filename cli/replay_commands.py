@@ -16,6 +16,7 @@ from tapevm.cli.options import (
     open_session_for,
     open_store_for,
     out,
+    read_program,
     session_option,
     show_outcome,
 )
@@ -51,12 +52,7 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
         raise UsageError("--live-effects performs effects for real: it needs --fork NEW (the original stays untouched)")
     forms = None
     if program is not None:
-        try:
-            text = program.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"no such file: {program}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"cannot read {program}: {e}") from None
+        text = read_program(program)
         forms = [(f, line, col, src, str(program)) for f, line, col, src in read_forms(text, str(program))]
     with open_store_for(ctx) as store:
         head = store.last_seq(session_id)

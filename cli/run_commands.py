@@ -10,6 +10,7 @@ from tapevm.cli.options import (
     check_syntax,
     continuation_options,
     open_writer_for,
+    read_program,
     session_option,
     show_outcome,
 )
@@ -29,12 +30,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
 
     Stops at the first form that raises an error (its error is recorded) and exits 1.
     """
-    try:
-        source = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {file}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read {file}: {e}") from None
+    source = read_program(file)
     if image_file is not None and (must_continue or fresh):
         raise UsageError("--image starts a new session: it cannot be combined with -u/--continue or -f/--fresh")
     check_syntax(source, str(file))
