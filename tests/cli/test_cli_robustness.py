@@ -233,3 +233,53 @@ def test_bad_postgres_urls_are_one_line_usage_errors(tape: Tape, url: str, texts
     r = tape("--store", url, "sessions")
     assert_one_line_error(r, 2, *texts)
     assert "secret" not in r.stderr and "internal error" not in r.stderr
+
+
+# -- E: tape sql --------------------------------------------------------------------------------------
+def test_sql_renders_blobs_as_hex(s1: Tape) -> None:
+    r = s1("sql", "select zeroblob(2) as b, x'ff01' as c", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"b": "0000", "c": "ff01"}]
+    r = s1("sql", "select x'ff01' as c")
+    assert r.returncode == 0 and "ff01" in r.stdout.splitlines()[-1], r.stdout
+
+
+@pytest.mark.parametrize("statement", ["", "   "])
+def test_sql_refuses_an_empty_statement(s1: Tape, statement: str) -> None:
+    assert_one_line_error(s1("sql", statement), 2, "the statement is empty")
+
+
+def test_sql_allows_with_recursive_select_and_still_refuses_writes(s1: Tape) -> None:
+    r = s1("sql", "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3) "
+                  "SELECT n FROM c", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert_one_line_error(s1("sql", "WITH RECURSIVE c(n) AS (SELECT 1) DELETE FROM sessions"), 2, "read-only")
+
+
+def test_a_damaged_read_model_says_so_and_sql_rebuild_recovers(s1: Tape, tmp_path: Path) -> None:
+    model = tmp_path / "home" / "store.db.readmodel.db"
+    assert s1("sql", "select 1").returncode == 0 and model.is_file()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{model}{suffix}").unlink(missing_ok=True)
+    model.write_bytes(b"junk")
+    for args in (("sql", "select 1"), ("follow", "-p", "sql", "--once")):
+        assert_one_line_error(s1(*args), 1, "read model", "is damaged", "tape sql --rebuild")
+    r = s1("sql", "--rebuild", "select count(*) as n from sessions", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"n": 1}]
+
+
+def test_a_read_model_path_that_is_a_directory_is_named(s1: Tape, tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "store.db.readmodel.db").mkdir()
+    for args in (("gc",), ("sql", "--rebuild"), ("sql", "select 1")):
+        r = s1(*args)
+        assert_one_line_error(r, 1, "is a directory")
+        assert "try again" not in r.stderr
+
+
+# -- G: program files that are not regular files ---------------------------------------------------------
+@pytest.mark.parametrize("args", [("run", "/dev/zero"), ("replay", "-i", "s1", "--program", "/dev/zero")])
+def test_a_program_that_is_not_a_regular_file_is_refused(s1: Tape, args: tuple[str, ...]) -> None:
+    assert_one_line_error(s1(*args), 2, "/dev/zero is not a regular file")
