@@ -165,6 +165,9 @@ def main(args: list[str] | None = None) -> None:
     except UsageError as e:
         err.print(f"error: {e}", markup=False)
         sys.exit(e.exit_code)
+    except click.exceptions.NoArgsIsHelpError as e:  # 'tape' or a group alone: its help, as click shows it
+        click.echo(e.ctx.get_help(), err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         err.print(f"error: {_one_line(e)}", markup=False)
         sys.exit(e.exit_code)

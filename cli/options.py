@@ -43,13 +43,13 @@ class Seconds(click.FloatRange):
         return rv
 
 
-class SessionId(click.ParamType):
+class SessionId(click.ParamType[str, Any]):
     """A session id (or address ``ID@N``): any non-empty text."""
 
     name = "id"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip():
+        if not str(value).strip():
             self.fail("a session id cannot be empty", param, ctx)
         return value
 

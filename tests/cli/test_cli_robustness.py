@@ -61,6 +61,9 @@ def test_a_directory_for_a_file_and_a_bad_durability_variable_are_one_line(s1: T
 def test_help_and_version_still_work(tape: Tape) -> None:
     r = tape("log", "--help")
     assert r.returncode == 0 and "Usage:" in r.stdout and r.stderr == ""
+    for group in (("image",), ()):  # a group alone shows its help on stderr, exit 2, as click did
+        r = tape(*group)
+        assert r.returncode == 2 and r.stderr.startswith("Usage: tape") and "Commands:" in r.stderr, r.stderr
     r = tape("--version")
     assert r.returncode == 0 and "tape, version" in r.stdout
 
