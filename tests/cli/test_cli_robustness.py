@@ -177,6 +177,14 @@ def test_info_refuses_an_event_number(s1: Tape, at: str) -> None:
     assert_one_line_error(s1("info", "-i", f"s1@{at}"), 2, "whole session")
 
 
+@pytest.mark.parametrize("command", ["state", "log"])
+def test_an_address_at_event_0_or_past_the_head_is_a_bad_address(s1: Tape, command: str) -> None:
+    head = _head(s1)
+    for at in ("0", str(head + 1), HUGE):
+        assert_one_line_error(s1(command, "-i", f"s1@{at}"), 2, f"bad address s1@{at}", f"events 1..{head}")
+    assert s1(command, "-i", f"s1@{head}").returncode == 0
+
+
 def test_clone_refuses_an_event_past_the_head_and_honours_one_before_it(s1: Tape) -> None:
     head = _head(s1)
     assert_one_line_error(s1("clone", "s1@99999", "c3"), 2, "bad address s1@99999", f"events 1..{head}")
