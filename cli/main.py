@@ -161,10 +161,11 @@ def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
     try:
         _check_utf8(argv)
-        code = cli.main(args=argv, prog_name="tape", standalone_mode=False, obj={})
     except UsageError as e:
         err.print(f"error: {e}", markup=False)
         sys.exit(e.exit_code)
+    try:  # (a TapeError reaches here only under --debug: its traceback is wanted)
+        code = cli.main(args=argv, prog_name="tape", standalone_mode=False, obj={})
     except click.exceptions.NoArgsIsHelpError as e:  # 'tape' or a group alone: its help, as click shows it
         click.echo(e.ctx.get_help(), err=True)
         sys.exit(e.exit_code)

@@ -69,7 +69,7 @@ def test_checkpoint_commands(tape) -> None:
     assert listed["count"] == data["count"] and listed["stored_bytes"] > 0
     assert "keyframe" in tape("checkpoints").stdout
     assert tape("checkpoints", "verify").returncode == 0
-    assert_one_line_error(tape("checkpoints", "rebuild", "--interval", "0"), 2, "at least 1")
+    assert_one_line_error(tape("checkpoints", "rebuild", "--interval", "0"), 2, "--interval", "not in the range 1<=x")
     assert_one_line_error(tape("checkpoints", "-i", "missing"), 2, "no session 'missing'")
 
 
