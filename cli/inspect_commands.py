@@ -75,7 +75,7 @@ def state(ctx: click.Context, session_id: str, at: int | None, as_json: bool) ->
             raise UsageError(f"give the event number once: -i {address} or --at {at}, not both")
         at = address.at
     with open_session_for(ctx, address.session, create=False) as s:
-        if address.at is not None and not 1 <= address.at <= s.head:  # as log, diff, fork and export say it
+        if address.at == 0:  # as log, diff, fork and export say it (past the head: state_at says so)
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
         st = s.state if at is None else s.state_at(at)
         if as_json:
