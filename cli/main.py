@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 import structlog
+from rich.text import Text
 
 from tapevm.cli import (
     branch_commands,
@@ -51,7 +52,7 @@ class TapeGroup(click.Group):
         except TapeError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+            err.print(Text.assemble(("error:", "red"), f" {e}"))
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise

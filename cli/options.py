@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 from rich.console import Console
+from rich.text import Text
 
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.ports import EventStore
@@ -18,8 +19,10 @@ from tapevm.infrastructure.store_factory import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Never markup: what is printed holds user text (names, descriptions, values, error messages), and
+# "[/x]" in a snapshot name made rich raise MarkupError; colours go through Text styles instead.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 MAX_EVENT = 2**63 - 1  # the largest event number a store can hold (SQLite's and PostgreSQL's 64-bit integers)
@@ -135,7 +138,7 @@ def show_outcome(outcome: FormOutcome, echo_value: bool) -> None:
     if outcome.output:
         click.echo(outcome.output, nl=False)
     if not outcome.ok:
-        err.print(f"[red]error[/red] (event {outcome.last_seq}): {outcome.error_kind}: {outcome.error_message}",
-                  markup=True, highlight=False)
+        err.print(Text.assemble(("error", "red"), f" (event {outcome.last_seq}): {outcome.error_kind}: "
+                                f"{outcome.error_message}"))
     elif echo_value:
         click.echo(outcome.printed)

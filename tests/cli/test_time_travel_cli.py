@@ -90,6 +90,17 @@ def test_a_form_ending_in_a_snapshot_or_restore_is_a_finished_form(tape) -> None
         assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
 
 
+def test_names_that_look_like_rich_markup_are_printed_as_text(tape) -> None:
+    """'[/x]' in a name, description or message was parsed as rich markup: MarkupError, an internal error."""
+    assert tape("eval", "(define x 1)").returncode == 0
+    assert tape("snapshot", "[/x]", "--description", "[/bold] d").returncode == 0
+    r = tape("snapshots")
+    assert r.returncode == 0 and "[/x]" in r.stdout and "[/bold] d" in r.stdout, r.stderr
+    assert_one_line_error(tape("restore", "[/nope]"), 2, "no snapshot '[/nope]'", "[/x]")
+    r = tape("eval", '(error "[/red] boom")')
+    assert r.returncode == 1 and "[/red] boom" in r.stderr and "internal error" not in r.stderr
+
+
 def test_every_command_and_subcommand_is_documented_with_help(tape) -> None:
     from pathlib import Path
 
