@@ -122,15 +122,6 @@ for command in (run_commands.run, run_commands.eval_, run_commands.repl,
     cli.add_command(command)
 
 
-def _not_utf8(text: str) -> bool:
-    """True when ``text`` came from bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _shown(text: str) -> str:
     """``text`` with its undecodable bytes as ``\\xNN``, short enough for one line."""
     return render.short(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), 60)
@@ -139,10 +130,10 @@ def _shown(text: str) -> str:
 def _check_utf8(args: list[str]) -> None:
     """Refuse an argument (or a TAPE_* variable) that is not valid UTF-8: one line naming it, exit 2."""
     for i, arg in enumerate(args, 1):
-        if _not_utf8(arg):
+        if render.not_utf8(arg):
             raise UsageError(f"argument {i} ('{_shown(arg)}') is not valid UTF-8")
     for name, value in sorted(os.environ.items()):
-        if name.startswith("TAPE_") and _not_utf8(value):
+        if name.startswith("TAPE_") and render.not_utf8(value):
             raise UsageError(f"environment variable {_shown(name)} is not valid UTF-8")
 
 

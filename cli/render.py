@@ -51,6 +51,16 @@ def iso_time(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def not_utf8(text: str) -> bool:
+    """True when ``text`` came from bytes that are not UTF-8 (Python keeps them as lone surrogates:
+    an argument, a variable, a line of piped input)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def short(text: str, width: int = 80) -> str:
     text = text.replace("\n", "\\n")
     return text if len(text) <= width else text[: width - 1] + "…"

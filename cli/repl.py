@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from tapevm.cli import render
 from tapevm.domain.errors import TapeError
 from tapevm.infrastructure.session import FormOutcome, Session
 from tapevm.infrastructure.store_factory import tape_home
@@ -45,14 +46,6 @@ def _pipe_reader(label: str) -> str | None:
     return line.rstrip("\n") if line else None
 
 
-def _not_utf8(line: str) -> bool:
-    """True for a line read from bytes that are not UTF-8 (kept as lone surrogates by ``surrogateescape``)."""
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
 
 def _incomplete(session: Session, source: str) -> bool:
     """True when ``source`` is a prefix of a form (keep reading); other syntax errors are reported."""
@@ -83,7 +76,7 @@ def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> boo
         if line == CANCEL:
             buffer = []
             continue
-        if _not_utf8(line):
+        if render.not_utf8(line):
             print("error: input is not valid UTF-8: line skipped (the form it was in is dropped)", file=sys.stderr)
             buffer, ok = [], False
             continue
