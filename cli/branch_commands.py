@@ -124,7 +124,7 @@ def merge(ctx: click.Context, source: str, dest: str, prefer: str, as_json: bool
         print_json(_merge_json(r))
         return
     for c in r.conflicts:
-        err.print(f"conflict: {item_label(c)} (resolved: {prefer})", markup=False)
+        err.print(f"conflict: {item_label(c)} (resolved: {prefer})")
     if r.seq:
         click.echo(f"merged {len(r.applied)} changes from {r.source}@{r.source_seq} into {r.destination} "
                    f"(event {r.seq}; common ancestor: event {r.ancestor})")
@@ -169,4 +169,4 @@ def export(ctx: click.Context, session_id: str) -> None:
         result = export_state(state_of(store, stream, at, addr.session))
     click.echo(result.source, nl=False)
     for problem in result.unexpressible:
-        err.print(f"warning: cannot be expressed: {problem}", markup=False)
+        err.print(f"warning: cannot be expressed: {problem}")

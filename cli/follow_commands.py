@@ -97,6 +97,6 @@ def _follow_live(store: object, names: list[str], poll: float | None, batch: int
         if time.monotonic() - last[0] >= PLAIN_EVERY:
             last[0] = time.monotonic()
             for s in statuses:
-                err.print(_line(s), markup=False)
+                err.print(_line(s))
 
     return follow(store, names, poll_interval=poll, batch=batch, stop=stop, on_status=plain)  # type: ignore[arg-type]

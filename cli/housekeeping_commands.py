@@ -32,7 +32,7 @@ def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bo
                 raise UsageError('give a statement, e.g. tape sql "SELECT * FROM sessions", or --rebuild')
             rebuild(store)
             _, caught = run_sql(store, "SELECT 1")
-            err.print(f"rebuilt the read model: {caught.events} events from {caught.commits} commits", markup=False)
+            err.print(f"rebuilt the read model: {caught.events} events from {caught.commits} commits")
             return
         result, _ = run_sql(store, statement, fresh=do_rebuild)
     if as_json:

@@ -36,14 +36,14 @@ def _show_info(info: image_ops.ImageInfo, as_json: bool, verb: str = "") -> None
         return
     h = info.header
     if verb:
-        out.print(f"{verb} {info.path} ({info.size:,} bytes)", markup=False)
-    table = Table(title=Text(f"image {info.path}"), show_header=False)
+        out.print(f"{verb} {info.path} ({info.size:,} bytes)")
+    table = Table(title=f"image {info.path}", show_header=False)
     table.add_column("key", style="cyan")
     table.add_column("value")
     for key in ("format_version", "stored_format_version", "tapevm_version", "created_at", "description",
                 "source_session", "source_seq"):
         value = h.get(key, "")
-        table.add_row(key, Text(_created(h) if key == "created_at" else str(value)))  # text, never markup
+        table.add_row(key, _created(h) if key == "created_at" else str(value))
     table.add_row("size", f"{info.size:,} bytes")
     for s in info.sections:
         table.add_row(f"section {s['name']}", f"{s['length']:,} bytes ({s['raw_length']:,} raw), xxh3 {s['xxh3']}")
@@ -86,7 +86,7 @@ def load(ctx: click.Context, file: Path, session_id: str | None, as_json: bool) 
     if as_json:
         print_json(data)
     else:
-        out.print(f"loaded {file} into session {data['session']!r} ({data['events']} events)", markup=False)
+        out.print(f"loaded {file} into session {data['session']!r} ({data['events']} events)")
 
 
 @image.command()
@@ -106,16 +106,16 @@ def list_(directory: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title=Text(f"{len(rows)} files in {directory or image_ops.images_dir()}"))
+    table = Table(title=f"{len(rows)} files in {directory or image_ops.images_dir()}")
     for col in ("file", "bytes", "created", "session", "event", "description"):
         table.add_column(col, justify="right" if col in ("bytes", "event") else "left")
     for r in rows:
         if r["ok"]:
             cells = [Path(r["path"]).name, f"{r['size']:,}", _created(r), str(r.get("source_session", "")),
                      str(r.get("source_seq", "")), str(r.get("description", ""))]
-            table.add_row(*map(Text, cells))  # file names and descriptions are text, never markup
+            table.add_row(*cells)
         else:
-            table.add_row(Text(Path(r["path"]).name), f"{r['size']:,}", "", "", "", Text(r["error"], style="red"))
+            table.add_row(Path(r["path"]).name, f"{r['size']:,}", "", "", "", Text(r["error"], style="red"))
     out.print(table)
 
 
@@ -154,8 +154,8 @@ def verify(ctx: click.Context, file: Path, against_source: bool, as_json: bool) 
     else:
         out.print(f"{file}: ok (format {result['format_version']}, sections {', '.join(result['sections'])}, "
                   f"{result['bindings']} bindings, {result['value_nodes']} value nodes, {result['blobs']} blobs"
-                  + (f", {result['events']} events" if result["events"] is not None else "") + ")", markup=False)
+                  + (f", {result['events']} events" if result["events"] is not None else "") + ")")
         if against_source and problem is None:
-            out.print(f"{file}: matches its source session's log (hash-chain link)", markup=False)
+            out.print(f"{file}: matches its source session's log (hash-chain link)")
     if problem is not None:
         raise UsageError(f"{file}: {problem}") if "cannot read" in problem else ImageError(f"{file}: {problem}")

@@ -66,7 +66,7 @@ class TapeGroup(click.Group):
         except Exception as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err.print(f"internal error: {type(e).__name__}: {e} (run with --debug for a traceback)", markup=False)
+            err.print(f"internal error: {type(e).__name__}: {e} (run with --debug for a traceback)")
             ctx.exit(1)
 
 
@@ -154,7 +154,7 @@ def main(args: list[str] | None = None) -> None:
     try:
         _check_utf8(argv)
     except UsageError as e:
-        err.print(f"error: {e}", markup=False)
+        err.print(f"error: {e}")
         sys.exit(e.exit_code)
     try:  # (a TapeError reaches here only under --debug: its traceback is wanted)
         code = cli.main(args=argv, prog_name="tape", standalone_mode=False, obj={})
@@ -162,10 +162,10 @@ def main(args: list[str] | None = None) -> None:
         click.echo(e.ctx.get_help(), err=True)
         sys.exit(e.exit_code)
     except click.ClickException as e:
-        err.print(f"error: {_one_line(e)}", markup=False)
+        err.print(f"error: {_one_line(e)}")
         sys.exit(e.exit_code)
     except click.Abort:
-        err.print("interrupted", markup=False)
+        err.print("interrupted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -88,7 +88,7 @@ def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fr
         raise UsageError("-u/--continue and -f/--fresh cannot be used together")
     s = open_session_for(ctx, session_id, create=not must_continue, writable=True, fresh=fresh)
     if s.kept_as:
-        err.print(f"kept the previous session {session_id!r} as {s.kept_as!r}", markup=False)
+        err.print(f"kept the previous session {session_id!r} as {s.kept_as!r}")
     return s
 
 

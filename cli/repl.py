@@ -46,7 +46,6 @@ def _pipe_reader(label: str) -> str | None:
     return line.rstrip("\n") if line else None
 
 
-
 def _incomplete(session: Session, source: str) -> bool:
     """True when ``source`` is a prefix of a form (keep reading); other syntax errors are reported."""
     try:

@@ -29,7 +29,7 @@ def snapshot(ctx: click.Context, name: str, session_id: str, at: int | None, des
     if as_json:
         print_json(info.as_json())
     else:
-        out.print(f"snapshot {info.name!r} of session {session_id!r} at event {info.at}", markup=False)
+        out.print(f"snapshot {info.name!r} of session {session_id!r} at event {info.at}")
 
 
 @click.command()
@@ -69,7 +69,7 @@ def restore(ctx: click.Context, name: str, session_id: str, as_json: bool) -> No
     else:
         changes = sum(summary.values())
         out.print(f"restored session {session_id!r} to snapshot {name!r} (event {data['target']}): "
-                  f"{changes} changes, recorded as event {recorded.seq}", markup=False)
+                  f"{changes} changes, recorded as event {recorded.seq}")
 
 
 @click.command()

@@ -182,11 +182,10 @@ def write_atomically(path: str | Path, data: bytes, replaces_only: bytes | None 
     """Write to a temporary file in the same directory, fsync it, rename it over ``path``, fsync the directory.
 
     With ``replaces_only``, an existing ``path`` is replaced only if it starts with
-    those bytes (checked before anything is written, and again just before the rename).
+    those bytes, checked just before the rename (callers check it too before they
+    encode, so that a refusal costs nothing); the temporary file is removed on refusal.
     """
     target = Path(path)
-    if replaces_only is not None:
-        refuse_to_replace(target, replaces_only)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
