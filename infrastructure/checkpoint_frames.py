@@ -13,19 +13,22 @@ A delta frame (``D`` or ``P``) is, uncompressed::
 
     4 bytes  length of the head, then the head: orjson of {"p": patch, "n": nodes in the base,
              "b": blobs in the base, "s": snapshots, "m": merged (each only when it differs
-             from the base's)}
+             from the base's), "i": length of the integer section (when there is one)}
+    "i" bytes  the integer section: the Rice code (``rice_coding.py``) of the integer columns
     4 bytes  length of the node section (``key SP bytes`` lines), then it
     rest     the blob section (orjson)
 
 The bindings a patch sets are stored as columns per namespace (``"S": {ns: [order, runs, new,
-ref, values]}``), because on a state that churns (the same bindings updated again and again)
-the names were half a P-frame: names the base already has are given by their *positions* in
-the base namespace's order, as runs (``[gap, length, ...]``), new names as strings; ``order``
-is a 32-bit digest of the base's name order (so a reader whose base is ordered differently
-refuses the frame instead of misnaming bindings); the integer values are stored as ``ref -
-value`` (frame of reference: counters, times and event numbers updated together differ in
-their last digits only).  Writer and readers must see the base in the same order: the writer
-keeps its keyframe in the order a reader decodes it to (:func:`follow_delta_frame`).
+ref, k, int_runs, others]}``), because on a state that churns (the same bindings updated again
+and again) the names and the values' digits were most of a P-frame: names the base already
+has are given by their *positions* in the base namespace's order, as runs (``[gap, length,
+...]``), new names as strings; ``order`` is a 32-bit digest of the base's name order (so a
+reader whose base is ordered differently refuses the frame instead of misnaming bindings).
+The values at the positions ``int_runs`` are integers, stored as ``ref - value`` (frame of
+reference: counters, times and event numbers updated together differ in their last digits
+only), Rice-coded with parameter ``k`` into the integer section, in order, namespace after
+namespace; the ``others`` are JSON.  Writer and readers must see the base in the same order:
+the writer keeps its keyframe in the order a reader decodes it to (:func:`follow_delta_frame`).
 
 Every stored payload starts with one byte saying how the rest is stored: ``0`` as is (tiny
 frames that zstd would only make longer), ``1`` zstd, ``2`` zstd with the frame's *chain
@@ -38,6 +41,7 @@ checkpoint's row): on a P-frame of a few dozen bytes those are a large share.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -45,6 +49,7 @@ import xxhash
 import zstandard
 
 from tapevm.domain.state import State, fact_key
+from tapevm.infrastructure import rice_coding
 from tapevm.projections.delta import Delta, diff
 from tapevm.projections.state_codec import (
     content_since,
@@ -187,33 +192,40 @@ def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State,
         head["s"] = {name: [at, d] for name, (at, d) in state.snapshots.items()}
     if state.merged != base.merged:
         head["m"] = state.merged
+    ints = b""
     if "set" in patch:
         packed = {k: v for k, v in patch.items() if k != "set"}
-        packed["S"] = _pack_bindings(patch["set"], base, {} if positions is None else positions)
+        packed["S"], bits = _pack_bindings(patch["set"], base, {} if positions is None else positions)
         head["p"] = packed
+        ints = rice_coding.to_bytes(bits)
+        if ints:
+            head["i"] = len(ints)
     head_bytes = orjson.dumps(head)
     added_nodes = list(content_since(state.nodes, base_nodes))
     added_blobs = list(content_since(state.blobs, base_blobs))
     nodes = encode_nodes(added_nodes)
-    raw = (len(head_bytes).to_bytes(_LEN, "big") + head_bytes + len(nodes).to_bytes(_LEN, "big") + nodes
+    raw = (len(head_bytes).to_bytes(_LEN, "big") + head_bytes + ints + len(nodes).to_bytes(_LEN, "big") + nodes
            + (encode_blobs(added_blobs) if added_blobs else b""))
     values = {(ns, name): v for ns, table in patch.get("set", {}).items() for name, v in table.items()}
     return DeltaFrame(raw, patch_entries(patch) + len(added_nodes) + len(added_blobs), values,
                       len(added_nodes), len(added_blobs))
 
 
-def _split(raw: bytes) -> tuple[dict[str, Any], bytes]:
+def _split(raw: bytes) -> tuple[dict[str, Any], bytes, bytes]:
+    """A delta frame's head, the bytes of its integer column, and the rest (its content)."""
     n = int.from_bytes(raw[:_LEN], "big")
     if len(raw) < _LEN + n:
         raise ValueError("truncated delta frame")
-    return orjson.loads(raw[_LEN:_LEN + n]), raw[_LEN + n:]
+    head = orjson.loads(raw[_LEN:_LEN + n])
+    m = _LEN + n + head.get("i", 0)
+    return head, raw[_LEN + n:m], raw[m:]
 
 
-def _apply_head(state: State, head: dict[str, Any]) -> int:
+def _apply_head(state: State, head: dict[str, Any], ints: bytes) -> int:
     """Apply what a frame's head changes (not its content); the entries it sets or removes."""
     patch = dict(head["p"])
     if "S" in patch:
-        patch["set"] = _unpack_bindings(patch.pop("S"), state)
+        patch["set"] = _unpack_bindings(patch.pop("S"), rice_coding.from_bytes(ints), state)
     _apply_patch(state, patch)
     if "s" in head:
         state.snapshots = {name: (at, d) for name, (at, d) in head["s"].items()}
@@ -229,19 +241,20 @@ def follow_delta_frame(base: State, raw: bytes) -> None:
     A state reached through the log may order a namespace differently (a binding removed and defined
     again moves to its end; a patch changes it where it was), and P-frames name bindings by position.
     """
-    _apply_head(base, _split(raw)[0])
+    head, ints, _ = _split(raw)
+    _apply_head(base, head, ints)
 
 
 def apply_delta_frame(base: State, raw: bytes, seq: int) -> tuple[State, int]:
     """``base`` (decoded from the frame's base, consumed) moved on to event ``seq`` by a delta frame;
     and the frame's entry count."""
-    head, rest = _split(raw)
+    head, ints, rest = _split(raw)
     m = int.from_bytes(rest[:_LEN], "big")
     if len(rest) < _LEN + m:
         raise ValueError("truncated delta frame")
     if len(base.nodes) != head["n"] or len(base.blobs) != head["b"]:
         raise ValueError("the base keyframe's content does not match the frame's")
-    entries = _apply_head(base, head)
+    entries = _apply_head(base, head, ints)
     for k, v in decode_nodes(rest[_LEN:_LEN + m]).items():
         base.nodes.add(k, v)
         entries += 1
@@ -261,10 +274,11 @@ def _order_digest(names: list[str]) -> int:
 Positions = dict[str, tuple[dict[str, int], int]]  # ns -> (name -> position, order digest) of one base
 
 
-def _pack_bindings(sets: dict[str, dict[str, Any]], base: State, memo: Positions) -> dict[str, list[Any]]:
-    """The bindings a patch sets, as columns per namespace (see the module's docstring); ``memo`` keeps
-    the base's positions for the next frames on the same base (an index of every binding it has)."""
+def _pack_bindings(sets: dict[str, dict[str, Any]], base: State, memo: Positions) -> tuple[dict[str, list[Any]], str]:
+    """The bindings a patch sets, as columns per namespace, and the bits of their integers (see the
+    module's docstring); ``memo`` keeps the base's positions for the next frames on the same base."""
     packed: dict[str, list[Any]] = {}
+    bits: list[str] = []
     for ns, table in sets.items():
         found = memo.get(ns)
         if found is None:
@@ -276,38 +290,62 @@ def _pack_bindings(sets: dict[str, dict[str, Any]], base: State, memo: Positions
         values = [table[name] for _, name in known] + [table[name] for name in new]
         ints = [v for v in values if type(v) is int]
         ref = max(ints, default=0)
-        column = [ref - v if type(v) is int else v for v in values]
-        runs: list[int] = []
-        end = 0
-        for p, _ in known:
-            if runs and p == end:
-                runs[-1] += 1
-            else:
-                runs += [p - end, 1]
-            end = p + 1
-        packed[ns] = [digest if runs else 0, runs, new, ref, column]
-    return packed
+        ages = [ref - v for v in ints]
+        k = rice_coding.choose_k(ages)
+        bits.append(rice_coding.encode(ages, k))
+        packed[ns] = [digest if known else 0, _runs(p for p, _ in known), new, ref, k,
+                      _runs(i for i, v in enumerate(values) if type(v) is int), [v for v in values if type(v) is not int]]
+    return packed, "".join(bits)
 
 
-def _unpack_bindings(packed: dict[str, list[Any]], base: State) -> dict[str, dict[str, Any]]:
+def _runs(positions: Iterable[int]) -> list[int]:
+    """Increasing positions as ``[gap, length, ...]`` runs."""
+    runs: list[int] = []
+    end = 0
+    for p in positions:
+        if runs and p == end:
+            runs[-1] += 1
+        else:
+            runs += [p - end, 1]
+        end = p + 1
+    return runs
+
+
+def _positions(runs: list[int]) -> Iterator[tuple[int, int]]:
+    """The ``(start, end)`` of each run of :func:`_runs`."""
+    end = 0
+    for gap, length in zip(runs[::2], runs[1::2]):
+        if gap < 0 or length < 1:
+            raise ValueError("a frame's runs are not increasing")
+        start = end + gap
+        end = start + length
+        yield start, end
+
+
+def _unpack_bindings(packed: dict[str, list[Any]], bits: str, base: State) -> dict[str, dict[str, Any]]:
     """Inverse of :func:`_pack_bindings` against the same base; ValueError when the base is not that."""
     sets: dict[str, dict[str, Any]] = {}
-    for ns, (digest, runs, new, ref, column) in packed.items():
+    pos = 0
+    for ns, (digest, runs, new, ref, k, int_runs, others) in packed.items():
         order = list(base.namespaces.get(ns, ()))
         if runs and _order_digest(order) != digest:
             raise ValueError(f"the base keyframe's bindings of {ns} are not in the order the frame names them by")
         names: list[str] = []
-        end = 0
-        for gap, length in zip(runs[::2], runs[1::2]):
-            start = end + gap
-            end = start + length
-            names += order[start:end]
+        for start, end in _positions(runs):
             if end > len(order):
                 raise ValueError(f"a frame names binding {end - 1} of {ns}, which has {len(order)}")
+            names += order[start:end]
         names += new
-        if len(names) != len(column):
-            raise ValueError(f"a frame sets {len(column)} values for {len(names)} bindings of {ns}")
-        sets[ns] = {name: ref - v if type(v) is int else v for name, v in zip(names, column)}
+        at = [False] * len(names)
+        for start, end in _positions(int_runs):
+            if end > len(names):
+                raise ValueError(f"a frame sets integers past the {len(names)} bindings of {ns} it names")
+            at[start:end] = [True] * (end - start)
+        ages, pos = rice_coding.decode(bits, sum(at), k, pos)
+        if len(names) != len(ages) + len(others):
+            raise ValueError(f"a frame sets {len(ages) + len(others)} values for {len(names)} bindings of {ns}")
+        ints, rest = iter(ages), iter(others)
+        sets[ns] = {name: ref - next(ints) if is_int else next(rest) for name, is_int in zip(names, at)}
     return sets
 
 

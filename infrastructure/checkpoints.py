@@ -76,7 +76,8 @@ log = structlog.get_logger("tapevm.checkpoints")
 # fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py;
 # frame-5: a fork's events hash starts at its fork point; fold-3/state-4: State.merged;
 # frame-6: the bindings a delta frame sets are columns (positions in the base's order, integers from a reference)
-PROJECTION_VERSION = "fold-3/state-4/frame-6"
+# frame-7: those integers are Rice-coded
+PROJECTION_VERSION = "fold-3/state-4/frame-7"
 DEFAULT_INTERVAL = 1000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
