@@ -2,9 +2,15 @@
 
 Two tables, created on first use::
 
-    tape_checkpoints(session, seq, kind, base, projection_version, events_hash, tip,
-                     payload_hash, raw_size, created_at, payload)   primary key (session, seq)
-    tape_settings(key, value)                                     per-store settings
+    tape_checkpoint_frames(session, seq, kind, base, version, events_hash, tip, payload_hash,
+                           raw_size, created_at, payload)      primary key (session, seq)
+    tape_settings(key, value)                                  per-store settings
+
+A churning session writes a thousand small P-frames, so a row is kept small: the three xxh3
+digests are 64-bit integers (8 bytes each, as hex text they took 16), the projection version is
+a 31-bit digest of its name (``version_code``; the names this code knows are registered with
+``register_version``), ``created_at`` whole seconds.  ``tape_checkpoints``, the layout before
+(text digests and version), is dropped when this table is created: a checkpoint is a cache.
 
 One class serves both backends; the dialects differ only in placeholders,
 the blob column type and how a connection is borrowed, so each backend is a
@@ -20,15 +26,45 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+import xxhash
 
 from tapevm.domain.errors import StoreError
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 
-TABLE = "tape_checkpoints"
+TABLE = "tape_checkpoint_frames"
+OLD_TABLE = "tape_checkpoints"
 SETTINGS = "tape_settings"
 log = structlog.get_logger("tapevm.checkpoints")
-_META_COLUMNS = ("session, seq, kind, base, projection_version, events_hash, tip, payload_hash, raw_size, "
-                 "created_at")
+_META_COLUMNS = "session, seq, kind, base, version, events_hash, tip, payload_hash, raw_size, created_at"
+_VERSION_NAMES: dict[int, str] = {}
+_MASK64 = (1 << 64) - 1
+
+
+def version_code(version: str) -> int:
+    """The number a projection version is stored as (31 bits: four bytes in SQLite)."""
+    return xxhash.xxh32_intdigest(version.encode()) & 0x7FFFFFFF
+
+
+def register_version(version: str) -> None:
+    """Let stored rows of ``version`` be read back under its name (others read as ``unknown #code``)."""
+    _VERSION_NAMES[version_code(version)] = version
+
+
+def _digest_int(hex_digest: str) -> int:
+    """A 64-bit digest in hex as the signed integer SQL stores."""
+    return int.from_bytes(bytes.fromhex(hex_digest), "big", signed=True)
+
+
+def _digest_hex(value: Any) -> str:
+    if type(value) is not int:
+        raise TypeError(f"a digest column holds {type(value).__name__}")
+    return format(value & _MASK64, "016x")
+
+
+def _row(meta: CheckpointMeta, payload: bytes) -> tuple[Any, ...]:
+    return (meta.session, meta.seq, meta.kind, meta.base, version_code(meta.projection_version),
+            _digest_int(meta.events_hash), _digest_int(meta.tip), _digest_int(meta.payload_hash), meta.raw_size,
+            int(meta.created_at), payload)
 
 
 class SQLCheckpointStore(CheckpointStore):
@@ -69,11 +105,12 @@ class SQLCheckpointStore(CheckpointStore):
         self._run(
             [*self._ddl_lock(),
              (f"CREATE TABLE IF NOT EXISTS {t} (session TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
-             f"base BIGINT NOT NULL, projection_version TEXT NOT NULL, events_hash TEXT NOT NULL, "
-             f"tip TEXT NOT NULL, payload_hash TEXT NOT NULL, raw_size BIGINT NOT NULL, "
-             f"created_at DOUBLE PRECISION NOT NULL, payload {self.blob_type} NOT NULL, "
+             f"base BIGINT NOT NULL, version BIGINT NOT NULL, events_hash BIGINT NOT NULL, "
+             f"tip BIGINT NOT NULL, payload_hash BIGINT NOT NULL, raw_size BIGINT NOT NULL, "
+             f"created_at BIGINT NOT NULL, payload {self.blob_type} NOT NULL, "
              f"PRIMARY KEY (session, seq))"),
-             f"CREATE TABLE IF NOT EXISTS {s} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"],
+             f"CREATE TABLE IF NOT EXISTS {s} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+             f"DROP TABLE IF EXISTS {self._table(OLD_TABLE)}"],
             commit=True, ensure=False,
         )
         self._ready = True
@@ -106,12 +143,10 @@ class SQLCheckpointStore(CheckpointStore):
     # -- the port ---------------------------------------------------------------------------
     def put(self, meta: CheckpointMeta, payload: bytes) -> None:
         t, p = self._table(TABLE), self.ph
-        values = (meta.session, meta.seq, meta.kind, meta.base, meta.projection_version, meta.events_hash,
-                  meta.tip, meta.payload_hash, meta.raw_size, meta.created_at, payload)
         self._run(
             [f"DELETE FROM {t} WHERE session={p} AND seq={p}",
              f"INSERT INTO {t} ({_META_COLUMNS}, payload) VALUES ({', '.join([p] * 11)})"],
-            [(meta.session, meta.seq), values], commit=True,
+            [(meta.session, meta.seq), _row(meta, payload)], commit=True,
         )
 
     def insert_absent(self, cursor: Any, rows: Sequence[tuple[CheckpointMeta, bytes]]) -> None:
@@ -129,21 +164,29 @@ class SQLCheckpointStore(CheckpointStore):
         statement = (f"INSERT INTO {t} ({_META_COLUMNS}, payload) VALUES ({', '.join([p] * 11)}) "
                      f"ON CONFLICT (session, seq) DO NOTHING")
         for meta, payload in rows:
-            cursor.execute(statement, (meta.session, meta.seq, meta.kind, meta.base, meta.projection_version,
-                                       meta.events_hash, meta.tip, meta.payload_hash, meta.raw_size,
-                                       meta.created_at, payload))
+            cursor.execute(statement, _row(meta, payload))
 
     def metas(self, session: str) -> list[CheckpointMeta]:
         t, p = self._table(TABLE), self.ph
         rows = self._run([f"SELECT {_META_COLUMNS}, LENGTH(payload) FROM {t} WHERE session={p} ORDER BY seq"],
                          [(session,)], fetch=True)
         metas = []
+        damaged = []
         for r in rows:
             try:
-                metas.append(CheckpointMeta(str(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]),
-                                            str(r[6]), str(r[7]), int(r[8]), int(r[10]), float(r[9])))
-            except (TypeError, ValueError):  # a damaged row (SQLite keeps any type): as if it were not there
-                log.warning("checkpoint_ignored", session=session, seq=str(r[1])[:20], reason="malformed row")
+                code = int(r[4])
+                metas.append(CheckpointMeta(str(r[0]), int(r[1]), str(r[2]), int(r[3]),
+                                            _VERSION_NAMES.get(code, f"unknown #{code:08x}"), _digest_hex(r[5]),
+                                            _digest_hex(r[6]), _digest_hex(r[7]), int(r[8]), int(r[10]), float(r[9])))
+            except (TypeError, ValueError):  # a damaged row (SQLite keeps any type): dropped, like a damaged payload
+                log.warning("checkpoint_ignored", session=session, seq=r[1] if type(r[1]) is int else str(r[1])[:20],
+                            reason="malformed row")
+                damaged.append(r[1])
+        if damaged:
+            try:
+                self.delete(session, damaged)
+            except StoreError as e:  # a read-only store: skipped again next time
+                log.warning("checkpoint_delete_failed", session=session, error=str(e))
         return metas
 
     def payload(self, session: str, seq: int) -> bytes | None:

@@ -66,7 +66,7 @@ from tapevm.infrastructure.checkpoint_hash import (
     chain_hash,
     event_digest,
 )
-from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
+from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for, register_version
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.projections.state_codec import decode_state, encode_state
 
@@ -78,6 +78,7 @@ log = structlog.get_logger("tapevm.checkpoints")
 # frame-6: the bindings a delta frame sets are columns (positions in the base's order, integers from a reference)
 # frame-7: those integers are Rice-coded
 PROJECTION_VERSION = "fold-3/state-4/frame-7"
+register_version(PROJECTION_VERSION)
 DEFAULT_INTERVAL = 1000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
@@ -452,7 +453,7 @@ class Checkpoints:
             raw = encode_state(state)
         payload = self._codec.compress(raw, dict_raw, keyframe=kind != "P")
         meta = CheckpointMeta(self.session, state.seq, kind, base, PROJECTION_VERSION, events_hash, tip,
-                              _hash(payload), len(raw), len(payload), time.time())
+                              _hash(payload), len(raw), len(payload), float(int(time.time())))  # as stored
         if self._staged is not None:
             self._staged.append((meta, payload))
         else:
