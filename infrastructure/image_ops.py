@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
-from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs
+from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, fold
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.hash_chain import link_at
 from tapevm.infrastructure.image_file import (
@@ -220,7 +220,7 @@ def verify(path: str | Path) -> dict[str, Any]:
     image = read_image(path, None)
     state = image_state(image)
     check_content(path, state)
-    events = len(_history_events(image, str(image.header.get("source_session", "")), state.seq)) \
+    events = len(_checked_history(image, str(image.header.get("source_session", "")), state)) \
         if "history" in image.sections else None
     return {"path": str(path), "ok": True, "format_version": image.stored_version,
             "sections": [s["name"] for s in image.footer["sections"]], "events": events,
@@ -270,6 +270,22 @@ def _history_events(image: ImageFile, session_id: str, last: int) -> list[Record
         raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
 
 
+def _checked_history(image: ImageFile, session_id: str, state: State) -> list[RecordedEvent]:
+    """:func:`_history_events`, and that they fold to the image's state.
+
+    A load appends the history as the new session's log; one that folds to another state used to be
+    appended first and refused after (a session of the wrong state was left in the store).
+    """
+    events = _history_events(image, session_id, state.seq)
+    try:
+        folded = fold(events, State(session=session_id))
+    except TapeError as e:
+        raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
+    if canonical_state_bytes(folded) != canonical_state_bytes(state):
+        raise ImageError(f"{image.path}: damaged image (its history does not fold to its state)")
+    return events
+
+
 def load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
     """Create session ``session_id`` in ``store`` from the image at ``path`` (it must not exist yet)."""
     with paused_gc():  # bulk building of acyclic data: the cyclic GC would walk it again and again
@@ -284,7 +300,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
     state = image_state(image)
     nodes = _nodes_as_json(state)
     check_content(path, state, dict(nodes))
-    history = _history_events(image, session_id, state.seq) if "history" in image.sections else None
+    history = _checked_history(image, session_id, state) if "history" in image.sections else None
     if store.last_seq(session_id) != 0:
         raise SessionExists(f"session {session_id!r} already exists in {store.url_for_display}; "
                             "load the image under a new id with -i")
@@ -390,7 +406,7 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
     state = image_state(image)
     check_content(json_path, state)
     if "history" in image.sections:
-        _history_events(image, str(header.get("source_session", "")), state.seq)
+        _checked_history(image, str(header.get("source_session", "")), state)
     write_atomically(out_path, data, replaces_only=MAGIC)
     return image_info(out_path)
 

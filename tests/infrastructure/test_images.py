@@ -614,6 +614,7 @@ def test_import_checks_the_whole_export_before_writing(tmp_path: Path) -> None:
         "type": (changed(lambda d: d["history"][1].__setitem__(3, "NoSuchEvent")), "history section: event 2"),
         "time": (changed(lambda d: d["history"][1].__setitem__(2, 1e300)), "event 2 has time 1e+300"),
         "cause": (changed(lambda d: d["history"][1].__setitem__(1, 7)), "event 2 has cause 7"),
+        "another state": (changed(_redefine_x), "damaged image (its history does not fold to its state)"),
         "yesterday": (changed(lambda d: d["header"].__setitem__("created_at", "yesterday")),
                       "header: created_at 'yesterday' is not a time"),
         "far": (changed(lambda d: d["header"].__setitem__("created_at", 1e300)),
@@ -631,11 +632,21 @@ def test_import_checks_the_whole_export_before_writing(tmp_path: Path) -> None:
             image_ops.import_image(tmp_path / "bad.json", tmp_path / "new.img")
         assert not (tmp_path / "new.img").exists(), name
     assert (tmp_path / "target.img").read_bytes() == (tmp_path / "src.img").read_bytes()
-    # the same checks guard a load: a crafted history is refused before anything is appended
+    # the same checks guard a load and verify: a crafted history is refused before anything is appended
     with open_store(str(tmp_path / "o.db")) as store:
-        with pytest.raises(ImageError, match="event 3 is numbered 99"):
-            image_ops.load_image(store, _craft(cases["renumbered"][0], tmp_path / "r.img"), "r")
-        assert store.last_seq("r") == 0
+        for name, sid in (("renumbered", "r"), ("another state", "a")):
+            crafted = _craft(cases[name][0], tmp_path / f"{sid}.img")
+            for check in (image_ops.verify, lambda p, sid=sid: image_ops.load_image(store, p, sid)):
+                with pytest.raises(ImageError) as caught:
+                    check(crafted)
+                assert cases[name][1] in str(caught.value)
+            assert store.last_seq(sid) == 0, f"{name}: nothing appended"
+
+
+def _redefine_x(doc: dict[str, Any]) -> None:
+    """The history defines x as 2; the state says 1 (the load used to append it, then fail)."""
+    row = next(r for r in doc["history"] if r[3] == "Defined" and r[5]["name"] == "x")
+    row[5]["value"] = 2
 
 
 def test_an_image_of_integers_past_the_decimal_digit_limit_verifies_and_loads(tmp_path: Path) -> None:
