@@ -30,8 +30,9 @@ from tapevm.cli import (
     run_commands,
     time_travel_commands,
 )
-from tapevm.cli.options import MAX_COUNT, err
+from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError, UsageError
+from tapevm.infrastructure.checkpoints import parse_interval
 
 
 def configure_logging(debug: bool) -> None:
@@ -70,21 +71,6 @@ class TapeGroup(click.Group):
             ctx.exit(1)
 
 
-def _check_checkpoint_interval(value: str | None) -> None:
-    """TAPE_CHECKPOINT_INTERVAL, when set, must be a whole number of events from 1 to MAX_COUNT.
-
-    (The checkpoints code falls back to its default on anything else: a typo would go unnoticed.)
-    """
-    if not value:
-        return
-    try:
-        interval = int(value)
-    except ValueError:
-        interval = 0
-    if not 1 <= interval <= MAX_COUNT:
-        raise UsageError(f"TAPE_CHECKPOINT_INTERVAL={value!r}: give a whole number of events from 1 to {MAX_COUNT}")
-
-
 @click.group(cls=TapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", envvar="TAPE_STORE", metavar="PATH|URL",
               help="Event store: a SQLite file or postgresql://... URL [env TAPE_STORE; default $TAPE_HOME/store.db].")
@@ -98,7 +84,7 @@ def _check_checkpoint_interval(value: str | None) -> None:
 def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> None:
     """tapevm: an event-sourced Lisp VM. Every change is an event; state is a projection of the log."""
     configure_logging(debug)
-    _check_checkpoint_interval(os.environ.get("TAPE_CHECKPOINT_INTERVAL"))
+    parse_interval(os.environ.get("TAPE_CHECKPOINT_INTERVAL"))  # refused before anything is opened
     ctx.ensure_object(dict)
     ctx.obj["store"] = store
     ctx.obj["durability"] = durability

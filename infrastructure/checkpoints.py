@@ -80,6 +80,7 @@ log = structlog.get_logger("tapevm.checkpoints")
 PROJECTION_VERSION = "fold-3/state-4/frame-7"
 register_version(PROJECTION_VERSION)
 DEFAULT_INTERVAL = 1000
+MAX_INTERVAL = 1_000_000_000
 PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the state's entries: a new keyframe
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
 MAX_DEPTH = 16           # delta keyframes in a chain before a full one
@@ -127,6 +128,8 @@ class Checkpoints:
         self.source = source
         self.fork_at = fork_at
         self._interval = interval
+        if interval is None:
+            parse_interval(os.environ.get("TAPE_CHECKPOINT_INTERVAL"))  # a typo is an error now, not a silent default
         self._metas: list[CheckpointMeta] | None = None
         self._key: _Keyframe | None = None  # the latest keyframe (what the next frame is based on)
         self._chain = 0  # P-frames on it
@@ -146,12 +149,14 @@ class Checkpoints:
     @property
     def interval(self) -> int:
         if self._interval is None:
-            value = os.environ.get("TAPE_CHECKPOINT_INTERVAL")
+            value, what = os.environ.get("TAPE_CHECKPOINT_INTERVAL"), "TAPE_CHECKPOINT_INTERVAL"
             if value is None and self.cache is not None:
                 value = self._safe(lambda: self.cache.get_setting("checkpoint_interval"), None)  # type: ignore[union-attr]
+                what = "the store's checkpoint_interval"
             try:
-                self._interval = max(1, int(value)) if value else DEFAULT_INTERVAL
-            except ValueError:
+                self._interval = parse_interval(value, what) or DEFAULT_INTERVAL
+            except UsageError as e:  # a stored setting damaged, or the variable changed since: never fatal here
+                log.warning("checkpoint_interval_ignored", session=self.session, error=str(e), used=DEFAULT_INTERVAL)
                 self._interval = DEFAULT_INTERVAL
         return self._interval
 
@@ -535,6 +540,22 @@ class Checkpoints:
                 reason = "ignored (see the log)"
             results.append((meta, reason))
         return results
+
+
+def parse_interval(value: str | None, what: str = "TAPE_CHECKPOINT_INTERVAL") -> int | None:
+    """A checkpoint interval as given (``TAPE_CHECKPOINT_INTERVAL``, the store's setting), None when unset.
+
+    Raises UsageError unless it is a whole number of events from 1 to ``MAX_INTERVAL``.
+    """
+    if not value:
+        return None
+    try:
+        interval = int(value)
+    except ValueError:
+        interval = 0
+    if not 1 <= interval <= MAX_INTERVAL:
+        raise UsageError(f"{what}={value!r}: give a whole number of events from 1 to {MAX_INTERVAL:,}")
+    return interval
 
 
 def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segment] | None = None,

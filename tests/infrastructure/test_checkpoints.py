@@ -544,3 +544,32 @@ def test_checkpoint_rows_store_digests_and_version_as_integers(store_url: str, s
             types = db.execute("SELECT DISTINCT typeof(version), typeof(events_hash), typeof(tip), "
                                "typeof(payload_hash), typeof(created_at) FROM tape_checkpoint_frames").fetchall()
         assert types == [("integer",) * 5]
+
+
+@pytest.mark.parametrize("value", ["10x", "0", "-5", "1e3", "99999999999"])
+def test_a_bad_checkpoint_interval_is_refused_when_a_session_opens(sqlite_path: str, value: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library fell back to the default on a typo (only the CLI refused it): now opening a session
+    is the one-line error, and nothing is written."""
+    from tapevm.domain.errors import UsageError
+
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", value)
+    with pytest.raises(UsageError, match=f"TAPE_CHECKPOINT_INTERVAL='{value}': give a whole number"):
+        open_session("typo", sqlite_path)
+    with open_store(sqlite_path) as store:
+        assert store.last_seq("typo") == 0
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "50")
+    with open_session("typo", sqlite_path) as s:  # nothing of the refused open is in the way
+        assert s.eval("(+ 1 2)") == 3
+
+
+def test_a_damaged_stored_interval_is_logged_and_the_default_used(sqlite_path: str) -> None:
+    """The store's setting is read after commits, where nothing may fail a form: logged, default used."""
+    with open_session("st", sqlite_path) as s:
+        s.run("(define x 1)")
+        s.checkpoints.cache.set_setting("checkpoint_interval", "lots")  # type: ignore[union-attr]
+    with structlog.testing.capture_logs() as logs, open_session("st", sqlite_path, create=False) as again:
+        assert again.checkpoints.interval == 1000
+        again.run("(define y 2)")
+    assert [e["error"] for e in logs if e["event"] == "checkpoint_interval_ignored"] == [
+        "the store's checkpoint_interval='lots': give a whole number of events from 1 to 1,000,000,000"]
