@@ -213,16 +213,20 @@ def write_atomically(path: str | Path, data: bytes, replaces_only: bytes | None 
         raise ImageError(f"cannot write {path}: {e.strerror}") from None
 
 
-def write_image(path: str | Path, header: dict[str, Any], sections: Sections) -> int:
+def write_image(path: str | Path, header: dict[str, Any], sections: Sections,
+                check: Callable[[bytes], None] | None = None) -> int:
     """Write an image atomically; returns its size in bytes.
 
     An existing file at ``path`` is replaced only if it is an image (its magic number).
+    ``check`` sees the encoded image before anything is written, and may refuse it by raising.
     """
     problem = header_problem(header)
     if problem is not None:
         raise UsageError(f"bad image header: {problem}")
     refuse_to_replace(path, MAGIC)  # before the (possibly long) encoding
     data = encode_image({"format_version": FORMAT_VERSION, **header}, sections)
+    if check is not None:
+        check(data)
     write_atomically(path, data, replaces_only=MAGIC)
     return len(data)
 

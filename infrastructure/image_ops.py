@@ -34,15 +34,11 @@ from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.hash_chain import link_at
 from tapevm.infrastructure.image_file import (
     FORMAT_VERSION,
-    MAGIC,
     MAX_TIME,
     ImageFile,
     decode_image,
-    encode_image,
     header_problem,
     read_image,
-    refuse_to_replace,
-    write_atomically,
     write_image,
 )
 from tapevm.infrastructure.ports import EventStore
@@ -398,16 +394,17 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
     problem = header_problem(header)
     if problem is not None:
         raise ImageError(f"{json_path}: malformed image export (header: {problem})")
-    refuse_to_replace(out_path, MAGIC)
-    # the whole image is made and read back in memory, checked as verify and load check it, before
-    # anything is written: an import either writes a loadable image or leaves the target as it was
-    data = encode_image({"format_version": FORMAT_VERSION, **header}, sections)
-    image = decode_image(data, str(json_path))
-    state = image_state(image)
-    check_content(json_path, state)
-    if "history" in image.sections:
-        _checked_history(image, str(header.get("source_session", "")), state)
-    write_atomically(out_path, data, replaces_only=MAGIC)
+
+    def check(data: bytes) -> None:
+        # the whole image, read back in memory, checked as verify and load check it, before anything
+        # is written: an import either writes a loadable image or leaves the target as it was
+        image = decode_image(data, str(json_path))
+        state = image_state(image)
+        check_content(json_path, state)
+        if "history" in image.sections:
+            _checked_history(image, str(header.get("source_session", "")), state)
+
+    write_image(out_path, header, sections, check)
     return image_info(out_path)
 
 
