@@ -29,6 +29,9 @@ log = structlog.get_logger("tapevm.lease")
 LEASE_TABLE = "tape_leases"
 LEASE_TIMEOUT = float(os.environ.get("TAPE_LEASE_TIMEOUT", "30"))
 HEARTBEAT = LEASE_TIMEOUT / 4
+# Tokens of the leases this process holds: a row with this process's pid and another token is one it
+# could not release (a full disk refuses even that delete), not a live writer.
+_HELD: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,13 @@ class WriterLease:
         now = time.time()
         pid, host = os.getpid(), socket.gethostname()
         for _ in range(3):
-            rows = self.db.query(f"SELECT session, pid, host, since, heartbeat FROM {self.table} WHERE session = ?",
-                                 (self.stream,))
+            rows = self.db.query(f"SELECT session, pid, host, since, heartbeat, token FROM {self.table} "
+                                 "WHERE session = ?", (self.stream,))
             if rows:
                 holder = LeaseHolder(str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), float(rows[0][3]),
                                      float(rows[0][4]))
-                if not _is_dead(holder):
+                mine = (holder.pid, holder.host) == (pid, host) and str(rows[0][5]) not in _HELD
+                if not (mine or _is_dead(holder)):
                     raise SessionLocked(f"session {name!r} is open for writing by {holder.describe()}; "
                                         "close it there, or read it with log/state/diff")
                 log.info("lease_taken_over", session=self.stream, dead_pid=holder.pid, host=holder.host)
@@ -116,6 +120,7 @@ class WriterLease:
                 if not self.db.query(f"SELECT 1 FROM {self.table} WHERE session = ?", (self.stream,)):
                     raise  # nobody holds it: the insert failed for its own reason (a full disk...)
                 continue  # someone inserted first: look again
+            _HELD.add(self.token)
             self._thread = threading.Thread(target=self._beat, name=f"tape-lease-{self.stream}", daemon=True)
             self._thread.start()
             return
@@ -133,6 +138,7 @@ class WriterLease:
                 log.warning("lease_heartbeat_failed", session=self.stream, error=f"{type(e).__name__}: {e}")
 
     def release(self) -> None:
+        _HELD.discard(self.token)  # released as far as this process goes, even if the row cannot be deleted
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

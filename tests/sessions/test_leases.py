@@ -82,3 +82,29 @@ def test_killed_holder_process_is_taken_over(store_url: str) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_lease_this_process_could_not_release_is_taken_over_here(store_url: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing a session on a full disk cannot delete its lease row (the delete is a write too): the
+    process that left it takes it over when it opens the session again, rather than refusing itself."""
+    from tapevm.domain.errors import StoreError
+    from tapevm.infrastructure.side_tables import SideTables
+
+    with open_store(store_url) as store:
+        s = open_session("w", store)
+        original = SideTables.execute
+
+        def full(self: SideTables, sql: str, params: tuple[object, ...] = ()) -> None:
+            if sql.startswith("DELETE"):
+                raise StoreError("could not use the store: database or disk is full")
+            original(self, sql, params)
+
+        with monkeypatch.context() as m, structlog.testing.capture_logs() as logs:
+            m.setattr(SideTables, "execute", full)
+            s.close()
+        assert [e["event"] for e in logs if e["event"].startswith("lease")] == ["lease_release_failed"]
+        assert lease_holder(store, "w") is not None  # the row is still there
+        with open_session("w", store) as again:  # refused itself before ("open for writing by pid <own>")
+            assert again.eval("(+ 1 2)") == 3
+        assert lease_holder(store, "w") is None
