@@ -100,16 +100,20 @@ def build(path: Path, events: int, bindings: int, hot: int) -> float:
 
 
 def table_bytes(db: Path) -> tuple[int, int]:
-    """What the checkpoint table holds: its rows as SQLite stores them (record headers, every column,
-    the payloads) and the pages it and its primary-key index take (with their free space)."""
+    """What the checkpoint tables (rows of their own and packs) hold: their rows as SQLite stores them
+    (record headers, every column, the payloads) and the pages they and their primary-key indexes take
+    (with their free space)."""
     import sqlite3
 
-    from tapevm.infrastructure.checkpoint_sql import TABLE
+    from tapevm.infrastructure.checkpoint_sql import PACKS, TABLE
 
     with sqlite3.connect(db) as conn:
-        (index,) = conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=?", (TABLE,)).fetchone()
-        records = conn.execute("SELECT SUM(payload) FROM dbstat WHERE name=?", (TABLE,)).fetchone()[0]
-        pages = conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name IN (?, ?)", (TABLE, index)).fetchone()[0]
+        indexes = [name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN (?, ?)", (TABLE, PACKS))]
+        records = conn.execute("SELECT SUM(payload) FROM dbstat WHERE name IN (?, ?)", (TABLE, PACKS)).fetchone()[0]
+        names = [TABLE, PACKS, *indexes]
+        pages = conn.execute(f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({', '.join('?' * len(names))})",
+                             names).fetchone()[0]
     return int(records), int(pages)
 
 
@@ -184,7 +188,7 @@ def main() -> None:
         ("fold from start median ms", base_median * 1000), ("ratio", ratio),
         ("states checked equal", f"{checked}/{len(base_times)}"),
         ("checkpoint payload bytes", cp_bytes), ("checkpoint rows as stored (records)", record_bytes),
-        ("checkpoint pages (table + index)", page_bytes),
+        ("checkpoint pages (tables + indexes)", page_bytes),
         ("one full image bytes", image_bytes), ("storage / image (records)", storage_ratio),
         ("pages / image", page_bytes / image_bytes),
         ("target median <= 20 ms", C.verdict(ok_median)), ("target >= 100x fold", C.verdict(ok_ratio)),

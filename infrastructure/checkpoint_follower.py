@@ -62,14 +62,22 @@ class _Buffered(CheckpointStore):
         stored = [m for m in self.cache.metas(session) if m.seq not in held]
         return sorted([*stored, *held.values()], key=lambda m: m.seq)
 
-    def payload(self, session: str, seq: int) -> bytes | None:
+    def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
         for meta, payload in self.rows:
-            if meta.session == session and meta.seq == seq:
+            if not pack and meta.session == session and meta.seq == seq:
                 return payload
-        return self.cache.payload(session, seq)
+        return self.cache.payload(session, seq, pack)
 
-    def delete(self, session: str, seqs: Sequence[int] | None = None) -> None:
-        self.cache.delete(session, seqs)
+    def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
+        """Packed at once, in a transaction of its own (packing committed frames does not move the
+        position); not while one of them is still held back."""
+        held = {(m.session, m.seq) for m, _ in self.rows}
+        if any((m.session, m.seq) in held for m in frames):
+            return False
+        return self.cache.put_pack(frames, payload)
+
+    def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
+        self.cache.delete(session, seqs, packs)
 
     def get_setting(self, key: str) -> str | None:
         return self.cache.get_setting(key)

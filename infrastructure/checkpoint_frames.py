@@ -37,11 +37,14 @@ dictionary*: the raw bytes of its base keyframe's chain, root first (the last
 structure, values that come back) then costs almost nothing.  zstd frames are written
 without magic number, dictionary id and checksum (the payload has its own xxh3 in the
 checkpoint's row): on a P-frame of a few dozen bytes those are a large share.
+
+P-frames on one keyframe are stored several to a row as a *pack* (:func:`join_pack`): their
+raw bytes, each after its event number and length, compressed together as one payload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -265,6 +268,25 @@ def apply_delta_frame(base: State, raw: bytes, seq: int) -> tuple[State, int]:
         entries += len(added)
     base.seq = seq
     return base, entries
+
+
+def join_pack(frames: Sequence[tuple[int, bytes]]) -> bytes:
+    """P-frames ``(event number, raw bytes)`` as the raw bytes of one *pack* (compressed as one payload):
+    each frame as 8 bytes of event number, 4 of length, then it."""
+    return b"".join(seq.to_bytes(8, "big") + len(raw).to_bytes(_LEN, "big") + raw for seq, raw in frames)
+
+
+def split_pack(raw: bytes) -> dict[int, bytes]:
+    """Inverse of :func:`join_pack`: each frame's raw bytes by event number; ValueError on damage."""
+    frames: dict[int, bytes] = {}
+    pos = 0
+    while pos < len(raw):
+        end = pos + 8 + _LEN + int.from_bytes(raw[pos + 8:pos + 8 + _LEN], "big")
+        if end > len(raw) or pos + 8 + _LEN > len(raw):
+            raise ValueError("truncated pack")
+        frames[int.from_bytes(raw[pos:pos + 8], "big")] = raw[pos + 8 + _LEN:end]
+        pos = end
+    return frames
 
 
 def _order_digest(names: list[str]) -> int:

@@ -4,7 +4,16 @@ Two tables, created on first use::
 
     tape_checkpoint_frames(session, seq, kind, base, version, events_hash, tip, payload_hash,
                            raw_size, created_at, payload)      primary key (session, seq)
+    tape_checkpoint_packs(session, first, last, base, version, payload_hash, created_at,
+                          frames, payload)                     primary key (session, first)
     tape_settings(key, value)                                  per-store settings
+
+A pack holds several P-frames of one keyframe (``checkpoints.PACK_SIZE``), compressed together:
+one row, one index entry and one zstd frame instead of one each, and what consecutive frames
+repeat (the positions they name, their structure) stored once.  ``frames`` says what is in it:
+for each frame, 24 bytes (``_FRAME``: its event number less ``first``, its events hash, its tip,
+its raw size).  A checkpoint of its own whose event number falls within a pack (a stale writer's)
+is dropped when read: the pack wins.
 
 A churning session writes a thousand small P-frames, so a row is kept small: the three xxh3
 digests are 64-bit integers (8 bytes each, as hex text they took 16), the projection version is
@@ -20,9 +29,13 @@ and carry on: a checkpoint is a cache, never a reason for a form to fail).
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import sqlite3
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import pairwise
 from typing import Any
 
 import structlog
@@ -32,12 +45,16 @@ from tapevm.domain.errors import StoreError
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 
 TABLE = "tape_checkpoint_frames"
+PACKS = "tape_checkpoint_packs"
 OLD_TABLE = "tape_checkpoints"
 SETTINGS = "tape_settings"
 log = structlog.get_logger("tapevm.checkpoints")
 _META_COLUMNS = "session, seq, kind, base, version, events_hash, tip, payload_hash, raw_size, created_at"
 _VERSION_NAMES: dict[int, str] = {}
 _MASK64 = (1 << 64) - 1
+_FRAME = struct.Struct(">Iqqi")  # seq - first, events hash, tip, raw size
+PACK_INDEX_BYTES = _FRAME.size  # what a pack's row holds for each frame besides its payload
+_PACK_COLUMNS = "session, first, last, base, version, payload_hash, created_at, frames"
 
 
 def version_code(version: str) -> int:
@@ -59,6 +76,44 @@ def _digest_hex(value: Any) -> str:
     if type(value) is not int:
         raise TypeError(f"a digest column holds {type(value).__name__}")
     return format(value & _MASK64, "016x")
+
+
+def _version_name(code: Any) -> str:
+    code = int(code)
+    return _VERSION_NAMES.get(code, f"unknown #{code:08x}")
+
+
+def packed_metas(frames: Sequence[CheckpointMeta], payload_hash: str, size: int) -> list[CheckpointMeta]:
+    """The metas of P-frames stored as one pack of ``size`` bytes: each with the pack's hash and a share of
+    its size (by raw size; the shares add up to the pack's)."""
+    raw_total = sum(m.raw_size for m in frames) or 1
+    metas, shared = [], 0
+    for i, m in enumerate(frames):
+        share = size - shared if i == len(frames) - 1 else size * m.raw_size // raw_total
+        shared += share
+        metas.append(dataclasses.replace(m, payload_hash=payload_hash, stored_size=share, pack=frames[0].seq,
+                                         created_at=frames[0].created_at))
+    return metas
+
+
+def _unpack_metas(r: tuple[Any, ...]) -> list[CheckpointMeta]:
+    """The metas of the frames of one pack row (``_PACK_COLUMNS``, then the payload's length)."""
+    session, first, last, base, version, payload_hash, created_at, index, size = r
+    index = bytes(index)
+    if len(index) % _FRAME.size or not index:
+        raise ValueError("bad frame index")
+    frames = [CheckpointMeta(str(session), int(first) + offset, "P", int(base), _version_name(version),
+                             _digest_hex(events_hash), _digest_hex(tip), "", raw_size, 0, float(created_at))
+              for offset, events_hash, tip, raw_size in _FRAME.iter_unpack(index)]
+    if frames[0].seq != int(first) or frames[-1].seq != int(last) or any(a.seq >= b.seq for a, b in pairwise(frames)):
+        raise ValueError("bad frame index")
+    return packed_metas(frames, _digest_hex(payload_hash), int(size))
+
+
+def _within(spans: list[tuple[int, int]], seq: int) -> bool:
+    """Whether ``seq`` is within one of ``spans`` (the (first, last) of each pack, sorted)."""
+    i = bisect.bisect_right(spans, (seq, _MASK64))
+    return i > 0 and spans[i - 1][0] <= seq <= spans[i - 1][1]
 
 
 def _row(meta: CheckpointMeta, payload: bytes) -> tuple[Any, ...]:
@@ -91,14 +146,15 @@ class SQLCheckpointStore(CheckpointStore):
 
     # -- schema -------------------------------------------------------------------------
     def _exists_sql(self) -> tuple[str, tuple[Any, ...]]:
-        return f"SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('{TABLE}', '{SETTINGS}')", ()
+        names = ", ".join(f"'{name}'" for name in (TABLE, PACKS, SETTINGS))
+        return f"SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ({names})", ()
 
     def _ensure(self) -> None:
         if self._ready:
             return
         sql, params = self._exists_sql()
         # A read first: creating tables is a write transaction (an fsync) that most opens do not need.
-        if int(self._run([sql], [params], fetch=True, ensure=False)[0][0]) == 2:
+        if int(self._run([sql], [params], fetch=True, ensure=False)[0][0]) == 3:
             self._ready = True
             return
         t, s = self._table(TABLE), self._table(SETTINGS)
@@ -109,6 +165,10 @@ class SQLCheckpointStore(CheckpointStore):
              f"tip BIGINT NOT NULL, payload_hash BIGINT NOT NULL, raw_size BIGINT NOT NULL, "
              f"created_at BIGINT NOT NULL, payload {self.blob_type} NOT NULL, "
              f"PRIMARY KEY (session, seq))"),
+             (f"CREATE TABLE IF NOT EXISTS {self._table(PACKS)} (session TEXT NOT NULL, first BIGINT NOT NULL, "
+              f"last BIGINT NOT NULL, base BIGINT NOT NULL, version BIGINT NOT NULL, payload_hash BIGINT NOT NULL, "
+              f"created_at BIGINT NOT NULL, frames {self.blob_type} NOT NULL, payload {self.blob_type} NOT NULL, "
+              f"PRIMARY KEY (session, first))"),
              f"CREATE TABLE IF NOT EXISTS {s} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
              f"DROP TABLE IF EXISTS {self._table(OLD_TABLE)}"],
             commit=True, ensure=False,
@@ -140,6 +200,19 @@ class SQLCheckpointStore(CheckpointStore):
         except Exception as e:  # the driver's and the library's errors alike
             raise StoreError(f"checkpoint table in {self.display}: {type(e).__name__}: {e}") from e
 
+    def _fetch_each(self, statements: list[str], params: Sequence[Sequence[Any]]) -> list[list[tuple[Any, ...]]]:
+        """The rows of each of ``statements``, read in one transaction."""
+        self._ensure()
+        try:
+            with self._cursor(False) as c:
+                out = []
+                for sql, values in zip(statements, params):
+                    c.execute(sql, values)
+                    out.append(self._rows(c))
+                return out
+        except Exception as e:  # the driver's and the library's errors alike
+            raise StoreError(f"checkpoint table in {self.display}: {type(e).__name__}: {e}") from e
+
     # -- the port ---------------------------------------------------------------------------
     def put(self, meta: CheckpointMeta, payload: bytes) -> None:
         t, p = self._table(TABLE), self.ph
@@ -168,40 +241,79 @@ class SQLCheckpointStore(CheckpointStore):
 
     def metas(self, session: str) -> list[CheckpointMeta]:
         t, p = self._table(TABLE), self.ph
-        rows = self._run([f"SELECT {_META_COLUMNS}, LENGTH(payload) FROM {t} WHERE session={p} ORDER BY seq"],
-                         [(session,)], fetch=True)
-        metas = []
-        damaged = []
-        for r in rows:
+        packs = self._table(PACKS)
+        rows = self._fetch_each([f"SELECT {_META_COLUMNS}, LENGTH(payload) FROM {t} WHERE session={p} ORDER BY seq",
+                                 f"SELECT {_PACK_COLUMNS}, LENGTH(payload) FROM {packs} WHERE session={p}"],
+                                [(session,), (session,)])
+        metas: list[CheckpointMeta] = []
+        damaged, damaged_packs = [], []
+        for r in rows[0]:
             try:
-                code = int(r[4])
-                metas.append(CheckpointMeta(str(r[0]), int(r[1]), str(r[2]), int(r[3]),
-                                            _VERSION_NAMES.get(code, f"unknown #{code:08x}"), _digest_hex(r[5]),
-                                            _digest_hex(r[6]), _digest_hex(r[7]), int(r[8]), int(r[10]), float(r[9])))
+                metas.append(CheckpointMeta(str(r[0]), int(r[1]), str(r[2]), int(r[3]), _version_name(r[4]),
+                                            _digest_hex(r[5]), _digest_hex(r[6]), _digest_hex(r[7]), int(r[8]),
+                                            int(r[10]), float(r[9])))
             except (TypeError, ValueError):  # a damaged row (SQLite keeps any type): dropped, like a damaged payload
                 log.warning("checkpoint_ignored", session=session, seq=r[1] if type(r[1]) is int else str(r[1])[:20],
                             reason="malformed row")
                 damaged.append(r[1])
-        if damaged:
+        packed: list[CheckpointMeta] = []
+        spans: list[tuple[int, int]] = []
+        for r in rows[1]:
             try:
-                self.delete(session, damaged)
+                frames = _unpack_metas(r)
+                packed += frames
+                spans.append((frames[0].seq, frames[-1].seq))
+            except (TypeError, ValueError, struct.error):
+                log.warning("checkpoint_ignored", session=session, seq=r[1] if type(r[1]) is int else str(r[1])[:20],
+                            reason="malformed pack")
+                damaged_packs.append(r[1])
+        if packed:
+            spans.sort()
+            inside = {m.seq for m in metas if _within(spans, m.seq)}  # a stale writer's: the pack wins
+            damaged += sorted(inside)
+            metas = sorted([m for m in metas if m.seq not in inside] + packed, key=lambda m: m.seq)
+        if damaged or damaged_packs:
+            try:
+                self._delete_rows(session, damaged, damaged_packs)
             except StoreError as e:  # a read-only store: skipped again next time
                 log.warning("checkpoint_delete_failed", session=session, error=str(e))
         return metas
 
-    def payload(self, session: str, seq: int) -> bytes | None:
-        t, p = self._table(TABLE), self.ph
-        rows = self._run([f"SELECT payload FROM {t} WHERE session={p} AND seq={p}"], [(session, seq)], fetch=True)
+    def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
+        t, p = self._table(PACKS if pack else TABLE), self.ph
+        key = "first" if pack else "seq"
+        rows = self._run([f"SELECT payload FROM {t} WHERE session={p} AND {key}={p}"], [(session, seq)], fetch=True)
         return bytes(rows[0][0]) if rows else None
 
-    def delete(self, session: str, seqs: Sequence[int] | None = None) -> None:
-        t, p = self._table(TABLE), self.ph
+    def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
+        first, last = frames[0], frames[-1]
+        index = b"".join(_FRAME.pack(m.seq - first.seq, _digest_int(m.events_hash), _digest_int(m.tip), m.raw_size)
+                         for m in frames)
+        t, packs, p = self._table(TABLE), self._table(PACKS), self.ph
+        self._run(
+            [f"DELETE FROM {packs} WHERE session={p} AND first={p}",
+             f"INSERT INTO {packs} ({_PACK_COLUMNS}, payload) VALUES ({', '.join([p] * 9)})",
+             f"DELETE FROM {t} WHERE session={p} AND seq>={p} AND seq<={p}"],
+            [(first.session, first.seq),
+             (first.session, first.seq, last.seq, first.base, version_code(first.projection_version),
+              _digest_int(xxhash.xxh3_64_hexdigest(payload)), int(first.created_at), index, payload),
+             (first.session, first.seq, last.seq)], commit=True)
+        return True
+
+    def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
         if seqs is None:
-            self._run([f"DELETE FROM {t} WHERE session={p}"], [(session,)], commit=True)
-            return
-        if seqs:  # one transaction for all of them
-            self._run([f"DELETE FROM {t} WHERE session={p} AND seq={p}"] * len(seqs),
-                      [(session, seq) for seq in seqs], commit=True)
+            p = self.ph
+            self._run([f"DELETE FROM {self._table(TABLE)} WHERE session={p}",
+                       f"DELETE FROM {self._table(PACKS)} WHERE session={p}"], [(session,), (session,)], commit=True)
+        elif seqs or packs:
+            self._delete_rows(session, seqs, packs)
+
+    def _delete_rows(self, session: str, seqs: Sequence[Any], packs: Sequence[Any]) -> None:
+        """Drop the rows at ``seqs`` and the packs starting at ``packs``, in one transaction."""
+        t, pt, p = self._table(TABLE), self._table(PACKS), self.ph
+        statements = ([f"DELETE FROM {t} WHERE session={p} AND seq={p}"] * len(seqs)
+                      + [f"DELETE FROM {pt} WHERE session={p} AND first={p}"] * len(packs))
+        self._run(statements, [(session, seq) for seq in [*seqs, *packs]], commit=True)
 
     def get_setting(self, key: str) -> str | None:
         s, p = self._table(SETTINGS), self.ph
@@ -272,8 +384,8 @@ class PostgresCheckpointStore(SQLCheckpointStore):
         return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
 
     def _exists_sql(self) -> tuple[str, tuple[Any, ...]]:
-        return ("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name IN (%s, %s)",
-                (self.datastore.schema or "public", TABLE, SETTINGS))
+        sql = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name IN (%s, %s, %s)"
+        return sql, (self.datastore.schema or "public", TABLE, PACKS, SETTINGS)
 
     @contextmanager
     def _cursor(self, commit: bool) -> Iterator[Any]:

@@ -19,6 +19,10 @@ nodes and blobs), not bytes, so it does not depend on what compresses well:
   ``MAX_DEPTH``: a growing state is stored once, in the steps it grew by;
 * else a full ``I``.
 
+P-frames are stored in packs of up to ``PACK_BYTES`` (several to a row, compressed together,
+see ``checkpoint_sql.py``): the writer holds the P-frames it stores on a keyframe and stores the
+ones before when the next would take them past the limit, or a new keyframe begins.
+
 ``state_at(n)`` = the nearest valid checkpoint at or before ``n`` + the tail
 folded on top (the fast ``read_fields`` path).  Nothing is trusted: a checkpoint
 is used only if its projection version is this code's, its payload matches its
@@ -58,6 +62,8 @@ from tapevm.infrastructure.checkpoint_frames import (
     apply_delta_frame,
     delta_frame,
     follow_delta_frame,
+    join_pack,
+    split_pack,
     state_entries,
 )
 from tapevm.infrastructure.checkpoint_hash import (
@@ -66,7 +72,12 @@ from tapevm.infrastructure.checkpoint_hash import (
     chain_hash,
     event_digest,
 )
-from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for, register_version
+from tapevm.infrastructure.checkpoint_sql import (
+    PACK_INDEX_BYTES,
+    checkpoint_store_for,
+    packed_metas,
+    register_version,
+)
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.projections.state_codec import decode_state, encode_state
 
@@ -85,6 +96,9 @@ PROMOTE_FRACTION = 0.05  # a cumulative change of at least this share of the sta
 PROMOTE_MIN = 64         # ... and of at least this many entries (small states)
 MAX_DEPTH = 16           # delta keyframes in a chain before a full one
 MAX_CHAIN = 1000         # P-frames on one keyframe
+# P-frames on one keyframe are stored together (one row, compressed together) up to this many bytes a
+# row: three rows to a 4 KiB SQLite page (a row of ~2 KB took a page of its own); larger frames stay alone
+PACK_BYTES = 1300
 
 ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
 
@@ -144,6 +158,12 @@ class Checkpoints:
         # is read once per reader, not once per state_at (P-frames are still checked every time).
         self._checked: dict[int, tuple[CheckpointMeta, bytes]] = {}
         self._staged: list[tuple[CheckpointMeta, bytes]] | None = None  # a rebuild's, until it has read the log
+        self._staged_packs: list[tuple[list[CheckpointMeta], bytes]] = []
+        # P-frames this writer stored on one keyframe and has not packed yet (with their raw bytes), and
+        # their pack's payload (when there are two or more)
+        self._pending: tuple[_Keyframe | None, list[tuple[CheckpointMeta, bytes]], bytes] = (None, [], b"")
+        # the last pack read: (first frame, hash) and its frames' raw bytes by event number
+        self._pack: tuple[tuple[int, str] | None, dict[int, bytes]] = (None, {})
 
     # -- settings ----------------------------------------------------------------------------
     @property
@@ -191,7 +211,8 @@ class Checkpoints:
         dropped = outdated + [m for m, _ in damaged]
         if not dropped:
             return metas
-        self._safe(lambda: self.cache.delete(self.session, [m.seq for m in dropped]), None)  # type: ignore[union-attr]
+        self._safe(lambda: self.cache.delete(  # type: ignore[union-attr]
+            self.session, [m.seq for m in dropped if not m.pack], sorted({m.pack for m in dropped if m.pack})), None)
         return [m for m in metas if m not in dropped]
 
     def due(self, state: State) -> bool:
@@ -279,25 +300,46 @@ class Checkpoints:
         if checked is not None and checked[0] == meta:
             return checked[1]
         # (another projection version's checkpoints never get here: metas() dropped them)
-        reason = None
         raw = None
-        stored = self._safe(lambda: self.cache.payload(self.session, meta.seq), None)  # type: ignore[union-attr]
-        if stored is None:
-            reason = "payload missing"
-        elif _hash(stored) != meta.payload_hash:
-            reason = "payload checksum mismatch"
-        elif self._tip(meta.seq) != meta.tip:
-            reason = "the log at its event number is not the log it was built from"
+        if self._tip(meta.seq) != meta.tip:
+            reason: str | None = "the log at its event number is not the log it was built from"
+        elif meta.pack:
+            raw, reason = self._packed(meta, dict_raw)
         else:
-            try:
-                raw = self._codec.decompress(stored, dict_raw)
-            except ValueError as e:
-                reason = str(e)
+            stored = self._safe(lambda: self.cache.payload(self.session, meta.seq), None)  # type: ignore[union-attr]
+            raw, reason = self._checked_raw(stored, meta.payload_hash, dict_raw)
         if reason is not None:
             self._ignore(meta, reason)
         elif meta.kind != "P" and raw is not None:
             self._checked[meta.seq] = (meta, raw)
         return raw
+
+    def _checked_raw(self, stored: bytes | None, payload_hash: str,
+                     dict_raw: bytes | None) -> tuple[bytes | None, str | None]:
+        """``stored`` decompressed if it is the payload ``payload_hash`` names; else None and why not."""
+        if stored is None:
+            return None, "payload missing"
+        if _hash(stored) != payload_hash:
+            return None, "payload checksum mismatch"
+        try:
+            return self._codec.decompress(stored, dict_raw), None
+        except ValueError as e:
+            return None, str(e)
+
+    def _packed(self, meta: CheckpointMeta, dict_raw: bytes | None) -> tuple[bytes | None, str | None]:
+        """The raw frame of ``meta`` from its pack (the pack read, checked and split once for its frames)."""
+        key = (meta.pack, meta.payload_hash)
+        if self._pack[0] != key:
+            stored = self._safe(lambda: self.cache.payload(self.session, meta.pack, pack=True), None)  # type: ignore[union-attr]
+            raw, reason = self._checked_raw(stored, meta.payload_hash, dict_raw)
+            if raw is None:
+                return None, reason
+            try:
+                self._pack = (key, split_pack(raw))
+            except ValueError as e:
+                return None, str(e)
+        raw = self._pack[1].get(meta.seq)
+        return (raw, None) if raw is not None else (None, f"its pack {meta.pack} does not hold it")
 
     def _ignore(self, meta: CheckpointMeta, reason: str) -> None:
         if self._key is not None and self._key.meta == meta:
@@ -305,12 +347,14 @@ class Checkpoints:
         if meta.session != self.session and self.source is not None:
             self.source._ignore(meta, reason)
             return
-        log.warning("checkpoint_ignored", session=self.session, seq=meta.seq, kind=meta.kind, reason=reason)
+        log.warning("checkpoint_ignored", session=self.session, seq=meta.seq, kind=meta.kind, reason=reason,
+                    **({"pack": meta.pack} if meta.pack else {}))
         self._checked.pop(meta.seq, None)
-        if self.cache is not None:
-            self._safe(lambda: self.cache.delete(self.session, [meta.seq]), None)  # type: ignore[union-attr]
+        if self.cache is not None:  # (a checkpoint in a pack goes with its pack)
+            self._safe(lambda: self.cache.delete(  # type: ignore[union-attr]
+                self.session, [] if meta.pack else [meta.seq], [meta.pack] if meta.pack else []), None)
         if self._metas is not None and meta in self._metas:
-            self._metas.remove(meta)
+            self._metas = [m for m in self._metas if m != meta and not (meta.pack and m.pack == meta.pack)]
 
     def _load(self, meta: CheckpointMeta) -> State | None:
         try:
@@ -470,7 +514,9 @@ class Checkpoints:
         if kind == "P":
             self._chain += 1
             self._stale, self._last_p = stale, frame
+            self._hold_for_pack(meta, raw)
         else:
+            self._flush_pack()  # the frames on the keyframe before are all written
             self._stale, self._last_p = 0, None
             chain_raw = raw if key is None or kind == "I" else key.dict_raw + raw
             depth = 0 if key is None or kind == "I" else key.depth + 1
@@ -484,6 +530,44 @@ class Checkpoints:
         log.debug("checkpoint_written", session=self.session, seq=meta.seq, kind=kind, bytes=len(payload))
         return meta
 
+    def _hold_for_pack(self, meta: CheckpointMeta, raw: bytes) -> None:
+        """Keep a P-frame just stored for a pack with the next ones on its keyframe; store the pack
+        before it when the frame would take it past ``PACK_BYTES``."""
+        key, frames, _ = self._pending
+        if key is not self._key or key is None:
+            self._flush_pack()
+            key, frames = self._key, []
+        if key is None:
+            return
+        grown = [*frames, (meta, raw)]
+        packed = self._codec.compress(join_pack([(m.seq, r) for m, r in grown]), key.dict_raw) if frames else b""
+        if len(packed) + PACK_INDEX_BYTES * len(grown) <= PACK_BYTES:
+            self._pending = (key, grown, packed)
+            return
+        self._flush_pack()
+        self._pending = (key, [(meta, raw)], b"")
+
+    def _flush_pack(self) -> None:
+        """Store the P-frames held for a pack as one (two or more; one stays a row of its own).
+
+        The pack replaces their rows in one transaction; a store that cannot pack now leaves them
+        as they are.  A rebuild stages the pack with the rest of its checkpoints.
+        """
+        key, frames, payload = self._pending
+        self._pending = (None, [], b"")
+        if key is None or len(frames) < 2 or self.cache is None:
+            return
+        metas = [m for m, _ in frames]
+        if self._staged is not None:
+            seqs = {m.seq for m in metas}
+            self._staged[:] = [(m, p) for m, p in self._staged if m.seq not in seqs]
+            self._staged_packs.append((metas, payload))
+        elif not self._safe(lambda: self.cache.put_pack(metas, payload), False):  # type: ignore[union-attr]
+            return
+        packed = {m.seq: m for m in packed_metas(metas, _hash(payload), len(payload))}
+        if self._metas is not None:
+            self._metas = [packed.get(m.seq, m) if m in metas else m for m in self._metas]
+
     # -- maintenance -------------------------------------------------------------------------------
     def rebuild(self, progress: Callable[[int, int], None] | None = None,
                 head: int | None = None) -> list[CheckpointMeta]:
@@ -496,7 +580,7 @@ class Checkpoints:
         # The new checkpoints are kept aside until the whole log has been read: a log that cannot be
         # read (a damaged record) fails the rebuild with the old checkpoints still in place.
         staged: list[tuple[CheckpointMeta, bytes]] = []
-        self._staged = staged
+        self._staged, self._staged_packs, self._pending = staged, [], (None, [], b"")
         self._metas, self._key, self._chain, self._stale, self._last_p = [], None, 0, 0, None
         self._checked = {}
         self._running = RunningEventsHash(self.fork_at)
@@ -512,14 +596,19 @@ class Checkpoints:
                     self.write(state)  # chains on from the running hash, which write() restarts
                     if progress is not None:
                         progress(seq, head)
+            self._flush_pack()
         except BaseException:
             self._metas, self._key, self._running = kept, None, None
+            self._pending, self._staged_packs = (None, [], b""), []
             raise
         finally:
             self._staged = None
         self.cache.delete(self.session)
         for meta, payload in staged:
             self.cache.put(meta, payload)
+        for metas, payload in self._staged_packs:
+            self.cache.put_pack(metas, payload)
+        self._staged_packs = []
         return self.metas()
 
     def verify(self) -> list[tuple[CheckpointMeta, str | None]]:

@@ -68,7 +68,7 @@ def _drop_stale_checkpoints(store: EventStore, report: GcReport) -> None:
     for head in store.sessions():
         stale = [m for m in cache.metas(head.session) if m.projection_version != PROJECTION_VERSION]
         if stale:
-            cache.delete(head.session, [m.seq for m in stale])
+            cache.delete(head.session, [m.seq for m in stale if not m.pack], sorted({m.pack for m in stale if m.pack}))
             count += len(stale)
             freed += sum(m.stored_size for m in stale)
     if count:

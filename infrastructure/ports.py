@@ -108,11 +108,15 @@ class EventStore(ABC):
 class CheckpointMeta:
     """One stored checkpoint of a session, without its payload.
 
-    ``kind`` is ``"I"`` (a keyframe: the whole state) or ``"P"`` (the delta
-    from keyframe ``base`` plus the content added since it).  ``events_hash``
+    ``kind`` is ``"I"`` (a keyframe: the whole state), ``"D"`` (a delta keyframe) or ``"P"`` (the
+    delta from keyframe ``base`` plus the content added since it).  ``events_hash``
     chains the digests (xxh3 of type and fields) of events 1..``seq``; ``tip`` is the
     digest of event ``seq`` itself; ``payload_hash`` is the xxh3-64 of the
-    compressed payload; ``projection_version`` is the code that wrote it.
+    compressed payload; ``projection_version`` is the code that wrote it.  ``pack`` is
+    0 for a checkpoint stored in a row of its own, else the event number of the first
+    P-frame of the *pack* it is stored in (several P-frames compressed together, one
+    row: ``payload_hash`` and ``stored_size`` are then the pack's hash and a share of
+    its size).
     """
 
     session: str
@@ -126,6 +130,7 @@ class CheckpointMeta:
     raw_size: int
     stored_size: int
     created_at: float
+    pack: int = 0
 
 
 class CheckpointStore(ABC):
@@ -145,12 +150,21 @@ class CheckpointStore(ABC):
         """The session's checkpoints by event number."""
 
     @abstractmethod
-    def payload(self, session: str, seq: int) -> bytes | None:
-        """The stored payload of one checkpoint (None if it is gone)."""
+    def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
+        """The stored payload of one checkpoint in a row of its own, or (``pack``) of the pack starting
+        at ``seq`` (the metas of its frames say ``pack=seq``); None if it is gone."""
 
     @abstractmethod
-    def delete(self, session: str, seqs: Sequence[int] | None = None) -> None:
-        """Drop some (or, with None, all) checkpoints of ``session``."""
+    def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
+        """Store P-frames of one session, keyframe and projection version (``frames``, by event number,
+        each stored in a row of its own until now) as one pack of ``payload``, and drop their rows, in one
+        transaction; False (nothing changed) when this store cannot do it now."""
+
+    @abstractmethod
+    def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
+        """Drop checkpoints of ``session``: those in rows of their own at ``seqs`` (None: all, packs too), and
+        the packs starting at ``packs`` (a pack goes whole).  Kept apart, so that dropping a row a reader
+        remembers (packed since by another writer) never drops the pack."""
 
     @abstractmethod
     def get_setting(self, key: str) -> str | None:

@@ -90,13 +90,19 @@ def test_opening_reads_only_the_tail(store_url: str, small_interval: None) -> No
 
 
 def _corrupt(cp: Checkpoints, seq: int, *, payload: bytes | None = None, version: str | None = None) -> None:
-    meta = next(m for m in cp.metas() if m.seq == seq)
-    stored = cp.cache.payload(cp.session, seq)  # type: ignore[union-attr]
-    if version is not None:
-        from dataclasses import replace
+    """Store the checkpoint at ``seq`` again with other bytes or another projection version (its whole
+    pack, when it is in one)."""
+    from dataclasses import replace
 
-        meta = replace(meta, projection_version=version)
-    cp.cache.put(meta, payload if payload is not None else stored)  # type: ignore[union-attr]
+    meta = next(m for m in cp.metas() if m.seq == seq)
+    stored = cp.cache.payload(cp.session, meta.pack or seq, pack=bool(meta.pack))  # type: ignore[union-attr]
+    frames = [m for m in cp.metas() if m.pack == meta.pack] if meta.pack else [meta]
+    if version is not None:
+        frames = [replace(m, projection_version=version) for m in frames]
+    if meta.pack:
+        cp.cache.put_pack(frames, payload if payload is not None else stored)  # type: ignore[union-attr,arg-type]
+    else:
+        cp.cache.put(frames[0], payload if payload is not None else stored)  # type: ignore[union-attr,arg-type]
 
 
 @pytest.mark.parametrize("damage", ["bytes", "version", "log", "hash", "kind", "base"])
@@ -573,3 +579,93 @@ def test_a_damaged_stored_interval_is_logged_and_the_default_used(sqlite_path: s
         again.run("(define y 2)")
     assert [e["error"] for e in logs if e["event"] == "checkpoint_interval_ignored"] == [
         "the store's checkpoint_interval='lots': give a whole number of events from 1 to 1,000,000,000"]
+
+
+def _churn(s: Session, forms: int, seed: int = 5) -> None:
+    """Counters updated at random after their definitions: small P-frames, packed several to a row."""
+    rng = random.Random(seed)
+    s.run(" ".join(f"(define counter-{i} 0)" for i in range(40)))
+    for step in range(forms):
+        s.run(f"(set! counter-{rng.randrange(40)} {step})")
+
+
+def test_p_frames_are_packed_several_to_a_row_and_read_back(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pack holds the P-frames of one keyframe up to PACK_BYTES, compressed together: one row instead
+    of one each.  Every checkpoint reads back as the fold, after reopening too, and verify passes."""
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "6")
+    with open_session("packs", store_url) as s:
+        _churn(s, 150)
+        metas = s.checkpoints.metas()
+        packs = {m.pack for m in metas if m.pack}
+        assert len(packs) >= 3 and all(m.kind == "P" for m in metas if m.pack)
+        assert sum(1 for m in metas if m.pack) > len(packs) * 3  # several frames a pack
+        assert metas == s.checkpoints.reload_metas()  # what the writer keeps is what the store reads back
+        head = s.head
+    with structlog.testing.capture_logs() as logs, open_session("packs", store_url, create=False) as again:
+        assert again.head == head
+        for m in again.checkpoints.metas():
+            assert canon(again.state_at(m.seq)) == canon(full_fold(again, m.seq)), m
+        assert all(reason is None for _, reason in again.checkpoints.verify())
+        assert not [e for e in logs if e["event"] == "checkpoint_ignored"]
+
+
+def test_a_damaged_pack_is_dropped_whole_and_states_still_fold(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "6")
+    with open_session("dpack", store_url) as s:
+        _churn(s, 120)
+        target = next(m for m in s.checkpoints.metas() if m.pack)
+        stored = s.checkpoints.cache.payload("dpack", target.pack, pack=True)  # type: ignore[union-attr]
+        _corrupt(s.checkpoints, target.seq, payload=stored[:-4] + b"oops")  # type: ignore[index]
+    with structlog.testing.capture_logs() as logs, open_session("dpack", store_url, create=False) as again:
+        assert canon(again.state_at(target.seq)) == canon(full_fold(again, target.seq))
+        ignored = [e for e in logs if e["event"] == "checkpoint_ignored"]
+        assert [(e["seq"], e["pack"]) for e in ignored] == [(target.seq, target.pack)]  # one line for the pack
+        assert "undecompressable payload" in ignored[0]["reason"]
+        assert not [m for m in again.checkpoints.reload_metas() if m.pack == target.pack]
+
+
+def test_a_row_of_its_own_inside_a_pack_is_dropped(sqlite_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale writer's checkpoint at an event a pack holds: the pack wins, and the row goes."""
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "6")
+    with open_session("stale", sqlite_path) as s:
+        _churn(s, 80)
+        cp = s.checkpoints
+        inside = next(m for m in cp.metas() if m.pack and m.seq != m.pack)
+        from dataclasses import replace
+
+        cp.cache.put(replace(inside, pack=0), b"\x00stale")  # type: ignore[union-attr]
+        metas = cp.cache.metas("stale")  # type: ignore[union-attr]
+        assert [m for m in metas if m.seq == inside.seq] == [inside]
+        assert [m for m in cp.cache.metas("stale") if m.seq == inside.seq] == [inside]  # type: ignore[union-attr]
+        import sqlite3
+
+        with sqlite3.connect(sqlite_path) as db:
+            assert db.execute("SELECT COUNT(*) FROM tape_checkpoint_frames WHERE seq=?", (inside.seq,)).fetchone() == (0,)
+
+
+def test_a_rebuild_packs_its_p_frames(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "6")
+    with open_session("rb", store_url) as s:
+        _churn(s, 100)
+        rebuilt = s.checkpoints.rebuild()
+        assert rebuilt == s.checkpoints.reload_metas()
+        assert sum(1 for m in rebuilt if m.pack) > len(rebuilt) // 2
+        for m in rebuilt:
+            assert canon(s.state_at(m.seq)) == canon(full_fold(s, m.seq))
+        assert all(reason is None for _, reason in s.checkpoints.verify())
+
+
+def test_dropping_a_row_never_drops_the_pack_that_holds_it_since(store_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that remembers a P-frame's own row (packed since by another writer) finds it missing and
+    drops it: that must not drop the pack (two followers lost a pack that way)."""
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "6")
+    with open_session("race", store_url) as s:
+        _churn(s, 80)
+        cache = s.checkpoints.cache
+        assert cache is not None
+        packed = next(m for m in s.checkpoints.metas() if m.pack)
+        cache.delete("race", [packed.pack])  # the row the reader remembers
+        assert next(m.seq for m in cache.metas("race") if m.pack == packed.pack) == packed.pack
+        cache.delete("race", [], [packed.pack])  # the pack itself, by name
+        assert not [m for m in cache.metas("race") if m.pack == packed.pack]
