@@ -14,7 +14,8 @@ from tapevm.infrastructure.ports import CheckpointMeta
 
 def _meta_json(m: CheckpointMeta) -> dict[str, object]:
     return {"seq": m.seq, "kind": m.kind, "base": m.base, "stored_bytes": m.stored_size, "raw_bytes": m.raw_size,
-            "projection_version": m.projection_version, "events_hash": m.events_hash, "created_at": m.created_at}
+            "projection_version": m.projection_version, "events_hash": m.events_hash, "created_at": m.created_at,
+            "pack": m.pack or None}
 
 
 _KIND_NAMES = {"I": "keyframe", "D": "delta keyframe", "P": "delta"}
@@ -29,10 +30,10 @@ def _show(session_id: str, metas: list[CheckpointMeta], as_json: bool, interval:
     keys = sum(1 for m in metas if m.kind in ("I", "D"))
     table = Table(title=f"session {session_id}: {len(metas)} checkpoints ({keys} keyframes), "
                         f"{total:,} bytes, every {interval:,} events")
-    for col in ("event", "kind", "base", "bytes", "raw bytes", "written"):
+    for col in ("event", "kind", "base", "pack", "bytes", "raw bytes", "written"):
         table.add_column(col, justify="right" if col not in ("kind", "written") else "left")
     for m in metas:
-        table.add_row(str(m.seq), _KIND_NAMES.get(m.kind, m.kind), str(m.base or ""),
+        table.add_row(str(m.seq), _KIND_NAMES.get(m.kind, m.kind), str(m.base or ""), str(m.pack or ""),
                       f"{m.stored_size:,}", f"{m.raw_size:,}", render.iso_time(m.created_at))
     out.print(table)
 

@@ -73,6 +73,21 @@ def test_checkpoint_commands(tape) -> None:
     assert_one_line_error(tape("checkpoints", "-i", "missing"), 2, "no session 'missing'")
 
 
+def test_checkpoints_lists_p_frames_stored_in_packs(tape) -> None:
+    """A churning session's P-frames are packed several to a row: the listing says which pack holds each,
+    and the shares of a pack's bytes add up to the total."""
+    tape("eval", " ".join(f"(define c{i} 0)" for i in range(20)))
+    tape("eval", " ".join(f"(set! c{i % 20} {i})" for i in range(300)))
+    r = tape("checkpoints", "rebuild", "--interval", "30", "--json")
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(tape("checkpoints", "--json").stdout)
+    packed = [c for c in listed["checkpoints"] if c["pack"]]
+    assert len({c["pack"] for c in packed}) >= 2 and all(c["kind"] == "P" for c in packed)
+    assert listed["stored_bytes"] == sum(c["stored_bytes"] for c in listed["checkpoints"])
+    assert tape("checkpoints", "verify").returncode == 0
+    assert "pack" in tape("checkpoints").stdout
+
+
 def test_image_save_and_import_refuse_to_replace_the_store(tape, tmp_path: Path) -> None:
     """``tape image save s.db`` (the store's own file) exited 0 and destroyed the store."""
     store = tmp_path / "s.db"
