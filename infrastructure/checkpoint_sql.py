@@ -1,6 +1,6 @@
 """The checkpoint cache in SQL: tapevm's own tables beside the events, on SQLite and PostgreSQL.
 
-Two tables, created on first use::
+Three tables, created on first use::
 
     tape_checkpoint_frames(session, seq, kind, base, version, events_hash, tip, payload_hash,
                            raw_size, created_at, payload)      primary key (session, seq)
@@ -8,7 +8,7 @@ Two tables, created on first use::
                           frames, payload)                     primary key (session, first)
     tape_settings(key, value)                                  per-store settings
 
-A pack holds several P-frames of one keyframe (``checkpoints.PACK_SIZE``), compressed together:
+A pack holds several P-frames of one keyframe (up to ``checkpoints.PACK_BYTES``), compressed together:
 one row, one index entry and one zstd frame instead of one each, and what consecutive frames
 repeat (the positions they name, their structure) stored once.  ``frames`` says what is in it:
 for each frame, 24 bytes (``_FRAME``: its event number less ``first``, its events hash, its tip,
@@ -185,31 +185,23 @@ class SQLCheckpointStore(CheckpointStore):
 
     def _run(self, statements: list[str], params: Sequence[Sequence[Any]] = (), *, commit: bool = False,
              fetch: bool = False, ensure: bool = True) -> list[tuple[Any, ...]]:
+        """Run ``statements`` in one transaction; the rows of the last (``fetch``)."""
+        return self._each(statements, params, commit=commit, fetch=fetch, ensure=ensure)[-1]
+
+    def _each(self, statements: list[str], params: Sequence[Sequence[Any]] = (), *, commit: bool = False,
+              fetch: bool = True, ensure: bool = True) -> list[list[tuple[Any, ...]]]:
+        """Run ``statements`` in one transaction; the rows of each (``fetch``)."""
         if ensure:
             self._ensure()
         try:
             with self._cursor(commit) as c:
-                rows: list[tuple[Any, ...]] = []
+                out: list[list[tuple[Any, ...]]] = []
                 for i, sql in enumerate(statements):
                     c.execute(sql, params[i] if i < len(params) else ())
-                    if fetch:
-                        rows = self._rows(c)
-                return rows
+                    out.append(self._rows(c) if fetch else [])
+                return out
         except StoreError:
             raise
-        except Exception as e:  # the driver's and the library's errors alike
-            raise StoreError(f"checkpoint table in {self.display}: {type(e).__name__}: {e}") from e
-
-    def _fetch_each(self, statements: list[str], params: Sequence[Sequence[Any]]) -> list[list[tuple[Any, ...]]]:
-        """The rows of each of ``statements``, read in one transaction."""
-        self._ensure()
-        try:
-            with self._cursor(False) as c:
-                out = []
-                for sql, values in zip(statements, params):
-                    c.execute(sql, values)
-                    out.append(self._rows(c))
-                return out
         except Exception as e:  # the driver's and the library's errors alike
             raise StoreError(f"checkpoint table in {self.display}: {type(e).__name__}: {e}") from e
 
@@ -242,9 +234,9 @@ class SQLCheckpointStore(CheckpointStore):
     def metas(self, session: str) -> list[CheckpointMeta]:
         t, p = self._table(TABLE), self.ph
         packs = self._table(PACKS)
-        rows = self._fetch_each([f"SELECT {_META_COLUMNS}, LENGTH(payload) FROM {t} WHERE session={p} ORDER BY seq",
-                                 f"SELECT {_PACK_COLUMNS}, LENGTH(payload) FROM {packs} WHERE session={p}"],
-                                [(session,), (session,)])
+        rows = self._each([f"SELECT {_META_COLUMNS}, LENGTH(payload) FROM {t} WHERE session={p} ORDER BY seq",
+                           f"SELECT {_PACK_COLUMNS}, LENGTH(payload) FROM {packs} WHERE session={p}"],
+                          [(session,), (session,)])
         metas: list[CheckpointMeta] = []
         damaged, damaged_packs = [], []
         for r in rows[0]:
