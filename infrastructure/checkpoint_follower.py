@@ -52,6 +52,7 @@ class _Buffered(CheckpointStore):
     def __init__(self, cache: SQLCheckpointStore) -> None:
         self.cache = cache
         self.rows: list[tuple[CheckpointMeta, bytes]] = []
+        self.packs: list[tuple[list[CheckpointMeta], bytes]] = []
 
     def put(self, meta: CheckpointMeta, payload: bytes) -> None:
         self.rows.append((meta, payload))
@@ -63,18 +64,16 @@ class _Buffered(CheckpointStore):
         return sorted([*stored, *held.values()], key=lambda m: m.seq)
 
     def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
-        for meta, payload in self.rows:
-            if not pack and meta.session == session and meta.seq == seq:
+        held = self.packs if pack else [([meta], payload) for meta, payload in self.rows]
+        for frames, payload in held:
+            if frames[0].session == session and frames[0].seq == seq:
                 return payload
         return self.cache.payload(session, seq, pack)
 
     def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
-        """Packed at once, in a transaction of its own (packing committed frames does not move the
-        position); not while one of them is still held back."""
-        held = {(m.session, m.seq) for m, _ in self.rows}
-        if any((m.session, m.seq) in held for m in frames):
-            return False
-        return self.cache.put_pack(frames, payload)
+        """Held back like ``put`` (the pack is written after the batch's rows, in its transaction)."""
+        self.packs.append((list(frames), payload))
+        return True
 
     def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
         self.cache.delete(session, seqs, packs)
@@ -126,7 +125,7 @@ class CheckpointProjection:
         codec = self.store.codec  # type: ignore[attr-defined]  # see Follower: this thread is the store's only user
         times: list[float] = []
         events = 0
-        self.buffer.rows = []
+        self.buffer.rows, self.buffer.packs = [], []
         try:
             for r in records:
                 decoded = codec.decode_fields(r.session, r.first_seq, r.topic, r.state)
@@ -138,13 +137,15 @@ class CheckpointProjection:
             with tracked_transaction(self.datastore, self.tracking, self.tracking_name, after=after,
                                      to=records[-1].position) as cursor:
                 self.cache.insert_absent(cursor, self.buffer.rows)
+                for frames, payload in self.buffer.packs:
+                    self.cache.insert_pack(cursor, frames, payload)
         except BaseException:
             # the in-memory folds and checkpoint lists may be ahead of what committed: start them afresh
             self._folds.clear()
             raise
         finally:
             written = len(self.buffer.rows)
-            self.buffer.rows = []
+            self.buffer.rows, self.buffer.packs = [], []
         if written:
             log.debug("follower_checkpoints_written", count=written, position=records[-1].position)
         return Applied(len(records), events, times)

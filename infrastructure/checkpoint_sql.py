@@ -278,19 +278,29 @@ class SQLCheckpointStore(CheckpointStore):
         return bytes(rows[0][0]) if rows else None
 
     def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
+        statements, params = self._pack_statements(frames, payload)
+        self._run(statements, params, commit=True)
+        return True
+
+    def insert_pack(self, cursor: Any, frames: Sequence[CheckpointMeta], payload: bytes) -> None:
+        """:meth:`put_pack` on the caller's cursor (inside the caller's transaction: a follower's batch)."""
+        for sql, values in zip(*self._pack_statements(frames, payload)):
+            cursor.execute(sql, values)
+
+    def _pack_statements(self, frames: Sequence[CheckpointMeta],
+                         payload: bytes) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Replace the pack starting at the first frame with this one, and drop the frames' own rows."""
         first, last = frames[0], frames[-1]
         index = b"".join(_FRAME.pack(m.seq - first.seq, _digest_int(m.events_hash), _digest_int(m.tip), m.raw_size)
                          for m in frames)
         t, packs, p = self._table(TABLE), self._table(PACKS), self.ph
-        self._run(
-            [f"DELETE FROM {packs} WHERE session={p} AND first={p}",
-             f"INSERT INTO {packs} ({_PACK_COLUMNS}, payload) VALUES ({', '.join([p] * 9)})",
-             f"DELETE FROM {t} WHERE session={p} AND seq>={p} AND seq<={p}"],
-            [(first.session, first.seq),
-             (first.session, first.seq, last.seq, first.base, version_code(first.projection_version),
-              _digest_int(xxhash.xxh3_64_hexdigest(payload)), int(first.created_at), index, payload),
-             (first.session, first.seq, last.seq)], commit=True)
-        return True
+        return ([f"DELETE FROM {packs} WHERE session={p} AND first={p}",
+                 f"INSERT INTO {packs} ({_PACK_COLUMNS}, payload) VALUES ({', '.join([p] * 9)})",
+                 f"DELETE FROM {t} WHERE session={p} AND seq>={p} AND seq<={p}"],
+                [(first.session, first.seq),
+                 (first.session, first.seq, last.seq, first.base, version_code(first.projection_version),
+                  _digest_int(xxhash.xxh3_64_hexdigest(payload)), int(first.created_at), index, payload),
+                 (first.session, first.seq, last.seq)])
 
     def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
         if seqs is None:

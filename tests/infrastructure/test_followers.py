@@ -270,3 +270,19 @@ def test_a_second_follower_of_the_same_projections_stands_by_and_takes_over(
                 own.close()
         assert dump(read_model_path(store)) == rebuilt(store, tmp_path)
         assert_checkpoints_valid(store, ("a", "b"))
+
+
+@pytest.mark.parametrize("batch", [1, 50])
+def test_a_follower_packs_p_frames_in_its_batches_transaction(store_url: str, batch: int) -> None:
+    """A follower holds packs back with the rows of its batch and writes both in the batch's transaction:
+    frames written in one batch are packed too (it used to pack only frames earlier batches committed)."""
+    with open_store(store_url) as store:
+        with open_session("churn", store) as s:
+            s.run(" ".join(f"(define k{i} 0)" for i in range(30)))
+            for step in range(120):
+                s.run(f"(set! k{step * 7 % 30} {step})")
+        follow(store, ["checkpoints"], once=True, batch=batch)
+        metas = Checkpoints(store, "churn").metas()
+        packed = [m for m in metas if m.pack]
+        assert len({m.pack for m in packed}) >= 2 and len(packed) > len(metas) // 2
+        assert_checkpoints_valid(store, ("churn",))
