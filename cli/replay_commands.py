@@ -55,9 +55,6 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
         text = read_program(program)
         forms = [(f, line, col, src, str(program)) for f, line, col, src in read_forms(text, str(program))]
     with open_store_for(ctx) as store:
-        head = store.last_seq(session_id)
-        if to is not None and head and to > head:
-            raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")
         result = replay(store, session_id, to=to, verify=verify or program is not None, program=forms, fork=fork,
                         live_from=(live_from if live_from is not None else 1) if live_effects else None)
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -88,8 +89,6 @@ def repl(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) 
 
     With standard input not a terminal, exits 1 if any form (or line) of the input failed.
     """
-    import sys
-
     from tapevm.cli.repl import run_repl
 
     with open_writer_for(ctx, session_id, must_continue, fresh) as s:

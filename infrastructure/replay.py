@@ -234,6 +234,9 @@ def replay(
         raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
     if live_from is not None and fork is None:
         raise UsageError("--live-effects performs effects for real: it needs --fork NEW (the original stays untouched)")
+    head = store.last_seq(session_id)
+    if to is not None and to > head:
+        raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")
     if fork is not None:
         if store.last_seq(fork) != 0:
             raise SessionExists(f"session {fork!r} already exists; choose a new name for --fork")

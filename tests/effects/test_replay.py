@@ -102,6 +102,10 @@ def test_replay_to_and_unknown_session(recorded: Any) -> None:
         replay(store, "nobody")
     with pytest.raises(UsageError, match="needs --fork"):
         replay(store, "rec", live_from=1)
+    head = store.last_seq("rec")
+    assert replay(store, "rec", verify=True, to=head).forms >= 2
+    with pytest.raises(UsageError, match=f"has events 1..{head}; there is no event {head + 1}"):
+        replay(store, "rec", to=head + 1)  # the library refuses it too (only the CLI did)
 
 
 def test_fork_with_live_effects_from_an_event(recorded: Any) -> None:
