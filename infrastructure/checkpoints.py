@@ -20,8 +20,9 @@ nodes and blobs), not bytes, so it does not depend on what compresses well:
 * else a full ``I``.
 
 P-frames are stored in packs of up to ``PACK_BYTES`` (several to a row, compressed together,
-see ``checkpoint_sql.py``): the writer holds the P-frames it stores on a keyframe and stores the
-ones before when the next would take them past the limit, or a new keyframe begins.
+see ``checkpoint_sql.py``): the writer holds the P-frames it stores on a keyframe (with those
+earlier processes left in rows of their own just before) and stores the ones before when the next
+would take them past the limit, or a new keyframe begins.
 
 ``state_at(n)`` = the nearest valid checkpoint at or before ``n`` + the tail
 folded on top (the fast ``read_fields`` path).  Nothing is trusted: a checkpoint
@@ -533,12 +534,41 @@ class Checkpoints:
     def _hold_for_pack(self, meta: CheckpointMeta, raw: bytes) -> None:
         """Keep a P-frame just stored for a pack with the next ones on its keyframe; store the pack
         before it when the frame would take it past ``PACK_BYTES``."""
-        key, frames, _ = self._pending
-        if key is not self._key or key is None:
+        if self._pending[0] is not self._key or self._key is None:
             self._flush_pack()
-            key, frames = self._key, []
-        if key is None:
-            return
+            if self._key is None:
+                return
+            self._pending = (self._key, [], b"")
+            for earlier in self._stored_unpacked(meta):
+                self._grow_pack(*earlier)
+        self._grow_pack(meta, raw)
+
+    def _stored_unpacked(self, meta: CheckpointMeta) -> list[tuple[CheckpointMeta, bytes]]:
+        """The P-frames on ``meta``'s keyframe stored in rows of their own right before it (by an
+        earlier process: every ``tape eval`` is one, and may write a single checkpoint), oldest first,
+        with their raw bytes; nothing when one cannot be read back.  Packed with the frames this
+        writer stores, so a session written by short processes is packed too."""
+        key = self._key
+        assert key is not None
+        metas = self.metas()
+        i = metas.index(meta) if meta in metas else len(metas)
+        run: list[CheckpointMeta] = []
+        while i and (m := metas[i - 1]).kind == "P" and not m.pack and m.base == key.meta.seq \
+                and m.session == self.session:
+            run.append(m)
+            i -= 1
+        earlier: list[tuple[CheckpointMeta, bytes]] = []
+        for m in reversed(run):
+            raw = self._payload(m, key.dict_raw)
+            if raw is None:  # dropped (logged): the frames after it are still good to pack
+                earlier = []
+                continue
+            earlier.append((m, raw))
+        return earlier
+
+    def _grow_pack(self, meta: CheckpointMeta, raw: bytes) -> None:
+        key, frames, _ = self._pending
+        assert key is not None
         grown = [*frames, (meta, raw)]
         packed = self._codec.compress(join_pack([(m.seq, r) for m, r in grown]), key.dict_raw) if frames else b""
         if len(packed) + PACK_INDEX_BYTES * len(grown) <= PACK_BYTES:

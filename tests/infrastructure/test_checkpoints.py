@@ -669,3 +669,26 @@ def test_dropping_a_row_never_drops_the_pack_that_holds_it_since(store_url: str,
         assert next(m.seq for m in cache.metas("race") if m.pack == packed.pack) == packed.pack
         cache.delete("race", [], [packed.pack])  # the pack itself, by name
         assert not [m for m in cache.metas("race") if m.pack == packed.pack]
+
+
+def test_p_frames_earlier_processes_stored_are_packed_by_a_later_one(store_url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``tape eval`` is a process of its own that may write one checkpoint: a writer that packed
+    only the frames it stored itself would leave every frame of such a session in a row of its own."""
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "6")
+    with open_session("short", store_url) as s:
+        s.run(" ".join(f"(define counter-{i} 0)" for i in range(40)))
+    rng = random.Random(3)
+    for step in range(60):  # one process per form or two: at most one checkpoint each
+        with open_session("short", store_url, create=False) as s:
+            for _ in range(1 + step % 2):
+                s.run(f"(set! counter-{rng.randrange(40)} {step})")
+    with structlog.testing.capture_logs() as logs, open_session("short", store_url, create=False) as again:
+        metas = again.checkpoints.metas()
+        p_frames = [m for m in metas if m.kind == "P"]
+        unpacked = [m for m in p_frames if not m.pack]
+        assert len(p_frames) >= 20 and len(unpacked) <= 10, [(m.seq, m.kind, m.pack) for m in metas]
+        for m in metas:
+            assert canon(again.state_at(m.seq)) == canon(full_fold(again, m.seq)), m
+        assert all(reason is None for _, reason in again.checkpoints.verify())
+        assert not [e for e in logs if e["event"] == "checkpoint_ignored"]
