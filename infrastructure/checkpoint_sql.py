@@ -43,6 +43,7 @@ import xxhash
 
 from tapevm.domain.errors import StoreError
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
+from tapevm.infrastructure.side_tables import qualified_name
 
 TABLE = "tape_checkpoint_frames"
 PACKS = "tape_checkpoint_packs"
@@ -379,8 +380,7 @@ class PostgresCheckpointStore(SQLCheckpointStore):
         return [ddl_lock_sql(self.datastore.schema or "public")]
 
     def _table(self, name: str) -> str:
-        schema = self.datastore.schema or "public"
-        return f'"{schema}"."{name}"'
+        return qualified_name(self.datastore.schema or "public", name)
 
     def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
         return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]

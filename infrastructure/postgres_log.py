@@ -46,6 +46,7 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 
 from tapevm.domain.errors import StoreError
+from tapevm.infrastructure.side_tables import qualified_name
 
 XID_COLUMN = "tape_xid"
 # Notification ids (legacy rows) stay below this, transaction positions above it.
@@ -86,8 +87,8 @@ def ensure_xid_column(datastore: Any, table: str, ddl_lock: str) -> None:
         "AND attname = %s AND NOT attisdropped) AND to_regclass(%s) IS NOT NULL "
         "AND to_regclass(%s) IS NOT NULL AS ok"
     )
-    params = (f'"{schema}"."{table}"', XID_COLUMN, f'"{schema}"."{xid_index_name(table)}"',
-              f'"{schema}"."{legacy_index_name(table)}"')
+    params = (qualified_name(schema, table), XID_COLUMN, qualified_name(schema, xid_index_name(table)),
+              qualified_name(schema, legacy_index_name(table)))
     with datastore.get_connection() as conn:
         if conn.execute(check, params).fetchone()["ok"]:
             return

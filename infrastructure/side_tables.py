@@ -37,6 +37,15 @@ def _pool_closed(error: BaseException) -> bool:
     return False
 
 
+def qualified_name(schema: str, name: str) -> str:
+    """``"schema"."name"``, each part quoted as PostgreSQL reads a quoted identifier (a ``"`` doubled).
+
+    Store URLs admit only plain schema names (the library's own SQL does not quote
+    them), so this is the second line of defence, not the first.
+    """
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
+
+
 class SideTables:
     """One transaction per call over the store's database (SQLite or PostgreSQL)."""
 
@@ -50,7 +59,7 @@ class SideTables:
         self.where = store.url_for_display
 
     def table(self, name: str) -> str:
-        return f'"{self.schema}"."{name}"' if self.postgres and self.schema else name
+        return qualified_name(self.schema, name) if self.postgres and self.schema else name
 
     def run(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         """Run statements in ONE transaction; the rows each returned (empty for writes)."""

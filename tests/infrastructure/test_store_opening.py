@@ -56,3 +56,10 @@ def test_schemas_keep_stores_apart(postgres_url: str) -> None:
 def test_a_misspelt_url_option_is_refused() -> None:
     with pytest.raises(UsageError, match="unknown option 'schem'"):
         open_store("postgresql://postgres:pw@127.0.0.1:5432/test?schem=x")
+
+
+def test_qualified_names_quote_each_part_as_postgresql_reads_it() -> None:
+    from tapevm.infrastructure.side_tables import qualified_name
+
+    assert qualified_name("tenant_1", "tape_leases") == '"tenant_1"."tape_leases"'
+    assert qualified_name('x"; DROP TABLE y; --', "t") == '"x""; DROP TABLE y; --"."t"'
