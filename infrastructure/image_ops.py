@@ -143,8 +143,10 @@ def load_state(path: str | Path) -> State:
 
 def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None = None) -> None:
     """Refuse (ImageError) a state whose content the VM could not use: a reference to a node the image
-    does not hold, an unknown value or node tag, a node that is not the content its key addresses, a
-    world file path the VM itself would refuse, a file without its content.
+    does not hold or to an atom the state does not hold, an unknown value or node tag, a node that is
+    not the content its key addresses, a world file path the VM itself would refuse, a file without
+    its content.  (A built-in's name is not checked: an image of a later minor version may name one
+    this version lacks, which is an error only when a program calls it.)
 
     Checked before anything is accepted (verify, load, import): otherwise the damage shows only when
     a program first uses the value, long after the load committed (``value node … is missing``), and
@@ -171,7 +173,7 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     tables: list[tuple[str, dict[Any, Any]]] = [("atom ", state.atoms),
                                                 ("fact ", dict(enumerate(state.facts.values(), 1)))]
     roots = chain(((f"binding {ns}/", table) for ns, table in state.namespaces.items()), tables)
-    problem = content_problem(roots, nodes)
+    problem = content_problem(roots, nodes, state.atoms)
     if problem is not None:
         raise ImageError(f"{path}: damaged image ({problem})")
     # keys are content hashes (a ".N" suffix on a collision), so references cannot form a cycle,

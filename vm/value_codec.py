@@ -25,7 +25,8 @@ Why it is shaped like this:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -704,7 +705,16 @@ class _Bad(Exception):
     """What :func:`content_problem` reports (internal: the walk stops at the first problem)."""
 
 
-def content_problem(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str, Any]) -> str | None:
+@dataclass(frozen=True)
+class _Known:
+    """What references may name: groups (key -> member count) and atom ids (None: any)."""
+
+    groups: dict[str, int]
+    atoms: Collection[int] | None
+
+
+def content_problem(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str, Any],
+                    atoms: Collection[int] | None = None) -> str | None:
     """Why the encodings ``roots`` and the parsed ``nodes`` (key -> node) cannot be decoded, or None.
 
     ``roots``: pairs of a prefix and a table of encodings, e.g. ``("binding user/", namespace)``; a
@@ -715,8 +725,11 @@ def content_problem(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str
     here instead, at once: every reference resolves to a node held, every value and node tag is
     known, every node has the parts of its tag.  Every node is checked, reachable or not.  Linear
     in the content, with no recursion (encodings are flat: nesting goes through references).
+    ``atoms``: the atom ids the state holds (None: not checked); the decoder would make an unknown
+    one an empty atom, silently.
     """
-    groups: dict[str, int] = {}
+    known = _Known({}, atoms)
+    groups = known.groups
     for key, node in nodes.items():
         if type(node) is not list or not node or type(node[0]) is not str:
             return f"value node {key} is not a tagged node ({_short(node)})"
@@ -739,7 +752,7 @@ def content_problem(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str
                             continue
                     elif tag == FLOAT and type(enc[1]) is float:
                         continue
-                _check_value(enc, nodes, groups, 0, f"{prefix}{name}")
+                _check_value(enc, nodes, known, 0, f"{prefix}{name}")
         for key, node in nodes.items():
             if node[0] == GROUP:
                 size = groups[key]
@@ -747,9 +760,9 @@ def content_problem(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str
                     if type(member) is not list or not member or member[0] not in _GROUP_MEMBERS:
                         return f"value node {key}: member {n} of the group is not a closure, frame, macro, " \
                                f"chunk or error ({_short(member)})"
-                    _check_node(member, nodes, groups, size, f"value node {key} (group member {n})")
+                    _check_node(member, nodes, known, size, f"value node {key} (group member {n})")
             else:
-                _check_node(node, nodes, groups, 0, f"value node {key}")
+                _check_node(node, nodes, known, 0, f"value node {key}")
     except _Bad as e:
         return str(e)
     return None
@@ -760,7 +773,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def _check_node(node: list[Any], nodes: dict[str, Any], groups: dict[str, int], local: int, where: str) -> None:
+def _check_node(node: list[Any], nodes: dict[str, Any], known: _Known, local: int, where: str) -> None:
     tag = node[0]
     parts = _NODE_PARTS.get(tag)
     if parts is None:
@@ -779,28 +792,28 @@ def _check_node(node: list[Any], nodes: dict[str, Any], groups: dict[str, int], 
             raise _Bad(f"{where} ({tag!r}) has malformed elements")
         for item in items:
             if type(item) is list or item is not None and type(item) not in (str, int, bool):
-                check(item, nodes, groups, local, where)
+                check(item, nodes, known, local, where)
         if node[2] is not None:
-            check(node[2], nodes, groups, local, where)
+            check(node[2], nodes, known, local, where)
     elif tag == CLOSURE:
         _, params, body, env, name, ns = node
         if (name is not None and type(name) is not str) or type(ns) is not str:
             raise _Bad(f"{where} is a closure with a malformed name or namespace")
-        check(params, nodes, groups, local, where)
-        check(body, nodes, groups, local, where)
+        check(params, nodes, known, local, where)
+        check(body, nodes, known, local, where)
         if env is not None:
-            check(env, nodes, groups, local, where)
+            check(env, nodes, known, local, where)
     elif tag == MACRO:
-        check(node[1], nodes, groups, local, where)
+        check(node[1], nodes, known, local, where)
     elif tag == ERROR:
         if type(node[1]) is not str or type(node[2]) is not str:
             raise _Bad(f"{where} is an error value with a malformed kind or message")
-        check(node[3], nodes, groups, local, where)
+        check(node[3], nodes, known, local, where)
     else:  # a group, where a group member is expected
         raise _Bad(f"{where} is a group inside a group")
 
 
-def _check_value(enc: Any, nodes: dict[str, Any], groups: dict[str, int], local: int, where: str) -> None:
+def _check_value(enc: Any, nodes: dict[str, Any], known: _Known, local: int, where: str) -> None:
     t = type(enc)
     if t is str or t is int or t is bool or enc is None:
         return
@@ -817,7 +830,7 @@ def _check_value(enc: Any, nodes: dict[str, Any], groups: dict[str, int], local:
             raise _Bad(f"{where} refers to the group {payload} as a plain node")
         return
     if tag == GROUP_MEMBER and n == 3 and type(payload) is str and type(enc[2]) is int:
-        size = groups.get(payload)
+        size = known.groups.get(payload)
         if size is None:
             raise _Bad(f"{where} refers to member {enc[2]} of group {payload}, which is missing")
         if not 0 <= enc[2] < size:
@@ -832,11 +845,13 @@ def _check_value(enc: Any, nodes: dict[str, Any], groups: dict[str, int], local:
         if (tag == SYMBOL or tag == KEYWORD or tag == PRIMITIVE) and type(payload) is str:
             return
         if tag == ATOM and type(payload) is int:
+            if known.atoms is not None and payload not in known.atoms:
+                raise _Bad(f"{where} refers to atom {payload}, which the state does not hold")
             return
         if tag == LOCAL and local and type(payload) is int and 0 <= payload < local:
             return
-    known = (REF, GROUP_MEMBER, FLOAT, BIGINT, SYMBOL, KEYWORD, PRIMITIVE, ATOM) + ((LOCAL,) if local else ())
-    if tag not in known:
+    tags = (REF, GROUP_MEMBER, FLOAT, BIGINT, SYMBOL, KEYWORD, PRIMITIVE, ATOM) + ((LOCAL,) if local else ())
+    if tag not in tags:
         raise _Bad(f"{where} holds a value with an unknown tag {_short(tag)}")
     raise _Bad(f"{where} holds a malformed {tag!r} value {_short(enc)}")
 

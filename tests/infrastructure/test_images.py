@@ -522,7 +522,8 @@ def _craft(doc: dict[str, Any], path: Path) -> Path:
 
 def _export_of_a_session(tmp_path: Path, with_history: bool = False) -> dict[str, Any]:
     with open_session("s1", str(tmp_path / "src.db")) as s:
-        s.run('(define x 1) (define xs (list 1 2)) (define f (lambda (n) (+ n x))) (write-file! "a.txt" "hi")')
+        s.run('(define x 1) (define xs (list 1 2)) (define f (lambda (n) (+ n x))) (write-file! "a.txt" "hi") '
+              '(define box (atom (list x 3)))')
         image_ops.save_image(s, tmp_path / "src.img", with_history=with_history)
     return image_ops.export_image(tmp_path / "src.img")
 
@@ -562,6 +563,11 @@ def _bad_content(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
         "no blobs": (changed(lambda d: d.__setitem__("blobs", [])), "files without content: a.txt"),
         "atom": (changed(lambda d: d["state"]["atoms"].append([9, ["@", "2" * 32]])),
                  "atom 9 refers to value node 2222"),
+        # the decoder would make it an empty atom, silently
+        "atom id": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("z", ["a", 7])),
+                    "binding user/z refers to atom 7, which the state does not hold"),
+        "inner atom id": (changed(lambda d: d["nodes"][a_node][1].append(["a", 8])),
+                          f"value node {a_node} refers to atom 8"),
     }
 
 
@@ -588,6 +594,7 @@ def test_verify_load_and_import_refuse_content_the_vm_cannot_use(tmp_path: Path,
         assert (tmp_path / "target.img").read_bytes() == kept
         with image_ops.load_image(store, tmp_path / "target.img", "fine") as s:  # the good one still loads
             assert s.eval("(f 2)") == 3
+            assert str(s.eval("(deref box)")) == "(1 3)"
     assert image_ops.verify(tmp_path / "src.img")["ok"]
 
 
