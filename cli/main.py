@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -33,6 +34,8 @@ from tapevm.cli import (
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.infrastructure.checkpoints import parse_interval
+
+NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
 
 
 def configure_logging(debug: bool) -> None:
@@ -127,6 +130,10 @@ def _one_line(e: click.ClickException) -> str:
     """A click error as one line: ``invalid value for '--from': ... (see 'tape log --help')``."""
     message = " ".join(e.format_message().split()).rstrip(".")
     message = message[:1].lower() + message[1:]
+    if isinstance(e, click.NoSuchOption) and NEGATIVE_NUMBER.fullmatch(e.option_name):
+        # click reads '-1' as an option: say what a user who meant a number needs to know
+        message = (f"{e.option_name} is not an option, and event numbers and counts are 0 or more "
+                   "(an argument that starts with '-' goes after '--')")
     ctx = getattr(e, "ctx", None)
     if isinstance(e, click.UsageError) and ctx is not None and ctx.command.get_help_option(ctx) is not None:
         flag = "--help" if "--help" in ctx.help_option_names else ctx.help_option_names[0]

@@ -71,9 +71,17 @@ def validate_session_id(session_id: str) -> str:
     """Session ids are short printable names; ``@`` is reserved for addresses (``id@N``)."""
     if not session_id or len(session_id) > 200:
         raise UsageError("a session id must be 1 to 200 characters long")
-    if any(c in session_id for c in "@\x00\n\r\t/") or session_id.strip() != session_id:
-        raise UsageError(f"invalid session id {session_id!r}: no '@', '/', control characters or surrounding spaces")
-    return session_id
+    if _plain(session_id):
+        return session_id
+    session, at, seq = session_id.rpartition("@")
+    if at and seq.isdigit() and session and _plain(session):
+        raise UsageError(f"{session_id!r} is an address (ID@N), and this command takes a session id: "
+                         f"give {session!r}, and pick the event with its --at or --to option where it has one")
+    raise UsageError(f"invalid session id {session_id!r}: no '@', '/', control characters or surrounding spaces")
+
+
+def _plain(session_id: str) -> bool:
+    return not any(c in session_id for c in "@\x00\n\r\t/") and session_id.strip() == session_id
 
 
 @dataclass(frozen=True)
