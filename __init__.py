@@ -18,8 +18,6 @@ The public Python API::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
 from typing import Any
 
 from tapevm.domain.errors import (
@@ -85,6 +83,13 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read on first use: importlib.metadata costs every ``tape`` start ~20 ms
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("tapevm")
+        except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+            return "0.0.0"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tapevm' has no attribute {name!r}")
@@ -115,10 +120,6 @@ def _default_logging() -> None:
 
 _default_logging()
 
-try:
-    __version__ = _version("tapevm")
-except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "0.0.0"
 
 __all__ = [
     "ConflictError",

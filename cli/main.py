@@ -17,20 +17,7 @@ import click
 import structlog
 from rich.text import Text
 
-from tapevm.cli import (
-    branch_commands,
-    checkpoint_commands,
-    follow_commands,
-    housekeeping_commands,
-    image_commands,
-    inspect_commands,
-    integrity_commands,
-    provenance_commands,
-    render,
-    replay_commands,
-    run_commands,
-    time_travel_commands,
-)
+from tapevm.cli import render
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.infrastructure.checkpoints import parse_interval
@@ -47,8 +34,45 @@ def configure_logging(debug: bool) -> None:
     )
 
 
+# Each command, by name, and where it lives (module, function): a module is imported only when one
+# of its commands runs, so ``tape eval`` does not pay for the imports of ``tape follow`` or ``tape image``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run_commands", "run"), "eval": ("run_commands", "eval_"), "repl": ("run_commands", "repl"),
+    "log": ("inspect_commands", "log_"), "state": ("inspect_commands", "state"),
+    "sessions": ("inspect_commands", "sessions"), "info": ("inspect_commands", "info"),
+    # sessions: branches (issue 4)
+    "fork": ("branch_commands", "fork"), "clone": ("branch_commands", "clone"), "diff": ("branch_commands", "diff"),
+    "merge": ("branch_commands", "merge"), "take": ("branch_commands", "take"),
+    "export": ("branch_commands", "export"),
+    "sql": ("housekeeping_commands", "sql"), "gc": ("housekeeping_commands", "gc"),
+    "follow": ("follow_commands", "follow_"),
+    # recorded effects, replay, integrity, provenance (issue 5)
+    "replay": ("replay_commands", "replay_"), "resume": ("replay_commands", "resume"),
+    "verify": ("integrity_commands", "verify"), "audit": ("provenance_commands", "audit_"),
+    "blame": ("provenance_commands", "blame"), "world": ("provenance_commands", "world"),
+    # time travel (issue 3)
+    "snapshot": ("time_travel_commands", "snapshot"), "snapshots": ("time_travel_commands", "snapshots"),
+    "restore": ("time_travel_commands", "restore"), "delta": ("time_travel_commands", "delta"),
+    "checkpoints": ("checkpoint_commands", "checkpoints"), "image": ("image_commands", "image"),
+}
+
+
 class TapeGroup(click.Group):
-    """Turns every TapeError (and any unexpected error) into one line and an exit code."""
+    """Turns every TapeError (and any unexpected error) into one line and an exit code; loads each
+    command's module on first use (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        import importlib
+
+        module, attr = where
+        command: click.Command = getattr(importlib.import_module(f"tapevm.cli.{module}"), attr)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -92,23 +116,6 @@ def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> 
     ctx.obj["store"] = store
     ctx.obj["durability"] = durability
     ctx.obj["debug"] = debug
-
-
-# One line per command module: each module owns its commands.
-for command in (run_commands.run, run_commands.eval_, run_commands.repl,
-                inspect_commands.log_, inspect_commands.state, inspect_commands.sessions, inspect_commands.info,
-                # sessions: branches (issue 4)
-                branch_commands.fork, branch_commands.clone, branch_commands.diff, branch_commands.merge,
-                branch_commands.take, branch_commands.export,
-                housekeeping_commands.sql, housekeeping_commands.gc, follow_commands.follow_,
-                # recorded effects, replay, integrity, provenance (issue 5)
-                replay_commands.replay_, replay_commands.resume, integrity_commands.verify,
-                provenance_commands.audit_, provenance_commands.blame, provenance_commands.world,
-                # time travel (issue 3)
-
-                time_travel_commands.snapshot, time_travel_commands.snapshots, time_travel_commands.restore,
-                time_travel_commands.delta, checkpoint_commands.checkpoints, image_commands.image):
-    cli.add_command(command)
 
 
 def _shown(text: str) -> str:

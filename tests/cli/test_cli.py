@@ -21,10 +21,35 @@ def test_version_and_every_command_has_help(tape) -> None:
     r = tape("--version")
     assert r.returncode == 0 and "tape, version" in r.stdout
     assert isinstance(cli, click.Group)
-    for name in cli.commands:
+    names = cli.list_commands(click.Context(cli))
+    assert len(names) >= 28
+    for name in names:
         r = tape(name, "--help")
         assert r.returncode == 0, name
         assert "Usage:" in r.stdout and len(r.stdout.splitlines()) > 3, name
+
+
+def test_each_lazily_loaded_command_is_the_command_of_its_name() -> None:
+    """``tape`` imports a command's module only when it runs: each name must lead to that command,
+    and every command a module defines must be reachable."""
+    import importlib
+    import pkgutil
+
+    import tapevm.cli
+
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name, name
+    reachable = {id(cli.get_command(ctx, name)) for name in cli.list_commands(ctx)}
+    for info in pkgutil.iter_modules(tapevm.cli.__path__):
+        module = importlib.import_module(f"tapevm.cli.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, click.Command) and value is not cli \
+                    and getattr(value.callback, "__module__", None) == module.__name__ \
+                    and not any(value is sub for g in vars(module).values() if isinstance(g, click.Group)
+                                for sub in g.commands.values()):
+                assert id(value) in reachable, f"{module.__name__}.{value.name} is not a tape command"
 
 
 def test_run_example_then_log_and_state(tape, tmp_path: Path) -> None:

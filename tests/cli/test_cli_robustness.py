@@ -43,8 +43,8 @@ def _head(tape: Tape, session: str = "s1") -> int:
     (("--durability", "slow", "sessions"), ("'slow' is not one of", "tape --help")),
     (("checkpoints", "bogus"), ("no such command", "tape checkpoints --help")),
     (("checkpoints", "rebuild", "--bad"), ("no such option", "tape checkpoints rebuild --help")),
-    (("delta", "-1", "5"), ("error: -1 is not an option, and event numbers and counts are 0 or more "
-                            "(an argument that starts with '-' goes after '--')", "tape delta --help")),
+    (("delta", "-1", "5"), (("error: -1 is not an option, and event numbers and counts are 0 or more "
+                             "(an argument that starts with '-' goes after '--')"), "tape delta --help")),
     (("audit", "-i", "s1@2"), ("error: 's1@2' is an address (ID@N), and this command takes a session id: give 's1'",)),
 ])
 def test_click_usage_errors_are_one_line(s1: Tape, args: tuple[str, ...], texts: tuple[str, ...]) -> None:
