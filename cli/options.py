@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 import orjson
@@ -92,19 +93,37 @@ def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fr
     return s
 
 
-def read_program(file: Path) -> str:
-    """The text of a Lisp source file; a UsageError when it is missing, not a regular file or not UTF-8.
+MAX_PROGRAM_BYTES = 64 * 1024 * 1024  # read from a pipe or device, which could be endless (/dev/zero)
 
-    A device or a pipe (``/dev/zero``) is refused before reading: it could be endless.
+
+def read_program(file: Path) -> str:
+    """The text of a Lisp program; a UsageError when it is missing, too large from a pipe, or not UTF-8.
+
+    ``-`` is standard input.  A pipe (``tape run <(generate)``) or a device is read up to
+    ``MAX_PROGRAM_BYTES``: it could be endless.
     """
-    if file.exists() and not file.is_file():
-        raise UsageError(f"{file} is not a regular file: give a Lisp source file")
+    name = "standard input" if str(file) == "-" else str(file)
     try:
-        return file.read_text(encoding="utf-8")
+        if str(file) == "-":
+            data = _read_capped(sys.stdin.buffer, name)
+        elif file.exists() and not file.is_file():
+            with file.open("rb") as stream:
+                data = _read_capped(stream, name)
+        else:
+            data = file.read_bytes()
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"no such file: {file}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read {file}: {e}") from None
+        raise UsageError(f"cannot read {name}: {e}") from None
+
+
+def _read_capped(stream: BinaryIO, name: str) -> bytes:
+    data = stream.read(MAX_PROGRAM_BYTES + 1)
+    if len(data) > MAX_PROGRAM_BYTES:
+        raise UsageError(f"{name} holds more than {MAX_PROGRAM_BYTES // 2**20} MiB: give a Lisp program, "
+                         "or a regular file for a larger one")
+    return data
 
 
 def json_option(f: F) -> F:

@@ -294,7 +294,27 @@ def test_a_read_model_path_that_is_a_directory_is_named(s1: Tape, tmp_path: Path
         assert "try again" not in r.stderr
 
 
-# -- G: program files that are not regular files ---------------------------------------------------------
+# -- G: programs from pipes and devices ---------------------------------------------------------------------
 @pytest.mark.parametrize("args", [("run", "/dev/zero"), ("replay", "-i", "s1", "--program", "/dev/zero")])
-def test_a_program_that_is_not_a_regular_file_is_refused(s1: Tape, args: tuple[str, ...]) -> None:
-    assert_one_line_error(s1(*args), 2, "/dev/zero is not a regular file")
+def test_an_endless_program_is_refused_after_its_limit(s1: Tape, args: tuple[str, ...]) -> None:
+    before = _head(s1)
+    assert_one_line_error(s1(*args), 2, "/dev/zero holds more than 64 MiB")
+    assert _head(s1) == before
+
+
+def test_a_program_runs_from_standard_input_and_from_a_pipe(s1: Tape, tmp_path: Path) -> None:
+    r = s1("run", "-i", "piped", "-", input="(define from-stdin 6) (println (* from-stdin 7))")
+    assert r.returncode == 0 and r.stdout == "42\n", r.stderr
+    fifo = tmp_path / "program.fifo"
+    os.mkfifo(fifo)
+    assert TAPE
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPE_")}
+    env["TAPE_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen([TAPE, "run", "-i", "piped", "-u", str(fifo)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    with fifo.open("w") as writer:  # (as ``tape run <(generate)`` gives it)
+        writer.write("(println (+ from-stdin 1))")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out == "7\n", err
+    r = _text(_raw(b"run", b"-i", b"piped", b"-u", b"-", tmp_path=tmp_path, input=b"(+ 1 \xff)"))
+    assert_one_line_error(r, 2, "cannot read standard input")
