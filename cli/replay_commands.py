@@ -22,7 +22,7 @@ from tapevm.cli.options import (
 )
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import RecordedEvent
-from tapevm.infrastructure.replay import DivergenceReport, ReplayResult, replay
+from tapevm.infrastructure.replay import DivergenceReport, ReplayResult, check_live_effects, replay
 from tapevm.vm.reader import read_forms
 
 
@@ -48,8 +48,7 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
     """
     if live_from is not None and not live_effects:
         raise UsageError("--from N needs --live-effects")
-    if live_effects and fork is None:
-        raise UsageError("--live-effects performs effects for real: it needs --fork NEW (the original stays untouched)")
+    check_live_effects(1 if live_effects else None, fork)  # before --program is read
     forms = None
     if program is not None:
         text = read_program(program)

@@ -208,6 +208,12 @@ class VerifyingStore(EventStore):
 
 
 # -- the driver --------------------------------------------------------------------------------
+def check_live_effects(live_from: int | None, fork: str | None) -> None:
+    """Live effects are performed for real: only into a fork, so the original stays untouched."""
+    if live_from is not None and fork is None:
+        raise UsageError("--live-effects performs effects for real: it needs --fork NEW (the original stays untouched)")
+
+
 def replay(
     store: EventStore,
     session_id: str,
@@ -232,8 +238,7 @@ def replay(
     first = window.get(1)
     if first is None:
         raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
-    if live_from is not None and fork is None:
-        raise UsageError("--live-effects performs effects for real: it needs --fork NEW (the original stays untouched)")
+    check_live_effects(live_from, fork)
     head = store.last_seq(session_id)
     if to is not None and to > head:
         raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")
