@@ -290,15 +290,16 @@ class SQLCheckpointStore(CheckpointStore):
 
     def _pack_statements(self, frames: Sequence[CheckpointMeta],
                          payload: bytes) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Replace the pack starting at the first frame with this one, and drop the frames' own rows."""
+        """Replace any pack this one overlaps (two writers may pack overlapping runs: the later wins, so
+        no event has two checkpoints) with this one, and drop the frames' own rows."""
         first, last = frames[0], frames[-1]
         index = b"".join(_FRAME.pack(m.seq - first.seq, _digest_int(m.events_hash), _digest_int(m.tip), m.raw_size)
                          for m in frames)
         t, packs, p = self._table(TABLE), self._table(PACKS), self.ph
-        return ([f"DELETE FROM {packs} WHERE session={p} AND first={p}",
+        return ([f"DELETE FROM {packs} WHERE session={p} AND first<={p} AND last>={p}",
                  f"INSERT INTO {packs} ({_PACK_COLUMNS}, payload) VALUES ({', '.join([p] * 9)})",
                  f"DELETE FROM {t} WHERE session={p} AND seq>={p} AND seq<={p}"],
-                [(first.session, first.seq),
+                [(first.session, last.seq, first.seq),
                  (first.session, first.seq, last.seq, first.base, version_code(first.projection_version),
                   _digest_int(xxhash.xxh3_64_hexdigest(payload)), int(first.created_at), index, payload),
                  (first.session, first.seq, last.seq)])

@@ -692,3 +692,26 @@ def test_p_frames_earlier_processes_stored_are_packed_by_a_later_one(store_url: 
             assert canon(again.state_at(m.seq)) == canon(full_fold(again, m.seq)), m
         assert all(reason is None for _, reason in again.checkpoints.verify())
         assert not [e for e in logs if e["event"] == "checkpoint_ignored"]
+
+
+def test_overlapping_packs_never_stand_together(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writers of one session's checkpoints (an inline writer and a follower) may pack overlapping
+    runs of frames: the later pack replaces any it overlaps, so no event has two checkpoints."""
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "6")
+    with open_session("overlap", store_url) as s:
+        _churn(s, 80)
+        cache = s.checkpoints.cache
+        assert cache is not None
+        packs: dict[int, list[Any]] = {}
+        for m in s.checkpoints.metas():
+            if m.pack:
+                packs.setdefault(m.pack, []).append(m)
+        first, second = list(packs.values())[:2]
+        stored = cache.payload("overlap", first[0].pack, pack=True)
+        assert stored is not None
+        # a pack of the second half of the first and the start of the second (as another writer may store)
+        cache.put_pack(first[len(first) // 2:] + second[:1], stored)
+        metas = cache.metas("overlap")
+        seqs = [m.seq for m in metas]
+        assert len(seqs) == len(set(seqs)), "an event with two checkpoints"
+        assert not [m for m in metas if m.pack == first[0].pack], "the overlapped pack is gone"
