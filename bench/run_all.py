@@ -20,7 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
-           "follow"]
+           "follow", "cli_start"]
 PG_BENCHES = ["pg_append", "pg_writers", "pg_follow"]  # need a PostgreSQL server: run with --only
 
 
