@@ -16,8 +16,12 @@ from tests.cli._errors import assert_one_line_error
 
 
 def test_new_commands_are_registered() -> None:
+    import click
+
+    ctx = click.Context(cli)
     for name in ("fork", "clone", "diff", "merge", "take"):
-        assert name in cli.commands
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
 
 
 def test_continue_and_fresh(tape) -> None:
