@@ -98,27 +98,6 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _default_logging() -> None:
-    """key=value logs on stderr, warnings and up, unless the application configured structlog.
-
-    structlog's own default prints every level to stdout, which would put
-    tapevm's debug events into a program's output; ``tape --debug`` (or an
-    application's own ``structlog.configure``) turns them on.
-    """
-    import logging
-    import sys
-
-    import structlog
-
-    if not structlog.is_configured():
-        structlog.configure(
-            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-            logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-            processors=[structlog.processors.add_log_level, structlog.processors.KeyValueRenderer()],
-        )
-
-
-_default_logging()
 
 
 __all__ = [

@@ -14,24 +14,20 @@ import sys
 from typing import Any
 
 import click
-import structlog
 from rich.text import Text
 
 from tapevm.cli import render
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError, UsageError
+from tapevm.infrastructure import logs
 from tapevm.infrastructure.checkpoints import parse_interval
 
 NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
 
 
 def configure_logging(debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.WARNING
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        processors=[structlog.processors.add_log_level, structlog.processors.KeyValueRenderer(sort_keys=False)],
-    )
+    """Warnings and up as key=value lines on stderr (with --debug: everything, configured at once)."""
+    logs.configure(logging.DEBUG if debug else logging.WARNING, sort_keys=False, force=debug)
 
 
 # Each command, by name, and where it lives (module, function): a module is imported only when one

@@ -11,15 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import structlog
-
 from tapevm.domain.errors import BadAddress, SessionExists, SessionNotFound
 from tapevm.domain.events import RecordedEvent, SessionForked
 from tapevm.infrastructure.addresses import SessionAddress, parse_address
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_registry import SessionRegistry
 
-log = structlog.get_logger("tapevm.branching")
+log = get_logger("tapevm.branching")
 
 
 @dataclass(frozen=True)

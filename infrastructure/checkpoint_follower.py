@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
 from eventsourcing.sqlite import SQLiteDatastore
 
 from tapevm.domain.errors import StoreError
@@ -36,11 +35,12 @@ from tapevm.infrastructure.checkpoints import Checkpoints, checkpoints_of
 from tapevm.infrastructure.follow_lease import FileLease, FollowLease, PostgresLease
 from tapevm.infrastructure.followers import Applied
 from tapevm.infrastructure.log_tail import CommitRecord
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.infrastructure.tracked_transaction import tracked_transaction
 from tapevm.infrastructure.tracking_recorders import open_tracking_recorder
 
-log = structlog.get_logger("tapevm.checkpoint_follower")
+log = get_logger("tapevm.checkpoint_follower")
 
 TRACKING_NAME = "tapevm-checkpoints"
 MAX_SESSIONS = 256  # folded states kept in memory (least recently active dropped first)

@@ -38,10 +38,10 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
-import structlog
 import xxhash
 
 from tapevm.domain.errors import StoreError
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.infrastructure.side_tables import qualified_name
 
@@ -49,7 +49,7 @@ TABLE = "tape_checkpoint_frames"
 PACKS = "tape_checkpoint_packs"
 OLD_TABLE = "tape_checkpoints"
 SETTINGS = "tape_settings"
-log = structlog.get_logger("tapevm.checkpoints")
+log = get_logger("tapevm.checkpoints")
 _META_COLUMNS = "session, seq, kind, base, version, events_hash, tip, payload_hash, raw_size, created_at"
 _VERSION_NAMES: dict[int, str] = {}
 _MASK64 = (1 << 64) - 1

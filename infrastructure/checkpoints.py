@@ -49,7 +49,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 import xxhash
 
 from tapevm.domain.errors import TapeError, UsageError
@@ -79,10 +78,11 @@ from tapevm.infrastructure.checkpoint_sql import (
     packed_metas,
     register_version,
 )
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.projections.state_codec import decode_state, encode_state
 
-log = structlog.get_logger("tapevm.checkpoints")
+log = get_logger("tapevm.checkpoints")
 
 # Bump when the fold, the state codec or the frame layout changes: older checkpoints are then ignored.
 # fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py;

@@ -21,12 +21,11 @@ import random
 import time
 from collections.abc import Callable
 
-import structlog
-
 from tapevm.domain.errors import ConflictError
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session import FormOutcome, Session
 
-log = structlog.get_logger("tapevm.retry")
+log = get_logger("tapevm.retry")
 
 DEFAULT_ATTEMPTS = 50
 

@@ -33,8 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import structlog
-
 from tapevm.domain.errors import (
     ChainError,
     CorruptRecord,
@@ -47,9 +45,10 @@ from tapevm.domain.errors import (
 from tapevm.infrastructure.event_store import RecorderEventStore
 from tapevm.infrastructure.follow_lease import STANDBY_POLL
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore
 
-log = structlog.get_logger("tapevm.followers")
+log = get_logger("tapevm.followers")
 
 BATCH = 500            # commit records per transaction of a projection
 COUNT_CAP = 1_000      # records-behind is counted up to this ("1000+")

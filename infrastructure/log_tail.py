@@ -39,18 +39,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-import structlog
 from eventsourcing.persistence import PersistenceError
 
 from tapevm.domain.errors import StoreError
 from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore, first_line
+from tapevm.infrastructure.logs import get_logger
 
 if TYPE_CHECKING:
     from tapevm.infrastructure.postgres_log import PostgresLogReader
 
-log = structlog.get_logger("tapevm.log_tail")
+log = get_logger("tapevm.log_tail")
 
 PAGE = 500
 # While the fence holds committed rows back, look again after this long (seconds), doubling up to the poll interval.

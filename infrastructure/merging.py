@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import structlog
 
 from tapevm.domain.content import REF
 from tapevm.domain.errors import MergeConflict, UsageError
@@ -23,13 +22,14 @@ from tapevm.domain.state import State, encode_blob
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.addresses import parse_address
 from tapevm.infrastructure.branching import resolve_address
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session import Session
 from tapevm.infrastructure.time_travel import state_of
 from tapevm.projections.session_diff import MISSING
 from tapevm.projections.session_merge import MergeItem, three_way
 
-log = structlog.get_logger("tapevm.merging")
+log = get_logger("tapevm.merging")
 
 
 @dataclass

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -31,10 +30,11 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
 from tapevm.domain.errors import StoreError, UsageError
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.postgres_log import ensure_xid_column
 from tapevm.infrastructure.stream_head import HeadMismatch, check_head, head_of
 
-log = structlog.get_logger("tapevm.postgres")
+log = get_logger("tapevm.postgres")
 
 EVENTS_TABLE = "stored_events"
 # ?schema=NAME: one tapevm store per schema, so several share a database;

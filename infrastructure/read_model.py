@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import structlog
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
@@ -46,6 +45,7 @@ from tapevm.infrastructure.event_store import RecorderEventStore
 from tapevm.infrastructure.follow_lease import FileLease
 from tapevm.infrastructure.followers import Applied, catch_up
 from tapevm.infrastructure.log_tail import CommitRecord, LogTail
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_registry import SessionRegistry
 from tapevm.infrastructure.sqlite_backend import TapeSQLiteDatastore
@@ -53,7 +53,7 @@ from tapevm.infrastructure.store_factory import tape_home
 from tapevm.infrastructure.tracked_transaction import tracked_transaction
 from tapevm.infrastructure.tracking_recorders import create_sqlite_tracking_table
 
-log = structlog.get_logger("tapevm.read_model")
+log = get_logger("tapevm.read_model")
 
 PROJECTION = "tapevm-read-model"
 PAGE = 2_000  # commit records per transaction of the projection

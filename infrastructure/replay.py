@@ -31,8 +31,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from tapevm.domain.content import ContentTable, canonical_bytes
 from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError
 from tapevm.domain.events import (
@@ -48,6 +46,7 @@ from tapevm.domain.events import (
 from tapevm.domain.state import State, fold_event, fold_fields
 from tapevm.infrastructure.effects import EffectArgumentsDiffer, RecordedAnswers, RecordedEffect, effect_key
 from tapevm.infrastructure.lineage import NamedSessions
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore, SessionHead
 from tapevm.infrastructure.session import Session
 from tapevm.projections.state_diff import StateChange, diff_states
@@ -57,7 +56,7 @@ from tapevm.vm.values import Atom
 from tapevm.vm.world import World
 from tapevm.vm.world_state import load_world
 
-log = structlog.get_logger("tapevm.replay")
+log = get_logger("tapevm.replay")
 
 # Fields a replay may legitimately change: not compared.
 IGNORED_FIELDS: dict[str, frozenset[str]] = {

@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Self
 
-import structlog
-
 from tapevm.domain.errors import ConflictError, SessionNotFound, TapeError, UsageError, VMError
 from tapevm.domain.events import (
     Draft,
@@ -37,6 +35,7 @@ from tapevm.domain.state import State, fold_drafts
 from tapevm.infrastructure import lineage, time_travel
 from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session_lease import WriterLease
 from tapevm.infrastructure.session_registry import SessionRegistry
@@ -53,7 +52,7 @@ from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.world import SESSION_REQUESTS, World
 from tapevm.vm.world_state import load_world
 
-log = structlog.get_logger("tapevm.session")
+log = get_logger("tapevm.session")
 
 VM_VERSION = 1
 

@@ -18,13 +18,12 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import structlog
-
 from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.side_tables import SideTables
 
-log = structlog.get_logger("tapevm.lease")
+log = get_logger("tapevm.lease")
 
 LEASE_TABLE = "tape_leases"
 LEASE_TIMEOUT = float(os.environ.get("TAPE_LEASE_TIMEOUT", "30"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -10,11 +11,17 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tapevm.infrastructure import logs
+
 settings.register_profile("dev", max_examples=30, deadline=None)
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# tapevm configures structlog when it first logs; configured here, before any test captures logs,
+# so that capturing (which restores the configuration it found) never leaves structlog's own default
+logs.configure(logging.WARNING, force=True)
 
 POSTGRES_URL = os.environ.get("TAPE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
