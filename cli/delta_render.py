@@ -13,10 +13,10 @@ from rich.console import Console
 
 from tapevm.cli.render import Row, ValuePrinter, titled_table
 from tapevm.domain.state import State
-from tapevm.projections.delta import Delta, MapChange
+from tapevm.projections.delta import AtomChange, Delta, MapChange
 
 
-def _shown(change: MapChange[Any], show: ValuePrinter) -> dict[str, Any]:
+def _shown(change: MapChange | AtomChange, show: ValuePrinter) -> dict[str, Any]:
     return {
         "added": {str(k): show(v) for k, v in sorted(change.added.items())},
         "changed": {str(k): [show(o), show(n)] for k, (o, n) in sorted(change.changed.items())},

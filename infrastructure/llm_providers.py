@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +101,9 @@ class OpenAICompatibleLLM:
         return cls(base, env.get(ENV_API_KEY), env.get(ENV_MODEL), timeout)
 
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
+        import urllib.error  # here: urllib.request (http, ssl, email) costs every tape command ~10 ms
+        import urllib.request
+
         model = options.get("model", self.model)
         if not model:
             raise LLMCallFailed(f"no model: pass :model or set {ENV_MODEL}")

@@ -29,25 +29,32 @@ handler applies the delta the event carries), so the fold stays pure.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.events import StateRestored
 from tapevm.domain.state import Fields, State, fact_key, register_fold
 
-K = TypeVar("K", str, int)
+# (the models build their validators on first use, not at import: ~25 ms of every tape command)
+_CONFIG = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
-class MapChange(BaseModel, Generic[K]):
-    """Changes to one key -> encoded value table: added, changed ``[old, new]``, removed (old value)."""
+class _TableChange(BaseModel):
+    """Changes to one key -> encoded value table: added, changed ``[old, new]``, removed (old value).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Two concrete kinds, for their keys' types (a JSON round trip turns keys into text, and
+    validation turns an atom's back into its number).  Not one generic model: parametrising
+    it builds validators at import.
+    """
 
-    added: dict[K, Any] = {}
-    changed: dict[K, tuple[Any, Any]] = {}
-    removed: dict[K, Any] = {}
+    model_config = _CONFIG
+
+    if TYPE_CHECKING:
+        added: dict[Any, Any]
+        changed: dict[Any, tuple[Any, Any]]
+        removed: dict[Any, Any]
 
     def is_empty(self) -> bool:
         return not (self.added or self.changed or self.removed)
@@ -56,10 +63,26 @@ class MapChange(BaseModel, Generic[K]):
         return len(self.added) + len(self.changed) + len(self.removed)
 
 
+class MapChange(_TableChange):
+    """Changes to a table with text keys: one namespace's bindings, the world's files."""
+
+    added: dict[str, Any] = {}
+    changed: dict[str, tuple[Any, Any]] = {}
+    removed: dict[str, Any] = {}
+
+
+class AtomChange(_TableChange):
+    """Changes to the atoms (keys: atom ids)."""
+
+    added: dict[int, Any] = {}
+    changed: dict[int, tuple[Any, Any]] = {}
+    removed: dict[int, Any] = {}
+
+
 class FactChange(BaseModel):
     """Facts retracted (by position in the old list) and asserted (appended, in order)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     facts_before: int = 0
     retracted: dict[int, Any] = {}
@@ -72,13 +95,13 @@ class FactChange(BaseModel):
 class Delta(BaseModel):
     """What changed from one state to another (see the module docstring for the laws)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _CONFIG
 
     current_ns: tuple[str, str] | None = None
-    bindings: dict[str, MapChange[str]] = {}
-    atoms: MapChange[int] = MapChange[int]()
-    facts: FactChange = FactChange()
-    files: MapChange[str] = MapChange[str]()
+    bindings: dict[str, MapChange] = {}
+    atoms: AtomChange = Field(default_factory=AtomChange)  # (a factory: an instance here would build now)
+    facts: FactChange = Field(default_factory=FactChange)
+    files: MapChange = Field(default_factory=MapChange)
 
     def is_empty(self) -> bool:
         return (self.current_ns is None and not self.bindings and self.atoms.is_empty()
@@ -98,13 +121,16 @@ class Delta(BaseModel):
         }
 
 
+T = TypeVar("T", MapChange, AtomChange)
+
+
 # -- diff ---------------------------------------------------------------------------------
 def _same(x: Any, y: Any) -> bool:
     # Encodings compare by canonical bytes: in Python ``True == 1`` and ``1 == 1.0``.
     return x is y or canonical_bytes(x) == canonical_bytes(y)
 
 
-def _diff_map(a: dict[Any, Any], b: dict[Any, Any], kind: type[MapChange[Any]]) -> MapChange[Any]:
+def _diff_map(a: dict[Any, Any], b: dict[Any, Any], kind: type[T]) -> T:
     added = {k: v for k, v in b.items() if k not in a}
     removed = {k: v for k, v in a.items() if k not in b}
     changed = {k: (v, b[k]) for k, v in a.items() if k in b and not _same(v, b[k])}
@@ -130,22 +156,22 @@ def _diff_facts(a: dict[bytes, Any], b: dict[bytes, Any]) -> FactChange:
 
 def diff(a: State, b: State) -> Delta:
     """The delta that takes ``a`` to ``b`` (only what the VM can observe; content is shared)."""
-    bindings: dict[str, MapChange[str]] = {}
+    bindings: dict[str, MapChange] = {}
     for ns in sorted(set(a.namespaces) | set(b.namespaces)):
-        change = _diff_map(a.namespaces.get(ns, {}), b.namespaces.get(ns, {}), MapChange[str])
+        change = _diff_map(a.namespaces.get(ns, {}), b.namespaces.get(ns, {}), MapChange)
         if not change.is_empty():
             bindings[ns] = change
     return Delta(
         current_ns=None if a.current_ns == b.current_ns else (a.current_ns, b.current_ns),
         bindings=bindings,
-        atoms=_diff_map(a.atoms, b.atoms, MapChange[int]),
+        atoms=_diff_map(a.atoms, b.atoms, AtomChange),
         facts=_diff_facts(a.facts, b.facts),
-        files=_diff_map(a.files, b.files, MapChange[str]),
+        files=_diff_map(a.files, b.files, MapChange),
     )
 
 
 # -- apply --------------------------------------------------------------------------------
-def _apply_map(table: dict[Any, Any], change: MapChange[Any]) -> None:
+def _apply_map(table: dict[Any, Any], change: _TableChange) -> None:
     for k in change.removed:
         table.pop(k, None)
     for k, (_, new) in change.changed.items():
@@ -184,8 +210,8 @@ def apply_delta(state: State, delta: Delta) -> State:
 _ABSENT = object()
 
 
-def _compose_map(d1: MapChange[Any], d2: MapChange[Any], kind: type[MapChange[Any]]) -> MapChange[Any]:
-    def before_after(c: MapChange[Any], k: Any) -> tuple[Any, Any]:
+def _compose_map(d1: T, d2: T, kind: type[T]) -> T:
+    def before_after(c: _TableChange, k: Any) -> tuple[Any, Any]:
         if k in c.added:
             return _ABSENT, c.added[k]
         if k in c.changed:
@@ -246,18 +272,18 @@ def compose(d1: Delta, d2: Delta) -> Delta:
         current_ns = d1.current_ns
     else:
         current_ns = None if d1.current_ns[0] == d2.current_ns[1] else (d1.current_ns[0], d2.current_ns[1])
-    bindings: dict[str, MapChange[str]] = {}
-    empty = MapChange[str]()
+    bindings: dict[str, MapChange] = {}
+    empty = MapChange()
     for ns in sorted(set(d1.bindings) | set(d2.bindings)):
-        change = _compose_map(d1.bindings.get(ns, empty), d2.bindings.get(ns, empty), MapChange[str])
+        change = _compose_map(d1.bindings.get(ns, empty), d2.bindings.get(ns, empty), MapChange)
         if not change.is_empty():
             bindings[ns] = change
     return Delta(
         current_ns=current_ns,
         bindings=bindings,
-        atoms=_compose_map(d1.atoms, d2.atoms, MapChange[int]),
+        atoms=_compose_map(d1.atoms, d2.atoms, AtomChange),
         facts=_compose_facts(d1.facts, d2.facts),
-        files=_compose_map(d1.files, d2.files, MapChange[str]),
+        files=_compose_map(d1.files, d2.files, MapChange),
     )
 
 
