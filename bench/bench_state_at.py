@@ -117,6 +117,38 @@ def table_bytes(db: Path) -> tuple[int, int]:
     return int(records), int(pages)
 
 
+def postgres_bytes(db: Path) -> dict[str, int]:
+    """The same checkpoint rows copied into the PostgreSQL tables tapevm creates (a fresh schema,
+    dropped afterwards): what they take there, table + TOAST + indexes (``pg_total_relation_size``),
+    and the tables' main fork alone.  Inserted once each, so no dead rows (a writer that packs
+    deletes rows; autovacuum reclaims them)."""
+    import sqlite3
+
+    import _pg
+    import psycopg
+
+    from tapevm.infrastructure.checkpoint_sql import _META_COLUMNS, _PACK_COLUMNS, PACKS, TABLE, checkpoint_store_for
+    from tapevm.infrastructure.store_factory import open_store
+
+    with _pg.fresh_schema("bench_cp") as schema:
+        with open_store(f"{_pg.server_url()}?schema={schema}") as pg_store:
+            cache = checkpoint_store_for(pg_store)
+            assert cache is not None
+            cache.ensure_tables()
+        with sqlite3.connect(db) as lite, psycopg.connect(_pg.server_url().split("?")[0]) as pg:
+            for table, columns in ((TABLE, _META_COLUMNS), (PACKS, _PACK_COLUMNS)):
+                rows = lite.execute(f"SELECT {columns}, payload FROM {table}").fetchall()
+                marks = ", ".join(["%s"] * (columns.count(",") + 2))
+                with pg.cursor() as cur:
+                    cur.executemany(f'INSERT INTO "{schema}"."{table}" ({columns}, payload) VALUES ({marks})', rows)
+            pg.commit()
+            sizes = {}
+            for label, fn in (("total", "pg_total_relation_size"), ("main", "pg_relation_size")):
+                sizes[label] = sum(int(pg.execute(f"SELECT {fn}(%s)", (f'"{schema}"."{t}"',)).fetchone()[0])  # type: ignore[index]
+                                   for t in (TABLE, PACKS))
+    return sizes
+
+
 def main() -> None:
     p = C.parser(__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=1_000_000)
@@ -125,6 +157,8 @@ def main() -> None:
     p.add_argument("--interval", type=int, default=1_000, help="K: events between checkpoints")
     p.add_argument("--samples", type=int, default=100, help="random n timed through checkpoints")
     p.add_argument("--baseline-n", type=int, default=5, help="random n timed by folding from the start")
+    p.add_argument("--postgres", action="store_true",
+                   help="also copy the checkpoint rows into PostgreSQL's tables (TAPE_BENCH_POSTGRES) and report their size")
     args = p.parse_args()
     if args.quick:
         args.events, args.bindings, args.hot, args.interval, args.samples, args.baseline_n = 3_000, 300, 20, 200, 10, 2
@@ -175,6 +209,7 @@ def main() -> None:
                 save_image(session, image)
             image_bytes = image.stat().st_size
         record_bytes, page_bytes = table_bytes(db)
+        pg_sizes = postgres_bytes(db) if args.postgres else {}
 
     ratio = base_median / median
     storage_ratio = record_bytes / image_bytes
@@ -191,6 +226,9 @@ def main() -> None:
         ("checkpoint pages (tables + indexes)", page_bytes),
         ("one full image bytes", image_bytes), ("storage / image (records)", storage_ratio),
         ("pages / image", page_bytes / image_bytes),
+        *((("PostgreSQL: tables + TOAST + indexes", pg_sizes["total"]),
+           ("PostgreSQL total / image", pg_sizes["total"] / image_bytes),
+           ("PostgreSQL: tables' main fork", pg_sizes["main"])) if pg_sizes else ()),
         ("target median <= 20 ms", C.verdict(ok_median)), ("target >= 100x fold", C.verdict(ok_ratio)),
         ("target storage <= 3x image", C.verdict(ok_storage)),
     ]
@@ -200,7 +238,7 @@ def main() -> None:
         "median_ms": median * 1000, "fold_median_ms": base_median * 1000, "ratio": ratio,
         "payload_bytes": cp_bytes, "checkpoint_bytes": record_bytes, "page_bytes": page_bytes,
         "image_bytes": image_bytes, "storage_ratio": storage_ratio, "page_ratio": page_bytes / image_bytes,
-        "checked_equal": checked, "pass_median": ok_median, "pass_ratio": ok_ratio, "pass_storage": ok_storage,
+        "postgres_bytes": pg_sizes or None, "checked_equal": checked, "pass_median": ok_median, "pass_ratio": ok_ratio, "pass_storage": ok_storage,
         "quick": args.quick,
     })
 
