@@ -120,7 +120,7 @@ def table_bytes(db: Path) -> tuple[int, int]:
 def postgres_bytes(db: Path) -> dict[str, int]:
     """The same checkpoint rows copied into the PostgreSQL tables tapevm creates (a fresh schema,
     dropped afterwards): what they take there, table + TOAST + indexes (``pg_total_relation_size``),
-    and the tables' main fork alone.  Inserted once each, so no dead rows (a writer that packs
+    the tables' main fork alone, with their TOAST (``pg_table_size``), and their indexes.  Inserted once each, so no dead rows (a writer that packs
     deletes rows; autovacuum reclaims them)."""
     import sqlite3
 
@@ -143,7 +143,8 @@ def postgres_bytes(db: Path) -> dict[str, int]:
                     cur.executemany(f'INSERT INTO "{schema}"."{table}" ({columns}, payload) VALUES ({marks})', rows)
             pg.commit()
             sizes = {}
-            for label, fn in (("total", "pg_total_relation_size"), ("main", "pg_relation_size")):
+            for label, fn in (("total", "pg_total_relation_size"), ("main", "pg_relation_size"),
+                              ("with_toast", "pg_table_size"), ("indexes", "pg_indexes_size")):
                 sizes[label] = sum(int(pg.execute(f"SELECT {fn}(%s)", (f'"{schema}"."{t}"',)).fetchone()[0])  # type: ignore[index]
                                    for t in (TABLE, PACKS))
     return sizes
@@ -228,7 +229,9 @@ def main() -> None:
         ("pages / image", page_bytes / image_bytes),
         *((("PostgreSQL: tables + TOAST + indexes", pg_sizes["total"]),
            ("PostgreSQL total / image", pg_sizes["total"] / image_bytes),
-           ("PostgreSQL: tables' main fork", pg_sizes["main"])) if pg_sizes else ()),
+           ("PostgreSQL: tables' main fork", pg_sizes["main"]),
+           ("PostgreSQL: TOAST (keyframes)", pg_sizes["with_toast"] - pg_sizes["main"]),
+           ("PostgreSQL: indexes", pg_sizes["indexes"])) if pg_sizes else ()),
         ("target median <= 20 ms", C.verdict(ok_median)), ("target >= 100x fold", C.verdict(ok_ratio)),
         ("target storage <= 3x image", C.verdict(ok_storage)),
     ]
