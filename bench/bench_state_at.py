@@ -127,7 +127,13 @@ def postgres_bytes(db: Path) -> dict[str, int]:
     import _pg
     import psycopg
 
-    from tapevm.infrastructure.checkpoint_sql import _META_COLUMNS, _PACK_COLUMNS, PACKS, TABLE, checkpoint_store_for
+    from tapevm.infrastructure.checkpoint_sql import (
+        _META_COLUMNS,
+        _PACK_COLUMNS,
+        PACKS,
+        TABLE,
+        checkpoint_store_for,
+    )
     from tapevm.infrastructure.store_factory import open_store
 
     with _pg.fresh_schema("bench_cp") as schema:
