@@ -13,7 +13,9 @@ form that leaves its input alone.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -383,3 +385,20 @@ _HANDLERS["MergeApplied"] = _merge_applied
 # EffectRequested/EffectCompleted change no state (only the form's later
 # mutations do); a FileImported writes a world file like FileWritten.
 _HANDLERS["FileImported"] = _file_written
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside; restored after.
+
+    For building a large state or world in bulk (decoding a checkpoint or an image, binding a
+    session's names at open): hundreds of thousands of new acyclic containers, for which every
+    generation-2 pass the collector would trigger walks every live object of the process.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

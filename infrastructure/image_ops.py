@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
-from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, fold
+from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, fold, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.hash_chain import link_at
 from tapevm.infrastructure.image_file import (
@@ -52,7 +52,6 @@ from tapevm.projections.state_codec import (
     encode_blobs,
     encode_nodes,
     frame_state,
-    paused_gc,
     structure,
 )
 

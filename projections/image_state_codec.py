@@ -40,14 +40,13 @@ import orjson
 from xxhash import xxh3_128_hexdigest
 
 from tapevm.domain.content import ContentTable
-from tapevm.domain.state import State
+from tapevm.domain.state import State, paused_gc
 from tapevm.projections.state_codec import (
     _frame,
     _unframe,
     decode_blobs,
     decode_nodes,
     encode_nodes,
-    paused_gc,
     state_from_structure,
     structure,
 )

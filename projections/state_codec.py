@@ -23,9 +23,7 @@ same bytes, which is what "byte for byte" means for images.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from itertools import islice, repeat
 from operator import itemgetter, methodcaller
 from typing import Any
@@ -34,7 +32,7 @@ import orjson
 from xxhash import xxh3_128_hexdigest
 
 from tapevm.domain.content import BlobTable, ContentTable, Edit, content_hash
-from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, file_blobs
+from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, file_blobs, paused_gc
 
 _LEN = 8
 
@@ -206,18 +204,6 @@ def decode_state(data: bytes) -> State:
     """
     with paused_gc():
         return _decode_state(data)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection inside (bulk building of acyclic data); restored after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _decode_state(data: bytes) -> State:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Iterator
 from functools import partial
-from itertools import repeat
 from typing import Any, NamedTuple
 
 from tapevm.vm.values import Atom  # 1, 1.0 and #t are distinct facts
@@ -109,8 +108,10 @@ class World:
         # closure per mutation, because define and assign run once per definition of every
         # form (see _undo_define); the rarer mutations store ``(closure,)``.
         self._undo: list[tuple[Any, ...]] = []
-        # Lazily decoded bindings: (ns, name) -> loader; see bind_lazy.
+        # Lazily decoded bindings (their table holds _LAZY): (ns, name) -> loader (bind_lazy), else
+        # ns -> (name -> encoding, decoder) (bind_lazy_all); see _force.
         self._lazy: dict[tuple[str, str], Callable[[], Any]] = {}
+        self._lazy_tables: dict[str, tuple[dict[str, Any], Callable[[Any], Any]]] = {}
         # Read-only views the host grants (issue 3): the session's snapshots (name -> event
         # number) and a lister of saved images; the VM itself never touches the host.
         self.snapshots: dict[str, Any] = {}
@@ -226,13 +227,24 @@ class World:
 
     def bind_lazy_all(self, ns: str, encoded: dict[str, Any], decode: Callable[[Any], Any]) -> None:
         """``bind_lazy`` of every ``name -> encoding`` of ``encoded``, each decoded by ``decode`` on first
-        use; C-level loops (``dict.fromkeys``, ``partial`` through ``map``): opening a session of
-        100,000 bindings made 100,000 Python calls and closures here."""
+        use.  Two dict copies, not an object per name: opening a session of 100,000 bindings made
+        100,000 closures here, then 200,000 tuples and partials, which the cyclic GC walked again
+        and again.  A name stays lazy while its table holds ``_LAZY``; the copy of its encoding
+        outlives a redefinition, so undoing one makes it lazy again."""
+        if ns in self._lazy_tables:  # (a fresh world binds each namespace once: not the usual case)
+            for name, enc in encoded.items():
+                self.bind_lazy(ns, name, partial(decode, enc))
+            return
         self.namespace(ns).update(dict.fromkeys(encoded, _LAZY))
-        self._lazy.update(zip(zip(repeat(ns), encoded), map(partial, repeat(decode), encoded.values())))
+        self._lazy_tables[ns] = (dict(encoded), decode)
 
     def _force(self, ns: str, name: str) -> Any:
-        value = self._lazy.pop((ns, name))()
+        loader = self._lazy.pop((ns, name), None)
+        if loader is not None:
+            value = loader()
+        else:
+            encodings, decode = self._lazy_tables[ns]
+            value = decode(encodings[name])
         self.namespaces[ns][name] = value
         return value
 

@@ -13,7 +13,7 @@ because any value may refer to an atom).
 from __future__ import annotations
 
 from tapevm.domain.content import ContentTable
-from tapevm.domain.state import State, fact_key
+from tapevm.domain.state import State, fact_key, paused_gc
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.value_codec import ValueDecoder, ValueEncoder
 from tapevm.vm.values import Atom
@@ -32,21 +32,26 @@ def make_decoder(state: State, world: World, interpreter: Interpreter) -> ValueD
 
 
 def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDecoder:
-    """Fill ``world`` (fresh) from ``state``; returns the decoder, whose cache keeps sharing."""
+    """Fill ``world`` (fresh) from ``state``; returns the decoder, whose cache keeps sharing.
+
+    With the cyclic GC paused: binding 100,000 names makes 200,000 small containers, and the
+    collections they triggered took 300 ms of a 50 ms job (a session of that size opened in 0.55 s).
+    """
     decoder = make_decoder(state, world, interpreter)
-    for atom_id in state.atoms:
-        world.atoms[atom_id] = Atom(atom_id, None)
-    for atom_id, enc in state.atoms.items():
-        world.atoms[atom_id].value = decoder.decode(enc)
-    world.next_atom_id = state.next_atom_id
-    for ns, bindings in state.namespaces.items():
-        world.bind_lazy_all(ns, bindings, decoder.decode)
-    world.current_ns = state.current_ns
-    for enc in state.facts.values():
-        fact = decoder.decode(enc)
-        world.facts[live_fact_key(fact)] = fact
-    for path, key in state.files.items():
-        world.files[path] = state.blobs.get(key)
+    with paused_gc():
+        for atom_id in state.atoms:
+            world.atoms[atom_id] = Atom(atom_id, None)
+        for atom_id, enc in state.atoms.items():
+            world.atoms[atom_id].value = decoder.decode(enc)
+        world.next_atom_id = state.next_atom_id
+        for ns, bindings in state.namespaces.items():
+            world.bind_lazy_all(ns, bindings, decoder.decode)
+        world.current_ns = state.current_ns
+        for enc in state.facts.values():
+            fact = decoder.decode(enc)
+            world.facts[live_fact_key(fact)] = fact
+        for path, key in state.files.items():
+            world.files[path] = state.blobs.get(key)
     return decoder
 
 

@@ -354,19 +354,23 @@ def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path:
 
 def test_bindings_of_a_loaded_session_are_decoded_on_first_use(tmp_path: Path) -> None:
     """load_world binds every name lazily in bulk (World.bind_lazy_all); each decodes once, on use."""
-    from tapevm.vm.world import World
+    from tapevm.vm.world import _LAZY, World
 
     with open_session("src", str(tmp_path / "s.db")) as s:
         s.run(SESSION_OF_EVERY_KIND.replace("LONG", "short"))
         image_ops.save_image(s, tmp_path / "a.img")
     with open_store(str(tmp_path / "o.db")) as store, image_ops.load_image(store, tmp_path / "a.img", "b") as b:
-        lazy = b.world._lazy
-        assert ("user", "xs") in lazy and ("tools", "ys") in lazy and list(b.world.namespaces["empty"]) == []
-        assert b.eval("(first (rest xs))") == 2.5 and ("user", "xs") not in lazy
+        tables = b.world.namespaces
+        assert tables["user"]["xs"] is _LAZY and tables["tools"]["ys"] is _LAZY and list(tables["empty"]) == []
+        assert b.eval("(first (rest xs))") == 2.5 and tables["user"]["xs"] is not _LAZY
         assert b.eval("(= xs same-xs)") is True and b.eval("m") is not None
         world = World()
         world.bind_lazy_all("user", {"a": 1, "b": ["f", 2.0]}, lambda enc: ("decoded", enc))
-        assert world.lookup("user", "b") == ("decoded", ["f", 2.0]) and ("user", "a") in world._lazy
+        assert world.lookup("user", "b") == ("decoded", ["f", 2.0]) and world.namespaces["user"]["a"] is _LAZY
+        world.begin()  # a redefinition undone: lazy again, and decodes to what it was
+        world.define("user", "a", 5)
+        world.rollback()
+        assert world.namespaces["user"]["a"] is _LAZY and world.lookup("user", "a") == ("decoded", 1)
 
 
 def test_opening_a_loaded_session_decodes_the_image_record_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
