@@ -363,6 +363,12 @@ def test_frame_payloads_round_trip_and_refuse_damage() -> None:
             assert FrameCodec().decompress(payload, dict_raw) == raw
     payload = codec.compress(base[:400] + b"new", base)
     assert payload[0] == 2 and len(payload) < 40, "a frame that repeats its chain is nearly free"
+    # a delta keyframe uses the end of its chain only (encoding 3); keyframes stored with the whole
+    # chain (encoding 2, as before) still read back
+    chain = large + base
+    key = codec.compress(base[:400] + b"new", chain, keyframe=True)
+    assert key[0] == 3 and FrameCodec().decompress(key, chain) == base[:400] + b"new"
+    assert FrameCodec().decompress(bytes([2]) + codec.compress(b"older" + base, chain)[1:], chain) == b"older" + base
     with pytest.raises(ValueError, match="without its keyframe chain"):
         FrameCodec().decompress(payload)
     with pytest.raises(ValueError, match="undecompressable|unknown"):
