@@ -34,8 +34,9 @@ def make_decoder(state: State, world: World, interpreter: Interpreter) -> ValueD
 def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDecoder:
     """Fill ``world`` (fresh) from ``state``; returns the decoder, whose cache keeps sharing.
 
-    With the cyclic GC paused: binding 100,000 names makes 200,000 small containers, and the
-    collections they triggered took 300 ms of a 50 ms job (a session of that size opened in 0.55 s).
+    With the cyclic GC paused, as for any bulk building of state: on a session of 100,000
+    bindings the collections its new objects triggered walked every live object again and
+    again (300 ms of a 0.55 s open, with the per-name objects ``bind_lazy_all`` made then).
     """
     decoder = make_decoder(state, world, interpreter)
     with paused_gc():
