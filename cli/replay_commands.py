@@ -48,7 +48,7 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
     """
     if live_from is not None and not live_effects:
         raise UsageError("--from N needs --live-effects")
-    check_live_effects(1 if live_effects else None, fork)  # before --program is read
+    check_live_effects(live_effects, fork)  # before --program is read
     forms = None
     if program is not None:
         text = read_program(program)

@@ -207,9 +207,9 @@ class VerifyingStore(EventStore):
 
 
 # -- the driver --------------------------------------------------------------------------------
-def check_live_effects(live_from: int | None, fork: str | None) -> None:
+def check_live_effects(live: bool, fork: str | None) -> None:
     """Live effects are performed for real: only into a fork, so the original stays untouched."""
-    if live_from is not None and fork is None:
+    if live and fork is None:
         raise UsageError("--live-effects performs effects for real: it needs --fork NEW (the original stays untouched)")
 
 
@@ -237,7 +237,7 @@ def replay(
     first = window.get(1)
     if first is None:
         raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
-    check_live_effects(live_from, fork)
+    check_live_effects(live_from is not None, fork)
     head = store.last_seq(session_id)
     if to is not None and to > head:
         raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")

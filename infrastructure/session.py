@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Self
 
-from tapevm.domain.errors import ConflictError, SessionNotFound, TapeError, UsageError, VMError
+from tapevm.domain.errors import BadAddress, ConflictError, SessionNotFound, TapeError, UsageError, VMError
 from tapevm.domain.events import (
     Draft,
     Event,
@@ -33,6 +33,7 @@ from tapevm.domain.events import (
 )
 from tapevm.domain.state import State, fold_drafts
 from tapevm.infrastructure import lineage, time_travel
+from tapevm.infrastructure.addresses import parse_address
 from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.logs import get_logger
@@ -58,12 +59,10 @@ VM_VERSION = 1
 
 
 def _tapevm_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """The version recorded in SessionStarted and image headers (a function: tests replace it)."""
+    import tapevm
 
-    try:
-        return version("tapevm")
-    except PackageNotFoundError:  # pragma: no cover
-        return "0.0.0"
+    return str(tapevm.__version__)
 
 
 def validate_session_id(session_id: str) -> str:
@@ -72,10 +71,14 @@ def validate_session_id(session_id: str) -> str:
         raise UsageError("a session id must be 1 to 200 characters long")
     if _plain(session_id):
         return session_id
-    session, at, seq = session_id.rpartition("@")
-    if at and seq.isdigit() and session and _plain(session):
+    try:
+        address = parse_address(session_id)
+    except BadAddress:
+        address = None
+    if address is not None and address.at is not None and _plain(address.session):
         raise UsageError(f"{session_id!r} is an address (ID@N), and this command takes a session id: "
-                         f"give {session!r}, and pick the event with its --at or --to option where it has one")
+                         f"give {address.session!r}, and pick the event with its --at or --to option where it "
+                         "has one")
     raise UsageError(f"invalid session id {session_id!r}: no '@', '/', control characters or surrounding spaces")
 
 

@@ -203,3 +203,5 @@ def test_binding_many_names_lazily_makes_no_object_per_name() -> None:
     assert len(gc.get_objects()) - before < 50
     assert world.namespaces["user"]["n7"] is _LAZY and world.lookup("user", "n7") == 7.0
     assert world.namespaces["user"]["n7"] == 7.0 and world.namespaces["user"]["n8"] is _LAZY
+    world.bind_lazy_all("user", {"extra": ["f", 0.5]}, lambda enc: -enc[1])  # a namespace bound twice
+    assert world.lookup("user", "extra") == -0.5 and world.lookup("user", "n8") == 8.0
