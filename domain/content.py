@@ -113,6 +113,10 @@ class ContentTable:
     def copy(self) -> ContentTable:
         return ContentTable(self._items)
 
+    def same_items(self, other: ContentTable) -> bool:
+        """The same keys for the same bytes, in any order (one C-level dict comparison)."""
+        return self._items == other._items
+
 
 class Piece(NamedTuple):
     """A file version stored as an edit of an earlier version (``prefix``, a blob key).

@@ -45,13 +45,13 @@ from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import tape_home
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
 from tapevm.projections.state_codec import (
-    canonical_state_bytes,
     decode_blobs,
     decode_nodes,
     decode_state,
     encode_blobs,
     encode_nodes,
     frame_state,
+    same_canonical_state,
     structure,
 )
 
@@ -278,7 +278,7 @@ def _checked_history(image: ImageFile, session_id: str, state: State) -> list[Re
         folded = fold(events, State(session=session_id))
     except TapeError as e:
         raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
-    if canonical_state_bytes(folded) != canonical_state_bytes(state):
+    if not same_canonical_state(folded, state):
         raise ImageError(f"{image.path}: damaged image (its history does not fold to its state)")
     return events
 
@@ -324,8 +324,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
     # event (lineage.fork_origin), which then does not decode the image's content with it
     store.append_records([records[:1], records[1:]])
     session = Session(store, session_id, create=False)
-    expected = canonical_state_bytes(state)
-    if canonical_state_bytes(session.state) != expected:
+    if not same_canonical_state(session.state, state):
         raise ImageError(f"{path}: the loaded session's state differs from the image's "
                          f"(session {session_id!r} was created; inspect it with 'tape state -i {session_id}')")
     return session

@@ -214,6 +214,28 @@ def _decode_state(data: bytes) -> State:
         raise ValueError(f"malformed state payload ({type(e).__name__}: {e})") from e
 
 
+def same_canonical_state(a: State, b: State) -> bool:
+    """``canonical_state_bytes(a) == canonical_state_bytes(b)``, without writing both out sorted.
+
+    Loading an image compares the session folded from its new log with the image's state: on
+    100,000 bindings writing both canonical encodings (40,000 nodes sorted, every key sorted) was
+    ~0.15 s of a 0.5 s load.  Node tables map text to bytes, so dict equality is equality of the
+    sorted lines; the semantic part written as it stands is the same bytes sorted when it is the
+    same unsorted, and is sorted only when the two orders differ.  Each part of the canonical
+    bytes is free of raw newlines, so equal parts are exactly equal bytes.
+    """
+    if not a.nodes.same_items(b.nodes) or file_blobs(a) != file_blobs(b):
+        return False
+    semantic_a, semantic_b = a.semantic(), b.semantic()
+    as_is = orjson.OPT_NON_STR_KEYS
+    if orjson.dumps(semantic_a, option=as_is) == orjson.dumps(semantic_b, option=as_is):
+        return True
+    return orjson.dumps(semantic_a, option=_CANONICAL) == orjson.dumps(semantic_b, option=_CANONICAL)
+
+
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 def canonical_state_bytes(state: State) -> bytes:
     """What "the same state, byte for byte" compares: the semantic state and its content, canonically.
 
@@ -221,7 +243,7 @@ def canonical_state_bytes(state: State) -> bytes:
     blobs, the whole content of those the world files refer to (how a version was stored, and the
     versions a file had before, are the log's business).
     """
-    semantic = orjson.dumps(state.semantic(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    semantic = orjson.dumps(state.semantic(), option=_CANONICAL)
     nodes = sorted(state.nodes.items(), key=itemgetter(0))  # keys are unique: no tuple comparisons (3x faster)
     return (semantic + b"\n" + encode_nodes(nodes) + b"\n"
             + encode_blobs(file_blobs(state)))
