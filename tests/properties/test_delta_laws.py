@@ -120,3 +120,35 @@ def test_restore_returns_to_the_snapshot_state(forms: list[str]) -> None:
             assert canon(s.state_at(before_restore).semantic()["facts"]) != canon(marked.semantic()["facts"])
         with open_session("r", str(Path(tmp) / "s.db"), create=False) as again:
             assert same_state(again.state, marked)
+
+
+
+# One step of a table's edit: delete a key, give it a copy of its value (equal, not the same
+# object), set it to another value (1, #t and 1.0 are equal to Python, not here), or add a key
+# (perhaps one deleted just before, which then comes last).
+_edit = st.tuples(st.sampled_from(["del", "copy", "set", "add"]), st.integers(0, 7), st.sampled_from([1, True, 1.0, "x"]))
+
+
+@given(st.dictionaries(st.integers(0, 7).map(lambda i: f"k{i}"), st.sampled_from([1, True, 1.0, "x"]), max_size=8),
+       st.lists(_edit, max_size=10))
+def test_a_table_diff_is_the_plain_definition_in_the_order_of_its_tables(
+        scalars: dict[str, Any], edits: list[tuple[str, int, Any]]) -> None:
+    """``diff``'s scan of a table (identity first, in C) gives what the definition says, in the same
+    order: added in the order of the new table, changed and removed in the order of the old."""
+    from tapevm.projections.delta import MapChange, _diff_map
+
+    a = {k: ["v", x] for k, x in scalars.items()}  # encodings that are lists: a copy is another object
+    b = dict(a)
+    for op, i, x in edits:
+        key = f"k{i}"
+        if op == "del":
+            b.pop(key, None)
+        elif op == "copy" and key in b:
+            b[key] = list(b[key])
+        elif op == "set" and key in b or op == "add":
+            b[key] = ["v", x]
+    change = _diff_map(a, b, MapChange)
+    assert list(change.added.items()) == [(k, v) for k, v in b.items() if k not in a]
+    assert list(change.removed.items()) == [(k, v) for k, v in a.items() if k not in b]
+    assert list(change.changed.items()) == [(k, (v, b[k])) for k, v in a.items()
+                                            if k in b and orjson.dumps(v) != orjson.dumps(b[k])]
