@@ -319,16 +319,23 @@ def fold(events: Iterable[RecordedEvent], state: State | None = None) -> State:
 
 
 def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None = None) -> State:
-    """Fold ``(seq, type name, fields)`` records: the fast path of rebuilding state."""
+    """Fold ``(seq, type name, fields)`` records: the fast path of rebuilding state.
+
+    The cyclic GC is paused meanwhile (``records`` is usually a reader decoding the log as the
+    fold goes): decoding builds many acyclic containers, and the collections they trigger walk
+    every live object again and again.  Opening a session loaded from an image of 100,000
+    bindings spent two thirds of its 0.2 s in them.
+    """
     if state is None:
         state = State()
     get = _HANDLERS.get
     seq, type_name = state.seq, ""
     try:
-        for seq, type_name, fields in records:
-            handler = get(type_name)
-            if handler is not None:
-                handler(state, fields)
+        with paused_gc():
+            for seq, type_name, fields in records:
+                handler = get(type_name)
+                if handler is not None:
+                    handler(state, fields)
     except _MALFORMED as e:
         raise unfoldable(seq, type_name, e) from None
     state.seq = seq

@@ -41,6 +41,7 @@ from eventsourcing.persistence import StoredEvent
 
 from tapevm.domain.errors import CorruptRecord, TapeError
 from tapevm.domain.events import Draft, Event, RecordedEvent, draft_of
+from tapevm.domain.state import paused_gc
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.ports import DecodedEvent
 
@@ -58,6 +59,11 @@ TOPIC_PREFIX = f"commit:{COMMIT_FORMAT}:"
 COMPRESS_THRESHOLD = 256  # bytes of JSON; below this zstd's frame overhead is not worth it
 ZSTD_LEVEL = 3
 MAX_DECODED_BYTES = 1 << 30  # PostgreSQL cannot store a larger field either
+# A record whose JSON is at least this long (a form that defined thousands of values, an image's
+# content) is parsed with the cyclic GC paused: the collections its thousands of new containers
+# trigger would walk every live object of the process each time (opening a session loaded from
+# an image of 100,000 bindings spent two thirds of its time in them).
+LARGE_RECORD = 64 * 1024
 
 # link(stream, first, topic, body) -> (the record's chain link, whether it is keyed)
 Linker = Callable[[str, int, str, bytes], tuple[bytes, bool]]
@@ -170,7 +176,11 @@ class RecordCodec:
                 data = self._decompressor.decompress(data)
             elif flags != PLAIN:
                 raise CorruptRecord(f"unknown record flags {flags}")
-            body = orjson.loads(data)
+            if len(data) < LARGE_RECORD:
+                body = orjson.loads(data)
+            else:  # thousands of new containers: see LARGE_RECORD
+                with paused_gc():
+                    body = orjson.loads(data)
             entries = body["e"]
             if len(entries) != count:
                 raise CorruptRecord(f"holds {len(entries)} events, its topic says {count}")

@@ -117,3 +117,28 @@ def test_old_record_is_upcast_when_read() -> None:
     assert decoded.event == _Greeting(message="old hello", loud=False)
     (again,) = codec.decode("s", 1, stored.topic, stored.state)
     assert again.event == _Greeting(message="x", loud=True)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_fold_fields_leaves_the_cyclic_gc_as_it_found_it(enabled: bool) -> None:
+    """The fold pauses the collector while it runs; a malformed record must not leave it off."""
+    import gc
+
+    from tapevm.domain.errors import CorruptRecord
+    from tapevm.domain.state import fold_fields
+
+    def records() -> Any:
+        assert not gc.isenabled()  # paused while the records are read and folded
+        yield 1, "Defined", {"ns": "user", "name": "x", "value": 1}
+        yield 2, "Defined", {"ns": "user"}  # no name, no value
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(CorruptRecord):
+            fold_fields(records())
+        assert gc.isenabled() is enabled
+        assert fold_fields(iter([(1, "Defined", {"ns": "user", "name": "x", "value": 1})])).binding("user", "x") == 1
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
