@@ -20,7 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
-           "follow", "cli_start"]
+           "follow", "cli_start", "checkpoint_write"]
 PG_BENCHES = ["pg_append", "pg_writers", "pg_follow"]  # need a PostgreSQL server: run with --only
 
 
@@ -143,6 +143,12 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
              f"<=1 s {v(r['pass_save'])}, <=0.5 s {v(r['pass_load'])}, >=10x {v(r['pass_speedup'])}"),
             ("image size vs JSON export", f"{r['image_bytes']:,} B", f"{r['json_bytes']:,} B",
              f"{r['size_ratio']:.2f}x", f"<= 0.2x  {v(r['pass_size'])}"),
+        ]
+    if b == "checkpoint_write":
+        return [
+            (f"forms on {r['bindings']:,} bindings, inline checkpoints vs none",
+             f"{r['ms_per_form_inline']:.3f} ms/form", f"{r['ms_per_form_without']:.3f} ms/form",
+             f"{r['ratio']:.2f}x", "reported"),
         ]
     if b == "pg_append":
         return [
