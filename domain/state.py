@@ -330,14 +330,18 @@ def fold_fields(records: Iterable[tuple[int, str, Fields]], state: State | None 
         state = State()
     get = _HANDLERS.get
     seq, type_name = state.seq, ""
+    collecting = gc.isenabled()  # (paused_gc inlined: a rebuild calls this once per event)
+    gc.disable()
     try:
-        with paused_gc():
-            for seq, type_name, fields in records:
-                handler = get(type_name)
-                if handler is not None:
-                    handler(state, fields)
+        for seq, type_name, fields in records:
+            handler = get(type_name)
+            if handler is not None:
+                handler(state, fields)
     except _MALFORMED as e:
         raise unfoldable(seq, type_name, e) from None
+    finally:
+        if collecting:
+            gc.enable()
     state.seq = seq
     return state
 
