@@ -65,7 +65,7 @@ def copy_store(source: Path, target: Path) -> None:
 def main() -> None:
     p = C.parser(__doc__.splitlines()[0])
     p.add_argument("--bindings", type=int, default=100_000)
-    p.add_argument("--forms", type=int, default=400, help="forms of 10 set!s run each way (default 400)")
+    p.add_argument("--forms", type=int, default=1000, help="forms of 10 set!s run each way (default 1,000)")
     args = p.parse_args()
     if args.quick:
         args.bindings, args.forms = 2_000, 100

@@ -188,13 +188,16 @@ class DeltaFrame(NamedTuple):
     values: dict[tuple[str, str], Any]    # the bindings it sets
     nodes: int                            # content entries it carries
     blobs: int
+    names: dict[str, set[str]]            # per namespace, the names of the bindings it sets or removes
 
 
 def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State,
-                positions: Positions | None = None) -> DeltaFrame:
+                positions: Positions | None = None, touched: dict[str, set[str]] | None = None) -> DeltaFrame:
     """The change from ``base`` to ``state`` plus the content added since ``base``; ``positions``: a memo
-    of ``base``'s binding positions, kept by the caller while it writes frames on the same base."""
-    patch = _patch(diff(base, state))
+    of ``base``'s binding positions, kept by the caller while it writes frames on the same base;
+    ``touched``: per namespace, the only binding names that may differ (see ``delta.diff``)."""
+    memo: Positions = {} if positions is None else positions
+    patch = _patch(diff(base, state, touched, lambda ns: _base_positions(base, ns, memo)[0]))
     head: dict[str, Any] = {"p": patch, "n": base_nodes, "b": base_blobs}
     if state.snapshots != base.snapshots:
         head["s"] = {name: [at, d] for name, (at, d) in state.snapshots.items()}
@@ -203,7 +206,7 @@ def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State,
     ints = b""
     if "set" in patch:
         packed = {k: v for k, v in patch.items() if k != "set"}
-        packed["S"], bits = _pack_bindings(patch["set"], base, {} if positions is None else positions)
+        packed["S"], bits = _pack_bindings(patch["set"], base, memo)
         head["p"] = packed
         ints = rice_coding.to_bytes(bits)
         if ints:
@@ -215,8 +218,12 @@ def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State,
     raw = (len(head_bytes).to_bytes(_LEN, "big") + head_bytes + ints + len(nodes).to_bytes(_LEN, "big") + nodes
            + (encode_blobs(added_blobs) if added_blobs else b""))
     values = {(ns, name): v for ns, table in patch.get("set", {}).items() for name, v in table.items()}
+    names: dict[str, set[str]] = {}
+    for part in ("set", "del"):
+        for ns, changed in patch.get(part, {}).items():
+            names.setdefault(ns, set()).update(changed)
     return DeltaFrame(raw, patch_entries(patch) + len(added_nodes) + len(added_blobs), values,
-                      len(added_nodes), len(added_blobs))
+                      len(added_nodes), len(added_blobs), names)
 
 
 def _split(raw: bytes) -> tuple[dict[str, Any], bytes, bytes]:
@@ -301,17 +308,22 @@ def _order_digest(names: list[str]) -> int:
 Positions = dict[str, tuple[dict[str, int], int]]  # ns -> (name -> position, order digest) of one base
 
 
+def _base_positions(base: State, ns: str, memo: Positions) -> tuple[dict[str, int], int]:
+    """``base``'s names in ``ns`` by position, and the digest of their order (kept in ``memo``)."""
+    found = memo.get(ns)
+    if found is None:
+        order = list(base.namespaces.get(ns, ()))
+        found = memo[ns] = ({name: i for i, name in enumerate(order)}, _order_digest(order))
+    return found
+
+
 def _pack_bindings(sets: dict[str, dict[str, Any]], base: State, memo: Positions) -> tuple[dict[str, list[Any]], str]:
     """The bindings a patch sets, as columns per namespace, and the bits of their integers (see the
     module's docstring); ``memo`` keeps the base's positions for the next frames on the same base."""
     packed: dict[str, list[Any]] = {}
     bits: list[str] = []
     for ns, table in sets.items():
-        found = memo.get(ns)
-        if found is None:
-            order = list(base.namespaces.get(ns, ()))
-            found = memo[ns] = ({name: i for i, name in enumerate(order)}, _order_digest(order))
-        index, digest = found
+        index, digest = _base_positions(base, ns, memo)
         known = sorted((index[name], name) for name in table if name in index)
         new = [name for name in table if name not in index]
         values = [table[name] for _, name in known] + [table[name] for name in new]

@@ -52,7 +52,26 @@ from typing import Any
 import xxhash
 
 from tapevm.domain.errors import TapeError, UsageError
-from tapevm.domain.events import Draft
+from tapevm.domain.events import (
+    Assigned,
+    AtomCreated,
+    AtomReset,
+    ContentStored,
+    Defined,
+    Draft,
+    EffectCompleted,
+    EffectRequested,
+    FactAsserted,
+    FactRetracted,
+    FileDeleted,
+    FileWritten,
+    FormEvaluated,
+    FormSubmitted,
+    NamespaceEntered,
+    OutputWritten,
+    SessionStarted,
+    SnapshotTaken,
+)
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.checkpoint_frames import (
@@ -100,6 +119,15 @@ MAX_CHAIN = 1000         # P-frames on one keyframe
 # P-frames on one keyframe are stored together (one row, compressed together) up to this many bytes a
 # row: three rows to a 4 KiB SQLite page (a row of ~2 KB took a page of its own); larger frames stay alone
 PACK_BYTES = 1300
+
+# What the writer reads of a commit's events to know which bindings may have changed: the events that
+# set one binding, and those whose fold leaves bindings alone.  Any other (a restore, a merge, an image
+# loaded, a kind this list does not know) makes the next frame diff every binding.
+_SETS_ONE_BINDING = frozenset((Defined.type_name, Assigned.type_name))
+_LEAVES_BINDINGS = frozenset(cls.type_name for cls in (
+    SessionStarted, FormSubmitted, FormEvaluated, OutputWritten, ContentStored, NamespaceEntered, AtomCreated,
+    AtomReset, FactAsserted, FactRetracted, FileWritten, FileDeleted, SnapshotTaken, EffectRequested,
+    EffectCompleted))
 
 ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
 
@@ -152,6 +180,10 @@ class Checkpoints:
         # adds up to what a delta keyframe would cost, one is written (rent or buy).
         self._stale = 0
         self._last_p: DeltaFrame | None = None
+        # The keyframe above, and per namespace the only binding names that may differ from it at the head
+        # (the names the commits since set): what the next frame diffs.  None, or another keyframe than
+        # the current one: not known (a frame then diffs every binding).
+        self._touched: tuple[_Keyframe, dict[str, set[str]]] | None = None
         # The events hash since the latest checkpoint, kept as events are folded at the head (None: unknown).
         self._running: RunningEventsHash | None = None
         self._codec = FrameCodec()
@@ -459,22 +491,56 @@ class Checkpoints:
         process keeps the checkpoints instead (the writer's commits get cheaper).
         """
         if os.environ.get("TAPE_INLINE_CHECKPOINTS", "1") == "0":
+            self._touched = None
             return
         if drafts and self._running is not None:
             self._running.add_drafts(first, drafts)
+        self._track(drafts)
         last = self.metas()[-1].seq if self.metas() else 0
         if self.cache is None or state.seq <= last or not (force or self.due(state)):
             return
+        key = self._key
+        touched = self._touched[1] if self._touched is not None and self._touched[0] is key else None
         try:
-            self.write(state)
+            meta = self.write(state, touched)
         except Exception as e:  # noqa: BLE001 - logged, never fatal
+            self._touched = None
             log.warning("checkpoint_write_failed", session=self.session, seq=state.seq, error=f"{type(e).__name__}: {e}")
+            return
+        if meta is None or self._key is None:
+            self._touched = None
+        elif self._key is not key:  # a new keyframe: the head itself
+            self._touched = (self._key, {})
+        elif touched is None and self._last_p is not None:  # a P-frame after a whole diff
+            self._touched = (key, {ns: set(names) for ns, names in self._last_p.names.items()})
 
-    def write(self, state: State) -> CheckpointMeta | None:
+    def _track(self, drafts: Sequence[Draft]) -> None:
+        """Add the binding names a commit's ``drafts`` set to those that may differ from the keyframe;
+        forget them all (a frame then diffs every binding) after an event that may change bindings
+        in other ways (a restore, a merge, an image) or when there are no drafts to read."""
+        if self._touched is None:
+            return
+        key, touched = self._touched
+        if key is not self._key or not drafts:
+            self._touched = None
+            return
+        for type_name, _, fields in drafts:
+            if type_name in _SETS_ONE_BINDING:
+                ns = fields["ns"]
+                names = touched.get(ns)
+                if names is None:
+                    names = touched[ns] = set()
+                names.add(fields["name"])
+            elif type_name not in _LEAVES_BINDINGS:
+                self._touched = None
+                return
+
+    def write(self, state: State, touched: dict[str, set[str]] | None = None) -> CheckpointMeta | None:
         """Store a checkpoint of ``state`` (a P-frame when one pays, else a keyframe).
 
         Its events hash comes from the running hash when that covers exactly the events since
-        the previous checkpoint (the usual case: O(1) here), else from reading them.
+        the previous checkpoint (the usual case: O(1) here), else from reading them.  ``touched``:
+        per namespace, the only binding names that may differ from the current keyframe (None: any).
         """
         if self.cache is None or state.seq <= self.fork_at:
             return None
@@ -489,7 +555,7 @@ class Checkpoints:
         kind, base, dict_raw, entries, stale = "I", 0, None, 0, 0
         key = self._key
         if key is not None and key.meta.seq < state.seq and self._chain < MAX_CHAIN:
-            frame = delta_frame(key.state, key.nodes, key.blobs, state, key.positions)
+            frame = delta_frame(key.state, key.nodes, key.blobs, state, key.positions, touched)
             raw, entries, total = frame.raw, frame.entries, state_entries(state)
             stale = self._stale + _repeated(self._last_p, frame)
             if (entries < max(PROMOTE_MIN, PROMOTE_FRACTION * total)

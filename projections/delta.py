@@ -29,6 +29,7 @@ handler applies the delta the event carries), so the fold stays pure.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Container, Mapping
 from itertools import compress, repeat
 from operator import is_not
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -148,16 +149,30 @@ def _diff_map(a: dict[Any, Any], b: dict[Any, Any], kind: type[T]) -> T:
     return kind(added=_added(a, b, len(b) - len(a) + len(removed)), changed=changed, removed=removed)
 
 
+def _diff_names(a: dict[str, Any], b: dict[str, Any], names: Collection[str],
+                position: Mapping[str, int] | None) -> MapChange:
+    """``_diff_map(a, b)`` when only ``names`` may differ between the two tables: the same change,
+    in the same order, looking at those names alone (``position``: ``a``'s names by position)."""
+    if position is None:
+        position = {k: i for i, k in enumerate(a)}
+    old = sorted((k for k in names if k in a), key=position.__getitem__)
+    removed = {k: a[k] for k in old if k not in b}
+    changed = {k: (a[k], b[k]) for k in old if k in b and not _same(a[k], b[k])}
+    new = {k for k in names if k in b and k not in a}
+    return MapChange(added=_added(a, b, len(new), new), changed=changed, removed=removed)
+
+
 _MISSING = object()
 
 
-def _added(a: dict[Any, Any], b: dict[Any, Any], count: int) -> dict[Any, Any]:
-    """The ``count`` entries of ``b`` whose keys ``a`` lacks, in ``b``'s order: a table's new keys
-    are usually its last, so the scan from the end usually stops early."""
+def _added(a: dict[Any, Any], b: dict[Any, Any], count: int, among: Container[Any] | None = None) -> dict[Any, Any]:
+    """The ``count`` entries of ``b`` whose keys ``a`` lacks (all of them ``among`` those keys, when
+    given), in ``b``'s order: a table's new keys are usually its last, so the scan from the end
+    usually stops early."""
     found = []
     if count:
         for k in reversed(b):
-            if k not in a:
+            if k not in a and (among is None or k in among):
                 found.append(k)
                 if len(found) == count:
                     break
@@ -181,11 +196,25 @@ def _diff_facts(a: dict[bytes, Any], b: dict[bytes, Any]) -> FactChange:
     return FactChange(facts_before=len(a), retracted=retracted, asserted=[b[k] for k in b_keys[kept:]])
 
 
-def diff(a: State, b: State) -> Delta:
-    """The delta that takes ``a`` to ``b`` (only what the VM can observe; content is shared)."""
+def diff(a: State, b: State, touched: Mapping[str, Collection[str]] | None = None,
+         positions: Callable[[str], Mapping[str, int]] | None = None) -> Delta:
+    """The delta that takes ``a`` to ``b`` (only what the VM can observe; content is shared).
+
+    ``touched``: what the caller knows, per namespace the only names whose bindings may differ
+    (the names the events from ``a`` to ``b`` set); no other binding is looked at, so the diff
+    costs what changed, not the size of the state.  A checkpoint writer knows them from the
+    commits it saw since its keyframe.  ``positions(ns)``: ``a``'s names in ``ns`` by position,
+    when the caller has them (else they are counted), to order the changes as a whole diff does.
+    """
     bindings: dict[str, MapChange] = {}
     for ns in sorted(set(a.namespaces) | set(b.namespaces)):
-        change = _diff_map(a.namespaces.get(ns, {}), b.namespaces.get(ns, {}), MapChange)
+        old, new = a.namespaces.get(ns, {}), b.namespaces.get(ns, {})
+        if touched is None:
+            change = _diff_map(old, new, MapChange)
+        elif names := touched.get(ns):
+            change = _diff_names(old, new, names, positions(ns) if positions is not None else None)
+        else:
+            continue
         if not change.is_empty():
             bindings[ns] = change
     return Delta(

@@ -721,3 +721,38 @@ def test_overlapping_packs_never_stand_together(store_url: str, monkeypatch: pyt
         seqs = [m.seq for m in metas]
         assert len(seqs) == len(set(seqs)), "an event with two checkpoints"
         assert not [m for m in metas if m.pack == first[0].pack], "the overlapped pack is gone"
+
+
+def test_a_writer_diffs_only_the_bindings_its_commits_set(tmp_path: Any, small_interval: None,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the writer has a keyframe (or a frame) of its own, a checkpoint looks at the names the
+    commits since set, not at every binding of a large namespace; after a restore, at all of them
+    again; and every checkpoint still folds to the state the log gives."""
+    from tapevm.projections import delta
+
+    whole_scans: list[int] = []
+    scan = delta._diff_map
+
+    def counting(a: dict[Any, Any], b: dict[Any, Any], kind: Any) -> Any:
+        if len(a) >= 300:
+            whole_scans.append(len(a))
+        return scan(a, b, kind)
+
+    monkeypatch.setattr(delta, "_diff_map", counting)
+    with open_session("big", str(tmp_path / "s.db")) as s:
+        s.run("(begin " + " ".join(f"(define b{i} {i})" for i in range(300)) + ")")
+        s.snapshot("start")
+        for i in range(30):  # 4 events a form: a checkpoint every ~4 forms
+            s.run(f"(set! b{i * 7 % 300} {i}) (define n{i} (list {i}))")
+        assert whole_scans == [], "the writer's own keyframe told it which names changed"
+        s.restore("start")
+        for i in range(12):
+            s.run(f"(set! b{i} 'x)")
+        assert whole_scans, "after a restore the next checkpoint scans every binding"
+        count = len(whole_scans)
+        for i in range(12):
+            s.run(f"(set! b{i} 'y)")
+        assert len(whole_scans) == count, "... and the frames after it the names since"
+        assert len(s.checkpoints.metas()) >= 8
+        for meta in s.checkpoints.metas():
+            assert canon(s.state_at(meta.seq)) == canon(full_fold(s, meta.seq)), meta
