@@ -38,8 +38,9 @@ import orjson
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
-from tapevm.domain.state import fact_key
+from tapevm.domain.content import BlobTable
+from tapevm.domain.errors import CorruptRecord, ReadOnlyQuery, StoreError, UsageError
+from tapevm.domain.state import add_blob_entries, fact_key
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore
 from tapevm.infrastructure.follow_lease import FileLease
@@ -137,7 +138,14 @@ class _Applier:
             "FactRetracted": self.fact_retracted, "FileWritten": self.file_written,
             "FileDeleted": self.file_deleted, "MergeApplied": self.merge_applied,
             "SessionForked": self.forked, "SnapshotTaken": self.snapshot,
+            # a session action that sets files, or the whole state, without a form's events
+            "FileImported": self.file_written, "StateRestored": self.restored,
+            "ContentStored": self.content_stored, "ImageLoaded": self.image_loaded,
         }
+        # the blob entries of the last ContentStored seen, by stream (an ImageLoaded's files are there),
+        # and their table once a size was asked of it
+        self.content: tuple[str, list[Any]] = ("", [])
+        self.content_table: BlobTable | None = None
 
     def set_binding(self, s: str, seq: int, ns: str, name: str, value: Any) -> None:
         """Buffered: a page's versions of a binding become rows at ``flush`` (one UPDATE per name, not per event)."""
@@ -215,6 +223,70 @@ class _Applier:
         self.c.execute(f"INSERT INTO file_history SELECT ?, path, blob, size, since, NULL FROM file_history "
                        f"WHERE {valid}", (s, src, at, at))
         self.c.execute("UPDATE sessions SET parent=?, fork_at=? WHERE stream=?", (src, at, s))
+
+    def content_stored(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        """Only remembered (no decoding): the ImageLoaded that may follow needs its blobs' sizes."""
+        self.content = (s, f["blobs"])
+        self.content_table = None
+
+    def _blob_size(self, s: str, key: str) -> int:
+        """The size of file content ``key``: from the last ContentStored of ``s`` (an image load's
+        content) or, since a restore goes back to content the store already held, from a row."""
+        stream, entries = self.content
+        if stream == s and entries:
+            if self.content_table is None:
+                self.content_table = BlobTable()
+                add_blob_entries(self.content_table, entries)
+            if key in self.content_table:
+                return len(self.content_table.get(key))
+        row = self.c.execute("SELECT size FROM file_history WHERE blob=? LIMIT 1", (key,)).fetchone()
+        if row is None:
+            raise CorruptRecord(f"session {s!r}: a file refers to content {key} that no event stored")
+        return int(row[0])
+
+    def _set_file(self, s: str, seq: int, path: str, key: str) -> None:
+        self.file_written(s, seq, {"path": path, "content": key, "size": self._blob_size(s, key)})
+
+    def restored(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        """A restore changes what its delta says (the fold applies the same delta; atoms and the
+        current namespace have no table)."""
+        delta = f["delta"]
+        for ns, table in delta.get("bindings", {}).items():
+            for name, value in table.get("added", {}).items():
+                self.set_binding(s, seq, ns, name, value)
+            for name, (_, value) in table.get("changed", {}).items():
+                self.set_binding(s, seq, ns, name, value)
+            for name in table.get("removed", {}):
+                self.set_binding(s, seq, ns, name, _REMOVED)
+        facts = delta.get("facts", {})
+        for fact in facts.get("retracted", {}).values():
+            self.fact_retracted(s, seq, {"fact": fact})
+        for fact in facts.get("asserted", []):
+            self.fact_asserted(s, seq, {"fact": fact})
+        files = delta.get("files", {})
+        for path in files.get("removed", {}):
+            self.file_deleted(s, seq, {"path": path})
+        for path, key in files.get("added", {}).items():
+            self._set_file(s, seq, path, key)
+        for path, (_, key) in files.get("changed", {}).items():
+            self._set_file(s, seq, path, key)
+
+    def image_loaded(self, s: str, seq: int, f: dict[str, Any]) -> None:
+        """The image's state replaces the session's (None: its history was re-appended before this
+        event, and those events made the rows)."""
+        state = f["state"]
+        if state is None:
+            return
+        self.flush()  # the session's buffered bindings become rows before they are all closed
+        for table in ("binding_history", "fact_history", "file_history"):
+            self.c.execute(f"UPDATE {table} SET until=? WHERE session=? AND until IS NULL", (seq, s))
+        for ns, names in state["namespaces"].items():
+            for name, value in names.items():
+                self.set_binding(s, seq, ns, name, value)
+        for fact in state["facts"]:
+            self.fact_asserted(s, seq, {"fact": fact})
+        for path, key in state["files"].items():
+            self._set_file(s, seq, path, key)
 
     def snapshot(self, s: str, seq: int, f: dict[str, Any]) -> None:
         self.c.execute("INSERT INTO snapshots VALUES (?,?,?,?,?)",

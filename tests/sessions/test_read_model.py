@@ -134,3 +134,56 @@ def test_followers_creating_a_new_read_model_together_both_open_it(tmp_path: Pat
             for t in threads:
                 t.join()
             assert not errors, f"start {i}: {errors[0]!r}"
+
+
+def _tables_of(store, session: str) -> tuple[list, list, list]:
+    """The read model's current bindings, facts and files of ``session`` (values as JSON text)."""
+    b, _ = rm.run_sql(store, f"SELECT ns, name, value FROM bindings WHERE session='{session}' ORDER BY 1, 2")
+    f, _ = rm.run_sql(store, f"SELECT fact FROM facts WHERE session='{session}' ORDER BY 1")
+    w, _ = rm.run_sql(store, f"SELECT path, blob, size FROM files WHERE session='{session}' ORDER BY 1")
+    return b.rows, f.rows, w.rows
+
+
+def _tables_from_state(session) -> tuple[list, list, list]:
+    """What the read model should show for the session's folded state at its head."""
+    import orjson
+
+    state = session.state
+    bindings = sorted((ns, n, orjson.dumps(v).decode()) for ns, names in state.namespaces.items()
+                      for n, v in names.items())
+    facts = sorted((orjson.dumps(x).decode(),) for x in state.facts.values())
+    files = sorted((p, k, len(state.blob(k))) for p, k in state.files.items())
+    return bindings, facts, files
+
+
+def test_imports_restores_and_image_loads_reach_the_tables(store_url: str, tmp_path: Path) -> None:
+    """A session action that sets state without a form (a world import, a restore, an image load
+    without history) shows in the tables as in ``tape state`` (before, the read model ignored
+    FileImported, StateRestored and ImageLoaded, so ``tape sql`` showed the state before them)."""
+    from tapevm.infrastructure.image_ops import load_image, save_image
+
+    host = tmp_path / "host.bin"
+    host.write_bytes(bytes(range(256)) * 3)
+    with open_store(store_url) as store:
+        with open_session("a", store) as s:
+            s.run('(define x 1) (assert! (list 1 2)) (write-file! "f" "first")')
+            s.import_file(str(host), "imported.bin")
+            s.snapshot("early")
+            s.run('(define x 2) (define y 3) (retract! (list 1 2)) (assert! (list 3 4)) '
+                  '(write-file! "f" "second") (delete-file! "imported.bin") (write-file! "g" "new")')
+            save_image(s, tmp_path / "a.img")
+            save_image(s, tmp_path / "h.img", with_history=True)
+            s.restore("early")
+            after_restore = _tables_from_state(s)
+        load_image(store, tmp_path / "a.img", "loaded").close()
+        load_image(store, tmp_path / "h.img", "history").close()
+        assert _tables_of(store, "a") == after_restore
+        assert ("imported.bin", after_restore[2][1][1], 768) in after_restore[2]
+        for name in ("loaded", "history"):
+            with open_session(name, store, writable=False) as s:
+                assert _tables_of(store, name) == _tables_from_state(s)
+        # and the same from a read model built in one go (the image's content and event in one page)
+        rm.rebuild(store)
+        assert _tables_of(store, "a") == after_restore
+        with open_session("loaded", store, writable=False) as s:
+            assert _tables_of(store, "loaded") == _tables_from_state(s)
