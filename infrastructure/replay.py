@@ -256,6 +256,8 @@ def replay(
     where = ("", 0, "")  # file, line and source of the form being replayed (the program's, with ``program``)
     try:
         session = make(target_store, target)
+        if fork is None:
+            session.writes_images = False  # a verifying replay changes nothing outside the record
         try:
             program_iter = iter(program) if program is not None else None
             decoder = _record_decoder(window, session)
@@ -269,7 +271,7 @@ def replay(
                 e = r.event
                 if type(e) is FormSubmitted and r.cause == r.seq:
                     form_events = _form_events(window, r)
-                    if form_events[-1].type_name != FormEvaluated.type_name and fork is None and live_from is None:
+                    if not _finished(form_events) and fork is None and live_from is None:
                         note = f"stopped at event {r.seq}: the recording ends inside this form (it was interrupted)"
                         return _result(session_id, target, session, forms, started, verify, note=note)
                     source = _program_form(program_iter, r) if program_iter is not None else None
@@ -339,7 +341,13 @@ def _record_decoder(window: RecordWindow, session: Session) -> ValueDecoder:
 
 
 def _form_events(window: RecordWindow, submitted: RecordedEvent) -> list[RecordedEvent]:
-    """The recorded events of one form: consecutive, all caused by its FormSubmitted."""
+    """The recorded events of one form: consecutive, all caused by its FormSubmitted.
+
+    They run past its FormEvaluated when the form made session requests: ``(snapshot! ...)`` and
+    ``(restore! ...)`` append their SnapshotTaken / StateRestored after the form's events, in the
+    same commit and with the same cause.  Re-running the form produces those again, so they are
+    the form's, not a session action to re-apply after it (which would append them twice).
+    """
     out = [submitted]
     seq = submitted.seq + 1
     while True:
@@ -347,9 +355,12 @@ def _form_events(window: RecordWindow, submitted: RecordedEvent) -> list[Recorde
         if r is None or r.cause != submitted.seq or type(r.event) is FormSubmitted:
             return out
         out.append(r)
-        if type(r.event) is FormEvaluated:
-            return out
         seq += 1
+
+
+def _finished(form_events: list[RecordedEvent]) -> bool:
+    """Whether a recorded form reached its FormEvaluated (else it was interrupted)."""
+    return any(type(r.event) is FormEvaluated for r in form_events)
 
 
 def _commit_events(window: RecordWindow, first: RecordedEvent) -> list[RecordedEvent]:

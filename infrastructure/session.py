@@ -112,6 +112,10 @@ class Session:
     """An open session: its live VM and its folded state, kept in step with its log."""
 
     kept_as: str | None = None  # after open_session(fresh=True): the name the previous session got
+    # Whether ``(save-image ...)`` writes its file after the form commits.  Replay's verifying
+    # session writes none: the image was written when the form first ran, and a replay checks
+    # the record without changing anything outside it.
+    writes_images: bool = True
 
     def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
                  writable: bool = True, lease: bool = True) -> None:

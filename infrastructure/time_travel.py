@@ -144,7 +144,7 @@ def after_commit(session: Session, requests: list[Mutation], recorded: list[Any]
     if any(m.kind == w.RESTORE for m in requests):
         session._load_vm()
     for m in requests:
-        if m.kind == w.SAVE_IMAGE:
+        if m.kind == w.SAVE_IMAGE and session.writes_images:
             from tapevm.infrastructure.image_ops import save_image_from_language
 
             save_image_from_language(session, m.args[0], m.args[1], recorded[-1].seq)

@@ -182,3 +182,21 @@ def test_changed_behaviour_names_the_tapevm_versions(recorded: Any, monkeypatch:
     monkeypatch.setattr(session_module, "_tapevm_version", lambda: "9.9.9")
     d = replay(store, "rec", verify=True).divergence
     assert d is not None and d.cause.endswith("replayed with 9.9.9)") and "recorded with tapevm" in d.cause
+
+
+def test_forms_with_session_requests_replay_identically_and_write_no_image(
+        store_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # snapshot!/restore! append their events after the form's FormEvaluated, in its commit: replay
+    # once appended them a second time (a divergence at the next form); save-image failed the replay
+    monkeypatch.setenv("TAPE_HOME", str(tmp_path / "home"))
+    images = tmp_path / "home" / "images"
+    with open_session("req", store_url) as s:
+        outcomes = s.run('(define x 1)\n(snapshot! "s1")\n(define x 2)\n(restore! "s1")\n'
+                         '(save-image "req-img")\n(define y x)\n')
+        assert all(o.ok for o in outcomes) and s.eval("y") == 1
+        head = s.head
+    (images / "req-img").unlink()
+    with open_store(store_url) as store:
+        result = replay(store, "req", verify=True)
+        assert result.ok and result.forms == 7 and result.events == head, result.divergence
+        assert not (images / "req-img").exists()  # a verifying replay writes nothing outside the record
