@@ -285,6 +285,21 @@ def register_fold(event_type: type[Event], handler: Handler) -> None:
     _HANDLERS[event_type.type_name] = handler
 
 
+# Which events change bindings, as the handlers above do.  Whoever keeps track of the bindings that
+# changed (the checkpoint writer, which then diffs only those) must take any event that is neither
+# (a restore, a merge, an image: kinds registered later) as changing any binding.
+SETS_ONE_BINDING = frozenset((Defined.type_name, Assigned.type_name))  # the one its ``ns`` and ``name`` name
+_LEAVE_BINDINGS = frozenset(t.type_name for t in (
+    ContentStored, NamespaceEntered, AtomCreated, AtomReset, FactAsserted, FactRetracted, FileWritten, FileDeleted,
+    SnapshotTaken))
+
+
+def leaves_bindings(type_name: str) -> bool:
+    """Whether folding an event of this kind leaves every binding as it was: it has no handler, or
+    one of those that change other parts of the state."""
+    return type_name not in _HANDLERS or type_name in _LEAVE_BINDINGS
+
+
 # what a handler raises on fields of the wrong shape (a record that decodes but was not written by tapevm)
 _MALFORMED = (ValueError, KeyError, TypeError, IndexError, AttributeError)
 

@@ -52,27 +52,8 @@ from typing import Any
 import xxhash
 
 from tapevm.domain.errors import TapeError, UsageError
-from tapevm.domain.events import (
-    Assigned,
-    AtomCreated,
-    AtomReset,
-    ContentStored,
-    Defined,
-    Draft,
-    EffectCompleted,
-    EffectRequested,
-    FactAsserted,
-    FactRetracted,
-    FileDeleted,
-    FileWritten,
-    FormEvaluated,
-    FormSubmitted,
-    NamespaceEntered,
-    OutputWritten,
-    SessionStarted,
-    SnapshotTaken,
-)
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.events import Draft
+from tapevm.domain.state import SETS_ONE_BINDING, State, fold_fields, leaves_bindings
 from tapevm.infrastructure import lineage
 from tapevm.infrastructure.checkpoint_frames import (
     DeltaFrame,
@@ -119,15 +100,6 @@ MAX_CHAIN = 1000         # P-frames on one keyframe
 # P-frames on one keyframe are stored together (one row, compressed together) up to this many bytes a
 # row: three rows to a 4 KiB SQLite page (a row of ~2 KB took a page of its own); larger frames stay alone
 PACK_BYTES = 1300
-
-# What the writer reads of a commit's events to know which bindings may have changed: the events that
-# set one binding, and those whose fold leaves bindings alone.  Any other (a restore, a merge, an image
-# loaded, a kind this list does not know) makes the next frame diff every binding.
-_SETS_ONE_BINDING = frozenset((Defined.type_name, Assigned.type_name))
-_LEAVES_BINDINGS = frozenset(cls.type_name for cls in (
-    SessionStarted, FormSubmitted, FormEvaluated, OutputWritten, ContentStored, NamespaceEntered, AtomCreated,
-    AtomReset, FactAsserted, FactRetracted, FileWritten, FileDeleted, SnapshotTaken, EffectRequested,
-    EffectCompleted))
 
 ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
 
@@ -525,13 +497,13 @@ class Checkpoints:
             self._touched = None
             return
         for type_name, _, fields in drafts:
-            if type_name in _SETS_ONE_BINDING:
+            if type_name in SETS_ONE_BINDING:
                 ns = fields["ns"]
                 names = touched.get(ns)
                 if names is None:
                     names = touched[ns] = set()
                 names.add(fields["name"])
-            elif type_name not in _LEAVES_BINDINGS:
+            elif not leaves_bindings(type_name):
                 self._touched = None
                 return
 

@@ -163,20 +163,20 @@ def test_a_table_diff_is_the_plain_definition_in_the_order_of_its_tables(
 @given(st.lists(form(), min_size=1, max_size=20), st.data())
 def test_a_diff_told_the_names_the_events_set_is_the_whole_diff(forms: list[str], data: st.DataObject) -> None:
     """What a checkpoint writer does: between two states with no restore, merge or image between them,
-    the diff of just the names the events set (by the writer's own reading of which events set
-    bindings and which leave them alone) is the whole diff, in the same order."""
-    from tapevm.infrastructure.checkpoints import _LEAVES_BINDINGS, _SETS_ONE_BINDING
+    the diff of just the names the events set (by the fold's own word on which events set bindings
+    and which leave them alone) is the whole diff, in the same order."""
+    from tapevm.domain.state import SETS_ONE_BINDING, leaves_bindings
 
     states, events = states_and_events(forms)
     index = st.integers(0, len(states) - 1)
     for _ in range(8):
         a, b = sorted((data.draw(index), data.draw(index)))
         between = events[a:b]
-        if any(t not in _SETS_ONE_BINDING | _LEAVES_BINDINGS for _, t, _ in between):
+        if any(t not in SETS_ONE_BINDING and not leaves_bindings(t) for _, t, _ in between):
             continue
         touched: dict[str, set[str]] = {}
         for _, t, fields in between:
-            if t in _SETS_ONE_BINDING:
+            if t in SETS_ONE_BINDING:
                 touched.setdefault(fields["ns"], set()).add(fields["name"])
         whole, told = diff(states[a], states[b]), diff(states[a], states[b], touched)
         assert orjson.dumps(told.model_dump(mode="json")) == orjson.dumps(whole.model_dump(mode="json")), (a, b)
