@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -28,6 +28,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
+from psycopg_pool import PoolTimeout
 
 from tapevm.domain.errors import StoreError, UsageError
 from tapevm.infrastructure.logs import get_logger
@@ -315,14 +316,12 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
     pool_size = int(_url_number(query, "pool_size", "2", url))
     max_overflow = int(_url_number(query, "max_overflow", "4", url))
     connect_timeout = _url_number(query, "connect_timeout", "5", url)
-    dbname = unquote(parts.path.lstrip("/")) or "postgres"
+    server: dict[str, Any] = {"dbname": unquote(parts.path.lstrip("/")) or "postgres", "host": host or "127.0.0.1",
+                              "port": port or 5432, "user": unquote(parts.username or "postgres"),
+                              "password": unquote(parts.password or "")}
     try:
         datastore = PostgresDatastore(
-            dbname=dbname,
-            host=host or "127.0.0.1",
-            port=port or 5432,
-            user=unquote(parts.username or "postgres"),
-            password=unquote(parts.password or ""),
+            **server,
             schema=schema,
             pool_size=pool_size,
             max_overflow=max_overflow,
@@ -332,10 +331,29 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
         recorder = TapePostgresRecorder(datastore, events_table_name=EVENTS_TABLE)
         create_tables(datastore, recorder)
         return recorder, datastore
-    except (PersistenceError, OSError, ValueError) as e:
-        raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(e, url)}") from None
-    except Exception as e:  # psycopg errors (OperationalError when the server is down...)
-        raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(e, url)}") from None
+    except Exception as e:  # noqa: BLE001 - re-raised as one line: the library's, psycopg's (server down...), OSError
+        reason = _connection_refusal(server, connect_timeout) if _pool_timed_out(e) else None
+        raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(reason or e, url)}") from None
+
+
+def _pool_timed_out(error: BaseException) -> bool:
+    """Whether ``error`` is the pool giving up waiting for a connection (it retries a refused one
+    in the background, so its error says only how long it waited)."""
+    return isinstance(error, PoolTimeout) or isinstance(error.__cause__ or error.__context__, PoolTimeout)
+
+
+def _connection_refusal(server: dict[str, Any], connect_timeout: float) -> Exception | None:
+    """The server's own reason for refusing a connection (``database "x" does not exist``, a failed
+    password, connection refused), from one direct attempt; None if that attempt succeeds.
+
+    A server that answers refuses at once; only a host that does not answer makes this wait, at
+    most 2 s (libpq's least) or ``connect_timeout`` if that is less.
+    """
+    try:
+        psycopg.connect(**server, connect_timeout=max(1, math.ceil(min(connect_timeout, 2.0)))).close()
+    except Exception as e:  # noqa: BLE001 - any refusal is the reason to report
+        return e
+    return None
 
 
 def create_tables(datastore: PostgresDatastore, recorder: Any) -> None:

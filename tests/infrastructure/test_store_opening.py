@@ -63,3 +63,22 @@ def test_qualified_names_quote_each_part_as_postgresql_reads_it() -> None:
 
     assert qualified_name("tenant_1", "tape_leases") == '"tenant_1"."tape_leases"'
     assert qualified_name('x"; DROP TABLE y; --', "t") == '"x""; DROP TABLE y; --"."t"'
+
+
+@pytest.mark.postgres
+def test_a_refused_connection_says_why_and_never_shows_the_password(postgres_url: str) -> None:
+    """The pool retries a refused connection in the background and times out saying only how long it
+    waited ("couldn't get a connection after 1.00 sec"); the error names the server's reason instead."""
+    from urllib.parse import urlsplit
+
+    from tapevm.domain.errors import StoreError
+
+    server = urlsplit(postgres_url)
+    user = server.username or "postgres"
+    url = (f"postgresql://{user}:s3cret-pw@{server.hostname}:{server.port or 5432}"
+           "/no_such_database_here?schema=x&connect_timeout=1")
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    message = str(caught.value)
+    assert 'database "no_such_database_here" does not exist' in message, message
+    assert "s3cret-pw" not in message and "\n" not in message
