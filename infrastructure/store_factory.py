@@ -8,6 +8,7 @@ is a SQLite file path (``sqlite:///path`` also works).  The default is
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 from tapevm.domain.errors import StoreError, UsageError
@@ -52,19 +53,61 @@ def open_store(location: str | None = None, *, durability: str | None = None) ->
         file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(f"cannot create the directory for store {path!r}: {e.strerror}") from None
-    _check_sqlite_header(file)
+    if _check_sqlite_header(file):
+        _check_sqlite_tables(file)
     recorder = open_sqlite_recorder(str(file), durability=durability)
     return RecorderEventStore(recorder, str(file), closer=recorder.datastore.close)
 
 
-def _check_sqlite_header(file: Path) -> None:
-    """Refuse a file that is not a SQLite database before SQLite touches it."""
+def _check_sqlite_header(file: Path) -> bool:
+    """Refuse a file that is not a SQLite database before SQLite touches it; True for a SQLite database
+    (False: no file yet, or an empty one, which SQLite makes a new database)."""
     try:
         with file.open("rb") as f:
             head = f.read(16)
     except FileNotFoundError:
-        return
+        return False
     except OSError as e:
         raise StoreError(f"cannot read store {str(file)!r}: {e.strerror}") from None
     if head and head != b"SQLite format 3\x00":
         raise StoreError(f"{str(file)!r} is not a tapevm store (not a SQLite database)")
+    return bool(head)
+
+
+# The columns tapevm reads and writes in the events table (the eventsourcing library's layout).
+EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
+
+
+def _check_sqlite_tables(file: Path) -> None:
+    """Refuse a SQLite database that is not a tapevm store before the recorder opens it.
+
+    Opening switches the file to WAL mode and creates tapevm's tables in it, which would change
+    another application's database; and an events table altered by hand (a column dropped or
+    renamed) would fail every later read with SQLite's bare ``no such column``.  A tapevm store
+    creates its events table before any other, so a database with tables but none of that name is
+    not one.  A file SQLite cannot read here is left to the recorder, which reports it.
+    """
+    try:
+        db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+            columns = ({str(r[1]) for r in db.execute("PRAGMA table_info(stored_events)")}
+                       if "stored_events" in tables else set())
+        finally:
+            db.close()
+    except (sqlite3.Error, UnicodeDecodeError, ValueError, OSError):
+        return
+    if not tables:
+        return
+    if "stored_events" not in tables:
+        if any(t.startswith("tape_") for t in tables):
+            raise StoreError(f"{str(file)!r} is a damaged tapevm store: its events table (stored_events) is "
+                             "missing; restore the file from a backup")
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(f"{str(file)!r} is not a tapevm store (a SQLite database with other tables: {shown}); "
+                         "give a new file or an existing store")
+    missing = [c for c in EVENT_COLUMNS if c not in columns]
+    if missing:
+        raise StoreError(f"{str(file)!r} is not a usable tapevm store: its events table (stored_events) has no "
+                         f"column {', '.join(missing)} (altered by hand, or another application's table); restore the file "
+                         "from a backup, or give another file")

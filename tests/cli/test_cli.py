@@ -154,6 +154,30 @@ def test_foreign_store_file_is_refused_untouched(tape, tmp_path: Path) -> None:
     assert bogus.read_text() == "not a database"
 
 
+def test_another_applications_database_and_an_altered_event_table_are_refused_untouched(tape, tmp_path: Path) -> None:
+    # opening once switched another application's database to WAL and created tapevm's tables in it;
+    # a store whose events table lost a column failed every command with an internal error
+    import sqlite3
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+        db.execute("INSERT INTO users VALUES (1, 'ann')")
+    db.close()
+    before = app.read_bytes()
+    for args in (("sessions",), ("eval", "1"), ("log",)):
+        assert_one_line_error(tape("--store", str(app), *args), 1, "is not a tapevm store", "users")
+    assert app.read_bytes() == before and not Path(f"{app}-wal").exists()
+
+    store = tmp_path / "store.db"
+    assert tape("--store", str(store), "eval", "(define x 1)").returncode == 0
+    with sqlite3.connect(store) as db:
+        db.execute("ALTER TABLE stored_events DROP COLUMN topic")
+    db.close()
+    for args in (("log",), ("state",), ("verify",), ("eval", "x"), ("sql", "select 1"), ("follow", "--once")):
+        assert_one_line_error(tape("--store", str(store), *args), 1, "has no column topic", "backup")
+
+
 def test_store_option_env_and_default_location(tape, tmp_path: Path) -> None:
     store = tmp_path / "explicit.db"
     assert tape("--store", str(store), "eval", "(define z 1)").returncode == 0
