@@ -57,6 +57,11 @@ from tapevm.infrastructure.tracking_recorders import create_sqlite_tracking_tabl
 log = get_logger("tapevm.read_model")
 
 PROJECTION = "tapevm-read-model"
+# What this code's tables hold (the file's ``PRAGMA user_version``).  A read model written by code
+# of another version (older files say 0) is emptied when opened and rebuilt from the log, so a
+# fix of the projection reaches tables built before it.  2: file imports, restores and image
+# loads are applied.
+VERSION = 2
 PAGE = 2_000  # commit records per transaction of the projection
 RESET_TIMEOUT = 30.0  # seconds ``rebuild`` waits for a follower's batch to commit
 SCHEMA = """
@@ -315,10 +320,22 @@ class ReadModel:
     def _ensure_schema(self) -> None:
         conn = sqlite3.connect(self.path)
         try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.executescript(SCHEMA)
             conn.commit()
         finally:
             conn.close()
+        if version != VERSION:
+            removed = _empty(self.path)
+            if removed:
+                log.warning("read_model_rebuilt", path=str(self.path), version=version, now=VERSION,
+                            reason="written by another version of tapevm")
+            conn = sqlite3.connect(self.path, timeout=RESET_TIMEOUT)
+            try:
+                conn.execute(f"PRAGMA user_version = {VERSION}")
+                conn.commit()
+            finally:
+                conn.close()
 
     name = "sql"  # as a follower's projection (tape follow --projection sql)
 
@@ -469,10 +486,15 @@ def rebuild(store: EventStore) -> int:
     (damaged) is deleted.
     """
     path = read_model_path(store)
-    removed = 0
     if not path.exists():
-        return removed
+        return 0
     _check_not_directory(path)
+    return _empty(path)
+
+
+def _empty(path: Path) -> int:
+    """``rebuild``'s work on the file at ``path``."""
+    removed = 0
     try:
         conn = sqlite3.connect(path, timeout=RESET_TIMEOUT, isolation_level=None)
         try:
