@@ -14,7 +14,22 @@ from typing import Any
 
 from tapevm.domain.state import State
 
-MISSING: Any = object()
+
+
+class _Missing:
+    """The side of a change where the item is absent (one instance; it prints as ``MISSING``, so a
+    change shown in a REPL or a log reads ``b=MISSING``, not an object address)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:  # copies (and pickles) are the one instance: changes test it with ``is``
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 
 
 @dataclass(frozen=True)

@@ -305,3 +305,18 @@ def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
         for at in [m.seq for m in cp.metas()] + [head]:
             folded = fold_fields(store.read_fields("dst", 1, at), State(session="dst"))
             assert checkpoints_of(store, "dst").state_at(at).merged == folded.merged, at
+
+
+def test_a_change_shows_an_absent_side_as_missing_and_keeps_it_through_copies(store_url: str) -> None:
+    import copy
+
+    with open_store(store_url) as store:
+        with open_session("a", store) as s:
+            s.run("(define kept 1) (define gone 2)")
+        fork(store, "a", "b")
+        with open_session("b", store) as s:
+            s.run("(define new 3)")
+        changes = compare(store, "a", "b").diff.changes
+        added = next(c for c in changes if c.key == ("user", "new"))
+        assert added.status == "added" and "a=MISSING" in repr(added)
+        assert copy.deepcopy(added).status == "added"
