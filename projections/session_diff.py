@@ -15,7 +15,6 @@ from typing import Any
 from tapevm.domain.state import State
 
 
-
 class _Missing:
     """The side of a change where the item is absent (one instance; it prints as ``MISSING``, so a
     change shown in a REPL or a log reads ``b=MISSING``, not an object address)."""
