@@ -4,13 +4,14 @@ Opening a session for writing takes its lease (``tape_leases``) or fails at
 once with SessionLocked naming the holder.  The holder renews it from a
 heartbeat thread and releases it on close.  A lease is taken over when its
 holder is gone: same host and the pid no longer runs (kill -9 frees the
-session at once), or its heartbeat is older than LEASE_TIMEOUT seconds
+session at once), or its heartbeat is older than ``TAPE_LEASE_TIMEOUT`` seconds
 (another host died).  The store's optimistic concurrency (ConflictError)
 stays the last line of defence underneath.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -18,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError
+from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError, UsageError
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.side_tables import SideTables
@@ -26,8 +27,11 @@ from tapevm.infrastructure.side_tables import SideTables
 log = get_logger("tapevm.lease")
 
 LEASE_TABLE = "tape_leases"
-LEASE_TIMEOUT = float(os.environ.get("TAPE_LEASE_TIMEOUT", "30"))
-HEARTBEAT = LEASE_TIMEOUT / 4
+DEFAULT_LEASE_TIMEOUT = 30.0
+MAX_LEASE_TIMEOUT = 86_400.0
+# Overrides for tests: None reads TAPE_LEASE_TIMEOUT when a lease is checked, and beats a quarter of it.
+LEASE_TIMEOUT: float | None = None
+HEARTBEAT: float | None = None
 # Tokens of the leases this process holds: a row with this process's pid and another token is one it
 # could not release (a full disk refuses even that delete), not a live writer.
 _HELD: set[str] = set()
@@ -44,6 +48,29 @@ class LeaseHolder:
     def describe(self) -> str:
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since))
         return f"pid {self.pid} on {self.host} since {since}"
+
+
+def parse_lease_timeout(value: str | None) -> float:
+    """``TAPE_LEASE_TIMEOUT`` in seconds: the default when unset or empty, else a number from 1 to a day.
+
+    Anything else is a UsageError.  It is read when a lease is checked, not at import: a value that
+    is not a number failed every command with a traceback; 0 or less made every live writer's lease
+    look dead, so a second writer took it over; inf or nan broke the heartbeat thread.
+    """
+    if not value:
+        return DEFAULT_LEASE_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 1 <= seconds <= MAX_LEASE_TIMEOUT:  # (nan fails too)
+        raise UsageError(f"TAPE_LEASE_TIMEOUT={value!r}: give a number of seconds from 1 to {MAX_LEASE_TIMEOUT:,.0f}")
+    return seconds
+
+
+def lease_timeout() -> float:
+    """Seconds without a heartbeat after which a lease held from another host is taken over."""
+    return LEASE_TIMEOUT if LEASE_TIMEOUT is not None else parse_lease_timeout(os.environ.get("TAPE_LEASE_TIMEOUT"))
 
 
 def _alive(pid: int) -> bool:
@@ -66,24 +93,27 @@ def _table(db: SideTables) -> str:
 
 def lease_holder(store: EventStore, stream: str) -> LeaseHolder | None:
     """The live holder of ``stream``'s lease, or None (a dead holder counts as none)."""
+    timeout = lease_timeout()  # (a bad TAPE_LEASE_TIMEOUT is refused whether or not a row is there)
     db = SideTables(store)
     rows = db.query(f"SELECT session, pid, host, since, heartbeat FROM {_table(db)} WHERE session = ?", (stream,))
     if not rows:
         return None
     holder = LeaseHolder(str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), float(rows[0][3]), float(rows[0][4]))
-    return None if _is_dead(holder) else holder
+    return None if _is_dead(holder, timeout) else holder
 
 
-def _is_dead(holder: LeaseHolder) -> bool:
+def _is_dead(holder: LeaseHolder, timeout: float) -> bool:
     if holder.host == socket.gethostname() and not _alive(holder.pid):
         return True
-    return time.time() - holder.heartbeat > LEASE_TIMEOUT
+    return time.time() - holder.heartbeat > timeout
 
 
 class WriterLease:
     """A held lease; ``release`` (or garbage collection of the process) ends it."""
 
     def __init__(self, store: EventStore, stream: str, name: str | None = None) -> None:
+        self.timeout = lease_timeout()  # (refused before any row is read or written)
+        self.heartbeat = HEARTBEAT if HEARTBEAT is not None else self.timeout / 4
         self.db = SideTables(store)
         self.table = _table(self.db)
         self.stream = stream
@@ -102,7 +132,7 @@ class WriterLease:
                 holder = LeaseHolder(str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), float(rows[0][3]),
                                      float(rows[0][4]))
                 mine = (holder.pid, holder.host) == (pid, host) and str(rows[0][5]) not in _HELD
-                if not (mine or _is_dead(holder)):
+                if not (mine or _is_dead(holder, self.timeout)):
                     raise SessionLocked(f"session {name!r} is open for writing by {holder.describe()}; "
                                         "close it there, or read it with log/state/diff")
                 log.info("lease_taken_over", session=self.stream, dead_pid=holder.pid, host=holder.host)
@@ -126,7 +156,7 @@ class WriterLease:
         raise SessionLocked(f"session {name!r} is being opened by another process; try again")
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT):
+        while not self._stop.wait(self.heartbeat):
             try:
                 self.db.execute(f"UPDATE {self.table} SET heartbeat = ? WHERE session = ? AND token = ?",
                                 (time.time(), self.stream, self.token))

@@ -227,6 +227,19 @@ def test_a_bad_checkpoint_interval_variable_is_a_usage_error(s1: Tape, value: st
     assert s1("state", "-i", "s1", extra_env={"TAPE_CHECKPOINT_INTERVAL": "50"}).returncode == 0
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "0.5", "inf", "nan", "1e400"])
+def test_a_bad_lease_timeout_variable_is_a_usage_error(s1: Tape, value: str) -> None:
+    # read at import, 'abc' failed every command with a traceback; 0 or less made every live writer's
+    # lease look dead (a second writer took it over); inf broke the heartbeat thread
+    before = _head(s1)
+    for args in (("eval", "-i", "s1", "(define y 2)"), ("sessions",)):
+        r = s1(*args, extra_env={"TAPE_LEASE_TIMEOUT": value})
+        assert_one_line_error(r, 2, f"TAPE_LEASE_TIMEOUT={value!r}", "from 1 to 86,400")
+    assert _head(s1) == before
+    r = s1("eval", "-i", "s1", "(define y 2)", extra_env={"TAPE_LEASE_TIMEOUT": "5"})
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
 # -- F: PostgreSQL store URLs (refused before connecting: no server needed) ---------------------------
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
