@@ -17,7 +17,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError, UsageError
 from tapevm.infrastructure.logs import get_logger
@@ -73,6 +75,26 @@ def lease_timeout() -> float:
     return LEASE_TIMEOUT if LEASE_TIMEOUT is not None else parse_lease_timeout(os.environ.get("TAPE_LEASE_TIMEOUT"))
 
 
+# Lease times tapevm can write and show: from the epoch to the year 5138 (time.gmtime's range ends in 9999).
+_LATEST_TIME = 1e11
+
+
+def _holder(row: Sequence[Any]) -> LeaseHolder | None:
+    """A lease row ``(session, pid, host, since, heartbeat, ...)`` as its holder; None for a row tapevm
+    never writes (edited by hand, or damaged): a pid that is not one, a time that is not a time.
+
+    No live writer holds such a row, so it counts as a dead holder's and is taken over; reading it
+    as it is failed every command that looks at leases (``int('abc')``, ``gmtime(1e300)``).
+    """
+    try:
+        holder = LeaseHolder(str(row[0]), int(row[1]), str(row[2]), float(row[3]), float(row[4]))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not (0 < holder.pid < 2**31 and 0 <= holder.since < _LATEST_TIME and 0 <= holder.heartbeat < _LATEST_TIME):
+        return None  # (nan fails too)
+    return holder
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -98,8 +120,8 @@ def lease_holder(store: EventStore, stream: str) -> LeaseHolder | None:
     rows = db.query(f"SELECT session, pid, host, since, heartbeat FROM {_table(db)} WHERE session = ?", (stream,))
     if not rows:
         return None
-    holder = LeaseHolder(str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), float(rows[0][3]), float(rows[0][4]))
-    return None if _is_dead(holder, timeout) else holder
+    holder = _holder(rows[0])
+    return None if holder is None or _is_dead(holder, timeout) else holder
 
 
 def _is_dead(holder: LeaseHolder, timeout: float) -> bool:
@@ -129,16 +151,16 @@ class WriterLease:
             rows = self.db.query(f"SELECT session, pid, host, since, heartbeat, token FROM {self.table} "
                                  "WHERE session = ?", (self.stream,))
             if rows:
-                holder = LeaseHolder(str(rows[0][0]), int(rows[0][1]), str(rows[0][2]), float(rows[0][3]),
-                                     float(rows[0][4]))
-                mine = (holder.pid, holder.host) == (pid, host) and str(rows[0][5]) not in _HELD
-                if not (mine or _is_dead(holder, self.timeout)):
-                    raise SessionLocked(f"session {name!r} is open for writing by {holder.describe()}; "
-                                        "close it there, or read it with log/state/diff")
-                log.info("lease_taken_over", session=self.stream, dead_pid=holder.pid, host=holder.host)
-                # compare-and-swap on the dead holder's heartbeat: two takers cannot both win
+                holder = _holder(rows[0])
+                if holder is not None:
+                    mine = (holder.pid, holder.host) == (pid, host) and str(rows[0][5]) not in _HELD
+                    if not (mine or _is_dead(holder, self.timeout)):
+                        raise SessionLocked(f"session {name!r} is open for writing by {holder.describe()}; "
+                                            "close it there, or read it with log/state/diff")
+                log.info("lease_taken_over", session=self.stream, dead_pid=rows[0][1], host=rows[0][2])
+                # compare-and-swap on the dead holder's heartbeat, as stored: two takers cannot both win
                 got = self.db.run([(f"DELETE FROM {self.table} WHERE session = ? AND heartbeat = ? AND pid = ?",
-                                    (self.stream, holder.heartbeat, holder.pid)),
+                                    (self.stream, rows[0][4], rows[0][1])),
                                    (f"SELECT COUNT(*) FROM {self.table} WHERE session = ?", (self.stream,))])
                 if got[1][0][0]:
                     continue

@@ -108,3 +108,29 @@ def test_a_lease_this_process_could_not_release_is_taken_over_here(store_url: st
         with open_session("w", store) as again:  # refused itself before ("open for writing by pid <own>")
             assert again.eval("(+ 1 2)") == 3
         assert lease_holder(store, "w") is None
+
+
+@pytest.mark.parametrize("row", [("abc", "h", 1.0, 2.0), (99_999_999_999, "elsewhere", 1e300, 1e300),
+                                 (123, "elsewhere", "x", "y"), (0, "here", 0.0, 0.0)])
+def test_a_lease_row_tapevm_never_writes_counts_as_a_dead_holders(sqlite_path: str, row: tuple[object, ...]) -> None:
+    # a pid that is no number or no pid, a time gmtime cannot show: every command that looked at the
+    # row failed with an internal error (ValueError, OverflowError), and pid 0 held the session forever
+    import socket
+    import sqlite3
+
+    from tapevm.infrastructure.session_info import list_sessions
+
+    with open_session("w", sqlite_path) as s:
+        s.eval("(define x 1)")
+    if row[1] == "here":  # pid 0 on this host, beating now: os.kill(0, 0) signals the process group
+        row = (0, socket.gethostname(), time.time(), time.time())
+    db = sqlite3.connect(sqlite_path)
+    db.execute("INSERT INTO tape_leases VALUES ('w', ?, ?, ?, ?, 't')", row)
+    db.commit()
+    db.close()
+    with open_store(sqlite_path) as store:
+        assert lease_holder(store, "w") is None
+        assert [i.writer for i in list_sessions(store)] == [None]
+        with open_session("w", store) as again:  # taken over like a dead holder's
+            assert again.eval("(+ x 1)") == 2
+        assert lease_holder(store, "w") is None
