@@ -44,13 +44,14 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
         if address.at is not None and not 1 <= address.at <= s.head:
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
         events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
-        show = render.ValuePrinter(s.state)  # the head's content can show every value of the log
+        upto = s.head if stop is None else min(stop, s.head)
+        show = render.ValuePrinter(s.content_through(upto))
         if as_json:
             for r in events:
                 click.echo(orjson.dumps(render.event_json(r, show)).decode())
             return
         title = render.title_line(f"session {s.id}", out.is_terminal)
-        chunks = chain([title], render.event_chunks(events, show, out, s.head if stop is None else min(stop, s.head)))
+        chunks = chain([title], render.event_chunks(events, show, out, upto))
         if out.is_terminal:  # paged, and streamed into the pager: the first lines show at once
             click.echo_via_pager(chunks, color=True)
         else:

@@ -81,7 +81,7 @@ def restore(ctx: click.Context, name: str, session_id: str, as_json: bool) -> No
 def delta(ctx: click.Context, a: int, b: int, session_id: str, as_json: bool) -> None:
     """Show what changed between the states after events A and B."""
     with open_session_for(ctx, session_id, create=False) as s:
-        data = delta_json(s.id, a, b, s.delta(a, b), s.state)
+        data = delta_json(s.id, a, b, s.delta(a, b), s.content_through(max(a, b)))
     if as_json:
         print_json(data)
     else:

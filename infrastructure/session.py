@@ -17,9 +17,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from tapevm.domain.errors import BadAddress, ConflictError, SessionNotFound, TapeError, UsageError, VMError
+from tapevm.domain.errors import (
+    BadAddress,
+    ConflictError,
+    CorruptRecord,
+    SessionNotFound,
+    TapeError,
+    UsageError,
+    VMError,
+)
 from tapevm.domain.events import (
     Draft,
     Event,
@@ -116,6 +124,8 @@ class Session:
     # session writes none: the image was written when the form first ran, and a replay checks
     # the record without changing anything outside it.
     writes_images: bool = True
+    # A reader of a log damaged past some point (see ``_open``): why its head cannot be folded.
+    _damage: CorruptRecord | None = None
 
     def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
                  writable: bool = True, lease: bool = True) -> None:
@@ -145,7 +155,16 @@ class Session:
         # Latest valid checkpoint + the tail, never the whole log (issue 3); checkpoints are kept
         # per stream and read the session's events through its lineage (forks).
         self.checkpoints = checkpoints_of(store, stream, segments)
-        self._state = self.checkpoints.state_at(None)
+        try:
+            self._state = self.checkpoints.state_at(None)
+        except CorruptRecord as e:
+            if self.writable or not (head := store.last_seq(stream)):
+                raise
+            # A reader of a log damaged past some point: what lies before the damage is intact and stays
+            # readable (state_at, events); the head's state and the VM are not, and say why when asked.
+            self._damage, self._damaged_head = e, head
+            log.info("session_damaged", session=self.id, head=head, error=str(e))
+            return
         self._state.session = self.id
         if self._state.seq == 0:
             if not create:
@@ -175,16 +194,34 @@ class Session:
         self.world.image_lister = time_travel.image_lister()
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
 
+    if not TYPE_CHECKING:  # (hidden from mypy, which would let any attribute name through)
+        def __getattr__(self, name: str) -> Any:
+            """Only reached for an attribute that was never set: a damaged reader's state and VM."""
+            damage = self.__dict__.get("_damage")
+            if damage is not None and not name.startswith("__"):
+                raise damage
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # -- reading ---------------------------------------------------------------
+    @property
+    def damage(self) -> CorruptRecord | None:
+        """Why the head's state cannot be read, for a reader of a log damaged past some point (else None)."""
+        return self._damage
+
     @property
     def head(self) -> int:
         """The last event number of this session."""
-        return self._state.seq
+        return self._damaged_head if self._damage is not None else self._state.seq
 
     @property
     def state(self) -> State:
         """The folded state at the head (a copy: callers may keep it)."""
         return self._state.copy()
+
+    def content_through(self, n: int) -> State:
+        """A state whose content shows every value events 1..``n`` name: the head's (content only grows),
+        or for a reader of a log damaged past ``n``, the state after event ``n``."""
+        return self.state if self._damage is None else self.state_at(n)
 
     def state_at(self, n: int) -> State:
         """The state after event ``n``: the nearest checkpoint at or before ``n`` plus the tail."""

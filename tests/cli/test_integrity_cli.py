@@ -70,3 +70,41 @@ def test_an_event_that_decodes_but_does_not_fold_is_a_one_line_error(tape, tmp_p
         assert r.stderr.startswith(f"error: event {head + 2} (ContentStored) does not fold: ValueError: ")
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert tape("verify", "-i", "s").returncode == 0  # the chain is intact: the writer was wrong, not the bytes
+
+
+def test_a_log_damaged_late_is_still_readable_before_the_damage(tape, tmp_path: Path) -> None:
+    """Events committed before a damaged record are intact: readers show them and the states they
+    make; whatever needs the head (its state, a writer) fails with the damage, in one line."""
+    from tapevm.domain.errors import CorruptRecord
+    from tapevm.infrastructure.session import open_session
+
+    for form in ("(define a 1)", "(define b (list 2 3))", "(define c 3)"):  # events 2-4, 5-8, 9-11
+        assert tape("eval", "-i", "s", form).returncode == 0
+    conn = sqlite3.connect(_db(tmp_path), isolation_level=None)
+    (state,) = conn.execute("SELECT state FROM stored_events WHERE originator_version=9").fetchone()
+    conn.execute("UPDATE stored_events SET state=? WHERE originator_version=9", (state[:-1] + b"X",))
+    damage = "error: session 's' events 9-11: checksum mismatch (the record was altered or damaged)\n"
+
+    r = tape("state", "-i", "s", "--at", "8")
+    assert r.returncode == 0 and r.stderr == "" and "(2 3)" in r.stdout and "user        c" not in r.stdout
+    r = tape("log", "-i", "s", "--to", "8")
+    assert r.returncode == 0 and r.stderr == "" and "define user/b = (2 3)" in r.stdout
+    assert r.stdout.endswith("8 events\n")
+    assert tape("log", "-i", "s@4").returncode == 0
+    r = tape("delta", "-i", "s", "4", "8")
+    assert r.returncode == 0 and "user/b" in r.stdout
+    assert "(define b '(2 3))" in tape("export", "-i", "s@8").stdout
+    for args in (("state", "-i", "s"), ("log", "-i", "s"), ("eval", "-i", "s", "a"), ("state", "-i", "s", "--at", "10")):
+        r = tape(*args)
+        assert r.returncode == 1 and r.stderr == damage, (args, r.stderr)
+
+    with open_session("s", str(_db(tmp_path)), create=False, writable=False) as s:
+        assert s.head == 11 and isinstance(s.damage, CorruptRecord)
+        assert s.state_at(4).binding("user", "a") == 1
+        for read in (lambda: s.state, lambda: s.world, lambda: s.state_at(11)):
+            try:
+                read()
+            except CorruptRecord as e:
+                assert "events 9-11: checksum mismatch" in str(e)
+            else:
+                raise AssertionError("the head of a damaged log was read")
