@@ -57,6 +57,7 @@ COMPRESSION_MASK = 0x0F
 COMMIT_FORMAT = 1
 TOPIC_PREFIX = f"commit:{COMMIT_FORMAT}:"
 COMPRESS_THRESHOLD = 256  # bytes of JSON; below this zstd's frame overhead is not worth it
+MAX_EVENT = 2**63 - 1  # the largest event number a store can hold (SQLite's and PostgreSQL's 64-bit integers)
 ZSTD_LEVEL = 3
 MAX_DECODED_BYTES = 1 << 30  # PostgreSQL cannot store a larger field either
 # A record whose JSON is at least this long (a form that defined thousands of values, an image's
@@ -86,7 +87,20 @@ def topic_event_count(topic: str) -> int:
         raise CorruptRecord(f"malformed commit record topic {topic!r}") from None
     if fmt > COMMIT_FORMAT:
         raise CorruptRecord(f"commit format {fmt} is newer than this tapevm understands; upgrade tapevm")
+    if not 1 <= count <= MAX_EVENT:  # a record holds at least one event, and no more than a stream can
+        raise CorruptRecord(f"malformed commit record topic {topic!r}")
     return count
+
+
+def check_record_span(first: object, count: int) -> None:
+    """Refuse (CorruptRecord) a record whose events ``first..first+count-1`` are not event numbers.
+
+    A SQLite file edited by hand can hold any value in the event number column (text, a number
+    past 2**63-1 once its count is added): arithmetic on it, or handing it back to SQL, failed
+    with a TypeError or an OverflowError instead of naming the damage.
+    """
+    if type(first) is not int or not 0 <= first <= MAX_EVENT - count + 1:  # (0: the library's own rows may)
+        raise CorruptRecord(f"malformed event number {first!r:.40} in the store (a record of {count} events)")
 
 
 class RecordCodec:
@@ -161,6 +175,10 @@ class RecordCodec:
             raise CorruptRecord(f"session {stream!r} event {first}: malformed topic {topic!r}") from None
         except CorruptRecord as e:
             raise CorruptRecord(f"session {stream!r} event {first}: {e}") from None
+        try:
+            check_record_span(first, count)
+        except CorruptRecord as e:
+            raise CorruptRecord(f"session {stream!r}: {e}") from None
         where = f"session {stream!r} event {first}" if count == 1 else f"session {stream!r} events {first}-{first + count - 1}"
         try:
             if len(state) < HEADER_SIZE:

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import xxhash
 
-from tapevm.domain.errors import UsageError
+from tapevm.domain.errors import CorruptRecord, UsageError
 from tapevm.infrastructure.codec import (
     HEADER_SIZE,
     KEYED,
     LINK_SIZE,
     LINKED,
     LINKED_HEADER_SIZE,
+    check_record_span,
     topic_event_count,
 )
 from tapevm.infrastructure.lineage import NamedSessions, fork_origin, lineage
@@ -168,6 +169,11 @@ def _check_records(store: EventStore, session_id: str, key: bytes | None, report
                     count = counts[topic] = topic_event_count(topic)
                 except Exception:  # noqa: BLE001 - any malformed topic is an alteration
                     return bad(first, first, "altered", f"event {first}: the record's topic {topic!r} was altered")
+            try:
+                check_record_span(first, count)  # SQLite keeps any type in the event number column
+            except CorruptRecord:
+                return bad(expected_first, None, "altered", f"event {expected_first}: the record's event "
+                           f"number was altered to {first!r:.40}")
             last = first + count - 1
             if first != expected_first:
                 if first > expected_first:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from eventsourcing.persistence import IntegrityError
 
 from tapevm.domain.errors import CorruptRecord
-from tapevm.infrastructure.codec import topic_event_count
+from tapevm.infrastructure.codec import check_record_span, topic_event_count
 
 COMMIT_TOPIC_START = "commit:"
 
@@ -44,7 +44,9 @@ def head_of(version: int | None, topic: str | None) -> int:
         return 0
     if not isinstance(version, int):  # a damaged SQLite file can hand back any type
         raise CorruptRecord(f"malformed event number {version!r:.40} in the store")
-    return version + row_event_count(topic) - 1
+    count = row_event_count(topic)
+    check_record_span(version, count)  # (a head past 2**63-1 fails when it is handed back to SQL)
+    return version + count - 1
 
 
 def check_head(session: str, first: int, topic: str, head: int, fork_start: bool = False) -> None:

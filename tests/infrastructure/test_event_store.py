@@ -199,3 +199,28 @@ def test_form_submitted_fields_survive(store_url: str) -> None:
         store.append([RecordedEvent("s", 1, 1, 0.0, FormSubmitted(source="(+ 1 2)", file="a.lisp", line=3, column=1))])
         (r,) = store.read("s")
         assert r.event == FormSubmitted(source="(+ 1 2)", file="a.lisp", line=3, column=1)
+
+
+@pytest.mark.parametrize("edit", ["originator_version='abc'", "originator_version=9223372036854775807, topic='commit:1:2'",
+                                  "topic='commit:1:99999999999999999999'", "topic='commit:1:0'"])
+def test_an_event_number_or_count_edited_by_hand_is_a_corrupt_record(sqlite_path: str, edit: str) -> None:
+    # text in the event number column, or a number whose record ends past 2**63-1: reads failed with a
+    # TypeError (first + count) and heads with an OverflowError when handed back to SQLite
+    from tapevm.infrastructure.hash_chain import verify_chain
+
+    with open_store(sqlite_path) as store:
+        _append_commits(store, "s", 1, 3)
+    conn = sqlite3.connect(sqlite_path)
+    conn.execute(f"UPDATE stored_events SET {edit} WHERE originator_version=3")
+    conn.commit()
+    conn.close()
+    with open_store(sqlite_path) as store:
+        with pytest.raises(CorruptRecord) as read:
+            list(store.read("s"))
+        with pytest.raises(CorruptRecord) as head:
+            store.last_seq("s")
+            store.sessions()
+        for e in (read, head):
+            assert "malformed" in str(e.value) and "\n" not in str(e.value)
+        report = verify_chain(store, "s")
+        assert not report.ok and report.first_bad == 3 and report.problem == "altered"
