@@ -303,7 +303,12 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
         host, port = parts.hostname, parts.port
     except ValueError as e:  # "Invalid IPv6 URL", "Port out of range", a port that is not a number
         raise UsageError(f"bad store URL {redact_url(url)}: {e}") from None
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    options = parse_qs(parts.query)
+    repeated = sorted(k for k, values in options.items() if len(values) > 1)
+    if repeated:  # which one would win is a guess the user should not have to make
+        raise UsageError(f"option {repeated[0]!r} is given {len(options[repeated[0]])} times in store URL "
+                         f"{redact_url(url)}: give it once")
+    query = {k: values[0] for k, values in options.items()}
     unknown = sorted(set(query) - URL_OPTIONS)
     if unknown:  # a typo such as ?schem=x must not silently write to the public schema
         raise UsageError(

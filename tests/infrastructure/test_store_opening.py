@@ -58,6 +58,12 @@ def test_a_misspelt_url_option_is_refused() -> None:
         open_store("postgresql://postgres:pw@127.0.0.1:5432/test?schem=x")
 
 
+def test_an_option_given_twice_is_refused() -> None:
+    with pytest.raises(UsageError, match="option 'schema' is given 2 times in store URL .*: give it once") as e:
+        open_store("postgresql://postgres:secret@127.0.0.1:1/test?schema=a&schema=b")
+    assert "secret" not in str(e.value)
+
+
 def test_qualified_names_quote_each_part_as_postgresql_reads_it() -> None:
     from tapevm.infrastructure.side_tables import qualified_name
 
