@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from eventsourcing.persistence import PersistenceError
@@ -90,9 +91,18 @@ def read_model_path(store: EventStore) -> Path:
     """Where the read model of ``store`` lives."""
     location = store.url_for_display
     if "://" in location:
-        digest = hashlib.sha256(location.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(_server_store(location).encode()).hexdigest()[:16]
         return Path(tape_home()) / f"readmodel-{digest}.db"
     return Path(location + ".readmodel.db")
+
+
+def _server_store(url: str) -> str:
+    """Which store a server URL names (host, port, database, schema): the same whoever connects and
+    with whatever pool options, so that one store has one read model."""
+    parts = urlsplit(url)
+    schema = parse_qs(parts.query).get("schema", [""])[0]
+    host, port, database = parts.hostname or "127.0.0.1", parts.port or 5432, parts.path.lstrip("/") or "postgres"
+    return f"{parts.scheme}://{host}:{port}/{database}?schema={schema}"
 
 
 def _check_not_directory(path: Path) -> None:

@@ -210,3 +210,29 @@ def test_a_read_model_of_another_version_is_rebuilt_and_one_of_this_version_is_n
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA user_version").fetchone()[0] == rm.VERSION
         conn.close()
+
+
+@pytest.mark.postgres
+def test_one_server_store_has_one_read_model_however_its_url_is_spelt(postgres_url: str) -> None:
+    """Who connects, with which password and pool options, does not make another read model."""
+    from urllib.parse import urlsplit
+
+    base = postgres_url.split("?")[0]
+    parts = urlsplit(base)
+    spellings = [f"{base}?schema=rm_spelling", f"{base}?pool_size=3&schema=rm_spelling",
+                 base.replace(f"{parts.username}@", f"{parts.username}:pw@") + "?schema=rm_spelling&max_overflow=1"]
+    other = f"{base}?schema=rm_spelling_other"
+    try:
+        paths = set()
+        for url in spellings:
+            with open_store(url) as store:
+                paths.add(rm.read_model_path(store))
+        with open_store(other) as store:
+            assert rm.read_model_path(store) not in paths
+        assert len(paths) == 1
+    finally:
+        import psycopg
+
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS rm_spelling CASCADE")
+            conn.execute("DROP SCHEMA IF EXISTS rm_spelling_other CASCADE")
