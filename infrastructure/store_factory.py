@@ -44,6 +44,9 @@ def open_store(location: str | None = None, *, durability: str | None = None) ->
     from tapevm.infrastructure.sqlite_backend import open_sqlite_recorder
 
     path = location.removeprefix("sqlite:///")
+    if not path.strip():  # a file named '  ' in the current directory is never what was meant
+        raise UsageError(f"the store location {location!r} is blank: give a file path or a postgresql:// URL "
+                         "(--store or TAPE_STORE)")
     if "://" in path:
         raise UsageError(f"unsupported store URL {location!r}: use a file path or postgresql://...")
     file = Path(path)

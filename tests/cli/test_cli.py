@@ -188,6 +188,14 @@ def test_store_option_env_and_default_location(tape, tmp_path: Path) -> None:
     assert (tmp_path / "home" / "store.db").exists()
 
 
+def test_a_blank_store_location_is_a_usage_error(tape, tmp_path: Path) -> None:
+    # a blank TAPE_STORE made a store file named '  ' in the current directory ('sqlite:///': "is a directory")
+    for location in (" ", "  ", "sqlite:///", "sqlite:/// "):
+        for r in (tape("--store", location, "eval", "1"), tape("sessions", extra_env={"TAPE_STORE": location})):
+            assert_one_line_error(r, 2, "is blank", "TAPE_STORE")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_debug_shows_traceback(tape) -> None:
     r = tape("--debug", "log", "-i", "nobody")
     assert r.returncode != 0 and "Traceback" in r.stderr
