@@ -41,6 +41,7 @@ from tapevm.infrastructure.image_file import (
     read_image,
     write_image,
 )
+from tapevm.infrastructure.lineage import NamedSessions
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.store_factory import tape_home
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
@@ -420,6 +421,12 @@ def check_against_source(path: str | Path, store: Any) -> str | None:
     if not expected:
         return "the image carries no chain link (written before tapevm recorded one)"
     try:
+        head = NamedSessions.of(store).last_seq(str(name))
+        if head == 0:
+            return f"the store has no session {name!r}: --source checks an image against the store it was saved from"
+        if head < int(seq or 0):
+            return f"session {name!r} has events 1..{head}, and the image was saved at event {seq}: " \
+                   "it is not of this log (or the log lost its tail)"
         actual = link_at(store, str(name), int(seq or 0))
     except TapeError as e:
         return f"cannot read source session {name!r}: {e}"

@@ -32,6 +32,14 @@ def test_image_carries_the_chain_link_of_its_source(tape, tmp_path) -> None:
     assert tape("--store", str(other), "eval", "-i", "src", "(define a 2)").returncode == 0
     r = tape("--store", str(other), "image", "verify", str(image), "--source")
     assert r.returncode == 1 and "is not of this log" in r.stderr and "Traceback" not in r.stderr
+    # ... a shorter log of that name, and a store without it, are named as such
+    short = tmp_path / "short.db"
+    assert tape("--store", str(short), "eval", "-i", "src", "1").returncode == 0
+    r = tape("--store", str(short), "image", "verify", str(image), "--source")
+    assert r.returncode == 1 and "session 'src' has events 1..3, and the image was saved at event 8" in r.stderr
+    r = tape("--store", str(tmp_path / "none.db"), "image", "verify", str(image), "--source")
+    assert r.returncode == 1 and "the store has no session 'src': --source checks an image against the store " \
+        "it was saved from" in r.stderr
 
 
 def test_run_continue_runs_only_the_forms_not_committed(tape, tmp_path) -> None:
