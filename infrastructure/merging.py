@@ -137,6 +137,9 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
     src_addr = parse_address(source)
     src_stream, src_seq = resolve_address(store, src_addr)
     with Session(store, destination, create=False) as dest:
+        if dest.stream == src_stream:  # its own state, now or earlier: a merge would find nothing to take
+            raise UsageError(f"cannot merge session {src_addr.session!r} into itself (to go back to an earlier "
+                             "state, use 'tape snapshot' and 'tape restore')")
         ancestor = lineage.common_ancestor(store, src_stream, dest.stream)
         ancestor = min(ancestor, src_seq)
         ours = dest.state

@@ -64,7 +64,7 @@ class ReadError(VMError):
     def __init__(
         self, message: str, line: int, column: int, filename: str = "<input>", *, incomplete: bool = False
     ) -> None:
-        where = f"{filename}:" if filename and not filename.startswith("<") else ""
+        where = f"{filename}, " if filename and not filename.startswith("<") else ""
         super().__init__(f"syntax error: {message} at {where}line {line}, column {column}")
         self.reason = message
         self.line = line

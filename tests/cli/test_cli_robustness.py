@@ -212,10 +212,19 @@ def test_empty_session_ids_are_usage_errors(s1: Tape, tmp_path: Path, args: tupl
     assert "a" not in json.loads(s1("sessions", "--json").stdout)
 
 
-def test_take_from_the_session_itself_is_refused(s1: Tape) -> None:
+def test_take_or_merge_from_the_session_itself_is_refused(s1: Tape) -> None:
     before = _head(s1)
     assert_one_line_error(s1("take", "s1", "x", "-i", "s1"), 2, "into itself")
+    assert_one_line_error(s1("merge", "s1", "-i", "s1"), 2, "cannot merge session 's1' into itself")
+    assert_one_line_error(s1("merge", "s1@1", "-i", "s1"), 2, "into itself")
     assert _head(s1) == before
+
+
+def test_a_syntax_error_in_a_file_names_the_file_line_and_column(s1: Tape, tmp_path: Path) -> None:
+    program = tmp_path / "syn.lisp"
+    program.write_text("(define x 1)\n(define y (\n")
+    assert_one_line_error(s1("run", str(program), "-i", "s1"), 2,
+                          f"syntax error: unterminated list at {program}, line 2, column 11")
 
 
 

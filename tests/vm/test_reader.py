@@ -104,7 +104,7 @@ def test_read_errors_name_line_and_column(source: str, fragment: str, line: int,
 def test_error_message_format() -> None:
     with pytest.raises(ReadError, match=r"^syntax error: unterminated string at line 3, column 5$"):
         read_forms('1\n2\n(fn "abc')
-    with pytest.raises(ReadError, match=r"^syntax error: unexpected '\)' .* at prog.lisp:line 1, column 3$"):
+    with pytest.raises(ReadError, match=r"^syntax error: unexpected '\)' .* at prog.lisp, line 1, column 3$"):
         read_forms("1 )", "prog.lisp")
 
 
