@@ -122,7 +122,7 @@ def info(ctx: click.Context, session_id: str, as_json: bool) -> None:
         return
     table = Table(title=f"session {session_id}", show_header=False)
     table.add_column("key", style="cyan")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")  # a long store URL or path is shown whole
     for k, v in data.items():
         table.add_row(k, render.iso_time(v) if k.endswith("_time") else ("-" if v is None else str(v)))
     out.print(table)

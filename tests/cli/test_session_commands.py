@@ -188,3 +188,14 @@ def test_branch_commands_on_postgres(tape, postgres_url: str) -> None:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_info_shows_a_long_store_location_whole(tape, tmp_path: Path) -> None:
+    store = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / "store.db"
+    store.parent.mkdir()
+    assert tape("--store", str(store), "eval", "-i", "s", "1").returncode == 0
+    r = tape("--store", str(store), "info", "-i", "s", extra_env={"COLUMNS": "80"})
+    assert r.returncode == 0 and "…" not in r.stdout
+    shown = "".join(line.split("│")[2].strip() for line in r.stdout.splitlines()
+                    if line.count("│") == 3 and line.split("│")[1].strip() in ("store", ""))
+    assert str(store) in shown
