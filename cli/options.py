@@ -100,7 +100,9 @@ def read_program(file: Path) -> str:
     """The text of a Lisp program; a UsageError when it is missing, too large from a pipe, or not UTF-8.
 
     ``-`` is standard input.  A pipe (``tape run <(generate)``) or a device is read up to
-    ``MAX_PROGRAM_BYTES``: it could be endless.
+    ``MAX_PROGRAM_BYTES``: it could be endless.  A leading UTF-8 byte order mark (which some
+    editors write) is dropped: read as a symbol, it failed the first form as an unbound symbol
+    that prints as nothing.
     """
     name = "standard input" if str(file) == "-" else str(file)
     try:
@@ -111,10 +113,13 @@ def read_program(file: Path) -> str:
                 data = _read_capped(stream, name)
         else:
             data = file.read_bytes()
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"no such file: {file}") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise UsageError(f"cannot read {name}: it is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                         f"{e.start}); convert it to UTF-8") from None
+    except OSError as e:
         raise UsageError(f"cannot read {name}: {e}") from None
 
 

@@ -196,6 +196,18 @@ def test_a_blank_store_location_is_a_usage_error(tape, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_program_with_a_byte_order_mark_runs_and_one_not_in_utf8_says_where(tape, tmp_path: Path) -> None:
+    # the mark (some editors write it) was read as a symbol: the first form failed, unbound, and was recorded
+    bom = tmp_path / "bom.lisp"
+    bom.write_bytes(b"\xef\xbb\xbf(define x 1)\n(println (+ x 1))\n")
+    r = tape("run", str(bom), "-i", "b")
+    assert r.returncode == 0 and r.stdout == "2\n" and r.stderr == "", r.stderr
+    latin = tmp_path / "latin.lisp"
+    latin.write_bytes(b'(define s "caf\xe9")\n')
+    assert_one_line_error(tape("run", str(latin), "-i", "b"), 2, "not UTF-8 text (byte 0xe9 at offset 14)",
+                          "convert it to UTF-8")
+
+
 def test_debug_shows_traceback(tape) -> None:
     r = tape("--debug", "log", "-i", "nobody")
     assert r.returncode != 0 and "Traceback" in r.stderr
