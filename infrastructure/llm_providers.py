@@ -11,6 +11,7 @@ a replay never calls a provider again.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -27,6 +28,8 @@ ENV_BASE_URL = "TAPE_LLM_BASE_URL"   # e.g. http://127.0.0.1:8000/v1
 ENV_API_KEY = "TAPE_LLM_API_KEY"
 ENV_MODEL = "TAPE_LLM_MODEL"
 ENV_TIMEOUT = "TAPE_LLM_TIMEOUT"     # seconds, default 60
+DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 3600.0
 
 
 class LLMProvider(Protocol):
@@ -94,11 +97,7 @@ class OpenAICompatibleLLM:
         base = env.get(ENV_BASE_URL)
         if not base:
             raise EffectProviderError(f"{ENV_PROVIDER}=openai needs {ENV_BASE_URL} (e.g. https://api.openai.com/v1)")
-        try:
-            timeout = float(env.get(ENV_TIMEOUT, "60"))
-        except ValueError:
-            raise EffectProviderError(f"{ENV_TIMEOUT} must be a number of seconds") from None
-        return cls(base, env.get(ENV_API_KEY), env.get(ENV_MODEL), timeout)
+        return cls(base, env.get(ENV_API_KEY), env.get(ENV_MODEL), parse_timeout(env.get(ENV_TIMEOUT)))
 
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
         import urllib.error  # here: urllib.request (http, ssl, email) costs every tape command ~10 ms
@@ -131,6 +130,25 @@ class OpenAICompatibleLLM:
             return str(data["choices"][0]["message"]["content"])
         except (KeyError, IndexError, TypeError):
             raise LLMCallFailed(f"unexpected answer from {self.base_url}: {str(data)[:200]}") from None
+
+
+def parse_timeout(value: str | None) -> float:
+    """``TAPE_LLM_TIMEOUT`` in seconds: the default when unset or empty, else a number in (0, 3600].
+
+    Anything else is an EffectProviderError naming the variable and the range.  Only a non-number
+    used to be refused: 0 or less, nan and inf reached urllib, whose errors ('Timeout value out of
+    range', an OverflowError from inf) were recorded as the call's failure instead of the setting's.
+    """
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_TIMEOUT:  # (nan fails too)
+        raise EffectProviderError(
+            f"{ENV_TIMEOUT}={value!r}: give a number of seconds more than 0 and at most {MAX_TIMEOUT:,.0f}")
+    return seconds
 
 
 def llm_from_environment(env: Mapping[str, str] | None = None) -> LLMProvider | None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.cli._errors import assert_one_line_error
+
 
 @pytest.fixture
 def base_url() -> Iterator[str]:
@@ -38,3 +40,10 @@ def test_ask_through_the_cli_then_replay_offline(tape: Any, base_url: str) -> No
     assert r.returncode == 0 and r.stdout.splitlines()[-1] == '"stub says: ping"'
     r = tape("replay", "--verify")  # no provider configured: answered from the log
     assert r.returncode == 0 and "identical to the record" in r.stdout
+
+
+def test_a_timeout_out_of_range_is_one_line_naming_the_variable(tape: Any, base_url: str) -> None:
+    env = {"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": base_url, "TAPE_LLM_TIMEOUT": "inf"}
+    r = tape("eval", '(ask "hi" :model "m")', extra_env=env)  # was recorded as an OverflowError
+    assert_one_line_error(r, 1, "effect-unavailable", "TAPE_LLM_TIMEOUT='inf'", "more than 0 and at most 3,600")
+    assert "OverflowError" not in r.stderr

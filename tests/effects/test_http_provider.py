@@ -88,6 +88,18 @@ def test_http_errors_are_recorded_effect_errors(stub: tuple[Stub, str], store_ur
 def test_configuration_errors() -> None:
     with pytest.raises(EffectProviderError, match="needs TAPE_LLM_BASE_URL"):
         llm_from_environment({"TAPE_LLM": "openai"})
-    with pytest.raises(EffectProviderError, match="TAPE_LLM_TIMEOUT must be a number"):
-        llm_from_environment({"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": "http://x", "TAPE_LLM_TIMEOUT": "soon"})
     assert llm_from_environment({}) is None
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "0", "nan", "inf", "-inf", "3600.5", "1e400"])
+def test_timeout_out_of_range_is_refused_naming_the_variable_and_range(value: str) -> None:
+    # -1, 0, nan and inf were accepted: urllib then failed each call (inf as an OverflowError)
+    with pytest.raises(EffectProviderError, match=r"TAPE_LLM_TIMEOUT=.*more than 0 and at most 3,600"):
+        llm_from_environment({"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": "http://x", "TAPE_LLM_TIMEOUT": value})
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0.5", 0.5), ("3600", 3600.0), ("", 60.0), (None, 60.0)])
+def test_timeout_in_range_is_used(value: str | None, seconds: float) -> None:
+    env = {"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": "http://x"} | ({} if value is None else {"TAPE_LLM_TIMEOUT": value})
+    llm = llm_from_environment(env)
+    assert isinstance(llm, OpenAICompatibleLLM) and llm.timeout == seconds
