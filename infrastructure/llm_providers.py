@@ -97,7 +97,7 @@ class OpenAICompatibleLLM:
         base = env.get(ENV_BASE_URL)
         if not base:
             raise EffectProviderError(f"{ENV_PROVIDER}=openai needs {ENV_BASE_URL} (e.g. https://api.openai.com/v1)")
-        return cls(base, env.get(ENV_API_KEY), env.get(ENV_MODEL), parse_timeout(env.get(ENV_TIMEOUT)))
+        return cls(parse_base_url(base), env.get(ENV_API_KEY), env.get(ENV_MODEL), parse_timeout(env.get(ENV_TIMEOUT)))
 
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
         import urllib.error  # here: urllib.request (http, ssl, email) costs every tape command ~10 ms
@@ -130,6 +130,27 @@ class OpenAICompatibleLLM:
             return str(data["choices"][0]["message"]["content"])
         except (KeyError, IndexError, TypeError):
             raise LLMCallFailed(f"unexpected answer from {self.base_url}: {str(data)[:200]}") from None
+
+
+def parse_base_url(value: str) -> str:
+    """``TAPE_LLM_BASE_URL`` when it is an http:// or https:// URL with a host, else an EffectProviderError.
+
+    Checked when the provider is made, so the error names the variable: ``notaurl`` and
+    ``file:///...`` reached urllib (an 'unknown url type' per call), ``http://[::1`` was
+    recorded as urllib's raw ValueError text.
+    """
+    from urllib.parse import urlsplit  # here, like urllib.request: only an openai provider pays for it
+
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - a port that is not a number (or out of range) raises here
+        ok = url.scheme in ("http", "https") and bool(url.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise EffectProviderError(
+            f"{ENV_BASE_URL}={value!r}: give an http:// or https:// URL with a host (e.g. https://api.openai.com/v1)")
+    return value
 
 
 def parse_timeout(value: str | None) -> float:

@@ -47,3 +47,9 @@ def test_a_timeout_out_of_range_is_one_line_naming_the_variable(tape: Any, base_
     r = tape("eval", '(ask "hi" :model "m")', extra_env=env)  # was recorded as an OverflowError
     assert_one_line_error(r, 1, "effect-unavailable", "TAPE_LLM_TIMEOUT='inf'", "more than 0 and at most 3,600")
     assert "OverflowError" not in r.stderr
+
+
+def test_a_base_url_that_is_not_a_url_is_one_line_naming_the_variable(tape: Any) -> None:
+    for value in ("notaurl", "http://[::1", "file:///etc/hosts"):
+        r = tape("eval", '(ask "hi" :model "m")', extra_env={"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": value})
+        assert_one_line_error(r, 1, "effect-unavailable", f"TAPE_LLM_BASE_URL={value!r}", "http:// or https:// URL")

@@ -103,3 +103,17 @@ def test_timeout_in_range_is_used(value: str | None, seconds: float) -> None:
     env = {"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": "http://x"} | ({} if value is None else {"TAPE_LLM_TIMEOUT": value})
     llm = llm_from_environment(env)
     assert isinstance(llm, OpenAICompatibleLLM) and llm.timeout == seconds
+
+
+@pytest.mark.parametrize("value", ["notaurl", "http://[::1", "file:///etc/passwd", "ftp://host/v1", "http://",
+                                   "https:///v1", "http://host:port/v1", "127.0.0.1:8000/v1"])
+def test_a_base_url_that_is_not_http_with_a_host_is_refused_naming_the_variable(value: str) -> None:
+    # notaurl and file:/// were accepted; http://[::1 was recorded as urllib's raw ValueError text
+    with pytest.raises(EffectProviderError, match=r"TAPE_LLM_BASE_URL=.*give an http:// or https:// URL with a host"):
+        llm_from_environment({"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": value})
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:8000/v1", "https://api.openai.com/v1/", "http://[::1]:8080"])
+def test_http_base_urls_are_accepted(value: str) -> None:
+    llm = llm_from_environment({"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": value})
+    assert isinstance(llm, OpenAICompatibleLLM) and llm.base_url == value.rstrip("/")
