@@ -46,8 +46,8 @@ class ScriptedLLM:
     """Deterministic answers: the first rule whose regex matches the prompt, else the default.
 
     A script file is JSON: ``{"rules": [{"match": REGEX, "answer": TEXT}, ...], "default": TEXT}``;
-    ``{prompt}`` in an answer is replaced by the prompt.  Without rules and default
-    it echoes the prompt.
+    ``{prompt}`` in an answer is replaced by the prompt.  Made in Python without rules and default
+    it echoes the prompt (``TAPE_LLM=echo``); a script file must have one of them.
     """
 
     def __init__(self, rules: list[tuple[str, str]] | None = None, default: str | None = None,
@@ -58,17 +58,21 @@ class ScriptedLLM:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ScriptedLLM:
+        """The script in a JSON file; an EffectProviderError saying what a script holds when it is not one.
+
+        The format is closed: an object with ``rules`` (a non-empty list of ``{"match", "answer"}``
+        strings) and/or ``default`` (a string).  A file with neither (``{"x": 1}``, a misspelt
+        ``"defualt"``) was accepted and answered ``echo: ...``, which looks like a working script.
+        """
         try:
             data = orjson.loads(Path(path).read_bytes())
-            rules = [(r["match"], r["answer"]) for r in data.get("rules", [])]
-            default = data.get("default")
-            return cls(rules, default)
         except FileNotFoundError:
             raise EffectProviderError(f"no LLM script file {path} (set {ENV_PROVIDER}=script:PATH to an existing file)") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, re.error) as e:
-            raise EffectProviderError(
-                f"bad LLM script {path}: {e} (expected {{\"rules\": [{{\"match\": ..., \"answer\": ...}}], \"default\": ...}})"
-            ) from None
+        except orjson.JSONDecodeError as e:
+            raise bad_script(path, f"not JSON ({e})") from None
+        except OSError as e:
+            raise bad_script(path, str(e)) from None
+        return cls(*_script_content(path, data))
 
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
         if self.rule is not None:
@@ -79,6 +83,39 @@ class ScriptedLLM:
         if self.default is not None:
             return self.default.replace("{prompt}", prompt)
         return f"echo: {prompt}"
+
+
+SCRIPT_SHAPE = '{"rules": [{"match": REGEX, "answer": TEXT}, ...], "default": TEXT}, at least one of the two'
+
+
+def bad_script(path: str | Path, reason: str) -> EffectProviderError:
+    """The error for a script file that is not a script: the reason, and what a script holds."""
+    return EffectProviderError(f"bad LLM script {path}: {reason} (expected {SCRIPT_SHAPE})")
+
+
+def _script_content(path: str | Path, data: Any) -> tuple[list[tuple[str, str]], str | None]:
+    """The rules and default of a decoded script file; an EffectProviderError naming what is wrong."""
+    if not isinstance(data, dict):
+        raise bad_script(path, f"it is a JSON {type(data).__name__}, not an object")
+    unknown = sorted(set(data) - {"rules", "default"})
+    if unknown:
+        raise bad_script(path, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+    rules, default = data.get("rules", []), data.get("default")
+    if not isinstance(rules, list):
+        raise bad_script(path, '"rules" is not a list')
+    for n, rule in enumerate(rules, 1):
+        if not (isinstance(rule, dict) and set(rule) == {"match", "answer"}
+                and all(isinstance(v, str) for v in rule.values())):
+            raise bad_script(path, f'rule {n} is not {{"match": REGEX, "answer": TEXT}} (both strings)')
+        try:
+            re.compile(rule["match"])
+        except re.error as e:
+            raise bad_script(path, f"rule {n}: {rule['match']!r} is not a regular expression ({e})") from None
+    if default is not None and not isinstance(default, str):
+        raise bad_script(path, '"default" is not a string')
+    if not rules and default is None:
+        raise bad_script(path, "it has no rules and no default")
+    return [(r["match"], r["answer"]) for r in rules], default
 
 
 class OpenAICompatibleLLM:

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,3 +54,13 @@ def test_a_base_url_that_is_not_a_url_is_one_line_naming_the_variable(tape: Any)
     for value in ("notaurl", "http://[::1", "file:///etc/hosts"):
         r = tape("eval", '(ask "hi" :model "m")', extra_env={"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": value})
         assert_one_line_error(r, 1, "effect-unavailable", f"TAPE_LLM_BASE_URL={value!r}", "http:// or https:// URL")
+
+
+def test_a_script_file_without_rules_or_default_is_one_line_saying_what_a_script_holds(
+        tape: Any, tmp_path: Path) -> None:
+    script = tmp_path / "s.json"
+    script.write_text('{"x": 1}')  # was accepted, and answered "echo: hi"
+    r = tape("eval", '(ask "hi")', extra_env={"TAPE_LLM": f"script:{script}"})
+    assert_one_line_error(r, 1, "effect-unavailable", f"bad LLM script {script}: unknown key 'x'",
+                          '{"rules": [{"match": REGEX, "answer": TEXT}, ...], "default": TEXT}')
+    assert "echo" not in r.stdout

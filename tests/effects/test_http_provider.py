@@ -6,12 +6,13 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tapevm.domain.errors import EffectProviderError
-from tapevm.infrastructure.llm_providers import OpenAICompatibleLLM, llm_from_environment
+from tapevm.infrastructure.llm_providers import OpenAICompatibleLLM, ScriptedLLM, llm_from_environment
 from tapevm.infrastructure.replay import replay
 from tapevm.infrastructure.session import open_session
 
@@ -117,3 +118,34 @@ def test_a_base_url_that_is_not_http_with_a_host_is_refused_naming_the_variable(
 def test_http_base_urls_are_accepted(value: str) -> None:
     llm = llm_from_environment({"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": value})
     assert isinstance(llm, OpenAICompatibleLLM) and llm.base_url == value.rstrip("/")
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ('{"x": 1}', "unknown key 'x'"),                     # was accepted, and answered "echo: ..."
+    ('{}', "no rules and no default"),
+    ('{"rules": []}', "no rules and no default"),
+    ('{"default": "d", "defualt": "e"}', "unknown key 'defualt'"),
+    ('[]', "a JSON list, not an object"),
+    ('{"rules": {"match": "a", "answer": "b"}}', '"rules" is not a list'),
+    ('{"rules": [{"match": "a", "answer": 1}]}', "rule 1 is not"),
+    ('{"rules": [{"match": "a", "anwser": "b"}]}', "rule 1 is not"),
+    ('{"rules": [{"match": "(", "answer": "b"}]}', "rule 1: '(' is not a regular expression"),
+    ('{"default": 3}', '"default" is not a string'),
+    ('nope', "not JSON"),
+])
+def test_a_script_file_that_is_not_a_script_is_refused_saying_what_a_script_holds(
+        tmp_path: Path, content: str, says: str) -> None:
+    script = tmp_path / "s.json"
+    script.write_text(content)
+    with pytest.raises(EffectProviderError) as e:
+        llm_from_environment({"TAPE_LLM": f"script:{script}"})
+    assert says in str(e.value) and '{"rules": [{"match": REGEX, "answer": TEXT}, ...], "default": TEXT}' in str(e.value)
+
+
+def test_a_script_file_with_rules_or_a_default_answers(tmp_path: Path) -> None:
+    script = tmp_path / "s.json"
+    script.write_text('{"default": "no idea: {prompt}"}')
+    assert ScriptedLLM.from_file(script).complete("hi", {}) == "no idea: hi"
+    script.write_text('{"rules": [{"match": "^h", "answer": "hello"}]}')
+    llm = ScriptedLLM.from_file(script)
+    assert llm.complete("hi", {}) == "hello" and llm.complete("yo", {}) == "echo: yo"
