@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -36,12 +37,36 @@ def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bo
             return
         result, _ = run_sql(store, statement, fresh=do_rebuild)
     if as_json:
-        print_json([dict(zip(result.columns, map(_cell, row), strict=True)) for row in result.rows])
+        keys = json_keys(result.columns)
+        print_json([dict(zip(keys, map(_cell, row), strict=True)) for row in result.rows])
         return
     rows: list[render.Row] = [(tuple("NULL" if v is None else str(_cell(v)) for v in row), None)
                               for row in result.rows]
     for text in render.titled_table(f"{len(result.rows)} rows", result.columns, rows, out):
         click.echo(text, nl=False, color=out.is_terminal)
+
+
+def json_keys(columns: Sequence[str]) -> list[str]:
+    """One distinct key per column for ``--json``: a repeated name gets a suffix, ``x``, ``x:2``, ``x:3``...
+
+    A row is an object keyed by column, and ``select 'a' as x, 'b' as x`` gave ``{"x": "b"}``: the
+    first value was lost.  A suffix is never a name another column has (``x:2`` given as a column
+    name keeps it; the second ``x`` becomes ``x:3``), so every value keeps a key of its own.
+    """
+    taken = set(columns)
+    seen: set[str] = set()
+    keys = []
+    for name in columns:
+        key = name
+        if name in seen:
+            n = 2
+            while f"{name}:{n}" in taken:
+                n += 1
+            key = f"{name}:{n}"
+            taken.add(key)
+        seen.add(name)
+        keys.append(key)
+    return keys
 
 
 def _cell(value: Any) -> Any:

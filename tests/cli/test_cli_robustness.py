@@ -281,6 +281,15 @@ def test_sql_renders_blobs_as_hex(s1: Tape) -> None:
     assert r.returncode == 0 and "ff01" in r.stdout.splitlines()[-1], r.stdout
 
 
+def test_sql_json_keeps_every_value_of_columns_with_the_same_name(s1: Tape) -> None:
+    r = s1("sql", "select 'a' as x, 'b' as x", "--json")  # gave [{"x": "b"}]
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"x": "a", "x:2": "b"}]
+    r = s1("sql", "select 1 as x, 2 as x, 3 as \"x:2\", 4 as x, 5 as y", "--json")
+    assert r.returncode == 0, r.stderr
+    assert list(json.loads(r.stdout)[0].items()) == [("x", 1), ("x:3", 2), ("x:2", 3), ("x:4", 4), ("y", 5)]
+
+
 @pytest.mark.parametrize("statement", ["", "   "])
 def test_sql_refuses_an_empty_statement(s1: Tape, statement: str) -> None:
     assert_one_line_error(s1("sql", statement), 2, "the statement is empty")
