@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 from rich.table import Table
 from rich.text import Text
 
@@ -123,7 +122,7 @@ def list_(directory: Path | None, as_json: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def export(file: Path) -> None:
     """Print the whole image as readable JSON on stdout (``tape image import`` reads it back)."""
-    click.echo(orjson.dumps(image_ops.export_image(file), option=orjson.OPT_INDENT_2).decode())
+    print_json(image_ops.export_image(file))
 
 
 @image.command("import")

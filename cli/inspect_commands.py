@@ -5,7 +5,6 @@ from __future__ import annotations
 from itertools import chain
 
 import click
-import orjson
 from rich.table import Table
 
 from tapevm.cli import render
@@ -16,6 +15,7 @@ from tapevm.cli.options import (
     open_store_for,
     out,
     print_json,
+    print_json_line,
     session_option,
 )
 from tapevm.domain.errors import BadAddress, UsageError
@@ -48,7 +48,7 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
         show = render.ValuePrinter(s.content_through(upto))
         if as_json:
             for r in events:
-                click.echo(orjson.dumps(render.event_json(r, show)).decode())
+                print_json_line(render.event_json(r, show))
             return
         title = render.title_line(f"session {s.id}", out.is_terminal)
         chunks = chain([title], render.event_chunks(events, show, out, upto))

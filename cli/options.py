@@ -153,8 +153,32 @@ def open_store_for(ctx: click.Context) -> EventStore:
     return open_store(store_location(ctx), durability=ctx.obj.get("durability"))
 
 
+# Characters str.splitlines() (and other line splitters) break a line at that JSON leaves unescaped
+# in strings: NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR (control characters are escaped by orjson).
+_LINE_BREAKS_JSON_KEEPS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def json_text(data: Any, *, indent: bool = False) -> str:
+    """``data`` as JSON text that no line splitter breaks inside a string: every JSON output goes through here.
+
+    Valid JSON may hold U+0085, U+2028 and U+2029 unescaped, but ``str.splitlines()`` splits a
+    ``tape log --json`` line there, leaving two halves that are not JSON.  Escaped as ``\\uXXXX``
+    they decode to the same text.  (They can only occur inside strings: JSON outside them is ASCII.)
+    """
+    text = orjson.dumps(data, option=orjson.OPT_INDENT_2 if indent else 0).decode()
+    if "\u2028" in text or "\u2029" in text or "\x85" in text:
+        text = text.translate(_LINE_BREAKS_JSON_KEEPS)
+    return text
+
+
 def print_json(data: Any) -> None:
-    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    """One JSON document, indented."""
+    click.echo(json_text(data, indent=True))
+
+
+def print_json_line(data: Any) -> None:
+    """One JSON document on one line (the JSON-lines outputs: ``log --json``, ``audit --json``)."""
+    click.echo(json_text(data))
 
 
 def show_outcome(outcome: FormOutcome, echo_value: bool) -> None:

@@ -8,10 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
 from tapevm.cli import render
-from tapevm.cli.options import EVENT_NUMBER, json_option, open_session_for, print_json, session_option
+from tapevm.cli.options import (
+    EVENT_NUMBER,
+    json_option,
+    open_session_for,
+    print_json,
+    print_json_line,
+    session_option,
+)
 from tapevm.domain.errors import UsageError
 from tapevm.domain.state import State
 from tapevm.infrastructure.audit import AUDIT_KINDS, AuditEntry, audit
@@ -45,7 +51,7 @@ def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, ki
         entries = audit(s.store, s.id, show, start, stop, kinds)
         if as_json:
             for entry in entries:
-                click.echo(orjson.dumps(entry.as_json()).decode())
+                print_json_line(entry.as_json())
             return
         click.echo_via_pager(_lines(entries))
 

@@ -16,6 +16,7 @@ from tapevm.cli.options import (
     open_session_for,
     open_store_for,
     out,
+    print_json,
     read_program,
     session_option,
     show_outcome,
@@ -57,7 +58,7 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
         result = replay(store, session_id, to=to, verify=verify or program is not None, program=forms, fork=fork,
                         live_from=(live_from if live_from is not None else 1) if live_effects else None)
     if as_json:
-        click.echo(orjson.dumps(result_json(result), option=orjson.OPT_INDENT_2).decode())
+        print_json(result_json(result))
     else:
         show_result(result)
     if result.divergence is not None:

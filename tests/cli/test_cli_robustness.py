@@ -272,6 +272,23 @@ def test_bad_postgres_urls_are_one_line_usage_errors(tape: Tape, url: str, texts
     assert "secret" not in r.stderr and "internal error" not in r.stderr
 
 
+# -- JSON lines ----------------------------------------------------------------------------------------
+def test_json_lines_escape_the_line_breaks_json_keeps_so_splitlines_sees_one_line_per_document(s1: Tape) -> None:
+    text = "a\u2028b\u2029c\x85d"
+    r = s1("eval", "-i", "s1", f'(define t "{text}") (print t)')
+    assert r.returncode == 0, r.stderr
+    for args in (("log", "-i", "s1", "--json"), ("audit", "-i", "s1", "--json")):
+        r = s1(*args)
+        assert r.returncode == 0, r.stderr
+        for ch in ("\u2028", "\u2029", "\x85"):
+            assert ch not in r.stdout, (args, ch)  # escaped as \u2028...: a line splitter broke a line there
+        lines = r.stdout.splitlines()
+        docs = [json.loads(line) for line in lines]  # one whole document per line
+        assert text in json.dumps(docs, ensure_ascii=False), args
+    r = s1("sql", "select 'a' || char(8232) || 'b' as t", "--json")  # indented documents use the same helper
+    assert r.returncode == 0 and "\u2028" not in r.stdout and json.loads(r.stdout) == [{"t": "a\u2028b"}]
+
+
 # -- E: tape sql --------------------------------------------------------------------------------------
 def test_sql_renders_blobs_as_hex(s1: Tape) -> None:
     r = s1("sql", "select zeroblob(2) as b, x'ff01' as c", "--json")
