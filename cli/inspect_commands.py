@@ -100,7 +100,7 @@ def sessions(ctx: click.Context, as_json: bool) -> None:
     for col in ("id", "events", "bytes", "last activity", "parent", "live writer"):
         table.add_column(col, justify="right" if col in ("events", "bytes") else "left")
     for r in rows:
-        table.add_row(r.session, str(r.events), str(r.stored_bytes), render.iso_time(r.last_activity),
+        table.add_row(render.visible(r.session), str(r.events), str(r.stored_bytes), render.iso_time(r.last_activity),
                       r.parent or "", r.writer or "")
     out.print(table)
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tapevm.domain.errors import UsageError
+from tapevm.infrastructure.addresses import refuse_hidden_characters
 from tapevm.infrastructure.ports import EventStore
 from tapevm.infrastructure.session import FormOutcome, Session, open_session
 from tapevm.infrastructure.store_factory import open_store
@@ -55,6 +56,7 @@ class SessionId(click.ParamType[str, Any]):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not str(value).strip():
             self.fail("a session id cannot be empty", param, ctx)
+        refuse_hidden_characters(str(value))  # (also for commands that read a session without opening it)
         return value
 
 

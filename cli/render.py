@@ -61,6 +61,14 @@ def not_utf8(text: str) -> bool:
     return False
 
 
+def visible(text: str) -> str:
+    """``text`` with its non-printable characters as ``\\uXXXX``: a session id an older tapevm accepted
+    (U+202E RIGHT-TO-LEFT OVERRIDE reversed the rest of its row, U+200B hid in it) shows what is stored."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+
+
 def short(text: str, width: int = 80) -> str:
     text = text.replace("\n", "\\n")
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -41,7 +41,7 @@ from tapevm.domain.events import (
 )
 from tapevm.domain.state import State, fold_drafts
 from tapevm.infrastructure import lineage, time_travel
-from tapevm.infrastructure.addresses import parse_address
+from tapevm.infrastructure.addresses import parse_address, refuse_hidden_characters
 from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.logs import get_logger
@@ -74,9 +74,16 @@ def _tapevm_version() -> str:
 
 
 def validate_session_id(session_id: str) -> str:
-    """Session ids are short printable names; ``@`` is reserved for addresses (``id@N``)."""
+    """Session ids are short visible names; ``@`` is reserved for addresses (``id@N``).
+
+    An id with an invisible, control or line-breaking character is refused naming it by code
+    point (see :func:`~tapevm.infrastructure.addresses.refuse_hidden_characters`, which session
+    addresses and the CLI's session options apply too, so a reading command that names such a
+    session is told the same in one line).
+    """
     if not session_id or len(session_id) > 200:
         raise UsageError("a session id must be 1 to 200 characters long")
+    refuse_hidden_characters(session_id)
     if _plain(session_id):
         return session_id
     try:

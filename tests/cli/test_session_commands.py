@@ -199,3 +199,27 @@ def test_info_shows_a_long_store_location_whole(tape, tmp_path: Path) -> None:
     shown = "".join(line.split("│")[2].strip() for line in r.stdout.splitlines()
                     if line.count("│") == 3 and line.split("│")[1].strip() in ("store", ""))
     assert str(store) in shown
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2028", "\u2029", "\u00ad", "\x01", "\x7f", "\x85"])
+def test_a_session_id_with_an_invisible_or_control_character_is_refused_naming_it(tape, char: str) -> None:
+    # U+202E, U+200B, U+2028... were accepted: tape sessions then showed another name than the stored one
+    for args in (("eval", "-i", f"a{char}b", "(define x 1)"), ("fork", "default", f"a{char}b"),
+                 ("log", "-i", f"a{char}b@1"), ("verify", "-i", f"a{char}b"), ("diff", f"a{char}b", "c")):
+        assert_one_line_error(tape(*args), 2, "invalid session id", f"U+{ord(char):04X}", "use visible characters")
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE, an invisible format character" in tape("state", "-i", "\u202e").stderr
+    assert tape("sessions", "--json").stdout.strip() == "[]"
+
+
+def test_a_session_an_older_tapevm_created_with_such_an_id_is_named_clearly(
+        tape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapevm.infrastructure import session as session_module
+
+    monkeypatch.setattr(session_module, "refuse_hidden_characters", lambda _: None)  # as before the check
+    with session_module.open_session("a\u202eb", str(tmp_path / "home" / "store.db")) as s:
+        s.eval("(define x 1)")
+    for args in (("log", "-i", "a\u202eb"), ("state", "-i", "a\u202eb"), ("verify", "-i", "a\u202eb"),
+                 ("fork", "a\u202eb", "copy"), ("eval", "-i", "a\u202eb", "x")):
+        assert_one_line_error(tape(*args), 2, "invalid session id 'a\\u202eb': it holds U+202E")
+    r = tape("sessions")
+    assert r.returncode == 0 and "a\\u202eb" in r.stdout and "\u202e" not in r.stdout
