@@ -17,11 +17,34 @@ from tapevm.infrastructure.ports import EventStore
 
 
 def tape_home() -> Path:
+    """tapevm's own directory: ``$TAPE_HOME``, else ``$XDG_DATA_HOME/tapevm`` (``~/.local/share/tapevm``).
+
+    A UsageError when it names a file, or lies under one: making the store's directory there failed
+    with the OS's "File exists" (or "Not a directory"), which did not say the variable was wrong.
+    """
     home = os.environ.get("TAPE_HOME")
     if home:
-        return Path(home)
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(data) / "tapevm"
+        path = Path(home)
+    else:
+        data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        path = Path(data) / "tapevm"
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        named = f"TAPE_HOME={home!r}" if home else f"TAPE_HOME (by default {str(path)!r})"
+        where = "names a file" if blocker == path else f"lies under {str(blocker)!r}, a file"
+        raise UsageError(f"{named} {where}, not a directory: set TAPE_HOME to a directory (created if missing)")
+    return path
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing one of ``path`` and its parents when it is not a directory, else None."""
+    try:
+        for p in (path, *path.parents):
+            if p.exists():
+                return None if p.is_dir() else p
+    except OSError:  # (unreadable: left to whoever creates or opens something there to report)
+        return None
+    return None
 
 
 def default_store_location() -> str:

@@ -366,3 +366,14 @@ def test_a_program_runs_from_standard_input_and_from_a_pipe(s1: Tape, tmp_path: 
     assert proc.returncode == 0 and out == "7\n", err
     r = _text(_raw(b"run", b"-i", b"piped", b"-u", b"-", tmp_path=tmp_path, input=b"(+ 1 \xff)"))
     assert_one_line_error(r, 2, "cannot read standard input")
+
+
+def test_a_tape_home_that_names_a_file_says_so(tape: Tape, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    for home, says in ((afile, f"TAPE_HOME={str(afile)!r} names a file, not a directory"),
+                       (afile / "sub", f"lies under {str(afile)!r}, a file, not a directory")):
+        for args in (("sessions",), ("eval", "1"), ("image", "list")):
+            r = tape(*args, extra_env={"TAPE_HOME": str(home)})  # said "cannot create the directory ...: File exists"
+            assert_one_line_error(r, 2, says, "set TAPE_HOME to a directory")
+    assert afile.read_text() == "not a directory"
