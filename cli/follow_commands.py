@@ -11,8 +11,9 @@ from rich.table import Table
 
 from tapevm.cli.options import Seconds, err, json_option, open_store_for, out, print_json
 from tapevm.infrastructure.followers import BATCH, FollowStatus, follow, projection_names, stop_on_signals
+from tapevm.infrastructure.log_tail import MIN_POLL_INTERVAL
 
-MAX_POLL = 3600.0  # seconds: --poll is finite and at most an hour
+MAX_POLL = 3600.0  # seconds: --poll is finite, at least MIN_POLL_INTERVAL (no busy loop) and at most an hour
 MAX_BATCH = 100_000  # records per transaction: a batch is held in memory
 PLAIN_EVERY = 10.0  # seconds between status lines when stderr is not a terminal (a service's log)
 
@@ -51,7 +52,7 @@ def _line(s: FollowStatus) -> str:
 @click.option("-p", "--projection", "projections", multiple=True, type=click.Choice(projection_names()),
               help="A projection to keep up to date (repeatable; default: all).")
 @click.option("--once", is_flag=True, help="Catch up, print a summary and exit (for scripts and cron).")
-@click.option("--poll", type=Seconds(MAX_POLL), default=None, metavar="SECONDS",
+@click.option("--poll", type=Seconds(MAX_POLL, MIN_POLL_INTERVAL), default=None, metavar="SECONDS",
               help="SQLite: how often to look for new commits (default 0.05); PostgreSQL: the safety-net "
                    "poll behind LISTEN/NOTIFY (default 2).")
 @click.option("--batch", type=click.IntRange(1, MAX_BATCH), default=BATCH, show_default=True, metavar="N",

@@ -34,12 +34,12 @@ MAX_COUNT = 1_000_000_000  # the most a count option (--batch, --interval) may a
 
 
 class Seconds(click.FloatRange):
-    """A finite number of seconds in (0, ``maximum``]: ``inf``, ``nan`` and 0 are refused."""
+    """A finite number of seconds in (0, ``maximum``], or [``minimum``, ``maximum``]: ``inf``, ``nan`` and 0 are refused."""
 
     name = "seconds"
 
-    def __init__(self, maximum: float) -> None:
-        super().__init__(0, maximum, min_open=True)
+    def __init__(self, maximum: float, minimum: float = 0.0) -> None:
+        super().__init__(minimum, maximum, min_open=minimum == 0)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         rv = click.FloatRange.convert(self, value, param, ctx)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from eventsourcing.persistence import PersistenceError
 
-from tapevm.domain.errors import StoreError
+from tapevm.domain.errors import StoreError, UsageError
 from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.codec import RecordCodec
 from tapevm.infrastructure.event_store import RecorderEventStore, first_line
@@ -72,14 +72,23 @@ class CommitRecord:
         return codec.decode(self.session, self.first_seq, self.topic, self.state)
 
 
+# The shortest wait between two looks at the log: below it a follower polls in a busy loop (one core
+# at 100 %, and a query on the store each time) for lag no one can see.
+MIN_POLL_INTERVAL = 0.01
+
+
 class LogTail:
     """Reads the global log of a store after a position, and waits for more.
 
     ``poll_interval`` is how often SQLite is polled, and on PostgreSQL how long
-    to wait for a notification before checking anyway.
+    to wait for a notification before checking anyway; at least
+    ``MIN_POLL_INTERVAL`` seconds (a UsageError below it).
     """
 
     def __init__(self, store: RecorderEventStore, *, poll_interval: float | None = None, page: int = PAGE) -> None:
+        if poll_interval is not None and not poll_interval >= MIN_POLL_INTERVAL:  # (nan fails too)
+            raise UsageError(f"a poll interval of {poll_interval!r} s is too short: give at least "
+                             f"{MIN_POLL_INTERVAL} s (shorter polls the store in a busy loop)")
         self.store = store
         self.recorder = cast(Any, store.recorder)  # the library's recorder, with its datastore and table
         self.codec = store.codec

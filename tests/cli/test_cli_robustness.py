@@ -148,6 +148,8 @@ def test_piped_repl_exits_1_when_its_input_failed(s1: Tape) -> None:
     (("follow", "-p", "sql", "--poll", "1e308"), "--poll"),
     (("follow", "-p", "sql", "--poll", "nan"), "--poll"),
     (("follow", "-p", "sql", "--poll", "0"), "--poll"),
+    (("follow", "-p", "sql", "--poll", "1e-9"), "--poll"),  # was accepted: a follower polling in a busy loop
+    (("follow", "--once", "--poll", "0.009"), "--poll"),
     (("checkpoints", "rebuild", "-i", "s1", "--interval", HUGE), "--interval"),
     (("checkpoints", "rebuild", "-i", "s1", "--interval", "0"), "--interval"),
     (("replay", "-i", "s1", "--to", "-1"), "--to"),

@@ -6,7 +6,10 @@ import threading
 import time
 from typing import Any
 
-from tapevm.infrastructure.log_tail import LogTail
+import pytest
+
+from tapevm.domain.errors import UsageError
+from tapevm.infrastructure.log_tail import MIN_POLL_INTERVAL, LogTail
 from tapevm.infrastructure.session import open_session
 from tapevm.infrastructure.store_factory import open_store
 
@@ -90,3 +93,12 @@ def test_tracking_recorder_on_the_store_database(store_url: str) -> None:
         tracking.insert_tracking(Tracking("follower", last))
         assert tracking.max_tracking_id("follower") == last
         assert tail.read_after(tracking.max_tracking_id("follower") or 0) == []
+
+
+@pytest.mark.parametrize("interval", [1e-9, 0.0, -1.0, float("nan")])
+def test_a_poll_interval_below_the_minimum_is_refused(sqlite_path: str, interval: float) -> None:
+    # 1e-9 was accepted: the follower polled the store in a busy loop
+    with open_store(sqlite_path) as store, pytest.raises(UsageError, match=f"at least {MIN_POLL_INTERVAL} s"):
+        LogTail(store, poll_interval=interval)  # type: ignore[arg-type]
+    with open_store(sqlite_path) as store:
+        assert LogTail(store, poll_interval=MIN_POLL_INTERVAL).poll_interval == MIN_POLL_INTERVAL  # type: ignore[arg-type]
