@@ -5,7 +5,10 @@ once with SessionLocked naming the holder.  The holder renews it from a
 heartbeat thread and releases it on close.  A lease is taken over when its
 holder is gone: same host and the pid no longer runs (kill -9 frees the
 session at once), or its heartbeat is older than ``TAPE_LEASE_TIMEOUT`` seconds
-(another host died).  The store's optimistic concurrency (ConflictError)
+(another host died).  Heartbeats are written and judged by the database's clock,
+not the hosts': a host whose clock ran a minute behind would otherwise have its
+live lease taken over, and one whose clock ran ahead would hold a dead one for
+as long as it was ahead.  The store's optimistic concurrency (ConflictError)
 stays the last line of defence underneath.
 """
 
@@ -117,17 +120,23 @@ def lease_holder(store: EventStore, stream: str) -> LeaseHolder | None:
     """The live holder of ``stream``'s lease, or None (a dead holder counts as none)."""
     timeout = lease_timeout()  # (a bad TAPE_LEASE_TIMEOUT is refused whether or not a row is there)
     db = SideTables(store)
-    rows = db.query(f"SELECT session, pid, host, since, heartbeat FROM {_table(db)} WHERE session = ?", (stream,))
+    rows = db.query(f"SELECT session, pid, host, since, heartbeat, token, {db.now} FROM {_table(db)} "
+                    "WHERE session = ?", (stream,))
     if not rows:
         return None
     holder = _holder(rows[0])
-    return None if holder is None or _is_dead(holder, timeout) else holder
+    return None if holder is None or _is_dead(holder, timeout, rows[0][6]) else holder
 
 
-def _is_dead(holder: LeaseHolder, timeout: float) -> bool:
+def _is_dead(holder: LeaseHolder, timeout: float, now: float) -> bool:
+    """Whether ``holder`` is gone, ``now`` being the database's clock when its row was read.
+
+    A heartbeat more than ``timeout`` ahead of that clock was not written by a live writer (they
+    write the database's time): a hand edit, or a version that wrote its host's time.
+    """
     if holder.host == socket.gethostname() and not _alive(holder.pid):
         return True
-    return time.time() - holder.heartbeat > timeout
+    return abs(now - holder.heartbeat) > timeout
 
 
 class WriterLease:
@@ -145,16 +154,15 @@ class WriterLease:
         self._acquire(name or stream)
 
     def _acquire(self, name: str) -> None:
-        now = time.time()
         pid, host = os.getpid(), socket.gethostname()
         for _ in range(3):
-            rows = self.db.query(f"SELECT session, pid, host, since, heartbeat, token FROM {self.table} "
-                                 "WHERE session = ?", (self.stream,))
+            rows = self.db.query(f"SELECT session, pid, host, since, heartbeat, token, {self.db.now} "
+                                 f"FROM {self.table} WHERE session = ?", (self.stream,))
             if rows:
                 holder = _holder(rows[0])
                 if holder is not None:
                     mine = (holder.pid, holder.host) == (pid, host) and str(rows[0][5]) not in _HELD
-                    if not (mine or _is_dead(holder, self.timeout)):
+                    if not (mine or _is_dead(holder, self.timeout, rows[0][6])):
                         raise SessionLocked(f"session {name!r} is open for writing by {holder.describe()}; "
                                             "close it there, or read it with log/state/diff")
                 log.info("lease_taken_over", session=self.stream, dead_pid=rows[0][1], host=rows[0][2])
@@ -165,8 +173,9 @@ class WriterLease:
                 if got[1][0][0]:
                     continue
             try:
+                now = self.db.now
                 self.db.execute(f"INSERT INTO {self.table} (session, pid, host, since, heartbeat, token) "
-                                "VALUES (?, ?, ?, ?, ?, ?)", (self.stream, pid, host, now, now, self.token))
+                                f"VALUES (?, ?, ?, {now}, {now}, ?)", (self.stream, pid, host, self.token))
             except TapeError:
                 if not self.db.query(f"SELECT 1 FROM {self.table} WHERE session = ?", (self.stream,)):
                     raise  # nobody holds it: the insert failed for its own reason (a full disk...)
@@ -180,8 +189,8 @@ class WriterLease:
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat):
             try:
-                self.db.execute(f"UPDATE {self.table} SET heartbeat = ? WHERE session = ? AND token = ?",
-                                (time.time(), self.stream, self.token))
+                self.db.execute(f"UPDATE {self.table} SET heartbeat = {self.db.now} WHERE session = ? AND token = ?",
+                                (self.stream, self.token))
             except StoreClosed:  # the store went away under an unclosed session: the lease lapses with it
                 log.debug("lease_heartbeat_stopped", session=self.stream, reason="store closed")
                 return

@@ -61,6 +61,17 @@ class SideTables:
     def table(self, name: str) -> str:
         return qualified_name(self.schema, name) if self.postgres and self.schema else name
 
+    @property
+    def now(self) -> str:
+        """SQL for the database's clock, in seconds since the epoch.
+
+        Times that processes on several hosts compare (a lease's heartbeat) are taken from the
+        one clock they share: each host's own clock may be minutes off the others'.
+        """
+        if self.postgres:
+            return "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
+        return "((julianday('now') - 2440587.5) * 86400.0)"
+
     def run(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         """Run statements in ONE transaction; the rows each returned (empty for writes)."""
         try:

@@ -134,3 +134,37 @@ def test_a_lease_row_tapevm_never_writes_counts_as_a_dead_holders(sqlite_path: s
         with open_session("w", store) as again:  # taken over like a dead holder's
             assert again.eval("(+ x 1)") == 2
         assert lease_holder(store, "w") is None
+
+
+def test_a_live_writer_whose_host_clock_runs_behind_keeps_its_lease(store_url: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heartbeats are the database's time: a writer on a host an hour behind wrote heartbeats an hour
+    old, and every other host (or this one, once its clock was set right) took its live lease over."""
+    real = time.time
+    with open_store(store_url) as store:
+        with monkeypatch.context() as m:
+            m.setattr(time, "time", lambda: real() - 3600)
+            s = open_session("w", store)
+        try:
+            holder = lease_holder(store, "w")
+            assert holder is not None and holder.pid == os.getpid()
+            assert abs(holder.heartbeat - real()) < 60
+        finally:
+            s.close()
+
+
+def test_a_dead_holder_whose_host_clock_ran_ahead_does_not_hold_the_session(store_url: str) -> None:
+    """A heartbeat an hour ahead of the database's clock is no live writer's: it held the session for
+    that hour before (now - heartbeat is negative, never over the timeout)."""
+    from tapevm.infrastructure.side_tables import SideTables
+
+    with open_store(store_url) as store:
+        with open_session("w", store) as s:
+            s.eval("(define x 1)")
+        db = SideTables(store)
+        ahead = time.time() + 3600
+        db.execute(f"INSERT INTO {db.table('tape_leases')} VALUES ('w', 4242, 'elsewhere', ?, ?, 't')",
+                   (ahead, ahead))
+        assert lease_holder(store, "w") is None
+        with open_session("w", store) as again:
+            assert again.eval("(+ x 1)") == 2
