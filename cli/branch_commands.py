@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from tapevm.cli import render
-from tapevm.cli.options import SESSION_ID, err, json_option, open_store_for, out, print_json
+from tapevm.cli.options import NEW_SESSION_ID, SESSION_ID, err, json_option, open_store_for, out, print_json
 from tapevm.infrastructure.branching import ForkResult
 from tapevm.infrastructure.branching import clone as clone_session
 from tapevm.infrastructure.branching import fork as fork_session
@@ -23,8 +23,8 @@ def _fork_json(r: ForkResult) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("source", metavar="SRC[@N]")
-@click.argument("new")
+@click.argument("source", type=SESSION_ID, metavar="SRC[@N]")
+@click.argument("new", type=NEW_SESSION_ID)
 @json_option
 @click.pass_context
 def fork(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
@@ -38,8 +38,8 @@ def fork(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("source", metavar="SRC[@N]")
-@click.argument("new")
+@click.argument("source", type=SESSION_ID, metavar="SRC[@N]")
+@click.argument("new", type=NEW_SESSION_ID)
 @json_option
 @click.pass_context
 def clone(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
@@ -73,8 +73,8 @@ def _change_json(c: Any, show_a: render.ValuePrinter, show_b: render.ValuePrinte
 
 
 @click.command()
-@click.argument("a", metavar="A[@N]")
-@click.argument("b", metavar="B[@M]")
+@click.argument("a", type=SESSION_ID, metavar="A[@N]")
+@click.argument("b", type=SESSION_ID, metavar="B[@M]")
 @click.option("--events", "with_events", is_flag=True,
               help="Also report the first event number at which the logs differ and the common ancestor.")
 @json_option
@@ -109,7 +109,7 @@ def _merge_json(r: MergeResult) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("source", metavar="SRC[@N]")
+@click.argument("source", type=SESSION_ID, metavar="SRC[@N]")
 @click.option("-i", "--session", "dest", type=SESSION_ID, default="default", show_default=True, metavar="DST",
               help="Destination session.")
 @click.option("--prefer", type=click.Choice(["keep", "take", "fail"]), default="fail", show_default=True,
@@ -133,7 +133,7 @@ def merge(ctx: click.Context, source: str, dest: str, prefer: str, as_json: bool
 
 
 @click.command()
-@click.argument("source", metavar="SRC[@N]")
+@click.argument("source", type=SESSION_ID, metavar="SRC[@N]")
 @click.argument("name", metavar="NAME")
 @click.option("-i", "--session", "dest", type=SESSION_ID, default="default", show_default=True, metavar="DST",
               help="Destination session.")

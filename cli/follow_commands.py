@@ -70,7 +70,7 @@ def follow_(ctx: click.Context, projections: tuple[str, ...], once: bool, poll: 
     """
     names = list(projections) or projection_names()
     # From the start: a SIGTERM while the store is still opening stops as gracefully as a later one.
-    with stop_on_signals(threading.Event()) as stop, open_store_for(ctx) as store:
+    with stop_on_signals(threading.Event()) as stop, open_store_for(ctx, create=True) as store:
         if once:
             statuses = follow(store, names, once=True, poll_interval=poll, batch=batch, stop=stop)
         else:

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from tapevm.cli import render
 from tapevm.cli.options import (
-    SESSION_ID,
+    NEW_SESSION_ID,
     json_option,
     open_session_for,
     open_store_for,
@@ -72,13 +72,13 @@ def save(ctx: click.Context, file: Path, session_id: str, at: int | None, descri
 
 @image.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-i", "--session", "session_id", type=SESSION_ID, default=None, metavar="NEW_ID",
+@click.option("-i", "--session", "session_id", type=NEW_SESSION_ID, default=None, metavar="NEW_ID",
               help="Id of the new session (default: the image's file name without its suffix).")
 @json_option
 @click.pass_context
 def load(ctx: click.Context, file: Path, session_id: str | None, as_json: bool) -> None:
     """Create a new session that starts from the image in FILE."""
-    with open_store_for(ctx) as store:
+    with open_store_for(ctx, create=True) as store:
         session = image_ops.load_image(store, file, session_id or file.stem)
         data = {"session": session.id, "events": session.head, "image": str(file)}
         session.close()

@@ -16,7 +16,7 @@ from rich.text import Text
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.addresses import refuse_hidden_characters
 from tapevm.infrastructure.ports import EventStore
-from tapevm.infrastructure.session import FormOutcome, Session, open_session
+from tapevm.infrastructure.session import FormOutcome, Session, open_session, validate_session_id
 from tapevm.infrastructure.store_factory import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +61,16 @@ class SessionId(click.ParamType[str, Any]):
 
 
 SESSION_ID = SessionId()
+
+
+class NewSessionId(SessionId):
+    """The id of a session a command creates, checked before any store is opened."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return validate_session_id(super().convert(value, param, ctx))
+
+
+NEW_SESSION_ID = NewSessionId()
 
 
 def session_option(f: F) -> F:
@@ -151,8 +161,9 @@ def open_session_for(ctx: click.Context, session_id: str, create: bool = True, w
                         writable=create if writable is None else writable, fresh=fresh)
 
 
-def open_store_for(ctx: click.Context) -> EventStore:
-    return open_store(store_location(ctx), durability=ctx.obj.get("durability"))
+def open_store_for(ctx: click.Context, create: bool = False) -> EventStore:
+    """The store the global options name; only commands that write pass ``create=True``."""
+    return open_store(store_location(ctx), durability=ctx.obj.get("durability"), create=create)
 
 
 # Characters str.splitlines() (and other line splitters) break a line at that JSON leaves unescaped

@@ -40,7 +40,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
         from tapevm.infrastructure.image_ops import load_image
 
         explicit = ctx.get_parameter_source("session_id") is not click.core.ParameterSource.DEFAULT
-        store = open_store_for(ctx)
+        store = open_store_for(ctx, create=True)
         try:
             s = load_image(store, image_file, session_id if explicit else image_file.stem)
         except BaseException:

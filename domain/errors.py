@@ -30,6 +30,13 @@ class SessionExists(UsageError):
     """A session that should be new already exists."""
 
 
+class StoreNotFound(SessionNotFound):
+    """A reader named a store file that does not exist (a mistyped path, most likely).
+
+    A SessionNotFound too: whichever session the reader asked for is not there.
+    """
+
+
 # -- the event log ----------------------------------------------------------------
 class StoreError(TapeError):
     """The event store could not be opened, read or written."""

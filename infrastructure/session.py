@@ -24,6 +24,7 @@ from tapevm.domain.errors import (
     ConflictError,
     CorruptRecord,
     SessionNotFound,
+    StoreNotFound,
     TapeError,
     UsageError,
     VMError,
@@ -495,7 +496,11 @@ def open_session(
     """
     if isinstance(store, EventStore):
         return _open_session(store, session_id, create, False, writable, fresh, lease)
-    opened = open_store(store, durability=durability)
+    validate_session_id(session_id)  # a bad id is the error to show, whatever the store holds
+    try:
+        opened = open_store(store, durability=durability, create=create)
+    except StoreNotFound as e:
+        raise StoreNotFound(f"no session {session_id!r}: {e}") from None
     try:
         return _open_session(opened, session_id, create, True, writable, fresh, lease)
     except BaseException:

@@ -11,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from tapevm.domain.errors import StoreError, UsageError
+from tapevm.domain.errors import StoreError, StoreNotFound, UsageError
 from tapevm.infrastructure.event_store import RecorderEventStore
 from tapevm.infrastructure.ports import EventStore
 
@@ -55,8 +55,13 @@ def is_postgres_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(location: str | None = None, *, durability: str | None = None) -> EventStore:
-    """Open (creating if needed) the store at ``location``."""
+def open_store(location: str | None = None, *, durability: str | None = None, create: bool = True) -> EventStore:
+    """Open the store at ``location``, creating it unless ``create=False``.
+
+    Readers pass ``create=False``: a mistyped ``--store`` path would otherwise leave an empty
+    store behind and show "0 sessions", as if the real one had lost everything.  (A PostgreSQL
+    store's tables are created either way; that is idempotent and leaves no stray file.)
+    """
     location = location or default_store_location()
     durability = durability or os.environ.get("TAPE_DURABILITY", "full")
     if is_postgres_url(location):
@@ -75,6 +80,9 @@ def open_store(location: str | None = None, *, durability: str | None = None) ->
     file = Path(path)
     if file.exists() and file.is_dir():
         raise UsageError(f"store path {path!r} is a directory; give a file such as {path}/store.db")
+    if not create and not file.exists():
+        raise StoreNotFound(f"no store at {path!r} (nothing has been written there; check --store or TAPE_STORE; "
+                            "'tape run' and 'tape eval' create a store)")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

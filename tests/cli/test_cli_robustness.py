@@ -379,3 +379,24 @@ def test_a_tape_home_that_names_a_file_says_so(tape: Tape, tmp_path: Path) -> No
             r = tape(*args, extra_env={"TAPE_HOME": str(home)})  # said "cannot create the directory ...: File exists"
             assert_one_line_error(r, 2, says, "set TAPE_HOME to a directory")
     assert afile.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("args", [("sessions",), ("info", "-i", "s1"), ("log", "-i", "s1"), ("diff", "s1", "s2"),
+                                  ("sql", "SELECT 1"), ("gc",), ("run", "-u", "-i", "s1", "prog.lisp"),
+                                  ("snapshot", "a", "-i", "s1")])
+def test_a_command_that_only_reads_does_not_create_a_store_at_a_mistyped_path(
+        tape: Tape, tmp_path: Path, args: tuple[str, ...]) -> None:
+    # it made an empty store there and showed "0 sessions", as if the real store had lost everything
+    (tmp_path / "prog.lisp").write_text("(define x 1)\n")
+    missing = tmp_path / "stroe.db"
+    r = tape("--store", str(missing), *args)
+    assert_one_line_error(r, 2, f"no store at '{missing}'", "--store")
+    assert not missing.exists()
+
+
+def test_commands_that_write_still_create_the_store(tape: Tape, tmp_path: Path) -> None:
+    (tmp_path / "prog.lisp").write_text("(define x 1)\n")
+    for i, args in enumerate([("run", "prog.lisp"), ("eval", "(+ 1 2)"), ("follow", "--once")]):
+        store = tmp_path / f"new{i}.db"
+        assert tape("--store", str(store), *args).returncode == 0
+        assert store.exists()

@@ -37,9 +37,12 @@ def test_image_carries_the_chain_link_of_its_source(tape, tmp_path) -> None:
     assert tape("--store", str(short), "eval", "-i", "src", "1").returncode == 0
     r = tape("--store", str(short), "image", "verify", str(image), "--source")
     assert r.returncode == 1 and "session 'src' has events 1..3, and the image was saved at event 8" in r.stderr
-    r = tape("--store", str(tmp_path / "none.db"), "image", "verify", str(image), "--source")
+    assert tape("--store", str(tmp_path / "third.db"), "eval", "-i", "third", "1").returncode == 0
+    r = tape("--store", str(tmp_path / "third.db"), "image", "verify", str(image), "--source")
     assert r.returncode == 1 and "the store has no session 'src': --source checks an image against the store " \
         "it was saved from" in r.stderr
+    r = tape("--store", str(tmp_path / "none.db"), "image", "verify", str(image), "--source")
+    assert r.returncode == 2 and f"no store at '{tmp_path / 'none.db'}'" in r.stderr
 
 
 def test_run_continue_runs_only_the_forms_not_committed(tape, tmp_path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,19 @@ def test_a_refused_connection_says_why_and_never_shows_the_password(postgres_url
     message = str(caught.value)
     assert 'database "no_such_database_here" does not exist' in message, message
     assert "s3cret-pw" not in message and "\n" not in message
+
+
+def test_a_reader_does_not_create_a_store_file(tmp_path: Path) -> None:
+    from tapevm.domain.errors import StoreNotFound
+
+    missing = tmp_path / "sub" / "missing.db"
+    with pytest.raises(StoreNotFound, match="no store at"):
+        open_store(str(missing), create=False)
+    with pytest.raises(StoreNotFound):
+        open_session("s", str(missing), create=False, writable=False)
+    assert not missing.exists() and not missing.parent.exists()
+    with open_session("s", str(missing)) as s:  # a writer creates it
+        s.eval("(define x 1)")
+    with open_session("s", str(missing), create=False, writable=False) as r:
+        assert r.head > 0
+
