@@ -341,6 +341,7 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
         raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(reason or e, url)}") from None
 
 
+
 def _pool_timed_out(error: BaseException) -> bool:
     """Whether ``error`` is the pool giving up waiting for a connection (it retries a refused one
     in the background, so its error says only how long it waited)."""
@@ -373,9 +374,30 @@ def create_tables(datastore: PostgresDatastore, recorder: Any) -> None:
         try:
             if datastore.schema != "public":
                 curs.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(datastore.schema)))
+            if hasattr(recorder, "events_table_name"):  # (a tracking recorder has no events table)
+                _refuse_foreign_table(curs, datastore.schema or "public", recorder.events_table_name)
             recorder.create_table()
         finally:
             curs.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+# The columns of the library's events table that tapevm reads and writes.
+EVENT_COLUMNS = frozenset({"originator_id", "originator_version", "topic", "state", "notification_id"})
+
+
+def _refuse_foreign_table(curs: Any, schema: str, table: str) -> None:
+    """Refuse a schema whose table of tapevm's name lacks tapevm's columns, before anything is created there.
+
+    It is another application's (or was altered by hand): the library would create its types and
+    functions beside it and then fail on a missing column, in the server's words only.
+    """
+    curs.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                 (schema, table))
+    columns = {row["column_name"] for row in curs.fetchall()}
+    missing = sorted(EVENT_COLUMNS - columns)
+    if columns and missing:
+        raise StoreError(f"the table {schema}.{table} there is not a tapevm events table (it has no column "
+                         f"{', '.join(missing)}); give this store a schema of its own (?schema=NAME)")
 
 
 def _redacted(error: Exception, url: str) -> str:

@@ -105,3 +105,33 @@ def test_a_reader_does_not_create_a_store_file(tmp_path: Path) -> None:
     with open_session("s", str(missing), create=False, writable=False) as r:
         assert r.head > 0
 
+
+@pytest.mark.postgres
+def test_a_schema_with_another_applications_events_table_is_refused_untouched(postgres_url: str) -> None:
+    import uuid
+
+    import psycopg
+
+    from tapevm.domain.errors import StoreError
+
+    schema = "foreign_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE TABLE {schema}.stored_events (id INT PRIMARY KEY, body TEXT)")
+        conn.execute(f"INSERT INTO {schema}.stored_events VALUES (1, 'theirs')")
+    try:
+        with pytest.raises(StoreError, match=rf"the table {schema}\.stored_events there is not a tapevm events "
+                                             r"table \(it has no column notification_id, originator_id, "
+                                             r"originator_version, state, topic\); give this store a schema of its own"):
+            open_store(f"{postgres_url}?schema={schema}")
+        with psycopg.connect(postgres_url) as conn:
+            assert conn.execute(f"SELECT * FROM {schema}.stored_events").fetchall() == [(1, "theirs")]
+            tables = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                                  (schema,)).fetchall()
+            assert tables == [("stored_events",)]
+            types = conn.execute("SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                                 "WHERE n.nspname = %s AND typname NOT LIKE '%%stored_events'", (schema,)).fetchall()
+            assert types == []  # (the library made its composite types there before failing)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
