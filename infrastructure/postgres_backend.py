@@ -341,7 +341,6 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
         raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(reason or e, url)}") from None
 
 
-
 def _pool_timed_out(error: BaseException) -> bool:
     """Whether ``error`` is the pool giving up waiting for a connection (it retries a refused one
     in the background, so its error says only how long it waited)."""
