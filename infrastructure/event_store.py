@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
-from tapevm.domain.errors import ConflictError, StoreError, TapeError
+from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, TapeError
 from tapevm.domain.events import Draft, RecordedEvent
 from tapevm.infrastructure.codec import Linker, RecordCodec, record_link
 from tapevm.infrastructure.hash_chain import GENESIS, chain_key_from_environment, compute_link
@@ -36,6 +36,17 @@ class TapeRecorder(Protocol):
     def session_heads(self) -> list[tuple[str, int, int]]: ...
     def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
     def record_start(self, session: str, seq: int) -> int | None: ...
+
+
+def _not_contiguous(session: str, expected: int, first: int) -> CorruptRecord:
+    """The defect where one record does not begin right after the one before it (a record deleted,
+    or an event number edited by hand): every reader stops there, as at a damaged record."""
+    if first > expected:
+        what = f"event {expected} is missing" if first == expected + 1 else f"events {expected}..{first - 1} are missing"
+        return CorruptRecord(f"session {session!r}: {what} from the store (a record was deleted or lost); "
+                             f"'tape verify -i {session}' reports the damage")
+    return CorruptRecord(f"session {session!r}: the record of events from {first} overlaps the one before it "
+                         f"(which ends at event {expected - 1}); 'tape verify -i {session}' reports the damage")
 
 
 def first_line(error: BaseException) -> str:
@@ -154,11 +165,16 @@ class RecorderEventStore(EventStore):
     def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         decode = self.codec.decode
         last = stop if stop is not None else float("inf")
+        expected = 0
         for rows in self._rows(session, start, stop):
             for first, topic, state in rows:
-                for r in decode(session, first, topic, state):
+                events = decode(session, first, topic, state)  # (checks the record's own numbers first)
+                if events[0].seq != expected and expected:
+                    raise _not_contiguous(session, expected, events[0].seq)
+                for r in events:
                     if start <= r.seq <= last:
                         yield r
+                expected = events[-1].seq + 1
 
     def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
         return map(_SEQ_TYPE_FIELDS, self.read_decoded(session, start, stop))
@@ -166,11 +182,16 @@ class RecorderEventStore(EventStore):
     def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
         decode = self.codec.decode_fields
         last = stop if stop is not None else float("inf")
+        expected = 0
         for rows in self._rows(session, start, stop):
             for first, topic, state in rows:
-                for event in decode(session, first, topic, state):
+                events = decode(session, first, topic, state)  # (checks the record's own numbers first)
+                if events[0][0] != expected and expected:
+                    raise _not_contiguous(session, expected, events[0][0])
+                for event in events:
                     if start <= event[0] <= last:
                         yield event
+                expected = events[-1][0] + 1
 
     def last_seq(self, session: str) -> int:
         try:

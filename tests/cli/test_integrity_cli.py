@@ -108,3 +108,25 @@ def test_a_log_damaged_late_is_still_readable_before_the_damage(tape, tmp_path: 
                 assert "events 9-11: checksum mismatch" in str(e)
             else:
                 raise AssertionError("the head of a damaged log was read")
+
+
+def test_a_record_deleted_from_the_middle_of_a_log_stops_every_reader_there(tape, tmp_path: Path) -> None:
+    """A missing record was read past: state and log showed a state with a hole, replay --verify passed
+    on the events after it and a writer appended to the damaged log.  Now it is damage like an altered
+    byte: what lies before it stays readable, the rest fails in one line, and nothing is written."""
+    for form in ("(define a 1)", "(define b (list 2 3))", "(define c 3)"):  # events 2-4, 5-8, 9-11
+        assert tape("eval", "-i", "s", form).returncode == 0
+    conn = sqlite3.connect(_db(tmp_path), isolation_level=None)
+    conn.execute("DELETE FROM stored_events WHERE originator_id='s' AND originator_version=5")
+    damage = ("error: session 's': events 5..8 are missing from the store (a record was deleted or lost); "
+              "'tape verify -i s' reports the damage\n")
+    r = tape("state", "-i", "s", "--at", "4")
+    assert r.returncode == 0 and "user        a" in r.stdout
+    assert tape("log", "-i", "s", "--to", "4").stdout.endswith("4 events\n")
+    for args in (("state", "-i", "s"), ("log", "-i", "s"), ("eval", "-i", "s", "(define d 4)"),
+                 ("replay", "-i", "s", "--verify"), ("export", "-i", "s")):
+        r = tape(*args)
+        assert r.returncode == 1 and r.stderr == damage, (args, r.stderr)
+    r = tape("verify", "-i", "s")
+    assert r.returncode == 1 and "events 5-8 are missing" in r.stdout
+    assert conn.execute("SELECT MAX(originator_version) FROM stored_events WHERE originator_id='s'").fetchone() == (9,)

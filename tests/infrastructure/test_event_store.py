@@ -224,3 +224,21 @@ def test_an_event_number_or_count_edited_by_hand_is_a_corrupt_record(sqlite_path
             assert "malformed" in str(e.value) and "\n" not in str(e.value)
         report = verify_chain(store, "s")
         assert not report.ok and report.first_bad == 3 and report.problem == "altered"
+
+
+def test_a_record_missing_between_two_others_is_a_corrupt_record_for_every_reader(store_url: str) -> None:
+    from tapevm.infrastructure.side_tables import SideTables
+
+    with open_store(store_url) as store:
+        _append_commits(store, "s", 1, 3)
+        store.append(_events("s", 4, 3))  # events 4-6 in one record
+        _append_commits(store, "s", 7, 3)
+        db = SideTables(store)
+        db.execute(f"DELETE FROM {db.table('stored_events')} WHERE originator_id = ? AND originator_version = ?",
+                   ("s", 4))
+        assert [r.seq for r in store.read("s", 1, 3)] == [1, 2, 3]  # what lies before the hole reads
+        for read in (lambda: list(store.read("s")), lambda: list(store.read_fields("s", 2)),
+                     lambda: list(store.read("s", 5, 8))):
+            with pytest.raises(CorruptRecord, match=r"session 's': events 4\.\.6 are missing from the store"):
+                read()
+        assert [r.seq for r in store.read("s", 7)] == [7, 8, 9]  # (a read from past the hole sees none)
