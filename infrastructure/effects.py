@@ -147,7 +147,12 @@ class EffectProviders:
             if args and args[0] and stream.isatty():
                 sys.stderr.write(args[0])
                 sys.stderr.flush()
-            line = stream.readline()
+            try:
+                line = stream.readline()
+                line.encode("utf-8")  # bytes that are not UTF-8 arrive as lone surrogates, which no event can hold
+            except UnicodeError as e:
+                raise LispError(ErrorValue(EFFECT_ERROR, f"read-line: the input line is not UTF-8 text "
+                                           f"({_undecodable(e)}); give UTF-8 input")) from None
             return NIL if line == "" else line.rstrip("\n").rstrip("\r")
         if kind == ASK:
             llm = self.get_llm()
@@ -164,6 +169,19 @@ class EffectProviders:
                 raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"tool: no tool named {name!r} (registered: {known})"))
             return to_lisp(fn(*(to_python(a) for a in args[1:])))
         raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"unknown effect {kind}"))
+
+
+def _undecodable(error: UnicodeError) -> str:
+    """The first offending byte of a line that is not UTF-8, as a reader can find it."""
+    if isinstance(error, UnicodeDecodeError):
+        return f"byte 0x{error.object[error.start]:02x} at offset {error.start}"
+    if isinstance(error, UnicodeEncodeError):
+        code = ord(error.object[error.start])
+        if 0xDC80 <= code <= 0xDCFF:  # a byte surrogateescape kept: count the line's bytes before it
+            offset = len(error.object[:error.start].encode("utf-8", "surrogateescape"))
+            return f"byte 0x{code - 0xDC00:02x} at offset {offset}"
+        return f"U+{code:04X} at character {error.start}"
+    return str(error)
 
 
 class Answer(NamedTuple):

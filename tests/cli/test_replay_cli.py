@@ -98,6 +98,25 @@ def test_read_line_from_stdin_is_replayed_without_it(tape) -> None:
     assert r.returncode == 0 and "identical to the record" in r.stdout
 
 
+def test_a_line_of_input_that_is_not_utf8_is_a_recorded_effect_error_and_replays(tmp_path: Path) -> None:
+    # it failed the form with an internal error (an event cannot hold the line's lone surrogates) and
+    # recorded no effect, so replay --verify of the untouched log diverged at the read-line
+    import os
+    import subprocess
+
+    from tests.cli.conftest import TAPE
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TAPE_")}, "TAPE_HOME": str(tmp_path)}
+    program = '(define got (try (read-line) (catch e (str "caught: " (error-message e)))))'
+    r = subprocess.run([TAPE, "eval", program], input=b"\xc3\xa9b\xfe\n", capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr
+    shown = subprocess.run([TAPE, "eval", "got"], capture_output=True, text=True, env=env).stdout
+    assert shown.strip() == '"caught: read-line: the input line is not UTF-8 text (byte 0xfe at offset 3); ' \
+                           'give UTF-8 input"'
+    r = subprocess.run([TAPE, "replay", "--verify"], input=b"", capture_output=True, env=env)
+    assert r.returncode == 0 and b"identical to the record" in r.stdout
+
+
 def test_research_example_replays_offline(tape) -> None:
     examples = Path(__file__).resolve().parents[2] / "examples"
     env = {"TAPE_LLM": f"script:{examples / 'llm_script.json'}"}
