@@ -28,6 +28,7 @@ from tapevm.infrastructure.session import Session
 from tapevm.infrastructure.time_travel import state_of
 from tapevm.projections.session_diff import MISSING
 from tapevm.projections.session_merge import MergeItem, three_way
+from tapevm.vm.value_codec import atoms_named
 
 log = get_logger("tapevm.merging")
 
@@ -62,6 +63,20 @@ def _refs(enc: Any, out: list[str]) -> None:
             if len(x) >= 2 and x[0] in (REF, "g") and type(x[1]) is str:
                 out.append(x[1])
             stack.extend(x)
+
+
+def _reached_nodes(source: State, value: Any) -> dict[str, Any]:
+    """The parsed nodes of ``source`` that ``value`` reaches."""
+    nodes: dict[str, Any] = {}
+    pending: list[str] = []
+    _refs(value, pending)
+    while pending:
+        key = pending.pop()
+        if key in nodes or key not in source.nodes:
+            continue
+        nodes[key] = node = orjson.loads(source.nodes.get(key))
+        _refs(node, pending)
+    return nodes
 
 
 def missing_content(source: State, dest: State, values: Iterable[Any], blob_keys: Iterable[str]) -> ContentStored | None:
@@ -174,6 +189,11 @@ def take(store: EventStore, source: str, name: str, destination: str) -> MergeRe
     if not short or short not in theirs.namespaces.get(ns, {}):
         raise UsageError(f"session {src_addr} has no binding {ns}/{short} (see 'tape state -i {src_addr.session}')")
     value = theirs.namespaces[ns][short]
+    atoms = atoms_named([("", {short: value})], _reached_nodes(theirs, value))
+    if atoms:
+        raise UsageError(f"cannot take {ns}/{short} from session {src_addr}: its value refers to atom "
+                         f"{', '.join(f'#{a}' for a in sorted(atoms))}, and an atom's id names another atom (or "
+                         f"none) in {destination!r}; merge the sessions instead, or take a value without atoms")
     with Session(store, destination, create=False) as dest:
         if dest.stream == src_stream:  # its own binding (or an older value of it): a merge would find nothing
             raise UsageError(f"cannot take {ns}/{short} from session {src_addr.session!r} into itself "

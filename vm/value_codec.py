@@ -776,6 +776,22 @@ def content_problem(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str
     return None
 
 
+class _AtomsSeen(set[int]):
+    """An atom table that holds every id and remembers the ids it was asked about."""
+
+    def __contains__(self, atom_id: object) -> bool:
+        self.add(atom_id)  # type: ignore[arg-type]  # (only ints reach here: the tag check comes first)
+        return True
+
+
+def atoms_named(roots: Iterable[tuple[str, dict[Any, Any]]], nodes: dict[str, Any]) -> set[int]:
+    """The atom ids the encodings ``roots`` and the parsed ``nodes`` name (the same walk as
+    :func:`content_problem`, which asks its atom table about each one)."""
+    seen = _AtomsSeen()
+    content_problem(roots, nodes, seen)
+    return set(seen)
+
+
 def _short(value: Any) -> str:
     text = orjson.dumps(value).decode() if value is not None else "null"
     return text if len(text) <= 60 else text[:59] + "…"

@@ -147,6 +147,28 @@ def test_take_copies_one_binding_with_its_content(store_url: str) -> None:
             take(store, "src", "lib/nothing", "dst")
 
 
+def test_take_refuses_a_value_that_refers_to_an_atom(store_url: str) -> None:
+    # atoms are named by session-wide ids: a taken (atom 5) showed the destination's own atom #1,
+    # or, where it had none, a Python None that no primitive accepts
+    with open_store(store_url) as store:
+        with open_session("src", store) as s:
+            s.eval("(define c (atom 5))")
+            s.eval("(define f (let ((a (atom 1))) (lambda () @a)))")
+            s.eval("(define nested (list 1 (list 2 c)))")
+            s.eval('(define plain (list "a" 5 (list "a" 7)))')  # lists that look like an atom's encoding
+        with open_session("dst", store) as d:
+            d.eval('(define mine (atom "dst"))')
+            head = d.head
+        for name, atoms in (("c", "#1"), ("f", "#2"), ("nested", "#1")):
+            with pytest.raises(UsageError, match=f"cannot take user/{name} from session src: its value refers to "
+                                                 f"atom {atoms}, .* merge the sessions instead"):
+                take(store, "src", name, "dst")
+        assert store.last_seq("dst") == head
+        take(store, "src", "plain", "dst")
+        with open_session("dst", store) as d:
+            assert d.run("plain")[0].printed == '("a" 5 ("a" 7))' and d.run("@mine")[0].printed == '"dst"'
+
+
 def test_fresh_keeps_the_old_session_under_a_free_name(store_url: str) -> None:
     with open_store(store_url) as store:
         with open_session("w", store) as s:
