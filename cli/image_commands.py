@@ -137,7 +137,7 @@ def import_(json_file: Path, file: Path, as_json: bool) -> None:
 @image.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--source", "against_source", is_flag=True,
-              help="Also check the image against its source session in the store (hash-chain link).")
+              help="Also check the image against its source session in the store (hash-chain link, state and history).")
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, file: Path, against_source: bool, as_json: bool) -> None:
@@ -155,6 +155,6 @@ def verify(ctx: click.Context, file: Path, against_source: bool, as_json: bool) 
                   f"{result['bindings']} bindings, {result['value_nodes']} value nodes, {result['blobs']} blobs"
                   + (f", {result['events']} events" if result["events"] is not None else "") + ")")
         if against_source and problem is None:
-            out.print(f"{file}: matches its source session's log (hash-chain link)")
+            out.print(f"{file}: matches its source session's log (hash-chain link, state and history)")
     if problem is not None:
         raise UsageError(f"{file}: {problem}") if "cannot read" in problem else ImageError(f"{file}: {problem}")

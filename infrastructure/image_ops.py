@@ -435,4 +435,26 @@ def check_against_source(path: str | Path, store: Any) -> str | None:
     if actual != expected:
         return f"session {name!r} event {seq} has chain link {actual[:16]}…, the image says {expected[:16]}…: " \
                "the image is not of this log (or the log was altered)"
+    return _differs_from_source(path, store, str(name), int(seq or 0))
+
+
+def _differs_from_source(path: str | Path, store: Any, name: str, seq: int) -> str | None:
+    """Why the image's state (and history) are not those of session ``name`` at event ``seq``, or None.
+
+    The chain link is copied into the header when the image is saved: an image whose state or
+    history was edited afterwards (an export edited and imported) still carries it.
+    """
+    from tapevm.infrastructure.session import open_session
+
+    image = read_image(path, None)
+    with open_session(name, store, create=False, writable=False) as source:
+        if not same_canonical_state(image_state(image), source.state_at(seq)):
+            return f"its state is not session {name!r}'s state at event {seq}: the image was altered after it " \
+                   "was saved (its header's chain link is the source's)"
+        if "history" in image.sections:
+            mine = ((r.seq, r.cause, r.event) for r in _history_events(image, name, seq))
+            for (n, cause, event), r in zip(mine, source.events(1, seq)):
+                if (n, cause, event) != (r.seq, r.cause, r.event):
+                    return f"its history differs from session {name!r}'s log at event {n}: the image was altered " \
+                           "after it was saved (its header's chain link is the source's)"
     return None

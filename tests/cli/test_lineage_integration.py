@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def test_forks_and_renamed_sessions_replay_verify_and_blame(tape) -> None:
     env = {"TAPE_LLM": "echo"}
@@ -41,6 +43,19 @@ def test_image_carries_the_chain_link_of_its_source(tape, tmp_path) -> None:
     r = tape("--store", str(tmp_path / "third.db"), "image", "verify", str(image), "--source")
     assert r.returncode == 1 and "the store has no session 'src': --source checks an image against the store " \
         "it was saved from" in r.stderr
+    # an image edited after it was saved keeps its header's link: its state and history are compared too
+    assert tape("image", "save", str(tmp_path / "h.tvm"), "-i", "src", "--with-history").returncode == 0
+    for source, edit in ((image, "state"), (tmp_path / "h.tvm", "history")):
+        doc = json.loads(tape("image", "export", str(source)).stdout)
+        if edit == "state":
+            doc["state"]["namespaces"]["user"]["a"] = 999
+        else:
+            next(e for e in doc["history"] if e[3] == "FormSubmitted")[5]["source"] = "(define a 2)"
+        (tmp_path / "edited.json").write_text(json.dumps(doc))
+        assert tape("image", "import", str(tmp_path / "edited.json"), str(tmp_path / "edited.tvm")).returncode == 0
+        r = tape("image", "verify", str(tmp_path / "edited.tvm"), "--source")
+        assert r.returncode == 1 and f"its {edit} " in r.stderr and "was altered after it was saved" in r.stderr, \
+            r.stderr
     r = tape("--store", str(tmp_path / "none.db"), "image", "verify", str(image), "--source")
     assert r.returncode == 2 and f"no store at '{tmp_path / 'none.db'}'" in r.stderr
 
