@@ -153,8 +153,20 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     a path such as ``../evil`` would be served by ``tape world cat``.  ``nodes``: the parsed nodes
     when the caller has them already (a load parses them anyway).
     """
+    from tapevm.vm.compiler import SPECIAL_FORMS
     from tapevm.vm.value_codec import content_problem
-    from tapevm.vm.world import WorldError, normalize_path
+    from tapevm.vm.world import WorldError, bindable_name, normalize_path, valid_namespace_name
+
+    if not valid_namespace_name(state.current_ns):
+        raise ImageError(f"{path}: damaged image (its current namespace {state.current_ns!r} is not a name "
+                         "in-ns accepts)")
+    special = frozenset(sym.name for sym in SPECIAL_FORMS)
+    for ns, table in state.namespaces.items():
+        if not valid_namespace_name(ns):
+            raise ImageError(f"{path}: damaged image (namespace {ns!r} is not a name in-ns accepts)")
+        bad = [name for name in table if "/" in name and not bindable_name(name)] + sorted(special & table.keys())
+        if bad:
+            raise ImageError(f"{path}: damaged image (binding {ns}/{bad[0]!r} has a name define cannot bind)")
 
     for file_path in state.files:
         try:
@@ -168,6 +180,14 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     missing = [p for p, key in state.files.items() if key not in state.blobs]
     if missing:
         raise ImageError(f"{path}: damaged image (files without content: {', '.join(missing[:5])})")
+    for file_path, key in state.files.items():  # diff and merge compare files by key: it must be the content's
+        try:
+            digest = content_hash(state.blobs.get(key))
+        except TapeError as e:
+            raise ImageError(f"{path}: damaged image (the content of world file {file_path!r}: {e})") from None
+        if key.partition(".")[0] != digest:
+            raise ImageError(f"{path}: damaged image (world file {file_path!r}: its content is not the content "
+                             f"its key {key} addresses)")
     if nodes is None:
         nodes = dict(_nodes_as_json(state))
     tables: list[tuple[str, dict[Any, Any]]] = [("atom ", state.atoms),

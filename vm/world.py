@@ -41,6 +41,17 @@ SAVE_IMAGE = "save-image"
 SESSION_REQUESTS = frozenset((SNAPSHOT, RESTORE, SAVE_IMAGE))
 
 
+
+def valid_namespace_name(ns: object) -> bool:
+    """What ``in-ns`` accepts: a non-empty name without ``/`` (which separates a qualified name's parts)."""
+    return type(ns) is str and bool(ns) and "/" not in ns
+
+
+def bindable_name(name: str) -> bool:
+    """Whether ``define`` can bind ``name`` in a namespace: not a qualified name (``ns/name``)."""
+    head, sep, tail = name.partition("/")
+    return not (sep and head and tail)
+
 class Mutation(NamedTuple):
     """One change made by a form: ``kind`` plus its arguments (live values).
 
@@ -205,7 +216,7 @@ class World:
         self._undo.append((table.__setitem__, name, old))
 
     def enter_ns(self, ns: str) -> None:
-        if not ns or "/" in ns:
+        if not valid_namespace_name(ns):
             raise WorldError("bad-namespace", f"invalid namespace name {ns!r}")
         old = self.current_ns
         created = ns not in self.namespaces

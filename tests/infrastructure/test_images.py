@@ -572,6 +572,18 @@ def _bad_content(doc: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
                     "binding user/z refers to atom 7, which the state does not hold"),
         "inner atom id": (changed(lambda d: d["nodes"][a_node][1].append(["a", 8])),
                           f"value node {a_node} refers to atom 8"),
+        # the session's VM failed every form with an internal error; export wrote forms that fail
+        "no current namespace": (changed(lambda d: d["state"].__setitem__("current_ns", None)),
+                                 "its current namespace None is not a name in-ns accepts"),
+        "namespace name": (changed(lambda d: d["state"]["namespaces"].__setitem__("a/b", {"k": 1})),
+                           "namespace 'a/b' is not a name in-ns accepts"),
+        "qualified binding": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("a b/c", 1)),
+                              "binding user/'a b/c' has a name define cannot bind"),
+        "special form": (changed(lambda d: d["state"]["namespaces"]["user"].__setitem__("if", 1)),
+                         "binding user/'if' has a name define cannot bind"),
+        # diff and merge compare files by key: files of other contents compared equal
+        "blob content": (changed(lambda d: d["blobs"][0].__setitem__(2, "other")),
+                         "world file 'a.txt': its content is not the content its key"),
     }
 
 
