@@ -10,23 +10,28 @@ written as expressions that build them:
   innermost last, so captured variables (and mutually recursive local
   functions) come back as they were;
 * atoms are created first, in id order, so they get the same ids again, and
-  forms that refer to them run inside a ``let`` naming them, defining
-  globals through ``eval`` (a ``define`` inside ``let`` would be local);
+  every form runs inside a ``let`` naming them, through ``eval`` (a ``define``
+  inside ``let`` would be local): ``(eval 'FORM)``, or ``(eval `FORM)`` for a
+  form that refers to an atom (as ``,%tape-atom-N``), where quoted data and
+  function source go in as ``,(quote ...)`` so that no ``unquote`` they hold
+  is evaluated;
 * an error value is ``(make-error 'kind "message" data)``.
 
 What cannot be expressed (each reported in :attr:`Export.unexpressible` and
 as a comment in the source): file contents that are not UTF-8 text; a
 function bound under a name other than its own (``(define g f)``: it comes
-back named ``g``); a macro anywhere but directly in a global of its own name.
+back named ``g``); a function held in a namespace other than its own (its source
+is compiled where it is written); a macro anywhere but directly in a global of
+its own name.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tapevm.domain.state import State
+from tapevm.domain.state import DEFAULT_NAMESPACE, State
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import string_literal, symbol_text, to_source
 from tapevm.vm.values import (
@@ -52,9 +57,6 @@ class Export:
     unexpressible: list[str] = field(default_factory=list)
 
 
-_ATOM_VAR = re.compile(r"%tape-atom-\d+")
-
-
 def _atom_var(atom_id: int) -> str:
     return f"%tape-atom-{atom_id}"
 
@@ -62,7 +64,13 @@ def _atom_var(atom_id: int) -> str:
 class _Writer:
     def __init__(self) -> None:
         self.uses_atoms = False
+        self.quasi = False  # writing a form that runs as (eval `FORM): atoms spliced in, the rest kept literal
+        self.ns = DEFAULT_NAMESPACE  # the namespace current where the form being written runs
         self.problems: list[str] = []
+
+    def literal(self, text: str) -> str:
+        """``text`` (data or code) as it must stand in the form being written to read back unchanged."""
+        return f",(quote {text})" if self.quasi else text
 
     def special(self, v: Any, seen: set[int] | None = None) -> bool:
         """Does ``v`` hold anything quoting cannot write (functions, atoms, errors...)?"""
@@ -92,10 +100,10 @@ class _Writer:
         if t in (int, float, str, bool, Keyword) or v is NIL or v is None:
             return str(to_source(v))
         if not self.special(v):
-            return "'" + str(to_source(v))
+            return "'" + self.literal(str(to_source(v)))
         if t is Atom:
             self.uses_atoms = True
-            return _atom_var(v.id)
+            return ("," if self.quasi else "") + _atom_var(v.id)
         if t is Primitive:
             return str(symbol_text(v.name))
         if t is ErrorValue:
@@ -124,7 +132,7 @@ class _Writer:
 
     def lambda_text(self, c: Closure) -> str:
         body = " ".join(to_source(form) for form in c.body)
-        return f"(lambda {to_source(c.params)} {body})"
+        return self.literal(f"(lambda {to_source(c.params)} {body})")
 
     def closure(self, c: Closure, name: str | None) -> str:
         frames: list[Env] = []
@@ -132,9 +140,13 @@ class _Writer:
         while env is not None:
             frames.append(env)
             env = env.parent
+        if c.ns != self.ns:  # a lambda is compiled in the namespace current where it is written
+            self.problems.append(f"function {c.name or '(lambda)'} of namespace {c.ns} is held in namespace "
+                                 f"{self.ns}; it comes back compiled there, where its free globals name {self.ns}'s")
         if not frames:
             if c.name is not None and c.name != name:
-                self.problems.append(f"function {c.name} is bound as {name or 'a value'}; it comes back named so")
+                self.problems.append(f"function {c.name} is bound as {name or 'a value'}; it comes back "
+                                     + ("named so" if name else "unnamed"))
             return self.lambda_text(c)
         inner = frames[0]
         if c.name is not None and any(k.name == c.name and val is c for k, val in inner.vars.items()):
@@ -163,51 +175,71 @@ def export_state(state: State) -> Export:
     atom_ids = sorted(world.atoms)
     if atom_ids != list(range(1, len(atom_ids) + 1)):
         w.problems.append("atom ids are not 1..n; atoms come back renumbered")
-    wrapped = bool(atom_ids)  # forms run as (eval `FORM) inside (let ((%tape-atom-1 (atom nil)) ...) ...)
+    wrapped = bool(atom_ids)  # forms run through eval inside (let ((%tape-atom-1 (atom nil)) ...) ...)
+    body: list[str] = []
 
-    def define(sym: str, expr: str) -> str:
-        return f"(define {sym} {expr})"
+    def add(write: Callable[..., str], *args: Any) -> None:
+        """The form ``write(*args)`` makes; written again for ``(eval `FORM)`` when it refers to an atom."""
+        w.uses_atoms = w.quasi = False
+        problems = len(w.problems)
+        form = write(*args)
+        if w.uses_atoms:
+            del w.problems[problems:]  # (reported again)
+            w.quasi = True
+            body.append(f"(eval `{write(*args)})")
+        else:
+            body.append(f"(eval '{form})" if wrapped else form)
+
+    def reset(atom_id: int) -> str:
+        return f"(reset! {w.expr(world.atoms[atom_id])} {w.expr(world.atoms[atom_id].value)})"
+
+    def define(name: str, value: Any) -> str:
+        return f"(define {symbol_text(name)} {w.expr(value, name)})"
 
     def in_ns(ns: str) -> str:
         return f"(in-ns '{symbol_text(ns)})"
 
-    body: list[str] = [f"(reset! {_atom_var(i)} {w.expr(world.atoms[i].value)})" for i in atom_ids]
+    def verbatim(form: str) -> str:
+        return form
+
+    for i in atom_ids:
+        add(reset, i)
     for ns in sorted(world.namespaces):
         names = list(world.bindings(ns))
         if not names and ns != world.current_ns:
             continue
-        body.append(in_ns(ns))
+        add(in_ns, ns)
+        w.ns = ns
         for name, value in names:
-            sym = symbol_text(name)
             if type(value) is Macro:
                 c = value.closure
                 if c.env is None and c.name == name:
-                    params = to_source(c.params)
+                    sym, params = symbol_text(name), to_source(c.params)
                     head = f"({sym} {params[1:-1]})" if type(c.params) is Pair or c.params is NIL \
                         else f"({sym} . {params})"
-                    form = f"(define-macro {head} {' '.join(to_source(f) for f in c.body)})"
-                    body.append(form)
+                    add(verbatim, f"(define-macro {head} {' '.join(to_source(f) for f in c.body)})")
                 else:
                     w.problems.append(f"macro {ns}/{name} is not defined under its own name; it is left out")
                 continue
-            body.append(define(sym, w.expr(value, name)))
-    body.extend(f"(assert! {w.expr(f)})" for f in world.facts.values())
+            add(define, name, value)
+    add(in_ns, world.current_ns)  # facts hold functions too: they are written where the form that made them ran
+    w.ns = world.current_ns
+    for fact in world.facts.values():
+        add(lambda f: f"(assert! {w.expr(f)})", fact)
     for path, data in sorted(world.files.items()):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             w.problems.append(f"file {path} is binary; it is left out")
             continue
-        body.append(f"(write-file! {string_literal(path)} {string_literal(text)})")
-    body.append(in_ns(world.current_ns))
+        add(verbatim, f"(write-file! {string_literal(path)} {string_literal(text)})")
     lines = [f";; tapevm export of session {state.session} at event {state.seq}"]
     lines += [f";; cannot be expressed: {p}" for p in w.problems]
     if wrapped:
         atoms = " ".join(f"({_atom_var(i)} (atom nil))" for i in atom_ids)
         lines.append(f"(let ({atoms})")
-        # eval at top level, so closures built here capture no frame of this let;
-        # the atoms go in as values through unquote
-        lines += ["  (eval `" + _ATOM_VAR.sub(r",\g<0>", x) + ")" for x in body]
+        # eval at top level, so closures built here capture no frame of this let
+        lines += ["  " + form for form in body]
         lines[-1] += ")"
     else:
         lines += body

@@ -48,15 +48,28 @@ def test_export_recreates_closures_atoms_facts_files_namespaces(tmp_path: Path) 
     _round_trip(tmp_path, PROGRAM)
 
 
+def test_export_with_atoms_keeps_quoted_unquotes_and_quasiquoting_functions_as_they_are(tmp_path: Path) -> None:
+    # with an atom in the state every form ran as (eval `FORM): the unquote in quoted data was
+    # evaluated ('(1 ,(+ 1 1)) came back as (1 2), '(a ,b) failed with unbound symbol b)
+    _round_trip(tmp_path, "(define c (atom 0)) (define q '(1 ,(+ 1 1) ,@(list 2))) (define r '(a ,b)) "
+                          "(define m (list c 'x '(y ,z))) (define f (let ((k c)) (lambda (n) `(z ,n ,@(list @k))))) "
+                          "(define-macro (my-when t . body) `(if ,t (begin ,@body) nil)) (define u (my-when #t 1))")
+
+
 def test_export_reports_what_cannot_be_expressed(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "x.db")) as store, open_session("s", store) as s:
-        s.run('(define f (lambda (x) x)) (define g f) (write-file! "b.bin" "x")')
+        s.run('(define f (lambda (x) x)) (define g f) (write-file! "b.bin" "x") '
+              "(in-ns 'lib) (define base 10) (define (addb x) (+ x base)) (in-ns 'app) (define v (list lib/addb))")
         state = s.state
     key, _ = state.blobs.key_for(b"\xff\xfe")
     state.blobs.add(key, b"\xff\xfe")
     state.files["b.bin"] = key
     result = export_state(state)
-    assert any("bound as g" in p for p in result.unexpressible)
+    assert any("bound as g; it comes back named so" in p for p in result.unexpressible)
+    # compiled in app, its 'base' named app/base (the warning said it came back named addb)
+    assert "function addb of namespace lib is held in namespace app; it comes back compiled there, where its " \
+           "free globals name app's" in result.unexpressible
+    assert "function addb is bound as a value; it comes back unnamed" in result.unexpressible
     assert any("b.bin is binary" in p for p in result.unexpressible)
     assert ";; cannot be expressed" in result.source
 
