@@ -144,7 +144,7 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
     """Three-way merge of ``source`` (``ID`` or ``ID@N``) into ``destination``; see session_merge.py.
 
     Base: the common ancestor by lineage (the fork point), moved forward to the
-    source's event last merged into the destination.  Unrelated sessions merge
+    source's event last merged into the destination (:func:`_merged_through`).  Unrelated sessions merge
     against an empty base, so every name both define differently conflicts.
     """
     if prefer not in ("keep", "take", "fail"):
@@ -158,7 +158,7 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
         ancestor = lineage.common_ancestor(store, src_stream, dest.stream)
         ancestor = min(ancestor, src_seq)
         ours = dest.state
-        base_seq = max(ancestor, min(ours.merged.get(src_stream, 0), src_seq))
+        base_seq = max(ancestor, _merged_through(store, ours, src_stream, src_seq))
         theirs = state_of(store, src_stream, src_seq)
         base = state_of(store, src_stream, base_seq) if base_seq else State()
         plan = three_way(base, ours, theirs, prefer)
@@ -176,6 +176,18 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
         log.info("merged", source=str(src_addr), destination=destination, applied=len(plan.take),
                  conflicts=len(plan.conflicts))
         return result
+
+
+def _merged_through(store: EventStore, ours: State, src_stream: str, src_seq: int) -> int:
+    """The last event of the source (up to ``src_seq``) the destination has merged already: from the
+    source's own stream, or from a stream of its lineage (a fork of a session merged before shares
+    that session's events up to its fork point)."""
+    done = min(ours.merged.get(src_stream, 0), src_seq)
+    for seg in lineage.lineage(store, src_stream):
+        if seg.stream in ours.merged:
+            last = seg.last if seg.last is not None else src_seq
+            done = max(done, min(ours.merged[seg.stream], last, src_seq))
+    return done
 
 
 def take(store: EventStore, source: str, name: str, destination: str) -> MergeResult:

@@ -147,6 +147,29 @@ def test_take_copies_one_binding_with_its_content(store_url: str) -> None:
             take(store, "src", "lib/nothing", "dst")
 
 
+def test_a_fork_of_a_merged_fork_merges_against_what_was_merged(store_url: str) -> None:
+    # main merged feat@12, and f2 forked feat@12: the base was main@4, the fork point of the lineage,
+    # so f2's change of b was a false conflict and its retraction of (p) never reached main
+    with open_store(store_url) as store:
+        with open_session("main", store) as m:
+            m.eval("(define a 1)")
+        fork(store, "main", "feat")
+        with open_session("feat", store) as f:
+            f.eval("(assert! '(p)) (define b 1)")
+            merged_at = f.head
+        merge(store, "feat", "main")
+        fork(store, "feat", "f2")
+        with open_session("feat", store) as f:  # feat goes on past the fork point: not f2's
+            f.eval("(define late 1)")
+        merge(store, "feat", "main")
+        with open_session("f2", store) as f2:
+            f2.eval("(retract! '(p)) (set! b 2)")
+        result = merge(store, "f2", "main")
+        assert result.ancestor == merged_at and result.conflicts == []
+        assert compare(store, "main", "f2").diff.changes[0].key == ("user", "late")  # the only difference
+        assert len(compare(store, "main", "f2").diff.changes) == 1
+
+
 def test_take_refuses_a_value_that_refers_to_an_atom(store_url: str) -> None:
     # atoms are named by session-wide ids: a taken (atom 5) showed the destination's own atom #1,
     # or, where it had none, a Python None that no primitive accepts
