@@ -29,7 +29,7 @@ from tapevm.vm.reader import read_forms
 
 @click.command("replay")
 @session_option
-@click.option("--to", "to", type=EVENT_NUMBER_1, default=None, metavar="N", help="Stop after the inputs up to event N.")
+@click.option("--to", "to", type=EVENT_NUMBER_1, default=None, metavar="N", help="Stop after the form that holds event N (forms are re-executed whole).")
 @click.option("--verify", is_flag=True,
               help="Compare every produced event with the recorded one; report the first divergence (exit 1).")
 @click.option("--program", "program", type=click.Path(dir_okay=False, path_type=Path), default=None,
