@@ -256,8 +256,9 @@ def replay(
     where = ("", 0, "")  # file, line and source of the form being replayed (the program's, with ``program``)
     try:
         session = make(target_store, target)
-        if fork is None:
-            session.writes_images = False  # a verifying replay changes nothing outside the record
+        # a replay changes nothing outside the store: (save-image "f") is recorded, but the file the
+        # original run wrote is left as it is (a fork's changed program overwrote it with other content)
+        session.writes_images = False
         try:
             program_iter = iter(program) if program is not None else None
             decoder = _record_decoder(window, session)

@@ -200,3 +200,7 @@ def test_forms_with_session_requests_replay_identically_and_write_no_image(
         result = replay(store, "req", verify=True)
         assert result.ok and result.forms == 7 and result.events == head, result.divergence
         assert not (images / "req-img").exists()  # a verifying replay writes nothing outside the record
+        (images / "req-img").write_bytes(b"the user's own file")
+        assert replay(store, "req", fork="req2").ok
+        # a fork wrote the image again, over whatever the path held by then (with --program, other content)
+        assert (images / "req-img").read_bytes() == b"the user's own file"
