@@ -6,17 +6,10 @@ image save), so an address means the same thing everywhere.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 from tapevm.domain.errors import BadAddress, UsageError
-
-# Unicode categories a session id may not hold: control (Cc), format (Cf: U+202E RIGHT-TO-LEFT
-# OVERRIDE, U+200B ZERO WIDTH SPACE...), line and paragraph separators (Zl, Zp).  Invisible, or
-# they reorder or break the text around them, so ``tape sessions`` and every message naming the
-# session would show another name than the one stored (a spoofed or unreadable id).
-_HIDDEN_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
-                      "Zl": "a line separator", "Zp": "a paragraph separator"}
+from tapevm.domain.names import hidden_character
 
 
 @dataclass(frozen=True)
@@ -37,14 +30,9 @@ def refuse_hidden_characters(session_id: str) -> None:
     addresses (which every reading command parses) and the CLI's ``-i`` apply the same one: a
     command naming such a session, even one an older tapevm let a writer create, gets this line.
     """
-    if session_id.isprintable():  # (fast path: every hidden character is non-printable)
-        return
-    for c in session_id:
-        what = _HIDDEN_CATEGORIES.get(unicodedata.category(c))
-        if what is not None:
-            name = unicodedata.name(c, "")
-            raise UsageError(f"invalid session id {session_id!r}: it holds U+{ord(c):04X}"
-                             f"{f' {name}' if name else ''}, {what}; use visible characters only")
+    hidden = hidden_character(session_id)
+    if hidden is not None:
+        raise UsageError(f"invalid session id {session_id!r}: it holds {hidden}; use visible characters only")
 
 
 def parse_address(text: str) -> SessionAddress:

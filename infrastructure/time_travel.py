@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
+from tapevm.domain.names import snapshot_name_problem
 from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.checkpoints import checkpoints_of
 from tapevm.infrastructure.ports import EventStore
@@ -49,9 +50,11 @@ class SnapshotInfo:
 
 
 def validate_snapshot_name(name: str) -> str:
-    if not name or len(name) > 200 or any(c in name for c in "\x00\n\r\t") or name.strip() != name:
-        raise UsageError(f"invalid snapshot name {name!r}: 1 to 200 characters, no control characters "
-                         "or surrounding spaces")
+    """Snapshot names follow session ids' rule for hidden characters: ``tape snapshots`` shows them as
+    they are, and U+202E turned the rest of its row around."""
+    problem = snapshot_name_problem(name)
+    if problem is not None:
+        raise UsageError(f"invalid snapshot name {name!r}: {problem}")
     return name
 
 

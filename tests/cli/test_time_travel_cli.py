@@ -60,6 +60,12 @@ def test_snapshot_errors_are_one_line(tape) -> None:
     assert_one_line_error(tape("restore", "one", "-i", "other"), 2, "belongs to session 'default'")
     assert_one_line_error(tape("restore", "one", "-i", "missing"), 2, "no session 'missing'")
     assert_one_line_error(tape("delta", "1", "999"), 2, "there is no event 999")
+    # U+202E was accepted, and turned the rest of its row of 'tape snapshots' around
+    assert_one_line_error(tape("snapshot", "a\u202eb"), 2, "invalid snapshot name 'a\\u202eb': it holds U+202E "
+                                                           "RIGHT-TO-LEFT OVERRIDE")
+    r = tape("eval", '(try (snapshot! "a\u2028b") (catch e (error-message e)))')
+    assert "invalid snapshot name" in r.stdout and "U+2028 LINE SEPARATOR" in r.stdout, r.stdout
+    assert [row["name"] for row in json.loads(tape("snapshots", "--json").stdout)] == ["one"]
 
 
 def test_in_language_snapshot_and_restore(tape) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tapevm.domain.names import snapshot_name_problem
 from tapevm.vm.errors import VALUE_ERROR, lisp_error
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
@@ -40,9 +41,9 @@ def _known_snapshots(m: Any) -> set[str]:
 
 
 def snapshot_name(name: str, who: str) -> str:
-    if not name or len(name) > 200 or any(c in name for c in "\x00\n\r\t") or name.strip() != name:
-        raise lisp_error(VALUE_ERROR, f"{who}: a snapshot name is 1 to 200 characters, "
-                                      "without control characters or surrounding spaces")
+    problem = snapshot_name_problem(name)
+    if problem is not None:
+        raise lisp_error(VALUE_ERROR, f"{who}: invalid snapshot name {name!r}: {problem}")
     return name
 
 
