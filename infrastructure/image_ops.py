@@ -400,6 +400,10 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
         raise ImageError(f"{json_path}: not a tapevm image export (no \"kind\": \"{EXPORT_KIND}\")")
     if doc.get("export_version") != EXPORT_VERSION:
         raise ImageError(f"{json_path}: export version {doc.get('export_version')!r} is not supported")
+    missing = [key for key in ("header", "state", "nodes", "blobs") if key not in doc]
+    if missing:
+        raise ImageError(f"{json_path}: malformed image export (it has no {', '.join(map(repr, missing))}: "
+                         "give a file 'tape image export' wrote)")
     try:
         s = doc["state"]
         nodes = encode_nodes(((k, canonical_bytes(v)) for k, v in doc["nodes"].items()), keyless=True)
@@ -410,8 +414,11 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
             sections["history"] = orjson.dumps(doc["history"])
         decode_nodes(nodes)
         header = {k: v for k, v in doc["header"].items() if k not in ("format_version", "migrated_from")}
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ImageError(f"{json_path}: malformed image export ({type(e).__name__}: {e})") from None
+    except KeyError as e:
+        raise ImageError(f"{json_path}: malformed image export (a part lacks the key {e})") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ImageError(f"{json_path}: malformed image export (a part is not of the shape 'tape image export' "
+                         f"writes: {e})") from None
     problem = header_problem(header)
     if problem is not None:
         raise ImageError(f"{json_path}: malformed image export (header: {problem})")
