@@ -161,6 +161,8 @@ def refuse_to_replace(path: str | Path, magic: bytes) -> None:
     save s.db``): renaming an image over a SQLite store, or over any file that is
     not an image, would destroy data the user never asked to lose.
     """
+    if not str(path).strip() or str(path) == ".":  # (Path("") is ".", the current directory)
+        raise UsageError("the image file name is blank: give the image a file name")
     target = Path(path)
     try:
         if not target.exists():
@@ -186,8 +188,9 @@ def write_atomically(path: str | Path, data: bytes, replaces_only: bytes | None 
     encode, so that a refusal costs nothing); the temporary file is removed on refusal.
     """
     target = Path(path)
+    if not target.parent.is_dir():  # a mistyped directory is not made on the way: say so
+        raise UsageError(f"cannot write {path}: there is no directory {str(target.parent)!r} (create it first)")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as e:
         raise ImageError(f"cannot write {path}: {e.strerror}") from None

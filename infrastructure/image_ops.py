@@ -118,7 +118,11 @@ def save_image_from_language(session: Session, name: str, description: str, seq:
     """``(save-image "name")``: after the form committed, an image of the state at its last event."""
     folder = images_dir()
     try:
+        folder.mkdir(parents=True, exist_ok=True)  # tapevm's own directory: made on first use
         save_image(session, folder / name, seq, description)
+    except OSError as e:
+        raise ImageError(f"the form committed (event {seq}) but save-image could not make {str(folder)!r}: "
+                         f"{e.strerror}") from e
     except TapeError as e:
         raise ImageError(f"the form committed (event {seq}) but save-image could not write {name!r}: {e}") from e
 

@@ -56,6 +56,13 @@ def test_image_errors_are_one_line(tape, tmp_path: Path) -> None:
     assert_one_line_error(tape("image", "import", str(tmp_path / "bad.json"), str(tmp_path / "y.img")), 1,
                     "not a tapevm image export")
     assert_one_line_error(tape("image", "list", str(tmp_path / "nodir")), 2, "no such directory")
+    # a mistyped directory was made on the way; a blank name said '. is a directory'
+    assert_one_line_error(tape("image", "save", str(tmp_path / "typo" / "x.img")), 2,
+                          f"there is no directory '{tmp_path / 'typo'}' (create it first)")
+    assert not (tmp_path / "typo").exists()
+    assert_one_line_error(tape("image", "save", ""), 2, "the image file name is blank")
+    assert tape("eval", '(save-image "first")').returncode == 0  # $TAPE_HOME/images is made on first use
+    assert (tmp_path / "home" / "images" / "first").is_file()
 
 
 def test_checkpoint_commands(tape) -> None:
