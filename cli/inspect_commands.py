@@ -37,6 +37,8 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
     for t in types:
         if t not in EVENT_TYPES:
             _unknown_type(t)
+    if stop is not None and stop < start:  # (printed '0 events'; audit refuses it the same way)
+        raise UsageError(f"--from {start} is after --to {stop}: give --from <= --to")
     address = parse_address(session_id)  # ID@N: the log up to event N
     if address.at is not None:
         stop = address.at if stop is None else min(stop, address.at)

@@ -155,6 +155,7 @@ def test_piped_repl_exits_1_when_its_input_failed(s1: Tape) -> None:
     (("replay", "-i", "s1", "--to", "-1"), "--to"),
     (("replay", "-i", "s1", "--to", "0"), "--to"),
     (("replay", "-i", "s1", "--to", HUGE), "--to"),
+    (("log", "-i", "s1", "--from", "5", "--to", "2"), "--from 5 is after --to 2"),  # printed '0 events', exit 0
 ])
 def test_numbers_out_of_range_are_usage_errors(s1: Tape, args: tuple[str, ...], option: str) -> None:
     r = s1(*args)
