@@ -275,6 +275,7 @@ def state_json(state: State) -> dict[str, Any]:
         "namespaces": {
             ns: {name: show(enc) for name, enc in sorted(bindings.items())}
             for ns, bindings in sorted(state.namespaces.items())
+            if bindings or ns == state.current_ns  # as State.semantic: an empty namespace is no difference
         },
         "atoms": {str(k): show(v) for k, v in sorted(state.atoms.items())},
         "facts": [show(f) for f in state.facts.values()],

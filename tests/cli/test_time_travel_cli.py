@@ -49,6 +49,17 @@ def test_snapshot_restore_and_delta(tape) -> None:
     assert tape("delta", str(head), str(head), "--json").stdout.count('"empty": true') == 1
 
 
+def test_a_restore_shows_the_state_of_its_snapshot_even_where_a_namespace_came_after(tape) -> None:
+    # the restored state showed "tools": {} in state --json, while diff and delta said no difference
+    assert tape("eval", "(define x 1)").returncode == 0
+    assert tape("snapshot", "base").returncode == 0
+    at = json.loads(tape("snapshots", "--json").stdout)[0]["at"]
+    assert tape("eval", "(in-ns 'tools) (define t 1) (in-ns 'user)").returncode == 0
+    assert tape("restore", "base").returncode == 0
+    now, then = (json.loads(tape("state", *args, "--json").stdout) for args in ((), ("--at", str(at))))
+    assert now["namespaces"] == then["namespaces"] == {"user": {"x": "1"}}
+
+
 def test_snapshot_errors_are_one_line(tape) -> None:
     tape("eval", "(define x 1)")
     tape("snapshot", "one")
