@@ -65,14 +65,16 @@ def _refs(enc: Any, out: list[str]) -> None:
             stack.extend(x)
 
 
-def _reached_nodes(source: State, value: Any) -> dict[str, Any]:
-    """The parsed nodes of ``source`` that ``value`` reaches."""
+def _reached_nodes(source: State, values: Iterable[Any], known: Any = ()) -> dict[str, Any]:
+    """The parsed nodes of ``source`` that ``values`` reach, parents before children, not looking
+    into ``known`` ones (a node there holds its children there too: content is addressed)."""
     nodes: dict[str, Any] = {}
     pending: list[str] = []
-    _refs(value, pending)
+    for v in values:
+        _refs(v, pending)
     while pending:
         key = pending.pop()
-        if key in nodes or key not in source.nodes:
+        if key in nodes or key in known or key not in source.nodes:
             continue
         nodes[key] = node = orjson.loads(source.nodes.get(key))
         _refs(node, pending)
@@ -81,19 +83,7 @@ def _reached_nodes(source: State, value: Any) -> dict[str, Any]:
 
 def missing_content(source: State, dest: State, values: Iterable[Any], blob_keys: Iterable[str]) -> ContentStored | None:
     """The nodes and blobs of ``values`` (and files) that ``dest`` lacks, as one ContentStored."""
-    nodes: list[list[Any]] = []
-    seen: set[str] = set()
-    pending: list[str] = []
-    for v in values:
-        _refs(v, pending)
-    while pending:
-        key = pending.pop()
-        if key in seen or key in dest.nodes or key not in source.nodes:
-            continue
-        seen.add(key)
-        node = orjson.loads(source.nodes.get(key))
-        nodes.append([key, node])
-        _refs(node, pending)
+    nodes = [[key, node] for key, node in _reached_nodes(source, values, dest.nodes).items()]
     blobs = []
     for key in blob_keys:
         if key not in dest.blobs and key in source.blobs:
@@ -201,7 +191,7 @@ def take(store: EventStore, source: str, name: str, destination: str) -> MergeRe
     if not short or short not in theirs.namespaces.get(ns, {}):
         raise UsageError(f"session {src_addr} has no binding {ns}/{short} (see 'tape state -i {src_addr.session}')")
     value = theirs.namespaces[ns][short]
-    atoms = atoms_named([("", {short: value})], _reached_nodes(theirs, value))
+    atoms = atoms_named([("", {short: value})], _reached_nodes(theirs, [value]))
     if atoms:
         raise UsageError(f"cannot take {ns}/{short} from session {src_addr}: its value refers to atom "
                          f"{', '.join(f'#{a}' for a in sorted(atoms))}, and an atom's id names another atom (or "
