@@ -154,6 +154,7 @@ def test_fuzzed_images_never_escape_as_anything_but_image_error(tmp_path: Path, 
 
 def test_writes_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "out" / "x.img"
+    target.parent.mkdir()
     image_file.write_atomically(target, b"old")
 
     def failing_fsync(fd: int) -> None:
