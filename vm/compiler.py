@@ -56,7 +56,7 @@ from tapevm.vm.nodes import (
 )
 from tapevm.vm.printer import to_source
 from tapevm.vm.values import NIL, Env, LMap, Macro, Pair, Symbol, make_list, map_items
-from tapevm.vm.world import _LAZY
+from tapevm.vm.world import _LAZY, bindable_name
 
 if TYPE_CHECKING:
     from tapevm.vm.interpreter import Interpreter
@@ -380,8 +380,7 @@ class Compiler:
             raise syntax_error(f"{who}: expected a symbol to bind, got {to_source(sym, 40)}", form)
         if sym in SPECIAL_FORMS:
             raise syntax_error(f"{who}: cannot bind {sym.name}: it is a special form", form)
-        ns, name = sym.namespace, sym.local_name
-        if ns and name:
+        if not bindable_name(sym.name):
             raise syntax_error(f"{who}: cannot bind the qualified name {sym.name}", form)
         return sym
 

@@ -41,7 +41,6 @@ SAVE_IMAGE = "save-image"
 SESSION_REQUESTS = frozenset((SNAPSHOT, RESTORE, SAVE_IMAGE))
 
 
-
 def valid_namespace_name(ns: object) -> bool:
     """What ``in-ns`` accepts: a non-empty name without ``/`` (which separates a qualified name's parts)."""
     return type(ns) is str and bool(ns) and "/" not in ns
@@ -51,6 +50,7 @@ def bindable_name(name: str) -> bool:
     """Whether ``define`` can bind ``name`` in a namespace: not a qualified name (``ns/name``)."""
     head, sep, tail = name.partition("/")
     return not (sep and head and tail)
+
 
 class Mutation(NamedTuple):
     """One change made by a form: ``kind`` plus its arguments (live values).
