@@ -38,6 +38,11 @@ class TapeRecorder(Protocol):
     def record_start(self, session: str, seq: int) -> int | None: ...
 
 
+# The columns of the library's events table that tapevm reads and writes, on both backends (a
+# PostgreSQL table also has ``notification_id``, its global position; SQLite uses the rowid).
+EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
+
+
 def _not_contiguous(session: str, expected: int, first: int) -> CorruptRecord:
     """The defect where one record does not begin right after the one before it (a record deleted,
     or an event number edited by hand): every reader stops there, as at a damaged record."""

@@ -31,6 +31,7 @@ from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import PoolTimeout
 
 from tapevm.domain.errors import StoreError, UsageError
+from tapevm.infrastructure.event_store import EVENT_COLUMNS
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.postgres_log import ensure_xid_column
 from tapevm.infrastructure.stream_head import HeadMismatch, check_head, head_of
@@ -380,10 +381,6 @@ def create_tables(datastore: PostgresDatastore, recorder: Any) -> None:
             curs.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
-# The columns of the library's events table that tapevm reads and writes.
-EVENT_COLUMNS = frozenset({"originator_id", "originator_version", "topic", "state", "notification_id"})
-
-
 def _refuse_foreign_table(curs: Any, schema: str, table: str) -> None:
     """Refuse a schema whose table of tapevm's name lacks tapevm's columns, before anything is created there.
 
@@ -393,7 +390,7 @@ def _refuse_foreign_table(curs: Any, schema: str, table: str) -> None:
     curs.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
                  (schema, table))
     columns = {row["column_name"] for row in curs.fetchall()}
-    missing = sorted(EVENT_COLUMNS - columns)
+    missing = sorted(set(EVENT_COLUMNS).union({"notification_id"}) - columns)
     if columns and missing:
         raise StoreError(f"the table {schema}.{table} there is not a tapevm events table (it has no column "
                          f"{', '.join(missing)}); give this store a schema of its own (?schema=NAME)")

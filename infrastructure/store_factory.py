@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from tapevm.domain.errors import StoreError, StoreNotFound, UsageError
-from tapevm.infrastructure.event_store import RecorderEventStore
+from tapevm.infrastructure.event_store import EVENT_COLUMNS, RecorderEventStore
 from tapevm.infrastructure.ports import EventStore
 
 
@@ -106,10 +106,6 @@ def _check_sqlite_header(file: Path) -> bool:
     if head and head != b"SQLite format 3\x00":
         raise StoreError(f"{str(file)!r} is not a tapevm store (not a SQLite database)")
     return bool(head)
-
-
-# The columns tapevm reads and writes in the events table (the eventsourcing library's layout).
-EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 
 
 def _check_sqlite_tables(file: Path) -> None:
