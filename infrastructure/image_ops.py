@@ -446,7 +446,8 @@ __all__ = ["FORMAT_VERSION", "ImageInfo", "export_image", "image_info", "images_
 
 def check_against_source(path: str | Path, store: Any) -> str | None:
     """None when the image's chain link matches its source session's log in ``store``; else why not."""
-    header = read_image(path, ()).header
+    image = read_image(path, None)  # (whole: its state and history are compared once the link matches)
+    header = image.header
     expected = header.get("source_chain_link")
     name, seq = header.get("source_session"), header.get("source_seq")
     if not expected:
@@ -466,10 +467,10 @@ def check_against_source(path: str | Path, store: Any) -> str | None:
     if actual != expected:
         return f"session {name!r} event {seq} has chain link {actual[:16]}…, the image says {expected[:16]}…: " \
                "the image is not of this log (or the log was altered)"
-    return _differs_from_source(path, store, str(name), int(seq or 0))
+    return _differs_from_source(image, store, str(name), int(seq or 0))
 
 
-def _differs_from_source(path: str | Path, store: Any, name: str, seq: int) -> str | None:
+def _differs_from_source(image: ImageFile, store: Any, name: str, seq: int) -> str | None:
     """Why the image's state (and history) are not those of session ``name`` at event ``seq``, or None.
 
     The chain link is copied into the header when the image is saved: an image whose state or
@@ -477,7 +478,6 @@ def _differs_from_source(path: str | Path, store: Any, name: str, seq: int) -> s
     """
     from tapevm.infrastructure.session import open_session
 
-    image = read_image(path, None)
     with open_session(name, store, create=False, writable=False) as source:
         if not same_canonical_state(image_state(image), source.state_at(seq)):
             return f"its state is not session {name!r}'s state at event {seq}: the image was altered after it " \
