@@ -12,6 +12,7 @@ number) stops two writers at the same head, the head check any other stale write
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Sequence
@@ -325,6 +326,7 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
     server: dict[str, Any] = {"dbname": unquote(parts.path.lstrip("/")) or "postgres", "host": host or "127.0.0.1",
                               "port": port or 5432, "user": unquote(parts.username or "postgres"),
                               "password": unquote(parts.password or "")}
+    datastore: PostgresDatastore | None = None
     try:
         datastore = PostgresDatastore(
             **server,
@@ -338,6 +340,9 @@ def open_postgres_recorder(url: str) -> tuple[TapePostgresRecorder, PostgresData
         create_tables(datastore, recorder)
         return recorder, datastore
     except Exception as e:  # noqa: BLE001 - re-raised as one line: the library's, psycopg's (server down...), OSError
+        if datastore is not None:  # its pool, closed here: left to the collector, it closed from its own thread
+            with contextlib.suppress(Exception):  # (the error to report is the one above)
+                datastore.close()
         reason = _connection_refusal(server, connect_timeout) if _pool_timed_out(e) else None
         raise StoreError(f"cannot open PostgreSQL store {redact_url(url)}: {_redacted(reason or e, url)}") from None
 
