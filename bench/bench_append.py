@@ -42,8 +42,8 @@ def form_source(rep: int, size: int) -> str:
 
 
 def run_tapevm(path: Path, events: int, size: int, profile: str | None = None) -> dict[str, Any]:
-    from tapevm.infrastructure.session import open_session
-    from tapevm.infrastructure.sqlite_backend import TapeSQLiteRecorder
+    from tapevm.infrastructure.session.service import open_session
+    from tapevm.infrastructure.stores.sqlite import TapeSQLiteRecorder
 
     s = open_session("append", store=str(path))
     try:
@@ -91,8 +91,8 @@ def tapevm_breakdown(path: Path, events: int, size: int) -> dict[str, float]:
     per-append work (its running events hash, a checkpoint every K events),
     and the rest (session bookkeeping, printing the result).
     """
-    from tapevm.infrastructure import session as session_module
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session import service as session_module
+    from tapevm.infrastructure.session.service import open_session
 
     spent = {"read": 0.0, "eval": 0.0, "build_events": 0.0, "encode_records": 0.0, "insert_commit": 0.0,
              "fold": 0.0, "checkpoints": 0.0}

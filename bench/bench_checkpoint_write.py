@@ -34,8 +34,8 @@ def forms(count: int, bindings: int) -> list[str]:
 
 def run(store_path: Path, program: list[str], inline: bool) -> tuple[float, int]:
     """Seconds to run ``program`` on the session in ``store_path``, and the checkpoints it wrote."""
-    from tapevm.infrastructure.session import Session
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.session.service import Session
+    from tapevm.infrastructure.stores.factory import open_store
 
     os.environ["TAPE_INLINE_CHECKPOINTS"] = "1" if inline else "0"
     try:
@@ -70,8 +70,8 @@ def main() -> None:
     if args.quick:
         args.bindings, args.forms = 2_000, 100
     repeat = args.repeat or (1 if args.quick else 3)
-    from tapevm.infrastructure.session import Session
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.session.service import Session
+    from tapevm.infrastructure.stores.factory import open_store
 
     with C.workdir(args) as tmp:
         source = tmp / "world.db"

@@ -18,8 +18,8 @@ import _common as C
 
 def build(path: Path, bindings: int) -> int:
     from tapevm.domain.events import Defined, RecordedEvent, SessionStarted
-    from tapevm.infrastructure.branching import fork
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.branches.forks import fork
+    from tapevm.infrastructure.stores.factory import open_store
 
     with open_store(str(path), durability="fast") as store:
         now = time.time()
@@ -48,8 +48,8 @@ def main() -> None:
     bindings = 1_000 if args.quick else args.bindings
     repeat = args.repeat or 3
     from tapevm.cli.render import ValuePrinter
-    from tapevm.infrastructure.session_compare import compare
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.branches.compare import compare
+    from tapevm.infrastructure.stores.factory import open_store
     from tapevm.projections.session_diff import diff_states
 
     with C.workdir(args) as tmp:

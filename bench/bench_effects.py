@@ -19,8 +19,8 @@ import time
 
 import _common as C
 
-from tapevm.infrastructure.llm_providers import ScriptedLLM
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.llm_providers import ScriptedLLM
+from tapevm.infrastructure.session.service import open_session
 
 WORDS = [
     "agent", "tool", "call", "result", "search", "memory", "plan", "step", "observe", "reflect", "answer",

@@ -35,7 +35,7 @@ import _common as C
 
 def build_tapevm_store(path: Path, session: str, events: int, batch: int) -> float:
     from tapevm.domain.events import Defined, RecordedEvent, SessionStarted
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
 
     start = time.perf_counter()
     store = open_store(str(path))
@@ -62,7 +62,7 @@ def time_tapevm_fold(path: Path, session: str, fast: bool = False) -> tuple[floa
     """``fold(store.read(session))``, or with ``fast`` the path Session uses:
     ``fold_fields(store.read_fields(session))`` (records decoded to field dicts, no model objects)."""
     from tapevm.domain import state as st
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
 
     store = open_store(str(path))
     try:
@@ -80,7 +80,7 @@ def time_tapevm_fold(path: Path, session: str, fast: bool = False) -> tuple[floa
 
 def has_fast_path() -> bool:
     from tapevm.domain import state as st
-    from tapevm.infrastructure.event_store import RecorderEventStore
+    from tapevm.infrastructure.stores.event_store import RecorderEventStore
 
     return hasattr(st, "fold_fields") and hasattr(RecorderEventStore, "read_fields")
 
@@ -88,8 +88,8 @@ def has_fast_path() -> bool:
 def tapevm_breakdown(path: Path, session: str) -> dict[str, float]:
     """Seconds spent fetching rows, checking+parsing records, building event objects, folding (GC off)."""
     from tapevm.domain import state as st
-    from tapevm.infrastructure.event_store import READ_PAGE
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.event_store import READ_PAGE
+    from tapevm.infrastructure.stores.factory import open_store
 
     store = open_store(str(path))
     out: dict[str, float] = {}

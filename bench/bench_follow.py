@@ -50,7 +50,7 @@ def writer(url: str, rate: float, seconds: float, size: int, start: Any, out: An
     """Append ``size``-event commit records at ``rate`` events/s; send back each commit's wall time."""
     os.environ["TAPE_INLINE_CHECKPOINTS"] = "0"
     from tapevm.domain.events import Defined, RecordedEvent, SessionStarted
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
 
     with open_store(url) as store:
         now = time.time()
@@ -79,9 +79,9 @@ def writer(url: str, rate: float, seconds: float, size: int, start: Any, out: An
 def follower(url: str, projection: str, ready: Any, writer_done: Any, out: Any) -> None:
     """Follow ``projection`` until the writer is done and everything is applied; send back (applied at, recorded at)."""
     os.environ["TAPE_INLINE_CHECKPOINTS"] = "0"
-    from tapevm.infrastructure.followers import Follower, open_projection
-    from tapevm.infrastructure.log_tail import LogTail
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.followers.runner import Follower, open_projection
+    from tapevm.infrastructure.stores.log_tail import LogTail
+    from tapevm.infrastructure.stores.factory import open_store
 
     applied: list[tuple[float, float]] = []
 
@@ -110,11 +110,11 @@ def follower(url: str, projection: str, ready: Any, writer_done: Any, out: Any) 
 
 def baseline(url: str, projection: str, tmp: Path) -> tuple[int, float]:
     """Catch-up from zero over the finished log: (events, seconds)."""
-    from tapevm.infrastructure.checkpoint_follower import CheckpointProjection
-    from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
-    from tapevm.infrastructure.followers import Follower
-    from tapevm.infrastructure.read_model import ReadModel
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.followers.checkpoints import CheckpointProjection
+    from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
+    from tapevm.infrastructure.followers.runner import Follower
+    from tapevm.infrastructure.followers.read_model import ReadModel
+    from tapevm.infrastructure.stores.factory import open_store
 
     with open_store(url) as store:
         if projection == "sql":
@@ -179,7 +179,7 @@ def one_run(backend: str, projection: str, args: Any, tmp: Path) -> dict[str, An
     run_dir.mkdir()
     os.environ["TAPE_HOME"] = str(run_dir / "home")  # a PostgreSQL store's read model goes here
     with store_url(backend, run_dir) as url:
-        from tapevm.infrastructure.store_factory import open_store
+        from tapevm.infrastructure.stores.factory import open_store
 
         with open_store(url):
             pass  # tables exist before either process starts

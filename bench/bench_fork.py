@@ -21,7 +21,7 @@ import _common as C
 
 def build(path: Path, session: str, events: int, batch: int = 100) -> None:
     from tapevm.domain.events import Defined, RecordedEvent, SessionStarted
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
 
     with open_store(str(path), durability="fast") as store:
         now = time.time()
@@ -38,8 +38,8 @@ def _open_forks(store: Any, repeat: int) -> dict[str, float]:
     """Checkpoints of the source, then the first open of each fork ``f0..``, the source's open, and
     the fold of the source from event 1 (seconds)."""
     from tapevm.domain.state import State, fold_fields
-    from tapevm.infrastructure.checkpoints import Checkpoints
-    from tapevm.infrastructure.session import open_session
+    from tapevm.projections.checkpoints.projection import Checkpoints
+    from tapevm.infrastructure.session.service import open_session
 
     t0 = time.perf_counter()
     Checkpoints(store, "src").rebuild()
@@ -64,9 +64,9 @@ def main() -> None:
     args = p.parse_args()
     events = 2_000 if args.quick else args.events
     repeat = args.repeat or 5
-    from tapevm.infrastructure.branching import fork
-    from tapevm.infrastructure.session_registry import SessionRegistry
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.branches.forks import fork
+    from tapevm.infrastructure.stores.registry import SessionRegistry
+    from tapevm.infrastructure.stores.factory import open_store
 
     with C.workdir(args) as tmp:
         db = tmp / "fork.db"

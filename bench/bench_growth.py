@@ -51,7 +51,7 @@ def main() -> None:
     n = args.steps
     marks = sorted({max(1, n // 4), max(1, n // 2), max(1, 3 * n // 4), n})
 
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session.service import open_session
 
     session = "growth"
     checkpoints: list[dict[str, Any]] = []

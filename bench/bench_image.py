@@ -83,7 +83,7 @@ def build(path: Path, bindings: int, values: str = "realistic", batch_events: in
         RecordedEvent,
         SessionStarted,
     )
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
     from tapevm.vm.value_codec import ValueEncoder
 
     rng = random.Random(5)
@@ -129,9 +129,9 @@ def main() -> None:
     repeat = args.repeat or (1 if args.quick else 3)
 
     from tapevm.domain.state import State, fold_fields
-    from tapevm.infrastructure.image_ops import export_image, load_image, load_state, save_image
-    from tapevm.infrastructure.session import Session
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.images.operations import export_image, load_image, load_state, save_image
+    from tapevm.infrastructure.session.service import Session
+    from tapevm.infrastructure.stores.factory import open_store
     from tapevm.projections.state_codec import canonical_state_bytes
 
     with C.workdir(args) as tmp:

@@ -7,7 +7,7 @@ all start together at a barrier; aggregate = all events / wall time from the
 barrier to the last writer's finish.
 
 tapevm writes without a table lock and NOTIFYs after the commit (see
-infrastructure/postgres_log.py).  The eventsourcing library's PostgreSQL
+infrastructure/stores/postgres_log.py).  The eventsourcing library's PostgreSQL
 recorder takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` on every insert and NOTIFYs
 inside the transaction, holding both until COMMIT, so the commits of writers
 on *different* sessions are serialised, WAL flush included.  ``--table-lock``
@@ -43,8 +43,8 @@ NOTIFY_MODES = [("lock-free, NOTIFY in transaction", False, "in_transaction"), (
 
 def writer(url: str, session: str, forms: int, size: int, mode: tuple[str, bool, str], barrier: Any,
            out: Any) -> None:
-    from tapevm.infrastructure.postgres_backend import TapePostgresRecorder
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.stores.postgres import TapePostgresRecorder
+    from tapevm.infrastructure.session.service import open_session
 
     TapePostgresRecorder.table_lock, TapePostgresRecorder.notify = mode[1], mode[2]
     s = open_session(session, store=url)
@@ -81,7 +81,7 @@ def run(writers: int, forms: int, size: int, mode: tuple[str, bool, str]) -> dic
     ctx = mp.get_context("spawn")
     with _pg.fresh_schema("bench_writers") as schema:
         url = f"{_pg.server_url()}?schema={schema}"
-        from tapevm.infrastructure.store_factory import open_store
+        from tapevm.infrastructure.stores.factory import open_store
 
         open_store(url).close()  # create the tables once, outside the timing
         barrier = ctx.Barrier(writers + 1)

@@ -19,9 +19,9 @@ import time
 
 import _common as C
 
-from tapevm.infrastructure.replay import replay
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.replay import replay
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 
 def form(i: int) -> str:

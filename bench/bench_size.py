@@ -18,7 +18,7 @@ Bytes are counted three ways, for each side:
   index and all), per event.
 
 tapevm stores one row per committed form (a commit record holding all of the
-form's events, see infrastructure/codec.py), so its bytes cannot be split by
+form's events, see infrastructure/stores/record_codec.py), so its bytes cannot be split by
 event type: "per Defined event" charges the WHOLE log (FormSubmitted with the
 source text, ContentStored with the list nodes, FormEvaluated...) to the
 definitions, which is the conservative comparison.  Per event (all tapevm
@@ -93,7 +93,7 @@ def file_bytes(path: Path) -> int:
 
 
 def run_tapevm(path: Path, defines: int, form_size: int) -> None:
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session.service import open_session
 
     with open_session("default", store=str(path)) as s:
         for start in range(0, defines, form_size):

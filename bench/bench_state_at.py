@@ -51,7 +51,7 @@ def build(path: Path, events: int, bindings: int, hot: int) -> float:
         RecordedEvent,
         SessionStarted,
     )
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
 
     start = time.perf_counter()
     rng = random.Random(7)
@@ -105,7 +105,7 @@ def table_bytes(db: Path) -> tuple[int, int]:
     (with their free space)."""
     import sqlite3
 
-    from tapevm.infrastructure.checkpoint_sql import PACKS, TABLE
+    from tapevm.infrastructure.stores.checkpoint_tables import PACKS, TABLE
 
     with sqlite3.connect(db) as conn:
         indexes = [name for (name,) in conn.execute(
@@ -127,14 +127,14 @@ def postgres_bytes(db: Path) -> dict[str, int]:
     import _pg
     import psycopg
 
-    from tapevm.infrastructure.checkpoint_sql import (
+    from tapevm.infrastructure.stores.checkpoint_tables import (
         _META_COLUMNS,
         _PACK_COLUMNS,
         PACKS,
         TABLE,
         checkpoint_store_for,
     )
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
 
     with _pg.fresh_schema("bench_cp") as schema:
         with open_store(f"{_pg.server_url()}?schema={schema}") as pg_store:
@@ -171,10 +171,10 @@ def main() -> None:
         args.events, args.bindings, args.hot, args.interval, args.samples, args.baseline_n = 3_000, 300, 20, 200, 10, 2
 
     from tapevm.domain.state import State, fold_fields
-    from tapevm.infrastructure.checkpoints import Checkpoints
-    from tapevm.infrastructure.image_ops import save_image
-    from tapevm.infrastructure.session import Session
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.projections.checkpoints.projection import Checkpoints
+    from tapevm.infrastructure.images.operations import save_image
+    from tapevm.infrastructure.session.service import Session
+    from tapevm.infrastructure.stores.factory import open_store
     from tapevm.projections.state_codec import canonical_state_bytes
 
     with C.workdir(args) as tmp:

@@ -18,9 +18,9 @@ import time
 
 import _common as C
 
-from tapevm.infrastructure.hash_chain import verify_chain
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores.hash_chain import verify_chain
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 
 def main() -> None:

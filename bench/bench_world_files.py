@@ -69,7 +69,7 @@ def scattered(steps: int) -> Iterator[str]:
 
 
 def run(db: Path, forms: Iterator[str], marks: list[int]) -> dict[str, Any]:
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session.service import open_session
 
     at: dict[int, int] = {}
     started = time.perf_counter()

@@ -9,7 +9,7 @@ from rich.table import Table
 from tapevm.cli import render
 from tapevm.cli.options import MAX_COUNT, err, json_option, open_session_for, out, print_json, session_option
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.ports import CheckpointMeta
+from tapevm.domain.ports import CheckpointMeta
 
 
 def _meta_json(m: CheckpointMeta) -> dict[str, object]:

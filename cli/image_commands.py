@@ -20,9 +20,7 @@ from tapevm.cli.options import (
     session_option,
 )
 from tapevm.domain.errors import ImageError, UsageError
-from tapevm.infrastructure import image_ops
-
-
+from tapevm.infrastructure.images import operations as image_ops
 def _created(header: dict[str, Any]) -> str:
     """``created_at`` as a date; blank when an old or hand-made header has none (readers allow that)."""
     value = header.get("created_at")

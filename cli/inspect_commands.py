@@ -20,8 +20,8 @@ from tapevm.cli.options import (
 )
 from tapevm.domain.errors import BadAddress, UsageError
 from tapevm.domain.events import EVENT_TYPES
-from tapevm.infrastructure.addresses import parse_address
-from tapevm.infrastructure.session_info import list_sessions, session_info
+from tapevm.domain.addresses import parse_address
+from tapevm.projections.session_summaries import list_sessions, session_info
 
 
 @click.command("log")

@@ -6,7 +6,7 @@ import click
 
 from tapevm.cli.options import json_option, open_store_for, print_json, session_option
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.hash_chain import chain_key_from_environment, verify_chain
+from tapevm.infrastructure.stores.hash_chain import chain_key_from_environment, verify_chain
 
 
 @click.command("verify")

@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.text import Text
 
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.addresses import refuse_hidden_characters
-from tapevm.infrastructure.ports import EventStore
-from tapevm.infrastructure.session import FormOutcome, Session, open_session, validate_session_id
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.domain.addresses import refuse_hidden_characters
+from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.session.service import FormOutcome, Session, open_session, validate_session_id
+from tapevm.infrastructure.stores.factory import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 

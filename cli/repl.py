@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from tapevm.cli import render
 from tapevm.domain.errors import TapeError
-from tapevm.infrastructure.session import FormOutcome, Session
-from tapevm.infrastructure.store_factory import tape_home
+from tapevm.infrastructure.session.service import FormOutcome, Session
+from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.vm.errors import ReadError
 
 ReadLine = Callable[[str], "str | None"]  # prompt -> line, or None at end of input

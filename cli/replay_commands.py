@@ -23,7 +23,7 @@ from tapevm.cli.options import (
 )
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import RecordedEvent
-from tapevm.infrastructure.replay import DivergenceReport, ReplayResult, check_live_effects, replay
+from tapevm.infrastructure.session.replay import DivergenceReport, ReplayResult, check_live_effects, replay
 from tapevm.vm.reader import read_forms
 
 

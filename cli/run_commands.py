@@ -37,7 +37,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
     check_syntax(source, str(file))
     if image_file is not None:
         from tapevm.cli.options import open_store_for
-        from tapevm.infrastructure.image_ops import load_image
+        from tapevm.infrastructure.images.operations import load_image
 
         explicit = ctx.get_parameter_source("session_id") is not click.core.ParameterSource.DEFAULT
         store = open_store_for(ctx, create=True)
@@ -52,7 +52,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
     with s:
         skip = 0
         if must_continue:  # run only the forms the session has not committed yet (after an exit or a crash)
-            from tapevm.infrastructure.run_continuation import committed_forms
+            from tapevm.infrastructure.session.run_continuation import committed_forms
 
             skip = committed_forms(s, str(file), [(ln, col, text) for _, ln, col, text in
                                                   s.interpreter.read_forms(source, str(file))])

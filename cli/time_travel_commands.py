@@ -7,7 +7,7 @@ from rich.table import Table
 
 from tapevm.cli.delta_render import delta_json, delta_text
 from tapevm.cli.options import EVENT_NUMBER, json_option, open_session_for, out, print_json, session_option
-from tapevm.infrastructure.session import Session
+from tapevm.infrastructure.session.service import Session
 
 
 def _open_writer(ctx: click.Context, session_id: str) -> Session:

@@ -1,1 +1,9 @@
-"""tapevm.infrastructure"""
+"""Infrastructure: I/O, in rooms by concern.
+
+``stores`` (the database: events, side tables, leases, lineage), ``session``
+(the session service and what serves it), ``followers`` (projections kept
+current from the global log), ``branches`` (fork, merge, compare), ``images``
+(the image file and its operations), ``logs`` (structlog) and
+``housekeeping`` (``tape gc``).  May import ``domain``, ``vm`` and
+``projections``; ``cli`` imports it, never the other way.
+"""

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tapevm.infrastructure.ports import EventStore
-from tapevm.infrastructure.read_model import read_model_path, rebuild, sqlite_files
-from tapevm.infrastructure.session_lease import LEASE_TABLE, _table, lease_holder
-from tapevm.infrastructure.side_tables import SideTables
+from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.followers.read_model import read_model_path, rebuild, sqlite_files
+from tapevm.infrastructure.stores.leases import LEASE_TABLE, _table, lease_holder
+from tapevm.infrastructure.stores.side_tables import SideTables
 
 
 @dataclass
@@ -58,8 +58,8 @@ def _drop_stale_checkpoints(store: EventStore, report: GcReport) -> None:
 
     (Checkpoints are a cache; current ones are kept because they make opening fast.)
     """
-    from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
-    from tapevm.infrastructure.checkpoints import PROJECTION_VERSION
+    from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
+    from tapevm.projections.checkpoints.projection import PROJECTION_VERSION
 
     cache = checkpoint_store_for(store)
     if cache is None:

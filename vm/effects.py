@@ -3,7 +3,7 @@
 The VM never reads a clock, a random source, standard input, a model or a
 host function itself.  The effect primitives (:mod:`tapevm.vm.primitives.effects`)
 call :meth:`EffectPort.perform` on the port the Interpreter was given; the
-session layer implements it (``tapevm.infrastructure.effects``) and records
+session layer implements it (``tapevm.infrastructure.session.effects``) and records
 every request and result in the log, so a replay can answer the same calls
 from the log instead of the world.
 

@@ -133,8 +133,7 @@ def test_a_description_over_the_header_limit_keeps_the_old_image(tape, tmp_path:
 
 def test_image_list_shows_every_file_when_one_header_is_bad(tape, tmp_path: Path) -> None:
     """'tape image list DIR' aborted with an internal error when one file had created_at 1e300."""
-    from tapevm.infrastructure import image_file
-
+    from tapevm.infrastructure.images import file_format as image_file
     folder = tmp_path / "imgs"
     folder.mkdir()
     assert tape("eval", "(define x 1)").returncode == 0

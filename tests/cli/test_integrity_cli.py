@@ -54,7 +54,7 @@ def test_an_event_that_decodes_but_does_not_fold_is_a_one_line_error(tape, tmp_p
     other than tapevm could store): every command that folds the session says which event, in one line."""
     import time
 
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session.service import open_session
 
     with open_session("s", str(_db(tmp_path))) as s:
         s.run("(define x 1)")
@@ -76,7 +76,7 @@ def test_a_log_damaged_late_is_still_readable_before_the_damage(tape, tmp_path: 
     """Events committed before a damaged record are intact: readers show them and the states they
     make; whatever needs the head (its state, a writer) fails with the damage, in one line."""
     from tapevm.domain.errors import CorruptRecord
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session.service import open_session
 
     for form in ("(define a 1)", "(define b (list 2 3))", "(define c 3)"):  # events 2-4, 5-8, 9-11
         assert tape("eval", "-i", "s", form).returncode == 0

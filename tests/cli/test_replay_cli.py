@@ -130,7 +130,7 @@ def test_research_example_replays_offline(tape) -> None:
 
 
 def test_unfinished_form_blocks_until_resumed(tape, tmp_path: Path) -> None:
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session.service import open_session
 
     assert tape("eval", "1").returncode == 0  # creates the store under TAPE_HOME
     with open_session("default", str(tmp_path / "home" / "store.db")) as s:

@@ -232,8 +232,8 @@ def test_a_form_whose_value_cannot_be_printed_leaves_nothing_in_the_live_vm(tmp_
     rolled back with it, not left in the live VM without being in the log."""
     import pytest
 
-    from tapevm.infrastructure import session as session_module
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session import service as session_module
+    from tapevm.infrastructure.session.service import open_session
 
     def failing(value: Any) -> str:
         raise ValueError("cannot print")

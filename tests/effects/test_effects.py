@@ -8,8 +8,8 @@ import pytest
 
 from tapevm.domain.content import TEXT
 from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, FormEvaluated, FormSubmitted
-from tapevm.infrastructure.llm_providers import ScriptedLLM
-from tapevm.infrastructure.session import Session, open_session
+from tapevm.infrastructure.session.llm_providers import ScriptedLLM
+from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.world import World
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import EffectProviderError
-from tapevm.infrastructure.llm_providers import OpenAICompatibleLLM, ScriptedLLM, llm_from_environment
-from tapevm.infrastructure.replay import replay
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.llm_providers import OpenAICompatibleLLM, ScriptedLLM, llm_from_environment
+from tapevm.infrastructure.session.replay import replay
+from tapevm.infrastructure.session.service import open_session
 
 
 class Stub:
@@ -63,7 +63,7 @@ def test_ask_goes_to_the_endpoint_and_is_recorded(stub: tuple[Stub, str], store_
     assert state.requests == [{"path": "/v1/chat/completions", "auth": "Bearer sk-test", "body": {
         "model": "tiny", "temperature": 0,
         "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]}}]
-    from tapevm.infrastructure.store_factory import open_store
+    from tapevm.infrastructure.stores.factory import open_store
 
     with open_store(store_url) as store:
         assert replay(store, "h", verify=True).ok

@@ -8,10 +8,10 @@ import pytest
 
 from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, UsageError
 from tapevm.domain.events import Defined, EffectRequested
-from tapevm.infrastructure.llm_providers import ScriptedLLM
-from tapevm.infrastructure.replay import replay
-from tapevm.infrastructure.session import Session, open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.llm_providers import ScriptedLLM
+from tapevm.infrastructure.session.replay import replay
+from tapevm.infrastructure.session.service import Session, open_session
+from tapevm.infrastructure.stores.factory import open_store
 from tapevm.vm.reader import read_forms
 
 PROGRAM = """(define n 3)
@@ -42,8 +42,7 @@ def recorded(store_url: str) -> Any:
 
 def test_replay_verify_agrees_and_calls_nothing(recorded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     store, head = recorded
-    from tapevm.infrastructure import effects
-
+    from tapevm.infrastructure.session import effects
     monkeypatch.setattr(effects.EffectProviders, "call", lambda *a: pytest.fail("a provider was called"))
     result = replay(store, "rec", verify=True)
     assert result.ok and result.events == head and result.forms == 8
@@ -173,7 +172,7 @@ def test_replay_stops_at_an_interrupted_form(store_url: str) -> None:
 
 def test_changed_behaviour_names_the_tapevm_versions(recorded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     store, _ = recorded
-    from tapevm.infrastructure import session as session_module
+    from tapevm.infrastructure.session import service as session_module
     from tapevm.vm.primitives import registry
 
     monkeypatch.setattr(registry.PRIMITIVES["write-file!"], "fn", lambda m, path, text: None)

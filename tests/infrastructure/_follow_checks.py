@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure import lineage
-from tapevm.infrastructure.branching import fork
-from tapevm.infrastructure.checkpoints import checkpoints_of
-from tapevm.infrastructure.merging import merge
-from tapevm.infrastructure.read_model import ReadModel
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.stores import lineage
+from tapevm.infrastructure.branches.forks import fork
+from tapevm.projections.checkpoints.projection import checkpoints_of
+from tapevm.infrastructure.branches.merging import merge
+from tapevm.infrastructure.followers.read_model import ReadModel
+from tapevm.infrastructure.session.service import open_session
 
 TABLES = ("sessions", "events", "binding_history", "fact_history", "file_history", "snapshots")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tapevm.infrastructure.checkpoint_hash import ZERO_HASH, RunningEventsHash, chain_hash, event_digest
+from tapevm.projections.checkpoints.events_hash import ZERO_HASH, RunningEventsHash, chain_hash, event_digest
 
 fields = st.dictionaries(st.text(max_size=5), st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=8), st.none()), max_size=3)
 events = st.lists(st.tuples(st.sampled_from(["Defined", "Assigned", "FormEvaluated"]), fields), max_size=30)

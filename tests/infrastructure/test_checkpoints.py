@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure.checkpoint_sql import version_code
-from tapevm.infrastructure.checkpoints import PROJECTION_VERSION, Checkpoints
-from tapevm.infrastructure.session import Session, open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores.checkpoint_tables import version_code
+from tapevm.projections.checkpoints.projection import PROJECTION_VERSION, Checkpoints
+from tapevm.infrastructure.session.service import Session, open_session
+from tapevm.infrastructure.stores.factory import open_store
 from tapevm.projections.state_codec import canonical_state_bytes, decode_state, encode_state
 
 
@@ -300,8 +300,7 @@ def _growing(i: int) -> str:
 
 @pytest.fixture
 def small_promotion(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapevm.infrastructure import checkpoints
-
+    from tapevm.projections.checkpoints import projection as checkpoints
     monkeypatch.setattr(checkpoints, "PROMOTE_MIN", 4)
 
 
@@ -351,7 +350,7 @@ def test_a_damaged_delta_keyframe_drops_what_is_based_on_it(store_url: str, smal
 
 
 def test_frame_payloads_round_trip_and_refuse_damage() -> None:
-    from tapevm.infrastructure.checkpoint_frames import FrameCodec
+    from tapevm.projections.checkpoints.frames import FrameCodec
 
     codec = FrameCodec()
     base = b"".join(b"(define name%d %d)" % (i, i * 7) for i in range(500))
@@ -389,7 +388,7 @@ _VALUES = st.one_of(
 def test_the_bindings_a_delta_frame_sets_round_trip_as_columns(base: dict[str, Any], sets: dict[str, Any]) -> None:
     """Names by position in the base's order or as strings, integers from a reference: the same
     values come back, with the same types (``True`` is not 1, ``1.0`` is not 1)."""
-    from tapevm.infrastructure.checkpoint_frames import _pack_bindings, _unpack_bindings
+    from tapevm.projections.checkpoints.frames import _pack_bindings, _unpack_bindings
 
     state = State(session="s", namespaces={"user": dict(base)})
     packed, bits = _pack_bindings({"user": sets}, state, {})
@@ -403,7 +402,7 @@ def test_a_delta_keyframe_keeps_bindings_in_the_order_readers_decode_it_to() -> 
     stays in its place in the patched keyframe a reader decodes.  P-frames name bindings by position,
     so the writer bases them on the keyframe as readers see it; one named against another order is
     refused (a ValueError: the checkpoint is ignored), never applied to the wrong bindings."""
-    from tapevm.infrastructure.checkpoint_frames import apply_delta_frame, delta_frame, follow_delta_frame
+    from tapevm.projections.checkpoints.frames import apply_delta_frame, delta_frame, follow_delta_frame
 
     key = State(session="s", namespaces={"user": {"z": 0, "a": 1, "b": 2}})
     live = State(session="s", namespaces={"user": {"z": 0, "b": 2, "a": 1, "c": 3}})  # a, b redefined
@@ -729,7 +728,6 @@ def test_a_writer_diffs_only_the_bindings_its_commits_set(tmp_path: Any, small_i
     commits since set, not at every binding of a large namespace; after a restore, at all of them
     again; and every checkpoint still folds to the state the log gives."""
     from tapevm.projections import delta
-
     whole_scans: list[int] = []
     scan = delta._diff_map
 

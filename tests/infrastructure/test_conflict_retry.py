@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tapevm.domain.errors import ConflictError
-from tapevm.infrastructure.conflict_retry import run_retrying
-from tapevm.infrastructure.session import Session, open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.retry import run_retrying
+from tapevm.infrastructure.session.service import Session, open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 
 def test_stale_writer_gets_a_clear_conflict_and_a_clean_retry(store_url: str) -> None:

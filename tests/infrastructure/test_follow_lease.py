@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tapevm.infrastructure.follow_lease import FileLease, PostgresLease
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.followers.leases import FileLease, PostgresLease
+from tapevm.infrastructure.stores.factory import open_store
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from tapevm.infrastructure.follow_lease import FileLease
+from tapevm.infrastructure.followers.leases import FileLease
 assert FileLease(Path(sys.argv[1])).try_acquire()
 print("held", flush=True)
 time.sleep(60)

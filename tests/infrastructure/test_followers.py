@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import PositionMoved, UsageError
-from tapevm.infrastructure.checkpoint_follower import CheckpointProjection
-from tapevm.infrastructure.checkpoints import Checkpoints
-from tapevm.infrastructure.followers import Follower, follow, open_projection
-from tapevm.infrastructure.log_tail import LogTail
-from tapevm.infrastructure.read_model import read_model_path
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.followers.checkpoints import CheckpointProjection
+from tapevm.projections.checkpoints.projection import Checkpoints
+from tapevm.infrastructure.followers.runner import Follower, follow, open_projection
+from tapevm.infrastructure.stores.log_tail import LogTail
+from tapevm.infrastructure.followers.read_model import read_model_path
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 from tests.infrastructure._follow_checks import assert_checkpoints_valid, dump, fill, rebuilt
 
 
@@ -146,7 +146,7 @@ def test_unknown_projection_and_bad_batch_are_usage_errors(sqlite_path: str) -> 
 def test_a_running_follower_retries_a_store_error_and_stops_on_damaged_data(sqlite_path: str,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from tapevm.domain.errors import CorruptRecord, StoreError
-    from tapevm.infrastructure.read_model import ReadModel
+    from tapevm.infrastructure.followers.read_model import ReadModel
 
     with open_store(sqlite_path) as store:
         fill(store, forms=3)
@@ -218,8 +218,7 @@ def test_gc_under_a_running_read_model_follower_starts_it_over(store_url: str, t
 
 def test_a_second_follower_of_the_same_projections_stands_by_and_takes_over(
         store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapevm.infrastructure import followers
-
+    from tapevm.infrastructure.followers import runner as followers
     monkeypatch.setattr(followers, "STANDBY_POLL", 0.05)
     with open_store(store_url) as store, open_store(store_url) as writer_store:
         fill(writer_store, forms=8)

@@ -29,14 +29,14 @@ from eventsourcing.tests.persistence import (
     TrackingRecorderTestCase,
 )
 
-from tapevm.infrastructure.postgres_backend import (
+from tapevm.infrastructure.stores.postgres import (
     EVENTS_TABLE,
     TapePostgresProcessRecorder,
     create_tables,
     open_postgres_recorder,
 )
-from tapevm.infrastructure.sqlite_backend import TapeSQLiteDatastore, TapeSQLiteRecorder
-from tapevm.infrastructure.tracking_recorders import TapeSQLiteProcessRecorder
+from tapevm.infrastructure.stores.sqlite import TapeSQLiteDatastore, TapeSQLiteRecorder
+from tapevm.infrastructure.stores.tracking import TapeSQLiteProcessRecorder
 
 
 def _join_stray_threads() -> None:

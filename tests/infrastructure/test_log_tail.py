@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.log_tail import MIN_POLL_INTERVAL, LogTail
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores.log_tail import MIN_POLL_INTERVAL, LogTail
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 
 def settled(tail: LogTail, timeout: float = 20) -> list[Any]:
@@ -82,7 +82,7 @@ def test_tracking_recorder_on_the_store_database(store_url: str) -> None:
     """Followers record their position next to the log, in the store's own database."""
     from eventsourcing.persistence import Tracking
 
-    from tapevm.infrastructure.tracking_recorders import open_tracking_recorder
+    from tapevm.infrastructure.stores.tracking import open_tracking_recorder
 
     with open_store(store_url) as store:
         open_session("a", store).eval("(define x 1)")

@@ -18,11 +18,11 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from tapevm.infrastructure.log_tail import LogTail
-from tapevm.infrastructure.postgres_backend import EVENTS_TABLE, open_postgres_recorder
-from tapevm.infrastructure.postgres_log import XID_POSITION_BASE
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores.log_tail import LogTail
+from tapevm.infrastructure.stores.postgres import EVENTS_TABLE, open_postgres_recorder
+from tapevm.infrastructure.stores.postgres_log import XID_POSITION_BASE
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 pytestmark = pytest.mark.postgres
 
@@ -195,7 +195,7 @@ def test_rows_from_before_the_column_keep_their_positions(pg: tuple[str, str]) -
 
     from eventsourcing.postgres import PostgresDatastore
 
-    from tapevm.infrastructure.postgres_backend import create_tables
+    from tapevm.infrastructure.stores.postgres import create_tables
 
     parts = urlsplit(base)
     legacy_store = PostgresDatastore(

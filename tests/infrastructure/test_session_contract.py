@@ -6,8 +6,8 @@ import pytest
 
 import tapevm
 from tapevm.domain.errors import SessionNotFound
-from tapevm.infrastructure.session import EvalError, open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.service import EvalError, open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 
 def test_eval_commit_reopen_and_time_travel(store_url: str) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 OPENER = """
 import sys
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 with open_session(sys.argv[2], sys.argv[1]) as s:
     s.eval("(define x 1)")
 print("ok")
@@ -66,7 +66,7 @@ def test_an_option_given_twice_is_refused() -> None:
 
 
 def test_qualified_names_quote_each_part_as_postgresql_reads_it() -> None:
-    from tapevm.infrastructure.side_tables import qualified_name
+    from tapevm.infrastructure.stores.side_tables import qualified_name
 
     assert qualified_name("tenant_1", "tape_leases") == '"tenant_1"."tape_leases"'
     assert qualified_name('x"; DROP TABLE y; --', "t") == '"x""; DROP TABLE y; --"."t"'

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 
 SYNCHRONOUS = {"full": 2, "fast": 1}
 

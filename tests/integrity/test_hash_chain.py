@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.codec import LINKED, record_link
-from tapevm.infrastructure.hash_chain import chain_head, compute_link, verify_chain
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores.record_codec import LINKED, record_link
+from tapevm.infrastructure.stores.hash_chain import chain_head, compute_link, verify_chain
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 PROGRAM = "(define x 1)\n(define y (list 1 2 3))\n(print 5)\n(+ 1 2)\n(define z \"zzz\")\n"
 # records: [1] SessionStarted, [2-4] x, [5-8] y, [9-11] print, [12-13] (+ 1 2), [14-16] z

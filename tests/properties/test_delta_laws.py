@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 from tapevm.projections.delta import Delta, apply_delta, compose, diff
 from tapevm.vm.world_state import capture_state
 

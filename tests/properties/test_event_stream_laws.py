@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapevm.domain.state import fold
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 from tapevm.vm.world_state import capture_state
 
 NAMES = [f"v{i}" for i in range(4)]

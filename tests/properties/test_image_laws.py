@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapevm.domain.state import State
-from tapevm.infrastructure import image_ops
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.images import operations as image_ops
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 from tapevm.projections.state_codec import canonical_state_bytes, same_canonical_state
 from tests.properties.test_event_stream_laws import form
 

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapevm.domain.events import Defined
-from tapevm.infrastructure.llm_providers import ScriptedLLM
-from tapevm.infrastructure.replay import replay
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.llm_providers import ScriptedLLM
+from tapevm.infrastructure.session.replay import replay
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 from tapevm.vm.reader import read_forms
 
 V = [f"v{i}" for i in range(4)]

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tapevm.domain.events import EVENT_TYPES, RecordedEvent
 from tapevm.domain.state import fold
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 from tests.properties.test_event_stream_laws import form
 
 # forms of many definitions, the shape the append benchmark stresses, next to the general ones

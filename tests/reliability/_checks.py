@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tapevm.infrastructure.ports import EventStore
+from tapevm.domain.ports import EventStore
 
 
 def check_session_log(store: EventStore, session: str) -> Counter[str]:

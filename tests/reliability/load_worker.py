@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import sys
 
-from tapevm.infrastructure.conflict_retry import run_retrying
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.retry import run_retrying
+from tapevm.infrastructure.session.service import open_session
 
 
 def main() -> None:

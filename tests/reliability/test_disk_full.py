@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from tapevm.domain.errors import StoreError
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 from ._checks import check_session_log
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tapevm.domain.errors import TapeError
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 from tests.cli.conftest import tape  # noqa: F401  (the fixture that runs the real command)
 
 from ._checks import check_session_log

@@ -20,7 +20,7 @@ def load(data: bytes) -> object:
     import tempfile
     from pathlib import Path
 
-    from tapevm.infrastructure.image_ops import load_state
+    from tapevm.infrastructure.images.operations import load_state
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzzed.tvm"

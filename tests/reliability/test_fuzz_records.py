@@ -25,9 +25,9 @@ import tapevm.projections.delta  # noqa: F401  (registers the fold of StateResto
 from tapevm.domain.errors import CorruptRecord, StoreError, TapeError
 from tapevm.domain.events import EVENT_TYPES, Defined, FormSubmitted, OutputWritten, RecordedEvent
 from tapevm.domain.state import _HANDLERS, State, fold_fields
-from tapevm.infrastructure.codec import HEADER_SIZE, PLAIN, ZSTD, RecordCodec, _checksum, commit_topic
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores.record_codec import HEADER_SIZE, PLAIN, ZSTD, RecordCodec, _checksum, commit_topic
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 from ._fuzz import EXAMPLES_FOR_SLOW_TARGETS, FUZZ_EXAMPLES
 
@@ -192,7 +192,7 @@ def test_blame_of_malformed_fields_is_a_clear_error(type_name: str, data: st.Dat
     scan turns into a one-line CorruptRecord, and the history it builds from the rest (and from a
     malformed form) never raises."""
     from tapevm.domain.state import fact_key
-    from tapevm.infrastructure.provenance import (
+    from tapevm.projections.provenance import (
         MALFORMED,
         _binding_changes,
         _fact_changes,

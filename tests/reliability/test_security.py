@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from tapevm.domain.errors import TapeError
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 from tests.cli.conftest import TAPE
 
 from ._checks import check_session_log

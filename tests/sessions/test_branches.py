@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tapevm.domain.errors import BadAddress, MergeConflict, SessionExists, SessionNotFound, UsageError
-from tapevm.infrastructure import lineage
-from tapevm.infrastructure.addresses import SessionAddress, parse_address
-from tapevm.infrastructure.branching import clone, fork
-from tapevm.infrastructure.merging import merge, take
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.session_compare import compare
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores import lineage
+from tapevm.domain.addresses import SessionAddress, parse_address
+from tapevm.infrastructure.branches.forks import clone, fork
+from tapevm.infrastructure.branches.merging import merge, take
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.branches.compare import compare
+from tapevm.infrastructure.stores.factory import open_store
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -214,7 +214,7 @@ def test_state_of_any_point_of_a_fork_is_the_fold_of_its_lineage(store_url: str,
     """``state_of`` starts from checkpoints (the source's for the events a fork shares with it, the
     fork's own after them); whichever it uses, the state is the fold of the log from event 1."""
     from tapevm.domain.state import State, fold_fields
-    from tapevm.infrastructure.time_travel import state_of
+    from tapevm.infrastructure.session.time_travel import state_of
     from tapevm.projections.state_codec import canonical_state_bytes
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
@@ -240,7 +240,7 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
     from event 1; the fork's first checkpoint chains its events hash on the source's checkpoint, and
     is still the hash of every event from 1 (``verify`` checks that from zero)."""
     from tapevm.domain.state import State, fold_fields
-    from tapevm.infrastructure.checkpoints import checkpoints_of
+    from tapevm.projections.checkpoints.projection import checkpoints_of
     from tapevm.projections.state_codec import canonical_state_bytes
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
@@ -309,7 +309,7 @@ def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
     """``tape merge`` takes its base from ``State.merged`` (folded from MergeApplied, carried by every
     kind of checkpoint frame), so it reads the destination's checkpoint + tail, not its whole log."""
     from tapevm.domain.state import State, fold_fields
-    from tapevm.infrastructure.checkpoints import checkpoints_of
+    from tapevm.projections.checkpoints.projection import checkpoints_of
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "4")
     with open_store(store_url) as store:

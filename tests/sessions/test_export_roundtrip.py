@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 from tapevm.vm.printer import string_literal
 from tapevm.vm.state_export import export_state
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
+from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
 from tapevm.infrastructure.housekeeping import collect_garbage
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.session_info import session_info
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.session.service import open_session
+from tapevm.projections.session_summaries import session_info
+from tapevm.infrastructure.stores.factory import open_store
 
 
 def test_gc_drops_only_stale_checkpoints_and_info_counts_them(store_url: str) -> None:

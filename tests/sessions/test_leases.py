@@ -11,14 +11,14 @@ import pytest
 import structlog.testing
 
 from tapevm.domain.errors import SessionLocked
-from tapevm.infrastructure import session_lease
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.session_lease import lease_holder
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.stores import leases as session_lease
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.leases import lease_holder
+from tapevm.infrastructure.stores.factory import open_store
 
 HOLDER = """
 import sys, time
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 s = open_session("w", sys.argv[1])
 s.eval("(define held 1)")
 print("ready", flush=True)
@@ -89,7 +89,7 @@ def test_a_lease_this_process_could_not_release_is_taken_over_here(store_url: st
     """Closing a session on a full disk cannot delete its lease row (the delete is a write too): the
     process that left it takes it over when it opens the session again, rather than refusing itself."""
     from tapevm.domain.errors import StoreError
-    from tapevm.infrastructure.side_tables import SideTables
+    from tapevm.infrastructure.stores.side_tables import SideTables
 
     with open_store(store_url) as store:
         s = open_session("w", store)
@@ -118,7 +118,7 @@ def test_a_lease_row_tapevm_never_writes_counts_as_a_dead_holders(sqlite_path: s
     import socket
     import sqlite3
 
-    from tapevm.infrastructure.session_info import list_sessions
+    from tapevm.projections.session_summaries import list_sessions
 
     with open_session("w", sqlite_path) as s:
         s.eval("(define x 1)")
@@ -156,7 +156,7 @@ def test_a_live_writer_whose_host_clock_runs_behind_keeps_its_lease(store_url: s
 def test_a_dead_holder_whose_host_clock_ran_ahead_does_not_hold_the_session(store_url: str) -> None:
     """A heartbeat an hour ahead of the database's clock is no live writer's: it held the session for
     that hour before (now - heartbeat is negative, never over the timeout)."""
-    from tapevm.infrastructure.side_tables import SideTables
+    from tapevm.infrastructure.stores.side_tables import SideTables
 
     with open_store(store_url) as store:
         with open_session("w", store) as s:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tapevm.infrastructure.branching import fork
-from tapevm.infrastructure.image_ops import load_image, save_image
-from tapevm.infrastructure.merging import merge, take
-from tapevm.infrastructure.provenance import Blame, blame_binding, blame_fact, blame_file
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.branches.forks import fork
+from tapevm.infrastructure.images.operations import load_image, save_image
+from tapevm.infrastructure.branches.merging import merge, take
+from tapevm.projections.provenance import Blame, blame_binding, blame_fact, blame_file
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 
 def _ops(b: Blame) -> list[tuple[str, object, bool]]:

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from tapevm.domain.errors import ReadOnlyQuery, UsageError
-from tapevm.infrastructure import read_model as rm
-from tapevm.infrastructure.branching import fork
-from tapevm.infrastructure.merging import merge
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.infrastructure.followers import read_model as rm
+from tapevm.infrastructure.branches.forks import fork
+from tapevm.infrastructure.branches.merging import merge
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,7 @@ def test_catch_up_is_incremental_and_survives_a_crash(store_url: str, monkeypatc
         with open_session("a", store) as s:
             s.eval("(define w 1)")
         # a crash in the middle of a page: nothing of that page is kept, the position does not move
-        from tapevm.infrastructure import tracked_transaction as tt
+        from tapevm.infrastructure.stores import tracked_transaction as tt
         original = tt.Tracking
 
         def boom(*args):  # the crash comes after the page's rows were written, before it commits
@@ -160,7 +160,7 @@ def test_imports_restores_and_image_loads_reach_the_tables(store_url: str, tmp_p
     """A session action that sets state without a form (a world import, a restore, an image load
     without history) shows in the tables as in ``tape state`` (before, the read model ignored
     FileImported, StateRestored and ImageLoaded, so ``tape sql`` showed the state before them)."""
-    from tapevm.infrastructure.image_ops import load_image, save_image
+    from tapevm.infrastructure.images.operations import load_image, save_image
 
     host = tmp_path / "host.bin"
     host.write_bytes(bytes(range(256)) * 3)

@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tapevm.domain.errors import MergeConflict
-from tapevm.infrastructure import checkpoints
-from tapevm.infrastructure.branching import fork
-from tapevm.infrastructure.checkpoint_sql import checkpoint_store_for
-from tapevm.infrastructure.checkpoints import checkpoints_of
-from tapevm.infrastructure.merging import merge, take
-from tapevm.infrastructure.session import open_session
-from tapevm.infrastructure.store_factory import open_store
+from tapevm.projections.checkpoints import projection as checkpoints
+from tapevm.infrastructure.branches.forks import fork
+from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
+from tapevm.projections.checkpoints.projection import checkpoints_of
+from tapevm.infrastructure.branches.merging import merge, take
+from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.factory import open_store
 
 NAMES = ["a", "b", "c", "d"]
 MISSING = object()

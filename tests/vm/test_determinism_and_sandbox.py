@@ -67,7 +67,7 @@ def test_gensym_counter_is_per_interpreter(run: Callable[[str], Any]) -> None:
 
 
 def test_gensyms_are_unique_across_reopening_a_session(tmp_path: Any) -> None:
-    from tapevm.infrastructure.session import open_session
+    from tapevm.infrastructure.session.service import open_session
 
     store = str(tmp_path / "s.db")
     with open_session("g", store) as s:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tapevm.domain.events import FormEvaluated
-from tapevm.infrastructure.session import open_session
+from tapevm.infrastructure.session.service import open_session
 from tapevm.vm.form_events import PRINTED_LIMIT, stored_printed
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source

@@ -1,0 +1,174 @@
+"""The storage port: what the rest of tapevm needs from an event store.
+
+One implementation (:class:`tapevm.infrastructure.stores.event_store.RecorderEventStore`)
+serves every backend by delegating to an eventsourcing application recorder;
+the backends differ only in how the recorder is built (``sqlite_backend``,
+``postgres_backend``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+from tapevm.domain.events import Draft, RecordedEvent, event_of
+
+# (seq, type name, fields at the current schema version, cause, recorded_at in ms)
+DecodedEvent = tuple[int, str, dict[str, Any], int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHead:
+    """A session as the store sees it: its id, last event number and stored bytes."""
+
+    session: str
+    last_seq: int
+    stored_bytes: int
+
+
+class EventStore(ABC):
+    """An append-only store of per-session event logs.
+
+    Contracts: ``append`` is atomic (all of its events are stored or none);
+    event numbers in a session are 1-based and gapless; two appends at the same
+    event number never both succeed (the second raises ConflictError); reads
+    see only committed appends.
+    """
+
+    url_for_display: str
+
+    @abstractmethod
+    def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
+        """Store ``events`` (one session, consecutive numbers after its head) atomically.
+
+        ``fork_start``: an EMPTY stream may begin at ``events[0].seq`` instead of 1
+        (a fork's stream starts at its fork point + 1; its prefix is read from its source).
+        """
+
+    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
+                      *, fork_start: bool = False) -> None:
+        """Store ``drafts`` as events ``first..`` of ``session``, all with ``cause`` and ``recorded_at``.
+
+        Same contract as ``append``; the session's write path uses it so that a
+        form's events need not be models.  This default validates each draft
+        into its model and calls ``append`` (an in-memory store that compares
+        models, e.g. replay's, sees exactly what it always saw); the recorder
+        store encodes the drafts directly.
+        """
+        events = [RecordedEvent(session, first + i, cause, recorded_at, event_of(d)) for i, d in enumerate(drafts)]
+        if fork_start:
+            self.append(events, fork_start=True)
+        else:
+            self.append(events)
+
+    def append_records(self, groups: Sequence[Sequence[RecordedEvent]], *, fork_start: bool = False) -> None:
+        """Store the groups' events (consecutive, in order) atomically, each group as its own record
+        where the store keeps records: a reader of one group does not decode the others (``tape
+        image load`` keeps its small SessionStarted apart from the image's content).  By default
+        one ``append`` of them all: the same events, the same atomicity."""
+        self.append([e for g in groups for e in g], fork_start=fork_start)
+
+    @abstractmethod
+    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        """Events of ``session`` with ``start <= seq <= stop``, in order, checked and decoded."""
+
+    @abstractmethod
+    def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """Like ``read`` but yields ``(seq, type name, fields)``: the fast path for folding."""
+
+    def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
+        """Like ``read_fields`` plus each event's cause and time (ms): the fast path for scans that
+        explain events (blame).  Fields are as stored, not validated: check what you use."""
+        for r in self.read(session, start, stop):
+            yield r.seq, r.event.type_name, r.event.__dict__, r.cause, int(r.recorded_at * 1000)
+
+    @abstractmethod
+    def last_seq(self, session: str) -> int:
+        """The head event number of ``session`` (0 when it has none)."""
+
+    @abstractmethod
+    def sessions(self) -> list[SessionHead]:
+        """Every session with at least one event, by id."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store may not be used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- checkpoints (issue 3) ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CheckpointMeta:
+    """One stored checkpoint of a session, without its payload.
+
+    ``kind`` is ``"I"`` (a keyframe: the whole state), ``"D"`` (a delta keyframe) or ``"P"`` (the
+    delta from keyframe ``base`` plus the content added since it).  ``events_hash``
+    chains the digests (xxh3 of type and fields) of events 1..``seq``; ``tip`` is the
+    digest of event ``seq`` itself; ``payload_hash`` is the xxh3-64 of the
+    compressed payload; ``projection_version`` is the code that wrote it.  ``pack`` is
+    0 for a checkpoint stored in a row of its own, else the event number of the first
+    P-frame of the *pack* it is stored in (several P-frames compressed together, one
+    row: ``payload_hash`` and ``stored_size`` are then the pack's hash and a share of
+    its size).
+    """
+
+    session: str
+    seq: int
+    kind: str
+    base: int
+    projection_version: str
+    events_hash: str
+    tip: str
+    payload_hash: str
+    raw_size: int
+    stored_size: int
+    created_at: float
+    pack: int = 0
+
+
+class CheckpointStore(ABC):
+    """A disposable cache of folded states, kept in the same database as the events.
+
+    Nothing here is ever trusted: readers check every checkpoint against the
+    code version, its payload checksum and the events it covers, and drop it
+    on any mismatch.  Writes are separate transactions from event appends.
+    """
+
+    @abstractmethod
+    def put(self, meta: CheckpointMeta, payload: bytes) -> None:
+        """Store (or replace) the checkpoint of ``meta.session`` at ``meta.seq``."""
+
+    @abstractmethod
+    def metas(self, session: str) -> list[CheckpointMeta]:
+        """The session's checkpoints by event number."""
+
+    @abstractmethod
+    def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
+        """The stored payload of one checkpoint in a row of its own, or (``pack``) of the pack starting
+        at ``seq`` (the metas of its frames say ``pack=seq``); None if it is gone."""
+
+    @abstractmethod
+    def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
+        """Store P-frames of one session, keyframe and projection version (``frames``, by event number,
+        each stored in a row of its own until now) as one pack of ``payload``, and drop their rows, in one
+        transaction; False (nothing changed) when this store cannot do it now."""
+
+    @abstractmethod
+    def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
+        """Drop checkpoints of ``session``: those in rows of their own at ``seqs`` (None: all, packs too), and
+        the packs starting at ``packs`` (a pack goes whole).  Kept apart, so that dropping a row a reader
+        remembers (packed since by another writer) never drops the pack."""
+
+    @abstractmethod
+    def get_setting(self, key: str) -> str | None:
+        """A per-store checkpoint setting (``interval``...)."""
+
+    @abstractmethod
+    def set_setting(self, key: str, value: str) -> None: ...

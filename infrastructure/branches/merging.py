@@ -1,0 +1,208 @@
+"""Bringing work from one session into another: ``merge`` (three-way) and ``take`` (one binding).
+
+Both commit ONE transaction in the destination: a ContentStored with the
+value nodes and blobs the destination lacks (values move between sessions of
+one store by content key), then a MergeApplied naming the source and its event
+number, which the fold applies purely.  The destination's writer lease is
+taken for the duration, like any writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tapevm.domain.content import REF
+from tapevm.domain.errors import MergeConflict, UsageError
+from tapevm.domain.events import ContentStored, Event, MergeApplied
+from tapevm.domain.state import State, encode_blob
+from tapevm.infrastructure.stores import lineage
+from tapevm.domain.addresses import parse_address
+from tapevm.infrastructure.branches.forks import resolve_address
+from tapevm.infrastructure.logs import get_logger
+from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.session.service import Session
+from tapevm.infrastructure.session.time_travel import state_of
+from tapevm.projections.session_diff import MISSING
+from tapevm.projections.merge_rules import MergeItem, three_way
+from tapevm.vm.value_codec import atoms_named
+
+log = get_logger("tapevm.merging")
+
+
+@dataclass
+class MergeResult:
+    source: str
+    destination: str
+    source_seq: int
+    ancestor: int
+    applied: list[MergeItem] = field(default_factory=list)
+    conflicts: list[MergeItem] = field(default_factory=list)
+    seq: int = 0  # event number of the MergeApplied in the destination (0: nothing to merge)
+
+
+def item_label(item: MergeItem) -> str:
+    if item.kind == "binding":
+        return f"{item.key[0]}/{item.key[1]}"
+    if item.kind == "atom":
+        return f"atom #{item.key[0]}"
+    if item.kind == "file":
+        return f"file {item.key[0]}"
+    return "a fact"
+
+
+def _refs(enc: Any, out: list[str]) -> None:
+    """Every content key an encoding (or node) mentions; over-approximates, callers filter by table."""
+    stack = [enc]
+    while stack:
+        x = stack.pop()
+        if type(x) is list:
+            if len(x) >= 2 and x[0] in (REF, "g") and type(x[1]) is str:
+                out.append(x[1])
+            stack.extend(x)
+
+
+def _reached_nodes(source: State, values: Iterable[Any], known: Any = ()) -> dict[str, Any]:
+    """The parsed nodes of ``source`` that ``values`` reach, parents before children, not looking
+    into ``known`` ones (a node there holds its children there too: content is addressed)."""
+    nodes: dict[str, Any] = {}
+    pending: list[str] = []
+    for v in values:
+        _refs(v, pending)
+    while pending:
+        key = pending.pop()
+        if key in nodes or key in known or key not in source.nodes:
+            continue
+        nodes[key] = node = orjson.loads(source.nodes.get(key))
+        _refs(node, pending)
+    return nodes
+
+
+def missing_content(source: State, dest: State, values: Iterable[Any], blob_keys: Iterable[str]) -> ContentStored | None:
+    """The nodes and blobs of ``values`` (and files) that ``dest`` lacks, as one ContentStored."""
+    nodes = [[key, node] for key, node in _reached_nodes(source, values, dest.nodes).items()]
+    blobs = []
+    for key in blob_keys:
+        if key not in dest.blobs and key in source.blobs:
+            encoding, data = encode_blob(source.blobs.get(key))
+            blobs.append([key, encoding, data])
+    if not nodes and not blobs:
+        return None
+    nodes.reverse()  # children before parents, as forms store them
+    return ContentStored(nodes=nodes, blobs=blobs)
+
+
+def _merge_event(kind: str, source_stream: str, source_name: str, source_seq: int, ancestor: int,
+                 items: list[MergeItem]) -> MergeApplied:
+    fields: dict[str, list[Any]] = {"bindings": [], "removed": [], "atoms": [], "facts_added": [],
+                                    "facts_removed": [], "files": []}
+    for it in items:
+        gone = it.theirs is MISSING
+        if it.kind == "binding":
+            if gone:
+                fields["removed"].append(list(it.key))
+            else:
+                fields["bindings"].append([it.key[0], it.key[1], it.theirs])
+        elif it.kind == "atom":
+            if not gone:
+                fields["atoms"].append([it.key[0], it.theirs])
+        elif it.kind == "fact":
+            if gone:
+                fields["facts_removed"].append(it.ours)
+            else:
+                fields["facts_added"].append(it.theirs)
+        elif it.kind == "file":
+            fields["files"].append([it.key[0], None if gone else it.theirs])
+    return MergeApplied(kind=kind, source=source_stream, source_name=source_name, source_seq=source_seq,
+                        ancestor=ancestor, **fields)
+
+
+def _commit(dest: Session, ours: State, source: State, items: list[MergeItem], event: MergeApplied) -> int:
+    """Append ``event`` to ``dest`` (whose state is ``ours``), after the content of ``source`` it lacks."""
+    values = [it.theirs for it in items if it.theirs is not MISSING and it.kind != "file"]
+    blob_keys = [it.theirs for it in items if it.kind == "file" and it.theirs is not MISSING]
+    content = missing_content(source, ours, values, blob_keys)
+    events: list[Event] = ([content] if content else []) + [event]
+    recorded = dest.record(events)
+    return int(recorded[-1].seq)
+
+
+def merge(store: EventStore, source: str, destination: str, prefer: str = "fail") -> MergeResult:
+    """Three-way merge of ``source`` (``ID`` or ``ID@N``) into ``destination``; see session_merge.py.
+
+    Base: the common ancestor by lineage (the fork point), moved forward to the
+    source's event last merged into the destination (:func:`_merged_through`).  Unrelated sessions merge
+    against an empty base, so every name both define differently conflicts.
+    """
+    if prefer not in ("keep", "take", "fail"):
+        raise UsageError(f"unknown --prefer {prefer!r}: use keep, take or fail")
+    src_addr = parse_address(source)
+    src_stream, src_seq = resolve_address(store, src_addr)
+    with Session(store, destination, create=False) as dest:
+        if dest.stream == src_stream:  # its own state, now or earlier: a merge would find nothing to take
+            raise UsageError(f"cannot merge session {src_addr.session!r} into itself (to go back to an earlier "
+                             "state, use 'tape snapshot' and 'tape restore')")
+        ancestor = lineage.common_ancestor(store, src_stream, dest.stream)
+        ancestor = min(ancestor, src_seq)
+        ours = dest.state
+        base_seq = max(ancestor, _merged_through(store, ours, src_stream, src_seq))
+        theirs = state_of(store, src_stream, src_seq)
+        base = state_of(store, src_stream, base_seq) if base_seq else State()
+        plan = three_way(base, ours, theirs, prefer)
+        result = MergeResult(src_addr.session, destination, src_seq, base_seq, plan.take, plan.conflicts)
+        if plan.conflicts and prefer == "fail":
+            names = ", ".join(item_label(c) for c in plan.conflicts[:8])
+            more = f" and {len(plan.conflicts) - 8} more" if len(plan.conflicts) > 8 else ""
+            raise MergeConflict(
+                f"merge of {src_addr} into {destination!r}: {len(plan.conflicts)} conflicts ({names}{more}); "
+                "nothing written; use --prefer keep or --prefer take"
+            )
+        if plan.take or plan.conflicts:  # a resolved conflict is recorded too, so the next merge's base moves on
+            event = _merge_event("merge", src_stream, src_addr.session, src_seq, base_seq, plan.take)
+            result.seq = _commit(dest, ours, theirs, plan.take, event)
+        log.info("merged", source=str(src_addr), destination=destination, applied=len(plan.take),
+                 conflicts=len(plan.conflicts))
+        return result
+
+
+def _merged_through(store: EventStore, ours: State, src_stream: str, src_seq: int) -> int:
+    """The last event of the source (up to ``src_seq``) the destination has merged already: from the
+    source's own stream, or from a stream of its lineage (a fork of a session merged before shares
+    that session's events up to its fork point)."""
+    done = min(ours.merged.get(src_stream, 0), src_seq)
+    for seg in lineage.lineage(store, src_stream):
+        if seg.stream in ours.merged:
+            last = seg.last if seg.last is not None else src_seq
+            done = max(done, min(ours.merged[seg.stream], last, src_seq))
+    return done
+
+
+def take(store: EventStore, source: str, name: str, destination: str) -> MergeResult:
+    """Copy one binding (``name`` or ``ns/name``) from ``source`` (``ID`` or ``ID@N``) into ``destination``."""
+    src_addr = parse_address(source)
+    src_stream, src_seq = resolve_address(store, src_addr)
+    theirs = state_of(store, src_stream, src_seq)
+    ns, sep, short = name.rpartition("/")
+    if not sep:
+        ns, short = theirs.current_ns, name
+    if not short or short not in theirs.namespaces.get(ns, {}):
+        raise UsageError(f"session {src_addr} has no binding {ns}/{short} (see 'tape state -i {src_addr.session}')")
+    value = theirs.namespaces[ns][short]
+    atoms = atoms_named([("", {short: value})], _reached_nodes(theirs, [value]))
+    if atoms:
+        raise UsageError(f"cannot take {ns}/{short} from session {src_addr}: its value refers to atom "
+                         f"{', '.join(f'#{a}' for a in sorted(atoms))}, and an atom's id names another atom (or "
+                         f"none) in {destination!r}; merge the sessions instead, or take a value without atoms")
+    with Session(store, destination, create=False) as dest:
+        if dest.stream == src_stream:  # its own binding (or an older value of it): a merge would find nothing
+            raise UsageError(f"cannot take {ns}/{short} from session {src_addr.session!r} into itself "
+                             f"(to go back to an earlier value, use 'tape snapshot' and 'tape restore')")
+        ours = dest.state
+        item = MergeItem("binding", (ns, short), MISSING, ours.namespaces.get(ns, {}).get(short, MISSING), value)
+        result = MergeResult(src_addr.session, destination, src_seq, 0, [item])
+        event = _merge_event("take", src_stream, src_addr.session, src_seq, 0, [item])
+        result.seq = _commit(dest, ours, theirs, [item], event)
+        return result

@@ -1,0 +1,8 @@
+"""The session service and what serves it.
+
+``service.Session`` runs forms on the VM and commits their events; around it:
+effects and model providers, time travel, unfinished forms and resume, replay,
+branching (fork, clone), merging and take, compare, retry after a conflict and
+host file import.  May import ``domain``, ``vm``, ``projections``,
+``infrastructure.stores`` and ``infrastructure.logs``.
+"""

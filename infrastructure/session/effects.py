@@ -1,0 +1,366 @@
+"""The session's effect port: performs effects and records them, or answers them from the log.
+
+The VM asks for every nondeterministic input through :class:`~tapevm.vm.effects.EffectPort`;
+:class:`SessionEffects` is the session's implementation.  For each effect it
+
+1. makes sure the form's FormSubmitted is committed (lazily, on the form's
+   first effect, so effect-free forms stay one transaction);
+2. gets the answer from its :class:`AnswerSource`: the live providers
+   (:class:`LiveAnswers`), or the recorded log (:class:`RecordedAnswers`,
+   used by replay and by finishing an interrupted form);
+3. commits ``[ContentStored], EffectRequested, EffectCompleted`` in ONE
+   transaction before the form goes on, so a crash never loses a result that
+   was already paid for.  Large texts become content-addressed TEXT nodes,
+   stored once however often they recur.
+
+The effect key is ``"<form event>.<ordinal>:<hash of kind and encoded arguments>"``.
+A redaction hook (:meth:`SessionEffects.redact`) rewrites every string of the
+arguments before they are recorded (the provider or tool still gets the real
+ones) and of the results before the program sees them (so a secret in an
+answer never reaches the log, and a replay sees exactly what the program saw).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
+
+import xxhash
+
+from tapevm.domain.content import canonical_bytes
+from tapevm.domain.errors import EffectProviderError, ReplayDivergence, TapeError
+from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, Event
+from tapevm.infrastructure.session.llm_providers import LLMCallFailed, LLMProvider, llm_from_environment
+from tapevm.vm.effects import (
+    ASK,
+    EFFECT_ERROR,
+    EFFECT_UNAVAILABLE,
+    NOW,
+    RANDOM,
+    READ_LINE,
+    TOOL,
+    UUID,
+    EffectAbort,
+)
+from tapevm.vm.errors import LispError
+from tapevm.vm.printer import to_source
+from tapevm.vm.values import NIL, ErrorValue, Keyword, LMap, Pair, Symbol, make_list
+
+if TYPE_CHECKING:
+    from tapevm.infrastructure.session.service import Session
+
+Tool = Callable[..., Any]
+Redactor = Callable[[str], str]
+
+
+# -- Python <-> Lisp values for tools and providers -----------------------------------
+def to_lisp(value: Any) -> Any:
+    """A tool's Python result as a Lisp value: None -> nil, list -> list, tuple -> vector, dict -> map."""
+    if value is None:
+        return NIL
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return make_list([to_lisp(v) for v in value])
+    if isinstance(value, tuple):
+        return tuple(to_lisp(v) for v in value)
+    if isinstance(value, dict):
+        return LMap((to_lisp(k), to_lisp(v)) for k, v in value.items())
+    if isinstance(value, (Pair, LMap, Symbol, Keyword)) or value is NIL:
+        return value
+    raise TypeError(f"a tool returned a {type(value).__name__}, which is not data")
+
+
+def to_python(value: Any) -> Any:
+    """A Lisp argument as plain Python for a tool: nil -> None, list -> list, vector -> tuple, map -> dict."""
+    if value is NIL:
+        return None
+    if type(value) is Pair:
+        items = []
+        while type(value) is Pair:
+            items.append(to_python(value.car))
+            value = value.cdr
+        return items
+    if type(value) is tuple:
+        return tuple(to_python(v) for v in value)
+    if type(value) is LMap:
+        return {to_python(k): to_python(v) for k, v in value.items()}
+    if type(value) is Symbol or type(value) is Keyword:
+        return value.name
+    return value
+
+
+def _redact_value(value: Any, fn: Redactor) -> Any:
+    t = type(value)
+    if t is str:
+        return fn(value)
+    if t is Pair:
+        return make_list([_redact_value(v, fn) for v in to_items(value)])
+    if t is tuple:
+        return tuple(_redact_value(v, fn) for v in value)
+    if t is LMap:
+        return LMap((_redact_value(k, fn), _redact_value(v, fn)) for k, v in value.items())
+    return value
+
+
+def to_items(lst: Any) -> list[Any]:
+    items = []
+    while type(lst) is Pair:
+        items.append(lst.car)
+        lst = lst.cdr
+    return items
+
+
+# -- live providers ---------------------------------------------------------------------
+@dataclass
+class EffectProviders:
+    """Where live effects come from.  ``llm`` defaults to the one ``TAPE_LLM`` names (lazily)."""
+
+    llm: LLMProvider | None = None
+    tools: dict[str, Tool] = field(default_factory=dict)
+    stdin: TextIO | None = None
+    clock: Callable[[], float] = time.time
+    _llm_loaded: bool = False
+
+    def get_llm(self) -> LLMProvider | None:
+        if self.llm is None and not self._llm_loaded:
+            self._llm_loaded = True
+            self.llm = llm_from_environment()
+        return self.llm
+
+    def call(self, kind: str, args: tuple[Any, ...]) -> Any:
+        """Perform one effect for real; LLMCallFailed/LispError/any tool exception means the effect failed."""
+        if kind == NOW:
+            return int(self.clock() * 1000)
+        if kind == RANDOM:
+            n = args[0]
+            return int.from_bytes(os.urandom((n.bit_length() + 7) // 8 + 8), "big") % n
+        if kind == UUID:
+            return str(uuid.uuid4())
+        if kind == READ_LINE:
+            stream = self.stdin if self.stdin is not None else sys.stdin
+            if args and args[0] and stream.isatty():
+                sys.stderr.write(args[0])
+                sys.stderr.flush()
+            try:
+                line = stream.readline()
+                line.encode("utf-8")  # bytes that are not UTF-8 arrive as lone surrogates, which no event can hold
+            except UnicodeError as e:
+                raise LispError(ErrorValue(EFFECT_ERROR, f"read-line: the input line is not UTF-8 text "
+                                           f"({_undecodable(e)}); give UTF-8 input")) from None
+            return NIL if line == "" else line.rstrip("\n").rstrip("\r")
+        if kind == ASK:
+            llm = self.get_llm()
+            if llm is None:
+                raise LispError(ErrorValue(EFFECT_UNAVAILABLE, "ask: no language model configured "
+                                           "(set TAPE_LLM=script:PATH, echo or openai)"))
+            options = {to_python(args[i]): to_python(args[i + 1]) for i in range(1, len(args), 2)}
+            return llm.complete(args[0], options)
+        if kind == TOOL:
+            name = args[0]
+            fn = self.tools.get(name)
+            if fn is None:
+                known = ", ".join(sorted(self.tools)) or "none"
+                raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"tool: no tool named {name!r} (registered: {known})"))
+            return to_lisp(fn(*(to_python(a) for a in args[1:])))
+        raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"unknown effect {kind}"))
+
+
+def _undecodable(error: UnicodeError) -> str:
+    """The first offending byte of a line that is not UTF-8, as a reader can find it."""
+    if isinstance(error, UnicodeDecodeError):
+        return f"byte 0x{error.object[error.start]:02x} at offset {error.start}"
+    if isinstance(error, UnicodeEncodeError):
+        code = ord(error.object[error.start])
+        if 0xDC80 <= code <= 0xDCFF:  # a byte surrogateescape kept: count the line's bytes before it
+            offset = len(error.object[:error.start].encode("utf-8", "surrogateescape"))
+            return f"byte 0x{code - 0xDC00:02x} at offset {offset}"
+        return f"U+{code:04X} at character {error.start}"
+    return str(error)
+
+
+class Answer(NamedTuple):
+    """An effect's outcome: a Lisp value, or an error (kind, message)."""
+
+    ok: bool
+    value: Any
+    error_kind: str | None
+    error_message: str | None
+    duration_ms: float
+
+
+class AnswerSource(Protocol):
+    def answer(self, form_seq: int, ordinal: int, kind: str, args: tuple[Any, ...], enc_args: list[Any],
+               key: str) -> tuple[Answer, bool]:
+        """The answer, and whether it must be recorded (False when it is already in the log)."""
+        ...
+
+
+class LiveAnswers:
+    """Performs effects with the providers, timing each call."""
+
+    def __init__(self, providers: EffectProviders) -> None:
+        self.providers = providers
+
+    def answer(self, form_seq: int, ordinal: int, kind: str, args: tuple[Any, ...], enc_args: list[Any],
+               key: str) -> tuple[Answer, bool]:
+        start = time.perf_counter()
+        try:
+            value = self.providers.call(kind, args)
+            result = Answer(True, value, None, None, 0.0)
+        except LispError as e:
+            result = Answer(False, None, e.error.kind, e.error.message, 0.0)
+        except LLMCallFailed as e:
+            result = Answer(False, None, EFFECT_ERROR, f"{kind}: {e}", 0.0)
+        except EffectProviderError as e:  # misconfigured provider: the program sees it like a missing one
+            result = Answer(False, None, EFFECT_UNAVAILABLE, f"{kind}: {e}", 0.0)
+        except TapeError as e:
+            raise EffectAbort(e) from None
+        except Exception as e:  # noqa: BLE001 - a failing tool is the program's error, recorded like any result
+            result = Answer(False, None, EFFECT_ERROR, f"{kind} {args[0] if kind == TOOL else ''}: "
+                            f"{type(e).__name__}: {e}".replace("  ", " "), 0.0)
+        return result._replace(duration_ms=round((time.perf_counter() - start) * 1000, 3)), True
+
+
+class RecordedEffect(NamedTuple):
+    requested: EffectRequested
+    completed: EffectCompleted
+
+
+class RecordedAnswers:
+    """Answers one form's effects from the log: ``effects[ordinal]``, results decoded with ``decode``.
+
+    A request whose kind or arguments differ from the recorded one is a
+    divergence (raised past the program's ``try``).  ``fallback`` answers
+    effects the log does not have (finishing an interrupted form, or a
+    what-if replay from an event on); without it a missing answer diverges.
+    """
+
+    def __init__(self, effects: Mapping[int, RecordedEffect], decode: Callable[[Any], Any],
+                 fallback: AnswerSource | None = None, record_known: bool = True) -> None:
+        self.effects = effects
+        self.decode = decode
+        self.fallback = fallback
+        self.record_known = record_known
+
+    def answer(self, form_seq: int, ordinal: int, kind: str, args: tuple[Any, ...], enc_args: list[Any],
+               key: str) -> tuple[Answer, bool]:
+        rec = self.effects.get(ordinal)
+        if rec is None:
+            if self.fallback is not None:
+                return self.fallback.answer(form_seq, ordinal, kind, args, enc_args, key)
+            raise EffectAbort(ReplayDivergence(
+                f"the form of event {form_seq} asks for effect #{ordinal} ({kind}), which the recording does not have "
+                "(the program now performs more effects than when it was recorded)"))
+        req = rec.requested
+        if req.kind != kind or req.args != enc_args:
+            raise EffectAbort(EffectArgumentsDiffer(form_seq, ordinal, req.kind, req.args, kind, enc_args))
+        c = rec.completed
+        value = self.decode(c.result) if c.ok else None
+        return Answer(c.ok, value, c.error_kind, c.error_message, c.duration_ms), self.record_known
+
+
+class EffectArgumentsDiffer(ReplayDivergence):
+    """An effect was requested with another kind or other arguments than recorded."""
+
+    def __init__(self, form_seq: int, ordinal: int, kind: str, args: list[Any], new_kind: str,
+                 new_args: list[Any]) -> None:
+        super().__init__(f"effect #{ordinal} of the form of event {form_seq} was recorded as ({kind} {_short(args)}) "
+                         f"but the program now asks ({new_kind} {_short(new_args)})")
+        self.form_seq = form_seq
+        self.ordinal = ordinal
+        self.recorded = (kind, args)
+        self.actual = (new_kind, new_args)
+
+
+def _short(args: list[Any]) -> str:
+    text = " ".join(canonical_bytes(a).decode() for a in args)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def payload_size(value: Any) -> int:
+    """Bytes of a result as a person counts them: UTF-8 of a text, the printed form otherwise."""
+    if type(value) is str:
+        return len(value.encode("utf-8"))
+    return len(to_source(value).encode("utf-8"))
+
+
+def effect_key(form_seq: int, ordinal: int, kind: str, enc_args: list[Any]) -> str:
+    digest = xxhash.xxh3_64_hexdigest(canonical_bytes([kind, enc_args]))
+    return f"{form_seq}.{ordinal}:{digest}"
+
+
+# -- the port -----------------------------------------------------------------------------
+class SessionEffects:
+    """The EffectPort of one session (see the module docstring)."""
+
+    def __init__(self, session: Session, providers: EffectProviders | None = None) -> None:
+        self.session = session
+        self.providers = providers if providers is not None else EffectProviders()
+        self.live: AnswerSource = LiveAnswers(self.providers)
+        self.source: AnswerSource = self.live
+        self._redactors: list[Redactor] = []
+        self._ordinal = 0
+
+    def redact(self, fn: Redactor) -> Redactor:
+        """Register ``fn(text) -> text``, applied to every string of effect arguments and results before recording."""
+        self._redactors.append(fn)
+        return fn
+
+    def start_form(self) -> None:
+        self._ordinal = 0
+
+    def _redacted(self, value: Any) -> Any:
+        for fn in self._redactors:
+            value = _redact_value(value, fn)
+        return value
+
+    def perform(self, kind: str, args: tuple[Any, ...]) -> Any:
+        session = self.session
+        try:
+            form_seq = session.commit_form_input()
+        except TapeError as e:
+            raise EffectAbort(e) from None
+        self._ordinal += 1
+        ordinal = self._ordinal
+        encoder = session.form_encoder()
+        try:
+            enc_args = [encoder.encode(self._redacted(a)) for a in args]
+            key = effect_key(form_seq, ordinal, kind, enc_args)
+            ans, record = self.source.answer(form_seq, ordinal, kind, args, enc_args, key)
+            if ans.ok and self._redactors:
+                ans = ans._replace(value=self._redacted(ans.value))
+            if record:
+                self._record(form_seq, kind, key, enc_args, ans)
+            else:
+                encoder.discard()
+        except BaseException:
+            encoder.discard()
+            raise
+        if not ans.ok:
+            raise LispError(ErrorValue(ans.error_kind or EFFECT_ERROR, ans.error_message or ""))
+        return ans.value
+
+    def _record(self, form_seq: int, kind: str, key: str, enc_args: list[Any], ans: Answer) -> None:
+        encoder = self.session.form_encoder()
+        result = encoder.encode(ans.value) if ans.ok else None
+        completed = EffectCompleted(key=key, ok=ans.ok, result=result, error_kind=ans.error_kind,
+                                    error_message=ans.error_message,
+                                    size=payload_size(ans.value) if ans.ok else 0,
+                                    duration_ms=ans.duration_ms)
+        events: list[Event] = []
+        nodes = encoder.take_new_nodes()
+        if nodes:
+            events.append(ContentStored(nodes=nodes, blobs=[]))
+        events.append(EffectRequested(kind=kind, key=key, args=enc_args))
+        events.append(completed)
+        try:
+            self.session.append_caused(events, form_seq)
+        except TapeError as e:
+            raise EffectAbort(e) from None
+        encoder.commit()

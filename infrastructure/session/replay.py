@@ -1,0 +1,505 @@
+"""Deterministic replay: re-execute a session's recorded inputs with every effect answered from its log.
+
+``replay(store, session)`` reads the recorded log once, front to back.  Each
+recorded FormSubmitted is run again, in order, on a fresh VM whose effect port
+answers from the log (:class:`~tapevm.infrastructure.session.effects.RecordedAnswers`):
+no provider or tool is called.  Session actions that no form produced (a
+FileImported, and what other features add: snapshots, restores, forks...) are
+re-applied from the log as they are.
+
+* ``verify=True``: the replay writes into a :class:`VerifyingStore`, which
+  compares every produced event with the recorded one at the same number
+  (ignoring wall-clock time, effect durations and the tapevm version) and stops
+  at the first difference with a :class:`DivergenceReport`.
+* ``program=...``: the recorded forms are replaced, one for one, by the forms
+  of a new program (what changed code does against the recorded effects);
+  FormSubmitted events are then not compared.
+* ``fork=NEW``: the replay writes a NEW, ordinary session in the same store;
+  with ``live_from=N`` every form from event N on performs its effects for
+  real (a what-if run), earlier forms get the recorded answers.  The fork
+  re-runs the prefix's inputs (a copy-free fork is issue 4's).
+
+Pure VM behaviour is deterministic, so a divergence always has a cause the
+report names: changed code (another tapevm, a changed program) or an effect
+requested with other arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapevm.domain.content import ContentTable, canonical_bytes
+from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError
+from tapevm.domain.events import (
+    ContentStored,
+    EffectCompleted,
+    EffectRequested,
+    Event,
+    FormEvaluated,
+    FormSubmitted,
+    RecordedEvent,
+    SessionStarted,
+)
+from tapevm.domain.state import State, fold_event, fold_fields
+from tapevm.infrastructure.session.effects import EffectArgumentsDiffer, RecordedAnswers, RecordedEffect, effect_key
+from tapevm.infrastructure.stores.lineage import NamedSessions
+from tapevm.infrastructure.logs import get_logger
+from tapevm.domain.ports import EventStore, SessionHead
+from tapevm.infrastructure.session.service import Session
+from tapevm.projections.state_diff import StateChange, diff_states
+from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.value_codec import ValueDecoder
+from tapevm.vm.values import Atom
+from tapevm.vm.world import World
+from tapevm.vm.world_state import load_world
+
+log = get_logger("tapevm.replay")
+
+# Fields a replay may legitimately change: not compared.
+IGNORED_FIELDS: dict[str, frozenset[str]] = {
+    SessionStarted.type_name: frozenset({"tapevm_version"}),
+    EffectCompleted.type_name: frozenset({"duration_ms"}),
+}
+PROGRAM_IGNORED = frozenset({"source", "file", "line", "column"})
+
+
+# -- the report -------------------------------------------------------------------------
+@dataclass
+class DivergenceReport:
+    """The first event where a replay disagrees with the record, and why."""
+
+    seq: int                         # the event number where they differ
+    cause: str                       # what a person should look at
+    form_seq: int | None             # the recorded input being replayed
+    form_file: str = ""
+    form_line: int = 0
+    form_source: str = ""
+    expected: RecordedEvent | None = None
+    actual: RecordedEvent | None = None
+    state_diff: list[StateChange] = field(default_factory=list)
+    expected_state: State | None = None   # to print the diff's values
+    actual_state: State | None = None
+
+
+@dataclass
+class ReplayResult:
+    """What a replay did; ``divergence`` is None when it agreed with the record (or did not compare)."""
+
+    session: str
+    target: str                   # the session written (== session unless forked)
+    events: int                   # events produced
+    forms: int
+    seconds: float
+    verified: bool
+    divergence: DivergenceReport | None = None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.divergence is None
+
+
+class _Diverged(ReplayDivergence):
+    """Raised inside a replay's append: the produced commit differs from the record at ``seq``."""
+
+    def __init__(self, seq: int, expected: RecordedEvent | None, actual: RecordedEvent,
+                 commit: Sequence[RecordedEvent]) -> None:
+        super().__init__(f"event {seq} differs from the record")
+        self.seq = seq
+        self.expected = expected
+        self.actual = actual
+        self.commit = list(commit)
+
+
+# -- the record, read once -----------------------------------------------------------------
+class RecordWindow:
+    """Random access by event number over a forward-only read of the recorded log.
+
+    Keeps the events from ``floor`` on; feeds every recorded ContentStored into
+    ``content`` (effect results are decoded against the record's own content).
+    """
+
+    def __init__(self, events: Iterator[RecordedEvent]) -> None:
+        self._events = events
+        self._by_seq: dict[int, RecordedEvent] = {}
+        self._last = 0
+        self.content = ContentTable()
+
+    def get(self, seq: int) -> RecordedEvent | None:
+        while self._last < seq:
+            r = next(self._events, None)
+            if r is None:
+                return None
+            self._last = r.seq
+            self._by_seq[r.seq] = r
+            if type(r.event) is ContentStored:
+                for key, node in r.event.nodes:
+                    self.content.add(key, canonical_bytes(node))
+        return self._by_seq.get(seq)
+
+    def drop_before(self, seq: int) -> None:
+        for k in [k for k in self._by_seq if k < seq]:
+            del self._by_seq[k]
+
+
+def same_event(expected: RecordedEvent, actual: RecordedEvent, ignore_input: bool = False) -> bool:
+    """Equal for replay purposes: type, cause and fields, minus wall-clock and version fields."""
+    if expected.event.type_name != actual.event.type_name or expected.cause != actual.cause:
+        return False
+    a, b = expected.event.__dict__, actual.event.__dict__
+    ignored = IGNORED_FIELDS.get(expected.event.type_name)
+    if ignore_input and type(expected.event) is FormSubmitted:
+        ignored = PROGRAM_IGNORED
+    if type(expected.event) is ContentStored:
+        # a blob is its key (the hash of the whole content); whether it was stored whole or as
+        # what it appends to the file's previous version is storage, which a newer tapevm may do better
+        return a["nodes"] == b["nodes"] and [e[0] for e in a["blobs"]] == [e[0] for e in b["blobs"]]
+    if ignored is None:
+        return a == b
+    return {k: v for k, v in a.items() if k not in ignored} == {k: v for k, v in b.items() if k not in ignored}
+
+
+class VerifyingStore(EventStore):
+    """An in-memory store that compares each appended event with the record before accepting it.
+
+    It keeps only the most recent events (``KEEP``): the replay session needs
+    its folded state, not its log, and a million kept events would cost
+    hundreds of megabytes.  Reads of older events return nothing.
+    """
+
+    KEEP = 1024
+
+    def __init__(self, window: RecordWindow, url_for_display: str, ignore_input: bool = False) -> None:
+        self.window = window
+        self.url_for_display = f"replay of {url_for_display}"
+        self.ignore_input = ignore_input
+        self.kept: list[RecordedEvent] = []  # the last events, numbers head-len(kept)+1..head
+        self.head = 0
+
+    def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
+        for r in events:
+            expected = self.window.get(r.seq)
+            if expected is None or not same_event(expected, r, self.ignore_input):
+                raise _Diverged(r.seq, expected, r, events)
+        self.kept.extend(events)
+        self.head = events[-1].seq
+        if len(self.kept) > 2 * self.KEEP:
+            del self.kept[:-self.KEEP]
+
+    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        last = stop if stop is not None else self.head
+        return iter([r for r in self.kept if start <= r.seq <= last])
+
+    def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        return ((r.seq, r.event.type_name, r.event.__dict__) for r in self.read(session, start, stop))
+
+    def last_seq(self, session: str) -> int:
+        return self.head
+
+    def sessions(self) -> list[SessionHead]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+# -- the driver --------------------------------------------------------------------------------
+def check_live_effects(live: bool, fork: str | None) -> None:
+    """Live effects are performed for real: only into a fork, so the original stays untouched."""
+    if live and fork is None:
+        raise UsageError("--live-effects performs effects for real: it needs --fork NEW (the original stays untouched)")
+
+
+def replay(
+    store: EventStore,
+    session_id: str,
+    *,
+    to: int | None = None,
+    verify: bool = False,
+    program: list[tuple[Any, int, int, str, str]] | None = None,
+    fork: str | None = None,
+    live_from: int | None = None,
+    session_factory: Any = None,
+) -> ReplayResult:
+    """Replay ``session_id`` (see the module docstring); never writes to ``session_id`` itself.
+
+    ``program`` is a list of ``(form, line, column, text, file)`` as
+    ``Interpreter.read_forms`` returns them (plus the file name).
+    ``session_factory(store, id)`` lets a caller register tools and providers
+    on a forked session (live effects need them).
+    """
+    store = NamedSessions.of(store)  # the session's name reads its whole lineage (renames, forks)
+    started = time.perf_counter()
+    window = RecordWindow(store.read(session_id))
+    first = window.get(1)
+    if first is None:
+        raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
+    check_live_effects(live_from is not None, fork)
+    head = store.last_seq(session_id)
+    if to is not None and to > head:
+        raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")
+    if fork is not None:
+        if store.last_seq(fork) != 0:
+            raise SessionExists(f"session {fork!r} already exists; choose a new name for --fork")
+        target_store: EventStore = store
+        target = fork
+    else:
+        target_store = VerifyingStore(window, store.url_for_display, ignore_input=program is not None)
+        target = session_id
+    make = session_factory or (lambda st, sid: Session(st, sid))
+    forms = 0
+    rseq = 2  # the next recorded event to replay (event 1 is SessionStarted, made by the Session)
+    current: RecordedEvent | None = first
+    where = ("", 0, "")  # file, line and source of the form being replayed (the program's, with ``program``)
+    try:
+        session = make(target_store, target)
+        # a replay changes nothing outside the store: (save-image "f") is recorded, but the file the
+        # original run wrote is left as it is (a fork's changed program overwrote it with other content)
+        session.writes_images = False
+        try:
+            program_iter = iter(program) if program is not None else None
+            decoder = _record_decoder(window, session)
+            while True:
+                r = window.get(rseq)
+                if r is None:
+                    break
+                if to is not None and rseq > to:
+                    break
+                current = r
+                e = r.event
+                if type(e) is FormSubmitted and r.cause == r.seq:
+                    form_events = _form_events(window, r)
+                    if not _finished(form_events) and fork is None and live_from is None:
+                        note = f"stopped at event {r.seq}: the recording ends inside this form (it was interrupted)"
+                        return _result(session_id, target, session, forms, started, verify, note=note)
+                    source = _program_form(program_iter, r) if program_iter is not None else None
+                    where = (source[4], source[1], source[3]) if source is not None else (e.file, e.line, e.source)
+                    live = live_from is not None and r.seq >= live_from
+                    session.effects.source = (session.effects.live if live else RecordedAnswers(
+                        _effects_of(form_events), decoder.decode,
+                        fallback=session.effects.live if live_from is not None else None))
+                    if source is None:
+                        parsed = session.interpreter.read_forms(e.source, e.file)
+                        if len(parsed) != 1:
+                            raise UsageError(f"event {r.seq}: the recorded form does not read back as one form")
+                        form = parsed[0][0]
+                        session._run_form(form, e.line, e.column, e.source, e.file)
+                    else:
+                        form, line, column, text, file = source
+                        session._run_form(form, line, column, text, file)
+                    forms += 1
+                    rseq = form_events[-1].seq + 1
+                else:
+                    commit = _commit_events(window, r)
+                    _reapply(session, [c.event for c in commit])
+                    rseq = commit[-1].seq + 1
+                window.drop_before(rseq)
+            if program_iter is not None:
+                extra = next(program_iter, None)
+                if extra is not None and verify:
+                    raise _ProgramLonger(session.head + 1, extra)
+            return _result(session_id, target, session, forms, started, verify)
+        finally:
+            session.effects.source = session.effects.live
+            if fork is not None:
+                session.close()
+    except _Diverged as d:
+        if not verify and fork is None:
+            raise ReplayDivergence(f"event {d.seq}: replay differs from the record (run with --verify for a report)") from None
+        report = _report(store, session_id, d, current, session, program is not None, where,
+                         getattr(first.event, "tapevm_version", None))
+        return _result(session_id, target, session, forms, started, verify, divergence=report)
+    except ReplayDivergence as d:  # raised by an effect: other arguments, or an effect the record lacks
+        seq = session.head + 1
+        report = _effect_report(store, session_id, d, seq, window, current, session, where)
+        return _result(session_id, target, session, forms, started, verify, divergence=report)
+
+
+class _ProgramLonger(ReplayDivergence):
+    def __init__(self, seq: int, form: tuple[Any, int, int, str, str]) -> None:
+        super().__init__(f"event {seq}: the program has more forms than the recording")
+        self.seq = seq
+        self.form = form
+
+
+def _result(session_id: str, target: str, session: Session, forms: int, started: float, verify: bool,
+            divergence: DivergenceReport | None = None, note: str = "") -> ReplayResult:
+    return ReplayResult(session_id, target, session.head, forms, time.perf_counter() - started, verify,
+                        divergence, note)
+
+
+def _record_decoder(window: RecordWindow, session: Session) -> ValueDecoder:
+    """Decodes recorded effect results against the record's content, building closures with the replay VM."""
+    def atom(atom_id: int) -> Atom:
+        found = session.world.atoms.get(atom_id)
+        return found if found is not None else Atom(atom_id, None)
+
+    interp = session.interpreter
+    return ValueDecoder(window.content.get, interp.make_closure, interp.primitive, atom)
+
+
+def _form_events(window: RecordWindow, submitted: RecordedEvent) -> list[RecordedEvent]:
+    """The recorded events of one form: consecutive, all caused by its FormSubmitted.
+
+    They run past its FormEvaluated when the form made session requests: ``(snapshot! ...)`` and
+    ``(restore! ...)`` append their SnapshotTaken / StateRestored after the form's events, in the
+    same commit and with the same cause.  Re-running the form produces those again, so they are
+    the form's, not a session action to re-apply after it (which would append them twice).
+    """
+    out = [submitted]
+    seq = submitted.seq + 1
+    while True:
+        r = window.get(seq)
+        if r is None or r.cause != submitted.seq or type(r.event) is FormSubmitted:
+            return out
+        out.append(r)
+        seq += 1
+
+
+def _finished(form_events: list[RecordedEvent]) -> bool:
+    """Whether a recorded form reached its FormEvaluated (else it was interrupted)."""
+    return any(type(r.event) is FormEvaluated for r in form_events)
+
+
+def _commit_events(window: RecordWindow, first: RecordedEvent) -> list[RecordedEvent]:
+    """A session action's events: those after ``first`` with the same cause."""
+    out = [first]
+    seq = first.seq + 1
+    while True:
+        r = window.get(seq)
+        if r is None or r.cause != first.cause or r.cause == r.seq:
+            return out
+        out.append(r)
+        seq += 1
+
+
+def _effects_of(form_events: list[RecordedEvent]) -> dict[int, RecordedEffect]:
+    requests: dict[str, EffectRequested] = {}
+    out: dict[int, RecordedEffect] = {}
+    for r in form_events:
+        e = r.event
+        if type(e) is EffectRequested:
+            requests[e.key] = e
+        elif type(e) is EffectCompleted and e.key in requests:
+            out[len(out) + 1] = RecordedEffect(requests[e.key], e)
+    return out
+
+
+def _program_form(program_iter: Iterator[tuple[Any, int, int, str, str]], r: RecordedEvent) -> tuple[Any, int, int, str, str]:
+    form = next(program_iter, None)
+    if form is None:
+        raise _ProgramShorter(r)
+    return form
+
+
+class _ProgramShorter(ReplayDivergence):
+    def __init__(self, r: RecordedEvent) -> None:
+        super().__init__(f"event {r.seq}: the program has fewer forms than the recording")
+        self.recorded = r
+
+
+def _reapply(session: Session, events: list[Event]) -> None:
+    """Append a recorded session action as it is; rebuild the live VM if it changed the state."""
+    before = session.state.semantic()
+    session.append_caused(events, session.head + 1)
+    if session.state.semantic() != before:
+        session.world = World()
+        session.interpreter = Interpreter(session.world, session.effects)
+        load_world(session._state, session.world, session.interpreter)
+
+
+# -- reports -----------------------------------------------------------------------------------
+def _recorded_state(store: EventStore, session_id: str, upto: int) -> State:
+    return fold_fields(store.read_fields(session_id, 1, upto), State(session=session_id))
+
+
+def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedEvent | None,
+            session: Session, program: bool, where: tuple[str, int, str],
+            recorded_version: str | None) -> DivergenceReport:
+    exp, act = d.expected, d.actual
+    form = current.event if current is not None and type(current.event) is FormSubmitted else None
+    cause = _explain(exp, act, program, recorded_version)
+    # States after the whole recorded form vs after the produced commit.
+    actual_state = session.state
+    for r in d.commit:
+        fold_event(actual_state, r)
+    expected_upto = d.commit[-1].seq
+    if current is not None and form is not None:
+        last = current.seq
+        for x in store.read(session_id, last + 1):
+            if x.cause != current.seq:
+                break
+            last = x.seq
+        expected_upto = last
+    expected_state = _recorded_state(store, session_id, min(expected_upto, store.last_seq(session_id)))
+    return DivergenceReport(
+        seq=d.seq, cause=cause, form_seq=current.seq if current is not None else None,
+        form_file=where[0], form_line=where[1], form_source=where[2],
+        expected=exp, actual=act, state_diff=diff_states(expected_state, actual_state),
+        expected_state=expected_state, actual_state=actual_state,
+    )
+
+
+def _code_cause(then: str | None) -> str:
+    """Name what changed when the same inputs give other events: the tapevm version, if it did."""
+    from tapevm.infrastructure.session.service import _tapevm_version
+
+    now = _tapevm_version()
+    if then is not None and then != now:
+        return f"the code changed since the recording (recorded with tapevm {then}, replayed with {now})"
+    return (f"the code changed since the recording (same tapevm {now}: a changed primitive, "
+            "or nondeterminism that bypassed the effect port)")
+
+
+def _explain(exp: RecordedEvent | None, act: RecordedEvent, program: bool, recorded_version: str | None) -> str:
+    code = "the program changed" if program else _code_cause(recorded_version)
+    if exp is None:
+        return f"the replay produced {act.type_name} after the end of the recording: {code}"
+    if exp.type_name != act.type_name:
+        if exp.type_name == FormSubmitted.type_name:
+            return f"the form made more changes than recorded ({act.type_name} where the next form began): {code}"
+        if act.type_name == FormEvaluated.type_name:
+            return f"the form made fewer changes than recorded (it ended where the record has {exp.type_name}): {code}"
+        return f"the form did something else ({act.type_name} instead of {exp.type_name}): {code}"
+    if exp.cause != act.cause:
+        return f"the event has cause {act.cause} instead of {exp.cause}: {code}"
+    a, b = exp.event.__dict__, act.event.__dict__
+    fields = [k for k in a if a.get(k) != b.get(k)]
+    return f"{act.type_name} differs in {', '.join(fields)}: {code}"
+
+
+def _effect_report(store: EventStore, session_id: str, d: ReplayDivergence, seq: int, window: RecordWindow,
+                   current: RecordedEvent | None, session: Session, where: tuple[str, int, str]) -> DivergenceReport:
+    if isinstance(d, _ProgramShorter):
+        submitted = d.recorded.event
+        assert isinstance(submitted, FormSubmitted)  # _ProgramShorter is raised at a recorded FormSubmitted
+        return DivergenceReport(seq=d.recorded.seq, cause="the program has fewer forms than the recording",
+                                form_seq=d.recorded.seq, expected=d.recorded,
+                                form_file=submitted.file, form_line=submitted.line,
+                                form_source=submitted.source)
+    if isinstance(d, _ProgramLonger):
+        _, line, _, text, file = d.form
+        return DivergenceReport(seq=d.seq, cause="the program has more forms than the recording",
+                                form_seq=None, form_file=file, form_line=line, form_source=text)
+    expected = window.get(seq)
+    # The produced request is not an event yet: show the recorded one at this point and the new arguments.
+    actual = None
+    if isinstance(d, EffectArgumentsDiffer):
+        kind, args = d.actual
+        actual = RecordedEvent(session.id, seq, d.form_seq, time.time(),
+                               EffectRequested(kind=kind, key=effect_key(d.form_seq, d.ordinal, kind, args), args=args))
+        # The record may carry a ContentStored first: compare with its request.
+        if expected is not None and type(expected.event) is ContentStored:
+            nxt = window.get(seq + 1)
+            expected = nxt if nxt is not None else expected
+    return DivergenceReport(seq=seq if expected is None else expected.seq, cause=str(d),
+                            form_seq=current.seq if current is not None else None,
+                            form_file=where[0], form_line=where[1],
+                            form_source=where[2], expected=expected, actual=actual,
+                            expected_state=session.state, actual_state=session.state)
+
+
+__all__ = ["DivergenceReport", "ReplayResult", "TapeError", "VerifyingStore", "replay", "same_event"]

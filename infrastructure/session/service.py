@@ -1,0 +1,521 @@
+"""A session: the one place where the VM, the event store and the state projection meet.
+
+Path of one top-level form (see docs/architecture.md)::
+
+    source --read--> form --evaluate (World journals mutations)--> mutations
+           --FormEventBuilder--> events --store.append (one transaction)-->
+           committed --fold_event--> state
+
+If evaluation raises, the World is rolled back and only FormSubmitted, the
+output and FormEvaluated(error) are committed.  If the append fails (a
+conflicting writer, a full disk), the World is rolled back too: the live VM
+never gets ahead of the log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+
+from tapevm.domain.errors import (
+    BadAddress,
+    ConflictError,
+    CorruptRecord,
+    SessionNotFound,
+    StoreNotFound,
+    TapeError,
+    UsageError,
+    VMError,
+)
+from tapevm.domain.events import (
+    Draft,
+    Event,
+    FormEvaluated,
+    FormSubmitted,
+    OutputWritten,
+    RecordedEvent,
+    SessionStarted,
+    draft_of,
+    event_of,
+)
+from tapevm.domain.state import State, fold_drafts
+from tapevm.infrastructure.stores import lineage
+from tapevm.infrastructure.session import time_travel
+from tapevm.domain.addresses import parse_address, refuse_hidden_characters
+from tapevm.projections.checkpoints.projection import checkpoints_of
+from tapevm.infrastructure.session.effects import Redactor, SessionEffects, Tool
+from tapevm.infrastructure.logs import get_logger
+from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.stores.leases import WriterLease
+from tapevm.infrastructure.stores.registry import SessionRegistry
+from tapevm.infrastructure.stores.side_tables import has_side_tables
+from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.session.unfinished_form import find_unfinished_form, resume_form
+from tapevm.infrastructure.session.world_import import HostFile, import_file
+from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
+from tapevm.vm.effects import EffectAbort
+from tapevm.vm.form_events import FormEventBuilder, stored_printed
+from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.printer import to_source
+from tapevm.vm.value_codec import ValueEncoder
+from tapevm.vm.world import SESSION_REQUESTS, World
+from tapevm.vm.world_state import load_world
+
+log = get_logger("tapevm.session")
+
+VM_VERSION = 1
+
+
+def _tapevm_version() -> str:
+    """The version recorded in SessionStarted and image headers (a function: tests replace it)."""
+    import tapevm
+
+    return str(tapevm.__version__)
+
+
+def validate_session_id(session_id: str) -> str:
+    """Session ids are short visible names; ``@`` is reserved for addresses (``id@N``).
+
+    An id with an invisible, control or line-breaking character is refused naming it by code
+    point (see :func:`~tapevm.domain.addresses.refuse_hidden_characters`, which session
+    addresses and the CLI's session options apply too, so a reading command that names such a
+    session is told the same in one line).
+    """
+    if not session_id or len(session_id) > 200:
+        raise UsageError("a session id must be 1 to 200 characters long")
+    refuse_hidden_characters(session_id)
+    if _plain(session_id):
+        return session_id
+    try:
+        address = parse_address(session_id)
+    except BadAddress:
+        address = None
+    if address is not None and address.at is not None and _plain(address.session):
+        raise UsageError(f"{session_id!r} is an address (ID@N), and this command takes a session id: "
+                         f"give {address.session!r}, and pick the event with its --at or --to option where it "
+                         "has one")
+    raise UsageError(f"invalid session id {session_id!r}: no '@', '/', control characters or surrounding spaces")
+
+
+def _plain(session_id: str) -> bool:
+    return not any(c in session_id for c in "@\x00\n\r\t/") and session_id.strip() == session_id
+
+
+@dataclass(frozen=True)
+class FormOutcome:
+    """What one top-level form did, as committed."""
+
+    seq: int                  # event number of its FormSubmitted
+    last_seq: int             # event number of its FormEvaluated
+    ok: bool
+    value: Any                # the Lisp value (None on error)
+    printed: str              # the value as source text, or "" on error
+    output: str               # what it printed
+    error_kind: str | None = None
+    error_message: str | None = None
+
+
+class EvalError(TapeError):
+    """A form raised a Lisp error (it is committed to the log as FormEvaluated with the error)."""
+
+    def __init__(self, outcome: FormOutcome) -> None:
+        super().__init__(f"{outcome.error_kind}: {outcome.error_message}")
+        self.outcome = outcome
+
+
+class Session:
+    """An open session: its live VM and its folded state, kept in step with its log."""
+
+    kept_as: str | None = None  # after open_session(fresh=True): the name the previous session got
+    # Whether ``(save-image ...)`` writes its file after the form commits.  Replay's verifying
+    # session writes none: the image was written when the form first ran, and a replay checks
+    # the record without changing anything outside it.
+    writes_images: bool = True
+    # A reader of a log damaged past some point (see ``_open``): why its head cannot be folded.
+    _damage: CorruptRecord | None = None
+
+    def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
+                 writable: bool = True, lease: bool = True) -> None:
+        self.id = validate_session_id(session_id)
+        self.store = store = lineage.raw_store(store)
+        self._owns_store = owns_store
+        # The name resolves to a stream (see session_registry); a writer holds the lease (session_lease).
+        # A store without tapevm's side tables (replay's in-memory one) has neither: name = stream.
+        persistent = has_side_tables(store)
+        self.stream = SessionRegistry(store).stream_of(self.id) if persistent else self.id
+        self.writable = writable
+        # ``lease=False``: an optimistic writer that relies on the store's conflict detection alone
+        # (cooperating writers that retry, see conflict_retry.py); the lease is the first line of
+        # defence, optimistic concurrency the last.
+        self.lease = lease
+        self._lease = WriterLease(store, self.stream, self.id) if writable and persistent and lease else None
+        try:
+            self._open(create)
+        except BaseException:
+            self._release()
+            raise
+
+    def _open(self, create: bool) -> None:
+        store = self.store
+        self.segments = lineage.lineage(store, self.stream)
+        stream, segments = self.stream, self.segments
+        # Latest valid checkpoint + the tail, never the whole log (issue 3); checkpoints are kept
+        # per stream and read the session's events through its lineage (forks).
+        self.checkpoints = checkpoints_of(store, stream, segments)
+        try:
+            self._state = self.checkpoints.state_at(None)
+        except CorruptRecord as e:
+            if self.writable or not (head := store.last_seq(stream)):
+                raise
+            # A reader of a log damaged past some point: what lies before the damage is intact and stays
+            # readable (state_at, events); the head's state and the VM are not, and say why when asked.
+            self._damage, self._damaged_head = e, head
+            log.info("session_damaged", session=self.id, head=head, error=str(e))
+            return
+        self._state.session = self.id
+        if self._state.seq == 0:
+            if not create:
+                raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
+            try:
+                self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
+            except ConflictError:  # another process created it at the same moment: open theirs
+                self._state = self.checkpoints.state_at(None)
+                self._state.session = self.id
+        self._load_vm()
+        self._submitted: FormSubmitted | None = None  # the form being evaluated
+        self._form_seq: int | None = None  # its event number once committed (by its first effect)
+        # A form interrupted between its effects and its end (infrastructure/session/unfinished_form.py).
+        self.unfinished: int | None = find_unfinished_form(
+            store, self.id, self._state.seq, read=lambda a, b: lineage.read(store, stream, a, b, segments),
+            head_type=self.checkpoints.type_of_event(self._state.seq))
+        log.debug("session_opened", session=self.id, head=self._state.seq)
+
+    def _load_vm(self) -> None:
+        """A fresh live VM from the folded state (at open, and after a restore)."""
+        self.world = World()
+        if not hasattr(self, "effects"):  # kept across reloads: registered tools and redactors stay
+            self.effects = SessionEffects(self)  # issue 5: recorded effects (infrastructure/session/effects.py)
+        self.interpreter = Interpreter(self.world, self.effects)
+        load_world(self._state, self.world, self.interpreter)
+        self.world.snapshots = self._state.snapshots  # read-only view for (snapshots), kept current by the fold
+        self.world.image_lister = time_travel.image_lister()
+        self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
+
+    if not TYPE_CHECKING:  # (hidden from mypy, which would let any attribute name through)
+        def __getattr__(self, name: str) -> Any:
+            """Only reached for an attribute that was never set: a damaged reader's state and VM."""
+            damage = self.__dict__.get("_damage")
+            if damage is not None and not name.startswith("__"):
+                raise damage
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # -- reading ---------------------------------------------------------------
+    @property
+    def damage(self) -> CorruptRecord | None:
+        """Why the head's state cannot be read, for a reader of a log damaged past some point (else None)."""
+        return self._damage
+
+    @property
+    def head(self) -> int:
+        """The last event number of this session."""
+        return self._damaged_head if self._damage is not None else self._state.seq
+
+    @property
+    def state(self) -> State:
+        """The folded state at the head (a copy: callers may keep it)."""
+        return self._state.copy()
+
+    def content_through(self, n: int) -> State:
+        """A state whose content shows every value events 1..``n`` name: the head's (content only grows),
+        or for a reader of a log damaged past ``n``, the state after event ``n``."""
+        return self.state if self._damage is None else self.state_at(n)
+
+    def state_at(self, n: int) -> State:
+        """The state after event ``n``: the nearest checkpoint at or before ``n`` plus the tail."""
+        if n < 0 or n > self.head:
+            raise UsageError(f"session {self.id!r} has events 1..{self.head}; there is no event {n}")
+        if n == 0:
+            return State(session=self.id)
+        if n == self.head:
+            return self.state
+        state = self.checkpoints.state_at(n)
+        state.session = self.id
+        return state
+
+    def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        """Recorded events with ``start <= seq <= stop``."""
+        return lineage.read(self.store, self.stream, start, stop, self.segments)
+
+    # -- writing -------------------------------------------------------------------
+    def run(self, source: str, file: str = "<input>", *, stop_on_error: bool = False,
+            skip: int = 0) -> list[FormOutcome]:
+        """Evaluate every top-level form of ``source``, committing each as it completes.
+
+        A syntax error anywhere refuses the whole source before anything runs.
+        A Lisp error in a form is committed (as that form's outcome); the
+        following forms still run, as at a REPL, unless ``stop_on_error``.
+        ``skip`` leaves out the first forms (continuing a run: see
+        :func:`tapevm.infrastructure.session.run_continuation.committed_forms`).
+        """
+        if self.unfinished is not None:
+            raise UsageError(f"session {self.id!r} has an unfinished form at event {self.unfinished} (interrupted); "
+                             f"finish it first with 'tape resume -i {self.id}' (Session.resume())")
+        forms = self.interpreter.read_forms(source, file)[skip:]
+        outcomes = []
+        for form, line, column, text in forms:
+            outcome = self._run_form(form, line, column, text, file)
+            outcomes.append(outcome)
+            if stop_on_error and not outcome.ok:
+                break
+        return outcomes
+
+    def eval(self, source: str, file: str = "<eval>") -> Any:
+        """Evaluate ``source`` and return the value of its last form; raise EvalError on a Lisp error."""
+        outcomes = self.run(source, file)
+        for outcome in outcomes:
+            if not outcome.ok:
+                raise EvalError(outcome)
+        return outcomes[-1].value if outcomes else None
+
+    def _run_form(self, form: Any, line: int, column: int, text: str, file: str,
+                  committed_seq: int | None = None) -> FormOutcome:
+        world = self.world
+        world.begin()
+        self.interpreter.begin_form(self._state.seq + 1)
+        submitted = FormSubmitted(source=text, file=file, line=line, column=column)
+        self._submitted, self._form_seq = submitted, committed_seq
+        self.effects.start_form()
+        try:
+            value = self.interpreter.eval_form(form)
+        except EffectAbort as abort:  # a store failure or a replay divergence inside an effect
+            world.rollback()
+            self._builder.discard()
+            self._mark_unfinished()
+            raise abort.inner from None
+        except VMError as e:
+            printed_out = world.rollback()
+            error_value = getattr(e, "error", None)
+            kind = getattr(error_value, "kind", "error")
+            message = getattr(error_value, "message", str(e))
+            outcome = FormEvaluated(ok=False, error_kind=kind, error_message=message)
+            drafts = self._builder.build(submitted, printed_out, outcome)
+            try:
+                committed = self._append_form_drafts(drafts)
+            except BaseException:
+                self._builder.discard()
+                self._mark_unfinished()
+                raise
+            self._builder.commit()
+            return FormOutcome(committed.cause, committed.last, False, None, "",
+                               _output_of(drafts), kind, message)
+        except BaseException:  # interrupted (Ctrl-C): nothing of the form stays in the live VM
+            world.rollback()
+            self._builder.discard()
+            self._mark_unfinished()
+            raise
+        mutations = world.take_mutations()
+        requests = [m for m in mutations if m.kind in SESSION_REQUESTS]  # time travel (issue 3)
+        if requests:
+            mutations = [m for m in mutations if m.kind not in SESSION_REQUESTS]
+        try:  # (printing and encoding may still fail: nothing of the form may then stay in the live VM)
+            printed = to_source(value)
+            # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
+            outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
+            drafts = self._builder.build(submitted, mutations, outcome, value, has_result=True)
+            if requests:
+                # the events still to append (a form with effects has committed its FormSubmitted)
+                pending = drafts if self._form_seq is None else drafts[1:]
+                drafts += [draft_of(e) for e in
+                           time_travel.request_events(self, [event_of(d) for d in pending], requests)]
+            committed = self._append_form_drafts(drafts)
+        except BaseException:
+            world.rollback()
+            self._builder.discard()
+            self._mark_unfinished()
+            raise
+        world.commit()
+        self._builder.commit()
+        if requests:
+            appended = drafts[committed.first - committed.last - 1:]  # without a FormSubmitted committed earlier
+            time_travel.after_commit(self, requests, committed.recorded(self.stream, appended))
+        return FormOutcome(committed.cause, committed.last, True, value, printed, _output_of(drafts))
+
+    # -- recorded effects (issue 5): a form with effects commits in several transactions --
+    def tool(self, name: str) -> Callable[[Tool], Tool]:
+        """Decorator: register a Python function as ``(tool name args...)``; its calls are recorded."""
+        def register(fn: Tool) -> Tool:
+            self.effects.providers.tools[name] = fn
+            return fn
+        return register
+
+    def redact(self, fn: Redactor) -> Redactor:
+        """Register ``fn(text) -> text`` to keep secrets out of recorded effect arguments and results."""
+        return self.effects.redact(fn)
+
+    def _mark_unfinished(self) -> None:
+        if self._form_seq is not None:  # its FormSubmitted is in the log, its end is not
+            self.unfinished = self._form_seq
+
+    def import_file(self, host_path: str | HostFile, path: str | None = None) -> int:
+        """Record a host file into the VM's world (one FileImported event); its event number."""
+        return import_file(self, host_path, path)
+
+    def resume(self) -> FormOutcome | None:
+        """Finish an interrupted form: recorded effects answered from the log, the rest performed."""
+        return resume_form(self)
+
+    def commit_form_input(self) -> int:
+        """Commit the current form's FormSubmitted (once, on its first effect); its event number."""
+        if self._form_seq is None:
+            assert self._submitted is not None, "an effect outside a form"
+            self._form_seq = self._append_events([self._submitted])[0].seq
+        return self._form_seq
+
+    def form_encoder(self) -> ValueEncoder:
+        """The encoder of the current form's values (effect arguments and results use it too)."""
+        return self._builder.encoder
+
+    def append_caused(self, events: list[Event], cause: int) -> list[RecordedEvent]:
+        """Commit ``events`` in one transaction with ``cause`` as their cause (an effect of a form)."""
+        return self._append_events(events, cause)
+
+    def _append_form_drafts(self, drafts: list[Draft]) -> _Committed:
+        if self._form_seq is None:
+            return self._append_drafts(drafts)
+        return self._append_drafts(drafts[1:], self._form_seq)  # FormSubmitted is already committed
+
+    def _append_events(self, events: list[Event], cause: int | None = None) -> list[RecordedEvent]:
+        """Number, store and fold ``events``; their cause is ``cause`` or else the first of them."""
+        return self._append_drafts([draft_of(e) for e in events], cause).recorded(self.stream, events)
+
+    def _append_drafts(self, drafts: list[Draft], cause: int | None = None) -> _Committed:
+        """Number, store (one transaction) and fold ``drafts``; their cause is ``cause`` or else the first.
+
+        The state folds the very field dicts the record was encoded from: no
+        model, no RecordedEvent per event on the way (see domain/events.py, Draft).
+        """
+        if not self.writable:
+            raise UsageError(f"session {self.id!r} was opened read-only")
+        first = self._state.seq + 1
+        now = time.time()
+        c = first if cause is None else cause
+        if drafts:
+            self.store.append_drafts(self.stream, first, c, now, drafts)
+            fold_drafts(first, drafts, self._state)
+            # The commit's own events feed the checkpoints' events hash: no re-read of the log at a boundary.
+            self.checkpoints.after_append(self._state, first, drafts)
+        return _Committed(first, first + len(drafts) - 1, c, now)
+
+    def record(self, events: list[Event]) -> list[RecordedEvent]:
+        """Commit session-action events (a merge, a take) and reload the live VM from the new state.
+
+        Used by the features that change state without running a form (see merging.py).
+        """
+        recorded = self._append_events(events)
+        self._load_vm()
+        return recorded
+
+    # -- time travel (issue 3; the logic lives in tapevm.infrastructure.session.time_travel) --------------
+    def snapshot(self, name: str, at: int | None = None, description: str = "") -> time_travel.SnapshotInfo:
+        """Name the state after event ``at`` (default: the head) by appending a SnapshotTaken event."""
+        event = time_travel.snapshot_event(self, name, at, description)
+        self._append_events([event])
+        return time_travel.SnapshotInfo(event.name, event.at, event.description)
+
+    def snapshots(self) -> list[time_travel.SnapshotInfo]:
+        return time_travel.list_snapshots(self._state)
+
+    def restore(self, name: str) -> RecordedEvent:
+        """Go back to snapshot ``name``: appends a StateRestored event and reloads the live VM."""
+        recorded = self._append_events([time_travel.restore_event(self, name, self._state)])
+        self._load_vm()
+        return recorded[0]
+
+    def delta(self, a: int, b: int) -> Delta:
+        """What changed from the state after event ``a`` to the state after event ``b``."""
+        return time_travel.delta_between(self, a, b)
+
+    # -- lifetime --------------------------------------------------------------------
+    def close(self) -> None:
+        self._release()
+        if self._owns_store:
+            self.store.close()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Committed(NamedTuple):
+    """Where a commit's events landed: events ``first..last``, one cause and one time."""
+
+    first: int
+    last: int
+    cause: int
+    recorded_at: float
+
+    def recorded(self, stream: str, events: Sequence[Event | Draft]) -> list[RecordedEvent]:
+        """The committed events as RecordedEvents (drafts become validated models)."""
+        return [RecordedEvent(stream, self.first + i, self.cause, self.recorded_at,
+                              e if isinstance(e, Event) else event_of(e)) for i, e in enumerate(events)]
+
+
+_OUTPUT = OutputWritten.type_name
+
+
+def _output_of(drafts: list[Draft]) -> str:
+    return "".join(fields["text"] for type_name, _, fields in drafts if type_name == _OUTPUT)
+
+
+def open_session(
+    session_id: str = "default",
+    store: EventStore | str | None = None,
+    *,
+    create: bool = True,
+    durability: str | None = None,
+    writable: bool = True,
+    fresh: bool = False,
+    lease: bool = True,
+) -> Session:
+    """Open (creating unless ``create=False``) a session in ``store`` (an EventStore, a path or a URL).
+
+    ``durability`` ("full", the default, or "fast") applies when a SQLite store is opened here.
+    ``writable=False`` opens for reading (no writer lease); ``lease=False`` writes without
+    the writer lease (several cooperating writers, each retrying on ConflictError: see
+    ``run_retrying``).  ``fresh=True`` starts a new,
+    empty session under this name, keeping an existing one under a free name
+    (``Session.kept_as``; see session_registry).
+    """
+    if isinstance(store, EventStore):
+        return _open_session(store, session_id, create, False, writable, fresh, lease)
+    validate_session_id(session_id)  # a bad id is the error to show, whatever the store holds
+    try:
+        opened = open_store(store, durability=durability, create=create)
+    except StoreNotFound as e:
+        raise StoreNotFound(f"no session {session_id!r}: {e}") from None
+    try:
+        return _open_session(opened, session_id, create, True, writable, fresh, lease)
+    except BaseException:
+        opened.close()
+        raise
+
+
+def _open_session(store: EventStore, session_id: str, create: bool, owns: bool, writable: bool,
+                  fresh: bool, lease: bool = True) -> Session:
+    kept = None
+    if fresh:
+        registry = SessionRegistry(store)
+        if registry.exists(validate_session_id(session_id)):
+            kept, _ = registry.retire(session_id)
+    session = Session(store, session_id, create=create or fresh, owns_store=owns, writable=writable, lease=lease)
+    session.kept_as = kept
+    return session

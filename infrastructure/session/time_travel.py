@@ -1,0 +1,164 @@
+"""Named snapshots, restores and deltas of a session: the session-side half of time travel.
+
+A snapshot is a :class:`SnapshotTaken` event naming an event number; a restore
+appends a :class:`StateRestored` event carrying the delta from the state
+before it to the snapshot's state, so the fold needs nothing else and the
+history before the restore stays addressable (``state_at(n)`` for any ``n``).
+
+Requests made from inside the language (``snapshot!``, ``restore!``,
+``save-image``) arrive as World journal entries; :func:`request_events` turns
+them into events appended in the same transaction as the form, after its own
+events, so a restore takes effect when the form commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tapevm.domain.errors import UsageError
+from tapevm.domain.events import Event, SnapshotTaken, StateRestored
+from tapevm.domain.names import snapshot_name_problem
+from tapevm.domain.state import State, fold_fields
+from tapevm.projections.checkpoints.projection import checkpoints_of
+from tapevm.domain.ports import EventStore
+from tapevm.projections.delta import Delta, diff
+from tapevm.vm import world as w
+from tapevm.vm.world import Mutation
+
+if TYPE_CHECKING:
+    from tapevm.infrastructure.session.service import Session
+
+
+def state_of(store: EventStore, stream: str, at: int, name: str = "") -> State:
+    """The state of ``stream`` after event ``at`` (1 <= at <= its head; see branching.resolve_address)
+    without opening a session: the nearest valid checkpoint at or before ``at`` plus the tail, as
+    ``Session.state_at``, so diffs, merges and exports of a long session do not fold its whole log."""
+    state = checkpoints_of(store, stream).state_at(at)
+    state.session = name or stream
+    return state
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    name: str
+    at: int
+    description: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "at": self.at, "description": self.description}
+
+
+def validate_snapshot_name(name: str) -> str:
+    """Snapshot names follow session ids' rule for hidden characters: ``tape snapshots`` shows them as
+    they are, and U+202E turned the rest of its row around."""
+    problem = snapshot_name_problem(name)
+    if problem is not None:
+        raise UsageError(f"invalid snapshot name {name!r}: {problem}")
+    return name
+
+
+def list_snapshots(state: State) -> list[SnapshotInfo]:
+    """Snapshots by event number (then name)."""
+    rows = sorted(state.snapshots.items(), key=lambda item: (item[1][0], item[0]))
+    return [SnapshotInfo(name, at, description) for name, (at, description) in rows]
+
+
+def snapshot_event(session: Session, name: str, at: int | None, description: str) -> SnapshotTaken:
+    """The event that names ``at`` (default: the head); refuses duplicates and events beyond the head."""
+    validate_snapshot_name(name)
+    if name in session._state.snapshots:
+        at_existing = session._state.snapshots[name][0]
+        raise UsageError(f"session {session.id!r} already has a snapshot {name!r} (of event {at_existing}); "
+                         "choose another name")
+    head = session.head
+    if at is None:
+        at = head
+    if at < 1 or at > head:
+        raise UsageError(f"cannot snapshot event {at}: session {session.id!r} has events 1..{head}")
+    return SnapshotTaken(name=name, at=at, description=description)
+
+
+def _owner_of(session: Session, name: str) -> str | None:
+    """Another session of the store that has a snapshot ``name`` (only asked on the error path)."""
+    for head in session.store.sessions():
+        if head.session == session.stream:
+            continue
+        for _, type_name, fields in session.store.read_fields(head.session):
+            if type_name == SnapshotTaken.type_name and fields["name"] == name:
+                return head.session
+    return None
+
+
+def restore_event(session: Session, name: str, current: State) -> StateRestored:
+    """The event that takes ``current`` (the session's state before it) back to snapshot ``name``."""
+    found = current.snapshots.get(name)
+    if found is None:
+        owner = _owner_of(session, name)
+        if owner is not None:
+            raise UsageError(f"snapshot {name!r} belongs to session {owner!r}, not {session.id!r} "
+                             f"(restore it with -i {owner}, or load an image of it)")
+        known = ", ".join(sorted(current.snapshots)) or "none"
+        raise UsageError(f"session {session.id!r} has no snapshot {name!r} (its snapshots: {known})")
+    target = found[0]
+    delta = diff(current, session.state_at(target))
+    return StateRestored(snapshot=name, target=target, delta=delta.model_dump(mode="json"))
+
+
+def request_events(session: Session, form_events: list[Event], requests: list[Mutation]) -> list[Event]:
+    """Events for a form's session requests, to append after its own ``form_events``.
+
+    A snapshot names the state after the event before it; a restore's delta
+    starts from the state the form (and any earlier request of it) leaves.
+    ``save-image`` requests make no event: the session writes the image after
+    the commit.
+    """
+    events: list[Event] = []
+    current: State | None = None
+    seq = session.head + len(form_events)  # the event number of the last event so far
+    for m in requests:
+        if m.kind == w.SNAPSHOT:
+            name, description = m.args
+            event: Event = SnapshotTaken(name=name, at=seq, description=description)
+        elif m.kind == w.RESTORE:
+            if current is None:
+                current = session._state.copy()
+                first = session.head + 1
+                fold_fields(((first + i, e.type_name, e.__dict__) for i, e in enumerate(form_events)), current)
+                fold_fields(((seq - len(events) + 1 + i, e.type_name, e.__dict__)
+                             for i, e in enumerate(events)), current)
+            event = restore_event(session, m.args[0], current)
+        else:
+            continue
+        events.append(event)
+        seq += 1
+        if current is not None:
+            fold_fields([(seq, event.type_name, event.__dict__)], current)
+    return events
+
+
+def delta_between(session: Session, a: int, b: int) -> Delta:
+    """``delta(session, a, b)``: what changed from the state after event ``a`` to that after ``b``."""
+    return diff(session.state_at(a), session.state_at(b))
+
+
+def after_commit(session: Session, requests: list[Mutation], recorded: list[Any]) -> None:
+    """What a committed form's requests do outside the log: reload the VM after a restore, write images."""
+    if any(m.kind == w.RESTORE for m in requests):
+        session._load_vm()
+    for m in requests:
+        if m.kind == w.SAVE_IMAGE and session.writes_images:
+            from tapevm.infrastructure.images.operations import save_image_from_language
+
+            save_image_from_language(session, m.args[0], m.args[1], recorded[-1].seq)
+
+
+def image_lister() -> Any:
+    """What ``(list-images)`` calls: the image files in ``$TAPE_HOME/images``."""
+    def lister() -> list[str]:
+        from tapevm.infrastructure.images.operations import images_dir
+
+        folder = images_dir()
+        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+    return lister

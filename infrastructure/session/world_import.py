@@ -1,0 +1,70 @@
+"""Bringing a host file into a session's world: the host read happens here, never in the VM.
+
+The file's bytes are recorded in the log (a ContentStored blob, deduplicated by
+content, and a FileImported event naming the host path), so a replay or a
+fold never needs the host file again.  A new version of a file imported before
+is stored as an edit of it when that pays, as a form's write is
+(:class:`~tapevm.vm.form_events.FormEventBuilder`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from tapevm.domain.errors import UsageError
+from tapevm.domain.events import ContentStored, Event, FileImported
+from tapevm.vm.form_events import FormEventBuilder
+from tapevm.vm.world import WorldError, normalize_path
+
+if TYPE_CHECKING:
+    from tapevm.infrastructure.session.service import Session
+
+MAX_IMPORT_BYTES = 512 * 1024 * 1024
+
+
+class HostFile(NamedTuple):
+    """A host file read and checked for import, before any session is opened."""
+
+    source: Path
+    data: bytes
+    target: str   # its world path
+
+
+def read_host_file(host_path: str | Path, path: str | None = None) -> HostFile:
+    """Read ``host_path`` for import as world file ``path`` (default: its name); UsageError if it cannot be."""
+    host = Path(host_path)
+    try:
+        data = host.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {host}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {host}: {e.strerror or e}") from None
+    if len(data) > MAX_IMPORT_BYTES:
+        raise UsageError(f"{host} is larger than {MAX_IMPORT_BYTES} bytes; split it first")
+    try:
+        target = normalize_path(path if path is not None else host.name)
+    except WorldError as e:
+        raise UsageError(f"bad world path {path!r}: {e.message}") from None
+    return HostFile(host, data, target)
+
+
+def import_file(session: Session, host_path: str | Path | HostFile, path: str | None = None) -> int:
+    """Record the host file as world file ``path`` (default: its name); returns the FileImported's event number."""
+    host, data, target = host_path if isinstance(host_path, HostFile) else read_host_file(host_path, path)
+    if session.unfinished is not None:
+        raise UsageError(f"session {session.id!r} has an unfinished form at event {session.unfinished}; "
+                         f"finish it first with 'tape resume -i {session.id}'")
+    # stored as a form stores a write: once, and as an edit of the version it replaces when that pays
+    # (the builder is never committed: the fold of the ContentStored adds its entries)
+    state = session.state
+    builder = FormEventBuilder(state.nodes, state.blobs)
+    key = builder.blob_key(data, state.file_bytes(target) if target in state.files else None)
+    events: list[Event] = []
+    blobs = builder.take_new_blobs()
+    if blobs:
+        events.append(ContentStored(nodes=[], blobs=blobs))
+    events.append(FileImported(path=target, content=key, size=len(data), source=str(host)))
+    recorded = session.append_caused(events, session.head + 1)
+    session.world.files[target] = data
+    return recorded[-1].seq

@@ -1,0 +1,68 @@
+"""The head check both backends run inside their insert transaction.
+
+A stream's head is the number of its last event: the last row's first event
+number plus the number of events that row holds, minus one.  tapevm rows are
+commit records whose topic (``commit:<format>:<count>``) says how many events
+they hold; a row with any other topic (written through the eventsourcing
+library's own interface, e.g. by its recorder test cases) counts as one event.
+
+A tapevm commit must start right after the head, so event numbers stay
+gapless and a stale writer is refused.  The refusal is the eventsourcing
+library's ``IntegrityError`` (a :class:`HeadMismatch`), the same error its
+recorders raise for a duplicate (stream, version) key: code written against
+the library's recorder interface sees the contract it expects, and the store
+layer turns both into tapevm's ``ConflictError``.  Inserts of foreign rows are
+not head-checked (the library's contract for them is the primary key alone).
+"""
+
+from __future__ import annotations
+
+from eventsourcing.persistence import IntegrityError
+
+from tapevm.domain.errors import CorruptRecord
+from tapevm.infrastructure.stores.record_codec import check_record_span, topic_event_count
+
+COMMIT_TOPIC_START = "commit:"
+
+
+class HeadMismatch(IntegrityError):
+    """A commit does not start right after its stream's head (another writer appended first)."""
+
+
+def is_commit_topic(topic: str) -> bool:
+    return topic.startswith(COMMIT_TOPIC_START)
+
+
+def row_event_count(topic: str) -> int:
+    """Events a stored row holds: its commit topic's count, or 1 for a foreign row."""
+    return 1 if isinstance(topic, str) and not topic.startswith(COMMIT_TOPIC_START) else topic_event_count(topic)
+
+
+def head_of(version: int | None, topic: str | None) -> int:
+    """The last event number given the stream's last row (None, None for an empty stream)."""
+    if version is None or topic is None:
+        return 0
+    if not isinstance(version, int):  # a damaged SQLite file can hand back any type
+        raise CorruptRecord(f"malformed event number {version!r:.40} in the store")
+    count = row_event_count(topic)
+    check_record_span(version, count)  # (a head past 2**63-1 fails when it is handed back to SQL)
+    return version + count - 1
+
+
+def check_head(session: str, first: int, topic: str, head: int, fork_start: bool = False) -> None:
+    """Raise HeadMismatch unless a tapevm commit starting at ``first`` follows ``head``.
+
+    ``fork_start``: the first commit of a fork's own stream, which begins at the
+    fork point + 1 (events before it are read from the source; see lineage.py).
+    """
+    if not is_commit_topic(topic):
+        return
+    if fork_start and head == 0:
+        return
+    if first != head + 1:
+        raise HeadMismatch(
+            f"session {session!r} moved on: its head is event {head}, "
+            f"this write expected {first - 1} (another writer appended first); "
+            "reopen the session to continue from its new head"
+        )
+

@@ -1,0 +1,139 @@
+"""The audit timeline: what happened in a session, one entry per event a person cares about.
+
+Each entry says when, what changed, which input form caused it (file and
+line), and for effects the call, its duration and payload size.  Values are
+shown through a ``show(encoding) -> str`` callable the caller supplies (the
+CLI prints them as Lisp source).  Streaming: entries are produced while the
+log is read, so long sessions need no memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tapevm.domain.events import (
+    Assigned,
+    AtomCreated,
+    AtomReset,
+    ContentStored,
+    Defined,
+    EffectCompleted,
+    EffectRequested,
+    FactAsserted,
+    FactRetracted,
+    FileDeleted,
+    FileImported,
+    FileWritten,
+    FormEvaluated,
+    FormSubmitted,
+    NamespaceEntered,
+    OutputWritten,
+    RecordedEvent,
+)
+from tapevm.infrastructure.stores.lineage import NamedSessions
+from tapevm.domain.ports import EventStore
+
+AUDIT_KINDS = ("effect", "define", "fact", "file", "output", "error")
+
+Show = Callable[[Any], str]
+
+
+@dataclass
+class AuditEntry:
+    seq: int
+    time: float
+    kind: str                     # input | effect | define | fact | file | output | error | result | session
+    what: str                     # one line for people
+    cause: int
+    form: str = ""                # "file:line" of the causing form
+    duration_ms: float | None = None
+    size: int | None = None
+    error: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"seq": self.seq, "time": self.time, "kind": self.kind, "what": self.what,
+                                "cause": self.cause, "form": self.form, "error": self.error}
+        if self.duration_ms is not None:
+            data["duration_ms"] = self.duration_ms
+        if self.size is not None:
+            data["size"] = self.size
+        return data
+
+    def matches(self, kinds: tuple[str, ...]) -> bool:
+        return not kinds or self.kind in kinds or ("error" in kinds and self.error)
+
+
+def _args(show: Show, args: list[Any]) -> str:
+    return " ".join(show(a) for a in args)
+
+
+def audit(store: EventStore, session: str, show: Show, start: int = 1, stop: int | None = None,
+          kinds: tuple[str, ...] = ()) -> Iterator[AuditEntry]:
+    """The timeline of events ``start..stop`` (forms and effect requests before ``start`` are looked up)."""
+    store = NamedSessions.of(store)  # the session's name reads its whole lineage (renames, forks)
+    forms: dict[int, str] = {}
+    requests: dict[str, EffectRequested] = {}
+    first = start
+    # the form and effect request of the first entries may precede ``start``: read from the form's start
+    for r in store.read(session, start, start):
+        first = min(start, r.cause)
+    for r in store.read(session, first, stop):
+        entry = _entry(r, show, forms, requests)
+        if entry is not None and r.seq >= start and entry.matches(kinds):
+            yield entry
+
+
+def _entry(r: RecordedEvent, show: Show, forms: dict[int, str],
+           requests: dict[str, EffectRequested]) -> AuditEntry | None:
+    e = r.event
+    form = forms.get(r.cause, "")
+
+    def entry(kind: str, what: str, **kw: Any) -> AuditEntry:
+        return AuditEntry(r.seq, r.recorded_at, kind, what, r.cause, form, **kw)
+
+    if isinstance(e, FormSubmitted):
+        forms[r.seq] = f"{e.file}:{e.line}"
+        form = forms[r.seq]
+        return entry("input", _short(e.source, 100))
+    if isinstance(e, EffectRequested):
+        requests[e.key] = e
+        return None
+    if isinstance(e, EffectCompleted):
+        req = requests.pop(e.key, None)
+        call = f"({req.kind}{' ' + _short(_args(show, req.args), 60) if req and req.args else ''})" if req else "(?)"
+        outcome = f"-> {_short(show(e.result), 60)}" if e.ok else f"failed: {e.error_kind}: {e.error_message}"
+        return entry("effect", f"{call} {outcome}", duration_ms=e.duration_ms, size=e.size, error=not e.ok)
+    if isinstance(e, (Defined, Assigned)):
+        op = "define" if isinstance(e, Defined) else "set!"
+        return entry("define", f"{op} {e.ns}/{e.name} = {_short(show(e.value), 70)}")
+    if isinstance(e, NamespaceEntered):
+        return entry("define", f"in-ns {e.ns}")
+    if isinstance(e, (AtomCreated, AtomReset)):
+        op = "atom" if isinstance(e, AtomCreated) else "reset!"
+        return entry("define", f"{op} #{e.atom} = {_short(show(e.value), 70)}")
+    if isinstance(e, (FactAsserted, FactRetracted)):
+        op = "assert!" if isinstance(e, FactAsserted) else "retract!"
+        return entry("fact", f"{op} {_short(show(e.fact), 80)}")
+    if isinstance(e, FileImported):
+        return entry("file", f"import {e.path} from {e.source} ({e.size} bytes)", size=e.size)
+    if isinstance(e, FileWritten):
+        return entry("file", f"write {e.path} ({e.size} bytes)", size=e.size)
+    if isinstance(e, FileDeleted):
+        return entry("file", f"delete {e.path}")
+    if isinstance(e, OutputWritten):
+        return entry("output", _short(e.text, 100))
+    if isinstance(e, FormEvaluated):
+        if e.ok:
+            return entry("result", f"=> {_short(e.printed, 90)}")
+        return entry("error", f"{e.error_kind}: {_short(e.error_message or '', 90)}", error=True)
+    if isinstance(e, ContentStored):
+        return None
+    fields = " ".join(f"{k}={v}" for k, v in e.__dict__.items())
+    return entry("session", f"{e.type_name} {_short(fields, 80)}")
+
+
+def _short(text: str, width: int) -> str:
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
