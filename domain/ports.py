@@ -84,6 +84,15 @@ class EventStore(ABC):
         for r in self.read(session, start, stop):
             yield r.seq, r.event.type_name, r.event.__dict__, r.cause, int(r.recorded_at * 1000)
 
+    def first_event(self, stream: str) -> tuple[int, str, dict[str, Any]] | None:
+        """``(seq, type, fields)`` of the first event stored under ``stream``, or None.
+
+        Lineage asks it whether a stream is a fork (a fork's stream begins with
+        ``SessionForked``).  This default answers None: a store that keeps no
+        forks (the in-memory ones replay and tests use) needs nothing more.
+        """
+        return None
+
     @abstractmethod
     def last_seq(self, session: str) -> int:
         """The head event number of ``session`` (0 when it has none)."""

@@ -32,7 +32,7 @@ from tapevm.domain.events import (
     OutputWritten,
     RecordedEvent,
 )
-from tapevm.infrastructure.stores.lineage import NamedSessions
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
 
 AUDIT_KINDS = ("effect", "define", "fact", "file", "output", "error")

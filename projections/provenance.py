@@ -35,7 +35,7 @@ from tapevm.domain.events import (
     StateRestored,
 )
 from tapevm.domain.state import fact_key
-from tapevm.infrastructure.stores.lineage import NamedSessions
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
 from tapevm.projections.delta import Delta
 from tapevm.vm.reader import read_one

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.stores.leases import lease_holder
 from tapevm.infrastructure.stores.registry import SessionRegistry

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from tapevm.domain.state import State
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
 from tapevm.domain.addresses import parse_address
 from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.domain.ports import EventStore

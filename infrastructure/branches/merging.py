@@ -19,7 +19,7 @@ from tapevm.domain.content import REF
 from tapevm.domain.errors import MergeConflict, UsageError
 from tapevm.domain.events import ContentStored, Event, MergeApplied
 from tapevm.domain.state import State, encode_blob
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
 from tapevm.domain.addresses import parse_address
 from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.infrastructure.logs import get_logger

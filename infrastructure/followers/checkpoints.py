@@ -29,7 +29,8 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from tapevm.domain.errors import StoreError
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
+from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.checkpoint_tables import SQLCheckpointStore, checkpoint_store_for
 from tapevm.projections.checkpoints.projection import Checkpoints, checkpoints_of
 from tapevm.infrastructure.followers.leases import FileLease, FollowLease, PostgresLease
@@ -98,7 +99,7 @@ class CheckpointProjection:
 
     def __init__(self, store: EventStore, max_sessions: int = MAX_SESSIONS, tracking_name: str = TRACKING_NAME) -> None:
         """``tracking_name``: where the position is kept (another name: an independent copy of the projection)."""
-        self.store = lineage.raw_store(store)
+        self.store = named_sessions.raw_store(store)
         cache = checkpoint_store_for(self.store)
         if not isinstance(cache, SQLCheckpointStore):
             raise StoreError(f"the store {store.url_for_display} keeps no checkpoints")

@@ -41,7 +41,7 @@ from tapevm.infrastructure.images.file_format import (
     read_image,
     write_image,
 )
-from tapevm.infrastructure.stores.lineage import NamedSessions
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state

@@ -45,7 +45,7 @@ from tapevm.domain.events import (
 )
 from tapevm.domain.state import State, fold_event, fold_fields
 from tapevm.infrastructure.session.effects import EffectArgumentsDiffer, RecordedAnswers, RecordedEffect, effect_key
-from tapevm.infrastructure.stores.lineage import NamedSessions
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import EventStore, SessionHead
 from tapevm.infrastructure.session.service import Session

@@ -41,7 +41,8 @@ from tapevm.domain.events import (
     event_of,
 )
 from tapevm.domain.state import State, fold_drafts
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
+from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.session import time_travel
 from tapevm.domain.addresses import parse_address, refuse_hidden_characters
 from tapevm.projections.checkpoints.projection import checkpoints_of
@@ -139,7 +140,7 @@ class Session:
     def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
                  writable: bool = True, lease: bool = True) -> None:
         self.id = validate_session_id(session_id)
-        self.store = store = lineage.raw_store(store)
+        self.store = store = named_sessions.raw_store(store)
         self._owns_store = owns_store
         # The name resolves to a stream (see session_registry); a writer holds the lease (session_lease).
         # A store without tapevm's side tables (replay's in-memory one) has neither: name = stream.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import FormEvaluated, FormSubmitted, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.infrastructure.session.effects import RecordedAnswers, RecordedEffect
-from tapevm.infrastructure.stores.lineage import NamedSessions
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
 from tapevm.vm.world_state import make_decoder
 

@@ -127,6 +127,15 @@ class RecorderEventStore(EventStore):
             raise StoreError(f"could not write to {self.url_for_display}: {first_line(e)}") from e
         self._links[session] = (first + count, prev)
 
+    def first_event(self, stream: str) -> tuple[int, str, dict[str, Any]] | None:
+        """The first record's first event (one indexed read of one row)."""
+        rows = self.recorder.select_rows(stream, 0, None, 1)
+        if not rows:
+            return None
+        version, topic, state = rows[0]
+        seq, type_name, fields, _, _ = self.codec.decode_fields(stream, version, topic, state)[0]
+        return seq, type_name, fields
+
     def _prev_link(self, session: str, first: int) -> bytes:
         """The link of the record before event ``first`` (cached after each append; read once otherwise)."""
         cached = self._links.get(session)

@@ -40,7 +40,8 @@ from tapevm.infrastructure.stores.record_codec import (
     check_record_span,
     topic_event_count,
 )
-from tapevm.infrastructure.stores.lineage import NamedSessions, fork_origin, lineage
+from tapevm.domain.lineage import fork_origin, lineage
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 
 if TYPE_CHECKING:
     from tapevm.domain.ports import EventStore

@@ -54,7 +54,7 @@ import xxhash
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.domain.events import Draft
 from tapevm.domain.state import SETS_ONE_BINDING, State, fold_fields, leaves_bindings
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
 from tapevm.projections.checkpoints.frames import (
     DeltaFrame,
     FrameCodec,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tapevm.domain.state import State, fold_fields
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
 from tapevm.infrastructure.branches.forks import fork
 from tapevm.projections.checkpoints.projection import checkpoints_of
 from tapevm.infrastructure.branches.merging import merge

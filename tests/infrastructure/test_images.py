@@ -335,7 +335,7 @@ def test_damaged_columns_fail_at_load_never_at_first_read(tmp_path: Path) -> Non
 def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path: Path, store_url: str) -> None:
     """One transaction, two chained records (both backends): opening reads its small first record."""
     from tapevm.infrastructure.stores.hash_chain import verify_chain
-    from tapevm.infrastructure.stores.lineage import raw_store
+    from tapevm.infrastructure.stores.named_sessions import raw_store
 
     with open_session("src", str(tmp_path / "src.db")) as s:
         s.run(SESSION_OF_EVERY_KIND.replace("LONG", "short"))

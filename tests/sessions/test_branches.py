@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tapevm.domain.errors import BadAddress, MergeConflict, SessionExists, SessionNotFound, UsageError
-from tapevm.infrastructure.stores import lineage
+from tapevm.domain import lineage
 from tapevm.domain.addresses import SessionAddress, parse_address
 from tapevm.infrastructure.branches.forks import clone, fork
 from tapevm.infrastructure.branches.merging import merge, take

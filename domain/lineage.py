@@ -5,6 +5,11 @@ events 1..``at`` live in the source stream (which may itself be a fork).  The
 *lineage* of a stream is the list of segments ``(stream, first, last)`` whose
 concatenation is the session's log.  Nothing is copied, so a fork costs one
 record; reading a fork costs one extra lookup per ancestor.
+
+Pure logic over the :class:`~tapevm.domain.ports.EventStore` port (its
+``first_event`` tells a fork's origin), so projections read forks the way the
+session service does.  Session *names* are resolved to streams by
+``infrastructure.stores.named_sessions``.
 """
 
 from __future__ import annotations
@@ -32,26 +37,13 @@ class Segment:
 
 def fork_origin(store: EventStore, stream: str) -> tuple[str, int] | None:
     """(source stream, fork point) when ``stream`` is a fork, else None (one indexed read)."""
-    first = _first_event(store, stream)
+    first = store.first_event(stream)
     if first is None or first[1] != FORKED:
         if first is not None and first[0] != 1:
             raise CorruptRecord(f"stream {stream!r} starts at event {first[0]} without a SessionForked event")
         return None
     fields = first[2]
     return str(fields["source"]), int(fields["at"])
-
-
-def _first_event(store: EventStore, stream: str) -> tuple[int, str, dict[str, Any]] | None:
-    recorder = getattr(store, "recorder", None)
-    if recorder is None:
-        return None
-    rows = recorder.select_rows(stream, 0, None, 1)
-    if not rows:
-        return None
-    version, topic, state = rows[0]
-    codec = store.codec  # type: ignore[attr-defined]  # a store with a recorder is a RecorderEventStore
-    seq, type_name, fields, _, _ = codec.decode_fields(stream, version, topic, state)[0]
-    return seq, type_name, fields
 
 
 def lineage(store: EventStore, stream: str) -> list[Segment]:
@@ -119,67 +111,3 @@ def common_ancestor(store: EventStore, a: str, b: str) -> int:
         if hx != hy:
             break
     return shared
-
-
-class NamedSessions(EventStore):
-    """The store as seen through session NAMES: reads follow the registry and forks.
-
-    The entry points that take ``(store, name)`` (replay, audit, blame, verify,
-    unfinished-form detection) wrap their store in this view, so a renamed
-    session or a fork reads exactly the log its name stands for.  Writes go
-    to the underlying store unchanged (they already name streams).  Code that
-    works on stream ids (the session service, this module) uses :func:`raw_store`.
-    """
-
-    def __init__(self, store: EventStore) -> None:
-        self.raw = raw_store(store)
-        self.url_for_display = self.raw.url_for_display
-
-    @classmethod
-    def of(cls, store: EventStore) -> NamedSessions:
-        return store if isinstance(store, NamedSessions) else cls(store)
-
-    def stream_of(self, name: str) -> str:
-        from tapevm.infrastructure.stores.registry import resolve_stream
-
-        return resolve_stream(self.raw, name)
-
-    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
-        return read(self.raw, self.stream_of(session), start, stop)
-
-    def read_fields(self, session: str, start: int = 1, stop: int | None = None
-                    ) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        return read_fields(self.raw, self.stream_of(session), start, stop)
-
-    def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
-        return read_decoded(self.raw, self.stream_of(session), start, stop)
-
-    def last_seq(self, session: str) -> int:
-        return self.raw.last_seq(self.stream_of(session))
-
-    def head_link(self, session: str) -> bytes | None:
-        return self.raw.head_link(self.stream_of(session))  # type: ignore[attr-defined,no-any-return]
-
-    def append(self, events: Any, *, fork_start: bool = False) -> None:
-        self.raw.append(events, fork_start=fork_start)
-
-    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Any,
-                      *, fork_start: bool = False) -> None:
-        self.raw.append_drafts(session, first, cause, recorded_at, drafts, fork_start=fork_start)
-
-    def append_records(self, groups: Any, *, fork_start: bool = False) -> None:
-        self.raw.append_records(groups, fork_start=fork_start)
-
-    def sessions(self) -> Any:
-        return self.raw.sessions()
-
-    def close(self) -> None:
-        self.raw.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
-
-
-def raw_store(store: EventStore) -> EventStore:
-    """The underlying store of a :class:`NamedSessions` view (or the store itself)."""
-    return store.raw if isinstance(store, NamedSessions) else store
