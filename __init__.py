@@ -13,7 +13,21 @@ The public Python API::
         s.delta(3, s.head)                 # what changed between two event numbers
         tapevm.save_image(s, "work.img")   # one portable file; tapevm.load_image(store, path, id)
 
+    with tapevm.open_store("work.db") as store:   # the store-level operations are Store methods
+        store.fork("work@3", "experiment")
+        store.compare("work", "experiment").diff.changes
+        store.merge("experiment", "work", prefer="take")
+        store.sessions(), store.info("work"), store.sql("SELECT name FROM bindings")
+        store.replay("work", verify=True), store.verify("work"), store.audit("work"), store.blame("work", "x")
+
     tapevm.follow("work.db", ["sql", "checkpoints"], once=True)   # what ``tape follow --once`` does
+
+``dir(tapevm)`` lists this surface.  The free functions of earlier releases
+(``tapevm.fork(store, ...)``, ``merge``, ``take``, ``compare``, ``run_sql``,
+``list_sessions``, ``session_info``, ``collect_garbage``, ``lease_holder``,
+``replay``, ``verify_chain``, ``chain_head``, ``audit``, ``blame_binding``,
+``blame_fact``, ``blame_file``) still work for one release, as aliases of the
+``Store`` methods.
 """
 
 from __future__ import annotations
@@ -23,62 +37,58 @@ from typing import Any
 from tapevm.domain.errors import (
     ConflictError,
     CorruptRecord,
+    SessionLocked,
     SessionNotFound,
     StoreError,
     TapeError,
     UsageError,
 )
 
-# The session API pulls in the VM and the store; import it on first use so that
-# ``import tapevm.domain`` stays light.
-_LAZY = {
-    "EvalError": "tapevm.infrastructure.session.service",
-    "FormOutcome": "tapevm.infrastructure.session.service",
+# The API pulls in the VM and the store; each name is imported on first use so
+# that ``import tapevm`` stays light.  ``_API`` is the surface ``dir(tapevm)``
+# shows; ``_ALIASES`` are the free functions of earlier releases, kept for one
+# release as thin aliases of the ``Store`` methods (they accept a ``Store`` or
+# an event store first; see infrastructure/free_functions.py).
+_API = {
+    "open_session": "tapevm.infrastructure.free_functions",
+    "open_store": "tapevm.infrastructure.store",
     "Session": "tapevm.infrastructure.session.service",
-    "open_session": "tapevm.infrastructure.session.service",
-    "open_store": "tapevm.infrastructure.stores.factory",
+    "Store": "tapevm.infrastructure.store",
+    "FormOutcome": "tapevm.infrastructure.session.service",
+    "EvalError": "tapevm.infrastructure.session.service",
     "run_retrying": "tapevm.infrastructure.session.retry",
+    # values a session hands back
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
-    # sessions: names, branches, read model (issue 4)
     "SessionAddress": "tapevm.domain.addresses",
     "parse_address": "tapevm.domain.addresses",
-    "fork": "tapevm.infrastructure.branches.forks",
-    "clone": "tapevm.infrastructure.branches.forks",
-    "merge": "tapevm.infrastructure.branches.merging",
-    "take": "tapevm.infrastructure.branches.merging",
-    "compare": "tapevm.infrastructure.branches.compare",
-    "export_state": "tapevm.vm.state_export",
-    "run_sql": "tapevm.infrastructure.followers.read_model",
-    "ReadModel": "tapevm.infrastructure.followers.read_model",
-    "list_sessions": "tapevm.projections.session_summaries",
-    "session_info": "tapevm.projections.session_summaries",
-    "collect_garbage": "tapevm.infrastructure.housekeeping",
-    "lease_holder": "tapevm.infrastructure.stores.leases",
-    # issue 5: replay, integrity, provenance, providers
-    "replay": "tapevm.infrastructure.session.replay",
-    "verify_chain": "tapevm.infrastructure.stores.hash_chain",
-    "chain_head": "tapevm.infrastructure.stores.hash_chain",
-    "audit": "tapevm.projections.audit",
-    "blame_binding": "tapevm.projections.provenance",
-    "blame_fact": "tapevm.projections.provenance",
-    "blame_file": "tapevm.projections.provenance",
-    "ScriptedLLM": "tapevm.infrastructure.session.llm_providers",
-    "OpenAICompatibleLLM": "tapevm.infrastructure.session.llm_providers",
-    # time travel (issue 3): sessions also have snapshot/snapshots/restore/delta/state_at
     "Delta": "tapevm.projections.delta",
     "diff": "tapevm.projections.delta",
     "apply_delta": "tapevm.projections.delta",
     "compose": "tapevm.projections.delta",
+    "export_state": "tapevm.vm.state_export",
+    # images
     "save_image": "tapevm.infrastructure.images.operations",
-    "load_image": "tapevm.infrastructure.images.operations",
+    "load_image": "tapevm.infrastructure.free_functions",
     "load_state": "tapevm.infrastructure.images.operations",
     "image_info": "tapevm.infrastructure.images.operations",
-    # followers (issue 6): tape follow
+    # followers: tape follow
     "follow": "tapevm.infrastructure.followers.runner",
     "Follower": "tapevm.infrastructure.followers.runner",
     "FollowStatus": "tapevm.infrastructure.followers.runner",
     "LogTail": "tapevm.infrastructure.stores.log_tail",
+    "ReadModel": "tapevm.infrastructure.followers.read_model",
+    # model providers
+    "ScriptedLLM": "tapevm.infrastructure.session.llm_providers",
+    "OpenAICompatibleLLM": "tapevm.infrastructure.session.llm_providers",
+}
+_ALIASES = {
+    name: "tapevm.infrastructure.free_functions"
+    for name in ("fork", "clone", "merge", "take", "compare", "run_sql", "list_sessions", "collect_garbage",
+                 "lease_holder", "replay", "verify_chain", "audit", "blame_binding", "blame_fact", "blame_file")
+} | {
+    "session_info": "tapevm.projections.session_summaries",
+    "chain_head": "tapevm.infrastructure.stores.hash_chain",
 }
 
 
@@ -90,7 +100,7 @@ def __getattr__(name: str) -> Any:
             return version("tapevm")
         except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
             return "0.0.0"
-    module = _LAZY.get(name)
+    module = _API.get(name) or _ALIASES.get(name)
     if module is None:
         raise AttributeError(f"module 'tapevm' has no attribute {name!r}")
     import importlib
@@ -100,55 +110,10 @@ def __getattr__(name: str) -> Any:
 
 
 
-__all__ = [
-    "ConflictError",
-    "CorruptRecord",
-    "Delta",
-    "EvalError",
-    "FollowStatus",
-    "Follower",
-    "FormOutcome",
-    "LogTail",
-    "OpenAICompatibleLLM",
-    "ReadModel",
-    "RecordedEvent",
-    "ScriptedLLM",
-    "Session",
-    "SessionAddress",
-    "SessionNotFound",
-    "State",
-    "StoreError",
-    "TapeError",
-    "UsageError",
-    "__version__",
-    "apply_delta",
-    "audit",
-    "blame_binding",
-    "blame_fact",
-    "blame_file",
-    "chain_head",
-    "clone",
-    "collect_garbage",
-    "compare",
-    "compose",
-    "diff",
-    "export_state",
-    "follow",
-    "fork",
-    "image_info",
-    "lease_holder",
-    "list_sessions",
-    "load_image",
-    "load_state",
-    "merge",
-    "open_session",
-    "open_store",
-    "parse_address",
-    "replay",
-    "run_retrying",
-    "run_sql",
-    "save_image",
-    "session_info",
-    "take",
-    "verify_chain",
-]
+__all__ = sorted([*_API, "ConflictError", "CorruptRecord", "SessionLocked", "SessionNotFound", "StoreError",
+                  "TapeError", "UsageError", "__version__"])
+
+
+def __dir__() -> list[str]:
+    """The API's short surface (the aliases of earlier releases still resolve, but are not listed)."""
+    return __all__

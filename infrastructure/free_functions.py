@@ -1,0 +1,64 @@
+"""The free functions of earlier releases, kept for one release as thin aliases.
+
+Before :class:`~tapevm.infrastructure.store.Store`, store-level operations
+were free functions taking the store first (``tapevm.fork(store, "work@12",
+"exp")``).  They still work, with a ``Store`` or an event store, and do
+exactly what the ``Store`` method of the same job does; new code should call
+the methods (``store.fork("work@12", "exp")``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.branches import compare as compare_module
+from tapevm.infrastructure.branches import forks, merging
+from tapevm.infrastructure.followers import read_model
+from tapevm.infrastructure import housekeeping
+from tapevm.infrastructure.images import operations as images
+from tapevm.infrastructure.session import replay as replay_module
+from tapevm.infrastructure.session import service
+from tapevm.infrastructure.store import Store, events_of
+from tapevm.infrastructure.stores import hash_chain, leases
+from tapevm.projections import audit as audit_module
+from tapevm.projections import provenance, session_summaries
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _store_first(function: Callable[..., R]) -> Callable[..., R]:
+    """``function`` taking a ``Store`` as well as an event store as its first argument."""
+
+    @functools.wraps(function)
+    def alias(store: Store | EventStore, *args: Any, **kwargs: Any) -> R:
+        return function(events_of(store), *args, **kwargs)
+
+    return alias
+
+
+fork = _store_first(forks.fork)
+clone = _store_first(forks.clone)
+merge = _store_first(merging.merge)
+take = _store_first(merging.take)
+compare = _store_first(compare_module.compare)
+run_sql = _store_first(read_model.run_sql)
+list_sessions = _store_first(session_summaries.list_sessions)
+collect_garbage = _store_first(housekeeping.collect_garbage)
+lease_holder = _store_first(leases.lease_holder)
+replay = _store_first(replay_module.replay)
+verify_chain = _store_first(hash_chain.verify_chain)
+audit = _store_first(audit_module.audit)
+blame_binding = _store_first(provenance.blame_binding)
+blame_fact = _store_first(provenance.blame_fact)
+blame_file = _store_first(provenance.blame_file)
+load_image = _store_first(images.load_image)
+
+
+def open_session(session_id: str = "default", store: Store | EventStore | str | None = None,
+                 **options: Any) -> service.Session:
+    """``tapevm.open_session``: ``store`` may be a path or URL, an event store or a :class:`Store`."""
+    return service.open_session(session_id, events_of(store) if isinstance(store, Store) else store, **options)

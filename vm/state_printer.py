@@ -1,0 +1,32 @@
+"""Encoded values of one state, shown as Lisp source.
+
+The log holds values as encodings (``["@", key]`` for compound values);
+showing one needs the state's content table and, for closures, a VM to
+recompile them.  ``tape log``, ``audit``, ``blame`` and ``Store.audit`` print
+values through a :class:`StatePrinter`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapevm.domain.state import State
+from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.printer import to_source
+from tapevm.vm.value_codec import ValueDecoder
+from tapevm.vm.world import World
+from tapevm.vm.world_state import make_decoder
+
+
+class StatePrinter:
+    """Prints encoded values of one state as Lisp source (decoding needs a VM for closures)."""
+
+    def __init__(self, state: State) -> None:
+        world = World()
+        self.decoder: ValueDecoder = make_decoder(state, world, Interpreter(world))
+
+    def __call__(self, enc: Any) -> str:
+        try:
+            return to_source(self.decoder.decode(enc))
+        except Exception as e:  # a value that cannot be shown must not hide the rest
+            return f"#<undecodable {type(e).__name__}>"
