@@ -287,7 +287,7 @@ class SnapshotTaken(Event):
 class StateRestored(Event):
     """The state went back to the state after event ``target`` (the snapshot ``snapshot``).
 
-    ``delta`` (a :class:`tapevm.projections.delta.Delta` as JSON) takes the
+    ``delta`` (a :class:`tapevm.domain.delta.Delta` as JSON) takes the
     state before this event to that state, so the fold needs nothing but this
     event; the history before it stays in the log, addressable as before.
     """

@@ -43,7 +43,8 @@ from tapevm.domain.events import (
     RecordedEvent,
     SessionStarted,
 )
-from tapevm.domain.state import State, fold_event, fold_fields
+from tapevm.domain.fold import fold_event, fold_fields
+from tapevm.domain.state import State
 from tapevm.infrastructure.session.effects import EffectArgumentsDiffer, RecordedAnswers, RecordedEffect, effect_key
 from tapevm.infrastructure.stores.lineage import NamedSessions
 from tapevm.infrastructure.logs import get_logger

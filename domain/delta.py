@@ -23,8 +23,8 @@ was retracted and asserted again (and so moved to the end) is in both parts.
 Positions are what let :func:`compose` produce exactly ``diff(a, c)`` without
 seeing the states.
 
-This module also teaches the fold the :class:`StateRestored` event (its
-handler applies the delta the event carries), so the fold stays pure.
+The fold applies the delta a :class:`~tapevm.domain.events.StateRestored`
+carries (:func:`apply_delta_in_place`), so a restore folds like any event.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapevm.domain.content import canonical_bytes
-from tapevm.domain.events import StateRestored
-from tapevm.domain.state import Fields, State, fact_key, register_fold
+from tapevm.domain.state import State, fact_key
 
 # (the models build their validators on first use, not at import: ~25 ms of every tape command)
 _CONFIG = ConfigDict(frozen=True, extra="forbid", defer_build=True)
@@ -341,11 +340,3 @@ def compose(d1: Delta, d2: Delta) -> Delta:
         facts=_compose_facts(d1.facts, d2.facts),
         files=_compose_map(d1.files, d2.files, MapChange),
     )
-
-
-# -- the fold of a restore ---------------------------------------------------------------------
-def _state_restored(state: State, f: Fields) -> None:
-    apply_delta_in_place(state, Delta.model_validate(f["delta"]))
-
-
-register_fold(StateRestored, _state_restored)
