@@ -20,6 +20,24 @@ from tapevm.domain.content import BlobTable, ContentTable, Edit, Piece, ZstdPatc
 DEFAULT_NAMESPACE = "user"
 
 
+class _Missing:
+    """What one side of a comparison of states holds where it lacks the item: a binding, atom, fact
+    or file only the other side has.  One instance, :data:`MISSING`, which every diff, delta and
+    merge of states uses (an encoded value is never it).  It prints as ``MISSING``, so a change
+    shown in a REPL or a log reads ``b=MISSING``, not an object address."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:  # copies (and pickles) are the one instance: changes test it with ``is``
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
 @dataclass
 class State:
     """Everything a session's log says about its VM at one event number.
