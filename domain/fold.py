@@ -125,8 +125,8 @@ def _state_restored(state: State, f: Fields) -> None:
 # -- merges and takes ---------------------------------------------------------------------
 def _merge_applied(state: State, f: Fields) -> None:
     if f["kind"] == "merge":
-        source, at = f["source"], int(f["source_seq"])
-        state.merged[source] = max(at, state.merged.get(source, 0))
+        stream, at = f["source"], int(f["source_seq"])  # (``source`` is the source's stream id)
+        state.merged[stream] = max(at, state.merged.get(stream, 0))
     for ns, name, value in f["bindings"]:
         state.namespaces.setdefault(ns, {})[name] = value
     for ns, name in f["removed"]:
