@@ -50,7 +50,7 @@ def main() -> None:
     from tapevm.cli.render import ValuePrinter
     from tapevm.infrastructure.branches.compare import compare
     from tapevm.infrastructure.stores.factory import open_store
-    from tapevm.projections.session_diff import diff_states
+    from tapevm.projections.state_diff import diff_states
 
     with C.workdir(args) as tmp:
         db = tmp / "diff.db"

@@ -61,7 +61,7 @@ def build_tapevm_store(path: Path, session: str, events: int, batch: int) -> flo
 def time_tapevm_fold(path: Path, session: str, fast: bool = False) -> tuple[float, Any]:
     """``fold(store.read(session))``, or with ``fast`` the path Session uses:
     ``fold_fields(store.read_fields(session))`` (records decoded to field dicts, no model objects)."""
-    from tapevm.domain import state as st
+    from tapevm.domain import fold as st
     from tapevm.infrastructure.stores.factory import open_store
 
     store = open_store(str(path))
@@ -79,7 +79,7 @@ def time_tapevm_fold(path: Path, session: str, fast: bool = False) -> tuple[floa
 
 
 def has_fast_path() -> bool:
-    from tapevm.domain import state as st
+    from tapevm.domain import fold as st
     from tapevm.infrastructure.stores.event_store import RecorderEventStore
 
     return hasattr(st, "fold_fields") and hasattr(RecorderEventStore, "read_fields")
@@ -87,7 +87,7 @@ def has_fast_path() -> bool:
 
 def tapevm_breakdown(path: Path, session: str) -> dict[str, float]:
     """Seconds spent fetching rows, checking+parsing records, building event objects, folding (GC off)."""
-    from tapevm.domain import state as st
+    from tapevm.domain import fold as st
     from tapevm.infrastructure.stores.event_store import READ_PAGE
     from tapevm.infrastructure.stores.factory import open_store
 

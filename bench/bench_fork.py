@@ -37,7 +37,8 @@ def build(path: Path, session: str, events: int, batch: int = 100) -> None:
 def _open_forks(store: Any, repeat: int) -> dict[str, float]:
     """Checkpoints of the source, then the first open of each fork ``f0..``, the source's open, and
     the fold of the source from event 1 (seconds)."""
-    from tapevm.domain.state import State, fold_fields
+    from tapevm.domain.fold import fold_fields
+    from tapevm.domain.state import State
     from tapevm.projections.checkpoints.projection import Checkpoints
     from tapevm.infrastructure.session.service import open_session
 

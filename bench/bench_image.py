@@ -128,7 +128,8 @@ def main() -> None:
         args.bindings = 1_000
     repeat = args.repeat or (1 if args.quick else 3)
 
-    from tapevm.domain.state import State, fold_fields
+    from tapevm.domain.fold import fold_fields
+    from tapevm.domain.state import State
     from tapevm.infrastructure.images.operations import export_image, load_image, load_state, save_image
     from tapevm.infrastructure.session.service import Session
     from tapevm.infrastructure.stores.factory import open_store

@@ -170,7 +170,8 @@ def main() -> None:
     if args.quick:
         args.events, args.bindings, args.hot, args.interval, args.samples, args.baseline_n = 3_000, 300, 20, 200, 10, 2
 
-    from tapevm.domain.state import State, fold_fields
+    from tapevm.domain.fold import fold_fields
+    from tapevm.domain.state import State
     from tapevm.projections.checkpoints.projection import Checkpoints
     from tapevm.infrastructure.images.operations import save_image
     from tapevm.infrastructure.session.service import Session

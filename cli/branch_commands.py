@@ -15,7 +15,7 @@ from tapevm.infrastructure.branches.merging import MergeResult, item_label
 from tapevm.infrastructure.branches.merging import merge as merge_sessions
 from tapevm.infrastructure.branches.merging import take as take_binding
 from tapevm.infrastructure.branches.compare import compare
-from tapevm.projections.session_diff import MISSING
+from tapevm.domain.state import MISSING
 
 
 def _fork_json(r: ForkResult) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from typing import Any
 from rich.console import Console
 
 from tapevm.cli.render import Row, ValuePrinter, titled_table
+from tapevm.domain.delta import AtomChange, Delta, MapChange
 from tapevm.domain.state import State
-from tapevm.projections.delta import AtomChange, Delta, MapChange
 
 
 def _shown(change: MapChange | AtomChange, show: ValuePrinter) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class VMError(TapeError):
     """Root of the errors the Lisp VM raises to its host (syntax, evaluation)."""
 
 
-# -- sessions: names, writers, branches (issue 4) ---------------------------------------
+# -- sessions: names, writers, branches -------------------------------------------------
 class BadAddress(UsageError):
     """A session address (``ID`` or ``ID@N``) that cannot be parsed or points past the head."""
 
@@ -88,7 +88,7 @@ class MergeConflict(TapeError):
 class ReadOnlyQuery(UsageError):
     """A ``tape sql`` statement tried to write to the read model."""
 
-# -- recorded effects, replay and integrity (issue 5) ------------------------------------
+# -- recorded effects, replay and integrity ----------------------------------------------
 class EffectProviderError(TapeError):
     """An effect provider (LLM, tool, stdin) is missing or misconfigured."""
 
@@ -100,12 +100,12 @@ class ReplayDivergence(TapeError):
 class ChainError(StoreError):
     """The hash chain over a session's records is broken: an event was altered, removed or reordered."""
 
-# -- images (issue 3) ----------------------------------------------------------------
+# -- images --------------------------------------------------------------------------
 class ImageError(TapeError):
     """An image file is missing, corrupt, truncated, foreign or of an unsupported version."""
 
 
-# -- followers (issue 6) -----------------------------------------------------------------
+# -- followers ---------------------------------------------------------------------------
 class PositionMoved(StoreError):
     """A projection's tracked position was not where this follower left it: another follower applied first.
 

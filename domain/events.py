@@ -192,7 +192,7 @@ MUTATION_TYPES: tuple[type[Event], ...] = (
 )
 
 
-# -- sessions: forks, merges, takes (issue 4) -------------------------------------------
+# -- sessions: forks, merges, takes -----------------------------------------------------
 class SessionForked(Event):
     """The first event of a fork's own stream, stored at event number ``at + 1``.
 
@@ -230,7 +230,7 @@ class MergeApplied(Event):
     facts_removed: list[Any] = []
     files: list[Any] = []
 
-# -- recorded effects (issue 5) -------------------------------------------------------
+# -- recorded effects -----------------------------------------------------------------
 class EffectRequested(Event):
     """A form asked for an effect (``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``tool``).
 
@@ -275,7 +275,7 @@ class FileImported(Event):
 
 EFFECT_EVENT_TYPES: tuple[type[Event], ...] = (EffectRequested, EffectCompleted)
 
-# -- time travel: snapshots and restores (issue 3) -------------------------------------------
+# -- time travel: snapshots and restores -----------------------------------------------------
 class SnapshotTaken(Event):
     """A name for the state after event ``at`` of this session (``tape snapshot``, ``(snapshot! ...)``)."""
 
@@ -287,7 +287,7 @@ class SnapshotTaken(Event):
 class StateRestored(Event):
     """The state went back to the state after event ``target`` (the snapshot ``snapshot``).
 
-    ``delta`` (a :class:`tapevm.projections.delta.Delta` as JSON) takes the
+    ``delta`` (a :class:`tapevm.domain.delta.Delta` as JSON) takes the
     state before this event to that state, so the fold needs nothing but this
     event; the history before it stays in the log, addressable as before.
     """
@@ -297,7 +297,7 @@ class StateRestored(Event):
     delta: dict[str, Any]
 
 
-# -- time travel: images (issue 3) ------------------------------------------------------
+# -- time travel: images ----------------------------------------------------------------
 class ImageLoaded(Event):
     """This session starts from an image file (``tape image load``, ``tape run --image``).
 

@@ -12,7 +12,7 @@ namespace is ``dict(zip(names, s + i + f + I + r + o))``, one ``orjson.loads`` p
 column and no Python loop per binding.
 
 Layout (uncompressed; the image container compresses and checksums), parts in
-:func:`state_codec._frame`'s framing (8-byte big-endian length before each but
+:func:`state_codec.frame`'s framing (8-byte big-endian length before each but
 the last)::
 
     structure   orjson {session, seq, current_ns, namespaces: {ns: [count of each kind]} (in order),
@@ -42,13 +42,13 @@ from xxhash import xxh3_128_hexdigest
 from tapevm.domain.content import ContentTable
 from tapevm.domain.state import State, paused_gc
 from tapevm.projections.state_codec import (
-    _frame,
-    _unframe,
     decode_blobs,
     decode_nodes,
     encode_nodes,
+    frame,
     state_from_structure,
     structure,
+    unframe,
 )
 
 _KINDS = 6  # s i f I r o
@@ -98,7 +98,7 @@ def encode_image_state(state: State) -> bytes:
                     last = position
     head = structure(state)
     head["namespaces"] = counts
-    return _frame(orjson.dumps(head), orjson.dumps(names), *(orjson.dumps(c) for c in cols),
+    return frame(orjson.dumps(head), orjson.dumps(names), *(orjson.dumps(c) for c in cols),
                   encode_nodes(state.nodes.items(), keyless=True), b"[]")
 
 
@@ -156,7 +156,7 @@ class DeferredState(State):
 
 
 def _decode(data: bytes) -> State:
-    parts = _unframe(data, _PARTS)
+    parts = unframe(data, _PARTS)
     head, names = orjson.loads(parts[0]), orjson.loads(parts[1])
     cols: list[list[Any]] = [orjson.loads(p) for p in parts[2:8]]
     if type(names) is not list or any(type(c) is not list for c in cols):

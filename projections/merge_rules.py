@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tapevm.domain.state import State
-from tapevm.projections.session_diff import MISSING
+from tapevm.domain.state import MISSING, State
 
 PREFER = ("keep", "take", "fail")
 

@@ -37,7 +37,7 @@ from tapevm.domain.events import (
 from tapevm.domain.state import fact_key
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
-from tapevm.projections.delta import Delta
+from tapevm.domain.delta import Delta
 from tapevm.vm.reader import read_one
 from tapevm.vm.value_codec import ValueEncoder
 

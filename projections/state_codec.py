@@ -37,7 +37,8 @@ from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, f
 _LEN = 8
 
 
-def _frame(*parts: bytes) -> bytes:
+def frame(*parts: bytes) -> bytes:
+    """``parts`` as one byte string: each but the last after its length (8 bytes, big-endian)."""
     out = bytearray()
     for part in parts[:-1]:
         out += len(part).to_bytes(_LEN, "big")
@@ -46,7 +47,8 @@ def _frame(*parts: bytes) -> bytes:
     return bytes(out)
 
 
-def _unframe(data: bytes, n: int) -> list[bytes]:
+def unframe(data: bytes, n: int) -> list[bytes]:
+    """The ``n`` parts :func:`frame` joined into ``data``; ValueError when a length runs past its end."""
     parts = []
     pos = 0
     for _ in range(n - 1):
@@ -192,7 +194,7 @@ def encode_state(state: State, with_blobs: bool = True, keyless: bool = False) -
 
 def frame_state(structure_json: bytes, nodes: bytes, blobs: bytes = b"[]") -> bytes:
     """The payload from its three parts (what format upcasters build)."""
-    return _frame(structure_json, nodes, blobs)
+    return frame(structure_json, nodes, blobs)
 
 
 def decode_state(data: bytes) -> State:
@@ -208,7 +210,7 @@ def decode_state(data: bytes) -> State:
 
 def _decode_state(data: bytes) -> State:
     try:
-        head, nodes, blobs = _unframe(data, 3)
+        head, nodes, blobs = unframe(data, 3)
         return state_from_structure(orjson.loads(head), decode_nodes(nodes), decode_blobs(blobs))
     except (KeyError, TypeError, IndexError, UnicodeDecodeError, orjson.JSONDecodeError) as e:
         raise ValueError(f"malformed state payload ({type(e).__name__}: {e})") from e

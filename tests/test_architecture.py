@@ -148,8 +148,6 @@ TRANSITIONAL: set[str] = {
     'private tapevm.infrastructure.stores.sqlite uses conn._sqlite_conn',
     'private tapevm.infrastructure.stores.tracked_transaction uses tracking._insert_tracking',
     'private tapevm.infrastructure.stores.tracked_transaction uses tracking._max_tracking_id',
-    'private tapevm.projections.image_state_codec imports _frame',
-    'private tapevm.projections.image_state_codec imports _unframe',
     'private tapevm.vm.compiler imports _LAZY',
     'private tapevm.vm.machine imports _LAZY',
     'private tapevm.vm.value_codec uses base._d',

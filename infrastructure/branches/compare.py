@@ -11,7 +11,7 @@ from tapevm.domain.addresses import parse_address
 from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.session.time_travel import state_of
-from tapevm.projections.session_diff import SessionDiff, diff_states
+from tapevm.projections.state_diff import StateDiff, diff_states
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Comparison:
     b: str
     a_state: State
     b_state: State
-    diff: SessionDiff
+    diff: StateDiff
     common_ancestor: int   # last event both logs share by lineage (0: none)
     first_difference: int | None  # first event number at which the logs differ (None: identical)
 

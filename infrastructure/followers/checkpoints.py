@@ -28,7 +28,8 @@ from pathlib import Path
 from eventsourcing.sqlite import SQLiteDatastore
 
 from tapevm.domain.errors import StoreError
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.fold import fold_fields
+from tapevm.domain.state import State
 from tapevm.domain import lineage
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.checkpoint_tables import SQLCheckpointStore, checkpoint_store_for

@@ -29,7 +29,8 @@ from pydantic import ValidationError
 from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
-from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, fold, paused_gc
+from tapevm.domain.fold import fold
+from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.stores.hash_chain import link_at
 from tapevm.infrastructure.images.file_format import (

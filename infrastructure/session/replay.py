@@ -43,13 +43,14 @@ from tapevm.domain.events import (
     RecordedEvent,
     SessionStarted,
 )
-from tapevm.domain.state import State, fold_event, fold_fields
+from tapevm.domain.fold import fold_event, fold_fields
+from tapevm.domain.state import State
 from tapevm.infrastructure.session.effects import EffectArgumentsDiffer, RecordedAnswers, RecordedEffect, effect_key
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import EventStore, SessionHead
 from tapevm.infrastructure.session.service import Session
-from tapevm.projections.state_diff import StateChange, diff_states
+from tapevm.projections.state_diff import StateChange, diff_states, state_changes
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
@@ -438,7 +439,8 @@ def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedE
     return DivergenceReport(
         seq=d.seq, cause=cause, form_seq=current.seq if current is not None else None,
         form_file=where[0], form_line=where[1], form_source=where[2],
-        expected=exp, actual=act, state_diff=diff_states(expected_state, actual_state),
+        expected=exp, actual=act,
+        state_diff=state_changes(diff_states(expected_state, actual_state), expected_state, actual_state),
         expected_state=expected_state, actual_state=actual_state,
     )
 

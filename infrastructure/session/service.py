@@ -40,7 +40,8 @@ from tapevm.domain.events import (
     draft_of,
     event_of,
 )
-from tapevm.domain.state import State, fold_drafts
+from tapevm.domain.fold import fold_drafts
+from tapevm.domain.state import State
 from tapevm.domain import lineage
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.session import time_travel
@@ -55,7 +56,7 @@ from tapevm.infrastructure.stores.side_tables import has_side_tables
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.infrastructure.session.unfinished_form import find_unfinished_form, resume_form
 from tapevm.infrastructure.session.world_import import HostFile, import_file
-from tapevm.projections.delta import Delta  # also teaches the fold StateRestored
+from tapevm.domain.delta import Delta
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
 from tapevm.domain.names import snapshot_name_problem
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.fold import fold_fields
+from tapevm.domain.state import State
 from tapevm.projections.checkpoints.projection import checkpoints_of
 from tapevm.domain.ports import EventStore
-from tapevm.projections.delta import Delta, diff
+from tapevm.domain.delta import Delta, diff
 from tapevm.vm import world as w
 from tapevm.vm.world import Mutation
 

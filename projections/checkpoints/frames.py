@@ -55,9 +55,9 @@ import orjson
 import xxhash
 import zstandard
 
+from tapevm.domain.delta import Delta, diff
 from tapevm.domain.state import State, fact_key
 from tapevm.projections.checkpoints import rice_coding
-from tapevm.projections.delta import Delta, diff
 from tapevm.projections.state_codec import (
     content_since,
     decode_blobs,

@@ -53,7 +53,8 @@ import xxhash
 
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.domain.events import Draft
-from tapevm.domain.state import SETS_ONE_BINDING, State, fold_fields, leaves_bindings
+from tapevm.domain.fold import SETS_ONE_BINDING, fold_fields, leaves_bindings
+from tapevm.domain.state import State
 from tapevm.domain import lineage
 from tapevm.projections.checkpoints.frames import (
     DeltaFrame,

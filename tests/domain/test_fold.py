@@ -22,7 +22,8 @@ from tapevm.domain.events import (
     NamespaceEntered,
     RecordedEvent,
 )
-from tapevm.domain.state import State, apply, fold
+from tapevm.domain.fold import apply, fold
+from tapevm.domain.state import State
 from tapevm.domain.upcasting import upcast, upcaster
 
 
@@ -125,7 +126,7 @@ def test_fold_fields_leaves_the_cyclic_gc_as_it_found_it(enabled: bool) -> None:
     import gc
 
     from tapevm.domain.errors import CorruptRecord
-    from tapevm.domain.state import fold_fields
+    from tapevm.domain.fold import fold_fields
 
     def records() -> Any:
         assert not gc.isenabled()  # paused while the records are read and folded

@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.fold import fold_fields
+from tapevm.domain.state import State
 from tapevm.domain import lineage
 from tapevm.infrastructure.branches.forks import fork
 from tapevm.projections.checkpoints.projection import checkpoints_of

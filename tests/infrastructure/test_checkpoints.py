@@ -13,7 +13,8 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.fold import fold_fields
+from tapevm.domain.state import State
 from tapevm.infrastructure.stores.checkpoint_tables import version_code
 from tapevm.projections.checkpoints.projection import PROJECTION_VERSION, Checkpoints
 from tapevm.infrastructure.session.service import Session, open_session
@@ -727,7 +728,7 @@ def test_a_writer_diffs_only_the_bindings_its_commits_set(tmp_path: Any, small_i
     """Once the writer has a keyframe (or a frame) of its own, a checkpoint looks at the names the
     commits since set, not at every binding of a large namespace; after a restore, at all of them
     again; and every checkpoint still folds to the state the log gives."""
-    from tapevm.projections import delta
+    from tapevm.domain import delta
     whole_scans: list[int] = []
     scan = delta._diff_map
 

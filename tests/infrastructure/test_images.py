@@ -236,9 +236,9 @@ def test_a_damaged_columnar_state_is_a_clear_image_error(tmp_path: Path) -> None
     import orjson
 
     from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
-    from tapevm.projections.state_codec import _frame, _unframe
+    from tapevm.projections.state_codec import frame, unframe
 
-    parts = _unframe(encode_image_state(_odd_state()), 10)
+    parts = unframe(encode_image_state(_odd_state()), 10)
     head = orjson.loads(parts[0])
     head["namespaces"]["user"][0] += 1  # one string more than the names and the column hold
     damaged = {
@@ -251,10 +251,10 @@ def test_a_damaged_columnar_state_is_a_clear_image_error(tmp_path: Path) -> None
     }
     for name, bad in damaged.items():
         with pytest.raises(ValueError):
-            decode_image_state(_frame(*bad))
+            decode_image_state(frame(*bad))
             pytest.fail(name)
         path = tmp_path / f"{name}.img"
-        image_file.write_image(path, {"source_session": "x"}, {"state": _frame(*bad), "blobs": b"[]"})
+        image_file.write_image(path, {"source_session": "x"}, {"state": frame(*bad), "blobs": b"[]"})
         with pytest.raises(ImageError, match="damaged image \\(state section"):
             image_ops.load_state(path)
 
@@ -305,9 +305,9 @@ def test_damaged_columns_fail_at_load_never_at_first_read(tmp_path: Path) -> Non
     import orjson
 
     from tapevm.projections.image_state_codec import encode_image_state
-    from tapevm.projections.state_codec import _frame, _unframe
+    from tapevm.projections.state_codec import frame, unframe
 
-    parts = _unframe(encode_image_state(_odd_state()), 10)
+    parts = unframe(encode_image_state(_odd_state()), 10)
     head = orjson.loads(parts[0])
     negative = orjson.loads(parts[0])
     negative["namespaces"]["b"] = [-1, 1, 0, 0, 1, 0]
@@ -326,7 +326,7 @@ def test_damaged_columns_fail_at_load_never_at_first_read(tmp_path: Path) -> Non
     }
     for name, bad in damaged.items():
         path = tmp_path / f"{len(name)}.img"
-        image_file.write_image(path, {"source_session": "x"}, {"state": _frame(*bad), "blobs": b"[]"})
+        image_file.write_image(path, {"source_session": "x"}, {"state": frame(*bad), "blobs": b"[]"})
         with pytest.raises(ImageError, match="damaged image \\(state section"):
             image_ops.load_state(path)
             pytest.fail(name)

@@ -19,9 +19,10 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.delta import Delta, apply_delta, compose, diff
+from tapevm.domain.fold import fold_fields
+from tapevm.domain.state import State
 from tapevm.infrastructure.session.service import open_session
-from tapevm.projections.delta import Delta, apply_delta, compose, diff
 from tapevm.vm.world_state import capture_state
 
 NAMES = ["v0", "v1", "v2"]
@@ -141,7 +142,7 @@ def test_a_table_diff_is_the_plain_definition_in_the_order_of_its_tables(
         scalars: dict[str, Any], edits: list[tuple[str, int, Any]]) -> None:
     """``diff``'s scan of a table (identity first, in C) gives what the definition says, in the same
     order: added in the order of the new table, changed and removed in the order of the old."""
-    from tapevm.projections.delta import MapChange, _diff_map
+    from tapevm.domain.delta import MapChange, _diff_map
 
     a = {k: ["v", x] for k, x in scalars.items()}  # encodings that are lists: a copy is another object
     b = dict(a)
@@ -165,7 +166,7 @@ def test_a_diff_told_the_names_the_events_set_is_the_whole_diff(forms: list[str]
     """What a checkpoint writer does: between two states with no restore, merge or image between them,
     the diff of just the names the events set (by the fold's own word on which events set bindings
     and which leave them alone) is the whole diff, in the same order."""
-    from tapevm.domain.state import SETS_ONE_BINDING, leaves_bindings
+    from tapevm.domain.fold import SETS_ONE_BINDING, leaves_bindings
 
     states, events = states_and_events(forms)
     index = st.integers(0, len(states) - 1)

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tapevm.domain.state import fold
+from tapevm.domain.fold import fold
 from tapevm.infrastructure.session.service import open_session
 from tapevm.vm.world_state import capture_state
 

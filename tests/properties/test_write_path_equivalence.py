@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapevm.domain.events import EVENT_TYPES, RecordedEvent
-from tapevm.domain.state import fold
+from tapevm.domain.fold import fold
 from tapevm.infrastructure.session.service import open_session
 from tests.properties.test_event_stream_laws import form
 

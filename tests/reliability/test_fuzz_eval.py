@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tapevm.domain.errors import TapeError
-from tapevm.domain.state import State, fold_fields
+from tapevm.domain.fold import fold_fields
+from tapevm.domain.state import State
 from tapevm.infrastructure.session.service import open_session
 from tests.cli.conftest import tape  # noqa: F401  (the fixture that runs the real command)
 

@@ -213,7 +213,8 @@ def test_fresh_keeps_the_old_session_under_a_free_name(store_url: str) -> None:
 def test_state_of_any_point_of_a_fork_is_the_fold_of_its_lineage(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``state_of`` starts from checkpoints (the source's for the events a fork shares with it, the
     fork's own after them); whichever it uses, the state is the fold of the log from event 1."""
-    from tapevm.domain.state import State, fold_fields
+    from tapevm.domain.fold import fold_fields
+    from tapevm.domain.state import State
     from tapevm.infrastructure.session.time_travel import state_of
     from tapevm.projections.state_codec import canonical_state_bytes
 
@@ -239,7 +240,8 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
     """Opening a fork of a long session reads the source's nearest checkpoint + the tail, not the log
     from event 1; the fork's first checkpoint chains its events hash on the source's checkpoint, and
     is still the hash of every event from 1 (``verify`` checks that from zero)."""
-    from tapevm.domain.state import State, fold_fields
+    from tapevm.domain.fold import fold_fields
+    from tapevm.domain.state import State
     from tapevm.projections.checkpoints.projection import checkpoints_of
     from tapevm.projections.state_codec import canonical_state_bytes
 
@@ -308,7 +310,8 @@ def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
         store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``tape merge`` takes its base from ``State.merged`` (folded from MergeApplied, carried by every
     kind of checkpoint frame), so it reads the destination's checkpoint + tail, not its whole log."""
-    from tapevm.domain.state import State, fold_fields
+    from tapevm.domain.fold import fold_fields
+    from tapevm.domain.state import State
     from tapevm.projections.checkpoints.projection import checkpoints_of
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "4")

@@ -25,7 +25,7 @@ from tapevm.infrastructure.branches.merging import merge
 from tapevm.infrastructure.session.replay import replay
 from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.stores.factory import open_store
-from tapevm.projections.delta import diff
+from tapevm.domain.delta import diff
 from tapevm.projections.state_codec import canonical_state_bytes
 from tapevm.vm import form_events
 

@@ -23,8 +23,8 @@ was retracted and asserted again (and so moved to the end) is in both parts.
 Positions are what let :func:`compose` produce exactly ``diff(a, c)`` without
 seeing the states.
 
-This module also teaches the fold the :class:`StateRestored` event (its
-handler applies the delta the event carries), so the fold stays pure.
+The fold applies the delta a :class:`~tapevm.domain.events.StateRestored`
+carries (:func:`apply_delta_in_place`), so a restore folds like any event.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapevm.domain.content import canonical_bytes
-from tapevm.domain.events import StateRestored
-from tapevm.domain.state import Fields, State, fact_key, register_fold
+from tapevm.domain.state import MISSING, State, fact_key
 
 # (the models build their validators on first use, not at import: ~25 ms of every tape command)
 _CONFIG = ConfigDict(frozen=True, extra="forbid", defer_build=True)
@@ -143,7 +142,7 @@ def _diff_map(a: dict[Any, Any], b: dict[Any, Any], kind: type[T]) -> T:
     comparison per key in Python took 60-75 ms of every checkpoint a writer stored, the scan in C
     15-25 ms.
     """
-    candidates = list(compress(a, map(is_not, a.values(), map(b.get, a, repeat(_MISSING)))))
+    candidates = list(compress(a, map(is_not, a.values(), map(b.get, a, repeat(MISSING)))))
     removed = {k: a[k] for k in candidates if k not in b}
     changed = {k: (a[k], b[k]) for k in candidates if k in b and not _same(a[k], b[k])}
     return kind(added=_added(a, b, len(b) - len(a) + len(removed)), changed=changed, removed=removed)
@@ -160,9 +159,6 @@ def _diff_names(a: dict[str, Any], b: dict[str, Any], names: Collection[str],
     changed = {k: (a[k], b[k]) for k in old if k in b and not _same(a[k], b[k])}
     new = {k for k in names if k in b and k not in a}
     return MapChange(added=_added(a, b, len(new), new), changed=changed, removed=removed)
-
-
-_MISSING = object()
 
 
 def _added(a: dict[Any, Any], b: dict[Any, Any], count: int, among: Container[Any] | None = None) -> dict[Any, Any]:
@@ -263,16 +259,13 @@ def apply_delta(state: State, delta: Delta) -> State:
 
 
 # -- compose ------------------------------------------------------------------------------
-_ABSENT = object()
-
-
 def _compose_map(d1: T, d2: T, kind: type[T]) -> T:
     def before_after(c: _TableChange, k: Any) -> tuple[Any, Any]:
         if k in c.added:
-            return _ABSENT, c.added[k]
+            return MISSING, c.added[k]
         if k in c.changed:
             return c.changed[k]
-        return c.removed[k], _ABSENT
+        return c.removed[k], MISSING
 
     added: dict[Any, Any] = {}
     changed: dict[Any, tuple[Any, Any]] = {}
@@ -282,11 +275,11 @@ def _compose_map(d1: T, d2: T, kind: type[T]) -> T:
     for k in keys1 | keys2:
         old = before_after(d1, k)[0] if k in keys1 else before_after(d2, k)[0]
         new = before_after(d2, k)[1] if k in keys2 else before_after(d1, k)[1]
-        if old is _ABSENT and new is _ABSENT:
+        if old is MISSING and new is MISSING:
             continue
-        if old is _ABSENT:
+        if old is MISSING:
             added[k] = new
-        elif new is _ABSENT:
+        elif new is MISSING:
             removed[k] = old
         elif not _same(old, new):
             changed[k] = (old, new)
@@ -341,11 +334,3 @@ def compose(d1: Delta, d2: Delta) -> Delta:
         facts=_compose_facts(d1.facts, d2.facts),
         files=_compose_map(d1.files, d2.files, MapChange),
     )
-
-
-# -- the fold of a restore ---------------------------------------------------------------------
-def _state_restored(state: State, f: Fields) -> None:
-    apply_delta_in_place(state, Delta.model_validate(f["delta"]))
-
-
-register_fold(StateRestored, _state_restored)
