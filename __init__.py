@@ -75,7 +75,7 @@ _LAZY = {
     "load_state": "tapevm.infrastructure.images.operations",
     "image_info": "tapevm.infrastructure.images.operations",
     # followers (issue 6): tape follow
-    "follow": "tapevm.infrastructure.followers.runner",
+    "follow": "tapevm.infrastructure.followers.catalog",
     "Follower": "tapevm.infrastructure.followers.runner",
     "FollowStatus": "tapevm.infrastructure.followers.runner",
     "LogTail": "tapevm.infrastructure.stores.log_tail",
