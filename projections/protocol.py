@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-Record = TypeVar("Record", contravariant=True)
+Record_contra = TypeVar("Record_contra", contravariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class Applied:
     record_times: list[float]
 
 
-class Projection(Protocol[Record]):
+class Projection(Protocol[Record_contra]):
     """A projection a follower can keep up to date."""
 
     name: str
@@ -37,7 +37,7 @@ class Projection(Protocol[Record]):
         """The tracked position: the last record applied (0: none)."""
         ...
 
-    def apply(self, records: Sequence[Record], after: int) -> Applied:
+    def apply(self, records: Sequence[Record_contra], after: int) -> Applied:
         """Write ``records`` and move the position from ``after`` to their last, in one transaction.
 
         Raises PositionMoved (nothing written) if the position is not ``after``.

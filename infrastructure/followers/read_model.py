@@ -41,17 +41,17 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from tapevm.domain.content import BlobTable
 from tapevm.domain.errors import CorruptRecord, ReadOnlyQuery, StoreError, UsageError
+from tapevm.domain.ports import EventStore
 from tapevm.domain.state import add_blob_entries, fact_key
-from tapevm.infrastructure.stores.record_codec import RecordCodec
-from tapevm.infrastructure.stores.event_store import RecorderEventStore
 from tapevm.infrastructure.followers.leases import FileLease
 from tapevm.infrastructure.followers.runner import catch_up
-from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.logs import get_logger
-from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.stores.event_store import RecorderEventStore
+from tapevm.infrastructure.stores.factory import tape_home
+from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
+from tapevm.infrastructure.stores.record_codec import RecordCodec
 from tapevm.infrastructure.stores.registry import SessionRegistry
 from tapevm.infrastructure.stores.sqlite import TapeSQLiteDatastore
-from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.infrastructure.stores.tracked_transaction import tracked_transaction
 from tapevm.infrastructure.stores.tracking import create_sqlite_tracking_table
 from tapevm.projections.protocol import Applied
