@@ -21,7 +21,7 @@ from tapevm.cli.options import (
 from tapevm.domain.addresses import parse_address
 from tapevm.domain.errors import BadAddress, UsageError
 from tapevm.domain.events import EVENT_TYPES
-from tapevm.infrastructure.session_reports import list_sessions, session_info
+from tapevm.infrastructure.session_summaries import list_sessions, session_info
 
 
 @click.command("log")

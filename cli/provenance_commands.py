@@ -20,8 +20,8 @@ from tapevm.cli.options import (
 )
 from tapevm.domain.errors import UsageError
 from tapevm.domain.state import State
+from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
 from tapevm.infrastructure.session.world_import import read_host_file
-from tapevm.infrastructure.session_reports import audit, blame_binding, blame_fact, blame_file
 from tapevm.projections.audit import AUDIT_KINDS, AuditEntry
 from tapevm.projections.provenance import Blame, BlameEntry
 

@@ -3,7 +3,7 @@
 Sessions are listed by *name* (see the session registry: a stream renamed by
 ``-f`` shows under its new name), with their parent for forks and the live
 writer holding their lease.  The registry's names and the lease holders are
-given to these functions (``infrastructure.session_reports`` reads them), so
+given to these functions (``infrastructure.session_summaries`` reads them), so
 here is only what the log says.
 """
 
