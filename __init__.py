@@ -73,7 +73,7 @@ _API = {
     "load_state": "tapevm.infrastructure.images.operations",
     "image_info": "tapevm.infrastructure.images.operations",
     # followers: tape follow
-    "follow": "tapevm.infrastructure.followers.runner",
+    "follow": "tapevm.infrastructure.followers.catalog",
     "Follower": "tapevm.infrastructure.followers.runner",
     "FollowStatus": "tapevm.infrastructure.followers.runner",
     "LogTail": "tapevm.infrastructure.stores.log_tail",
@@ -87,7 +87,7 @@ _ALIASES = {
     for name in ("fork", "clone", "merge", "take", "compare", "run_sql", "list_sessions", "collect_garbage",
                  "lease_holder", "replay", "verify_chain", "audit", "blame_binding", "blame_fact", "blame_file")
 } | {
-    "session_info": "tapevm.projections.session_summaries",
+    "session_info": "tapevm.infrastructure.session_summaries",
     "chain_head": "tapevm.infrastructure.stores.hash_chain",
 }
 

@@ -79,7 +79,8 @@ def writer(url: str, rate: float, seconds: float, size: int, start: Any, out: An
 def follower(url: str, projection: str, ready: Any, writer_done: Any, out: Any) -> None:
     """Follow ``projection`` until the writer is done and everything is applied; send back (applied at, recorded at)."""
     os.environ["TAPE_INLINE_CHECKPOINTS"] = "0"
-    from tapevm.infrastructure.followers.runner import Follower, open_projection
+    from tapevm.infrastructure.followers.catalog import open_projection
+    from tapevm.infrastructure.followers.runner import Follower
     from tapevm.infrastructure.stores.log_tail import LogTail
     from tapevm.infrastructure.stores.factory import open_store
 

@@ -10,7 +10,8 @@ from rich.live import Live
 from rich.table import Table
 
 from tapevm.cli.options import Seconds, err, json_option, open_store_for, out, print_json
-from tapevm.infrastructure.followers.runner import BATCH, FollowStatus, follow, projection_names, stop_on_signals
+from tapevm.infrastructure.followers.catalog import follow, projection_names
+from tapevm.infrastructure.followers.runner import BATCH, FollowStatus, stop_on_signals
 from tapevm.infrastructure.stores.log_tail import MIN_POLL_INTERVAL
 
 MAX_POLL = 3600.0  # seconds: --poll is finite, at least MIN_POLL_INTERVAL (no busy loop) and at most an hour

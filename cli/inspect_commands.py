@@ -18,10 +18,10 @@ from tapevm.cli.options import (
     print_json_line,
     session_option,
 )
+from tapevm.domain.addresses import parse_address
 from tapevm.domain.errors import BadAddress, UsageError
 from tapevm.domain.events import EVENT_TYPES
-from tapevm.domain.addresses import parse_address
-from tapevm.projections.session_summaries import list_sessions, session_info
+from tapevm.infrastructure.session_summaries import list_sessions, session_info
 
 
 @click.command("log")

@@ -20,8 +20,10 @@ from tapevm.cli.options import (
 )
 from tapevm.domain.errors import UsageError
 from tapevm.domain.state import State
-from tapevm.projections.audit import AUDIT_KINDS, AuditEntry, audit
-from tapevm.projections.provenance import Blame, BlameEntry, blame_binding, blame_fact, blame_file
+from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
+from tapevm.infrastructure.session.world_import import read_host_file
+from tapevm.projections.audit import AUDIT_KINDS, AuditEntry
+from tapevm.projections.provenance import Blame, BlameEntry
 
 
 def _check_range(start: int, stop: int | None, head: int) -> None:
@@ -194,8 +196,6 @@ def world_cat(ctx: click.Context, path: str, session_id: str, at: int | None) ->
 @click.pass_context
 def world_import(ctx: click.Context, host_path: Path, path: str | None, session_id: str) -> None:
     """Record the host file HOST_PATH into the VM's world as PATH (default: its name), as an event."""
-    from tapevm.infrastructure.session.world_import import read_host_file
-
     host = read_host_file(host_path, path)  # before the session is opened (or created)
     with open_session_for(ctx, session_id) as s:
         seq = s.import_file(host)

@@ -23,8 +23,7 @@ from tapevm.infrastructure.session import replay as replay_module
 from tapevm.infrastructure.session import service
 from tapevm.infrastructure.store import Store, events_of
 from tapevm.infrastructure.stores import hash_chain, leases
-from tapevm.projections import audit as audit_module
-from tapevm.projections import provenance, session_summaries
+from tapevm.infrastructure import provenance, session_summaries
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,7 +50,7 @@ collect_garbage = _store_first(housekeeping.collect_garbage)
 lease_holder = _store_first(leases.lease_holder)
 replay = _store_first(replay_module.replay)
 verify_chain = _store_first(hash_chain.verify_chain)
-audit = _store_first(audit_module.audit)
+audit = _store_first(provenance.audit)
 blame_binding = _store_first(provenance.blame_binding)
 blame_fact = _store_first(provenance.blame_fact)
 blame_file = _store_first(provenance.blame_file)

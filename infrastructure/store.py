@@ -27,9 +27,11 @@ from tapevm.infrastructure.session.replay import ReplayResult, replay
 from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.stores.factory import open_store as open_event_store
 from tapevm.infrastructure.stores.hash_chain import ChainReport, verify_chain
-from tapevm.projections.audit import AuditEntry, audit
-from tapevm.projections.provenance import Blame, blame_binding, blame_fact, blame_file
-from tapevm.projections.session_summaries import SessionRow, list_sessions, session_info
+from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
+from tapevm.infrastructure.session_summaries import list_sessions, session_info
+from tapevm.projections.audit import AuditEntry
+from tapevm.projections.provenance import Blame
+from tapevm.projections.session_summaries import SessionRow
 from tapevm.vm.state_printer import StatePrinter
 
 

@@ -5,6 +5,10 @@ line), and for effects the call, its duration and payload size.  Values are
 shown through a ``show(encoding) -> str`` callable the caller supplies (the
 CLI prints them as Lisp source).  Streaming: entries are produced while the
 log is read, so long sessions need no memory.
+
+The store is read by session name: the caller hands it already seen through
+names (``infrastructure.stores.named_sessions``), so a renamed session or a
+fork reads its whole lineage.
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from tapevm.domain.events import (
     OutputWritten,
     RecordedEvent,
 )
-from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
 
 AUDIT_KINDS = ("effect", "define", "fact", "file", "output", "error")
@@ -69,17 +72,19 @@ def _args(show: Show, args: list[Any]) -> str:
     return " ".join(show(a) for a in args)
 
 
-def audit(store: EventStore, session: str, show: Show, start: int = 1, stop: int | None = None,
+def audit(store: EventStore, session_name: str, show: Show, start: int = 1, stop: int | None = None,
           kinds: tuple[str, ...] = ()) -> Iterator[AuditEntry]:
-    """The timeline of events ``start..stop`` (forms and effect requests before ``start`` are looked up)."""
-    store = NamedSessions.of(store)  # the session's name reads its whole lineage (renames, forks)
+    """The timeline of events ``start..stop`` (forms and effect requests before ``start`` are looked up).
+
+    ``store`` reads by session name (it is seen through names).
+    """
     forms: dict[int, str] = {}
     requests: dict[str, EffectRequested] = {}
     first = start
     # the form and effect request of the first entries may precede ``start``: read from the form's start
-    for r in store.read(session, start, start):
+    for r in store.read(session_name, start, start):
         first = min(start, r.cause)
-    for r in store.read(session, first, stop):
+    for r in store.read(session_name, first, stop):
         entry = _entry(r, show, forms, requests)
         if entry is not None and r.seq >= start and entry.matches(kinds):
             yield entry

@@ -11,6 +11,10 @@ A target is touched by the events of forms (``define``, ``set!``, ``assert!``,
 a merge or take (``MergeApplied``), a restore (``StateRestored``, whose delta
 says what it changed) and an image load (``ImageLoaded``, which sets what the
 image holds; it only ever starts a session).
+
+The store is read by session name: the caller hands it already seen through
+names (``infrastructure.stores.named_sessions``), so a renamed session or a
+fork reads its whole lineage.
 """
 
 from __future__ import annotations
@@ -34,10 +38,9 @@ from tapevm.domain.events import (
     MergeApplied,
     StateRestored,
 )
-from tapevm.domain.state import fact_key
-from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
 from tapevm.domain.delta import Delta
+from tapevm.domain.state import fact_key
 from tapevm.vm.reader import read_one
 from tapevm.vm.value_codec import ValueEncoder
 
@@ -97,7 +100,7 @@ class _Hit:
     change: _Change
 
 
-def _scan(store: EventStore, session: str, at: int | None,
+def _scan(store: EventStore, session_name: str, at: int | None,
           changes: Changes) -> tuple[list[_Hit], dict[int, dict[str, Any]], int]:
     """The changes to the target up to ``at`` (``changes(type, fields)`` of each event), the fields
     of the forms that caused them, and the last event number read.
@@ -105,12 +108,11 @@ def _scan(store: EventStore, session: str, at: int | None,
     A form's events follow its FormSubmitted, so the latest one seen is usually the cause; any
     other cause is read afterwards, by its event number.
     """
-    store = NamedSessions.of(store)  # the session's name reads its whole lineage (renames, forks)
     hits: list[_Hit] = []
     forms: dict[int, dict[str, Any]] = {}
     latest: tuple[int, dict[str, Any]] = (0, {})
     last = 0
-    for seq, type_name, fields, cause, _ in store.read_decoded(session, 1, at):
+    for seq, type_name, fields, cause, _ in store.read_decoded(session_name, 1, at):
         last = seq
         if type_name == FormSubmitted.type_name:
             latest = (seq, fields)
@@ -118,14 +120,14 @@ def _scan(store: EventStore, session: str, at: int | None,
         try:
             found = changes(type_name, fields)
         except MALFORMED as e:
-            raise CorruptRecord(f"session {session!r} event {seq} ({type_name}): malformed fields "
+            raise CorruptRecord(f"session {session_name!r} event {seq} ({type_name}): malformed fields "
                                 f"({type(e).__name__}: {e})") from None
         for change in found:
             hits.append(_Hit(seq, cause, change))
             if cause == latest[0]:
                 forms[cause] = latest[1]
     for cause in sorted({h.cause for h in hits} - forms.keys()):
-        for _, type_name, fields in store.read_fields(session, cause, cause):
+        for _, type_name, fields in store.read_fields(session_name, cause, cause):
             if type_name == FormSubmitted.type_name:
                 forms[cause] = fields
     return hits, forms, last
@@ -236,31 +238,31 @@ def _file_changes(path: str) -> Changes:
     return changes
 
 
-def blame_binding(store: EventStore, session: str, name: str, at: int | None = None,
+def blame_binding(store: EventStore, session_name: str, name: str, at: int | None = None,
                   current_ns: str = "user") -> Blame:
     """History of a global: ``ns/name``, or ``name`` in the current namespace (else where it was defined)."""
     ns, sep, short = name.rpartition("/")
     if not sep or not ns or not short:
         ns, short = "", name
-    hits, forms, last = _scan(store, session, at, _binding_changes(short))
+    hits, forms, last = _scan(store, session_name, at, _binding_changes(short))
     if not ns:
         spaces = [h.change.key for h in hits]
         ns = current_ns if current_ns in spaces else (spaces[0] if spaces else current_ns)
     return Blame(f"{ns}/{short}", at or last, _history([h for h in hits if h.change.key == ns], forms))
 
 
-def blame_fact(store: EventStore, session: str, fact_source: str, at: int | None = None) -> Blame:
+def blame_fact(store: EventStore, session_name: str, fact_source: str, at: int | None = None) -> Blame:
     """History of a fact written as Lisp data (``(task "write" done)``)."""
     try:
         fact = read_one(fact_source)
     except Exception as e:  # noqa: BLE001 - any syntax problem is the user's
         raise UsageError(f"cannot read the fact {fact_source!r}: {e}") from None
     key = fact_key(ValueEncoder(ContentTable()).encode(fact))
-    hits, forms, last = _scan(store, session, at, _fact_changes(key))
+    hits, forms, last = _scan(store, session_name, at, _fact_changes(key))
     return Blame(f"fact {fact_source}", at or last, _history(hits, forms), "fact")
 
 
-def blame_file(store: EventStore, session: str, path: str, at: int | None = None) -> Blame:
+def blame_file(store: EventStore, session_name: str, path: str, at: int | None = None) -> Blame:
     """History of a world file: writes, imports, deletes, and merges, restores and images that set it."""
-    hits, forms, last = _scan(store, session, at, _file_changes(path))
+    hits, forms, last = _scan(store, session_name, at, _file_changes(path))
     return Blame(f"file {path}", at or last, _history(hits, forms), "file")

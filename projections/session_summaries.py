@@ -1,22 +1,22 @@
 """Summaries of sessions for ``tape sessions`` and ``tape info``.
 
-Sessions are listed by *name* (see session_registry: a stream renamed by
+Sessions are listed by *name* (see the session registry: a stream renamed by
 ``-f`` shows under its new name), with their parent for forks and the live
-writer holding their lease.
+writer holding their lease.  The registry's names and the lease holders are
+given to these functions (``infrastructure.session_summaries`` reads them), so
+here is only what the log says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tapevm.domain import lineage
 from tapevm.domain.ports import EventStore
-from tapevm.infrastructure.stores.leases import lease_holder
-from tapevm.infrastructure.stores.registry import SessionRegistry
+from tapevm.domain.state import State
 
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import Session
 
 @dataclass(frozen=True)
 class SessionRow:
@@ -32,37 +32,38 @@ class SessionRow:
                 "last_activity": self.last_activity, "parent": self.parent, "writer": self.writer}
 
 
-def _event_time(store: EventStore, session: str, seq: int) -> float:
-    for r in lineage.read(store, session, seq, seq):
+def _event_time(store: EventStore, stream: str, seq: int) -> float:
+    for r in lineage.read(store, stream, seq, seq):
         return float(r.recorded_at)
     return 0.0
 
 
-def list_sessions(store: EventStore) -> list[SessionRow]:
-    names = SessionRegistry(store).names()
+def session_rows(store: EventStore, names: Mapping[str, str],
+                 writer_of: Callable[[str], str | None]) -> list[SessionRow]:
+    """Every session of ``store``, by name: ``names`` maps each stream to its name (the registry's),
+    ``writer_of(stream)`` describes the live writer holding its lease (None: no live writer)."""
     rows = []
     for h in store.sessions():
         origin = lineage.fork_origin(store, h.session)
         parent = f"{names.get(origin[0], origin[0])}@{origin[1]}" if origin else None
-        holder = lease_holder(store, h.session)
         rows.append(SessionRow(names[h.session], h.last_seq, h.stored_bytes,
-                               _event_time(store, h.session, h.last_seq), parent,
-                               holder.describe() if holder else None))
+                               _event_time(store, h.session, h.last_seq), parent, writer_of(h.session)))
     return sorted(rows, key=lambda r: r.session)
 
 
-def session_info(session: Session) -> dict[str, Any]:
-    store = session.store
-    state = session.state
+def session_summary(store: EventStore, state: State, *, name: str, stream: str, checkpoints: int,
+                    names_of: Callable[[], Mapping[str, str]], writer: str | None) -> dict[str, Any]:
+    """One session's summary (``tape info``): ``state`` its state at the head, ``checkpoints`` how many
+    it has, ``names_of()`` the registry's names by stream (read only for a fork, to name its
+    parent), ``writer`` the live writer holding its lease, described."""
     heads = store.sessions()  # one scan of the store serves both the byte count and the forks
-    head = next((h for h in heads if h.session == session.stream), None)
-    forks = sum(1 for h in heads if (lineage.fork_origin(store, h.session) or ("",))[0] == session.stream)
-    origin = lineage.fork_origin(store, session.stream)
-    names = SessionRegistry(store).names() if origin else {}
-    holder = lease_holder(store, session.stream)
+    head = next((h for h in heads if h.session == stream), None)
+    forks = sum(1 for h in heads if (lineage.fork_origin(store, h.session) or ("",))[0] == stream)
+    origin = lineage.fork_origin(store, stream)
+    names = names_of() if origin else {}
     return {
-        "session": session.id,
-        "stream": session.stream,
+        "session": name,
+        "stream": stream,
         "store": store.url_for_display,
         "events": state.seq,
         "stored_bytes": head.stored_bytes if head else 0,
@@ -76,8 +77,8 @@ def session_info(session: Session) -> dict[str, Any]:
         "snapshots": len(state.snapshots),  # (names are never reused, and kept by restores)
         "forks": forks,
         "parent": f"{names.get(origin[0], origin[0])}@{origin[1]}" if origin else None,
-        "checkpoints": len(session.checkpoints.metas()),
-        "first_event_time": _event_time(store, session.stream, 1),
-        "last_event_time": _event_time(store, session.stream, state.seq),
-        "writer": holder.describe() if holder else None,
+        "checkpoints": checkpoints,
+        "first_event_time": _event_time(store, stream, 1),
+        "last_event_time": _event_time(store, stream, state.seq),
+        "writer": writer,
     }

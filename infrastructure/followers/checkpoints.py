@@ -35,12 +35,12 @@ from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.checkpoint_tables import SQLCheckpointStore, checkpoint_store_for
 from tapevm.projections.checkpoints.projection import Checkpoints, checkpoints_of
 from tapevm.infrastructure.followers.leases import FileLease, FollowLease, PostgresLease
-from tapevm.infrastructure.followers.runner import Applied
 from tapevm.infrastructure.stores.log_tail import CommitRecord
 from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.infrastructure.stores.tracked_transaction import tracked_transaction
 from tapevm.infrastructure.stores.tracking import open_tracking_recorder
+from tapevm.projections.protocol import Applied
 
 log = get_logger("tapevm.checkpoint_follower")
 

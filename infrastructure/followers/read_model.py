@@ -11,17 +11,9 @@ same transaction as the rows it covers (``tracked_transaction``), so after any
 crash it resumes exactly after the last commit it applied and never applies one
 twice, even with several followers at once.
 
-Tables (documented in docs/cli.md):
-
-* ``sessions(stream, name, parent, fork_at, events, first_time, last_time)``
-* ``events(session, seq, type, cause, time, data)``: ``data`` the event's fields as JSON
-* ``binding_history`` / ``fact_history`` / ``file_history``: every version of a
-  binding, fact or file with the event numbers ``since`` (set) and ``until``
-  (replaced or removed; NULL while current); forks get copies of their source's
-  rows valid at the fork point;
-* views ``bindings``, ``facts``, ``files``: the current rows;
-* ``snapshots(session, name, at, description, seq)`` from ``SnapshotTaken``
-  events (issue 3), matched by type name.
+Its tables and what rows each event makes are ``projections.read_model``'s
+(``schema``, ``applier``); this module holds the I/O: the file, the tracking
+transaction, the follower, read-only queries and ``rebuild``.
 """
 
 from __future__ import annotations
@@ -29,62 +21,37 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import orjson
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from tapevm.domain.content import BlobTable
-from tapevm.domain.errors import CorruptRecord, ReadOnlyQuery, StoreError, UsageError
-from tapevm.domain.state import add_blob_entries, fact_key
-from tapevm.infrastructure.stores.record_codec import RecordCodec
-from tapevm.infrastructure.stores.event_store import RecorderEventStore
-from tapevm.infrastructure.followers.leases import FileLease
-from tapevm.infrastructure.followers.runner import Applied, catch_up
-from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
-from tapevm.infrastructure.logs import get_logger
+from tapevm.domain.errors import ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.followers.leases import FileLease
+from tapevm.infrastructure.followers.runner import catch_up
+from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.stores.event_store import RecorderEventStore
+from tapevm.infrastructure.stores.factory import tape_home
+from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
+from tapevm.infrastructure.stores.record_codec import RecordCodec
 from tapevm.infrastructure.stores.registry import SessionRegistry
 from tapevm.infrastructure.stores.sqlite import TapeSQLiteDatastore
-from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.infrastructure.stores.tracked_transaction import tracked_transaction
 from tapevm.infrastructure.stores.tracking import create_sqlite_tracking_table
+from tapevm.projections.protocol import Applied
+from tapevm.projections.read_model.applier import ReadModelApplier
+from tapevm.projections.read_model.schema import SCHEMA, VERSION
 
 log = get_logger("tapevm.read_model")
 
 PROJECTION = "tapevm-read-model"
-# What this code's tables hold (the file's ``PRAGMA user_version``).  A read model written by code
-# of another version (older files say 0) is emptied when opened and rebuilt from the log, so a
-# fix of the projection reaches tables built before it.  2: file imports, restores and image
-# loads are applied.
-VERSION = 2
 PAGE = 2_000  # commit records per transaction of the projection
 RESET_TIMEOUT = 30.0  # seconds ``rebuild`` waits for a follower's batch to commit
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (stream TEXT PRIMARY KEY, name TEXT, parent TEXT, fork_at INTEGER,
-    events INTEGER NOT NULL, first_time REAL, last_time REAL);
-CREATE TABLE IF NOT EXISTS events (session TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
-    cause INTEGER NOT NULL, time REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS binding_history (session TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
-    value TEXT, since INTEGER NOT NULL, until INTEGER);
-CREATE INDEX IF NOT EXISTS binding_open ON binding_history (session, ns, name) WHERE until IS NULL;
-CREATE TABLE IF NOT EXISTS fact_history (session TEXT NOT NULL, fact_key TEXT NOT NULL, fact TEXT NOT NULL,
-    since INTEGER NOT NULL, until INTEGER);
-CREATE INDEX IF NOT EXISTS fact_open ON fact_history (session, fact_key) WHERE until IS NULL;
-CREATE TABLE IF NOT EXISTS file_history (session TEXT NOT NULL, path TEXT NOT NULL, blob TEXT NOT NULL,
-    size INTEGER NOT NULL, since INTEGER NOT NULL, until INTEGER);
-CREATE INDEX IF NOT EXISTS file_open ON file_history (session, path) WHERE until IS NULL;
-CREATE TABLE IF NOT EXISTS snapshots (session TEXT NOT NULL, name TEXT, at INTEGER, description TEXT,
-    seq INTEGER NOT NULL);
-CREATE VIEW IF NOT EXISTS bindings AS SELECT session, ns, name, value, since FROM binding_history WHERE until IS NULL;
-CREATE VIEW IF NOT EXISTS facts AS SELECT session, fact, since FROM fact_history WHERE until IS NULL;
-CREATE VIEW IF NOT EXISTS files AS SELECT session, path, blob, size, since FROM file_history WHERE until IS NULL;
-"""
 
 
 def read_model_path(store: EventStore) -> Path:
@@ -134,181 +101,6 @@ class CatchUp:
     commits: int
     events: int
     position: int
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-class _Applier:
-    """Writes one event's effect on the tables (one cursor, inside the page's transaction)."""
-
-    def __init__(self, c: sqlite3.Cursor) -> None:
-        self.c = c
-        self.pending: dict[tuple[str, str, str], tuple[str, int] | None] = {}
-        self.first_since: dict[tuple[str, str, str], int] = {}
-        self.closed: list[tuple[Any, ...]] = []
-        self.handlers: dict[str, Callable[[str, int, dict[str, Any]], None]] = {
-            "Defined": self.defined, "Assigned": self.defined, "FactAsserted": self.fact_asserted,
-            "FactRetracted": self.fact_retracted, "FileWritten": self.file_written,
-            "FileDeleted": self.file_deleted, "MergeApplied": self.merge_applied,
-            "SessionForked": self.forked, "SnapshotTaken": self.snapshot,
-            # a session action that sets files, or the whole state, without a form's events
-            "FileImported": self.file_written, "StateRestored": self.restored,
-            "ContentStored": self.content_stored, "ImageLoaded": self.image_loaded,
-        }
-        # the blob entries of the last ContentStored seen, by stream (an ImageLoaded's files are there),
-        # and their table once a size was asked of it
-        self.content: tuple[str, list[Any]] = ("", [])
-        self.content_table: BlobTable | None = None
-
-    def set_binding(self, s: str, seq: int, ns: str, name: str, value: Any) -> None:
-        """Buffered: a page's versions of a binding become rows at ``flush`` (one UPDATE per name, not per event)."""
-        k = (s, ns, name)
-        pending = self.pending
-        if k in pending:
-            cur = pending[k]
-            if cur is not None:
-                self.closed.append((s, ns, name, cur[0], cur[1], seq))
-        else:
-            self.first_since[k] = seq
-        pending[k] = None if value is _REMOVED else (_json(value), seq)
-
-    def flush(self) -> None:
-        """Write the buffered binding versions: close the rows left open by earlier pages, then insert."""
-        c = self.c
-        if self.first_since:
-            c.executemany("UPDATE binding_history SET until=? WHERE session=? AND ns=? AND name=? AND until IS NULL",
-                          [(since, *k) for k, since in self.first_since.items()])
-        if self.closed:
-            c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,?)", self.closed)
-        c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,NULL)",
-                      [(*k, v[0], v[1]) for k, v in self.pending.items() if v is not None])
-        self.pending.clear()  # in place: catch_up holds references to these
-        self.first_since.clear()
-        self.closed.clear()
-
-    def defined(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        self.set_binding(s, seq, f["ns"], f["name"], f["value"])
-
-    def fact_asserted(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        key = fact_key(f["fact"]).hex()
-        self.c.execute("UPDATE fact_history SET until=? WHERE session=? AND fact_key=? AND until IS NULL",
-                       (seq, s, key))
-        self.c.execute("INSERT INTO fact_history VALUES (?,?,?,?,NULL)", (s, key, _json(f["fact"]), seq))
-
-    def fact_retracted(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        self.c.execute("UPDATE fact_history SET until=? WHERE session=? AND fact_key=? AND until IS NULL",
-                       (seq, s, fact_key(f["fact"]).hex()))
-
-    def file_written(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        self.file_deleted(s, seq, f)
-        self.c.execute("INSERT INTO file_history VALUES (?,?,?,?,?,NULL)", (s, f["path"], f["content"], f["size"], seq))
-
-    def file_deleted(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        self.c.execute("UPDATE file_history SET until=? WHERE session=? AND path=? AND until IS NULL",
-                       (seq, s, f["path"]))
-
-    def merge_applied(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        for ns, name, value in f["bindings"]:
-            self.set_binding(s, seq, ns, name, value)
-        for ns, name in f["removed"]:
-            self.set_binding(s, seq, ns, name, _REMOVED)
-        for fact in f["facts_removed"]:
-            self.fact_retracted(s, seq, {"fact": fact})
-        for fact in f["facts_added"]:
-            self.fact_asserted(s, seq, {"fact": fact})
-        for path, key in f["files"]:
-            if key is None:
-                self.file_deleted(s, seq, {"path": path})
-            else:
-                self.c.execute("UPDATE file_history SET until=? WHERE session=? AND path=? AND until IS NULL",
-                               (seq, s, path))
-                self.c.execute("INSERT INTO file_history SELECT ?, path, blob, size, ?, NULL FROM file_history "
-                               "WHERE session=? AND path=? AND blob=? LIMIT 1", (s, seq, f["source"], path, key))
-
-    def forked(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        self.flush()  # the source's rows must be current before they are copied
-        src, at = f["source"], f["at"]
-        valid = "session=? AND since<=? AND (until IS NULL OR until>?)"
-        self.c.execute(f"INSERT INTO binding_history SELECT ?, ns, name, value, since, NULL FROM binding_history "
-                       f"WHERE {valid}", (s, src, at, at))
-        self.c.execute(f"INSERT INTO fact_history SELECT ?, fact_key, fact, since, NULL FROM fact_history "
-                       f"WHERE {valid}", (s, src, at, at))
-        self.c.execute(f"INSERT INTO file_history SELECT ?, path, blob, size, since, NULL FROM file_history "
-                       f"WHERE {valid}", (s, src, at, at))
-        self.c.execute("UPDATE sessions SET parent=?, fork_at=? WHERE stream=?", (src, at, s))
-
-    def content_stored(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        """Only remembered (no decoding): the ImageLoaded that may follow needs its blobs' sizes."""
-        self.content = (s, f["blobs"])
-        self.content_table = None
-
-    def _blob_size(self, s: str, key: str) -> int:
-        """The size of file content ``key``: from the last ContentStored of ``s`` (an image load's
-        content) or, since a restore goes back to content the store already held, from a row."""
-        stream, entries = self.content
-        if stream == s and entries:
-            if self.content_table is None:
-                self.content_table = BlobTable()
-                add_blob_entries(self.content_table, entries)
-            if key in self.content_table:
-                return len(self.content_table.get(key))
-        row = self.c.execute("SELECT size FROM file_history WHERE blob=? LIMIT 1", (key,)).fetchone()
-        if row is None:
-            raise CorruptRecord(f"session {s!r}: a file refers to content {key} that no event stored")
-        return int(row[0])
-
-    def _set_file(self, s: str, seq: int, path: str, key: str) -> None:
-        self.file_written(s, seq, {"path": path, "content": key, "size": self._blob_size(s, key)})
-
-    def restored(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        """A restore changes what its delta says (the fold applies the same delta; atoms and the
-        current namespace have no table)."""
-        delta = f["delta"]
-        for ns, table in delta.get("bindings", {}).items():
-            for name, value in table.get("added", {}).items():
-                self.set_binding(s, seq, ns, name, value)
-            for name, (_, value) in table.get("changed", {}).items():
-                self.set_binding(s, seq, ns, name, value)
-            for name in table.get("removed", {}):
-                self.set_binding(s, seq, ns, name, _REMOVED)
-        facts = delta.get("facts", {})
-        for fact in facts.get("retracted", {}).values():
-            self.fact_retracted(s, seq, {"fact": fact})
-        for fact in facts.get("asserted", []):
-            self.fact_asserted(s, seq, {"fact": fact})
-        files = delta.get("files", {})
-        for path in files.get("removed", {}):
-            self.file_deleted(s, seq, {"path": path})
-        for path, key in files.get("added", {}).items():
-            self._set_file(s, seq, path, key)
-        for path, (_, key) in files.get("changed", {}).items():
-            self._set_file(s, seq, path, key)
-
-    def image_loaded(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        """The image's state replaces the session's (None: its history was re-appended before this
-        event, and those events made the rows)."""
-        state = f["state"]
-        if state is None:
-            return
-        self.flush()  # the session's buffered bindings become rows before they are all closed
-        for table in ("binding_history", "fact_history", "file_history"):
-            self.c.execute(f"UPDATE {table} SET until=? WHERE session=? AND until IS NULL", (seq, s))
-        for ns, names in state["namespaces"].items():
-            for name, value in names.items():
-                self.set_binding(s, seq, ns, name, value)
-        for fact in state["facts"]:
-            self.fact_asserted(s, seq, {"fact": fact})
-        for path, key in state["files"].items():
-            self._set_file(s, seq, path, key)
-
-    def snapshot(self, s: str, seq: int, f: dict[str, Any]) -> None:
-        self.c.execute("INSERT INTO snapshots VALUES (?,?,?,?,?)",
-                       (s, f.get("name"), f.get("at"), f.get("description"), seq))
-
-
-_REMOVED: Any = object()
 
 
 class ReadModel:
@@ -381,65 +173,29 @@ class ReadModel:
         """
         codec = self.codec
         times: list[float] = []
-        commits = events = 0
-        new_sessions = False
+        events = 0
         with tracked_transaction(self.datastore, self.tracking, PROJECTION, after=after,
                                  to=records[-1].position) as cur:
             c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
-            applier = _Applier(c)
-            handlers = applier.handlers
-            rows: list[tuple[Any, ...]] = []
-            touched: dict[str, tuple[int, float]] = {}
-            dumps = orjson.dumps
-            pending, first_since, closed = applier.pending, applier.first_since, applier.closed
+            applier = ReadModelApplier(c)
             for n in records:
-                stream = n.session
-                decoded = codec.decode_fields(stream, n.first_seq, n.topic, n.state)
-                head = decoded[0]
-                if head[0] == 1 or head[1] == "SessionForked":
-                    self._session_row(c, stream, head[0], head[4] / 1000.0)
-                    new_sessions = True
-                for seq, type_name, fields, cause, ms in decoded:
-                    rows.append((stream, seq, type_name, cause, ms / 1000.0, dumps(fields).decode()))
-                    if type_name == "Defined" or type_name == "Assigned":
-                        # the hot path, inlined: Applier.set_binding
-                        k = (stream, fields["ns"], fields["name"])
-                        if k in pending:
-                            cur_version = pending[k]
-                            if cur_version is not None:
-                                closed.append((*k, cur_version[0], cur_version[1], seq))
-                        else:
-                            first_since[k] = seq
-                        pending[k] = (dumps(fields["value"]).decode(), seq)
-                        continue
-                    handler = handlers.get(type_name)
-                    if handler is not None:
-                        handler(stream, seq, fields)
-                last = decoded[-1]
-                touched[stream] = (last[0], last[4] / 1000.0)
-                times.append(last[4] / 1000.0)
-                commits += 1
+                decoded = codec.decode_fields(n.session, n.first_seq, n.topic, n.state)
+                applier.apply_commit(n.session, decoded)
+                times.append(decoded[-1][4] / 1000.0)
                 events += len(decoded)
-            applier.flush()
-            c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", rows)
-            c.executemany("UPDATE sessions SET events=?, last_time=? WHERE stream=?",
-                          [(seq, last_time, stream) for stream, (seq, last_time) in touched.items()])
-        if new_sessions:
+            applier.finish()
+        if applier.new_sessions:
             # a new stream is the only way a name can change (-f keeps the old stream under a new name)
             self._refresh_names()
-        return Applied(commits, events, times)
-
-    @staticmethod
-    def _session_row(c: sqlite3.Cursor, stream: str, seq: int, t: float) -> None:
-        c.execute("INSERT OR IGNORE INTO sessions (stream, name, events, first_time, last_time) VALUES (?,?,?,?,?)",
-                  (stream, stream, seq, t, t))
+        return Applied(len(records), events, times)
 
     def _refresh_names(self) -> None:
         """Names are not in the log (renames rewrite nothing), so they are copied from the registry."""
         names = SessionRegistry(self.store).names()
         with self.datastore.transaction(commit=True) as cur:
             c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
-            c.executemany("UPDATE sessions SET name=? WHERE stream=?", [(n, s) for s, n in names.items()])
+            c.executemany("UPDATE sessions SET name=? WHERE stream=?",
+                          [(name, stream) for stream, name in names.items()])
 
     def close(self) -> None:
         self.datastore.close()

@@ -1,12 +1,13 @@
 """Followers: projections kept up to date by a long-running process that tails the global log.
 
-A *projection* (the SQL read model, the checkpoints) has a name, a tracked
-position, and ``apply(records, after)``, which writes the projection's rows for
-a batch of commit records AND moves its tracking position from ``after`` to the
-batch's last position in ONE transaction (``tracked_transaction``).  A
-``Follower`` reads batches through ``LogTail`` (the only way followers read the
-log: positions are opaque increasing integers, stored and passed back, never
-computed with) and applies them, so:
+A *projection* (``projections.protocol.Projection``: the SQL read model, the
+checkpoints) has a name, a tracked position, and ``apply(records, after)``,
+which writes the projection's rows for a batch of commit records AND moves its
+tracking position from ``after`` to the batch's last position in ONE
+transaction (``tracked_transaction``).  A ``Follower`` runs the projections it
+is given (``catalog`` opens them by name): it reads batches through ``LogTail``
+(the only way followers read the log: positions are opaque increasing
+integers, stored and passed back, never computed with) and applies them, so:
 
 * exactly once: a ``kill -9`` before a batch commits leaves nothing of it, after
   it leaves all of it and the position; the restarted follower resumes after
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from tapevm.domain.errors import (
     ChainError,
@@ -42,11 +43,12 @@ from tapevm.domain.errors import (
     UnknownEventType,
     UsageError,
 )
-from tapevm.infrastructure.stores.event_store import RecorderEventStore
-from tapevm.infrastructure.followers.leases import STANDBY_POLL
-from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
-from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.followers.leases import STANDBY_POLL
+from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.stores.event_store import RecorderEventStore
+from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
+from tapevm.projections.protocol import Applied, Projection
 
 log = get_logger("tapevm.followers")
 
@@ -56,61 +58,15 @@ STATUS_EVERY = 0.5     # seconds between status refreshes of a running follower
 RATE_WINDOW = 5.0      # seconds of history behind events/s
 FATAL = (CorruptRecord, UnknownEventType, SchemaVersionError, ChainError)  # retrying cannot help
 
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What one ``apply`` committed: counts, and each record's recorded time (seconds since the epoch)."""
-
-    commits: int
-    events: int
-    record_times: list[float]
+# What a follower runs: a projection of the store's commit records.
+FollowedProjection = Projection[CommitRecord]
 
 
-class Projection(Protocol):
-    """A projection a follower can keep up to date."""
-
-    name: str
-
-    def position(self) -> int:
-        """The tracked position: the last record applied (0: none)."""
-        ...
-
-    def apply(self, records: Sequence[CommitRecord], after: int) -> Applied:
-        """Write ``records`` and move the position from ``after`` to their last, in one transaction.
-
-        Raises PositionMoved (nothing written) if the position is not ``after``.
-        """
-        ...
-
-    def close(self) -> None:
-        ...
-
-    # Optional: ``follow_lease() -> FollowLease``, the lease a following worker holds
-    # (infrastructure/followers/leases.py); without one, followers of the projection race.
-
-
-def catch_up(projection: Projection, tail: LogTail, batch: int = BATCH) -> tuple[int, int, int]:
+def catch_up(projection: FollowedProjection, tail: LogTail, batch: int = BATCH) -> tuple[int, int, int]:
     """Apply everything committed so far to ``projection`` in this thread: (commits, events, new position)."""
     worker = _Worker(projection, tail, batch, None)
     worker.drain()
     return worker.commits, worker.events, worker.position
-
-
-def projection_names() -> list[str]:
-    return ["sql", "checkpoints"]
-
-
-def open_projection(store: EventStore, name: str) -> Projection:
-    """The projection ``name`` over ``store`` (``sql``: the read model; ``checkpoints``: every session's)."""
-    if name == "sql":
-        from tapevm.infrastructure.followers.read_model import open_read_model
-
-        return open_read_model(store)
-    if name == "checkpoints":
-        from tapevm.infrastructure.followers.checkpoints import CheckpointProjection
-
-        return CheckpointProjection(store)
-    raise UsageError(f"unknown projection {name!r}: choose from {', '.join(projection_names())}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +101,7 @@ OnBatch = Callable[[str, Applied, float], None]
 class _Worker:
     """One projection's loop state (one thread when following, the caller's thread with ``once``)."""
 
-    projection: Projection
+    projection: FollowedProjection
     tail: LogTail
     batch: int
     on_batch: OnBatch | None
@@ -214,7 +170,7 @@ class Follower:
     while a follower runs.
     """
 
-    def __init__(self, store: EventStore, projections: Sequence[Projection], *, poll_interval: float | None = None,
+    def __init__(self, store: EventStore, projections: Sequence[FollowedProjection], *, poll_interval: float | None = None,
                  batch: int = BATCH, on_batch: OnBatch | None = None) -> None:
         if not isinstance(store, RecorderEventStore):
             store = getattr(store, "raw", store)
@@ -342,38 +298,3 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def follow(store: EventStore | str | None, projections: Sequence[str] | None = None, *, once: bool = False,
-           poll_interval: float | None = None, batch: int = BATCH, stop: threading.Event | None = None,
-           on_status: Callable[[list[FollowStatus]], None] | None = None,
-           on_batch: OnBatch | None = None) -> list[FollowStatus]:
-    """Run followers of ``projections`` (default: all) over ``store`` (a store, a path or URL, None: the default).
-
-    ``batch``: commit records per transaction.  ``once``: catch up and return.  Otherwise follow until ``stop`` is set or
-    SIGINT/SIGTERM arrives (in the main thread), calling ``on_status`` with
-    every projection's status twice a second.
-    """
-    from tapevm.infrastructure.stores.factory import open_store
-
-    names = list(dict.fromkeys(projections or projection_names()))
-    opened: EventStore
-    if store is None or isinstance(store, str):
-        opened, own = open_store(store), True
-    else:
-        opened, own = store, False
-    try:
-        opened_projections: list[Projection] = []
-        try:
-            for name in names:
-                opened_projections.append(open_projection(opened, name))
-            follower = Follower(opened, opened_projections, poll_interval=poll_interval, batch=batch,
-                                on_batch=on_batch)
-            with stop_on_signals(stop or threading.Event()) as event:
-                return follower.run_once(event) if once else follower.run(event, on_status)
-        finally:
-            for p in opened_projections:
-                p.close()
-    finally:
-        if own:
-            opened.close()

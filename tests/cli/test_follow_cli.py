@@ -60,7 +60,7 @@ def _start(store_url: str, *args: str) -> subprocess.Popen[str]:
 
 def _positions(store_url: str) -> dict[str, int]:
     with open_store(store_url) as store:
-        from tapevm.infrastructure.followers.runner import open_projection
+        from tapevm.infrastructure.followers.catalog import open_projection
 
         result = {}
         for name in ("sql", "checkpoints"):
@@ -165,7 +165,7 @@ def test_ctrl_c_stops_a_once_catch_up_between_batches(sqlite_path: str, tmp_path
     assert 0 < status["position"] < last and not status["caught_up"]
     assert _positions(sqlite_path)["sql"] == status["position"]
     with open_store(sqlite_path) as store:
-        from tapevm.infrastructure.followers.runner import follow
+        from tapevm.infrastructure.followers.catalog import follow
 
         follow(store, ["sql"], once=True)
         assert dump(read_model_path(store)) == rebuilt(store, tmp_path)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
 from tapevm.infrastructure.housekeeping import collect_garbage
 from tapevm.infrastructure.session.service import open_session
-from tapevm.projections.session_summaries import session_info
+from tapevm.infrastructure.session_summaries import session_info
 from tapevm.infrastructure.stores.factory import open_store
 
 

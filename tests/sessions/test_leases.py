@@ -118,7 +118,7 @@ def test_a_lease_row_tapevm_never_writes_counts_as_a_dead_holders(sqlite_path: s
     import socket
     import sqlite3
 
-    from tapevm.projections.session_summaries import list_sessions
+    from tapevm.infrastructure.session_summaries import list_sessions
 
     with open_session("w", sqlite_path) as s:
         s.eval("(define x 1)")
