@@ -38,7 +38,7 @@ def _open_forks(store: Any, repeat: int) -> dict[str, float]:
     """Checkpoints of the source, then the first open of each fork ``f0..``, the source's open, and
     the fold of the source from event 1 (seconds)."""
     from tapevm.domain.state import State, fold_fields
-    from tapevm.projections.checkpoints.projection import Checkpoints
+    from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
     from tapevm.infrastructure.session.service import open_session
 
     t0 = time.perf_counter()

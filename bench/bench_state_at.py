@@ -171,7 +171,7 @@ def main() -> None:
         args.events, args.bindings, args.hot, args.interval, args.samples, args.baseline_n = 3_000, 300, 20, 200, 10, 2
 
     from tapevm.domain.state import State, fold_fields
-    from tapevm.projections.checkpoints.projection import Checkpoints
+    from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
     from tapevm.infrastructure.images.operations import save_image
     from tapevm.infrastructure.session.service import Session
     from tapevm.infrastructure.stores.factory import open_store

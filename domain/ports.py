@@ -8,6 +8,7 @@ the backends differ only in how the recorder is built (``sqlite_backend``,
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ class EventStore(ABC):
         self.close()
 
 
-# -- checkpoints (issue 3) ---------------------------------------------------------------
+# -- checkpoints ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CheckpointMeta:
     """One stored checkpoint of a session, without its payload.
@@ -142,6 +143,20 @@ class CheckpointMeta:
     pack: int = 0
 
 
+def packed_metas(frames: Sequence[CheckpointMeta], payload_hash: str, size: int) -> list[CheckpointMeta]:
+    """The metas of P-frames stored as one pack of ``size`` bytes: each with the pack's hash and a share of
+    its size (by raw size; the shares add up to the pack's).  What a store reads back for a pack, and
+    what a writer that just stored one takes its frames' metas to be."""
+    raw_total = sum(m.raw_size for m in frames) or 1
+    metas, shared = [], 0
+    for i, m in enumerate(frames):
+        share = size - shared if i == len(frames) - 1 else size * m.raw_size // raw_total
+        shared += share
+        metas.append(dataclasses.replace(m, payload_hash=payload_hash, stored_size=share, pack=frames[0].seq,
+                                         created_at=frames[0].created_at))
+    return metas
+
+
 class CheckpointStore(ABC):
     """A disposable cache of folded states, kept in the same database as the events.
 
@@ -149,6 +164,10 @@ class CheckpointStore(ABC):
     code version, its payload checksum and the events it covers, and drop it
     on any mismatch.  Writes are separate transactions from event appends.
     """
+
+    #: Bytes a pack's row holds for each of its frames besides the payload (its index entry): a writer
+    #: counts them when it decides how many frames fit a row.
+    pack_index_bytes: int = 0
 
     @abstractmethod
     def put(self, meta: CheckpointMeta, payload: bytes) -> None:

@@ -20,7 +20,7 @@ from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
 from tapevm.domain.names import snapshot_name_problem
 from tapevm.domain.state import State, fold_fields
-from tapevm.projections.checkpoints.projection import checkpoints_of
+from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.domain.ports import EventStore
 from tapevm.projections.delta import Delta, diff
 from tapevm.vm import world as w

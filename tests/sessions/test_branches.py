@@ -240,7 +240,7 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
     from event 1; the fork's first checkpoint chains its events hash on the source's checkpoint, and
     is still the hash of every event from 1 (``verify`` checks that from zero)."""
     from tapevm.domain.state import State, fold_fields
-    from tapevm.projections.checkpoints.projection import checkpoints_of
+    from tapevm.infrastructure.session.checkpoints import checkpoints_of
     from tapevm.projections.state_codec import canonical_state_bytes
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
@@ -309,7 +309,7 @@ def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
     """``tape merge`` takes its base from ``State.merged`` (folded from MergeApplied, carried by every
     kind of checkpoint frame), so it reads the destination's checkpoint + tail, not its whole log."""
     from tapevm.domain.state import State, fold_fields
-    from tapevm.projections.checkpoints.projection import checkpoints_of
+    from tapevm.infrastructure.session.checkpoints import checkpoints_of
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "4")
     with open_store(store_url) as store:
