@@ -116,7 +116,8 @@ class EventStore(ABC):
 # -- checkpoints ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CheckpointMeta:
-    """One stored checkpoint of a session, without its payload.
+    """One stored checkpoint of a stream, without its payload (``session`` is the stream id: the
+    tables' column name).
 
     ``kind`` is ``"I"`` (a keyframe: the whole state), ``"D"`` (a delta keyframe) or ``"P"`` (the
     delta from keyframe ``base`` plus the content added since it).  ``events_hash``
@@ -174,23 +175,23 @@ class CheckpointStore(ABC):
         """Store (or replace) the checkpoint of ``meta.session`` at ``meta.seq``."""
 
     @abstractmethod
-    def metas(self, session: str) -> list[CheckpointMeta]:
-        """The session's checkpoints by event number."""
+    def metas(self, stream: str) -> list[CheckpointMeta]:
+        """The stream's checkpoints by event number."""
 
     @abstractmethod
-    def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
-        """The stored payload of one checkpoint in a row of its own, or (``pack``) of the pack starting
-        at ``seq`` (the metas of its frames say ``pack=seq``); None if it is gone."""
+    def payload(self, stream: str, seq: int, pack: bool = False) -> bytes | None:
+        """The stored payload of one checkpoint of ``stream`` in a row of its own, or (``pack``) of the
+        pack starting at ``seq`` (the metas of its frames say ``pack=seq``); None if it is gone."""
 
     @abstractmethod
     def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
-        """Store P-frames of one session, keyframe and projection version (``frames``, by event number,
+        """Store P-frames of one stream, keyframe and projection version (``frames``, by event number,
         each stored in a row of its own until now) as one pack of ``payload``, and drop their rows, in one
         transaction; False (nothing changed) when this store cannot do it now."""
 
     @abstractmethod
-    def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
-        """Drop checkpoints of ``session``: those in rows of their own at ``seqs`` (None: all, packs too), and
+    def delete(self, stream: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
+        """Drop checkpoints of ``stream``: those in rows of their own at ``seqs`` (None: all, packs too), and
         the packs starting at ``packs`` (a pack goes whole).  Kept apart, so that dropping a row a reader
         remembers (packed since by another writer) never drops the pack."""
 
