@@ -39,7 +39,7 @@ def _open_forks(store: Any, repeat: int) -> dict[str, float]:
     the fold of the source from event 1 (seconds)."""
     from tapevm.domain.fold import fold_fields
     from tapevm.domain.state import State
-    from tapevm.projections.checkpoints.projection import Checkpoints
+    from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
     from tapevm.infrastructure.session.service import open_session
 
     t0 = time.perf_counter()

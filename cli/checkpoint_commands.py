@@ -64,7 +64,7 @@ def rebuild(ctx: click.Context, session_id: str, interval: int | None, as_json: 
             if cp.cache is None:
                 raise UsageError("this store keeps no checkpoints")
             cp.cache.set_setting("checkpoint_interval", str(interval))
-            cp._interval = interval
+            cp.interval = interval
         with Progress(TextColumn("rebuilding checkpoints"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, transient=True, disable=as_json) as bar:
             task = bar.add_task("rebuild", total=s.head)

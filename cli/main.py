@@ -20,7 +20,7 @@ from tapevm.cli import render
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.infrastructure import logs
-from tapevm.projections.checkpoints.projection import parse_interval
+from tapevm.projections.checkpoints.policy import parse_interval
 
 NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
 

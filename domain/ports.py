@@ -8,6 +8,7 @@ the backends differ only in how the recorder is built (``sqlite_backend``,
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -112,10 +113,11 @@ class EventStore(ABC):
         self.close()
 
 
-# -- checkpoints (issue 3) ---------------------------------------------------------------
+# -- checkpoints ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CheckpointMeta:
-    """One stored checkpoint of a session, without its payload.
+    """One stored checkpoint of a stream, without its payload (``session`` is the stream id: the
+    tables' column name).
 
     ``kind`` is ``"I"`` (a keyframe: the whole state), ``"D"`` (a delta keyframe) or ``"P"`` (the
     delta from keyframe ``base`` plus the content added since it).  ``events_hash``
@@ -142,6 +144,20 @@ class CheckpointMeta:
     pack: int = 0
 
 
+def packed_metas(frames: Sequence[CheckpointMeta], payload_hash: str, size: int) -> list[CheckpointMeta]:
+    """The metas of P-frames stored as one pack of ``size`` bytes: each with the pack's hash and a share of
+    its size (by raw size; the shares add up to the pack's).  What a store reads back for a pack, and
+    what a writer that just stored one takes its frames' metas to be."""
+    raw_total = sum(m.raw_size for m in frames) or 1
+    metas, shared = [], 0
+    for i, m in enumerate(frames):
+        share = size - shared if i == len(frames) - 1 else size * m.raw_size // raw_total
+        shared += share
+        metas.append(dataclasses.replace(m, payload_hash=payload_hash, stored_size=share, pack=frames[0].seq,
+                                         created_at=frames[0].created_at))
+    return metas
+
+
 class CheckpointStore(ABC):
     """A disposable cache of folded states, kept in the same database as the events.
 
@@ -150,28 +166,32 @@ class CheckpointStore(ABC):
     on any mismatch.  Writes are separate transactions from event appends.
     """
 
+    #: Bytes a pack's row holds for each of its frames besides the payload (its index entry): a writer
+    #: counts them when it decides how many frames fit a row.
+    pack_index_bytes: int = 0
+
     @abstractmethod
     def put(self, meta: CheckpointMeta, payload: bytes) -> None:
         """Store (or replace) the checkpoint of ``meta.session`` at ``meta.seq``."""
 
     @abstractmethod
-    def metas(self, session: str) -> list[CheckpointMeta]:
-        """The session's checkpoints by event number."""
+    def metas(self, stream: str) -> list[CheckpointMeta]:
+        """The stream's checkpoints by event number."""
 
     @abstractmethod
-    def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
-        """The stored payload of one checkpoint in a row of its own, or (``pack``) of the pack starting
-        at ``seq`` (the metas of its frames say ``pack=seq``); None if it is gone."""
+    def payload(self, stream: str, seq: int, pack: bool = False) -> bytes | None:
+        """The stored payload of one checkpoint of ``stream`` in a row of its own, or (``pack``) of the
+        pack starting at ``seq`` (the metas of its frames say ``pack=seq``); None if it is gone."""
 
     @abstractmethod
     def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
-        """Store P-frames of one session, keyframe and projection version (``frames``, by event number,
+        """Store P-frames of one stream, keyframe and projection version (``frames``, by event number,
         each stored in a row of its own until now) as one pack of ``payload``, and drop their rows, in one
         transaction; False (nothing changed) when this store cannot do it now."""
 
     @abstractmethod
-    def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
-        """Drop checkpoints of ``session``: those in rows of their own at ``seqs`` (None: all, packs too), and
+    def delete(self, stream: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
+        """Drop checkpoints of ``stream``: those in rows of their own at ``seqs`` (None: all, packs too), and
         the packs starting at ``packs`` (a pack goes whole).  Kept apart, so that dropping a row a reader
         remembers (packed since by another writer) never drops the pack."""
 

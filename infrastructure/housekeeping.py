@@ -15,8 +15,10 @@ from typing import Any
 
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.followers.read_model import read_model_path, rebuild, sqlite_files
+from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
 from tapevm.infrastructure.stores.leases import LEASE_TABLE, _table, lease_holder
 from tapevm.infrastructure.stores.side_tables import SideTables
+from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 
 
 @dataclass
@@ -58,9 +60,6 @@ def _drop_stale_checkpoints(store: EventStore, report: GcReport) -> None:
 
     (Checkpoints are a cache; current ones are kept because they make opening fast.)
     """
-    from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
-    from tapevm.projections.checkpoints.projection import PROJECTION_VERSION
-
     cache = checkpoint_store_for(store)
     if cache is None:
         return

@@ -20,6 +20,7 @@ not duplicated at a nearby event.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,9 +31,10 @@ from eventsourcing.sqlite import SQLiteDatastore
 from tapevm.domain.errors import StoreError
 from tapevm.domain.fold import fold_fields
 from tapevm.domain.state import State
-from tapevm.domain import lineage
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.checkpoint_tables import SQLCheckpointStore, checkpoint_store_for
+from tapevm.projections.checkpoints.notices import Notice
+from tapevm.projections.checkpoints.policy import DEFAULT_INTERVAL, parse_interval
 from tapevm.projections.checkpoints.projection import Checkpoints, checkpoints_of
 from tapevm.infrastructure.followers.leases import FileLease, FollowLease, PostgresLease
 from tapevm.infrastructure.stores.log_tail import CommitRecord
@@ -43,9 +45,21 @@ from tapevm.infrastructure.stores.tracking import open_tracking_recorder
 from tapevm.projections.protocol import Applied
 
 log = get_logger("tapevm.checkpoint_follower")
+checkpoint_log = get_logger("tapevm.checkpoints")  # what the checkpoints meet, logged as the sessions' own
 
 TRACKING_NAME = "tapevm-checkpoints"
 MAX_SESSIONS = 256  # folded states kept in memory (least recently active dropped first)
+
+
+def _log_notice(notice: Notice) -> None:
+    (checkpoint_log.debug if notice.routine else checkpoint_log.warning)(notice.event, **notice.fields)
+
+
+def _interval_from_environment() -> int | None:
+    """``TAPE_CHECKPOINT_INTERVAL`` as sessions read it (None: unset; set but empty: the default)."""
+    value = os.environ.get("TAPE_CHECKPOINT_INTERVAL")
+    interval = parse_interval(value)
+    return DEFAULT_INTERVAL if interval is None and value is not None else interval
 
 
 class _Buffered(CheckpointStore):
@@ -53,32 +67,33 @@ class _Buffered(CheckpointStore):
 
     def __init__(self, cache: SQLCheckpointStore) -> None:
         self.cache = cache
+        self.pack_index_bytes = cache.pack_index_bytes
         self.rows: list[tuple[CheckpointMeta, bytes]] = []
         self.packs: list[tuple[list[CheckpointMeta], bytes]] = []
 
     def put(self, meta: CheckpointMeta, payload: bytes) -> None:
         self.rows.append((meta, payload))
 
-    def metas(self, session: str) -> list[CheckpointMeta]:
+    def metas(self, stream: str) -> list[CheckpointMeta]:
         """The stored checkpoints and this batch's pending ones (a checkpoint's hash chains from the one before)."""
-        held = {m.seq: m for m, _ in self.rows if m.session == session}
-        stored = [m for m in self.cache.metas(session) if m.seq not in held]
+        held = {m.seq: m for m, _ in self.rows if m.session == stream}
+        stored = [m for m in self.cache.metas(stream) if m.seq not in held]
         return sorted([*stored, *held.values()], key=lambda m: m.seq)
 
-    def payload(self, session: str, seq: int, pack: bool = False) -> bytes | None:
+    def payload(self, stream: str, seq: int, pack: bool = False) -> bytes | None:
         held = self.packs if pack else [([meta], payload) for meta, payload in self.rows]
         for frames, payload in held:
-            if frames[0].session == session and frames[0].seq == seq:
+            if frames[0].session == stream and frames[0].seq == seq:
                 return payload
-        return self.cache.payload(session, seq, pack)
+        return self.cache.payload(stream, seq, pack)
 
     def put_pack(self, frames: Sequence[CheckpointMeta], payload: bytes) -> bool:
         """Held back like ``put`` (the pack is written after the batch's rows, in its transaction)."""
         self.packs.append((list(frames), payload))
         return True
 
-    def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
-        self.cache.delete(session, seqs, packs)
+    def delete(self, stream: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:
+        self.cache.delete(stream, seqs, packs)
 
     def get_setting(self, key: str) -> str | None:
         return self.cache.get_setting(key)
@@ -158,7 +173,8 @@ class CheckpointProjection:
         if fold is not None and fold.state.seq == first_seq - 1:
             self._folds.move_to_end(stream)
             return fold
-        cp = checkpoints_of(self.store, stream, cache=self.buffer)
+        cp = checkpoints_of(self.store, stream, cache=self.buffer, interval=_interval_from_environment(),
+                            report=_log_notice)
         state = cp.state_at(first_seq - 1) if first_seq > 1 else State(session=stream)
         fold = self._folds[stream] = _SessionFold(state, cp)
         while len(self._folds) > self.max_sessions:

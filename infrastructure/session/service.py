@@ -46,7 +46,7 @@ from tapevm.domain import lineage
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.session import time_travel
 from tapevm.domain.addresses import parse_address, refuse_hidden_characters
-from tapevm.projections.checkpoints.projection import checkpoints_of
+from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.session.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import EventStore

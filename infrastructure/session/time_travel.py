@@ -21,7 +21,7 @@ from tapevm.domain.events import Event, SnapshotTaken, StateRestored
 from tapevm.domain.names import snapshot_name_problem
 from tapevm.domain.fold import fold_fields
 from tapevm.domain.state import State
-from tapevm.projections.checkpoints.projection import checkpoints_of
+from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.domain.ports import EventStore
 from tapevm.domain.delta import Delta, diff
 from tapevm.vm import world as w

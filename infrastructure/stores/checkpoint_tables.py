@@ -30,7 +30,6 @@ and carry on: a checkpoint is a cache, never a reason for a form to fail).
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
@@ -42,8 +41,9 @@ import xxhash
 
 from tapevm.domain.errors import StoreError
 from tapevm.infrastructure.logs import get_logger
-from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
+from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore, packed_metas
 from tapevm.infrastructure.stores.side_tables import qualified_name
+from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 
 TABLE = "tape_checkpoint_frames"
 PACKS = "tape_checkpoint_packs"
@@ -68,6 +68,9 @@ def register_version(version: str) -> None:
     _VERSION_NAMES[version_code(version)] = version
 
 
+register_version(PROJECTION_VERSION)  # the version this code writes reads back under its name
+
+
 def _digest_int(hex_digest: str) -> int:
     """A 64-bit digest in hex as the signed integer SQL stores."""
     return int.from_bytes(bytes.fromhex(hex_digest), "big", signed=True)
@@ -82,19 +85,6 @@ def _digest_hex(value: Any) -> str:
 def _version_name(code: Any) -> str:
     code = int(code)
     return _VERSION_NAMES.get(code, f"unknown #{code:08x}")
-
-
-def packed_metas(frames: Sequence[CheckpointMeta], payload_hash: str, size: int) -> list[CheckpointMeta]:
-    """The metas of P-frames stored as one pack of ``size`` bytes: each with the pack's hash and a share of
-    its size (by raw size; the shares add up to the pack's)."""
-    raw_total = sum(m.raw_size for m in frames) or 1
-    metas, shared = [], 0
-    for i, m in enumerate(frames):
-        share = size - shared if i == len(frames) - 1 else size * m.raw_size // raw_total
-        shared += share
-        metas.append(dataclasses.replace(m, payload_hash=payload_hash, stored_size=share, pack=frames[0].seq,
-                                         created_at=frames[0].created_at))
-    return metas
 
 
 def _unpack_metas(r: tuple[Any, ...]) -> list[CheckpointMeta]:
@@ -125,6 +115,8 @@ def _row(meta: CheckpointMeta, payload: bytes) -> tuple[Any, ...]:
 
 class SQLCheckpointStore(CheckpointStore):
     """Dialect-neutral SQL; subclasses provide ``_cursor``, the placeholder and the table names."""
+
+    pack_index_bytes = PACK_INDEX_BYTES
 
     ph = "?"
     blob_type = "BLOB"

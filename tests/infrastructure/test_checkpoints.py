@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from tapevm.domain.fold import fold_fields
 from tapevm.domain.state import State
 from tapevm.infrastructure.stores.checkpoint_tables import version_code
-from tapevm.projections.checkpoints.projection import PROJECTION_VERSION, Checkpoints
+from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
+from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.projections.state_codec import canonical_state_bytes, decode_state, encode_state
@@ -301,7 +302,7 @@ def _growing(i: int) -> str:
 
 @pytest.fixture
 def small_promotion(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapevm.projections.checkpoints import projection as checkpoints
+    from tapevm.projections.checkpoints import policy as checkpoints
     monkeypatch.setattr(checkpoints, "PROMOTE_MIN", 4)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tapevm.domain.errors import PositionMoved, UsageError
 from tapevm.infrastructure.followers.checkpoints import CheckpointProjection
-from tapevm.projections.checkpoints.projection import Checkpoints
+from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
 from tapevm.infrastructure.followers.catalog import follow, open_projection
 from tapevm.infrastructure.followers.runner import Follower
 from tapevm.infrastructure.stores.log_tail import LogTail

@@ -242,7 +242,7 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
     is still the hash of every event from 1 (``verify`` checks that from zero)."""
     from tapevm.domain.fold import fold_fields
     from tapevm.domain.state import State
-    from tapevm.projections.checkpoints.projection import checkpoints_of
+    from tapevm.infrastructure.session.checkpoints import checkpoints_of
     from tapevm.projections.state_codec import canonical_state_bytes
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
@@ -312,7 +312,7 @@ def test_the_next_merge_base_is_kept_in_the_state_not_found_by_reading_the_log(
     kind of checkpoint frame), so it reads the destination's checkpoint + tail, not its whole log."""
     from tapevm.domain.fold import fold_fields
     from tapevm.domain.state import State
-    from tapevm.projections.checkpoints.projection import checkpoints_of
+    from tapevm.infrastructure.session.checkpoints import checkpoints_of
 
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "4")
     with open_store(store_url) as store:

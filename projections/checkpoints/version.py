@@ -1,0 +1,14 @@
+"""The version stamped on every checkpoint: checkpoints of another version are never read.
+
+Bump it when the fold, the state codec or the frame layout changes; older checkpoints are then
+dropped when a session's are listed (a cache: they are written again from the log).  The
+checkpoint tables register it so that rows of it read back under its name.
+"""
+
+from __future__ import annotations
+
+# fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py;
+# frame-5: a fork's events hash starts at its fork point; fold-3/state-4: State.merged;
+# frame-6: the bindings a delta frame sets are columns (positions in the base's order, integers from a reference)
+# frame-7: those integers are Rice-coded
+PROJECTION_VERSION = "fold-3/state-4/frame-7"
