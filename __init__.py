@@ -57,8 +57,8 @@ _LAZY = {
     "lease_holder": "tapevm.infrastructure.stores.leases",
     # issue 5: replay, integrity, provenance, providers
     "replay": "tapevm.infrastructure.session.replay",
-    "verify_chain": "tapevm.infrastructure.stores.hash_chain",
-    "chain_head": "tapevm.infrastructure.stores.hash_chain",
+    "verify_chain": "tapevm.infrastructure.integrity",
+    "chain_head": "tapevm.infrastructure.integrity",
     "audit": "tapevm.projections.audit",
     "blame_binding": "tapevm.projections.provenance",
     "blame_fact": "tapevm.projections.provenance",

@@ -42,7 +42,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from tapevm.domain.content import BlobTable
 from tapevm.domain.errors import CorruptRecord, ReadOnlyQuery, StoreError, UsageError
 from tapevm.domain.state import add_blob_entries, fact_key
-from tapevm.infrastructure.stores.record_codec import RecordCodec
+from tapevm.infrastructure.stores.records.record_codec import RecordCodec
 from tapevm.infrastructure.stores.event_store import RecorderEventStore
 from tapevm.infrastructure.followers.leases import FileLease
 from tapevm.infrastructure.followers.runner import Applied, catch_up
@@ -50,10 +50,9 @@ from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
 from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.stores.registry import SessionRegistry
-from tapevm.infrastructure.stores.sqlite import TapeSQLiteDatastore
+from tapevm.infrastructure.stores.sqlite.recorder import TapeSQLiteDatastore
 from tapevm.infrastructure.stores.factory import tape_home
-from tapevm.infrastructure.stores.tracked_transaction import tracked_transaction
-from tapevm.infrastructure.stores.tracking import create_sqlite_tracking_table
+from tapevm.infrastructure.stores.sqlite.tracking import create_sqlite_tracking_table, tracked_transaction
 
 log = get_logger("tapevm.read_model")
 
@@ -385,7 +384,7 @@ class ReadModel:
         new_sessions = False
         with tracked_transaction(self.datastore, self.tracking, PROJECTION, after=after,
                                  to=records[-1].position) as cur:
-            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
+            c: sqlite3.Cursor = cur.sqlite_cursor  # the read model is a SQLite file on every backend
             applier = _Applier(c)
             handlers = applier.handlers
             rows: list[tuple[Any, ...]] = []
@@ -438,7 +437,7 @@ class ReadModel:
         """Names are not in the log (renames rewrite nothing), so they are copied from the registry."""
         names = SessionRegistry(self.store).names()
         with self.datastore.transaction(commit=True) as cur:
-            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
+            c: sqlite3.Cursor = cur.sqlite_cursor
             c.executemany("UPDATE sessions SET name=? WHERE stream=?", [(n, s) for s, n in names.items()])
 
     def close(self) -> None:

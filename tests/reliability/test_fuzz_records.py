@@ -25,7 +25,7 @@ import tapevm.projections.delta  # noqa: F401  (registers the fold of StateResto
 from tapevm.domain.errors import CorruptRecord, StoreError, TapeError
 from tapevm.domain.events import EVENT_TYPES, Defined, FormSubmitted, OutputWritten, RecordedEvent
 from tapevm.domain.state import _HANDLERS, State, fold_fields
-from tapevm.infrastructure.stores.record_codec import HEADER_SIZE, PLAIN, ZSTD, RecordCodec, _checksum, commit_topic
+from tapevm.infrastructure.stores.records.record_codec import HEADER_SIZE, PLAIN, ZSTD, RecordCodec, _checksum, commit_topic
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
 
