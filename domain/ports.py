@@ -12,8 +12,8 @@ sources by ``domain.lineage``, both over this port.
 
 The read path, in full (each reader checks what it decodes):
 
-* ``read``: :class:`RecordedEvent` models, for code that keeps events
-  (replay's comparison, export);
+* ``read`` (the one every store must implement): :class:`RecordedEvent`
+  models, for code that keeps events (replay's comparison, export);
 * ``read_decoded``: ``(seq, type, fields, cause, ms)`` without models, the fast
   path for scans (blame, the checkpoint follower);
 * ``read_fields``: its first three, the fast path for folding a state;
@@ -28,12 +28,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Self
 
 from tapevm.domain.events import Draft, RecordedEvent, event_of
 
 # (seq, type name, fields at the current schema version, cause, recorded_at in ms)
 DecodedEvent = tuple[int, str, dict[str, Any], int, int]
+_SEQ_TYPE_FIELDS = itemgetter(0, 1, 2)  # a DecodedEvent's (seq, type name, fields)
 # One stored commit record, undecoded: (its first event number, its topic, its bytes).
 RawRecord = tuple[int, str, bytes]
 
@@ -93,15 +95,17 @@ class EventStore(ABC):
     def read(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         """Events of ``stream`` with ``start <= seq <= stop``, in order, checked and decoded."""
 
-    @abstractmethod
-    def read_fields(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        """Like ``read`` but yields ``(seq, type name, fields)``: the fast path for folding."""
-
     def read_decoded(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
-        """Like ``read_fields`` plus each event's cause and time (ms): the fast path for scans that
-        explain events (blame).  Fields are as stored, not validated: check what you use."""
+        """Like ``read`` but yields ``(seq, type name, fields, cause, time in ms)`` without building models:
+        the fast path for scans that explain events (blame).  Fields are as stored, not validated: check
+        what you use.  This default derives them from ``read``; a store that keeps records decodes them
+        directly."""
         for r in self.read(stream, start, stop):
             yield r.seq, r.event.type_name, r.event.__dict__, r.cause, int(r.recorded_at * 1000)
+
+    def read_fields(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """``read_decoded``'s first three, ``(seq, type name, fields)``: the fast path for folding."""
+        return map(_SEQ_TYPE_FIELDS, self.read_decoded(stream, start, stop))
 
     def first_event(self, stream: str) -> tuple[int, str, dict[str, Any]] | None:
         """``(seq, type, fields)`` of the first event stored under ``stream``, or None.

@@ -80,6 +80,12 @@ class Settings:
         return parse_chain_key(self.chain_key)
 
 
+def tape_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Every ``TAPE_*`` variable and its value, by name (``tape`` refuses one that is not UTF-8)."""
+    env = os.environ if environ is None else environ
+    return sorted((name, value) for name, value in env.items() if name.startswith("TAPE_"))
+
+
 def tape_home(home: str | None, xdg_data_home: str | None) -> Path:
     """tapevm's own directory: ``$TAPE_HOME``, else ``$XDG_DATA_HOME/tapevm`` (``~/.local/share/tapevm``).
 

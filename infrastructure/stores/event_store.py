@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from operator import itemgetter
 from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
@@ -30,7 +29,6 @@ from tapevm.infrastructure.stores.records.record_codec import Linker, RecordCode
 from tapevm.infrastructure.stores.records.stream_head import HeadMismatch
 
 READ_PAGE = 20_000
-_SEQ_TYPE_FIELDS = itemgetter(0, 1, 2)  # a DecodedEvent as read_fields yields it
 
 
 class TapeRecorder(Protocol):
@@ -191,9 +189,6 @@ class RecorderEventStore(EventStore):
                     if start <= r.seq <= last:
                         yield r
                 expected = events[-1].seq + 1
-
-    def read_fields(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        return map(_SEQ_TYPE_FIELDS, self.read_decoded(stream, start, stop))
 
     def read_decoded(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
         decode = self.codec.decode_fields
