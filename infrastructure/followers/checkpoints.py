@@ -116,7 +116,8 @@ class CheckpointProjection:
         """The lease a following worker holds: where the checkpoints are (the store's file, or its schema)."""
         if not self.backend.advisory_locks:
             return FileLease(Path(f"{self.store.url_for_display}.follow-{self.tracking_name}.lock"))
-        return PostgresLease(self.backend.datastore, f"{self.backend.datastore.schema}:tapevm-follow:{self.tracking_name}")
+        datastore = self.backend.datastore
+        return PostgresLease(datastore, f"{datastore.schema}:tapevm-follow:{self.tracking_name}")
 
     def apply(self, records: Sequence[CommitRecord], after: int) -> Applied:
         """Fold ``records``, write the checkpoints that fell due, and move the position: one transaction."""
