@@ -88,7 +88,7 @@ _ALIASES = {
                  "lease_holder", "replay", "verify_chain", "audit", "blame_binding", "blame_fact", "blame_file")
 } | {
     "session_info": "tapevm.infrastructure.session_summaries",
-    "chain_head": "tapevm.infrastructure.stores.hash_chain",
+    "chain_head": "tapevm.infrastructure.integrity",
 }
 
 

@@ -43,7 +43,7 @@ def form_source(rep: int, size: int) -> str:
 
 def run_tapevm(path: Path, events: int, size: int, profile: str | None = None) -> dict[str, Any]:
     from tapevm.infrastructure.session.service import open_session
-    from tapevm.infrastructure.stores.sqlite import TapeSQLiteRecorder
+    from tapevm.infrastructure.stores.sqlite.recorder import TapeSQLiteRecorder
 
     s = open_session("append", store=str(path))
     try:

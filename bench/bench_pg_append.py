@@ -34,7 +34,7 @@ def form_source(rep: int, size: int) -> str:
 
 
 def run_tapevm(events: int, size: int, table_lock: bool = False) -> dict[str, Any]:
-    from tapevm.infrastructure.stores.postgres import TapePostgresRecorder
+    from tapevm.infrastructure.stores.postgres.recorder import TapePostgresRecorder
     from tapevm.infrastructure.session.service import open_session
 
     TapePostgresRecorder.table_lock = table_lock

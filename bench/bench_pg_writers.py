@@ -43,7 +43,7 @@ NOTIFY_MODES = [("lock-free, NOTIFY in transaction", False, "in_transaction"), (
 
 def writer(url: str, session: str, forms: int, size: int, mode: tuple[str, bool, str], barrier: Any,
            out: Any) -> None:
-    from tapevm.infrastructure.stores.postgres import TapePostgresRecorder
+    from tapevm.infrastructure.stores.postgres.recorder import TapePostgresRecorder
     from tapevm.infrastructure.session.service import open_session
 
     TapePostgresRecorder.table_lock, TapePostgresRecorder.notify = mode[1], mode[2]

@@ -18,7 +18,7 @@ import time
 
 import _common as C
 
-from tapevm.infrastructure.stores.hash_chain import verify_chain
+from tapevm.infrastructure.integrity import verify_chain
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
 
@@ -51,7 +51,7 @@ def main() -> None:
         with open_store(str(path)) as store:
             def read_only() -> float:
                 t = time.perf_counter()
-                n = sum(len(rows) for rows in store._rows("v", 1, None))  # type: ignore[attr-defined]
+                n = sum(len(rows) for rows in store.records("v"))
                 assert n > 0
                 return time.perf_counter() - t
 

@@ -6,7 +6,8 @@ import click
 
 from tapevm.cli.options import json_option, open_store_for, print_json, session_option
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.stores.hash_chain import chain_key_from_environment, verify_chain
+from tapevm.infrastructure.config import Settings
+from tapevm.infrastructure.integrity import verify_chain
 
 
 @click.command("verify")
@@ -24,7 +25,7 @@ def verify(ctx: click.Context, session_id: str, expected_head: str | None, as_js
                                                                     for c in expected_head)):
         raise UsageError("--head takes the 64 hex digits of a chain head")
     with open_store_for(ctx) as store:
-        report = verify_chain(store, session_id, chain_key_from_environment(), expected_head)
+        report = verify_chain(store, session_id, Settings.from_environment().chain_key_bytes(), expected_head)
     if as_json:
         print_json(report.as_json())
     elif report.ok:

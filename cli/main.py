@@ -20,6 +20,7 @@ from tapevm.cli import render
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.infrastructure import logs
+from tapevm.infrastructure.config import ENV_DURABILITY, ENV_STORE, tape_variables
 from tapevm.projections.checkpoints.policy import parse_interval
 
 NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
@@ -95,9 +96,9 @@ class TapeGroup(click.Group):
 
 
 @click.group(cls=TapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", envvar="TAPE_STORE", metavar="PATH|URL",
+@click.option("--store", envvar=ENV_STORE, metavar="PATH|URL",
               help="Event store: a SQLite file or postgresql://... URL [env TAPE_STORE; default $TAPE_HOME/store.db].")
-@click.option("--durability", type=click.Choice(["full", "fast"]), envvar="TAPE_DURABILITY", default="full",
+@click.option("--durability", type=click.Choice(["full", "fast"]), envvar=ENV_DURABILITY, default="full",
               show_default=True,
               help="SQLite commit durability: 'full' survives power loss; 'fast' may lose the last commits "
                    "on power loss (never corrupts) [env TAPE_DURABILITY].")
@@ -124,8 +125,8 @@ def _check_utf8(args: list[str]) -> None:
     for i, arg in enumerate(args, 1):
         if render.not_utf8(arg):
             raise UsageError(f"argument {i} ('{_shown(arg)}') is not valid UTF-8")
-    for name, value in sorted(os.environ.items()):
-        if name.startswith("TAPE_") and render.not_utf8(value):
+    for name, value in tape_variables():
+        if render.not_utf8(value):
             raise UsageError(f"environment variable {_shown(name)} is not valid UTF-8")
 
 

@@ -2,8 +2,25 @@
 
 One implementation (:class:`tapevm.infrastructure.stores.event_store.RecorderEventStore`)
 serves every backend by delegating to an eventsourcing application recorder;
-the backends differ only in how the recorder is built (``sqlite_backend``,
-``postgres_backend``).
+the backends differ only in how the recorder and the backend object are built
+(``stores.sqlite``, ``stores.postgres``).
+
+Every method that reads or writes takes a *stream* id (what records are stored
+under), never a user's session name: names resolve to streams in
+``infrastructure.stores.named_sessions``, and a fork is read through its
+sources by ``domain.lineage``, both over this port.
+
+The read path, in full (each reader checks what it decodes):
+
+* ``read`` (the one every store must implement): :class:`RecordedEvent`
+  models, for code that keeps events (replay's comparison, export);
+* ``read_decoded``: ``(seq, type, fields, cause, ms)`` without models, the fast
+  path for scans (blame, the checkpoint follower);
+* ``read_fields``: its first three, the fast path for folding a state;
+* ``first_event``: one indexed read, whether a stream is a fork;
+* ``last_seq`` and ``sessions``: heads without reading events;
+* ``records``, ``link_at`` and ``head_link``: the raw records and their chain
+  links, undecoded, for the integrity check and images (which carry a link).
 """
 
 from __future__ import annotations
@@ -12,17 +29,21 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Self
 
 from tapevm.domain.events import Draft, RecordedEvent, event_of
 
 # (seq, type name, fields at the current schema version, cause, recorded_at in ms)
 DecodedEvent = tuple[int, str, dict[str, Any], int, int]
+_SEQ_TYPE_FIELDS = itemgetter(0, 1, 2)  # a DecodedEvent's (seq, type name, fields)
+# One stored commit record, undecoded: (its first event number, its topic, its bytes).
+RawRecord = tuple[int, str, bytes]
 
 
 @dataclass(frozen=True, slots=True)
 class SessionHead:
-    """A session as the store sees it: its id, last event number and stored bytes."""
+    """A stream as the store sees it: its id (``session``), last event number and stored bytes."""
 
     session: str
     last_seq: int
@@ -30,10 +51,10 @@ class SessionHead:
 
 
 class EventStore(ABC):
-    """An append-only store of per-session event logs.
+    """An append-only store of per-stream event logs.
 
     Contracts: ``append`` is atomic (all of its events are stored or none);
-    event numbers in a session are 1-based and gapless; two appends at the same
+    event numbers in a stream are 1-based and gapless; two appends at the same
     event number never both succeed (the second raises ConflictError); reads
     see only committed appends.
     """
@@ -42,15 +63,15 @@ class EventStore(ABC):
 
     @abstractmethod
     def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
-        """Store ``events`` (one session, consecutive numbers after its head) atomically.
+        """Store ``events`` (one stream, consecutive numbers after its head) atomically.
 
         ``fork_start``: an EMPTY stream may begin at ``events[0].seq`` instead of 1
         (a fork's stream starts at its fork point + 1; its prefix is read from its source).
         """
 
-    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
+    def append_drafts(self, stream: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
                       *, fork_start: bool = False) -> None:
-        """Store ``drafts`` as events ``first..`` of ``session``, all with ``cause`` and ``recorded_at``.
+        """Store ``drafts`` as events ``first..`` of ``stream``, all with ``cause`` and ``recorded_at``.
 
         Same contract as ``append``; the session's write path uses it so that a
         form's events need not be models.  This default validates each draft
@@ -58,7 +79,7 @@ class EventStore(ABC):
         models, e.g. replay's, sees exactly what it always saw); the recorder
         store encodes the drafts directly.
         """
-        events = [RecordedEvent(session, first + i, cause, recorded_at, event_of(d)) for i, d in enumerate(drafts)]
+        events = [RecordedEvent(stream, first + i, cause, recorded_at, event_of(d)) for i, d in enumerate(drafts)]
         if fork_start:
             self.append(events, fork_start=True)
         else:
@@ -72,18 +93,20 @@ class EventStore(ABC):
         self.append([e for g in groups for e in g], fork_start=fork_start)
 
     @abstractmethod
-    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
-        """Events of ``session`` with ``start <= seq <= stop``, in order, checked and decoded."""
+    def read(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        """Events of ``stream`` with ``start <= seq <= stop``, in order, checked and decoded."""
 
-    @abstractmethod
-    def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        """Like ``read`` but yields ``(seq, type name, fields)``: the fast path for folding."""
-
-    def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
-        """Like ``read_fields`` plus each event's cause and time (ms): the fast path for scans that
-        explain events (blame).  Fields are as stored, not validated: check what you use."""
-        for r in self.read(session, start, stop):
+    def read_decoded(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
+        """Like ``read`` but yields ``(seq, type name, fields, cause, time in ms)`` without building models:
+        the fast path for scans that explain events (blame).  Fields are as stored, not validated: check
+        what you use.  This default derives them from ``read``; a store that keeps records decodes them
+        directly."""
+        for r in self.read(stream, start, stop):
             yield r.seq, r.event.type_name, r.event.__dict__, r.cause, int(r.recorded_at * 1000)
+
+    def read_fields(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """``read_decoded``'s first three, ``(seq, type name, fields)``: the fast path for folding."""
+        return map(_SEQ_TYPE_FIELDS, self.read_decoded(stream, start, stop))
 
     def first_event(self, stream: str) -> tuple[int, str, dict[str, Any]] | None:
         """``(seq, type, fields)`` of the first event stored under ``stream``, or None.
@@ -94,13 +117,30 @@ class EventStore(ABC):
         """
         return None
 
+    def records(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[list[RawRecord]]:
+        """Pages of the raw records holding events ``start..stop`` of ``stream``, in order, undecoded and
+        unchecked (the first may begin before ``start``): the integrity check reads these, trusting
+        nothing in them.  This default yields none: a store that keeps no records has none to check."""
+        return iter(())
+
+    def link_at(self, stream: str, seq: int) -> bytes | None:
+        """The chain link of ``stream``'s own record holding event ``seq`` (None: no such record, or one
+        written before the chain).  This default: None (a store that keeps no records)."""
+        return None
+
+    def head_link(self, stream: str) -> bytes | None:
+        """The chain link of ``stream``'s last record (None without one): what an image or backup carries
+        to prove it matches its source."""
+        head = self.last_seq(stream)
+        return self.link_at(stream, head) if head else None
+
     @abstractmethod
-    def last_seq(self, session: str) -> int:
-        """The head event number of ``session`` (0 when it has none)."""
+    def last_seq(self, stream: str) -> int:
+        """The head event number of ``stream`` (0 when it has none)."""
 
     @abstractmethod
     def sessions(self) -> list[SessionHead]:
-        """Every session with at least one event, by id."""
+        """Every stream with at least one event, by id."""
 
     @abstractmethod
     def close(self) -> None:

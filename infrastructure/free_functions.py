@@ -22,7 +22,8 @@ from tapevm.infrastructure.images import operations as images
 from tapevm.infrastructure.session import replay as replay_module
 from tapevm.infrastructure.session import service
 from tapevm.infrastructure.store import Store, events_of
-from tapevm.infrastructure.stores import hash_chain, leases
+from tapevm.infrastructure import integrity
+from tapevm.infrastructure.stores import leases
 from tapevm.infrastructure import provenance, session_summaries
 
 P = ParamSpec("P")
@@ -49,7 +50,7 @@ list_sessions = _store_first(session_summaries.list_sessions)
 collect_garbage = _store_first(housekeeping.collect_garbage)
 lease_holder = _store_first(leases.lease_holder)
 replay = _store_first(replay_module.replay)
-verify_chain = _store_first(hash_chain.verify_chain)
+verify_chain = _store_first(integrity.verify_chain)
 audit = _store_first(provenance.audit)
 blame_binding = _store_first(provenance.blame_binding)
 blame_fact = _store_first(provenance.blame_fact)

@@ -16,7 +16,7 @@ from typing import Any
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.followers.read_model import read_model_path, rebuild, sqlite_files
 from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
-from tapevm.infrastructure.stores.leases import LEASE_TABLE, _table, lease_holder
+from tapevm.infrastructure.stores.leases import LEASE_TABLE, lease_holder, lease_table
 from tapevm.infrastructure.stores.side_tables import SideTables
 from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 
@@ -45,7 +45,7 @@ def collect_garbage(store: EventStore) -> GcReport:
         report.items.append({"what": "read model (rebuilt by the next 'tape sql' or by a running 'tape follow')",
                              "path": str(model), "bytes": max(0, size - _size(model))})
     db = SideTables(store)
-    table = _table(db)
+    table = lease_table(db)
     stale = [r[0] for r in db.query(f"SELECT session FROM {table}") if lease_holder(store, r[0]) is None]
     for session in stale:
         db.execute(f"DELETE FROM {table} WHERE session = ? ", (session,))

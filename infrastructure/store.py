@@ -26,7 +26,7 @@ from tapevm.infrastructure.housekeeping import GcReport, collect_garbage
 from tapevm.infrastructure.session.replay import ReplayResult, replay
 from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.stores.factory import open_store as open_event_store
-from tapevm.infrastructure.stores.hash_chain import ChainReport, verify_chain
+from tapevm.infrastructure.integrity import ChainReport, verify_chain
 from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
 from tapevm.infrastructure.session_summaries import list_sessions, session_info
 from tapevm.projections.audit import AuditEntry

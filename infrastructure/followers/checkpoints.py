@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventsourcing.sqlite import SQLiteDatastore
-
 from tapevm.domain.errors import StoreError
 from tapevm.domain.fold import fold_fields
 from tapevm.domain.state import State
@@ -40,8 +38,7 @@ from tapevm.infrastructure.followers.leases import FileLease, FollowLease, Postg
 from tapevm.infrastructure.stores.log_tail import CommitRecord
 from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
-from tapevm.infrastructure.stores.tracked_transaction import tracked_transaction
-from tapevm.infrastructure.stores.tracking import open_tracking_recorder
+from tapevm.infrastructure.stores.backend import open_tracking_recorder, sql_backend
 from tapevm.projections.protocol import Applied
 
 log = get_logger("tapevm.checkpoint_follower")
@@ -123,7 +120,7 @@ class CheckpointProjection:
         self.cache = cache
         self.buffer = _Buffered(cache)
         self.tracking = open_tracking_recorder(self.store)
-        self.datastore = self.store.recorder.datastore  # type: ignore[attr-defined]
+        self.backend = sql_backend(self.store, "checkpoints")
         self.max_sessions = max_sessions
         self.tracking_name = tracking_name
         self._folds: OrderedDict[str, _SessionFold] = OrderedDict()
@@ -133,9 +130,10 @@ class CheckpointProjection:
 
     def follow_lease(self) -> FollowLease:
         """The lease a following worker holds: where the checkpoints are (the store's file, or its schema)."""
-        if isinstance(self.datastore, SQLiteDatastore):
+        if not self.backend.advisory_locks:
             return FileLease(Path(f"{self.store.url_for_display}.follow-{self.tracking_name}.lock"))
-        return PostgresLease(self.datastore, f"{self.datastore.schema}:tapevm-follow:{self.tracking_name}")
+        datastore = self.backend.datastore
+        return PostgresLease(datastore, f"{datastore.schema}:tapevm-follow:{self.tracking_name}")
 
     def apply(self, records: Sequence[CommitRecord], after: int) -> Applied:
         """Fold ``records``, write the checkpoints that fell due, and move the position: one transaction."""
@@ -151,8 +149,8 @@ class CheckpointProjection:
                 self._checkpoint_if_due(fold)
                 times.append(decoded[-1][4] / 1000.0)
                 events += len(decoded)
-            with tracked_transaction(self.datastore, self.tracking, self.tracking_name, after=after,
-                                     to=records[-1].position) as cursor:
+            with self.backend.tracked_transaction(self.tracking, self.tracking_name, after=after,
+                                                  to=records[-1].position) as cursor:
                 self.cache.insert_absent(cursor, self.buffer.rows)
                 for frames, payload in self.buffer.packs:
                     self.cache.insert_pack(cursor, frames, payload)

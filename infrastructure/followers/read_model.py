@@ -38,11 +38,10 @@ from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.event_store import RecorderEventStore
 from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.infrastructure.stores.log_tail import CommitRecord, LogTail
-from tapevm.infrastructure.stores.record_codec import RecordCodec
+from tapevm.infrastructure.stores.records.record_codec import RecordCodec
 from tapevm.infrastructure.stores.registry import SessionRegistry
-from tapevm.infrastructure.stores.sqlite import TapeSQLiteDatastore
-from tapevm.infrastructure.stores.tracked_transaction import tracked_transaction
-from tapevm.infrastructure.stores.tracking import create_sqlite_tracking_table
+from tapevm.infrastructure.stores.sqlite.recorder import TapeSQLiteDatastore
+from tapevm.infrastructure.stores.sqlite.tracking import create_sqlite_tracking_table, tracked_transaction
 from tapevm.projections.protocol import Applied
 from tapevm.projections.read_model.applier import ReadModelApplier
 from tapevm.projections.read_model.schema import SCHEMA, VERSION
@@ -176,7 +175,7 @@ class ReadModel:
         events = 0
         with tracked_transaction(self.datastore, self.tracking, PROJECTION, after=after,
                                  to=records[-1].position) as cur:
-            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur
+            c: sqlite3.Cursor = cur.sqlite_cursor  # the read model is a SQLite file on every backend
             applier = ReadModelApplier(c)
             for n in records:
                 decoded = codec.decode_fields(n.session, n.first_seq, n.topic, n.state)
@@ -193,7 +192,7 @@ class ReadModel:
         """Names are not in the log (renames rewrite nothing), so they are copied from the registry."""
         names = SessionRegistry(self.store).names()
         with self.datastore.transaction(commit=True) as cur:
-            c: sqlite3.Cursor = cur.sqlite_cursor if hasattr(cur, "sqlite_cursor") else cur  # type: ignore[assignment]
+            c: sqlite3.Cursor = cur.sqlite_cursor
             c.executemany("UPDATE sessions SET name=? WHERE stream=?",
                           [(name, stream) for stream, name in names.items()])
 

@@ -32,7 +32,6 @@ from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEven
 from tapevm.domain.fold import fold
 from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
-from tapevm.infrastructure.stores.hash_chain import link_at
 from tapevm.infrastructure.images.file_format import (
     FORMAT_VERSION,
     MAX_TIME,
@@ -42,7 +41,7 @@ from tapevm.infrastructure.images.file_format import (
     read_image,
     write_image,
 )
-from tapevm.infrastructure.stores.named_sessions import NamedSessions
+from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state

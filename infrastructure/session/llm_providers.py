@@ -12,7 +12,6 @@ a replay never calls a provider again.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from tapevm.domain.errors import EffectProviderError
+from tapevm.infrastructure.config import Settings
 
 # Environment variables of the HTTP provider and of provider selection.
 ENV_PROVIDER = "TAPE_LLM"            # "script:PATH", "echo" or "openai"
@@ -130,7 +130,7 @@ class OpenAICompatibleLLM:
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> OpenAICompatibleLLM:
-        env = os.environ if env is None else env
+        env = Settings.from_environment().llm if env is None else env
         base = env.get(ENV_BASE_URL)
         if not base:
             raise EffectProviderError(f"{ENV_PROVIDER}=openai needs {ENV_BASE_URL} (e.g. https://api.openai.com/v1)")
@@ -211,7 +211,7 @@ def parse_timeout(value: str | None) -> float:
 
 def llm_from_environment(env: Mapping[str, str] | None = None) -> LLMProvider | None:
     """The provider ``TAPE_LLM`` names, or None when it is unset (``ask`` then fails, catchably)."""
-    env = os.environ if env is None else env
+    env = Settings.from_environment().llm if env is None else env
     spec = env.get(ENV_PROVIDER, "")
     if not spec:
         return None

@@ -22,27 +22,26 @@ a 31-bit digest of its name (``version_code``; the names this code knows are reg
 (text digests and version), is dropped when this table is created: a checkpoint is a cache.
 
 One class serves both backends; the dialects differ only in placeholders,
-the blob column type and how a connection is borrowed, so each backend is a
-small subclass.  Every database error becomes a StoreError (the callers log
-and carry on: a checkpoint is a cache, never a reason for a form to fail).
+the blob column type, table names and how a cursor is borrowed, which the
+store's backend object says.  Every database error becomes a StoreError (the
+callers log and carry on: a checkpoint is a cache, never a reason for a form
+to fail).
 """
 
 from __future__ import annotations
 
 import bisect
-import sqlite3
 import struct
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
 import xxhash
 
 from tapevm.domain.errors import StoreError
-from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore, packed_metas
-from tapevm.infrastructure.stores.side_tables import qualified_name
+from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.stores.backend import Backend, backend_of
 from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 
 TABLE = "tape_checkpoint_frames"
@@ -114,45 +113,32 @@ def _row(meta: CheckpointMeta, payload: bytes) -> tuple[Any, ...]:
 
 
 class SQLCheckpointStore(CheckpointStore):
-    """Dialect-neutral SQL; subclasses provide ``_cursor``, the placeholder and the table names."""
+    """The checkpoint tables of one store, in SQL its backend object fits to its dialect."""
 
     pack_index_bytes = PACK_INDEX_BYTES
 
-    ph = "?"
-    blob_type = "BLOB"
-
-    def __init__(self, display: str) -> None:
+    def __init__(self, backend: Backend, display: str) -> None:
+        self.backend = backend
         self.display = display
+        self.ph = backend.placeholder
+        self.blob_type = backend.blob_type
         self._ready = False
 
-    # -- dialect hooks ----------------------------------------------------------------
-    @contextmanager
-    def _cursor(self, commit: bool) -> Iterator[Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-        yield
-
     def _table(self, name: str) -> str:
-        return name
-
-    def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in cursor.fetchall()]
+        return self.backend.table(name)
 
     # -- schema -------------------------------------------------------------------------
-    def _exists_sql(self) -> tuple[str, tuple[Any, ...]]:
-        names = ", ".join(f"'{name}'" for name in (TABLE, PACKS, SETTINGS))
-        return f"SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ({names})", ()
-
     def _ensure(self) -> None:
         if self._ready:
             return
-        sql, params = self._exists_sql()
+        sql, params = self.backend.tables_exist_sql((TABLE, PACKS, SETTINGS))
         # A read first: creating tables is a write transaction (an fsync) that most opens do not need.
         if int(self._run([sql], [params], fetch=True, ensure=False)[0][0]) == 3:
             self._ready = True
             return
         t, s = self._table(TABLE), self._table(SETTINGS)
         self._run(
-            [*self._ddl_lock(),
+            [*self.backend.ddl_lock(),
              (f"CREATE TABLE IF NOT EXISTS {t} (session TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
              f"base BIGINT NOT NULL, version BIGINT NOT NULL, events_hash BIGINT NOT NULL, "
              f"tip BIGINT NOT NULL, payload_hash BIGINT NOT NULL, raw_size BIGINT NOT NULL, "
@@ -172,10 +158,6 @@ class SQLCheckpointStore(CheckpointStore):
         """Create the tables if they are missing (a no-op read when they exist)."""
         self._ensure()
 
-    def _ddl_lock(self) -> list[str]:
-        """Statements that serialise creating the tables across processes (dialect-specific)."""
-        return []
-
     def _run(self, statements: list[str], params: Sequence[Sequence[Any]] = (), *, commit: bool = False,
              fetch: bool = False, ensure: bool = True) -> list[tuple[Any, ...]]:
         """Run ``statements`` in one transaction; the rows of the last (``fetch``)."""
@@ -187,11 +169,11 @@ class SQLCheckpointStore(CheckpointStore):
         if ensure:
             self._ensure()
         try:
-            with self._cursor(commit) as c:
+            with self.backend.cursor(commit) as c:
                 out: list[list[tuple[Any, ...]]] = []
                 for i, sql in enumerate(statements):
                     c.execute(sql, params[i] if i < len(params) else ())
-                    out.append(self._rows(c) if fetch else [])
+                    out.append(self.backend.rows(c) if fetch else [])
                 return out
         except StoreError:
             raise
@@ -322,80 +304,9 @@ class SQLCheckpointStore(CheckpointStore):
                   [(key,), (key, value)], commit=True)
 
 
-class SQLiteCheckpointStore(SQLCheckpointStore):
-    def _ddl_lock(self) -> list[str]:
-        return []  # BEGIN IMMEDIATE already serialises writers
-
-
-    def __init__(self, datastore: Any, display: str) -> None:
-        super().__init__(display)
-        self.datastore = datastore
-
-    @contextmanager
-    def _cursor(self, commit: bool) -> Iterator[Any]:
-        if not commit:
-            with self.datastore.transaction(commit=False) as c:
-                c.sqlite_cursor.row_factory = None
-                yield c
-            return
-        # A checkpoint is a cache (verified when read, rebuilt when missing), so writes to these
-        # tables (checkpoints, and the rare settings change) commit with synchronous=NORMAL: no
-        # fsync of their own.  In WAL mode that is still
-        # corruption-safe, and the next form's FULL commit syncs the WAL up to and including
-        # it (the WAL is written in order).  Event commits keep the pool's setting: the
-        # connection gets it back before it returns to the pool, or is closed.
-        with self.datastore.get_connection(commit=True) as conn:
-            raw = conn._sqlite_conn
-            raw.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with conn.transaction(commit=True) as c:
-                    c.sqlite_cursor.row_factory = None
-                    yield c
-            finally:
-                try:
-                    raw.execute(f"PRAGMA synchronous={self.datastore.pool.synchronous}")
-                except sqlite3.Error:
-                    conn.close()  # never hand a connection with a weaker setting back to the pool
-                    raise
-
-
-class PostgresCheckpointStore(SQLCheckpointStore):
-    ph = "%s"
-    blob_type = "BYTEA"
-
-    def __init__(self, datastore: Any, display: str) -> None:
-        super().__init__(display)
-        self.datastore = datastore
-
-    def _ddl_lock(self) -> list[str]:
-        from tapevm.infrastructure.stores.postgres import ddl_lock_sql
-
-        return [ddl_lock_sql(self.datastore.schema or "public")]
-
-    def _table(self, name: str) -> str:
-        return qualified_name(self.datastore.schema or "public", name)
-
-    def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
-        return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
-
-    def _exists_sql(self) -> tuple[str, tuple[Any, ...]]:
-        sql = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name IN (%s, %s, %s)"
-        return sql, (self.datastore.schema or "public", TABLE, PACKS, SETTINGS)
-
-    @contextmanager
-    def _cursor(self, commit: bool) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as c:
-            yield c
-
-
 def checkpoint_store_for(store: EventStore) -> CheckpointStore | None:
     """The checkpoint cache in the same database as ``store`` (None for a store without SQL)."""
-    recorder = getattr(store, "recorder", None)
-    datastore = getattr(recorder, "datastore", None)
-    if datastore is None:
+    backend = backend_of(store)
+    if backend is None:
         return None
-    from tapevm.infrastructure.stores.sqlite import TapeSQLiteDatastore
-
-    if isinstance(datastore, TapeSQLiteDatastore):
-        return SQLiteCheckpointStore(datastore, store.url_for_display)
-    return PostgresCheckpointStore(datastore, store.url_for_display)
+    return SQLCheckpointStore(backend, store.url_for_display)

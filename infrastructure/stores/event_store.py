@@ -1,57 +1,55 @@
 """The event store: session logs on top of an eventsourcing application recorder.
 
-Each session is one stream (``originator_id`` = session id).  An append is one
-commit record (see :mod:`tapevm.infrastructure.stores.record_codec`) inserted through the
-recorder's ``insert_events`` in one transaction, its ``originator_version``
-the number of its first event.  Reads page through the stream's records,
-starting at the record that holds the first wanted event, and check each
-record's checksum as they decode it.
+Each session is one stream (``originator_id`` = stream id).  An append is one
+commit record (see :mod:`tapevm.infrastructure.stores.records.record_codec`)
+inserted through the recorder's ``insert_events`` in one transaction, its
+``originator_version`` the number of its first event, its header chained to
+the record before (:mod:`~tapevm.infrastructure.stores.records.chain_link`).
+Reads page through the stream's records, starting at the record that holds
+the first wanted event, and check each record's checksum as they decode it.
+
+The store holds its database's backend object (``backend``, built by the
+factory), which tapevm's own tables and followers ask for the dialect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from operator import itemgetter
 from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
 from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, TapeError
 from tapevm.domain.events import Draft, RecordedEvent
-from tapevm.infrastructure.stores.record_codec import Linker, RecordCodec, record_link
-from tapevm.infrastructure.stores.hash_chain import GENESIS, chain_key_from_environment, compute_link
-from tapevm.domain.ports import DecodedEvent, EventStore, SessionHead
-from tapevm.infrastructure.stores.stream_head import HeadMismatch
+from tapevm.domain.ports import DecodedEvent, EventStore, RawRecord, SessionHead
+from tapevm.infrastructure.stores.backend import Backend
+from tapevm.infrastructure.stores.records.chain_link import GENESIS, compute_link
+from tapevm.infrastructure.stores.records.record_codec import Linker, RecordCodec, record_link
+from tapevm.infrastructure.stores.records.stream_head import HeadMismatch
 
 READ_PAGE = 20_000
-_SEQ_TYPE_FIELDS = itemgetter(0, 1, 2)  # a DecodedEvent as read_fields yields it
 
 
 class TapeRecorder(Protocol):
     """What the store needs of a backend's recorder beyond the library's interface."""
 
     def insert_events(self, stored_events: Sequence[Any], **kwargs: Any) -> Any: ...
-    def head(self, session: str) -> int: ...
+    def head(self, stream: str) -> int: ...
     def session_heads(self) -> list[tuple[str, int, int]]: ...
-    def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
-    def record_start(self, session: str, seq: int) -> int | None: ...
+    def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
+    def record_start(self, stream: str, seq: int) -> int | None: ...
 
 
-# The columns of the library's events table that tapevm reads and writes, on both backends (a
-# PostgreSQL table also has ``notification_id``, its global position; SQLite uses the rowid).
-EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
-
-
-def _not_contiguous(session: str, expected: int, first: int) -> CorruptRecord:
+def _not_contiguous(stream: str, expected: int, first: int) -> CorruptRecord:
     """The defect where one record does not begin right after the one before it (a record deleted,
     or an event number edited by hand): every reader stops there, as at a damaged record."""
     if first > expected:
         what = f"event {expected} is missing" if first == expected + 1 else f"events {expected}..{first - 1} are missing"
-        return CorruptRecord(f"session {session!r}: {what} from the store (a record was deleted or lost); "
-                             f"'tape verify -i {session}' reports the damage")
-    return CorruptRecord(f"session {session!r}: the record of events from {first} overlaps the one before it "
-                         f"(which ends at event {expected - 1}); 'tape verify -i {session}' reports the damage")
+        return CorruptRecord(f"session {stream!r}: {what} from the store (a record was deleted or lost); "
+                             f"'tape verify -i {stream}' reports the damage")
+    return CorruptRecord(f"session {stream!r}: the record of events from {first} overlaps the one before it "
+                         f"(which ends at event {expected - 1}); 'tape verify -i {stream}' reports the damage")
 
 
 def first_line(error: BaseException) -> str:
@@ -61,13 +59,21 @@ def first_line(error: BaseException) -> str:
 
 
 class RecorderEventStore(EventStore):
-    def __init__(self, recorder: TapeRecorder, url_for_display: str, closer: Any = None) -> None:
+    """The store over one recorder; ``backend`` is its database's (None: a bare recorder, no side tables).
+
+    ``chain_key``: the key the chain links are computed with (``TAPE_CHAIN_KEY``, read by the factory
+    from the settings once; None: plain links).
+    """
+
+    def __init__(self, recorder: TapeRecorder, url_for_display: str, closer: Any = None, *,
+                 backend: Backend | None = None, chain_key: bytes | None = None) -> None:
         self.recorder = recorder
+        self.backend = backend
         self.codec = RecordCodec()
         self.url_for_display = url_for_display
         self._closer = closer
-        # issue 5: hash chain (hash_chain.py): per session, (next event number, link of the last record)
-        self.chain_key = chain_key_from_environment()
+        self.chain_key = chain_key
+        # per stream, (next event number, link of the last record): an append needs no read
         self._links: dict[str, tuple[int, bytes]] = {}
 
     def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
@@ -78,27 +84,27 @@ class RecorderEventStore(EventStore):
         groups = [g for g in groups if g]
         if not groups:
             return
-        session = groups[0][0].session
+        stream = groups[0][0].session
         first = groups[0][0].seq
         events = [e for g in groups for e in g]
         for i, e in enumerate(events):
-            if e.session != session or e.seq != first + i:
+            if e.session != stream or e.seq != first + i:
                 raise ValueError("append takes consecutive events of one session")
-        self._insert(session, first, len(events),
+        self._insert(stream, first, len(events),
                      [partial(self.codec.encode, group) for group in groups], fork_start)
 
-    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
+    def append_drafts(self, stream: str, first: int, cause: int, recorded_at: float, drafts: Sequence[Draft],
                       *, fork_start: bool = False) -> None:
         if not drafts:
             return
-        self._insert(session, first, len(drafts),
-                     [lambda link: self.codec.encode_drafts(session, first, cause, recorded_at, drafts, link)],
+        self._insert(stream, first, len(drafts),
+                     [lambda link: self.codec.encode_drafts(stream, first, cause, recorded_at, drafts, link)],
                      fork_start)
 
-    def _insert(self, session: str, first: int, count: int, encoders: Sequence[Callable[[Linker], StoredEvent]],
+    def _insert(self, stream: str, first: int, count: int, encoders: Sequence[Callable[[Linker], StoredEvent]],
                 fork_start: bool) -> None:
         """Encode commit records (each chained to the one before) and insert them in one transaction."""
-        prev = self._prev_link(session, first)
+        prev = self._prev_link(stream, first)
         key = self.chain_key
         stored_records = []
         for encode in encoders:
@@ -111,21 +117,21 @@ class RecorderEventStore(EventStore):
         try:
             self.recorder.insert_events(stored_records, fork_start=fork_start)
         except HeadMismatch as e:
-            self._links.pop(session, None)
+            self._links.pop(stream, None)
             raise ConflictError(str(e)) from e
         except IntegrityError as e:
-            self._links.pop(session, None)
+            self._links.pop(stream, None)
             raise ConflictError(
-                f"session {session!r} already has an event {first}: another writer appended first; "
+                f"session {stream!r} already has an event {first}: another writer appended first; "
                 "reopen the session to continue from its new head"
             ) from e
         except TapeError:
-            self._links.pop(session, None)
+            self._links.pop(stream, None)
             raise
         except PersistenceError as e:
-            self._links.pop(session, None)
+            self._links.pop(stream, None)
             raise StoreError(f"could not write to {self.url_for_display}: {first_line(e)}") from e
-        self._links[session] = (first + count, prev)
+        self._links[stream] = (first + count, prev)
 
     def first_event(self, stream: str) -> tuple[int, str, dict[str, Any]] | None:
         """The first record's first event (one indexed read of one row)."""
@@ -136,38 +142,32 @@ class RecorderEventStore(EventStore):
         seq, type_name, fields, _, _ = self.codec.decode_fields(stream, version, topic, state)[0]
         return seq, type_name, fields
 
-    def _prev_link(self, session: str, first: int) -> bytes:
+    def _prev_link(self, stream: str, first: int) -> bytes:
         """The link of the record before event ``first`` (cached after each append; read once otherwise)."""
-        cached = self._links.get(session)
+        cached = self._links.get(stream)
         if cached is not None and cached[0] == first:
             return cached[1]
         if first == 1:
             return GENESIS
-        return self._link_at(session, first - 1) or GENESIS
+        return self.link_at(stream, first - 1) or GENESIS
 
-    def _link_at(self, session: str, seq: int) -> bytes | None:
-        for rows in self._rows(session, seq, seq):
+    def link_at(self, stream: str, seq: int) -> bytes | None:
+        for rows in self.records(stream, seq, seq):
             return record_link(rows[-1][2])
         return None
 
-    def head_link(self, session: str) -> bytes | None:
-        """The chain link of the session's last record (None without one)."""
-        head = self.last_seq(session)
-        return self._link_at(session, head) if head else None
-
-    def _rows(self, session: str, start: int, stop: int | None) -> Iterator[list[tuple[int, str, bytes]]]:
-        """Pages of the records holding events ``start..stop`` (the first may begin before ``start``)."""
+    def records(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[list[RawRecord]]:
         start = max(start, 1)
         if stop is not None and stop < start:
             return
         try:
-            first = self.recorder.record_start(session, start)
+            first = self.recorder.record_start(stream, start)
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
         after = (first if first is not None else start) - 1
         while stop is None or after < stop:
             try:
-                rows = self.recorder.select_rows(session, after, stop, READ_PAGE)
+                rows = self.recorder.select_rows(stream, after, stop, READ_PAGE)
             except PersistenceError as e:
                 raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
             if rows:
@@ -176,40 +176,37 @@ class RecorderEventStore(EventStore):
                 return
             after = rows[-1][0]
 
-    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+    def read(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         decode = self.codec.decode
         last = stop if stop is not None else float("inf")
         expected = 0
-        for rows in self._rows(session, start, stop):
+        for rows in self.records(stream, start, stop):
             for first, topic, state in rows:
-                events = decode(session, first, topic, state)  # (checks the record's own numbers first)
+                events = decode(stream, first, topic, state)  # (checks the record's own numbers first)
                 if events[0].seq != expected and expected:
-                    raise _not_contiguous(session, expected, events[0].seq)
+                    raise _not_contiguous(stream, expected, events[0].seq)
                 for r in events:
                     if start <= r.seq <= last:
                         yield r
                 expected = events[-1].seq + 1
 
-    def read_fields(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        return map(_SEQ_TYPE_FIELDS, self.read_decoded(session, start, stop))
-
-    def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
+    def read_decoded(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
         decode = self.codec.decode_fields
         last = stop if stop is not None else float("inf")
         expected = 0
-        for rows in self._rows(session, start, stop):
+        for rows in self.records(stream, start, stop):
             for first, topic, state in rows:
-                events = decode(session, first, topic, state)  # (checks the record's own numbers first)
+                events = decode(stream, first, topic, state)  # (checks the record's own numbers first)
                 if events[0][0] != expected and expected:
-                    raise _not_contiguous(session, expected, events[0][0])
+                    raise _not_contiguous(stream, expected, events[0][0])
                 for event in events:
                     if start <= event[0] <= last:
                         yield event
                 expected = events[-1][0] + 1
 
-    def last_seq(self, session: str) -> int:
+    def last_seq(self, stream: str) -> int:
         try:
-            return self.recorder.head(session)
+            return self.recorder.head(stream)
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
 

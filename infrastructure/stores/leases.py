@@ -14,7 +14,6 @@ stays the last line of defence underneath.
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import threading
@@ -24,16 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError, UsageError
-from tapevm.infrastructure.logs import get_logger
+from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.config import Settings
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.side_tables import SideTables
 
 log = get_logger("tapevm.lease")
 
 LEASE_TABLE = "tape_leases"
-DEFAULT_LEASE_TIMEOUT = 30.0
-MAX_LEASE_TIMEOUT = 86_400.0
 # Overrides for tests: None reads TAPE_LEASE_TIMEOUT when a lease is checked, and beats a quarter of it.
 LEASE_TIMEOUT: float | None = None
 HEARTBEAT: float | None = None
@@ -55,27 +53,13 @@ class LeaseHolder:
         return f"pid {self.pid} on {self.host} since {since}"
 
 
-def parse_lease_timeout(value: str | None) -> float:
-    """``TAPE_LEASE_TIMEOUT`` in seconds: the default when unset or empty, else a number from 1 to a day.
-
-    Anything else is a UsageError.  It is read when a lease is checked, not at import: a value that
-    is not a number failed every command with a traceback; 0 or less made every live writer's lease
-    look dead, so a second writer took it over; inf or nan broke the heartbeat thread.
-    """
-    if not value:
-        return DEFAULT_LEASE_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 1 <= seconds <= MAX_LEASE_TIMEOUT:  # (nan fails too)
-        raise UsageError(f"TAPE_LEASE_TIMEOUT={value!r}: give a number of seconds from 1 to {MAX_LEASE_TIMEOUT:,.0f}")
-    return seconds
-
-
 def lease_timeout() -> float:
-    """Seconds without a heartbeat after which a lease held from another host is taken over."""
-    return LEASE_TIMEOUT if LEASE_TIMEOUT is not None else parse_lease_timeout(os.environ.get("TAPE_LEASE_TIMEOUT"))
+    """Seconds without a heartbeat after which a lease held from another host is taken over.
+
+    ``TAPE_LEASE_TIMEOUT`` (see ``config.parse_lease_timeout``), read from the environment when a lease
+    is taken or checked: a bad value fails what uses leases, not every command.
+    """
+    return LEASE_TIMEOUT if LEASE_TIMEOUT is not None else Settings.from_environment().lease_timeout_seconds()
 
 
 # Lease times tapevm can write and show: from the epoch to the year 5138 (time.gmtime's range ends in 9999).
@@ -108,7 +92,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _table(db: SideTables) -> str:
+def lease_table(db: SideTables) -> str:
+    """The lease table's name on ``db``, the table created if missing."""
     table = db.table(LEASE_TABLE)
     db.execute(f"CREATE TABLE IF NOT EXISTS {table} (session TEXT PRIMARY KEY, pid BIGINT NOT NULL, "
                "host TEXT NOT NULL, since DOUBLE PRECISION NOT NULL, heartbeat DOUBLE PRECISION NOT NULL, "
@@ -120,7 +105,7 @@ def lease_holder(store: EventStore, stream: str) -> LeaseHolder | None:
     """The live holder of ``stream``'s lease, or None (a dead holder counts as none)."""
     timeout = lease_timeout()  # (a bad TAPE_LEASE_TIMEOUT is refused whether or not a row is there)
     db = SideTables(store)
-    rows = db.query(f"SELECT session, pid, host, since, heartbeat, token, {db.now} FROM {_table(db)} "
+    rows = db.query(f"SELECT session, pid, host, since, heartbeat, token, {db.now} FROM {lease_table(db)} "
                     "WHERE session = ?", (stream,))
     if not rows:
         return None
@@ -146,7 +131,7 @@ class WriterLease:
         self.timeout = lease_timeout()  # (refused before any row is read or written)
         self.heartbeat = HEARTBEAT if HEARTBEAT is not None else self.timeout / 4
         self.db = SideTables(store)
-        self.table = _table(self.db)
+        self.table = lease_table(self.db)
         self.stream = stream
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()

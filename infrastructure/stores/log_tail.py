@@ -15,11 +15,11 @@ What a position is underneath (followers need not care):
   no table lock), so notification ids do NOT commit in order and "after
   notification id P" could skip a row forever.  The log is read by writing
   transaction instead, through a visibility fence: a position is
-  ``postgres_log.XID_POSITION_BASE`` + the id of the last transaction applied
+  ``postgres.log.XID_POSITION_BASE`` + the id of the last transaction applied
   (rows written before the column existed keep their notification id), a page
   holds whole transactions whose id is below every still-running transaction,
   and a record carries its transaction's position only on the transaction's
-  last row (tapevm writes one row per transaction; see ``postgres_log.py``).
+  last row (tapevm writes one row per transaction; see ``postgres/log.py``).
   A PostgreSQL follower lags behind by at most the oldest write transaction
   running on the server.
 
@@ -28,48 +28,29 @@ NOTIFYs after every commit (so a commit wakes the follower at once, with a
 slow poll as a safety net; while the fence holds committed rows back, it looks
 again after a few milliseconds; NOTIFY channels are database-wide, so stores
 in other schemas of the same database cause harmless extra reads); SQLite has
-no notifications across processes, so it polls.
+no notifications across processes, so it polls.  The store's backend object
+hands out the reader that knows which (``Backend.log_reader``).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
 from tapevm.domain.errors import StoreError, UsageError
-from tapevm.domain.events import RecordedEvent
-from tapevm.infrastructure.stores.record_codec import RecordCodec
-from tapevm.infrastructure.stores.event_store import RecorderEventStore, first_line
 from tapevm.infrastructure.logs import get_logger
-
-if TYPE_CHECKING:
-    from tapevm.infrastructure.stores.postgres_log import PostgresLogReader
+from tapevm.infrastructure.stores.backend import LogReader, Wait, sql_backend
+from tapevm.infrastructure.stores.event_store import RecorderEventStore, first_line
+from tapevm.infrastructure.stores.records.commit_record import CommitRecord
 
 log = get_logger("tapevm.log_tail")
 
 PAGE = 500
 # While the fence holds committed rows back, look again after this long (seconds), doubling up to the poll interval.
 HELD_RETRY = 0.005
-
-
-@dataclass(frozen=True, slots=True)
-class CommitRecord:
-    """One stored commit (a form, a session action) at its place in the global log."""
-
-    position: int
-    session: str
-    first_seq: int
-    topic: str
-    state: bytes
-
-    def events(self, codec: RecordCodec) -> list[RecordedEvent]:
-        """The commit's events, checked and decoded (CorruptRecord on a damaged record)."""
-        return codec.decode(self.session, self.first_seq, self.topic, self.state)
 
 
 # The shortest wait between two looks at the log: below it a follower polls in a busy loop (one core
@@ -90,21 +71,14 @@ class LogTail:
             raise UsageError(f"a poll interval of {poll_interval!r} s is too short: give at least "
                              f"{MIN_POLL_INTERVAL} s (shorter polls the store in a busy loop)")
         self.store = store
-        self.recorder = cast(Any, store.recorder)  # the library's recorder, with its datastore and table
         self.codec = store.codec
         self.page = page
-        self.listens = hasattr(self.recorder, "channel_name")  # the library's PostgreSQL recorder
+        try:
+            self.reader: LogReader = sql_backend(store, "a global log").log_reader()
+        except PersistenceError as e:  # (PostgreSQL checks its transaction-id horizon first)
+            raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
+        self.listens = self.reader.listens
         self.poll_interval = poll_interval if poll_interval is not None else (2.0 if self.listens else 0.05)
-        self._pg: PostgresLogReader | None = None
-        if self.listens:
-            # imported here: psycopg takes ~0.15 s to import, which every `tape` command on SQLite would pay
-            from tapevm.infrastructure.stores.postgres_log import PostgresLogReader
-
-            self._pg = PostgresLogReader(self.recorder.datastore, self.recorder.events_table_name)
-            try:
-                self._pg.check_xid_horizon()  # positions are this server's transaction ids
-            except PersistenceError as e:
-                raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
 
     def read_after(self, position: int, limit: int | None = None) -> list[CommitRecord]:
         """Up to ``limit`` records with a position above ``position``, in order (never waits).
@@ -117,13 +91,9 @@ class LogTail:
     def _read(self, position: int, limit: int) -> tuple[list[CommitRecord], bool]:
         """The records, and whether committed ones wait behind PostgreSQL's fence."""
         try:
-            if self._pg is not None:
-                rows, held = self._pg.read_after(position, limit)
-                return [CommitRecord(r.position, r.session, r.first_seq, r.topic, r.state) for r in rows], held
-            notes = self.recorder.select_notifications(start=position, limit=limit, inclusive_of_start=False)
+            return self.reader.read_after(position, limit)
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
-        return [CommitRecord(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in notes], False
 
     def last_position(self) -> int:
         """The position of the newest committed record (0 for an empty store): how far a follower could be.
@@ -132,9 +102,7 @@ class LogTail:
         still running.
         """
         try:
-            if self._pg is not None:
-                return self._pg.last_position()
-            return int(self.recorder.max_notification_id() or 0)
+            return self.reader.last_position()
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.store.url_for_display}: {first_line(e)}") from e
 
@@ -184,57 +152,23 @@ class LogTail:
 
     # -- waiting -----------------------------------------------------------------------
     def _waiter(self) -> Any:
-        if self.listens:
-            return _Listener(self.recorder)
-        return _Poller()
+        return _Waiting(self.reader)
 
 
-class _Poller:
-    def __enter__(self) -> Any:
-        return self.wait
+class _Waiting:
+    """The reader's waiter, its failure to start (PostgreSQL: no connection to LISTEN on) one line."""
 
-    def __exit__(self, *exc: object) -> None:
-        pass
+    def __init__(self, reader: LogReader) -> None:
+        self.context = reader.waiter()
 
-    @staticmethod
-    def wait(seconds: float, stop: threading.Event) -> None:
-        stop.wait(seconds)
-
-
-class _Listener:
-    """A dedicated connection LISTENing on the recorder's channel (tapevm's recorder NOTIFYs after every commit)."""
-
-    def __init__(self, recorder: Any) -> None:
-        self.recorder = recorder
-        self._cm: Any = None
-        self.conn: Any = None
-
-    def __enter__(self) -> Any:
-        from psycopg.sql import SQL, Identifier
-
+    def __enter__(self) -> Wait:
         try:
-            self._cm = self.recorder.datastore.get_connection()
-            self.conn = self._cm.__enter__()
-            self.conn.execute(SQL("LISTEN {0}").format(Identifier(self.recorder.channel_name)))
+            return self.context.__enter__()
         except PersistenceError as e:
             raise StoreError(f"could not listen for new commits: {first_line(e)}") from e
-        return self.wait
 
     def __exit__(self, *exc: object) -> None:
-        if self._cm is not None:
-            try:
-                from psycopg.sql import SQL
+        self.context.__exit__(None, None, None)
 
-                self.conn.execute(SQL("UNLISTEN *"))
-            finally:
-                self._cm.__exit__(None, None, None)
 
-    def wait(self, seconds: float, stop: threading.Event) -> None:
-        # notifies() returns after one notification or the timeout; wake up at least every 0.2 s to check stop
-        deadline = time.monotonic() + seconds
-        while not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            for _ in self.conn.notifies(timeout=min(left, 0.2), stop_after=1):
-                return
+__all__ = ["MIN_POLL_INTERVAL", "CommitRecord", "LogTail"]

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tapevm.domain.events import RecordedEvent
-from tapevm.domain.lineage import read, read_decoded, read_fields
-from tapevm.domain.ports import DecodedEvent, EventStore
+from tapevm.domain.lineage import lineage, read, read_decoded, read_fields
+from tapevm.domain.ports import DecodedEvent, EventStore, RawRecord
 from tapevm.infrastructure.stores.registry import resolve_stream
 
 
@@ -42,28 +42,41 @@ class NamedSessions(EventStore):
     def first_event(self, stream: str) -> tuple[int, str, dict[str, Any]] | None:
         return self.raw.first_event(stream)
 
-    def read(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
-        return read(self.raw, self.stream_of(session), start, stop)
+    # Reads take a session NAME (the port's parameter is a stream; a name is resolved to one first).
+    def read(self, name: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
+        return read(self.raw, self.stream_of(name), start, stop)
 
-    def read_fields(self, session: str, start: int = 1, stop: int | None = None
+    def read_fields(self, name: str, start: int = 1, stop: int | None = None
                     ) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        return read_fields(self.raw, self.stream_of(session), start, stop)
+        return read_fields(self.raw, self.stream_of(name), start, stop)
 
-    def read_decoded(self, session: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
-        return read_decoded(self.raw, self.stream_of(session), start, stop)
+    def read_decoded(self, name: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
+        return read_decoded(self.raw, self.stream_of(name), start, stop)
 
-    def last_seq(self, session: str) -> int:
-        return self.raw.last_seq(self.stream_of(session))
+    def last_seq(self, name: str) -> int:
+        return self.raw.last_seq(self.stream_of(name))
 
-    def head_link(self, session: str) -> bytes | None:
-        return self.raw.head_link(self.stream_of(session))  # type: ignore[attr-defined,no-any-return]
+    def records(self, name: str, start: int = 1, stop: int | None = None) -> Iterator[list[RawRecord]]:
+        """The raw records of the name's own stream (a fork's inherited ones are its source's)."""
+        return self.raw.records(self.stream_of(name), start, stop)
 
+    def link_at(self, name: str, seq: int) -> bytes | None:
+        """The chain link of the record that holds event ``seq`` of the session, through its forks."""
+        for segment in lineage(self.raw, self.stream_of(name)):
+            if segment.first <= seq and (segment.last is None or seq <= segment.last):
+                return self.raw.link_at(segment.stream, seq)
+        return None
+
+    def head_link(self, name: str) -> bytes | None:
+        return self.raw.head_link(self.stream_of(name))
+
+    # Writes name streams already.
     def append(self, events: Any, *, fork_start: bool = False) -> None:
         self.raw.append(events, fork_start=fork_start)
 
-    def append_drafts(self, session: str, first: int, cause: int, recorded_at: float, drafts: Any,
+    def append_drafts(self, stream: str, first: int, cause: int, recorded_at: float, drafts: Any,
                       *, fork_start: bool = False) -> None:
-        self.raw.append_drafts(session, first, cause, recorded_at, drafts, fork_start=fork_start)
+        self.raw.append_drafts(stream, first, cause, recorded_at, drafts, fork_start=fork_start)
 
     def append_records(self, groups: Any, *, fork_start: bool = False) -> None:
         self.raw.append_records(groups, fork_start=fork_start)
@@ -81,3 +94,12 @@ class NamedSessions(EventStore):
 def raw_store(store: EventStore) -> EventStore:
     """The underlying store of a :class:`NamedSessions` view (or the store itself)."""
     return store.raw if isinstance(store, NamedSessions) else store
+
+
+def link_at(store: EventStore, name: str, seq: int) -> str | None:
+    """The chain link (hex) of the record that holds event ``seq`` of the session ``name`` (through forks).
+
+    Images carry it, so an image can be checked against the log it came from.
+    """
+    link = NamedSessions.of(store).link_at(name, seq)
+    return link.hex() if link else None

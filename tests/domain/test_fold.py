@@ -106,7 +106,7 @@ def test_newer_version_and_unknown_type_are_refused() -> None:
 def test_old_record_is_upcast_when_read() -> None:
     import orjson
 
-    from tapevm.infrastructure.stores.record_codec import RecordCodec, _checksum, commit_topic
+    from tapevm.infrastructure.stores.records.record_codec import RecordCodec, _checksum, commit_topic
 
     codec = RecordCodec()
     stored = codec.encode([rec(1, _Greeting(message="x", loud=True))])

@@ -159,7 +159,7 @@ def test_truncated_record_foreign_topic_and_unknown_type(sqlite_path: str) -> No
     # a record that names an event type this tapevm does not know
     import orjson
 
-    from tapevm.infrastructure.stores.record_codec import _checksum, commit_topic
+    from tapevm.infrastructure.stores.records.record_codec import _checksum, commit_topic
 
     body = orjson.dumps({"c": 3, "t": 0, "e": [["FromTheFuture", 1, {}]]})
     forged = bytes((0,)) + _checksum("s", 3, commit_topic(1), body).to_bytes(8, "big") + body
@@ -206,7 +206,7 @@ def test_form_submitted_fields_survive(store_url: str) -> None:
 def test_an_event_number_or_count_edited_by_hand_is_a_corrupt_record(sqlite_path: str, edit: str) -> None:
     # text in the event number column, or a number whose record ends past 2**63-1: reads failed with a
     # TypeError (first + count) and heads with an OverflowError when handed back to SQLite
-    from tapevm.infrastructure.stores.hash_chain import verify_chain
+    from tapevm.infrastructure.integrity import verify_chain
 
     with open_store(sqlite_path) as store:
         _append_commits(store, "s", 1, 3)

@@ -334,7 +334,7 @@ def test_damaged_columns_fail_at_load_never_at_first_read(tmp_path: Path) -> Non
 
 def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path: Path, store_url: str) -> None:
     """One transaction, two chained records (both backends): opening reads its small first record."""
-    from tapevm.infrastructure.stores.hash_chain import verify_chain
+    from tapevm.infrastructure.integrity import verify_chain
     from tapevm.infrastructure.stores.named_sessions import raw_store
 
     with open_session("src", str(tmp_path / "src.db")) as s:
@@ -377,7 +377,7 @@ def test_bindings_of_a_loaded_session_are_decoded_on_first_use(tmp_path: Path) -
 def test_opening_a_loaded_session_decodes_the_image_record_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fold at opening knows the head event is ImageLoaded: no second read of that (large) record
     to look for an unfinished form."""
-    from tapevm.infrastructure.stores import record_codec as codec
+    from tapevm.infrastructure.stores.records import record_codec as codec
     with open_session("src", str(tmp_path / "src.db")) as s:
         s.run(SESSION_OF_EVERY_KIND.replace("LONG", "short"))
         image_ops.save_image(s, tmp_path / "a.img")

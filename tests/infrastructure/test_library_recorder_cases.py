@@ -29,14 +29,14 @@ from eventsourcing.tests.persistence import (
     TrackingRecorderTestCase,
 )
 
-from tapevm.infrastructure.stores.postgres import (
+from tapevm.infrastructure.stores.postgres.recorder import (
     EVENTS_TABLE,
     TapePostgresProcessRecorder,
     create_tables,
     open_postgres_recorder,
 )
-from tapevm.infrastructure.stores.sqlite import TapeSQLiteDatastore, TapeSQLiteRecorder
-from tapevm.infrastructure.stores.tracking import TapeSQLiteProcessRecorder
+from tapevm.infrastructure.stores.sqlite.recorder import TapeSQLiteDatastore, TapeSQLiteRecorder
+from tapevm.infrastructure.stores.sqlite.tracking import TapeSQLiteProcessRecorder
 
 
 def _join_stray_threads() -> None:

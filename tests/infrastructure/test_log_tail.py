@@ -82,7 +82,7 @@ def test_tracking_recorder_on_the_store_database(store_url: str) -> None:
     """Followers record their position next to the log, in the store's own database."""
     from eventsourcing.persistence import Tracking
 
-    from tapevm.infrastructure.stores.tracking import open_tracking_recorder
+    from tapevm.infrastructure.stores.backend import open_tracking_recorder
 
     with open_store(store_url) as store:
         open_session("a", store).eval("(define x 1)")

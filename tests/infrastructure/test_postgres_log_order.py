@@ -19,8 +19,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from tapevm.infrastructure.stores.log_tail import LogTail
-from tapevm.infrastructure.stores.postgres import EVENTS_TABLE, open_postgres_recorder
-from tapevm.infrastructure.stores.postgres_log import XID_POSITION_BASE
+from tapevm.infrastructure.stores.postgres.recorder import EVENTS_TABLE, open_postgres_recorder
+from tapevm.infrastructure.stores.postgres.log import XID_POSITION_BASE
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
 
@@ -195,7 +195,7 @@ def test_rows_from_before_the_column_keep_their_positions(pg: tuple[str, str]) -
 
     from eventsourcing.postgres import PostgresDatastore
 
-    from tapevm.infrastructure.stores.postgres import create_tables
+    from tapevm.infrastructure.stores.postgres.recorder import create_tables
 
     parts = urlsplit(base)
     legacy_store = PostgresDatastore(

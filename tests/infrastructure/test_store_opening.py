@@ -66,7 +66,7 @@ def test_an_option_given_twice_is_refused() -> None:
 
 
 def test_qualified_names_quote_each_part_as_postgresql_reads_it() -> None:
-    from tapevm.infrastructure.stores.side_tables import qualified_name
+    from tapevm.infrastructure.stores.postgres.identifiers import qualified_name
 
     assert qualified_name("tenant_1", "tape_leases") == '"tenant_1"."tape_leases"'
     assert qualified_name('x"; DROP TABLE y; --', "t") == '"x""; DROP TABLE y; --"."t"'

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.stores.record_codec import LINKED, record_link
-from tapevm.infrastructure.stores.hash_chain import chain_head, compute_link, verify_chain
+from tapevm.infrastructure.stores.records.record_codec import LINKED, record_link
+from tapevm.infrastructure.integrity import chain_head, verify_chain
+from tapevm.infrastructure.stores.records.chain_link import compute_link
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
 

@@ -57,7 +57,7 @@ def test_catch_up_is_incremental_and_survives_a_crash(store_url: str, monkeypatc
         with open_session("a", store) as s:
             s.eval("(define w 1)")
         # a crash in the middle of a page: nothing of that page is kept, the position does not move
-        from tapevm.infrastructure.stores import tracked_transaction as tt
+        from tapevm.infrastructure.stores.sqlite import tracking as tt
         original = tt.Tracking
 
         def boom(*args):  # the crash comes after the page's rows were written, before it commits

@@ -15,7 +15,7 @@ Row layout::
                                     bit 7 (0x80) = a chain link follows the checksum;
                                     bit 6 (0x40) = the link is keyed (TAPE_CHAIN_KEY)
                         bytes 1-8   xxh3-64 (big-endian) of  stream \\0 first \\0 topic \\0 body
-                        [bytes 9-40 the hash-chain link, when bit 7 is set: see hash_chain.py]
+                        [bytes 9-40 the hash-chain link, when bit 7 is set: see chain_link.py]
                         then        body
 
     body = {"c": cause, "t": recorded_at_ms, "e": [[type name, schema version, {fields}], ...]}
@@ -41,14 +41,14 @@ from eventsourcing.persistence import StoredEvent
 
 from tapevm.domain.errors import CorruptRecord, TapeError
 from tapevm.domain.events import Draft, Event, RecordedEvent, draft_of
+from tapevm.domain.ports import DecodedEvent
 from tapevm.domain.state import paused_gc
 from tapevm.domain.upcasting import event_class, upcast
-from tapevm.domain.ports import DecodedEvent
 
 PLAIN = 0
 ZSTD = 1
 HEADER_SIZE = 9
-# issue 5: the tamper-evident hash chain (infrastructure/stores/hash_chain.py) lives in the header.
+# The tamper-evident hash chain (chain_link.py) lives in the header.
 LINKED = 0x80          # flags bit: a 32-byte chain link follows the checksum
 KEYED = 0x40           # flags bit: the link is a keyed BLAKE2b (needs TAPE_CHAIN_KEY to check)
 LINK_SIZE = 32
@@ -117,7 +117,7 @@ class RecordCodec:
         """One commit record for ``events`` (consecutive events of one stream).
 
         ``link(stream, first, topic, body)`` returns the record's chain link and
-        whether it is keyed (see hash_chain.py); without it the record has none.
+        whether it is keyed (see chain_link.py); without it the record has none.
         """
         first = events[0]
         body: dict[str, Any] = {"e": [draft_of(r.event) for r in events]}

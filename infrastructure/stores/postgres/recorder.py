@@ -5,8 +5,8 @@ write path: a head check inside the insert transaction, and no table lock, so
 writers on different sessions commit concurrently (the library's
 ``LOCK TABLE ... IN EXCLUSIVE MODE`` serialised every commit, WAL flush
 included).  Followers keep reading the global log in commit order through the
-transaction-id column and visibility fence of ``postgres_log.py``.  Each row
-is a commit record (see ``codec.py``); the primary key (session, first event
+transaction-id column and visibility fence of ``log.py``.  Each row
+is a commit record (see ``records/record_codec.py``); the primary key (session, first event
 number) stops two writers at the same head, the head check any other stale writer.
 """
 
@@ -32,14 +32,13 @@ from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool import PoolTimeout
 
 from tapevm.domain.errors import StoreError, UsageError
-from tapevm.infrastructure.stores.event_store import EVENT_COLUMNS
 from tapevm.infrastructure.logs import get_logger
-from tapevm.infrastructure.stores.postgres_log import ensure_xid_column
-from tapevm.infrastructure.stores.stream_head import HeadMismatch, check_head, head_of
+from tapevm.infrastructure.stores.postgres.log import ensure_xid_column
+from tapevm.infrastructure.stores.records.events_table import EVENT_COLUMNS, EVENTS_TABLE
+from tapevm.infrastructure.stores.records.stream_head import HeadMismatch, check_head, head_of
 
 log = get_logger("tapevm.postgres")
 
-EVENTS_TABLE = "stored_events"
 # ?schema=NAME: one tapevm store per schema, so several share a database;
 # pool_size (connections kept open, default 2) and max_overflow (extra ones under
 # load, default 4); connect_timeout in seconds (default 5).
@@ -53,7 +52,7 @@ URL_NUMBERS: dict[str, tuple[float, float]] = {"pool_size": (1, 100), "max_overf
 
 
 class TapePostgresRecorder(PostgresApplicationRecorder):
-    """The library's recorder, writing without its table lock (see ``postgres_log.py``).
+    """The library's recorder, writing without its table lock (see ``log.py``).
 
     A commit record (one row, no tracking) is ONE statement in its own
     implicit transaction: the head check and the insert together
@@ -178,7 +177,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
     def _table(self) -> Any:
         return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
-    def head(self, session: str) -> int:
+    def head(self, stream: str) -> int:
         """The last event number: the last commit record's first number + its event count - 1."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
@@ -186,18 +185,18 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                     "SELECT originator_version AS v, topic AS t FROM {} WHERE originator_id = %s "
                     "ORDER BY originator_version DESC LIMIT 1"
                 ).format(self._table()),
-                (session,),
+                (stream,),
             )
             row = curs.fetchone()
             return head_of(row["v"], row["t"]) if row else 0
 
-    def record_start(self, session: str, seq: int) -> int | None:
+    def record_start(self, stream: str, seq: int) -> int | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
                 SQL(
                     "SELECT MAX(originator_version) AS v FROM {} WHERE originator_id = %s AND originator_version <= %s"
                 ).format(self._table()),
-                (session, seq),
+                (stream, seq),
             )
             row = curs.fetchone()
             return None if row is None or row["v"] is None else int(row["v"])
@@ -214,12 +213,12 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             )
             return [(r["s"], head_of(r["v"], r["t"]), int(r["b"] or 0)) for r in curs.fetchall()]
 
-    def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
+    def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         query = SQL(
             "SELECT originator_version AS v, topic AS t, state AS s FROM {} "
             "WHERE originator_id = %s AND originator_version > %s"
         ).format(self._table())
-        params: list[Any] = [session, gt]
+        params: list[Any] = [stream, gt]
         if lte is not None:
             query += SQL(" AND originator_version <= %s")
             params.append(lte)

@@ -10,7 +10,7 @@ What we change in the library's ``SQLiteApplicationRecorder`` and why:
   queue on SQLite's lock instead of failing on a read-to-write upgrade.
 * inside that transaction the session's head is checked, so event numbers
   stay gapless and a stale writer gets a ConflictError, not a silent gap.
-  A row is a commit record (see ``codec.py``): its version is its first
+  A row is a commit record (see ``records/record_codec.py``): its version is its first
   event's number and its topic says how many events it holds, so the head is
   ``version + count - 1`` of the last row, read from the primary-key index.
 * rows go in with one ``executemany`` (the library inserts row by row to
@@ -37,10 +37,20 @@ from eventsourcing.sqlite import (
 )
 
 from tapevm.domain.errors import CorruptRecord, StoreError
-from tapevm.infrastructure.stores.stream_head import check_head, head_of
+from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE
+from tapevm.infrastructure.stores.records.stream_head import check_head, head_of
 
-EVENTS_TABLE = "stored_events"
 SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
+
+
+def raw_connection(conn: SQLiteConnection) -> sqlite3.Connection:
+    """The sqlite3 connection inside the library's connection wrapper.
+
+    The library keeps it as ``_sqlite_conn`` and offers no public accessor;
+    tapevm needs it for what the wrapper does not pass on (PRAGMAs,
+    ``in_transaction``).  The SQLite room reaches it here and nowhere else.
+    """
+    return conn._sqlite_conn
 
 
 class TapeSQLiteConnectionPool(SQLiteConnectionPool):
@@ -59,7 +69,7 @@ class TapeSQLiteConnectionPool(SQLiteConnectionPool):
         while True:
             try:
                 conn = super()._create_connection()
-                raw = conn._sqlite_conn
+                raw = raw_connection(conn)
                 raw.execute(f"PRAGMA synchronous={self.synchronous}")
                 raw.execute("PRAGMA foreign_keys=ON")
                 return conn
@@ -72,6 +82,8 @@ class TapeSQLiteConnectionPool(SQLiteConnectionPool):
 
 
 class TapeSQLiteDatastore(SQLiteDatastore):
+    pool: TapeSQLiteConnectionPool
+
     def __init__(self, db_name: str, *, durability: str = "full", lock_timeout: int = 30) -> None:
         if durability not in SYNCHRONOUS:
             raise StoreError(f"unknown durability {durability!r}: use 'full' (default) or 'fast'")
@@ -83,6 +95,8 @@ class TapeSQLiteDatastore(SQLiteDatastore):
 
 class TapeSQLiteRecorder(SQLiteApplicationRecorder):
     """The library's application recorder with immediate, head-checked, batched inserts."""
+
+    datastore: TapeSQLiteDatastore
 
     def __init__(self, datastore: TapeSQLiteDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
@@ -145,29 +159,29 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
             )
             return [(r[0], _head_of((r[1], r[2])), r[3] or 0) for r in c.fetchall()]
 
-    def head(self, session: str) -> int:
+    def head(self, stream: str) -> int:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self._select_last, (session,))
+            c.execute(self._select_last, (stream,))
             return _head_of(c.fetchone())
 
-    def record_start(self, session: str, seq: int) -> int | None:
+    def record_start(self, stream: str, seq: int) -> int | None:
         """The first event number of the record holding event ``seq``."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT MAX(originator_version) FROM {EVENTS_TABLE} WHERE originator_id=? AND originator_version<=?",
-                (session, seq),
+                (stream, seq),
             )
             row = c.fetchone()
             if row is None or row[0] is None:
                 return None
             if not isinstance(row[0], int):  # a damaged file can hand back any type
-                raise CorruptRecord(f"session {session!r}: malformed event number {row[0]!r:.40} in the store")
+                raise CorruptRecord(f"session {stream!r}: malformed event number {row[0]!r:.40} in the store")
             return row[0]
 
-    def select_rows(self, session: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
+    def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""
         sql = f"SELECT originator_version, topic, state FROM {EVENTS_TABLE} WHERE originator_id=? AND originator_version>?"
-        params: list[Any] = [session, gt]
+        params: list[Any] = [stream, gt]
         if lte is not None:
             sql += " AND originator_version<=?"
             params.append(lte)

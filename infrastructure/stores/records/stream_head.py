@@ -20,7 +20,7 @@ from __future__ import annotations
 from eventsourcing.persistence import IntegrityError
 
 from tapevm.domain.errors import CorruptRecord
-from tapevm.infrastructure.stores.record_codec import check_record_span, topic_event_count
+from tapevm.infrastructure.stores.records.record_codec import check_record_span, topic_event_count
 
 COMMIT_TOPIC_START = "commit:"
 
@@ -49,11 +49,11 @@ def head_of(version: int | None, topic: str | None) -> int:
     return version + count - 1
 
 
-def check_head(session: str, first: int, topic: str, head: int, fork_start: bool = False) -> None:
+def check_head(stream: str, first: int, topic: str, head: int, fork_start: bool = False) -> None:
     """Raise HeadMismatch unless a tapevm commit starting at ``first`` follows ``head``.
 
     ``fork_start``: the first commit of a fork's own stream, which begins at the
-    fork point + 1 (events before it are read from the source; see lineage.py).
+    fork point + 1 (events before it are read from the source; see domain/lineage.py).
     """
     if not is_commit_topic(topic):
         return
@@ -61,7 +61,7 @@ def check_head(session: str, first: int, topic: str, head: int, fork_start: bool
         return
     if first != head + 1:
         raise HeadMismatch(
-            f"session {session!r} moved on: its head is event {head}, "
+            f"session {stream!r} moved on: its head is event {head}, "
             f"this write expected {first - 1} (another writer appended first); "
             "reopen the session to continue from its new head"
         )

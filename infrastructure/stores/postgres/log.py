@@ -40,26 +40,17 @@ and is correct for listing, but not for tailing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg.sql import SQL, Identifier
 
 from tapevm.domain.errors import StoreError
-from tapevm.infrastructure.stores.side_tables import qualified_name
+from tapevm.infrastructure.stores.postgres.identifiers import qualified_name
+from tapevm.infrastructure.stores.records.commit_record import CommitRecord
 
 XID_COLUMN = "tape_xid"
 # Notification ids (legacy rows) stay below this, transaction positions above it.
 XID_POSITION_BASE = 1 << 40
-
-
-@dataclass(frozen=True, slots=True)
-class LogRow:
-    position: int
-    session: str
-    first_seq: int
-    topic: str
-    state: bytes
 
 
 def xid_index_name(table: str) -> str:
@@ -137,7 +128,7 @@ class PostgresLogReader:
             "SELECT (SELECT MAX({x}) FROM {t}) >= pg_snapshot_xmax(pg_current_snapshot()) AS ahead"
         ).format(t=t, x=x)
 
-    def read_after(self, position: int, limit: int) -> tuple[list[LogRow], bool]:
+    def read_after(self, position: int, limit: int) -> tuple[list[CommitRecord], bool]:
         """Whole transactions after ``position``, at least ``limit`` rows if there are that many.
 
         Returns the rows (each carrying the position to store once it is
@@ -145,12 +136,12 @@ class PostgresLogReader:
         never ends inside a transaction, so it may exceed ``limit`` by the rest
         of its last transaction.
         """
-        rows: list[LogRow] = []
+        rows: list[CommitRecord] = []
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             after_xid = position - XID_POSITION_BASE
             if position < XID_POSITION_BASE:
                 curs.execute(self._legacy, (position, limit), prepare=True)
-                rows = [LogRow(r["n"], str(r["s"]), r["v"], r["t"], bytes(r["b"])) for r in curs.fetchall()]
+                rows = [CommitRecord(r["n"], str(r["s"]), r["v"], r["t"], bytes(r["b"])) for r in curs.fetchall()]
                 if len(rows) >= limit:
                     return rows, False
                 after_xid = 0
@@ -192,7 +183,7 @@ class PostgresLogReader:
             )
 
 
-def _with_positions(rows: list[Any], before: int) -> list[LogRow]:
+def _with_positions(rows: list[Any], before: int) -> list[CommitRecord]:
     """Rows of whole transactions, each with the position to store after applying it.
 
     All rows of a transaction share its xid, but only its last row carries the
@@ -200,9 +191,9 @@ def _with_positions(rows: list[Any], before: int) -> list[LogRow]:
     before the transaction), so a follower that stops in the middle reads the
     whole transaction again rather than skipping the rest of it.
     """
-    out: list[LogRow] = []
+    out: list[CommitRecord] = []
     for i, r in enumerate(rows):
         if i + 1 == len(rows) or rows[i + 1]["x"] != r["x"]:
             before = XID_POSITION_BASE + int(r["x"])
-        out.append(LogRow(before, str(r["s"]), r["v"], r["t"], bytes(r["b"])))
+        out.append(CommitRecord(before, str(r["s"]), r["v"], r["t"], bytes(r["b"])))
     return out

@@ -1,0 +1,144 @@
+"""tapevm's settings from the environment: the one module that reads ``TAPE_*`` variables.
+
+:meth:`Settings.from_environment` takes one snapshot of the variables when a
+command or a session starts (opening a store, opening a session), never at
+import: a program (or a test's ``monkeypatch.setenv``) that sets a variable
+before it opens a store is seen.  The snapshot is passed down, and hot paths
+get their values when they are built (the event store its chain key, a lease
+its timeout), not by reading the environment again.
+
+Each value is parsed when it is first asked for, with the error a user sees
+today: a bad ``TAPE_LEASE_TIMEOUT`` fails what takes or checks a lease, not
+``tape log``.  The parsers are pure functions, so they can be tested alone.
+``TAPE_CHECKPOINT_INTERVAL`` and ``TAPE_INLINE_CHECKPOINTS`` are the
+checkpoint projection's (``projections.checkpoints``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tapevm.domain.errors import UsageError
+
+ENV_HOME = "TAPE_HOME"
+ENV_STORE = "TAPE_STORE"
+ENV_DURABILITY = "TAPE_DURABILITY"
+ENV_LEASE_TIMEOUT = "TAPE_LEASE_TIMEOUT"
+ENV_CHAIN_KEY = "TAPE_CHAIN_KEY"
+LLM_PREFIX = "TAPE_LLM"
+
+DEFAULT_DURABILITY = "full"
+DEFAULT_LEASE_TIMEOUT = 30.0
+MAX_LEASE_TIMEOUT = 86_400.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``TAPE_*`` variables (and ``XDG_DATA_HOME``) as they were when a command or session started.
+
+    Raw strings (None when unset); the methods parse them.  ``llm`` holds the
+    ``TAPE_LLM*`` variables for the effect providers, which parse them.
+    """
+
+    home: str | None = None
+    xdg_data_home: str | None = None
+    store: str | None = None
+    durability: str | None = None
+    lease_timeout: str | None = None
+    chain_key: str | None = None
+    llm: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(home=env.get(ENV_HOME), xdg_data_home=env.get("XDG_DATA_HOME"), store=env.get(ENV_STORE),
+                   durability=env.get(ENV_DURABILITY), lease_timeout=env.get(ENV_LEASE_TIMEOUT),
+                   chain_key=env.get(ENV_CHAIN_KEY),
+                   llm={k: v for k, v in env.items() if k.startswith(LLM_PREFIX)})
+
+    def tape_home(self) -> Path:
+        """tapevm's own directory (see :func:`tape_home`)."""
+        return tape_home(self.home, self.xdg_data_home)
+
+    def store_location(self) -> str:
+        """``TAPE_STORE``, else ``$TAPE_HOME/store.db``."""
+        return self.store or str(self.tape_home() / "store.db")
+
+    def store_durability(self) -> str:
+        """``TAPE_DURABILITY`` (``full`` when unset; the store refuses an unknown one)."""
+        return self.durability if self.durability is not None else DEFAULT_DURABILITY
+
+    def lease_timeout_seconds(self) -> float:
+        return parse_lease_timeout(self.lease_timeout)
+
+    def chain_key_bytes(self) -> bytes | None:
+        return parse_chain_key(self.chain_key)
+
+
+def tape_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Every ``TAPE_*`` variable and its value, by name (``tape`` refuses one that is not UTF-8)."""
+    env = os.environ if environ is None else environ
+    return sorted((name, value) for name, value in env.items() if name.startswith("TAPE_"))
+
+
+def tape_home(home: str | None, xdg_data_home: str | None) -> Path:
+    """tapevm's own directory: ``$TAPE_HOME``, else ``$XDG_DATA_HOME/tapevm`` (``~/.local/share/tapevm``).
+
+    A UsageError when it names a file, or lies under one: making the store's directory there failed
+    with the OS's "File exists" (or "Not a directory"), which did not say the variable was wrong.
+    """
+    if home:
+        path = Path(home)
+    else:
+        data = xdg_data_home or os.path.join(os.path.expanduser("~"), ".local", "share")
+        path = Path(data) / "tapevm"
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        named = f"TAPE_HOME={home!r}" if home else f"TAPE_HOME (by default {str(path)!r})"
+        where = "names a file" if blocker == path else f"lies under {str(blocker)!r}, a file"
+        raise UsageError(f"{named} {where}, not a directory: set TAPE_HOME to a directory (created if missing)")
+    return path
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing one of ``path`` and its parents when it is not a directory, else None."""
+    try:
+        for p in (path, *path.parents):
+            if p.exists():
+                return None if p.is_dir() else p
+    except OSError:  # (unreadable: left to whoever creates or opens something there to report)
+        return None
+    return None
+
+
+def parse_lease_timeout(value: str | None) -> float:
+    """``TAPE_LEASE_TIMEOUT`` in seconds: the default when unset or empty, else a number from 1 to a day.
+
+    Anything else is a UsageError.  It is read when a lease is checked, not at import: a value that
+    is not a number failed every command with a traceback; 0 or less made every live writer's lease
+    look dead, so a second writer took it over; inf or nan broke the heartbeat thread.
+    """
+    if not value:
+        return DEFAULT_LEASE_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 1 <= seconds <= MAX_LEASE_TIMEOUT:  # (nan fails too)
+        raise UsageError(f"TAPE_LEASE_TIMEOUT={value!r}: give a number of seconds from 1 to {MAX_LEASE_TIMEOUT:,.0f}")
+    return seconds
+
+
+def parse_chain_key(value: str | None) -> bytes | None:
+    """``TAPE_CHAIN_KEY`` as a BLAKE2b key (None when unset or empty: links are not keyed)."""
+    if not value:
+        return None
+    data = value.encode()
+    if len(data) > 64:  # BLAKE2b's key limit; longer secrets are hashed down
+        data = hashlib.blake2b(data).digest()
+    return data
