@@ -20,8 +20,7 @@ from tapevm.cli import render
 from tapevm.cli.options import err
 from tapevm.domain.errors import TapeError, UsageError
 from tapevm.infrastructure import logs
-from tapevm.infrastructure.config import ENV_DURABILITY, ENV_STORE, tape_variables
-from tapevm.projections.checkpoints.policy import parse_interval
+from tapevm.infrastructure.config import ENV_DURABILITY, ENV_STORE, Settings, tape_variables
 
 NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
 
@@ -108,7 +107,7 @@ class TapeGroup(click.Group):
 def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> None:
     """tapevm: an event-sourced Lisp VM. Every change is an event; state is a projection of the log."""
     configure_logging(debug)
-    parse_interval(os.environ.get("TAPE_CHECKPOINT_INTERVAL"))  # refused before anything is opened
+    Settings.from_environment().checkpoint_interval_events()  # a bad TAPE_CHECKPOINT_INTERVAL: refused before anything is opened
     ctx.ensure_object(dict)
     ctx.obj["store"] = store
     ctx.obj["durability"] = durability

@@ -10,8 +10,9 @@ its timeout), not by reading the environment again.
 Each value is parsed when it is first asked for, with the error a user sees
 today: a bad ``TAPE_LEASE_TIMEOUT`` fails what takes or checks a lease, not
 ``tape log``.  The parsers are pure functions, so they can be tested alone.
-``TAPE_CHECKPOINT_INTERVAL`` and ``TAPE_INLINE_CHECKPOINTS`` are the
-checkpoint projection's (``projections.checkpoints``).
+``TAPE_CHECKPOINT_INTERVAL`` and ``TAPE_INLINE_CHECKPOINTS`` are read here
+too and handed to the checkpoint projection (``projections.checkpoints``),
+which takes them as constructor values.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapevm.domain.errors import UsageError
+from tapevm.projections.checkpoints.policy import DEFAULT_INTERVAL, parse_interval
 
 ENV_HOME = "TAPE_HOME"
 ENV_STORE = "TAPE_STORE"
 ENV_DURABILITY = "TAPE_DURABILITY"
 ENV_LEASE_TIMEOUT = "TAPE_LEASE_TIMEOUT"
 ENV_CHAIN_KEY = "TAPE_CHAIN_KEY"
+ENV_CHECKPOINT_INTERVAL = "TAPE_CHECKPOINT_INTERVAL"
+ENV_INLINE_CHECKPOINTS = "TAPE_INLINE_CHECKPOINTS"
 LLM_PREFIX = "TAPE_LLM"
 
 DEFAULT_DURABILITY = "full"
@@ -51,6 +55,8 @@ class Settings:
     durability: str | None = None
     lease_timeout: str | None = None
     chain_key: str | None = None
+    checkpoint_interval: str | None = None
+    inline_checkpoints: str | None = None
     llm: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -58,7 +64,8 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(home=env.get(ENV_HOME), xdg_data_home=env.get("XDG_DATA_HOME"), store=env.get(ENV_STORE),
                    durability=env.get(ENV_DURABILITY), lease_timeout=env.get(ENV_LEASE_TIMEOUT),
-                   chain_key=env.get(ENV_CHAIN_KEY),
+                   chain_key=env.get(ENV_CHAIN_KEY), checkpoint_interval=env.get(ENV_CHECKPOINT_INTERVAL),
+                   inline_checkpoints=env.get(ENV_INLINE_CHECKPOINTS),
                    llm={k: v for k, v in env.items() if k.startswith(LLM_PREFIX)})
 
     def tape_home(self) -> Path:
@@ -78,6 +85,17 @@ class Settings:
 
     def chain_key_bytes(self) -> bytes | None:
         return parse_chain_key(self.chain_key)
+
+    def checkpoint_interval_events(self) -> int | None:
+        """``TAPE_CHECKPOINT_INTERVAL``: None when unset (the store's setting decides), the default when
+        set but empty; a UsageError when it is not a whole number of events in range."""
+        interval = parse_interval(self.checkpoint_interval)
+        return DEFAULT_INTERVAL if interval is None and self.checkpoint_interval is not None else interval
+
+    def writes_inline_checkpoints(self) -> bool:
+        """Whether sessions write checkpoints after their commits (``TAPE_INLINE_CHECKPOINTS=0``: no, a
+        ``tape follow`` process keeps them)."""
+        return self.inline_checkpoints != "0"
 
 
 def tape_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:

@@ -20,7 +20,6 @@ not duplicated at a nearby event.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,10 +31,10 @@ from tapevm.domain.state import State
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.checkpoint_tables import SQLCheckpointStore, checkpoint_store_for
 from tapevm.projections.checkpoints.notices import Notice
-from tapevm.projections.checkpoints.policy import DEFAULT_INTERVAL, parse_interval
 from tapevm.projections.checkpoints.projection import Checkpoints, checkpoints_of
 from tapevm.infrastructure.followers.leases import FileLease, FollowLease, PostgresLease
 from tapevm.infrastructure.stores.log_tail import CommitRecord
+from tapevm.infrastructure.config import Settings
 from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.infrastructure.stores.backend import open_tracking_recorder, sql_backend
@@ -50,13 +49,6 @@ MAX_SESSIONS = 256  # folded states kept in memory (least recently active droppe
 
 def _log_notice(notice: Notice) -> None:
     (checkpoint_log.debug if notice.routine else checkpoint_log.warning)(notice.event, **notice.fields)
-
-
-def _interval_from_environment() -> int | None:
-    """``TAPE_CHECKPOINT_INTERVAL`` as sessions read it (None: unset; set but empty: the default)."""
-    value = os.environ.get("TAPE_CHECKPOINT_INTERVAL")
-    interval = parse_interval(value)
-    return DEFAULT_INTERVAL if interval is None and value is not None else interval
 
 
 class _Buffered(CheckpointStore):
@@ -171,7 +163,8 @@ class CheckpointProjection:
         if fold is not None and fold.state.seq == first_seq - 1:
             self._folds.move_to_end(stream)
             return fold
-        cp = checkpoints_of(self.store, stream, cache=self.buffer, interval=_interval_from_environment(),
+        interval = Settings.from_environment().checkpoint_interval_events()
+        cp = checkpoints_of(self.store, stream, cache=self.buffer, interval=interval,
                             report=_log_notice)
         state = cp.state_at(first_seq - 1) if first_seq > 1 else State(session=stream)
         fold = self._folds[stream] = _SessionFold(state, cp)
