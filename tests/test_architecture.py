@@ -76,7 +76,6 @@ TRANSITIONAL: set[str] = {
     'direction tapevm.projections.session_summaries -> tapevm.infrastructure.stores.lineage',
     'direction tapevm.projections.session_summaries -> tapevm.infrastructure.stores.registry',
     'file tapevm.projections.checkpoints.projection',
-    'file tapevm.vm.value_codec',
     'lazy tapevm.cli.branch_commands -> tapevm.domain.addresses',
     'lazy tapevm.cli.branch_commands -> tapevm.infrastructure.branches.forks',
     'lazy tapevm.cli.branch_commands -> tapevm.infrastructure.session.time_travel',
@@ -117,8 +116,6 @@ TRANSITIONAL: set[str] = {
     'long tapevm.vm.printer._render',
     'long tapevm.vm.reader._Reader.read_all',
     'long tapevm.vm.state_export.export_state',
-    'long tapevm.vm.value_codec.ValueDecoder._group',
-    'long tapevm.vm.value_codec.ValueEncoder._encode_graph',
     'private tapevm.infrastructure.housekeeping imports _table',
     'private tapevm.infrastructure.images.operations imports _tapevm_version',
     'private tapevm.infrastructure.session.replay imports _tapevm_version',
@@ -139,7 +136,6 @@ TRANSITIONAL: set[str] = {
     'private tapevm.infrastructure.stores.tracked_transaction uses tracking._max_tracking_id',
     'private tapevm.projections.image_state_codec imports _frame',
     'private tapevm.projections.image_state_codec imports _unframe',
-    'private tapevm.vm.value_codec uses base._d',
 }
 
 
