@@ -24,12 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 from tapevm.vm import reader
-from tapevm.vm.compiler import BEGIN, DEFINE, SPECIAL_FORMS, Compiler, is_form, proper_list
+from tapevm.vm.compiler import Compiler
 from tapevm.vm.effects import EffectPort, NoEffects
 from tapevm.vm.errors import UNBOUND_SYMBOL, LispError, lisp_error
 from tapevm.vm.machine import Machine
 from tapevm.vm.nodes import Lambda, Node
-from tapevm.vm.primitives.registry import all_primitives
+from tapevm.vm.primitives import all_primitives
+from tapevm.vm.special_forms import SPECIAL_FORMS
+from tapevm.vm.syntax import BEGIN, DEFINE, is_form, proper_list
 from tapevm.vm.values import NIL, Closure, Env, ErrorValue, Keyword, NilType, Pair, Primitive, Symbol
 from tapevm.vm.world import World, WorldError
 

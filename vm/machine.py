@@ -38,21 +38,23 @@ from __future__ import annotations
 import difflib
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tapevm.vm.constructors import build_collection
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.errors import (
-    ARITHMETIC_ERROR,
-    ARITY_ERROR,
-    DIVISION_BY_ZERO,
     INTERNAL_ERROR,
     STACK_OVERFLOW,
     TYPE_ERROR,
     UNBOUND_SYMBOL,
     LispError,
-    arity_message,
+    closure_arity_error,
+    error_value_of,
     lisp_error,
+    not_callable,
+    primitive_type_error,
 )
+from tapevm.vm.host import Host
 from tapevm.vm.nodes import (
     AND,
     CALL,
@@ -70,8 +72,6 @@ from tapevm.vm.nodes import (
     LOCAL0,
     LOCAL1,
     MAKE_LIST,
-    MAKE_MAP,
-    MAKE_VECTOR,
     MISSING,
     OR,
     SEQ,
@@ -82,11 +82,8 @@ from tapevm.vm.nodes import (
 )
 from tapevm.vm.printer import describe
 from tapevm.vm.requests import RESUMERS, CallThen, EvalCode, TailCall
-from tapevm.vm.values import NIL, Closure, Env, ErrorValue, LMap, Macro, Pair, Primitive, Symbol, make_list
-from tapevm.vm.world import _LAZY, WorldError
-
-if TYPE_CHECKING:
-    from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.values import NIL, Closure, Env, ErrorValue, Macro, Primitive, Symbol, make_list
+from tapevm.vm.world import LAZY
 
 # The continuation may hold this many frames (about 500 bytes each) before a
 # stack-overflow error: deep recursion works, runaway recursion stops cleanly.
@@ -118,7 +115,7 @@ K_INNS = 12    # (K_INNS,)                          then enter the namespace
 class Machine:
     """Evaluates code nodes for one interpreter (its World, built-ins and compiler)."""
 
-    def __init__(self, interp: Interpreter) -> None:
+    def __init__(self, interp: Host) -> None:
         self.interp = interp
         self.world = interp.world
 
@@ -138,7 +135,7 @@ class Machine:
         table = world.namespaces.get(g.ns)
         if table is not None:
             value = table.get(g.name, MISSING)
-            if value is _LAZY:
+            if value is LAZY:
                 return world.lookup(g.ns, g.name)
             if value is not MISSING:
                 return value
@@ -160,7 +157,7 @@ class Machine:
             return a.value
         if op == GLOBAL:
             v = a.table.get(a.name, a.default)
-            if v is MISSING or v is _LAZY:
+            if v is MISSING or v is LAZY:
                 v = self.global_value(a)
             return v
         if op == LOCAL0:
@@ -195,7 +192,7 @@ class Machine:
                             f = node.fn
                             if f.op == GLOBAL:
                                 fn = f.table.get(f.name, f.default)
-                                if fn is MISSING or fn is _LAZY:
+                                if fn is MISSING or fn is LAZY:
                                     fn = self.global_value(f)
                             elif f.op <= LEAF_MAX:
                                 fn = leaf(f, env)
@@ -225,7 +222,7 @@ class Machine:
                                 # (prim leaf...) inline, if the operator is a plain primitive
                                 g = t.fn
                                 f = g.table.get(g.name, g.default)
-                                if f is MISSING or f is _LAZY:
+                                if f is MISSING or f is LAZY:
                                     f = self.global_value(g)
                                 if type(f) is not Primitive or f.needs_machine:
                                     push((K_IF, node, env))
@@ -302,10 +299,7 @@ class Machine:
                             node = node.body
                             continue
                         elif op == DEFINE_MACRO:
-                            code = node.fn
-                            closure = Closure(code.params_src, code.body_src, env, code.name, code.ns, code)
-                            world.define(node.ns, node.sym.name, Macro(closure))
-                            val = node.sym
+                            val = self.define_macro(node, env)
                             mode = RETURN
                         elif op == IN_NS:
                             push((K_INNS,))
@@ -331,7 +325,7 @@ class Machine:
                                 # (prim leaf...) inline, if the operator is a plain primitive
                                 g = a.fn
                                 f = g.table.get(g.name, g.default)
-                                if f is MISSING or f is _LAZY:
+                                if f is MISSING or f is LAZY:
                                     f = self.global_value(g)
                                 if type(f) is not Primitive or f.needs_machine:
                                     break
@@ -369,7 +363,7 @@ class Machine:
                             mode = EVAL
                             continue
                         else:
-                            val = build(node, vals)
+                            val = build_collection(node, vals)
                             mode = RETURN
 
                     # ---- APPLY: fn to args ------------------------------------------------
@@ -523,36 +517,19 @@ class Machine:
 
             except LispError as exc:
                 err = exc.error
-            except WorldError as exc:
-                err = ErrorValue(exc.kind, exc.message)
-            except RecursionError:
-                err = ErrorValue(STACK_OVERFLOW, "too many nested evaluations (Python stack exhausted)")
-            except ZeroDivisionError:
-                err = ErrorValue(DIVISION_BY_ZERO, "division by zero")
-            except OverflowError as exc:
-                reason = str(exc.args[-1]) if exc.args else "overflow"
-                err = ErrorValue(ARITHMETIC_ERROR, f"number too large ({reason})")
-            except KeyError as exc:
-                key = exc.args[0] if exc.args else None
-                if type(key) is Symbol:
-                    err = ErrorValue(UNBOUND_SYMBOL, f"{key.name} is used before its definition")
-                else:
-                    err = ErrorValue(INTERNAL_ERROR, f"internal error: KeyError {exc}")
             except EffectAbort:
                 raise  # the host stops the form (store failure, replay divergence): no Lisp try sees it
             except Exception as exc:  # noqa: BLE001 - a bug in a primitive must not crash the host
-                err = ErrorValue(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
-            # Unwind to the innermost try frame.
-            while stack:
-                frame = pop()
-                if frame[0] == K_TRY:
-                    handler = frame[1]
-                    env = Env({handler.sym: err}, frame[2])
-                    node = handler.handler
-                    mode = EVAL
-                    break
-            else:
-                raise LispError(err) from None
+                err = error_value_of(exc)
+            node, env = unwind(stack, err)
+            mode = EVAL
+
+    def define_macro(self, node: Any, env: Env | None) -> Symbol:
+        """Run a ``DefineMacro`` node: bind its macro in the world; the value is the macro's name."""
+        code = node.fn
+        closure = Closure(code.params_src, code.body_src, env, code.name, code.ns, code)
+        self.world.define(node.ns, node.sym.name, Macro(closure))
+        return node.sym  # type: ignore[no-any-return]
 
     def enter_ns(self, name: Any) -> Symbol:
         if type(name) is Symbol:
@@ -563,68 +540,14 @@ class Machine:
         return Symbol(name)
 
 
-def build(node: Any, vals: list[Any]) -> Any:
-    """Finish a list/vector/map constructor node from its evaluated parts."""
-    op = node.op
-    if op == MAKE_VECTOR:
-        if not any(node.splice):
-            return tuple(vals)
-        out: list[Any] = []
-        for v, spliced in zip(vals, node.splice):
-            if spliced:
-                out.extend(_spliceable(v))
-            else:
-                out.append(v)
-        return tuple(out)
-    if op == MAKE_MAP:
-        return LMap((vals[k], vals[k + 1]) for k in range(0, len(vals), 2))
-    # MAKE_LIST
-    items = vals
-    result: Any = NIL
-    if node.dotted:
-        items = vals[:-1]
-        result = vals[-1]
-    for v, spliced in zip(reversed(items), reversed(node.splice[: len(items)])):
-        if spliced:
-            for x in reversed(_spliceable(v)):
-                result = Pair(x, result)
-        else:
-            result = Pair(v, result)
-    return result
+def unwind(stack: list[tuple[Any, ...]], err: ErrorValue) -> tuple[Node, Env]:
+    """Pop ``stack`` to the innermost ``try`` frame: (its handler, an environment binding ``err``).
 
-
-def _spliceable(v: Any) -> list[Any]:
-    if type(v) is tuple:
-        return list(v)
-    items = []
-    node = v
-    while type(node) is Pair:
-        items.append(node.car)
-        node = node.cdr
-    if node is not NIL:
-        raise lisp_error(TYPE_ERROR, f"unquote-splicing (,@): expected a list or vector, got {describe(v)}")
-    return items
-
-
-def closure_arity_error(fn: Closure, n: int) -> LispError:
-    code = fn.code
-    most = None if code.rest is not None else code.nreq
-    return lisp_error(ARITY_ERROR, arity_message(fn.name or "anonymous function", code.nreq, most, n))
-
-
-def primitive_type_error(fn: Primitive, args: list[Any], exc: TypeError) -> LispError:
-    """A TypeError out of a primitive: a wrong number of arguments, or a bug."""
-    n = len(args)
-    if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
-        return lisp_error(ARITY_ERROR, arity_message(fn.name, fn.min_args, fn.max_args, n))
-    return lisp_error(TYPE_ERROR, f"{fn.name}: {exc}")
-
-
-def not_callable(fn: Any) -> LispError:
-    if type(fn) is Macro:
-        return lisp_error(
-            TYPE_ERROR,
-            f"cannot call macro {fn.name} as a function (macros are expanded when code is compiled: "
-            "was the code compiled before the macro was defined?)",
-        )
-    return lisp_error(TYPE_ERROR, f"cannot call {describe(fn)}: it is not a function")
+    No ``try`` pending: the error leaves the machine as a :class:`LispError`.
+    """
+    while stack:
+        frame = stack.pop()
+        if frame[0] == K_TRY:
+            handler = frame[1]
+            return handler.handler, Env({handler.sym: err}, frame[2])
+    raise LispError(err) from None

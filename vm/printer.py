@@ -17,6 +17,7 @@ exhausting the Python stack.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tapevm.vm.numtext import float_to_text, int_to_text, parse_number
@@ -172,6 +173,8 @@ def _atom_text(value: Any) -> str:
 
 
 def _render(value: Any, limit: int | None) -> str:
+    """The text of ``value``, iteratively: compound values push their parts (and the
+    punctuation between them) on a work stack instead of recursing."""
     out: list[str] = []
     size = 0
     stack: list[Any] = [value]
@@ -180,56 +183,63 @@ def _render(value: Any, limit: int | None) -> str:
         item = pop()
         t = type(item)
         if t is _Raw:
-            out.append(item)
-            size += len(item)
+            text = item
         elif t is Pair:
-            head = item.car
-            rest = item.cdr
-            prefix = _QUOTE_PREFIXES.get(head) if type(head) is Symbol else None
-            if prefix is not None and type(rest) is Pair and rest.cdr is NIL:
-                out.append(prefix)
-                size += len(prefix)
-                push(rest.car)
-                continue
-            items = []
-            node: Any = item
-            while type(node) is Pair:
-                items.append(node.car)
-                node = node.cdr
-            push(_CLOSE)
-            if node is not NIL:
-                push(node)
-                push(_DOT)
-            for i in range(len(items) - 1, 0, -1):
-                push(items[i])
-                push(_SPACE)
-            push(items[0])
-            out.append("(")
-            size += 1
+            text = _open_list(item, push)
         elif t is tuple:
-            push(_VCLOSE)
-            for i in range(len(item) - 1, -1, -1):
-                push(item[i])
-                if i:
-                    push(_SPACE)
-            out.append("[")
-            size += 1
+            text = _open_vector(item, push)
         elif t is LMap:
-            entries = list(map_items(item))
-            push(_MCLOSE)
-            for i in range(len(entries) - 1, -1, -1):
-                k, v = entries[i]
-                push(v)
-                push(_SPACE)
-                push(k)
-                if i:
-                    push(_SPACE)
-            out.append("{")
-            size += 1
+            text = _open_map(item, push)
         else:
             text = _atom_text(item)
-            out.append(text)
-            size += len(text)
+        out.append(text)
+        size += len(text)
         if limit is not None and size > limit:
             return "".join(out)[:limit] + "..."
     return "".join(out)
+
+
+def _open_list(item: Pair, push: Callable[[Any], None]) -> str:
+    """Push a list's elements and closing text; the text that opens it (``(``, or a quote prefix)."""
+    head = item.car
+    rest = item.cdr
+    prefix = _QUOTE_PREFIXES.get(head) if type(head) is Symbol else None
+    if prefix is not None and type(rest) is Pair and rest.cdr is NIL:
+        push(rest.car)
+        return prefix
+    items = []
+    node: Any = item
+    while type(node) is Pair:
+        items.append(node.car)
+        node = node.cdr
+    push(_CLOSE)
+    if node is not NIL:
+        push(node)
+        push(_DOT)
+    for i in range(len(items) - 1, 0, -1):
+        push(items[i])
+        push(_SPACE)
+    push(items[0])
+    return "("
+
+
+def _open_vector(item: tuple[Any, ...], push: Callable[[Any], None]) -> str:
+    push(_VCLOSE)
+    for i in range(len(item) - 1, -1, -1):
+        push(item[i])
+        if i:
+            push(_SPACE)
+    return "["
+
+
+def _open_map(item: LMap, push: Callable[[Any], None]) -> str:
+    entries = list(map_items(item))
+    push(_MCLOSE)
+    for i in range(len(entries) - 1, -1, -1):
+        k, v = entries[i]
+        push(v)
+        push(_SPACE)
+        push(k)
+        if i:
+            push(_SPACE)
+    return "{"

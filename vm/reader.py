@@ -232,6 +232,9 @@ class _Reader:
         return ReadError(message, line, column, self.filename, incomplete=incomplete)
 
     def read_all(self) -> list[Form]:
+        """Every top-level form.  One pass of the scanner per stretch of text; a slow path that
+        reads past the scanner (an escaped string, a list to read token by token) sets
+        ``resume`` and the scan starts again from there."""
         src = self.src
         forms: list[Form] = []
         stack: list[_Open] = []
@@ -244,77 +247,33 @@ class _Reader:
                 k: int = m.lastindex  # type: ignore[assignment]  # never None: every alternative is a group
                 if top is None:
                     start = m.start(k) - _TOKEN_OFFSET[k]
-                datum: Any
                 if k == _FLAT:
-                    if top is not None and top.dot < 0 and top.kind != "'":
-                        first = m.start(k) - 1
-                        stop = _FLAT_RUN.match(src, first).end()  # type: ignore[union-attr]  # m matched one
-                        if stop > m.end():  # more plain lists follow this one: read them all at once
-                            resume = _read_flat_run(src, first, stop, top.items)
-                            if resume > first:
-                                break
-                            resume = -1  # the first one needs the general path
-                    datum = _flat_list(m.group(k))
-                    if datum is None:  # '.' or an error inside: read this list the general way
-                        top = _Open("(", m.start(k) - 1)
-                        stack.append(top)
-                        resume = m.start(k)
+                    datum, resume = self.read_flat(m, top, stack)
+                    if resume >= 0:  # a run of lists read into top, or a list to read the general way
+                        top = stack[-1] if stack else None
                         break
                 elif k == _ATOM:
+                    datum = _atom(m.group(k))
+                    if datum is None:  # '.' (which marks top as dotted), or an error
+                        self.dot(top, m.group(k), m.start(k))
+                        continue
+                elif k == _OPEN or k == _PREFIX:
                     text = m.group(k)
-                    datum = _atom(text)
-                    if datum is None:
-                        if text == ".":
-                            if top is None or top.kind != "(" or not top.items or top.dot >= 0:
-                                raise self.error(
-                                    "unexpected '.' (only one '.' may come before the last form of a list)",
-                                    m.start(k),
-                                )
-                            top.dot = len(top.items)
-                            continue
-                        raise self.error(f"unknown syntax {text!r}", m.start(k))
-                elif k == _OPEN:
-                    top = _Open(m.group(k), m.start(k))
+                    top = _Open(text, m.start(k)) if k == _OPEN else _Open("'", m.start(k), _PREFIXES[text])
                     stack.append(top)
                     continue
                 elif k == _CLOSE:
-                    c = m.group(k)
-                    i = m.start(k)
-                    if top is None:
-                        raise self.error(f"unexpected '{c}' (nothing to close)", i)
-                    if top.kind == "'":
-                        raise self.error(f"expected a form after {_prefix_text(top.prefix)} but found '{c}'", i)
-                    if top.kind != _CLOSERS[c]:
-                        line, col = self.position(top.pos)
-                        raise self.error(
-                            f"'{c}' does not match the '{top.kind}' opened at line {line}, column {col}", i
-                        )
+                    datum = self.close(top, m.group(k), m.start(k))
                     stack.pop()
-                    datum = self.close(top, i)
                     top = stack[-1] if stack else None
                 elif k == _STRING:
                     datum = m.group(k)
-                elif k == _PREFIX:
-                    top = _Open("'", m.start(k), _PREFIXES[m.group(k)])
-                    stack.append(top)
-                    continue
-                elif k == _BAR_SYMBOL:
-                    datum = Symbol(m.group(k))
-                elif k == _BAR_KEYWORD:
-                    datum = Keyword(m.group(k))
+                elif k == _BAR_SYMBOL or k == _BAR_KEYWORD:
+                    datum = (Symbol if k == _BAR_SYMBOL else Keyword)(m.group(k))
                 elif k == _END:
                     break
                 else:  # _OTHER: a string with escapes, |symbol| or :|keyword| with escapes, or unterminated
-                    i = m.start(k)
-                    c = src[i]
-                    if c == '"':
-                        datum, resume = self.read_string(i)
-                    elif c == "|":
-                        name, resume = self.read_bar(i)
-                        datum = Symbol(name)
-                    else:  # ":" followed by "|"
-                        name, resume = self.read_bar(i + 1)
-                        datum = Keyword(name)
+                    datum, resume = self.read_escaped(m.start(k))
                 end = m.end() if resume < 0 else resume
                 # A complete datum: wrap it in pending prefixes, then add it to its container.
                 while top is not None and top.kind == "'":
@@ -333,13 +292,67 @@ class _Reader:
             if resume < 0:
                 break
             pos = resume
-        if top is not None:
-            if top.kind == "'":
-                raise self.error(f"expected a form after {_prefix_text(top.prefix)}", top.pos, incomplete=True)
-            raise self.error(f"unterminated {_NAMES[top.kind]}", top.pos, incomplete=True)
+        self.check_closed(top)
         return forms
 
-    def close(self, top: _Open, pos: int) -> Any:
+    def read_flat(self, m: re.Match[str], top: _Open | None, stack: list[_Open]) -> tuple[Any, int]:
+        """A ``_FLAT`` match: (the list, -1), or (None, where to scan again) when it read a run of
+        such lists into ``top`` or pushed the list to be read token by token (``.`` or an error inside)."""
+        inside = m.start(_FLAT)
+        if top is not None and top.dot < 0 and top.kind != "'":
+            first = inside - 1
+            stop = _FLAT_RUN.match(self.src, first).end()  # type: ignore[union-attr]  # m matched one
+            if stop > m.end():  # more plain lists follow this one: read them all at once
+                resume = _read_flat_run(self.src, first, stop, top.items)
+                if resume > first:
+                    return None, resume
+                # the first one needs the general path
+        datum = _flat_list(m.group(_FLAT))
+        if datum is None:  # '.' or an error inside: read this list the general way
+            stack.append(_Open("(", inside - 1))
+            return None, inside
+        return datum, -1
+
+    def dot(self, top: _Open | None, text: str, pos: int) -> None:
+        """An atom token that reads as nothing: a ``.`` in its place (``top`` is now dotted), or an error."""
+        if text != ".":
+            raise self.error(f"unknown syntax {text!r}", pos)
+        if top is None or top.kind != "(" or not top.items or top.dot >= 0:
+            raise self.error("unexpected '.' (only one '.' may come before the last form of a list)", pos)
+        top.dot = len(top.items)
+
+    def read_escaped(self, i: int) -> tuple[Any, int]:
+        """The string, |symbol| or :|keyword| opening at ``i`` (escapes, or unterminated): (datum, its end)."""
+        c = self.src[i]
+        if c == '"':
+            return self.read_string(i)
+        if c == "|":
+            name, end = self.read_bar(i)
+            return Symbol(name), end
+        name, end = self.read_bar(i + 1)  # ":" followed by "|"
+        return Keyword(name), end
+
+    def check_closed(self, top: _Open | None) -> None:
+        """At the end of the text: an error if it ends inside ``top`` (more input could complete it)."""
+        if top is None:
+            return
+        if top.kind == "'":
+            raise self.error(f"expected a form after {_prefix_text(top.prefix)}", top.pos, incomplete=True)
+        raise self.error(f"unterminated {_NAMES[top.kind]}", top.pos, incomplete=True)
+
+    def close(self, top: _Open | None, c: str, pos: int) -> Any:
+        """The datum ``top`` makes, closed by the bracket ``c`` at ``pos`` (an error if it does not match)."""
+        if top is None:
+            raise self.error(f"unexpected '{c}' (nothing to close)", pos)
+        if top.kind == "'":
+            raise self.error(f"expected a form after {_prefix_text(top.prefix)} but found '{c}'", pos)
+        if top.kind != _CLOSERS[c]:
+            line, col = self.position(top.pos)
+            raise self.error(f"'{c}' does not match the '{top.kind}' opened at line {line}, column {col}", pos)
+        return self.build(top, pos)
+
+    def build(self, top: _Open, pos: int) -> Any:
+        """The list, vector or map of a closed ``top``."""
         items = top.items
         if top.kind == "(":
             tail: Any = NIL

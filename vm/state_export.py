@@ -171,76 +171,109 @@ def export_state(state: State) -> Export:
     world = World()
     interpreter = Interpreter(world)
     load_world(state, world, interpreter)
-    w = _Writer()
-    atom_ids = sorted(world.atoms)
-    if atom_ids != list(range(1, len(atom_ids) + 1)):
-        w.problems.append("atom ids are not 1..n; atoms come back renumbered")
-    wrapped = bool(atom_ids)  # forms run through eval inside (let ((%tape-atom-1 (atom nil)) ...) ...)
-    body: list[str] = []
+    exporter = _Exporter(world)
+    exporter.write_atoms()
+    exporter.write_namespaces()
+    exporter.add(exporter.in_ns, world.current_ns)  # facts hold functions too: written where their form ran
+    exporter.writer.ns = world.current_ns
+    exporter.write_facts_and_files()
+    return exporter.export(f";; tapevm export of session {state.session} at event {state.seq}")
 
-    def add(write: Callable[..., str], *args: Any) -> None:
+
+class _Exporter:
+    """The forms of one export, in order, and what could not be expressed."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.writer = _Writer()
+        self.atom_ids = sorted(world.atoms)
+        if self.atom_ids != list(range(1, len(self.atom_ids) + 1)):
+            self.writer.problems.append("atom ids are not 1..n; atoms come back renumbered")
+        self.wrapped = bool(self.atom_ids)  # forms run through eval inside (let ((%tape-atom-1 (atom nil)) ...) ...)
+        self.body: list[str] = []
+
+    def add(self, write: Callable[..., str], *args: Any) -> None:
         """The form ``write(*args)`` makes; written again for ``(eval `FORM)`` when it refers to an atom."""
+        w = self.writer
         w.uses_atoms = w.quasi = False
         problems = len(w.problems)
         form = write(*args)
         if w.uses_atoms:
             del w.problems[problems:]  # (reported again)
             w.quasi = True
-            body.append(f"(eval `{write(*args)})")
+            self.body.append(f"(eval `{write(*args)})")
         else:
-            body.append(f"(eval '{form})" if wrapped else form)
+            self.body.append(f"(eval '{form})" if self.wrapped else form)
 
-    def reset(atom_id: int) -> str:
-        return f"(reset! {w.expr(world.atoms[atom_id])} {w.expr(world.atoms[atom_id].value)})"
+    # -- the forms (each written by add, maybe twice) -----------------------------------
+    def reset(self, atom_id: int) -> str:
+        atom = self.world.atoms[atom_id]
+        return f"(reset! {self.writer.expr(atom)} {self.writer.expr(atom.value)})"
 
-    def define(name: str, value: Any) -> str:
-        return f"(define {symbol_text(name)} {w.expr(value, name)})"
+    def define(self, name: str, value: Any) -> str:
+        return f"(define {symbol_text(name)} {self.writer.expr(value, name)})"
 
+    @staticmethod
     def in_ns(ns: str) -> str:
         return f"(in-ns '{symbol_text(ns)})"
 
+    @staticmethod
     def verbatim(form: str) -> str:
         return form
 
-    for i in atom_ids:
-        add(reset, i)
-    for ns in sorted(world.namespaces):
-        names = list(world.bindings(ns))
-        if not names and ns != world.current_ns:
-            continue
-        add(in_ns, ns)
-        w.ns = ns
-        for name, value in names:
-            if type(value) is Macro:
-                c = value.closure
-                if c.env is None and c.name == name:
-                    sym, params = symbol_text(name), to_source(c.params)
-                    head = f"({sym} {params[1:-1]})" if type(c.params) is Pair or c.params is NIL \
-                        else f"({sym} . {params})"
-                    add(verbatim, f"(define-macro {head} {' '.join(to_source(f) for f in c.body)})")
-                else:
-                    w.problems.append(f"macro {ns}/{name} is not defined under its own name; it is left out")
+    def assertion(self, fact: Any) -> str:
+        return f"(assert! {self.writer.expr(fact)})"
+
+    # -- the parts of the state, in the order they are written ----------------------------
+    def write_atoms(self) -> None:
+        for i in self.atom_ids:
+            self.add(self.reset, i)
+
+    def write_namespaces(self) -> None:
+        world = self.world
+        for ns in sorted(world.namespaces):
+            names = list(world.bindings(ns))
+            if not names and ns != world.current_ns:
                 continue
-            add(define, name, value)
-    add(in_ns, world.current_ns)  # facts hold functions too: they are written where the form that made them ran
-    w.ns = world.current_ns
-    for fact in world.facts.values():
-        add(lambda f: f"(assert! {w.expr(f)})", fact)
-    for path, data in sorted(world.files.items()):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            w.problems.append(f"file {path} is binary; it is left out")
-            continue
-        add(verbatim, f"(write-file! {string_literal(path)} {string_literal(text)})")
-    lines = [f";; tapevm export of session {state.session} at event {state.seq}"]
-    lines += [f";; cannot be expressed: {p}" for p in w.problems]
-    if wrapped:
-        atoms = " ".join(f"({_atom_var(i)} (atom nil))" for i in atom_ids)
-        lines.append(f"(let ({atoms})")
-        # eval at top level, so closures built here capture no frame of this let
-        lines += ["  " + form for form in body]
-        lines[-1] += ")"
-    else:
-        lines += body
-    return Export("\n".join(lines) + "\n", w.problems)
+            self.add(self.in_ns, ns)
+            self.writer.ns = ns
+            for name, value in names:
+                if type(value) is Macro:
+                    self.write_macro(ns, name, value)
+                else:
+                    self.add(self.define, name, value)
+
+    def write_macro(self, ns: str, name: str, macro: Macro) -> None:
+        c = macro.closure
+        if c.env is None and c.name == name:
+            sym, params = symbol_text(name), to_source(c.params)
+            head = f"({sym} {params[1:-1]})" if type(c.params) is Pair or c.params is NIL else f"({sym} . {params})"
+            self.add(self.verbatim, f"(define-macro {head} {' '.join(to_source(f) for f in c.body)})")
+        else:
+            self.writer.problems.append(f"macro {ns}/{name} is not defined under its own name; it is left out")
+
+    def write_facts_and_files(self) -> None:
+        for fact in self.world.facts.values():
+            self.add(self.assertion, fact)
+        for path, data in sorted(self.world.files.items()):
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                self.writer.problems.append(f"file {path} is binary; it is left out")
+                continue
+            self.add(self.verbatim, f"(write-file! {string_literal(path)} {string_literal(text)})")
+
+    def export(self, title: str) -> Export:
+        """The source: a title, a comment per problem, then the forms (inside the atoms' let)."""
+        problems = self.writer.problems
+        lines = [title]
+        lines += [f";; cannot be expressed: {p}" for p in problems]
+        if self.wrapped:
+            atoms = " ".join(f"({_atom_var(i)} (atom nil))" for i in self.atom_ids)
+            lines.append(f"(let ({atoms})")
+            # eval at top level, so closures built here capture no frame of this let
+            lines += ["  " + form for form in self.body]
+            lines[-1] += ")"
+        else:
+            lines += self.body
+        return Export("\n".join(lines) + "\n", problems)

@@ -206,6 +206,10 @@ class LMap(Mapping[Any, Any]):
         d.pop(_map_key(key), None)
         return LMap._wrap(d)
 
+    def copy(self) -> LMap:
+        """A new map equal to this one: not the same object, which ``eq?`` tells apart."""
+        return LMap._wrap(dict(self._d))
+
     @classmethod
     def _wrap(cls, d: dict[Any, Any]) -> LMap:
         m = object.__new__(cls)

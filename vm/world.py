@@ -119,7 +119,7 @@ class World:
         # closure per mutation, because define and assign run once per definition of every
         # form (see _undo_define); the rarer mutations store ``(closure,)``.
         self._undo: list[tuple[Any, ...]] = []
-        # Lazily decoded bindings (their table holds _LAZY): (ns, name) -> loader (bind_lazy), else
+        # Lazily decoded bindings (their table holds LAZY): (ns, name) -> loader (bind_lazy), else
         # ns -> (name -> encoding, decoder) (bind_lazy_all); see _force.
         self._lazy: dict[tuple[str, str], Callable[[], Any]] = {}
         self._lazy_tables: dict[str, tuple[dict[str, Any], Callable[[Any], Any]]] = {}
@@ -174,7 +174,7 @@ class World:
         if table is not None:
             value = table.get(name, _MISSING)
             if value is not _MISSING:
-                if value is _LAZY:
+                if value is LAZY:
                     return self._force(ns, name)
                 return value
         raise WorldError("unbound-symbol", f"unbound symbol: {name if ns == self.current_ns else ns + '/' + name}")
@@ -188,7 +188,7 @@ class World:
         if table is None:
             table = self.namespace(ns)
         old = table.get(name, _MISSING)
-        lazy = self._lazy.pop((ns, name), None) if old is _LAZY else None
+        lazy = self._lazy.pop((ns, name), None) if old is LAZY else None
         table[name] = value
         self._journal.append(_new_mutation(Mutation, (DEFINE, (ns, name, value))))
         self._undo.append((self._undo_define, table, ns, name, old, lazy))
@@ -208,7 +208,7 @@ class World:
         if not self.is_bound(ns, name):
             raise WorldError("unbound-symbol", f"set!: {name} is not defined (use define first)")
         table = self.namespaces[ns]
-        if table[name] is _LAZY:
+        if table[name] is LAZY:
             self._force(ns, name)
         old = table[name]
         table[name] = value
@@ -233,20 +233,20 @@ class World:
     # -- lazy decoding (opening a large session) ---------------------------
     def bind_lazy(self, ns: str, name: str, loader: Callable[[], Any]) -> None:
         """Bind ``ns/name`` to a value decoded on first use (not journaled)."""
-        self.namespace(ns)[name] = _LAZY
+        self.namespace(ns)[name] = LAZY
         self._lazy[(ns, name)] = loader
 
     def bind_lazy_all(self, ns: str, encoded: dict[str, Any], decode: Callable[[Any], Any]) -> None:
         """``bind_lazy`` of every ``name -> encoding`` of ``encoded``, each decoded by ``decode`` on first
         use.  Two dict copies, not an object per name: opening a session of 100,000 bindings made
         100,000 closures here, then 200,000 tuples and partials, which the cyclic GC walked again
-        and again.  A name stays lazy while its table holds ``_LAZY``; the copy of its encoding
+        and again.  A name stays lazy while its table holds ``LAZY``; the copy of its encoding
         outlives a redefinition, so undoing one makes it lazy again."""
         if ns in self._lazy_tables:  # (a fresh world binds each namespace once: not the usual case)
             for name, enc in encoded.items():
                 self.bind_lazy(ns, name, partial(decode, enc))
             return
-        self.namespace(ns).update(dict.fromkeys(encoded, _LAZY))
+        self.namespace(ns).update(dict.fromkeys(encoded, LAZY))
         self._lazy_tables[ns] = (dict(encoded), decode)
 
     def _force(self, ns: str, name: str) -> Any:
@@ -384,4 +384,7 @@ class _LazyMarker:
         return "<lazy>"
 
 
-_LAZY = _LazyMarker()
+# What a binding table holds for a name bound lazily (``bind_lazy``) and not decoded yet.  The
+# machine and the compiler read the tables directly, for speed; on meeting this marker they ask
+# :meth:`World.lookup`, which decodes the value and puts it in the table.
+LAZY = _LazyMarker()

@@ -355,7 +355,8 @@ def test_a_loaded_session_keeps_session_started_in_a_record_of_its_own(tmp_path:
 
 def test_bindings_of_a_loaded_session_are_decoded_on_first_use(tmp_path: Path) -> None:
     """load_world binds every name lazily in bulk (World.bind_lazy_all); each decodes once, on use."""
-    from tapevm.vm.world import _LAZY, World
+    from tapevm.vm.world import LAZY as _LAZY
+    from tapevm.vm.world import World
 
     with open_session("src", str(tmp_path / "s.db")) as s:
         s.run(SESSION_OF_EVERY_KIND.replace("LONG", "short"))

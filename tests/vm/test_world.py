@@ -193,7 +193,7 @@ def test_binding_many_names_lazily_makes_no_object_per_name() -> None:
     the cyclic GC then walked again and again (300 ms of a 0.55 s open); now two dict copies."""
     import gc
 
-    from tapevm.vm.world import _LAZY
+    from tapevm.vm.world import LAZY as _LAZY
 
     encoded = {f"n{i}": ["f", float(i)] for i in range(20_000)}
     world = World()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.vm.errors import INDEX_ERROR, TYPE_ERROR, lisp_error, type_error
-from tapevm.vm.machine import primitive_type_error
+from tapevm.vm.errors import INDEX_ERROR, TYPE_ERROR, lisp_error, primitive_type_error, type_error
 from tapevm.vm.printer import describe
 from tapevm.vm.values import NIL, ErrorValue, LMap, Pair, Primitive, map_items
 
