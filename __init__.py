@@ -35,7 +35,7 @@ _LAZY = {
     "EvalError": "tapevm.infrastructure.session.service",
     "FormOutcome": "tapevm.infrastructure.session.service",
     "Session": "tapevm.infrastructure.session.service",
-    "open_session": "tapevm.infrastructure.session.service",
+    "open_session": "tapevm.infrastructure.images.session_opener",  # with the image writer
     "open_store": "tapevm.infrastructure.stores.factory",
     "run_retrying": "tapevm.infrastructure.session.retry",
     "RecordedEvent": "tapevm.domain.events",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -41,9 +41,16 @@ from tapevm.infrastructure.images.file_format import (
     read_image,
     write_image,
 )
+from tapevm.infrastructure.session.service import (
+    VM_VERSION,
+    Session,
+    open_session,
+    tapevm_version,
+    validate_session_id,
+)
+from tapevm.infrastructure.session.time_travel import images_dir
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
-from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
 from tapevm.projections.state_codec import (
     decode_blobs,
@@ -55,17 +62,12 @@ from tapevm.projections.state_codec import (
     same_canonical_state,
     structure,
 )
-
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import Session
+from tapevm.vm.compiler import SPECIAL_FORMS
+from tapevm.vm.value_codec import content_problem
+from tapevm.vm.world import WorldError, bindable_name, normalize_path, valid_namespace_name
 
 EXPORT_KIND = "tapevm-image-export"
 EXPORT_VERSION = 1
-
-
-def images_dir() -> Path:
-    """Where ``(save-image ...)`` writes and ``tape image list`` looks by default."""
-    return tape_home() / "images"
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,6 @@ class ImageInfo:
 
     def as_json(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, **self.header, "sections": self.sections}
-
-
-def _tapevm_version() -> str:
-    from tapevm.infrastructure.session.service import _tapevm_version as version
-
-    return version()
 
 
 # -- save -------------------------------------------------------------------------------------------
@@ -105,7 +101,7 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
     if at is not None and (at < 1 or at > session.head):
         raise UsageError(f"session {session.id!r} has events 1..{session.head}; there is no event {at}")
     state, sections = image_sections(session, at, with_history)
-    header = {"tapevm_version": _tapevm_version(), "created_at": time.time(), "description": description,
+    header = {"tapevm_version": tapevm_version(), "created_at": time.time(), "description": description,
               "source_session": session.id, "source_seq": state.seq,
               # the hash-chain link of the source's record holding event source_seq (issue 5): lets
               # ``image verify --store`` check the image against the log it came from
@@ -115,7 +111,10 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
 
 
 def save_image_from_language(session: Session, name: str, description: str, seq: int) -> None:
-    """``(save-image "name")``: after the form committed, an image of the state at its last event."""
+    """``(save-image "name")``: after the form committed, an image of the state at its last event.
+
+    The session's image writer (``Session.image_writer``), given by whoever opens a session that runs forms.
+    """
     folder = images_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)  # tapevm's own directory: made on first use
@@ -157,10 +156,6 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     a path such as ``../evil`` would be served by ``tape world cat``.  ``nodes``: the parsed nodes
     when the caller has them already (a load parses them anyway).
     """
-    from tapevm.vm.compiler import SPECIAL_FORMS
-    from tapevm.vm.value_codec import content_problem
-    from tapevm.vm.world import WorldError, bindable_name, normalize_path, valid_namespace_name
-
     if not valid_namespace_name(state.current_ns):
         raise ImageError(f"{path}: damaged image (its current namespace {state.current_ns!r} is not a name "
                          "in-ns accepts)")
@@ -315,8 +310,6 @@ def load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
 
 
 def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
-    from tapevm.infrastructure.session.service import VM_VERSION, Session, validate_session_id
-
     validate_session_id(session_id)
     image = read_image(path, None)
     state = image_state(image)
@@ -338,7 +331,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
                                            ImageLoaded(**marker, with_history=True, state=None))]
     else:
         events: list[Event] = [
-            SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION),
+            SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION),
             # built from a checked image by our own code: no need for pydantic to walk 100,000 values
             ContentStored.model_construct(nodes=nodes,
                                           blobs=[blob_entry(k, v) for k, v in state.blobs.items()]),
@@ -348,7 +341,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
     # SessionStarted in a record of its own (same transaction): opening a session reads its first
     # event (lineage.fork_origin), which then does not decode the image's content with it
     store.append_records([records[:1], records[1:]])
-    session = Session(store, session_id, create=False)
+    session = Session(store, session_id, create=False, image_writer=save_image_from_language)
     if not same_canonical_state(session.state, state):
         raise ImageError(f"{path}: the loaded session's state differs from the image's "
                          f"(session {session_id!r} was created; inspect it with 'tape state -i {session_id}')")
@@ -476,8 +469,6 @@ def _differs_from_source(image: ImageFile, store: Any, name: str, seq: int) -> s
     The chain link is copied into the header when the image is saved: an image whose state or
     history was edited afterwards (an export edited and imported) still carries it.
     """
-    from tapevm.infrastructure.session.service import open_session
-
     with open_session(name, store, create=False, writable=False) as source:
         if not same_canonical_state(image_state(image), source.state_at(seq)):
             return f"its state is not session {name!r}'s state at event {seq}: the image was altered after it " \
