@@ -9,13 +9,13 @@ import click
 from tapevm.cli import render
 from tapevm.cli.options import NEW_SESSION_ID, SESSION_ID, err, json_option, open_store_for, out, print_json
 from tapevm.domain.addresses import parse_address
+from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.branches.forks import ForkResult, resolve_address
 from tapevm.infrastructure.branches.forks import clone as clone_session
 from tapevm.infrastructure.branches.forks import fork as fork_session
 from tapevm.infrastructure.branches.merging import MergeResult, item_label
 from tapevm.infrastructure.branches.merging import merge as merge_sessions
 from tapevm.infrastructure.branches.merging import take as take_binding
-from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.session.time_travel import state_of
 from tapevm.projections.session_diff import MISSING
 from tapevm.vm.state_export import export_state

@@ -13,8 +13,8 @@ import orjson
 from rich.console import Console
 from rich.text import Text
 
-from tapevm.domain.errors import UsageError
 from tapevm.domain.addresses import refuse_hidden_characters
+from tapevm.domain.errors import UsageError
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.session.service import (
     FormOutcome,

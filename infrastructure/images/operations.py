@@ -29,9 +29,9 @@ from pydantic import ValidationError
 from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
+from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, fold, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
-from tapevm.infrastructure.stores.hash_chain import link_at
 from tapevm.infrastructure.images.file_format import (
     FORMAT_VERSION,
     MAX_TIME,
@@ -49,8 +49,8 @@ from tapevm.infrastructure.session.service import (
     validate_session_id,
 )
 from tapevm.infrastructure.session.time_travel import images_dir
+from tapevm.infrastructure.stores.hash_chain import link_at
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
-from tapevm.domain.ports import EventStore
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
 from tapevm.projections.state_codec import (
     decode_blobs,
@@ -246,8 +246,8 @@ def verify(path: str | Path) -> dict[str, Any]:
 
 
 # -- load -------------------------------------------------------------------------------------------
-def _history_events(image: ImageFile, session_id: str, last: int) -> list[RecordedEvent]:
-    """The history section as events 1..``last`` of ``session_id``, each checked as the store would take it
+def _history_events(image: ImageFile, name: str, last: int) -> list[RecordedEvent]:
+    """The history section as events 1..``last`` of ``name``, each checked as the store would take it
     (numbers in order from 1, causes, times, fields): a load must not fail half way through its append."""
     seq = 0
     try:
@@ -271,7 +271,7 @@ def _history_events(image: ImageFile, session_id: str, last: int) -> list[Record
                 raise ValueError(f"event {seq} has type version {version!r}, not an integer")
             if version != cls.version:
                 fields = upcast(type_name, version, fields)
-            out.append(RecordedEvent(session_id, seq, cause, ms / 1000.0, cls.model_validate(fields)))
+            out.append(RecordedEvent(name, seq, cause, ms / 1000.0, cls.model_validate(fields)))
         if seq != last:
             raise ValueError(f"it holds events 1..{seq}, the state is at event {last}")
         return out
@@ -287,15 +287,15 @@ def _history_events(image: ImageFile, session_id: str, last: int) -> list[Record
         raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
 
 
-def _checked_history(image: ImageFile, session_id: str, state: State) -> list[RecordedEvent]:
+def _checked_history(image: ImageFile, name: str, state: State) -> list[RecordedEvent]:
     """:func:`_history_events`, and that they fold to the image's state.
 
     A load appends the history as the new session's log; one that folds to another state used to be
     appended first and refused after (a session of the wrong state was left in the store).
     """
-    events = _history_events(image, session_id, state.seq)
+    events = _history_events(image, name, state.seq)
     try:
-        folded = fold(events, State(session=session_id))
+        folded = fold(events, State(session=name))
     except TapeError as e:
         raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
     if not same_canonical_state(folded, state):
@@ -303,21 +303,21 @@ def _checked_history(image: ImageFile, session_id: str, state: State) -> list[Re
     return events
 
 
-def load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
-    """Create session ``session_id`` in ``store`` from the image at ``path`` (it must not exist yet)."""
+def load_image(store: EventStore, path: str | Path, name: str) -> Session:
+    """Create session ``name`` in ``store`` from the image at ``path`` (it must not exist yet)."""
     with paused_gc():  # bulk building of acyclic data: the cyclic GC would walk it again and again
-        return _load_image(store, path, session_id)
+        return _load_image(store, path, name)
 
 
-def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
-    validate_session_id(session_id)
+def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
+    validate_session_id(name)
     image = read_image(path, None)
     state = image_state(image)
     nodes = _nodes_as_json(state)
     check_content(path, state, dict(nodes))
-    history = _checked_history(image, session_id, state) if "history" in image.sections else None
-    if store.last_seq(session_id) != 0:
-        raise SessionExists(f"session {session_id!r} already exists in {store.url_for_display}; "
+    history = _checked_history(image, name, state) if "history" in image.sections else None
+    if store.last_seq(name) != 0:
+        raise SessionExists(f"session {name!r} already exists in {store.url_for_display}; "
                             "load the image under a new id with -i")
     h = image.header
     marker: dict[str, Any] = {"image": Path(path).name, "format_version": image.stored_version,
@@ -327,7 +327,7 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
     now = time.time()
     if history is not None:
         end = len(history)
-        records = history + [RecordedEvent(session_id, end + 1, end + 1, now,
+        records = history + [RecordedEvent(name, end + 1, end + 1, now,
                                            ImageLoaded(**marker, with_history=True, state=None))]
     else:
         events: list[Event] = [
@@ -337,14 +337,14 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
                                           blobs=[blob_entry(k, v) for k, v in state.blobs.items()]),
             ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state)),
         ]
-        records = [RecordedEvent(session_id, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
+        records = [RecordedEvent(name, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
     # SessionStarted in a record of its own (same transaction): opening a session reads its first
     # event (lineage.fork_origin), which then does not decode the image's content with it
     store.append_records([records[:1], records[1:]])
-    session = Session(store, session_id, create=False, image_writer=save_image_from_language)
+    session = Session(store, name, create=False, image_writer=save_image_from_language)
     if not same_canonical_state(session.state, state):
         raise ImageError(f"{path}: the loaded session's state differs from the image's "
-                         f"(session {session_id!r} was created; inspect it with 'tape state -i {session_id}')")
+                         f"(session {name!r} was created; inspect it with 'tape state -i {name}')")
     return session
 
 

@@ -43,17 +43,17 @@ from tapevm.domain.events import (
     RecordedEvent,
     SessionStarted,
 )
+from tapevm.domain.ports import EventStore, SessionHead
 from tapevm.domain.state import State, fold_event, fold_fields
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session.effects import (
     EffectArgumentsDiffer,
     RecordedAnswers,
     effect_key,
     recorded_effects_of,
 )
-from tapevm.infrastructure.stores.named_sessions import NamedSessions
-from tapevm.infrastructure.logs import get_logger
-from tapevm.domain.ports import EventStore, SessionHead
 from tapevm.infrastructure.session.service import Session, tapevm_version
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.projections.state_diff import StateChange, diff_states
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
@@ -273,11 +273,11 @@ def replay(
         return _result(session_id, target, session, run.forms, started, verify, divergence=report)
 
 
-def _check_target(store: EventStore, session_id: str, to: int | None, fork: str | None) -> None:
+def _check_target(store: EventStore, name: str, to: int | None, fork: str | None) -> None:
     """Refuse a ``to`` past the recording's head and a ``fork`` name that is taken."""
-    head = store.last_seq(session_id)
+    head = store.last_seq(name)
     if to is not None and to > head:
-        raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")
+        raise UsageError(f"--to {to}: session {name!r} has events 1..{head}; there is no event {to}")
     if fork is not None and store.last_seq(fork) != 0:
         raise SessionExists(f"session {fork!r} already exists; choose a new name for --fork")
 
@@ -350,9 +350,9 @@ class _ProgramLonger(ReplayDivergence):
         self.form = form
 
 
-def _result(session_id: str, target: str, session: Session, forms: int, started: float, verify: bool,
+def _result(name: str, target: str, session: Session, forms: int, started: float, verify: bool,
             divergence: DivergenceReport | None = None, note: str = "") -> ReplayResult:
-    return ReplayResult(session_id, target, session.head, forms, time.perf_counter() - started, verify,
+    return ReplayResult(name, target, session.head, forms, time.perf_counter() - started, verify,
                         divergence, note)
 
 
@@ -423,11 +423,11 @@ def _reapply(session: Session, events: list[Event]) -> None:
 
 
 # -- reports -----------------------------------------------------------------------------------
-def _recorded_state(store: EventStore, session_id: str, upto: int) -> State:
-    return fold_fields(store.read_fields(session_id, 1, upto), State(session=session_id))
+def _recorded_state(store: EventStore, name: str, upto: int) -> State:
+    return fold_fields(store.read_fields(name, 1, upto), State(session=name))
 
 
-def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedEvent | None,
+def _report(store: EventStore, name: str, d: _Diverged, current: RecordedEvent | None,
             session: Session, program: bool, where: tuple[str, int, str],
             recorded_version: str | None) -> DivergenceReport:
     exp, act = d.expected, d.actual
@@ -440,12 +440,12 @@ def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedE
     expected_upto = d.commit[-1].seq
     if current is not None and form is not None:
         last = current.seq
-        for x in store.read(session_id, last + 1):
+        for x in store.read(name, last + 1):
             if x.cause != current.seq:
                 break
             last = x.seq
         expected_upto = last
-    expected_state = _recorded_state(store, session_id, min(expected_upto, store.last_seq(session_id)))
+    expected_state = _recorded_state(store, name, min(expected_upto, store.last_seq(name)))
     return DivergenceReport(
         seq=d.seq, cause=cause, form_seq=current.seq if current is not None else None,
         form_file=where[0], form_line=where[1], form_source=where[2],
@@ -480,7 +480,7 @@ def _explain(exp: RecordedEvent | None, act: RecordedEvent, program: bool, recor
     return f"{act.type_name} differs in {', '.join(fields)}: {code}"
 
 
-def _effect_report(store: EventStore, session_id: str, d: ReplayDivergence, seq: int, window: RecordWindow,
+def _effect_report(store: EventStore, name: str, d: ReplayDivergence, seq: int, window: RecordWindow,
                    current: RecordedEvent | None, session: Session, where: tuple[str, int, str]) -> DivergenceReport:
     if isinstance(d, _ProgramShorter):
         submitted = d.recorded.event

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
 from tapevm.domain.names import snapshot_name_problem
-from tapevm.domain.state import State, fold_fields
-from tapevm.projections.checkpoints.projection import checkpoints_of
 from tapevm.domain.ports import EventStore
+from tapevm.domain.state import State, fold_fields
 from tapevm.infrastructure.stores.factory import tape_home
+from tapevm.projections.checkpoints.projection import checkpoints_of
 from tapevm.projections.delta import Delta, diff
 from tapevm.vm import world as w
 from tapevm.vm.world import Mutation

@@ -18,14 +18,13 @@ from typing import Any, NamedTuple, Protocol
 
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import FormEvaluated, FormSubmitted, ImageLoaded, RecordedEvent, SessionStarted
+from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
 from tapevm.infrastructure.session.effects import RecordedAnswers, SessionEffects, recorded_effects_of
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
-from tapevm.domain.ports import EventStore
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.world import World
 from tapevm.vm.world_state import make_decoder
-
 
 # Events a session writes outside any form: a log ending with one does not end inside a form.
 _NEVER_IN_A_FORM = (FormEvaluated, ImageLoaded, SessionStarted)
