@@ -8,14 +8,17 @@ import click
 
 from tapevm.cli import render
 from tapevm.cli.options import NEW_SESSION_ID, SESSION_ID, err, json_option, open_store_for, out, print_json
-from tapevm.infrastructure.branches.forks import ForkResult
+from tapevm.domain.addresses import parse_address
+from tapevm.infrastructure.branches.compare import compare
+from tapevm.infrastructure.branches.forks import ForkResult, resolve_address
 from tapevm.infrastructure.branches.forks import clone as clone_session
 from tapevm.infrastructure.branches.forks import fork as fork_session
 from tapevm.infrastructure.branches.merging import MergeResult, item_label
 from tapevm.infrastructure.branches.merging import merge as merge_sessions
 from tapevm.infrastructure.branches.merging import take as take_binding
-from tapevm.infrastructure.branches.compare import compare
 from tapevm.domain.state import MISSING
+from tapevm.infrastructure.session.time_travel import state_of
+from tapevm.vm.state_export import export_state
 
 
 def _fork_json(r: ForkResult) -> dict[str, Any]:
@@ -158,11 +161,6 @@ def export(ctx: click.Context, session_id: str) -> None:
 
     What cannot be expressed is listed in comments at the top and on standard error.
     """
-    from tapevm.domain.addresses import parse_address
-    from tapevm.infrastructure.branches.forks import resolve_address
-    from tapevm.infrastructure.session.time_travel import state_of
-    from tapevm.vm.state_export import export_state
-
     with open_store_for(ctx) as store:
         addr = parse_address(session_id)
         stream, at = resolve_address(store, addr)

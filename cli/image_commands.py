@@ -21,6 +21,8 @@ from tapevm.cli.options import (
 )
 from tapevm.domain.errors import ImageError, UsageError
 from tapevm.infrastructure.images import operations as image_ops
+
+
 def _created(header: dict[str, Any]) -> str:
     """``created_at`` as a date; blank when an old or hand-made header has none (readers allow that)."""
     value = header.get("created_at")

@@ -13,11 +13,18 @@ import orjson
 from rich.console import Console
 from rich.text import Text
 
-from tapevm.domain.errors import UsageError
 from tapevm.domain.addresses import refuse_hidden_characters
+from tapevm.domain.errors import UsageError
 from tapevm.domain.ports import EventStore
-from tapevm.infrastructure.session.service import FormOutcome, Session, open_session, validate_session_id
+from tapevm.infrastructure.session.service import (
+    FormOutcome,
+    ImageWriter,
+    Session,
+    open_session,
+    validate_session_id,
+)
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.vm.reader import read_forms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,16 +97,16 @@ def check_syntax(source: str, file: str) -> None:
     """Refuse source with a syntax error (ReadError, exit 2) before a session is opened: otherwise
     ``-f`` would have set the old session aside, ``--image`` loaded the image, or a new id been
     created, all for a command that is then refused."""
-    from tapevm.vm.reader import read_forms
-
     read_forms(source, file)
 
 
-def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> Session:
+def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool,
+                    image_writer: ImageWriter | None = None) -> Session:
     """The session a run/eval/repl writes to, honouring -u and -f (and saying where -f kept the old one)."""
     if must_continue and fresh:
         raise UsageError("-u/--continue and -f/--fresh cannot be used together")
-    s = open_session_for(ctx, session_id, create=not must_continue, writable=True, fresh=fresh)
+    s = open_session_for(ctx, session_id, create=not must_continue, writable=True, fresh=fresh,
+                         image_writer=image_writer)
     if s.kept_as:
         err.print(f"kept the previous session {session_id!r} as {s.kept_as!r}")
     return s
@@ -152,13 +159,15 @@ def store_location(ctx: click.Context) -> str | None:
 
 
 def open_session_for(ctx: click.Context, session_id: str, create: bool = True, writable: bool | None = None,
-                     fresh: bool = False) -> Session:
+                     fresh: bool = False, image_writer: ImageWriter | None = None) -> Session:
     """The session named on the command line, in the store the global options name.
 
-    Readers (``create=False`` unless told otherwise) take no writer lease.
+    Readers (``create=False`` unless told otherwise) take no writer lease.  Commands that run forms
+    give the ``image_writer`` their ``(save-image ...)`` needs (the images room's).
     """
     return open_session(session_id, store_location(ctx), create=create, durability=ctx.obj.get("durability"),
-                        writable=create if writable is None else writable, fresh=fresh)
+                        writable=create if writable is None else writable, fresh=fresh,
+                        image_writer=image_writer)
 
 
 def open_store_for(ctx: click.Context, create: bool = False) -> EventStore:

@@ -23,6 +23,7 @@ from tapevm.cli.options import (
 )
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import RecordedEvent
+from tapevm.infrastructure.images.operations import save_image_from_language
 from tapevm.infrastructure.session.replay import DivergenceReport, ReplayResult, check_live_effects, replay
 from tapevm.vm.reader import read_forms
 
@@ -144,7 +145,8 @@ def resume(ctx: click.Context, session_id: str) -> None:
     Effects already recorded are answered from the log (not performed again); the rest are
     performed for real; then the form commits as usual.
     """
-    with open_session_for(ctx, session_id, create=False, writable=True) as s:
+    with open_session_for(ctx, session_id, create=False, writable=True,
+                          image_writer=save_image_from_language) as s:
         if s.unfinished is None:
             click.echo(f"session {s.id} has no unfinished form")
             return

@@ -10,12 +10,16 @@ import click
 from tapevm.cli.options import (
     check_syntax,
     continuation_options,
+    open_store_for,
     open_writer_for,
     read_program,
     session_option,
     show_outcome,
 )
+from tapevm.cli.repl import run_repl
 from tapevm.domain.errors import UsageError
+from tapevm.infrastructure.images.operations import load_image, save_image_from_language
+from tapevm.infrastructure.session.run_continuation import committed_forms
 
 
 @click.command()
@@ -36,9 +40,6 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
         raise UsageError("--image starts a new session: it cannot be combined with -u/--continue or -f/--fresh")
     check_syntax(source, str(file))
     if image_file is not None:
-        from tapevm.cli.options import open_store_for
-        from tapevm.infrastructure.images.operations import load_image
-
         explicit = ctx.get_parameter_source("session_id") is not click.core.ParameterSource.DEFAULT
         store = open_store_for(ctx, create=True)
         try:
@@ -46,14 +47,12 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
         except BaseException:
             store.close()
             raise
-        s._owns_store = True
+        s.own_store()
     else:
-        s = open_writer_for(ctx, session_id, must_continue, fresh)
+        s = open_writer_for(ctx, session_id, must_continue, fresh, image_writer=save_image_from_language)
     with s:
         skip = 0
         if must_continue:  # run only the forms the session has not committed yet (after an exit or a crash)
-            from tapevm.infrastructure.session.run_continuation import committed_forms
-
             skip = committed_forms(s, str(file), [(ln, col, text) for _, ln, col, text in
                                                   s.interpreter.read_forms(source, str(file))])
             if skip:
@@ -72,7 +71,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
 def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, fresh: bool) -> None:
     """Evaluate EXPR (one or more forms) and print the value of the last one."""
     check_syntax(expr, "<eval>")
-    with open_writer_for(ctx, session_id, must_continue, fresh) as s:
+    with open_writer_for(ctx, session_id, must_continue, fresh, image_writer=save_image_from_language) as s:
         outcomes = s.run(expr, "<eval>", stop_on_error=True)
         for outcome in outcomes:
             show_outcome(outcome, echo_value=outcome is outcomes[-1])
@@ -89,9 +88,7 @@ def repl(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) 
 
     With standard input not a terminal, exits 1 if any form (or line) of the input failed.
     """
-    from tapevm.cli.repl import run_repl
-
-    with open_writer_for(ctx, session_id, must_continue, fresh) as s:
+    with open_writer_for(ctx, session_id, must_continue, fresh, image_writer=save_image_from_language) as s:
         ok = run_repl(s, show_outcome)
     if not ok and not sys.stdin.isatty():
         ctx.exit(1)

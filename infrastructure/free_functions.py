@@ -20,7 +20,8 @@ from tapevm.infrastructure.followers import read_model
 from tapevm.infrastructure import housekeeping
 from tapevm.infrastructure.images import operations as images
 from tapevm.infrastructure.session import replay as replay_module
-from tapevm.infrastructure.session import service
+from tapevm.infrastructure.images import session_opener
+from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.store import Store, events_of
 from tapevm.infrastructure import integrity
 from tapevm.infrastructure.stores import leases
@@ -59,6 +60,7 @@ load_image = _store_first(images.load_image)
 
 
 def open_session(session_id: str = "default", store: Store | EventStore | str | None = None,
-                 **options: Any) -> service.Session:
-    """``tapevm.open_session``: ``store`` may be a path or URL, an event store or a :class:`Store`."""
-    return service.open_session(session_id, events_of(store) if isinstance(store, Store) else store, **options)
+                 **options: Any) -> Session:
+    """``tapevm.open_session``: ``store`` may be a path or URL, an event store or a :class:`Store`; the
+    session is given the image writer its ``(save-image ...)`` calls write through."""
+    return session_opener.open_session(session_id, events_of(store) if isinstance(store, Store) else store, **options)

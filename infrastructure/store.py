@@ -24,7 +24,8 @@ from tapevm.infrastructure.branches.merging import MergeResult, merge, take
 from tapevm.infrastructure.followers.read_model import QueryResult, run_sql
 from tapevm.infrastructure.housekeeping import GcReport, collect_garbage
 from tapevm.infrastructure.session.replay import ReplayResult, replay
-from tapevm.infrastructure.session.service import Session, open_session
+from tapevm.infrastructure.images.session_opener import open_session
+from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.stores.factory import open_store as open_event_store
 from tapevm.infrastructure.integrity import ChainReport, verify_chain
 from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import zip_longest
 
-from tapevm.domain.state import State
 from tapevm.domain import lineage
 from tapevm.domain.addresses import parse_address
-from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.domain.ports import EventStore
+from tapevm.domain.state import State
+from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.infrastructure.session.time_travel import state_of
 from tapevm.projections.state_diff import StateDiff, diff_states
 

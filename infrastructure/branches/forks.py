@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from tapevm.domain.addresses import SessionAddress, parse_address
 from tapevm.domain.errors import BadAddress, SessionExists, SessionNotFound
 from tapevm.domain.events import RecordedEvent, SessionForked
-from tapevm.domain.addresses import SessionAddress, parse_address
-from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.session.service import validate_session_id
 from tapevm.infrastructure.stores.registry import SessionRegistry
 
 log = get_logger("tapevm.branching")
@@ -46,8 +47,6 @@ def resolve_address(store: EventStore, address: SessionAddress | str) -> tuple[s
 
 def fork(store: EventStore, source: SessionAddress | str, new: str) -> ForkResult:
     """Create session ``new`` from ``source`` (``ID`` or ``ID@N``) without copying events."""
-    from tapevm.infrastructure.session.service import validate_session_id
-
     addr = parse_address(source) if isinstance(source, str) else source
     validate_session_id(new)
     source_stream, at = resolve_address(store, addr)

@@ -15,15 +15,15 @@ from typing import Any
 
 import orjson
 
+from tapevm.domain import lineage
+from tapevm.domain.addresses import parse_address
 from tapevm.domain.content import REF
 from tapevm.domain.errors import MergeConflict, UsageError
 from tapevm.domain.events import ContentStored, Event, MergeApplied
+from tapevm.domain.ports import EventStore
 from tapevm.domain.state import MISSING, State, encode_blob
-from tapevm.domain import lineage
-from tapevm.domain.addresses import parse_address
 from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.infrastructure.logs import get_logger
-from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.session.time_travel import state_of
 from tapevm.projections.merge_rules import MergeItem, three_way

@@ -29,13 +29,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import xxhash
 import zstandard
 
+from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import ImageError, TapeError, UsageError
+from tapevm.domain.state import decode_blob
+from tapevm.projections.image_state_codec import encode_image_state
+from tapevm.projections.state_codec import decode_state, encode_blobs, encode_nodes, frame_state
 
 MAGIC = b"\x89TVMIMG\n"
 END_MAGIC = b"TVMEND\r\n"
@@ -248,6 +252,42 @@ def _read_bytes(path: str | Path) -> bytes:
 
 def decode_image(data: bytes, path: str, sections: tuple[str, ...] | None = None) -> ImageFile:
     """Check ``data`` and decompress the named sections (all when None), upcast to the current format."""
+    header, footer, index, version, bounds = _container(data, path)
+    major = parse_version(version, path)[0]
+    problem = header_problem(header)
+    if problem is not None:
+        raise ImageError(f"{path}: damaged image (header: {problem})")
+    if major > CURRENT_MAJOR:
+        raise ImageError(f"{path}: image format {version} is newer than this tapevm reads "
+                         f"({FORMAT_VERSION}); upgrade tapevm to load it")
+    if major < 1 or (major < CURRENT_MAJOR and any(m not in UPCASTERS for m in range(major, CURRENT_MAJOR))):
+        raise ImageError(f"{path}: image format {version} is not supported by this tapevm")
+    wanted = tuple(index) if sections is None or major < CURRENT_MAJOR else sections
+    raw = _sections(data, path, index, wanted, bounds)
+    image = ImageFile(path, header, footer, raw, stored_version=version)
+    while major < CURRENT_MAJOR:
+        try:
+            image.header, image.sections = UPCASTERS[major](image.header, image.sections)
+        except ImageError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an old file we cannot migrate is a damaged file
+            raise ImageError(f"{path}: cannot migrate image format {version}: {type(e).__name__}: {e}") from None
+        major += 1
+    return image
+
+
+class _Container(NamedTuple):
+    """An image's frame, read and checked: what lies around and between its sections."""
+
+    header: dict[str, Any]
+    footer: dict[str, Any]
+    entries: dict[str, Any]    # the footer's section entries by name
+    version: Any               # the header's format_version, as stored
+    bounds: tuple[int, int]    # sections lie between the end of the header and the start of the footer
+
+
+def _container(data: bytes, path: str) -> _Container:
+    """The header, footer and section index of ``data``, with their checksums checked."""
     if not data.startswith(MAGIC):
         raise ImageError(f"{path}: not a tapevm image (bad magic number)")
     if len(data) < len(MAGIC) + 4 + TRAILER:
@@ -275,16 +315,12 @@ def decode_image(data: bytes, path: str, sections: tuple[str, ...] | None = None
         raise
     except (orjson.JSONDecodeError, KeyError, TypeError) as e:
         raise ImageError(f"{path}: damaged image (unreadable header or footer: {e})") from None
-    major = parse_version(version, path)[0]
-    problem = header_problem(header)
-    if problem is not None:
-        raise ImageError(f"{path}: damaged image (header: {problem})")
-    if major > CURRENT_MAJOR:
-        raise ImageError(f"{path}: image format {version} is newer than this tapevm reads "
-                         f"({FORMAT_VERSION}); upgrade tapevm to load it")
-    if major < 1 or (major < CURRENT_MAJOR and any(m not in UPCASTERS for m in range(major, CURRENT_MAJOR))):
-        raise ImageError(f"{path}: image format {version} is not supported by this tapevm")
-    wanted = tuple(index) if sections is None or major < CURRENT_MAJOR else sections
+    return _Container(header, footer, index, version, (12 + head_len, footer_start))
+
+
+def _sections(data: bytes, path: str, index: dict[str, Any], wanted: tuple[str, ...],
+              bounds: tuple[int, int]) -> Sections:
+    """The ``wanted`` sections of ``index`` present in ``data``, each checked and decompressed."""
     decompressor = zstandard.ZstdDecompressor()
     raw: Sections = {}
     for name in wanted:
@@ -293,7 +329,7 @@ def decode_image(data: bytes, path: str, sections: tuple[str, ...] | None = None
             continue
         try:
             offset, length = int(entry["offset"]), int(entry["length"])
-            if offset < 12 + head_len or offset + length > footer_start:
+            if offset < bounds[0] or offset + length > bounds[1]:
                 raise ImageError(f"{path}: damaged image (section {name!r} out of bounds)")
             body = data[offset:offset + length]
             if _checksum(body) != entry["xxh3"]:
@@ -303,16 +339,7 @@ def decode_image(data: bytes, path: str, sections: tuple[str, ...] | None = None
             raise
         except (zstandard.ZstdError, KeyError, TypeError, ValueError) as e:
             raise ImageError(f"{path}: damaged image (section {name!r}: {e})") from None
-    image = ImageFile(path, header, footer, raw, stored_version=version)
-    while major < CURRENT_MAJOR:
-        try:
-            image.header, image.sections = UPCASTERS[major](image.header, image.sections)
-        except ImageError:
-            raise
-        except Exception as e:  # noqa: BLE001 - an old file we cannot migrate is a damaged file
-            raise ImageError(f"{path}: cannot migrate image format {version}: {type(e).__name__}: {e}") from None
-        major += 1
-    return image
+    return raw
 
 
 def read_image(path: str | Path, sections: tuple[str, ...] | None = None) -> ImageFile:
@@ -333,15 +360,12 @@ def _v1_to_v2(header: dict[str, Any], sections: Sections) -> tuple[dict[str, Any
     Format 2 splits the blobs into their own section and stores nodes as their
     canonical bytes (no JSON parse per node on load: loading got ~5x faster).
     """
-    from tapevm.domain.content import canonical_bytes
-    from tapevm.projections.state_codec import encode_blobs, encode_nodes, frame_state
-
     doc = orjson.loads(sections["state"])
     nodes = encode_nodes(((key, canonical_bytes(node)) for key, node in doc["nodes"].items()), keyless=True)
     structure = doc["structure"]
     structure.setdefault("snapshots", {})
     new_sections: Sections = {"state": frame_state(orjson.dumps(structure), nodes),
-                              "blobs": encode_blobs((k, _blob(e, d)) for k, e, d in doc["blobs"])}
+                              "blobs": encode_blobs((k, decode_blob(e, d)) for k, e, d in doc["blobs"])}
     if "history" in sections:
         new_sections["history"] = sections["history"]
     return {**header, "format_version": "2.0.0", "migrated_from": header.get("format_version")}, new_sections
@@ -355,16 +379,8 @@ def _v2_to_v3(header: dict[str, Any], sections: Sections) -> tuple[dict[str, Any
     together, a kind byte per binding, each kind's values together, which zstd compresses
     better (random values: a quarter smaller) and which loads as fast.
     """
-    from tapevm.projections.image_state_codec import encode_image_state
-    from tapevm.projections.state_codec import decode_state
-
     new_sections = dict(sections)
     new_sections["state"] = encode_image_state(decode_state(sections["state"]))
     migrated_from = header.get("migrated_from", header.get("format_version"))
     return {**header, "format_version": "3.0.0", "migrated_from": migrated_from}, new_sections
 
-
-def _blob(encoding: str, data: str) -> bytes:
-    from tapevm.domain.state import decode_blob
-
-    return decode_blob(encoding, data)

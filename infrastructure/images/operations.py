@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -30,6 +30,7 @@ from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.domain.fold import fold
+from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.images.file_format import (
@@ -41,9 +42,9 @@ from tapevm.infrastructure.images.file_format import (
     read_image,
     write_image,
 )
+from tapevm.infrastructure.session.service import Session, VM_VERSION, open_session, tapevm_version, validate_session_id
+from tapevm.infrastructure.session.time_travel import images_dir
 from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at
-from tapevm.domain.ports import EventStore
-from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
 from tapevm.projections.state_codec import (
     decode_blobs,
@@ -55,17 +56,12 @@ from tapevm.projections.state_codec import (
     same_canonical_state,
     structure,
 )
-
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import Session
+from tapevm.vm.compiler import SPECIAL_FORMS
+from tapevm.vm.value_codec import content_problem
+from tapevm.vm.world import WorldError, bindable_name, normalize_path, valid_namespace_name
 
 EXPORT_KIND = "tapevm-image-export"
 EXPORT_VERSION = 1
-
-
-def images_dir() -> Path:
-    """Where ``(save-image ...)`` writes and ``tape image list`` looks by default."""
-    return tape_home() / "images"
 
 
 @dataclass(frozen=True)
@@ -77,12 +73,6 @@ class ImageInfo:
 
     def as_json(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, **self.header, "sections": self.sections}
-
-
-def _tapevm_version() -> str:
-    from tapevm.infrastructure.session.service import _tapevm_version as version
-
-    return version()
 
 
 # -- save -------------------------------------------------------------------------------------------
@@ -105,7 +95,7 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
     if at is not None and (at < 1 or at > session.head):
         raise UsageError(f"session {session.id!r} has events 1..{session.head}; there is no event {at}")
     state, sections = image_sections(session, at, with_history)
-    header = {"tapevm_version": _tapevm_version(), "created_at": time.time(), "description": description,
+    header = {"tapevm_version": tapevm_version(), "created_at": time.time(), "description": description,
               "source_session": session.id, "source_seq": state.seq,
               # the hash-chain link of the source's record holding event source_seq (issue 5): lets
               # ``image verify --store`` check the image against the log it came from
@@ -115,7 +105,10 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
 
 
 def save_image_from_language(session: Session, name: str, description: str, seq: int) -> None:
-    """``(save-image "name")``: after the form committed, an image of the state at its last event."""
+    """``(save-image "name")``: after the form committed, an image of the state at its last event.
+
+    The session's image writer (``Session.image_writer``), given by whoever opens a session that runs forms.
+    """
     folder = images_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)  # tapevm's own directory: made on first use
@@ -157,10 +150,6 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     a path such as ``../evil`` would be served by ``tape world cat``.  ``nodes``: the parsed nodes
     when the caller has them already (a load parses them anyway).
     """
-    from tapevm.vm.compiler import SPECIAL_FORMS
-    from tapevm.vm.value_codec import content_problem
-    from tapevm.vm.world import WorldError, bindable_name, normalize_path, valid_namespace_name
-
     if not valid_namespace_name(state.current_ns):
         raise ImageError(f"{path}: damaged image (its current namespace {state.current_ns!r} is not a name "
                          "in-ns accepts)")
@@ -251,8 +240,8 @@ def verify(path: str | Path) -> dict[str, Any]:
 
 
 # -- load -------------------------------------------------------------------------------------------
-def _history_events(image: ImageFile, session_id: str, last: int) -> list[RecordedEvent]:
-    """The history section as events 1..``last`` of ``session_id``, each checked as the store would take it
+def _history_events(image: ImageFile, name: str, last: int) -> list[RecordedEvent]:
+    """The history section as events 1..``last`` of ``name``, each checked as the store would take it
     (numbers in order from 1, causes, times, fields): a load must not fail half way through its append."""
     seq = 0
     try:
@@ -276,7 +265,7 @@ def _history_events(image: ImageFile, session_id: str, last: int) -> list[Record
                 raise ValueError(f"event {seq} has type version {version!r}, not an integer")
             if version != cls.version:
                 fields = upcast(type_name, version, fields)
-            out.append(RecordedEvent(session_id, seq, cause, ms / 1000.0, cls.model_validate(fields)))
+            out.append(RecordedEvent(name, seq, cause, ms / 1000.0, cls.model_validate(fields)))
         if seq != last:
             raise ValueError(f"it holds events 1..{seq}, the state is at event {last}")
         return out
@@ -292,15 +281,15 @@ def _history_events(image: ImageFile, session_id: str, last: int) -> list[Record
         raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
 
 
-def _checked_history(image: ImageFile, session_id: str, state: State) -> list[RecordedEvent]:
+def _checked_history(image: ImageFile, name: str, state: State) -> list[RecordedEvent]:
     """:func:`_history_events`, and that they fold to the image's state.
 
     A load appends the history as the new session's log; one that folds to another state used to be
     appended first and refused after (a session of the wrong state was left in the store).
     """
-    events = _history_events(image, session_id, state.seq)
+    events = _history_events(image, name, state.seq)
     try:
-        folded = fold(events, State(session=session_id))
+        folded = fold(events, State(session=name))
     except TapeError as e:
         raise ImageError(f"{image.path}: damaged image (history section: {e})") from None
     if not same_canonical_state(folded, state):
@@ -308,23 +297,21 @@ def _checked_history(image: ImageFile, session_id: str, state: State) -> list[Re
     return events
 
 
-def load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
-    """Create session ``session_id`` in ``store`` from the image at ``path`` (it must not exist yet)."""
+def load_image(store: EventStore, path: str | Path, name: str) -> Session:
+    """Create session ``name`` in ``store`` from the image at ``path`` (it must not exist yet)."""
     with paused_gc():  # bulk building of acyclic data: the cyclic GC would walk it again and again
-        return _load_image(store, path, session_id)
+        return _load_image(store, path, name)
 
 
-def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session:
-    from tapevm.infrastructure.session.service import VM_VERSION, Session, validate_session_id
-
-    validate_session_id(session_id)
+def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
+    validate_session_id(name)
     image = read_image(path, None)
     state = image_state(image)
     nodes = _nodes_as_json(state)
     check_content(path, state, dict(nodes))
-    history = _checked_history(image, session_id, state) if "history" in image.sections else None
-    if store.last_seq(session_id) != 0:
-        raise SessionExists(f"session {session_id!r} already exists in {store.url_for_display}; "
+    history = _checked_history(image, name, state) if "history" in image.sections else None
+    if store.last_seq(name) != 0:
+        raise SessionExists(f"session {name!r} already exists in {store.url_for_display}; "
                             "load the image under a new id with -i")
     h = image.header
     marker: dict[str, Any] = {"image": Path(path).name, "format_version": image.stored_version,
@@ -334,24 +321,24 @@ def _load_image(store: EventStore, path: str | Path, session_id: str) -> Session
     now = time.time()
     if history is not None:
         end = len(history)
-        records = history + [RecordedEvent(session_id, end + 1, end + 1, now,
+        records = history + [RecordedEvent(name, end + 1, end + 1, now,
                                            ImageLoaded(**marker, with_history=True, state=None))]
     else:
         events: list[Event] = [
-            SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION),
+            SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION),
             # built from a checked image by our own code: no need for pydantic to walk 100,000 values
             ContentStored.model_construct(nodes=nodes,
                                           blobs=[blob_entry(k, v) for k, v in state.blobs.items()]),
             ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state)),
         ]
-        records = [RecordedEvent(session_id, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
+        records = [RecordedEvent(name, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
     # SessionStarted in a record of its own (same transaction): opening a session reads its first
     # event (lineage.fork_origin), which then does not decode the image's content with it
     store.append_records([records[:1], records[1:]])
-    session = Session(store, session_id, create=False)
+    session = Session(store, name, create=False, image_writer=save_image_from_language)
     if not same_canonical_state(session.state, state):
         raise ImageError(f"{path}: the loaded session's state differs from the image's "
-                         f"(session {session_id!r} was created; inspect it with 'tape state -i {session_id}')")
+                         f"(session {name!r} was created; inspect it with 'tape state -i {name}')")
     return session
 
 
@@ -476,8 +463,6 @@ def _differs_from_source(image: ImageFile, store: Any, name: str, seq: int) -> s
     The chain link is copied into the header when the image is saved: an image whose state or
     history was edited afterwards (an export edited and imported) still carries it.
     """
-    from tapevm.infrastructure.session.service import open_session
-
     with open_session(name, store, create=False, writable=False) as source:
         if not same_canonical_state(image_state(image), source.state_at(seq)):
             return f"its state is not session {name!r}'s state at event {seq}: the image was altered after it " \

@@ -2,7 +2,9 @@
 
 ``service.Session`` runs forms on the VM and commits their events; around it:
 effects and model providers, time travel, unfinished forms and resume, replay,
-branching (fork, clone), merging and take, compare, retry after a conflict and
-host file import.  May import ``domain``, ``vm``, ``projections``,
+retry after a conflict and host file import (branches live in
+``infrastructure.branches``, a floor up).  The modules around the service see
+a session through a small ``Protocol`` of what they use, so none of them
+imports the service back.  May import ``domain``, ``vm``, ``projections``,
 ``infrastructure.stores`` and ``infrastructure.logs``.
 """

@@ -28,13 +28,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
+from typing import Any, NamedTuple, Protocol, TextIO
 
 import xxhash
 
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import EffectProviderError, ReplayDivergence, TapeError
-from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, Event
+from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, Event, RecordedEvent
 from tapevm.infrastructure.session.llm_providers import LLMCallFailed, LLMProvider, llm_from_environment
 from tapevm.vm.effects import (
     ASK,
@@ -49,10 +49,8 @@ from tapevm.vm.effects import (
 )
 from tapevm.vm.errors import LispError
 from tapevm.vm.printer import to_source
+from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.values import NIL, ErrorValue, Keyword, LMap, Pair, Symbol, make_list
-
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import Session
 
 Tool = Callable[..., Any]
 Redactor = Callable[[str], str]
@@ -232,6 +230,23 @@ class RecordedEffect(NamedTuple):
     completed: EffectCompleted
 
 
+def recorded_effects_of(form_events: list[RecordedEvent]) -> dict[int, RecordedEffect]:
+    """One form's recorded effects by ordinal (1, 2, ...): each request with its completion.
+
+    A request the log holds no completion for (the process died while performing it) is left
+    out: it was never answered, so it is asked again.  Replay and resuming a form group them alike.
+    """
+    requests: dict[str, EffectRequested] = {}
+    out: dict[int, RecordedEffect] = {}
+    for r in form_events:
+        e = r.event
+        if type(e) is EffectRequested:
+            requests[e.key] = e
+        elif type(e) is EffectCompleted and e.key in requests:
+            out[len(out) + 1] = RecordedEffect(requests[e.key], e)
+    return out
+
+
 class RecordedAnswers:
     """Answers one form's effects from the log: ``effects[ordinal]``, results decoded with ``decode``.
 
@@ -296,10 +311,19 @@ def effect_key(form_seq: int, ordinal: int, kind: str, enc_args: list[Any]) -> s
 
 
 # -- the port -----------------------------------------------------------------------------
+class FormRecorder(Protocol):
+    """What the effect port asks of its session: commit the current form's input (once, on its first
+    effect), encode values as the form's own, commit an effect's events caused by the form."""
+
+    def commit_form_input(self) -> int: ...
+    def form_encoder(self) -> ValueEncoder: ...
+    def append_caused(self, events: list[Event], cause: int) -> list[RecordedEvent]: ...
+
+
 class SessionEffects:
     """The EffectPort of one session (see the module docstring)."""
 
-    def __init__(self, session: Session, providers: EffectProviders | None = None) -> None:
+    def __init__(self, session: FormRecorder, providers: EffectProviders | None = None) -> None:
         self.session = session
         self.providers = providers if providers is not None else EffectProviders()
         self.live: AnswerSource = LiveAnswers(self.providers)

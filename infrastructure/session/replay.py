@@ -44,18 +44,15 @@ from tapevm.domain.events import (
     SessionStarted,
 )
 from tapevm.domain.fold import fold_event, fold_fields
-from tapevm.domain.state import State
-from tapevm.infrastructure.session.effects import EffectArgumentsDiffer, RecordedAnswers, RecordedEffect, effect_key
-from tapevm.infrastructure.stores.named_sessions import NamedSessions
-from tapevm.infrastructure.logs import get_logger
 from tapevm.domain.ports import EventStore, SessionHead
-from tapevm.infrastructure.session.service import Session
+from tapevm.domain.state import State
+from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.session.effects import EffectArgumentsDiffer, RecordedAnswers, effect_key, recorded_effects_of
+from tapevm.infrastructure.session.service import Session, tapevm_version
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.projections.state_diff import StateChange, diff_states, state_changes
-from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
-from tapevm.vm.world import World
-from tapevm.vm.world_state import load_world
 
 log = get_logger("tapevm.replay")
 
@@ -239,70 +236,23 @@ def replay(
     if first is None:
         raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
     check_live_effects(live_from is not None, fork)
-    head = store.last_seq(session_id)
-    if to is not None and to > head:
-        raise UsageError(f"--to {to}: session {session_id!r} has events 1..{head}; there is no event {to}")
+    _check_target(store, session_id, to, fork)
     if fork is not None:
-        if store.last_seq(fork) != 0:
-            raise SessionExists(f"session {fork!r} already exists; choose a new name for --fork")
         target_store: EventStore = store
         target = fork
     else:
         target_store = VerifyingStore(window, store.url_for_display, ignore_input=program is not None)
         target = session_id
     make = session_factory or (lambda st, sid: Session(st, sid))
-    forms = 0
-    rseq = 2  # the next recorded event to replay (event 1 is SessionStarted, made by the Session)
-    current: RecordedEvent | None = first
-    where = ("", 0, "")  # file, line and source of the form being replayed (the program's, with ``program``)
+    run = _ReplayRun(window, iter(program) if program is not None else None, to, fork, live_from, current=first)
     try:
         session = make(target_store, target)
         # a replay changes nothing outside the store: (save-image "f") is recorded, but the file the
         # original run wrote is left as it is (a fork's changed program overwrote it with other content)
         session.writes_images = False
         try:
-            program_iter = iter(program) if program is not None else None
-            decoder = _record_decoder(window, session)
-            while True:
-                r = window.get(rseq)
-                if r is None:
-                    break
-                if to is not None and rseq > to:
-                    break
-                current = r
-                e = r.event
-                if type(e) is FormSubmitted and r.cause == r.seq:
-                    form_events = _form_events(window, r)
-                    if not _finished(form_events) and fork is None and live_from is None:
-                        note = f"stopped at event {r.seq}: the recording ends inside this form (it was interrupted)"
-                        return _result(session_id, target, session, forms, started, verify, note=note)
-                    source = _program_form(program_iter, r) if program_iter is not None else None
-                    where = (source[4], source[1], source[3]) if source is not None else (e.file, e.line, e.source)
-                    live = live_from is not None and r.seq >= live_from
-                    session.effects.source = (session.effects.live if live else RecordedAnswers(
-                        _effects_of(form_events), decoder.decode,
-                        fallback=session.effects.live if live_from is not None else None))
-                    if source is None:
-                        parsed = session.interpreter.read_forms(e.source, e.file)
-                        if len(parsed) != 1:
-                            raise UsageError(f"event {r.seq}: the recorded form does not read back as one form")
-                        form = parsed[0][0]
-                        session._run_form(form, e.line, e.column, e.source, e.file)
-                    else:
-                        form, line, column, text, file = source
-                        session._run_form(form, line, column, text, file)
-                    forms += 1
-                    rseq = form_events[-1].seq + 1
-                else:
-                    commit = _commit_events(window, r)
-                    _reapply(session, [c.event for c in commit])
-                    rseq = commit[-1].seq + 1
-                window.drop_before(rseq)
-            if program_iter is not None:
-                extra = next(program_iter, None)
-                if extra is not None and verify:
-                    raise _ProgramLonger(session.head + 1, extra)
-            return _result(session_id, target, session, forms, started, verify)
+            note = run.replay_into(session, verify)
+            return _result(session_id, target, session, run.forms, started, verify, note=note)
         finally:
             session.effects.source = session.effects.live
             if fork is not None:
@@ -310,13 +260,83 @@ def replay(
     except _Diverged as d:
         if not verify and fork is None:
             raise ReplayDivergence(f"event {d.seq}: replay differs from the record (run with --verify for a report)") from None
-        report = _report(store, session_id, d, current, session, program is not None, where,
+        report = _report(store, session_id, d, run.current, session, program is not None, run.where,
                          getattr(first.event, "tapevm_version", None))
-        return _result(session_id, target, session, forms, started, verify, divergence=report)
+        return _result(session_id, target, session, run.forms, started, verify, divergence=report)
     except ReplayDivergence as d:  # raised by an effect: other arguments, or an effect the record lacks
         seq = session.head + 1
-        report = _effect_report(store, session_id, d, seq, window, current, session, where)
-        return _result(session_id, target, session, forms, started, verify, divergence=report)
+        report = _effect_report(store, session_id, d, seq, window, run.current, session, run.where)
+        return _result(session_id, target, session, run.forms, started, verify, divergence=report)
+
+
+def _check_target(store: EventStore, name: str, to: int | None, fork: str | None) -> None:
+    """Refuse a ``to`` past the recording's head and a ``fork`` name that is taken."""
+    head = store.last_seq(name)
+    if to is not None and to > head:
+        raise UsageError(f"--to {to}: session {name!r} has events 1..{head}; there is no event {to}")
+    if fork is not None and store.last_seq(fork) != 0:
+        raise SessionExists(f"session {fork!r} already exists; choose a new name for --fork")
+
+
+@dataclass
+class _ReplayRun:
+    """One replay's walk over the record, and how far it got (what a divergence report names)."""
+
+    window: RecordWindow
+    program: Iterator[tuple[Any, int, int, str, str]] | None  # the forms replacing the recorded ones
+    to: int | None
+    fork: str | None
+    live_from: int | None
+    forms: int = 0
+    current: RecordedEvent | None = None  # the recorded event being replayed
+    # file, line and source of the form being replayed (the program's, with ``program``)
+    where: tuple[str, int, str] = ("", 0, "")
+
+    def replay_into(self, session: Session, verify: bool) -> str:
+        """Run the recorded forms and re-apply the session actions into ``session``; a note when the
+        recording ends inside a form ("" otherwise)."""
+        decoder = _record_decoder(self.window, session)
+        rseq = 2  # the next recorded event to replay (event 1 is SessionStarted, made by the Session)
+        while (r := self.window.get(rseq)) is not None and (self.to is None or rseq <= self.to):
+            self.current = r
+            if type(r.event) is FormSubmitted and r.cause == r.seq:
+                form_events = _form_events(self.window, r)
+                if not _finished(form_events) and self.fork is None and self.live_from is None:
+                    return f"stopped at event {r.seq}: the recording ends inside this form (it was interrupted)"
+                self._replay_form(session, r, form_events, decoder)
+                rseq = form_events[-1].seq + 1
+            else:
+                commit = _commit_events(self.window, r)
+                _reapply(session, [c.event for c in commit])
+                rseq = commit[-1].seq + 1
+            self.window.drop_before(rseq)
+        if self.program is not None:
+            extra = next(self.program, None)
+            if extra is not None and verify:
+                raise _ProgramLonger(session.head + 1, extra)
+        return ""
+
+    def _replay_form(self, session: Session, r: RecordedEvent, form_events: list[RecordedEvent],
+                     decoder: ValueDecoder) -> None:
+        """Run the recorded form ``r`` again (or the program's form in its place), its effects answered
+        from ``form_events`` unless they are live from here on."""
+        e = r.event
+        assert isinstance(e, FormSubmitted)
+        source = _program_form(self.program, r) if self.program is not None else None
+        self.where = (source[4], source[1], source[3]) if source is not None else (e.file, e.line, e.source)
+        live = self.live_from is not None and r.seq >= self.live_from
+        session.effects.source = (session.effects.live if live else RecordedAnswers(
+            recorded_effects_of(form_events), decoder.decode,
+            fallback=session.effects.live if self.live_from is not None else None))
+        if source is None:
+            parsed = session.interpreter.read_forms(e.source, e.file)
+            if len(parsed) != 1:
+                raise UsageError(f"event {r.seq}: the recorded form does not read back as one form")
+            session.run_form(parsed[0][0], e.line, e.column, e.source, e.file)
+        else:
+            form, line, column, text, file = source
+            session.run_form(form, line, column, text, file)
+        self.forms += 1
 
 
 class _ProgramLonger(ReplayDivergence):
@@ -326,9 +346,9 @@ class _ProgramLonger(ReplayDivergence):
         self.form = form
 
 
-def _result(session_id: str, target: str, session: Session, forms: int, started: float, verify: bool,
+def _result(name: str, target: str, session: Session, forms: int, started: float, verify: bool,
             divergence: DivergenceReport | None = None, note: str = "") -> ReplayResult:
-    return ReplayResult(session_id, target, session.head, forms, time.perf_counter() - started, verify,
+    return ReplayResult(name, target, session.head, forms, time.perf_counter() - started, verify,
                         divergence, note)
 
 
@@ -377,18 +397,6 @@ def _commit_events(window: RecordWindow, first: RecordedEvent) -> list[RecordedE
         seq += 1
 
 
-def _effects_of(form_events: list[RecordedEvent]) -> dict[int, RecordedEffect]:
-    requests: dict[str, EffectRequested] = {}
-    out: dict[int, RecordedEffect] = {}
-    for r in form_events:
-        e = r.event
-        if type(e) is EffectRequested:
-            requests[e.key] = e
-        elif type(e) is EffectCompleted and e.key in requests:
-            out[len(out) + 1] = RecordedEffect(requests[e.key], e)
-    return out
-
-
 def _program_form(program_iter: Iterator[tuple[Any, int, int, str, str]], r: RecordedEvent) -> tuple[Any, int, int, str, str]:
     form = next(program_iter, None)
     if form is None:
@@ -407,17 +415,15 @@ def _reapply(session: Session, events: list[Event]) -> None:
     before = session.state.semantic()
     session.append_caused(events, session.head + 1)
     if session.state.semantic() != before:
-        session.world = World()
-        session.interpreter = Interpreter(session.world, session.effects)
-        load_world(session._state, session.world, session.interpreter)
+        session.reload()
 
 
 # -- reports -----------------------------------------------------------------------------------
-def _recorded_state(store: EventStore, session_id: str, upto: int) -> State:
-    return fold_fields(store.read_fields(session_id, 1, upto), State(session=session_id))
+def _recorded_state(store: EventStore, name: str, upto: int) -> State:
+    return fold_fields(store.read_fields(name, 1, upto), State(session=name))
 
 
-def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedEvent | None,
+def _report(store: EventStore, name: str, d: _Diverged, current: RecordedEvent | None,
             session: Session, program: bool, where: tuple[str, int, str],
             recorded_version: str | None) -> DivergenceReport:
     exp, act = d.expected, d.actual
@@ -430,12 +436,12 @@ def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedE
     expected_upto = d.commit[-1].seq
     if current is not None and form is not None:
         last = current.seq
-        for x in store.read(session_id, last + 1):
+        for x in store.read(name, last + 1):
             if x.cause != current.seq:
                 break
             last = x.seq
         expected_upto = last
-    expected_state = _recorded_state(store, session_id, min(expected_upto, store.last_seq(session_id)))
+    expected_state = _recorded_state(store, name, min(expected_upto, store.last_seq(name)))
     return DivergenceReport(
         seq=d.seq, cause=cause, form_seq=current.seq if current is not None else None,
         form_file=where[0], form_line=where[1], form_source=where[2],
@@ -447,9 +453,7 @@ def _report(store: EventStore, session_id: str, d: _Diverged, current: RecordedE
 
 def _code_cause(then: str | None) -> str:
     """Name what changed when the same inputs give other events: the tapevm version, if it did."""
-    from tapevm.infrastructure.session.service import _tapevm_version
-
-    now = _tapevm_version()
+    now = tapevm_version()
     if then is not None and then != now:
         return f"the code changed since the recording (recorded with tapevm {then}, replayed with {now})"
     return (f"the code changed since the recording (same tapevm {now}: a changed primitive, "
@@ -473,7 +477,7 @@ def _explain(exp: RecordedEvent | None, act: RecordedEvent, program: bool, recor
     return f"{act.type_name} differs in {', '.join(fields)}: {code}"
 
 
-def _effect_report(store: EventStore, session_id: str, d: ReplayDivergence, seq: int, window: RecordWindow,
+def _effect_report(store: EventStore, name: str, d: ReplayDivergence, seq: int, window: RecordWindow,
                    current: RecordedEvent | None, session: Session, where: tuple[str, int, str]) -> DivergenceReport:
     if isinstance(d, _ProgramShorter):
         submitted = d.recorded.event

@@ -52,7 +52,7 @@ def run_retrying(
     for form, line, column, text in session.interpreter.read_forms(source, file):
         for attempt in range(attempts):
             try:
-                outcomes.append(session._run_form(form, line, column, text, file))
+                outcomes.append(session.run_form(form, line, column, text, file))
                 break
             except ConflictError:
                 if on_conflict is not None:
@@ -61,17 +61,10 @@ def run_retrying(
                     raise
                 log.debug("conflict_retry", session=session.id, attempt=attempt + 1)
                 time.sleep(random.uniform(0, backoff * 2 ** min(attempt, 8)))
-                session = reopen(session)
+                session = session.reopen()
                 # the form was read by the old session's reader; read it again for the new one
                 (form, line, column, text), = _reread(session, text, file, line, column)
     return session, outcomes
-
-
-def reopen(session: Session) -> Session:
-    """The same session re-opened on the same store at its current head (the old object is spent)."""
-    owns = session._owns_store
-    session._owns_store = False
-    return Session(session.store, session.id, create=False, owns_store=owns, lease=session.lease)
 
 
 def _reread(session: Session, text: str, file: str, line: int, column: int) -> list[tuple[object, int, int, str]]:

@@ -9,15 +9,19 @@ events (file, line, column and source text) against the file's forms.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import Protocol
 
-from tapevm.domain.events import FormEvaluated, FormSubmitted
-
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import Session
+from tapevm.domain.events import FormEvaluated, FormSubmitted, RecordedEvent
 
 
-def committed_forms(session: Session, file: str, forms: list[tuple[int, int, str]]) -> int:
+class SessionLog(Protocol):
+    """All a continuation reads of a session: its events."""
+
+    def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]: ...
+
+
+def committed_forms(session: SessionLog, file: str, forms: list[tuple[int, int, str]]) -> int:
     """How many leading forms of ``file`` (``(line, column, text)`` each) the latest run committed.
 
     The latest run starts at the last FormSubmitted of the file's first form;

@@ -19,10 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
+from tapevm.domain import lineage
+from tapevm.domain.addresses import parse_address, refuse_hidden_characters
 from tapevm.domain.errors import (
     BadAddress,
     ConflictError,
     CorruptRecord,
+    ImageError,
     SessionNotFound,
     StoreNotFound,
     TapeError,
@@ -42,27 +45,25 @@ from tapevm.domain.events import (
 )
 from tapevm.domain.fold import fold_drafts
 from tapevm.domain.state import State
-from tapevm.domain import lineage
-from tapevm.infrastructure.stores import named_sessions
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session import time_travel
-from tapevm.domain.addresses import parse_address, refuse_hidden_characters
 from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.session.effects import Redactor, SessionEffects, Tool
-from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.stores import named_sessions
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.session.unfinished_form import find_unfinished_form, form_to_resume
+from tapevm.infrastructure.session.world_import import HostFile, import_file
+from tapevm.infrastructure.stores.factory import open_store
 from tapevm.infrastructure.stores.leases import WriterLease
 from tapevm.infrastructure.stores.registry import SessionRegistry
 from tapevm.infrastructure.stores.side_tables import has_side_tables
-from tapevm.infrastructure.stores.factory import open_store
-from tapevm.infrastructure.session.unfinished_form import find_unfinished_form, resume_form
-from tapevm.infrastructure.session.world_import import HostFile, import_file
 from tapevm.domain.delta import Delta
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.value_codec import ValueEncoder
-from tapevm.vm.world import SESSION_REQUESTS, World
+from tapevm.vm.world import RESTORE, SAVE_IMAGE, SESSION_REQUESTS, Mutation, World
 from tapevm.vm.world_state import load_world
 
 log = get_logger("tapevm.session")
@@ -70,11 +71,17 @@ log = get_logger("tapevm.session")
 VM_VERSION = 1
 
 
-def _tapevm_version() -> str:
-    """The version recorded in SessionStarted and image headers (a function: tests replace it)."""
-    import tapevm
+def tapevm_version() -> str:
+    """The version recorded in SessionStarted and image headers, and that a replay compares with.
 
-    return str(tapevm.__version__)
+    Read when asked: importlib.metadata costs every ``tape`` start ~20 ms (as ``tapevm.__version__``).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tapevm")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
 
 
 def validate_session_id(session_id: str) -> str:
@@ -127,6 +134,10 @@ class EvalError(TapeError):
         self.outcome = outcome
 
 
+# What ``(save-image name :description d)`` calls once its form committed: (session, name, d, event number).
+ImageWriter = Callable[["Session", str, str, int], None]
+
+
 class Session:
     """An open session: its live VM and its folded state, kept in step with its log."""
 
@@ -138,9 +149,12 @@ class Session:
     # A reader of a log damaged past some point (see ``_open``): why its head cannot be folded.
     _damage: CorruptRecord | None = None
 
-    def __init__(self, store: EventStore, session_id: str, *, create: bool = True, owns_store: bool = False,
-                 writable: bool = True, lease: bool = True) -> None:
-        self.id = validate_session_id(session_id)
+    def __init__(self, store: EventStore, name: str, *, create: bool = True, owns_store: bool = False,
+                 writable: bool = True, lease: bool = True, image_writer: ImageWriter | None = None) -> None:
+        self.id = validate_session_id(name)
+        # What ``(save-image ...)`` calls once its form committed: images live a floor above sessions,
+        # so whoever opens the session gives it (tapevm.open_session and the tape commands that run forms).
+        self.image_writer = image_writer
         self.store = store = named_sessions.raw_store(store)
         self._owns_store = owns_store
         # The name resolves to a stream (see session_registry); a writer holds the lease (session_lease).
@@ -181,11 +195,11 @@ class Session:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
             try:
-                self._append_events([SessionStarted(tapevm_version=_tapevm_version(), vm_version=VM_VERSION)])
+                self._append_events([SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION)])
             except ConflictError:  # another process created it at the same moment: open theirs
                 self._state = self.checkpoints.state_at(None)
                 self._state.session = self.id
-        self._load_vm()
+        self.reload()
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
         # A form interrupted between its effects and its end (infrastructure/session/unfinished_form.py).
@@ -194,15 +208,16 @@ class Session:
             head_type=self.checkpoints.type_of_event(self._state.seq))
         log.debug("session_opened", session=self.id, head=self._state.seq)
 
-    def _load_vm(self) -> None:
-        """A fresh live VM from the folded state (at open, and after a restore)."""
+    def reload(self) -> None:
+        """A fresh live VM from the folded state: at open, and after an event changed the state without a
+        form (a restore, a merge, a re-applied session action); registered tools and redactors stay."""
         self.world = World()
         if not hasattr(self, "effects"):  # kept across reloads: registered tools and redactors stay
             self.effects = SessionEffects(self)  # issue 5: recorded effects (infrastructure/session/effects.py)
         self.interpreter = Interpreter(self.world, self.effects)
         load_world(self._state, self.world, self.interpreter)
         self.world.snapshots = self._state.snapshots  # read-only view for (snapshots), kept current by the fold
-        self.world.image_lister = time_travel.image_lister()
+        self.world.image_lister = time_travel.list_image_names
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
 
     if not TYPE_CHECKING:  # (hidden from mypy, which would let any attribute name through)
@@ -228,6 +243,12 @@ class Session:
     def state(self) -> State:
         """The folded state at the head (a copy: callers may keep it)."""
         return self._state.copy()
+
+    @property
+    def live_state(self) -> State:
+        """The folded state itself, not a copy: the session's collaborators read it (decoding values
+        against it) without paying for a copy.  Never change it: the fold owns it."""
+        return self._state
 
     def content_through(self, n: int) -> State:
         """A state whose content shows every value events 1..``n`` name: the head's (content only grows),
@@ -267,7 +288,7 @@ class Session:
         forms = self.interpreter.read_forms(source, file)[skip:]
         outcomes = []
         for form, line, column, text in forms:
-            outcome = self._run_form(form, line, column, text, file)
+            outcome = self.run_form(form, line, column, text, file)
             outcomes.append(outcome)
             if stop_on_error and not outcome.ok:
                 break
@@ -281,10 +302,16 @@ class Session:
                 raise EvalError(outcome)
         return outcomes[-1].value if outcomes else None
 
-    def _run_form(self, form: Any, line: int, column: int, text: str, file: str,
-                  committed_seq: int | None = None) -> FormOutcome:
-        world = self.world
-        world.begin()
+    def run_form(self, form: Any, line: int, column: int, text: str, file: str,
+                 committed_seq: int | None = None) -> FormOutcome:
+        """Evaluate one form already read (``Interpreter.read_forms``) and commit it; its outcome.
+
+        For callers that run forms one at a time (replay, retrying writers, resuming a form).  A Lisp
+        error is committed as the form's outcome; any other failure (a store error, an interrupt)
+        leaves nothing of the form in the live VM, and a form whose FormSubmitted was committed (by
+        its first effect, or ``committed_seq`` when resuming it) is then marked :attr:`unfinished`.
+        """
+        self.world.begin()
         self.interpreter.begin_form(self._state.seq + 1)
         submitted = FormSubmitted(source=text, file=file, line=line, column=column)
         self._submitted, self._form_seq = submitted, committed_seq
@@ -292,31 +319,41 @@ class Session:
         try:
             value = self.interpreter.eval_form(form)
         except EffectAbort as abort:  # a store failure or a replay divergence inside an effect
-            world.rollback()
-            self._builder.discard()
-            self._mark_unfinished()
+            self._abandon_form()
             raise abort.inner from None
         except VMError as e:
-            printed_out = world.rollback()
-            error_value = getattr(e, "error", None)
-            kind = getattr(error_value, "kind", "error")
-            message = getattr(error_value, "message", str(e))
-            outcome = FormEvaluated(ok=False, error_kind=kind, error_message=message)
-            drafts = self._builder.build(submitted, printed_out, outcome)
-            try:
-                committed = self._append_form_drafts(drafts)
-            except BaseException:
-                self._builder.discard()
-                self._mark_unfinished()
-                raise
-            self._builder.commit()
-            return FormOutcome(committed.cause, committed.last, False, None, "",
-                               _output_of(drafts), kind, message)
+            return self._commit_error(submitted, e)
         except BaseException:  # interrupted (Ctrl-C): nothing of the form stays in the live VM
-            world.rollback()
+            self._abandon_form()
+            raise
+        return self._commit_value(submitted, value)
+
+    def _abandon_form(self) -> None:
+        """Nothing of the current form stays in the live VM; it is unfinished if its input is in the log."""
+        self.world.rollback()
+        self._builder.discard()
+        self._mark_unfinished()
+
+    def _commit_error(self, submitted: FormSubmitted, e: VMError) -> FormOutcome:
+        """Commit a form that raised a Lisp error: its input, its output and the error, no mutation."""
+        printed_out = self.world.rollback()
+        error_value = getattr(e, "error", None)
+        kind = getattr(error_value, "kind", "error")
+        message = getattr(error_value, "message", str(e))
+        outcome = FormEvaluated(ok=False, error_kind=kind, error_message=message)
+        drafts = self._builder.build(submitted, printed_out, outcome)
+        try:
+            committed = self._append_form_drafts(drafts)
+        except BaseException:
             self._builder.discard()
             self._mark_unfinished()
             raise
+        self._builder.commit()
+        return FormOutcome(committed.cause, committed.last, False, None, "", _output_of(drafts), kind, message)
+
+    def _commit_value(self, submitted: FormSubmitted, value: Any) -> FormOutcome:
+        """Commit a form that returned ``value``: its mutations, its value, the events of its session requests."""
+        world = self.world
         mutations = world.take_mutations()
         requests = [m for m in mutations if m.kind in SESSION_REQUESTS]  # time travel (issue 3)
         if requests:
@@ -329,20 +366,31 @@ class Session:
             if requests:
                 # the events still to append (a form with effects has committed its FormSubmitted)
                 pending = drafts if self._form_seq is None else drafts[1:]
-                drafts += [draft_of(e) for e in
-                           time_travel.request_events(self, [event_of(d) for d in pending], requests)]
+                drafts += [draft_of(e) for e in time_travel.request_events(
+                    self, self._state, [event_of(d) for d in pending], requests)]
             committed = self._append_form_drafts(drafts)
         except BaseException:
-            world.rollback()
-            self._builder.discard()
-            self._mark_unfinished()
+            self._abandon_form()
             raise
         world.commit()
         self._builder.commit()
         if requests:
             appended = drafts[committed.first - committed.last - 1:]  # without a FormSubmitted committed earlier
-            time_travel.after_commit(self, requests, committed.recorded(self.stream, appended))
+            self._after_requests(requests, committed.recorded(self.stream, appended))
         return FormOutcome(committed.cause, committed.last, True, value, printed, _output_of(drafts))
+
+    def _after_requests(self, requests: list[Mutation], recorded: list[RecordedEvent]) -> None:
+        """What a committed form's session requests do outside the log: reload the VM after a restore,
+        write images (unless :attr:`writes_images` is off)."""
+        if any(m.kind == RESTORE for m in requests):
+            self.reload()
+        for m in requests:
+            if m.kind == SAVE_IMAGE and self.writes_images:
+                seq = recorded[-1].seq
+                if self.image_writer is None:
+                    raise ImageError(f"the form committed (event {seq}) but save-image has no image writer: "
+                                     "open the session with tapevm.open_session to save images from it")
+                self.image_writer(self, m.args[0], m.args[1], seq)
 
     # -- recorded effects (issue 5): a form with effects commits in several transactions --
     def tool(self, name: str) -> Callable[[Tool], Tool]:
@@ -365,8 +413,20 @@ class Session:
         return import_file(self, host_path, path)
 
     def resume(self) -> FormOutcome | None:
-        """Finish an interrupted form: recorded effects answered from the log, the rest performed."""
-        return resume_form(self)
+        """Finish an interrupted form (None when there is none): recorded effects answered from the log,
+        the rest performed (see infrastructure/session/unfinished_form.py)."""
+        seq = self.unfinished
+        if seq is None:
+            return None
+        form, submitted, answers = form_to_resume(self, seq)
+        self.effects.source = answers
+        try:
+            outcome = self.run_form(form, submitted.line, submitted.column, submitted.source, submitted.file,
+                                    committed_seq=seq)
+        finally:
+            self.effects.source = self.effects.live
+        self.unfinished = None
+        return outcome
 
     def commit_form_input(self) -> int:
         """Commit the current form's FormSubmitted (once, on its first effect); its event number."""
@@ -416,13 +476,13 @@ class Session:
         Used by the features that change state without running a form (see merging.py).
         """
         recorded = self._append_events(events)
-        self._load_vm()
+        self.reload()
         return recorded
 
     # -- time travel (issue 3; the logic lives in tapevm.infrastructure.session.time_travel) --------------
     def snapshot(self, name: str, at: int | None = None, description: str = "") -> time_travel.SnapshotInfo:
         """Name the state after event ``at`` (default: the head) by appending a SnapshotTaken event."""
-        event = time_travel.snapshot_event(self, name, at, description)
+        event = time_travel.snapshot_event(self, self._state, name, at, description)
         self._append_events([event])
         return time_travel.SnapshotInfo(event.name, event.at, event.description)
 
@@ -432,7 +492,7 @@ class Session:
     def restore(self, name: str) -> RecordedEvent:
         """Go back to snapshot ``name``: appends a StateRestored event and reloads the live VM."""
         recorded = self._append_events([time_travel.restore_event(self, name, self._state)])
-        self._load_vm()
+        self.reload()
         return recorded[0]
 
     def delta(self, a: int, b: int) -> Delta:
@@ -440,6 +500,17 @@ class Session:
         return time_travel.delta_between(self, a, b)
 
     # -- lifetime --------------------------------------------------------------------
+    def reopen(self) -> Session:
+        """The same session re-opened on the same store at its current head (this object is then spent;
+        the new one closes the store if this one was to)."""
+        owns, self._owns_store = self._owns_store, False
+        return Session(self.store, self.id, create=False, owns_store=owns, lease=self.lease,
+                       image_writer=self.image_writer)
+
+    def own_store(self) -> None:
+        """Close the store with the session (for a store opened only for it)."""
+        self._owns_store = True
+
     def close(self) -> None:
         self._release()
         if self._owns_store:
@@ -487,6 +558,7 @@ def open_session(
     writable: bool = True,
     fresh: bool = False,
     lease: bool = True,
+    image_writer: ImageWriter | None = None,
 ) -> Session:
     """Open (creating unless ``create=False``) a session in ``store`` (an EventStore, a path or a URL).
 
@@ -495,29 +567,32 @@ def open_session(
     the writer lease (several cooperating writers, each retrying on ConflictError: see
     ``run_retrying``).  ``fresh=True`` starts a new,
     empty session under this name, keeping an existing one under a free name
-    (``Session.kept_as``; see session_registry).
+    (``Session.kept_as``; see session_registry).  ``image_writer`` is what ``(save-image ...)``
+    calls (``tapevm.open_session`` gives the image room's; without one, save-image fails after its
+    form committed).
     """
     if isinstance(store, EventStore):
-        return _open_session(store, session_id, create, False, writable, fresh, lease)
+        return _open_session(store, session_id, create, False, writable, fresh, lease, image_writer)
     validate_session_id(session_id)  # a bad id is the error to show, whatever the store holds
     try:
         opened = open_store(store, durability=durability, create=create)
     except StoreNotFound as e:
         raise StoreNotFound(f"no session {session_id!r}: {e}") from None
     try:
-        return _open_session(opened, session_id, create, True, writable, fresh, lease)
+        return _open_session(opened, session_id, create, True, writable, fresh, lease, image_writer)
     except BaseException:
         opened.close()
         raise
 
 
-def _open_session(store: EventStore, session_id: str, create: bool, owns: bool, writable: bool,
-                  fresh: bool, lease: bool = True) -> Session:
+def _open_session(store: EventStore, name: str, create: bool, owns: bool, writable: bool,
+                  fresh: bool, lease: bool, image_writer: ImageWriter | None) -> Session:
     kept = None
     if fresh:
         registry = SessionRegistry(store)
-        if registry.exists(validate_session_id(session_id)):
-            kept, _ = registry.retire(session_id)
-    session = Session(store, session_id, create=create or fresh, owns_store=owns, writable=writable, lease=lease)
+        if registry.exists(validate_session_id(name)):
+            kept, _ = registry.retire(name)
+    session = Session(store, name, create=create or fresh, owns_store=owns, writable=writable, lease=lease,
+                      image_writer=image_writer)
     session.kept_as = kept
     return session

@@ -8,27 +8,50 @@ history before the restore stays addressable (``state_at(n)`` for any ``n``).
 Requests made from inside the language (``snapshot!``, ``restore!``,
 ``save-image``) arrive as World journal entries; :func:`request_events` turns
 them into events appended in the same transaction as the form, after its own
-events, so a restore takes effect when the form commits.
+events, so a restore takes effect when the form commits.  The session itself
+reloads its VM after a restore and hands ``save-image`` requests to the image
+writer it was given (images live a floor above sessions).
+
+The functions here see a session through :class:`SessionPoint`, the little of
+it they read, so this module does not import the session service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
 from tapevm.domain.names import snapshot_name_problem
+from tapevm.domain.delta import Delta, diff
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
 from tapevm.infrastructure.session.checkpoints import checkpoints_of
-from tapevm.domain.ports import EventStore
-from tapevm.domain.delta import Delta, diff
+from tapevm.infrastructure.stores.factory import tape_home
 from tapevm.vm import world as w
 from tapevm.vm.world import Mutation
 
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import Session
+
+class SessionPoint(Protocol):
+    """What time travel reads of a session: its name and stream, its store, its head, its past states."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def store(self) -> EventStore: ...
+    @property
+    def head(self) -> int: ...
+    def state_at(self, n: int) -> State: ...
+
+
+def images_dir() -> Path:
+    """Where ``(save-image ...)`` writes, ``(list-images)`` and ``tape image list`` look: ``$TAPE_HOME/images``."""
+    return tape_home() / "images"
 
 
 def state_of(store: EventStore, stream: str, at: int, name: str = "") -> State:
@@ -65,11 +88,13 @@ def list_snapshots(state: State) -> list[SnapshotInfo]:
     return [SnapshotInfo(name, at, description) for name, (at, description) in rows]
 
 
-def snapshot_event(session: Session, name: str, at: int | None, description: str) -> SnapshotTaken:
-    """The event that names ``at`` (default: the head); refuses duplicates and events beyond the head."""
+def snapshot_event(session: SessionPoint, current: State, name: str, at: int | None,
+                   description: str) -> SnapshotTaken:
+    """The event that names ``at`` (default: the head) in a session whose state is ``current``;
+    refuses duplicates and events beyond the head."""
     validate_snapshot_name(name)
-    if name in session._state.snapshots:
-        at_existing = session._state.snapshots[name][0]
+    if name in current.snapshots:
+        at_existing = current.snapshots[name][0]
         raise UsageError(f"session {session.id!r} already has a snapshot {name!r} (of event {at_existing}); "
                          "choose another name")
     head = session.head
@@ -80,7 +105,7 @@ def snapshot_event(session: Session, name: str, at: int | None, description: str
     return SnapshotTaken(name=name, at=at, description=description)
 
 
-def _owner_of(session: Session, name: str) -> str | None:
+def _owner_of(session: SessionPoint, name: str) -> str | None:
     """Another session of the store that has a snapshot ``name`` (only asked on the error path)."""
     for head in session.store.sessions():
         if head.session == session.stream:
@@ -91,7 +116,7 @@ def _owner_of(session: Session, name: str) -> str | None:
     return None
 
 
-def restore_event(session: Session, name: str, current: State) -> StateRestored:
+def restore_event(session: SessionPoint, name: str, current: State) -> StateRestored:
     """The event that takes ``current`` (the session's state before it) back to snapshot ``name``."""
     found = current.snapshots.get(name)
     if found is None:
@@ -106,8 +131,10 @@ def restore_event(session: Session, name: str, current: State) -> StateRestored:
     return StateRestored(snapshot=name, target=target, delta=delta.model_dump(mode="json"))
 
 
-def request_events(session: Session, form_events: list[Event], requests: list[Mutation]) -> list[Event]:
-    """Events for a form's session requests, to append after its own ``form_events``.
+def request_events(session: SessionPoint, state: State, form_events: list[Event],
+                   requests: list[Mutation]) -> list[Event]:
+    """Events for a form's session requests, to append after its own ``form_events``; ``state`` is the
+    session's state before the form (it is not changed).
 
     A snapshot names the state after the event before it; a restore's delta
     starts from the state the form (and any earlier request of it) leaves.
@@ -123,7 +150,7 @@ def request_events(session: Session, form_events: list[Event], requests: list[Mu
             event: Event = SnapshotTaken(name=name, at=seq, description=description)
         elif m.kind == w.RESTORE:
             if current is None:
-                current = session._state.copy()
+                current = state.copy()
                 first = session.head + 1
                 fold_fields(((first + i, e.type_name, e.__dict__) for i, e in enumerate(form_events)), current)
                 fold_fields(((seq - len(events) + 1 + i, e.type_name, e.__dict__)
@@ -138,28 +165,12 @@ def request_events(session: Session, form_events: list[Event], requests: list[Mu
     return events
 
 
-def delta_between(session: Session, a: int, b: int) -> Delta:
+def delta_between(session: SessionPoint, a: int, b: int) -> Delta:
     """``delta(session, a, b)``: what changed from the state after event ``a`` to that after ``b``."""
     return diff(session.state_at(a), session.state_at(b))
 
 
-def after_commit(session: Session, requests: list[Mutation], recorded: list[Any]) -> None:
-    """What a committed form's requests do outside the log: reload the VM after a restore, write images."""
-    if any(m.kind == w.RESTORE for m in requests):
-        session._load_vm()
-    for m in requests:
-        if m.kind == w.SAVE_IMAGE and session.writes_images:
-            from tapevm.infrastructure.images.operations import save_image_from_language
-
-            save_image_from_language(session, m.args[0], m.args[1], recorded[-1].seq)
-
-
-def image_lister() -> Any:
-    """What ``(list-images)`` calls: the image files in ``$TAPE_HOME/images``."""
-    def lister() -> list[str]:
-        from tapevm.infrastructure.images.operations import images_dir
-
-        folder = images_dir()
-        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-
-    return lister
+def list_image_names() -> list[str]:
+    """What ``(list-images)`` returns: the names of the files in :func:`images_dir`."""
+    folder = images_dir()
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []

@@ -4,39 +4,39 @@ A form with effects commits its FormSubmitted and each effect before it ends
 (see :mod:`tapevm.infrastructure.session.effects`).  If the process dies in between,
 the log ends with a FormSubmitted (and maybe effects) but no FormEvaluated.
 The session notices this when it opens (:func:`find_unfinished_form`) and
-refuses to run new forms until the form is finished: :func:`resume_form`
-re-runs it with every recorded effect answered from the log (nothing paid for
-is asked again, nothing is recorded twice) and performs the remaining effects
-for real; its mutations and FormEvaluated then commit as usual.
+refuses to run new forms until the form is finished: ``Session.resume`` re-runs
+it (:func:`form_to_resume` reads it back) with every recorded effect answered
+from the log (nothing paid for is asked again, nothing is recorded twice) and
+performs the remaining effects for real; its mutations and FormEvaluated then
+commit as usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple, Protocol
 
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import FormEvaluated, FormSubmitted, ImageLoaded, RecordedEvent, SessionStarted
-from tapevm.infrastructure.session.effects import RecordedAnswers, RecordedEffect
-from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.domain.ports import EventStore
+from tapevm.domain.state import State
+from tapevm.infrastructure.session.effects import RecordedAnswers, SessionEffects, recorded_effects_of
+from tapevm.infrastructure.stores.named_sessions import NamedSessions
+from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.world import World
 from tapevm.vm.world_state import make_decoder
-
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import FormOutcome, Session
-
 
 # Events a session writes outside any form: a log ending with one does not end inside a form.
 _NEVER_IN_A_FORM = (FormEvaluated, ImageLoaded, SessionStarted)
 _NEVER_IN_A_FORM_NAMES = frozenset(t.type_name for t in _NEVER_IN_A_FORM)
 
 
-def find_unfinished_form(store: EventStore, session_id: str, head: int,
+def find_unfinished_form(store: EventStore, name: str, head: int,
                          read: Callable[[int, int], Iterable[RecordedEvent]] | None = None,
                          head_type: str | None = None) -> int | None:
     """The event number of the FormSubmitted whose form never ended, if the log ends inside one.
 
-    ``read(a, b)`` reads the session's events ``a..b`` (the session passes its lineage, already
+    ``name`` is the session's name.  ``read(a, b)`` reads the session's events ``a..b`` (the session passes its lineage, already
     resolved, so that opening does not look up the session's first record again: after ``tape
     image load`` that record holds the whole image, and each look-up decoded it).  ``head_type``,
     the type of event ``head`` when the caller knows it (it just folded it), saves reading the head
@@ -48,7 +48,7 @@ def find_unfinished_form(store: EventStore, session_id: str, head: int,
         named = NamedSessions.of(store)
 
         def read(a: int, b: int) -> Iterable[RecordedEvent]:
-            return named.read(session_id, a, b)
+            return named.read(name, a, b)
 
     if head < 2:
         return None
@@ -65,27 +65,39 @@ def find_unfinished_form(store: EventStore, session_id: str, head: int,
     return first.seq
 
 
-def resume_form(session: Session) -> FormOutcome | None:
-    """Finish the session's unfinished form (None when there is none); see the module docstring."""
-    from tapevm.infrastructure.session.replay import _effects_of  # the same grouping replay uses
+class InterruptedSession(Protocol):
+    """What reading back an unfinished form needs of its session: its events, its live VM and state
+    (to decode the recorded effect results) and its effect port (for the effects still to perform)."""
 
-    seq = session.unfinished
-    if seq is None:
-        return None
+    def events(self, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]: ...
+    @property
+    def live_state(self) -> State: ...
+    @property
+    def world(self) -> World: ...
+    @property
+    def interpreter(self) -> Interpreter: ...
+    @property
+    def effects(self) -> SessionEffects: ...
+
+
+class FormToResume(NamedTuple):
+    """An unfinished form read back from the log, and the answers its recorded effects get."""
+
+    form: Any
+    submitted: FormSubmitted
+    answers: RecordedAnswers
+
+
+def form_to_resume(session: InterruptedSession, seq: int) -> FormToResume:
+    """The form whose FormSubmitted is event ``seq``, parsed again, with its recorded effects as answers
+    (decoded against the session's state; effects the log lacks are performed for real)."""
     events: list[RecordedEvent] = list(session.events(seq))
     submitted = events[0].event
     assert isinstance(submitted, FormSubmitted)
     parsed = session.interpreter.read_forms(submitted.source, submitted.file)
     if len(parsed) != 1:
         raise UsageError(f"event {seq}: the recorded form does not read back as one form")
-    decoder = make_decoder(session._state, session.world, session.interpreter)
-    recorded: dict[int, RecordedEffect] = _effects_of(events)
-    session.effects.source = RecordedAnswers(recorded, decoder.decode, fallback=session.effects.live,
-                                             record_known=False)
-    try:
-        outcome = session._run_form(parsed[0][0], submitted.line, submitted.column, submitted.source,
-                                    submitted.file, committed_seq=seq)
-    finally:
-        session.effects.source = session.effects.live
-    session.unfinished = None
-    return outcome
+    decoder = make_decoder(session.live_state, session.world, session.interpreter)
+    answers = RecordedAnswers(recorded_effects_of(events), decoder.decode, fallback=session.effects.live,
+                              record_known=False)
+    return FormToResume(parsed[0][0], submitted, answers)

@@ -10,15 +10,13 @@ is stored as an edit of it when that pays, as a form's write is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from tapevm.domain.errors import UsageError
-from tapevm.domain.events import ContentStored, Event, FileImported
+from tapevm.domain.events import ContentStored, Event, FileImported, RecordedEvent
+from tapevm.domain.state import State
 from tapevm.vm.form_events import FormEventBuilder
-from tapevm.vm.world import WorldError, normalize_path
-
-if TYPE_CHECKING:
-    from tapevm.infrastructure.session.service import Session
+from tapevm.vm.world import World, WorldError, normalize_path
 
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
@@ -49,7 +47,24 @@ def read_host_file(host_path: str | Path, path: str | None = None) -> HostFile:
     return HostFile(host, data, target)
 
 
-def import_file(session: Session, host_path: str | Path | HostFile, path: str | None = None) -> int:
+class ImportingSession(Protocol):
+    """What an import needs of its session: its name, head and state, whether a form is unfinished,
+    a commit of events, and the live world the file joins."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def head(self) -> int: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def unfinished(self) -> int | None: ...
+    @property
+    def world(self) -> World: ...
+    def append_caused(self, events: list[Event], cause: int) -> list[RecordedEvent]: ...
+
+
+def import_file(session: ImportingSession, host_path: str | Path | HostFile, path: str | None = None) -> int:
     """Record the host file as world file ``path`` (default: its name); returns the FileImported's event number."""
     host, data, target = host_path if isinstance(host_path, HostFile) else read_host_file(host_path, path)
     if session.unfinished is not None:

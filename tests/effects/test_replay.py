@@ -8,9 +8,10 @@ import pytest
 
 from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, UsageError
 from tapevm.domain.events import Defined, EffectRequested
+from tapevm.infrastructure.images.session_opener import open_session
 from tapevm.infrastructure.session.llm_providers import ScriptedLLM
 from tapevm.infrastructure.session.replay import replay
-from tapevm.infrastructure.session.service import Session, open_session
+from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.vm.reader import read_forms
 
@@ -172,13 +173,13 @@ def test_replay_stops_at_an_interrupted_form(store_url: str) -> None:
 
 def test_changed_behaviour_names_the_tapevm_versions(recorded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     store, _ = recorded
-    from tapevm.infrastructure.session import service as session_module
+    from tapevm.infrastructure.session import replay as replay_module
     from tapevm.vm.primitives import registry
 
     monkeypatch.setattr(registry.PRIMITIVES["write-file!"], "fn", lambda m, path, text: None)
     d = replay(store, "rec", verify=True).divergence
     assert d is not None and "same tapevm" in d.cause and "nondeterminism that bypassed the effect port" in d.cause
-    monkeypatch.setattr(session_module, "_tapevm_version", lambda: "9.9.9")
+    monkeypatch.setattr(replay_module, "tapevm_version", lambda: "9.9.9")
     d = replay(store, "rec", verify=True).divergence
     assert d is not None and d.cause.endswith("replayed with 9.9.9)") and "recorded with tapevm" in d.cause
 
