@@ -110,8 +110,43 @@ def __getattr__(name: str) -> Any:
 
 
 
-__all__ = sorted([*_API, "ConflictError", "CorruptRecord", "SessionLocked", "SessionNotFound", "StoreError",
-                  "TapeError", "UsageError", "__version__"])
+__all__ = [
+    "ConflictError",
+    "CorruptRecord",
+    "Delta",
+    "EvalError",
+    "FollowStatus",
+    "Follower",
+    "FormOutcome",
+    "LogTail",
+    "OpenAICompatibleLLM",
+    "ReadModel",
+    "RecordedEvent",
+    "ScriptedLLM",
+    "Session",
+    "SessionAddress",
+    "SessionLocked",
+    "SessionNotFound",
+    "State",
+    "Store",
+    "StoreError",
+    "TapeError",
+    "UsageError",
+    "__version__",
+    "apply_delta",
+    "compose",
+    "diff",
+    "export_state",
+    "follow",
+    "image_info",
+    "load_image",
+    "load_state",
+    "open_session",
+    "open_store",
+    "parse_address",
+    "run_retrying",
+    "save_image",
+]
 
 
 def __dir__() -> list[str]:

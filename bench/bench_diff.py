@@ -47,10 +47,10 @@ def main() -> None:
     args = p.parse_args()
     bindings = 1_000 if args.quick else args.bindings
     repeat = args.repeat or 3
-    from tapevm.cli.render import ValuePrinter
     from tapevm.infrastructure.branches.compare import compare
     from tapevm.infrastructure.stores.factory import open_store
     from tapevm.projections.state_diff import diff_states
+    from tapevm.vm.state_printer import StatePrinter
 
     with C.workdir(args) as tmp:
         db = tmp / "diff.db"
@@ -63,7 +63,7 @@ def main() -> None:
             pure_s, _ = C.best_of(repeat, lambda: _timed(lambda: diff_states(sa, sb)))
 
             def naive() -> None:
-                pa, pb = ValuePrinter(sa), ValuePrinter(sb)
+                pa, pb = StatePrinter(sa), StatePrinter(sb)
                 a = {(ns, n): pa(v) for ns, t in sa.namespaces.items() for n, v in t.items()}
                 b = {(ns, n): pb(v) for ns, t in sb.namespaces.items() for n, v in t.items()}
                 _ = [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]

@@ -81,8 +81,8 @@ def follower(url: str, projection: str, ready: Any, writer_done: Any, out: Any) 
     os.environ["TAPE_INLINE_CHECKPOINTS"] = "0"
     from tapevm.infrastructure.followers.catalog import open_projection
     from tapevm.infrastructure.followers.runner import Follower
-    from tapevm.infrastructure.stores.log_tail import LogTail
     from tapevm.infrastructure.stores.factory import open_store
+    from tapevm.infrastructure.stores.log_tail import LogTail
 
     applied: list[tuple[float, float]] = []
 
@@ -112,9 +112,9 @@ def follower(url: str, projection: str, ready: Any, writer_done: Any, out: Any) 
 def baseline(url: str, projection: str, tmp: Path) -> tuple[int, float]:
     """Catch-up from zero over the finished log: (events, seconds)."""
     from tapevm.infrastructure.followers.checkpoints import CheckpointProjection
-    from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
-    from tapevm.infrastructure.followers.runner import Follower
     from tapevm.infrastructure.followers.read_model import ReadModel
+    from tapevm.infrastructure.followers.runner import Follower
+    from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
     from tapevm.infrastructure.stores.factory import open_store
 
     with open_store(url) as store:

@@ -66,8 +66,8 @@ def main() -> None:
     events = 2_000 if args.quick else args.events
     repeat = args.repeat or 5
     from tapevm.infrastructure.branches.forks import fork
-    from tapevm.infrastructure.stores.registry import SessionRegistry
     from tapevm.infrastructure.stores.factory import open_store
+    from tapevm.infrastructure.stores.registry import SessionRegistry
 
     with C.workdir(args) as tmp:
         db = tmp / "fork.db"

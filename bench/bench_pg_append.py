@@ -34,8 +34,8 @@ def form_source(rep: int, size: int) -> str:
 
 
 def run_tapevm(events: int, size: int, table_lock: bool = False) -> dict[str, Any]:
-    from tapevm.infrastructure.stores.postgres.recorder import TapePostgresRecorder
     from tapevm.infrastructure.session.service import open_session
+    from tapevm.infrastructure.stores.postgres.recorder import TapePostgresRecorder
 
     TapePostgresRecorder.table_lock = table_lock
     TapePostgresRecorder.notify = "in_transaction" if table_lock else "after_commit"

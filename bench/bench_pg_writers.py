@@ -43,8 +43,8 @@ NOTIFY_MODES = [("lock-free, NOTIFY in transaction", False, "in_transaction"), (
 
 def writer(url: str, session: str, forms: int, size: int, mode: tuple[str, bool, str], barrier: Any,
            out: Any) -> None:
-    from tapevm.infrastructure.stores.postgres.recorder import TapePostgresRecorder
     from tapevm.infrastructure.session.service import open_session
+    from tapevm.infrastructure.stores.postgres.recorder import TapePostgresRecorder
 
     TapePostgresRecorder.table_lock, TapePostgresRecorder.notify = mode[1], mode[2]
     s = open_session(session, store=url)

@@ -21,9 +21,9 @@ def main() -> None:
     p.add_argument("--events", type=int, default=1_000_000, help="events in the store")
     args = p.parse_args()
     events = 5_000 if args.quick else args.events
-    from tapevm.infrastructure.stores.log_tail import LogTail
     from tapevm.infrastructure.followers.read_model import ReadModel
     from tapevm.infrastructure.stores.factory import open_store
+    from tapevm.infrastructure.stores.log_tail import LogTail
 
     with C.workdir(args) as tmp:
         db = tmp / "rm.db"

@@ -172,8 +172,8 @@ def main() -> None:
 
     from tapevm.domain.fold import fold_fields
     from tapevm.domain.state import State
-    from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
     from tapevm.infrastructure.images.operations import save_image
+    from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
     from tapevm.infrastructure.session.service import Session
     from tapevm.infrastructure.stores.factory import open_store
     from tapevm.projections.state_codec import canonical_state_bytes

@@ -9,6 +9,7 @@ import click
 from tapevm.cli import render
 from tapevm.cli.options import NEW_SESSION_ID, SESSION_ID, err, json_option, open_store_for, out, print_json
 from tapevm.domain.addresses import parse_address
+from tapevm.domain.state import MISSING
 from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.branches.forks import ForkResult, resolve_address
 from tapevm.infrastructure.branches.forks import clone as clone_session
@@ -16,7 +17,6 @@ from tapevm.infrastructure.branches.forks import fork as fork_session
 from tapevm.infrastructure.branches.merging import MergeResult, item_label
 from tapevm.infrastructure.branches.merging import merge as merge_sessions
 from tapevm.infrastructure.branches.merging import take as take_binding
-from tapevm.domain.state import MISSING
 from tapevm.infrastructure.session.time_travel import state_of
 from tapevm.vm.state_export import export_state
 
@@ -55,7 +55,7 @@ def clone(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
         click.echo(f"cloned {r.source}@{r.at} as {r.session}")
 
 
-def _change_json(c: Any, show_a: render.ValuePrinter, show_b: render.ValuePrinter) -> dict[str, Any]:
+def _change_json(c: Any, show_a: render.StatePrinter, show_b: render.StatePrinter) -> dict[str, Any]:
     if c.kind == "binding":
         key = f"{c.key[0]}/{c.key[1]}"
     elif c.kind == "atom":
@@ -65,7 +65,7 @@ def _change_json(c: Any, show_a: render.ValuePrinter, show_b: render.ValuePrinte
     else:
         key = str(c.key[0])
 
-    def value(enc: Any, show: render.ValuePrinter) -> Any:
+    def value(enc: Any, show: render.StatePrinter) -> Any:
         if enc is MISSING:
             return None
         if c.kind in ("file", "namespace"):
@@ -86,7 +86,7 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
     """State differences between two sessions (or points): bindings, atoms, facts, files."""
     with open_store_for(ctx) as store:
         cmp = compare(store, a, b, events=with_events)
-    show_a, show_b = render.ValuePrinter(cmp.a_state), render.ValuePrinter(cmp.b_state)
+    show_a, show_b = render.StatePrinter(cmp.a_state), render.StatePrinter(cmp.b_state)
     changes = [_change_json(c, show_a, show_b) for c in cmp.diff.changes]
     data: dict[str, Any] = {"a": cmp.a, "b": cmp.b, "changes": changes}
     if with_events:

@@ -11,12 +11,12 @@ from typing import Any
 
 from rich.console import Console
 
-from tapevm.cli.render import Row, ValuePrinter, titled_table
+from tapevm.cli.render import Row, StatePrinter, titled_table
 from tapevm.domain.delta import AtomChange, Delta, MapChange
 from tapevm.domain.state import State
 
 
-def _shown(change: MapChange | AtomChange, show: ValuePrinter) -> dict[str, Any]:
+def _shown(change: MapChange | AtomChange, show: StatePrinter) -> dict[str, Any]:
     return {
         "added": {str(k): show(v) for k, v in sorted(change.added.items())},
         "changed": {str(k): [show(o), show(n)] for k, (o, n) in sorted(change.changed.items())},
@@ -26,7 +26,7 @@ def _shown(change: MapChange | AtomChange, show: ValuePrinter) -> dict[str, Any]
 
 def delta_json(session: str, a: int, b: int, delta: Delta, head: State) -> dict[str, Any]:
     """``head``'s content can show every value of the log (content only grows)."""
-    show = ValuePrinter(head)
+    show = StatePrinter(head)
     files = delta.files
     return {
         "session": session,

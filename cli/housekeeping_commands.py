@@ -10,8 +10,8 @@ import click
 from tapevm.cli import render
 from tapevm.cli.options import err, json_option, open_store_for, out, print_json
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.housekeeping import collect_garbage
 from tapevm.infrastructure.followers.read_model import rebuild, run_sql
+from tapevm.infrastructure.housekeeping import collect_garbage
 
 
 @click.command()

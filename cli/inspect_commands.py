@@ -47,7 +47,7 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
         events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
         upto = s.head if stop is None else min(stop, s.head)
-        show = render.ValuePrinter(s.content_through(upto))
+        show = render.StatePrinter(s.content_through(upto))
         if as_json:
             for r in events:
                 print_json_line(render.event_json(r, show))

@@ -49,7 +49,7 @@ def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, ki
     """
     with open_session_for(ctx, session_id, create=False) as s:
         _check_range(start, stop, s.head)
-        show = render.ValuePrinter(s.state)
+        show = render.StatePrinter(s.state)
         entries = audit(s.store, s.id, show, start, stop, kinds)
         if as_json:
             for entry in entries:
@@ -105,7 +105,7 @@ def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | Non
 
 def _describer(kind: str, state: State) -> Callable[[BlameEntry], str]:
     """How an entry's value is shown: Lisp source, or a file version's size and blob key."""
-    show = render.ValuePrinter(state)
+    show = render.StatePrinter(state)
 
     def describe(e: BlameEntry) -> str:
         if e.removed and (kind == "file" or e.value is None):

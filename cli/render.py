@@ -40,11 +40,7 @@ from tapevm.domain.events import (
     StateRestored,
 )
 from tapevm.domain.state import State
-from tapevm.vm.interpreter import Interpreter
-from tapevm.vm.printer import to_source
-from tapevm.vm.value_codec import ValueDecoder
-from tapevm.vm.world import World
-from tapevm.vm.world_state import make_decoder
+from tapevm.vm.state_printer import StatePrinter
 
 
 def iso_time(seconds: float) -> str:
@@ -74,21 +70,7 @@ def short(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class ValuePrinter:
-    """Prints encoded values of one state as Lisp source (decoding needs a VM for closures)."""
-
-    def __init__(self, state: State) -> None:
-        world = World()
-        self.decoder: ValueDecoder = make_decoder(state, world, Interpreter(world))
-
-    def __call__(self, enc: Any) -> str:
-        try:
-            return to_source(self.decoder.decode(enc))
-        except Exception as e:  # a value that cannot be shown must not hide the rest
-            return f"#<undecodable {type(e).__name__}>"
-
-
-def event_summary(r: RecordedEvent, show: ValuePrinter | None = None) -> str:
+def event_summary(r: RecordedEvent, show: StatePrinter | None = None) -> str:
     """One line saying what an event did."""
     e = r.event
     def val(enc: Any) -> str:
@@ -158,7 +140,7 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def event_json(r: RecordedEvent, show: ValuePrinter | None = None) -> dict[str, Any]:
+def event_json(r: RecordedEvent, show: StatePrinter | None = None) -> dict[str, Any]:
     """One event as JSON: its envelope, its stored fields, and a one-line summary for people."""
     return {
         "session": r.session,
@@ -238,7 +220,7 @@ def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], consol
     yield from text_table(columns, rows, color)
 
 
-def event_chunks(events: Iterable[RecordedEvent], show: ValuePrinter | None, console: Console,
+def event_chunks(events: Iterable[RecordedEvent], show: StatePrinter | None, console: Console,
                  last_seq: int) -> Iterator[str]:
     """A log as text (see :func:`text_table`), then a line counting its events."""
     widest = max(len(str(last_seq)), 5)
@@ -267,7 +249,7 @@ def title_line(text: str, color: bool) -> str:
 
 
 def state_json(state: State) -> dict[str, Any]:
-    show = ValuePrinter(state)
+    show = StatePrinter(state)
     return {
         "session": state.session,
         "seq": state.seq,

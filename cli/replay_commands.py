@@ -89,8 +89,8 @@ def _event(r: RecordedEvent | None) -> dict[str, Any] | None:
 
 
 def _change(d: DivergenceReport, c: Any) -> dict[str, Any]:
-    show_e = render.ValuePrinter(d.expected_state) if d.expected_state else None
-    show_a = render.ValuePrinter(d.actual_state) if d.actual_state else None
+    show_e = render.StatePrinter(d.expected_state) if d.expected_state else None
+    show_a = render.StatePrinter(d.actual_state) if d.actual_state else None
     return {"what": c.what,
             "expected": None if c.expected is None or show_e is None else show_e(c.expected),
             "actual": None if c.actual is None or show_a is None else show_a(c.actual)}

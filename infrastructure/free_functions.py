@@ -14,18 +14,16 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure import housekeeping, integrity, provenance, session_summaries
 from tapevm.infrastructure.branches import compare as compare_module
 from tapevm.infrastructure.branches import forks, merging
 from tapevm.infrastructure.followers import read_model
-from tapevm.infrastructure import housekeeping
 from tapevm.infrastructure.images import operations as images
-from tapevm.infrastructure.session import replay as replay_module
 from tapevm.infrastructure.images import session_opener
+from tapevm.infrastructure.session import replay as replay_module
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.store import Store, events_of
-from tapevm.infrastructure import integrity
 from tapevm.infrastructure.stores import leases
-from tapevm.infrastructure import provenance, session_summaries
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -23,13 +23,13 @@ from tapevm.infrastructure.branches.forks import ForkResult, clone, fork
 from tapevm.infrastructure.branches.merging import MergeResult, merge, take
 from tapevm.infrastructure.followers.read_model import QueryResult, run_sql
 from tapevm.infrastructure.housekeeping import GcReport, collect_garbage
-from tapevm.infrastructure.session.replay import ReplayResult, replay
 from tapevm.infrastructure.images.session_opener import open_session
-from tapevm.infrastructure.session.service import Session
-from tapevm.infrastructure.stores.factory import open_store as open_event_store
 from tapevm.infrastructure.integrity import ChainReport, verify_chain
 from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
+from tapevm.infrastructure.session.replay import ReplayResult, replay
+from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.session_summaries import list_sessions, session_info
+from tapevm.infrastructure.stores.factory import open_store as open_event_store
 from tapevm.projections.audit import AuditEntry
 from tapevm.projections.provenance import Blame
 from tapevm.projections.session_summaries import SessionRow

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tapevm.domain.content import ContentTable
+from tapevm.domain.delta import Delta
 from tapevm.domain.errors import CorruptRecord, UsageError
 from tapevm.domain.events import (
     Assigned,
@@ -39,7 +40,6 @@ from tapevm.domain.events import (
     StateRestored,
 )
 from tapevm.domain.ports import EventStore
-from tapevm.domain.delta import Delta
 from tapevm.domain.state import fact_key
 from tapevm.vm.reader import read_one
 from tapevm.vm.value_codec import ValueEncoder

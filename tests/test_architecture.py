@@ -58,14 +58,17 @@ FOREIGN_PRIVATE: dict[str, tuple[str, str]] = {
     "_getframe": ("", "sys._getframe"),
     "_exit": ("", "os._exit"),
     # The eventsourcing library's, reached only in the store backends' rooms:
-    "_sqlite_conn": ("tapevm.infrastructure.stores.sqlite", "the sqlite3 connection in the library's "
-                     "SQLiteConnection, which has no public accessor (PRAGMAs, in_transaction)"),
-    "_insert_stored_events": ("tapevm.infrastructure.stores.postgres", "PostgresAggregateRecorder's insert on "
-                              "the caller's cursor, bypassing the process recorder's override (the head-checked insert)"),
-    "_insert_tracking": ("tapevm.infrastructure.stores.", "a tracking row on the caller's cursor (the public "
-                         "insert_tracking opens its own transaction): the tracked transactions of both backends"),
-    "_max_tracking_id": ("tapevm.infrastructure.stores.sqlite", "a projection's position read inside the caller's "
-                         "locked transaction"),
+    "_sqlite_conn": ("tapevm.infrastructure.stores.sqlite",
+                     ("the sqlite3 connection in the library's SQLiteConnection, which has no public accessor "
+                      "(PRAGMAs, in_transaction)")),
+    "_insert_stored_events": ("tapevm.infrastructure.stores.postgres",
+                              ("PostgresAggregateRecorder's insert on the caller's cursor, bypassing the process "
+                               "recorder's override (the head-checked insert)")),
+    "_insert_tracking": ("tapevm.infrastructure.stores.",
+                         ("a tracking row on the caller's cursor (the public insert_tracking opens its own "
+                          "transaction): the tracked transactions of both backends")),
+    "_max_tracking_id": ("tapevm.infrastructure.stores.sqlite",
+                         "a projection's position read inside the caller's locked transaction"),
 }
 
 
@@ -193,9 +196,9 @@ def room(module: str) -> tuple[int, str]:
     best: tuple[int, str] | None = None
     for floor, rooms in enumerate(FLOORS):
         for prefix in rooms:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > len(best[1]):
-                    best = (floor, prefix)
+            inside = module == prefix or module.startswith(prefix + ".")
+            if inside and (best is None or len(prefix) > len(best[1])):
+                best = (floor, prefix)
     assert best is not None, module
     return best
 

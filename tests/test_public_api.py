@@ -75,3 +75,10 @@ def test_the_free_functions_of_earlier_releases_take_a_store_or_an_event_store(s
         with tapevm.open_session("work", store=store, writable=False) as s:  # a Store where a store goes
             assert s.state.namespaces["user"]["x"] == 25
             assert tapevm.session_info(s)["session"] == "work"
+
+
+def test_all_lists_the_api_and_the_errors() -> None:
+    assert set(tapevm._API) <= set(tapevm.__all__)
+    assert not set(tapevm._ALIASES) & set(tapevm.__all__)
+    errors = [name for name in tapevm.__all__ if name not in tapevm._API and name != "__version__"]
+    assert all(issubclass(getattr(tapevm, name), tapevm.TapeError) for name in errors), errors

@@ -27,17 +27,17 @@ from pathlib import Path
 
 from tapevm.domain.errors import StoreError
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.domain.state import State
+from tapevm.infrastructure.config import Settings
+from tapevm.infrastructure.followers.leases import FileLease, FollowLease, PostgresLease
+from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores import named_sessions
+from tapevm.infrastructure.stores.backend import open_tracking_recorder, sql_backend
 from tapevm.infrastructure.stores.checkpoint_tables import SQLCheckpointStore, checkpoint_store_for
+from tapevm.infrastructure.stores.log_tail import CommitRecord
 from tapevm.projections.checkpoints.notices import Notice
 from tapevm.projections.checkpoints.projection import Checkpoints, checkpoints_of
-from tapevm.infrastructure.followers.leases import FileLease, FollowLease, PostgresLease
-from tapevm.infrastructure.stores.log_tail import CommitRecord
-from tapevm.infrastructure.config import Settings
-from tapevm.infrastructure.logs import get_logger
-from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
-from tapevm.infrastructure.stores.backend import open_tracking_recorder, sql_backend
 from tapevm.projections.protocol import Applied
 
 log = get_logger("tapevm.checkpoint_follower")

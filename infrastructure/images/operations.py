@@ -42,7 +42,13 @@ from tapevm.infrastructure.images.file_format import (
     read_image,
     write_image,
 )
-from tapevm.infrastructure.session.service import Session, VM_VERSION, open_session, tapevm_version, validate_session_id
+from tapevm.infrastructure.session.service import (
+    VM_VERSION,
+    Session,
+    open_session,
+    tapevm_version,
+    validate_session_id,
+)
 from tapevm.infrastructure.session.time_travel import images_dir
 from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state

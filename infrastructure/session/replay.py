@@ -47,7 +47,12 @@ from tapevm.domain.fold import fold_event, fold_fields
 from tapevm.domain.ports import EventStore, SessionHead
 from tapevm.domain.state import State
 from tapevm.infrastructure.logs import get_logger
-from tapevm.infrastructure.session.effects import EffectArgumentsDiffer, RecordedAnswers, effect_key, recorded_effects_of
+from tapevm.infrastructure.session.effects import (
+    EffectArgumentsDiffer,
+    RecordedAnswers,
+    effect_key,
+    recorded_effects_of,
+)
 from tapevm.infrastructure.session.service import Session, tapevm_version
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.projections.state_diff import StateChange, diff_states, state_changes

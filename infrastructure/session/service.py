@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from tapevm.domain import lineage
 from tapevm.domain.addresses import parse_address, refuse_hidden_characters
+from tapevm.domain.delta import Delta
 from tapevm.domain.errors import (
     BadAddress,
     ConflictError,
@@ -44,20 +45,19 @@ from tapevm.domain.events import (
     event_of,
 )
 from tapevm.domain.fold import fold_drafts
+from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session import time_travel
 from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.session.effects import Redactor, SessionEffects, Tool
-from tapevm.infrastructure.stores import named_sessions
-from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.session.unfinished_form import find_unfinished_form, form_to_resume
 from tapevm.infrastructure.session.world_import import HostFile, import_file
+from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.infrastructure.stores.leases import WriterLease
 from tapevm.infrastructure.stores.registry import SessionRegistry
 from tapevm.infrastructure.stores.side_tables import has_side_tables
-from tapevm.domain.delta import Delta
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import FormEventBuilder, stored_printed
 from tapevm.vm.interpreter import Interpreter

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from tapevm.domain.delta import Delta, diff
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
-from tapevm.domain.names import snapshot_name_problem
-from tapevm.domain.delta import Delta, diff
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.names import snapshot_name_problem
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
 from tapevm.infrastructure.session.checkpoints import checkpoints_of

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tapevm.domain.ports import CheckpointMeta, CheckpointStore
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.ports import CheckpointMeta, CheckpointStore
 from tapevm.domain.state import State
 from tapevm.projections.checkpoints.events_hash import ZERO_HASH, RunningEventsHash, chain_hash
 from tapevm.projections.checkpoints.reader import CheckpointReader, ReadFields

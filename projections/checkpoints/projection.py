@@ -30,8 +30,8 @@ from typing import Any
 from tapevm.domain import lineage
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Draft
-from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.domain.state import State
 from tapevm.projections.checkpoints import maintenance
 from tapevm.projections.checkpoints.events_hash import RunningEventsHash

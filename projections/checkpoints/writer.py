@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tapevm.domain.events import Draft
-from tapevm.domain.ports import CheckpointMeta
 from tapevm.domain.fold import SETS_ONE_BINDING, leaves_bindings
+from tapevm.domain.ports import CheckpointMeta
 from tapevm.domain.state import State
 from tapevm.projections.checkpoints import policy
 from tapevm.projections.checkpoints.events_hash import ZERO_HASH, RunningEventsHash, chain_hash, event_digest

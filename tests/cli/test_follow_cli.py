@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tapevm.infrastructure.stores.log_tail import LogTail
 from tapevm.infrastructure.followers.read_model import read_model_path
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.stores.log_tail import LogTail
 from tests.cli.conftest import TAPE
 from tests.infrastructure._follow_checks import assert_checkpoints_valid, dump, fill, rebuilt
 

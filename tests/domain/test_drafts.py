@@ -18,8 +18,8 @@ from tapevm.domain.events import (
     event_of,
 )
 from tapevm.domain.fold import fold_drafts, fold_fields
-from tapevm.domain.state import State
 from tapevm.domain.ports import EventStore, SessionHead
+from tapevm.domain.state import State
 
 VALUES: list[Any] = [0, -7, 2**52, "text", None, True, ["f", 1.5], ["s", "sym"], ["@", "ab" * 16], ["I", "9" * 30]]
 

@@ -6,13 +6,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from tapevm.domain import lineage
 from tapevm.domain.fold import fold_fields
 from tapevm.domain.state import State
-from tapevm.domain import lineage
 from tapevm.infrastructure.branches.forks import fork
-from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.branches.merging import merge
 from tapevm.infrastructure.followers.read_model import ReadModel
+from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.session.service import open_session
 
 TABLES = ("sessions", "events", "binding_history", "fact_history", "file_history", "snapshots")

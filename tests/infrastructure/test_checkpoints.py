@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from tapevm.domain.fold import fold_fields
 from tapevm.domain.state import State
-from tapevm.infrastructure.stores.checkpoint_tables import version_code
 from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
-from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 from tapevm.infrastructure.session.service import Session, open_session
+from tapevm.infrastructure.stores.checkpoint_tables import version_code
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 from tapevm.projections.state_codec import canonical_state_bytes, decode_state, encode_state
 
 

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import PositionMoved, UsageError
-from tapevm.infrastructure.followers.checkpoints import CheckpointProjection
-from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
 from tapevm.infrastructure.followers.catalog import follow, open_projection
-from tapevm.infrastructure.followers.runner import Follower
-from tapevm.infrastructure.stores.log_tail import LogTail
+from tapevm.infrastructure.followers.checkpoints import CheckpointProjection
 from tapevm.infrastructure.followers.read_model import read_model_path
+from tapevm.infrastructure.followers.runner import Follower
+from tapevm.infrastructure.session.checkpoints import open_checkpoints as Checkpoints
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.stores.log_tail import LogTail
 from tests.infrastructure._follow_checks import assert_checkpoints_valid, dump, fill, rebuilt
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from tapevm.domain.errors import ImageError, SessionExists
 from tapevm.domain.state import State
-from tapevm.infrastructure.images import file_format as image_file, operations as image_ops
+from tapevm.infrastructure.images import file_format as image_file
+from tapevm.infrastructure.images import operations as image_ops
 from tapevm.infrastructure.images.session_opener import open_session
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.projections.state_codec import canonical_state_bytes

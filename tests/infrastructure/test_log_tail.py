@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.stores.log_tail import MIN_POLL_INTERVAL, LogTail
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.stores.log_tail import MIN_POLL_INTERVAL, LogTail
 
 
 def settled(tail: LogTail, timeout: float = 20) -> list[Any]:

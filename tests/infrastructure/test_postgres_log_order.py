@@ -18,11 +18,11 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from tapevm.infrastructure.stores.log_tail import LogTail
-from tapevm.infrastructure.stores.postgres.recorder import EVENTS_TABLE, open_postgres_recorder
-from tapevm.infrastructure.stores.postgres.log import XID_POSITION_BASE
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.stores.log_tail import LogTail
+from tapevm.infrastructure.stores.postgres.log import XID_POSITION_BASE
+from tapevm.infrastructure.stores.postgres.recorder import EVENTS_TABLE, open_postgres_recorder
 
 pytestmark = pytest.mark.postgres
 

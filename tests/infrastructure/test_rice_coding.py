@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapevm.projections.checkpoints import rice_coding
+
 _COLUMNS = st.lists(st.one_of(st.integers(0, 300), st.integers(0, 2**70)), max_size=60)
 
 

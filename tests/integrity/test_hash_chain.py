@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.stores.records.record_codec import LINKED, record_link
 from tapevm.infrastructure.integrity import chain_head, verify_chain
-from tapevm.infrastructure.stores.records.chain_link import compute_link
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.stores.records.chain_link import compute_link
+from tapevm.infrastructure.stores.records.record_codec import LINKED, record_link
 
 PROGRAM = "(define x 1)\n(define y (list 1 2 3))\n(print 5)\n(+ 1 2)\n(define z \"zzz\")\n"
 # records: [1] SessionStarted, [2-4] x, [5-8] y, [9-11] print, [12-13] (+ 1 2), [14-16] z

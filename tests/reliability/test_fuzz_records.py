@@ -25,9 +25,16 @@ from tapevm.domain.errors import CorruptRecord, StoreError, TapeError
 from tapevm.domain.events import EVENT_TYPES, Defined, FormSubmitted, OutputWritten, RecordedEvent
 from tapevm.domain.fold import HANDLERS, fold_fields
 from tapevm.domain.state import State
-from tapevm.infrastructure.stores.records.record_codec import HEADER_SIZE, PLAIN, ZSTD, RecordCodec, _checksum, commit_topic
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.stores.records.record_codec import (
+    HEADER_SIZE,
+    PLAIN,
+    ZSTD,
+    RecordCodec,
+    _checksum,
+    commit_topic,
+)
 
 from ._fuzz import EXAMPLES_FOR_SLOW_TARGETS, FUZZ_EXAMPLES
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tapevm.domain.errors import BadAddress, MergeConflict, SessionExists, SessionNotFound, UsageError
 from tapevm.domain import lineage
 from tapevm.domain.addresses import SessionAddress, parse_address
+from tapevm.domain.errors import BadAddress, MergeConflict, SessionExists, SessionNotFound, UsageError
+from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.branches.forks import clone, fork
 from tapevm.infrastructure.branches.merging import merge, take
 from tapevm.infrastructure.session.service import open_session
-from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.stores.factory import open_store
 
 

@@ -17,15 +17,15 @@ import orjson
 import pytest
 
 from tapevm.domain.content import BlobTable, Piece, ZstdPatch, content_hash, make_zstd_patch
+from tapevm.domain.delta import diff
 from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.state import file_blobs
-from tapevm.infrastructure.images import operations as image_ops
 from tapevm.infrastructure.branches.forks import fork
 from tapevm.infrastructure.branches.merging import merge
+from tapevm.infrastructure.images import operations as image_ops
 from tapevm.infrastructure.session.replay import replay
 from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.stores.factory import open_store
-from tapevm.domain.delta import diff
 from tapevm.projections.state_codec import canonical_state_bytes
 from tapevm.vm import form_events
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
 from tapevm.infrastructure.housekeeping import collect_garbage
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.session_summaries import session_info
+from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
 from tapevm.infrastructure.stores.factory import open_store
 
 

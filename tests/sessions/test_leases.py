@@ -11,10 +11,10 @@ import pytest
 import structlog.testing
 
 from tapevm.domain.errors import SessionLocked
-from tapevm.infrastructure.stores import leases as session_lease
 from tapevm.infrastructure.session.service import open_session
-from tapevm.infrastructure.stores.leases import lease_holder
+from tapevm.infrastructure.stores import leases as session_lease
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.infrastructure.stores.leases import lease_holder
 
 HOLDER = """
 import sys, time

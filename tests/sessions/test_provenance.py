@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from tapevm.infrastructure.branches.forks import fork
-from tapevm.infrastructure.images.operations import load_image, save_image
 from tapevm.infrastructure.branches.merging import merge, take
+from tapevm.infrastructure.images.operations import load_image, save_image
 from tapevm.infrastructure.provenance import blame_binding, blame_fact, blame_file
-from tapevm.projections.provenance import Blame
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.projections.provenance import Blame
 
 
 def _ops(b: Blame) -> list[tuple[str, object, bool]]:

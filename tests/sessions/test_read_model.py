@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tapevm.domain.errors import ReadOnlyQuery, UsageError
-from tapevm.infrastructure.followers import read_model as rm
 from tapevm.infrastructure.branches.forks import fork
 from tapevm.infrastructure.branches.merging import merge
+from tapevm.infrastructure.followers import read_model as rm
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
 

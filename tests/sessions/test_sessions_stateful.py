@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tapevm.domain.errors import MergeConflict
-from tapevm.projections.checkpoints import policy as checkpoints
 from tapevm.infrastructure.branches.forks import fork
-from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
-from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.branches.merging import merge, take
+from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.session.service import open_session
+from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.projections.checkpoints import policy as checkpoints
 
 NAMES = ["a", "b", "c", "d"]
 MISSING = object()

@@ -19,7 +19,6 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from tapevm.infrastructure.stores.records.commit_record import CommitRecord
 from tapevm.infrastructure.stores.sqlite.recorder import (
-    TapeSQLiteDatastore,
     TapeSQLiteRecorder,
     raw_connection,
 )
