@@ -18,10 +18,10 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tapevm.domain.state import MISSING
 from tapevm.vm.host import Host
 from tapevm.vm.nodes import (
     CONST,
-    MISSING,
     Call,
     Const,
     DefineLocal,

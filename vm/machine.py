@@ -40,6 +40,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from tapevm.domain.state import MISSING
 from tapevm.vm.constructors import build_collection
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.errors import (
@@ -72,7 +73,6 @@ from tapevm.vm.nodes import (
     LOCAL0,
     LOCAL1,
     MAKE_LIST,
-    MISSING,
     OR,
     SEQ,
     SET_GLOBAL,

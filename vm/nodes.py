@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tapevm.domain.state import MISSING
 from tapevm.vm.values import Symbol
 
 # Leaves (op <= LEAF_MAX).
@@ -44,15 +45,6 @@ MAKE_VECTOR = 20
 MAKE_MAP = 21
 
 
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-MISSING: Any = _Missing()
-"""``Global.default`` when the name is not a built-in: the lookup must fall back to the World."""
 
 
 class Node:
@@ -80,7 +72,9 @@ class Local(Node):
 
 
 class Global(Node):
-    """A global ``ns/name``: looked up in ``table`` (the namespace's dict), else the built-in ``default``."""
+    """A global ``ns/name``: looked up in ``table`` (the namespace's dict), else the built-in ``default``
+    (``MISSING``, the code base's one absent marker, when the name is not a built-in: the lookup then
+    falls back to the World)."""
 
     __slots__ = ("default", "name", "ns", "table")
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, NamedTuple
 
+from tapevm.domain.state import MISSING
 from tapevm.vm.values import Atom  # 1, 1.0 and #t are distinct facts
 from tapevm.vm.values import typed_key as fact_key
 
@@ -81,7 +82,6 @@ class WorldError(Exception):
         self.message = message
 
 
-_MISSING = object()
 
 
 def normalize_path(path: str) -> str:
@@ -172,8 +172,8 @@ class World:
         """The value bound to ``ns/name``; raises WorldError if unbound."""
         table = self.namespaces.get(ns)
         if table is not None:
-            value = table.get(name, _MISSING)
-            if value is not _MISSING:
+            value = table.get(name, MISSING)
+            if value is not MISSING:
                 if value is LAZY:
                     return self._force(ns, name)
                 return value
@@ -187,7 +187,7 @@ class World:
         table = self.namespaces.get(ns)
         if table is None:
             table = self.namespace(ns)
-        old = table.get(name, _MISSING)
+        old = table.get(name, MISSING)
         lazy = self._lazy.pop((ns, name), None) if old is LAZY else None
         table[name] = value
         self._journal.append(_new_mutation(Mutation, (DEFINE, (ns, name, value))))
@@ -196,7 +196,7 @@ class World:
     def _undo_define(
         self, table: dict[str, Any], ns: str, name: str, old: Any, lazy: Callable[[], Any] | None
     ) -> None:
-        if old is _MISSING:
+        if old is MISSING:
             del table[name]
         else:
             table[name] = old
