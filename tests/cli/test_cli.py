@@ -195,6 +195,15 @@ def test_a_blank_store_location_is_a_usage_error(tape, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_store_location_of_dash_or_a_file_uri_is_a_usage_error(tape, tmp_path: Path) -> None:
+    # '--store -' made a SQLite file named '-'; '--store file:/x.db' made a directory named 'file:'
+    for location, says in (("-", "standard input"), (f"file:{tmp_path}/x.db", f"'{tmp_path}/x.db'"),
+                           ("file:x.db", "'x.db'")):
+        for r in (tape("--store", location, "eval", "1"), tape("sessions", extra_env={"TAPE_STORE": location})):
+            assert_one_line_error(r, 2, says, "postgresql://")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # (tape runs in tmp_path: nothing was made there)
+
+
 def test_a_program_with_a_byte_order_mark_runs_and_one_not_in_utf8_says_where(tape, tmp_path: Path) -> None:
     # the mark (some editors write it) was read as a symbol: the first form failed, unbound, and was recorded
     bom = tmp_path / "bom.lisp"

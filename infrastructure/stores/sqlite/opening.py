@@ -27,6 +27,12 @@ def open_sqlite(location: str, *, durability: str, create: bool) -> tuple[SQLite
                          "(--store or TAPE_STORE)")
     if "://" in path:
         raise UsageError(f"unsupported store URL {location!r}: use a file path or postgresql://...")
+    if path == "-":  # read as standard input elsewhere; here it made a store file named '-'
+        raise UsageError("the store location '-' is not a file: a store cannot be read from standard input; "
+                         "give a file path or a postgresql:// URL (--store or TAPE_STORE)")
+    if path.startswith("file:"):  # SQLite's URI form: 'file:/x.db' made a directory named 'file:'
+        raise UsageError(f"unsupported store location {location!r}: give the file's path without 'file:' "
+                         f"(such as {path.removeprefix('file:') or 'store.db'!r}) or a postgresql:// URL")
     file = Path(path)
     if file.exists() and file.is_dir():
         raise UsageError(f"store path {path!r} is a directory; give a file such as {path}/store.db")
