@@ -19,6 +19,7 @@ from tapevm.infrastructure.branches.merging import merge as merge_sessions
 from tapevm.infrastructure.branches.merging import take as take_binding
 from tapevm.infrastructure.session.time_travel import state_of
 from tapevm.vm.state_export import export_state
+from tapevm.vm.state_printer import StatePrinter
 
 
 def _fork_json(r: ForkResult) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def clone(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
         click.echo(f"cloned {r.source}@{r.at} as {r.session}")
 
 
-def _change_json(c: Any, show_a: render.StatePrinter, show_b: render.StatePrinter) -> dict[str, Any]:
+def _change_json(c: Any, show_a: StatePrinter, show_b: StatePrinter) -> dict[str, Any]:
     if c.kind == "binding":
         key = f"{c.key[0]}/{c.key[1]}"
     elif c.kind == "atom":
@@ -65,7 +66,7 @@ def _change_json(c: Any, show_a: render.StatePrinter, show_b: render.StatePrinte
     else:
         key = str(c.key[0])
 
-    def value(enc: Any, show: render.StatePrinter) -> Any:
+    def value(enc: Any, show: StatePrinter) -> Any:
         if enc is MISSING:
             return None
         if c.kind in ("file", "namespace"):
@@ -86,7 +87,7 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
     """State differences between two sessions (or points): bindings, atoms, facts, files."""
     with open_store_for(ctx) as store:
         cmp = compare(store, a, b, events=with_events)
-    show_a, show_b = render.StatePrinter(cmp.a_state), render.StatePrinter(cmp.b_state)
+    show_a, show_b = StatePrinter(cmp.a_state), StatePrinter(cmp.b_state)
     changes = [_change_json(c, show_a, show_b) for c in cmp.diff.changes]
     data: dict[str, Any] = {"a": cmp.a, "b": cmp.b, "changes": changes}
     if with_events:

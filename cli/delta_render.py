@@ -11,9 +11,10 @@ from typing import Any
 
 from rich.console import Console
 
-from tapevm.cli.render import Row, StatePrinter, titled_table
+from tapevm.cli.render import Row, titled_table
 from tapevm.domain.delta import AtomChange, Delta, MapChange
 from tapevm.domain.state import State
+from tapevm.vm.state_printer import StatePrinter
 
 
 def _shown(change: MapChange | AtomChange, show: StatePrinter) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from tapevm.domain.addresses import parse_address
 from tapevm.domain.errors import BadAddress, UsageError
 from tapevm.domain.events import EVENT_TYPES
 from tapevm.infrastructure.session_summaries import list_sessions, session_info
+from tapevm.vm.state_printer import StatePrinter
 
 
 @click.command("log")
@@ -47,7 +48,7 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
         events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
         upto = s.head if stop is None else min(stop, s.head)
-        show = render.StatePrinter(s.content_through(upto))
+        show = StatePrinter(s.content_through(upto))
         if as_json:
             for r in events:
                 print_json_line(render.event_json(r, show))

@@ -24,6 +24,7 @@ from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, b
 from tapevm.infrastructure.session.world_import import read_host_file
 from tapevm.projections.audit import AUDIT_KINDS, AuditEntry
 from tapevm.projections.provenance import Blame, BlameEntry
+from tapevm.vm.state_printer import StatePrinter
 
 
 def _check_range(start: int, stop: int | None, head: int) -> None:
@@ -49,7 +50,7 @@ def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, ki
     """
     with open_session_for(ctx, session_id, create=False) as s:
         _check_range(start, stop, s.head)
-        show = render.StatePrinter(s.state)
+        show = StatePrinter(s.state)
         entries = audit(s.store, s.id, show, start, stop, kinds)
         if as_json:
             for entry in entries:
@@ -105,7 +106,7 @@ def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | Non
 
 def _describer(kind: str, state: State) -> Callable[[BlameEntry], str]:
     """How an entry's value is shown: Lisp source, or a file version's size and blob key."""
-    show = render.StatePrinter(state)
+    show = StatePrinter(state)
 
     def describe(e: BlameEntry) -> str:
         if e.removed and (kind == "file" or e.value is None):

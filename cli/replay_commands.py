@@ -26,6 +26,7 @@ from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.images.operations import save_image_from_language
 from tapevm.infrastructure.session.replay import DivergenceReport, ReplayResult, check_live_effects, replay
 from tapevm.vm.reader import read_forms
+from tapevm.vm.state_printer import StatePrinter
 
 
 @click.command("replay")
@@ -89,8 +90,8 @@ def _event(r: RecordedEvent | None) -> dict[str, Any] | None:
 
 
 def _change(d: DivergenceReport, c: Any) -> dict[str, Any]:
-    show_e = render.StatePrinter(d.expected_state) if d.expected_state else None
-    show_a = render.StatePrinter(d.actual_state) if d.actual_state else None
+    show_e = StatePrinter(d.expected_state) if d.expected_state else None
+    show_a = StatePrinter(d.actual_state) if d.actual_state else None
     return {"what": c.what,
             "expected": None if c.expected is None or show_e is None else show_e(c.expected),
             "actual": None if c.actual is None or show_a is None else show_a(c.actual)}
