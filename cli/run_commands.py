@@ -57,7 +57,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
                                                   s.interpreter.read_forms(source, str(file))])
             if skip:
                 click.echo(f"continuing {file} in session {s.id!r} after {skip} committed forms", err=True)
-        for outcome in s.run(source, str(file), stop_on_error=True, skip=skip):
+        for outcome in s.run(source, str(file), stop_on_error=True, skip=skip, render_values=False):
             show_outcome(outcome, echo_value=False)
             if not outcome.ok:
                 ctx.exit(1)

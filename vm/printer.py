@@ -17,7 +17,7 @@ exhausting the Python stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tapevm.vm.numtext import float_to_text, int_to_text, parse_number
@@ -174,22 +174,30 @@ def _atom_text(value: Any) -> str:
 
 def _render(value: Any, limit: int | None) -> str:
     """The text of ``value``, iteratively: compound values push their parts (and the
-    punctuation between them) on a work stack instead of recursing."""
+    punctuation between them) on a work stack instead of recursing.
+
+    With ``limit``, a compound value is opened one element at a time (:class:`_Rest`), so the
+    work stops with the text at the limit: a form's result cut for the log costs the limit,
+    not the length of the value (a list of a million elements is not walked to print 200
+    characters of it)."""
     out: list[str] = []
     size = 0
     stack: list[Any] = [value]
     pop, push = stack.pop, stack.append
+    lazy = limit is not None
     while stack:
         item = pop()
         t = type(item)
         if t is _Raw:
             text = item
+        elif t is _Rest:
+            text = item.step(push)
         elif t is Pair:
-            text = _open_list(item, push)
+            text = _open_list_lazily(item, push) if lazy else _open_list(item, push)
         elif t is tuple:
-            text = _open_vector(item, push)
+            text = _open_lazily(_VOPEN, iter(item), _VCLOSE, push) if lazy else _open_vector(item, push)
         elif t is LMap:
-            text = _open_map(item, push)
+            text = _open_lazily(_MOPEN, iter(map_items(item)), _MCLOSE, push) if lazy else _open_map(item, push)
         else:
             text = _atom_text(item)
         out.append(text)
@@ -197,6 +205,72 @@ def _render(value: Any, limit: int | None) -> str:
         if limit is not None and size > limit:
             return "".join(out)[:limit] + "..."
     return "".join(out)
+
+
+class _Rest:
+    """The elements of a compound value still to print, one taken per step (bounded printing).
+
+    ``items`` yields elements, or ``(key, value)`` entries of a map; a list's dotted tail comes
+    as a ``_Tail``.  Each step pushes itself back, then the next element, and returns the space
+    before that element; the last step returns the closing text."""
+
+    __slots__ = ("close", "first", "items")
+
+    def __init__(self, items: Iterator[Any], close: _Raw) -> None:
+        self.items, self.close, self.first = items, close, True
+
+    def step(self, push: Callable[[Any], None]) -> str:
+        element: Any = next(self.items, _END)
+        if element is _END:
+            return self.close
+        push(self)
+        space = "" if self.first else " "
+        self.first = False
+        if type(element) is _Tail:
+            push(element.value)
+            return _DOT
+        if self.close is _MCLOSE:
+            key, value = element
+            push(value)
+            push(_SPACE)
+            push(key)
+        else:
+            push(element)
+        return space
+
+
+class _Tail:
+    """The tail of a dotted list, as the last thing a list's :class:`_Rest` yields."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+_END = object()
+
+
+def _list_elements(node: Any) -> Iterator[Any]:
+    while type(node) is Pair:
+        yield node.car
+        node = node.cdr
+    if node is not NIL:
+        yield _Tail(node)
+
+
+def _open_list_lazily(item: Pair, push: Callable[[Any], None]) -> str:
+    head, rest = item.car, item.cdr
+    prefix = _QUOTE_PREFIXES.get(head) if type(head) is Symbol else None
+    if prefix is not None and type(rest) is Pair and rest.cdr is NIL:
+        push(rest.car)
+        return prefix
+    return _open_lazily(_OPEN, _list_elements(item), _CLOSE, push)
+
+
+def _open_lazily(opening: _Raw, items: Iterator[Any], close: _Raw, push: Callable[[Any], None]) -> str:
+    push(_Rest(items, close))
+    return opening
 
 
 def _open_list(item: Pair, push: Callable[[Any], None]) -> str:

@@ -337,10 +337,10 @@ class _ReplayRun:
             parsed = session.interpreter.read_forms(e.source, e.file)
             if len(parsed) != 1:
                 raise UsageError(f"event {r.seq}: the recorded form does not read back as one form")
-            session.run_form(parsed[0][0], e.line, e.column, e.source, e.file)
+            session.run_form(parsed[0][0], e.line, e.column, e.source, e.file, render_value=False)
         else:
             form, line, column, text, file = source
-            session.run_form(form, line, column, text, file)
+            session.run_form(form, line, column, text, file, render_value=False)
         self.forms += 1
 
 

@@ -59,7 +59,7 @@ from tapevm.infrastructure.stores.leases import WriterLease
 from tapevm.infrastructure.stores.registry import SessionRegistry
 from tapevm.infrastructure.stores.side_tables import has_side_tables
 from tapevm.vm.effects import EffectAbort
-from tapevm.vm.form_events import FormEventBuilder, stored_printed
+from tapevm.vm.form_events import PRINTED_LIMIT, FormEventBuilder
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.value_codec import ValueEncoder
@@ -273,7 +273,7 @@ class Session:
 
     # -- writing -------------------------------------------------------------------
     def run(self, source: str, file: str = "<input>", *, stop_on_error: bool = False,
-            skip: int = 0) -> list[FormOutcome]:
+            skip: int = 0, render_values: bool = True) -> list[FormOutcome]:
         """Evaluate every top-level form of ``source``, committing each as it completes.
 
         A syntax error anywhere refuses the whole source before anything runs.
@@ -281,6 +281,7 @@ class Session:
         following forms still run, as at a REPL, unless ``stop_on_error``.
         ``skip`` leaves out the first forms (continuing a run: see
         :func:`tapevm.infrastructure.session.run_continuation.committed_forms`).
+        ``render_values=False``: ``printed`` is the log's text, cut at PRINTED_LIMIT (no value is printed whole).
         """
         if self.unfinished is not None:
             raise UsageError(f"session {self.id!r} has an unfinished form at event {self.unfinished} (interrupted); "
@@ -288,7 +289,7 @@ class Session:
         forms = self.interpreter.read_forms(source, file)[skip:]
         outcomes = []
         for form, line, column, text in forms:
-            outcome = self.run_form(form, line, column, text, file)
+            outcome = self.run_form(form, line, column, text, file, render_value=render_values)
             outcomes.append(outcome)
             if stop_on_error and not outcome.ok:
                 break
@@ -296,14 +297,14 @@ class Session:
 
     def eval(self, source: str, file: str = "<eval>") -> Any:
         """Evaluate ``source`` and return the value of its last form; raise EvalError on a Lisp error."""
-        outcomes = self.run(source, file)
+        outcomes = self.run(source, file, render_values=False)  # values returned, not shown
         for outcome in outcomes:
             if not outcome.ok:
                 raise EvalError(outcome)
         return outcomes[-1].value if outcomes else None
 
     def run_form(self, form: Any, line: int, column: int, text: str, file: str,
-                 committed_seq: int | None = None) -> FormOutcome:
+                 committed_seq: int | None = None, render_value: bool = True) -> FormOutcome:
         """Evaluate one form already read (``Interpreter.read_forms``) and commit it; its outcome.
 
         For callers that run forms one at a time (replay, retrying writers, resuming a form).  A Lisp
@@ -326,7 +327,7 @@ class Session:
         except BaseException:  # interrupted (Ctrl-C): nothing of the form stays in the live VM
             self._abandon_form()
             raise
-        return self._commit_value(submitted, value)
+        return self._commit_value(submitted, value, render_value)
 
     def _abandon_form(self) -> None:
         """Nothing of the current form stays in the live VM; it is unfinished if its input is in the log."""
@@ -351,7 +352,7 @@ class Session:
         self._builder.commit()
         return FormOutcome(committed.cause, committed.last, False, None, "", _output_of(drafts), kind, message)
 
-    def _commit_value(self, submitted: FormSubmitted, value: Any) -> FormOutcome:
+    def _commit_value(self, submitted: FormSubmitted, value: Any, render_value: bool) -> FormOutcome:
         """Commit a form that returned ``value``: its mutations, its value, the events of its session requests."""
         world = self.world
         mutations = world.take_mutations()
@@ -359,9 +360,10 @@ class Session:
         if requests:
             mutations = [m for m in mutations if m.kind not in SESSION_REQUESTS]
         try:  # (printing and encoding may still fail: nothing of the form may then stay in the live VM)
-            printed = to_source(value)
-            # The log keeps the start of the text (the value itself is in ``result``); the caller gets all of it.
-            outcome = FormEvaluated(ok=True, printed=stored_printed(printed))
+            # The log keeps the start of the text (the value is in ``result``); the whole only if shown.
+            stored = to_source(value, PRINTED_LIMIT)
+            printed = to_source(value) if render_value and len(stored) > PRINTED_LIMIT else stored
+            outcome = FormEvaluated(ok=True, printed=stored)
             drafts = self._builder.build(submitted, mutations, outcome, value, has_result=True)
             if requests:
                 # the events still to append (a form with effects has committed its FormSubmitted)

@@ -235,7 +235,7 @@ def test_a_form_whose_value_cannot_be_printed_leaves_nothing_in_the_live_vm(tmp_
     from tapevm.infrastructure.session import service as session_module
     from tapevm.infrastructure.session.service import open_session
 
-    def failing(value: Any) -> str:
+    def failing(value: Any, limit: int | None = None) -> str:
         raise ValueError("cannot print")
 
     with open_session("s", str(tmp_path / "s.db")) as s:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tapevm.domain.events import FormEvaluated
 from tapevm.infrastructure.session.service import open_session
@@ -97,3 +99,52 @@ def test_set_is_undone_by_rollback() -> None:
     assert interp.world.namespaces["user"]["x"] == 6
     interp.world.rollback()
     assert interp.world.namespaces["user"]["x"] is NIL
+
+
+def test_a_result_is_rendered_only_as_far_as_the_log_keeps_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Printing a form's result whole and cutting it for the log made a session's turns slower as
+    a list it returns grew; the log's text now costs its limit, whatever the value's length."""
+    from tapevm.vm import printer
+
+    atoms: list[object] = []
+    real = printer._atom_text
+    monkeypatch.setattr(printer, "_atom_text", lambda v: atoms.append(v) or real(v))
+    with open_session("cap", store=str(tmp_path / "s.db")) as s:
+        s.eval("(define big (range 100000))")
+        atoms.clear()
+        assert s.eval("big") is not None  # a value returned, not shown: rendered for the log only
+        assert len(atoms) <= PRINTED_LIMIT
+        stored = [r.event for r in s.events() if isinstance(r.event, FormEvaluated)][-1]
+        assert stored.printed.startswith("(0 1 2 ") and stored.printed.endswith("...")
+        atoms.clear()
+        shown = s.run("big")[0].printed  # run's outcomes carry the whole text
+        assert shown.endswith(" 99999)") and len(atoms) > 100_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.one_of(st.integers(), st.text(max_size=30), st.booleans(), st.none()),
+                    lambda inner: st.lists(inner, max_size=8), max_leaves=60),
+       st.integers(min_value=0, max_value=120))
+def test_bounded_printing_is_the_whole_text_cut(data: object, limit: int) -> None:
+    """``to_source(value, limit)`` opens compound values one element at a time; its text is the
+    whole text cut at ``limit`` with ``...``, for lists, vectors, maps and dotted lists alike."""
+    from tapevm.vm.values import NIL, LMap, Pair
+
+    def lisp(x: object, depth: int = 0) -> object:
+        if isinstance(x, list):
+            items = [lisp(i, depth + 1) for i in x]
+            kind = depth % 3
+            if kind == 0:
+                node: object = NIL if len(items) % 2 == 0 or not items else items.pop()  # sometimes dotted
+                for item in reversed(items):
+                    node = Pair(item, node)
+                return node
+            if kind == 1:
+                return tuple(items)
+            pairs = iter(items)
+            return LMap(list(zip(pairs, pairs, strict=False)))
+        return NIL if x is None else x
+
+    value = lisp(data)
+    whole = to_source(value)
+    assert to_source(value, limit) == (whole if len(whole) <= limit else whole[:limit] + "...")
