@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure import housekeeping, integrity, provenance, session_summaries
@@ -25,7 +25,6 @@ from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.store import Store, events_of
 from tapevm.infrastructure.stores import leases
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
