@@ -114,6 +114,7 @@ class CheckpointProjection:
         self.tracking = open_tracking_recorder(self.store)
         self.backend = sql_backend(self.store, "checkpoints")
         self.max_sessions = max_sessions
+        self.interval = Settings.from_environment().checkpoint_interval_events()  # read once, not per session
         self.tracking_name = tracking_name
         self._folds: OrderedDict[str, _SessionFold] = OrderedDict()
 
@@ -163,8 +164,7 @@ class CheckpointProjection:
         if fold is not None and fold.state.seq == first_seq - 1:
             self._folds.move_to_end(stream)
             return fold
-        interval = Settings.from_environment().checkpoint_interval_events()
-        cp = checkpoints_of(self.store, stream, cache=self.buffer, interval=interval,
+        cp = checkpoints_of(self.store, stream, cache=self.buffer, interval=self.interval,
                             report=_log_notice)
         state = cp.state_at(first_seq - 1) if first_seq > 1 else State(session=stream)
         fold = self._folds[stream] = _SessionFold(state, cp)
