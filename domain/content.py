@@ -11,8 +11,8 @@ nodes never share a key.  See docs/architecture.md for the full encoding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 import xxhash
@@ -65,17 +65,40 @@ def ref(key: str) -> list[str]:
     return [REF, key]
 
 
+class ContentSource(Protocol):
+    """Where a table finds content it does not hold in memory: the store's content index over the log.
+
+    A session's state holds the content its tail since the latest checkpoint stored; everything
+    before is found here, on first touch, through a bounded cache.  ``find`` answers the entries it
+    holds of ``keys`` (a node's canonical bytes; a blob's whole bytes or :data:`Edit`), as stored:
+    content is addressed, so an entry, once found, never changes.
+    """
+
+    def find(self, keys: Sequence[str]) -> dict[str, Any]: ...
+
+
 class ContentTable:
     """Key -> canonical bytes, for value nodes or for file blobs.
 
     Only ever grows: content stays addressable for as long as any event that
-    mentions it, and the log is append-only.
+    mentions it, and the log is append-only.  With a ``source``, the table holds in
+    memory only what was added since the source last covered it (:meth:`forget_held`);
+    ``get``, ``in`` and ``key_for`` look in the source for the rest, while ``len`` and
+    ``items`` answer what is held (what a checkpoint without a source must carry).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "source")
 
-    def __init__(self, items: dict[str, bytes] | None = None) -> None:
+    def __init__(self, items: dict[str, bytes] | None = None, source: ContentSource | None = None) -> None:
         self._items: dict[str, bytes] = dict(items) if items else {}
+        self.source = source
+
+    def _found(self, key: str) -> Any:
+        """The entry of ``key``: held, else from the source (None: neither has it)."""
+        entry = self._items.get(key)
+        if entry is None and self.source is not None:
+            entry = self.source.find((key,)).get(key)
+        return entry
 
     def key_for(self, data: bytes) -> tuple[str, bool]:
         """The key ``data`` has (or would get) here, and whether it is new."""
@@ -83,7 +106,7 @@ class ContentTable:
         key = h
         n = 0
         while True:
-            existing = self._items.get(key)
+            existing = self._found(key)
             if existing is None:
                 return key, True
             if existing == data:
@@ -99,19 +122,30 @@ class ContentTable:
         self._items.update(zip(keys, data))
 
     def get(self, key: str) -> bytes:
-        return self._items[key]
+        entry: bytes | None = self._found(key)
+        if entry is None:
+            raise KeyError(key)
+        return entry
 
     def __contains__(self, key: object) -> bool:
-        return key in self._items
+        return key in self._items or (self.source is not None and type(key) is str and self._found(key) is not None)
 
     def __len__(self) -> int:
+        """How many entries are held in memory (with a source, the rest are found through it)."""
         return len(self._items)
 
     def items(self) -> Any:
+        """The entries held in memory, in the order they were added."""
         return self._items.items()
 
+    def forget_held(self) -> None:
+        """Drop what is held: the source now covers it (the caller knows: it just had it indexed)."""
+        if self.source is None:
+            raise ValueError("a table without a source would lose its content")
+        self._items = {}
+
     def copy(self) -> ContentTable:
-        return ContentTable(self._items)
+        return ContentTable(self._items, self.source)
 
     def same_items(self, other: ContentTable) -> bool:
         """The same keys for the same bytes, in any order (one C-level dict comparison)."""
@@ -185,8 +219,9 @@ class BlobTable(ContentTable):
 
     __slots__ = ("_copies", "_last")
 
-    def __init__(self, items: dict[str, bytes] | None = None, copies: dict[str, int] | None = None) -> None:
-        super().__init__(items)
+    def __init__(self, items: dict[str, bytes] | None = None, copies: dict[str, int] | None = None,
+                 source: ContentSource | None = None) -> None:
+        super().__init__(items, source)
         # the last version assembled: the next append's version is that plus one piece
         self._last: tuple[str, bytes] = ("", b"")
         # key -> splices and zstd patches under it, for the edits among the entries (see copies_under)
@@ -206,7 +241,7 @@ class BlobTable(ContentTable):
         h = content_hash(data)
         key = h
         n = 0
-        while key in self._items:
+        while self._found(key) is not None:
             if self.get(key) == data:
                 return key, False
             n += 1
@@ -220,25 +255,26 @@ class BlobTable(ContentTable):
 
     def get(self, key: str) -> bytes:
         """The whole content of ``key``, assembled from its chain of edits (oldest first)."""
-        entry: Any = self._items[key]
+        entry: Any = self._found(key)
+        if entry is None:
+            raise KeyError(key)
         if type(entry) is bytes:
             return entry
         if key == self._last[0]:
             return self._last[1]
-        items = self._items
         last_key, last_data = self._last
         chain: list[Edit] = []
-        steps = len(items)
+        seen = {key}
         while type(entry) is not bytes:
             chain.append(entry)
             prefix: str = entry.prefix
-            entry = last_data if prefix == last_key else items.get(prefix)
-            steps -= 1
-            if entry is None or steps < 0:
+            entry = last_data if prefix == last_key else self._found(prefix)
+            if entry is None or prefix in seen:
                 raise CorruptRecord(
                     f"the content of world file version {key} continues {prefix}, which this session "
                     "does not hold (or which continues itself): check the log with 'tape verify' and "
                     "rebuild the checkpoints with 'tape checkpoints rebuild'")
+            seen.add(prefix)
         parts: list[bytes] = [entry]
         for edit in reversed(chain):
             if type(edit) is Piece and edit.head < 0:  # appends join once, at the end (or at the next edit)
@@ -277,7 +313,32 @@ class BlobTable(ContentTable):
                 break
             count += _copies_of(edit)
             key = edit.prefix
-        return count + self._copies.get(key, 0)
+        return count + self._copies_under_entry(key)
+
+    def _copies_under_entry(self, key: str) -> int:
+        """What :meth:`copies_under` counts for an entry this table has: counted when it was added, or
+        (found through the source) counted down its chain once and remembered."""
+        known = self._copies.get(key)
+        if known is not None or key in self._items or self.source is None:
+            return known or 0
+        chain: list[tuple[str, Edit]] = []
+        entry = self._found(key)
+        while entry is not None and type(entry) is not bytes and key not in self._copies and len(chain) < 1 << 16:
+            chain.append((key, entry))
+            key = entry.prefix
+            entry = self._found(key)
+        count = self._copies.get(key, 0)
+        for edited, edit in reversed(chain):
+            count += _copies_of(edit)
+            self._copies[edited] = count
+        return count
+
+    def entry(self, key: str) -> bytes | Edit:
+        """How ``key`` is stored: whole bytes or an :data:`Edit` of another entry (KeyError: it is not)."""
+        found: bytes | Edit | None = self._found(key)
+        if found is None:
+            raise KeyError(key)
+        return found
 
     def stored_bytes(self) -> int:
         """The bytes of content held (an edit counts its own data): what a session keeps in memory."""
@@ -291,7 +352,7 @@ class BlobTable(ContentTable):
             self._count_copies(key, entry)
 
     def copy(self) -> BlobTable:
-        return BlobTable(self._items, self._copies)
+        return BlobTable(self._items, self._copies, self.source)
 
 
 def _copies_of(edit: Edit) -> int:

@@ -30,8 +30,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
+from tapevm.domain.content import ContentSource
 from tapevm.domain.events import Draft, RecordedEvent, event_of
 
 # (seq, type name, fields at the current schema version, cause, recorded_at in ms)
@@ -241,3 +242,28 @@ class CheckpointStore(ABC):
 
     @abstractmethod
     def set_setting(self, key: str, value: str) -> None: ...
+
+
+class LineageContentPort(Protocol):
+    """A session's content as its lineage stores it, found on first touch (the store's content index).
+
+    What lets a checkpoint carry roots and no content: before a checkpoint at event ``seq`` is
+    stored, :meth:`cover` makes sure every node and blob of events ``1..seq`` can be found through
+    ``nodes`` and ``blobs``; a state read from that checkpoint gets them as its tables' sources.
+    """
+
+    @property
+    def nodes(self) -> ContentSource:
+        """Where a state's value nodes are found."""
+        ...
+
+    @property
+    def blobs(self) -> ContentSource:
+        """Where a state's file blobs are found."""
+        ...
+
+    def cover(self, seq: int) -> None: ...
+
+    def counts(self, seq: int) -> tuple[int, int]:
+        """How many value nodes and blobs the session's events ``1..seq`` store."""
+        ...

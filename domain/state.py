@@ -15,7 +15,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tapevm.domain.content import BlobTable, ContentTable, Edit, Piece, ZstdPatch, canonical_bytes
+import orjson
+
+from tapevm.domain.content import (
+    GROUP_MEMBER,
+    REF,
+    BlobTable,
+    ContentTable,
+    Edit,
+    Piece,
+    ZstdPatch,
+    canonical_bytes,
+)
 
 DEFAULT_NAMESPACE = "user"
 
@@ -180,6 +191,61 @@ def file_blobs(state: State) -> list[tuple[str, bytes]]:
     """
     blobs = state.blobs
     return [(key, blobs.get(key)) for key in sorted(set(state.files.values())) if key in blobs]
+
+
+def add_refs(enc: Any, out: list[str]) -> None:
+    """Add every content key an encoding (or a parsed node) mentions to ``out``.  Over-approximates
+    (data shaped like a reference counts): callers look each key up and skip what no table holds."""
+    stack = [enc]
+    while stack:
+        x = stack.pop()
+        if type(x) is list:
+            if len(x) >= 2 and x[0] in (REF, GROUP_MEMBER) and type(x[1]) is str:
+                out.append(x[1])
+            stack.extend(x)
+
+
+def reached_nodes(table: ContentTable, values: Iterable[Any], known: Any = ()) -> dict[str, Any]:
+    """The parsed nodes of ``table`` that ``values`` reach, parents before children, not looking into
+    ``known`` ones (a node there holds its children there too: content is addressed)."""
+    nodes: dict[str, Any] = {}
+    pending: list[str] = []
+    for v in values:
+        add_refs(v, pending)
+    while pending:
+        key = pending.pop()
+        if key in nodes or key in known or key not in table:
+            continue
+        nodes[key] = node = orjson.loads(table.get(key))
+        add_refs(node, pending)
+    return nodes
+
+
+def state_values(state: State) -> Iterator[Any]:
+    """Every encoded value a state names: its bindings, atoms and facts (the roots of its content)."""
+    for bindings in state.namespaces.values():
+        yield from bindings.values()
+    yield from state.atoms.values()
+    yield from state.facts.values()
+
+
+def live_content(state: State) -> list[tuple[str, bytes]]:
+    """The content ``state``'s values reach, children before parents: what it is, as opposed to what its
+    history left behind.  What images keep and what states are compared by, whether a state holds
+    its content or finds it through the store's index."""
+    table = state.nodes
+    keys = list(reached_nodes(table, state_values(state)))
+    keys.reverse()
+    return [(key, table.get(key)) for key in keys]
+
+
+def materialized(state: State) -> State:
+    """A copy of ``state`` that holds exactly its live content and its files' current versions (whole),
+    needing no source: what an image writes."""
+    out = state.copy()
+    out.nodes = ContentTable(dict(live_content(state)))
+    out.blobs = BlobTable(dict(file_blobs(state)))
+    return out
 
 
 @contextmanager

@@ -33,4 +33,4 @@ def session_info(session: Session) -> dict[str, Any]:
     return session_summary(store, session.state, name=session.id, stream=session.stream,
                            checkpoints=len(session.checkpoints.metas()),
                            names_of=lambda: SessionRegistry(store).names(),
-                           writer=_writer(store, session.stream))
+                           writer=_writer(store, session.stream), content=session.checkpoints.content_counts(session.head))

@@ -52,10 +52,13 @@ def session_rows(store: EventStore, names: Mapping[str, str],
 
 
 def session_summary(store: EventStore, state: State, *, name: str, stream: str, checkpoints: int,
-                    names_of: Callable[[], Mapping[str, str]], writer: str | None) -> dict[str, Any]:
+                    names_of: Callable[[], Mapping[str, str]], writer: str | None,
+                    content: tuple[int, int] | None = None) -> dict[str, Any]:
     """One session's summary (``tape info``): ``state`` its state at the head, ``checkpoints`` how many
     it has, ``names_of()`` the registry's names by stream (read only for a fork, to name its
-    parent), ``writer`` the live writer holding its lease, described."""
+    parent), ``writer`` the live writer holding its lease, described; ``content``: the value nodes and
+    blobs its log stores (None: those ``state`` holds, which is all of them without a content index)."""
+    nodes, blobs = content if content is not None else (len(state.nodes), len(state.blobs))
     heads = store.sessions()  # one scan of the store serves both the byte count and the forks
     head = next((h for h in heads if h.session == stream), None)
     forks = sum(1 for h in heads if (lineage.fork_origin(store, h.session) or ("",))[0] == stream)
@@ -72,8 +75,8 @@ def session_summary(store: EventStore, state: State, *, name: str, stream: str, 
         "atoms": len(state.atoms),
         "facts": len(state.facts),
         "files": len(state.files),
-        "value_nodes": len(state.nodes),
-        "blobs": len(state.blobs),
+        "value_nodes": nodes,
+        "blobs": blobs,
         "snapshots": len(state.snapshots),  # (names are never reused, and kept by restores)
         "forks": forks,
         "parent": f"{names.get(origin[0], origin[0])}@{origin[1]}" if origin else None,

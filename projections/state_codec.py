@@ -32,7 +32,7 @@ import orjson
 from xxhash import xxh3_128_hexdigest
 
 from tapevm.domain.content import BlobTable, ContentTable, Edit, content_hash
-from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, file_blobs, paused_gc
+from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, file_blobs, live_content, paused_gc
 
 _LEN = 8
 
@@ -185,9 +185,12 @@ def _table(items: dict[str, bytes]) -> ContentTable:
     return table
 
 
-def encode_state(state: State, with_blobs: bool = True, keyless: bool = False) -> bytes:
-    """The whole state, content included (deterministic); blobs left out (``[]``) when not ``with_blobs``;
-    node keys left out where they are the content hash when ``keyless`` (images: smaller, a little slower)."""
+def encode_state(state: State, with_blobs: bool = True, keyless: bool = False, with_content: bool = True) -> bytes:
+    """The whole state, the content it holds included (deterministic); blobs left out (``[]``) when not
+    ``with_blobs``, all content when not ``with_content`` (a checkpoint whose content the store's index
+    serves); node keys left out where they are the content hash when ``keyless`` (images: smaller)."""
+    if not with_content:
+        return frame_state(orjson.dumps(structure(state)), encode_nodes(()), b"[]")
     return frame_state(orjson.dumps(structure(state, indexed=keyless)), encode_nodes(state.nodes.items(), keyless),
                        encode_blobs(state.blobs.items()) if with_blobs else b"[]")
 
@@ -224,9 +227,10 @@ def same_canonical_state(a: State, b: State) -> bool:
     ~0.15 s of a 0.5 s load.  Node tables map text to bytes, so dict equality is equality of the
     sorted lines; the semantic part written as it stands is the same bytes sorted when it is the
     same unsorted, and is sorted only when the two orders differ.  Each part of the canonical
-    bytes is free of raw newlines, so equal parts are exactly equal bytes.
+    bytes is free of raw newlines, so equal parts are exactly equal bytes.  The content compared is
+    each state's live content (its values' nodes), however much of it the state holds in memory.
     """
-    if not a.nodes.same_items(b.nodes) or file_blobs(a) != file_blobs(b):
+    if file_blobs(a) != file_blobs(b) or dict(live_content(a)) != dict(live_content(b)):
         return False
     semantic_a, semantic_b = a.semantic(), b.semantic()
     as_is = orjson.OPT_NON_STR_KEYS
@@ -239,13 +243,14 @@ _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def canonical_state_bytes(state: State) -> bytes:
-    """What "the same state, byte for byte" compares: the semantic state and its content, canonically.
+    """What "the same state, byte for byte" compares: the semantic state and its live content (what its
+    values reach, not what its history left behind), canonically.
 
     Snapshots are left out: they name event numbers of one log, not part of what the VM sees.  Of the
     blobs, the whole content of those the world files refer to (how a version was stored, and the
     versions a file had before, are the log's business).
     """
     semantic = orjson.dumps(state.semantic(), option=_CANONICAL)
-    nodes = sorted(state.nodes.items(), key=itemgetter(0))  # keys are unique: no tuple comparisons (3x faster)
+    nodes = sorted(live_content(state), key=itemgetter(0))  # keys are unique: no tuple comparisons (3x faster)
     return (semantic + b"\n" + encode_nodes(nodes) + b"\n"
             + encode_blobs(file_blobs(state)))

@@ -13,15 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from tapevm.domain import lineage
 from tapevm.domain.addresses import parse_address
-from tapevm.domain.content import REF
 from tapevm.domain.errors import MergeConflict, UsageError
 from tapevm.domain.events import ContentStored, Event, MergeApplied
 from tapevm.domain.ports import EventStore
-from tapevm.domain.state import MISSING, State, encode_blob
+from tapevm.domain.state import MISSING, State, encode_blob, reached_nodes
 from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session.service import Session
@@ -53,36 +50,9 @@ def item_label(item: MergeItem) -> str:
     return "a fact"
 
 
-def _refs(enc: Any, out: list[str]) -> None:
-    """Every content key an encoding (or node) mentions; over-approximates, callers filter by table."""
-    stack = [enc]
-    while stack:
-        x = stack.pop()
-        if type(x) is list:
-            if len(x) >= 2 and x[0] in (REF, "g") and type(x[1]) is str:
-                out.append(x[1])
-            stack.extend(x)
-
-
-def _reached_nodes(source: State, values: Iterable[Any], known: Any = ()) -> dict[str, Any]:
-    """The parsed nodes of ``source`` that ``values`` reach, parents before children, not looking
-    into ``known`` ones (a node there holds its children there too: content is addressed)."""
-    nodes: dict[str, Any] = {}
-    pending: list[str] = []
-    for v in values:
-        _refs(v, pending)
-    while pending:
-        key = pending.pop()
-        if key in nodes or key in known or key not in source.nodes:
-            continue
-        nodes[key] = node = orjson.loads(source.nodes.get(key))
-        _refs(node, pending)
-    return nodes
-
-
 def missing_content(source: State, dest: State, values: Iterable[Any], blob_keys: Iterable[str]) -> ContentStored | None:
     """The nodes and blobs of ``values`` (and files) that ``dest`` lacks, as one ContentStored."""
-    nodes = [[key, node] for key, node in _reached_nodes(source, values, dest.nodes).items()]
+    nodes = [[key, node] for key, node in reached_nodes(source.nodes, values, dest.nodes).items()]
     blobs = []
     for key in blob_keys:
         if key not in dest.blobs and key in source.blobs:
@@ -190,7 +160,7 @@ def take(store: EventStore, source: str, name: str, destination: str) -> MergeRe
     if not short or short not in theirs.namespaces.get(ns, {}):
         raise UsageError(f"session {src_addr} has no binding {ns}/{short} (see 'tape state -i {src_addr.session}')")
     value = theirs.namespaces[ns][short]
-    atoms = atoms_named([("", {short: value})], _reached_nodes(theirs, [value]))
+    atoms = atoms_named([("", {short: value})], reached_nodes(theirs.nodes, [value]))
     if atoms:
         raise UsageError(f"cannot take {ns}/{short} from session {src_addr}: its value refers to atom "
                          f"{', '.join(f'#{a}' for a in sorted(atoms))}, and an atom's id names another atom (or "

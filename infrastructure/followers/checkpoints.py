@@ -35,6 +35,7 @@ from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.backend import open_tracking_recorder, sql_backend
 from tapevm.infrastructure.stores.checkpoint_tables import SQLCheckpointStore, checkpoint_store_for
+from tapevm.infrastructure.stores.content_index import lineage_content_for
 from tapevm.infrastructure.stores.log_tail import CommitRecord
 from tapevm.projections.checkpoints.notices import Notice
 from tapevm.projections.checkpoints.projection import Checkpoints, checkpoints_of
@@ -116,6 +117,7 @@ class CheckpointProjection:
         self.max_sessions = max_sessions
         self.interval = Settings.from_environment().checkpoint_interval_events()  # read once, not per session
         self.tracking_name = tracking_name
+        self.content = lineage_content_for(self.store)
         self._folds: OrderedDict[str, _SessionFold] = OrderedDict()
 
     def position(self) -> int:
@@ -165,8 +167,8 @@ class CheckpointProjection:
             self._folds.move_to_end(stream)
             return fold
         cp = checkpoints_of(self.store, stream, cache=self.buffer, interval=self.interval,
-                            report=_log_notice)
-        state = cp.state_at(first_seq - 1) if first_seq > 1 else State(session=stream)
+                            report=_log_notice, content=self.content)
+        state = cp.state_at(first_seq - 1) if first_seq > 1 else cp.with_content(State(session=stream))
         fold = self._folds[stream] = _SessionFold(state, cp)
         while len(self._folds) > self.max_sessions:
             self._folds.popitem(last=False)

@@ -31,7 +31,7 @@ from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageErro
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.domain.fold import fold
 from tapevm.domain.ports import EventStore
-from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, paused_gc
+from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, materialized, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.images.file_format import (
     FORMAT_VERSION,
@@ -84,7 +84,8 @@ class ImageInfo:
 # -- save -------------------------------------------------------------------------------------------
 def image_sections(session: Session, at: int | None, with_history: bool) -> tuple[State, dict[str, bytes]]:
     """The state at ``at`` (default: the head) and the sections that hold it."""
-    state = session.state if at is None or at == session.head else session.state_at(at)
+    # an image keeps what the state is (its live content), not what its history left behind
+    state = materialized(session.state if at is None or at == session.head else session.state_at(at))
     sections = {"state": encode_image_state(state),
                 "blobs": encode_blobs(file_blobs(state))}
     if with_history:

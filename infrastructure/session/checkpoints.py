@@ -14,6 +14,7 @@ from tapevm.domain.ports import CheckpointStore, EventStore
 from tapevm.infrastructure.config import Settings
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
+from tapevm.infrastructure.stores.content_index import lineage_content_for
 from tapevm.projections.checkpoints.notices import Notice
 from tapevm.projections.checkpoints.projection import Checkpoints
 from tapevm.projections.checkpoints.projection import checkpoints_of as lineage_checkpoints
@@ -33,9 +34,11 @@ def open_checkpoints(store: EventStore, stream: str, cache: CheckpointStore | No
     see ``checkpoints_of``), in ``cache`` (default: the store's tables), every ``interval`` events
     (default: as the environment or the store says)."""
     settings = Settings.from_environment()
+    content = lineage_content_for(store)
     return Checkpoints(store, stream, cache if cache is not None else checkpoint_store_for(store),
                        interval if interval is not None else settings.checkpoint_interval_events(), read_fields,
-                       inline=settings.writes_inline_checkpoints(), report=log_notice)
+                       inline=settings.writes_inline_checkpoints(), report=log_notice,
+                       content=None if content is None else content([lineage.Segment(stream, 1, None)]))
 
 
 def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segment] | None = None,
@@ -45,4 +48,4 @@ def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segmen
     settings = Settings.from_environment()
     return lineage_checkpoints(store, stream, segments, cache if cache is not None else checkpoint_store_for(store),
                                settings.checkpoint_interval_events(), settings.writes_inline_checkpoints(),
-                               log_notice)
+                               log_notice, lineage_content_for(store))

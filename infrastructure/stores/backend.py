@@ -73,6 +73,9 @@ class Backend(Protocol):
     #: Whether the database offers session advisory locks (PostgreSQL); without them, the store is a local
     #: file and a lock file beside it serves (followers choose their lease by this).
     advisory_locks: bool
+    #: What follows ``CREATE TABLE (...)`` for a table whose primary key is all it is looked up by
+    #: (SQLite: ``WITHOUT ROWID``, one b-tree instead of two; PostgreSQL: nothing).
+    compact_table: str
 
     def table(self, name: str) -> str:
         """``name`` as SQL on this store names it (schema-qualified and quoted on PostgreSQL)."""

@@ -174,10 +174,11 @@ def patch_entries(patch: dict[str, Any]) -> int:
     return count
 
 
-def state_entries(state: State) -> int:
-    """The entries of a state (bindings, atoms, facts, files, content): its size for the keyframe policy."""
+def state_entries(state: State, with_content: bool = True) -> int:
+    """The entries of a state (bindings, atoms, facts, files, and the content it holds unless a keyframe
+    of it would not carry content): its size for the keyframe policy."""
     return (sum(len(b) for b in state.namespaces.values()) + len(state.atoms) + len(state.facts)
-            + len(state.files) + len(state.nodes) + len(state.blobs))
+            + len(state.files) + (len(state.nodes) + len(state.blobs) if with_content else 0))
 
 
 class DeltaFrame(NamedTuple):
@@ -192,10 +193,12 @@ class DeltaFrame(NamedTuple):
 
 
 def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State,
-                positions: Positions | None = None, touched: dict[str, set[str]] | None = None) -> DeltaFrame:
-    """The change from ``base`` to ``state`` plus the content added since ``base``; ``positions``: a memo
-    of ``base``'s binding positions, kept by the caller while it writes frames on the same base;
-    ``touched``: per namespace, the only binding names that may differ (see ``delta.diff``)."""
+                positions: Positions | None = None, touched: dict[str, set[str]] | None = None,
+                with_content: bool = True) -> DeltaFrame:
+    """The change from ``base`` to ``state`` plus the content added since ``base`` (none when not
+    ``with_content``: the store's index serves it); ``positions``: a memo of ``base``'s binding
+    positions, kept by the caller while it writes frames on the same base; ``touched``: per
+    namespace, the only binding names that may differ (see ``delta.diff``)."""
     memo: Positions = {} if positions is None else positions
     patch = _patch(diff(base, state, touched, lambda ns: _base_positions(base, ns, memo)[0]))
     head: dict[str, Any] = {"p": patch, "n": base_nodes, "b": base_blobs}
@@ -212,8 +215,8 @@ def delta_frame(base: State, base_nodes: int, base_blobs: int, state: State,
         if ints:
             head["i"] = len(ints)
     head_bytes = orjson.dumps(head)
-    added_nodes = list(content_since(state.nodes, base_nodes))
-    added_blobs = list(content_since(state.blobs, base_blobs))
+    added_nodes = list(content_since(state.nodes, base_nodes)) if with_content else []
+    added_blobs = list(content_since(state.blobs, base_blobs)) if with_content else []
     nodes = encode_nodes(added_nodes)
     raw = (len(head_bytes).to_bytes(_LEN, "big") + head_bytes + ints + len(nodes).to_bytes(_LEN, "big") + nodes
            + (encode_blobs(added_blobs) if added_blobs else b""))

@@ -31,7 +31,7 @@ from tapevm.domain import lineage
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Draft
 from tapevm.domain.fold import fold_fields
-from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
+from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore, LineageContentPort
 from tapevm.domain.state import State
 from tapevm.projections.checkpoints import maintenance
 from tapevm.projections.checkpoints.events_hash import RunningEventsHash
@@ -45,13 +45,19 @@ from tapevm.projections.checkpoints.stored import StoredCheckpoints
 from tapevm.projections.checkpoints.writer import CheckpointWriter
 
 
+# Content entries a tail folded at opening may hold before a checkpoint is written at once (with a content
+# index): a session loaded from an image stores its whole content in its first events, far fewer than
+# ``interval``, and would otherwise fold and hold all of it at every open.
+HEAVY_TAIL = 10_000
+
+
 class Checkpoints:
     """The checkpoints of one stream: reading (verified) and writing (after commits)."""
 
     def __init__(self, store: EventStore, stream: str, cache: CheckpointStore | None = None,
                  interval: int | None = None, read_fields: ReadFields | None = None,
                  source: Checkpoints | None = None, fork_at: int = 0, inline: bool = True,
-                 report: Report = discard) -> None:
+                 report: Report = discard, content: LineageContentPort | None = None) -> None:
         """``cache``: where the checkpoints are (None: a store that keeps none).  ``interval``: events
         between checkpoints (None: the store's ``checkpoint_interval`` setting, else 1,000).  ``inline``
         False: ``after_append`` writes nothing (a ``tape follow`` process keeps the checkpoints).
@@ -64,6 +70,10 @@ class Checkpoints:
         its source's, so the source's checkpoints of them are as good as its own (checkpoints_of
         builds the chain), and its own checkpoints, all after ``fork_at``, chain their events hash
         from there (events ``1..fork_at`` are the source's checkpoints' to vouch for).
+
+        ``content``: the session's content as the store's index serves it.  With it, checkpoints carry
+        roots and no content, and every state read here finds its content through it; without it
+        (a store with no index), they carry the content the state holds, which is all of it.
         """
         self.store = store
         self.stream = stream
@@ -72,6 +82,7 @@ class Checkpoints:
         self.fork_at = fork_at
         self._read = read_fields or (lambda start, stop: store.read_fields(stream, start, stop))
         self._interval = interval
+        self.content = content
         self.stored: StoredCheckpoints = StoredCheckpoints(cache, stream, report, fork_at,
                                                            source.stored if source else None)
         self.basis = FrameBasis()
@@ -80,7 +91,7 @@ class Checkpoints:
                                        source.reader if source else None)
         packs = PackBuffer(self.stored, self.reader, codec, self.basis)
         self.writer = CheckpointWriter(self.stored, self.read_events, codec, self.basis, packs,
-                                       lambda: self.interval, inline)
+                                       lambda: self.interval, inline, content)
 
     @property
     def session(self) -> str:
@@ -155,12 +166,24 @@ class Checkpoints:
                        else RunningEventsHash(base.seq, bytes.fromhex(base.events_hash), base.tip))
             self.writer.running = running
             events = running.tee(events)
-        state = fold_fields(events, state if state is not None else State(session=self.stream))
+        state = fold_fields(events, self.with_content(state if state is not None else State(session=self.stream)))
         if n is None:
             # Opening: a checkpoint that was ignored is rebuilt now, and a log with a long tail
-            # (written before checkpoints existed, or loaded from an image's history) gets one.
-            self.after_append(state, force=ignored)
+            # (written before checkpoints existed, or loaded from an image's history) gets one, as
+            # does a tail that stored much content (an image loaded): its next opens read roots.
+            heavy = self.content is not None and len(state.nodes) + len(state.blobs) >= HEAVY_TAIL
+            self.after_append(state, force=ignored or heavy)
         return state
+
+    def with_content(self, state: State) -> State:
+        """``state`` finding the content it does not hold through the store's index (when there is one)."""
+        if self.content is not None:
+            state.nodes.source, state.blobs.source = self.content.nodes, self.content.blobs
+        return state
+
+    def content_counts(self, seq: int) -> tuple[int, int] | None:
+        """The value nodes and blobs the session's events ``1..seq`` store (None: no content index)."""
+        return None if self.content is None else self.content.counts(seq)
 
     def type_of_event(self, seq: int) -> str | None:
         """The type of event ``seq`` when it is the last event hashed at the head, else None."""
@@ -191,13 +214,14 @@ class Checkpoints:
 
 def checkpoints_of(store: EventStore, stream: str, segments: list[lineage.Segment] | None = None,
                    cache: CheckpointStore | None = None, interval: int | None = None, inline: bool = True,
-                   report: Report = discard) -> Checkpoints:
+                   report: Report = discard,
+                   content: Callable[[list[lineage.Segment]], LineageContentPort] | None = None) -> Checkpoints:
     """The checkpoints of ``stream``, reading its events through its lineage; a fork's fall back on
     its source's (and theirs on their source's) for the events it shares with it, so a fork of a
     long session starts from the source's nearest checkpoint, not from event 1."""
     segs = segments if segments is not None else lineage.lineage(store, stream)
-    source = (checkpoints_of(store, segs[-2].stream, segs[:-1], cache, interval, inline, report)
+    source = (checkpoints_of(store, segs[-2].stream, segs[:-1], cache, interval, inline, report, content)
               if len(segs) > 1 else None)
     return Checkpoints(store, stream, cache=cache, interval=interval, source=source, fork_at=segs[-1].first - 1,
                        read_fields=lambda a, b: lineage.read_fields(store, stream, a, b, segs),
-                       inline=inline, report=report)
+                       inline=inline, report=report, content=None if content is None else content(segs))

@@ -10,5 +10,6 @@ from __future__ import annotations
 # fold-2/state-3: blob entries may be pieces (ContentStored v2); frame-4: the events hash of checkpoint_hash.py;
 # frame-5: a fork's events hash starts at its fork point; fold-3/state-4: State.merged;
 # frame-6: the bindings a delta frame sets are columns (positions in the base's order, integers from a reference)
-# frame-7: those integers are Rice-coded
-PROJECTION_VERSION = "fold-3/state-4/frame-7"
+# frame-7: those integers are Rice-coded; frame-8: a checkpoint carries roots, no content (the store's
+# content index serves it: issue 20)
+PROJECTION_VERSION = "fold-3/state-4/frame-8"

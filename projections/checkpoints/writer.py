@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tapevm.domain.events import Draft
 from tapevm.domain.fold import SETS_ONE_BINDING, leaves_bindings
-from tapevm.domain.ports import CheckpointMeta
+from tapevm.domain.ports import CheckpointMeta, LineageContentPort
 from tapevm.domain.state import State
 from tapevm.projections.checkpoints import policy
 from tapevm.projections.checkpoints.events_hash import ZERO_HASH, RunningEventsHash, chain_hash, event_digest
@@ -48,9 +48,12 @@ class CheckpointWriter:
     """Writes ``stored``'s checkpoints, reading the events ``read`` returns when it must."""
 
     def __init__(self, stored: StoredCheckpoints, read: ReadFields, codec: FrameCodec, basis: FrameBasis,
-                 packs: PackBuffer, interval: Callable[[], int], inline: bool = True) -> None:
+                 packs: PackBuffer, interval: Callable[[], int], inline: bool = True,
+                 content: LineageContentPort | None = None) -> None:
         """``interval()`` is the number of events between checkpoints; with ``inline`` False,
-        ``after_append`` writes nothing (a ``tape follow`` process keeps the checkpoints instead)."""
+        ``after_append`` writes nothing (a ``tape follow`` process keeps the checkpoints instead).
+        With ``content``, a checkpoint carries roots and no content: the store's content index is made
+        to cover its events first, and a state read from it finds its content there."""
         self.stored = stored
         self.read = read
         self.codec = codec
@@ -58,6 +61,7 @@ class CheckpointWriter:
         self.packs = packs
         self.interval = interval
         self.inline = inline
+        self.content = content
         self.cache_sink = CacheSink(stored)
         self.sink: FrameSink = self.cache_sink  # a rebuild's staging while it runs
         # The events hash since the latest checkpoint, kept as events are folded at the head (None: unknown).
@@ -148,12 +152,16 @@ class CheckpointWriter:
         if self.stored.cache is None or state.seq <= self.stored.fork_at:
             return None
         events_hash, tip = self._events_hash(state.seq)
+        if self.content is not None:
+            self.content.cover(state.seq)  # before a checkpoint without content relies on the index
         frame = self._frame(state, touched)
         payload = self.codec.compress(frame.raw, frame.dict_raw, keyframe=frame.kind != "P")
         meta = CheckpointMeta(self.stored.stream, state.seq, frame.kind, frame.base, PROJECTION_VERSION,
                               events_hash, tip, payload_hash(payload), len(frame.raw), len(payload),
                               float(int(time.time())))  # as stored
         self.sink.put(meta, payload)
+        if self.content is not None:
+            _forget_held(state)
         if self.stored.added(meta):  # the head moves on from here
             self.running = RunningEventsHash(meta.seq, bytes.fromhex(events_hash), tip)
         if frame.kind == "P":
@@ -182,12 +190,13 @@ class CheckpointWriter:
         """The frame of ``state`` the keyframe policy chooses: a P or D frame on the basis, else an I."""
         key, basis = self.basis.key, self.basis
         if key is not None and policy.may_follow_keyframe(key.meta.seq, state.seq, basis.chain):
-            delta = delta_frame(key.state, key.nodes, key.blobs, state, key.positions, touched)
+            delta = delta_frame(key.state, key.nodes, key.blobs, state, key.positions, touched,
+                                with_content=self.content is None)
             stale = basis.stale + policy.repeated(basis.last_p, delta)
-            kind = policy.frame_kind(delta.entries, state_entries(state), stale, key.depth, key.chain_entries)
+            kind = policy.frame_kind(delta.entries, state_entries(state, self.content is None), stale, key.depth, key.chain_entries)
             if kind != "I":
                 return _Frame(kind, delta.raw, key.meta.seq, key.dict_raw, delta.entries, stale, delta)
-        return _Frame("I", encode_state(state))
+        return _Frame("I", encode_state(state, with_content=self.content is None))
 
     def _new_keyframe(self, meta: CheckpointMeta, state: State, frame: _Frame) -> None:
         """Base the next frames on the keyframe ``meta`` just written (a D extends its basis's chain)."""
@@ -199,6 +208,15 @@ class CheckpointWriter:
             key_state.namespaces = as_read(key.state, frame.raw, state)
         else:
             chain_raw, depth, chain_entries = frame.raw, 0, 0
-        self.basis.key = Keyframe(meta, key_state, len(state.nodes), len(state.blobs), chain_raw, depth,
-                                  chain_entries)
+        held = self.content is None  # (a keyframe without content holds none: its frames count from zero)
+        self.basis.key = Keyframe(meta, key_state, len(state.nodes) if held else 0, len(state.blobs) if held else 0,
+                                  chain_raw, depth, chain_entries)
         self.basis.chain, self.basis.stale, self.basis.last_p = 0, 0, None
+
+
+def _forget_held(state: State) -> None:
+    """Drop the content ``state`` holds once a checkpoint of it without content is stored: the index
+    covers it now, so the head's memory follows what its forms touch, not the history."""
+    for table in (state.nodes, state.blobs):
+        if table.source is not None:
+            table.forget_held()

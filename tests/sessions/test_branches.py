@@ -257,11 +257,13 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
         stream = lineage.lineage(store, "f")[-1].stream
 
         events_read: list[int] = []
+        content_read: list[int] = []
         read_fields, read = store.read_fields, store.read
 
         def spy_fields(session: str, start: int = 1, stop: int | None = None):  # type: ignore[no-untyped-def]
             for event in read_fields(session, start, stop):
-                events_read.append(event[0])
+                # (the events that store the values the VM decodes at open: its 30 facts, through the index)
+                (content_read if start == stop and event[1] == "ContentStored" else events_read).append(event[0])
                 yield event
 
         def spy_read(session: str, start: int = 1, stop: int | None = None):  # type: ignore[no-untyped-def]
@@ -275,6 +277,7 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
             assert f.head == fork_at + 1 and f.eval("x0") is not None
             # the tail after the source's checkpoint, and one event per checkpoint checked (its tip)
             assert len(events_read) <= (f.head - nearest) + 8 < fork_at / 4, events_read
+            assert len(content_read) <= 30, content_read
             assert f.checkpoints.metas() == []  # fewer than K events past the source's checkpoint
             for i in range(12):
                 f.eval(f"(define y {i})")

@@ -7,6 +7,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tapevm.domain.state import materialized
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.vm.printer import string_literal
@@ -60,7 +61,7 @@ def test_export_reports_what_cannot_be_expressed(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "x.db")) as store, open_session("s", store) as s:
         s.run('(define f (lambda (x) x)) (define g f) (write-file! "b.bin" "x") '
               "(in-ns 'lib) (define base 10) (define (addb x) (+ x base)) (in-ns 'app) (define v (list lib/addb))")
-        state = s.state
+        state = materialized(s.state)  # kept past the store: it holds its content itself
     key, _ = state.blobs.key_for(b"\xff\xfe")
     state.blobs.add(key, b"\xff\xfe")
     state.files["b.bin"] = key

@@ -19,7 +19,7 @@ import pytest
 from tapevm.domain.content import BlobTable, Piece, ZstdPatch, content_hash, make_zstd_patch
 from tapevm.domain.delta import diff
 from tapevm.domain.errors import CorruptRecord
-from tapevm.domain.state import file_blobs
+from tapevm.domain.state import add_blob_entries, file_blobs
 from tapevm.infrastructure.branches.forks import fork
 from tapevm.infrastructure.branches.merging import merge
 from tapevm.infrastructure.images import operations as image_ops
@@ -69,8 +69,7 @@ def test_a_file_reached_by_appends_has_the_key_of_the_same_content_written_at_on
         text = _expected(0, 40).decode().replace("\n", "\\n")
         s.run(f'(write-file! "copy.md" "{text}")')
         assert s.state.files["copy.md"] == s.state.files["notes.md"]
-        pieces = [k for k, v in s.state.blobs.items() if type(v) is Piece]
-        assert s.state.files["notes.md"] in pieces  # the appended version is a piece ...
+        assert type(s.state.blobs.entry(s.state.files["notes.md"])) is Piece  # the appended version is a piece ...
         stored_whole = [e for r in s.events() if r.type_name == "ContentStored" for e in r.event.blobs
                         if e[0] == s.state.files["copy.md"]]
         assert [len(e) for e in stored_whole] == [4]  # ... and the whole write found it stored already
@@ -172,6 +171,15 @@ def _rewrite_todo(s: Session, steps: range) -> bytes:
     return "\n".join(lines).encode()
 
 
+def _log_blobs(s: Session) -> BlobTable:
+    """Every blob entry the session's log stores, as stored (a state holds only those since its checkpoint)."""
+    table = BlobTable()
+    for r in s.events():
+        if r.type_name == "ContentStored":
+            add_blob_entries(table, r.event.blobs)
+    return table
+
+
 def _kinds(table: BlobTable) -> dict[str, int]:
     kinds = {"whole": 0, "append": 0, "splice": 0, "patch": 0}
     for stored in dict(table.items()).values():
@@ -186,7 +194,7 @@ def test_rewrites_store_and_hold_what_changed(store_url: str, monkeypatch: pytes
     with open_session("agent", store_url) as s:
         final = _rewrite_todo(s, range(rewrites))
         assert s.state.file_bytes("todo.txt") == final
-        kinds = _kinds(s.state.blobs)
+        kinds = _kinds(_log_blobs(s))
         # a whole version, then EDIT_DEPTH splices on it, then whole again: chains stay short
         assert kinds == {"whole": 3, "append": 0, "splice": rewrites - 3, "patch": 0}, kinds
         assert s.state.blobs.stored_bytes() < 5 * len(final)  # not rewrites * len(final)
@@ -195,7 +203,7 @@ def test_rewrites_store_and_hold_what_changed(store_url: str, monkeypatch: pytes
         assert middles and all(e[1] == "utf8" for e in middles)  # cut at character boundaries: readable
     with open_session("agent", store_url, create=False) as again:
         assert again.run('(read-file "todo.txt")')[0].value == final.decode()
-        assert _kinds(again.state.blobs) == kinds
+        assert _kinds(_log_blobs(again)) == kinds
         again.run('(write-file! "todo.txt" (string-replace (read-file "todo.txt") "item 3:" "ITEM 3:"))')
         assert again.state.file_bytes("todo.txt") == final.replace(b"item 3:", b"ITEM 3:")
 
@@ -208,7 +216,7 @@ def test_every_version_of_a_rewritten_file_is_whole_at_its_event(store_url: str,
         for k in range(1, 90):
             _rewrite_todo(s, range(k - 1, k))
             versions[s.head] = s.state.file_bytes("todo.txt")
-        assert _kinds(s.state.blobs)["splice"] > 80
+        assert _kinds(_log_blobs(s))["splice"] > 80
         assert s.checkpoints.metas(), "no checkpoint was written"
         for at, content in list(versions.items())[::7]:
             state = s.state_at(at)
@@ -231,8 +239,10 @@ def test_splice_chains_of_a_large_file_are_cut_by_the_bytes_they_copy(tmp_path: 
         size = len(_rewrite_todo(s, range(1)))
         monkeypatch.setattr(form_events, "EDIT_COPY_LIMIT", 3 * size + 100)  # three copies of the file
         _rewrite_todo(s, range(1, 13))
-        assert _kinds(s.state.blobs) == {"whole": 4, "append": 0, "splice": 9, "patch": 0}
-        assert max(s.state.blobs.copies_under(k) for k, _ in s.state.blobs.items()) == 3
+        assert _kinds(_log_blobs(s)) == {"whole": 4, "append": 0, "splice": 9, "patch": 0}
+        log_blobs = _log_blobs(s)
+        assert max(log_blobs.copies_under(k) for k, _ in log_blobs.items()) == 3
+        assert s.state.blobs.copies_under(s.state.files["todo.txt"]) == log_blobs.copies_under(s.state.files["todo.txt"])
 
 
 def test_edits_that_do_not_pay_are_stored_whole(tmp_path: Path) -> None:
@@ -244,7 +254,7 @@ def test_edits_that_do_not_pay_are_stored_whole(tmp_path: Path) -> None:
         s.run(f'(write-file! "big.txt" "{big}")')
         s.run(f'(write-file! "big.txt" "{rnd.randbytes(750).hex() + big[1500:]}")')  # most of it changed
         s.run('(write-file! "big.txt" "tiny")')
-        assert _kinds(s.state.blobs) == {"whole": 5, "append": 0, "splice": 0, "patch": 0}
+        assert _kinds(_log_blobs(s)) == {"whole": 5, "append": 0, "splice": 0, "patch": 0}
 
 
 def test_forks_and_merges_carry_rewritten_files(store_url: str) -> None:
@@ -257,11 +267,10 @@ def test_forks_and_merges_carry_rewritten_files(store_url: str) -> None:
         merge(store, "branch", "main")
         with open_session("main", store) as m:
             assert m.state.file_bytes("todo.txt") == expected
-            stored = dict(m.state.blobs.items())
-            assert type(stored[m.state.files["todo.txt"]]) is bytes  # a merge carries the version whole
+            assert type(m.state.blobs.entry(m.state.files["todo.txt"])) is bytes  # a merge carries the version whole
             m.run('(write-file! "todo.txt" (string-replace (read-file "todo.txt") "item 3:" "ITEM 3:"))')
             assert m.state.file_bytes("todo.txt") == expected.replace(b"item 3:", b"ITEM 3:")
-            assert type(dict(m.state.blobs.items())[m.state.files["todo.txt"]]) is Piece  # and edits go on
+            assert type(m.state.blobs.entry(m.state.files["todo.txt"])) is Piece  # and edits go on
 
 
 def test_a_splice_that_keeps_more_than_its_base_holds_is_a_clear_error() -> None:
@@ -300,7 +309,7 @@ def test_rewrites_in_several_places_store_a_zstd_patch(store_url: str, tmp_path:
             versions[s.head] = content
         final = versions[s.head]
         assert s.state.file_bytes("todo.txt") == final
-        kinds = _kinds(s.state.blobs)
+        kinds = _kinds(_log_blobs(s))
         # a splice while the two places are close enough (its middle under 256 bytes), else a zstd patch
         assert kinds["whole"] == 1 and kinds["splice"] + kinds["patch"] == 59 and kinds["patch"] > 20, kinds
         assert s.state.blobs.stored_bytes() < 3 * len(final)
@@ -342,7 +351,7 @@ def test_a_host_file_imported_again_is_stored_as_an_edit(store_url: str, tmp_pat
         host.write_text("\n".join(rows))
         s.import_file(str(host))
         assert s.run('(read-file "data.csv")')[0].value == "\n".join(rows)
-        assert _kinds(s.state.blobs) == {"whole": 1, "append": 0, "splice": 1, "patch": 0}
+        assert _kinds(_log_blobs(s)) == {"whole": 1, "append": 0, "splice": 1, "patch": 0}
     with open_session("imp", store_url, create=False) as again:
         assert again.state.file_bytes("data.csv") == "\n".join(rows).encode()
     with open_store(store_url) as store:

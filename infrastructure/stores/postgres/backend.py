@@ -45,6 +45,7 @@ class PostgresBackend:
     blob_type = "BYTEA"
     now = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
     advisory_locks = True
+    compact_table = ""
 
     def __init__(self, recorder: TapePostgresRecorder) -> None:
         self.recorder = recorder

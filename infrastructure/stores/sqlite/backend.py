@@ -32,6 +32,7 @@ class SQLiteBackend:
     blob_type = "BLOB"
     now = "((julianday('now') - 2440587.5) * 86400.0)"
     advisory_locks = False
+    compact_table = " WITHOUT ROWID"
 
     def __init__(self, recorder: TapeSQLiteRecorder) -> None:
         self.recorder = recorder

@@ -1,0 +1,288 @@
+"""The content index: where in the log each content node and file blob is stored, kept beside the events.
+
+A session's values are content-addressed nodes carried by its ``ContentStored`` events.  The
+fold used to keep every node ever stored in memory, and checkpoints carried the whole table, so
+opening a session, ``state_at`` and memory all followed the length of the history, not the live
+state (issue 20).  Now a state holds only the content of the events folded since its checkpoint;
+the rest is found on first touch through this index, which maps a key to the event that stored
+it, and read back from that event (a bounded cache keeps the content of the events read last).
+
+Two tables, created on first use::
+
+    tape_content(key, stream, seq)   primary key (key, stream); blob keys are stored as 'b:' + key
+    tape_content_covered(stream, seq)     the index holds every key of ``stream``'s events 1..seq
+
+The index is a projection of the log (a cache, like the checkpoints): it is rebuilt from the
+events when missing, and :meth:`ContentIndex.cover` extends it to an event number before a
+checkpoint that relies on it is written.  A key is looked up per stream: within one stream a key
+always names the same content (a session's table only grows, and colliding hashes get a ``.N``
+suffix), and a session reads its lineage's streams only up to each fork point.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import ConnectionPoolClosedError
+
+from tapevm.domain import lineage
+from tapevm.domain.content import BlobTable
+from tapevm.domain.errors import CorruptRecord, StoreClosed, StoreError
+from tapevm.domain.events import ContentStored
+from tapevm.domain.ports import EventStore
+from tapevm.domain.state import add_blob_entries
+from tapevm.infrastructure.stores.backend import Backend, backend_of
+
+TABLE = "tape_content"
+COVERED = "tape_content_covered"
+BLOB = "b:"  # the prefix of a blob's key in the index (a node and a blob may share a hash)
+CONTENT_TYPE = ContentStored.__name__
+CACHE_BYTES = 64 << 20  # content of the events read last, kept decoded (at least the last one, whatever its size)
+_BATCH = 500  # keys per lookup statement
+
+
+class ContentIndex:
+    """The content index of one store (SQLite or PostgreSQL, as its backend says)."""
+
+    def __init__(self, store: EventStore, backend: Backend) -> None:
+        self.store = store
+        self.backend = backend
+        self._ready = False
+        self._covered: dict[str, int] = {}  # what this process knows is covered, per stream
+
+    def _run(self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool,
+             many: tuple[str, list[tuple[Any, ...]]] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``?``-placeholder ``statements`` (after ``many``: one statement over many rows) in one
+        transaction; the rows of the last (when not ``commit``: a read)."""
+        ph = self.backend.placeholder
+        try:
+            with self.backend.cursor(commit) as c:
+                if many is not None and many[1]:
+                    c.executemany(many[0].replace("?", ph), many[1])
+                for sql, params in statements:
+                    c.execute(sql.replace("?", ph), tuple(params))
+                return [] if commit else self.backend.rows(c)
+        except StoreError:
+            raise
+        except ConnectionPoolClosedError:
+            raise StoreClosed(f"{self.store.url_for_display} is closed, and a state read from it finds the content "
+                              "it does not hold there: use the state while its store is open, or keep "
+                              "materialized(state), which holds its content itself") from None
+        except Exception as e:  # the driver's and the library's errors alike
+            raise StoreError(f"content index in {self.store.url_for_display}: {type(e).__name__}: {e}") from e
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        t, c = self.backend.table(TABLE), self.backend.table(COVERED)
+        sql, params = self.backend.tables_exist_sql((TABLE, COVERED))
+        if int(self._run([(sql.replace(self.backend.placeholder, "?"), params)], commit=False)[0][0]) != 2:
+            self.backend.run([
+                *((s, ()) for s in self.backend.ddl_lock()),
+                (f"CREATE TABLE IF NOT EXISTS {t} (key TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL, "
+                 f"PRIMARY KEY (key, stream)){self.backend.compact_table}", ()),
+                (f"CREATE TABLE IF NOT EXISTS {c} (stream TEXT PRIMARY KEY, seq BIGINT NOT NULL)", ()),
+            ])
+        self._ready = True
+
+    # -- keeping it current ------------------------------------------------------------------------
+    def covered(self, stream: str) -> int:
+        """The event number through which ``stream``'s content is indexed (0: none)."""
+        known = self._covered.get(stream)
+        if known is not None:
+            return known
+        self._ensure()
+        rows = self._run([(f"SELECT seq FROM {self.backend.table(COVERED)} WHERE stream=?", (stream,))],
+                         commit=False)
+        seq = int(rows[0][0]) if rows else 0
+        self._covered[stream] = seq
+        return seq
+
+    def cover(self, stream: str, seq: int) -> None:
+        """Index the content of ``stream``'s events up to ``seq`` (a no-op when it already is)."""
+        done = self.covered(stream)
+        if done >= seq:
+            return
+        rows: list[tuple[Any, ...]] = []
+        for n, type_name, fields in self.store.read_fields(stream, done + 1, seq):
+            if type_name == CONTENT_TYPE:
+                rows.extend((key, stream, n) for key, _ in fields["nodes"])
+                rows.extend((BLOB + entry[0], stream, n) for entry in fields["blobs"])
+        t, c = self.backend.table(TABLE), self.backend.table(COVERED)
+        self._run([(f"DELETE FROM {c} WHERE stream=? AND seq<?", (stream, seq)),
+                   (f"INSERT INTO {c} (stream, seq) VALUES (?, ?) ON CONFLICT DO NOTHING", (stream, seq))],
+                  commit=True, many=(f"INSERT INTO {t} (key, stream, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                     rows))
+        self._covered[stream] = seq
+
+    def forget(self, stream: str) -> None:
+        """Forget what this process knew was covered (another process may have dropped the tables)."""
+        self._covered.pop(stream, None)
+
+    def count(self, stream: str, seq: int) -> tuple[int, int]:
+        """How many value nodes and blobs ``stream``'s events ``1..seq`` store (as indexed)."""
+        self._ensure()
+        t = self.backend.table(TABLE)
+        rows = self._run([(f"SELECT SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 0 ELSE 1 END), "
+                           f"SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 1 ELSE 0 END) FROM {t} WHERE stream=? AND seq<=?",
+                           (stream, seq))], commit=False)
+        return int(rows[0][0] or 0), int(rows[0][1] or 0)
+
+    # -- looking up -----------------------------------------------------------------------------------
+    def locate(self, keys: Sequence[str], streams: Sequence[str]) -> list[tuple[str, str, int]]:
+        """(key, stream, seq) of every row of ``keys`` in ``streams``."""
+        self._ensure()
+        found: list[tuple[str, str, int]] = []
+        t = self.backend.table(TABLE)
+        for i in range(0, len(keys), _BATCH):
+            batch = list(keys[i:i + _BATCH])
+            marks = ", ".join("?" * len(batch))
+            smarks = ", ".join("?" * len(streams))
+            sql = f"SELECT key, stream, seq FROM {t} WHERE key IN ({marks}) AND stream IN ({smarks})"
+            found.extend((str(k), str(s), int(n)) for k, s, n in
+                         self._run([(sql, (*batch, *streams))], commit=False))
+        return found
+
+
+class _EventContent:
+    """The content one ContentStored event carries, parsed: node keys -> canonical bytes, blobs as stored."""
+
+    __slots__ = ("blobs", "nodes", "size")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.nodes: dict[str, bytes] = {key: orjson.dumps(node) for key, node in fields["nodes"]}
+        table = BlobTable()
+        add_blob_entries(table, fields["blobs"])
+        self.blobs: dict[str, Any] = dict(table.items())
+        self.size = sum(map(len, self.nodes.values())) + sum(
+            len(v) if type(v) is bytes else len(v.data) for v in self.blobs.values())
+
+
+class LineageContent:
+    """A session's content as its lineage stores it, read through the index (and a bounded cache).
+
+    ``segments`` are the session's lineage (``domain.lineage``): a key is looked for in each
+    segment's stream, up to the segment's last event, nearest stream first.
+    """
+
+    def __init__(self, index: ContentIndex, segments: Sequence[lineage.Segment], cache_bytes: int = CACHE_BYTES) -> None:
+        self.index = index
+        self.segments = list(segments)
+        self.streams = [s.stream for s in self.segments]
+        self._bounds = {s.stream: s.last for s in self.segments}
+        self._order = {s.stream: i for i, s in enumerate(reversed(self.segments))}
+        self._events: OrderedDict[tuple[str, int], _EventContent] = OrderedDict()
+        # the entries of the cached events by key (nodes, blobs): found without a walk over the events
+        self._entries: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        self._bytes = 0
+        self._cache_bytes = cache_bytes
+        self.nodes = _View(self, nodes=True)
+        self.blobs = _View(self, nodes=False)
+
+    def cover(self, seq: int) -> None:
+        """Index the lineage's content through the session's event ``seq`` (before a checkpoint relies on it)."""
+        for s in self.segments:
+            if s.first > seq:
+                break
+            self.index.cover(s.stream, seq if s.last is None else min(s.last, seq))
+
+    def counts(self, seq: int) -> tuple[int, int]:
+        """How many value nodes and blobs the session's events ``1..seq`` store (indexing them first)."""
+        self.cover(seq)
+        nodes = blobs = 0
+        for s in self.segments:
+            if s.first > seq:
+                break
+            n, b = self.index.count(s.stream, seq if s.last is None else min(s.last, seq))
+            nodes, blobs = nodes + n, blobs + b
+        return nodes, blobs
+
+    def find(self, keys: Iterable[str], nodes: bool) -> dict[str, Any]:
+        """The entries of ``keys`` the lineage stores (nodes, or blobs when not ``nodes``)."""
+        found: dict[str, Any] = {}
+        wanted: list[str] = []
+        cached = self._entries[0 if nodes else 1]
+        for key in keys:
+            entry = cached.get(key)
+            if entry is None:
+                wanted.append(key)
+            else:
+                found[key] = entry
+        if wanted:
+            lookup = wanted if nodes else [BLOB + k for k in wanted]
+            for key, place in self._places(lookup).items():
+                content = self._event(*place)
+                entry = (content.nodes if nodes else content.blobs).get(key if nodes else key[len(BLOB):])
+                if entry is None:
+                    raise CorruptRecord(f"the content index says event {place[1]} of stream {place[0]!r} stores "
+                                        f"{key}, and it does not: rebuild it with 'tape checkpoints rebuild'")
+                found[key if nodes else key[len(BLOB):]] = entry
+        return found
+
+    def _places(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """Per key, the (stream, event) that stores it for this lineage: the nearest stream's row within bounds."""
+        best: dict[str, tuple[int, str, int]] = {}
+        for key, stream, seq in self.index.locate(keys, self.streams):
+            bound = self._bounds.get(stream)
+            if bound is not None and seq > bound:
+                continue  # stored by the source after the fork point: not this session's
+            rank = self._order[stream]
+            if key not in best or rank < best[key][0]:
+                best[key] = (rank, stream, seq)
+        return {key: (stream, seq) for key, (_, stream, seq) in best.items()}
+
+    def _event(self, stream: str, seq: int) -> _EventContent:
+        place = (stream, seq)
+        content = self._events.get(place)
+        if content is not None:
+            self._events.move_to_end(place)
+            return content
+        for _, type_name, fields in self.index.store.read_fields(stream, seq, seq):
+            if type_name != CONTENT_TYPE:
+                break
+            content = _EventContent(fields)
+        if content is None:
+            raise CorruptRecord(f"the content index names event {seq} of stream {stream!r}, which stores no "
+                                "content: rebuild it with 'tape checkpoints rebuild'")
+        self._events[place] = content
+        self._entries[0].update(content.nodes)
+        self._entries[1].update(content.blobs)
+        self._bytes += content.size
+        while self._bytes > self._cache_bytes and len(self._events) > 1:
+            _, dropped = self._events.popitem(last=False)
+            self._bytes -= dropped.size
+            for entries, table in zip(self._entries, (dropped.nodes, dropped.blobs), strict=True):
+                for key in table:
+                    entries.pop(key, None)  # (another cached event may hold it too: found again if asked)
+        return content
+
+
+class _View:
+    """One kind of a lineage's content (nodes or blobs) as a table's ``ContentSource``."""
+
+    __slots__ = ("_content", "_nodes")
+
+    def __init__(self, content: LineageContent, *, nodes: bool) -> None:
+        self._content = content
+        self._nodes = nodes
+
+    def find(self, keys: Sequence[str]) -> dict[str, Any]:
+        return self._content.find(keys, self._nodes)
+
+
+def content_index_for(store: EventStore) -> ContentIndex | None:
+    """The content index in the same database as ``store`` (None for a store without SQL)."""
+    backend = backend_of(store)
+    return None if backend is None else ContentIndex(store, backend)
+
+
+def lineage_content_for(store: EventStore) -> Callable[[list[lineage.Segment]], LineageContent] | None:
+    """What serves the content of a session of ``store`` by its lineage (None for a store without SQL):
+    every session of one call shares the store's index."""
+    index = content_index_for(store)
+    if index is None:
+        return None
+    return lambda segments: LineageContent(index, segments)
