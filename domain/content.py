@@ -127,6 +127,14 @@ class ContentTable:
             raise KeyError(key)
         return entry
 
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Have the source find ``keys`` at once (one lookup, nearby events read together), so that the
+        ``get`` of each that follows is a cache hit: what a decoder does with a node's children."""
+        if self.source is not None:
+            missing = [key for key in keys if key not in self._items]
+            if missing:
+                self.source.find(missing)
+
     def __contains__(self, key: object) -> bool:
         return key in self._items or (self.source is not None and type(key) is str and self._found(key) is not None)
 

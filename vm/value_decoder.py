@@ -68,8 +68,12 @@ class ValueDecoder:
         make_closure: ClosureFactory,
         primitive: Callable[[str], Primitive],
         atom: Callable[[int], Atom],
+        prefetch: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.lookup = lookup
+        # told a node's children before they are looked up one by one (content found through the
+        # store's index is then read in one go, not a read per node)
+        self.prefetch = prefetch
         self.make_closure = make_closure
         self.primitive = primitive
         self.atom = atom
@@ -128,9 +132,10 @@ class ValueDecoder:
             seen.add(k)
             node = self._parse(k)
             order.append((k, node))
-            for child in _node_refs(node):
-                if child not in self._cache and child not in seen:
-                    todo.append(child)
+            children = [child for child in _node_refs(node) if child not in self._cache and child not in seen]
+            if len(children) > 1 and self.prefetch is not None:
+                self.prefetch(children)
+            todo.extend(children)
         for k, node in reversed(order):
             if k not in self._cache:
                 self._cache[k] = self._build(k, node)

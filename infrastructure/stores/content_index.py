@@ -42,6 +42,7 @@ BLOB = "b:"  # the prefix of a blob's key in the index (a node and a blob may sh
 CONTENT_TYPE = ContentStored.__name__
 CACHE_BYTES = 64 << 20  # content of the events read last, kept decoded (at least the last one, whatever its size)
 _BATCH = 500  # keys per lookup statement
+SPAN_GAP = 16  # events apart that are still read with one read of the span between them
 
 
 class ContentIndex:
@@ -213,7 +214,9 @@ class LineageContent:
                 found[key] = entry
         if wanted:
             lookup = wanted if nodes else [BLOB + k for k in wanted]
-            for key, place in self._places(lookup).items():
+            places = self._places(lookup)
+            self._read_events(set(places.values()))
+            for key, place in places.items():
                 content = self._event(*place)
                 entry = (content.nodes if nodes else content.blobs).get(key if nodes else key[len(BLOB):])
                 if entry is None:
@@ -234,6 +237,24 @@ class LineageContent:
                 best[key] = (rank, stream, seq)
         return {key: (stream, seq) for key, (_, stream, seq) in best.items()}
 
+    def _read_events(self, places: set[tuple[str, int]]) -> None:
+        """Read the events at ``places`` not cached yet, nearby ones with one read of their span: a list's
+        elements were stored by consecutive forms, so decoding a list chunk reads its elements at once."""
+        by_stream: dict[str, list[int]] = {}
+        for stream, seq in places:
+            if (stream, seq) not in self._events:
+                by_stream.setdefault(stream, []).append(seq)
+        for stream, seqs in by_stream.items():
+            seqs.sort()
+            start = 0
+            for i in range(1, len(seqs) + 1):
+                if i == len(seqs) or seqs[i] - seqs[i - 1] > SPAN_GAP:
+                    wanted = set(seqs[start:i])
+                    for n, type_name, fields in self.index.store.read_fields(stream, seqs[start], seqs[i - 1]):
+                        if n in wanted and type_name == CONTENT_TYPE:
+                            self._keep((stream, n), _EventContent(fields))
+                    start = i
+
     def _event(self, stream: str, seq: int) -> _EventContent:
         place = (stream, seq)
         content = self._events.get(place)
@@ -247,6 +268,11 @@ class LineageContent:
         if content is None:
             raise CorruptRecord(f"the content index names event {seq} of stream {stream!r}, which stores no "
                                 "content: rebuild it with 'tape checkpoints rebuild'")
+        self._keep(place, content)
+        return content
+
+    def _keep(self, place: tuple[str, int], content: _EventContent) -> None:
+        """Cache the content of the event at ``place`` (the least recently used beyond the budget dropped)."""
         self._events[place] = content
         self._entries[0].update(content.nodes)
         self._entries[1].update(content.blobs)
@@ -257,7 +283,6 @@ class LineageContent:
             for entries, table in zip(self._entries, (dropped.nodes, dropped.blobs), strict=True):
                 for key in table:
                     entries.pop(key, None)  # (another cached event may hold it too: found again if asked)
-        return content
 
 
 class _View:
