@@ -10,6 +10,7 @@ values through a :class:`StatePrinter`: whole (``printer(enc)``), or as far as a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tapevm.domain.state import State
@@ -41,3 +42,8 @@ class StatePrinter:
             return preview(self.decoder, enc, limit)
         except Exception as e:  # noqa: BLE001 (as __call__: one undecodable value must not hide the rest)
             return ValuePreview(f"#<undecodable {type(e).__name__}>", False, None)
+
+    def cut_at(self, limit: int) -> Callable[[Any], str]:
+        """A ``show(enc) -> str`` that prints a value no further than ``limit`` characters (for a
+        caller that shows values cut, such as the audit timeline)."""
+        return lambda enc: self.preview(enc, limit).text
