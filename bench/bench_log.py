@@ -70,12 +70,12 @@ def main() -> None:
     p.add_argument("--tape", default=None, help="the tape command to time (default: this venv's)")
     p.add_argument("--full", action="store_true", help="also time --values full (quadratic by design)")
     args = p.parse_args()
-    sizes = args.sizes or ([100, 400] if args.quick else [1000, 10000])
+    sizes = args.sizes or ([50, 100] if args.quick else [1000, 10000])
     repeat = args.repeat or (1 if args.quick else 3)
     tape = args.tape or shutil.which("tape", path=str(Path(sys.executable).parent))
     assert tape, "the 'tape' console script is not installed in this venv"
     rows: list[tuple[str, object]] = [("tape", tape), ("repeat (best of)", repeat)]
-    result: dict[str, object] = {"sizes": sizes}
+    result: dict[str, object] = {"quick": args.quick, "sizes": sizes}
     with C.workdir(args) as tmp:
         build(tmp / "one.db", 1)
         start = tape_log(tape, tmp / "one.db", tmp / "one.json", [], repeat)
