@@ -9,6 +9,7 @@ The public Python API::
         s.state.namespaces["user"]["x"]   # the folded state at the head
         s.state_at(3)                      # the state after event 3
         list(s.events(1, 10))              # recorded events 1..10
+        tapevm.StatePrinter(s.state).preview(enc, 200)   # a logged value's text, cut, and its key
         s.snapshot("before")               # name the head; s.restore("before") goes back
         s.delta(3, s.head)                 # what changed between two event numbers
         tapevm.save_image(s, "work.img")   # one portable file; tapevm.load_image(store, path, id)
@@ -67,6 +68,8 @@ _API = {
     "apply_delta": "tapevm.domain.delta",
     "compose": "tapevm.domain.delta",
     "export_state": "tapevm.vm.state_export",
+    "StatePrinter": "tapevm.vm.state_printer",
+    "ValuePreview": "tapevm.vm.value_preview",
     # images
     "save_image": "tapevm.infrastructure.images.operations",
     "load_image": "tapevm.infrastructure.free_functions",
@@ -128,10 +131,12 @@ __all__ = [
     "SessionLocked",
     "SessionNotFound",
     "State",
+    "StatePrinter",
     "Store",
     "StoreError",
     "TapeError",
     "UsageError",
+    "ValuePreview",
     "__version__",
     "apply_delta",
     "compose",

@@ -20,7 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
-           "follow", "cli_start", "checkpoint_write"]
+           "follow", "cli_start", "checkpoint_write", "log"]
 PG_BENCHES = ["pg_append", "pg_writers", "pg_follow"]  # need a PostgreSQL server: run with --only
 
 
@@ -149,6 +149,14 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (f"forms on {r['bindings']:,} bindings, inline checkpoints vs none",
              f"{r['ms_per_form_inline']:.3f} ms/form", f"{r['ms_per_form_without']:.3f} ms/form",
              f"{r['ratio']:.2f}x", "reported"),
+        ]
+    if b == "log":
+        n = r["sizes"][-1]
+        x = r[f"n{n}"]
+        return [
+            (f"tape log --json of {n:,} consing turns vs Store.log", f"{x['log_s']:.2f} s",
+             f"{x['read_s']:.2f} s", f"{x['ratio_net']:.2f}x (without start)",
+             f"<= 3x, bytes/event x{r['bytes_per_event_growth']:.2f}  {v(x['ratio_net'] <= 3)}"),
         ]
     if b == "pg_append":
         return [

@@ -30,10 +30,13 @@ from tapevm.vm.state_printer import StatePrinter
 @click.option("--from", "start", type=EVENT_NUMBER, default=1, show_default=True, help="First event number.")
 @click.option("--to", "stop", type=EVENT_NUMBER, default=None, help="Last event number.")
 @click.option("--type", "types", multiple=True, metavar="T", help="Only events of this type (repeatable).")
+@click.option("--values", "values", type=click.Choice(["summary", "full"]), default="summary", show_default=True,
+              help="How values are shown: their first 200 characters and content key, or whole "
+                   "(full: costs the size of every value shown).")
 @json_option
 @click.pass_context
 def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, types: tuple[str, ...],
-         as_json: bool) -> None:
+         values: str, as_json: bool) -> None:
     """Show a session's events (JSON lines with --json); paged on a terminal."""
     for t in types:
         if t not in EVENT_TYPES:
@@ -48,13 +51,13 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
         events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
         upto = s.head if stop is None else min(stop, s.head)
-        show = StatePrinter(s.content_through(upto))
+        show, full = StatePrinter(s.content_through(upto)), values == "full"
         if as_json:
             for r in events:
-                print_json_line(render.event_json(r, show))
+                print_json_line(render.event_json(r, show, full))
             return
         title = render.title_line(f"session {s.id}", out.is_terminal)
-        chunks = chain([title], render.event_chunks(events, show, out, upto))
+        chunks = chain([title], render.event_chunks(events, show, out, upto, full))
         if out.is_terminal:  # paged, and streamed into the pager: the first lines show at once
             click.echo_via_pager(chunks, color=True)
         else:

@@ -22,7 +22,7 @@ from tapevm.domain.errors import UsageError
 from tapevm.domain.state import State
 from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
 from tapevm.infrastructure.session.world_import import read_host_file
-from tapevm.projections.audit import AUDIT_KINDS, AuditEntry
+from tapevm.projections.audit import AUDIT_KINDS, SHOWN_WIDTH, AuditEntry
 from tapevm.projections.provenance import Blame, BlameEntry
 from tapevm.vm.state_printer import StatePrinter
 
@@ -50,8 +50,7 @@ def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, ki
     """
     with open_session_for(ctx, session_id, create=False) as s:
         _check_range(start, stop, s.head)
-        show = StatePrinter(s.state)
-        entries = audit(s.store, s.id, show, start, stop, kinds)
+        entries = audit(s.store, s.id, StatePrinter(s.state).cut_at(SHOWN_WIDTH), start, stop, kinds)
         if as_json:
             for entry in entries:
                 print_json_line(entry.as_json())

@@ -6,11 +6,12 @@ The JSON shapes are documented in docs/cli.md; change them only compatibly.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
+import orjson
 from rich.console import Console
 
 from tapevm.domain.events import (
@@ -22,6 +23,7 @@ from tapevm.domain.events import (
     Defined,
     EffectCompleted,
     EffectRequested,
+    Event,
     FactAsserted,
     FactRetracted,
     FileDeleted,
@@ -40,6 +42,7 @@ from tapevm.domain.events import (
     StateRestored,
 )
 from tapevm.domain.state import State
+from tapevm.vm.form_events import PRINTED_LIMIT
 from tapevm.vm.state_printer import StatePrinter
 
 
@@ -70,28 +73,33 @@ def short(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def event_summary(r: RecordedEvent, show: StatePrinter | None = None) -> str:
-    """One line saying what an event did."""
+def event_summary(r: RecordedEvent, show: StatePrinter | None = None, full: bool = False) -> str:
+    """One line saying what an event did.  Values are read only as far as the line shows them
+    (:meth:`StatePrinter.preview`), or whole with ``full``; never printed whole to be cut."""
     e = r.event
-    def val(enc: Any) -> str:
-        return show(enc) if show else short(str(enc), 40)
+    def val(enc: Any, width: int) -> str:
+        if show is None:
+            return short(str(enc), min(width, 40))
+        return show.preview(enc, None).text if full else short(show.preview(enc, width).text, width)
 
     if isinstance(e, FormSubmitted):
         where = e.file.rsplit("/", 1)[-1]
         return f"{where}:{e.line}  {short(e.source, 70)}"
     if isinstance(e, FormEvaluated):
-        return f"=> {short(e.printed, 70)}" if e.ok else f"error {e.error_kind}: {short(e.error_message or '', 70)}"
+        if not e.ok:
+            return f"error {e.error_kind}: {short(e.error_message or '', 70)}"
+        return f"=> {val(e.result, 70)}" if full and show is not None else f"=> {short(e.printed, 70)}"
     if isinstance(e, (Defined, Assigned)):
         op = "define" if isinstance(e, Defined) else "set!"
-        return f"{op} {e.ns}/{e.name} = {short(val(e.value), 60)}"
+        return f"{op} {e.ns}/{e.name} = {val(e.value, 60)}"
     if isinstance(e, NamespaceEntered):
         return f"in-ns {e.ns}"
     if isinstance(e, (AtomCreated, AtomReset)):
         op = "atom" if isinstance(e, AtomCreated) else "reset!"
-        return f"{op} #{e.atom} = {short(val(e.value), 60)}"
+        return f"{op} #{e.atom} = {val(e.value, 60)}"
     if isinstance(e, (FactAsserted, FactRetracted)):
         op = "assert!" if isinstance(e, FactAsserted) else "retract!"
-        return f"{op} {short(val(e.fact), 70)}"
+        return f"{op} {val(e.fact, 70)}"
     if isinstance(e, FileWritten):
         return f"write {e.path} ({e.size} bytes, {e.content[:12]})"
     if isinstance(e, FileDeleted):
@@ -106,15 +114,14 @@ def event_summary(r: RecordedEvent, show: StatePrinter | None = None) -> str:
         return f"── forked from {e.source_name}@{e.at}: events 1..{e.at} above are {e.source_name}'s ──"
     if isinstance(e, MergeApplied):
         return _merge_summary(e, val)
-    # issue 5: recorded effects and imports
     if isinstance(e, EffectRequested):
-        return f"effect ({e.kind}{''.join(' ' + val(a) for a in e.args)})"[:100]
+        call = f"effect ({e.kind}{''.join(' ' + val(a, 100) for a in e.args)})"
+        return call if full else call[:100]
     if isinstance(e, EffectCompleted):
-        outcome = f"-> {short(val(e.result), 60)}" if e.ok else f"failed {e.error_kind}: {short(e.error_message or '', 60)}"
+        outcome = f"-> {val(e.result, 60)}" if e.ok else f"failed {e.error_kind}: {short(e.error_message or '', 60)}"
         return f"{outcome} ({e.size} B, {e.duration_ms:.1f} ms)"
     if isinstance(e, FileImported):
         return f"import {e.path} ({e.size} bytes) from {e.source}"
-    # time travel (issue 3)
     if isinstance(e, SnapshotTaken):
         return f"snapshot {e.name!r} of event {e.at}" + (f": {short(e.description, 50)}" if e.description else "")
     if isinstance(e, StateRestored):
@@ -125,13 +132,13 @@ def event_summary(r: RecordedEvent, show: StatePrinter | None = None) -> str:
     return short(str(e.__dict__), 80)
 
 
-def _merge_summary(e: MergeApplied, val: Any) -> str:
+def _merge_summary(e: MergeApplied, val: Callable[[Any, int], str]) -> str:
     """Where every merged value came from: ``merge from SRC@N: set user/x = 1, ...``."""
-    parts = [f"{ns}/{name} = {short(val(v), 30)}" for ns, name, v in e.bindings]
+    parts = [f"{ns}/{name} = {val(v, 30)}" for ns, name, v in e.bindings]
     parts += [f"removed {ns}/{name}" for ns, name in e.removed]
     parts += [f"atom #{a}" for a, _ in e.atoms]
-    parts += [f"+fact {short(val(f), 30)}" for f in e.facts_added]
-    parts += [f"-fact {short(val(f), 30)}" for f in e.facts_removed]
+    parts += [f"+fact {val(f, 30)}" for f in e.facts_added]
+    parts += [f"-fact {val(f, 30)}" for f in e.facts_removed]
     parts += [f"file {p}" if k else f"removed file {p}" for p, k in e.files]
     return f"{e.kind} from {e.source_name}@{e.source_seq}: " + (", ".join(parts) or "no changes (conflicts kept)")
 
@@ -140,8 +147,17 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def event_json(r: RecordedEvent, show: StatePrinter | None = None) -> dict[str, Any]:
-    """One event as JSON: its envelope, its stored fields, and a one-line summary for people."""
+VALUE_LIMIT = PRINTED_LIMIT  # characters of a value ``tape log --json`` shows (as FormEvaluated keeps its text)
+
+
+def event_json(r: RecordedEvent, show: StatePrinter | None = None, full: bool = False) -> dict[str, Any]:
+    """One event as JSON: its envelope, its fields, and a one-line summary for people.
+
+    Without ``show``, ``data`` is the stored fields as they are (values in the value encoding).
+    With it, every value in ``data`` is a value object (:func:`shown_data`): the value's text
+    cut at :data:`VALUE_LIMIT` (whole with ``full``) and its content key; a ContentStored's
+    nodes and blobs are listed by key, kind and size (as stored with ``full``).  So a line costs what it
+    shows, and by default no more than the limit per value however large the value."""
     return {
         "session": r.session,
         "seq": r.seq,
@@ -149,9 +165,50 @@ def event_json(r: RecordedEvent, show: StatePrinter | None = None) -> dict[str, 
         "time": iso_time(r.recorded_at),
         "type": r.event.type_name,
         "version": r.event.version,
-        "data": dict(r.event.__dict__),
+        "data": dict(r.event.__dict__) if show is None else shown_data(r.event, show, full),
         "summary": event_summary(r, show),
     }
+
+
+_VALUE_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    Defined: ("value",), Assigned: ("value",), AtomCreated: ("value",), AtomReset: ("value",),
+    FactAsserted: ("fact",), FactRetracted: ("fact",), FormEvaluated: ("result",), EffectCompleted: ("result",),
+}
+
+
+def shown_data(e: Event, show: StatePrinter, full: bool) -> dict[str, Any]:
+    """An event's fields with its values shown as ``{"value", "truncated", "ref"}`` objects."""
+    data = dict(e.__dict__)
+    limit = None if full else VALUE_LIMIT
+
+    def value(enc: Any) -> dict[str, Any]:
+        return show.preview(enc, limit).as_json()
+
+    for name in _VALUE_FIELDS.get(type(e), ()):
+        if name != "result" or data.get("ok"):  # a failed form or effect has no result
+            data[name] = value(data[name])
+    if isinstance(e, EffectRequested):
+        data["args"] = [value(a) for a in e.args]
+    elif isinstance(e, MergeApplied):
+        data["bindings"] = [[ns, name, value(v)] for ns, name, v in e.bindings]
+        data["atoms"] = [[a, value(v)] for a, v in e.atoms]
+        data["facts_added"] = [value(f) for f in e.facts_added]
+        data["facts_removed"] = [value(f) for f in e.facts_removed]
+    elif isinstance(e, ContentStored) and not full:
+        data["nodes"] = [{"ref": key, "kind": node[0] if node else None, "bytes": len(orjson.dumps(node))}
+                         for key, node in e.nodes]
+        data["blobs"] = [_blob_json(b) for b in e.blobs]
+    return data
+
+
+def _blob_json(blob: list[Any]) -> dict[str, Any]:
+    """A stored blob entry (see ContentStored) without its data: its key, encoding and stored size."""
+    shown: dict[str, Any] = {"ref": blob[0], "encoding": blob[1], "bytes": len(blob[2])}
+    if len(blob) > 3:
+        shown["prefix"] = blob[3]
+    if len(blob) > 5:
+        shown["head"], shown["tail"] = blob[4], blob[5]
+    return shown
 
 
 COLUMN_GAP = "   "  # between columns, as rich's SIMPLE_HEAD tables spaced them
@@ -164,6 +221,7 @@ class Column:
     width: int
     right: bool = False
     style: dict[str, Any] = field(default_factory=dict)  # click.style arguments, on a terminal
+    cut: bool = True  # False: the last column's cells are shown whole (``tape log --values full``)
 
 
 Row = tuple[Sequence[str], dict[str, Any] | None]  # cells, and a style for the whole row (or None)
@@ -181,7 +239,7 @@ def text_table(columns: Sequence[Column], rows: Iterable[Row], color: bool) -> I
         return click.style(text, **style) if color and style else text
 
     def cell(text: str, c: Column, last: bool) -> str:
-        text = short(text, c.width)
+        text = short(text, c.width if c.cut else len(text))
         return text if last and not c.right else f"{text:>{c.width}}" if c.right else f"{text:<{c.width}}"
 
     end = len(columns) - 1
@@ -221,14 +279,15 @@ def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], consol
 
 
 def event_chunks(events: Iterable[RecordedEvent], show: StatePrinter | None, console: Console,
-                 last_seq: int) -> Iterator[str]:
-    """A log as text (see :func:`text_table`), then a line counting its events."""
+                 last_seq: int, full: bool = False) -> Iterator[str]:
+    """A log as text (see :func:`text_table`), then a line counting its events; with ``full``,
+    values are shown whole and the last column is not cut to the console's width."""
     widest = max(len(str(last_seq)), 5)
     type_width = max(map(len, EVENT_TYPES))
     what = max(20, console.width - 2 * widest - 12 - type_width - 4 * len(COLUMN_GAP))
     columns = [Column("#", widest, right=True, style={"fg": "cyan"}), Column("time", 12),
                Column("type", type_width, style={"fg": "magenta"}), Column("cause", widest, right=True),
-               Column("what", what)]
+               Column("what", what, cut=not full)]
     count = 0
 
     def rows() -> Iterator[Row]:
@@ -236,7 +295,7 @@ def event_chunks(events: Iterable[RecordedEvent], show: StatePrinter | None, con
         for r in events:
             failed = isinstance(r.event, FormEvaluated) and not r.event.ok
             yield ((str(r.seq), iso_time(r.recorded_at)[11:23], r.event.type_name, str(r.cause),
-                    event_summary(r, show)), {"fg": "red"} if failed else None)
+                    event_summary(r, show, full)), {"fg": "red"} if failed else None)
             count += 1
 
     yield from text_table(columns, rows(), console.is_terminal)

@@ -30,7 +30,7 @@ from tapevm.infrastructure.session.replay import ReplayResult, replay
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.session_summaries import list_sessions, session_info
 from tapevm.infrastructure.stores.factory import open_store as open_event_store
-from tapevm.projections.audit import AuditEntry
+from tapevm.projections.audit import SHOWN_WIDTH, AuditEntry
 from tapevm.projections.provenance import Blame
 from tapevm.projections.session_summaries import SessionRow
 from tapevm.vm.state_printer import StatePrinter
@@ -110,7 +110,7 @@ class Store:
               show: Callable[[Any], str] | None = None) -> list[AuditEntry]:
         """The timeline of events ``start..stop`` (``tape audit``); values shown as Lisp source."""
         with open_session(name, self.events, create=False, writable=False) as session:
-            printer = show or StatePrinter(session.state)
+            printer = show or StatePrinter(session.state).cut_at(SHOWN_WIDTH)
             return list(audit(self.events, name, printer, start, stop, kinds))
 
     def blame(self, name: str, binding: str | None = None, *, fact: str | None = None, file: str | None = None,

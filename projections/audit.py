@@ -3,7 +3,9 @@
 Each entry says when, what changed, which input form caused it (file and
 line), and for effects the call, its duration and payload size.  Values are
 shown through a ``show(encoding) -> str`` callable the caller supplies (the
-CLI prints them as Lisp source).  Streaming: entries are produced while the
+CLI prints them as Lisp source, no further than :data:`SHOWN_WIDTH`
+characters: an entry cuts a value to at most 80, so printing more is waste,
+and printing a long list whole at every change made the timeline quadratic).  Streaming: entries are produced while the
 log is read, so long sessions need no memory.
 
 The store is read by session name: the caller hands it already seen through
@@ -41,6 +43,7 @@ from tapevm.domain.ports import EventStore
 AUDIT_KINDS = ("effect", "define", "fact", "file", "output", "error")
 
 Show = Callable[[Any], str]
+SHOWN_WIDTH = 100  # characters of a value an entry can show (its widest cut is 80)
 
 
 @dataclass

@@ -13,7 +13,8 @@ folds them as they are, so a form of a hundred definitions builds no model
 per definition.
 
 ``FormEvaluated.printed`` is stored cut to :data:`PRINTED_LIMIT` characters
-(:func:`stored_printed`): the value itself is stored by reference in
+(the session prints it with ``to_source(value, PRINTED_LIMIT)``, which reads no
+further than the limit): the value itself is stored by reference in
 ``result``, and a form whose result is a long list would otherwise store the
 whole list as text at every step.
 """
@@ -64,14 +65,6 @@ EDIT_DEPTH = 1024
 EDIT_COPY_LIMIT = 32 << 20
 EDIT_OVERHEAD = 64  # bytes an edit entry costs beyond its data (keys, counts)
 SPLICE_SMALL = 256  # a splice whose middle is at most this is kept without trying a zstd patch
-
-
-def stored_printed(text: str) -> str:
-    """``text`` as FormEvaluated stores it: the first PRINTED_LIMIT characters and ``...`` if longer
-    (the same marker as ``to_source(value, limit)``)."""
-    if len(text) <= PRINTED_LIMIT:
-        return text
-    return text[:PRINTED_LIMIT] + "..."
 
 
 def changed_region(old: bytes, new: bytes) -> tuple[int, int]:

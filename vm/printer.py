@@ -45,7 +45,8 @@ _READER_CONSTANTS = frozenset({"nil", "true", "false", "."})
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 _BAR_ESCAPES = {"|": "\\|", "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
-_QUOTE_PREFIXES = {
+# A two-element list headed by one of these symbols prints as the prefix and its second element.
+QUOTE_PREFIXES = {
     Symbol("quote"): "'",
     Symbol("quasiquote"): "`",
     Symbol("unquote"): ",",
@@ -261,7 +262,7 @@ def _list_elements(node: Any) -> Iterator[Any]:
 
 def _open_list_lazily(item: Pair, push: Callable[[Any], None]) -> str:
     head, rest = item.car, item.cdr
-    prefix = _QUOTE_PREFIXES.get(head) if type(head) is Symbol else None
+    prefix = QUOTE_PREFIXES.get(head) if type(head) is Symbol else None
     if prefix is not None and type(rest) is Pair and rest.cdr is NIL:
         push(rest.car)
         return prefix
@@ -277,7 +278,7 @@ def _open_list(item: Pair, push: Callable[[Any], None]) -> str:
     """Push a list's elements and closing text; the text that opens it (``(``, or a quote prefix)."""
     head = item.car
     rest = item.cdr
-    prefix = _QUOTE_PREFIXES.get(head) if type(head) is Symbol else None
+    prefix = QUOTE_PREFIXES.get(head) if type(head) is Symbol else None
     if prefix is not None and type(rest) is Pair and rest.cdr is NIL:
         push(rest.car)
         return prefix

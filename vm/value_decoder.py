@@ -111,7 +111,9 @@ class ValueDecoder:
             return self.primitive(enc[1])
         raise ValueCodecError(f"unknown value tag {tag!r}")
 
-    def _parse(self, key: str) -> Any:
+    def parse_node(self, key: str) -> Any:
+        """The node stored under ``key``, parsed (not decoded): what a bounded printer reads one
+        node at a time (:mod:`tapevm.vm.value_preview`).  A missing key is a ValueCodecError."""
         try:
             return orjson.loads(self.lookup(key))
         except KeyError:
@@ -130,7 +132,7 @@ class ValueDecoder:
             if k in seen or k in self._cache:
                 continue
             seen.add(k)
-            node = self._parse(k)
+            node = self.parse_node(k)
             order.append((k, node))
             children = [child for child in _node_refs(node) if child not in self._cache and child not in seen]
             if len(children) > 1 and self.prefetch is not None:
@@ -197,7 +199,7 @@ class ValueDecoder:
         members = self._groups.get(key)
         if members is not None:
             return members
-        specs = self._parse(key)[1]
+        specs = self.parse_node(key)[1]
         members = [_placeholder(spec) for spec in specs]
         self._groups[key] = members
 

@@ -10,19 +10,18 @@ from hypothesis import strategies as st
 
 from tapevm.domain.events import FormEvaluated
 from tapevm.infrastructure.session.service import open_session
-from tapevm.vm.form_events import PRINTED_LIMIT, stored_printed
+from tapevm.vm.form_events import PRINTED_LIMIT
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.values import NIL, Keyword, Symbol
 from tapevm.vm.world import World
 
 
-def test_stored_printed_keeps_short_text_and_cuts_long_text() -> None:
-    assert stored_printed("x") == "x"
-    exact = "a" * PRINTED_LIMIT
-    assert stored_printed(exact) == exact
-    long = "b" * (PRINTED_LIMIT + 1)
-    assert stored_printed(long) == "b" * PRINTED_LIMIT + "..."
+def test_printed_text_is_kept_whole_up_to_the_limit_and_cut_past_it() -> None:
+    exact = Symbol("a" * PRINTED_LIMIT)
+    assert to_source(exact, PRINTED_LIMIT) == exact.name
+    long = Symbol("b" * (PRINTED_LIMIT + 1))
+    assert to_source(long, PRINTED_LIMIT) == "b" * PRINTED_LIMIT + "..."
 
 
 def test_long_result_is_capped_in_the_log_but_returned_in_full(tmp_path: Path) -> None:
