@@ -13,9 +13,8 @@ Contracts:
   a word of the mask itself), so masking twice is masking once;
 * a value shorter than :data:`MIN_SECRET_LENGTH` characters is refused: masking every ``ab``
   of every text would hide ordinary words and protect nothing;
-* a URL's credentials are secrets too (:meth:`Secrets.add_url`): its password, or its user
-  name when it has no password (``https://TOKEN@host``), in the URL's (percent-encoded) form
-  and as sent (decoded).
+* a URL's password is a secret too (:meth:`Secrets.add_url`), in the URL's (percent-encoded)
+  form and as sent (decoded).
 
 Pure: no I/O, no environment (``infrastructure/config.py`` reads the variables).
 """
@@ -38,7 +37,8 @@ def masked_form(name: str) -> str:
 
 
 def url_credentials(url: str) -> str | None:
-    """The secret part of a URL's ``user:password@``: the password, else a lone user name; None without."""
+    """The password of a URL's ``user:password@``; None without one (a user name alone is not secret:
+    ``postgresql://postgres@host`` would mask every ``postgres``)."""
     try:
         parts = urlsplit(url)
         userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
@@ -47,8 +47,7 @@ def url_credentials(url: str) -> str | None:
         userinfo = found.group(1) if found else ""
     if not userinfo:
         return None
-    user, colon, password = userinfo.partition(":")
-    return (password if colon else user) or None
+    return userinfo.partition(":")[2] or None
 
 
 def shortened(masked: str, limit: int) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import orjson
 
 from tapevm.domain.errors import EffectProviderError
-from tapevm.domain.secrets import MIN_SECRET_LENGTH, Secrets, shortened, url_credentials
+from tapevm.domain.secrets import MIN_SECRET_LENGTH, Secrets, shortened
 from tapevm.infrastructure.config import Settings
 
 # Environment variables of the HTTP provider and of provider selection.
@@ -195,9 +195,9 @@ class OpenAICompatibleLLM:
 
         url = f"{self.base_url}/chat/completions"
         authorization = f"Bearer {self.api_key}" if self.api_key else None
-        if url_credentials(url) is None:
-            return url, authorization
         parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return url, authorization
         userinfo, _, host = parts.netloc.rpartition("@")
         if authorization is None:
             user, _, password = userinfo.partition(":")
