@@ -68,6 +68,10 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_tape_eval_of_malformed_input_is_one_line": ("fuzz", "`tape eval` of malformed input: one line, log kept",
                                                       "1 per input"),
     "test_image_loader_on_arbitrary_bytes": ("fuzz", "image loader on arbitrary bytes", "{fuzz} inputs"),
+    "test_image_import_of_mutated_exports": (
+        "fuzz", ("`image import` of a real export with one part (a named one, or one a random walk reaches) replaced "
+                "by random JSON or removed: imports, or one line (`state.files` as `[]`/`true` always tried)"),
+        "{slow} inputs"),
     "test_fold_of_malformed_fields_is_a_clear_error": (
         "fuzz", ("the fold on events that decode but whose fields have the wrong shape (random JSON per field, "
                 "random file-content entries): a one-line CorruptRecord naming the event"), "{slow} inputs"),

@@ -34,6 +34,7 @@ from tapevm.domain.fold import fold
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
+from tapevm.infrastructure.images.export_shape import export_problem
 from tapevm.infrastructure.images.file_format import (
     FORMAT_VERSION,
     MAX_TIME,
@@ -401,6 +402,9 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
     if missing:
         raise ImageError(f"{json_path}: malformed image export (it has no {', '.join(map(repr, missing))}: "
                          "give a file 'tape image export' wrote)")
+    problem = export_problem(doc)
+    if problem is not None:
+        raise ImageError(f"{json_path}: malformed image export ({problem}; give a file 'tape image export' wrote)")
     try:
         s = doc["state"]
         nodes = encode_nodes(((k, canonical_bytes(v)) for k, v in doc["nodes"].items()), keyless=True)
