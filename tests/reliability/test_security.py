@@ -227,3 +227,16 @@ def test_provider_secrets_never_reach_the_log_or_the_terminal(tmp_path: Path) ->
         if Path(path).exists():
             data = texts_in(Path(path).read_bytes())
             assert not [leak for leak in leaks if leak.encode() in data], path
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("GITHUB_TOKEN,bad-name", "error: TAPE_SECRETS='GITHUB_TOKEN,bad-name': 'bad-name' is not an environment variable"),
+    ("SHORT", "error: TAPE_SECRETS names SHORT, whose value is shorter than 4 characters"),
+])
+def test_tape_secrets_that_cannot_be_used_are_refused_by_every_command(tmp_path: Path, value: str, says: str) -> None:
+    """A secret the user meant to mask and tapevm cannot is a usage error before anything runs, not a leak."""
+    env = _tape_env(tmp_path) | {"TAPE_SECRETS": value, "SHORT": "ab"}
+    for args in (["sessions"], ["eval", "1"]):
+        done = subprocess.run([TAPE, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2 and done.stderr.startswith(says) and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "store.db").exists()
