@@ -8,7 +8,8 @@ secret stood there (``[secret TAPE_LLM_API_KEY]``), never any of its characters.
 
 Contracts:
 
-* one pass, longest secret first, so a secret that contains another is masked whole;
+* as one pass: leftmost occurrence first, a longer secret before a shorter one at the same
+  place (so a secret that contains another is masked whole);
 * idempotent: a mask already in the text is left as it is (even when a secret's value is
   a word of the mask itself), so masking twice is masking once;
 * a value shorter than :data:`MIN_SECRET_LENGTH` characters is refused: masking every ``ab``
@@ -28,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 from tapevm.domain.errors import UsageError
 
 MIN_SECRET_LENGTH = 4
+MAX_SECRET_LENGTH = 65_536
 _MASKED = re.compile(r"\[secret [^\]\n]{1,200}\]")
 
 
@@ -66,13 +68,12 @@ class Secrets:
     """The secret texts of a session or a command, each with the name its mask shows.
 
     Mutable: a session registers more as it goes (``Session.secret``), and whoever shares the
-    object (the session's providers) sees them at once.  Masking a text costs one regular
-    expression search when any secret is registered, nothing otherwise.
+    object (the session's providers) sees them at once.  Masking costs a substring search per
+    secret (C speed: a few microseconds per 10 KiB), and a rewrite of the texts that hold one.
     """
 
     def __init__(self, named: Iterable[tuple[str, str]] = ()) -> None:
         self._names: dict[str, str] = {}   # value -> name
-        self._pattern: re.Pattern[str] | None = None
         for name, value in named:
             self.add(name, value)
 
@@ -94,9 +95,11 @@ class Secrets:
                              "would hide ordinary text; give the whole secret")
         if not name or len(name) > 200 or not name.isprintable() or "]" in name:
             raise UsageError(f"a secret's name {name!r} must be 1 to 200 visible characters without ']'")
+        if len(value) > MAX_SECRET_LENGTH:
+            raise UsageError(f"the secret {name!r} is longer than {MAX_SECRET_LENGTH:,} characters: give a key, "
+                             "not a document")
         if value not in self._names:
             self._names[value] = name
-            self._pattern = None
 
     def add_url(self, name: str, url: str) -> None:
         """Register the credentials of ``url`` (if it has any) as the secret called ``name``, as written in
@@ -115,17 +118,33 @@ class Secrets:
                 self.add(name, value)
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret in it replaced by its :func:`masked_form` (see the module docstring)."""
-        if not self._names or not text:
-            return text
-        pattern = self._pattern
-        if pattern is None:
-            values = sorted(self._names, key=len, reverse=True)
-            pattern = self._pattern = re.compile("|".join([_MASKED.pattern, *map(re.escape, values)]))
+        """``text`` with every secret in it replaced by its :func:`masked_form` (see the module docstring).
+
+        The secrets the text holds are found by substring search (C speed), and the occurrences
+        chosen as one regular expression pass would: leftmost first, at one place a mask already
+        there before a secret, a longer secret before a shorter.  (An alternation of the secrets
+        costs ~0.35 ms per 10 KiB in ``re``; this, a few microseconds.)
+        """
         names = self._names
-
-        def replace(found: re.Match[str]) -> str:
-            name = names.get(found.group())
-            return found.group() if name is None else masked_form(name)  # (a mask already there stays)
-
-        return pattern.sub(replace, text)
+        if not names:
+            return text
+        present = [value for value in names if value in text]
+        if not present:
+            return text
+        # (start, rank, end, the secret there or None for a mask already there)
+        found: list[tuple[int, int, int, str | None]] = [(m.start(), 0, m.end(), None) for m in _MASKED.finditer(text)]
+        for value in present:
+            at = text.find(value)
+            while at != -1:
+                found.append((at, 1 + MAX_SECRET_LENGTH - len(value), at + len(value), value))
+                at = text.find(value, at + 1)
+        found.sort()
+        out: list[str] = []
+        end = 0
+        for at, _, stop, value in found:
+            if at < end:  # (inside what an earlier occurrence covers)
+                continue
+            out += (text[end:at], text[at:stop] if value is None else masked_form(names[value]))
+            end = stop
+        out.append(text[end:])
+        return "".join(out)

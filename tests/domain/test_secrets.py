@@ -6,6 +6,8 @@ tests/reliability/test_security.py.
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -54,3 +56,21 @@ def test_masking_leaves_no_secret_and_is_idempotent(values: list[str], pieces: l
     assert not any(v in masked for v in values)
     assert secrets.mask(masked) == masked
     assert ("[secret " in masked) == any(v in text for v in values)
+    assert masked == _one_regex_pass(dict((v, "xyzw"[i]) for i, v in enumerate(values)), text)
+
+
+def _one_regex_pass(names: dict[str, str], text: str) -> str:
+    """What masking means, written as the regular expression it is (masks already there first, then the
+    secrets longest first): the faster search must give the same text."""
+    pattern = re.compile("|".join([r"\[secret [^\]\n]{1,200}\]",
+                                   *map(re.escape, sorted(names, key=len, reverse=True))]))
+    return pattern.sub(lambda m: f"[secret {names[m.group()]}]" if m.group() in names else m.group(), text)
+
+
+@given(st.lists(st.text("ab[] secrtx", min_size=4, max_size=9), min_size=1, max_size=3, unique=True),
+       st.lists(st.one_of(st.text("ab[] secrtx", max_size=12), st.integers(0, 2)), max_size=10))
+def test_masking_is_one_regular_expression_pass_even_over_masks(values: list[str], pieces: list[str | int]) -> None:
+    """Secrets made of the letters of a mask, texts full of masks and near-masks: the same as one pass."""
+    secrets = Secrets((f"n{i}", v) for i, v in enumerate(values))
+    text = "".join(values[p % len(values)] if isinstance(p, int) else p for p in pieces)
+    assert secrets.mask(text) == _one_regex_pass({v: f"n{i}" for i, v in enumerate(values)}, text)
