@@ -141,10 +141,10 @@ class Secrets:
         found.sort()
         out: list[str] = []
         end = 0
-        for at, _, stop, value in found:
+        for at, _, stop, secret in found:
             if at < end:  # (inside what an earlier occurrence covers)
                 continue
-            out += (text[end:at], text[at:stop] if value is None else masked_form(names[value]))
+            out += (text[end:at], text[at:stop] if secret is None else masked_form(names[secret]))
             end = stop
         out.append(text[end:])
         return "".join(out)

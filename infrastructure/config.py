@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapevm.domain.errors import UsageError
-from tapevm.domain.secrets import MIN_SECRET_LENGTH, Secrets
+from tapevm.domain.secrets import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, Secrets
 from tapevm.projections.checkpoints.policy import DEFAULT_INTERVAL, parse_interval
 
 ENV_HOME = "TAPE_HOME"
@@ -116,26 +116,27 @@ class Settings:
         credentials in ``TAPE_STORE`` and ``TAPE_LLM_BASE_URL`` (``[secret TAPE_STORE password]``),
         and each variable ``TAPE_SECRETS`` names.  A UsageError when ``TAPE_SECRETS`` holds
         something that is not a variable name, or names a variable whose value is too short to
-        mask; a named variable that is unset has nothing to mask and is passed over.  Not ``strict``
+        mask (or too long to be a key); a named variable that is unset has nothing to mask and is passed over.  Not ``strict``
         (masking the line that reports such an error): what cannot be a secret is passed over too.
         """
         secrets = Secrets()
         for name, value in ((ENV_LLM_API_KEY, self.llm.get(ENV_LLM_API_KEY)), (ENV_CHAIN_KEY, self.chain_key)):
-            if value and len(value) >= MIN_SECRET_LENGTH:
+            if value and MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
                 secrets.add(name, value)
         for name, url in ((ENV_STORE, self.store), (ENV_LLM_BASE_URL, self.llm.get(ENV_LLM_BASE_URL))):
-            if url:
+            if url and len(url) <= MAX_SECRET_LENGTH:
                 secrets.add_url(f"{name} password", url)
         for name in _listed_names(self.secret_names, strict):
             value = self.secret_values.get(name)
-            if value:
-                if len(value) < MIN_SECRET_LENGTH and not strict:
-                    continue
-                if len(value) < MIN_SECRET_LENGTH:
-                    raise UsageError(f"{ENV_SECRETS} names {name}, whose value is shorter than {MIN_SECRET_LENGTH} "
-                                     "characters: masking it would hide ordinary text (remove it from "
-                                     f"{ENV_SECRETS}, or give the whole secret)")
+            if not value:
+                continue
+            if MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
                 secrets.add(name, value)
+            elif strict:
+                raise UsageError(f"{ENV_SECRETS} names {name}, whose value is "
+                                 f"{'shorter' if len(value) < MIN_SECRET_LENGTH else 'longer'} than a secret can be "
+                                 f"({MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH:,} characters; a shorter one would "
+                                 f"hide ordinary text): remove it from {ENV_SECRETS}, or give the whole secret")
         return secrets
 
     def writes_inline_checkpoints(self) -> bool:

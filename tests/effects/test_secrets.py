@@ -145,7 +145,7 @@ def test_a_provider_made_in_python_lends_the_session_its_secrets(tmp_path: Path)
 
 @pytest.mark.parametrize(("value", "says"), [
     ("GITHUB_TOKEN,bad-name", "'bad-name' is not an environment variable name"),
-    ("SHORT", "TAPE_SECRETS names SHORT, whose value is shorter than 4 characters"),
+    ("SHORT", r"TAPE_SECRETS names SHORT, whose value is shorter than a secret can be \(4 to 65,536 characters"),
 ])
 def test_tape_secrets_that_cannot_be_used_are_refused_at_open(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, says: str) -> None:

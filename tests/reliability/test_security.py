@@ -231,7 +231,7 @@ def test_provider_secrets_never_reach_the_log_or_the_terminal(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("value", "says"), [
     ("GITHUB_TOKEN,bad-name", "error: TAPE_SECRETS='GITHUB_TOKEN,bad-name': 'bad-name' is not an environment variable"),
-    ("SHORT", "error: TAPE_SECRETS names SHORT, whose value is shorter than 4 characters"),
+    ("SHORT", "error: TAPE_SECRETS names SHORT, whose value is shorter than a secret can be (4 to 65,536 characters"),
 ])
 def test_tape_secrets_that_cannot_be_used_are_refused_by_every_command(tmp_path: Path, value: str, says: str) -> None:
     """A secret the user meant to mask and tapevm cannot is a usage error before anything runs, not a leak."""
