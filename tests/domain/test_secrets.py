@@ -56,7 +56,7 @@ def test_masking_leaves_no_secret_and_is_idempotent(values: list[str], pieces: l
     assert not any(v in masked for v in values)
     assert secrets.mask(masked) == masked
     assert ("[secret " in masked) == any(v in text for v in values)
-    assert masked == _one_regex_pass(dict((v, "xyzw"[i]) for i, v in enumerate(values)), text)
+    assert masked == _one_regex_pass({v: "xyzw"[i] for i, v in enumerate(values)}, text)
 
 
 def _one_regex_pass(names: dict[str, str], text: str) -> str:
