@@ -68,6 +68,10 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_tape_eval_of_malformed_input_is_one_line": ("fuzz", "`tape eval` of malformed input: one line, log kept",
                                                       "1 per input"),
     "test_image_loader_on_arbitrary_bytes": ("fuzz", "image loader on arbitrary bytes", "{fuzz} inputs"),
+    "test_image_import_of_mutated_exports": (
+        "fuzz", ("`image import` of a real export with one part (a named one, or one a random walk reaches) replaced "
+                "by random JSON or removed: imports, or one line (`state.files` as `[]`/`true` always tried)"),
+        "{slow} inputs"),
     "test_fold_of_malformed_fields_is_a_clear_error": (
         "fuzz", ("the fold on events that decode but whose fields have the wrong shape (random JSON per field, "
                 "random file-content entries): a one-line CorruptRecord naming the event"), "{slow} inputs"),
@@ -84,6 +88,11 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_no_module_can_unpickle_stored_data": ("security", "no module imports pickle/marshal/shelve/dill", "all modules"),
     "test_password_never_shown_when_the_server_is_unreachable": (
         "security", "store URL password with an unreachable server, with and without --debug", "6 commands"),
+    "test_provider_secrets_never_reach_the_log_or_the_terminal": (
+        "security", ("a provider that echoes the key in its 401, a model repeating a TAPE_SECRETS secret, a base URL "
+                    "with user:password@: key, secret and password in no error line, `tape log` (text, --json), "
+                    "store byte (zstd records opened), image or export; each shown as [secret NAME]"),
+        "10 commands"),
     "test_password_never_shown_in_output_or_logs": ("security", ("store URL password on a live server: output, "
                                                                 "--debug logs, tape info"), "7 commands"),
     "test_many_processes_opening_a_new_store_at_once": ("PostgreSQL/store", "8 processes creating one new store at once",

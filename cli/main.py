@@ -2,7 +2,9 @@
 
 Every command is one call into the library plus rendering.  Errors are one
 line on stderr and a non-zero exit (2 for usage, 1 otherwise); ``--debug``
-shows the traceback instead.
+shows the traceback instead.  Every error line is masked first (``masked``):
+the secrets the environment configures and the ``--store`` URL's password
+never reach the terminal, whatever error text carried them.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class TapeGroup(click.Group):
         except TapeError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err.print(Text.assemble(("error:", "red"), f" {e}"))
+            err.print(Text.assemble(("error:", "red"), f" {masked(str(e), ctx)}"))
             ctx.exit(e.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -90,7 +92,7 @@ class TapeGroup(click.Group):
         except Exception as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err.print(f"internal error: {type(e).__name__}: {e} (run with --debug for a traceback)")
+            err.print(f"internal error: {type(e).__name__}: {masked(str(e), ctx)} (run with --debug for a traceback)")
             ctx.exit(1)
 
 
@@ -107,11 +109,23 @@ class TapeGroup(click.Group):
 def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> None:
     """tapevm: an event-sourced Lisp VM. Every change is an event; state is a projection of the log."""
     configure_logging(debug)
-    Settings.from_environment().checkpoint_interval_events()  # a bad TAPE_CHECKPOINT_INTERVAL: refused before anything is opened
+    settings = Settings.from_environment()
+    settings.checkpoint_interval_events()  # a bad TAPE_CHECKPOINT_INTERVAL: refused before anything is opened
+    settings.secrets()  # a bad TAPE_SECRETS too
     ctx.ensure_object(dict)
     ctx.obj["store"] = store
     ctx.obj["durability"] = durability
     ctx.obj["debug"] = debug
+
+
+def masked(text: str, ctx: click.Context | None = None) -> str:
+    """``text`` as it may be printed: every secret the environment configures masked (``[secret NAME]``),
+    and the password of the ``--store`` URL."""
+    secrets = Settings.from_environment().secrets(strict=False)  # (the error shown may be TAPE_SECRETS')
+    store = ctx.obj.get("store") if ctx is not None and ctx.obj else None
+    if store:
+        secrets.add_url("--store password", store)
+    return secrets.mask(text)
 
 
 def _shown(text: str) -> str:
@@ -150,7 +164,7 @@ def main(args: list[str] | None = None) -> None:
     try:
         _check_utf8(argv)
     except UsageError as e:
-        err.print(f"error: {e}")
+        err.print(f"error: {masked(str(e))}")
         sys.exit(e.exit_code)
     try:  # (a TapeError reaches here only under --debug: its traceback is wanted)
         code = cli.main(args=argv, prog_name="tape", standalone_mode=False, obj={})
@@ -158,7 +172,7 @@ def main(args: list[str] | None = None) -> None:
         click.echo(e.ctx.get_help(), err=True)
         sys.exit(e.exit_code)
     except click.ClickException as e:
-        err.print(f"error: {_one_line(e)}")
+        err.print(f"error: {masked(_one_line(e))}")
         sys.exit(e.exit_code)
     except click.Abort:
         err.print("interrupted")

@@ -91,7 +91,7 @@ def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> boo
                 show(outcome, True)
                 ok = ok and outcome.ok
         except TapeError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {session.effects.secrets.mask(str(e))}", file=sys.stderr)
             ok = False
         buffer = []
     if buffer and "".join(buffer).strip():

@@ -13,6 +13,12 @@ today: a bad ``TAPE_LEASE_TIMEOUT`` fails what takes or checks a lease, not
 ``TAPE_CHECKPOINT_INTERVAL`` and ``TAPE_INLINE_CHECKPOINTS`` are read here
 too and handed to the checkpoint projection (``projections.checkpoints``),
 which takes them as constructor values.
+
+:meth:`Settings.secrets` gathers what must never be recorded or printed
+(``domain/secrets.py``): ``TAPE_LLM_API_KEY``, ``TAPE_CHAIN_KEY``, the
+credentials in ``TAPE_STORE`` and ``TAPE_LLM_BASE_URL``, and the values of the
+variables ``TAPE_SECRETS`` names (the only variables not named ``TAPE_*`` read
+here: their values are taken into the snapshot, so a later change is not seen).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapevm.domain.errors import UsageError
+from tapevm.domain.secrets import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, Secrets
 from tapevm.projections.checkpoints.policy import DEFAULT_INTERVAL, parse_interval
 
 ENV_HOME = "TAPE_HOME"
@@ -34,7 +42,11 @@ ENV_LEASE_TIMEOUT = "TAPE_LEASE_TIMEOUT"
 ENV_CHAIN_KEY = "TAPE_CHAIN_KEY"
 ENV_CHECKPOINT_INTERVAL = "TAPE_CHECKPOINT_INTERVAL"
 ENV_INLINE_CHECKPOINTS = "TAPE_INLINE_CHECKPOINTS"
+ENV_SECRETS = "TAPE_SECRETS"          # names of variables whose values are secret: GITHUB_TOKEN,DB_PASSWORD
 LLM_PREFIX = "TAPE_LLM"
+ENV_LLM_API_KEY = "TAPE_LLM_API_KEY"
+ENV_LLM_BASE_URL = "TAPE_LLM_BASE_URL"
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 DEFAULT_DURABILITY = "full"
 DEFAULT_LEASE_TIMEOUT = 30.0
@@ -58,6 +70,8 @@ class Settings:
     checkpoint_interval: str | None = None
     inline_checkpoints: str | None = None
     llm: Mapping[str, str] = field(default_factory=dict)
+    secret_names: str | None = None                                     # TAPE_SECRETS as given
+    secret_values: Mapping[str, str] = field(default_factory=dict)      # the values of the variables it names
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,7 +80,9 @@ class Settings:
                    durability=env.get(ENV_DURABILITY), lease_timeout=env.get(ENV_LEASE_TIMEOUT),
                    chain_key=env.get(ENV_CHAIN_KEY), checkpoint_interval=env.get(ENV_CHECKPOINT_INTERVAL),
                    inline_checkpoints=env.get(ENV_INLINE_CHECKPOINTS),
-                   llm={k: v for k, v in env.items() if k.startswith(LLM_PREFIX)})
+                   llm={k: v for k, v in env.items() if k.startswith(LLM_PREFIX)},
+                   secret_names=env.get(ENV_SECRETS),
+                   secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env})
 
     def tape_home(self) -> Path:
         """tapevm's own directory (see :func:`tape_home`)."""
@@ -92,6 +108,37 @@ class Settings:
         interval = parse_interval(self.checkpoint_interval)
         return DEFAULT_INTERVAL if interval is None and self.checkpoint_interval is not None else interval
 
+    def secrets(self, strict: bool = True) -> Secrets:
+        """What must never be recorded or printed, each under the variable it came from.
+
+        ``TAPE_LLM_API_KEY`` and ``TAPE_CHAIN_KEY`` (unless shorter than a secret can be: a
+        local server's placeholder key such as ``x`` protects nothing and is not masked), the
+        credentials in ``TAPE_STORE`` and ``TAPE_LLM_BASE_URL`` (``[secret TAPE_STORE password]``),
+        and each variable ``TAPE_SECRETS`` names.  A UsageError when ``TAPE_SECRETS`` holds
+        something that is not a variable name, or names a variable whose value is too short to
+        mask (or too long to be a key); a named variable that is unset has nothing to mask and is passed over.  Not ``strict``
+        (masking the line that reports such an error): what cannot be a secret is passed over too.
+        """
+        secrets = Secrets()
+        for name, value in ((ENV_LLM_API_KEY, self.llm.get(ENV_LLM_API_KEY)), (ENV_CHAIN_KEY, self.chain_key)):
+            if value and MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
+                secrets.add(name, value)
+        for name, url in ((ENV_STORE, self.store), (ENV_LLM_BASE_URL, self.llm.get(ENV_LLM_BASE_URL))):
+            if url and len(url) <= MAX_SECRET_LENGTH:
+                secrets.add_url(f"{name} password", url)
+        for name in _listed_names(self.secret_names, strict):
+            value = self.secret_values.get(name)
+            if not value:
+                continue
+            if MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
+                secrets.add(name, value)
+            elif strict:
+                raise UsageError(f"{ENV_SECRETS} names {name}, whose value is "
+                                 f"{'shorter' if len(value) < MIN_SECRET_LENGTH else 'longer'} than a secret can be "
+                                 f"({MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH:,} characters; a shorter one would "
+                                 f"hide ordinary text): remove it from {ENV_SECRETS}, or give the whole secret")
+        return secrets
+
     def writes_inline_checkpoints(self) -> bool:
         """Whether sessions write checkpoints after their commits (``TAPE_INLINE_CHECKPOINTS=0``: no, a
         ``tape follow`` process keeps them)."""
@@ -102,6 +149,21 @@ def tape_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, 
     """Every ``TAPE_*`` variable and its value, by name (``tape`` refuses one that is not UTF-8)."""
     env = os.environ if environ is None else environ
     return sorted((name, value) for name, value in env.items() if name.startswith("TAPE_"))
+
+
+def _listed_names(text: str | None, strict: bool = False) -> list[str]:
+    """The variable names of a ``TAPE_SECRETS`` value (separated by commas or spaces).
+
+    ``strict``: a UsageError naming the first item that is not a variable name; else such
+    items are passed over (the snapshot takes values early; :meth:`Settings.secrets` refuses).
+    """
+    names = [item for item in re.split(r"[,\s]+", text or "") if item]
+    for item in names:
+        if strict and not VARIABLE_NAME.fullmatch(item):
+            raise UsageError(f"{ENV_SECRETS}={text!r}: {item!r} is not an environment variable name; give the "
+                             "names of the variables whose values are secret, separated by commas "
+                             f"(e.g. {ENV_SECRETS}=GITHUB_TOKEN,DB_PASSWORD)")
+    return [item for item in names if VARIABLE_NAME.fullmatch(item)]
 
 
 def tape_home(home: str | None, xdg_data_home: str | None) -> Path:

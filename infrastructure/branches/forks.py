@@ -11,12 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from tapevm.domain.addresses import SessionAddress, parse_address
+from tapevm.domain.addresses import SessionAddress, parse_address, validate_session_id
 from tapevm.domain.errors import BadAddress, SessionExists, SessionNotFound
 from tapevm.domain.events import RecordedEvent, SessionForked
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.logs import get_logger
-from tapevm.infrastructure.session.service import validate_session_id
 from tapevm.infrastructure.stores.registry import SessionRegistry
 
 log = get_logger("tapevm.branching")

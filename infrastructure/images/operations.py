@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from tapevm.domain.addresses import validate_session_id
 from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
@@ -33,6 +34,7 @@ from tapevm.domain.fold import fold
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, materialized, paused_gc
 from tapevm.domain.upcasting import event_class, upcast
+from tapevm.infrastructure.images.export_shape import export_problem
 from tapevm.infrastructure.images.file_format import (
     FORMAT_VERSION,
     MAX_TIME,
@@ -47,7 +49,6 @@ from tapevm.infrastructure.session.service import (
     Session,
     open_session,
     tapevm_version,
-    validate_session_id,
 )
 from tapevm.infrastructure.session.time_travel import images_dir
 from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at
@@ -402,6 +403,9 @@ def import_image(json_path: str | Path, out_path: str | Path) -> ImageInfo:
     if missing:
         raise ImageError(f"{json_path}: malformed image export (it has no {', '.join(map(repr, missing))}: "
                          "give a file 'tape image export' wrote)")
+    problem = export_problem(doc)
+    if problem is not None:
+        raise ImageError(f"{json_path}: malformed image export ({problem}; give a file 'tape image export' wrote)")
     try:
         s = doc["state"]
         nodes = encode_nodes(((k, canonical_bytes(v)) for k, v in doc["nodes"].items()), keyless=True)

@@ -14,10 +14,15 @@ The VM asks for every nondeterministic input through :class:`~tapevm.vm.effects.
    stored once however often they recur.
 
 The effect key is ``"<form event>.<ordinal>:<hash of kind and encoded arguments>"``.
-A redaction hook (:meth:`SessionEffects.redact`) rewrites every string of the
-arguments before they are recorded (the provider or tool still gets the real
-ones) and of the results before the program sees them (so a secret in an
-answer never reaches the log, and a replay sees exactly what the program saw).
+
+Masking: every string of the arguments is masked before it is recorded (the
+provider or tool still gets the real ones), and every string of a result, and an
+error's message, before the program sees it (so a secret in an answer never
+reaches the log, and a replay sees exactly what the program saw).  The mask is
+the session's secrets first (:class:`~tapevm.domain.secrets.Secrets`: those the
+environment configures, ``Settings.secrets``, those the HTTP provider holds, and
+those registered with :meth:`SessionEffects.secret`), each shown as ``[secret
+NAME]``, then each redaction hook registered with :meth:`SessionEffects.redact`.
 """
 
 from __future__ import annotations
@@ -35,7 +40,14 @@ import xxhash
 from tapevm.domain.content import canonical_bytes
 from tapevm.domain.errors import EffectProviderError, ReplayDivergence, TapeError
 from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, Event, RecordedEvent
-from tapevm.infrastructure.session.llm_providers import LLMCallFailed, LLMProvider, llm_from_environment
+from tapevm.domain.secrets import Secrets
+from tapevm.infrastructure.config import Settings
+from tapevm.infrastructure.session.llm_providers import (
+    LLMCallFailed,
+    LLMProvider,
+    OpenAICompatibleLLM,
+    llm_from_environment,
+)
 from tapevm.vm.effects import (
     ASK,
     EFFECT_ERROR,
@@ -117,19 +129,28 @@ def to_items(lst: Any) -> list[Any]:
 # -- live providers ---------------------------------------------------------------------
 @dataclass
 class EffectProviders:
-    """Where live effects come from.  ``llm`` defaults to the one ``TAPE_LLM`` names (lazily)."""
+    """Where live effects come from.  ``llm`` defaults to the one ``TAPE_LLM`` names (lazily).
+
+    ``secrets`` (by default those the environment configures, read when the providers are made)
+    are what the session masks; an HTTP provider shares them, adding its own key and URL credentials.
+    """
 
     llm: LLMProvider | None = None
     tools: dict[str, Tool] = field(default_factory=dict)
     stdin: TextIO | None = None
     clock: Callable[[], float] = time.time
     _llm_loaded: bool = False
+    secrets: Secrets = field(default_factory=lambda: Settings.from_environment().secrets())
 
     def get_llm(self) -> LLMProvider | None:
         if self.llm is None and not self._llm_loaded:
             self._llm_loaded = True
-            self.llm = llm_from_environment()
-        return self.llm
+            self.llm = llm_from_environment(secrets=self.secrets)
+        llm = self.llm
+        if isinstance(llm, OpenAICompatibleLLM) and llm.secrets is not self.secrets:  # one set in Python
+            self.secrets.merge(llm.secrets)
+            llm.secrets = self.secrets
+        return llm
 
     def call(self, kind: str, args: tuple[Any, ...]) -> Any:
         """Perform one effect for real; LLMCallFailed/LispError/any tool exception means the effect failed."""
@@ -329,20 +350,45 @@ class SessionEffects:
         self.live: AnswerSource = LiveAnswers(self.providers)
         self.source: AnswerSource = self.live
         self._redactors: list[Redactor] = []
+        self._unnamed = 0  # secrets registered with secret() without a name (their names count them)
         self._ordinal = 0
 
+    @property
+    def secrets(self) -> Secrets:
+        """The secrets masked in every effect's arguments, results and error messages (the providers')."""
+        return self.providers.secrets
+
+    def secret(self, value: str, name: str | None = None) -> None:
+        """Register ``value`` as a secret, masked as ``[secret NAME]`` (by default ``[secret #N]``, the Nth
+        registered without a name); a UsageError for a value shorter than a secret can be."""
+        if name is None:
+            self._unnamed += 1
+            name = f"#{self._unnamed}"
+        self.secrets.add(name, value)
+
     def redact(self, fn: Redactor) -> Redactor:
-        """Register ``fn(text) -> text``, applied to every string of effect arguments and results before recording."""
+        """Register ``fn(text) -> text``, applied to every string of effect arguments and results, and to error
+        messages, before recording (after the secrets are masked)."""
         self._redactors.append(fn)
         return fn
 
     def start_form(self) -> None:
         self._ordinal = 0
 
-    def _redacted(self, value: Any) -> Any:
+    def _masked(self, value: Any) -> Any:
+        """``value`` with every string in it masked: the secrets, then the redaction hooks."""
+        if self.secrets:
+            value = _redact_value(value, self.secrets.mask)
         for fn in self._redactors:
             value = _redact_value(value, fn)
         return value
+
+    def _masked_answer(self, ans: Answer) -> Answer:
+        if not (self.secrets or self._redactors):
+            return ans
+        if ans.ok:
+            return ans._replace(value=self._masked(ans.value))
+        return ans._replace(error_message=self._masked(ans.error_message))
 
     def perform(self, kind: str, args: tuple[Any, ...]) -> Any:
         session = self.session
@@ -354,11 +400,10 @@ class SessionEffects:
         ordinal = self._ordinal
         encoder = session.form_encoder()
         try:
-            enc_args = [encoder.encode(self._redacted(a)) for a in args]
+            enc_args = [encoder.encode(self._masked(a)) for a in args]
             key = effect_key(form_seq, ordinal, kind, enc_args)
             ans, record = self.source.answer(form_seq, ordinal, kind, args, enc_args, key)
-            if ans.ok and self._redactors:
-                ans = ans._replace(value=self._redacted(ans.value))
+            ans = self._masked_answer(ans)
             if record:
                 self._record(form_seq, kind, key, enc_args, ans)
             else:

@@ -6,11 +6,16 @@
   ``/chat/completions`` endpoint configured by environment variables.
 
 Whatever a provider answers is recorded by the session (EffectCompleted), so
-a replay never calls a provider again.
+a replay never calls a provider again.  What the HTTP provider reports of a
+failure (the server's text, its own URL) is masked with its secrets
+(``domain/secrets.py``: its API key, the credentials in its URL, and those of the
+session it serves) *before* it is cut to a readable length, so a cut never
+leaves the first half of a key for the session's own masking to miss.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +25,7 @@ from typing import Any, Protocol
 import orjson
 
 from tapevm.domain.errors import EffectProviderError
+from tapevm.domain.secrets import MIN_SECRET_LENGTH, Secrets, shortened
 from tapevm.infrastructure.config import Settings
 
 # Environment variables of the HTTP provider and of provider selection.
@@ -30,6 +36,7 @@ ENV_MODEL = "TAPE_LLM_MODEL"
 ENV_TIMEOUT = "TAPE_LLM_TIMEOUT"     # seconds, default 60
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0
+SHOWN_CHARS = 200  # of a server's text in an error: enough to read its reason
 
 
 class LLMProvider(Protocol):
@@ -119,22 +126,36 @@ def _script_content(path: str | Path, data: Any) -> tuple[list[tuple[str, str]],
 
 
 class OpenAICompatibleLLM:
-    """POSTs ``{"model", "messages"}`` to ``<base>/chat/completions``; the answer is the first choice's content."""
+    """POSTs ``{"model", "messages"}`` to ``<base>/chat/completions``; the answer is the first choice's content.
+
+    ``api_key`` is sent as a Bearer token; credentials in ``base_url`` (``https://user:key@host/v1``)
+    are sent as HTTP Basic authentication when there is no ``api_key`` (urllib would take them for
+    part of the host name).  Both are :attr:`secrets`, masked in everything the provider reports.
+    """
 
     def __init__(self, base_url: str, api_key: str | None = None, model: str | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, secrets: Secrets | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.model = model
         self.timeout = timeout
+        self.secrets = secrets if secrets is not None else Secrets()
+        if api_key and len(api_key) >= MIN_SECRET_LENGTH:  # (a placeholder key such as "x" protects nothing)
+            self.secrets.add(ENV_API_KEY, api_key)
+        self.secrets.add_url(f"{ENV_BASE_URL} password", self.base_url)
+        self._url, self._authorization = self._endpoint()
+        if self._authorization and self._authorization.startswith("Basic "):  # the URL's credentials, encoded
+            self.secrets.add(f"{ENV_BASE_URL} password", self._authorization[len("Basic "):])
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> OpenAICompatibleLLM:
+    def from_environment(cls, env: Mapping[str, str] | None = None,
+                         secrets: Secrets | None = None) -> OpenAICompatibleLLM:
         env = Settings.from_environment().llm if env is None else env
         base = env.get(ENV_BASE_URL)
         if not base:
             raise EffectProviderError(f"{ENV_PROVIDER}=openai needs {ENV_BASE_URL} (e.g. https://api.openai.com/v1)")
-        return cls(parse_base_url(base), env.get(ENV_API_KEY), env.get(ENV_MODEL), parse_timeout(env.get(ENV_TIMEOUT)))
+        return cls(parse_base_url(base), env.get(ENV_API_KEY), env.get(ENV_MODEL), parse_timeout(env.get(ENV_TIMEOUT)),
+                   secrets)
 
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
         import urllib.error  # here: urllib.request (http, ssl, email) costs every tape command ~10 ms
@@ -151,22 +172,44 @@ class OpenAICompatibleLLM:
         for name in ("temperature", "max_tokens", "seed"):
             if name in options:
                 body[name] = options[name]
+        authorization = self._authorization
         request = urllib.request.Request(
-            f"{self.base_url}/chat/completions", data=orjson.dumps(body), method="POST",
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+            self._url, data=orjson.dumps(body), method="POST",
+            headers={"Content-Type": "application/json", **({"Authorization": authorization} if authorization else {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 data = orjson.loads(response.read())
         except urllib.error.HTTPError as e:
-            raise LLMCallFailed(f"HTTP {e.code} from {self.base_url}: {e.read()[:200].decode(errors='replace')}") from None
+            raise self._failed(f"HTTP {e.code} from", e.read(64 * 1024).decode(errors="replace")) from None
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise LLMCallFailed(f"cannot reach {self.base_url}: {e}") from None
+            raise self._failed("cannot reach", str(e)) from None
         try:
             return str(data["choices"][0]["message"]["content"])
         except (KeyError, IndexError, TypeError):
-            raise LLMCallFailed(f"unexpected answer from {self.base_url}: {str(data)[:200]}") from None
+            raise self._failed("unexpected answer from", str(data)) from None
+
+    def _endpoint(self) -> tuple[str, str | None]:
+        """The URL to post to (without credentials) and the Authorization header (None: none)."""
+        from urllib.parse import unquote, urlsplit
+
+        url = f"{self.base_url}/chat/completions"
+        authorization = f"Bearer {self.api_key}" if self.api_key else None
+        parts = urlsplit(url)
+        if "@" not in parts.netloc:
+            return url, authorization
+        userinfo, _, host = parts.netloc.rpartition("@")
+        if authorization is None:
+            user, _, password = userinfo.partition(":")
+            pair = f"{unquote(user)}:{unquote(password)}".encode()
+            authorization = f"Basic {base64.b64encode(pair).decode()}"
+        return parts._replace(netloc=host).geturl(), authorization
+
+    def _failed(self, what: str, detail: str) -> LLMCallFailed:
+        """The failure as the program sees it: ``what`` the URL, then the server's (or urllib's) text, on
+        one line, masked before it is cut (see the module docstring)."""
+        text = shortened(" ".join(self.secrets.mask(detail).split()), SHOWN_CHARS)
+        return LLMCallFailed(f"{what} {self.secrets.mask(self.base_url)}: {text}")
 
 
 def parse_base_url(value: str) -> str:
@@ -185,8 +228,10 @@ def parse_base_url(value: str) -> str:
     except ValueError:
         ok = False
     if not ok:
-        raise EffectProviderError(
-            f"{ENV_BASE_URL}={value!r}: give an http:// or https:// URL with a host (e.g. https://api.openai.com/v1)")
+        shown = Secrets()
+        shown.add_url(f"{ENV_BASE_URL} password", value)
+        raise EffectProviderError(f"{ENV_BASE_URL}={shown.mask(value)!r}: give an http:// or https:// URL with a "
+                                  "host (e.g. https://api.openai.com/v1)")
     return value
 
 
@@ -209,8 +254,11 @@ def parse_timeout(value: str | None) -> float:
     return seconds
 
 
-def llm_from_environment(env: Mapping[str, str] | None = None) -> LLMProvider | None:
-    """The provider ``TAPE_LLM`` names, or None when it is unset (``ask`` then fails, catchably)."""
+def llm_from_environment(env: Mapping[str, str] | None = None, secrets: Secrets | None = None) -> LLMProvider | None:
+    """The provider ``TAPE_LLM`` names, or None when it is unset (``ask`` then fails, catchably).
+
+    ``secrets``: the session's, which an HTTP provider masks its reports with (and adds its own to).
+    """
     env = Settings.from_environment().llm if env is None else env
     spec = env.get(ENV_PROVIDER, "")
     if not spec:
@@ -220,5 +268,5 @@ def llm_from_environment(env: Mapping[str, str] | None = None) -> LLMProvider | 
     if spec.startswith("script:"):
         return ScriptedLLM.from_file(spec[len("script:"):])
     if spec == "openai":
-        return OpenAICompatibleLLM.from_environment(env)
+        return OpenAICompatibleLLM.from_environment(env, secrets)
     raise EffectProviderError(f"unknown {ENV_PROVIDER}={spec!r}: use 'script:PATH', 'echo' or 'openai'")

@@ -671,6 +671,42 @@ def test_import_checks_the_whole_export_before_writing(tmp_path: Path) -> None:
             assert store.last_seq(sid) == 0, f"{name}: nothing appended"
 
 
+@pytest.mark.parametrize(("where", "value", "says"), [
+    (("state", "files"), [], "state.files is a list, not an object of path -> blob key"),  # AttributeError
+    (("state", "files"), True, "state.files is true, not an object of path -> blob key"),  # TypeError
+    (("state", "files", "a.txt"), [1], 'state.files["a.txt"] is a list, not a blob key (a string)'),
+    (("state", "session"), 7, "state.session is 7, not a string"),  # accepted
+    (("state", "seq"), "x", 'state.seq is "x", not an event number (0 or more)'),
+    (("state", "merged"), [], "state.merged is a list, not an object of stream -> event number"),  # accepted
+    (("state", "namespaces"), [], "state.namespaces is a list, not an object of namespace -> bindings"),
+    (("state", "namespaces", "user"), None, 'state.namespaces["user"] is null, not an object of name -> value'),
+    (("state", "atoms", 0), "x", 'state.atoms[0] is "x", not [atom number, value]'),
+    (("state", "snapshots"), [], "state.snapshots is a list, not an object of name -> [event number, descr"),
+    (("nodes",), [], "nodes is a list, not an object of node key -> node"),
+    (("blobs",), {}, "blobs is an object, not a list of [blob key, encoding, data]"),
+    (("blobs", 0), None, "blobs[0] is null, not [blob key, encoding, data]"),
+    (("header",), [1], "header is a list, not an object"),
+    (("state", "facts"), None, "state.facts is null, not a list of values"),
+])
+def test_each_malformed_part_of_an_export_is_named(tmp_path: Path, where: tuple[Any, ...], value: Any,
+                                                   says: str) -> None:
+    """A part of another shape failed as an internal error or in Python's words, naming no part (or was
+    accepted); now one line naming the part and what it should be, and nothing is written."""
+    import orjson
+
+    doc = _export_of_a_session(tmp_path)
+    doc["state"]["snapshots"] = {"s1": [1, ""]}
+    parent = doc
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = value
+    (tmp_path / "bad.json").write_bytes(orjson.dumps(doc))
+    with pytest.raises(ImageError) as caught:
+        image_ops.import_image(tmp_path / "bad.json", tmp_path / "new.img")
+    assert f"bad.json: malformed image export ({says}" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "new.img").exists()
+
+
 def _redefine_x(doc: dict[str, Any]) -> None:
     """The history defines x as 2; the state says 1 (the load used to append it, then fail)."""
     row = next(r for r in doc["history"] if r[3] == "Defined" and r[5]["name"] == "x")

@@ -182,3 +182,61 @@ def test_password_never_shown_in_output_or_logs(postgres_url: str, tmp_path: Pat
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_provider_secrets_never_reach_the_log_or_the_terminal(tmp_path: Path) -> None:
+    """A server that echoes the key in its 401 (``Incorrect API key provided: Bearer sk-...``), a model
+    that repeats a secret ``TAPE_SECRETS`` names, a base URL with ``user:password@``: the key, the
+    secret and the password reach no error line, no ``tape log`` (text or JSON), no store byte (the
+    compressed records opened), no image and no export; each shows as ``[secret NAME]``."""
+    from tests.effects.echoing_provider import echoing_provider, texts_in
+
+    key, deploy, password = ("sk-" + uuid.uuid4().hex, "dep-" + uuid.uuid4().hex, "pw-" + uuid.uuid4().hex)
+    leaks = [key[:8], key[-8:], deploy, password]
+    store = str(tmp_path / "store.db")
+    printed: list[str] = []
+
+    def tape(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([TAPE, "--store", store, *args], env=env | extra, capture_output=True, text=True,
+                              timeout=120, check=False)
+        printed.append(done.stdout + done.stderr)
+        return done
+
+    with echoing_provider(good_key="sk-the-right-one") as server:
+        server.answer = f"the deploy token is {deploy}"
+        env = _tape_env(tmp_path) | {"TAPE_LLM": "openai", "TAPE_LLM_BASE_URL": server.url, "TAPE_LLM_MODEL": "m",
+                                     "TAPE_LLM_API_KEY": key, "DEPLOY_TOKEN": deploy, "TAPE_SECRETS": "DEPLOY_TOKEN"}
+        failed = tape("eval", '(ask "hi")')
+        assert failed.returncode == 1 and "Incorrect API key provided: Bearer [secret TAPE_LLM_API_KEY]" in failed.stderr
+        caught = tape("eval", '(try (ask "hi") (catch e (error-message e)))')
+        assert "[secret TAPE_LLM_API_KEY]" in caught.stdout
+        answered = tape("eval", '(ask "the token?")', TAPE_LLM_API_KEY="sk-the-right-one")
+        assert answered.stdout.strip() == '"the deploy token is [secret DEPLOY_TOKEN]"'
+        in_url = tape("eval", '(ask "hi")', TAPE_LLM_API_KEY="",
+                      TAPE_LLM_BASE_URL=server.url.replace("http://", f"http://bob:{password}@"))
+        assert "http://bob:[secret TAPE_LLM_BASE_URL password]@127.0.0.1" in in_url.stderr
+    assert "[secret DEPLOY_TOKEN]" in tape("log", COLUMNS="300").stdout
+    assert "[secret TAPE_LLM_API_KEY]" in tape("log", "--json").stdout
+    mistyped = tape("log", "-i", key)  # a key pasted where a session name goes
+    assert mistyped.returncode != 0 and "[secret TAPE_LLM_API_KEY]" in mistyped.stderr
+    assert tape("image", "save", str(tmp_path / "s.img"), "--with-history").returncode == 0
+    assert "[secret DEPLOY_TOKEN]" in tape("image", "export", str(tmp_path / "s.img")).stdout
+    tape("export")
+    assert not [text for text in printed if any(leak in text for leak in leaks)]
+    for path in (store, store + "-wal", str(tmp_path / "s.img")):
+        if Path(path).exists():
+            data = texts_in(Path(path).read_bytes())
+            assert not [leak for leak in leaks if leak.encode() in data], path
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("GITHUB_TOKEN,bad-name", "error: TAPE_SECRETS='GITHUB_TOKEN,bad-name': 'bad-name' is not an environment variable"),
+    ("SHORT", "error: TAPE_SECRETS names SHORT, whose value is shorter than a secret can be (4 to 65,536 characters"),
+])
+def test_tape_secrets_that_cannot_be_used_are_refused_by_every_command(tmp_path: Path, value: str, says: str) -> None:
+    """A secret the user meant to mask and tapevm cannot is a usage error before anything runs, not a leak."""
+    env = _tape_env(tmp_path) | {"TAPE_SECRETS": value, "SHORT": "ab"}
+    for args in (["sessions"], ["eval", "1"]):
+        done = subprocess.run([TAPE, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 2 and done.stderr.startswith(says) and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "store.db").exists()
