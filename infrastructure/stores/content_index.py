@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
-import orjson
 from eventsourcing.persistence import ConnectionPoolClosedError
 
 from tapevm.domain import lineage
-from tapevm.domain.content import BlobTable
+from tapevm.domain.content import BlobTable, canonical_bytes_of_all
 from tapevm.domain.errors import CorruptRecord, StoreClosed, StoreError
 from tapevm.domain.events import ContentStored
 from tapevm.domain.ports import EventStore
@@ -40,9 +40,11 @@ TABLE = "tape_content"
 COVERED = "tape_content_covered"
 BLOB = "b:"  # the prefix of a blob's key in the index (a node and a blob may share a hash)
 CONTENT_TYPE = ContentStored.__name__
-CACHE_BYTES = 64 << 20  # content of the events read last, kept decoded (at least the last one, whatever its size)
+CACHE_BYTES = 64 << 20  # content found last, kept for the next touch
 _BATCH = 500  # keys per lookup statement
 SPAN_GAP = 16  # events apart that are still read with one read of the span between them
+LARGE_EVENT = 256  # entries in an event whose parsed content is kept (the last LARGE_EVENTS_KEPT of them)
+LARGE_EVENTS_KEPT = 2
 
 
 class ContentIndex:
@@ -83,8 +85,8 @@ class ContentIndex:
         if int(self._run([(sql.replace(self.backend.placeholder, "?"), params)], commit=False)[0][0]) != 2:
             self.backend.run([
                 *((s, ()) for s in self.backend.ddl_lock()),
-                (f"CREATE TABLE IF NOT EXISTS {t} (key TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL, "
-                 f"PRIMARY KEY (key, stream)){self.backend.compact_table}", ()),
+                ((f"CREATE TABLE IF NOT EXISTS {t} (key TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL, "
+                 f"PRIMARY KEY (key, stream)){self.backend.compact_table}"), ()),
                 (f"CREATE TABLE IF NOT EXISTS {c} (stream TEXT PRIMARY KEY, seq BIGINT NOT NULL)", ()),
             ])
         self._ready = True
@@ -127,8 +129,8 @@ class ContentIndex:
         """How many value nodes and blobs ``stream``'s events ``1..seq`` store (as indexed)."""
         self._ensure()
         t = self.backend.table(TABLE)
-        rows = self._run([(f"SELECT SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 0 ELSE 1 END), "
-                           f"SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 1 ELSE 0 END) FROM {t} WHERE stream=? AND seq<=?",
+        rows = self._run([((f"SELECT SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 0 ELSE 1 END), "
+                           f"SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 1 ELSE 0 END) FROM {t} WHERE stream=? AND seq<=?"),
                            (stream, seq))], commit=False)
         return int(rows[0][0] or 0), int(rows[0][1] or 0)
 
@@ -151,22 +153,24 @@ class ContentIndex:
 class _EventContent:
     """The content one ContentStored event carries, parsed: node keys -> canonical bytes, blobs as stored."""
 
-    __slots__ = ("blobs", "nodes", "size")
+    __slots__ = ("blobs", "nodes")
 
     def __init__(self, fields: dict[str, Any]) -> None:
-        self.nodes: dict[str, bytes] = {key: orjson.dumps(node) for key, node in fields["nodes"]}
+        pairs = fields["nodes"]
+        self.nodes: dict[str, bytes] = dict(zip(map(itemgetter(0), pairs), canonical_bytes_of_all(map(itemgetter(1), pairs))))
         table = BlobTable()
         add_blob_entries(table, fields["blobs"])
         self.blobs: dict[str, Any] = dict(table.items())
-        self.size = sum(map(len, self.nodes.values())) + sum(
-            len(v) if type(v) is bytes else len(v.data) for v in self.blobs.values())
 
 
 class LineageContent:
     """A session's content as its lineage stores it, read through the index (and a bounded cache).
 
     ``segments`` are the session's lineage (``domain.lineage``): a key is looked for in each
-    segment's stream, up to the segment's last event, nearest stream first.
+    segment's stream, up to the segment's last event, nearest stream first.  The entries found
+    are kept in a cache of at most ``cache_bytes`` (least recently used dropped first); the last
+    few large events read are kept parsed too, so that the content of one giant commit (an image
+    loaded, a form that defined 100,000 values) is decoded once, not once per value.
     """
 
     def __init__(self, index: ContentIndex, segments: Sequence[lineage.Segment], cache_bytes: int = CACHE_BYTES) -> None:
@@ -175,11 +179,11 @@ class LineageContent:
         self.streams = [s.stream for s in self.segments]
         self._bounds = {s.stream: s.last for s in self.segments}
         self._order = {s.stream: i for i, s in enumerate(reversed(self.segments))}
-        self._events: OrderedDict[tuple[str, int], _EventContent] = OrderedDict()
-        # the entries of the cached events by key (nodes, blobs): found without a walk over the events
-        self._entries: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+        # entries found, by kind (nodes, blobs) and key, least recently used first
+        self._cache: tuple[OrderedDict[str, Any], OrderedDict[str, Any]] = (OrderedDict(), OrderedDict())
         self._bytes = 0
         self._cache_bytes = cache_bytes
+        self._large: OrderedDict[tuple[str, int], _EventContent] = OrderedDict()
         self.nodes = _View(self, nodes=True)
         self.blobs = _View(self, nodes=False)
 
@@ -205,24 +209,28 @@ class LineageContent:
         """The entries of ``keys`` the lineage stores (nodes, or blobs when not ``nodes``)."""
         found: dict[str, Any] = {}
         wanted: list[str] = []
-        cached = self._entries[0 if nodes else 1]
+        cache = self._cache[0 if nodes else 1]
         for key in keys:
-            entry = cached.get(key)
+            entry = cache.get(key)
             if entry is None:
                 wanted.append(key)
             else:
+                cache.move_to_end(key)
                 found[key] = entry
-        if wanted:
-            lookup = wanted if nodes else [BLOB + k for k in wanted]
-            places = self._places(lookup)
-            self._read_events(set(places.values()))
-            for key, place in places.items():
-                content = self._event(*place)
-                entry = (content.nodes if nodes else content.blobs).get(key if nodes else key[len(BLOB):])
-                if entry is None:
-                    raise CorruptRecord(f"the content index says event {place[1]} of stream {place[0]!r} stores "
-                                        f"{key}, and it does not: rebuild it with 'tape checkpoints rebuild'")
-                found[key if nodes else key[len(BLOB):]] = entry
+        if not wanted:
+            return found
+        places = self._places(wanted if nodes else [BLOB + k for k in wanted])
+        events = self._read_events(set(places.values()))
+        for key, place in places.items():
+            if not nodes:
+                key = key[len(BLOB):]
+            content = events.get(place)
+            entry = None if content is None else (content.nodes if nodes else content.blobs).get(key)
+            if entry is None:
+                raise CorruptRecord(f"the content index says event {place[1]} of stream {place[0]!r} stores "
+                                    f"{key}, and it does not: rebuild it with 'tape checkpoints rebuild'")
+            found[key] = entry
+            self._keep(cache, key, entry)
         return found
 
     def _places(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -237,13 +245,17 @@ class LineageContent:
                 best[key] = (rank, stream, seq)
         return {key: (stream, seq) for key, (_, stream, seq) in best.items()}
 
-    def _read_events(self, places: set[tuple[str, int]]) -> None:
-        """Read the events at ``places`` not cached yet, nearby ones with one read of their span: a list's
+    def _read_events(self, places: set[tuple[str, int]]) -> dict[tuple[str, int], _EventContent]:
+        """The content of the events at ``places``, nearby ones read with one read of their span: a list's
         elements were stored by consecutive forms, so decoding a list chunk reads its elements at once."""
+        out: dict[tuple[str, int], _EventContent] = {}
         by_stream: dict[str, list[int]] = {}
-        for stream, seq in places:
-            if (stream, seq) not in self._events:
-                by_stream.setdefault(stream, []).append(seq)
+        for place in places:
+            large = self._large.get(place)
+            if large is not None:
+                out[place] = large
+            else:
+                by_stream.setdefault(place[0], []).append(place[1])
         for stream, seqs in by_stream.items():
             seqs.sort()
             start = 0
@@ -252,37 +264,27 @@ class LineageContent:
                     wanted = set(seqs[start:i])
                     for n, type_name, fields in self.index.store.read_fields(stream, seqs[start], seqs[i - 1]):
                         if n in wanted and type_name == CONTENT_TYPE:
-                            self._keep((stream, n), _EventContent(fields))
+                            out[(stream, n)] = content = _EventContent(fields)
+                            if len(content.nodes) + len(content.blobs) >= LARGE_EVENT:
+                                self._large[(stream, n)] = content
+                                while len(self._large) > LARGE_EVENTS_KEPT:
+                                    self._large.popitem(last=False)
                     start = i
+        return out
 
-    def _event(self, stream: str, seq: int) -> _EventContent:
-        place = (stream, seq)
-        content = self._events.get(place)
-        if content is not None:
-            self._events.move_to_end(place)
-            return content
-        for _, type_name, fields in self.index.store.read_fields(stream, seq, seq):
-            if type_name != CONTENT_TYPE:
-                break
-            content = _EventContent(fields)
-        if content is None:
-            raise CorruptRecord(f"the content index names event {seq} of stream {stream!r}, which stores no "
-                                "content: rebuild it with 'tape checkpoints rebuild'")
-        self._keep(place, content)
-        return content
+    def _keep(self, cache: OrderedDict[str, Any], key: str, entry: Any) -> None:
+        """Cache ``entry`` (the least recently used beyond the budget dropped)."""
+        cache[key] = entry
+        self._bytes += _size(entry)
+        nodes, blobs = self._cache
+        while self._bytes > self._cache_bytes and (nodes or blobs):
+            _, dropped = (nodes if nodes else blobs).popitem(last=False)
+            self._bytes -= _size(dropped)
 
-    def _keep(self, place: tuple[str, int], content: _EventContent) -> None:
-        """Cache the content of the event at ``place`` (the least recently used beyond the budget dropped)."""
-        self._events[place] = content
-        self._entries[0].update(content.nodes)
-        self._entries[1].update(content.blobs)
-        self._bytes += content.size
-        while self._bytes > self._cache_bytes and len(self._events) > 1:
-            _, dropped = self._events.popitem(last=False)
-            self._bytes -= dropped.size
-            for entries, table in zip(self._entries, (dropped.nodes, dropped.blobs), strict=True):
-                for key in table:
-                    entries.pop(key, None)  # (another cached event may hold it too: found again if asked)
+
+def _size(entry: Any) -> int:
+    """Bytes an entry takes in the cache (roughly: its data and a key)."""
+    return 64 + (len(entry) if type(entry) is bytes else len(entry.data))
 
 
 class _View:
