@@ -294,7 +294,16 @@ class ValueEncoder:
             if kind == CLOSURE:
                 node = [CLOSURE, ref(items[0]), ref(items[1]), None, obj.name, obj.ns]
             else:
-                node = [kind, [ref(v) for v in items], None]
+                encoded = []
+                for v in items:  # symbols and small integers, the commonest items of source, inline
+                    t = type(v)
+                    if t is Symbol:
+                        encoded.append([SYMBOL, v.name])
+                    elif t is int and -MAX_SAFE_INT < v < MAX_SAFE_INT:
+                        encoded.append(v)
+                    else:
+                        encoded.append(ref(v))
+                node = [kind, encoded, None]
             key = self._store(node)
             refs[id(obj)] = [REF, key]
             if kind == LIST_CHUNK:
