@@ -82,8 +82,8 @@ NUMBERS = [
      "((0 small 2) (1.5 big 6.5))"),
     ("(define (id x) x) (define (h a b) (list (+ (id a) (id b)) (< (id a) (id b)))) (list (h 2 3) (h 2.5 3))",
      "((5 #t) (5.5 #t))"),
-    ("(define (id x) x) (define (h n) (list (- n 1) (+ (id n) (id n)) (if (< n 2) 'small 'big)))"
-     " (define - +) (define + *) (define (< a b) 'mine) (h 3)", "(4 9 small)"),
+    (("(define (id x) x) (define (h n) (list (- n 1) (+ (id n) (id n)) (if (< n 2) 'small 'big)))"
+      " (define - +) (define + *) (define (< a b) 'mine) (h 3)"), "(4 9 small)"),
     ("(define (g n) (* n 4611686018427387904)) (g 4611686018427387904)", "21267647932558653966460912964485513216"),
 ]
 
