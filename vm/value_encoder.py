@@ -5,7 +5,11 @@ Here: the encoder cuts a compound value into *units* (a list chunk, a vector or
 map chunk, a closure, frame, macro or error), walks them with an iterative
 Tarjan (strongly connected components), and stores each component once all it
 refers to is stored: an acyclic unit as a plain Merkle node, a cycle as one
-group node whose members refer to each other by index.
+group node whose members refer to each other by index.  Small trees (single-chunk
+lists and vectors, closures without an environment, at most ``TREE_DEPTH`` deep:
+most stored compound values) skip the units and Tarjan's bookkeeping and are
+stored by a direct children-first walk in the same order, so which path a value
+takes never shows in the stored encoding.
 """
 
 from __future__ import annotations
