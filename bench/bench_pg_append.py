@@ -64,7 +64,7 @@ def run_library(events: int, size: int) -> dict[str, Any]:
     with _pg.fresh_schema("bench_es") as schema:
         app = NamespaceApp(env=_pg.library_env(schema))
         try:
-            elapsed, stored, rep = timed_saves(app, events, size)
+            elapsed, stored, rep, _cpu = timed_saves(app, events, size)
         finally:
             app.close()
     return {"seconds": elapsed, "events": stored, "saves": rep}

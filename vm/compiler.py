@@ -14,6 +14,7 @@ the body is compiled and belong to the body's frame.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -199,11 +200,14 @@ class Compiler:
         items = proper_list(x, "call")
         fn, fn_form = self.expr(items[0], scope)
         nodes, forms = [], [fn_form]
+        same = fn_form is items[0]
         for arg in items[1:]:
             node, form = self.expr(arg, scope)
             nodes.append(node)
             forms.append(form)
-        return Call(fn, tuple(nodes)), make_list(forms)
+            same = same and form is arg
+        # Source forms are immutable: a call that expansion left as it was is its own expanded source.
+        return Call(fn, tuple(nodes)), (x if same else make_list(forms))
 
     def vector_literal(self, x: tuple[Any, ...], scope: Scope | None) -> Compiled:
         # [expr...]  (elements are evaluated)
@@ -273,13 +277,15 @@ class Compiler:
 
     def make_lambda(
         self, params_src: Any, req: list[Symbol], rest: Symbol | None, body: list[Any],
-        scope: Scope | None, name: str | None,
+        scope: Scope | None, name: str | None, source: Pair | None = None,
     ) -> tuple[Lambda, Any]:
         names = dict.fromkeys(req)
         if rest is not None:
             names[rest] = None
         inner = Scope(names, scope, True)
-        whole = Pair(LAMBDA, Pair(params_src, make_list(body)))
+        whole = Pair(LAMBDA, Pair(params_src, make_list(body))) if source is None else source
         body_node, body_forms = self.body(body, inner, "lambda", whole)
         node = Lambda(params_src, tuple(body_forms), tuple(req), rest, body_node, name, self.ns)
+        if source is not None and len(body_forms) == len(body) and all(map(operator.is_, body_forms, body)):
+            return node, source  # nothing expanded: the source is its own expansion
         return node, Pair(LAMBDA, Pair(params_src, make_list(body_forms)))

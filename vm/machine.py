@@ -228,6 +228,11 @@ class Machine:
                                     push((K_IF, node, env))
                                     node = t
                                     continue
+                                lc = t.local_const
+                                if lc is not None and f is g.default and type(v := env.vars[lc[0]]) is int:  # type: ignore[union-attr]
+                                    v = _BINOPS[t.binop](v, lc[1])  # (< n 2): no argument list
+                                    node = node.then if (v is not False and v is not NIL) else node.else_
+                                    continue
                                 pargs = []
                                 for x in t.args:
                                     xop = x.op
@@ -329,6 +334,11 @@ class Machine:
                                     f = self.global_value(g)
                                 if type(f) is not Primitive or f.needs_machine:
                                     break
+                                lc = a.local_const
+                                if lc is not None and f is g.default and type(v := env.vars[lc[0]]) is int:  # type: ignore[union-attr]
+                                    vals.append(_BINOPS[a.binop](v, lc[1]))  # (- n 1): no argument list
+                                    i += 1
+                                    continue
                                 pargs = []
                                 for x in a.args:
                                     xop = x.op
@@ -355,8 +365,12 @@ class Machine:
                             continue
                         op = node.op
                         if op == CALL:
-                            args = vals
-                            mode = APPLY
+                            if node.binop and fn is node.fn.default and type(vals[0]) is int and type(vals[1]) is int:
+                                val = _BINOPS[node.binop](vals[0], vals[1])  # e.g. (+ (f a) (f b))
+                                mode = RETURN
+                            else:
+                                args = vals
+                                mode = APPLY
                         elif op == LET:
                             env = Env(dict(zip(node.syms, vals)), env)
                             node = node.body

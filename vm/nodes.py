@@ -94,13 +94,17 @@ class Call(Node):
     """``(fn args...)``.
 
     ``prim_args``: the operator is a global and every argument a leaf (the
-    machine can call a primitive inline).  ``binop``: besides, the operator
-    names one of the arithmetic/comparison built-ins of :data:`BINOP_CODES`
+    machine can call a primitive inline).  ``binop``: the operator is a global
+    naming one of the arithmetic/comparison built-ins of :data:`BINOP_CODES`,
     with two arguments: when it is still that built-in at run time and both
-    arguments are integers, the machine computes it without a call.
+    arguments are integers, the machine computes it without a call (inline
+    when the arguments are leaves, else once they are evaluated).
+    ``local_const``: ``(name, k)`` when a ``binop`` call's arguments are a local
+    of the innermost frame and an integer constant (``(< n 2)``, ``(- n 1)``):
+    the machine reads the one value it needs without building an argument list.
     """
 
-    __slots__ = ("args", "binop", "fn", "prim_args")
+    __slots__ = ("args", "binop", "fn", "local_const", "prim_args")
 
     def __init__(self, fn: Node, args: tuple[Node, ...]) -> None:
         self.op = CALL
@@ -108,8 +112,13 @@ class Call(Node):
         self.args = args
         self.prim_args = fn.op == GLOBAL and all(a.op <= LEAF_MAX for a in args)
         self.binop = 0
-        if self.prim_args and len(args) == 2 and fn.default is not MISSING:  # type: ignore[attr-defined]
+        if fn.op == GLOBAL and len(args) == 2 and fn.default is not MISSING:  # type: ignore[attr-defined]
             self.binop = BINOP_CODES.get(fn.default.name, 0)  # type: ignore[attr-defined]
+        self.local_const: tuple[Symbol, int] | None = None
+        if self.binop and self.prim_args and args[0].op == LOCAL0 and args[1].op == CONST:
+            a0, a1 = args
+            if type(a1.value) is int:  # type: ignore[attr-defined]
+                self.local_const = (a0.sym, a1.value)  # type: ignore[attr-defined]
 
 
 class If(Node):

@@ -105,9 +105,10 @@ class FormCompiler(Protocol):
 
     def make_lambda(
         self, params_src: Any, req: list[Symbol], rest: Symbol | None, body: list[Any],
-        scope: Scope | None, name: str | None,
+        scope: Scope | None, name: str | None, source: Pair | None = None,
     ) -> tuple[Lambda, Any]:
-        """A lambda node of parameters ``req`` (and ``rest``) and ``body``, and its expanded source."""
+        """A lambda node of parameters ``req`` (and ``rest``) and ``body``, and its expanded source
+        (``source`` itself, the ``(lambda ...)`` form compiled, when expanding changed nothing)."""
         ...
 
     def qualify(self, sym: Symbol) -> tuple[str, str]:
@@ -375,6 +376,8 @@ def form_define(c: FormCompiler, x: Pair, scope: Scope | None) -> Compiled:
         )
     sym, value = canonical_define(x)
     node, form = c.expr(value, scope, sym.name)
+    if form is value and x.cdr.car is sym:  # (define name value), value unchanged by expansion
+        return DefineGlobal(c.ns, sym, node), x
     return DefineGlobal(c.ns, sym, node), make_list([DEFINE, sym, form])
 
 
@@ -399,7 +402,7 @@ def form_lambda(c: FormCompiler, x: Pair, scope: Scope | None, name: str | None 
     if len(items) < 3:
         raise syntax_error("lambda: expected (lambda (params...) body...)", x)
     req, rest = parse_params(items[1], "lambda", x)
-    return c.make_lambda(items[1], req, rest, items[2:], scope, name)
+    return c.make_lambda(items[1], req, rest, items[2:], scope, name, x)
 
 
 # (let ((name value) ...) body...)  |  (let loop ((name value) ...) body...)   named let

@@ -5,7 +5,11 @@ Here: the encoder cuts a compound value into *units* (a list chunk, a vector or
 map chunk, a closure, frame, macro or error), walks them with an iterative
 Tarjan (strongly connected components), and stores each component once all it
 refers to is stored: an acyclic unit as a plain Merkle node, a cycle as one
-group node whose members refer to each other by index.
+group node whose members refer to each other by index.  Small trees (single-chunk
+lists and vectors, closures without an environment, at most ``TREE_DEPTH`` deep:
+most stored compound values) skip the units and Tarjan's bookkeeping and are
+stored by a direct children-first walk in the same order, so which path a value
+takes never shows in the stored encoding.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from tapevm.vm.values import (
     Keyword,
     LMap,
     Macro,
+    NilType,
     Pair,
     Primitive,
     Symbol,
@@ -56,6 +61,7 @@ from tapevm.vm.values import (
 )
 
 CHUNK = 32  # elements per list/vector/map chunk
+TREE_DEPTH = 48  # nesting the tree path follows (Python recursion); deeper values take the general walk
 
 
 def encode_scalar(value: Any) -> Any:
@@ -89,6 +95,10 @@ _COMPOUND = (Pair, tuple, LMap, Closure, Env, Macro, ErrorValue)
 
 def _is_compound(value: Any) -> bool:
     return type(value) in _COMPOUND
+
+
+# The types encode_scalar encodes without raising: a tree holding anything else takes the general walk.
+_SCALAR = frozenset((str, bool, int, float, NilType, type(None), Symbol, Keyword, Atom, Primitive))
 
 
 class _Cached:
@@ -155,10 +165,13 @@ class ValueEncoder:
     can never leave a dangling reference.
     """
 
-    def __init__(self, table: ContentTable) -> None:
+    def __init__(self, table: ContentTable, tree_path: bool = True) -> None:
+        """``tree_path=False`` encodes every compound value by the general walk (tests hold the
+        two paths to the same encodings and the same new nodes, in the same order)."""
         self.table = table
         self.pending: dict[str, bytes] = {}
         self.pending_nodes: list[list[Any]] = []
+        self.tree_path = tree_path
 
     # -- transaction of the current form --------------------------------------
     def take_new_nodes(self) -> list[list[Any]]:
@@ -204,11 +217,102 @@ class ValueEncoder:
             return self._text_ref(value) if len(value) >= TEXT_NODE_MIN else value
         if t not in _COMPOUND:
             return encode_scalar(value)
+        if self.tree_path:
+            order: list[tuple[Any, str, list[Any]]] = []
+            if self._collect_tree(value, order, {}, 0):
+                return self._emit_tree(value, order)
         return self._encode_graph(value)
 
     def _text_ref(self, text: str) -> list[str]:
         """A long string as a TEXT node: stored once, deduplicated by hash (confirmed by bytes)."""
         return [REF, self._store([TEXT, text])]
+
+    # -- small trees --------------------------------------------------------------------
+    # Most stored compound values are small trees: a list of a few scalars, a closure defined at
+    # top level (its parameters and body are such lists).  For them the general walk's units,
+    # Tarjan bookkeeping and per-object tables cost several times the hashing itself.  The tree
+    # path visits them in the order the general walk does (children first, in the same child
+    # order, each object once), so it stores the same nodes, in the same order, with the same
+    # keys, and caches the same list keys: the stored encoding does not depend on the path.
+
+    def _collect_tree(self, value: Any, order: list[tuple[Any, str, list[Any]]],
+                      seen: dict[int, bool], depth: int) -> bool:
+        """Append ``value``'s compound parts to ``order`` children first; False (nothing stored)
+        unless it is a tree of single-chunk proper lists, single-chunk vectors and closures
+        without an environment over scalars ``encode_scalar`` takes, at most TREE_DEPTH deep."""
+        key = id(value)
+        if key in seen:
+            return seen[key]  # done (shared), or False: a cycle, on the current path
+        t = type(value)
+        if depth >= TREE_DEPTH:
+            return False
+        if t is Pair:
+            cache = value._hash
+            if cache is not None and self._known(cache[0]):
+                return True  # a cached list: referred to by its key, as the general walk does
+            items: list[Any] = []
+            node: Any = value
+            while type(node) is Pair:
+                if len(items) == CHUNK:
+                    return False  # more than one chunk
+                items.append(node.car)
+                node = node.cdr
+            if node is not NIL:
+                return False
+            kind = LIST_CHUNK
+        elif t is tuple:
+            if len(value) > CHUNK:
+                return False
+            items, kind = list(value), VECTOR_CHUNK
+        elif t is Closure:
+            if value.env is not None or type(value.body) is not tuple:
+                return False
+            items, kind = [value.params, value.body], CLOSURE
+        else:
+            return False
+        seen[key] = False
+        for item in items:
+            it = type(item)
+            if it in _COMPOUND:
+                if not self._collect_tree(item, order, seen, depth + 1):
+                    return False
+            elif it not in _SCALAR:
+                return False
+        seen[key] = True
+        order.append((value, kind, items))
+        return True
+
+    def _emit_tree(self, root: Any, order: list[tuple[Any, str, list[Any]]]) -> Any:
+        """Store the nodes of a tree :meth:`_collect_tree` accepted; the root's encoding."""
+        refs: dict[int, Any] = {}
+
+        def ref(value: Any) -> Any:
+            if type(value) in _COMPOUND:
+                found = refs.get(id(value))
+                return [REF, value._hash[0]] if found is None else found  # else: a cached list
+            if type(value) is str and len(value) >= TEXT_NODE_MIN:
+                return self._text_ref(value)
+            return encode_scalar(value)
+
+        for obj, kind, items in order:
+            if kind == CLOSURE:
+                node = [CLOSURE, ref(items[0]), ref(items[1]), None, obj.name, obj.ns]
+            else:
+                encoded = []
+                for v in items:  # symbols and small integers, the commonest items of source, inline
+                    t = type(v)
+                    if t is Symbol:
+                        encoded.append([SYMBOL, v.name])
+                    elif t is int and -MAX_SAFE_INT < v < MAX_SAFE_INT:
+                        encoded.append(v)
+                    else:
+                        encoded.append(ref(v))
+                node = [kind, encoded, None]
+            key = self._store(node)
+            refs[id(obj)] = [REF, key]
+            if kind == LIST_CHUNK:
+                obj._hash = (key, len(items))
+        return ref(root)
 
     # -- graph ----------------------------------------------------------------------
     def _cached_list_ref(self, pair: Pair) -> Any:

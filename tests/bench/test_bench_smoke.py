@@ -55,3 +55,14 @@ def test_run_all_renders_saved_results(tmp_path: Path, quick_runs: dict[str, sub
         capture_output=True, text=True, check=True,
     ).stdout
     assert out.startswith("| benchmark |")
+
+
+def test_append_runs_the_closure_payload(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "bench_append.py"), "--quick", "--payload", "closure", "--tmpdir", str(tmp_path)],
+        capture_output=True, text=True, cwd=BENCH.parent, timeout=120, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    (line,) = [json.loads(x) for x in run.stdout.splitlines() if x.startswith('{"bench"')]
+    assert line["payload"] == "closure" and line["target_ratio_es"] == 2
+    assert line["events"] >= 1_000 and line["es_events"] >= 1_000

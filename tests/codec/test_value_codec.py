@@ -246,3 +246,60 @@ def test_a_form_whose_value_cannot_be_printed_leaves_nothing_in_the_live_vm(tmp_
         assert s.run("(define z 1)")[0].ok
         assert not s.run("y")[0].ok, "y was rolled back with its form"
         assert "y" not in s.state.namespaces["user"]
+
+
+# Small trees (the commonest stored values) take a faster path than the general walk; the stored
+# encoding must not depend on which path a value took: same encodings, same new nodes, same order.
+closures = st.builds(
+    lambda params, body, name: Closure(params, tuple(body), None, name, "user"),
+    st.one_of(st.just(NIL), st.just(Symbol("args")), st.lists(st.sampled_from([Symbol("x"), Symbol("y")]),
+                                                                max_size=3).map(make_list)),
+    st.lists(values, min_size=1, max_size=3),
+    st.one_of(st.none(), st.text(max_size=5)),
+)
+tree_values = st.recursive(
+    st.one_of(scalars, st.text(min_size=60, max_size=80), closures),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=40).map(make_list),
+        st.lists(inner, max_size=40).map(tuple),
+        st.lists(inner, min_size=1, max_size=3).map(lambda xs: Closure(make_list([Symbol("x")]), tuple(xs), None,
+                                                                        "f", "user")),
+    ),
+    max_leaves=60,
+)
+
+
+def _both_paths(values_in_order: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Each path's (encodings, new nodes) for the same values encoded in turn in one form."""
+    out = []
+    for tree_path in (True, False):
+        enc = ValueEncoder(ContentTable(), tree_path=tree_path)
+        encodings = [enc.encode(v) for v in values_in_order]
+        out.append((encodings, enc.take_new_nodes()))
+    return out[0], out[1]
+
+
+@given(st.lists(tree_values, min_size=1, max_size=4))
+def test_small_trees_store_the_same_nodes_as_the_general_walk(vals: list[Any]) -> None:
+    shared = make_list([Symbol("shared"), 1])
+    vals = [*vals, make_list([shared, shared, vals[0]])]  # shared parts, and parts seen before
+    tree, general = _both_paths(vals)
+    assert tree == general
+
+
+def test_tree_path_keeps_cached_list_keys_and_falls_back_past_its_limits() -> None:
+    deep: Any = NIL
+    for _ in range(200):  # deeper than the tree path follows
+        deep = make_list([deep])
+    long_list = make_list(list(range(CHUNK + 1)))  # more than one chunk
+    with_env = Closure(NIL, (Symbol("n"),), Env({Symbol("n"): 1}, None), "g", "user")
+    vals = [long_list, make_list([long_list, 1]), deep, with_env, make_list([with_env]), Pair(1, 2)]
+    tree, general = _both_paths(vals)
+    assert tree == general
+    enc = ValueEncoder(ContentTable())
+    small = make_list([1, 2, 3])
+    first = enc.encode(small)
+    assert small._hash is not None and first == ["@", small._hash[0]]
+    before = len(enc.pending_nodes)
+    assert enc.encode(make_list([small, small])) == enc.encode(make_list([small, small]))
+    assert len(enc.pending_nodes) == before + 1  # only the new outer list: ``small`` is referred to by its key

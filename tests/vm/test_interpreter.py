@@ -83,6 +83,19 @@ def test_closure_body_is_stored_macro_expanded(interp: Interpreter) -> None:
     assert [to_source(f) for f in body] == ["(if (> y 0) (+ y 2) nil)"]
 
 
+def test_closure_body_shares_the_source_that_expansion_left_unchanged(interp: Interpreter) -> None:
+    ((form, *_),) = interp.read_forms("(define g (lambda (y) (+ y 1)))")
+    interp.eval_form(form)
+    assert interp.world.lookup("user", "g").body[0] is form.cdr.cdr.car.cdr.cdr.car  # (+ y 1) itself
+    interp.eval_string("(define-macro (inc2 x) `(+ ,x 2))")
+    ((form, *_),) = interp.read_forms("(define h (lambda (y) (list (+ y 1) (inc2 y))))")
+    interp.eval_form(form)
+    (stored,) = interp.world.lookup("user", "h").body
+    source = form.cdr.cdr.car.cdr.cdr.car
+    assert to_source(stored) == "(list (+ y 1) (+ y 2))"
+    assert stored is not source and stored.cdr.car is source.cdr.car  # rebuilt around the unchanged (+ y 1)
+
+
 def test_make_closure_rebuilds_a_working_closure(interp: Interpreter) -> None:
     interp.eval_string("""
         (define (make-counter start)

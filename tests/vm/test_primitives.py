@@ -77,6 +77,14 @@ NUMBERS = [
     ("(define (f a b) (if (= a b) 'same 'different)) (list (f 1 1.0) (f 2 2) (f 'x 'x))", "(same same same)"),
     ("(define + -) (define (f a b) (list (+ a b))) (f 5 3)", "(2)"),
     ("(define (< a b) 'mine) (define (f a b) (if (< a b) (list (< a b)) 'no)) (f 1 2)", "(mine)"),
+    # a local and an integer constant ((< n 2), (- n 1)), and two evaluated calls ((+ (f a) (f b)))
+    ("(define (g n) (list (- n 1) (if (< n 2) 'small 'big) (+ (- n 1) (* n 2)))) (list (g 1) (g 2.5))",
+     "((0 small 2) (1.5 big 6.5))"),
+    ("(define (id x) x) (define (h a b) (list (+ (id a) (id b)) (< (id a) (id b)))) (list (h 2 3) (h 2.5 3))",
+     "((5 #t) (5.5 #t))"),
+    (("(define (id x) x) (define (h n) (list (- n 1) (+ (id n) (id n)) (if (< n 2) 'small 'big)))"
+      " (define - +) (define + *) (define (< a b) 'mine) (h 3)"), "(4 9 small)"),
+    ("(define (g n) (* n 4611686018427387904)) (g 4611686018427387904)", "21267647932558653966460912964485513216"),
 ]
 
 PREDICATES = [
@@ -342,6 +350,9 @@ ERRORS = [
     ("(+ 1 #t)", "type-error", "+: expected a number, got boolean #t"),
     ("(define (f a b) (list (+ a b))) (f #t 1)", "type-error", "+: expected a number, got boolean #t"),
     ("(define (f a b) (if (< a b) 1 2)) (f #f 1)", "type-error", "<:"),
+    ("(define (g n) (if (< n 2) 1 2)) (g #t)", "type-error", "<: expected numbers or strings, got boolean #t"),
+    ("(define (g n) (list (- n 1))) (g 'x)", "type-error", "-: expected a number, got symbol x"),
+    ("(define (id x) x) (define (h a) (+ (id a) (id 1))) (h \"s\")", "type-error", "+: expected a number"),
     ("(/ 1 0)", "division-by-zero", "/: division of integer 1 by zero"),
     ("(/ 1.5 0.0)", "division-by-zero", "division"),
     ("(mod 1 0)", "division-by-zero", "mod"),
