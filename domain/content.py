@@ -105,13 +105,14 @@ class ContentTable:
             entry = self.source.find((key,)).get(key)
         return entry
 
-    def key_for(self, data: bytes) -> tuple[str, bool]:
-        """The key ``data`` has (or would get) here, and whether it is new."""
+    def key_for(self, data: bytes, held_only: bool = False) -> tuple[str, bool]:
+        """The key ``data`` has (or would get) here, and whether it is new; with ``held_only``, new
+        to what is held in memory (the caller asks the source about its new keys at once)."""
         h = content_hash(data)
         key = h
         n = 0
         while True:
-            existing = self._found(key)
+            existing = self._items.get(key) if held_only else self._found(key)
             if existing is None:
                 return key, True
             if existing == data:
@@ -249,12 +250,12 @@ class BlobTable(ContentTable):
             if count:  # (chains of appends, the commonest, need no entry here)
                 self._copies[key] = count
 
-    def key_for(self, data: bytes) -> tuple[str, bool]:
+    def key_for(self, data: bytes, held_only: bool = False) -> tuple[str, bool]:
         """As :meth:`ContentTable.key_for`, comparing whole contents (an entry may be a piece)."""
         h = content_hash(data)
         key = h
         n = 0
-        while self._found(key) is not None:
+        while (self._items.get(key) if held_only else self._found(key)) is not None:
             if self.get(key) == data:
                 return key, False
             n += 1

@@ -264,6 +264,10 @@ class LineageContentPort(Protocol):
 
     def cover(self, seq: int) -> None: ...
 
+    def note(self, first: int, drafts: Sequence[Draft]) -> None:
+        """The session appended ``drafts`` as events ``first..`` (their content is indexed from them)."""
+        ...
+
     def counts(self, seq: int) -> tuple[int, int]:
         """How many value nodes and blobs the session's events ``1..seq`` store."""
         ...

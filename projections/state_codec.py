@@ -32,7 +32,15 @@ import orjson
 from xxhash import xxh3_128_hexdigest
 
 from tapevm.domain.content import BlobTable, ContentTable, Edit, content_hash
-from tapevm.domain.state import State, add_blob_entries, blob_entry, fact_key, file_blobs, live_content, paused_gc
+from tapevm.domain.state import (
+    State,
+    add_blob_entries,
+    blob_entry,
+    fact_key,
+    file_blobs,
+    live_content,
+    paused_gc,
+)
 
 _LEN = 8
 

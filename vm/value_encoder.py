@@ -175,9 +175,28 @@ class ValueEncoder:
 
     # -- transaction of the current form --------------------------------------
     def take_new_nodes(self) -> list[list[Any]]:
+        """The nodes this form stores: those it made that the table's source does not hold already.
+
+        A node is taken as new when the table does not hold it in memory (:meth:`_store`); the
+        source (the store's content index) is asked about all of them here, in one lookup, instead
+        of once per node.  A key the source holds for other bytes (a hash collision, which a
+        content address makes all but impossible) fails the form rather than store two contents
+        under one key.
+        """
         nodes = self.pending_nodes
         self.pending_nodes = []
-        return nodes
+        source = self.table.source
+        if source is None or not nodes:
+            return nodes
+        stored = source.find([key for key, _ in nodes])
+        if not stored:
+            return nodes
+        for key, data in stored.items():
+            if self.pending.get(key) != data:
+                raise ValueCodecError(f"content hash collision on {key}: the store holds other content under "
+                                      "this key; the form is not committed")
+            del self.pending[key]  # already stored: nothing to hold or to store again
+        return [pair for pair in nodes if pair[0] not in stored]
 
     def commit(self) -> None:
         for key, data in self.pending.items():
@@ -195,7 +214,7 @@ class ValueEncoder:
     def _store(self, node: list[Any]) -> str:
         data = canonical_bytes(node)
         pend = self.pending
-        key, new = self.table.key_for(data)
+        key, new = self.table.key_for(data, held_only=True)  # (the source is asked once per form)
         if new:
             # The table does not have it; the pending set may (same form).
             while key in pend and pend[key] != data:

@@ -31,7 +31,7 @@ from eventsourcing.persistence import ConnectionPoolClosedError
 from tapevm.domain import lineage
 from tapevm.domain.content import BlobTable, canonical_bytes_of_all
 from tapevm.domain.errors import CorruptRecord, StoreClosed, StoreError
-from tapevm.domain.events import ContentStored
+from tapevm.domain.events import ContentStored, Draft
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import add_blob_entries
 from tapevm.infrastructure.stores.backend import Backend, backend_of
@@ -104,16 +104,19 @@ class ContentIndex:
         self._covered[stream] = seq
         return seq
 
-    def cover(self, stream: str, seq: int) -> None:
-        """Index the content of ``stream``'s events up to ``seq`` (a no-op when it already is)."""
+    def cover(self, stream: str, seq: int, noted: Noted | None = None) -> None:
+        """Index the content of ``stream``'s events up to ``seq`` (a no-op when it already is); the rows of
+        ``noted`` (its events as they were appended) serve when they span what is missing, else the log is read."""
         done = self.covered(stream)
         if done >= seq:
             return
-        rows: list[tuple[Any, ...]] = []
-        for n, type_name, fields in self.store.read_fields(stream, done + 1, seq):
-            if type_name == CONTENT_TYPE:
-                rows.extend((key, stream, n) for key, _ in fields["nodes"])
-                rows.extend((BLOB + entry[0], stream, n) for entry in fields["blobs"])
+        if noted is not None and noted.first <= done + 1 and noted.last >= seq:
+            rows = [row for row in noted.rows if done < row[2] <= seq]
+        else:
+            rows = []
+            for n, type_name, fields in self.store.read_fields(stream, done + 1, seq):
+                if type_name == CONTENT_TYPE:
+                    rows.extend(content_rows(stream, n, fields))
         t, c = self.backend.table(TABLE), self.backend.table(COVERED)
         self._run([(f"DELETE FROM {c} WHERE stream=? AND seq<?", (stream, seq)),
                    (f"INSERT INTO {c} (stream, seq) VALUES (?, ?) ON CONFLICT DO NOTHING", (stream, seq))],
@@ -150,6 +153,39 @@ class ContentIndex:
         return found
 
 
+def content_rows(stream: str, seq: int, fields: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """The index rows of a ContentStored event: its node keys, and its blob keys (prefixed)."""
+    return [*((key, stream, seq) for key, _ in fields["nodes"]),
+            *((BLOB + entry[0], stream, seq) for entry in fields["blobs"])]
+
+
+class Noted:
+    """The index rows of a stream's events ``first..last`` as a writer appended them: what lets
+    :meth:`ContentIndex.cover` index a session's own new events without reading them back."""
+
+    __slots__ = ("first", "last", "rows", "stream")
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.first, self.last = 0, -1
+        self.rows: list[tuple[str, str, int]] = []
+
+    def add(self, first: int, drafts: Sequence[Draft]) -> None:
+        """Note events ``first..`` (``drafts``); a gap since the last noted starts afresh."""
+        if first != self.last + 1:
+            self.first, self.rows = first, []
+        for n, (type_name, _, fields) in enumerate(drafts, first):
+            if type_name == CONTENT_TYPE:
+                self.rows.extend(content_rows(self.stream, n, fields))
+        self.last = first + len(drafts) - 1
+
+    def drop_through(self, seq: int) -> None:
+        """Forget the rows of events up to ``seq`` (indexed now)."""
+        if seq >= self.first:
+            self.rows = [row for row in self.rows if row[2] > seq]
+            self.first = seq + 1
+
+
 class _EventContent:
     """The content one ContentStored event carries, parsed: node keys -> canonical bytes, blobs as stored."""
 
@@ -184,6 +220,7 @@ class LineageContent:
         self._bytes = 0
         self._cache_bytes = cache_bytes
         self._large: OrderedDict[tuple[str, int], _EventContent] = OrderedDict()
+        self._noted = Noted(self.segments[-1].stream)
         self.nodes = _View(self, nodes=True)
         self.blobs = _View(self, nodes=False)
 
@@ -192,7 +229,13 @@ class LineageContent:
         for s in self.segments:
             if s.first > seq:
                 break
-            self.index.cover(s.stream, seq if s.last is None else min(s.last, seq))
+            own = s.stream == self._noted.stream
+            self.index.cover(s.stream, seq if s.last is None else min(s.last, seq), self._noted if own else None)
+        self._noted.drop_through(seq)
+
+    def note(self, first: int, drafts: Sequence[Draft]) -> None:
+        """The session appended ``drafts`` as events ``first..``: their content rows, for the next :meth:`cover`."""
+        self._noted.add(first, drafts)
 
     def counts(self, seq: int) -> tuple[int, int]:
         """How many value nodes and blobs the session's events ``1..seq`` store (indexing them first)."""

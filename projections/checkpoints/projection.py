@@ -44,7 +44,6 @@ from tapevm.projections.checkpoints.reader import CheckpointReader, ReadFields
 from tapevm.projections.checkpoints.stored import StoredCheckpoints
 from tapevm.projections.checkpoints.writer import CheckpointWriter
 
-
 # Content entries a tail folded at opening may hold before a checkpoint is written at once (with a content
 # index): a session loaded from an image stores its whole content in its first events, far fewer than
 # ``interval``, and would otherwise fold and hold all of it at every open.

@@ -102,6 +102,8 @@ class CheckpointWriter:
             return
         if drafts and self.running is not None:
             self.running.add_drafts(first, drafts)
+        if drafts and self.content is not None:
+            self.content.note(first, drafts)
         self._track(drafts)
         if self.stored.cache is None or state.seq <= self.stored.last_seq() or not (force or self.due(state)):
             return
