@@ -285,7 +285,8 @@ class Session:
         """
         self.world.begin()
         self.interpreter.begin_form(self._state.seq + 1)
-        submitted = FormSubmitted(source=text, file=file, line=line, column=column)
+        # (built from our own reader's output: no validation, and no validator built on a process's first form)
+        submitted = FormSubmitted.model_construct(source=text, file=file, line=line, column=column)
         self._submitted, self._form_seq = submitted, committed_seq
         self.effects.start_form()
         try:
@@ -334,7 +335,7 @@ class Session:
             # The log keeps the start of the text (the value is in ``result``); the whole only if shown.
             stored = to_source(value, PRINTED_LIMIT)
             printed = to_source(value) if render_value and len(stored) > PRINTED_LIMIT else stored
-            outcome = FormEvaluated(ok=True, printed=stored)
+            outcome = FormEvaluated.model_construct(ok=True, printed=stored)  # (ours: see FormSubmitted above)
             drafts = self._builder.build(submitted, mutations, outcome, value, has_result=True)
             if requests:
                 # the events still to append (a form with effects has committed its FormSubmitted)
