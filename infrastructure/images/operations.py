@@ -334,20 +334,33 @@ def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
     else:
         events: list[Event] = [
             SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION),
-            # built from a checked image by our own code: no need for pydantic to walk 100,000 values
-            ContentStored.model_construct(nodes=nodes,
-                                          blobs=[blob_entry(k, v) for k, v in state.blobs.items()]),
+            *_content_events(nodes, [blob_entry(k, v) for k, v in state.blobs.items()]),
             ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state)),
         ]
         records = [RecordedEvent(name, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
-    # SessionStarted in a record of its own (same transaction): opening a session reads its first
-    # event (lineage.fork_origin), which then does not decode the image's content with it
-    store.append_records([records[:1], records[1:]])
+    # Each event a record of its own (one transaction): opening a session reads its first event
+    # (lineage.fork_origin) and a checkpoint's last, and the content index finds a value in the
+    # record of its ContentStored: none of them then decodes the image's whole content.
+    store.append_records([[r] for r in records] if history is None else [records[:1], records[1:]])
     session = Session(store, name, create=False, image_writer=save_image_from_language)
     if not same_canonical_state(session.state, state):
         raise ImageError(f"{path}: the loaded session's state differs from the image's "
                          f"(session {name!r} was created; inspect it with 'tape state -i {name}')")
     return session
+
+
+IMAGE_CONTENT_EVENT = 2_000  # value nodes (or blob entries) per ContentStored of a loaded image
+
+
+def _content_events(nodes: list[Any], blobs: list[Any]) -> list[Event]:
+    """An image's content as ContentStored events of ``IMAGE_CONTENT_EVENT`` entries: a value is then
+    found by reading the one event that stores it, not the whole image (built from a checked image by
+    our own code: no need for pydantic to walk 100,000 values)."""
+    step = IMAGE_CONTENT_EVENT
+    events: list[Event] = [ContentStored.model_construct(nodes=nodes[i:i + step], blobs=[])
+                           for i in range(0, len(nodes), step)]
+    events += [ContentStored.model_construct(nodes=[], blobs=blobs[i:i + step]) for i in range(0, len(blobs), step)]
+    return events or [ContentStored.model_construct(nodes=[], blobs=[])]
 
 
 def _nodes_as_json(state: State) -> list[Any]:
