@@ -13,7 +13,7 @@ import orjson
 from rich.console import Console
 from rich.text import Text
 
-from tapevm.domain.addresses import refuse_hidden_characters
+from tapevm.domain.addresses import refuse_hidden_characters, validate_session_id
 from tapevm.domain.errors import UsageError
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.session.service import (
@@ -21,7 +21,6 @@ from tapevm.infrastructure.session.service import (
     ImageWriter,
     Session,
     open_session,
-    validate_session_id,
 )
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.vm.reader import read_forms

@@ -26,7 +26,7 @@ class SessionAddress:
 def refuse_hidden_characters(session_id: str) -> None:
     """A UsageError naming the first invisible, control or line-breaking character of a session id.
 
-    The rule of :func:`tapevm.infrastructure.session.service.validate_session_id`, kept here so that
+    The rule of :func:`validate_session_id`, kept here so that
     addresses (which every reading command parses) and the CLI's ``-i`` apply the same one: a
     command naming such a session, even one an older tapevm let a writer create, gets this line.
     """
@@ -49,3 +49,31 @@ def parse_address(text: str) -> SessionAddress:
     if not number.isdigit() or not number.isascii():
         raise BadAddress(f"bad session address {text!r}: after '@' give an event number (e.g. {name}@12)")
     return SessionAddress(name, int(number))
+
+
+def validate_session_id(session_id: str) -> str:
+    """Session ids are short visible names; ``@`` is reserved for addresses (``id@N``).
+
+    An id with an invisible, control or line-breaking character is refused naming it by code
+    point (see :func:`~tapevm.domain.addresses.refuse_hidden_characters`, which session
+    addresses and the CLI's session options apply too, so a reading command that names such a
+    session is told the same in one line).
+    """
+    if not session_id or len(session_id) > 200:
+        raise UsageError("a session id must be 1 to 200 characters long")
+    refuse_hidden_characters(session_id)
+    if _plain(session_id):
+        return session_id
+    try:
+        address = parse_address(session_id)
+    except BadAddress:
+        address = None
+    if address is not None and address.at is not None and _plain(address.session):
+        raise UsageError(f"{session_id!r} is an address (ID@N), and this command takes a session id: "
+                         f"give {address.session!r}, and pick the event with its --at or --to option where it "
+                         "has one")
+    raise UsageError(f"invalid session id {session_id!r}: no '@', '/', control characters or surrounding spaces")
+
+
+def _plain(session_id: str) -> bool:
+    return not any(c in session_id for c in "@\x00\n\r\t/") and session_id.strip() == session_id

@@ -16,7 +16,7 @@ from tapevm.domain.errors import BadAddress, SessionExists, SessionNotFound
 from tapevm.domain.events import RecordedEvent, SessionForked
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.logs import get_logger
-from tapevm.infrastructure.session.service import validate_session_id
+from tapevm.domain.addresses import validate_session_id
 from tapevm.infrastructure.stores.registry import SessionRegistry
 
 log = get_logger("tapevm.branching")

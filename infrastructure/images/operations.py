@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from tapevm.domain.addresses import validate_session_id
 from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
@@ -47,7 +48,6 @@ from tapevm.infrastructure.session.service import (
     Session,
     open_session,
     tapevm_version,
-    validate_session_id,
 )
 from tapevm.infrastructure.session.time_travel import images_dir
 from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from tapevm.domain import lineage
-from tapevm.domain.addresses import parse_address, refuse_hidden_characters
+from tapevm.domain.addresses import validate_session_id
 from tapevm.domain.delta import Delta
 from tapevm.domain.errors import (
-    BadAddress,
     ConflictError,
     CorruptRecord,
     ImageError,
@@ -82,34 +81,6 @@ def tapevm_version() -> str:
         return version("tapevm")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0.0.0"
-
-
-def validate_session_id(session_id: str) -> str:
-    """Session ids are short visible names; ``@`` is reserved for addresses (``id@N``).
-
-    An id with an invisible, control or line-breaking character is refused naming it by code
-    point (see :func:`~tapevm.domain.addresses.refuse_hidden_characters`, which session
-    addresses and the CLI's session options apply too, so a reading command that names such a
-    session is told the same in one line).
-    """
-    if not session_id or len(session_id) > 200:
-        raise UsageError("a session id must be 1 to 200 characters long")
-    refuse_hidden_characters(session_id)
-    if _plain(session_id):
-        return session_id
-    try:
-        address = parse_address(session_id)
-    except BadAddress:
-        address = None
-    if address is not None and address.at is not None and _plain(address.session):
-        raise UsageError(f"{session_id!r} is an address (ID@N), and this command takes a session id: "
-                         f"give {address.session!r}, and pick the event with its --at or --to option where it "
-                         "has one")
-    raise UsageError(f"invalid session id {session_id!r}: no '@', '/', control characters or surrounding spaces")
-
-
-def _plain(session_id: str) -> bool:
-    return not any(c in session_id for c in "@\x00\n\r\t/") and session_id.strip() == session_id
 
 
 @dataclass(frozen=True)
