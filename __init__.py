@@ -57,6 +57,7 @@ _API = {
     "FormOutcome": "tapevm.infrastructure.session.service",
     "EvalError": "tapevm.infrastructure.session.service",
     "run_retrying": "tapevm.infrastructure.session.retry",
+    "FormLimits": "tapevm.vm.limits",
     # values a session hands back
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
@@ -116,6 +117,7 @@ __all__ = [
     "Delta",
     "EvalError",
     "FollowStatus",
+    "FormLimits",
     "Follower",
     "FormOutcome",
     "LogTail",
