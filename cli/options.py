@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -119,7 +120,10 @@ def limit_options(f: F) -> F:
 
 
 def _echo(text: str) -> None:
-    click.echo(text, nl=False)
+    try:
+        click.echo(text, nl=False)
+    except BrokenPipeError:  # the reader went away (tape eval ... | head): the form goes on, its output recorded
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def runs_forms(ctx: click.Context, session: Session) -> Session:

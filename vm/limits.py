@@ -94,6 +94,10 @@ class FormLimits:
             value = getattr(self, f"max_{name}")
             if value is not None and not value > 0:
                 raise ValueError(f"max_{name} must be positive or None (no limit), got {value!r}")
+            if name != "time" and isinstance(value, float):  # counts are whole (and shown, and read back, so)
+                if not value.is_integer():
+                    raise ValueError(f"max_{name} must be a whole number, got {value!r}")
+                object.__setattr__(self, f"max_{name}", int(value))
 
     def with_values(self, **values: float | None) -> FormLimits:
         """These limits with some changed (``max_steps=...``; a value of None: no limit)."""

@@ -69,6 +69,16 @@ def test_output_streams_while_the_form_runs(tape: Tape, tmp_path: Path) -> None:
         proc.wait(timeout=30)
 
 
+def test_a_reader_that_goes_away_does_not_fail_the_form(tape: Tape, tmp_path: Path) -> None:
+    """Output is written as it is printed: a closed pipe (| head -1) stops the echo, not the form."""
+    program = '(define (q n) (if (= n 0) "done" (begin (println n) (q (- n 1))))) (define last (q 100000))'
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPE_")} | {"TAPE_HOME": str(tmp_path / "home")}
+    done = subprocess.run(["bash", "-c", 'set -o pipefail; "$0" eval "$1" | head -1', str(TAPE), program],
+                          env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "100000\n" and done.stderr == "", done.stderr
+    assert tape("eval", "last").stdout == '"done"\n'
+
+
 def _interrupt_effect_loop(tape: Tape, tmp_path: Path) -> None:
     """Ctrl-C a loop that commits an effect each time round, once it has committed some."""
     assert tape("eval", EFFECT_LOOP).returncode == 0

@@ -108,6 +108,9 @@ def test_a_bare_interpreter_has_no_limits() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_steps must be positive"):
         FormLimits(max_steps=0)
+    with pytest.raises(ValueError, match="max_effects must be a whole number"):
+        FormLimits(max_effects=2.5)
+    assert FormLimits(max_steps=1e6).max_steps == 1_000_000  # shown and read back as a count
 
 
 def test_replay_limits_read_back_what_stopped_a_form() -> None:
