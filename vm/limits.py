@@ -50,9 +50,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from tapevm.vm.errors import LIMIT_EXCEEDED
 from tapevm.vm.world import WorldError
-
-LIMIT_EXCEEDED = "limit-exceeded"
 
 # How many closure calls the machine runs between two checks of the budget.
 CHECK_EVERY = 4096
