@@ -213,8 +213,9 @@ def test_a_session_id_with_an_invisible_or_control_character_is_refused_naming_i
 
 def test_a_session_an_older_tapevm_created_with_such_an_id_is_named_clearly(
         tape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapevm.domain import addresses
     from tapevm.infrastructure.session import service as session_module
-    monkeypatch.setattr(session_module, "refuse_hidden_characters", lambda _: None)  # as before the check
+    monkeypatch.setattr(addresses, "refuse_hidden_characters", lambda _: None)  # as before the check
     with session_module.open_session("a\u202eb", str(tmp_path / "home" / "store.db")) as s:
         s.eval("(define x 1)")
     for args in (("log", "-i", "a\u202eb"), ("state", "-i", "a\u202eb"), ("verify", "-i", "a\u202eb"),
