@@ -58,6 +58,7 @@ _API = {
     "FormOutcome": "tapevm.infrastructure.session.service",
     "EvalError": "tapevm.infrastructure.session.service",
     "run_retrying": "tapevm.infrastructure.session.retry",
+    "FormLimits": "tapevm.vm.limits",
     # values a session hands back
     "RecordedEvent": "tapevm.domain.events",
     "State": "tapevm.domain.state",
@@ -119,6 +120,7 @@ __all__ = [
     "Delta",
     "EvalError",
     "FollowStatus",
+    "FormLimits",
     "Follower",
     "FormOutcome",
     "LogTail",

@@ -49,6 +49,10 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_postgres_insert_failing_with_disk_full": (
         "disk full", ("PostgreSQL INSERT failing with SQLSTATE 53100 disk_full (server-side trigger); one-line "
                      "StoreError, nothing stored, continues afterwards"), "1 (after the library's 10 retries)"),
+    "test_runaway_form_is_stopped": (
+        "runaway", ("a runaway form through `tape eval` under a 1.5 GB address-space limit, stopped by this limit: "
+                    "one `limit-exceeded` line naming it, exit 1, what was committed before kept, "
+                    "`tape replay --verify` identical, log whole"), "1 runaway"),
     "test_reader_on_arbitrary_text": ("fuzz", "reader on arbitrary Unicode text", "{fuzz} inputs"),
     "test_reader_on_lisp_shaped_soup": ("fuzz", "reader on Lisp-shaped token soup", "{fuzz} inputs"),
     "test_reader_on_deep_nesting": ("fuzz", "reader on 10,000 and 200,000 nested brackets/quotes", "6 inputs"),

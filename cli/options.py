@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.text import Text
 from tapevm.domain.addresses import refuse_hidden_characters, validate_session_id
 from tapevm.domain.errors import UsageError
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.config import Settings, parse_limit
 from tapevm.infrastructure.session.service import (
     FormOutcome,
     ImageWriter,
@@ -23,6 +25,7 @@ from tapevm.infrastructure.session.service import (
     open_session,
 )
 from tapevm.infrastructure.stores.factory import open_store
+from tapevm.vm.limits import LIMIT_NAMES, FormLimits, flag_of
 from tapevm.vm.reader import read_forms
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,6 +95,53 @@ def continuation_options(f: F) -> F:
                         help="Continue session ID (fail if it does not exist); with run, only the forms of FILE not committed yet run.")(f)
 
 
+_LIMIT_HELP = {
+    "steps": "function calls", "time": "seconds of evaluation", "output": "bytes printed",
+    "effects": "effects performed (each is a commit)", "journal": "changes and outputs held in memory",
+}
+
+
+def _keep_limit(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        assert param.name is not None
+        name = param.name.removeprefix("max_")
+        ctx.meta.setdefault("tape_limits", {})[f"max_{name}"] = parse_limit(name, value, flag_of(name))
+
+
+def limit_options(f: F) -> F:
+    """``--max-steps``, ``--max-time``, ``--max-output``, ``--max-effects``, ``--max-journal``: what each form
+    of this command may use (over ``TAPE_MAX_*`` and the defaults; 0: no limit).  Kept in ``ctx.meta``
+    for :func:`runs_forms`."""
+    for name in reversed(LIMIT_NAMES):
+        f = click.option(flag_of(name), f"max_{name}", metavar="SECONDS" if name == "time" else "N",
+                         expose_value=False, callback=_keep_limit,
+                         help=f"Stop a form past this many {_LIMIT_HELP[name]} (limit-exceeded; 0: no limit).")(f)
+    return f
+
+
+def _echo(text: str) -> None:
+    try:
+        click.echo(text, nl=False)
+    except BrokenPipeError:  # the reader went away (tape eval ... | head): the form goes on, its output recorded
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def runs_forms(ctx: click.Context, session: Session) -> Session:
+    """``session`` as a command that runs forms uses it: its forms' output streamed to the terminal as it
+    is printed, under the limits of the command's options (over ``TAPE_MAX_*`` and the defaults)."""
+    session.echo = _echo
+    limits = limits_given(ctx)
+    if limits is not None:
+        session.limits = limits
+    return session
+
+
+def limits_given(ctx: click.Context) -> FormLimits | None:
+    """The limits this command's ``--max-*`` options give, over ``TAPE_MAX_*`` and the defaults (None: no option)."""
+    given = ctx.meta.get("tape_limits")
+    return Settings.from_environment().form_limits().with_values(**given) if given else None
+
+
 def check_syntax(source: str, file: str) -> None:
     """Refuse source with a syntax error (ReadError, exit 2) before a session is opened: otherwise
     ``-f`` would have set the old session aside, ``--image`` loaded the image, or a new id been
@@ -104,8 +154,8 @@ def open_writer_for(ctx: click.Context, session_id: str, must_continue: bool, fr
     """The session a run/eval/repl writes to, honouring -u and -f (and saying where -f kept the old one)."""
     if must_continue and fresh:
         raise UsageError("-u/--continue and -f/--fresh cannot be used together")
-    s = open_session_for(ctx, session_id, create=not must_continue, writable=True, fresh=fresh,
-                         image_writer=image_writer)
+    s = runs_forms(ctx, open_session_for(ctx, session_id, create=not must_continue, writable=True, fresh=fresh,
+                                         image_writer=image_writer))
     if s.kept_as:
         err.print(f"kept the previous session {session_id!r} as {s.kept_as!r}")
     return s
@@ -203,9 +253,7 @@ def print_json_line(data: Any) -> None:
 
 
 def show_outcome(outcome: FormOutcome, echo_value: bool) -> None:
-    """A form's output, then its value (or its error, on stderr)."""
-    if outcome.output:
-        click.echo(outcome.output, nl=False)
+    """A form's value (or its error, on stderr); its output was streamed as it was printed (runs_forms)."""
     if not outcome.ok:
         err.print(Text.assemble(("error", "red"), f" (event {outcome.last_seq}): {outcome.error_kind}: "
                                 f"{outcome.error_message}"))

@@ -193,10 +193,15 @@ def world_cat(ctx: click.Context, path: str, session_id: str, at: int | None) ->
 @click.argument("host_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("path", required=False)
 @session_option
+@click.option("--special", is_flag=True,
+              help="Also follow a symbolic link, or read a device or pipe (up to 64 MiB).")
 @click.pass_context
-def world_import(ctx: click.Context, host_path: Path, path: str | None, session_id: str) -> None:
-    """Record the host file HOST_PATH into the VM's world as PATH (default: its name), as an event."""
-    host = read_host_file(host_path, path)  # before the session is opened (or created)
+def world_import(ctx: click.Context, host_path: Path, path: str | None, session_id: str, special: bool) -> None:
+    """Record the host file HOST_PATH into the VM's world as PATH (default: its name), as an event.
+
+    Only a regular file (at most 512 MiB) named itself, unless --special.
+    """
+    host = read_host_file(host_path, path, special=special)  # before the session is opened (or created)
     with open_session_for(ctx, session_id) as s:
         seq = s.import_file(host)
         click.echo(f"imported {host_path} as {path or host_path.name} (event {seq})")

@@ -13,11 +13,14 @@ from tapevm.cli import render
 from tapevm.cli.options import (
     EVENT_NUMBER_1,
     json_option,
+    limit_options,
+    limits_given,
     open_session_for,
     open_store_for,
     out,
     print_json,
     read_program,
+    runs_forms,
     session_option,
     show_outcome,
 )
@@ -40,6 +43,7 @@ from tapevm.vm.state_printer import StatePrinter
 @click.option("--live-effects", is_flag=True, help="With --fork: perform effects for real (from --from N on).")
 @click.option("--from", "live_from", type=EVENT_NUMBER_1, default=None, metavar="N",
               help="With --live-effects: forms from event N on perform effects for real (default: all).")
+@limit_options
 @json_option
 @click.pass_context
 def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, program: Path | None,
@@ -58,7 +62,8 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
         forms = [(f, line, col, src, str(program)) for f, line, col, src in read_forms(text, str(program))]
     with open_store_for(ctx) as store:
         result = replay(store, session_id, to=to, verify=verify or program is not None, program=forms, fork=fork,
-                        live_from=(live_from if live_from is not None else 1) if live_effects else None)
+                        live_from=(live_from if live_from is not None else 1) if live_effects else None,
+                        limits=limits_given(ctx))
     if as_json:
         print_json(result_json(result))
     else:
@@ -139,17 +144,25 @@ def _text(value: Any) -> str:
 
 @click.command("resume")
 @session_option
+@click.option("--abandon", is_flag=True,
+              help="Give the form up instead: record its end (error kind abandoned) without running it again.")
+@limit_options
 @click.pass_context
-def resume(ctx: click.Context, session_id: str) -> None:
+def resume(ctx: click.Context, session_id: str, abandon: bool) -> None:
     """Finish a form that was interrupted between its effects and its end.
 
     Effects already recorded are answered from the log (not performed again); the rest are
-    performed for real; then the form commits as usual.
+    performed for real; then the form commits as usual.  With --abandon the form is not run
+    again: its end is recorded as an error (kind abandoned), and nothing it changed is kept.
     """
-    with open_session_for(ctx, session_id, create=False, writable=True,
-                          image_writer=save_image_from_language) as s:
+    with runs_forms(ctx, open_session_for(ctx, session_id, create=False, writable=True,
+                                          image_writer=save_image_from_language)) as s:
         if s.unfinished is None:
             click.echo(f"session {s.id} has no unfinished form")
+            return
+        if abandon:
+            form = s.unfinished
+            click.echo(f"abandoned the form at event {form} (recorded as event {s.abandon()})")
             return
         outcome = s.resume()
         assert outcome is not None

@@ -10,9 +10,11 @@ import click
 from tapevm.cli.options import (
     check_syntax,
     continuation_options,
+    limit_options,
     open_store_for,
     open_writer_for,
     read_program,
+    runs_forms,
     session_option,
     show_outcome,
 )
@@ -26,6 +28,7 @@ from tapevm.infrastructure.session.run_continuation import committed_forms
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @session_option
 @continuation_options
+@limit_options
 @click.option("--image", "image_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Start a new session (-i, default: the image's name) from this image, then run FILE in it.")
 @click.pass_context
@@ -48,6 +51,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
             store.close()
             raise
         s.own_store()
+        runs_forms(ctx, s)
     else:
         s = open_writer_for(ctx, session_id, must_continue, fresh, image_writer=save_image_from_language)
     with s:
@@ -67,6 +71,7 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
 @click.argument("expr")
 @session_option
 @continuation_options
+@limit_options
 @click.pass_context
 def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, fresh: bool) -> None:
     """Evaluate EXPR (one or more forms) and print the value of the last one."""
@@ -82,6 +87,7 @@ def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, f
 @click.command()
 @session_option
 @continuation_options
+@limit_options
 @click.pass_context
 def repl(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> None:
     """An interactive read-eval-print loop; every form is committed as you go.

@@ -34,6 +34,7 @@ from pathlib import Path
 from tapevm.domain.errors import UsageError
 from tapevm.domain.secrets import MAX_SECRET_LENGTH, MIN_SECRET_LENGTH, Secrets
 from tapevm.projections.checkpoints.policy import DEFAULT_INTERVAL, parse_interval
+from tapevm.vm.limits import LIMIT_NAMES, FormLimits, env_of
 
 ENV_HOME = "TAPE_HOME"
 ENV_STORE = "TAPE_STORE"
@@ -72,6 +73,7 @@ class Settings:
     llm: Mapping[str, str] = field(default_factory=dict)
     secret_names: str | None = None                                     # TAPE_SECRETS as given
     secret_values: Mapping[str, str] = field(default_factory=dict)      # the values of the variables it names
+    limits: Mapping[str, str] = field(default_factory=dict)  # TAPE_MAX_STEPS ... by limit name
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,7 +84,8 @@ class Settings:
                    inline_checkpoints=env.get(ENV_INLINE_CHECKPOINTS),
                    llm={k: v for k, v in env.items() if k.startswith(LLM_PREFIX)},
                    secret_names=env.get(ENV_SECRETS),
-                   secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env})
+                   secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env},
+                   limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env})
 
     def tape_home(self) -> Path:
         """tapevm's own directory (see :func:`tape_home`)."""
@@ -143,6 +146,12 @@ class Settings:
         """Whether sessions write checkpoints after their commits (``TAPE_INLINE_CHECKPOINTS=0``: no, a
         ``tape follow`` process keeps them)."""
         return self.inline_checkpoints != "0"
+
+    def form_limits(self) -> FormLimits:
+        """The limits each form runs under (``TAPE_MAX_STEPS``, ``_TIME``, ``_OUTPUT``, ``_EFFECTS``,
+        ``_JOURNAL``; unset or empty: the default, 0: no limit); a UsageError for a bad value."""
+        return FormLimits().with_values(**{f"max_{name}": parse_limit(name, value, env_of(name))
+                                          for name, value in self.limits.items() if value})
 
 
 def tape_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
@@ -222,3 +231,16 @@ def parse_chain_key(value: str | None) -> bytes | None:
     if len(data) > 64:  # BLAKE2b's key limit; longer secrets are hashed down
         data = hashlib.blake2b(data).digest()
     return data
+
+
+def parse_limit(name: str, value: str, given_as: str) -> int | float | None:
+    """A form limit's value as a person gave it (``given_as``: the variable or the option): a whole
+    number (``time``: a number of seconds) from 0; 0 means no limit (None)."""
+    try:
+        number: float = float(value) if name == "time" else int(value)
+    except ValueError:
+        number = math.nan
+    if not (number >= 0 and math.isfinite(number)):  # (nan fails too)
+        kind = "a number of seconds" if name == "time" else "a whole number"
+        raise UsageError(f"{given_as}={value!r}: give {kind} from 0 (0: no limit)")
+    return None if number == 0 else number

@@ -37,6 +37,7 @@ ASSIGNMENT_ERROR = "assignment-error"
 ARITHMETIC_ERROR = "arithmetic-error"
 VALUE_ERROR = "value-error"
 STACK_OVERFLOW = "stack-overflow"
+LIMIT_EXCEEDED = "limit-exceeded"  # a form past one of its limits (vm/limits.py)
 INTERNAL_ERROR = "internal-error"
 
 

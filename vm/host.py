@@ -8,7 +8,8 @@ needs the other to be imported first.
 
 The contract: ``world`` is the live World every global lives in; ``builtins``
 the built-in functions by name (the fallback for a name a namespace does not
-define); ``effects`` the port effects go through.  The primitives that take
+define); ``effects`` the port effects go through; ``budget`` what the current
+form may still use (the machine counts its steps against it).  The primitives that take
 the machine reach the rest (``next_gensym``, ``compile``, ``expand``) through
 ``machine.interp``.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from tapevm.vm.effects import EffectPort
+from tapevm.vm.limits import FormBudget
 from tapevm.vm.nodes import Lambda, Node
 from tapevm.vm.values import Closure, Primitive
 from tapevm.vm.world import World
@@ -29,6 +31,7 @@ class Host(Protocol):
     world: World
     builtins: dict[str, Primitive]
     effects: EffectPort
+    budget: FormBudget
 
     def call(self, fn: Any, *args: Any) -> Any:
         """Call a Lisp function from Python (a nested machine loop: macro expansion)."""

@@ -27,6 +27,7 @@ from tapevm.vm import reader
 from tapevm.vm.compiler import Compiler
 from tapevm.vm.effects import EffectPort, NoEffects
 from tapevm.vm.errors import UNBOUND_SYMBOL, LispError, lisp_error
+from tapevm.vm.limits import FormBudget
 from tapevm.vm.machine import Machine
 from tapevm.vm.nodes import Lambda, Node
 from tapevm.vm.primitives import all_primitives
@@ -47,6 +48,10 @@ class Interpreter:
         self.world = world
         self.effects: EffectPort = effects if effects is not None else NoEffects()
         self.builtins: dict[str, Primitive] = all_primitives()
+        # What the current form may still use (vm/limits.py): the session starts it at each form;
+        # a bare Interpreter runs without limits.
+        self.budget = FormBudget(world.journal_size)
+        world.output_hook = self.budget.output
         self.machine = Machine(self)
         self._gensym_counter = 0
         # gensyms are named after the form that made them (its event number),

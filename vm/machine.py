@@ -10,7 +10,9 @@ generator is ever part of it, so a suspended computation is data.
 Lisp calls never recurse in Python: a call in tail position replaces the
 current node (proper tail calls, constant stack); a call in argument position
 pushes one frame.  Recursion depth is limited by :data:`MAX_PENDING` frames
-(a runaway recursion ends with a ``stack-overflow`` error, not by eating memory).
+(a runaway recursion ends with a ``stack-overflow`` error, not by eating memory),
+and a form's calls by its budget (:mod:`tapevm.vm.limits`: the loop counts
+closure calls in a local and checks the budget every ``CHECK_EVERY`` of them).
 
 Modes:
 
@@ -56,6 +58,7 @@ from tapevm.vm.errors import (
     primitive_type_error,
 )
 from tapevm.vm.host import Host
+from tapevm.vm.limits import CHECK_EVERY
 from tapevm.vm.nodes import (
     AND,
     CALL,
@@ -125,7 +128,9 @@ class Machine:
         return self._loop(EVAL, node, env, None, None)
 
     def call(self, fn: Any, args: list[Any]) -> Any:
-        """Call a Lisp function from Python (a nested run loop)."""
+        """Call a Lisp function from Python (a nested run loop): one step of the form's budget, so a
+        macro that expands forever is bounded too."""
+        self.interp.budget.tick(1)
         return self._loop(APPLY, None, None, fn, list(args))
 
     # -- slow paths --------------------------------------------------------------
@@ -179,6 +184,8 @@ class Machine:
         pop = stack.pop
         world = self.world
         leaf = self.leaf
+        budget = self.interp.budget
+        left = CHECK_EVERY  # closure calls until the next check of the form's limits (vm/limits.py)
         val: Any = None
         vals: list[Any] = []
         i = 0
@@ -384,6 +391,10 @@ class Machine:
                     if mode == APPLY:
                         tf = type(fn)
                         if tf is Closure:
+                            left -= 1
+                            if not left:
+                                left = CHECK_EVERY  # (first: a caught limit-exceeded leaves a whole chunk)
+                                budget.tick(CHECK_EVERY)
                             if len(stack) > MAX_PENDING:
                                 raise lisp_error(
                                     STACK_OVERFLOW,

@@ -19,6 +19,21 @@ FLOAT_RE = re.compile(
 )
 SPECIAL_FLOATS = {"+inf.0": math.inf, "-inf.0": -math.inf, "+nan.0": math.nan}
 
+# The longest integer that source text (and string->number) may write out.  Converting decimal text
+# costs more than linear time (5 million digits took minutes); 100,000 digits take milliseconds.
+# Larger integers are computed ((expt 10 1000000)), and stored values are not limited.
+MAX_LITERAL_DIGITS = 100_000
+
+
+def too_long_integer(text: str) -> bool:
+    """Whether ``text`` is integer syntax with more than :data:`MAX_LITERAL_DIGITS` digits."""
+    return len(text) > MAX_LITERAL_DIGITS and len(text.lstrip("+-")) > MAX_LITERAL_DIGITS and bool(INT_RE.match(text))
+
+
+def too_long_message(text: str) -> str:
+    return (f"an integer literal of {len(text.lstrip('+-')):,} digits is longer than the {MAX_LITERAL_DIGITS:,} "
+            "digits source may write: compute it instead (e.g. with expt)")
+
 
 def text_to_int(text: str) -> int:
     """Parse a decimal integer (already validated by :data:`INT_RE`)."""

@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 from tapevm.vm.errors import ReadError
-from tapevm.vm.numtext import parse_number, text_to_int
+from tapevm.vm.numtext import MAX_LITERAL_DIGITS, parse_number, text_to_int, too_long_integer, too_long_message
 from tapevm.vm.values import NIL, Keyword, LMap, Pair, Symbol
 
 # The scanner: one regex, matched once per token (finditer), whose numbered group says what
@@ -111,6 +111,8 @@ def _atom(token: str) -> Any:
     value = _ATOMS.get(token)
     if value is not None:
         return value
+    if len(token) > MAX_LITERAL_DIGITS and too_long_integer(token):
+        return None  # (reported by Reader.dot, which knows where it is)
     if token.isdigit() and token.isascii():
         # int() refuses long digit strings (sys.get_int_max_str_digits, at least 640)
         return int(token) if len(token) < 640 else text_to_int(token)
@@ -316,7 +318,7 @@ class _Reader:
     def dot(self, top: _Open | None, text: str, pos: int) -> None:
         """An atom token that reads as nothing: a ``.`` in its place (``top`` is now dotted), or an error."""
         if text != ".":
-            raise self.error(f"unknown syntax {text!r}", pos)
+            raise self.error(too_long_message(text) if too_long_integer(text) else f"unknown syntax {text!r}", pos)
         if top is None or top.kind != "(" or not top.items or top.dot >= 0:
             raise self.error("unexpected '.' (only one '.' may come before the last form of a list)", pos)
         top.dot = len(top.items)

@@ -127,6 +127,9 @@ class World:
         # number) and a lister of saved images; the VM itself never touches the host.
         self.snapshots: dict[str, Any] = {}
         self.image_lister: Callable[[], list[str]] | None = None
+        # Called with printed text before it is journaled: the form's budget (vm/limits.py) counts it,
+        # may refuse it (raising), and echoes it to the terminal as it is printed.
+        self.output_hook: Callable[[str], None] | None = None
 
     # -- form transactions ------------------------------------------------
     def begin(self) -> None:
@@ -155,6 +158,10 @@ class World:
         self._journal = []
         self._undo = []
         return printed
+
+    def journal_size(self) -> int:
+        """How many entries the current form's journal holds (what its memory grows with)."""
+        return len(self._journal)
 
     def _record(self, kind: str, args: tuple[Any, ...], undo: Callable[[], None]) -> None:
         self._journal.append(Mutation(kind, args))
@@ -357,6 +364,8 @@ class World:
     def output(self, text: str) -> None:
         """Record printed text (not state: kept even when the form fails)."""
         if text:
+            if self.output_hook is not None:
+                self.output_hook(text)
             self._journal.append(Mutation(OUTPUT, (text,)))
             self._undo.append((_noop,))
 

@@ -11,6 +11,7 @@ from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.images.operations import save_image_from_language
 from tapevm.infrastructure.session import service
 from tapevm.infrastructure.session.service import Session
+from tapevm.vm.limits import FormLimits
 
 
 def open_session(
@@ -22,8 +23,10 @@ def open_session(
     writable: bool = True,
     fresh: bool = False,
     lease: bool = True,
+    limits: FormLimits | None = None,
 ) -> Session:
     """:func:`tapevm.infrastructure.session.service.open_session` (same arguments and contract), with
     the image writer that ``(save-image ...)`` writes ``$TAPE_HOME/images/NAME`` through."""
     return service.open_session(session_id, store, create=create, durability=durability, writable=writable,
-                                fresh=fresh, lease=lease, image_writer=save_image_from_language)
+                                fresh=fresh, lease=lease, image_writer=save_image_from_language,
+                                limits=limits)

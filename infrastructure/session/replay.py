@@ -54,8 +54,10 @@ from tapevm.infrastructure.session.effects import (
     recorded_effects_of,
 )
 from tapevm.infrastructure.session.service import Session, tapevm_version
+from tapevm.infrastructure.session.unfinished_form import ABANDONED
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.projections.state_diff import StateChange, diff_states, state_changes
+from tapevm.vm.limits import FormLimits, replay_limits
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
 
@@ -226,13 +228,15 @@ def replay(
     fork: str | None = None,
     live_from: int | None = None,
     session_factory: Any = None,
+    limits: FormLimits | None = None,
 ) -> ReplayResult:
     """Replay ``session_id`` (see the module docstring); never writes to ``session_id`` itself.
 
     ``program`` is a list of ``(form, line, column, text, file)`` as
     ``Interpreter.read_forms`` returns them (plus the file name).
     ``session_factory(store, id)`` lets a caller register tools and providers
-    on a forked session (live effects need them).
+    on a forked session (live effects need them).  ``limits``: what each replayed form may use (default:
+    the replaying session's, from ``TAPE_MAX_*``); a form a limit stopped is stopped as recorded.
     """
     store = NamedSessions.of(store)  # the session's name reads its whole lineage (renames, forks)
     started = time.perf_counter()
@@ -252,6 +256,7 @@ def replay(
     run = _ReplayRun(window, iter(program) if program is not None else None, to, fork, live_from, current=first)
     try:
         session = make(target_store, target)
+        run.limits = limits if limits is not None else session.limits
         # a replay changes nothing outside the store: (save-image "f") is recorded, but the file the
         # original run wrote is left as it is (a fork's changed program overwrote it with other content)
         session.writes_images = False
@@ -293,6 +298,7 @@ class _ReplayRun:
     fork: str | None
     live_from: int | None
     forms: int = 0
+    limits: FormLimits | None = None  # the limits of forms that have no recorded outcome
     current: RecordedEvent | None = None  # the recorded event being replayed
     # file, line and source of the form being replayed (the program's, with ``program``)
     where: tuple[str, int, str] = ("", 0, "")
@@ -308,7 +314,10 @@ class _ReplayRun:
                 form_events = _form_events(self.window, r)
                 if not _finished(form_events) and self.fork is None and self.live_from is None:
                     return f"stopped at event {r.seq}: the recording ends inside this form (it was interrupted)"
-                self._replay_form(session, r, form_events, decoder)
+                if _outcome(form_events, ABANDONED) is not None:  # never ended: what it recorded, as it is
+                    _reapply(session, [c.event for c in form_events])
+                else:
+                    self._replay_form(session, r, form_events, decoder)
                 rseq = form_events[-1].seq + 1
             else:
                 commit = _commit_events(self.window, r)
@@ -333,6 +342,14 @@ class _ReplayRun:
         session.effects.source = (session.effects.live if live else RecordedAnswers(
             recorded_effects_of(form_events), decoder.decode,
             fallback=session.effects.live if self.live_from is not None else None))
+        # The recorded outcome's limits (vm/limits.py): a form a limit stopped stops at the same point;
+        # the others run under the replay's limits, without a time limit (time is not replayed).
+        outcome = _outcome(form_events)
+        stopped = None if outcome is None else replay_limits(outcome.error_kind, outcome.error_message)
+        if stopped is not None:
+            session.limits = stopped
+        elif self.limits is not None:
+            session.limits = self.limits.with_values(max_time=None)
         if source is None:
             parsed = session.interpreter.read_forms(e.source, e.file)
             if len(parsed) != 1:
@@ -383,6 +400,14 @@ def _form_events(window: RecordWindow, submitted: RecordedEvent) -> list[Recorde
             return out
         out.append(r)
         seq += 1
+
+
+def _outcome(form_events: list[RecordedEvent], kind: str | None = None) -> FormEvaluated | None:
+    """A recorded form's FormEvaluated (None if it has none, or ``kind`` is given and it is not its error)."""
+    for r in form_events:
+        if type(r.event) is FormEvaluated:
+            return r.event if kind is None or r.event.error_kind == kind else None
+    return None
 
 
 def _finished(form_events: list[RecordedEvent]) -> bool:

@@ -46,11 +46,11 @@ from tapevm.domain.events import (
 from tapevm.domain.fold import fold_drafts
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
+from tapevm.infrastructure.config import Settings
 from tapevm.infrastructure.logs import get_logger
-from tapevm.infrastructure.session import time_travel
+from tapevm.infrastructure.session import time_travel, unfinished_form
 from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.session.effects import Redactor, SessionEffects, Tool
-from tapevm.infrastructure.session.unfinished_form import find_unfinished_form, form_to_resume
 from tapevm.infrastructure.session.world_import import HostFile, import_file
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.factory import open_store
@@ -60,6 +60,7 @@ from tapevm.infrastructure.stores.side_tables import has_side_tables
 from tapevm.vm.effects import EffectAbort
 from tapevm.vm.form_events import PRINTED_LIMIT, FormEventBuilder
 from tapevm.vm.interpreter import Interpreter
+from tapevm.vm.limits import FormLimits
 from tapevm.vm.printer import to_source
 from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.world import RESTORE, SAVE_IMAGE, SESSION_REQUESTS, Mutation, World
@@ -120,9 +121,12 @@ class Session:
     # A reader of a log damaged past some point (see ``_open``): why its head cannot be folded.
     _damage: CorruptRecord | None = None
 
+    echo: Callable[[str], None] | None = None  # where printed text goes as it is printed (the CLI: the terminal)
     def __init__(self, store: EventStore, name: str, *, create: bool = True, owns_store: bool = False,
-                 writable: bool = True, lease: bool = True, image_writer: ImageWriter | None = None) -> None:
+                 writable: bool = True, lease: bool = True, image_writer: ImageWriter | None = None,
+                 limits: FormLimits | None = None) -> None:
         self.id = validate_session_id(name)
+        self._limits = limits
         # What ``(save-image ...)`` calls once its form committed: images live a floor above sessions,
         # so whoever opens the session gives it (tapevm.open_session and the tape commands that run forms).
         self.image_writer = image_writer
@@ -174,7 +178,7 @@ class Session:
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
         # A form interrupted between its effects and its end (infrastructure/session/unfinished_form.py).
-        self.unfinished: int | None = find_unfinished_form(
+        self.unfinished: int | None = unfinished_form.find_unfinished_form(
             store, self.id, self._state.seq, read=lambda a, b: lineage.read(store, stream, a, b, segments),
             head_type=self.checkpoints.type_of_event(self._state.seq))
         log.debug("session_opened", session=self.id, head=self._state.seq)
@@ -243,6 +247,18 @@ class Session:
         return lineage.read(self.store, self.stream, start, stop, self.segments)
 
     # -- writing -------------------------------------------------------------------
+    @property
+    def limits(self) -> FormLimits:
+        """What each form may use (vm/limits.py): as given, else TAPE_MAX_* or the defaults (read when first
+        asked: a bad variable fails what runs forms, not a reader); may be set between forms."""
+        if self._limits is None:
+            self._limits = Settings.from_environment().form_limits()
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: FormLimits) -> None:
+        self._limits = limits
+
     def run(self, source: str, file: str = "<input>", *, stop_on_error: bool = False,
             skip: int = 0, render_values: bool = True) -> list[FormOutcome]:
         """Evaluate every top-level form of ``source``, committing each as it completes.
@@ -256,7 +272,8 @@ class Session:
         """
         if self.unfinished is not None:
             raise UsageError(f"session {self.id!r} has an unfinished form at event {self.unfinished} (interrupted); "
-                             f"finish it first with 'tape resume -i {self.id}' (Session.resume())")
+                             f"finish it first with 'tape resume -i {self.id}' (Session.resume()), or give it up "
+                             f"with 'tape resume --abandon -i {self.id}' (Session.abandon())")
         forms = self.interpreter.read_forms(source, file)[skip:]
         outcomes = []
         for form, line, column, text in forms:
@@ -285,8 +302,8 @@ class Session:
         """
         self.world.begin()
         self.interpreter.begin_form(self._state.seq + 1)
-        # (built from our own reader's output: no validation, and no validator built on a process's first form)
-        submitted = FormSubmitted.model_construct(source=text, file=file, line=line, column=column)
+        self.interpreter.budget.start(self.limits, self.echo)
+        submitted = FormSubmitted.model_construct(source=text, file=file, line=line, column=column)  # (see below)
         self._submitted, self._form_seq = submitted, committed_seq
         self.effects.start_form()
         try:
@@ -335,7 +352,8 @@ class Session:
             # The log keeps the start of the text (the value is in ``result``); the whole only if shown.
             stored = to_source(value, PRINTED_LIMIT)
             printed = to_source(value) if render_value and len(stored) > PRINTED_LIMIT else stored
-            outcome = FormEvaluated.model_construct(ok=True, printed=stored)  # (ours: see FormSubmitted above)
+            # our reader's and printer's own output: not validated (no validator built on a process's first form)
+            outcome = FormEvaluated.model_construct(ok=True, printed=stored)
             drafts = self._builder.build(submitted, mutations, outcome, value, has_result=True)
             if requests:
                 # the events still to append (a form with effects has committed its FormSubmitted)
@@ -396,7 +414,7 @@ class Session:
         seq = self.unfinished
         if seq is None:
             return None
-        form, submitted, answers = form_to_resume(self, seq)
+        form, submitted, answers = unfinished_form.form_to_resume(self, seq)
         self.effects.source = answers
         try:
             outcome = self.run_form(form, submitted.line, submitted.column, submitted.source, submitted.file,
@@ -405,6 +423,11 @@ class Session:
             self.effects.source = self.effects.live
         self.unfinished = None
         return outcome
+
+    def abandon(self) -> int | None:
+        """Give up an interrupted form instead of resuming it: the event number of its recorded end (None
+        when there is none; see unfinished_form.py)."""
+        return unfinished_form.abandon(self)
 
     def commit_form_input(self) -> int:
         """Commit the current form's FormSubmitted (once, on its first effect); its event number."""
@@ -483,7 +506,7 @@ class Session:
         the new one closes the store if this one was to)."""
         owns, self._owns_store = self._owns_store, False
         return Session(self.store, self.id, create=False, owns_store=owns, lease=self.lease,
-                       image_writer=self.image_writer)
+                       image_writer=self.image_writer, limits=self._limits)
 
     def own_store(self) -> None:
         """Close the store with the session (for a store opened only for it)."""
@@ -537,6 +560,7 @@ def open_session(
     fresh: bool = False,
     lease: bool = True,
     image_writer: ImageWriter | None = None,
+    limits: FormLimits | None = None,
 ) -> Session:
     """Open (creating unless ``create=False``) a session in ``store`` (an EventStore, a path or a URL).
 
@@ -547,30 +571,31 @@ def open_session(
     empty session under this name, keeping an existing one under a free name
     (``Session.kept_as``; see session_registry).  ``image_writer`` is what ``(save-image ...)``
     calls (``tapevm.open_session`` gives the image room's; without one, save-image fails after its
-    form committed).
+    form committed).  ``limits``: what each form may use (default: ``TAPE_MAX_*``, else
+    :class:`~tapevm.vm.limits.FormLimits`' defaults).
     """
     if isinstance(store, EventStore):
-        return _open_session(store, session_id, create, False, writable, fresh, lease, image_writer)
+        return _open_session(store, session_id, create, False, writable, fresh, lease, image_writer, limits)
     validate_session_id(session_id)  # a bad id is the error to show, whatever the store holds
     try:
         opened = open_store(store, durability=durability, create=create)
     except StoreNotFound as e:
         raise StoreNotFound(f"no session {session_id!r}: {e}") from None
     try:
-        return _open_session(opened, session_id, create, True, writable, fresh, lease, image_writer)
+        return _open_session(opened, session_id, create, True, writable, fresh, lease, image_writer, limits)
     except BaseException:
         opened.close()
         raise
 
 
 def _open_session(store: EventStore, name: str, create: bool, owns: bool, writable: bool,
-                  fresh: bool, lease: bool, image_writer: ImageWriter | None) -> Session:
+                  fresh: bool, lease: bool, image_writer: ImageWriter | None, limits: FormLimits | None) -> Session:
     kept = None
     if fresh:
         registry = SessionRegistry(store)
         if registry.exists(validate_session_id(name)):
             kept, _ = registry.retire(name)
     session = Session(store, name, create=create or fresh, owns_store=owns, writable=writable, lease=lease,
-                      image_writer=image_writer)
+                      image_writer=image_writer, limits=limits)
     session.kept_as = kept
     return session

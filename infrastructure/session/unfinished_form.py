@@ -9,6 +9,14 @@ it (:func:`form_to_resume` reads it back) with every recorded effect answered
 from the log (nothing paid for is asked again, nothing is recorded twice) and
 performs the remaining effects for real; its mutations and FormEvaluated then
 commit as usual.
+
+Or the form is *abandoned* on purpose (``Session.abandon``, ``tape resume
+--abandon``): a form that would only run away again (a loop with an effect in
+it) must not hold its session hostage.  Abandoning commits the form's end as a
+``FormEvaluated`` with the error kind ``abandoned`` (:func:`abandoned_outcome`):
+like any failed form it changes nothing, what it recorded (its effects) stays in
+the log, and a replay re-appends those events as they are instead of running
+the form again.
 """
 
 from __future__ import annotations
@@ -17,7 +25,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple, Protocol
 
 from tapevm.domain.errors import UsageError
-from tapevm.domain.events import FormEvaluated, FormSubmitted, ImageLoaded, RecordedEvent, SessionStarted
+from tapevm.domain.events import (
+    Event,
+    FormEvaluated,
+    FormSubmitted,
+    ImageLoaded,
+    RecordedEvent,
+    SessionStarted,
+)
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
 from tapevm.infrastructure.session.effects import RecordedAnswers, SessionEffects, recorded_effects_of
@@ -25,6 +40,9 @@ from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.world import World
 from tapevm.vm.world_state import make_decoder
+
+# The error kind of a form abandoned after it was interrupted.
+ABANDONED = "abandoned"
 
 # Events a session writes outside any form: a log ending with one does not end inside a form.
 _NEVER_IN_A_FORM = (FormEvaluated, ImageLoaded, SessionStarted)
@@ -65,6 +83,25 @@ def find_unfinished_form(store: EventStore, name: str, head: int,
     return first.seq
 
 
+class AbandoningSession(Protocol):
+    """What abandoning needs of a session: its unfinished form, and a commit caused by it."""
+
+    unfinished: int | None
+
+    def append_caused(self, events: list[Event], cause: int) -> list[RecordedEvent]: ...
+
+
+def abandon(session: AbandoningSession) -> int | None:
+    """Commit the end of the session's unfinished form (:func:`abandoned_outcome`); its event number, or
+    None when no form is unfinished."""
+    seq = session.unfinished
+    if seq is None:
+        return None
+    recorded = session.append_caused([abandoned_outcome()], seq)
+    session.unfinished = None
+    return recorded[0].seq
+
+
 class InterruptedSession(Protocol):
     """What reading back an unfinished form needs of its session: its events, its live VM and state
     (to decode the recorded effect results) and its effect port (for the effects still to perform)."""
@@ -101,3 +138,10 @@ def form_to_resume(session: InterruptedSession, seq: int) -> FormToResume:
     answers = RecordedAnswers(recorded_effects_of(events), decoder.decode, fallback=session.effects.live,
                               record_known=False)
     return FormToResume(parsed[0][0], submitted, answers)
+
+
+def abandoned_outcome() -> FormEvaluated:
+    """The end of an interrupted form that is abandoned, not resumed (appended with its FormSubmitted as cause)."""
+    return FormEvaluated(ok=False, error_kind=ABANDONED,
+                         error_message="the form was interrupted and then abandoned ('tape resume --abandon'): "
+                                       "nothing it changed was kept; its recorded effects stay in the log")

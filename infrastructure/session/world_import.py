@@ -9,6 +9,8 @@ is stored as an edit of it when that pays, as a form's write is
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -19,6 +21,9 @@ from tapevm.vm.form_events import FormEventBuilder
 from tapevm.vm.world import World, WorldError, normalize_path
 
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
+# What a device or a pipe may give (``special=True``): it could be endless (/dev/zero), and ``tape run``
+# reads one up to the same 64 MiB.
+MAX_STREAM_BYTES = 64 * 1024 * 1024
 
 
 class HostFile(NamedTuple):
@@ -29,22 +34,46 @@ class HostFile(NamedTuple):
     target: str   # its world path
 
 
-def read_host_file(host_path: str | Path, path: str | None = None) -> HostFile:
-    """Read ``host_path`` for import as world file ``path`` (default: its name); UsageError if it cannot be."""
+def read_host_file(host_path: str | Path, path: str | None = None, *, special: bool = False) -> HostFile:
+    """Read ``host_path`` for import as world file ``path`` (default: its name); UsageError if it cannot be.
+
+    Only a regular file, named itself, unless ``special``: a symbolic link may point anywhere
+    (``/proc/self/environ``: the process's secrets, into a log that is kept), and a device or pipe
+    may never end (``/dev/zero``).  With ``special`` a link is followed and a device or pipe is read
+    up to :data:`MAX_STREAM_BYTES`; a regular file may hold up to :data:`MAX_IMPORT_BYTES`.
+    """
     host = Path(host_path)
     try:
-        data = host.read_bytes()
+        data = _read_capped(host, special)
     except FileNotFoundError:
         raise UsageError(f"no such file: {host}") from None
     except OSError as e:
         raise UsageError(f"cannot read {host}: {e.strerror or e}") from None
-    if len(data) > MAX_IMPORT_BYTES:
-        raise UsageError(f"{host} is larger than {MAX_IMPORT_BYTES} bytes; split it first")
     try:
         target = normalize_path(path if path is not None else host.name)
     except WorldError as e:
         raise UsageError(f"bad world path {path!r}: {e.message}") from None
     return HostFile(host, data, target)
+
+
+def _read_capped(host: Path, special: bool) -> bytes:
+    """The bytes of ``host`` within the limits of :func:`read_host_file` (UsageError past them)."""
+    if not special and stat.S_ISLNK(os.lstat(host).st_mode):
+        raise UsageError(f"{host} is a symbolic link (to {os.readlink(host)}): give the file it points to, "
+                         "or --special to follow it")
+    # not special: no link followed (even one put there since the check), and no wait at a pipe with no writer
+    flags = os.O_RDONLY if special else os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    with os.fdopen(os.open(host, flags), "rb") as stream:
+        regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        if not regular and not special:
+            raise UsageError(f"{host} is not a regular file (a device, pipe or socket, which may never end): "
+                             f"give --special to read it, up to {MAX_STREAM_BYTES // 2**20} MiB")
+        cap = MAX_IMPORT_BYTES if regular else MAX_STREAM_BYTES
+        data = stream.read(cap + 1)
+    if len(data) > cap:
+        what = "larger than" if regular else "endless or more than"
+        raise UsageError(f"{host} is {what} {cap // 2**20} MiB; import a smaller file (split it first)")
+    return data
 
 
 class ImportingSession(Protocol):

@@ -145,7 +145,8 @@ def test_unfinished_form_blocks_until_resumed(tape, tmp_path: Path) -> None:
     r = tape("eval", "(+ 1 2)")
     assert r.returncode == 2 and r.stderr.strip() == (
         "error: session 'default' has an unfinished form at event 4 (interrupted); "
-        "finish it first with 'tape resume -i default' (Session.resume())")
+        "finish it first with 'tape resume -i default' (Session.resume()), or give it up with "
+        "'tape resume --abandon -i default' (Session.abandon())")
     r = tape("resume")  # the tool is not registered in the CLI: the form finishes with that error
     assert r.returncode == 1 and r.stderr.strip() == (
         "error (event 9): effect-unavailable: tool: no tool named 'die' (registered: none)")

@@ -17,7 +17,9 @@ from tapevm.vm.values import Keyword, Symbol
 
 
 def _perform(m: Any, kind: str, args: tuple[Any, ...]) -> Any:
-    return m.interp.effects.perform(kind, args)
+    interp = m.interp
+    interp.budget.effect()  # counted before it is performed: past max_effects nothing is recorded
+    return interp.effects.perform(kind, args)
 
 
 @primitive("now", needs_machine=True)

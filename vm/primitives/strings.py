@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tapevm.vm.errors import INDEX_ERROR, TYPE_ERROR, VALUE_ERROR, lisp_error, type_error
-from tapevm.vm.numtext import float_to_text, int_to_text, parse_number
+from tapevm.vm.numtext import float_to_text, int_to_text, parse_number, too_long_integer, too_long_message
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import NO_ARG, integer, number, seq_items, string
 from tapevm.vm.printer import display, to_source
@@ -156,7 +156,10 @@ def keyword_to_string(k: Any) -> str:
 @primitive("string->number")
 def string_to_number(s: Any) -> Any:
     """The number written in ``s`` (Lisp number syntax, surrounding spaces allowed), or #f."""
-    value = parse_number(string(s, "string->number").strip())
+    text = string(s, "string->number").strip()
+    if too_long_integer(text):
+        raise lisp_error(VALUE_ERROR, f"string->number: {too_long_message(text)}")
+    value = parse_number(text)
     return False if value is None else value
 
 
