@@ -32,7 +32,15 @@ from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageErro
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.domain.fold import fold
 from tapevm.domain.ports import EventStore
-from tapevm.domain.state import State, blob_entry, decode_blob, encode_blob, file_blobs, materialized, paused_gc
+from tapevm.domain.state import (
+    State,
+    blob_entry,
+    decode_blob,
+    encode_blob,
+    file_blobs,
+    materialized,
+    paused_gc,
+)
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.images.export_shape import export_problem
 from tapevm.infrastructure.images.file_format import (
@@ -44,12 +52,7 @@ from tapevm.infrastructure.images.file_format import (
     read_image,
     write_image,
 )
-from tapevm.infrastructure.session.service import (
-    VM_VERSION,
-    Session,
-    open_session,
-    tapevm_version,
-)
+from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.session.time_travel import images_dir
 from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
@@ -65,6 +68,7 @@ from tapevm.projections.state_codec import (
 )
 from tapevm.vm.compiler import SPECIAL_FORMS
 from tapevm.vm.value_codec import content_problem
+from tapevm.vm.version import VM_VERSION, tapevm_version
 from tapevm.vm.world import WorldError, bindable_name, normalize_path, valid_namespace_name
 
 EXPORT_KIND = "tapevm-image-export"

@@ -53,13 +53,14 @@ from tapevm.infrastructure.session.effects import (
     effect_key,
     recorded_effects_of,
 )
-from tapevm.infrastructure.session.service import Session, tapevm_version
+from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.session.unfinished_form import ABANDONED
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.projections.state_diff import StateChange, diff_states, state_changes
 from tapevm.vm.limits import FormLimits, replay_limits
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
+from tapevm.vm.version import tapevm_version
 
 log = get_logger("tapevm.replay")
 

@@ -63,26 +63,11 @@ from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.limits import FormLimits
 from tapevm.vm.printer import to_source
 from tapevm.vm.value_codec import ValueEncoder
+from tapevm.vm.version import VM_VERSION, tapevm_version
 from tapevm.vm.world import RESTORE, SAVE_IMAGE, SESSION_REQUESTS, Mutation, World
 from tapevm.vm.world_state import load_world
 
 log = get_logger("tapevm.session")
-
-VM_VERSION = 1
-
-
-def tapevm_version() -> str:
-    """The version recorded in SessionStarted and image headers, and that a replay compares with.
-
-    Read when asked: importlib.metadata costs every ``tape`` start ~20 ms (as ``tapevm.__version__``).
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tapevm")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.0.0"
-
 
 @dataclass(frozen=True)
 class FormOutcome:
@@ -303,7 +288,8 @@ class Session:
         self.world.begin()
         self.interpreter.begin_form(self._state.seq + 1)
         self.interpreter.budget.start(self.limits, self.echo)
-        submitted = FormSubmitted.model_construct(source=text, file=file, line=line, column=column)  # (see below)
+        # our own reader's output: not validated (and no validator built on a process's first form)
+        submitted = FormSubmitted.model_construct(source=text, file=file, line=line, column=column)
         self._submitted, self._form_seq = submitted, committed_seq
         self.effects.start_form()
         try:
@@ -352,8 +338,7 @@ class Session:
             # The log keeps the start of the text (the value is in ``result``); the whole only if shown.
             stored = to_source(value, PRINTED_LIMIT)
             printed = to_source(value) if render_value and len(stored) > PRINTED_LIMIT else stored
-            # our reader's and printer's own output: not validated (no validator built on a process's first form)
-            outcome = FormEvaluated.model_construct(ok=True, printed=stored)
+            outcome = FormEvaluated.model_construct(ok=True, printed=stored)  # ours: not validated (nor built)
             drafts = self._builder.build(submitted, mutations, outcome, value, has_result=True)
             if requests:
                 # the events still to append (a form with effects has committed its FormSubmitted)
