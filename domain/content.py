@@ -133,6 +133,16 @@ class ContentTable:
             raise KeyError(key)
         return entry
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The entries of those of ``keys`` this table has (held, else found through the source at once)."""
+        items = self._items
+        out = {key: items[key] for key in keys if key in items}
+        if self.source is not None:
+            missing = [key for key in keys if key not in out]
+            if missing:
+                out.update(self.source.find(missing))
+        return out
+
     def prefetch(self, keys: Iterable[str]) -> None:
         """Have the source find ``keys`` at once (one lookup, nearby events read together), so that the
         ``get`` of each that follows is a cache hit: what a decoder does with a node's children."""

@@ -209,15 +209,15 @@ def reached_nodes(table: ContentTable, values: Iterable[Any], known: Any = ()) -
     """The parsed nodes of ``table`` that ``values`` reach, parents before children, not looking into
     ``known`` ones (a node there holds its children there too: content is addressed)."""
     nodes: dict[str, Any] = {}
-    pending: list[str] = []
+    frontier: list[str] = []
     for v in values:
-        add_refs(v, pending)
-    while pending:
-        key = pending.pop()
-        if key in nodes or key in known or key not in table:
-            continue
-        nodes[key] = node = orjson.loads(table.get(key))
-        add_refs(node, pending)
+        add_refs(v, frontier)
+    while frontier:  # a level at a time, each asked of the table's source at once (see ContentTable.prefetch)
+        level = [key for key in dict.fromkeys(frontier) if key not in nodes and key not in known]
+        frontier = []
+        for key, data in table.get_many(level).items():
+            nodes[key] = node = orjson.loads(data)
+            add_refs(node, frontier)
     return nodes
 
 

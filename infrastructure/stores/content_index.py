@@ -132,8 +132,9 @@ class ContentIndex:
         """How many value nodes and blobs ``stream``'s events ``1..seq`` store (as indexed)."""
         self._ensure()
         t = self.backend.table(TABLE)
-        rows = self._run([((f"SELECT SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 0 ELSE 1 END), "
-                           f"SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 1 ELSE 0 END) FROM {t} WHERE stream=? AND seq<=?"),
+        rows = self._run([((f"SELECT SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 0 ELSE 1 END) AS nodes, "
+                            f"SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 1 ELSE 0 END) AS blobs "
+                            f"FROM {t} WHERE stream=? AND seq<=?"),
                            (stream, seq))], commit=False)
         return int(rows[0][0] or 0), int(rows[0][1] or 0)
 
@@ -273,7 +274,6 @@ class LineageContent:
                 raise CorruptRecord(f"the content index says event {place[1]} of stream {place[0]!r} stores "
                                     f"{key}, and it does not: rebuild it with 'tape checkpoints rebuild'")
             found[key] = entry
-            self._keep(cache, key, entry)
         return found
 
     def _places(self, keys: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -306,14 +306,24 @@ class LineageContent:
                 if i == len(seqs) or seqs[i] - seqs[i - 1] > SPAN_GAP:
                     wanted = set(seqs[start:i])
                     for n, type_name, fields in self.index.store.read_fields(stream, seqs[start], seqs[i - 1]):
-                        if n in wanted and type_name == CONTENT_TYPE:
-                            out[(stream, n)] = content = _EventContent(fields)
+                        if type_name == CONTENT_TYPE:  # all of a span's kept: a walk's next level is often there
+                            content = _EventContent(fields)
+                            self._keep_all(content)
+                            if n in wanted:
+                                out[(stream, n)] = content
                             if len(content.nodes) + len(content.blobs) >= LARGE_EVENT:
                                 self._large[(stream, n)] = content
                                 while len(self._large) > LARGE_EVENTS_KEPT:
                                     self._large.popitem(last=False)
                     start = i
         return out
+
+    def _keep_all(self, content: _EventContent) -> None:
+        """Cache every entry of an event read on the way (a span's other events)."""
+        for key, entry in content.nodes.items():
+            self._keep(self._cache[0], key, entry)
+        for key, entry in content.blobs.items():
+            self._keep(self._cache[1], key, entry)
 
     def _keep(self, cache: OrderedDict[str, Any], key: str, entry: Any) -> None:
         """Cache ``entry`` (the least recently used beyond the budget dropped)."""
