@@ -26,7 +26,7 @@ from tapevm.domain.ports import DecodedEvent, EventStore, RawRecord, SessionHead
 from tapevm.infrastructure.stores.backend import Backend
 from tapevm.infrastructure.stores.records.chain_link import GENESIS, compute_link
 from tapevm.infrastructure.stores.records.record_codec import Linker, RecordCodec, record_link
-from tapevm.infrastructure.stores.records.stream_head import HeadMismatch
+from tapevm.infrastructure.stores.records.stream_head import HeadMismatch, LeaseFence
 
 READ_PAGE = 20_000
 
@@ -75,6 +75,23 @@ class RecorderEventStore(EventStore):
         self.chain_key = chain_key
         # per stream, (next event number, link of the last record): an append needs no read
         self._links: dict[str, tuple[int, bytes]] = {}
+        # per stream, the fence of the writer lease held through this store (see ``hold_lease``)
+        self._fences: dict[str, LeaseFence] = {}
+
+    def hold_lease(self, stream: str, fence: LeaseFence) -> None:
+        """Fence every later append to ``stream`` with ``fence``, until ``release_lease``.
+
+        The writer lease (``leases.py``) registers its token here when it takes the lease; each
+        insert then proves, in its own transaction, that the lease row still holds it, so a writer
+        that lost its lease while paused writes nothing (``LeaseLost``).  Appends to streams without
+        a lease (a fork's first record, cooperating writers with ``lease=False``) are not fenced.
+        """
+        self._fences[stream] = fence
+
+    def release_lease(self, stream: str, token: str) -> None:
+        """Stop fencing ``stream``'s appends with the lease ``token`` (a later lease's fence stays)."""
+        if (fence := self._fences.get(stream)) is not None and fence.token == token:
+            del self._fences[stream]
 
     def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
         self.append_records([events], fork_start=fork_start)
@@ -115,7 +132,11 @@ class RecorderEventStore(EventStore):
             stored_records.append(stored)
             prev = record_link(stored.state) or GENESIS
         try:
-            self.recorder.insert_events(stored_records, fork_start=fork_start)
+            fence = self._fences.get(stream)
+            if fence is None:
+                self.recorder.insert_events(stored_records, fork_start=fork_start)
+            else:
+                self.recorder.insert_events(stored_records, fork_start=fork_start, lease=fence)
         except HeadMismatch as e:
             self._links.pop(stream, None)
             raise ConflictError(str(e)) from e
