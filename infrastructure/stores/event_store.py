@@ -24,9 +24,11 @@ from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, TapeE
 from tapevm.domain.events import Draft, RecordedEvent
 from tapevm.domain.ports import DecodedEvent, EventStore, RawRecord, SessionHead
 from tapevm.infrastructure.stores.backend import Backend
+from tapevm.infrastructure.stores.records.chain_keying import refuse_keyless_into_keyed
 from tapevm.infrastructure.stores.records.chain_link import GENESIS, compute_link
 from tapevm.infrastructure.stores.records.record_codec import Linker, RecordCodec, record_link
 from tapevm.infrastructure.stores.records.stream_head import HeadMismatch, LeaseFence
+from tapevm.infrastructure.stores.side_tables import check_writer_key
 
 READ_PAGE = 20_000
 
@@ -77,6 +79,8 @@ class RecorderEventStore(EventStore):
         self._links: dict[str, tuple[int, bytes]] = {}
         # per stream, the fence of the writer lease held through this store (see ``hold_lease``)
         self._fences: dict[str, LeaseFence] = {}
+        # whether this store's key was checked against the store's keyed marker (records/chain_keying.py)
+        self._key_checked = backend is None
 
     def hold_lease(self, stream: str, fence: LeaseFence) -> None:
         """Fence every later append to ``stream`` with ``fence``, until ``release_lease``.
@@ -120,7 +124,16 @@ class RecorderEventStore(EventStore):
 
     def _insert(self, stream: str, first: int, count: int, encoders: Sequence[Callable[[Linker], StoredEvent]],
                 fork_start: bool) -> None:
-        """Encode commit records (each chained to the one before) and insert them in one transaction."""
+        """Encode commit records (each chained to the one before) and insert them in one transaction.
+
+        Before the first append through this store, its key is checked against the store's keyed marker
+        (a writer without the key, or with another one, is refused before it writes: its links would
+        fail every later verify, and records are never rewritten); a store a keyed writer writes to
+        first is marked keyed.
+        """
+        if not self._key_checked:
+            check_writer_key(self, self.chain_key)
+            self._key_checked = True
         prev = self._prev_link(stream, first)
         key = self.chain_key
         stored_records = []
@@ -170,7 +183,12 @@ class RecorderEventStore(EventStore):
             return cached[1]
         if first == 1:
             return GENESIS
-        return self.link_at(stream, first - 1) or GENESIS
+        for rows in self.records(stream, first - 1, first - 1):
+            state = rows[-1][2]
+            if state:  # (a damaged record is the head check's and the reader's to report)
+                refuse_keyless_into_keyed(stream, state[0], self.chain_key)
+            return record_link(state) or GENESIS
+        return GENESIS
 
     def link_at(self, stream: str, seq: int) -> bytes | None:
         for rows in self.records(stream, seq, seq):
