@@ -44,6 +44,7 @@ from tapevm.infrastructure.stores.side_tables import has_side_tables, read_marke
 
 # A bad record, as the checks find it: (first event, last event or None, problem, message).
 Finding = tuple[int, int | None, str, str]
+UNTIL_LINKED = -1  # (see _check_records)
 CHECKSUM_MISMATCH = "checksum mismatch: the record was altered, or moved from another position"
 LINK_MISMATCH = "chain link mismatch: this record or the link before it was altered (the chain was rebuilt)"
 TRUNCATED = "the record is truncated"
@@ -112,7 +113,8 @@ def verify_chain(store: EventStore, name: str, key: bytes | None = None, expecte
         raise UsageError(f"session {name!r} is in a store with a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
     trusted = marker if marker is not None and key is not None and marker.vouched_by(key) else None
     for segment in lineage(view.raw, stream):
-        pre_chain = None if key is None else (trusted.pre_chain_until(segment.stream) if trusted else 0)
+        pre_chain = None if key is None else (
+            trusted.pre_chain_until(segment.stream) if trusted else UNTIL_LINKED if marker is None else 0)
         part = ChainReport(segment.stream, ok=True)
         bad = _check_records(view.raw, segment.stream, key, part, segment.first, segment.last, pre_chain)
         if bad is not None:
@@ -159,13 +161,14 @@ def _check_records(store: EventStore, stream: str, key: bytes | None, report: Ch
 
     ``stop``: check the records holding events up to it (a fork's source, up to the fork point).
     ``pre_chain``: unlinked records are written before the chain only up to the one starting at this
-    event (None: any may be).
+    event (None: any may be; ``UNTIL_LINKED``: only if a keyed record follows them, as in a keyed store
+    without a marker, whose first keyed record restarts the chain after its older records).
 
     Hot: about 3 µs per record, so the common case (known topic, next
     position, linked, bytes) is checked with locals only; the rare cases are
     the helpers below.
     """
-    prev, records = GENESIS, 0
+    prev, records, start = GENESIS, 0, expected_first
     xxh3, from_bytes = xxhash.xxh3_64_intdigest, int.from_bytes
     plain_base = hashlib.blake2b(digest_size=LINK_SIZE)
     keyed_base = hashlib.blake2b(digest_size=LINK_SIZE, key=key or b"")
@@ -216,7 +219,17 @@ def _check_records(store: EventStore, stream: str, key: bytes | None, report: Ch
         expected_first = last + 1
     report.records, report.events = records, expected_first - 1
     report.head = prev.hex() if prev != GENESIS else None
+    if pre_chain == UNTIL_LINKED and records and report.unlinked_records == records:
+        return _stop(report, 0, start, GENESIS, _stripped(start, expected_first - 1))
     return None
+
+
+def _stripped(first: int, last: int) -> Finding:
+    """The finding of a keyed store's session (without a keyed marker) whose records are all unlinked."""
+    return first, last, "unlinked", (
+        f"events {_span(first, last)} have no chain link and the store has no keyed marker to vouch that they "
+        "were written before the chain: their links were stripped (and the marker removed), or the store was "
+        f"keyed before markers existed (verify them without {ENV_CHAIN_KEY}, or against a head you trust)")
 
 
 def _stop(report: ChainReport, records: int, expected_first: int, prev: bytes,
@@ -272,7 +285,7 @@ def _unlinked(report: ChainReport, records: int, first: int, last: int, count: i
     if records > report.unlinked_records:
         return first, last, "unlinked", (f"{_where(first, last)}: the record has no chain link although "
                                          "earlier ones do (it was replaced)")
-    if pre_chain is not None and first > pre_chain:
+    if pre_chain is not None and pre_chain != UNTIL_LINKED and first > pre_chain:
         return first, last, "unlinked", (
             f"{_where(first, last)}: the record has no chain link, and the store's keyed marker does not "
             "vouch that it was written before the chain: its link was stripped (or the store was never "
