@@ -4,7 +4,8 @@ The session registry (``tape_sessions``) and the writer leases
 (``tape_leases``) and the keyed-chain marker (``tape_chain_keying``, see
 ``records/chain_keying.py``) live in the same database as the events, so one store
 location is still the whole truth.  They hold no history: losing them loses
-names and leases, never events.  :class:`SideTables` runs ``?``-placeholder
+names and leases, never events (losing the keyed marker loses what it vouches
+for: see ``records/chain_keying.py`` for how ``verify`` then judges unlinked records).  :class:`SideTables` runs ``?``-placeholder
 SQL on the store's backend object (which knows the dialect), each call one
 transaction, and turns the database's errors into tapevm's.
 """
