@@ -128,8 +128,9 @@ WHAT: dict[str, tuple[str, str, str]] = {
         "chain downgrade", "links stripped and the store's keyed marker deleted, or its census edited: tampering",
         "1"),
     "test_records_from_before_the_chain_stay_accepted_once_the_store_is_keyed": (
-        "chain downgrade", ("records from before the chain stay accepted after the store is keyed; the first keyed "
-                            "record stripped afterwards is tampering"), "1"),
+        "chain downgrade", ("records from before the chain stay accepted after the store is keyed (marker kept: "
+                            "its census; marker absent: old records followed by a keyed one); stripping the keyed "
+                            "record afterwards is tampering"), "1"),
     "test_a_writer_without_the_stores_key_is_refused_before_it_writes": (
         "keyless writers", ("`tape eval` without TAPE_CHAIN_KEY, or with a wrong one, into a keyed session and into "
                             "a new session of a keyed store: one-line refusal, nothing written, verify intact"),
