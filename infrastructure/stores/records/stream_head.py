@@ -96,8 +96,9 @@ def check_fence(stream: str, fence: LeaseFence, row: Sequence[Any] | None) -> No
     transaction; None when there is none) is still ``fence``'s."""
     if row is not None and row[0] == fence.token:
         return
-    holder = f"pid {row[1]} on host {row[2]}" if row is not None else "no one (it lapsed and was released)"
-    raise LeaseLost(
-        f"session {stream!r}: lost the writer lease to {holder} while this writer was paused past "
-        "TAPE_LEASE_TIMEOUT; nothing was written: reopen the session to continue from its new head"
-    )
+    what = (f"lost the writer lease to pid {row[1]} on host {row[2]} while this writer was paused past "
+            "TAPE_LEASE_TIMEOUT" if row is not None else
+            "lost the writer lease: it lapsed while this writer was paused past TAPE_LEASE_TIMEOUT, and was "
+            "taken over (and released since) or cleared")
+    raise LeaseLost(f"session {stream!r}: {what}; nothing was written: reopen the session to continue from its "
+                    "new head")
