@@ -116,7 +116,7 @@ def main() -> None:
                      (f"{backend}: paired rounds, CPU cost % median [IQR]",
                       (f"{got['paired_cpu_cost_pct']:+.1f} [{got['paired_cpu_iqr_pct'][0]:+.1f}, "
                        f"{got['paired_cpu_iqr_pct'][1]:+.1f}]"))]
-    C.emit("fencing", rows, {"commits": commits, "repeat": repeat, **results})
+    C.emit("fencing", rows, {"quick": args.quick, "commits": commits, "repeat": repeat, **results})
 
 
 if __name__ == "__main__":
