@@ -109,8 +109,6 @@ def verify_chain(store: EventStore, name: str, key: bytes | None = None, expecte
     view = NamedSessions.of(store)
     stream = view.stream_of(name)
     marker = read_marker(view.raw) if has_side_tables(view.raw) else None
-    if marker is not None and key is None:
-        raise UsageError(f"session {name!r} is in a store with a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
     trusted = marker if marker is not None and key is not None and marker.vouched_by(key) else None
     for segment in lineage(view.raw, stream):
         pre_chain = None if key is None else (
@@ -122,6 +120,8 @@ def verify_chain(store: EventStore, name: str, key: bytes | None = None, expecte
         if part.records == 0 and segment.stream == stream:
             raise UsageError(f"no session {name!r} in {store.url_for_display} (run 'tape sessions')")
         _add(report, part, segment)
+    if marker is not None and key is None:  # (the store is keyed: its unlinked records are only judged with the key)
+        raise UsageError(f"session {name!r} has a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
     if expected_head is not None and report.head != expected_head.lower():
         return _bad(report, None, report.events + 1, None, "head",
                     f"the chain head {report.head} differs from the expected {expected_head}: "
