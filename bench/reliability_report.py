@@ -39,6 +39,7 @@ TESTS = [
     "tests/integrity/test_hash_chain.py::test_a_writer_without_the_stores_key_is_refused_before_it_writes",
     "tests/integrity/test_hash_chain.py::test_a_keyless_writer_is_refused_by_a_keyed_session_even_without_the_marker",
     "tests/integrity/test_hash_chain.py::test_verify_of_a_fork_covers_the_records_it_reads_from_its_source",
+    "tests/integrity/test_hash_chain.py::test_verify_of_a_fork_reports_its_sources_records_deleted_up_to_the_fork_point",
 ]
 
 # test function (without parameters) -> (area, what it tried, how many times when the test does not record it)
@@ -141,6 +142,9 @@ WHAT: dict[str, tuple[str, str, str]] = {
     "test_verify_of_a_fork_covers_the_records_it_reads_from_its_source": (
         "fork verify", ("verify of a fork at 8 checks its source's records 1-8 and says so; record 2 of the source "
                         "altered and re-checksummed: NOT intact, naming the source (CLI exit 1)"), "1 alteration"),
+    "test_verify_of_a_fork_reports_its_sources_records_deleted_up_to_the_fork_point": (
+        "fork verify", ("the source's records from 5 deleted (its own verify cannot tell a cut tail): the fork's "
+                        "verify reports events 5-8 missing in the source"), "1 deletion"),
 }
 
 

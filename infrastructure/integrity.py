@@ -119,6 +119,11 @@ def verify_chain(store: EventStore, name: str, key: bytes | None = None, expecte
             return _combined(report, bad, segment, own=segment.stream == stream)
         if part.records == 0 and segment.stream == stream:
             raise UsageError(f"no session {name!r} in {store.url_for_display} (run 'tape sessions')")
+        if segment.last is not None and part.events < segment.last:  # a source's tail before the fork point
+            gone = _span(max(part.events + 1, segment.first), segment.last)
+            missing = _bad(part, None, max(part.events + 1, segment.first), segment.last, "missing",
+                           f"events {gone} are missing (deleted from the log)")
+            return _combined(report, missing, segment, own=False)
         _add(report, part, segment)
     if marker is not None and key is None:  # (the store is keyed: its unlinked records are only judged with the key)
         raise UsageError(f"session {name!r} has a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")

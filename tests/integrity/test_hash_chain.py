@@ -357,3 +357,16 @@ def test_verify_of_a_fork_covers_the_records_it_reads_from_its_source(db: Db, st
     assert "chain link mismatch" in r.message
     done = tape(store_url, "verify", "-i", "f", key=None)
     assert done.returncode == 1 and "in session 'a'" in done.stdout, done
+
+
+def test_verify_of_a_fork_reports_its_sources_records_deleted_up_to_the_fork_point(db: Db, store_url: str) -> None:
+    """A removed tail is invisible in the source's own verify, but the fork reads those events."""
+    with open_store(store_url) as store:
+        fork(store, "a@8", "f")
+    db.q("DELETE FROM T WHERE originator_id = ? AND originator_version >= ?", "a", 5)
+    with open_store(store_url) as store:
+        assert verify_chain(store, "a").ok  # (a cut tail: only a known head tells, for 'a' itself)
+        r = verify_chain(store, "f")
+    assert not r.ok and r.problem == "missing" and (r.first_bad, r.last_bad) == (5, 8)
+    assert r.message == "in session 'a', which this session reads events 1-8 from: events 5-8 are missing " \
+                        "(deleted from the log)"
