@@ -30,6 +30,16 @@ TESTS = [
     "tests/infrastructure/test_store_opening.py",
     "tests/infrastructure/test_conflict_retry.py",
     "tests/infrastructure/test_event_store.py",
+    # trust: one writer, a keyed chain that cannot be downgraded, verify of forks
+    "tests/sessions/test_leases.py::test_a_writer_paused_past_the_lease_timeout_writes_nothing_and_the_new_holder_goes_on",
+    "tests/sessions/test_leases.py::test_an_append_under_a_lease_taken_over_is_refused_whole",
+    "tests/integrity/test_hash_chain.py::test_a_keyed_session_whose_links_were_stripped_is_tampering_not_history",
+    "tests/integrity/test_hash_chain.py::test_the_keyed_marker_cannot_be_removed_or_edited_to_hide_stripped_links",
+    "tests/integrity/test_hash_chain.py::test_records_from_before_the_chain_stay_accepted_once_the_store_is_keyed",
+    "tests/integrity/test_hash_chain.py::test_a_writer_without_the_stores_key_is_refused_before_it_writes",
+    "tests/integrity/test_hash_chain.py::test_a_keyless_writer_is_refused_by_a_keyed_session_even_without_the_marker",
+    "tests/integrity/test_hash_chain.py::test_verify_of_a_fork_covers_the_records_it_reads_from_its_source",
+    "tests/integrity/test_hash_chain.py::test_verify_of_a_fork_reports_its_sources_records_deleted_up_to_the_fork_point",
 ]
 
 # test function (without parameters) -> (area, what it tried, how many times when the test does not record it)
@@ -103,6 +113,38 @@ WHAT: dict[str, tuple[str, str, str]] = {
                                                         "8 processes"),
     "test_schemas_keep_stores_apart": ("PostgreSQL/store", "two stores in one database via ?schema=", "1"),
     "test_a_misspelt_url_option_is_refused": ("PostgreSQL/store", "a misspelt store URL option is refused", "1"),
+    "test_a_writer_paused_past_the_lease_timeout_writes_nothing_and_the_new_holder_goes_on": (
+        "lease fencing", ("SIGSTOP a writer past TAPE_LEASE_TIMEOUT, take its lease over, SIGCONT it: its next form "
+                          "is refused (LeaseLost naming the new holder) and writes nothing; the new holder's commits"),
+        "1 paused writer"),
+    "test_an_append_under_a_lease_taken_over_is_refused_whole": (
+        "lease fencing", ("an append (one record; several in one transaction) after the lease row was taken over "
+                          "or deleted: refused inside the insert, nothing stored; unleased appends unaffected"),
+        "2 takeovers"),
+    "test_a_keyed_session_whose_links_were_stripped_is_tampering_not_history": (
+        "chain downgrade", ("TAPE_CHAIN_KEY set; every link stripped, a value edited, checksums recomputed: keyed "
+                            "verify reports tampering at event 1 (CLI exit 1), still after a keyed writer goes on; "
+                            "keyless verify asks for the key"), "16 records stripped"),
+    "test_the_keyed_marker_cannot_be_removed_or_edited_to_hide_stripped_links": (
+        "chain downgrade", "links stripped and the store's keyed marker deleted, or its census edited: tampering",
+        "1"),
+    "test_records_from_before_the_chain_stay_accepted_once_the_store_is_keyed": (
+        "chain downgrade", ("records from before the chain stay accepted after the store is keyed (marker kept: "
+                            "its census; marker absent: old records followed by a keyed one); stripping the keyed "
+                            "record afterwards is tampering"), "1"),
+    "test_a_writer_without_the_stores_key_is_refused_before_it_writes": (
+        "keyless writers", ("`tape eval` without TAPE_CHAIN_KEY, or with a wrong one, into a keyed session and into "
+                            "a new session of a keyed store: one-line refusal, nothing written, verify intact"),
+        "2 writes"),
+    "test_a_keyless_writer_is_refused_by_a_keyed_session_even_without_the_marker": (
+        "keyless writers", ("a keyless writer after the store's marker row was deleted: refused by the session's "
+                            "keyed last record"), "1"),
+    "test_verify_of_a_fork_covers_the_records_it_reads_from_its_source": (
+        "fork verify", ("verify of a fork at 8 checks its source's records 1-8 and says so; record 2 of the source "
+                        "altered and re-checksummed: NOT intact, naming the source (CLI exit 1)"), "1 alteration"),
+    "test_verify_of_a_fork_reports_its_sources_records_deleted_up_to_the_fork_point": (
+        "fork verify", ("the source's records from 5 deleted (its own verify cannot tell a cut tail): the fork's "
+                        "verify reports events 5-8 missing in the source"), "1 deletion"),
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BENCHES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
            "follow", "cli_start", "checkpoint_write", "log"]
-PG_BENCHES = ["pg_append", "pg_writers", "pg_follow"]  # need a PostgreSQL server: run with --only
+PG_BENCHES = ["pg_append", "pg_writers", "pg_follow", "fencing"]  # need a PostgreSQL server: run with --only
 
 
 def run(name: str, extra: list[str]) -> dict[str, Any] | None:
@@ -160,6 +160,10 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
              f"{x['read_s']:.2f} s", f"{x['ratio_net']:.2f}x (without start)",
              f"<= 3x, bytes/event x{r['bytes_per_event_growth']:.2f}  {v(x['ratio_net'] <= 3)}"),
         ]
+    if b == "fencing":
+        return [(f"lease fence, {name} (paired rounds)", f"{r[name]['fenced_us']:,.0f} µs/commit",
+                 f"{r[name]['unfenced_us']:,.0f} µs/commit", f"{r[name]['paired_cost_pct']:+.1f}%",
+                 "within noise (reported)") for name in ("sqlite", "postgres") if name in r]
     if b == "pg_append":
         return [
             ("PostgreSQL append vs library", f"{r['tapevm_events_per_s']:,.0f} ev/s",

@@ -19,7 +19,8 @@ from tapevm.infrastructure.integrity import verify_chain
 def verify(ctx: click.Context, session_id: str, expected_head: str | None, as_json: bool) -> None:
     """Check every record's checksum and hash-chain link; report the first altered, missing or reordered event.
 
-    A keyed chain needs the same TAPE_CHAIN_KEY it was written with.  Exit 1 when the log is not intact.
+    A fork is checked with the sessions it reads its earlier events from, up to its fork point.  A keyed
+    chain needs the same TAPE_CHAIN_KEY it was written with.  Exit 1 when the log is not intact.
     """
     if expected_head is not None and (len(expected_head) != 64 or any(c not in "0123456789abcdefABCDEF"
                                                                     for c in expected_head)):
@@ -30,7 +31,8 @@ def verify(ctx: click.Context, session_id: str, expected_head: str | None, as_js
         print_json(report.as_json())
     elif report.ok:
         note = f" ({report.unlinked} earlier events were written before the chain existed)" if report.unlinked else ""
-        click.echo(f"session {session_id}: {report.events} events in {report.records} records intact; "
+        covered = f" ({report.coverage()})" if report.coverage() else ""
+        click.echo(f"session {session_id}: {report.events} events in {report.records} records intact{covered}; "
                    f"chain head {report.head or '(none)'}{note}")
     else:
         click.echo(f"session {session_id}: NOT intact: {report.message}")

@@ -81,6 +81,10 @@ class SessionLocked(TapeError):
     """Another live process holds the session's writer lease."""
 
 
+class LeaseLost(SessionLocked):
+    """This writer's lease was taken over (it was paused past the lease timeout): its write was refused whole."""
+
+
 class MergeConflict(TapeError):
     """A three-way merge found names changed on both sides and ``--prefer fail`` was asked."""
 
@@ -99,6 +103,10 @@ class ReplayDivergence(TapeError):
 
 class ChainError(StoreError):
     """The hash chain over a session's records is broken: an event was altered, removed or reordered."""
+
+
+class ChainKeyRefused(UsageError):
+    """A writer without the store's ``TAPE_CHAIN_KEY`` (or with another key) tried to write into a keyed store."""
 
 # -- images --------------------------------------------------------------------------
 class ImageError(TapeError):

@@ -18,14 +18,14 @@ fork's own records begin (lineage), so it lives above the stores.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
 import xxhash
 
 from tapevm.domain.errors import CorruptRecord, UsageError
-from tapevm.domain.lineage import fork_origin
+from tapevm.domain.lineage import Segment, lineage
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.config import ENV_CHAIN_KEY
 from tapevm.infrastructure.session.service import Session
@@ -40,9 +40,11 @@ from tapevm.infrastructure.stores.records.record_codec import (
     check_record_span,
     topic_event_count,
 )
+from tapevm.infrastructure.stores.side_tables import has_side_tables, read_marker
 
 # A bad record, as the checks find it: (first event, last event or None, problem, message).
 Finding = tuple[int, int | None, str, str]
+UNTIL_LINKED = -1  # (see _check_records)
 CHECKSUM_MISMATCH = "checksum mismatch: the record was altered, or moved from another position"
 LINK_MISMATCH = "chain link mismatch: this record or the link before it was altered (the chain was rebuilt)"
 TRUNCATED = "the record is truncated"
@@ -74,27 +76,57 @@ class ChainReport:
     message: str = ""
     unlinked: int = 0               # events in records written before the chain (not covered)
     unlinked_records: int = 0
+    # (stream, first event, last event) of each part of the lineage checked: a fork's sources, then its own
+    covered: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def coverage(self) -> str:
+        """What was checked, for a message: '' for a session read from its own stream alone."""
+        if len(self.covered) < 2:
+            return ""
+        *sources, (_, first, last) = self.covered
+        parts = [f"events {_span(a, b)} read from session {s!r}" for s, a, b in sources]
+        return ", ".join([*parts, f"events {_span(first, last)} its own"])
 
     def as_json(self) -> dict[str, Any]:
         return {"session": self.session, "ok": self.ok, "events": self.events, "records": self.records,
                 "head": self.head, "first_bad": self.first_bad, "last_bad": self.last_bad,
-                "problem": self.problem or None, "message": self.message, "unlinked_events": self.unlinked}
+                "problem": self.problem or None, "message": self.message, "unlinked_events": self.unlinked,
+                "covered": [{"stream": s, "first": a, "last": b} for s, a, b in self.covered]}
 
 
 def verify_chain(store: EventStore, name: str, key: bytes | None = None, expected_head: str | None = None,
                  ) -> ChainReport:
-    """Check every record's checksum, position and link of the session ``name``; stop at the first bad one."""
+    """Check every record's checksum, position and link of the session ``name`` and of the lineage it
+    reads through (a fork's inherited events are its sources' records, checked up to the fork point);
+    stop at the first bad one.  ``report.covered`` says which streams' events were checked.
+
+    With ``key``, unlinked records are accepted only where the store's keyed marker vouches that they
+    were written before the chain (``stores/records/chain_keying.py``); without it, a store marked
+    keyed is a UsageError (set the key), as a keyed link is.
+    """
     report = ChainReport(name, ok=True)
-    # Records are checked under their stream id (a renamed session's stream keeps its old id);
-    # a fork's own records start after its fork point (the inherited ones are its source's).
+    # Records are checked under their stream id (a renamed session's stream keeps its old id).
     view = NamedSessions.of(store)
     stream = view.stream_of(name)
-    origin = fork_origin(view.raw, stream)
-    bad = _check_records(view.raw, stream, key, report, 1 if origin is None else origin[1] + 1)
-    if bad is not None:
-        return bad
-    if report.records == 0:
-        raise UsageError(f"no session {name!r} in {store.url_for_display} (run 'tape sessions')")
+    marker = read_marker(view.raw) if has_side_tables(view.raw) else None
+    trusted = marker if marker is not None and key is not None and marker.vouched_by(key) else None
+    for segment in lineage(view.raw, stream):
+        pre_chain = None if key is None else (
+            trusted.pre_chain_until(segment.stream) if trusted else UNTIL_LINKED if marker is None else 0)
+        part = ChainReport(segment.stream, ok=True)
+        bad = _check_records(view.raw, segment.stream, key, part, segment.first, segment.last, pre_chain)
+        if bad is not None:
+            return _combined(report, bad, segment, own=segment.stream == stream)
+        if part.records == 0 and segment.stream == stream:
+            raise UsageError(f"no session {name!r} in {store.url_for_display} (run 'tape sessions')")
+        if segment.last is not None and part.events < segment.last:  # a source's tail before the fork point
+            gone = _span(max(part.events + 1, segment.first), segment.last)
+            missing = _bad(part, None, max(part.events + 1, segment.first), segment.last, "missing",
+                           f"events {gone} are missing (deleted from the log)")
+            return _combined(report, missing, segment, own=False)
+        _add(report, part, segment)
+    if marker is not None and key is None:  # (the store is keyed: its unlinked records are only judged with the key)
+        raise UsageError(f"session {name!r} has a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
     if expected_head is not None and report.head != expected_head.lower():
         return _bad(report, None, report.events + 1, None, "head",
                     f"the chain head {report.head} differs from the expected {expected_head}: "
@@ -102,21 +134,52 @@ def verify_chain(store: EventStore, name: str, key: bytes | None = None, expecte
     return report
 
 
+def _add(report: ChainReport, part: ChainReport, segment: Segment) -> None:
+    """Add a good segment's counts to the session's report (an inherited record may run past the fork
+    point: its events after it are not the session's)."""
+    last = part.events if segment.last is None else min(part.events, segment.last)
+    report.events = max(report.events, last)
+    report.records += part.records
+    report.unlinked += part.unlinked
+    report.unlinked_records += part.unlinked_records
+    report.head = part.head
+    report.covered.append((segment.stream, segment.first, last))
+
+
+def _combined(report: ChainReport, bad: ChainReport, segment: Segment, own: bool) -> ChainReport:
+    """The session's report when a segment of its lineage is bad (an inherited one names its source)."""
+    bad.session = report.session
+    bad.records += report.records
+    bad.unlinked += report.unlinked
+    bad.covered = [*report.covered, *bad.covered]
+    if not own:
+        upto = _span(segment.first, segment.last or segment.first)
+        bad.message = f"in session {segment.stream!r}, which this session reads events {upto} from: {bad.message}"
+        bad.events = min(bad.events, segment.last or bad.events)
+    return bad
+
+
 def _check_records(store: EventStore, stream: str, key: bytes | None, report: ChainReport,
-                   expected_first: int = 1) -> ChainReport | None:
+                   expected_first: int = 1, stop: int | None = None,
+                   pre_chain: int | None = None) -> ChainReport | None:
     """The loop of :func:`verify_chain`: fills ``report``; a bad report at the first bad record, else None.
+
+    ``stop``: check the records holding events up to it (a fork's source, up to the fork point).
+    ``pre_chain``: unlinked records are written before the chain only up to the one starting at this
+    event (None: any may be; ``UNTIL_LINKED``: only if a keyed record follows them, as in a keyed store
+    without a marker, whose first keyed record restarts the chain after its older records).
 
     Hot: about 3 µs per record, so the common case (known topic, next
     position, linked, bytes) is checked with locals only; the rare cases are
     the helpers below.
     """
-    prev, records = GENESIS, 0
+    prev, records, start = GENESIS, 0, expected_first
     xxh3, from_bytes = xxhash.xxh3_64_intdigest, int.from_bytes
     plain_base = hashlib.blake2b(digest_size=LINK_SIZE)
     keyed_base = hashlib.blake2b(digest_size=LINK_SIZE, key=key or b"")
     want_keyed = key is not None
     counts: dict[str, int] = {}  # topic -> event count (topics repeat: parse each once)
-    for first, topic, state in chain.from_iterable(store.records(stream)):  # (pages of records)
+    for first, topic, state in chain.from_iterable(store.records(stream, 1, stop)):  # (pages of records)
         count = counts.get(topic)
         if count is None:
             count, found = _event_count(topic, first, counts)
@@ -142,7 +205,7 @@ def _check_records(store: EventStore, stream: str, key: bytes | None, report: Ch
         if xxh3(prefix + body) != from_bytes(state[1:HEADER_SIZE], "big"):
             return _stop(report, records, expected_first, prev, _altered(first, last, CHECKSUM_MISMATCH))
         if not linked:
-            unlinked = _unlinked(report, records, first, last, count)
+            unlinked = _unlinked(report, records, first, last, count, pre_chain)
             if unlinked is not None:
                 return _stop(report, records, expected_first, prev, unlinked)
             prev = GENESIS
@@ -161,7 +224,17 @@ def _check_records(store: EventStore, stream: str, key: bytes | None, report: Ch
         expected_first = last + 1
     report.records, report.events = records, expected_first - 1
     report.head = prev.hex() if prev != GENESIS else None
+    if pre_chain == UNTIL_LINKED and records and report.unlinked_records == records:
+        return _stop(report, 0, start, GENESIS, _stripped(start, expected_first - 1))
     return None
+
+
+def _stripped(first: int, last: int) -> Finding:
+    """The finding of a keyed store's session (without a keyed marker) whose records are all unlinked."""
+    return first, last, "unlinked", (
+        f"events {_span(first, last)} have no chain link and the store has no keyed marker to vouch that they "
+        "were written before the chain: their links were stripped (and the marker removed), or the store was "
+        f"keyed before markers existed (verify them without {ENV_CHAIN_KEY}, or against a head you trust)")
 
 
 def _stop(report: ChainReport, records: int, expected_first: int, prev: bytes,
@@ -210,11 +283,18 @@ def _as_bytes(state: Any, first: int, last: int) -> tuple[bytes, Finding | None]
     return bytes(state), None
 
 
-def _unlinked(report: ChainReport, records: int, first: int, last: int, count: int) -> Finding | None:
-    """Count a record written before the chain existed; a finding when linked records came before it."""
+def _unlinked(report: ChainReport, records: int, first: int, last: int, count: int,
+              pre_chain: int | None) -> Finding | None:
+    """Count a record written before the chain existed; a finding when linked records came before it, or
+    when the store's keyed marker does not vouch for it (``pre_chain``: see :func:`_check_records`)."""
     if records > report.unlinked_records:
         return first, last, "unlinked", (f"{_where(first, last)}: the record has no chain link although "
                                          "earlier ones do (it was replaced)")
+    if pre_chain is not None and pre_chain != UNTIL_LINKED and first > pre_chain:
+        return first, last, "unlinked", (
+            f"{_where(first, last)}: the record has no chain link, and the store's keyed marker does not "
+            "vouch that it was written before the chain: its link was stripped (or the store was never "
+            f"written with this {ENV_CHAIN_KEY}: verify it without the key)")
     report.unlinked += count
     report.unlinked_records += 1
     return None
@@ -226,6 +306,10 @@ def _keying(stream: str, first: int, last: int, want_keyed: bool) -> Finding:
         raise UsageError(f"session {stream!r} has a keyed hash chain: set {ENV_CHAIN_KEY} to verify it")
     return _altered(first, last, f"the record's link is not keyed with {ENV_CHAIN_KEY} "
                                  "(it was rebuilt without the key)")
+
+
+def _span(first: int, last: int) -> str:
+    return f"{first}-{last}" if first != last else f"{first}"
 
 
 def _where(first: int, last: int) -> str:

@@ -24,9 +24,11 @@ from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, TapeE
 from tapevm.domain.events import Draft, RecordedEvent
 from tapevm.domain.ports import DecodedEvent, EventStore, RawRecord, SessionHead
 from tapevm.infrastructure.stores.backend import Backend
+from tapevm.infrastructure.stores.records.chain_keying import refuse_keyless_into_keyed
 from tapevm.infrastructure.stores.records.chain_link import GENESIS, compute_link
 from tapevm.infrastructure.stores.records.record_codec import Linker, RecordCodec, record_link
-from tapevm.infrastructure.stores.records.stream_head import HeadMismatch
+from tapevm.infrastructure.stores.records.stream_head import HeadMismatch, LeaseFence
+from tapevm.infrastructure.stores.side_tables import check_writer_key
 
 READ_PAGE = 20_000
 
@@ -75,6 +77,25 @@ class RecorderEventStore(EventStore):
         self.chain_key = chain_key
         # per stream, (next event number, link of the last record): an append needs no read
         self._links: dict[str, tuple[int, bytes]] = {}
+        # per stream, the fence of the writer lease held through this store (see ``hold_lease``)
+        self._fences: dict[str, LeaseFence] = {}
+        # whether this store's key was checked against the store's keyed marker (records/chain_keying.py)
+        self._key_checked = backend is None
+
+    def hold_lease(self, stream: str, fence: LeaseFence) -> None:
+        """Fence every later append to ``stream`` with ``fence``, until ``release_lease``.
+
+        The writer lease (``leases.py``) registers its token here when it takes the lease; each
+        insert then proves, in its own transaction, that the lease row still holds it, so a writer
+        that lost its lease while paused writes nothing (``LeaseLost``).  Appends to streams without
+        a lease (a fork's first record, cooperating writers with ``lease=False``) are not fenced.
+        """
+        self._fences[stream] = fence
+
+    def release_lease(self, stream: str, token: str) -> None:
+        """Stop fencing ``stream``'s appends with the lease ``token`` (a later lease's fence stays)."""
+        if (fence := self._fences.get(stream)) is not None and fence.token == token:
+            del self._fences[stream]
 
     def append(self, events: Sequence[RecordedEvent], *, fork_start: bool = False) -> None:
         self.append_records([events], fork_start=fork_start)
@@ -103,7 +124,16 @@ class RecorderEventStore(EventStore):
 
     def _insert(self, stream: str, first: int, count: int, encoders: Sequence[Callable[[Linker], StoredEvent]],
                 fork_start: bool) -> None:
-        """Encode commit records (each chained to the one before) and insert them in one transaction."""
+        """Encode commit records (each chained to the one before) and insert them in one transaction.
+
+        Before the first append through this store, its key is checked against the store's keyed marker
+        (a writer without the key, or with another one, is refused before it writes: its links would
+        fail every later verify, and records are never rewritten); a store a keyed writer writes to
+        first is marked keyed.
+        """
+        if not self._key_checked:
+            check_writer_key(self, self.chain_key)
+            self._key_checked = True
         prev = self._prev_link(stream, first)
         key = self.chain_key
         stored_records = []
@@ -115,7 +145,11 @@ class RecorderEventStore(EventStore):
             stored_records.append(stored)
             prev = record_link(stored.state) or GENESIS
         try:
-            self.recorder.insert_events(stored_records, fork_start=fork_start)
+            fence = self._fences.get(stream)
+            if fence is None:
+                self.recorder.insert_events(stored_records, fork_start=fork_start)
+            else:
+                self.recorder.insert_events(stored_records, fork_start=fork_start, lease=fence)
         except HeadMismatch as e:
             self._links.pop(stream, None)
             raise ConflictError(str(e)) from e
@@ -149,7 +183,12 @@ class RecorderEventStore(EventStore):
             return cached[1]
         if first == 1:
             return GENESIS
-        return self.link_at(stream, first - 1) or GENESIS
+        for rows in self.records(stream, first - 1, first - 1):
+            state = rows[-1][2]
+            if state:  # (a damaged record is the head check's and the reader's to report)
+                refuse_keyless_into_keyed(stream, state[0], self.chain_key)
+            return record_link(state) or GENESIS
+        return GENESIS
 
     def link_at(self, stream: str, seq: int) -> bytes | None:
         for rows in self.records(stream, seq, seq):

@@ -8,8 +8,15 @@ session at once), or its heartbeat is older than ``TAPE_LEASE_TIMEOUT`` seconds
 (another host died).  Heartbeats are written and judged by the database's clock,
 not the hosts': a host whose clock ran a minute behind would otherwise have its
 live lease taken over, and one whose clock ran ahead would hold a dead one for
-as long as it was ahead.  The store's optimistic concurrency (ConflictError)
-stays the last line of defence underneath.
+as long as it was ahead.
+
+The lease is also a *fencing token*: its row's ``token`` is registered with the
+event store, and every append proves, inside its own insert transaction, that
+the row still holds it (``records/stream_head.py``).  A holder paused past the
+timeout (SIGSTOP, a laptop asleep, a long GC pause) is taken over; when it
+continues, its next commit is refused with ``LeaseLost`` naming the new holder,
+and writes nothing.  The store's optimistic concurrency (ConflictError) stays
+underneath for writers without a lease.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from tapevm.domain.errors import SessionLocked, StoreClosed, TapeError
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.config import Settings
 from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.stores.event_store import RecorderEventStore
+from tapevm.infrastructure.stores.records.stream_head import LeaseFence
 from tapevm.infrastructure.stores.side_tables import SideTables
 
 log = get_logger("tapevm.lease")
@@ -133,6 +142,7 @@ class WriterLease:
         self.db = SideTables(store)
         self.table = lease_table(self.db)
         self.stream = stream
+        self.store = store
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -166,6 +176,8 @@ class WriterLease:
                     raise  # nobody holds it: the insert failed for its own reason (a full disk...)
                 continue  # someone inserted first: look again
             _HELD.add(self.token)
+            if isinstance(self.store, RecorderEventStore):
+                self.store.hold_lease(self.stream, LeaseFence(self.table, self.token))
             self._thread = threading.Thread(target=self._beat, name=f"tape-lease-{self.stream}", daemon=True)
             self._thread.start()
             return
@@ -184,6 +196,8 @@ class WriterLease:
 
     def release(self) -> None:
         _HELD.discard(self.token)  # released as far as this process goes, even if the row cannot be deleted
+        if isinstance(self.store, RecorderEventStore):
+            self.store.release_lease(self.stream, self.token)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

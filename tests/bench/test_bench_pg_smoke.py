@@ -14,7 +14,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("name", ["pg_append", "pg_writers", "pg_follow"])
+@pytest.mark.parametrize("name", ["pg_append", "pg_writers", "pg_follow", "fencing"])
 def test_quick_pg_run_prints_a_json_result(name: str, postgres_url: str) -> None:
     run = subprocess.run([sys.executable, str(BENCH / f"bench_{name}.py"), "--quick"], capture_output=True,
                          text=True, cwd=BENCH.parent, timeout=300, env=os.environ | {"TAPE_BENCH_POSTGRES": postgres_url},

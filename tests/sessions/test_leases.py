@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -10,11 +11,13 @@ import time
 import pytest
 import structlog.testing
 
-from tapevm.domain.errors import SessionLocked
+from tapevm.domain.errors import LeaseLost, SessionLocked
+from tapevm.domain.events import Defined, RecordedEvent
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores import leases as session_lease
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.infrastructure.stores.leases import lease_holder
+from tapevm.infrastructure.stores.side_tables import SideTables
 
 HOLDER = """
 import sys, time
@@ -168,3 +171,81 @@ def test_a_dead_holder_whose_host_clock_ran_ahead_does_not_hold_the_session(stor
         assert lease_holder(store, "w") is None
         with open_session("w", store) as again:
             assert again.eval("(+ x 1)") == 2
+
+
+PAUSED_WRITER = """
+import sys
+from tapevm.infrastructure.session.service import open_session
+s = open_session("w", sys.argv[1])
+s.eval("(define before 1)")
+print("ready", flush=True)
+sys.stdin.readline()  # (the test stops this process past the lease timeout, then wakes it and writes a line)
+try:
+    s.eval("(define late (list 1 2 3))")
+    print("committed", flush=True)
+except Exception as e:
+    print(f"refused {type(e).__name__}: {e}", flush=True)
+print("head", s.store.last_seq(s.stream), flush=True)
+"""
+
+
+def test_a_writer_paused_past_the_lease_timeout_writes_nothing_and_the_new_holder_goes_on(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGSTOP a writer past TAPE_LEASE_TIMEOUT, take its lease over, wake it: its next form is refused
+    with the new holder named (the fence is checked inside its insert), and the new holder's form commits.
+    Before the fence, the paused writer's form committed and the new holder's was refused ("moved on")."""
+    monkeypatch.setattr(session_lease, "LEASE_TIMEOUT", 1.0)
+    env = {**os.environ, "TAPE_LEASE_TIMEOUT": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_WRITER, store_url], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        while proc.stdout.readline().strip() != "ready":
+            assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(1.6)  # past the timeout: its heartbeat is stale
+        with open_store(store_url) as store, open_session("w", store) as s:
+            head = s.head
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            out = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]
+            assert out[0].startswith("refused LeaseLost: session 'w': lost the writer lease to "
+                                     f"pid {os.getpid()} on host "), out
+            assert out[1] == f"head {head}"  # it wrote nothing
+            s.eval("(define mine 2)")  # the holder's form commits
+            assert s.eval("mine") == 2 and s.head > head
+        with open_session("w", store_url, writable=False, create=False) as r:
+            names = {name for b in r.state.namespaces.values() for name in b}
+            assert {"before", "mine"} <= names and "late" not in names
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("groups", [1, 2], ids=["one record", "two records"])
+def test_an_append_under_a_lease_taken_over_is_refused_whole(store_url: str, groups: int) -> None:
+    """The fence is checked in the insert's own transaction on both write paths (one record; several
+    records in one transaction), whoever holds the lease row now: nothing of the append lands."""
+    def events(first: int, n: int) -> list[RecordedEvent]:
+        return [RecordedEvent("w", first + i, first, 0.0, Defined(ns="user", name=f"x{first + i}", value=i))
+                for i in range(n)]
+
+    with open_store(store_url) as store:
+        lease = session_lease.WriterLease(store, "w")
+        store.append_records([events(1, 2)])  # the holder writes
+        db = SideTables(store)
+        db.execute(f"UPDATE {lease.table} SET pid = 4242, host = 'elsewhere', token = 'theirs' WHERE session = ?",
+                   ("w",))
+        with pytest.raises(LeaseLost, match="lost the writer lease to pid 4242 on host elsewhere"):
+            store.append_records([events(3, 1), events(4, 2)][:groups])
+        assert store.last_seq("w") == 2
+        db.execute(f"DELETE FROM {lease.table} WHERE session = ?", ("w",))
+        with pytest.raises(LeaseLost, match="lost the writer lease: it lapsed"):
+            store.append_records([events(3, 1), events(4, 2)][:groups])
+        assert store.last_seq("w") == 2
+        lease.release()
+        store.append_records([events(3, 1)])  # without a lease: not fenced
+        assert store.last_seq("w") == 3

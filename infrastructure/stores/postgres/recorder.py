@@ -35,7 +35,13 @@ from tapevm.domain.errors import StoreError, UsageError
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.postgres.log import ensure_xid_column
 from tapevm.infrastructure.stores.records.events_table import EVENT_COLUMNS, EVENTS_TABLE
-from tapevm.infrastructure.stores.records.stream_head import HeadMismatch, check_head, head_of
+from tapevm.infrastructure.stores.records.stream_head import (
+    HeadMismatch,
+    LeaseFence,
+    check_fence,
+    check_head,
+    head_of,
+)
 
 log = get_logger("tapevm.postgres")
 
@@ -87,6 +93,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         self.checked_insert_notify = self.checked_insert + SQL(", pg_notify({}, '') AS notified").format(
             Literal(self.channel_name))
         self._rendered: tuple[str, str, str] | None = None  # the statements as text, which psycopg caches
+        self._fenced: dict[str, tuple[str, str]] = {}  # lease table -> FENCED_INSERT (+ NOTIFY) as text
 
     def create_table(self) -> None:
         """The library's table, plus the transaction-id column followers read the log by."""
@@ -103,8 +110,9 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         mismatch raises (and rolls back) after the INSERT was sent in the same
         round trip: cheaper than waiting for the SELECT first.
         """
+        fence: LeaseFence | None = kwargs.get("lease")
         if len(stored_events) == 1 and not kwargs.get("tracking") and not self.table_lock:
-            return self._insert_one(stored_events[0], bool(kwargs.get("fork_start")))
+            return self._insert_one(stored_events[0], bool(kwargs.get("fork_start")), fence)
         failure: Exception | None = None
         ids: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:
@@ -118,7 +126,8 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                             if self.notify == "in_transaction":
                                 curs.execute(self.notify_statement)
                         if stored_events:
-                            ids = self._insert_checked(conn, pipeline, stored_events, bool(kwargs.get("fork_start")))
+                            ids = self._insert_checked(conn, pipeline, stored_events, bool(kwargs.get("fork_start")),
+                                                       fence)
                 except Exception as e:  # noqa: BLE001 - re-raised below, outside the pipeline (which would warn)
                     failure = e
             if failure is not None:  # inside get_connection, which turns psycopg errors into the library's
@@ -127,28 +136,46 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
                 self._notify_committed(conn.cursor())
         return ids
 
-    def _insert_one(self, event: StoredEvent, fork_start: bool) -> Sequence[int]:
-        """One row: head check and insert in one statement (its own transaction), then NOTIFY."""
+    def _insert_one(self, event: StoredEvent, fork_start: bool, fence: LeaseFence | None) -> Sequence[int]:
+        """One row: (lease fence,) head check and insert in one statement (its own transaction), then NOTIFY."""
         with self.datastore.get_connection() as conn:
             if self._rendered is None:
                 self._rendered = (self.checked_insert.as_string(conn), self.checked_insert_notify.as_string(conn),
                                   self.notify_statement.as_string(conn))
             insert, insert_notify, notify = self._rendered
+            if fence is not None:
+                insert, insert_notify = self._fenced_statements(conn, fence)
             if self.notify == "in_transaction":
                 insert = insert_notify
+            params = {"s": event.originator_id, "v": event.originator_version, "t": event.topic,
+                      "b": event.state, "fork": fork_start}
+            if fence is not None:
+                params["k"] = fence.token
             with conn.cursor() as curs:
-                curs.execute(insert, {"s": event.originator_id, "v": event.originator_version, "t": event.topic,
-                                      "b": event.state, "fork": fork_start}, prepare=True)
+                curs.execute(insert, params, prepare=True)
                 row = curs.fetchone()
                 assert row is not None  # the statement always returns one row
                 if self.notify == "after_commit" and row["n"] is not None:
                     self._notify_committed(curs, notify)
+        if row["n"] is None and fence is not None:  # the fence first: a lost lease explains a moved head too
+            check_fence(str(event.originator_id), fence,
+                        None if row["lt"] is None else (row["lt"], row["lp"], row["lh"]))
         if row["n"] is None:  # the statement refused: say why, as the Python head check words it
             head = head_of(row["v"], row["t"]) if row["v"] is not None else 0
             check_head(str(event.originator_id), event.originator_version, event.topic, head, fork_start=fork_start)
             raise HeadMismatch(f"session {event.originator_id!r}: the commit at {event.originator_version} "
                                f"does not follow the head ({head}); reopen the session")
         return [row["n"]]
+
+    def _fenced_statements(self, conn: Any, fence: LeaseFence) -> tuple[str, str]:
+        """FENCED_INSERT over ``fence``'s lease table (and its variant with the NOTIFY inside), as text."""
+        rendered = self._fenced.get(fence.table)
+        if rendered is None:
+            statement = SQL(FENCED_INSERT).format(t=SQL("{}.{}").format(
+                Identifier(self.datastore.schema), Identifier(self.events_table_name)), lease=SQL(fence.table))
+            notified = statement + SQL(", pg_notify({}, '') AS notified").format(Literal(self.channel_name))
+            rendered = self._fenced[fence.table] = (statement.as_string(conn), notified.as_string(conn))
+        return rendered
 
     def _notify_committed(self, curs: Any, statement: Any = None) -> None:
         """Wake followers; the row is committed already, so a failure here is only logged.
@@ -162,12 +189,19 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             log.warning("notify_failed", channel=self.channel_name, error=str(e).strip().splitlines()[0:1])
 
     def _insert_checked(self, conn: Any, pipeline: Any, stored_events: Sequence[StoredEvent],
-                        fork_start: bool) -> Sequence[int] | None:
+                        fork_start: bool, fence: LeaseFence | None) -> Sequence[int] | None:
         first = stored_events[0]
-        with conn.cursor() as head_curs, conn.cursor() as curs:
+        with conn.cursor() as head_curs, conn.cursor() as curs, conn.cursor() as lease_curs:
+            if fence is not None:
+                lease_curs.execute(SQL("SELECT token, pid, host FROM {} WHERE session = %s FOR KEY SHARE").format(
+                    SQL(fence.table)), (first.originator_id,))
             head_curs.execute(self.head_statement, (first.originator_id,), prepare=True)
             PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
             pipeline.sync()  # a duplicate key raises here, inside the transaction
+            if fence is not None:
+                lease = lease_curs.fetchone()
+                check_fence(str(first.originator_id), fence,
+                            None if lease is None else (lease["token"], lease["pid"], lease["host"]))
             row = head_curs.fetchone()
             # our own row is not visible to the SELECT, which ran first: this is the head before us
             head = head_of(row["v"], row["t"]) if row else 0
@@ -257,6 +291,29 @@ ins AS (
   WHERE %(t)s NOT LIKE 'commit:%%' OR (%(fork)s AND h = 0) OR %(v)s = h + 1
   RETURNING notification_id)
 SELECT (SELECT v FROM last) AS v, (SELECT t FROM last) AS t, (SELECT notification_id FROM ins) AS n"""
+
+
+# CHECKED_INSERT with the lease fence (records/stream_head.py): the row goes in only while the
+# stream's lease row holds this writer's token (%(k)s).  FOR KEY SHARE: a taker's DELETE of the row
+# waits for this statement's commit (and then finds the commit in the head it reads), while the
+# holder's heartbeat UPDATE does not.  The lease row is returned, so a refusal names the new holder.
+FENCED_INSERT = """
+WITH lease AS (
+  SELECT token, pid, host FROM {lease} WHERE session = %(s)s FOR KEY SHARE),
+last AS (
+  SELECT originator_version AS v, topic AS t FROM {t} WHERE originator_id = %(s)s
+  ORDER BY originator_version DESC LIMIT 1),
+head AS (
+  SELECT COALESCE((SELECT v + CASE WHEN t LIKE 'commit:%%' THEN split_part(t, ':', 3)::bigint ELSE 1 END - 1
+                   FROM last), 0) AS h),
+ins AS (
+  INSERT INTO {t} (originator_id, originator_version, topic, state)
+  SELECT %(s)s, %(v)s, %(t)s, %(b)s FROM head
+  WHERE (%(t)s NOT LIKE 'commit:%%' OR (%(fork)s AND h = 0) OR %(v)s = h + 1)
+    AND EXISTS (SELECT 1 FROM lease WHERE token = %(k)s)
+  RETURNING notification_id)
+SELECT (SELECT v FROM last) AS v, (SELECT t FROM last) AS t, (SELECT notification_id FROM ins) AS n,
+       (SELECT token FROM lease) AS lt, (SELECT pid FROM lease) AS lp, (SELECT host FROM lease) AS lh"""
 
 
 def ddl_lock_sql(schema: str) -> str:

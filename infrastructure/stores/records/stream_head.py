@@ -13,13 +13,27 @@ recorders raise for a duplicate (stream, version) key: code written against
 the library's recorder interface sees the contract it expects, and the store
 layer turns both into tapevm's ``ConflictError``.  Inserts of foreign rows are
 not head-checked (the library's contract for them is the primary key alone).
+
+The *lease fence* is the other check inside the same transaction: a writer
+that holds the session's writer lease (``stores/leases.py``) passes its
+:class:`LeaseFence`, and the commit goes in only if the lease row still
+carries its token.  A writer paused past the lease timeout (SIGSTOP, a laptop
+asleep, a long GC pause) has lost its lease to the next writer when it
+continues, and without the fence its next commit would still land (at the
+head it knew, which the new holder had not written to yet) while the new
+holder's commit was refused.  The refusal is :class:`LeaseLost`, naming the
+new holder; nothing of the commit is written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from eventsourcing.persistence import IntegrityError
 
-from tapevm.domain.errors import CorruptRecord
+from tapevm.domain.errors import CorruptRecord, LeaseLost
 from tapevm.infrastructure.stores.records.record_codec import check_record_span, topic_event_count
 
 COMMIT_TOPIC_START = "commit:"
@@ -66,3 +80,25 @@ def check_head(stream: str, first: int, topic: str, head: int, fork_start: bool 
             "reopen the session to continue from its new head"
         )
 
+
+
+@dataclass(frozen=True)
+class LeaseFence:
+    """What a lease-holding writer proves inside its insert: the lease row of its stream in ``table``
+    (the backend's name for ``tape_leases``) still holds ``token`` (the fencing token)."""
+
+    table: str
+    token: str
+
+
+def check_fence(stream: str, fence: LeaseFence, row: Sequence[Any] | None) -> None:
+    """Raise LeaseLost unless ``row`` (token, pid, host: the stream's lease row, read in the insert's
+    transaction; None when there is none) is still ``fence``'s."""
+    if row is not None and row[0] == fence.token:
+        return
+    what = (f"lost the writer lease to pid {row[1]} on host {row[2]} while this writer was paused past "
+            "TAPE_LEASE_TIMEOUT" if row is not None else
+            "lost the writer lease: it lapsed while this writer was paused past TAPE_LEASE_TIMEOUT, and was "
+            "taken over (and released since) or cleared")
+    raise LeaseLost(f"session {stream!r}: {what}; nothing was written: reopen the session to continue from its "
+                    "new head")

@@ -13,6 +13,9 @@ What we change in the library's ``SQLiteApplicationRecorder`` and why:
   A row is a commit record (see ``records/record_codec.py``): its version is its first
   event's number and its topic says how many events it holds, so the head is
   ``version + count - 1`` of the last row, read from the primary-key index.
+* a writer holding the session's lease passes its fence (``lease=``, see
+  ``records/stream_head.py``): the lease row is read under the same write
+  lock, so a writer that lost its lease writes nothing.
 * rows go in with one ``executemany`` (the library inserts row by row to
   collect rowids; we compute them from ``last_insert_rowid()``, valid because
   the transaction holds the write lock); tapevm's own appends are one row,
@@ -38,7 +41,7 @@ from eventsourcing.sqlite import (
 
 from tapevm.domain.errors import CorruptRecord, StoreError
 from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE
-from tapevm.infrastructure.stores.records.stream_head import check_head, head_of
+from tapevm.infrastructure.stores.records.stream_head import LeaseFence, check_fence, check_head, head_of
 
 SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
 
@@ -127,6 +130,10 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
         if not stored_events:
             return []
         first = stored_events[0]
+        fence: LeaseFence | None = kwargs.get("lease")
+        if fence is not None:  # (under BEGIN IMMEDIATE's lock: no taker can change the row before COMMIT)
+            c.execute(f"SELECT token, pid, host FROM {fence.table} WHERE session=?", (first.originator_id,))
+            check_fence(str(first.originator_id), fence, c.fetchone())
         c.execute(self._select_last, (first.originator_id,))
         check_head(str(first.originator_id), first.originator_version, first.topic, _head_of(c.fetchone()),
                    fork_start=bool(kwargs.get("fork_start")))
