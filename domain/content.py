@@ -40,7 +40,12 @@ GROUP = "G"        # ["G", [member nodes]]        a cycle (closures and frames t
 GROUP_MEMBER = "g" # ["g", group key, index]      reference to one member of a group
 LOCAL = "^"        # ["^", index]                 reference inside a group to another member
 TEXT = "T"         # ["T", text]                  a long string, stored once however often it recurs
-TEXT_NODE_MIN = 1024  # strings at least this long (in characters) become TEXT nodes
+# Strings at least this long (in characters) become TEXT nodes: stored once, referred to by key.  A
+# session started at VM version 1 used 1,024 (TEXT_NODE_MIN_V1); from version 2 it is about what a
+# reference costs, so a list chunk (stored again at every cons onto the list) holds references to its
+# elements' text, never the text: an agent's history stores each message once, whatever its length.
+TEXT_NODE_MIN = 40
+TEXT_NODE_MIN_V1 = 1024
 
 MAX_SAFE_INT = 2**53
 

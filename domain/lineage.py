@@ -111,3 +111,13 @@ def common_ancestor(store: EventStore, a: str, b: str) -> int:
         if hx != hy:
             break
     return shared
+
+
+def started_vm_version(store: EventStore, segments: list[Segment]) -> int:
+    """The VM version the session whose lineage is ``segments`` started at (its root's SessionStarted;
+    1 when that event is not there or says none): how its values are encoded for its whole life."""
+    first = store.first_event(segments[0].stream) if segments else None
+    if first is None or first[1] != "SessionStarted":
+        return 1
+    version = first[2].get("vm_version", 1)
+    return version if type(version) is int else 1

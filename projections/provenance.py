@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tapevm.domain.content import ContentTable
+from tapevm.domain.content import TEXT_NODE_MIN, TEXT_NODE_MIN_V1, ContentTable
 from tapevm.domain.delta import Delta
 from tapevm.domain.errors import CorruptRecord, UsageError
 from tapevm.domain.events import (
@@ -193,23 +193,23 @@ def _binding_changes(name: str) -> Changes:
     return changes
 
 
-def _fact_changes(key: bytes) -> Changes:
+def _fact_changes(keys: frozenset[bytes]) -> Changes:
     def changes(t: str, f: dict[str, Any]) -> list[_Change]:
         if t == FactAsserted.type_name or t == FactRetracted.type_name:
             retract = t == FactRetracted.type_name
             return [_Change("", "retract!" if retract else "assert!", f["fact"], retract)] \
-                if fact_key(f["fact"]) == key else []
+                if fact_key(f["fact"]) in keys else []
         if t == MergeApplied.type_name:
-            return ([_Change("", f["kind"], x, detail=_merged(f)) for x in f["facts_added"] if fact_key(x) == key]
+            return ([_Change("", f["kind"], x, detail=_merged(f)) for x in f["facts_added"] if fact_key(x) in keys]
                     + [_Change("", f["kind"], x, True, detail=_merged(f)) for x in f["facts_removed"]
-                       if fact_key(x) == key])
+                       if fact_key(x) in keys])
         if t == StateRestored.type_name:
             facts = _restored(f).facts
             return ([_Change("", "restore", x, True, detail=_snapshot(f)) for x in facts.retracted.values()
-                     if fact_key(x) == key]
-                    + [_Change("", "restore", x, detail=_snapshot(f)) for x in facts.asserted if fact_key(x) == key])
+                     if fact_key(x) in keys]
+                    + [_Change("", "restore", x, detail=_snapshot(f)) for x in facts.asserted if fact_key(x) in keys])
         if t == ImageLoaded.type_name and f["state"] is not None:
-            return [_Change("", "image", x, detail=_image(f)) for x in f["state"]["facts"] if fact_key(x) == key]
+            return [_Change("", "image", x, detail=_image(f)) for x in f["state"]["facts"] if fact_key(x) in keys]
         return []
 
     return changes
@@ -257,8 +257,10 @@ def blame_fact(store: EventStore, session_name: str, fact_source: str, at: int |
         fact = read_one(fact_source)
     except Exception as e:  # noqa: BLE001 - any syntax problem is the user's
         raise UsageError(f"cannot read the fact {fact_source!r}: {e}") from None
-    key = fact_key(ValueEncoder(ContentTable()).encode(fact))
-    hits, forms, last = _scan(store, session_name, at, _fact_changes(key))
+    # its key as a session of either VM version encoded it (they differ in which strings are TEXT nodes)
+    keys = frozenset(fact_key(ValueEncoder(ContentTable(), text_min=text_min).encode(fact))
+                     for text_min in (TEXT_NODE_MIN, TEXT_NODE_MIN_V1))
+    hits, forms, last = _scan(store, session_name, at, _fact_changes(keys))
     return Blame(f"fact {fact_source}", at or last, _history(hits, forms), "fact")
 
 

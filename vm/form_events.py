@@ -25,6 +25,7 @@ from typing import Any
 
 from tapevm.domain.content import (
     MAX_SAFE_INT,
+    TEXT_NODE_MIN,
     BlobTable,
     ContentTable,
     Edit,
@@ -103,8 +104,9 @@ def _common_prefix(a: bytes, b: bytes) -> int:
 class FormEventBuilder:
     """Encodes one form's mutations; ``commit``/``discard`` follow the store's verdict."""
 
-    def __init__(self, nodes: ContentTable, blobs: BlobTable) -> None:
-        self.encoder = ValueEncoder(nodes)
+    def __init__(self, nodes: ContentTable, blobs: BlobTable, text_min: int = TEXT_NODE_MIN) -> None:
+        """``text_min``: the session's TEXT node threshold (``vm/version.text_node_min``)."""
+        self.encoder = ValueEncoder(nodes, text_min=text_min)
         self.blobs = blobs
         self._pending_blobs: dict[str, bytes] = {}
         self._pending_edits: dict[str, Edit] = {}

@@ -165,10 +165,13 @@ class ValueEncoder:
     can never leave a dangling reference.
     """
 
-    def __init__(self, table: ContentTable, tree_path: bool = True) -> None:
+    def __init__(self, table: ContentTable, tree_path: bool = True, text_min: int = TEXT_NODE_MIN) -> None:
         """``tree_path=False`` encodes every compound value by the general walk (tests hold the
-        two paths to the same encodings and the same new nodes, in the same order)."""
+        two paths to the same encodings and the same new nodes, in the same order).  ``text_min``:
+        strings at least this long are TEXT nodes (the session's VM version says which: see
+        ``vm/version.text_node_min``; the default is the current version's)."""
         self.table = table
+        self.text_min = text_min
         self.pending: dict[str, bytes] = {}
         self.pending_nodes: list[list[Any]] = []
         self.tree_path = tree_path
@@ -233,7 +236,7 @@ class ValueEncoder:
             return value
         if t is str:
             # a long string is a TEXT node: stored once, deduplicated by content
-            return self._text_ref(value) if len(value) >= TEXT_NODE_MIN else value
+            return self._text_ref(value) if len(value) >= self.text_min else value
         if t not in _COMPOUND:
             return encode_scalar(value)
         if self.tree_path:
@@ -309,7 +312,7 @@ class ValueEncoder:
             if type(value) in _COMPOUND:
                 found = refs.get(id(value))
                 return [REF, value._hash[0]] if found is None else found  # else: a cached list
-            if type(value) is str and len(value) >= TEXT_NODE_MIN:
+            if type(value) is str and len(value) >= self.text_min:
                 return self._text_ref(value)
             return encode_scalar(value)
 
@@ -500,7 +503,7 @@ class ValueEncoder:
             if type(value) is _Cached:
                 return [REF, value.key]
             if not isinstance(value, _Unit) and not _is_compound(value):
-                if type(value) is str and len(value) >= TEXT_NODE_MIN:
+                if type(value) is str and len(value) >= self.text_min:
                     return self._text_ref(value)
                 return encode_scalar(value)
             target = unit_of(value)

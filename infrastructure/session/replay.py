@@ -253,7 +253,8 @@ def replay(
     else:
         target_store = VerifyingStore(window, store.url_for_display, ignore_input=program is not None)
         target = session_id
-    make = session_factory or (lambda st, sid: Session(st, sid))
+    recorded_vm: int | None = getattr(first.event, "vm_version", None)  # its values are encoded as it says
+    make = session_factory or (lambda st, sid: Session(st, sid, vm_version=recorded_vm))
     run = _ReplayRun(window, iter(program) if program is not None else None, to, fork, live_from, current=first)
     try:
         session = make(target_store, target)

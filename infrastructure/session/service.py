@@ -63,7 +63,7 @@ from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.limits import FormLimits
 from tapevm.vm.printer import to_source
 from tapevm.vm.value_codec import ValueEncoder
-from tapevm.vm.version import VM_VERSION, tapevm_version
+from tapevm.vm.version import VM_VERSION, tapevm_version, text_node_min
 from tapevm.vm.world import RESTORE, SAVE_IMAGE, SESSION_REQUESTS, Mutation, World
 from tapevm.vm.world_state import load_world
 
@@ -109,9 +109,12 @@ class Session:
     echo: Callable[[str], None] | None = None  # where printed text goes as it is printed (the CLI: the terminal)
     def __init__(self, store: EventStore, name: str, *, create: bool = True, owns_store: bool = False,
                  writable: bool = True, lease: bool = True, image_writer: ImageWriter | None = None,
-                 limits: FormLimits | None = None) -> None:
+                 limits: FormLimits | None = None, vm_version: int | None = None) -> None:
+        """``vm_version``: the VM version a session created here starts at (default: this code's; a replay
+        starts its session at the recorded one, whose encoding the recorded events have)."""
         self.id = validate_session_id(name)
         self._limits = limits
+        self._start_version = vm_version or VM_VERSION
         # What ``(save-image ...)`` calls once its form committed: images live a floor above sessions,
         # so whoever opens the session gives it (tapevm.open_session and the tape commands that run forms).
         self.image_writer = image_writer
@@ -155,10 +158,11 @@ class Session:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
             try:
-                self._append_events([SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION)])
+                self._append_events([SessionStarted(tapevm_version=tapevm_version(), vm_version=self._start_version)])
             except ConflictError:  # another process created it at the same moment: open theirs
                 self._state = self.checkpoints.state_at(None)
                 self._state.session = self.id
+        self.vm_version = lineage.started_vm_version(store, segments)  # how its values are encoded
         self.reload()
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
@@ -178,7 +182,7 @@ class Session:
         load_world(self._state, self.world, self.interpreter)
         self.world.snapshots = self._state.snapshots  # read-only view for (snapshots), kept current by the fold
         self.world.image_lister = time_travel.list_image_names
-        self._builder = FormEventBuilder(self._state.nodes, self._state.blobs)
+        self._builder = FormEventBuilder(self._state.nodes, self._state.blobs, text_node_min(self.vm_version))
 
     if not TYPE_CHECKING:  # (hidden from mypy, which would let any attribute name through)
         def __getattr__(self, name: str) -> Any:
