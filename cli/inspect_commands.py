@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import chain
 
 import click
@@ -19,8 +20,9 @@ from tapevm.cli.options import (
     session_option,
 )
 from tapevm.domain.addresses import parse_address
+from tapevm.domain.content import ContentTable, RecentContent
 from tapevm.domain.errors import BadAddress, UsageError
-from tapevm.domain.events import EVENT_TYPES
+from tapevm.domain.events import EVENT_TYPES, ContentStored, RecordedEvent
 from tapevm.infrastructure.session_summaries import list_sessions, session_info
 from tapevm.vm.state_printer import StatePrinter
 
@@ -49,9 +51,12 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
     with open_session_for(ctx, address.session, create=False) as s:
         if address.at is not None and not 1 <= address.at <= s.head:
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
-        events = (r for r in s.events(start, stop) if not types or r.event.type_name in types)
         upto = s.head if stop is None else min(stop, s.head)
-        show, full = StatePrinter(s.content_through(upto)), values == "full"
+        state = s.content_through(upto)  # (a copy) whose values are found first among those just read
+        recent = RecentContent(state.nodes)
+        state.nodes = ContentTable(source=recent)
+        events = (r for r in _passing(s.events(start, stop), recent) if not types or r.event.type_name in types)
+        show, full = StatePrinter(state), values == "full"
         if as_json:
             for r in events:
                 print_json_line(render.event_json(r, show, full))
@@ -63,6 +68,14 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
         else:
             for text in chunks:
                 click.echo(text, nl=False)
+
+
+def _passing(events: Iterator[RecordedEvent], recent: RecentContent) -> Iterator[RecordedEvent]:
+    """``events``, each ContentStored's nodes told to ``recent`` as it passes."""
+    for r in events:
+        if type(r.event) is ContentStored:
+            recent.add(r.event.nodes)
+        yield r
 
 
 def _unknown_type(t: str) -> None:

@@ -87,6 +87,34 @@ class ContentSource(Protocol):
     def find(self, keys: Sequence[str]) -> dict[str, Any]: ...
 
 
+class RecentContent:
+    """A :class:`ContentSource` for a reader that walks a log in order (``tape log``): the nodes of the
+    last ``keep`` ContentStored events it passed (:meth:`add`), then ``table``'s.  A value an event
+    names was most often stored by the same form, so showing it needs no lookup in the store."""
+
+    def __init__(self, table: ContentTable, keep: int = 256) -> None:
+        self.table = table
+        self.keep = keep
+        self._events: list[list[str]] = []
+        self._nodes: dict[str, bytes] = {}
+
+    def add(self, nodes: Sequence[Any]) -> None:
+        """The ``[key, node]`` pairs of a ContentStored event just passed (the oldest event's forgotten)."""
+        keys = [key for key, _ in nodes]
+        self._nodes.update(zip(keys, canonical_bytes_of_all(node for _, node in nodes)))
+        self._events.append(keys)
+        if len(self._events) > self.keep:
+            for key in self._events.pop(0):
+                self._nodes.pop(key, None)
+
+    def find(self, keys: Sequence[str]) -> dict[str, Any]:
+        found = {key: self._nodes[key] for key in keys if key in self._nodes}
+        rest = [key for key in keys if key not in found]
+        if rest:
+            found.update(self.table.get_many(rest))
+        return found
+
+
 class ContentTable:
     """Key -> canonical bytes, for value nodes or for file blobs.
 
