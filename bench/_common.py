@@ -163,3 +163,20 @@ class Profiler:
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(25)
         print(out.getvalue())
+
+
+# The start of a script a benchmark runs in a fresh process to time an open: quiet logs, the API
+# imported (so the clock starts after imports), and ``rss_mb()``: the current resident set (VmRSS), in
+# MB (``ru_maxrss`` is a peak, and imports already set it).
+PROBE_HEADER = r"""
+import json, random, resource, sys, time
+import logging, structlog
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+from tapevm import open_session
+import tapevm.infrastructure.free_functions
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+"""

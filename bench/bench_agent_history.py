@@ -102,17 +102,7 @@ def run_baseline(db: Path, texts: list[str]) -> list[float]:
 
 
 # The fresh process that opens the session, samples state_at and touches the whole list.
-OPEN_PROBE = r"""
-import json, random, resource, sys, time
-import logging, structlog
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-from tapevm import open_session
-def rss_mb():
-    # the current resident set (VmRSS), in MB: ru_maxrss is a peak, and imports already set it
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+OPEN_PROBE = C.PROBE_HEADER + r"""
 db, turns = sys.argv[1], int(sys.argv[2])
 base = rss_mb()
 start = time.perf_counter()
@@ -224,7 +214,7 @@ def main() -> None:
     rows = [row for r in results for row in rows_of(r)]
     small, large = results[0], results[-1]
     rows.append(("open@largest / open@smallest", large["open_ms"] / small["open_ms"]))
-    C.emit("agent_history", rows, {"results": results, "cores": os.cpu_count()})
+    C.emit("agent_history", rows, {"results": results, "cores": os.cpu_count(), "quick": args.quick})
 
 
 if __name__ == "__main__":

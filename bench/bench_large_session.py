@@ -47,21 +47,12 @@ def build(db: Path, bindings: int) -> float:
     return time.perf_counter() - start
 
 
-PROBE = r"""
-import json, resource, sys, time
-import logging, structlog
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-from tapevm import open_session
-import tapevm.infrastructure.free_functions
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-base = rss()
+PROBE = C.PROBE_HEADER + r"""
+base = rss_mb()
 start = time.perf_counter()
 s = open_session(sys.argv[2], sys.argv[1], create=False)
 value = s.eval(sys.argv[3])
-print(json.dumps({"ms": 1000 * (time.perf_counter() - start), "rss_mb": rss() - base, "value": value}))
+print(json.dumps({"ms": 1000 * (time.perf_counter() - start), "rss_mb": rss_mb() - base, "value": value}))
 """
 
 GIANT = r"""
@@ -135,7 +126,7 @@ def main() -> None:
     ]
     C.emit("large_session", rows, {"bindings": n, "build_s": built_s, "forms": forms, "from_image": from_image,
                                    "save_s": save_s, "load_s": load_s, "run_image_s": run_image_s, "giant": giant,
-                                   "state_at_s": state_at_s, "checked": checked, "cores": os.cpu_count()})
+                                   "state_at_s": state_at_s, "checked": checked, "cores": os.cpu_count(), "quick": args.quick})
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
-           "follow", "cli_start", "checkpoint_write", "log"]
+           "follow", "cli_start", "checkpoint_write", "log", "agent_history", "large_session"]
 PG_BENCHES = ["pg_append", "pg_writers", "pg_follow", "fencing"]  # need a PostgreSQL server: run with --only
 
 
@@ -160,6 +160,22 @@ def summary(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
              f"{x['read_s']:.2f} s", f"{x['ratio_net']:.2f}x (without start)",
              f"<= 3x, bytes/event x{r['bytes_per_event_growth']:.2f}  {v(x['ratio_net'] <= 3)}"),
         ]
+    if b == "agent_history":
+        x = r["results"][-1]
+        return [
+            (f"agent history, {x['turns']:,} turns: bytes/turn", f"{x['bytes_per_turn']:,.0f} B",
+             f"{x['baseline_bytes_per_turn']:,.0f} B", f"{x['bytes_per_turn'] / x['baseline_bytes_per_turn']:.2f}x",
+             f"<= 1.5x  {v(x['bytes_per_turn'] <= 1.5 * x['baseline_bytes_per_turn'])}"),
+            (f"agent history, {x['turns']:,} turns: ms/turn (last)", f"{x['ms_last']:.2f} ms",
+             f"{x['baseline_ms']:.2f} ms", f"{x['ms_last'] / x['baseline_ms']:.2f}x", f"<= 3x  {v(x['ms_last'] <= 3 * x['baseline_ms'])}"),
+            (f"agent history, {x['turns']:,} turns: open; state_at median", f"{x['open_ms']:.0f} ms",
+             f"{x['state_at_median_ms']:.1f} ms", "", f"<= 50 ms; <= 10 ms  {v(x['open_ms'] <= 50 and x['state_at_median_ms'] <= 10)}"),
+        ]
+    if b == "large_session":
+        f, i = r["forms"], r["from_image"]
+        return [(f"large session ({r['bindings']:,} bindings): open + one lookup, forms / image",
+                 f"{f['ms']:.0f} / {i['ms']:.0f} ms", f"{f['rss_mb']:.0f} / {i['rss_mb']:.0f} MB", "",
+                 f"<= 100 ms, <= 60 MB  {v(max(f['ms'], i['ms']) <= 100 and max(f['rss_mb'], i['rss_mb']) <= 60)}")]
     if b == "fencing":
         return [(f"lease fence, {name} (paired rounds)", f"{r[name]['fenced_us']:,.0f} µs/commit",
                  f"{r[name]['unfenced_us']:,.0f} µs/commit", f"{r[name]['paired_cost_pct']:+.1f}%",
