@@ -46,11 +46,14 @@ from typing import Any
 
 import _common as C
 
-VOCABULARY = ("the of and to in is it that was for on are with as be at by this from or have an they which one "
-              "you had not but what all were when we there can more if no out so said up use each how their "
-              "will other about many then them these some her would make like him into time has look two "
-              "agent tool model answer request file value list state session event log replay fork merge "
-              "image snapshot memory task plan step result error retry search read write test build run").split()
+VOCABULARY = tuple((  # noqa: SIM905 - words read as text
+    "the of and to in is it that was for on are with as be at by this from or have an they "
+    "which one you had not but what all were when we there can more if no out so said up use "
+    "each how their will other about many then them these some her would make like him into "
+    "time has look two agent tool model answer request file value list state session event log "
+    "replay fork merge image snapshot memory task plan step result error retry search read "
+    "write test build run "
+).split())
 WINDOW = 1_000  # turns in the first and last windows of per-turn time
 
 
@@ -183,18 +186,18 @@ def measure(tmp: Path, turns: int, seed: int) -> dict[str, Any]:
 def rows_of(r: dict[str, Any]) -> list[tuple[str, Any]]:
     n = f"{r['turns']:,} turns"
     return [
-        (f"{n}: bytes/turn (baseline, ratio)", f"{r['bytes_per_turn']:,.0f} ({r['baseline_bytes_per_turn']:,.0f}, "
-                                               f"{r['bytes_per_turn'] / r['baseline_bytes_per_turn']:.2f}x)"),
-        (f"{n}: ms/turn first, last (baseline/commit)", f"{r['ms_first']:.2f}, {r['ms_last']:.2f} "
+        (f"{n}: bytes/turn (baseline, ratio)", (f"{r['bytes_per_turn']:,.0f} ({r['baseline_bytes_per_turn']:,.0f}, "
+                                               f"{r['bytes_per_turn'] / r['baseline_bytes_per_turn']:.2f}x)")),
+        (f"{n}: ms/turn first, last (baseline/commit)", (f"{r['ms_first']:.2f}, {r['ms_last']:.2f} "
                                                        f"({r['baseline_ms']:.2f}; last {r['ms_last'] / r['baseline_ms']:.2f}x, "
-                                                       f"last/first {r['ms_last'] / r['ms_first']:.2f})"),
+                                                       f"last/first {r['ms_last'] / r['ms_first']:.2f})")),
         (f"{n}: open ms", r["open_ms"]),
         (f"{n}: state_at median, max ms", f"{r['state_at_median_ms']:.1f}, {r['state_at_max_ms']:.1f}"),
         (f"{n}: RSS above interpreter after open, after touch (live data) MB",
          f"{r['rss_open_mb']:.0f}, {r['rss_touch_mb']:.0f} ({r['live_mb']:.0f})"),
         (f"{n}: tape log --json s (read events s, ratio; bytes/event)",
-         f"{r['log_json_s']:.2f} ({r['read_events_s']:.2f}, {r['log_json_s'] / r['read_events_s']:.1f}x; "
-         f"{r['log_bytes_per_event']:.0f})"),
+         (f"{r['log_json_s']:.2f} ({r['read_events_s']:.2f}, {r['log_json_s'] / r['read_events_s']:.1f}x; "
+         f"{r['log_bytes_per_event']:.0f})")),
         (f"{n}: list read back whole and equal", r["checked"]),
     ]
 
