@@ -42,6 +42,7 @@ from tapevm.domain.errors import StoreError
 from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore, packed_metas
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.backend import Backend, backend_of
+from tapevm.projections.checkpoints.seal import pack_hash
 from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 
 TABLE = "tape_checkpoint_frames"
@@ -275,7 +276,7 @@ class SQLCheckpointStore(CheckpointStore):
                  f"DELETE FROM {t} WHERE session={p} AND seq>={p} AND seq<={p}"],
                 [(first.session, last.seq, first.seq),
                  (first.session, first.seq, last.seq, first.base, version_code(first.projection_version),
-                  _digest_int(xxhash.xxh3_64_hexdigest(payload)), int(first.created_at), index, payload),
+                  _digest_int(pack_hash([m.tip for m in frames], payload)), int(first.created_at), index, payload),
                  (first.session, first.seq, last.seq)])
 
     def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:

@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 
 from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, TapeError
 from tapevm.domain.events import Draft, RecordedEvent
-from tapevm.domain.ports import DecodedEvent, EventStore, RawRecord, SessionHead
+from tapevm.domain.ports import DecodedEvent, EventPlace, EventStore, RawRecord, SessionHead
 from tapevm.infrastructure.stores.backend import Backend
 from tapevm.infrastructure.stores.records.chain_link import GENESIS, compute_link
 from tapevm.infrastructure.stores.records.record_codec import Linker, RecordCodec, record_link
@@ -39,6 +39,7 @@ class TapeRecorder(Protocol):
     def session_heads(self) -> list[tuple[str, int, int]]: ...
     def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
     def record_start(self, stream: str, seq: int) -> int | None: ...
+    def record_place(self, stream: str, seq: int) -> tuple[int | None, int]: ...
 
 
 def _not_contiguous(stream: str, expected: int, first: int) -> CorruptRecord:
@@ -150,6 +151,22 @@ class RecorderEventStore(EventStore):
         if first == 1:
             return GENESIS
         return self.link_at(stream, first - 1) or GENESIS
+
+    def event_place(self, stream: str, seq: int) -> EventPlace | None:
+        """Two indexed reads, as reading one event costs: the record's start with the count of the
+        records up to it (an index range scan), then that record (decoded and checked)."""
+        try:
+            first, count = self.recorder.record_place(stream, seq)
+            rows = [] if first is None else self.recorder.select_rows(stream, first - 1, seq, 1)
+        except PersistenceError as e:
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
+        if not rows:
+            return None
+        version, topic, state = rows[0]
+        for n, type_name, fields, _, _ in self.codec.decode_fields(stream, version, topic, state):
+            if n == seq:
+                return EventPlace(type_name, fields, record_link(state), count)
+        return None
 
     def link_at(self, stream: str, seq: int) -> bytes | None:
         for rows in self.records(stream, seq, seq):

@@ -88,10 +88,11 @@ class Checkpoints:
         self.basis = FrameBasis()
         codec = FrameCodec()  # one for reading and writing: it keeps the dictionaries it digested
         self.reader: CheckpointReader = CheckpointReader(self.stored, self.read_events, codec, self.basis,
-                                       source.reader if source else None)
+                                       source.reader if source else None,
+                                       place=lambda seq: store.event_place(stream, seq))
         packs = PackBuffer(self.stored, self.reader, codec, self.basis)
         self.writer = CheckpointWriter(self.stored, self.read_events, codec, self.basis, packs,
-                                       lambda: self.interval, inline, content)
+                                       lambda: self.interval, inline, content, seal=self.reader.seal)
 
     @property
     def session(self) -> str:

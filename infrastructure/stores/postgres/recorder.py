@@ -201,6 +201,23 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             return None if row is None or row["v"] is None else int(row["v"])
 
+    def record_place(self, stream: str, seq: int) -> tuple[int | None, int]:
+        """The first event number of the record holding event ``seq`` and how many records of the stream
+        end with it, in one read."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT MAX(originator_version) AS v, COUNT(*) AS n FROM {} "
+                    "WHERE originator_id = %s AND originator_version <= %s"
+                ).format(self._table()),
+                (stream, seq),
+                prepare=True,
+            )
+            row = curs.fetchone()
+            if row is None:
+                return None, 0
+            return (None if row["v"] is None else int(row["v"])), int(row["n"])
+
     def session_heads(self) -> list[tuple[str, int, int]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(

@@ -178,6 +178,21 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
                 raise CorruptRecord(f"session {stream!r}: malformed event number {row[0]!r:.40} in the store")
             return row[0]
 
+    def record_place(self, stream: str, seq: int) -> tuple[int | None, int]:
+        """The first event number of the record holding event ``seq`` and how many records of the stream
+        end with it, in one read (the count is an index range scan: what a checkpoint's seal holds)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT MAX(originator_version), COUNT(*) FROM {EVENTS_TABLE} "
+                "WHERE originator_id=? AND originator_version<=?",
+                (stream, seq),
+            )
+            row = c.fetchone()
+            first, count = (None, 0) if row is None else (row[0], row[1])
+            if first is not None and not isinstance(first, int):  # a damaged file can hand back any type
+                raise CorruptRecord(f"session {stream!r}: malformed event number {first!r:.40} in the store")
+            return first, int(count or 0)
+
     def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""
         sql = f"SELECT originator_version, topic, state FROM {EVENTS_TABLE} WHERE originator_id=? AND originator_version>?"
