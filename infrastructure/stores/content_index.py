@@ -129,8 +129,10 @@ class ContentIndex:
         """How many value nodes and blobs ``stream``'s events ``1..seq`` store (as indexed)."""
         self._ensure()
         t = self.backend.table(TABLE)
-        rows = self._run([((f"SELECT SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 0 ELSE 1 END), "
-                           f"SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 1 ELSE 0 END) FROM {t} WHERE stream=? AND seq<=?"),
+        # (named columns: PostgreSQL's rows are dicts by name, and two unnamed SUMs are both "sum")
+        rows = self._run([((f"SELECT SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 0 ELSE 1 END) AS nodes, "
+                           f"SUM(CASE WHEN SUBSTR(key, 1, 2) = 'b:' THEN 1 ELSE 0 END) AS blobs "
+                           f"FROM {t} WHERE stream=? AND seq<=?"),
                            (stream, seq))], commit=False)
         return int(rows[0][0] or 0), int(rows[0][1] or 0)
 
