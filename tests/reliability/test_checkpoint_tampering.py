@@ -7,19 +7,37 @@ it covers (its seal); one that is not is ignored and dropped, never served.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.cli.conftest import TAPE
 
 FRAMES = "tape_checkpoint_frames"
 PACKS = "tape_checkpoint_packs"
 EVERY_4 = {"TAPE_CHECKPOINT_INTERVAL": "4"}
 
 Sql = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+Tape = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def tape(tmp_path: Path) -> Tape:
+    """The real ``tape`` console script, with its own TAPE_HOME (as tests/cli's fixture)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPE_")} | {"TAPE_HOME": str(tmp_path / "home")}
+
+    def run(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TAPE, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                              env={**env, **(extra_env or {})}, check=False)
+
+    return run
 
 
 @contextmanager
@@ -54,12 +72,12 @@ def _frames(sql: Sql, stream: str) -> list[int]:
     return [r[0] for r in sql(f"SELECT seq FROM {FRAMES} WHERE session=? ORDER BY seq", (stream,))]
 
 
-def test_another_sessions_checkpoints_copied_over_are_never_served(tape, store_url: str) -> None:
+def test_another_sessions_checkpoints_copied_over_are_never_served(tape: Tape, store_url: str) -> None:
     """B's checkpoint rows copied over A's (same event numbers, same event types): ``eval`` printed B's
     value and committed it into A's log as a validly chained result.  Now A's value, and the copies go."""
     s = ("--store", store_url)
     for stream, value in (("a", 1), ("b", 2)):
-        for _ in range(3):  # events 1-12 in commits of 4: checkpoints at 4, 8, 12
+        for _ in range(3):  # the same events in both but for the values
             assert tape(*s, "eval", "-i", stream, f"(define x {value})", extra_env=EVERY_4).returncode == 0
     with _sql(store_url) as sql:
         assert _frames(sql, "a") == _frames(sql, "b") != []
@@ -69,6 +87,7 @@ def test_another_sessions_checkpoints_copied_over_are_never_served(tape, store_u
         sql(f"INSERT INTO {FRAMES} (session, {columns}) SELECT 'a', {columns} FROM {FRAMES} WHERE session='b'", ())
         r = tape(*s, "eval", "-i", "a", "x")
         assert (r.returncode, r.stdout) == (0, "1\n"), r.stderr
+        assert "checkpoint_ignored" in r.stderr and "not sealed to this session's log" in r.stderr
         r = tape(*s, "state", "-i", "a", "--json")
         assert json.loads(r.stdout)["namespaces"]["user"]["x"] == "1"
         log = [json.loads(line) for line in tape(*s, "log", "-i", "a", "--json").stdout.splitlines()]
@@ -78,23 +97,37 @@ def test_another_sessions_checkpoints_copied_over_are_never_served(tape, store_u
         assert tape(*s, "eval", "-i", "b", "x").stdout == "2\n"
 
 
-def test_a_payload_moved_under_another_sessions_row_is_never_served(tape, store_url: str) -> None:
-    """Only the payload and its checksum copied from B's row into A's (A's own seal kept): the checksum
-    is taken over the seal, so the payload does not check under A's row."""
+def test_forged_checkpoints_are_never_served(tape: Tape, store_url: str) -> None:
+    """B's checkpoints forged into A's rows without recomputing checksums: B's payloads (and their checksums)
+    under A's rows, then B's whole rows with A's seals written in.  The payload checksum is taken over the
+    seal, so neither checks; A's value is served every time."""
     s = ("--store", store_url)
     for stream, value in (("a", 1), ("b", 2)):
         for _ in range(3):
             assert tape(*s, "eval", "-i", stream, f"(define x {value})", extra_env=EVERY_4).returncode == 0
     with _sql(store_url) as sql:
-        for seq in _frames(sql, "a"):
+        seqs = _frames(sql, "a")
+        assert seqs == _frames(sql, "b") != []
+        for seq in seqs:
             payload, checksum = sql(f"SELECT payload, payload_hash FROM {FRAMES} WHERE session='b' AND seq=?",
                                     (seq,))[0]
             sql(f"UPDATE {FRAMES} SET payload=?, payload_hash=? WHERE session='a' AND seq=?", (payload, checksum, seq))
         r = tape(*s, "eval", "-i", "a", "x")
         assert (r.returncode, r.stdout) == (0, "1\n"), r.stderr
+        assert "checkpoint_ignored" in r.stderr and "payload checksum mismatch" in r.stderr
+
+        seals = dict(sql(f"SELECT seq, tip FROM {FRAMES} WHERE session='a'", ()))
+        sql(f"DELETE FROM {FRAMES} WHERE session='a'", ())
+        columns = "seq, kind, base, version, events_hash, payload_hash, raw_size, created_at, payload"
+        sql(f"INSERT INTO {FRAMES} (session, tip, {columns}) SELECT 'a', 0, {columns} FROM {FRAMES} "
+            "WHERE session='b'", ())
+        for seq, seal in seals.items():
+            sql(f"UPDATE {FRAMES} SET tip=? WHERE session='a' AND seq=?", (seal, seq))
+        r = tape(*s, "eval", "-i", "a", "x")
+        assert (r.returncode, r.stdout) == (0, "1\n"), r.stderr
 
 
-def test_a_record_deleted_behind_a_checkpoint_stops_every_reader(tape, store_url: str) -> None:
+def test_a_record_deleted_behind_a_checkpoint_stops_every_reader(tape: Tape, store_url: str) -> None:
     """With a checkpoint at event 10 and the record of events 5-7 deleted, ``eval`` answered and committed
     on top of the hole.  Now the checkpoint is not sealed to the log any more (its record count): it
     is ignored, the fold from the one at 4 meets the hole, and every command that serves the session
@@ -117,7 +150,7 @@ def test_a_record_deleted_behind_a_checkpoint_stops_every_reader(tape, store_url
         assert r.returncode == 0 and "x" in r.stdout
 
 
-def test_checkpoints_verify_drops_what_it_says_it_drops(tape, store_url: str) -> None:
+def test_checkpoints_verify_drops_what_it_says_it_drops(tape: Tape, store_url: str) -> None:
     """``tape checkpoints verify`` said bad checkpoints "are dropped" and kept them."""
     s = ("--store", store_url)
     for value in range(4):
@@ -135,7 +168,7 @@ def test_checkpoints_verify_drops_what_it_says_it_drops(tape, store_url: str) ->
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_a_fork_reads_through_its_sources_sealed_checkpoints(tape, store_url: str) -> None:
+def test_a_fork_reads_through_its_sources_sealed_checkpoints(tape: Tape, store_url: str) -> None:
     """A fork's first reads use its source's checkpoints, sealed to the source's stream: still served."""
     s = ("--store", store_url)
     for value in range(3):
