@@ -21,8 +21,8 @@ The read path, in full (each reader checks what it decodes):
 * ``last_seq`` and ``sessions``: heads without reading events;
 * ``records``, ``link_at`` and ``head_link``: the raw records and their chain
   links, undecoded, for the integrity check and images (which carry a link);
-* ``event_place``: one event with its record's link and how many records end
-  with it, in one read: what binds a checkpoint to its stream and its events.
+* ``event_places``: events with their records' links and how many records end
+  with each, in one scan: what binds a checkpoint to its stream and its events.
 """
 
 from __future__ import annotations
@@ -141,13 +141,14 @@ class EventStore(ABC):
         nothing in them.  This default yields none: a store that keeps no records has none to check."""
         return iter(())
 
-    def event_place(self, stream: str, seq: int) -> EventPlace | None:
-        """Event ``seq`` of ``stream``'s own records with its record's link and number (None: no such
-        event).  This default reads the event only (a store that keeps no records has no link)."""
-        for n, type_name, fields in self.read_fields(stream, seq, seq):
-            if n == seq:
-                return EventPlace(type_name, fields, None, 0)
-        return None
+    def event_places(self, stream: str, seqs: Sequence[int]) -> list[EventPlace | None]:
+        """Events ``seqs`` of ``stream``'s own records, each with its record's link and number (None: no
+        such event).  This default reads the events only (a store that keeps no records has no link)."""
+        places: list[EventPlace | None] = []
+        for seq in seqs:
+            found = [EventPlace(t, f, None, 0) for n, t, f in self.read_fields(stream, seq, seq) if n == seq]
+            places.append(found[0] if found else None)
+        return places
 
     def link_at(self, stream: str, seq: int) -> bytes | None:
         """The chain link of ``stream``'s own record holding event ``seq`` (None: no such record, or one

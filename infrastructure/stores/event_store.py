@@ -39,7 +39,7 @@ class TapeRecorder(Protocol):
     def session_heads(self) -> list[tuple[str, int, int]]: ...
     def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
     def record_start(self, stream: str, seq: int) -> int | None: ...
-    def record_place(self, stream: str, seq: int) -> tuple[int | None, int]: ...
+    def record_places(self, stream: str, seqs: Sequence[int]) -> list[tuple[int | None, int]]: ...
 
 
 def _not_contiguous(stream: str, expected: int, first: int) -> CorruptRecord:
@@ -152,14 +152,21 @@ class RecorderEventStore(EventStore):
             return GENESIS
         return self.link_at(stream, first - 1) or GENESIS
 
-    def event_place(self, stream: str, seq: int) -> EventPlace | None:
-        """Two indexed reads, as reading one event costs: the record's start with the count of the
-        records up to it (an index range scan), then that record (decoded and checked)."""
+    def event_places(self, stream: str, seqs: Sequence[int]) -> list[EventPlace | None]:
+        """One scan of the stream's index entries up to the last of ``seqs`` (each record's start and the
+        count of the records up to it), then each record, decoded and checked, as reading each event costs."""
+        if not seqs:
+            return []
         try:
-            first, count = self.recorder.record_place(stream, seq)
-            rows = [] if first is None else self.recorder.select_rows(stream, first - 1, seq, 1)
+            starts = self.recorder.record_places(stream, seqs)
+            rows = [[] if first is None else self.recorder.select_rows(stream, first - 1, seq, 1)
+                    for seq, (first, _) in zip(seqs, starts)]
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
+        return [self._place(stream, seq, found, count) for seq, found, (_, count) in zip(seqs, rows, starts)]
+
+    def _place(self, stream: str, seq: int, rows: list[tuple[int, str, bytes]], count: int) -> EventPlace | None:
+        """Event ``seq`` of the record in ``rows`` (if it holds it), with the record's link and ``count``."""
         if not rows:
             return None
         version, topic, state = rows[0]

@@ -89,7 +89,7 @@ class Checkpoints:
         codec = FrameCodec()  # one for reading and writing: it keeps the dictionaries it digested
         self.reader: CheckpointReader = CheckpointReader(self.stored, self.read_events, codec, self.basis,
                                        source.reader if source else None,
-                                       place=lambda seq: store.event_place(stream, seq))
+                                       places=lambda seqs: store.event_places(stream, seqs))
         packs = PackBuffer(self.stored, self.reader, codec, self.basis)
         self.writer = CheckpointWriter(self.stored, self.read_events, codec, self.basis, packs,
                                        lambda: self.interval, inline, content, seal=self.reader.seal)

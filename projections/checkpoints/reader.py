@@ -29,7 +29,8 @@ from tapevm.projections.checkpoints.stored import StoredCheckpoints
 from tapevm.projections.state_codec import decode_state
 
 ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
-PlaceOf = Callable[[int], "EventPlace | None"]  # event n of the stream's own records, where the log holds it
+# events of the stream's own records where the log holds them, with one scan for all
+PlacesOf = Callable[[Sequence[int]], "list[EventPlace | None]"]
 LoadedKeyframe = tuple[State, bytes, int, int]  # state, its chain's dictionary, depth, delta entries
 
 
@@ -38,10 +39,11 @@ class CheckpointReader:
     and the stream's own records ``place`` finds."""
 
     def __init__(self, stored: StoredCheckpoints, read: ReadFields, codec: FrameCodec, basis: FrameBasis,
-                 source: CheckpointReader | None = None, *, place: PlaceOf) -> None:
+                 source: CheckpointReader | None = None, *, places: PlacesOf) -> None:
         self.stored = stored
         self.read = read
-        self.place = place
+        self.places = places
+        self._seals: dict[int, str | None] = {}  # the seals of the checkpoints one load checks, read at once
         self.codec = codec
         self.basis = basis  # the latest keyframe loaded is remembered there for the writer
         self.source = source
@@ -54,6 +56,7 @@ class CheckpointReader:
     def forget_checked(self) -> None:
         """Check every keyframe again on its next read (verify and rebuild trust nothing read before)."""
         self._checked = {}
+        self._seals = {}
 
     def nearest(self, n: int | None) -> tuple[State | None, CheckpointMeta | None, bool]:
         """The state at the nearest valid checkpoint at or before ``n`` (None: any), that checkpoint
@@ -79,9 +82,29 @@ class CheckpointReader:
 
     def seal(self, seq: int) -> str | None:
         """The seal a checkpoint of the stream at event ``seq`` must carry, from the log as it is now
-        (None: the stream's records hold no such event).  One read of the log."""
-        place = self.place(seq)
-        return None if place is None else checkpoint_seal(self.stored.stream, seq, place)
+        (None: the stream's records hold no such event); read with the others of its load, if it was."""
+        if seq in self._seals:
+            return self._seals.pop(seq)
+        return self.seals([seq])[0]
+
+    def seals(self, seqs: Sequence[int]) -> list[str | None]:
+        """``seal`` of each of ``seqs``, with one scan of the log's records up to the last."""
+        stream = self.stored.stream
+        return [None if place is None else checkpoint_seal(stream, seq, place)
+                for seq, place in zip(seqs, self.places(seqs))]
+
+    def _read_seals(self, meta: CheckpointMeta) -> None:
+        """Read at once the seals of ``meta`` and of the stream's own keyframes it is based on that are
+        not checked yet: what one load checks costs one scan of the log, however long its chain."""
+        wanted: list[int] = []
+        m: CheckpointMeta | None = meta
+        while m is not None and m.session == self.stored.stream and len(wanted) <= policy.MAX_DEPTH + 2:
+            checked = self._checked.get(m.seq)
+            if checked is None or checked[0] != m:
+                wanted.append(m.seq)
+            base = None if m.kind == "I" else self.stored.keyframe_at(m.base)
+            m = base if base is not None and base.seq < m.seq else None
+        self._seals = dict(zip(wanted, self.seals(wanted))) if len(wanted) > 1 else {}
 
     def payload(self, meta: CheckpointMeta, dict_raw: bytes | None = None) -> bytes | None:
         """The checked, decompressed payload of ``meta``, or None (reported, dropped) when it must not
@@ -150,6 +173,7 @@ class CheckpointReader:
 
     def load(self, meta: CheckpointMeta) -> State | None:
         """The state at ``meta`` (freshly decoded), or None when it cannot be trusted (reported, dropped)."""
+        self._read_seals(meta)
         try:
             if meta.kind != "P":
                 found = self.keyframe(meta)
@@ -173,6 +197,8 @@ class CheckpointReader:
         except (ValueError, KeyError, TypeError, IndexError) as e:
             self.ignore(meta, f"undecodable payload ({type(e).__name__}: {e})")
             return None
+        finally:
+            self._seals = {}  # read for this load only
 
     def _keyframe_chain(self, meta: CheckpointMeta) -> list[CheckpointMeta] | None:
         """``meta`` and the delta keyframes and full keyframe it is based on, newest first; None

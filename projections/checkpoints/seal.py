@@ -8,9 +8,10 @@ checkpoint was built from this stream, at this event, over these records.  Its p
 is taken over the seal and the payload (a pack's over its frames' seals and the pack), so a
 payload moved under another checkpoint's row does not check either.
 
-Checked on every load at the cost of one read of the log (``EventStore.event_place``: the
-event's record and the count of records up to it, which the tip check read already paid but the
-count), this turns away, as ignored and dropped, never served:
+Checked on every load (``EventStore.event_places``: one scan of the stream's index entries up to
+the checkpoint gives the start of each record wanted and the count of records up to it, for a
+checkpoint and its keyframe chain at once; then the record holding each event, as the tip check
+read it before), this turns away, as ignored and dropped, never served:
 
 * a checkpoint copied from another session (another stream, so another link), or from another
   point of its own log;
