@@ -189,8 +189,9 @@ class CheckpointMeta:
     ``kind`` is ``"I"`` (a keyframe: the whole state), ``"D"`` (a delta keyframe) or ``"P"`` (the
     delta from keyframe ``base`` plus the content added since it).  ``events_hash``
     chains the digests (xxh3 of type and fields) of events 1..``seq``; ``tip`` is the
-    digest of event ``seq`` itself; ``payload_hash`` is the xxh3-64 of the
-    compressed payload; ``projection_version`` is the code that wrote it.  ``pack`` is
+    checkpoint's *seal*, which binds it to the stream, event ``seq`` and the records up to
+    the one holding it (``projections/checkpoints/seal.py``); ``payload_hash`` is the
+    xxh3-64 of the seal and the compressed payload; ``projection_version`` is the code that wrote it.  ``pack`` is
     0 for a checkpoint stored in a row of its own, else the event number of the first
     P-frame of the *pack* it is stored in (several P-frames compressed together, one
     row: ``payload_hash`` and ``stored_size`` are then the pack's hash and a share of

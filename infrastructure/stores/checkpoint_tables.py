@@ -11,7 +11,7 @@ Three tables, created on first use::
 A pack holds several P-frames of one keyframe (up to ``checkpoints.PACK_BYTES``), compressed together:
 one row, one index entry and one zstd frame instead of one each, and what consecutive frames
 repeat (the positions they name, their structure) stored once.  ``frames`` says what is in it:
-for each frame, 24 bytes (``_FRAME``: its event number less ``first``, its events hash, its tip,
+for each frame, 24 bytes (``_FRAME``: its event number less ``first``, its events hash, its tip (seal),
 its raw size).  A checkpoint of its own whose event number falls within a pack (a stale writer's)
 is dropped when read: the pack wins.
 

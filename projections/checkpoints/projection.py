@@ -164,7 +164,7 @@ class Checkpoints:
         if n is None:
             # The tail is hashed as it is folded, so the next checkpoint needs no second read of it.
             running = (RunningEventsHash(self.fork_at) if base is None or base.session != self.stream
-                       else RunningEventsHash(base.seq, bytes.fromhex(base.events_hash), base.tip))
+                       else RunningEventsHash(base.seq, bytes.fromhex(base.events_hash)))  # (its tip is a seal)
             self.writer.running = running
             events = running.tee(events)
         state = fold_fields(events, self.with_content(state if state is not None else State(session=self.stream)))
