@@ -109,6 +109,23 @@ WHAT: dict[str, tuple[str, str, str]] = {
         "10 commands"),
     "test_password_never_shown_in_output_or_logs": ("security", ("store URL password on a live server: output, "
                                                                 "--debug logs, tape info"), "7 commands"),
+    "test_another_sessions_checkpoints_copied_over_are_never_served": (
+        "checkpoints", ("misplaced: session B's checkpoint rows copied over A's in SQL (same event numbers and "
+                       "types); `tape eval -i A x` prints A's value, commits A's result, the copies are dropped"),
+        "1 session, every row"),
+    "test_forged_checkpoints_are_never_served": (
+        "checkpoints", ("forged: B's payloads and checksums put under A's rows, then B's rows with A's seals "
+                       "written in; A's value served both times (a forger who recomputes the xxh3 checksums is "
+                       "not stopped: a checksum, not a signature)"), "2 forgeries"),
+    "test_a_record_deleted_behind_a_checkpoint_stops_every_reader": (
+        "checkpoints", ("hole behind a checkpoint: a middle record of `stored_events` deleted before a checkpoint; "
+                       "`eval`, `state`, `info`, `state --at` fail in one line naming the missing events, nothing "
+                       "committed, what lies before stays readable"), "4 commands"),
+    "test_checkpoints_verify_drops_what_it_says_it_drops": (
+        "checkpoints", "`tape checkpoints verify` with a checkpoint's events hash altered: reported and dropped",
+        "1"),
+    "test_a_fork_reads_through_its_sources_sealed_checkpoints": (
+        "checkpoints", "a fork's first open served from its source's sealed checkpoints", "1"),
     "test_many_processes_opening_a_new_store_at_once": ("PostgreSQL/store", "8 processes creating one new store at once",
                                                         "8 processes"),
     "test_schemas_keep_stores_apart": ("PostgreSQL/store", "two stores in one database via ?schema=", "1"),

@@ -85,7 +85,7 @@ def verify(ctx: click.Context, session_id: str, as_json: bool) -> None:
         print_json({"session": session_id, "checked": len(results),
                     "bad": [{"seq": m.seq, "reason": r} for m, r in bad]})
     else:
-        out.print(f"{len(results)} checkpoints checked, {len(bad)} bad")
+        out.print(f"{len(results)} checkpoints checked, {len(bad)} bad" + (", dropped" if bad else ""))
         for m, r in bad:
             out.print(f"  event {m.seq}: {r}")
     if bad:

@@ -20,7 +20,9 @@ The read path, in full (each reader checks what it decodes):
 * ``first_event``: one indexed read, whether a stream is a fork;
 * ``last_seq`` and ``sessions``: heads without reading events;
 * ``records``, ``link_at`` and ``head_link``: the raw records and their chain
-  links, undecoded, for the integrity check and images (which carry a link).
+  links, undecoded, for the integrity check and images (which carry a link);
+* ``event_places``: events with their records' links and how many records end
+  with each, in one scan: what binds a checkpoint to its stream and its events.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 from tapevm.domain.content import ContentSource
 from tapevm.domain.events import Draft, RecordedEvent, event_of
@@ -38,6 +40,21 @@ from tapevm.domain.events import Draft, RecordedEvent, event_of
 # (seq, type name, fields at the current schema version, cause, recorded_at in ms)
 DecodedEvent = tuple[int, str, dict[str, Any], int, int]
 _SEQ_TYPE_FIELDS = itemgetter(0, 1, 2)  # a DecodedEvent's (seq, type name, fields)
+
+
+class EventPlace(NamedTuple):
+    """One event of a stream where the log holds it: what a checkpoint ending at it is sealed with.
+
+    ``link`` is the chain link of the stream's record holding the event (None: a store that keeps
+    no records, or a record written before the chain), which chains over the stream id and every
+    record before it; ``records`` is how many of the stream's records end with that one (0: a
+    store that keeps no records), which changes when a record before it is deleted.
+    """
+
+    type_name: str
+    fields: dict[str, Any]
+    link: bytes | None
+    records: int
 # One stored commit record, undecoded: (its first event number, its topic, its bytes).
 RawRecord = tuple[int, str, bytes]
 
@@ -124,6 +141,15 @@ class EventStore(ABC):
         nothing in them.  This default yields none: a store that keeps no records has none to check."""
         return iter(())
 
+    def event_places(self, stream: str, seqs: Sequence[int]) -> list[EventPlace | None]:
+        """Events ``seqs`` of ``stream``'s own records, each with its record's link and number (None: no
+        such event).  This default reads the events only (a store that keeps no records has no link)."""
+        places: list[EventPlace | None] = []
+        for seq in seqs:
+            found = [EventPlace(t, f, None, 0) for n, t, f in self.read_fields(stream, seq, seq) if n == seq]
+            places.append(found[0] if found else None)
+        return places
+
     def link_at(self, stream: str, seq: int) -> bytes | None:
         """The chain link of ``stream``'s own record holding event ``seq`` (None: no such record, or one
         written before the chain).  This default: None (a store that keeps no records)."""
@@ -163,8 +189,9 @@ class CheckpointMeta:
     ``kind`` is ``"I"`` (a keyframe: the whole state), ``"D"`` (a delta keyframe) or ``"P"`` (the
     delta from keyframe ``base`` plus the content added since it).  ``events_hash``
     chains the digests (xxh3 of type and fields) of events 1..``seq``; ``tip`` is the
-    digest of event ``seq`` itself; ``payload_hash`` is the xxh3-64 of the
-    compressed payload; ``projection_version`` is the code that wrote it.  ``pack`` is
+    checkpoint's *seal*, which binds it to the stream, event ``seq`` and the records up to
+    the one holding it (``projections/checkpoints/seal.py``); ``payload_hash`` is the
+    xxh3-64 of the seal and the compressed payload; ``projection_version`` is the code that wrote it.  ``pack`` is
     0 for a checkpoint stored in a row of its own, else the event number of the first
     P-frame of the *pack* it is stored in (several P-frames compressed together, one
     row: ``payload_hash`` and ``stored_size`` are then the pack's hash and a share of

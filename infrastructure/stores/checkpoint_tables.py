@@ -11,7 +11,7 @@ Three tables, created on first use::
 A pack holds several P-frames of one keyframe (up to ``checkpoints.PACK_BYTES``), compressed together:
 one row, one index entry and one zstd frame instead of one each, and what consecutive frames
 repeat (the positions they name, their structure) stored once.  ``frames`` says what is in it:
-for each frame, 24 bytes (``_FRAME``: its event number less ``first``, its events hash, its tip,
+for each frame, 24 bytes (``_FRAME``: its event number less ``first``, its events hash, its tip (seal),
 its raw size).  A checkpoint of its own whose event number falls within a pack (a stale writer's)
 is dropped when read: the pack wins.
 
@@ -42,6 +42,7 @@ from tapevm.domain.errors import StoreError
 from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore, packed_metas
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.backend import Backend, backend_of
+from tapevm.projections.checkpoints.seal import pack_hash
 from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 
 TABLE = "tape_checkpoint_frames"
@@ -275,7 +276,7 @@ class SQLCheckpointStore(CheckpointStore):
                  f"DELETE FROM {t} WHERE session={p} AND seq>={p} AND seq<={p}"],
                 [(first.session, last.seq, first.seq),
                  (first.session, first.seq, last.seq, first.base, version_code(first.projection_version),
-                  _digest_int(xxhash.xxh3_64_hexdigest(payload)), int(first.created_at), index, payload),
+                  _digest_int(pack_hash([m.tip for m in frames], payload)), int(first.created_at), index, payload),
                  (first.session, first.seq, last.seq)])
 
     def delete(self, session: str, seqs: Sequence[int] | None = None, packs: Sequence[int] = ()) -> None:

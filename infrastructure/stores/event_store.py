@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEv
 
 from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, TapeError
 from tapevm.domain.events import Draft, RecordedEvent
-from tapevm.domain.ports import DecodedEvent, EventStore, RawRecord, SessionHead
+from tapevm.domain.ports import DecodedEvent, EventPlace, EventStore, RawRecord, SessionHead
 from tapevm.infrastructure.stores.backend import Backend
 from tapevm.infrastructure.stores.records.chain_keying import refuse_keyless_into_keyed
 from tapevm.infrastructure.stores.records.chain_link import GENESIS, compute_link
@@ -41,6 +41,7 @@ class TapeRecorder(Protocol):
     def session_heads(self) -> list[tuple[str, int, int]]: ...
     def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
     def record_start(self, stream: str, seq: int) -> int | None: ...
+    def record_places(self, stream: str, seqs: Sequence[int]) -> list[tuple[int | None, int]]: ...
 
 
 def _not_contiguous(stream: str, expected: int, first: int) -> CorruptRecord:
@@ -189,6 +190,29 @@ class RecorderEventStore(EventStore):
                 refuse_keyless_into_keyed(stream, state[0], self.chain_key)
             return record_link(state) or GENESIS
         return GENESIS
+
+    def event_places(self, stream: str, seqs: Sequence[int]) -> list[EventPlace | None]:
+        """One scan of the stream's index entries up to the last of ``seqs`` (each record's start and the
+        count of the records up to it), then each record, decoded and checked, as reading each event costs."""
+        if not seqs:
+            return []
+        try:
+            starts = self.recorder.record_places(stream, seqs)
+            rows = [[] if first is None else self.recorder.select_rows(stream, first - 1, seq, 1)
+                    for seq, (first, _) in zip(seqs, starts)]
+        except PersistenceError as e:
+            raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
+        return [self._place(stream, seq, found, count) for seq, found, (_, count) in zip(seqs, rows, starts)]
+
+    def _place(self, stream: str, seq: int, rows: list[tuple[int, str, bytes]], count: int) -> EventPlace | None:
+        """Event ``seq`` of the record in ``rows`` (if it holds it), with the record's link and ``count``."""
+        if not rows:
+            return None
+        version, topic, state = rows[0]
+        for n, type_name, fields, _, _ in self.codec.decode_fields(stream, version, topic, state):
+            if n == seq:
+                return EventPlace(type_name, fields, record_link(state), count)
+        return None
 
     def link_at(self, stream: str, seq: int) -> bytes | None:
         for rows in self.records(stream, seq, seq):

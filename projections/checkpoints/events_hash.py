@@ -4,8 +4,9 @@ An event contributes ``orjson.dumps([type, fields])`` followed by a comma.  A
 checkpoint's ``events_hash`` is ``xxh3_64(previous checkpoint's events_hash ||
 the contributions of every event after it, in order)`` (8 zero bytes before the
 first checkpoint; a fork's chain starts after its fork point, the events before it being
-its source's), and its ``tip`` is the xxh3-64 of the last event's
-``dumps([type, fields])``.  ``verify``/``rebuild`` recompute both from the log;
+its source's), and the running hash's ``tip`` is the xxh3-64 of the last event's
+``dumps([type, fields])`` (a checkpoint's stored ``tip`` is its seal, which holds it: ``seal.py``).
+``verify``/``rebuild`` recompute both from the log;
 the session computes them as it appends, from the events of each commit
 (``RunningEventsHash``), so writing a checkpoint never re-reads the K events it
 covers.
@@ -37,7 +38,7 @@ EventFields = tuple[int, str, dict[str, Any]]
 
 
 def event_digest(type_name: str, fields: dict[str, Any]) -> bytes:
-    """xxh3-64 of one event as decoded: a checkpoint's ``tip``, checked against the log on every load."""
+    """xxh3-64 of one event as decoded: the running hash's ``tip``, and part of a checkpoint's seal."""
     return xxhash.xxh3_64_digest(orjson.dumps((type_name, fields)))
 
 

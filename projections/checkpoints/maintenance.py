@@ -4,7 +4,7 @@ A rebuild writes every checkpoint again (every ``interval`` events, and at the h
 them aside until the whole log has been read: a log that cannot be read (a damaged record) fails
 the rebuild with the old checkpoints still in place.  A verify recomputes every checkpoint's events
 hash from the log (of a fork: from its fork point, the events before being its source's to
-verify) and loads each one.  Imports the domain and the rest of this package.
+verify) and loads each one; those that fail are dropped.  Imports the domain and the rest of this package.
 """
 
 from __future__ import annotations
@@ -93,7 +93,10 @@ def _write_all(writer: CheckpointWriter, read: ReadFields, head: int, interval: 
 
 def verify(reader: CheckpointReader, read: ReadFields) -> list[tuple[CheckpointMeta, str | None]]:
     """Every checkpoint with the reason it cannot be trusted (None: it can), checking the whole event
-    chain (of a fork: from its fork point; the events before it are its source's to verify)."""
+    chain (of a fork: from its fork point; the events before it are its source's to verify).
+
+    Those that cannot be trusted are dropped (reported as ignored), and the frames based on them
+    with them: the caller writes them again from the log."""
     stored = reader.stored
     results: list[tuple[CheckpointMeta, str | None]] = []
     reader.forget_checked()  # everything is checked again
@@ -106,7 +109,10 @@ def verify(reader: CheckpointReader, read: ReadFields) -> list[tuple[CheckpointM
         running = chain_hash(running, read(last + 1, meta.seq))
         last = meta.seq
         reason = None if running.hex() == meta.events_hash else "events hash mismatch (the log changed)"
-        if reason is None and reader.load(meta) is None:
+        if reason is not None:
+            if stored.holds(meta):  # (not dropped already with the keyframe it is based on)
+                reader.ignore(meta, reason)
+        elif reader.load(meta) is None:
             reason = "ignored (see the log)"
         results.append((meta, reason))
     return results

@@ -19,7 +19,8 @@ from tapevm.domain.ports import CheckpointMeta
 from tapevm.projections.checkpoints import policy
 from tapevm.projections.checkpoints.frames import FrameCodec, join_pack
 from tapevm.projections.checkpoints.keyframes import FrameBasis, Keyframe
-from tapevm.projections.checkpoints.reader import CheckpointReader, payload_hash
+from tapevm.projections.checkpoints.reader import CheckpointReader
+from tapevm.projections.checkpoints.seal import pack_hash
 from tapevm.projections.checkpoints.stored import StoredCheckpoints
 
 
@@ -124,4 +125,4 @@ class PackBuffer:
         metas = [m for m, _ in frames]
         if not sink.put_pack(metas, payload):
             return
-        self.stored.packed(metas, payload_hash(payload), len(payload))
+        self.stored.packed(metas, pack_hash([m.tip for m in metas], payload), len(payload))

@@ -87,10 +87,11 @@ class Checkpoints:
         self.basis = FrameBasis()
         codec = FrameCodec()  # one for reading and writing: it keeps the dictionaries it digested
         self.reader: CheckpointReader = CheckpointReader(self.stored, self.read_events, codec, self.basis,
-                                       source.reader if source else None)
+                                       source.reader if source else None,
+                                       places=lambda seqs: store.event_places(stream, seqs))
         packs = PackBuffer(self.stored, self.reader, codec, self.basis)
         self.writer = CheckpointWriter(self.stored, self.read_events, codec, self.basis, packs,
-                                       lambda: self.interval, inline, content)
+                                       lambda: self.interval, inline, content, seal=self.reader.seal)
 
     @property
     def session(self) -> str:
@@ -162,7 +163,7 @@ class Checkpoints:
         if n is None:
             # The tail is hashed as it is folded, so the next checkpoint needs no second read of it.
             running = (RunningEventsHash(self.fork_at) if base is None or base.session != self.stream
-                       else RunningEventsHash(base.seq, bytes.fromhex(base.events_hash), base.tip))
+                       else RunningEventsHash(base.seq, bytes.fromhex(base.events_hash)))  # (its tip is a seal)
             self.writer.running = running
             events = running.tee(events)
         state = fold_fields(events, self.with_content(state if state is not None else State(session=self.stream)))

@@ -1,9 +1,10 @@
 """Reading checkpoints: the nearest one that can be trusted, its payload checked against the log.
 
 Nothing is trusted: a checkpoint is used only if its projection version is this code's (the list
-dropped the others), its payload matches its xxh3 checksum, and the digest of the event it ends
-at (its ``tip``, and its keyframes') matches the log.  One that fails is reported, dropped and
-forgotten (frames based on it with it); the caller writes it again from the fold.  Reading a
+dropped the others), its seal (``tip``, and its keyframes': ``seal.py``) matches the log, which
+binds it to its stream, its event and every record up to it, and its payload matches its xxh3
+checksum, taken over the seal.  One that fails is reported, dropped and forgotten (frames based
+on it with it), never served; the caller writes it again from the fold.  Reading a
 checkpoint costs its keyframe chain (one ``I`` and at most ``MAX_DEPTH`` ``D``s) and at most one
 P-frame; keyframes are checked and decompressed once per reader.
 
@@ -14,41 +15,39 @@ domain and the rest of this package.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import xxhash
-
-from tapevm.domain.ports import CheckpointMeta
+from tapevm.domain.ports import CheckpointMeta, EventPlace
 from tapevm.domain.state import State
 from tapevm.projections.checkpoints import policy
-from tapevm.projections.checkpoints.events_hash import event_digest
 from tapevm.projections.checkpoints.frames import FrameCodec, apply_delta_frame, split_pack
 from tapevm.projections.checkpoints.keyframes import FrameBasis, Keyframe, semantic_copy
 from tapevm.projections.checkpoints.notices import Notice
+from tapevm.projections.checkpoints.seal import checkpoint_seal, pack_hash, payload_hash
 from tapevm.projections.checkpoints.stored import StoredCheckpoints
 from tapevm.projections.state_codec import decode_state
 
 ReadFields = Callable[[int, "int | None"], Iterator[tuple[int, str, dict[str, Any]]]]
+# events of the stream's own records where the log holds them, with one scan for all
+PlacesOf = Callable[[Sequence[int]], "list[EventPlace | None]"]
 LoadedKeyframe = tuple[State, bytes, int, int]  # state, its chain's dictionary, depth, delta entries
 
 
-def payload_hash(data: bytes) -> str:
-    """The checksum a checkpoint's row keeps of its stored payload."""
-    return xxhash.xxh3_64_hexdigest(data)
-
-
 class CheckpointReader:
-    """Loads ``stored``'s checkpoints, checking each against the events ``read`` returns."""
+    """Loads ``stored``'s checkpoints, checking each against the log: the events ``read`` returns
+    and the stream's own records ``place`` finds."""
 
     def __init__(self, stored: StoredCheckpoints, read: ReadFields, codec: FrameCodec, basis: FrameBasis,
-                 source: CheckpointReader | None = None) -> None:
+                 source: CheckpointReader | None = None, *, places: PlacesOf) -> None:
         self.stored = stored
         self.read = read
+        self.places = places
+        self._seals: dict[int, str | None] = {}  # the seals of the checkpoints one load checks, read at once
         self.codec = codec
         self.basis = basis  # the latest keyframe loaded is remembered there for the writer
         self.source = source
-        # Keyframe payloads already checked (version, checksum, tip) and decompressed, by seq: a chain
+        # Keyframe payloads already checked (version, seal, checksum) and decompressed, by seq: a chain
         # is read once per reader, not once per state_at (P-frames are still checked every time).
         self._checked: dict[int, tuple[CheckpointMeta, bytes]] = {}
         # the last pack read: (first frame, hash) and its frames' raw bytes by event number
@@ -57,6 +56,7 @@ class CheckpointReader:
     def forget_checked(self) -> None:
         """Check every keyframe again on its next read (verify and rebuild trust nothing read before)."""
         self._checked = {}
+        self._seals = {}
 
     def nearest(self, n: int | None) -> tuple[State | None, CheckpointMeta | None, bool]:
         """The state at the nearest valid checkpoint at or before ``n`` (None: any), that checkpoint
@@ -80,11 +80,31 @@ class CheckpointReader:
                 return inherited, at, ignored
         return None, None, ignored
 
-    def tip(self, seq: int) -> str | None:
-        """The digest of event ``seq`` as the log holds it now (None if there is no such event)."""
-        for _, type_name, fields in self.read(seq, seq):
-            return event_digest(type_name, fields).hex()
-        return None
+    def seal(self, seq: int) -> str | None:
+        """The seal a checkpoint of the stream at event ``seq`` must carry, from the log as it is now
+        (None: the stream's records hold no such event); read with the others of its load, if it was."""
+        if seq in self._seals:
+            return self._seals.pop(seq)
+        return self.seals([seq])[0]
+
+    def seals(self, seqs: Sequence[int]) -> list[str | None]:
+        """``seal`` of each of ``seqs``, with one scan of the log's records up to the last."""
+        stream = self.stored.stream
+        return [None if place is None else checkpoint_seal(stream, seq, place)
+                for seq, place in zip(seqs, self.places(seqs))]
+
+    def _read_seals(self, meta: CheckpointMeta) -> None:
+        """Read at once the seals of ``meta`` and of the stream's own keyframes it is based on that are
+        not checked yet: what one load checks costs one scan of the log, however long its chain."""
+        wanted: list[int] = []
+        m: CheckpointMeta | None = meta
+        while m is not None and m.session == self.stored.stream and len(wanted) <= policy.MAX_DEPTH + 2:
+            checked = self._checked.get(m.seq)
+            if checked is None or checked[0] != m:
+                wanted.append(m.seq)
+            base = None if m.kind == "I" else self.stored.keyframe_at(m.base)
+            m = base if base is not None and base.seq < m.seq else None
+        self._seals = dict(zip(wanted, self.seals(wanted))) if len(wanted) > 1 else {}
 
     def payload(self, meta: CheckpointMeta, dict_raw: bytes | None = None) -> bytes | None:
         """The checked, decompressed payload of ``meta``, or None (reported, dropped) when it must not
@@ -96,25 +116,28 @@ class CheckpointReader:
             return checked[1]
         # (another projection version's checkpoints never get here: the list dropped them)
         raw = None
-        if self.tip(meta.seq) != meta.tip:
-            reason: str | None = "the log at its event number is not the log it was built from"
+        if self.seal(meta.seq) != meta.tip:
+            reason: str | None = ("not sealed to this session's log up to its event (another session's, "
+                                  "or the records it covers changed or were deleted)")
         elif meta.pack:
             raw, reason = self._packed(meta, dict_raw)
         else:
-            raw, reason = self._checked_raw(self.stored.payload(meta.seq), meta.payload_hash, dict_raw)
+            raw, reason = self._checked_raw(self.stored.payload(meta.seq), payload_hash, meta.tip,
+                                            meta.payload_hash, dict_raw)
         if reason is not None:
             self.ignore(meta, reason)
         elif meta.kind != "P" and raw is not None:
             self._checked[meta.seq] = (meta, raw)
         return raw
 
-    def _checked_raw(self, stored: bytes | None, expected_hash: str,
-                     dict_raw: bytes | None) -> tuple[bytes | None, str | None]:
-        """``stored`` decompressed if it is the payload ``expected_hash`` names; else None and why not."""
+    def _checked_raw(self, stored: bytes | None, checksum: Callable[[Any, bytes], str], seals: str | Sequence[str],
+                     expected_hash: str, dict_raw: bytes | None) -> tuple[bytes | None, str | None]:
+        """``stored`` decompressed if it is the payload ``expected_hash`` names (``checksum`` over
+        ``seals`` and it); else None and why not."""
         if stored is None:
             return None, "payload missing"
-        if payload_hash(stored) != expected_hash:
-            return None, "payload checksum mismatch"
+        if checksum(seals, stored) != expected_hash:
+            return None, "payload checksum mismatch (damaged, or not this checkpoint's)"
         try:
             return self.codec.decompress(stored, dict_raw), None
         except ValueError as e:
@@ -124,7 +147,9 @@ class CheckpointReader:
         """The raw frame of ``meta`` from its pack (the pack read, checked and split once for its frames)."""
         key = (meta.pack, meta.payload_hash)
         if self._pack[0] != key:
-            raw, reason = self._checked_raw(self.stored.pack_payload(meta.pack), meta.payload_hash, dict_raw)
+            seals = [m.tip for m in self.stored.metas() if m.pack == meta.pack]
+            raw, reason = self._checked_raw(self.stored.pack_payload(meta.pack), pack_hash, seals,
+                                            meta.payload_hash, dict_raw)
             if raw is None:
                 return None, reason
             try:
@@ -148,6 +173,7 @@ class CheckpointReader:
 
     def load(self, meta: CheckpointMeta) -> State | None:
         """The state at ``meta`` (freshly decoded), or None when it cannot be trusted (reported, dropped)."""
+        self._read_seals(meta)
         try:
             if meta.kind != "P":
                 found = self.keyframe(meta)
@@ -171,6 +197,8 @@ class CheckpointReader:
         except (ValueError, KeyError, TypeError, IndexError) as e:
             self.ignore(meta, f"undecodable payload ({type(e).__name__}: {e})")
             return None
+        finally:
+            self._seals = {}  # read for this load only
 
     def _keyframe_chain(self, meta: CheckpointMeta) -> list[CheckpointMeta] | None:
         """``meta`` and the delta keyframes and full keyframe it is based on, newest first; None

@@ -25,7 +25,8 @@ from tapevm.projections.checkpoints.frames import DeltaFrame, FrameCodec, delta_
 from tapevm.projections.checkpoints.keyframes import FrameBasis, Keyframe, as_read, semantic_copy
 from tapevm.projections.checkpoints.notices import Notice
 from tapevm.projections.checkpoints.packing import CacheSink, FrameSink, PackBuffer
-from tapevm.projections.checkpoints.reader import ReadFields, payload_hash
+from tapevm.projections.checkpoints.reader import ReadFields
+from tapevm.projections.checkpoints.seal import payload_hash
 from tapevm.projections.checkpoints.stored import StoredCheckpoints
 from tapevm.projections.checkpoints.version import PROJECTION_VERSION
 from tapevm.projections.state_codec import encode_state
@@ -49,12 +50,14 @@ class CheckpointWriter:
 
     def __init__(self, stored: StoredCheckpoints, read: ReadFields, codec: FrameCodec, basis: FrameBasis,
                  packs: PackBuffer, interval: Callable[[], int], inline: bool = True,
-                 content: LineageContentPort | None = None) -> None:
+                 content: LineageContentPort | None = None, *, seal: Callable[[int], str | None]) -> None:
         """``interval()`` is the number of events between checkpoints; with ``inline`` False,
         ``after_append`` writes nothing (a ``tape follow`` process keeps the checkpoints instead).
         With ``content``, a checkpoint carries roots and no content: the store's content index is made
-        to cover its events first, and a state read from it finds its content there."""
+        to cover its events first, and a state read from it finds its content there.  ``seal(n)``: the
+        seal of a checkpoint at event ``n`` from the log (``seal.py``; one read per checkpoint written)."""
         self.stored = stored
+        self.seal = seal
         self.read = read
         self.codec = codec
         self.basis = basis
@@ -154,12 +157,15 @@ class CheckpointWriter:
         if self.stored.cache is None or state.seq <= self.stored.fork_at:
             return None
         events_hash, tip = self._events_hash(state.seq)
+        seal = self.seal(state.seq)
+        if seal is None:
+            raise ValueError(f"event {state.seq} is not in the stream's records")
         if self.content is not None:
             self.content.cover(state.seq)  # before a checkpoint without content relies on the index
         frame = self._frame(state, touched)
         payload = self.codec.compress(frame.raw, frame.dict_raw, keyframe=frame.kind != "P")
         meta = CheckpointMeta(self.stored.stream, state.seq, frame.kind, frame.base, PROJECTION_VERSION,
-                              events_hash, tip, payload_hash(payload), len(frame.raw), len(payload),
+                              events_hash, seal, payload_hash(seal, payload), len(frame.raw), len(payload),
                               float(int(time.time())))  # as stored
         self.sink.put(meta, payload)
         if self.content is not None:

@@ -40,7 +40,7 @@ from eventsourcing.sqlite import (
 )
 
 from tapevm.domain.errors import CorruptRecord, StoreError
-from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE
+from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE, cumulative_places
 from tapevm.infrastructure.stores.records.stream_head import LeaseFence, check_fence, check_head, head_of
 
 SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
@@ -184,6 +184,20 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
             if not isinstance(row[0], int):  # a damaged file can hand back any type
                 raise CorruptRecord(f"session {stream!r}: malformed event number {row[0]!r:.40} in the store")
             return row[0]
+
+    def record_places(self, stream: str, seqs: Sequence[int]) -> list[tuple[int | None, int]]:
+        """For each event number of ``seqs``: the first event number of the record holding it and how
+        many records of the stream end with that one, in ONE scan of the stream's index entries up to
+        the last (a count cannot be had for less: it is what a checkpoint's seal holds)."""
+        bounds = sorted(set(seqs))
+        parts = " UNION ALL ".join(
+            f"SELECT {i}, MAX(originator_version), COUNT(*) FROM {EVENTS_TABLE} "
+            "WHERE originator_id=? AND originator_version>? AND originator_version<=?" for i in range(len(bounds)))
+        params = [p for lo, hi in zip([0, *bounds], bounds) for p in (stream, lo, hi)]
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(parts, params)
+            ranges = sorted(tuple(r) for r in c.fetchall())
+        return cumulative_places(stream, bounds, ranges, seqs)
 
     def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""
