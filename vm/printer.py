@@ -54,14 +54,14 @@ QUOTE_PREFIXES = {
 }
 
 
-class _Raw(str):
-    """Literal output text on the printer's work stack (as opposed to a value)."""
+class Raw(str):
+    """Literal output text on a printing walk's work stack (as opposed to a value or an encoding)."""
 
     __slots__ = ()
 
 
-_OPEN, _CLOSE, _SPACE, _DOT = _Raw("("), _Raw(")"), _Raw(" "), _Raw(" . ")
-_VOPEN, _VCLOSE, _MOPEN, _MCLOSE = _Raw("["), _Raw("]"), _Raw("{"), _Raw("}")
+_OPEN, _CLOSE, _SPACE, _DOT = Raw("("), Raw(")"), Raw(" "), Raw(" . ")
+_VOPEN, _VCLOSE, _MOPEN, _MCLOSE = Raw("["), Raw("]"), Raw("{"), Raw("}")
 
 
 def to_source(value: Any, limit: int | None = None) -> str:
@@ -177,7 +177,7 @@ def _render(value: Any, limit: int | None) -> str:
     """The text of ``value``, iteratively: compound values push their parts (and the
     punctuation between them) on a work stack instead of recursing.
 
-    With ``limit``, a compound value is opened one element at a time (:class:`_Rest`), so the
+    With ``limit``, a compound value is opened one element at a time (:class:`ElementRun`), so the
     work stops with the text at the limit: a form's result cut for the log costs the limit,
     not the length of the value (a list of a million elements is not walked to print 200
     characters of it)."""
@@ -189,16 +189,17 @@ def _render(value: Any, limit: int | None) -> str:
     while stack:
         item = pop()
         t = type(item)
-        if t is _Raw:
+        if t is Raw:
             text = item
-        elif t is _Rest:
+        elif t is ElementRun:
             text = item.step(push)
         elif t is Pair:
             text = _open_list_lazily(item, push) if lazy else _open_list(item, push)
         elif t is tuple:
             text = _open_lazily(_VOPEN, iter(item), _VCLOSE, push) if lazy else _open_vector(item, push)
         elif t is LMap:
-            text = _open_lazily(_MOPEN, iter(map_items(item)), _MCLOSE, push) if lazy else _open_map(item, push)
+            text = (_open_lazily(_MOPEN, iter(map_items(item)), _MCLOSE, push, pairs=True) if lazy
+                    else _open_map(item, push))
         else:
             text = _atom_text(item)
         out.append(text)
@@ -208,17 +209,18 @@ def _render(value: Any, limit: int | None) -> str:
     return "".join(out)
 
 
-class _Rest:
-    """The elements of a compound value still to print, one taken per step (bounded printing).
+class ElementRun:
+    """The elements of a compound value still to print, one taken per step (bounded printing: this
+    printer's walk over live values, and ``vm/value_preview``'s over stored encodings).
 
-    ``items`` yields elements, or ``(key, value)`` entries of a map; a list's dotted tail comes
-    as a ``_Tail``.  Each step pushes itself back, then the next element, and returns the space
-    before that element; the last step returns the closing text."""
+    ``items`` yields elements, or ``(key, value)`` entries of a map (``pairs``); a list's dotted
+    tail comes as a :class:`Tail`.  Each step pushes itself back, then the next element, and
+    returns the space before that element (a :class:`Raw`); the last step returns the closing text."""
 
-    __slots__ = ("close", "first", "items")
+    __slots__ = ("close", "first", "items", "pairs")
 
-    def __init__(self, items: Iterator[Any], close: _Raw) -> None:
-        self.items, self.close, self.first = items, close, True
+    def __init__(self, items: Iterator[Any], close: str, pairs: bool = False) -> None:
+        self.items, self.close, self.pairs, self.first = items, Raw(close), pairs, True
 
     def step(self, push: Callable[[Any], None]) -> str:
         element: Any = next(self.items, _END)
@@ -227,10 +229,10 @@ class _Rest:
         push(self)
         space = "" if self.first else " "
         self.first = False
-        if type(element) is _Tail:
+        if type(element) is Tail:
             push(element.value)
             return _DOT
-        if self.close is _MCLOSE:
+        if self.pairs:
             key, value = element
             push(value)
             push(_SPACE)
@@ -240,8 +242,8 @@ class _Rest:
         return space
 
 
-class _Tail:
-    """The tail of a dotted list, as the last thing a list's :class:`_Rest` yields."""
+class Tail:
+    """The tail of a dotted list, as the last thing a list's :class:`ElementRun` yields."""
 
     __slots__ = ("value",)
 
@@ -257,7 +259,7 @@ def _list_elements(node: Any) -> Iterator[Any]:
         yield node.car
         node = node.cdr
     if node is not NIL:
-        yield _Tail(node)
+        yield Tail(node)
 
 
 def _open_list_lazily(item: Pair, push: Callable[[Any], None]) -> str:
@@ -269,8 +271,9 @@ def _open_list_lazily(item: Pair, push: Callable[[Any], None]) -> str:
     return _open_lazily(_OPEN, _list_elements(item), _CLOSE, push)
 
 
-def _open_lazily(opening: _Raw, items: Iterator[Any], close: _Raw, push: Callable[[Any], None]) -> str:
-    push(_Rest(items, close))
+def _open_lazily(opening: Raw, items: Iterator[Any], close: Raw, push: Callable[[Any], None],
+                 pairs: bool = False) -> str:
+    push(ElementRun(items, close, pairs))
     return opening
 
 

@@ -44,7 +44,7 @@ from tapevm.domain.content import (
     VECTOR_CHUNK,
 )
 from tapevm.domain.errors import ValueCodecError
-from tapevm.vm.printer import QUOTE_PREFIXES, string_literal, to_source
+from tapevm.vm.printer import QUOTE_PREFIXES, ElementRun, Raw, Tail, string_literal, to_source
 from tapevm.vm.value_decoder import ValueDecoder
 from tapevm.vm.values import NIL, Pair, Symbol
 
@@ -72,12 +72,6 @@ def preview(decoder: ValueDecoder, enc: Any, limit: int | None) -> ValuePreview:
     return ValuePreview(text, len(text) > limit, ref)
 
 
-class _Text(str):
-    """Literal output on the walk's stack (as opposed to an encoding)."""
-
-    __slots__ = ()
-
-
 class _Live:
     """A value decoded whole (a member of a cyclic group), printed by the printer under the limit."""
 
@@ -87,28 +81,8 @@ class _Live:
         self.value = value
 
 
-class _Tail:
-    """The tail of a dotted list: printed after `` . ``."""
-
-    __slots__ = ("enc",)
-
-    def __init__(self, enc: Any) -> None:
-        self.enc = enc
-
-
-class _Elements:
-    """The elements still to print of a list, vector or map (``pairs``: a map's key, value)."""
-
-    __slots__ = ("close", "first", "items", "pairs")
-
-    def __init__(self, items: Iterator[Any], close: str, pairs: bool = False) -> None:
-        self.items, self.close, self.pairs, self.first = items, _Text(close), pairs, True
-
-
-_END = object()
 _OPEN = {LIST_CHUNK: "(", VECTOR_CHUNK: "[", MAP_CHUNK: "{"}
 _CLOSE = {LIST_CHUNK: ")", VECTOR_CHUNK: "]", MAP_CHUNK: "}"}
-_SPACE, _DOT = _Text(" "), _Text(" . ")
 _PREFIX_MARK = b'["' + REF.encode() + b'","'
 
 
@@ -126,10 +100,10 @@ class _Walk:
         while stack:
             item = stack.pop()
             t = type(item)
-            if t is _Text:
+            if t is Raw:
                 text: str = item
-            elif t is _Elements:
-                text = self._step(item, push)
+            elif t is ElementRun:
+                text = item.step(push)
             elif t is _Live:
                 text = to_source(item.value, self.limit - self.size)
             else:
@@ -139,25 +113,6 @@ class _Walk:
             if self.size > self.limit:
                 return "".join(self.out)[: self.limit] + "..."
         return "".join(self.out)
-
-    def _step(self, run: _Elements, push: Callable[[Any], None]) -> str:
-        element: Any = next(run.items, _END)
-        if element is _END:
-            return run.close
-        push(run)
-        space = "" if run.first else " "
-        run.first = False
-        if type(element) is _Tail:
-            push(element.enc)
-            return _DOT
-        if run.pairs:
-            key, value = element
-            push(value)
-            push(_SPACE)
-            push(key)
-        else:
-            push(element)
-        return space
 
     def _open(self, enc: Any, push: Callable[[Any], None]) -> str:
         """The text that starts ``enc``; what follows it is pushed."""
@@ -172,7 +127,7 @@ class _Walk:
         if tag == LIST_CHUNK:
             return self._open_list(node, push)
         if tag in (VECTOR_CHUNK, MAP_CHUNK):
-            push(_Elements(self._chained(node), _CLOSE[tag], pairs=tag == MAP_CHUNK))
+            push(ElementRun(self._chained(node), _CLOSE[tag], pairs=tag == MAP_CHUNK))
             return _OPEN[tag]
         shown = self._object_text(tag, node)
         if shown is not None:
@@ -182,17 +137,17 @@ class _Walk:
     def _open_list(self, node: list[Any], push: Callable[[Any], None]) -> str:
         items = self._list_elements(node)
         head = [x for _, x in zip(range(3), items)]  # a quoted form is a list of exactly two
-        if len(head) == 2 and type(head[1]) is not _Tail:
+        if len(head) == 2 and type(head[1]) is not Tail:
             symbol = _symbol(head[0])
             prefix = None if symbol is None else QUOTE_PREFIXES.get(symbol)
             if prefix is not None:
                 push(head[1])
                 return prefix
-        push(_Elements(_chain(head, items), ")"))
+        push(ElementRun(_chain(head, items), ")"))
         return "("
 
     def _list_elements(self, node: list[Any]) -> Iterator[Any]:
-        """A list's elements from its first chunk on; a dotted tail as a :class:`_Tail`.  A tail in a
+        """A list's elements from its first chunk on; a dotted tail as a :class:`Tail`.  A tail in a
         cyclic group is decoded, and its elements come as :class:`_Live` values."""
         while True:
             _, items, tail = node
@@ -204,7 +159,7 @@ class _Walk:
                 if type(nxt) is list and nxt and nxt[0] == LIST_CHUNK:
                     node = nxt
                     continue
-                yield _Tail(tail)
+                yield Tail(tail)
                 return
             yield from self._live_rest(tail)
             return
@@ -215,7 +170,7 @@ class _Walk:
             yield _Live(value.car)
             value = value.cdr
         if value is not NIL:
-            yield _Tail(_Live(value))
+            yield Tail(_Live(value))
 
     def _chained(self, last: list[Any]) -> Iterator[Any]:
         """A vector's elements, or a map's ``(key, value)`` entries, from the first chunk of the
