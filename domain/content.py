@@ -11,6 +11,7 @@ nodes never share a key.  See docs/architecture.md for the full encoding.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -95,7 +96,7 @@ class RecentContent:
     def __init__(self, table: ContentTable, keep: int = 256) -> None:
         self.table = table
         self.keep = keep
-        self._events: list[list[str]] = []
+        self._events: deque[list[str]] = deque()
         self._nodes: dict[str, bytes] = {}
 
     def add(self, nodes: Sequence[Any]) -> None:
@@ -104,7 +105,7 @@ class RecentContent:
         self._nodes.update(zip(keys, canonical_bytes_of_all(node for _, node in nodes)))
         self._events.append(keys)
         if len(self._events) > self.keep:
-            for key in self._events.pop(0):
+            for key in self._events.popleft():
                 self._nodes.pop(key, None)
 
     def find(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -167,7 +168,9 @@ class ContentTable:
         return entry
 
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        """The entries of those of ``keys`` this table has (held, else found through the source at once)."""
+        """The entries of those of ``keys`` this table has (held, else found through the source at once:
+        one index lookup, events near each other read together; what a walk or a decoder asks of a
+        node's children before it takes them one by one)."""
         items = self._items
         out = {key: items[key] for key in keys if key in items}
         if self.source is not None:
@@ -175,14 +178,6 @@ class ContentTable:
             if missing:
                 out.update(self.source.find(missing))
         return out
-
-    def prefetch(self, keys: Iterable[str]) -> None:
-        """Have the source find ``keys`` at once (one lookup, nearby events read together), so that the
-        ``get`` of each that follows is a cache hit: what a decoder does with a node's children."""
-        if self.source is not None:
-            missing = [key for key in keys if key not in self._items]
-            if missing:
-                self.source.find(missing)
 
     def __contains__(self, key: object) -> bool:
         return key in self._items or (self.source is not None and type(key) is str and self._found(key) is not None)

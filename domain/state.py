@@ -212,7 +212,7 @@ def reached_nodes(table: ContentTable, values: Iterable[Any], known: Any = ()) -
     frontier: list[str] = []
     for v in values:
         add_refs(v, frontier)
-    while frontier:  # a level at a time, each asked of the table's source at once (see ContentTable.prefetch)
+    while frontier:  # a level at a time, each asked of the table's source at once (see ContentTable.get_many)
         level = [key for key in dict.fromkeys(frontier) if key not in nodes and key not in known]
         frontier = []
         for key, data in table.get_many(level).items():

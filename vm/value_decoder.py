@@ -68,7 +68,7 @@ class ValueDecoder:
         make_closure: ClosureFactory,
         primitive: Callable[[str], Primitive],
         atom: Callable[[int], Atom],
-        prefetch: Callable[[list[str]], None] | None = None,
+        prefetch: Callable[[list[str]], object] | None = None,
     ) -> None:
         self.lookup = lookup
         # told a node's children before they are looked up one by one (content found through the

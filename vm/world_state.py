@@ -28,7 +28,7 @@ def make_decoder(state: State, world: World, interpreter: Interpreter) -> ValueD
             found = world.atoms[atom_id] = Atom(atom_id, None)
         return found
 
-    return ValueDecoder(state.nodes.get, interpreter.make_closure, interpreter.primitive, atom, state.nodes.prefetch)
+    return ValueDecoder(state.nodes.get, interpreter.make_closure, interpreter.primitive, atom, state.nodes.get_many)
 
 
 def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDecoder:

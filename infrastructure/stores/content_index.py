@@ -22,7 +22,7 @@ suffix), and a session reads its lineage's streams only up to each fork point.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -226,13 +226,17 @@ class LineageContent:
         self.nodes = _View(self, nodes=True)
         self.blobs = _View(self, nodes=False)
 
-    def cover(self, seq: int) -> None:
-        """Index the lineage's content through the session's event ``seq`` (before a checkpoint relies on it)."""
+    def _spans(self, seq: int) -> Iterator[tuple[str, int]]:
+        """(stream, its last event) of each segment of the session's events ``1..seq``."""
         for s in self.segments:
             if s.first > seq:
-                break
-            own = s.stream == self._noted.stream
-            self.index.cover(s.stream, seq if s.last is None else min(s.last, seq), self._noted if own else None)
+                return
+            yield s.stream, seq if s.last is None else min(s.last, seq)
+
+    def cover(self, seq: int) -> None:
+        """Index the lineage's content through the session's event ``seq`` (before a checkpoint relies on it)."""
+        for stream, last in self._spans(seq):
+            self.index.cover(stream, last, self._noted if stream == self._noted.stream else None)
         self._noted.drop_through(seq)
 
     def note(self, first: int, drafts: Sequence[Draft]) -> None:
@@ -242,13 +246,8 @@ class LineageContent:
     def counts(self, seq: int) -> tuple[int, int]:
         """How many value nodes and blobs the session's events ``1..seq`` store (indexing them first)."""
         self.cover(seq)
-        nodes = blobs = 0
-        for s in self.segments:
-            if s.first > seq:
-                break
-            n, b = self.index.count(s.stream, seq if s.last is None else min(s.last, seq))
-            nodes, blobs = nodes + n, blobs + b
-        return nodes, blobs
+        counts = [self.index.count(stream, last) for stream, last in self._spans(seq)]
+        return sum(n for n, _ in counts), sum(b for _, b in counts)
 
     def find(self, keys: Iterable[str], nodes: bool) -> dict[str, Any]:
         """The entries of ``keys`` the lineage stores (nodes, or blobs when not ``nodes``)."""
