@@ -291,28 +291,7 @@ class TapePostgresProcessRecorder(TapePostgresRecorder, PostgresProcessRecorder)
 # holds <count> events, any other row one); the row is inserted only if a commit starts right
 # after it (or a fork's first commit starts an empty stream; foreign rows are not checked).
 # The last row is returned either way, so a refusal is explained by the Python check.
-CHECKED_INSERT = """
-WITH last AS (
-  SELECT originator_version AS v, topic AS t FROM {t} WHERE originator_id = %(s)s
-  ORDER BY originator_version DESC LIMIT 1),
-head AS (
-  SELECT COALESCE((SELECT v + CASE WHEN t LIKE 'commit:%%' THEN split_part(t, ':', 3)::bigint ELSE 1 END - 1
-                   FROM last), 0) AS h),
-ins AS (
-  INSERT INTO {t} (originator_id, originator_version, topic, state)
-  SELECT %(s)s, %(v)s, %(t)s, %(b)s FROM head
-  WHERE %(t)s NOT LIKE 'commit:%%' OR (%(fork)s AND h = 0) OR %(v)s = h + 1
-  RETURNING notification_id)
-SELECT (SELECT v FROM last) AS v, (SELECT t FROM last) AS t, (SELECT notification_id FROM ins) AS n"""
-
-
-# CHECKED_INSERT with the lease fence (records/stream_head.py): the row goes in only while the
-# stream's lease row holds this writer's token (%(k)s).  FOR KEY SHARE: a taker's DELETE of the row
-# waits for this statement's commit (and then finds the commit in the head it reads), while the
-# holder's heartbeat UPDATE does not.  The lease row is returned, so a refusal names the new holder.
-FENCED_INSERT = """
-WITH lease AS (
-  SELECT token, pid, host FROM {lease} WHERE session = %(s)s FOR KEY SHARE),
+_HEAD = """
 last AS (
   SELECT originator_version AS v, topic AS t FROM {t} WHERE originator_id = %(s)s
   ORDER BY originator_version DESC LIMIT 1),
@@ -322,11 +301,22 @@ head AS (
 ins AS (
   INSERT INTO {t} (originator_id, originator_version, topic, state)
   SELECT %(s)s, %(v)s, %(t)s, %(b)s FROM head
-  WHERE (%(t)s NOT LIKE 'commit:%%' OR (%(fork)s AND h = 0) OR %(v)s = h + 1)
-    AND EXISTS (SELECT 1 FROM lease WHERE token = %(k)s)
+  WHERE (%(t)s NOT LIKE 'commit:%%' OR (%(fork)s AND h = 0) OR %(v)s = h + 1)"""
+_RETURNED = """
   RETURNING notification_id)
-SELECT (SELECT v FROM last) AS v, (SELECT t FROM last) AS t, (SELECT notification_id FROM ins) AS n,
-       (SELECT token FROM lease) AS lt, (SELECT pid FROM lease) AS lp, (SELECT host FROM lease) AS lh"""
+SELECT (SELECT v FROM last) AS v, (SELECT t FROM last) AS t, (SELECT notification_id FROM ins) AS n"""
+CHECKED_INSERT = "\nWITH" + _HEAD + _RETURNED
+
+
+# CHECKED_INSERT with the lease fence (records/stream_head.py): the row goes in only while the
+# stream's lease row holds this writer's token (%(k)s).  FOR KEY SHARE: a taker's DELETE of the row
+# waits for this statement's commit (and then finds the commit in the head it reads), while the
+# holder's heartbeat UPDATE does not.  The lease row is returned, so a refusal names the new holder.
+FENCED_INSERT = ("""
+WITH lease AS (
+  SELECT token, pid, host FROM {lease} WHERE session = %(s)s FOR KEY SHARE),""" + _HEAD + """
+    AND EXISTS (SELECT 1 FROM lease WHERE token = %(k)s)""" + _RETURNED + """,
+       (SELECT token FROM lease) AS lt, (SELECT pid FROM lease) AS lp, (SELECT host FROM lease) AS lh""")
 
 
 def ddl_lock_sql(schema: str) -> str:
