@@ -154,18 +154,18 @@ class Session:
             log.info("session_damaged", session=self.id, head=head, error=str(e))
             return
         self._state.session = self.id
-        self.vm_version = self._start_version  # how its values are encoded: as it started
+        created = False
         if self._state.seq == 0:
             if not create:
                 raise SessionNotFound(f"no session {self.id!r} in {store.url_for_display} (run 'tape sessions')")
             try:
                 self._append_events([SessionStarted(tapevm_version=tapevm_version(), vm_version=self._start_version)])
+                created = True
             except ConflictError:  # another process created it at the same moment: open theirs
                 self._state = self.checkpoints.state_at(None)
                 self._state.session = self.id
-                self.vm_version = lineage.started_vm_version(store, segments)
-        else:
-            self.vm_version = lineage.started_vm_version(store, segments)
+        # how its values are encoded: as it started (one created here, as asked: not read back)
+        self.vm_version = self._start_version if created else lineage.started_vm_version(store, segments)
         self.reload()
         self._submitted: FormSubmitted | None = None  # the form being evaluated
         self._form_seq: int | None = None  # its event number once committed (by its first effect)
