@@ -26,7 +26,13 @@ import re
 from typing import Any
 
 from tapevm.vm.errors import ReadError
-from tapevm.vm.numtext import MAX_LITERAL_DIGITS, parse_number, text_to_int, too_long_integer, too_long_message
+from tapevm.vm.numtext import (
+    MAX_LITERAL_DIGITS,
+    parse_number,
+    text_to_int,
+    too_long_integer,
+    too_long_message,
+)
 from tapevm.vm.values import NIL, Keyword, LMap, Pair, Symbol
 
 # The scanner: one regex, matched once per token (finditer), whose numbered group says what

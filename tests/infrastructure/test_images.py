@@ -646,8 +646,8 @@ def test_import_checks_the_whole_export_before_writing(tmp_path: Path) -> None:
                 "header: created_at '1e+300' is not a time"),
         "header list": (changed(lambda d: d.__setitem__("header", [1])), "malformed image export"),
         # the message named Python's exception: (KeyError: 'state')
-        "no state": (changed(lambda d: d.pop("state")), "malformed image export (it has no 'state': give a file "
-                                                        "'tape image export' wrote)"),
+        "no state": (changed(lambda d: d.pop("state")), ("malformed image export (it has no 'state': give a file "
+                                                        "'tape image export' wrote)")),
         "no blobs": (changed(lambda d: d.__setitem__("blobs", [])), "files without content"),
     }
     (tmp_path / "target.img").write_bytes((tmp_path / "src.img").read_bytes())
