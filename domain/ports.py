@@ -21,8 +21,8 @@ The read path, in full (each reader checks what it decodes):
 * ``last_seq`` and ``sessions``: heads without reading events;
 * ``records``, ``link_at`` and ``head_link``: the raw records and their chain
   links, undecoded, for the integrity check and images (which carry a link);
-* ``event_places``: events with their records' links and how many records end
-  with each, in one scan: what binds a checkpoint to its stream and its events.
+* ``event_places``: events with their records' links, and a CorruptRecord if a
+  record up to them was deleted: what binds a checkpoint to its stream and its events.
 """
 
 from __future__ import annotations
@@ -47,14 +47,13 @@ class EventPlace(NamedTuple):
 
     ``link`` is the chain link of the stream's record holding the event (None: a store that keeps
     no records, or a record written before the chain), which chains over the stream id and every
-    record before it; ``records`` is how many of the stream's records end with that one (0: a
-    store that keeps no records), which changes when a record before it is deleted.
+    record before it.  A record deleted before it is not in the place: the store that keeps records
+    refuses to hand out places past a hole (``stores/records/deleted_records.py``).
     """
 
     type_name: str
     fields: dict[str, Any]
     link: bytes | None
-    records: int
 # One stored commit record, undecoded: (its first event number, its topic, its bytes).
 RawRecord = tuple[int, str, bytes]
 
@@ -142,11 +141,11 @@ class EventStore(ABC):
         return iter(())
 
     def event_places(self, stream: str, seqs: Sequence[int]) -> list[EventPlace | None]:
-        """Events ``seqs`` of ``stream``'s own records, each with its record's link and number (None: no
-        such event).  This default reads the events only (a store that keeps no records has no link)."""
+        """Events ``seqs`` of ``stream``'s own records, each with its record's link (None: no such
+        event); a CorruptRecord where a record up to them was deleted.  This default reads the events only (a store that keeps no records has no link)."""
         places: list[EventPlace | None] = []
         for seq in seqs:
-            found = [EventPlace(t, f, None, 0) for n, t, f in self.read_fields(stream, seq, seq) if n == seq]
+            found = [EventPlace(t, f, None) for n, t, f in self.read_fields(stream, seq, seq) if n == seq]
             places.append(found[0] if found else None)
         return places
 

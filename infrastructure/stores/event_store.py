@@ -41,7 +41,7 @@ class TapeRecorder(Protocol):
     def session_heads(self) -> list[tuple[str, int, int]]: ...
     def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]: ...
     def record_start(self, stream: str, seq: int) -> int | None: ...
-    def record_places(self, stream: str, seqs: Sequence[int]) -> list[tuple[int | None, int]]: ...
+    def record_starts(self, stream: str, seqs: Sequence[int]) -> list[int | None]: ...
 
 
 def _not_contiguous(stream: str, expected: int, first: int) -> CorruptRecord:
@@ -192,26 +192,26 @@ class RecorderEventStore(EventStore):
         return GENESIS
 
     def event_places(self, stream: str, seqs: Sequence[int]) -> list[EventPlace | None]:
-        """One scan of the stream's index entries up to the last of ``seqs`` (each record's start and the
-        count of the records up to it), then each record, decoded and checked, as reading each event costs."""
+        """Each record's start (an index seek each, after one look-up for a deleted record: a hole is a
+        CorruptRecord), then each record, decoded and checked, as reading each event costs."""
         if not seqs:
             return []
         try:
-            starts = self.recorder.record_places(stream, seqs)
+            starts = self.recorder.record_starts(stream, seqs)
             rows = [[] if first is None else self.recorder.select_rows(stream, first - 1, seq, 1)
-                    for seq, (first, _) in zip(seqs, starts)]
+                    for seq, first in zip(seqs, starts)]
         except PersistenceError as e:
             raise StoreError(f"could not read from {self.url_for_display}: {first_line(e)}") from e
-        return [self._place(stream, seq, found, count) for seq, found, (_, count) in zip(seqs, rows, starts)]
+        return [self._place(stream, seq, found) for seq, found in zip(seqs, rows)]
 
-    def _place(self, stream: str, seq: int, rows: list[tuple[int, str, bytes]], count: int) -> EventPlace | None:
-        """Event ``seq`` of the record in ``rows`` (if it holds it), with the record's link and ``count``."""
+    def _place(self, stream: str, seq: int, rows: list[tuple[int, str, bytes]]) -> EventPlace | None:
+        """Event ``seq`` of the record in ``rows`` (if it holds it), with the record's link."""
         if not rows:
             return None
         version, topic, state = rows[0]
         for n, type_name, fields, _, _ in self.codec.decode_fields(stream, version, topic, state):
             if n == seq:
-                return EventPlace(type_name, fields, record_link(state), count)
+                return EventPlace(type_name, fields, record_link(state))
         return None
 
     def link_at(self, stream: str, seq: int) -> bytes | None:

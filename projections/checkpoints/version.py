@@ -12,5 +12,6 @@ from __future__ import annotations
 # frame-6: the bindings a delta frame sets are columns (positions in the base's order, integers from a reference)
 # frame-7: those integers are Rice-coded; frame-8: a checkpoint carries roots, no content (the store's
 # content index serves it: issue 20); frame-9: the tip is the checkpoint's seal (its stream, event,
-# record count and chain link) and the payload checksums are taken over the seals (seal.py)
-PROJECTION_VERSION = "fold-3/state-4/frame-9"
+# record count and chain link) and the payload checksums are taken over the seals (seal.py); frame-10: the
+# seal holds no record count (the store's witness of deleted records finds holes: deleted_records.py)
+PROJECTION_VERSION = "fold-3/state-4/frame-10"

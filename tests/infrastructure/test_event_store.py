@@ -244,24 +244,36 @@ def test_a_record_missing_between_two_others_is_a_corrupt_record_for_every_reade
         assert [r.seq for r in store.read("s", 7)] == [7, 8, 9]  # (a read from past the hole sees none)
 
 
-def test_event_places_count_the_records_and_carry_their_links(store_url: str) -> None:
-    """What a checkpoint's seal is made of: each event with its record's link and how many records end
-    with that one, several at once (one scan); a record deleted before an event lowers its count."""
+def test_event_places_carry_their_links_and_stop_at_a_deleted_record(store_url: str) -> None:
+    """What a checkpoint's seal is made of: each event with its record's link, several at once; a
+    record deleted before an event is found by the store's witness of deleted records (one look-up,
+    not a count of the history), and a place past it is a CorruptRecord."""
     from tapevm.infrastructure.stores.side_tables import SideTables
 
     with open_store(store_url) as store:
         _append_commits(store, "s", 1, 3)
         store.append(_events("s", 4, 3))  # events 4-6 in one record
         _append_commits(store, "s", 7, 3)
-        _append_commits(store, "t", 1, 9)  # another stream: its own counts and links
+        _append_commits(store, "t", 1, 9)  # another stream: its own links
         places = store.event_places("s", [9, 5, 2, 6])
-        assert [(p.fields["name"], p.records) for p in places if p] == [("x9", 7), ("x5", 4), ("x2", 2), ("x6", 4)]
+        assert [p.fields["name"] for p in places if p] == ["x9", "x5", "x2", "x6"]
         assert [p.link for p in places if p] == [store.link_at("s", n) for n in (9, 5, 2, 6)]
         assert places[1] and places[3] and places[1].link == places[3].link  # one record, one link
         assert store.event_places("s", [10]) == [None]
         other = store.event_places("t", [9])[0]
-        assert other is not None and other.records == 9 and other.link != places[0].link  # type: ignore[union-attr]
+        assert other is not None and other.link != places[0].link  # type: ignore[union-attr]
         db = SideTables(store)
         db.execute(f"DELETE FROM {db.table('stored_events')} WHERE originator_id = ? AND originator_version = ?",
                    ("s", 4))
-        assert [p.records if p else None for p in store.event_places("s", [9, 5, 2])] == [6, None, 2]
+        for seqs in ([9], [5], [2, 9]):
+            with pytest.raises(CorruptRecord, match=r"session 's': events 4\.\.6 are missing from the store"):
+                store.event_places("s", seqs)
+        assert [p.fields["name"] if p else None for p in store.event_places("s", [2, 3])] == ["x2", "x3"]
+        assert store.event_places("t", [9])[0] == other  # other streams are not touched
+        # an edit of a record's number leaves a hole where it was, seen the same way
+        db.execute(f"UPDATE {db.table('stored_events')} SET originator_version = 100 "
+                   "WHERE originator_id = ? AND originator_version = ?", ("t", 5))
+        with pytest.raises(CorruptRecord, match=r"session 't': event 5 is missing"):
+            store.event_places("t", [9])
+
+

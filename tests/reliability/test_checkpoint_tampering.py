@@ -129,9 +129,9 @@ def test_forged_checkpoints_are_never_served(tape: Tape, store_url: str) -> None
 
 def test_a_record_deleted_behind_a_checkpoint_stops_every_reader(tape: Tape, store_url: str) -> None:
     """With a checkpoint at event 10 and the record of events 5-7 deleted, ``eval`` answered and committed
-    on top of the hole.  Now the checkpoint is not sealed to the log any more (its record count): it
-    is ignored, the fold from the one at 4 meets the hole, and every command that serves the session
-    from there fails in one line."""
+    on top of the hole.  Now the store's witness of deleted records (a trigger) names the hole when
+    the checkpoint's seal is checked, and every command that serves the session from past it fails
+    in one line."""
     s = ("--store", store_url)
     for value in range(4):  # records 1, 2-4, 5-7, 8-10, 11-13: checkpoints at 4 and 10
         assert tape(*s, "eval", "-i", "a", f"(define x {value})", extra_env=EVERY_4).returncode == 0
@@ -142,7 +142,7 @@ def test_a_record_deleted_behind_a_checkpoint_stops_every_reader(tape: Tape, sto
                   "'tape verify -i a' reports the damage\n")
         for args in (("eval", "-i", "a", "(define y 1)"), ("state", "-i", "a"), ("info", "-i", "a"),
                      ("state", "-i", "a", "--at", "10")):
-            r = tape(*s, *args)  # (the first also warns that the checkpoint at 10 was ignored)
+            r = tape(*s, *args)
             assert r.returncode == 1 and r.stderr.endswith(damage) and not r.stdout, (args, r.stdout, r.stderr)
         heads = sql("SELECT MAX(originator_version) FROM stored_events WHERE originator_id='a'", ())
         assert heads == [(11,)]  # nothing was committed on top of the hole

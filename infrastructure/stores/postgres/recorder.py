@@ -34,7 +34,9 @@ from psycopg_pool import PoolTimeout
 from tapevm.domain.errors import StoreError, UsageError
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.postgres.log import ensure_xid_column
-from tapevm.infrastructure.stores.records.events_table import EVENT_COLUMNS, EVENTS_TABLE, cumulative_places
+from tapevm.infrastructure.stores.postgres.deletion_witness import ensure_deletion_witness
+from tapevm.infrastructure.stores.records.deleted_records import DELETED_TABLE, first_deleted_sql, refuse_hole
+from tapevm.infrastructure.stores.records.events_table import EVENT_COLUMNS, EVENTS_TABLE, checked_starts, start_query
 from tapevm.infrastructure.stores.records.stream_head import (
     HeadMismatch,
     LeaseFence,
@@ -99,6 +101,7 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
         """The library's table, plus the transaction-id column followers read the log by."""
         super().create_table()
         ensure_xid_column(self.datastore, self.events_table_name, ddl_lock_sql(self.datastore.schema))
+        ensure_deletion_witness(self.datastore, self.events_table_name, ddl_lock_sql(self.datastore.schema))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -235,18 +238,19 @@ class TapePostgresRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             return None if row is None or row["v"] is None else int(row["v"])
 
-    def record_places(self, stream: str, seqs: Sequence[int]) -> list[tuple[int | None, int]]:
-        """For each event number of ``seqs``: the first event number of the record holding it and how
-        many records of the stream end with that one, in one scan (``sqlite.recorder.record_places``)."""
+    def record_starts(self, stream: str, seqs: Sequence[int]) -> list[int | None]:
+        """For each event number of ``seqs``: the first event number of the record holding it, after
+        the check for a deleted record (``sqlite.recorder.record_starts``)."""
         bounds = sorted(set(seqs))
-        part = SQL("SELECT {} AS i, MAX(originator_version) AS v, COUNT(*) AS n FROM {} "
-                   "WHERE originator_id = %s AND originator_version > %s AND originator_version <= %s")
-        query = SQL(" UNION ALL ").join(part.format(Literal(i), self._table()) for i in range(len(bounds)))
-        params = [p for lo, hi in zip([0, *bounds], bounds) for p in (stream, lo, hi)]
+        deleted = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(DELETED_TABLE))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, params)
-            ranges = sorted((r["i"], r["v"], r["n"]) for r in curs.fetchall())
-        return cumulative_places(stream, bounds, ranges, seqs)
+            table = self._table().as_string(conn)
+            curs.execute(first_deleted_sql(table, deleted.as_string(conn), "%s"), (stream, bounds[-1]))
+            row = curs.fetchone()
+            refuse_hole(stream, None if row is None else (row["version"], row["topic"]))
+            curs.execute(start_query(table, "%s", len(bounds)), [p for b in bounds for p in (stream, b)])
+            rows = [(r["i"], r["v"]) for r in curs.fetchall()]
+        return checked_starts(stream, bounds, rows, seqs)
 
     def session_heads(self) -> list[tuple[str, int, int]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -40,7 +40,13 @@ from eventsourcing.sqlite import (
 )
 
 from tapevm.domain.errors import CorruptRecord, StoreError
-from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE, cumulative_places
+from tapevm.infrastructure.stores.records.deleted_records import (
+    DELETED_TABLE,
+    SQLITE_STATEMENTS,
+    first_deleted_sql,
+    refuse_hole,
+)
+from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE, checked_starts, start_query
 from tapevm.infrastructure.stores.records.stream_head import LeaseFence, check_fence, check_head, head_of
 
 SYNCHRONOUS = {"full": "FULL", "fast": "NORMAL"}
@@ -103,6 +109,7 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, datastore: TapeSQLiteDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self.create_table_statements.extend(SQLITE_STATEMENTS)  # the witness of deleted records
         self._select_last = (
             f"SELECT originator_version, topic FROM {EVENTS_TABLE} WHERE originator_id=? "
             "ORDER BY originator_version DESC LIMIT 1"
@@ -185,19 +192,17 @@ class TapeSQLiteRecorder(SQLiteApplicationRecorder):
                 raise CorruptRecord(f"session {stream!r}: malformed event number {row[0]!r:.40} in the store")
             return row[0]
 
-    def record_places(self, stream: str, seqs: Sequence[int]) -> list[tuple[int | None, int]]:
-        """For each event number of ``seqs``: the first event number of the record holding it and how
-        many records of the stream end with that one, in ONE scan of the stream's index entries up to
-        the last (a count cannot be had for less: it is what a checkpoint's seal holds)."""
+    def record_starts(self, stream: str, seqs: Sequence[int]) -> list[int | None]:
+        """For each event number of ``seqs``: the first event number of the record holding it (an index
+        seek each); first, a CorruptRecord if a record up to the last of them was deleted
+        (``records/deleted_records.py``: one look-up, not a scan of the history)."""
         bounds = sorted(set(seqs))
-        parts = " UNION ALL ".join(
-            f"SELECT {i}, MAX(originator_version), COUNT(*) FROM {EVENTS_TABLE} "
-            "WHERE originator_id=? AND originator_version>? AND originator_version<=?" for i in range(len(bounds)))
-        params = [p for lo, hi in zip([0, *bounds], bounds) for p in (stream, lo, hi)]
         with self.datastore.transaction(commit=False) as c:
-            c.execute(parts, params)
-            ranges = sorted(tuple(r) for r in c.fetchall())
-        return cumulative_places(stream, bounds, ranges, seqs)
+            c.execute(first_deleted_sql(EVENTS_TABLE, DELETED_TABLE, "?"), (stream, bounds[-1]))
+            refuse_hole(stream, c.fetchone())
+            c.execute(start_query(EVENTS_TABLE, "?", len(bounds)), [p for b in bounds for p in (stream, b)])
+            rows = [tuple(r) for r in c.fetchall()]
+        return checked_starts(stream, bounds, rows, seqs)
 
     def select_rows(self, stream: str, gt: int, lte: int | None, limit: int) -> list[tuple[int, str, bytes]]:
         """(seq, topic, state) rows; plain tuples, because a million rows of objects is slow."""
