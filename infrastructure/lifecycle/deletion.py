@@ -36,7 +36,12 @@ from tapevm.domain.errors import SessionNotFound, UsageError
 from tapevm.domain.lineage import fork_origin
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.followers.read_model import read_model_path
-from tapevm.infrastructure.lifecycle.tombstones import DeletedSession, create_sql, deleted_sessions, insert_sql
+from tapevm.infrastructure.lifecycle.tombstones import (
+    DeletedSession,
+    create_sql,
+    deleted_sessions,
+    insert_sql,
+)
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores import checkpoint_tables, content_index
 from tapevm.infrastructure.stores.leases import LEASE_TABLE, WriterLease
