@@ -1,14 +1,17 @@
-"""A session's lifecycle: ``tape delete`` (with its tombstone) and ``tape deleted`` (the tombstones)."""
+"""A session's lifecycle: ``tape delete`` (with its tombstone), ``tape deleted`` (the tombstones) and
+``tape archive`` (the history before an event moved to a file)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from tapevm.cli.options import SESSION_ID, json_option, open_store_for, print_json
 from tapevm.domain.errors import UsageError
+from tapevm.infrastructure.lifecycle.archiving import archive_session
 from tapevm.infrastructure.lifecycle.deletion import delete_session, deletion_plan
 from tapevm.infrastructure.lifecycle.tombstones import deleted_sessions
 from tapevm.infrastructure.stores.side_tables import SideTables
@@ -64,3 +67,28 @@ def deleted(ctx: click.Context, as_json: bool) -> None:
         note = f" ({d.note})" if d.note else ""
         click.echo(f"{d.name}  deleted {when} UTC by {d.deleted_by}: {d.head} events, chain head "
                    f"{d.head_link or '(none)'}{note}")
+
+
+@click.command()
+@click.option("-i", "--session", "session_id", type=SESSION_ID, required=True, metavar="ID",
+              help="The session whose early history to archive.")
+@click.option("--before", type=click.IntRange(min=1), required=True, metavar="N",
+              help="Archive events 1..N-1 (N must start a commit outside any form; 3..head).")
+@click.option("--to", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE",
+              help="The archive file to write (an image with history; an existing image is replaced).")
+@json_option
+@click.pass_context
+def archive(ctx: click.Context, session_id: str, before: int, file: Path, as_json: bool) -> None:
+    """Move a session's history before event N into one archive file, keeping the rest live.
+
+    The live log keeps a marker (the state after N-1, the chain link it goes on from, the file's name);
+    'tape verify' checks the live part, 'tape verify --archive FILE' that the archive joins it, and
+    'tape state --at M --archive FILE' reads the archived states.  'tape gc' reclaims the space.
+    """
+    with open_store_for(ctx) as store:
+        report = archive_session(store, session_id, before, file)
+    if as_json:
+        print_json(report.as_json())
+        return
+    click.echo(f"archived events 1..{before - 1} of session {session_id} ({report.records} records) to {file} "
+               f"({report.file_bytes} bytes); chain link at event {before - 1}: {report.link or '(none)'}")

@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checkpoints": ("checkpoint_commands", "checkpoints"), "image": ("image_commands", "image"),
     "delete": ("lifecycle_commands", "delete"),
     "deleted": ("lifecycle_commands", "deleted"),
+    "archive": ("lifecycle_commands", "archive"),
 }
 
 

@@ -2,7 +2,7 @@
 
 ``tapevm.open_store(...)`` returns a :class:`Store`; its methods are the
 store-level operations (fork, clone, merge, take, compare, sessions, info,
-sql, gc, delete, deleted, replay, verify, audit, blame), each one call into the room that does
+sql, gc, delete, deleted, archive, replay, verify, audit, blame), each one call into the room that does
 the work, so the CLI and Python programs share one implementation.  The log
 itself (the :class:`~tapevm.domain.ports.EventStore` port) is ``store.events``.
 
@@ -14,6 +14,7 @@ event store (:mod:`tapevm.infrastructure.free_functions`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Self
 
 from tapevm.domain.events import RecordedEvent
@@ -24,7 +25,8 @@ from tapevm.infrastructure.branches.merging import MergeResult, merge, take
 from tapevm.infrastructure.followers.read_model import QueryResult, run_sql
 from tapevm.infrastructure.housekeeping import GcReport, collect_garbage
 from tapevm.infrastructure.images.session_opener import open_session
-from tapevm.infrastructure.integrity import ChainReport, verify_chain
+from tapevm.infrastructure.integrity import ChainReport, verify_archive, verify_chain
+from tapevm.infrastructure.lifecycle.archiving import ArchiveReport, archive_session
 from tapevm.infrastructure.lifecycle.deletion import DeletionReport, delete_session
 from tapevm.infrastructure.lifecycle.tombstones import DeletedSession, deleted_sessions
 from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
@@ -109,6 +111,14 @@ class Store:
     def deleted(self) -> list[DeletedSession]:
         """The tombstones of deleted sessions, oldest first (``tape deleted``)."""
         return deleted_sessions(SideTables(self.events))
+
+    def archive(self, name: str, before: int, path: str | Path, *, by: str | None = None) -> ArchiveReport:
+        """Move events 1..``before``-1 of ``name`` to the archive file ``path``, keeping the rest live (``tape archive``)."""
+        return archive_session(self.events, name, before, path, by=by)
+
+    def verify_archive(self, name: str, path: str | Path, key: bytes | None = None) -> ChainReport:
+        """Check an archive on its own and that it joins ``name``'s live log (``tape verify --archive``)."""
+        return verify_archive(self.events, name, path, key)
 
     def replay(self, name: str, **options: Any) -> ReplayResult:
         """Re-run a session offline, answers from its log (``tape replay``; options as ``replay``'s)."""
