@@ -50,3 +50,56 @@ def test_deleted_lists_nothing_in_a_store_that_never_deleted(tape, store_url: st
     assert tape(*s, "eval", "-i", "a", "1").returncode == 0
     r = tape(*s, "deleted", "--json")
     assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+def _record_starts(tape, s: tuple[str, ...], name: str) -> list[int]:
+    """The event numbers that begin a form (FormSubmitted): where an archive may cut."""
+    events = [json.loads(line) for line in tape(*s, "log", "-i", name, "--json").stdout.splitlines()]
+    return [e["seq"] for e in events if e["type"] == "FormSubmitted"]
+
+
+def test_archive_verify_and_read_the_archived_history(tape, store_url: str, tmp_path) -> None:
+    s = ("--store", store_url)
+    for n in range(8):
+        assert tape(*s, "eval", "-i", "long", f'(define x{n % 3} (list {n} "v{n}"))').returncode == 0
+    forms = _record_starts(tape, s, "long")
+    before, inside = forms[4], forms[4] + 1
+    head = len(tape(*s, "log", "-i", "long", "--json").stdout.splitlines())
+    early = json.loads(tape(*s, "state", "-i", "long", "--at", str(before - 3), "--json").stdout)
+    at_cut = json.loads(tape(*s, "state", "-i", "long", "--at", str(before - 1), "--json").stdout)
+    archive = tmp_path / "long-early.img"
+    assert tape(*s, "fork", f"long@{before - 2}", "early-fork").returncode == 0
+
+    a = ("archive", "-i", "long", "--to", str(archive), "--before")
+    assert_one_line_error(tape(*s, *a, str(inside)), 2, f"event {inside} is inside")
+    assert_one_line_error(tape(*s, *a, str(head + 1)), 2, f"3..{head}")
+    assert_one_line_error(tape(*s, *a, str(before)), 2, "fork 'early-fork'")
+    assert tape(*s, "delete", "-i", "early-fork", "--yes").returncode == 0
+    assert not archive.exists()
+
+    r = tape(*s, *a, str(before), "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["before"] == before and report["records"] == 5 and archive.exists()
+    assert_one_line_error(tape(*s, *a, str(head)), 2, "archived before event")
+
+    r = tape(*s, "verify", "-i", "long")
+    assert r.returncode == 0 and "intact" in r.stdout and "archived in long-early.img" in r.stdout, r.stdout
+    r = tape(*s, "verify", "-i", "long", "--archive", str(archive))
+    assert r.returncode == 0 and f"joins session long at event {before}" in r.stdout, r.stdout
+    assert tape(*s, "image", "verify", str(archive)).returncode == 0  # an image, verifiable on its own
+
+    assert_one_line_error(tape(*s, "state", "-i", "long", "--at", str(before - 3)), 2, "archived in 'long-early.img'")
+    r = tape(*s, "state", "-i", "long", "--at", str(before - 3), "--archive", str(archive), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["namespaces"] == early["namespaces"], r.stderr
+    r = tape(*s, "state", "-i", "long", "--at", str(before - 1), "--json")
+    assert json.loads(r.stdout)["namespaces"] == at_cut["namespaces"]
+    assert tape(*s, "eval", "-i", "long", "(define later 1)").returncode == 0
+    assert tape(*s, "verify", "-i", "long").returncode == 0
+    assert tape(*s, "verify", "-i", "long", "--archive", str(archive)).returncode == 0
+    assert tape(*s, "info", "-i", "long").returncode == 0
+
+    other = tmp_path / "other.img"  # an archive that does not join: another session's
+    assert tape(*s, "image", "save", str(other), "-i", "long", "--with-history").returncode == 0
+    r = tape(*s, "verify", "-i", "long", "--archive", str(other))
+    assert r.returncode == 1 and "NOT intact" in r.stdout, r.stdout
