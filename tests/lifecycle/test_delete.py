@@ -157,3 +157,27 @@ def test_gc_vacuums_the_space_a_delete_left(store_url: str) -> None:
         assert store.verify("small").ok
         with store.session("small") as s:
             s.eval("(define after 1)")
+
+
+def test_an_archived_session_in_the_read_model_replay_and_delete(store_url: str, tmp_path: Path) -> None:
+    from tapevm.domain.errors import HistoryIsArchived
+
+    with tapevm.open_store(store_url) as store:
+        with store.session("arch") as s:
+            s.eval('(write-file! "notes.txt" "kept in the archive")')
+            s.eval("(assert! '(likes ann tea))")
+            s.eval("(define kept 1)")
+            cut = s.head + 1
+            s.eval("(define later 2)")
+        store.archive("arch", cut, tmp_path / "a.img")
+        assert store.sql("SELECT name, value FROM bindings WHERE session='arch' ORDER BY name").rows == [
+            ("kept", "1"), ("later", "2")]
+        assert store.sql("SELECT path, size FROM files WHERE session='arch'").rows == [("notes.txt", 19)]
+        assert store.sql("SELECT count(*) FROM facts WHERE session='arch'").rows == [(1,)]
+        assert store.sql("SELECT count(*) FROM sessions WHERE stream='arch'").rows == [(1,)]
+        with pytest.raises(HistoryIsArchived, match="replay"):
+            store.replay("arch")
+        assert store.verify_archive("arch", tmp_path / "a.img").ok
+        [tomb] = store.delete("arch").deleted
+        assert tomb.head == cut + 2 and tomb.head_link is not None
+        assert set(_rows_of(store, "arch").values()) == {0}
