@@ -181,3 +181,25 @@ def test_an_archived_session_in_the_read_model_replay_and_delete(store_url: str,
         [tomb] = store.delete("arch").deleted
         assert tomb.head == cut + 2 and tomb.head_link is not None
         assert set(_rows_of(store, "arch").values()) == {0}
+
+
+def test_followers_take_an_archived_session(store_url: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "4")
+    monkeypatch.setenv("TAPE_INLINE_CHECKPOINTS", "0")  # the follower writes them
+    with tapevm.open_store(store_url) as store:
+        with store.session("f") as s:
+            for n in range(6):
+                s.eval(f"(define y{n % 4} {n})")
+            cut = [e.seq for e in s.events(1, s.head) if e.event.type_name == "FormSubmitted"][3]
+        tapevm.follow(store_url, ["checkpoints"], once=True)  # a follower past the records archived
+        store.archive("f", cut, tmp_path / "f.img")
+        with store.session("f") as s:
+            s.eval("(define after 1)")
+            expected = s.state.namespaces["user"]
+    tapevm.follow(store_url, ["checkpoints", "sql"], once=True)
+    with tapevm.open_store(store_url) as store:
+        with store.session("f", writable=False) as s:
+            assert s.state.namespaces["user"] == expected
+        assert store.verify("f").ok
+        assert dict(store.sql("SELECT name, value FROM bindings WHERE session='f'").rows)["after"] == "1"
