@@ -76,9 +76,10 @@ def deleted(ctx: click.Context, as_json: bool) -> None:
               help="Archive events 1..N-1 (N must start a commit outside any form; 3..head).")
 @click.option("--to", "file", type=click.Path(dir_okay=False, path_type=Path), required=True, metavar="FILE",
               help="The archive file to write (an image with history; an existing image is replaced).")
+@click.option("--delete-forks", is_flag=True, help="Delete the forks that read archived events through it (else refused).")
 @json_option
 @click.pass_context
-def archive(ctx: click.Context, session_id: str, before: int, file: Path, as_json: bool) -> None:
+def archive(ctx: click.Context, session_id: str, before: int, file: Path, delete_forks: bool, as_json: bool) -> None:
     """Move a session's history before event N into one archive file, keeping the rest live.
 
     The live log keeps a marker (the state after N-1, the chain link it goes on from, the file's name);
@@ -86,7 +87,7 @@ def archive(ctx: click.Context, session_id: str, before: int, file: Path, as_jso
     'tape state --at M --archive FILE' reads the archived states.  'tape gc' reclaims the space.
     """
     with open_store_for(ctx) as store:
-        report = archive_session(store, session_id, before, file)
+        report = archive_session(store, session_id, before, file, delete_forks=delete_forks)
     if as_json:
         print_json(report.as_json())
         return

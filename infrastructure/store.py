@@ -112,9 +112,10 @@ class Store:
         """The tombstones of deleted sessions, oldest first (``tape deleted``)."""
         return deleted_sessions(SideTables(self.events))
 
-    def archive(self, name: str, before: int, path: str | Path, *, by: str | None = None) -> ArchiveReport:
+    def archive(self, name: str, before: int, path: str | Path, *, by: str | None = None,
+                delete_forks: bool = False) -> ArchiveReport:
         """Move events 1..``before``-1 of ``name`` to the archive file ``path``, keeping the rest live (``tape archive``)."""
-        return archive_session(self.events, name, before, path, by=by)
+        return archive_session(self.events, name, before, path, by=by, delete_forks=delete_forks)
 
     def verify_archive(self, name: str, path: str | Path, key: bytes | None = None) -> ChainReport:
         """Check an archive on its own and that it joins ``name``'s live log (``tape verify --archive``)."""

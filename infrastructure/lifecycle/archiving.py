@@ -45,7 +45,7 @@ from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.followers.read_model import rebuild
 from tapevm.infrastructure.images.file_format import read_image, write_image
 from tapevm.infrastructure.images.operations import image_sections, image_state
-from tapevm.infrastructure.lifecycle.deletion import forks_through, who
+from tapevm.infrastructure.lifecycle.deletion import delete_session, forks_through, who
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores import checkpoint_tables, content_index
@@ -88,8 +88,18 @@ def archive_marker(store: EventStore, stream: str) -> tuple[int, dict[str, Any]]
     return (first[0], first[2]) if first is not None and first[1] == ARCHIVED else None
 
 
+def forks_before(store: EventStore, stream: str, before: int) -> list[str]:
+    """The forks of ``stream`` that read events before ``before``-1 through it (they would lose them)."""
+    found = []
+    for fork in forks_through(store, stream):
+        origin = fork_origin(store, fork)
+        if origin is not None and origin[0] == stream and origin[1] < before - 1:
+            found.append(fork)
+    return found
+
+
 def _refusal(store: EventStore, name: str, stream: str, before: int) -> str | None:
-    """Why events before ``before`` of ``stream`` cannot be archived, or None."""
+    """Why events before ``before`` of ``stream`` cannot be archived, or None (forks aside: :func:`forks_before`)."""
     head = store.last_seq(stream)
     if fork_origin(store, stream) is not None:
         return f"session {name!r} is a fork: its first events are its source's; archive the source instead"
@@ -103,24 +113,31 @@ def _refusal(store: EventStore, name: str, stream: str, before: int) -> str | No
     [(_, _, _, cause, _)] = list(store.read_decoded(stream, before, before))
     if cause < before:
         return f"event {before} is inside the form that began at event {cause}: archive before {cause} or after its end"
-    for fork in forks_through(store, stream):
-        origin = fork_origin(store, fork)
-        if origin is not None and origin[0] == stream and origin[1] < before - 1:
-            return (f"fork {fork!r} reads events 1..{origin[1]} through {name!r}: archive before event "
-                    f"{origin[1] + 1} at most, or delete the fork first (tape delete)")
     return None
 
 
 def archive_session(store: EventStore, name: str, before: int, path: str | Path, *, by: str | None = None,
-                    ) -> ArchiveReport:
-    """Move events 1..``before``-1 of session ``name`` to the archive file ``path`` (see the module)."""
+                    delete_forks: bool = False) -> ArchiveReport:
+    """Move events 1..``before``-1 of session ``name`` to the archive file ``path`` (see the module).
+
+    Forks that read events before ``before``-1 through it are refused, unless ``delete_forks``: then they
+    are deleted first (``tape delete --with-forks`` each, with their tombstones)."""
     store = raw_store(store)
-    stream = SessionRegistry(store).stream_of(name)
+    registry = SessionRegistry(store)
+    stream = registry.stream_of(name)
     if "@" in name or store.last_seq(stream) == 0:
         raise SessionNotFound(f"no session {name!r}")
     why = _refusal(store, name, stream, before)
     if why is not None:
         raise UsageError(why)
+    forks = forks_before(store, stream, before)
+    if forks and not delete_forks:
+        names = registry.names()
+        raise UsageError(f"fork {names.get(forks[0], forks[0])!r} reads events before {before - 1} through "
+                         f"{name!r}: archive later, or delete such forks (--delete-forks, or tape delete)")
+    for fork in forks:
+        if store.last_seq(fork):  # (not deleted already with a fork before it)
+            delete_session(store, registry.names().get(fork, fork), with_forks=True, by=by)
     with open_session(name, store, create=False) as session:  # (its writer lease: nothing appends meanwhile)
         state, sections = image_sections(session, before - 1, with_history=True)
         found = store.link_at(stream, before - 1)

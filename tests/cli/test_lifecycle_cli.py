@@ -73,15 +73,15 @@ def test_archive_verify_and_read_the_archived_history(tape, store_url: str, tmp_
     a = ("archive", "-i", "long", "--to", str(archive), "--before")
     assert_one_line_error(tape(*s, *a, str(inside)), 2, f"event {inside} is inside")
     assert_one_line_error(tape(*s, *a, str(head + 1)), 2, f"3..{head}")
-    assert_one_line_error(tape(*s, *a, str(before)), 2, "fork 'early-fork'")
-    assert tape(*s, "delete", "-i", "early-fork", "--yes").returncode == 0
+    assert_one_line_error(tape(*s, *a, str(before)), 2, "fork 'early-fork'", "--delete-forks")
     assert not archive.exists()
 
-    r = tape(*s, *a, str(before), "--json")
+    r = tape(*s, *a, str(before), "--json", "--delete-forks")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["before"] == before and report["records"] == 5 and archive.exists()
     assert_one_line_error(tape(*s, *a, str(head)), 2, "archived before event")
+    assert [d["name"] for d in json.loads(tape(*s, "deleted", "--json").stdout)] == ["early-fork"]
 
     r = tape(*s, "verify", "-i", "long")
     assert r.returncode == 0 and "intact" in r.stdout and "archived in long-early.img" in r.stdout, r.stdout
