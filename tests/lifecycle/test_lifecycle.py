@@ -1,4 +1,5 @@
-"""Deleting a session: every row of it goes, a tombstone stays, other sessions are untouched."""
+"""A session's lifecycle through the Python API: delete (every row goes, a tombstone stays, other sessions
+are untouched), gc's vacuum, and archived sessions in the read model, replay, delete and followers."""
 
 from __future__ import annotations
 
