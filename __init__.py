@@ -20,6 +20,8 @@ The public Python API::
         store.merge("experiment", "work", prefer="take")
         store.sessions(), store.info("work"), store.sql("SELECT name FROM bindings")
         store.replay("work", verify=True), store.verify("work"), store.audit("work"), store.blame("work", "x")
+        store.delete("typo"), store.deleted()              # a session gone, its tombstone kept
+        store.archive("work", 5000, "work-early.img")     # events 1..4999 to a file; store.verify_archive(...)
 
     tapevm.follow("work.db", ["sql", "checkpoints"], once=True)   # what ``tape follow --once`` does
 

@@ -78,7 +78,7 @@ def _cell(value: Any) -> Any:
 @json_option
 @click.pass_context
 def gc(ctx: click.Context, as_json: bool) -> None:
-    """Remove what can be rebuilt (read model, dead leases) and report what was freed; never an event."""
+    """Remove what can be rebuilt (read model, dead leases), vacuum the database, report what was freed; never an event."""
     with open_store_for(ctx) as store:
         report = collect_garbage(store)
     if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import chain
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -23,6 +24,8 @@ from tapevm.domain.addresses import parse_address
 from tapevm.domain.content import ContentTable, RecentContent
 from tapevm.domain.errors import BadAddress, UsageError
 from tapevm.domain.events import EVENT_TYPES, ContentStored, RecordedEvent
+from tapevm.domain.state import State
+from tapevm.infrastructure.lifecycle.archiving import archived_state
 from tapevm.infrastructure.session_summaries import list_sessions, session_info
 from tapevm.vm.state_printer import StatePrinter
 
@@ -85,24 +88,34 @@ def _unknown_type(t: str) -> None:
 @click.command()
 @session_option
 @click.option("--at", type=EVENT_NUMBER, default=None, metavar="N", help="The state after event N (default: the head).")
+@click.option("--archive", "archive_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Read the state after event N from this archive ('tape archive' wrote it).")
 @json_option
 @click.pass_context
-def state(ctx: click.Context, session_id: str, at: int | None, as_json: bool) -> None:
+def state(ctx: click.Context, session_id: str, at: int | None, archive_file: Path | None, as_json: bool) -> None:
     """Show a session's state: bindings, atoms, facts and files."""
     address = parse_address(session_id)  # ID@N: the state after event N
     if address.at is not None:
         if at is not None and at != address.at:
             raise UsageError(f"give the event number once: -i {address} or --at {at}, not both")
         at = address.at
+    if archive_file is not None:
+        if at is None:
+            raise UsageError("--archive reads an archived state: give --at N too")
+        _show_state(archived_state(archive_file, at), as_json)
+        return
     with open_session_for(ctx, address.session, create=False) as s:
         if address.at == 0:  # as log, diff, fork and export say it (past the head: state_at says so)
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
-        st = s.state if at is None else s.state_at(at)
-        if as_json:
-            print_json(render.state_json(st))
-            return
-        for text in render.state_text(st, out):
-            click.echo(text, nl=False, color=out.is_terminal)
+        _show_state(s.state if at is None else s.state_at(at), as_json)
+
+
+def _show_state(st: State, as_json: bool) -> None:
+    if as_json:
+        print_json(render.state_json(st))
+        return
+    for text in render.state_text(st, out):
+        click.echo(text, nl=False, color=out.is_terminal)
 
 
 @click.command()

@@ -113,6 +113,10 @@ class ImageError(TapeError):
     """An image file is missing, corrupt, truncated, foreign or of an unsupported version."""
 
 
+class HistoryIsArchived(UsageError):
+    """Events asked for were moved to an archive file (``tape archive``): read them from it."""
+
+
 # -- followers ---------------------------------------------------------------------------
 class PositionMoved(StoreError):
     """A projection's tracked position was not where this follower left it: another follower applied first.

@@ -317,6 +317,31 @@ class ImageLoaded(Event):
     state: dict[str, Any] | None = None
 
 
+class HistoryArchived(Event):
+    """The first event of a session whose events 1..``before``-1 were moved to an archive file
+    (``tape archive``); the live log's records from ``before`` on are untouched.
+
+    It stands, with the ContentStored events right after it (up to event ``before``-1, the
+    content ``state`` reaches), for the history archived: ``state`` (as ``ImageLoaded``'s)
+    replaces the session's state, so the fold from here gives the state after event
+    ``before``-1.  ``link`` is the chain link of the archived record holding event
+    ``before``-1 (hex; None: written before the chain), which the record at ``before``
+    chains on: ``tape verify`` checks the live records from it, ``tape verify --archive``
+    that the archive's records chain to it.  ``archive_xxh3`` names the archive file's
+    bytes; ``records`` counts the archived records; ``vm_version`` is the archived SessionStarted's.
+    """
+
+    before: int
+    file: str
+    link: str | None
+    records: int
+    archive_xxh3: str
+    archived_at: float
+    archived_by: str
+    vm_version: int  # the session's SessionStarted's, archived with it: how its values are encoded
+    state: dict[str, Any]
+
+
 # -- the write path without models ------------------------------------------------------
 # An event on its way to the log, not yet numbered: ``(type name, schema version, fields)``.
 # The fields dict is exactly what the event model's ``__dict__`` holds (every field, in

@@ -38,6 +38,7 @@ from tapevm.domain.events import (
     FileWritten,
     FormEvaluated,
     FormSubmitted,
+    HistoryArchived,
     ImageLoaded,
     MergeApplied,
     NamespaceEntered,
@@ -170,6 +171,7 @@ HANDLERS: Final[Mapping[str, Handler | None]] = {
     SnapshotTaken.type_name: _snapshot_taken,
     StateRestored.type_name: _state_restored,
     ImageLoaded.type_name: _image_loaded,
+    HistoryArchived.type_name: _image_loaded,  # (the state at the archive's end; its content follows it)
 }
 
 

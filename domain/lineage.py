@@ -23,6 +23,7 @@ from tapevm.domain.events import RecordedEvent
 from tapevm.domain.ports import DecodedEvent, EventStore
 
 FORKED = "SessionForked"
+ARCHIVED = "HistoryArchived"  # the first event of a stream whose earlier events were archived: a root
 MAX_DEPTH = 10_000
 
 
@@ -39,7 +40,7 @@ def fork_origin(store: EventStore, stream: str) -> tuple[str, int] | None:
     """(source stream, fork point) when ``stream`` is a fork, else None (one indexed read)."""
     first = store.first_event(stream)
     if first is None or first[1] != FORKED:
-        if first is not None and first[0] != 1:
+        if first is not None and first[0] != 1 and first[1] != ARCHIVED:
             raise CorruptRecord(f"stream {stream!r} starts at event {first[0]} without a SessionForked event")
         return None
     fields = first[2]
@@ -117,7 +118,7 @@ def started_vm_version(store: EventStore, segments: list[Segment]) -> int:
     """The VM version the session whose lineage is ``segments`` started at (its root's SessionStarted;
     1 when that event is not there or says none): how its values are encoded for its whole life."""
     first = store.first_event(segments[0].stream) if segments else None
-    if first is None or first[1] != "SessionStarted":
+    if first is None or first[1] not in ("SessionStarted", ARCHIVED):  # (an archive marker carries it)
         return 1
     version = first[2].get("vm_version", 1)
     return version if type(version) is int else 1

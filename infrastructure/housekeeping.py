@@ -3,7 +3,9 @@
 What is rebuildable today: the SQL read model (emptied in place, so that a
 running ``tape follow`` starts it over instead of writing into a deleted file;
 ``tape sql`` rebuilds it), lease rows of dead writers, and checkpoints of other
-projection versions.  Content nodes and blobs live inside the
+projection versions.  Then the backend's vacuum reclaims the space deleted rows
+left (``tape delete``'s above all): SQLite rewrites the file, PostgreSQL
+vacuums the store's tables.  Content nodes and blobs live inside the
 event records themselves, so there is no separate unreferenced content to free.
 """
 
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tapevm.domain.errors import StoreError, TapeError
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.followers.read_model import read_model_path, rebuild, sqlite_files
+from tapevm.infrastructure.stores.backend import backend_of
 from tapevm.infrastructure.stores.checkpoint_tables import checkpoint_store_for
 from tapevm.infrastructure.stores.leases import LEASE_TABLE, lease_holder, lease_table
 from tapevm.infrastructure.stores.side_tables import SideTables
@@ -52,7 +56,23 @@ def collect_garbage(store: EventStore) -> GcReport:
     if stale:
         report.items.append({"what": f"{len(stale)} lease rows of dead writers ({LEASE_TABLE})", "bytes": 0})
     _drop_stale_checkpoints(store, report)
+    _vacuum(store, report)
     return report
+
+
+def _vacuum(store: EventStore, report: GcReport) -> None:
+    """The backend's vacuum: the space of deleted rows back (a deleted session's above all)."""
+    backend = backend_of(store)
+    if backend is None:
+        return
+    try:
+        before, after = backend.vacuum()
+    except TapeError:
+        raise
+    except Exception as e:  # the driver's errors (a lock held too long, a full disk): one line, nothing lost
+        raise StoreError(f"could not vacuum {store.url_for_display}: {type(e).__name__}: {e}") from e
+    if before > after:  # (a vacuum that freed nothing is not reported: gc says what it freed)
+        report.items.append({"what": "space of deleted rows (the database vacuumed)", "bytes": before - after})
 
 
 def _drop_stale_checkpoints(store: EventStore, report: GcReport) -> None:

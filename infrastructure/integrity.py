@@ -18,17 +18,23 @@ fork's own records begin (lineage), so it lives above the stores.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+import orjson
 import xxhash
 
-from tapevm.domain.errors import CorruptRecord, UsageError
+from tapevm.domain.errors import CorruptRecord, ImageError, UsageError
 from tapevm.domain.lineage import Segment, lineage
-from tapevm.domain.ports import EventStore
+from tapevm.domain.ports import EventStore, RawRecord
 from tapevm.infrastructure.config import ENV_CHAIN_KEY
-from tapevm.infrastructure.session.service import Session
+from tapevm.infrastructure.images.file_format import read_image
+from tapevm.infrastructure.images.operations import verify as verify_image_file
+from tapevm.infrastructure.lifecycle.archiving import archive_marker, archived_history, archived_state
+from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.infrastructure.stores.records.chain_link import GENESIS
 from tapevm.infrastructure.stores.records.record_codec import (
@@ -37,10 +43,12 @@ from tapevm.infrastructure.stores.records.record_codec import (
     LINK_SIZE,
     LINKED,
     LINKED_HEADER_SIZE,
+    RecordCodec,
     check_record_span,
     topic_event_count,
 )
 from tapevm.infrastructure.stores.side_tables import has_side_tables, read_marker
+from tapevm.projections.state_codec import same_canonical_state
 
 # A bad record, as the checks find it: (first event, last event or None, problem, message).
 Finding = tuple[int, int | None, str, str]
@@ -78,6 +86,8 @@ class ChainReport:
     unlinked_records: int = 0
     # (stream, first event, last event) of each part of the lineage checked: a fork's sources, then its own
     covered: list[tuple[str, int, int]] = field(default_factory=list)
+    # (N, file) when events 1..N-1 were archived (tape archive): the live part was checked from its marker
+    archived: tuple[int, str] | None = None
 
     def coverage(self) -> str:
         """What was checked, for a message: '' for a session read from its own stream alone."""
@@ -91,7 +101,8 @@ class ChainReport:
         return {"session": self.session, "ok": self.ok, "events": self.events, "records": self.records,
                 "head": self.head, "first_bad": self.first_bad, "last_bad": self.last_bad,
                 "problem": self.problem or None, "message": self.message, "unlinked_events": self.unlinked,
-                "covered": [{"stream": s, "first": a, "last": b} for s, a, b in self.covered]}
+                "covered": [{"stream": s, "first": a, "last": b} for s, a, b in self.covered],
+                "archived": None if self.archived is None else {"before": self.archived[0], "file": self.archived[1]}}
 
 
 def verify_chain(store: EventStore, name: str, key: bytes | None = None, expected_head: str | None = None,
@@ -114,7 +125,12 @@ def verify_chain(store: EventStore, name: str, key: bytes | None = None, expecte
         pre_chain = None if key is None else (
             trusted.pre_chain_until(segment.stream) if trusted else UNTIL_LINKED if marker is None else 0)
         part = ChainReport(segment.stream, ok=True)
-        bad = _check_records(view.raw, segment.stream, key, part, segment.first, segment.last, pre_chain)
+        archived = archive_marker(view.raw, segment.stream) if segment.first == 1 else None
+        if archived is not None:
+            bad = _check_archived(view.raw, segment.stream, key, part, segment.last, pre_chain, archived)
+            report.archived = (int(archived[1]["before"]), str(archived[1]["file"]))
+        else:
+            bad = _check_records(view.raw, segment.stream, key, part, segment.first, segment.last, pre_chain)
         if bad is not None:
             return _combined(report, bad, segment, own=segment.stream == stream)
         if part.records == 0 and segment.stream == stream:
@@ -132,6 +148,31 @@ def verify_chain(store: EventStore, name: str, key: bytes | None = None, expecte
                     f"the chain head {report.head} differs from the expected {expected_head}: "
                     "events after the known head were removed, or the log is another one")
     return report
+
+
+def _check_archived(store: EventStore, stream: str, key: bytes | None, part: ChainReport, stop: int | None,
+                    pre_chain: int | None, marker: tuple[int, dict[str, Any]]) -> ChainReport | None:
+    """An archived stream: its marker's records (chained from the genesis link, up to event ``before``-1),
+    then its live records from ``before``, the first chained on the archived link the marker names."""
+    first, fields = marker
+    before = int(fields["before"])
+    bad = _check_records(store, stream, key, part, first, before - 1, pre_chain)
+    if bad is not None:
+        return bad
+    if part.events != before - 1:
+        return _bad(part, None, part.events + 1, before - 1, "missing",
+                    f"the archive marker's records end at event {part.events}, not {before - 1}")
+    live = ChainReport(stream, ok=True)
+    link = fields.get("link")
+    bad = _check_records(store, stream, key, live, before, stop, pre_chain,
+                         prev=bytes.fromhex(link) if link else GENESIS)
+    live.records += part.records
+    live.unlinked += part.unlinked
+    live.unlinked_records += part.unlinked_records
+    if bad is None:
+        part.records, part.events, part.head = live.records, max(live.events, part.events), live.head
+        part.unlinked, part.unlinked_records = live.unlinked, live.unlinked_records
+    return bad
 
 
 def _add(report: ChainReport, part: ChainReport, segment: Segment) -> None:
@@ -159,12 +200,81 @@ def _combined(report: ChainReport, bad: ChainReport, segment: Segment, own: bool
     return bad
 
 
-def _check_records(store: EventStore, stream: str, key: bytes | None, report: ChainReport,
+class RecordSource(Protocol):
+    """Where :func:`_check_records` reads raw records: a store, or an archive's ``records`` section."""
+
+    def records(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[list[RawRecord]]: ...
+
+
+class _ArchivedRecords:
+    """An archive's records as a :class:`RecordSource` (in the order stored, as the store yields them)."""
+
+    def __init__(self, rows: list[RawRecord]) -> None:
+        self.rows = rows
+
+    def records(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[list[RawRecord]]:
+        yield self.rows
+
+
+def verify_archive(store: EventStore, name: str, path: str | Path, key: bytes | None = None) -> ChainReport:
+    """Check the archive file ``path`` on its own (checksums, its records' hash chain, its history
+    folding to its state) and that it joins session ``name``'s live log: its last link is the one the
+    live log's archive marker names, its bytes are those archived, its state is the marker's."""
+    view = NamedSessions.of(store)
+    stream = view.stream_of(name)
+    marker = archive_marker(view.raw, stream)
+    if marker is None:
+        raise UsageError(f"session {name!r} has no archived history: --archive checks a file 'tape archive' "
+                         "wrote against the session it was archived from")
+    fields = marker[1]
+    before = int(fields["before"])
+    report = ChainReport(name, ok=True, archived=(before, str(path)))
+    image = read_image(path, None)
+    meta = image.header.get("archive")
+    if not isinstance(meta, dict) or meta.get("stream") != stream or meta.get("before") != before:
+        return _bad(report, None, 1, before - 1, "archive",
+                    f"{path} is not the archive of session {name!r}'s events 1-{before - 1}")
+    try:
+        rows = [(int(f), str(t), bytes.fromhex(b)) for f, t, b in orjson.loads(image.sections.get("records", b"[]"))]
+    except (ValueError, TypeError) as e:
+        raise ImageError(f"{path}: damaged archive (records section: {e})") from None
+    bad = _check_records(_ArchivedRecords(rows), stream, key, report, 1, before - 1)
+    if bad is not None:
+        bad.message = f"in the archive {path}: {bad.message}"
+        return bad
+    return _joins(view, name, path, report, rows, fields) or report
+
+
+def _joins(view: NamedSessions, name: str, path: str | Path, report: ChainReport, rows: list[RawRecord],
+           fields: dict[str, Any]) -> ChainReport | None:
+    """The bad report when the archive (whose chain checked) does not join the live log; None when it does."""
+    before = int(fields["before"])
+    if report.events != before - 1 or report.head != fields.get("link"):
+        return _bad(report, None, report.events, before - 1, "archive",
+                    f"the archive's records end at event {report.events} with link {report.head}, and the live log "
+                    f"chains on event {before - 1}'s link {fields.get('link')}: they do not join")
+    if xxhash.xxh3_64_hexdigest(Path(path).read_bytes()) != fields.get("archive_xxh3"):
+        return _bad(report, None, 1, before - 1, "archive",
+                    f"{path}: its bytes are not those archived (the live log's marker names another xxh3)")
+    verify_image_file(path)  # its history folds to its state, its content is usable (ImageError: one line)
+    codec = RecordCodec()
+    decoded = [e[:3] for f, t, b in rows for e in codec.decode_fields(view.stream_of(name), f, t, b)]
+    if decoded != list(archived_history(path)):
+        return _bad(report, None, 1, before - 1, "archive", f"{path}: its history is not its records' events")
+    with open_session(name, view.raw, create=False, writable=False) as live:
+        if not same_canonical_state(archived_state(path, before - 1), live.state_at(before - 1)):
+            return _bad(report, None, before - 1, before - 1, "archive",
+                        f"{path}: its state at event {before - 1} is not the one the live log goes on from")
+    return None
+
+
+def _check_records(store: RecordSource, stream: str, key: bytes | None, report: ChainReport,
                    expected_first: int = 1, stop: int | None = None,
-                   pre_chain: int | None = None) -> ChainReport | None:
+                   pre_chain: int | None = None, prev: bytes = GENESIS) -> ChainReport | None:
     """The loop of :func:`verify_chain`: fills ``report``; a bad report at the first bad record, else None.
 
     ``stop``: check the records holding events up to it (a fork's source, up to the fork point).
+    ``prev``: the link the first record chains on (an archived stream's live part: the archived one's).
     ``pre_chain``: unlinked records are written before the chain only up to the one starting at this
     event (None: any may be; ``UNTIL_LINKED``: only if a keyed record follows them, as in a keyed store
     without a marker, whose first keyed record restarts the chain after its older records).
@@ -173,13 +283,13 @@ def _check_records(store: EventStore, stream: str, key: bytes | None, report: Ch
     position, linked, bytes) is checked with locals only; the rare cases are
     the helpers below.
     """
-    prev, records, start = GENESIS, 0, expected_first
+    records, start = 0, expected_first
     xxh3, from_bytes = xxhash.xxh3_64_intdigest, int.from_bytes
     plain_base = hashlib.blake2b(digest_size=LINK_SIZE)
     keyed_base = hashlib.blake2b(digest_size=LINK_SIZE, key=key or b"")
     want_keyed = key is not None
     counts: dict[str, int] = {}  # topic -> event count (topics repeat: parse each once)
-    for first, topic, state in chain.from_iterable(store.records(stream, 1, stop)):  # (pages of records)
+    for first, topic, state in chain.from_iterable(store.records(stream, start, stop)):  # (pages of records)
         count = counts.get(topic)
         if count is None:
             count, found = _event_count(topic, first, counts)
@@ -328,4 +438,4 @@ def _bad(report: ChainReport, prev: bytes | None, first: int, last: int | None, 
     return report
 
 
-__all__ = ["ChainReport", "chain_head", "head_link", "verify_chain"]
+__all__ = ["ChainReport", "chain_head", "head_link", "verify_archive", "verify_chain"]

@@ -2,7 +2,7 @@
 
 ``tapevm.open_store(...)`` returns a :class:`Store`; its methods are the
 store-level operations (fork, clone, merge, take, compare, sessions, info,
-sql, gc, replay, verify, audit, blame), each one call into the room that does
+sql, gc, delete, deleted, archive, replay, verify, audit, blame), each one call into the room that does
 the work, so the CLI and Python programs share one implementation.  The log
 itself (the :class:`~tapevm.domain.ports.EventStore` port) is ``store.events``.
 
@@ -14,6 +14,7 @@ event store (:mod:`tapevm.infrastructure.free_functions`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Self
 
 from tapevm.domain.events import RecordedEvent
@@ -24,12 +25,16 @@ from tapevm.infrastructure.branches.merging import MergeResult, merge, take
 from tapevm.infrastructure.followers.read_model import QueryResult, run_sql
 from tapevm.infrastructure.housekeeping import GcReport, collect_garbage
 from tapevm.infrastructure.images.session_opener import open_session
-from tapevm.infrastructure.integrity import ChainReport, verify_chain
+from tapevm.infrastructure.integrity import ChainReport, verify_archive, verify_chain
+from tapevm.infrastructure.lifecycle.archiving import ArchiveReport, archive_session
+from tapevm.infrastructure.lifecycle.deletion import DeletionReport, delete_session
+from tapevm.infrastructure.lifecycle.tombstones import DeletedSession, deleted_sessions
 from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
 from tapevm.infrastructure.session.replay import ReplayResult, replay
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.session_summaries import list_sessions, session_info
 from tapevm.infrastructure.stores.factory import open_store as open_event_store
+from tapevm.infrastructure.stores.side_tables import SideTables
 from tapevm.projections.audit import SHOWN_WIDTH, AuditEntry
 from tapevm.projections.provenance import Blame
 from tapevm.projections.session_summaries import SessionRow
@@ -97,6 +102,24 @@ class Store:
     def gc(self) -> GcReport:
         """Free what can be rebuilt: the read model, stale checkpoints and leases (``tape gc``)."""
         return collect_garbage(self.events)
+
+    def delete(self, name: str, *, with_forks: bool = False, by: str | None = None) -> DeletionReport:
+        """Delete session ``name`` and every row it has, leaving a tombstone (``tape delete``); a session
+        forks read through is refused unless ``with_forks`` (then they go too)."""
+        return delete_session(self.events, name, with_forks=with_forks, by=by)
+
+    def deleted(self) -> list[DeletedSession]:
+        """The tombstones of deleted sessions, oldest first (``tape deleted``)."""
+        return deleted_sessions(SideTables(self.events))
+
+    def archive(self, name: str, before: int, path: str | Path, *, by: str | None = None,
+                delete_forks: bool = False) -> ArchiveReport:
+        """Move events 1..``before``-1 of ``name`` to the archive file ``path``, keeping the rest live (``tape archive``)."""
+        return archive_session(self.events, name, before, path, by=by, delete_forks=delete_forks)
+
+    def verify_archive(self, name: str, path: str | Path, key: bytes | None = None) -> ChainReport:
+        """Check an archive on its own and that it joins ``name``'s live log (``tape verify --archive``)."""
+        return verify_archive(self.events, name, path, key)
 
     def replay(self, name: str, **options: Any) -> ReplayResult:
         """Re-run a session offline, answers from its log (``tape replay``; options as ``replay``'s)."""

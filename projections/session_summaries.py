@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tapevm.domain import lineage
+from tapevm.domain.errors import HistoryIsArchived
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
 
@@ -33,8 +34,14 @@ class SessionRow:
 
 
 def _event_time(store: EventStore, stream: str, seq: int) -> float:
-    for r in lineage.read(store, stream, seq, seq):
-        return float(r.recorded_at)
+    """When event ``seq`` was recorded (0.0: not in the log; an archived one: its archive marker's time)."""
+    try:
+        for r in lineage.read(store, stream, seq, seq):
+            return float(r.recorded_at)
+    except HistoryIsArchived:  # (the marker: the first event the log still holds)
+        first = store.first_event(stream)
+        for r in lineage.read(store, stream, first[0], first[0]) if first else ():
+            return float(r.recorded_at)
     return 0.0
 
 

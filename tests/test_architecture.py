@@ -185,6 +185,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("tapevm.infrastructure.session", "tapevm.infrastructure.followers"),
     ("tapevm.infrastructure.branches",),
     ("tapevm.infrastructure.images",),
+    ("tapevm.infrastructure.lifecycle",),
     ("tapevm.infrastructure",),
     ("tapevm.cli",),
     ("tapevm",),

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tapevm.domain.errors import StoreError
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.lineage import ARCHIVED
 from tapevm.domain.ports import CheckpointMeta, CheckpointStore, EventStore
 from tapevm.domain.state import State
 from tapevm.infrastructure.config import Settings
@@ -139,7 +140,7 @@ class CheckpointProjection:
         try:
             for r in records:
                 decoded = codec.decode_fields(r.session, r.first_seq, r.topic, r.state)
-                fold = self._fold_for(r.session, r.first_seq)
+                fold = self._fold_for(r.session, r.first_seq, decoded[0][1])
                 fold_fields([(d[0], d[1], d[2]) for d in decoded], fold.state)
                 self._checkpoint_if_due(fold)
                 times.append(decoded[-1][4] / 1000.0)
@@ -160,15 +161,17 @@ class CheckpointProjection:
             log.debug("follower_checkpoints_written", count=written, position=records[-1].position)
         return Applied(len(records), events, times)
 
-    def _fold_for(self, stream: str, first_seq: int) -> _SessionFold:
-        """The session's state just before ``first_seq``: in memory if it is there, else checkpoint + tail."""
+    def _fold_for(self, stream: str, first_seq: int, first_type: str) -> _SessionFold:
+        """The session's state just before ``first_seq``: in memory if it is there, else checkpoint + tail
+        (none before an archive marker, ``first_type`` ARCHIVED: it stands for the history before it)."""
         fold = self._folds.get(stream)
         if fold is not None and fold.state.seq == first_seq - 1:
             self._folds.move_to_end(stream)
             return fold
         cp = checkpoints_of(self.store, stream, cache=self.buffer, interval=self.interval,
                             report=_log_notice, content=self.content)
-        state = cp.state_at(first_seq - 1) if first_seq > 1 else cp.with_content(State(session=stream))
+        fresh = first_seq == 1 or first_type == ARCHIVED
+        state = cp.with_content(State(session=stream)) if fresh else cp.state_at(first_seq - 1)
         fold = self._folds[stream] = _SessionFold(state, cp)
         while len(self._folds) > self.max_sessions:
             self._folds.popitem(last=False)

@@ -32,7 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tapevm.domain.content import ContentTable, canonical_bytes
-from tapevm.domain.errors import ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError
+from tapevm.domain.errors import (
+    HistoryIsArchived,
+    ReplayDivergence,
+    SessionExists,
+    SessionNotFound,
+    TapeError,
+    UsageError,
+)
 from tapevm.domain.events import (
     ContentStored,
     EffectCompleted,
@@ -244,6 +251,9 @@ def replay(
     window = RecordWindow(store.read(session_id))
     first = window.get(1)
     if first is None:
+        if store.last_seq(session_id):  # (its first events were archived: 'tape archive')
+            raise HistoryIsArchived(f"session {session_id!r}: its first events are archived ('tape archive'), "
+                                    "and a replay re-runs the whole history; replay an image of it instead")
         raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
     check_live_effects(live_from is not None, fork)
     _check_target(store, session_id, to, fork)

@@ -134,6 +134,11 @@ class Backend(Protocol):
         """The reader of this store's global log (PostgreSQL: checks the store's transaction-id horizon)."""
         ...
 
+    def vacuum(self) -> tuple[int, int]:
+        """Reclaim the space of deleted rows (SQLite: ``VACUUM`` the file; PostgreSQL: ``VACUUM`` the tables
+        of the store's schema, no other schema's); the database's bytes before and after."""
+        ...
+
 
 def backend_of(store: EventStore) -> Backend | None:
     """The backend of a SQL store (through a names view too); None for a store without one (replay's

@@ -20,8 +20,9 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
-from tapevm.domain.errors import ConflictError, CorruptRecord, StoreError, TapeError
+from tapevm.domain.errors import ConflictError, CorruptRecord, HistoryIsArchived, StoreError, TapeError
 from tapevm.domain.events import Draft, RecordedEvent
+from tapevm.domain.lineage import ARCHIVED
 from tapevm.domain.ports import DecodedEvent, EventPlace, EventStore, RawRecord, SessionHead
 from tapevm.infrastructure.stores.backend import Backend
 from tapevm.infrastructure.stores.records.chain_keying import refuse_keyless_into_keyed
@@ -239,6 +240,24 @@ class RecorderEventStore(EventStore):
                 return
             after = rows[-1][0]
 
+    def _check_not_archived(self, stream: str, start: int, stop: int | None,
+                            first: tuple[str, dict[str, Any]] | None) -> None:
+        """Refuse (HistoryIsArchived) a read of events ``start..stop`` that the stream's archive marker
+        (its first event, ``first``; read here when None) stands for but cannot give: a read that ends
+        before the marker's last event.  A read through the marker (the fold) is the archived history's."""
+        if stop is None:
+            return
+        if first is None:
+            found = self.first_event(stream)
+            first = None if found is None else (found[1], found[2])
+        if first is None or first[0] != ARCHIVED:
+            return
+        before = int(first[1]["before"])
+        if stop < before - 1:
+            raise HistoryIsArchived(f"events 1..{before - 1} of session {stream!r} are archived in "
+                                    f"{first[1]['file']!r} ('tape archive'): read event {stop} from that file "
+                                    "(--archive FILE)")
+
     def read(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[RecordedEvent]:
         decode = self.codec.decode
         last = stop if stop is not None else float("inf")
@@ -248,10 +267,15 @@ class RecorderEventStore(EventStore):
                 events = decode(stream, first, topic, state)  # (checks the record's own numbers first)
                 if events[0].seq != expected and expected:
                     raise _not_contiguous(stream, expected, events[0].seq)
+                if not expected and events[0].seq > start:  # (a fork's stream, or an archived one)
+                    self._check_not_archived(stream, start, stop, (events[0].event.type_name,
+                                                                   events[0].event.__dict__))
                 for r in events:
                     if start <= r.seq <= last:
                         yield r
                 expected = events[-1].seq + 1
+        if not expected:
+            self._check_not_archived(stream, start, stop, None)
 
     def read_decoded(self, stream: str, start: int = 1, stop: int | None = None) -> Iterator[DecodedEvent]:
         decode = self.codec.decode_fields
@@ -262,10 +286,14 @@ class RecorderEventStore(EventStore):
                 events = decode(stream, first, topic, state)  # (checks the record's own numbers first)
                 if events[0][0] != expected and expected:
                     raise _not_contiguous(stream, expected, events[0][0])
+                if not expected and events[0][0] > start:  # (a fork's stream, or an archived one)
+                    self._check_not_archived(stream, start, stop, (events[0][1], events[0][2]))
                 for event in events:
                     if start <= event[0] <= last:
                         yield event
                 expected = events[-1][0] + 1
+        if not expected:
+            self._check_not_archived(stream, start, stop, None)
 
     def last_seq(self, stream: str) -> int:
         try:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tapevm.domain.errors import HistoryIsArchived
 from tapevm.domain.events import Draft
 from tapevm.domain.fold import SETS_ONE_BINDING, leaves_bindings
 from tapevm.domain.ports import CheckpointMeta, LineageContentPort
@@ -156,7 +157,10 @@ class CheckpointWriter:
         """
         if self.stored.cache is None or state.seq <= self.stored.fork_at:
             return None
-        events_hash, tip = self._events_hash(state.seq)
+        try:
+            events_hash, tip = self._events_hash(state.seq)
+        except HistoryIsArchived:  # inside an archive marker, before the content its state needs: not here
+            return None
         seal = self.seal(state.seq)
         if seal is None:
             raise ValueError(f"event {state.seq} is not in the stream's records")

@@ -48,7 +48,11 @@ class ReadModelApplier:
             # a session action that sets files, or the whole state, without a form's events
             "FileImported": self.file_written, "StateRestored": self.restored,
             "ContentStored": self.content_stored, "ImageLoaded": self.image_loaded,
+            "HistoryArchived": self.history_archived,
         }
+        # per stream, the files an archive marker set (event, path -> key): their sizes come with the
+        # ContentStored events right after it
+        self.archived_files: dict[str, tuple[int, dict[str, str]]] = {}
         # the blob entries of the last ContentStored seen, by stream (an ImageLoaded's files are there),
         # and their table once a size was asked of it
         self.content: tuple[str, list[Any]] = ("", [])
@@ -61,7 +65,7 @@ class ReadModelApplier:
     def apply_commit(self, stream: str, decoded: Sequence[DecodedEvent]) -> None:
         """The rows of one commit record's events (``decoded``, in order, of ``stream``)."""
         head = decoded[0]
-        if head[0] == 1 or head[1] == "SessionForked":
+        if head[0] == 1 or head[1] in ("SessionForked", "HistoryArchived"):
             self.session_row(stream, head[0], head[4] / 1000.0)
             self.new_sessions = True
         handlers, rows, dumps = self.handlers, self.rows, orjson.dumps
@@ -176,9 +180,37 @@ class ReadModelApplier:
         self.c.execute("UPDATE sessions SET parent=?, fork_at=? WHERE stream=?", (src, at, stream))
 
     def content_stored(self, stream: str, seq: int, f: dict[str, Any]) -> None:
-        """Only remembered (no decoding): the ImageLoaded that may follow needs its blobs' sizes."""
+        """Only remembered (no decoding): the ImageLoaded that may follow needs its blobs' sizes (and the
+        files of an archive marker just before, those it stores)."""
         self.content = (stream, f["blobs"])
         self.content_table = None
+        pending = self.archived_files.get(stream)
+        if pending is not None and f["blobs"]:
+            at, files = pending
+            stored = {entry[0] for entry in f["blobs"]}
+            for path, key in [(p, k) for p, k in files.items() if k in stored]:
+                self._base("file_history", "path=?", (path,), (stream, path, key, self._blob_size(stream, key), at))
+                del files[path]
+
+    def history_archived(self, stream: str, seq: int, f: dict[str, Any]) -> None:
+        """The archived history's state (its files once their content follows).  An archive marker is
+        committed after the live records it stands before, so the log in commit order may have brought
+        later versions already: each of its rows ends where the first of those begins."""
+        self.flush()
+        state = f["state"]
+        for ns, names in state["namespaces"].items():
+            for name, value in names.items():
+                self._base("binding_history", "ns=? AND name=?", (ns, name), (stream, ns, name, _json(value), seq))
+        for fact in state["facts"]:
+            key = fact_key(fact).hex()
+            self._base("fact_history", "fact_key=?", (key,), (stream, key, _json(fact), seq))
+        self.archived_files[stream] = (seq, dict(state["files"]))
+
+    def _base(self, table: str, where: str, key: tuple[Any, ...], row: tuple[Any, ...]) -> None:
+        """A row of an archived state (``row``: the session first, ``since`` last), until the stream's
+        earliest later version of the same ``key`` (NULL: none yet)."""
+        later = self.c.execute(f"SELECT MIN(since) FROM {table} WHERE session=? AND {where}", (row[0], *key)).fetchone()
+        self.c.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * (len(row) + 1))})", (*row, later[0]))
 
     def _blob_size(self, stream: str, key: str) -> int:
         """The size of file content ``key``: from the last ContentStored of ``stream`` (an image load's

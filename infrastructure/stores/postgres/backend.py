@@ -92,6 +92,16 @@ class PostgresBackend:
     def log_reader(self) -> ListeningLogReader:
         return ListeningLogReader(self.recorder)
 
+    def vacuum(self) -> tuple[int, int]:
+        tables = ("SELECT c.oid::regclass::text AS t, pg_total_relation_size(c.oid) AS b FROM pg_class c "
+                  "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'")
+        with self.datastore.get_connection() as conn:  # (autocommit: VACUUM runs outside a transaction)
+            found = [(r["t"], int(r["b"])) for r in conn.execute(tables, (self.schema,)).fetchall()]
+            if found:
+                conn.execute("VACUUM " + ", ".join(t for t, _ in found))  # (regclass text: quoted as needed)
+            after = sum(int(r["b"]) for r in conn.execute(tables, (self.schema,)).fetchall())
+        return sum(b for _, b in found), after
+
 
 def open_postgres(location: str) -> tuple[PostgresBackend, str]:
     """The backend of the PostgreSQL store at the URL ``location`` (its recorder inside), and the URL to show."""

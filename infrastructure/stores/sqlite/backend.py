@@ -103,6 +103,15 @@ class SQLiteBackend:
     def log_reader(self) -> SQLiteLogReader:
         return SQLiteLogReader(self.recorder)
 
+    def vacuum(self) -> tuple[int, int]:
+        with self.datastore.get_connection(commit=False) as conn:
+            raw = raw_connection(conn)
+            size = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            before = int(raw.execute(size).fetchone()[0])
+            raw.execute("VACUUM")  # (outside a transaction: the pool's connections autocommit)
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages leave the WAL for the file
+            return before, int(raw.execute(size).fetchone()[0])
+
 
 class SQLiteLogReader:
     """The global log by rowid (the library's notifications): one writer at a time, so rowids commit in order."""
