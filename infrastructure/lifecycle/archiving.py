@@ -51,6 +51,7 @@ from tapevm.infrastructure.session.service import open_session
 from tapevm.infrastructure.stores import checkpoint_tables, content_index
 from tapevm.infrastructure.stores.named_sessions import raw_store
 from tapevm.infrastructure.stores.records.chain_link import GENESIS, compute_link
+from tapevm.infrastructure.stores.records.deleted_records import DELETED_TABLE
 from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE
 from tapevm.infrastructure.stores.records.record_codec import RecordCodec, record_link
 from tapevm.infrastructure.stores.registry import SessionRegistry
@@ -205,6 +206,8 @@ def _replace(store: EventStore, stream: str, before: int, events: Sequence[Event
         (f"DELETE FROM {table} WHERE originator_id = ? AND originator_version < ?", (stream, before))]
     statements += [(f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
                     (stream, r.originator_version, r.topic, r.state)) for r in rows]
+    # the witness of deleted records saw the archived ones go: moved to the archive on purpose, no hole
+    statements.append((f"DELETE FROM {db.table(DELETED_TABLE)} WHERE stream = ? AND version < ?", (stream, before)))
     for t, column in CACHE_ROWS:
         sql, params = db.backend.tables_exist_sql((t,))
         if db.query(sql, params)[0][0]:

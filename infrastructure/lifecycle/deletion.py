@@ -46,6 +46,7 @@ from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores import checkpoint_tables, content_index
 from tapevm.infrastructure.stores.leases import LEASE_TABLE, WriterLease
 from tapevm.infrastructure.stores.named_sessions import raw_store
+from tapevm.infrastructure.stores.records.deleted_records import DELETED_TABLE
 from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE
 from tapevm.infrastructure.stores.registry import REGISTRY_TABLE, SessionRegistry
 from tapevm.infrastructure.stores.side_tables import SideTables
@@ -167,6 +168,9 @@ def _delete(store: EventStore, plan: Plan, by: str) -> list[DeletedSession]:
         statements.append((insert_sql(db), (s, plan.names.get(s, s), head, None if link is None else link.hex(),
                                             records, sizes.get(s, 0), by, note)))
         statements.append((f"DELETE FROM {events} WHERE originator_id = ?", (s,)))
+        # the store's witness of deleted records saw these go: a deletion on purpose is no hole (a
+        # session made again under this stream id would read its own records as missing)
+        statements.append((f"DELETE FROM {db.table(DELETED_TABLE)} WHERE stream = ?", (s,)))
         statements.extend((f"DELETE FROM {db.table(t)} WHERE {c} = ?", (s,)) for t, c in present)
     statements.extend(_free_name(store, plan.registry, plan.name, streams))
     db.run(statements)

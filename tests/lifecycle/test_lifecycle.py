@@ -13,6 +13,7 @@ import tapevm
 from tapevm.domain.errors import SessionLocked, SessionNotFound, UsageError
 from tapevm.infrastructure.followers.read_model import read_model_path
 from tapevm.infrastructure.lifecycle.deletion import READ_MODEL_ROWS, SIDE_ROWS
+from tapevm.infrastructure.stores.records.deleted_records import DELETED_TABLE
 from tapevm.infrastructure.stores.records.events_table import EVENTS_TABLE
 from tapevm.infrastructure.stores.side_tables import SideTables
 
@@ -64,6 +65,8 @@ def test_delete_removes_every_row_and_leaves_a_tombstone(store_url: str, monkeyp
         report = store.delete("work", by="auditor@test")
 
         assert set(_rows_of(store, "work").values()) == {0}
+        # a deletion on purpose leaves no mark in the store's witness of deleted records (a hole)
+        assert db.query(f"SELECT COUNT(*) FROM {db.table(DELETED_TABLE)} WHERE stream = 'work'", ())[0][0] == 0
         assert _read_model_rows(store, "work") == 0 and report.read_model_rows > 0
         [tomb] = report.deleted
         assert (tomb.name, tomb.stream, tomb.head, tomb.head_link, tomb.deleted_by) == (
@@ -79,7 +82,10 @@ def test_delete_removes_every_row_and_leaves_a_tombstone(store_url: str, monkeyp
             store.info("work")
         with store.session("work") as again:  # the name is free: a new, empty session
             assert again.head == 1 and "x0" not in again.state.namespaces.get("user", {})
-            again.eval("(define fresh 1)")
+            for n in range(6):  # past a checkpoint, which is served at the next open
+                again.eval(f"(define fresh {n})")
+        with store.session("work") as reopened:
+            assert reopened.eval("fresh") == 5
         assert store.verify("work").ok
 
 
