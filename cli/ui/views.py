@@ -1,0 +1,196 @@
+"""What each view of ``tape ui`` shows, as data: the library's answers in the JSON shapes of ``--json``.
+
+Every function here is one call into the library the CLI calls (``Store.sessions``, a session's
+``events`` and ``state_at``, ``Store.compare``, ``Store.blame``, ``Store.replay``) plus the CLI's own
+JSON rendering (``cli/render.py``, ``delta_render``, the commands' ``*_json``), so a page and
+``tape ... --json`` cannot disagree.  Nothing here writes: sessions are opened read-only, and replay
+verifies in memory (``replay`` never writes to the session it replays; no ``fork`` is passed).
+
+A timeline page reads one window of the log (``PAGE`` events, or up to ``SCAN_LIMIT`` events when
+a filter skips some), so its cost does not grow with the session: the session opens from its
+nearest checkpoint, and the window is read by event number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapevm.cli import render
+from tapevm.cli.branch_commands import change_json
+from tapevm.cli.delta_render import delta_json
+from tapevm.cli.provenance_commands import blame_json, describer
+from tapevm.cli.replay_commands import result_json
+from tapevm.domain.addresses import parse_address
+from tapevm.domain.delta import diff as state_delta
+from tapevm.domain.errors import UsageError
+from tapevm.domain.events import EVENT_TYPES
+from tapevm.infrastructure.session.service import Session
+from tapevm.infrastructure.store import Store
+from tapevm.vm.state_printer import StatePrinter
+
+PAGE = 100          # events on one timeline page
+SCAN_LIMIT = 5_000  # events a filtered page reads at most before it offers to go on
+
+
+@dataclass(frozen=True)
+class TimelineQuery:
+    """A timeline view's parameters, as its URL carries them."""
+
+    start: int = 1
+    types: tuple[str, ...] = ()
+    text: str = ""
+    page: int = PAGE
+
+    def filtered(self) -> bool:
+        return bool(self.types or self.text)
+
+
+@dataclass
+class Timeline:
+    """One page of a session's events (each as ``tape log --json`` prints it) and where to go on."""
+
+    session: str
+    head: int
+    start: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    next_start: int | None = None    # the first event not read yet (None: the head was reached)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"session": self.session, "head": self.head, "from": self.start, "next": self.next_start,
+                "events": self.events, "snapshots": self.snapshots}
+
+
+def open_reader(store: Store, name: str) -> Session:
+    """Session ``name`` opened to read (no lease, never created)."""
+    return store.session(name, create=False, writable=False)
+
+
+def sessions(store: Store, search: str = "") -> list[dict[str, Any]]:
+    """``tape sessions --json``, only those whose name holds ``search`` (case-insensitive)."""
+    wanted = search.casefold()
+    return [r.as_json() for r in store.sessions() if wanted in r.session.casefold()]
+
+
+def check_types(types: tuple[str, ...]) -> None:
+    for t in types:
+        if t not in EVENT_TYPES:
+            raise UsageError(f"unknown event type {t!r}; known types: {', '.join(sorted(EVENT_TYPES))}")
+
+
+def timeline(store: Store, name: str, query: TimelineQuery) -> Timeline:
+    """A page of ``name``'s events from ``query.start``, filtered by type and text (in the summary)."""
+    check_types(query.types)
+    with open_reader(store, name) as s:
+        head = s.head
+        start = max(1, query.start)
+        page = Timeline(session=s.id, head=head, start=start,
+                        snapshots=[i.as_json() for i in s.snapshots()])
+        if start > head:
+            return page
+        show = StatePrinter(s.content_through(head))
+        last = min(head, start + (SCAN_LIMIT if query.filtered() else query.page) - 1)
+        needle = query.text.casefold()
+        for r in s.events(start, last):
+            if query.types and r.event.type_name not in query.types:
+                continue
+            shown = render.event_json(r, show)
+            if needle and needle not in shown["summary"].casefold():
+                continue
+            page.events.append(shown)
+            if len(page.events) >= query.page:
+                last = r.seq
+                break
+        page.next_start = last + 1 if last < head else None
+        return page
+
+
+def snapshot_event(store: Store, name: str, snapshot: str) -> int:
+    """The event number snapshot ``snapshot`` of ``name`` names (a jump target)."""
+    with open_reader(store, name) as s:
+        for info in s.snapshots():
+            if info.name == snapshot:
+                return info.at
+        raise UsageError(f"session {s.id!r} has no snapshot {snapshot!r} (see 'tape snapshots -i {s.id}')")
+
+
+def state(store: Store, name: str, at: int | None, previous: int | None = None) -> dict[str, Any]:
+    """``tape state --json`` after event ``at`` (default the head), the slider's marks, and with
+    ``previous``, ``tape delta previous at --json``: what changed since the slider's last stop."""
+    with open_reader(store, name) as s:
+        head = s.head
+        n = head if at is None else at
+        st = s.state_at(n)
+        data: dict[str, Any] = {"session": s.id, "head": head, "at": n, "state": render.state_json(st),
+                                "snapshots": [i.as_json() for i in s.snapshots()], "delta": None}
+        if previous is not None and previous != n:
+            before = s.state_at(previous)
+            data["delta"] = delta_json(s.id, previous, n, state_delta(before, st), s.content_through(head))
+        return data
+
+
+def diff(store: Store, a: str, b: str) -> dict[str, Any]:
+    """``tape diff A B --events --json``, each changed file with its two texts (for a text diff)."""
+    cmp = store.compare(a, b, events=True)
+    show_a, show_b = StatePrinter(cmp.a_state), StatePrinter(cmp.b_state)
+    changes = [change_json(c, show_a, show_b) for c in cmp.diff.changes]
+    for c in changes:
+        if c["kind"] == "file":
+            c["a_text"] = file_text(cmp.a_state, c["a"])
+            c["b_text"] = file_text(cmp.b_state, c["b"])
+    return {"a": cmp.a, "b": cmp.b, "changes": changes,
+            "events": {"common_ancestor": cmp.common_ancestor, "first_difference": cmp.first_difference}}
+
+
+TEXT_LIMIT = 256 * 1024  # bytes of a file shown as text in a diff
+
+
+def file_text(st: Any, key: str | None) -> str | None:
+    """A world file's content as text, when it is UTF-8 and small enough to diff; else None."""
+    if key is None or key not in st.blobs:
+        return None
+    content = bytes(st.blobs.get(key))
+    if len(content) > TEXT_LIMIT:
+        return None
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def blame(store: Store, name: str, *, binding: str | None = None, fact: str | None = None,
+          file: str | None = None, at: int | None = None) -> dict[str, Any]:
+    """``tape blame --json``: the event and form that produced a binding, fact or file, and its history."""
+    with open_reader(store, name) as s:
+        if at is not None and not 1 <= at <= s.head:
+            raise UsageError(f"session {s.id!r} has events 1..{s.head}; there is no event {at}")
+        result = store.blame(s.id, binding, fact=fact, file=file, at=at)
+        if not result.history:
+            raise UsageError(f"nothing in session {s.id!r} up to event {result.at} touched {result.target}")
+        return blame_json(result, describer(result.kind, s.state))
+
+
+def replay(store: Store, name: str) -> dict[str, Any]:
+    """``tape replay --verify --json``: re-run offline, answers from the log; nothing is written."""
+    return result_json(store.replay(name, verify=True))
+
+
+def head_of(store: Store, name: str) -> int:
+    """The session's last event number now (the live view polls it)."""
+    with open_reader(store, name) as s:
+        return s.head
+
+
+def new_events(store: Store, name: str, after: int) -> Iterator[dict[str, Any]]:
+    """The events after ``after`` (the live view's news), as ``tape log --json`` lines."""
+    with open_reader(store, name) as s:
+        show = StatePrinter(s.content_through(s.head))
+        events = [render.event_json(r, show) for r in s.events(after + 1, s.head)]
+    yield from events
+
+
+def address_session(address: str) -> str:
+    """The session an ``ID[@N]`` address names."""
+    return parse_address(address).session
