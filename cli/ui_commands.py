@@ -7,7 +7,7 @@ what to install instead of failing on an import.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import webbrowser
 
 import click
@@ -19,6 +19,14 @@ from tapevm.infrastructure.config import ENV_UI_TOKEN, Settings
 UI_MODULES = ("starlette", "uvicorn")
 
 
+def _installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 @click.command("ui")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help=f"Address to listen on; any but a loopback address needs a token (printed, or {ENV_UI_TOKEN}).")
@@ -28,7 +36,7 @@ UI_MODULES = ("starlette", "uvicorn")
 @click.pass_context
 def ui(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
     """Serve a read-only web view of the store: sessions, timelines, time slider, diff, blame, replay."""
-    missing = [m for m in UI_MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in UI_MODULES if not _installed(m)]
     if missing:
         raise UsageError(f"tape ui needs the 'ui' extra ({', '.join(missing)} not installed): "
                          f"pip install 'tapevm[ui]'")

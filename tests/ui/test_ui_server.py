@@ -1,0 +1,174 @@
+"""Every endpoint of ``tape ui`` without a browser: Starlette's TestClient against the real app on a
+real store (both backends): status codes, the JSON shapes (those of ``--json``), escaping, the token
+and host checks, the security headers, and that nothing writes to the store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+import tapevm
+from tapevm.cli.ui.app import build_app
+from tapevm.cli.ui.guard import loopback_hosts
+
+from .conftest import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_URL, RTL
+
+Tape = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def client(populated: str) -> Iterator[TestClient]:
+    with tapevm.open_store(populated) as store:
+        yield TestClient(build_app(store), base_url="http://127.0.0.1")
+
+
+def cli_json(tape: Tape, store: str, *args: str) -> object:
+    done = tape("--store", store, *args, "--json")
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout)
+
+
+PAGES = ["/", "/?q=wor", "/s/work", "/s/work?from=5&type=FormEvaluated,FormSubmitted&q=define",
+         "/s/work?snapshot=before-change", "/s/work/state", "/s/work/state?at=4&prev=2",
+         "/s/work/blame?binding=user/x", "/s/work/blame?fact=(likes ann tea)", "/s/work/blame?file=notes.txt",
+         "/diff", "/diff?a=work&b=feat", "/diff?a=work@3&b=work", "/s/work/replay", "/s/work/replay?run=1",
+         "/static/ui.css", "/static/ui.js", "/static/htmx.min.js"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_answers(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 200, r.text[:500]
+    if not path.startswith("/static"):
+        assert r.headers["content-type"].startswith("text/html")
+        assert "<main>" in r.text and "internal error" not in r.text
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/s/missing", 404), ("/api/s/missing/events", 404), ("/s/work/state?at=99999", 400),
+    ("/s/work/state?at=abc", 400), ("/api/s/work/events?type=NoSuchType", 400), ("/s/work/blame", 400),
+    ("/api/s/work/blame?binding=user/never", 400), ("/api/diff?a=work", 400), ("/nowhere", 404),
+    ("/s/work?snapshot=nope", 400)])
+def test_bad_requests_are_refused_with_a_message(client: TestClient, path: str, status: int) -> None:
+    r = client.get(path)
+    assert r.status_code == status
+    if path.startswith("/api"):
+        assert r.json()["error"]
+
+
+def test_json_shapes_are_those_of_the_cli(client: TestClient, populated: str, tape: Tape) -> None:
+    assert [r["id"] for r in client.get("/api/sessions").json()] == \
+        [r["id"] for r in cli_json(tape, populated, "sessions")]  # type: ignore[union-attr]
+    for at in (3, 9, 20):
+        ui = client.get(f"/api/s/work/state?at={at}").json()
+        assert ui["state"] == cli_json(tape, populated, "state", "-i", "work", "--at", str(at))
+    page = client.get("/api/s/work/events?from=1").json()
+    log = tape("--store", populated, "log", "-i", "work", "--json", "--to", str(page["events"][-1]["seq"]))
+    assert page["events"] == [json.loads(line) for line in log.stdout.splitlines()]
+    ui_diff = client.get("/api/diff?a=work&b=feat").json()
+    cli_diff = cli_json(tape, populated, "diff", "work", "feat", "--events")
+    assert {k: v for k, v in ui_diff.items() if k != "changes"} == {k: v for k, v in cli_diff.items()  # type: ignore[union-attr]
+                                                                     if k != "changes"}
+    assert [{k: v for k, v in c.items() if not k.endswith("_text")} for c in ui_diff["changes"]] == \
+        cli_diff["changes"]  # type: ignore[index]
+    assert client.get("/api/s/work/blame?binding=user/x").json() == cli_json(tape, populated, "blame", "x", "-i", "work")
+    replayed = client.get("/api/s/work/replay").json()
+    assert replayed["ok"] and replayed["verified"] and replayed["events"] > 10
+
+
+def test_slider_delta_names_what_changed(client: TestClient) -> None:
+    data = client.get("/api/s/work/state?at=20&prev=3").json()
+    assert data["delta"]["from"] == 3 and data["delta"]["to"] == 20
+    page = client.get("/s/work/state?at=20&prev=3").text
+    assert 'id="delta"' in page and "class=changed" in page
+
+
+def test_timeline_pages_and_filters(client: TestClient) -> None:
+    head = client.get("/api/s/work/events").json()["head"]
+    page = client.get("/api/s/work/events?from=2&type=FormEvaluated").json()
+    assert page["events"] and all(e["type"] == "FormEvaluated" for e in page["events"])
+    assert all(e["seq"] >= 2 for e in page["events"]) and page["next"] is None
+    text = client.get("/api/s/work/events?q=ann").json()["events"]
+    assert text and all("ann" in e["summary"] for e in text)
+    snap = client.get("/api/s/work/state").json()["snapshots"][0]
+    assert client.get("/s/work?snapshot=before-change").text.count(f'id="e{snap["at"]}"') == 1
+    assert client.get(f"/api/s/work/events?from={head + 5}").json()["events"] == []
+
+
+def test_hostile_values_are_escaped(client: TestClient) -> None:
+    pages = [client.get(p).text for p in ("/s/work", "/s/work/state", "/s/work/blame?binding=user/evil",
+                                           "/diff?a=work&b=feat", "/s/work/blame?fact=(note \"<b>bold</b>\")")]
+    joined = "\n".join(pages)
+    assert HOSTILE_SCRIPT not in joined and "<script>alert" not in joined
+    assert "&lt;script&gt;alert(&#x27;xss&#x27;)&lt;/script&gt;" in joined
+    assert HOSTILE_IMG not in joined and "<img" not in joined
+    assert 'href="javascript:' not in joined and HOSTILE_URL in joined  # shown as text, never a link
+    assert "\u202e" not in joined and "\\u202e" in joined
+    assert "<b>bold</b>" not in joined
+    assert len(client.get("/s/work/state").content) < 250_000  # a 300,000-character value is folded and cut
+
+
+def test_security_headers(client: TestClient) -> None:
+    r = client.get("/s/work")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    assert "<script>" not in r.text and "style=" not in r.text  # no inline script or style of our own
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_nothing_but_get(client: TestClient, method: str) -> None:
+    for path in ("/", "/s/work", "/api/s/work/replay", "/api/s/work/events"):
+        assert client.request(method, path).status_code == 405
+
+
+def test_reading_everything_writes_nothing(populated: str, client: TestClient) -> None:
+    with tapevm.open_store(populated) as store:
+        before = [(r.session, r.events, r.stored_bytes) for r in store.sessions()]
+        with store.session("work", create=False, writable=False) as s:
+            log_before = [(e.seq, e.type_name) for e in s.events()]
+    for path in PAGES + ["/api/s/work/replay", "/api/s/feat/replay", "/api/sessions", "/api/diff?a=work&b=feat"]:
+        client.get(path)
+    with tapevm.open_store(populated) as store:
+        assert [(r.session, r.events, r.stored_bytes) for r in store.sessions()] == before
+        with store.session("work", create=False, writable=False) as s:
+            assert [(e.seq, e.type_name) for e in s.events()] == log_before
+
+
+def test_host_check_refuses_other_hosts(populated: str) -> None:
+    with tapevm.open_store(populated) as store:
+        app = build_app(store, hosts=loopback_hosts(8765))
+        assert TestClient(app, base_url="http://127.0.0.1:8765").get("/").status_code == 200
+        assert TestClient(app, base_url="http://localhost:8765").get("/").status_code == 200
+        assert TestClient(app, base_url="http://evil.example:8765").get("/").status_code == 421
+        assert TestClient(app, base_url="http://127.0.0.1:9999").get("/api/sessions").status_code == 421
+
+
+def test_token_is_checked_on_every_request(populated: str) -> None:
+    with tapevm.open_store(populated) as store:
+        app = build_app(store, token="s3cret-token-value")
+        c = TestClient(app, base_url="http://192.0.2.1")
+        for path in ("/", "/api/sessions", "/static/ui.css", "/s/work/live"):
+            assert c.get(path).status_code == 401
+        assert c.get("/?token=wrong").status_code == 401
+        assert c.get("/api/sessions", headers={"authorization": "Bearer s3cret-token-value"}).status_code == 200
+        first = c.get("/s/work?token=s3cret-token-value&from=2", follow_redirects=False)
+        assert first.status_code == 303 and first.headers["location"] == "/s/work?from=2"
+        assert "HttpOnly" in first.headers["set-cookie"] and "SameSite=Strict" in first.headers["set-cookie"]
+        assert c.get("/s/work?from=2").status_code == 200  # the cookie it set
+        c.cookies.clear()
+        assert c.get("/s/work").status_code == 401
+
+
+def test_tape_ui_without_the_extra_says_what_to_install(tape_env: dict[str, str], tmp_path: object) -> None:
+    probe = ("import sys\nsys.modules['starlette'] = None\n"
+             "from tapevm.cli.main import main\nsys.argv = ['tape', 'ui']\nmain()\n")
+    done = subprocess.run([__import__("sys").executable, "-c", probe], capture_output=True, text=True,
+                          env=tape_env, timeout=60)
+    assert done.returncode == 2
+    assert "pip install 'tapevm[ui]'" in done.stderr and "starlette" in done.stderr
