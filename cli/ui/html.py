@@ -82,7 +82,7 @@ def layout(title: str, body: str, session: str | None = None) -> str:
             f"<meta name=\"htmx-config\" content=\"{esc(HTMX_CONFIG)}\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{esc(title)} · tape ui</title>"
-            "<link rel=\"stylesheet\" href=\"/static/ui.css\">"
+            "<link rel=\"stylesheet\" href=\"/static/ui.css\"><link rel=\"icon\" href=\"/static/favicon.svg\">"
             "<script src=\"/static/htmx.min.js\" defer></script><script src=\"/static/ui.js\" defer></script>"
             f"</head><body><nav class=\"menu\"><b>tape ui</b> {' '.join(menu)}</nav>"
             f"<main>{body}</main></body></html>")
