@@ -263,7 +263,7 @@ def diff_page(a: str, b: str, data: dict[str, Any] | None, error: str = "") -> s
                  _side(c, "a"), _side(c, "b")] for c in data["changes"]]
         body += (f'<p id="parting" class="delta">{esc(ancestor)} · {esc(parted)} · {len(rows)} differences</p>'
                  + table(("kind", "key", "status", data["a"], data["b"]), rows, "diff")
-                 + "".join(_file_diff(c) for c in data["changes"] if c["kind"] == "file"))
+                 + "".join(_file_diff(c, data["a"], data["b"]) for c in data["changes"] if c["kind"] == "file"))
     return layout("diff", body)
 
 
@@ -272,11 +272,11 @@ def _side(change: dict[str, Any], side: str) -> str:
     return '<span class="none">—</span>' if value is None else fold(str(value))
 
 
-def _file_diff(c: dict[str, Any]) -> str:
+def _file_diff(c: dict[str, Any], a_name: str, b_name: str) -> str:
     a, b = c.get("a_text"), c.get("b_text")
     if (a is None and c["a"] is not None) or (b is None and c["b"] is not None):
         return f'<p>file <code>{esc(c["key"])}</code>: not text (or too large) to compare line by line</p>'
-    lines = difflib.unified_diff((a or "").splitlines(), (b or "").splitlines(), "a", "b", lineterm="")
+    lines = difflib.unified_diff((a or "").splitlines(), (b or "").splitlines(), a_name, b_name, lineterm="")
     return (f'<h3>file <code>{esc(c["key"])}</code></h3><pre class="textdiff">'
             + "".join(_diff_line(line) for line in lines) + "</pre>")
 
