@@ -39,15 +39,15 @@ T = TypeVar("T")
 
 
 class Reader:
-    """The store, used by one request at a time."""
+    """The store and the sessions it keeps open (``views.Source``), used by one request at a time."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        self.source = views.Source(store)
         self.lock = threading.Lock()
 
-    def __call__(self, read: Callable[[Store], T]) -> T:
+    def __call__(self, read: Callable[[views.Source], T]) -> T:
         with self.lock:
-            return read(self.store)
+            return read(self.source)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -200,7 +200,7 @@ async def _news(read: Reader, request: Request, name: str, after: int) -> AsyncI
     while not await request.is_disconnected():
         head = await run_in_threadpool(read, lambda s: views.head_of(s, name))
         if head > after:
-            events = await run_in_threadpool(read, lambda s: list(views.new_events(s, name, after)))
+            events = await run_in_threadpool(read, lambda s, since=after: list(views.new_events(s, name, since)))
             html = pages.live_rows(name, events)
             after, quiet = head, 0
             yield "event: rows\n" + "".join(f"data: {line}\n" for line in html.split("\n")) + "\n"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -104,7 +104,7 @@ def _cookie(headers: dict[str, str]) -> str | None:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(headers.get("cookie", ""))
-    except Exception:  # a malformed Cookie header carries no token
+    except CookieError:  # a malformed Cookie header carries no token
         return None
     morsel = jar.get(COOKIE)
     return morsel.value if morsel is not None else None

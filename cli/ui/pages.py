@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -172,26 +173,23 @@ def state_page(data: dict[str, Any]) -> str:
               f'value="{at}" aria-label="event number"><button>show</button></form>'
               f'<datalist id="marks">{marks}</datalist><p class="marks">{step} {snaps}</p>')
     body = (f'<h1>{esc(name)} after event <span id="at">{at}</span> of {head}</h1>{slider}'
-            f'<div id="state">{state_tables(name, data)}</div><aside id="blame"></aside>')
+            f'<div id="state" hx-boost="true" hx-target="#blame" hx-select="#blame-report" hx-swap="innerHTML" '
+            f'hx-push-url="false">{state_tables(name, data)}</div><aside id="blame"></aside>')
     return layout(f"{name}@{at}", body, name)
 
 
 def state_tables(name: str, data: dict[str, Any]) -> str:
     st, delta, at = data["state"], data["delta"], data["at"]
     changed = _changed_keys(delta)
-    parts = []
-    rows = []
-    for ns, bindings in st["namespaces"].items():
-        for b, value in bindings.items():
-            key = f"{ns}/{b}"
-            rows.append((key in changed, [_blame_link(name, at, "binding", key), fold(value)]))
-    parts.append(_section("bindings", ("name", "value"), rows))
-    parts.append(_section("atoms", ("atom", "value"),
-                          [(f"#{k}" in changed, [esc(f"#{k}"), fold(v)]) for k, v in st["atoms"].items()]))
-    parts.append(_section("facts", ("fact",),
-                          [(f in changed, [_blame_link(name, at, "fact", f)]) for f in st["facts"]]))
-    parts.append(_section("files", ("path", "size"), [
-        (p in changed, [_blame_link(name, at, "file", p), f'{f["size"]:,}']) for p, f in st["files"].items()]))
+    link = _blame_links(name, at)
+    rows = [(f"{ns}/{b}" in changed, [link("binding", f"{ns}/{b}"), fold(value)])
+            for ns, bindings in st["namespaces"].items() for b, value in bindings.items()]
+    parts = [_section("bindings", ("name", "value"), rows),
+             _section("atoms", ("atom", "value"),
+                      [(f"#{k}" in changed, [esc(f"#{k}"), fold(v)]) for k, v in st["atoms"].items()]),
+             _section("facts", ("fact",), [(f in changed, [link("fact", f)]) for f in st["facts"]]),
+             _section("files", ("path", "size"), [(p in changed, [link("file", p), f'{f["size"]:,}'])
+                                                  for p, f in st["files"].items()])]
     if delta is not None:
         parts.insert(0, _delta_note(delta))
     return "".join(parts)
@@ -226,10 +224,15 @@ def _delta_note(delta: dict[str, Any]) -> str:
             f'(highlighted)</p>')
 
 
-def _blame_link(name: str, at: int, kind: str, key: str) -> str:
-    url = href("s", name, "blame", **{kind: key, "at": at or None})
-    return (f'<a class="blame" href="{url}" hx-get="{url}" hx-target="#blame" hx-select="#blame-report" '
-            f'hx-swap="innerHTML">{esc(key)}</a>')
+def _blame_links(name: str, at: int) -> Callable[[str, str], str]:
+    """Links to the blame of a binding, fact or file (opened beside the state: ``#state`` boosts them)."""
+    base = f"/s/{quote(name, safe='')}/blame?"
+    suffix = f"&at={at}" if at else ""
+
+    def link(kind: str, key: str) -> str:
+        return f'<a class="blame" href="{esc(base + kind + "=" + quote(key, safe="") + suffix)}">{esc(key)}</a>'
+
+    return link
 
 
 def blame_page(name: str, data: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ nearest checkpoint, and the window is read by event number.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +23,13 @@ from tapevm.cli.branch_commands import change_json
 from tapevm.cli.delta_render import delta_json
 from tapevm.cli.provenance_commands import blame_json, describer
 from tapevm.cli.replay_commands import result_json
-from tapevm.domain.addresses import parse_address
 from tapevm.domain.delta import diff as state_delta
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import EVENT_TYPES
+from tapevm.domain.state import State
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.store import Store
+from tapevm.infrastructure.stores.registry import resolve_stream
 from tapevm.vm.state_printer import StatePrinter
 
 PAGE = 100          # events on one timeline page
@@ -63,15 +65,56 @@ class Timeline:
                 "events": self.events, "snapshots": self.snapshots}
 
 
-def open_reader(store: Store, name: str) -> Session:
-    """Session ``name`` opened to read (no lease, never created)."""
-    return store.session(name, create=False, writable=False)
+class Source:
+    """The store, and the sessions the views read, opened to read (no lease, never created) and kept
+    open between requests while they are current: a session is reopened only when its name now
+    names another stream (a ``-f`` run) or its head moved, so a view of a large session does not
+    fold from a checkpoint on every request.  At most ``KEPT`` sessions are kept (least recently
+    used first out).  Not thread-safe: the app uses it under one lock."""
+
+    KEPT = 8
+    STATES = 4  # states kept: the slider's last stops (a step needs the previous stop's state again)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.kept: OrderedDict[str, tuple[str, int, Session]] = OrderedDict()
+        self.states: OrderedDict[tuple[str, int, int], State] = OrderedDict()
+
+    def state_at(self, s: Session, n: int) -> State:
+        """``s.state_at(n)``, kept for the next few requests (read-only: callers do not change it)."""
+        key = (s.stream, s.head, n)
+        found = self.states.pop(key, None)
+        if found is None:
+            found = s.state_at(n)
+        self.states[key] = found
+        while len(self.states) > self.STATES:
+            self.states.popitem(last=False)
+        return found
+
+    def session(self, name: str) -> Session:
+        stream = resolve_stream(self.store.events, name)
+        head = self.store.events.last_seq(stream)
+        kept = self.kept.pop(name, None)
+        if kept is not None and kept[:2] == (stream, head):
+            self.kept[name] = kept
+            return kept[2]
+        if kept is not None:
+            kept[2].close()
+        session = self.store.session(name, create=False, writable=False)
+        self.kept[name] = (session.stream, session.head, session)
+        while len(self.kept) > self.KEPT:
+            self.kept.popitem(last=False)[1][2].close()
+        return session
+
+    def close(self) -> None:
+        while self.kept:
+            self.kept.popitem()[1][2].close()
 
 
-def sessions(store: Store, search: str = "") -> list[dict[str, Any]]:
+def sessions(src: Source, search: str = "") -> list[dict[str, Any]]:
     """``tape sessions --json``, only those whose name holds ``search`` (case-insensitive)."""
     wanted = search.casefold()
-    return [r.as_json() for r in store.sessions() if wanted in r.session.casefold()]
+    return [r.as_json() for r in src.store.sessions() if wanted in r.session.casefold()]
 
 
 def check_types(types: tuple[str, ...]) -> None:
@@ -80,60 +123,60 @@ def check_types(types: tuple[str, ...]) -> None:
             raise UsageError(f"unknown event type {t!r}; known types: {', '.join(sorted(EVENT_TYPES))}")
 
 
-def timeline(store: Store, name: str, query: TimelineQuery) -> Timeline:
+def timeline(src: Source, name: str, query: TimelineQuery) -> Timeline:
     """A page of ``name``'s events from ``query.start``, filtered by type and text (in the summary)."""
     check_types(query.types)
-    with open_reader(store, name) as s:
-        head = s.head
-        start = max(1, query.start)
-        page = Timeline(session=s.id, head=head, start=start,
-                        snapshots=[i.as_json() for i in s.snapshots()])
-        if start > head:
-            return page
-        show = StatePrinter(s.content_through(head))
-        last = min(head, start + (SCAN_LIMIT if query.filtered() else query.page) - 1)
-        needle = query.text.casefold()
-        for r in s.events(start, last):
-            if query.types and r.event.type_name not in query.types:
-                continue
-            shown = render.event_json(r, show)
-            if needle and needle not in shown["summary"].casefold():
-                continue
-            page.events.append(shown)
-            if len(page.events) >= query.page:
-                last = r.seq
-                break
-        page.next_start = last + 1 if last < head else None
+    s = src.session(name)
+    head = s.head
+    start = max(1, query.start)
+    page = Timeline(session=s.id, head=head, start=start,
+                    snapshots=[i.as_json() for i in s.snapshots()])
+    if start > head:
         return page
+    show = StatePrinter(s.content_through(head))
+    last = min(head, start + (SCAN_LIMIT if query.filtered() else query.page) - 1)
+    needle = query.text.casefold()
+    for r in s.events(start, last):
+        if query.types and r.event.type_name not in query.types:
+            continue
+        shown = render.event_json(r, show)
+        if needle and needle not in shown["summary"].casefold():
+            continue
+        page.events.append(shown)
+        if len(page.events) >= query.page:
+            last = r.seq
+            break
+    page.next_start = last + 1 if last < head else None
+    return page
 
 
-def snapshot_event(store: Store, name: str, snapshot: str) -> int:
+def snapshot_event(src: Source, name: str, snapshot: str) -> int:
     """The event number snapshot ``snapshot`` of ``name`` names (a jump target)."""
-    with open_reader(store, name) as s:
-        for info in s.snapshots():
-            if info.name == snapshot:
-                return info.at
-        raise UsageError(f"session {s.id!r} has no snapshot {snapshot!r} (see 'tape snapshots -i {s.id}')")
+    s = src.session(name)
+    for info in s.snapshots():
+        if info.name == snapshot:
+            return info.at
+    raise UsageError(f"session {s.id!r} has no snapshot {snapshot!r} (see 'tape snapshots -i {s.id}')")
 
 
-def state(store: Store, name: str, at: int | None, previous: int | None = None) -> dict[str, Any]:
+def state(src: Source, name: str, at: int | None, previous: int | None = None) -> dict[str, Any]:
     """``tape state --json`` after event ``at`` (default the head), the slider's marks, and with
     ``previous``, ``tape delta previous at --json``: what changed since the slider's last stop."""
-    with open_reader(store, name) as s:
-        head = s.head
-        n = head if at is None else at
-        st = s.state_at(n)
-        data: dict[str, Any] = {"session": s.id, "head": head, "at": n, "state": render.state_json(st),
-                                "snapshots": [i.as_json() for i in s.snapshots()], "delta": None}
-        if previous is not None and previous != n:
-            before = s.state_at(previous)
-            data["delta"] = delta_json(s.id, previous, n, state_delta(before, st), s.content_through(head))
-        return data
+    s = src.session(name)
+    head = s.head
+    n = head if at is None else at
+    st = src.state_at(s, n)
+    data: dict[str, Any] = {"session": s.id, "head": head, "at": n, "state": render.state_json(st),
+                            "snapshots": [i.as_json() for i in s.snapshots()], "delta": None}
+    if previous is not None and previous != n:
+        before = src.state_at(s, previous)
+        data["delta"] = delta_json(s.id, previous, n, state_delta(before, st), s.content_through(head))
+    return data
 
 
-def diff(store: Store, a: str, b: str) -> dict[str, Any]:
+def diff(src: Source, a: str, b: str) -> dict[str, Any]:
     """``tape diff A B --events --json``, each changed file with its two texts (for a text diff)."""
-    cmp = store.compare(a, b, events=True)
+    cmp = src.store.compare(a, b, events=True)
     show_a, show_b = StatePrinter(cmp.a_state), StatePrinter(cmp.b_state)
     changes = [change_json(c, show_a, show_b) for c in cmp.diff.changes]
     for c in changes:
@@ -160,37 +203,31 @@ def file_text(st: Any, key: str | None) -> str | None:
         return None
 
 
-def blame(store: Store, name: str, *, binding: str | None = None, fact: str | None = None,
+def blame(src: Source, name: str, *, binding: str | None = None, fact: str | None = None,
           file: str | None = None, at: int | None = None) -> dict[str, Any]:
     """``tape blame --json``: the event and form that produced a binding, fact or file, and its history."""
-    with open_reader(store, name) as s:
-        if at is not None and not 1 <= at <= s.head:
-            raise UsageError(f"session {s.id!r} has events 1..{s.head}; there is no event {at}")
-        result = store.blame(s.id, binding, fact=fact, file=file, at=at)
-        if not result.history:
-            raise UsageError(f"nothing in session {s.id!r} up to event {result.at} touched {result.target}")
-        return blame_json(result, describer(result.kind, s.state))
+    s = src.session(name)
+    if at is not None and not 1 <= at <= s.head:
+        raise UsageError(f"session {s.id!r} has events 1..{s.head}; there is no event {at}")
+    result = src.store.blame(s.id, binding, fact=fact, file=file, at=at)
+    if not result.history:
+        raise UsageError(f"nothing in session {s.id!r} up to event {result.at} touched {result.target}")
+    return blame_json(result, describer(result.kind, s.state))
 
 
-def replay(store: Store, name: str) -> dict[str, Any]:
+def replay(src: Source, name: str) -> dict[str, Any]:
     """``tape replay --verify --json``: re-run offline, answers from the log; nothing is written."""
-    return result_json(store.replay(name, verify=True))
+    return result_json(src.store.replay(name, verify=True))
 
 
-def head_of(store: Store, name: str) -> int:
+def head_of(src: Source, name: str) -> int:
     """The session's last event number now (the live view polls it)."""
-    with open_reader(store, name) as s:
-        return s.head
+    return src.session(name).head
 
 
-def new_events(store: Store, name: str, after: int) -> Iterator[dict[str, Any]]:
+def new_events(src: Source, name: str, after: int) -> Iterator[dict[str, Any]]:
     """The events after ``after`` (the live view's news), as ``tape log --json`` lines."""
-    with open_reader(store, name) as s:
-        show = StatePrinter(s.content_through(s.head))
-        events = [render.event_json(r, show) for r in s.events(after + 1, s.head)]
+    s = src.session(name)
+    show = StatePrinter(s.content_through(s.head))
+    events = [render.event_json(r, show) for r in s.events(after + 1, s.head)]
     yield from events
-
-
-def address_session(address: str) -> str:
-    """The session an ``ID[@N]`` address names."""
-    return parse_address(address).session

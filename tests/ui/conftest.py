@@ -82,7 +82,7 @@ def tape(tape_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[
     assert TAPE, "the 'tape' console script is not installed"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([TAPE, *args], capture_output=True, text=True, timeout=120, env=tape_env)
+        return subprocess.run([TAPE, *args], check=False, capture_output=True, text=True, timeout=120, env=tape_env)
 
     return run
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,7 +16,7 @@ import tapevm
 from tapevm.cli.ui.app import build_app
 from tapevm.cli.ui.guard import loopback_hosts
 
-from .conftest import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_URL, RTL
+from .conftest import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_URL
 
 Tape = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -168,7 +169,7 @@ def test_token_is_checked_on_every_request(populated: str) -> None:
 def test_tape_ui_without_the_extra_says_what_to_install(tape_env: dict[str, str], tmp_path: object) -> None:
     probe = ("import sys\nsys.modules['starlette'] = None\n"
              "from tapevm.cli.main import main\nsys.argv = ['tape', 'ui']\nmain()\n")
-    done = subprocess.run([__import__("sys").executable, "-c", probe], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True,
                           env=tape_env, timeout=60)
     assert done.returncode == 2
     assert "pip install 'tapevm[ui]'" in done.stderr and "starlette" in done.stderr
