@@ -36,6 +36,7 @@ WORK = [
     '(write-file! "notes.txt" "line one\\nline two\\nline three\\n")',
     '(snapshot! "before-change")',
     '(set! x 2)',
+    '(define total (+ x 40))',
     '(define plan (ask "plan the day" :model "m"))',
     f'(define evil "{HOSTILE_SCRIPT}")',
     f"(define evil-attr \"{HOSTILE_IMG.replace(chr(34), chr(92) + chr(34))}\")",

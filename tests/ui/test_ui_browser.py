@@ -115,7 +115,7 @@ def test_timeline_shows_forms_errors_and_effects(serve: Callable[..., Served], s
     page.page.click("a.session >> text=work")
     assert page.page.url.endswith("/s/work")
     forms = page.page.locator("tr.form")
-    assert forms.count() == 14
+    assert forms.count() == 15
     failed = page.page.locator("tr.form.err")
     assert failed.count() == 1 and "(car 1)" in failed.inner_text() and "type-error" in failed.inner_text()
     ask = page.page.locator("tr.form", has_text="plan the day")

@@ -173,3 +173,18 @@ def test_tape_ui_without_the_extra_says_what_to_install(tape_env: dict[str, str]
                           env=tape_env, timeout=60)
     assert done.returncode == 2
     assert "pip install 'tapevm[ui]'" in done.stderr and "starlette" in done.stderr
+
+
+def test_a_divergence_shows_the_event_both_sides_and_the_source(client: TestClient,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed primitive (as a new tapevm version might bring) makes the replay differ from the record."""
+    from tapevm.vm.primitives import registry
+
+    monkeypatch.setattr(registry.PRIMITIVES["+"], "fn", lambda *xs: 0)
+    d = client.get("/api/s/work/replay").json()["divergence"]
+    assert d["form"]["source"] == "(define total (+ x 40))" and d["form"]["file"] == "work.lisp"
+    assert d["expected"]["data"] != d["actual"]["data"]
+    page = client.get("/s/work/replay?run=1").text
+    assert "DIVERGES from the record" in page and "first differing event" in page
+    assert f'id="e{d["seq"]}"' not in page and f'at={d["seq"]}"' in page  # a link to the state there
+    assert "(define total (+ x 40))" in page and "expected (recorded)" in page and "actual (replayed)" in page
