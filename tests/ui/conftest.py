@@ -28,6 +28,7 @@ HOSTILE_IMG = '"><img src=x onerror=alert(1)>'
 HOSTILE_URL = "javascript:alert(document.cookie)"
 RTL = "abc\u202eexe.txt"
 HUGE = "x" * 300_000
+HOSTILE_NAME = "<img src=x onerror=alert(2)>"  # a session id may hold markup (not '/', '@' or hidden characters)
 
 WORK = [
     '(define x 1)',
@@ -50,7 +51,7 @@ FEAT = ['(set! x 10)', '(write-file! "notes.txt" "line one\\nline 2\\nline three
 
 
 def populate(location: str) -> None:
-    os.environ.setdefault("TAPE_LLM", "echo")
+    """(Effects are answered by the echo model: callers set TAPE_LLM=echo.)"""
     with tapevm.open_store(location) as store:
         with store.session("work") as s:
             s.run("(define old 0)", "old.lisp")
@@ -61,6 +62,8 @@ def populate(location: str) -> None:
         store.fork(f"work@{snapshot.at}", "feat")
         with store.session("feat") as s:
             s.run("\n".join(FEAT), "feat.lisp")
+        with store.session(HOSTILE_NAME) as s:
+            s.run(f'(snapshot! "{HOSTILE_SCRIPT}")', "<script>.lisp")
 
 
 @pytest.fixture

@@ -16,10 +16,20 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from .conftest import ARTIFACTS, HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_URL, TAPE, Served, populate
+from .conftest import (
+    ARTIFACTS,
+    HOSTILE_IMG,
+    HOSTILE_NAME,
+    HOSTILE_SCRIPT,
+    HOSTILE_URL,
+    TAPE,
+    Served,
+    populate,
+)
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -212,10 +222,13 @@ def test_live_session_shows_a_form_another_process_writes(serve: Callable[..., S
 
 def test_hostile_values_stay_text(serve: Callable[..., Served], store: str, page: Watched) -> None:
     ui = serve(store)
-    for path in ("/s/work", "/s/work/state", "/s/work/blame?binding=user/evil", "/diff?a=work&b=feat",
-                 "/s/work/blame?binding=user/link"):
+    named = "/s/" + quote(HOSTILE_NAME, safe="")
+    for path in ("/", named, named + "/state", "/s/work", "/s/work/state", "/s/work/blame?binding=user/evil",
+                 "/diff?a=work&b=feat", "/s/work/blame?binding=user/link"):
         page.page.goto(ui.base + path)
         assert page.page.locator("main script, main img, main iframe, a[href^='javascript:']").count() == 0
+    page.page.goto(ui.base + "/")
+    assert HOSTILE_NAME in page.page.locator("#sessions").inner_text()
     page.page.goto(ui.base + "/s/work/state")
     body = page.page.locator("section.bindings").inner_text()
     assert HOSTILE_SCRIPT in body and HOSTILE_IMG in body and HOSTILE_URL in body

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
 import pytest
 from starlette.testclient import TestClient
@@ -16,7 +19,7 @@ import tapevm
 from tapevm.cli.ui.app import build_app
 from tapevm.cli.ui.guard import loopback_hosts
 
-from .conftest import HOSTILE_IMG, HOSTILE_SCRIPT, HOSTILE_URL
+from .conftest import HOSTILE_IMG, HOSTILE_NAME, HOSTILE_SCRIPT, HOSTILE_URL, Served
 
 Tape = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -188,3 +191,26 @@ def test_a_divergence_shows_the_event_both_sides_and_the_source(client: TestClie
     assert "DIVERGES from the record" in page and "first differing event" in page
     assert f'id="e{d["seq"]}"' not in page and f'at={d["seq"]}"' in page  # a link to the state there
     assert "(define total (+ x 40))" in page and "expected (recorded)" in page and "actual (replayed)" in page
+
+
+def test_hostile_session_and_snapshot_names_are_escaped(client: TestClient) -> None:
+    quoted = quote(HOSTILE_NAME, safe="")
+    pages = [client.get(p) for p in ("/", f"/s/{quoted}", f"/s/{quoted}/state", f"/s/{quoted}/replay?run=1")]
+    assert all(r.status_code == 200 for r in pages)
+    joined = "\n".join(r.text for r in pages)
+    assert HOSTILE_NAME not in joined and "&lt;img src=x onerror=alert(2)&gt;" in joined
+    assert HOSTILE_SCRIPT not in joined and "<script>.lisp" not in joined
+    assert f'href="/s/{quoted}"' in pages[0].text  # the link is to the quoted name, not to markup
+
+
+def test_a_token_is_made_and_required_beyond_loopback(serve: Callable[..., Served], populated: str) -> None:
+    ui = serve(populated, "--host", "0.0.0.0")
+    token = ui.url.split("?token=", 1)[1]
+    assert len(token) >= 24
+    local = ui.base.replace("0.0.0.0", "127.0.0.1")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(local + "/api/sessions", timeout=10)
+    assert refused.value.code == 401
+    asked = urllib.request.Request(local + "/api/sessions", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(asked, timeout=10) as answer:
+        assert answer.status == 200 and {r["id"] for r in json.load(answer)} >= {"work", "feat"}
