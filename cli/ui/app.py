@@ -15,6 +15,7 @@ paths under ``/api`` answer JSON.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -67,9 +68,14 @@ def _int(request: Request, key: str) -> int | None:
     return int(value)
 
 
+def _listed(request: Request, key: str) -> tuple[str, ...]:
+    return tuple(t for t in request.query_params.get(key, "").replace(" ", "").split(",") if t)
+
+
 def _query(request: Request) -> views.TimelineQuery:
-    types = tuple(t for t in request.query_params.get("type", "").replace(" ", "").split(",") if t)
-    return views.TimelineQuery(start=_int(request, "from") or 1, types=types, text=request.query_params.get("q", ""))
+    return views.TimelineQuery(start=_int(request, "from") or 1, types=_listed(request, "type"),
+                               text=request.query_params.get("q", ""), kinds=_listed(request, "kind"),
+                               ns=request.query_params.get("ns", ""))
 
 
 def _blame_target(request: Request) -> dict[str, Any]:
@@ -114,7 +120,7 @@ def _page_routes(read: Reader, page: Wrap) -> list[Route]:
         query = _query(request)
         if snapshot:
             at = read(lambda s: views.snapshot_event(s, name, snapshot))
-            query = views.TimelineQuery(start=max(1, at), types=query.types, text=query.text)
+            query = dataclasses.replace(query, start=max(1, at))
         return pages.timeline_page(read(lambda s: views.timeline(s, name, query)), query)
 
     def state(request: Request) -> str:

@@ -66,6 +66,8 @@ def timeline_page(tl: Timeline, query: TimelineQuery) -> str:
     filters = (f'<form class="bar" method="get" action="{href("s", name)}">'
                f'<label>type <input name="type" value="{esc(types)}" placeholder="FormEvaluated,…"></label>'
                f'<label>text <input name="q" value="{esc(query.text)}" placeholder="in the summary"></label>'
+               f'<label>kind <input name="kind" value="{esc(",".join(query.kinds))}" placeholder="effect,error,…" '
+               f'size="12"></label><label>namespace <input name="ns" value="{esc(query.ns)}" size="8"></label>'
                f'<label>from event <input name="from" type="number" min="1" value="{tl.start}"></label>'
                f'<label>snapshot <input name="snapshot" list="snaps" placeholder="name"></label>'
                f'<button>go</button></form><datalist id="snaps">'
@@ -83,7 +85,8 @@ def timeline_page(tl: Timeline, query: TimelineQuery) -> str:
 
 
 def _pager(tl: Timeline, query: TimelineQuery) -> str:
-    common = {"type": ",".join(query.types) or None, "q": query.text or None}
+    common = {"type": ",".join(query.types) or None, "q": query.text or None,
+              "kind": ",".join(query.kinds) or None, "ns": query.ns or None}
     links = []
     if tl.start > 1:
         links.append(f'<a href="{href("s", tl.session, **{"from": max(1, tl.start - query.page)}, **common)}">'

@@ -27,9 +27,11 @@ from tapevm.domain.delta import diff as state_delta
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import EVENT_TYPES
 from tapevm.domain.state import State
+from tapevm.infrastructure.provenance import audit
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.store import Store
 from tapevm.infrastructure.stores.registry import resolve_stream
+from tapevm.projections.audit import AUDIT_KINDS, SHOWN_WIDTH
 from tapevm.vm.state_printer import StatePrinter
 
 PAGE = 100          # events on one timeline page
@@ -43,10 +45,12 @@ class TimelineQuery:
     start: int = 1
     types: tuple[str, ...] = ()
     text: str = ""
+    kinds: tuple[str, ...] = ()   # tape audit's kinds: effect, define, fact, file, output, error
+    ns: str = ""                  # events naming this namespace (definitions, assignments)
     page: int = PAGE
 
     def filtered(self) -> bool:
-        return bool(self.types or self.text)
+        return bool(self.types or self.text or self.kinds or self.ns)
 
 
 @dataclass
@@ -117,15 +121,26 @@ def sessions(src: Source, search: str = "") -> list[dict[str, Any]]:
     return [r.as_json() for r in src.store.sessions() if wanted in r.session.casefold()]
 
 
-def check_types(types: tuple[str, ...]) -> None:
-    for t in types:
+def check_filters(query: TimelineQuery) -> None:
+    for t in query.types:
         if t not in EVENT_TYPES:
             raise UsageError(f"unknown event type {t!r}; known types: {', '.join(sorted(EVENT_TYPES))}")
+    for k in query.kinds:
+        if k not in AUDIT_KINDS:
+            raise UsageError(f"unknown kind {k!r}; kinds: {', '.join(AUDIT_KINDS)}")
+
+
+def _kind_seqs(src: Source, s: Session, show: StatePrinter, start: int, last: int,
+               kinds: tuple[str, ...]) -> set[int] | None:
+    """The events of ``start..last`` that ``tape audit --kind`` keeps (None: no kind asked)."""
+    if not kinds:
+        return None
+    return {e.seq for e in audit(src.store.events, s.id, show.cut_at(SHOWN_WIDTH), start, last, kinds)}
 
 
 def timeline(src: Source, name: str, query: TimelineQuery) -> Timeline:
     """A page of ``name``'s events from ``query.start``, filtered by type and text (in the summary)."""
-    check_types(query.types)
+    check_filters(query)
     s = src.session(name)
     head = s.head
     start = max(1, query.start)
@@ -136,8 +151,11 @@ def timeline(src: Source, name: str, query: TimelineQuery) -> Timeline:
     show = StatePrinter(s.content_through(head))
     last = min(head, start + (SCAN_LIMIT if query.filtered() else query.page) - 1)
     needle = query.text.casefold()
+    kept = _kind_seqs(src, s, show, start, last, query.kinds)
     for r in s.events(start, last):
         if query.types and r.event.type_name not in query.types:
+            continue
+        if (kept is not None and r.seq not in kept) or (query.ns and getattr(r.event, "ns", None) != query.ns):
             continue
         shown = render.event_json(r, show)
         if needle and needle not in shown["summary"].casefold():

@@ -101,6 +101,15 @@ def test_timeline_pages_and_filters(client: TestClient) -> None:
     snap = client.get("/api/s/work/state").json()["snapshots"][0]
     assert client.get("/s/work?snapshot=before-change").text.count(f'id="e{snap["at"]}"') == 1
     assert client.get(f"/api/s/work/events?from={head + 5}").json()["events"] == []
+    errors = client.get("/api/s/work/events?kind=error").json()["events"]
+    assert errors and all("type-error" in e["summary"] or not e["data"].get("ok", True) for e in errors)
+    effects = {e["type"] for e in client.get("/api/s/work/events?kind=effect").json()["events"]}
+    assert effects == {"EffectCompleted"}  # as tape audit --kind effect: one entry per call, at its answer
+    user = client.get("/api/s/work/events?ns=user").json()["events"]
+    assert user and all(e["data"]["ns"] == "user" for e in user)
+    assert not client.get("/api/s/work/events?ns=elsewhere").json()["events"]
+    assert client.get("/api/s/work/events?kind=nonsense").status_code == 400
+    assert 'name="kind" value="effect"' in client.get("/s/work?kind=effect").text
 
 
 def test_hostile_values_are_escaped(client: TestClient) -> None:
