@@ -15,6 +15,7 @@ import click
 from tapevm.cli.options import store_location
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.config import ENV_UI_TOKEN, Settings
+from tapevm.infrastructure.store import open_store
 
 UI_MODULES = ("starlette", "uvicorn")
 
@@ -42,13 +43,14 @@ def ui(ctx: click.Context, host: str, port: int, open_browser: bool) -> None:
                          f"pip install 'tapevm[ui]'")
     from tapevm.cli.ui.server import listen, serve
 
-    try:
-        where = listen(host, port, Settings.from_environment().ui_token)
-    except OSError as e:
-        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
-    click.echo(f"tape ui: serving {where.url}  (read-only; Ctrl-C stops)", err=False)
-    if where.token and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo("anyone with this address (its token) can read the store: share it only with those who may")
-    if open_browser:
-        webbrowser.open(where.url)
-    serve(store_location(ctx), where, host)
+    with open_store(store_location(ctx), create=False) as store:  # a missing store: refused before listening
+        try:
+            where = listen(host, port, Settings.from_environment().ui_token)
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+        click.echo(f"tape ui: serving {where.url}  (read-only; Ctrl-C stops)")
+        if where.token and host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo("anyone with this address (its token) can read the store: share it only with those who may")
+        if open_browser:
+            webbrowser.open(where.url)
+        serve(store, where, host)

@@ -16,7 +16,7 @@ import uvicorn
 
 from tapevm.cli.ui.app import build_app
 from tapevm.cli.ui.guard import LOOPBACK, loopback_hosts
-from tapevm.infrastructure.store import open_store
+from tapevm.infrastructure.store import Store
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,10 @@ def listen(host: str, port: int, token: str | None) -> Listening:
     return Listening(sock, url, token)
 
 
-def serve(location: str | None, where: Listening, host: str) -> None:
-    """Serve the store at ``location`` on the bound socket until interrupted."""
+def serve(store: Store, where: Listening, host: str) -> None:
+    """Serve ``store`` on the bound socket until interrupted."""
     port = where.sock.getsockname()[1]
-    with open_store(location, create=False) as store:
-        app = build_app(store, token=where.token, hosts=loopback_hosts(port) if host in LOOPBACK else None)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1,
-                                lifespan="off")
-        uvicorn.Server(config).run(sockets=[where.sock])
+    app = build_app(store, token=where.token, hosts=loopback_hosts(port) if host in LOOPBACK else None)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1,
+                            lifespan="off")
+    uvicorn.Server(config).run(sockets=[where.sock])

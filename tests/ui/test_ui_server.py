@@ -10,6 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -223,3 +224,9 @@ def test_a_token_is_made_and_required_beyond_loopback(serve: Callable[..., Serve
     asked = urllib.request.Request(local + "/api/sessions", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(asked, timeout=10) as answer:
         assert answer.status == 200 and {r["id"] for r in json.load(answer)} >= {"work", "feat"}
+
+
+def test_a_missing_store_is_refused_before_listening(tape: Tape, tmp_path: Path) -> None:
+    done = tape("--store", str(tmp_path / "none.db"), "ui", "--port", "0")
+    assert done.returncode == 2 and "no store at" in done.stderr and "serving" not in done.stdout
+    assert not (tmp_path / "none.db").exists()
