@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -230,3 +232,29 @@ def test_a_missing_store_is_refused_before_listening(tape: Tape, tmp_path: Path)
     done = tape("--store", str(tmp_path / "none.db"), "ui", "--port", "0")
     assert done.returncode == 2 and "no store at" in done.stderr and "serving" not in done.stdout
     assert not (tmp_path / "none.db").exists()
+
+
+def test_live_stream_sends_a_form_another_writer_commits(client: TestClient, populated: str) -> None:
+    """The live view's event stream, on both backends: a form committed by another connection
+    arrives as its escaped rows, then the new head."""
+    head = client.get("/api/s/work/state").json()["head"]
+
+    def write() -> None:
+        time.sleep(0.8)
+        with tapevm.open_store(populated) as other, other.session("work") as s:
+            s.run('(define from-elsewhere "<u>x</u>")', "elsewhere.lisp")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    seen: list[str] = []
+    with client.stream("GET", f"/s/work/live?after={head}") as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            seen.append(line)
+            if line.startswith("event: head"):
+                break
+    writer.join()
+    rows = "\n".join(line for line in seen if line.startswith("data: <"))
+    assert "from-elsewhere" in rows and "elsewhere.lisp:1" in rows
+    assert "<u>" not in rows and "&lt;u&gt;x&lt;/u&gt;" in rows
+    assert client.get("/api/s/work/state").json()["head"] > head
