@@ -48,7 +48,8 @@ def _session_line(r: dict[str, Any], names: set[str]) -> str:
     archive = ARCHIVE.match(r["id"])
     marks = []
     if r["parent"]:
-        marks.append(f'<span class="tag fork">fork of {esc(r["parent"])}</span>')
+        marks.append(f'<span class="tag fork">fork of {esc(r["parent"])}</span> '
+                     f'<a class="tag" href="{href("diff", a=r["parent"].rpartition("@")[0], b=r["id"])}">diff</a>')
     if archive and archive.group("base") in names:
         marks.append('<span class="tag archive">archived by -f</span>')
     if r["writer"]:
@@ -175,7 +176,10 @@ def state_page(data: dict[str, Any]) -> str:
               f'aria-label="event number"><input type="number" id="at-number" name="at" min="0" max="{head}" '
               f'value="{at}" aria-label="event number"><button>show</button></form>'
               f'<datalist id="marks">{marks}</datalist><p class="marks">{step} {snaps}</p>')
-    body = (f'<h1>{esc(name)} after event <span id="at">{at}</span> of {head}</h1>{slider}'
+    around = (f'<p class="marks"><a id="in-timeline" href="{href("s", name, **{"from": max(1, at - 10)})}">'
+              f'this event in the timeline</a> <a id="vs-head" href="{href("diff", a=f"{name}@{at}", b=name)}">'
+              f'diff with the head</a></p>') if at else ""
+    body = (f'<h1>{esc(name)} after event <span id="at">{at}</span> of {head}</h1>{slider}{around}'
             f'<div id="state" hx-boost="true" hx-target="#blame" hx-select="#blame-report" hx-swap="innerHTML" '
             f'hx-push-url="false">{state_tables(name, data)}</div><aside id="blame"></aside>')
     return layout(f"{name}@{at}", body, name)

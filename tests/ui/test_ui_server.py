@@ -92,6 +92,8 @@ def test_slider_delta_names_what_changed(client: TestClient) -> None:
     assert data["delta"]["from"] == 3 and data["delta"]["to"] == 20
     page = client.get("/s/work/state?at=20&prev=3").text
     assert 'id="delta"' in page and "class=changed" in page
+    assert 'href="/diff?a=work%4020&amp;b=work"' in page and 'href="/s/work?from=10"' in page
+    assert 'href="/diff?a=work&amp;b=feat"' in client.get("/").text  # a fork, compared with its source
 
 
 def test_timeline_pages_and_filters(client: TestClient) -> None:
