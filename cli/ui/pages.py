@@ -103,7 +103,7 @@ def timeline_rows(name: str, events: Sequence[dict[str, Any]]) -> str:
     forms = {e["seq"] for e in events if e["type"] == "FormSubmitted"}
     under: dict[int, list[dict[str, Any]]] = {}
     for e in events:
-        if e["cause"] in forms:
+        if e["cause"] in forms and e["seq"] != e["cause"]:  # (a form's FormSubmitted is its own row)
             under.setdefault(e["cause"], []).append(e)
     out = []
     for e in events:

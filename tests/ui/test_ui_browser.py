@@ -247,8 +247,12 @@ def test_every_view_is_a_shareable_url(serve: Callable[..., Served], store: str,
     ui = serve(store)
     page.page.goto(ui.base + "/s/work/state?at=9")
     assert page.page.locator("#at").inner_text() == "9"
+    at = page.page.locator("a.mark", has_text="before-change").inner_text().rsplit("@", 1)[1]
     page.page.goto(ui.base + "/s/work?snapshot=before-change")
-    assert page.page.locator("tr").nth(1).get_attribute("id") is not None
+    assert page.page.locator("input[name=from]").input_value() == at
+    assert page.page.locator("#rows tr").first.get_attribute("id") == f"e{at}"
+    page.page.goto(ui.base + "/s/work?type=FormSubmitted&q=set!")
+    assert page.page.locator("#rows tr").count() == 1 and "(set! x 2)" in page.page.locator("#rows").inner_text()
     page.clean()
 
 

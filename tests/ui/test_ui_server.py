@@ -5,6 +5,7 @@ and host checks, the security headers, and that nothing writes to the store."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -106,6 +107,8 @@ def test_timeline_pages_and_filters(client: TestClient) -> None:
     snap = client.get("/api/s/work/state").json()["snapshots"][0]
     assert client.get("/s/work?snapshot=before-change").text.count(f'id="e{snap["at"]}"') == 1
     assert client.get(f"/api/s/work/events?from={head + 5}").json()["events"] == []
+    ids = re.findall(r'<tr id="(e\d+)"', client.get("/s/work").text)
+    assert ids and len(ids) == len(set(ids))  # every event's row once: #eN anchors are unique
     errors = client.get("/api/s/work/events?kind=error").json()["events"]
     assert errors and all("type-error" in e["summary"] or not e["data"].get("ok", True) for e in errors)
     effects = {e["type"] for e in client.get("/api/s/work/events?kind=effect").json()["events"]}
