@@ -166,6 +166,12 @@ def state_page(data: dict[str, Any]) -> str:
     marks = "".join(f'<option value="{s["at"]}" label="{esc(s["name"])}"></option>' for s in data["snapshots"])
     snaps = " ".join(f'<a class="mark" href="{href("s", name, "state", at=s["at"], prev=at)}">'
                      f'◆ {esc(s["name"])} @{s["at"]}</a>' for s in data["snapshots"])
+    restores = data.get("restores")
+    marks += "".join(f'<option value="{r["seq"]}" label="restore {esc(r["snapshot"])}"></option>' for r in restores or ())
+    snaps += "".join(f' <a class="mark restore" href="{href("s", name, "state", at=r["seq"], prev=at)}">'
+                     f'↺ restore of {esc(r["snapshot"])} @{r["seq"]}</a>' for r in restores or ())
+    if restores is None:
+        snaps += ' <span class="meta">(restores are marked on sessions of up to 200,000 events)</span>'
     step = (f'<a class="step" id="back" href="{href("s", name, "state", at=max(0, at - 1), prev=at)}">◀ step</a>'
             f'<a class="step" id="forward" href="{href("s", name, "state", at=min(head, at + 1), prev=at)}">'
             f'step ▶</a>')

@@ -25,7 +25,7 @@ from tapevm.cli.provenance_commands import blame_json, describer
 from tapevm.cli.replay_commands import result_json
 from tapevm.domain.delta import diff as state_delta
 from tapevm.domain.errors import UsageError
-from tapevm.domain.events import EVENT_TYPES
+from tapevm.domain.events import EVENT_TYPES, StateRestored
 from tapevm.domain.state import State
 from tapevm.infrastructure.provenance import audit
 from tapevm.infrastructure.session.service import Session
@@ -36,6 +36,7 @@ from tapevm.vm.state_printer import StatePrinter
 
 PAGE = 100          # events on one timeline page
 SCAN_LIMIT = 5_000  # events a filtered page reads at most before it offers to go on
+RESTORE_SCAN = 200_000  # the longest session whose restores the slider marks (found by reading its log)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,21 @@ class Source:
         self.store = store
         self.kept: OrderedDict[str, tuple[str, int, Session]] = OrderedDict()
         self.states: OrderedDict[tuple[str, int, int], State] = OrderedDict()
+        self.restore_marks: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+
+    def restores(self, s: Session) -> list[dict[str, Any]] | None:
+        """The session's restores (``StateRestored``: event, snapshot, target), found by reading its log
+        once and then only what was appended since; None for a session longer than ``RESTORE_SCAN``
+        events (reading it whole would cost seconds)."""
+        if s.head > RESTORE_SCAN:
+            return None
+        upto, found = self.restore_marks.get(s.stream, (0, []))
+        if upto > s.head:  # (the name now names a shorter stream)
+            upto, found = 0, []
+        found = found + [{"seq": r.seq, "snapshot": r.event.snapshot, "target": r.event.target}
+                         for r in s.events(upto + 1, s.head) if isinstance(r.event, StateRestored)]
+        self.restore_marks[s.stream] = (s.head, found)
+        return found
 
     def state_at(self, s: Session, n: int) -> State:
         """``s.state_at(n)``, kept for the next few requests (read-only: callers do not change it)."""
@@ -185,7 +201,8 @@ def state(src: Source, name: str, at: int | None, previous: int | None = None) -
     n = head if at is None else at
     st = src.state_at(s, n)
     data: dict[str, Any] = {"session": s.id, "head": head, "at": n, "state": render.state_json(st),
-                            "snapshots": [i.as_json() for i in s.snapshots()], "delta": None}
+                            "snapshots": [i.as_json() for i in s.snapshots()], "restores": src.restores(s),
+                            "delta": None}
     if previous is not None and previous != n:
         before = src.state_at(s, previous)
         data["delta"] = delta_json(s.id, previous, n, state_delta(before, st), s.content_through(head))

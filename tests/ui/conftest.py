@@ -63,7 +63,7 @@ def populate(location: str) -> None:
         with store.session("feat") as s:
             s.run("\n".join(FEAT), "feat.lisp")
         with store.session(HOSTILE_NAME) as s:
-            s.run(f'(snapshot! "{HOSTILE_SCRIPT}")', "<script>.lisp")
+            s.run(f'(snapshot! "{HOSTILE_SCRIPT}")\n(define later 1)\n(restore! "{HOSTILE_SCRIPT}")', "<script>.lisp")
 
 
 @pytest.fixture

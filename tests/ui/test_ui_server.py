@@ -263,3 +263,14 @@ def test_live_stream_sends_a_form_another_writer_commits(client: TestClient, pop
     assert "from-elsewhere" in rows and "elsewhere.lisp:1" in rows
     assert "<u>" not in rows and "&lt;u&gt;x&lt;/u&gt;" in rows
     assert client.get("/api/s/work/state").json()["head"] > head
+
+
+def test_restores_are_marks_on_the_slider(client: TestClient) -> None:
+    quoted = quote(HOSTILE_NAME, safe="")
+    data = client.get(f"/api/s/{quoted}/state").json()
+    assert [r["snapshot"] for r in data["restores"]] == [HOSTILE_SCRIPT]
+    restore = data["restores"][0]
+    assert restore["target"] == data["snapshots"][0]["at"] < restore["seq"] == data["head"]
+    page = client.get(f"/s/{quoted}/state").text
+    assert f'at={restore["seq"]}' in page and "↺ restore of &lt;script&gt;" in page and HOSTILE_SCRIPT not in page
+    assert client.get("/api/s/work/state").json()["restores"] == []
