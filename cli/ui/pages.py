@@ -50,6 +50,9 @@ def _session_line(r: dict[str, Any], names: set[str]) -> str:
     if r["parent"]:
         marks.append(f'<span class="tag fork">fork of {esc(r["parent"])}</span> '
                      f'<a class="tag" href="{href("diff", a=r["parent"].rpartition("@")[0], b=r["id"])}">diff</a>')
+    for m in r.get("merges") or ():
+        marks.append(f'<span class="tag merge">{esc(m["kind"])} from {esc(m["source"])}@{m["source_seq"]} '
+                     f'(event {m["seq"]})</span>')
     if archive and archive.group("base") in names:
         marks.append('<span class="tag archive">archived by -f</span>')
     if r["writer"]:

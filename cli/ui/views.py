@@ -25,7 +25,7 @@ from tapevm.cli.provenance_commands import blame_json, describer
 from tapevm.cli.replay_commands import result_json
 from tapevm.domain.delta import diff as state_delta
 from tapevm.domain.errors import UsageError
-from tapevm.domain.events import EVENT_TYPES, StateRestored
+from tapevm.domain.events import EVENT_TYPES, MergeApplied, StateRestored
 from tapevm.domain.state import State
 from tapevm.infrastructure.provenance import audit
 from tapevm.infrastructure.session.service import Session
@@ -85,6 +85,7 @@ class Source:
         self.kept: OrderedDict[str, tuple[str, int, Session]] = OrderedDict()
         self.states: OrderedDict[tuple[str, int, int], State] = OrderedDict()
         self.restore_marks: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self.merge_marks: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
     def restores(self, s: Session) -> list[dict[str, Any]] | None:
         """The session's restores (``StateRestored``: event, snapshot, target), found by reading its log
@@ -98,6 +99,22 @@ class Source:
         found = found + [{"seq": r.seq, "snapshot": r.event.snapshot, "target": r.event.target}
                          for r in s.events(upto + 1, s.head) if isinstance(r.event, StateRestored)]
         self.restore_marks[s.stream] = (s.head, found)
+        return found
+
+    def merges(self, name: str) -> list[dict[str, Any]] | None:
+        """What was merged or taken into session ``name`` (its own stream's ``MergeApplied`` events),
+        found by reading the stream once and then only what was appended; None past ``RESTORE_SCAN``."""
+        stream = resolve_stream(self.store.events, name)
+        head = self.store.events.last_seq(stream)
+        if head > RESTORE_SCAN:
+            return None
+        upto, found = self.merge_marks.get(stream, (0, []))
+        if upto > head:
+            upto, found = 0, []
+        found = found + [{"seq": r.seq, "kind": r.event.kind, "source": r.event.source_name,
+                          "source_seq": r.event.source_seq}
+                         for r in self.store.events.read(stream, upto + 1, head) if isinstance(r.event, MergeApplied)]
+        self.merge_marks[stream] = (head, found)
         return found
 
     def state_at(self, s: Session, n: int) -> State:
@@ -132,9 +149,11 @@ class Source:
 
 
 def sessions(src: Source, search: str = "") -> list[dict[str, Any]]:
-    """``tape sessions --json``, only those whose name holds ``search`` (case-insensitive)."""
+    """``tape sessions --json``, only those whose name holds ``search`` (case-insensitive), each with
+    what was merged into it (``Source.merges``)."""
     wanted = search.casefold()
-    return [r.as_json() for r in src.store.sessions() if wanted in r.session.casefold()]
+    return [{**r.as_json(), "merges": src.merges(r.session)} for r in src.store.sessions()
+            if wanted in r.session.casefold()]
 
 
 def check_filters(query: TimelineQuery) -> None:

@@ -62,6 +62,7 @@ def populate(location: str) -> None:
         store.fork(f"work@{snapshot.at}", "feat")
         with store.session("feat") as s:
             s.run("\n".join(FEAT), "feat.lisp")
+        store.merge("feat", "work.1", prefer="take")  # drawn in the tree as a merge into work.1
         with store.session(HOSTILE_NAME) as s:
             s.run(f'(snapshot! "{HOSTILE_SCRIPT}")\n(define later 1)\n(restore! "{HOSTILE_SCRIPT}")', "<script>.lisp")
 

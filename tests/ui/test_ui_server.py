@@ -274,3 +274,10 @@ def test_restores_are_marks_on_the_slider(client: TestClient) -> None:
     page = client.get(f"/s/{quoted}/state").text
     assert f'at={restore["seq"]}' in page and "↺ restore of &lt;script&gt;" in page and HOSTILE_SCRIPT not in page
     assert client.get("/api/s/work/state").json()["restores"] == []
+
+
+def test_merges_are_drawn_in_the_sessions_tree(client: TestClient) -> None:
+    rows = {r["id"]: r for r in client.get("/api/sessions").json()}
+    assert [(m["kind"], m["source"]) for m in rows["work.1"]["merges"]] == [("merge", "feat")]
+    assert rows["work"]["merges"] == [] and rows["feat"]["merges"] == []
+    assert "merge from feat@" in client.get("/").text
