@@ -56,7 +56,7 @@ def clone(ctx: click.Context, source: str, new: str, as_json: bool) -> None:
         click.echo(f"cloned {r.source}@{r.at} as {r.session}")
 
 
-def _change_json(c: Any, show_a: StatePrinter, show_b: StatePrinter) -> dict[str, Any]:
+def change_json(c: Any, show_a: StatePrinter, show_b: StatePrinter) -> dict[str, Any]:
     if c.kind == "binding":
         key = f"{c.key[0]}/{c.key[1]}"
     elif c.kind == "atom":
@@ -88,7 +88,7 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
     with open_store_for(ctx) as store:
         cmp = compare(store, a, b, events=with_events)
     show_a, show_b = StatePrinter(cmp.a_state), StatePrinter(cmp.b_state)
-    changes = [_change_json(c, show_a, show_b) for c in cmp.diff.changes]
+    changes = [change_json(c, show_a, show_b) for c in cmp.diff.changes]
     data: dict[str, Any] = {"a": cmp.a, "b": cmp.b, "changes": changes}
     if with_events:
         data["events"] = {"common_ancestor": cmp.common_ancestor, "first_difference": cmp.first_difference}

@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "delete": ("lifecycle_commands", "delete"),
     "deleted": ("lifecycle_commands", "deleted"),
     "archive": ("lifecycle_commands", "archive"),
+    "ui": ("ui_commands", "ui"),  # the web time machine (the optional ui extra)
 }
 
 

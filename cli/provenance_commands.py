@@ -96,14 +96,14 @@ def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | Non
             result = blame_file(s.store, s.id, file or "", at)
         if not result.history:
             raise UsageError(f"nothing in session {s.id!r} up to event {result.at} touched {result.target}")
-        describe = _describer(result.kind, s.state)
+        describe = describer(result.kind, s.state)
         if as_json:
-            print_json(_blame_json(result, describe))
+            print_json(blame_json(result, describe))
             return
         _show_blame(result, describe)
 
 
-def _describer(kind: str, state: State) -> Callable[[BlameEntry], str]:
+def describer(kind: str, state: State) -> Callable[[BlameEntry], str]:
     """How an entry's value is shown: Lisp source, or a file version's size and blob key."""
     show = StatePrinter(state)
 
@@ -126,7 +126,7 @@ def _origin(e: BlameEntry) -> str:
     return f"{e.op} of {e.detail}" if e.detail else f"event {e.cause}"
 
 
-def _blame_json(b: Blame, describe: Callable[[BlameEntry], str]) -> dict[str, object]:
+def blame_json(b: Blame, describe: Callable[[BlameEntry], str]) -> dict[str, object]:
     def one(e: BlameEntry) -> dict[str, object]:
         return {"seq": e.seq, "op": e.op, "value": describe(e), "removed": e.removed, "cause": e.cause,
                 "detail": e.detail, "form": {"file": e.form_file, "line": e.form_line, "source": e.form_source}}

@@ -46,6 +46,7 @@ ENV_INLINE_CHECKPOINTS = "TAPE_INLINE_CHECKPOINTS"
 ENV_SECRETS = "TAPE_SECRETS"          # names of variables whose values are secret: GITHUB_TOKEN,DB_PASSWORD
 LLM_PREFIX = "TAPE_LLM"
 ENV_LLM_API_KEY = "TAPE_LLM_API_KEY"
+ENV_UI_TOKEN = "TAPE_UI_TOKEN"        # the token `tape ui` asks for when it listens beyond this machine
 ENV_LLM_BASE_URL = "TAPE_LLM_BASE_URL"
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -74,6 +75,7 @@ class Settings:
     secret_names: str | None = None                                     # TAPE_SECRETS as given
     secret_values: Mapping[str, str] = field(default_factory=dict)      # the values of the variables it names
     limits: Mapping[str, str] = field(default_factory=dict)  # TAPE_MAX_STEPS ... by limit name
+    ui_token: str | None = None                                         # TAPE_UI_TOKEN
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,7 +87,8 @@ class Settings:
                    llm={k: v for k, v in env.items() if k.startswith(LLM_PREFIX)},
                    secret_names=env.get(ENV_SECRETS),
                    secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env},
-                   limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env})
+                   limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env},
+                   ui_token=env.get(ENV_UI_TOKEN))
 
     def tape_home(self) -> Path:
         """tapevm's own directory (see :func:`tape_home`)."""
@@ -123,7 +126,8 @@ class Settings:
         (masking the line that reports such an error): what cannot be a secret is passed over too.
         """
         secrets = Secrets()
-        for name, value in ((ENV_LLM_API_KEY, self.llm.get(ENV_LLM_API_KEY)), (ENV_CHAIN_KEY, self.chain_key)):
+        for name, value in ((ENV_LLM_API_KEY, self.llm.get(ENV_LLM_API_KEY)), (ENV_CHAIN_KEY, self.chain_key),
+                            (ENV_UI_TOKEN, self.ui_token)):
             if value and MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
                 secrets.add(name, value)
         for name, url in ((ENV_STORE, self.store), (ENV_LLM_BASE_URL, self.llm.get(ENV_LLM_BASE_URL))):

@@ -40,6 +40,8 @@ LAZY_IMPORTS: dict[str, str] = {
     "tapevm": "the facade loads the API on first use, so `import tapevm` stays light",
     "tapevm.cli.main": "each command's module is imported when that command runs (start-up time)",
     "tapevm.infrastructure.stores.factory": "PostgreSQL (the optional extra) is imported only for a postgresql:// store",
+    "tapevm.cli.ui_commands": "the web UI (the optional ui extra: starlette, uvicorn) is imported only when "
+    "`tape ui` runs, after checking the extra is installed",
 }
 
 # Functions allowed to run longer than MAX_FUNCTION_LINES, with the reason.

@@ -54,3 +54,20 @@ def test_a_sqlite_command_does_not_import_the_postgresql_driver(tmp_path: Path) 
              "print(sorted(m for m in sys.modules if m.startswith(('psycopg', 'eventsourcing.postgres'))))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_the_web_ui_assets_ship_in_the_wheel() -> None:
+    """`tape ui` serves its own files (vendored htmx, CSS, script): they must be in the wheel.
+
+    Read through the installed package, which is the wheel in CI (.ci/run) and, in a strict editable
+    install, a link tree holding only what the wheel would hold; so a file left out of
+    ``package-data`` is missing here either way."""
+    from importlib.resources import files
+
+    static = ROOT / "cli" / "ui" / "static"
+    shipped = files("tapevm.cli.ui") / "static"
+    names = sorted(p.name for p in static.iterdir() if p.is_file())
+    assert {"htmx.min.js", "ui.js", "ui.css"} <= set(names)
+    for name in names:
+        assert (shipped / name).is_file(), f"cli/ui/static/{name} is not in the installed package (package-data)"
+        assert (shipped / name).read_bytes() == (static / name).read_bytes()

@@ -15,7 +15,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 NAMES = ["append", "fold", "size", "growth", "world_files", "vm", "state_at", "image", "fork", "diff", "readmodel", "replay", "verify", "effects",
-         "follow", "cli_start", "checkpoint_write", "log", "agent_history", "large_session"]
+         "follow", "cli_start", "checkpoint_write", "log", "agent_history", "large_session", "ui"]
 
 
 @pytest.fixture(scope="module")
