@@ -113,6 +113,10 @@ class ImageError(TapeError):
     """An image file is missing, corrupt, truncated, foreign or of an unsupported version."""
 
 
+class ImageNotFound(ImageError, UsageError):
+    """The image file named is not there: a missing input file is a usage error (exit 2), as for a program."""
+
+
 # -- followers ---------------------------------------------------------------------------
 class PositionMoved(StoreError):
     """A projection's tracked position was not where this follower left it: another follower applied first.
