@@ -14,7 +14,7 @@ evaluated or recorded: ``:help``, ``:quit``, ``:session``, ``:state``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import click
 
@@ -95,6 +95,14 @@ def _is_command(buffer: list[str], line: str) -> bool:
     return not buffer and word.startswith(":") and len(word) > 1 and word[1:].replace("-", "").isalpha()
 
 
+def _run(session: Session, source: str, first: int) -> Iterator[FormOutcome]:
+    """Run the forms of ``source``, read from input line ``first`` on, each recorded at its own line."""
+    if session.unfinished is not None:
+        session.run(source, "<repl>")  # refused, saying how to finish the interrupted form
+    for form, line, column, text in session.interpreter.read_forms(source, "<repl>"):
+        yield session.run_form(form, first - 1 + line, column, text, "<repl>")
+
+
 def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> bool:
     """Read, evaluate and print until the end of input; True when every form (and line) was good."""
     if sys.stdin.isatty():
@@ -137,8 +145,7 @@ def run_repl(session: Session, show: Callable[[FormOutcome, bool], None]) -> boo
         try:
             if _incomplete(session, source):
                 continue
-            # the lines before it, blank, so the reader numbers the form's lines as the input does
-            for outcome in session.run("\n" * (first - 1) + source, "<repl>"):
+            for outcome in _run(session, source, first):
                 show(outcome, True)
                 ok = ok and outcome.ok
         except TapeError as e:
