@@ -91,8 +91,8 @@ def test_repl_commands_and_line_numbers(tape) -> None:
     assert tape("eval", "-i", "r", "(list a b)").stdout.strip() == "(1 2)"  # nothing after :quit ran
 
 
-def test_python_api_audit_blame_and_replay(tmp_path: Path) -> None:
-    db = str(tmp_path / "s.db")
+def test_python_api_audit_blame_and_replay(tmp_path: Path, store_url: str) -> None:
+    db = store_url
     with tapevm.open_session("s", db) as s:
         s.run("(define n 3)\n(define m (+ n 1))")
     with tapevm.open_store(db) as store:
