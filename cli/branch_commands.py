@@ -97,8 +97,11 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
         return
     rows: list[render.Row] = [((c["kind"], c["key"], c["status"], str(c["a"] if c["a"] is not None else ""),
                                 str(c["b"] if c["b"] is not None else "")), None) for c in changes]
-    for text in render.titled_table(f"{cmp.a} -> {cmp.b}: {len(changes)} differences",
-                                    ("kind", "key", "status", cmp.a, cmp.b), rows, out):
+    if not rows:
+        out.print(f"{cmp.a} -> {cmp.b}: no differences")
+    for text in render.titled_table(f"{cmp.a} -> {cmp.b}: {len(changes)} difference{'s' * (len(changes) != 1)}",
+                                    ("kind", "key", "status", cmp.a, cmp.b), rows, out, compared=(3, 4)
+                                    ) if rows else ():
         click.echo(text, nl=False, color=out.is_terminal)
     if with_events:
         first = cmp.first_difference

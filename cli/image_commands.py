@@ -100,12 +100,16 @@ def info(file: Path, as_json: bool) -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @json_option
 def list_(directory: Path | None, as_json: bool) -> None:
-    """List the images in DIRECTORY (default: $TAPE_HOME/images, where save-image writes)."""
-    rows = image_ops.list_images(directory)
+    """List the images in DIRECTORY (default: $TAPE_HOME/images, where save-image writes).
+
+    Files that are not images are skipped (and counted); a damaged image is listed with its error.
+    """
+    rows, skipped = image_ops.scan_images(directory)
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"{len(rows)} files in {directory or image_ops.images_dir()}")
+    other = f" ({skipped} other file{'s' * (skipped != 1)} skipped)" if skipped else ""
+    table = Table(title=f"{len(rows)} image{'s' * (len(rows) != 1)} in {directory or image_ops.images_dir()}{other}")
     for col in ("file", "bytes", "created", "session", "event", "description"):
         table.add_column(col, justify="right" if col in ("bytes", "event") else "left")
     for r in rows:

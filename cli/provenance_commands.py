@@ -21,7 +21,7 @@ from tapevm.cli.options import (
 from tapevm.domain.errors import UsageError
 from tapevm.domain.state import State
 from tapevm.infrastructure.provenance import audit, blame_binding, blame_fact, blame_file
-from tapevm.infrastructure.session.world_import import read_host_file
+from tapevm.infrastructure.session.world_import import read_host_file, world_path
 from tapevm.projections.audit import AUDIT_KINDS, SHOWN_WIDTH, AuditEntry
 from tapevm.projections.provenance import Blame, BlameEntry
 from tapevm.vm.state_printer import StatePrinter
@@ -181,6 +181,7 @@ def world_cat(ctx: click.Context, path: str, session_id: str, at: int | None) ->
     """Write a world file's bytes to standard output."""
     with open_session_for(ctx, session_id, create=False) as s:
         st = s.state if at is None else s.state_at(at)
+        path = world_path(path)
         if path not in st.files:
             where = f" at event {at}" if at is not None else ""
             raise UsageError(f"no file {path!r} in the world of session {s.id!r}{where} (see 'tape world ls')")

@@ -270,12 +270,44 @@ def fitted_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width:
     return [Column(h, max(min(n, cap), min(len(h), n))) for h, n in zip(headers, natural)]
 
 
-def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], console: Console) -> Iterator[str]:
-    """A title line and a :func:`text_table` whose columns fit the console."""
+def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], console: Console,
+                 compared: tuple[int, int] | None = None) -> Iterator[str]:
+    """A title line and a :func:`text_table` whose columns fit the console.
+
+    ``compared``: two columns holding a before and an after value; where a pair is cut, both
+    cells show the place where they first differ (:func:`differing_window`), so two values that
+    differ past the cut never print alike.
+    """
     color = console.is_terminal
     yield title_line(title, color)
     columns = fitted_columns(headers, [cells for cells, _ in rows], console.width)
+    if compared is not None:
+        i, j = compared
+        width = min(columns[i].width, columns[j].width)
+        rows = [(_windowed(cells, i, j, width), style) for cells, style in rows]
     yield from text_table(columns, rows, color)
+
+
+def _windowed(cells: Sequence[str], i: int, j: int, width: int) -> list[str]:
+    out = list(cells)
+    if out[i] and out[j]:
+        out[i], out[j] = differing_window(out[i], out[j], width)
+    return out
+
+
+def differing_window(a: str, b: str, width: int) -> tuple[str, str]:
+    """``a`` and ``b`` so that cut to ``width`` they still show where they first differ.
+
+    Unchanged when the first difference lies within the first ``width - 1`` characters (a cell
+    cut to ``width`` shows it); otherwise both start with "…" a third of the width before it.
+    """
+    a, b = a.replace("\n", "\\n"), b.replace("\n", "\\n")
+    same = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    if same < width - 1 or (len(a) <= width and len(b) <= width):
+        return a, b
+    # a third of the width before the difference, more when what follows it is short
+    start = max(1, min(same - max(width // 3, 1), max(len(a), len(b)) - (width - 1)))
+    return "…" + a[start:], "…" + b[start:]
 
 
 def event_chunks(events: Iterable[RecordedEvent], show: StatePrinter | None, console: Console,

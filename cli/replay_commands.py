@@ -68,15 +68,21 @@ def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, p
         print_json(result_json(result))
     else:
         show_result(result)
-    if result.divergence is not None:
+    # a check that was asked for and found a difference, or did not cover the whole record, fails
+    if result.divergence is not None or ((verify or program is not None) and not result.identical):
         ctx.exit(1)
 
 
 def result_json(result: ReplayResult) -> dict[str, Any]:
     data: dict[str, Any] = {
         "session": result.session, "target": result.target, "ok": result.ok, "verified": result.verified,
+        "identical": result.identical,
         "events": result.events, "forms": result.forms, "seconds": round(result.seconds, 6),
+        "compared": "events" if result.compared else "final state" if result.target != result.session else "nothing",
+        "recorded": result.recorded, "complete": result.complete,
     }
+    if result.target != result.session:
+        data["state_differences"] = _state_differences(result)
     if result.note:
         data["note"] = result.note
     d = result.divergence
@@ -106,11 +112,12 @@ def show_result(result: ReplayResult) -> None:
     d = result.divergence
     where = f" into session {result.target}" if result.target != result.session else ""
     if d is None:
-        verdict = "identical to the record" if result.verified else "done"
         click.echo(f"replayed session {result.session}{where}: {result.forms} forms, {result.events} events "
-                   f"in {result.seconds:.3f} s; {verdict}")
+                   f"in {result.seconds:.3f} s; {_verdict(result)}")
         if result.note:
             click.echo(result.note)
+        for c in _state_differences(result):
+            click.echo(f"    {c['what']}: {render.short(str(c['recorded']), 60)} -> {render.short(str(c['replayed']), 60)}")
         return
     click.echo(f"divergence at event {d.seq} of session {result.session}")
     if d.form_source:
@@ -136,6 +143,27 @@ def show_result(result: ReplayResult) -> None:
         click.echo("  state after the form (recorded -> replayed):")
         for c in changes:
             click.echo(f"    {c['what']}: {render.short(str(c['expected']), 60)} -> {render.short(str(c['actual']), 60)}")
+
+
+def _verdict(result: ReplayResult) -> str:
+    """What was compared, and what it found: never "identical" for what was not compared."""
+    if result.target != result.session:
+        if not result.state_changes:
+            return f"its state equals the record's after event {result.recorded} (events were not compared)"
+        return (f"its state differs from the record's after event {result.recorded} in "
+                f"{len(result.state_changes)} item(s) (record -> fork; events were not compared):")
+    if not result.complete:
+        return f"NOT verified: compared {result.events} of {result.recorded} events"
+    return f"identical to the record ({result.events} of {result.recorded} events compared)"
+
+
+def _state_differences(result: ReplayResult) -> list[dict[str, Any]]:
+    """A fork's differences from the record, values as Lisp source (None: absent on that side)."""
+    if result.compared_states is None:
+        return []
+    show_r, show_f = (StatePrinter(s) for s in result.compared_states)
+    return [{"what": c.what, "recorded": None if c.expected is None else show_r(c.expected),
+             "replayed": None if c.actual is None else show_f(c.actual)} for c in result.state_changes]
 
 
 def _text(value: Any) -> str:

@@ -22,6 +22,7 @@ from tapevm.cli.repl import run_repl
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.images.operations import load_image, save_image_from_language
 from tapevm.infrastructure.session.run_continuation import committed_forms
+from tapevm.vm.reader import read_forms
 
 
 @click.command()
@@ -74,8 +75,12 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
 @limit_options
 @click.pass_context
 def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, fresh: bool) -> None:
-    """Evaluate EXPR (one or more forms) and print the value of the last one."""
-    check_syntax(expr, "<eval>")
+    """Evaluate EXPR (one or more forms) and print the value of the last one.
+
+    EXPR with no form (empty, blank or only comments) is a usage error that opens no session.
+    """
+    if not read_forms(expr, "<eval>"):  # a syntax error is refused here too, before a session opens
+        raise UsageError("nothing to evaluate: EXPR holds no form (it is empty, blank or only comments)")
     with open_writer_for(ctx, session_id, must_continue, fresh, image_writer=save_image_from_language) as s:
         outcomes = s.run(expr, "<eval>", stop_on_error=True)
         for outcome in outcomes:

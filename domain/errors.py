@@ -117,6 +117,10 @@ class HistoryIsArchived(UsageError):
     """Events asked for were moved to an archive file (``tape archive``): read them from it."""
 
 
+class ImageNotFound(ImageError, UsageError):
+    """The image file named is not there: a missing input file is a usage error (exit 2), as for a program."""
+
+
 # -- followers ---------------------------------------------------------------------------
 class PositionMoved(StoreError):
     """A projection's tracked position was not where this follower left it: another follower applied first.

@@ -65,8 +65,8 @@ def test_store_methods_do_the_store_level_operations(store_url: str) -> None:
 def test_the_free_functions_of_earlier_releases_take_a_store_or_an_event_store(store_url: str) -> None:
     with tapevm.open_store(store_url) as store:
         _work(store)
-        assert tapevm.fork(store, "work@3", "a").at == 3  # a Store
-        assert tapevm.fork(store.events, "work@3", "b").at == 3  # the event store under it
+        assert tapevm.fork(store, "work@4", "a").at == 4  # a Store
+        assert tapevm.fork(store.events, "work@4", "b").at == 4  # the event store under it
         assert tapevm.compare(store, "a", "b").diff.changes == []
         assert tapevm.run_sql(store, "SELECT count(*) FROM bindings")[0].rows
         assert {r.session for r in tapevm.list_sessions(store)} == {"work", "a", "b"}

@@ -85,21 +85,27 @@ class WorldError(Exception):
 
 
 def normalize_path(path: str) -> str:
-    """Validate and normalise a world path (``notes/today.txt``).
+    """Validate and normalise a world path to its one stored form (``notes/today.txt``).
 
-    Absolute paths, ``..`` segments, empty names, backslashes and NULs are
-    refused: the world is a flat namespace of relative names, not a view of
-    the host file system.
+    A leading ``/`` names the world's root, as in every sandbox file system:
+    ``/notes/today.txt`` is ``notes/today.txt``, which is what is stored (so
+    both spellings name one file, and logs written before the rule stay
+    valid).  ``..`` and ``.`` segments, empty names (``a//b``, a trailing
+    ``/``), backslashes and NULs are refused: the world is a flat namespace of
+    names, not a view of the host file system.
     """
     if not isinstance(path, str) or not path:
         raise WorldError("bad-path", "a world path must be a non-empty string")
     if "\x00" in path or "\\" in path:
         raise WorldError("bad-path", f"world path {path!r} may not contain NUL or backslash")
+    given = path
     if path.startswith("/"):
-        raise WorldError("bad-path", f"world path {path!r} must be relative (no leading /)")
+        path = path[1:]
+        if not path:
+            raise WorldError("bad-path", "world path '/' is the world's root, not a file: name a file under it")
     parts = path.split("/")
     if any(p in ("", ".", "..") for p in parts):
-        raise WorldError("bad-path", f"world path {path!r} may not contain empty, '.' or '..' segments")
+        raise WorldError("bad-path", f"world path {given!r} may not contain empty, '.' or '..' segments")
     return posixpath.normpath(path)
 
 
@@ -358,6 +364,8 @@ class World:
         self._record(FILE_DELETE, (path,), undo)
 
     def list_files(self, prefix: str = "") -> list[str]:
+        """The stored paths starting with ``prefix`` (whose leading ``/``, the root, is dropped first)."""
+        prefix = prefix.removeprefix("/")
         return sorted(p for p in self.files if p.startswith(prefix))
 
     # -- output ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from tapevm.domain.addresses import SessionAddress, parse_address, validate_session_id
 from tapevm.domain.errors import BadAddress, SessionExists, SessionNotFound
 from tapevm.domain.events import RecordedEvent, SessionForked
+from tapevm.domain.form_points import refuse_mid_form
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.stores.registry import SessionRegistry
@@ -45,10 +46,14 @@ def resolve_address(store: EventStore, address: SessionAddress | str) -> tuple[s
 
 
 def fork(store: EventStore, source: SessionAddress | str, new: str) -> ForkResult:
-    """Create session ``new`` from ``source`` (``ID`` or ``ID@N``) without copying events."""
+    """Create session ``new`` from ``source`` (``ID`` or ``ID@N``) without copying events.
+
+    A point inside a form is refused (BadAddress naming the form's boundaries): see ``domain/form_points.py``.
+    """
     addr = parse_address(source) if isinstance(source, str) else source
     validate_session_id(new)
     source_stream, at = resolve_address(store, addr)
+    refuse_mid_form(store, source_stream, at, f"{addr.session}@{{n}}")
     registry = SessionRegistry(store)
     if registry.exists(new):
         raise SessionExists(f"session {new!r} already exists; pick another name or run 'tape sessions'")

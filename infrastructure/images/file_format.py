@@ -36,7 +36,7 @@ import xxhash
 import zstandard
 
 from tapevm.domain.content import canonical_bytes
-from tapevm.domain.errors import ImageError, TapeError, UsageError
+from tapevm.domain.errors import ImageError, ImageNotFound, TapeError, UsageError
 from tapevm.domain.state import decode_blob
 from tapevm.projections.image_state_codec import encode_image_state
 from tapevm.projections.state_codec import decode_state, encode_blobs, encode_nodes, frame_state
@@ -243,7 +243,7 @@ def _read_bytes(path: str | Path) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise ImageError(f"no such image file: {path}") from None
+        raise ImageNotFound(f"no such image file: {path}") from None
     except IsADirectoryError:
         raise ImageError(f"{path} is a directory, not an image file") from None
     except OSError as e:

@@ -31,6 +31,7 @@ from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
 from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
 from tapevm.domain.fold import fold
+from tapevm.domain.form_points import refuse_mid_form
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import (
     State,
@@ -45,6 +46,7 @@ from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.images.export_shape import export_problem
 from tapevm.infrastructure.images.file_format import (
     FORMAT_VERSION,
+    MAGIC,
     MAX_TIME,
     ImageFile,
     decode_image,
@@ -106,6 +108,8 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
     """Write an image of ``session`` at event ``at`` to ``path`` (atomically)."""
     if at is not None and (at < 1 or at > session.head):
         raise UsageError(f"session {session.id!r} has events 1..{session.head}; there is no event {at}")
+    if at is not None:
+        refuse_mid_form(session.store, session.stream, at, "--at {n}")
     state, sections = image_sections(session, at, with_history)
     header = {"tapevm_version": tapevm_version(), "created_at": time.time(), "description": description,
               "source_session": session.id, "source_seq": state.seq,
@@ -218,23 +222,40 @@ def image_info(path: str | Path) -> ImageInfo:
 
 
 def list_images(folder: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every file of ``folder`` (default: $TAPE_HOME/images) with its header, or why it is not an image."""
+    """Every image of ``folder`` (default: $TAPE_HOME/images) with its header (see :func:`scan_images`)."""
+    return scan_images(folder)[0]
+
+
+def scan_images(folder: str | Path | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The images of ``folder`` (files that begin as an image does), each with its header or, for a
+    damaged one, why it cannot be read (``"ok": False``); and how many other files were skipped."""
     root = Path(folder) if folder is not None else images_dir()
     if not root.exists():
         if folder is None:
-            return []
+            return [], 0
         raise UsageError(f"no such directory: {root}")
     if not root.is_dir():
         raise UsageError(f"{root} is not a directory")
-    rows = []
+    rows, skipped = [], 0
     for p in sorted(root.iterdir()):
         if not p.is_file() or p.name.startswith("."):
+            continue
+        if not _starts_as_image(p):
+            skipped += 1
             continue
         try:
             rows.append({**image_info(p).as_json(), "ok": True})
         except ImageError as e:
             rows.append({"path": str(p), "size": p.stat().st_size, "ok": False, "error": str(e)})
-    return rows
+    return rows, skipped
+
+
+def _starts_as_image(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
 
 
 def verify(path: str | Path) -> dict[str, Any]:

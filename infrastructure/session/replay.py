@@ -16,8 +16,8 @@ re-applied from the log as they are.
   FormSubmitted events are then not compared.
 * ``fork=NEW``: the replay writes a NEW, ordinary session in the same store;
   with ``live_from=N`` every form from event N on performs its effects for
-  real (a what-if run), earlier forms get the recorded answers.  The fork
-  re-runs the prefix's inputs (a copy-free fork is issue 4's).
+  real (a what-if run), earlier forms get the recorded answers.  A fork
+  compares no event: its final state is compared with the record's.
 
 Pure VM behaviour is deterministic, so a divergence always has a cause the
 report names: changed code (another tapevm, a changed program) or an effect
@@ -26,20 +26,15 @@ requested with other arguments.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tapevm.domain.content import ContentTable, canonical_bytes
-from tapevm.domain.errors import (
-    HistoryIsArchived,
-    ReplayDivergence,
-    SessionExists,
-    SessionNotFound,
-    TapeError,
-    UsageError,
-)
+from tapevm.domain.errors import HistoryIsArchived, ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError
 from tapevm.domain.events import (
     ContentStored,
     EffectCompleted,
@@ -65,6 +60,7 @@ from tapevm.infrastructure.session.unfinished_form import ABANDONED
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
 from tapevm.projections.state_diff import StateChange, diff_states, state_changes
 from tapevm.vm.limits import FormLimits, replay_limits
+from tapevm.vm.reader import read_forms
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
 from tapevm.vm.version import tapevm_version
@@ -99,20 +95,42 @@ class DivergenceReport:
 
 @dataclass
 class ReplayResult:
-    """What a replay did; ``divergence`` is None when it agreed with the record (or did not compare)."""
+    """What a replay did, and what it compared.
+
+    ``compared``: every produced event was compared with the recorded one (a replay in memory; a fork
+    writes a real session and compares no event).  ``recorded``: the events the replay was to cover (the
+    record's head, or the end of ``to``'s form); ``complete``: it got there (a recording that ends inside
+    an interrupted form stops before it).  ``state_changes``: for a fork, how its final state differs from
+    the record's at the same point (what ``tape diff`` would show), empty when they agree.  ``ok`` only
+    when no event diverged AND the whole of ``recorded`` was covered; ``identical``: ok, and a fork's
+    state equals the record's too.
+    """
 
     session: str
     target: str                   # the session written (== session unless forked)
     events: int                   # events produced
     forms: int
     seconds: float
-    verified: bool
+    compared: bool
     divergence: DivergenceReport | None = None
     note: str = ""
+    recorded: int = 0
+    complete: bool = True
+    state_changes: list[StateChange] = field(default_factory=list)
+    compared_states: tuple[State, State] | None = None  # (record's, fork's): to print state_changes
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None
+        return self.divergence is None and self.complete
+
+    @property
+    def identical(self) -> bool:
+        return self.ok and not self.state_changes
+
+    @property
+    def verified(self) -> bool:
+        """Every event of ``recorded`` was compared and agreed with the record."""
+        return self.compared and self.ok
 
 
 class _Diverged(ReplayDivergence):
@@ -232,7 +250,7 @@ def replay(
     *,
     to: int | None = None,
     verify: bool = False,
-    program: list[tuple[Any, int, int, str, str]] | None = None,
+    program: str | os.PathLike[str] | list[tuple[Any, int, int, str, str]] | None = None,
     fork: str | None = None,
     live_from: int | None = None,
     session_factory: Any = None,
@@ -240,12 +258,14 @@ def replay(
 ) -> ReplayResult:
     """Replay ``session_id`` (see the module docstring); never writes to ``session_id`` itself.
 
-    ``program`` is a list of ``(form, line, column, text, file)`` as
-    ``Interpreter.read_forms`` returns them (plus the file name).
+    ``program``: the forms to run in place of the recorded ones: Lisp source text (a ``str``),
+    a path to a file of it (a ``pathlib.Path``), or a list of ``(form, line, column, text,
+    file)`` as ``Interpreter.read_forms`` returns them (plus the file name).
     ``session_factory(store, id)`` lets a caller register tools and providers
     on a forked session (live effects need them).  ``limits``: what each replayed form may use (default:
     the replaying session's, from ``TAPE_MAX_*``); a form a limit stopped is stopped as recorded.
     """
+    program = program_forms(program)
     store = NamedSessions.of(store)  # the session's name reads its whole lineage (renames, forks)
     started = time.perf_counter()
     window = RecordWindow(store.read(session_id))
@@ -274,7 +294,12 @@ def replay(
         session.writes_images = False
         try:
             note = run.replay_into(session, verify)
-            return _result(session_id, target, session, run.forms, started, verify, note=note)
+            result = _result(session_id, target, session, run.forms, started, fork is None, note=note)
+            result.recorded, result.complete = run.covers(store.last_seq(session_id)), not note
+            if fork is not None:
+                result.compared_states = (_recorded_state(store, session_id, result.recorded), session.state)
+                result.state_changes = state_changes(diff_states(*result.compared_states), *result.compared_states)
+            return result
         finally:
             session.effects.source = session.effects.live
             if fork is not None:
@@ -284,11 +309,26 @@ def replay(
             raise ReplayDivergence(f"event {d.seq}: replay differs from the record (run with --verify for a report)") from None
         report = _report(store, session_id, d, run.current, session, program is not None, run.where,
                          getattr(first.event, "tapevm_version", None))
-        return _result(session_id, target, session, run.forms, started, verify, divergence=report)
+        return _result(session_id, target, session, run.forms, started, fork is None, divergence=report)
     except ReplayDivergence as d:  # raised by an effect: other arguments, or an effect the record lacks
         seq = session.head + 1
         report = _effect_report(store, session_id, d, seq, window, run.current, session, run.where)
-        return _result(session_id, target, session, run.forms, started, verify, divergence=report)
+        return _result(session_id, target, session, run.forms, started, fork is None, divergence=report)
+
+
+def program_forms(program: str | os.PathLike[str] | list[tuple[Any, int, int, str, str]] | None
+                  ) -> list[tuple[Any, int, int, str, str]] | None:
+    """``replay``'s ``program`` as forms: source text is read as ``<program>``, a path's file as its
+    name (a missing or unreadable file is a UsageError; a syntax error a ReadError, before anything runs)."""
+    if program is None or isinstance(program, list):
+        return program
+    text, file = (program, "<program>") if isinstance(program, str) else ("", "")
+    if not isinstance(program, str):
+        try:
+            text, file = Path(program).read_text(encoding="utf-8"), os.fspath(program)
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"cannot read the program {os.fspath(program)!r}: {getattr(e, 'strerror', None) or e}") from None
+    return [(form, line, column, source, file) for form, line, column, source in read_forms(text, file)]
 
 
 def _check_target(store: EventStore, name: str, to: int | None, fork: str | None) -> None:
@@ -314,6 +354,11 @@ class _ReplayRun:
     current: RecordedEvent | None = None  # the recorded event being replayed
     # file, line and source of the form being replayed (the program's, with ``program``)
     where: tuple[str, int, str] = ("", 0, "")
+    last: int = 0  # the last recorded event replayed
+
+    def covers(self, head: int) -> int:
+        """The recorded events this replay was to cover: all of them, or up to the end of ``to``'s form."""
+        return head if self.to is None else min(head, max(self.to, self.last))
 
     def replay_into(self, session: Session, verify: bool) -> str:
         """Run the recorded forms and re-apply the session actions into ``session``; a note when the
@@ -325,7 +370,8 @@ class _ReplayRun:
             if type(r.event) is FormSubmitted and r.cause == r.seq:
                 form_events = _form_events(self.window, r)
                 if not _finished(form_events) and self.fork is None and self.live_from is None:
-                    return f"stopped at event {r.seq}: the recording ends inside this form (it was interrupted)"
+                    return (f"stopped at event {r.seq}: this form has no recorded end (it was interrupted, or the "
+                            "session was forked inside it); nothing from it on was replayed")
                 if _outcome(form_events, ABANDONED) is not None:  # never ended: what it recorded, as it is
                     _reapply(session, [c.event for c in form_events])
                 else:
@@ -335,6 +381,7 @@ class _ReplayRun:
                 commit = _commit_events(self.window, r)
                 _reapply(session, [c.event for c in commit])
                 rseq = commit[-1].seq + 1
+            self.last = rseq - 1
             self.window.drop_before(rseq)
         if self.program is not None:
             extra = next(self.program, None)
@@ -376,14 +423,12 @@ class _ReplayRun:
 class _ProgramLonger(ReplayDivergence):
     def __init__(self, seq: int, form: tuple[Any, int, int, str, str]) -> None:
         super().__init__(f"event {seq}: the program has more forms than the recording")
-        self.seq = seq
-        self.form = form
+        self.seq, self.form = seq, form
 
 
-def _result(name: str, target: str, session: Session, forms: int, started: float, verify: bool,
+def _result(name: str, target: str, session: Session, forms: int, started: float, compared: bool,
             divergence: DivergenceReport | None = None, note: str = "") -> ReplayResult:
-    return ReplayResult(name, target, session.head, forms, time.perf_counter() - started, verify,
-                        divergence, note)
+    return ReplayResult(name, target, session.head, forms, time.perf_counter() - started, compared, divergence, note)
 
 
 def _record_decoder(window: RecordWindow, session: Session) -> ValueDecoder:

@@ -26,6 +26,7 @@ from tapevm.domain.delta import Delta, diff
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import Event, SnapshotTaken, StateRestored
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.form_points import refuse_mid_form
 from tapevm.domain.names import snapshot_name_problem
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
@@ -91,7 +92,7 @@ def list_snapshots(state: State) -> list[SnapshotInfo]:
 def snapshot_event(session: SessionPoint, current: State, name: str, at: int | None,
                    description: str) -> SnapshotTaken:
     """The event that names ``at`` (default: the head) in a session whose state is ``current``;
-    refuses duplicates and events beyond the head."""
+    refuses duplicates, events beyond the head and points inside a form."""
     validate_snapshot_name(name)
     if name in current.snapshots:
         at_existing = current.snapshots[name][0]
@@ -102,6 +103,7 @@ def snapshot_event(session: SessionPoint, current: State, name: str, at: int | N
         at = head
     if at < 1 or at > head:
         raise UsageError(f"cannot snapshot event {at}: session {session.id!r} has events 1..{head}")
+    refuse_mid_form(session.store, session.stream, at, "--at {n}")
     return SnapshotTaken(name=name, at=at, description=description)
 
 

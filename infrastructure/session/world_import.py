@@ -49,11 +49,16 @@ def read_host_file(host_path: str | Path, path: str | None = None, *, special: b
         raise UsageError(f"no such file: {host}") from None
     except OSError as e:
         raise UsageError(f"cannot read {host}: {e.strerror or e}") from None
+    return HostFile(host, data, world_path(path if path is not None else host.name))
+
+
+def world_path(path: str) -> str:
+    """A world path a user typed (``tape world import/cat``, ``blame --file``) in its stored form;
+    the one rule of ``normalize_path`` (``/notes/x`` is ``notes/x``), a bad one a UsageError."""
     try:
-        target = normalize_path(path if path is not None else host.name)
+        return normalize_path(path)
     except WorldError as e:
         raise UsageError(f"bad world path {path!r}: {e.message}") from None
-    return HostFile(host, data, target)
 
 
 def _read_capped(host: Path, special: bool) -> bytes:

@@ -52,16 +52,16 @@ def test_addresses_in_state_and_log(tape) -> None:
 
 def test_fork_log_diff_merge_take(tape) -> None:
     tape("eval", "-i", "main", "(define x 1) (define y (list 1 2))")
-    r = tape("fork", "main@3", "feat", "--json")
-    assert r.returncode == 0 and json.loads(r.stdout) == {"session": "feat", "source": "main", "at": 3}
+    r = tape("fork", "main@4", "feat", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"session": "feat", "source": "main", "at": 4}
     tape("eval", "-i", "feat", "(define x 5) (define z 'new)")
     log = tape("log", "-i", "feat").stdout
-    assert "forked from main@3" in log
+    assert "forked from main@4" in log
     d = json.loads(tape("diff", "main", "feat", "--events", "--json").stdout)
     changes = {(c["key"], c["status"]): (c["a"], c["b"]) for c in d["changes"]}
     assert changes[("user/x", "changed")] == ("1", "5")
     assert changes[("user/y", "removed")] == ("(1 2)", None)
-    assert d["events"] == {"common_ancestor": 3, "first_difference": 4}
+    assert d["events"] == {"common_ancestor": 4, "first_difference": 5}
     r = tape("merge", "feat", "-i", "main")
     assert r.returncode == 0 and "merged 2 changes from feat@" in r.stdout
     assert tape("eval", "-i", "main", "(list x y z)").stdout.strip() == "(5 (1 2) new)"

@@ -167,8 +167,10 @@ def test_replay_stops_at_an_interrupted_form(store_url: str) -> None:
     s.close()
     with open_store(store_url) as store:
         result = replay(store, "cut", verify=True)
-        assert result.ok and result.forms == 1
-        assert result.note == "stopped at event 5: the recording ends inside this form (it was interrupted)"
+        # it checked events 1..4 of 6: a verify that did not cover the whole record is not ok
+        assert not result.ok and not result.verified and result.forms == 1 and result.divergence is None
+        assert (result.events, result.recorded, result.complete) == (4, 7, False)
+        assert result.note.startswith("stopped at event 5: this form has no recorded end")
 
 
 def test_changed_behaviour_names_the_tapevm_versions(recorded: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from tapevm.domain import lineage
 from tapevm.domain.fold import fold_fields
+from tapevm.domain.form_points import commit_around
 from tapevm.domain.state import State
 from tapevm.infrastructure.branches.forks import fork
 from tapevm.infrastructure.branches.merging import merge
@@ -23,7 +24,8 @@ def fill(store: Any, forms: int = 12) -> None:
         for i in range(forms):
             s.eval(f'(begin (define x{i % 4} (list {i} "v{i}")) (assert! (quote (f {i % 3}))) '
                    f'(write-file! "f{i % 2}" "text {i}"))')
-    fork(store, "a@8", "b")
+    inside = commit_around(store, "a", 8)  # fork at the end of the form that holds event 8
+    fork(store, f"a@{8 if inside is None else inside[1]}", "b")
     with open_session("b", store) as s:
         for i in range(forms // 2):
             s.eval(f"(define y{i} {i}) (define x0 {i})")

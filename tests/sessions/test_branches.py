@@ -7,6 +7,7 @@ import pytest
 from tapevm.domain import lineage
 from tapevm.domain.addresses import SessionAddress, parse_address
 from tapevm.domain.errors import BadAddress, MergeConflict, SessionExists, SessionNotFound, UsageError
+from tapevm.domain.form_points import commit_around
 from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.branches.forks import clone, fork
 from tapevm.infrastructure.branches.merging import merge, take
@@ -58,11 +59,11 @@ def test_fork_reads_its_prefix_from_the_source_and_copies_nothing(store_url: str
             assert a.head == head and a.eval("x") == 2
         # forks of forks, at a point before the parent's own fork point
         fork(store, "b", "c")
-        fork(store, "c@3", "d")
+        fork(store, "c@4", "d")
         with open_session("c", store) as c:
             assert c.eval("x") == 10
         with open_session("d", store, writable=False, create=False) as d:
-            assert d.head == 4
+            assert d.head == 5
             assert [s.stream for s in d.segments] == ["a", "d"]
         clone(store, "a", "e")
         with open_session("e", store, writable=False, create=False) as e:
@@ -221,9 +222,11 @@ def test_state_of_any_point_of_a_fork_is_the_fold_of_its_lineage(store_url: str,
     monkeypatch.setenv("TAPE_CHECKPOINT_INTERVAL", "10")
     with open_store(store_url) as store:
         with open_session("src", store) as s:
+            fork_at = 0
             for i in range(12):
                 s.eval(f"(define x{i % 4} {i}) (assert! '(step {i}))")
-            fork_at = s.head - 5
+                if i == 10:
+                    fork_at = s.head  # a form boundary, not the head
         fork(store, f"src@{fork_at}", "f")
         with open_session("f", store) as f:
             for i in range(8):
@@ -252,7 +255,8 @@ def test_a_fork_opens_from_its_source_checkpoint_and_chains_its_own_on_it(
                 s.eval(f"(define x{i % 5} {i}) (assert! '(step {i}))")
             head = s.head
         nearest = max(m.seq for m in checkpoints_of(store, "src").metas() if m.seq <= head - 5)
-        fork_at = nearest + 3
+        inside = commit_around(store, "src", nearest + 3)  # the end of the form that holds nearest + 3
+        fork_at = nearest + 3 if inside is None else inside[1]
         fork(store, f"src@{fork_at}", "f")
         stream = lineage.lineage(store, "f")[-1].stream
 

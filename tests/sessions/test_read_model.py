@@ -22,7 +22,7 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _fill(store) -> None:
     with open_session("a", store) as s:
         s.run('(define x 1) (define y 2) (assert! (list 1 2)) (write-file! "f" "hi") (define x 3)')
-    fork(store, "a@6", "b")
+    fork(store, "a@7", "b")
     with open_session("b", store) as s:
         s.run("(define z (list 1 2 3)) (define y 20)")
     merge(store, "b", "a", prefer="take")
@@ -37,7 +37,7 @@ def test_tables_follow_the_log_and_forks(store_url: str) -> None:
                                ("a", "user", "z", result.rows[2][3]), ("b", "user", "x", "1"),
                                ("b", "user", "y", "20"), ("b", "user", "z", result.rows[5][3])]
         sessions, _ = rm.run_sql(store, "SELECT stream, parent, fork_at, events FROM sessions ORDER BY 1")
-        assert sessions.rows == [("a", None, None, store.last_seq("a")), ("b", "a", 6, store.last_seq("b"))]
+        assert sessions.rows == [("a", None, None, store.last_seq("a")), ("b", "a", 7, store.last_seq("b"))]
         facts, _ = rm.run_sql(store, "SELECT session FROM facts")
         files, _ = rm.run_sql(store, "SELECT session, path, size FROM files")
         assert facts.rows == [("a",)] and files.rows == [("a", "f", 2)]

@@ -131,6 +131,8 @@ CASES = [
     ('(write-file! "f" "x") (delete-file! "f") (file-exists? "f")', "#f"),
     ('(append-file! "log" "a") (append-file! "log" "b") (read-file "log")', '"ab"'),
     ('(write-file! "./x" "1")', ""),
+    # a leading / is the world's root: one file, stored (and listed) without it
+    ('(write-file! "/etc/passwd" "x") (list (read-file "etc/passwd") (list-files "/etc"))', '("x" ("etc/passwd"))'),
 ]
 
 
@@ -146,7 +148,8 @@ def test_world_primitives(show: Callable[[str], str], error: Callable[[str], Any
 ERRORS = [
     ('(read-file "missing")', "file-not-found", "missing"),
     ('(delete-file! "missing")', "file-not-found", "missing"),
-    ('(write-file! "/etc/passwd" "x")', "bad-path", "relative"),
+    ('(write-file! "/" "x")', "bad-path", "the world's root, not a file"),
+    ('(write-file! "//etc" "x")', "bad-path", "empty"),
     ('(write-file! "../up" "x")', "bad-path", ".."),
     ('(read-file "a\\\\b")', "bad-path", "backslash"),
     ('(write-file! "" "x")', "bad-path", "non-empty"),
