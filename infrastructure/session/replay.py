@@ -272,8 +272,7 @@ def replay(
     first = window.get(1)
     if first is None:
         if store.last_seq(session_id):  # (its first events were archived: 'tape archive')
-            raise HistoryIsArchived(f"session {session_id!r}: its first events are archived ('tape archive'), "
-                                    "and a replay re-runs the whole history; replay an image of it instead")
+            raise HistoryIsArchived(f"session {session_id!r}: its first events are archived; replay an image of it")
         raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
     check_live_effects(live_from is not None, fork)
     _check_target(store, session_id, to, fork)
