@@ -1,0 +1,71 @@
+"""The image workflow from Python, on each backend: sessions started from an image, builds, entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tapevm
+from tapevm.domain.errors import ImageError, SessionExists, UsageError
+from tapevm.infrastructure.images.deployment import args_form, check_entry, run_entry
+
+
+def _image(store_url: str, tmp_path: Path) -> Path:
+    with tapevm.open_session("work", store=store_url) as s:
+        s.eval("(define x 41) (define (main) (+ x (length *args*)))")
+        tapevm.save_image(s, tmp_path / "work.img")
+    return tmp_path / "work.img"
+
+
+def test_each_session_from_an_image_is_new_and_its_own(store_url: str, tmp_path: Path) -> None:
+    image = _image(store_url, tmp_path)
+    names = []
+    for _ in range(3):
+        with tapevm.session_from_image(image, store_url) as s:
+            names.append(s.id)
+            assert s.eval("x") == 41
+            s.eval("(set! x 0)")
+    assert names == ["work-1", "work-2", "work-3"]
+    with tapevm.open_store(store_url) as store:
+        assert sorted(r.session for r in store.sessions()) == ["work", "work-1", "work-2", "work-3"]
+        with tapevm.session_from_image(image, store, "mine") as s:  # an open store stays open
+            assert s.id == "mine"
+        with pytest.raises(SessionExists), tapevm.session_from_image(image, store, "mine"):
+            pass
+        with store.session("work") as source:
+            assert source.eval("x") == 41
+
+
+def test_an_ephemeral_session_writes_nothing_to_the_store(store_url: str, tmp_path: Path) -> None:
+    image = _image(store_url, tmp_path)
+    with tapevm.session_from_image(image, store_url, ephemeral=True) as s:
+        assert s.eval("(begin (set! x 1) x)") == 1
+        folder = Path(s.store.url_for_display).parent
+        assert folder.exists()
+    assert not folder.exists()
+    with tapevm.open_store(store_url) as store:
+        assert [r.session for r in store.sessions()] == ["work"]
+
+
+def test_run_entry_binds_args_and_calls_main(store_url: str, tmp_path: Path) -> None:
+    image = _image(store_url, tmp_path)
+    with tapevm.session_from_image(image, store_url) as s:
+        outcomes = run_entry(s, ["a", 'b "quoted"', "λ"])
+        assert [o.ok for o in outcomes] == [True, True] and outcomes[-1].value == 44
+        assert s.eval("*args*") is not None and s.eval("(car (cdr *args*))") == 'b "quoted"'
+    check_entry(image, "main")
+    with pytest.raises(UsageError, match="defines no 'nope'"):
+        check_entry(image, "nope")
+    assert args_form([]) == "(define *args* (quote nil))"  # nil is the empty list
+
+
+def test_build_image_runs_programs_in_order_and_refuses_a_failing_one(tmp_path: Path) -> None:
+    info = tapevm.build_image([("(define a 1)", "one.lisp"), ("(define b (+ a 1))", "two.lisp")],
+                              tmp_path / "app.img", "two numbers")
+    assert info.header["description"] == "two numbers"
+    state = tapevm.load_state(tmp_path / "app.img")
+    assert state.namespaces["user"]["b"] == 2
+    with pytest.raises(ImageError, match="bad.lisp"):
+        tapevm.build_image([("(define a 1)", "one.lisp"), ("(car 1)", "bad.lisp")], tmp_path / "bad.img")
+    assert not (tmp_path / "bad.img").exists()
