@@ -116,20 +116,41 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
     return image_info(path)
 
 
-def save_image_from_language(session: Session, name: str, description: str, seq: int) -> None:
-    """``(save-image "name")``: after the form committed, an image of the state at its last event.
+class LanguageImages:
+    """The image directory of the language, ``$TAPE_HOME/images``: the session's image writer
+    (``Session.image_writer``), given by whoever opens a session that runs forms, which writes
+    ``(save-image "name")``'s file after its form committed and lists what ``(list-images)`` answers
+    (a :class:`~tapevm.infrastructure.session.time_travel.ImageShelf`)."""
 
-    The session's image writer (``Session.image_writer``), given by whoever opens a session that runs forms.
-    """
-    folder = images_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)  # tapevm's own directory: made on first use
-        save_image(session, folder / name, seq, description)
-    except OSError as e:
-        raise ImageError(f"the form committed (event {seq}) but save-image could not make {str(folder)!r}: "
-                         f"{e.strerror}") from e
-    except TapeError as e:
-        raise ImageError(f"the form committed (event {seq}) but save-image could not write {name!r}: {e}") from e
+    def __call__(self, session: Session, name: str, description: str, seq: int) -> None:
+        """``(save-image "name")``: after the form committed, an image of the state at its last event."""
+        folder = images_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)  # tapevm's own directory: made on first use
+            save_image(session, folder / name, seq, description)
+        except OSError as e:
+            raise ImageError(f"the form committed (event {seq}) but save-image could not make {str(folder)!r}: "
+                             f"{e.strerror}") from e
+        except TapeError as e:
+            raise ImageError(f"the form committed (event {seq}) but save-image could not write {name!r}: {e}") from e
+
+    def load_events(self, name: str, first: int) -> list[Event]:
+        """``(load-image "name")``'s events (see ImageShelf): the image's content and its ImageLoaded."""
+        path = images_dir() / name
+        if not path.is_file():
+            raise ImageError(f"load-image: no image {name!r} in {str(images_dir())!r} (see (list-images))")
+        state, nodes, marker = _checked_image(path)
+        return _state_events(state, nodes, marker)
+
+    def listing(self) -> list[dict[str, Any]]:
+        """The images of the directory by file name: ``name``, ``created`` (milliseconds since the epoch, as
+        ``(now)``), ``size`` (bytes) and ``description``; files that are not images are left out."""
+        return [{"name": Path(row["path"]).name, "created": int(float(row.get("created_at") or 0) * 1000),
+                 "size": row["size"], "description": str(row.get("description", ""))}
+                for row in list_images() if row["ok"]]
+
+
+save_image_from_language = LanguageImages()
 
 
 # -- read -------------------------------------------------------------------------------------------
@@ -315,32 +336,43 @@ def load_image(store: EventStore, path: str | Path, name: str) -> Session:
         return _load_image(store, path, name)
 
 
-def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
-    validate_session_id(name)
-    image = read_image(path, None)
+def _checked_image(path: str | Path, image: ImageFile | None = None) -> tuple[State, list[Any], dict[str, Any]]:
+    """The image at ``path`` checked as a load checks it (:func:`check_content`): its state, its nodes as
+    JSON and the fields of the ImageLoaded that marks it."""
+    image = image if image is not None else read_image(path, ("state", "blobs"))
     state = image_state(image)
     nodes = _nodes_as_json(state)
     check_content(path, state, dict(nodes))
-    history = _checked_history(image, name, state) if "history" in image.sections else None
-    if store.last_seq(name) != 0:
-        raise SessionExists(f"session {name!r} already exists in {store.url_for_display}; "
-                            "load the image under a new id with -i")
     h = image.header
     marker: dict[str, Any] = {"image": Path(path).name, "format_version": image.stored_version,
                   "tapevm_version": str(h.get("tapevm_version", "")), "created_at": float(h.get("created_at", 0.0)),
                   "description": str(h.get("description", "")), "source_session": str(h.get("source_session", "")),
                   "source_seq": int(h.get("source_seq", state.seq))}
+    return state, nodes, marker
+
+
+def _state_events(state: State, nodes: list[Any], marker: dict[str, Any]) -> list[Event]:
+    """An image's state as events: its content (:func:`_content_events`), then the ImageLoaded that sets it."""
+    return [*_content_events(nodes, [blob_entry(k, v) for k, v in state.blobs.items()]),
+            ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state))]
+
+
+def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
+    validate_session_id(name)
+    image = read_image(path, None)
+    state, nodes, marker = _checked_image(path, image)
+    history = _checked_history(image, name, state) if "history" in image.sections else None
+    if store.last_seq(name) != 0:
+        raise SessionExists(f"session {name!r} already exists in {store.url_for_display}; "
+                            "load the image under a new id with -i")
     now = time.time()
     if history is not None:
         end = len(history)
         records = history + [RecordedEvent(name, end + 1, end + 1, now,
                                            ImageLoaded(**marker, with_history=True, state=None))]
     else:
-        events: list[Event] = [
-            SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION),
-            *_content_events(nodes, [blob_entry(k, v) for k, v in state.blobs.items()]),
-            ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state)),
-        ]
+        events: list[Event] = [SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION),
+                               *_state_events(state, nodes, marker)]
         records = [RecordedEvent(name, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
     # Each event a record of its own (one transaction): opening a session reads its first event
     # (lineage.fork_origin) and a checkpoint's last, and the content index finds a value in the
