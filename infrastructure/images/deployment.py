@@ -4,9 +4,10 @@
   session made from the image every time.  Without a name it takes the image's file name with the
   first free ``-N`` suffix (``work.img`` -> ``work-1``, ``work-2``, ...), so running an image again
   (or in the store of the session it was saved from, whose name is the image's default) just works.
-  ``ephemeral=True`` makes it in a throwaway store in a temporary directory, removed when the
-  session closes: nothing is written to the user's store.
-* :func:`build_image` runs programs in a scratch session (a throwaway store as well) and saves the
+  ``ephemeral=True`` makes it in a throwaway store held in memory (``memory_store``): nothing is
+  written anywhere, and none of what a durable load pays for the next open (records, the content
+  index, a checkpoint of the image) is paid.
+* :func:`build_image` runs programs in a scratch session (in memory as well) and saves the
   image of its state: ``tape image build``.
 * :func:`run_entry` is ``tape image run``'s contract: the arguments bound to ``*args*`` (a list of
   strings, defined by a recorded form like any other), then ``(main)`` called, ``main`` being the
@@ -18,14 +19,13 @@ auditable like any session.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from tapevm.domain.errors import ImageError, SessionExists, UsageError
 from tapevm.domain.ports import EventStore
+from tapevm.infrastructure.images.memory_store import MemoryStore
 from tapevm.infrastructure.images.operations import (
     ImageInfo,
     load_image,
@@ -66,13 +66,15 @@ def _image_stem(image: Path) -> str:
 
 def load_as_new_session(store: EventStore, image: str | Path, name: str | None = None) -> Session:
     """A new session of ``store`` made from ``image``: called ``name`` (SessionExists if taken), or by
-    default ``STEM-N`` (:func:`free_run_name`), the next free one if another process took it first."""
+    default ``STEM-N`` (:func:`free_run_name`), the next free one if another process took it first.
+    In a :class:`MemoryStore` the image's values are not walked first (``check_content``)."""
+    references = not isinstance(store, MemoryStore)
     if name is not None:
-        return load_image(store, image, name)
+        return load_image(store, image, name, references=references)
     stem = _image_stem(Path(image))
     for _ in range(NAME_ATTEMPTS):
         try:
-            return load_image(store, image, free_run_name(store, stem))
+            return load_image(store, image, free_run_name(store, stem), references=references)
         except SessionExists:
             continue
     raise SessionExists(f"could not find a free session name for {image} after {NAME_ATTEMPTS} tries: "
@@ -81,16 +83,9 @@ def load_as_new_session(store: EventStore, image: str | Path, name: str | None =
 
 @contextmanager
 def scratch_store() -> Iterator[EventStore]:
-    """A throwaway SQLite store in a temporary directory, removed (with everything in it) on exit."""
-    folder = tempfile.mkdtemp(prefix="tape-scratch-")
-    try:
-        store = open_store(str(Path(folder) / "scratch.db"), durability="fast", create=True)
-        try:
-            yield store
-        finally:
-            store.close()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    """A throwaway store in memory (:class:`MemoryStore`), emptied on exit."""
+    with MemoryStore("scratch") as store:
+        yield store
 
 
 @contextmanager

@@ -55,6 +55,7 @@ from tapevm.infrastructure.images.file_format import (
 from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.session.time_travel import images_dir
 from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at
+from tapevm.infrastructure.stores.side_tables import has_side_tables
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
 from tapevm.projections.state_codec import (
     decode_blobs,
@@ -111,7 +112,8 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
               "source_session": session.id, "source_seq": state.seq,
               # the hash-chain link of the source's record holding event source_seq (issue 5): lets
               # ``image verify --store`` check the image against the log it came from
-              "source_chain_link": link_at(session.store, session.id, state.seq)}
+              "source_chain_link": link_at(session.store, session.id, state.seq)
+              if has_side_tables(session.store) else None}  # (a store in memory keeps no records, no links)
     write_image(path, header, sections)
     return image_info(path)
 
@@ -171,7 +173,8 @@ def load_state(path: str | Path) -> State:
     return image_state(read_image(path, ("state", "blobs")))
 
 
-def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None = None) -> None:
+def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None = None,
+                  references: bool = True) -> None:
     """Refuse (ImageError) a state whose content the VM could not use: a reference to a node the image
     does not hold or to an atom the state does not hold, an unknown value or node tag, a node that is
     not the content its key addresses, a world file path the VM itself would refuse, a file without
@@ -181,7 +184,11 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     Checked before anything is accepted (verify, load, import): otherwise the damage shows only when
     a program first uses the value, long after the load committed (``value node … is missing``), and
     a path such as ``../evil`` would be served by ``tape world cat``.  ``nodes``: the parsed nodes
-    when the caller has them already (a load parses them anyway).
+    when the caller has them already (a load parses them anyway).  ``references=False`` leaves out the
+    walk over every value's references and tags (most of the cost: 100,000 bindings, seconds), for a
+    session that is thrown away (``--ephemeral``): nothing it holds is committed anywhere, and a value
+    it cannot decode fails the form that touches it.  Keys are still checked against their content, so
+    references cannot form a cycle.
     """
     if not valid_namespace_name(state.current_ns):
         raise ImageError(f"{path}: damaged image (its current namespace {state.current_ns!r} is not a name "
@@ -214,12 +221,12 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
         if key.partition(".")[0] != digest:
             raise ImageError(f"{path}: damaged image (world file {file_path!r}: its content is not the content "
                              f"its key {key} addresses)")
-    if nodes is None:
+    if nodes is None and references:
         nodes = dict(_nodes_as_json(state))
     tables: list[tuple[str, dict[Any, Any]]] = [("atom ", state.atoms),
                                                 ("fact ", dict(enumerate(state.facts.values(), 1)))]
     roots = chain(((f"binding {ns}/", table) for ns, table in state.namespaces.items()), tables)
-    problem = content_problem(roots, nodes, state.atoms)
+    problem = content_problem(roots, nodes, state.atoms) if nodes is not None and references else None
     if problem is not None:
         raise ImageError(f"{path}: damaged image ({problem})")
     # keys are content hashes (a ".N" suffix on a collision), so references cannot form a cycle,
@@ -330,19 +337,21 @@ def _checked_history(image: ImageFile, name: str, state: State) -> list[Recorded
     return events
 
 
-def load_image(store: EventStore, path: str | Path, name: str) -> Session:
-    """Create session ``name`` in ``store`` from the image at ``path`` (it must not exist yet)."""
+def load_image(store: EventStore, path: str | Path, name: str, *, references: bool = True) -> Session:
+    """Create session ``name`` in ``store`` from the image at ``path`` (it must not exist yet).
+    ``references=False``: for a throwaway store only (see :func:`check_content`)."""
     with paused_gc():  # bulk building of acyclic data: the cyclic GC would walk it again and again
-        return _load_image(store, path, name)
+        return _load_image(store, path, name, references)
 
 
-def _checked_image(path: str | Path, image: ImageFile | None = None) -> tuple[State, list[Any], dict[str, Any]]:
-    """The image at ``path`` checked as a load checks it (:func:`check_content`): its state, its nodes as
-    JSON and the fields of the ImageLoaded that marks it."""
+def _checked_image(path: str | Path, image: ImageFile | None = None,
+                   references: bool = True) -> tuple[State, list[Any], dict[str, Any]]:
+    """The image at ``path`` checked as a load checks it (:func:`check_content`; ``references``: with the
+    walk over the values' references): its state, its nodes as JSON and the fields of its ImageLoaded."""
     image = image if image is not None else read_image(path, ("state", "blobs"))
     state = image_state(image)
     nodes = _nodes_as_json(state)
-    check_content(path, state, dict(nodes))
+    check_content(path, state, dict(nodes) if references else None, references)
     h = image.header
     marker: dict[str, Any] = {"image": Path(path).name, "format_version": image.stored_version,
                   "tapevm_version": str(h.get("tapevm_version", "")), "created_at": float(h.get("created_at", 0.0)),
@@ -357,10 +366,10 @@ def _state_events(state: State, nodes: list[Any], marker: dict[str, Any]) -> lis
             ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state))]
 
 
-def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
+def _load_image(store: EventStore, path: str | Path, name: str, references: bool) -> Session:
     validate_session_id(name)
     image = read_image(path, None)
-    state, nodes, marker = _checked_image(path, image)
+    state, nodes, marker = _checked_image(path, image, references)
     history = _checked_history(image, name, state) if "history" in image.sections else None
     if store.last_seq(name) != 0:
         raise SessionExists(f"session {name!r} already exists in {store.url_for_display}; "
