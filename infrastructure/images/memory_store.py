@@ -11,6 +11,7 @@ checkpoint of it.  Events are kept as the models appended; reads hand back the s
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 
 from tapevm.domain.errors import ConflictError
 from tapevm.domain.events import RecordedEvent
@@ -29,7 +30,7 @@ class MemoryStore(EventStore):
             return
         stream = self._streams.setdefault(events[0].session, [])
         head = stream[-1].seq if stream else 0
-        if events[0].seq != head + 1 or any(b.seq != a.seq + 1 for a, b in zip(events, events[1:])):
+        if events[0].seq != head + 1 or any(b.seq != a.seq + 1 for a, b in pairwise(events)):
             raise ConflictError(f"session {events[0].session!r} is at event {head}: cannot append event "
                                 f"{events[0].seq}")
         stream.extend(events)

@@ -339,7 +339,7 @@ def _checked_history(image: ImageFile, name: str, state: State) -> list[Recorded
 
 def load_image(store: EventStore, path: str | Path, name: str, *, references: bool = True) -> Session:
     """Create session ``name`` in ``store`` from the image at ``path`` (it must not exist yet).
-    ``references=False``: for a throwaway store only (see :func:`check_content`)."""
+    ``references=False``: for a store in memory only (see :func:`check_content`, :func:`_checked_image`)."""
     with paused_gc():  # bulk building of acyclic data: the cyclic GC would walk it again and again
         return _load_image(store, path, name, references)
 
@@ -347,10 +347,16 @@ def load_image(store: EventStore, path: str | Path, name: str, *, references: bo
 def _checked_image(path: str | Path, image: ImageFile | None = None,
                    references: bool = True) -> tuple[State, list[Any], dict[str, Any]]:
     """The image at ``path`` checked as a load checks it (:func:`check_content`; ``references``: with the
-    walk over the values' references): its state, its nodes as JSON and the fields of its ImageLoaded."""
+    walk over the values' references): its state, its nodes as JSON and the fields of its ImageLoaded.
+
+    Without ``references`` (a session in memory) the nodes are their canonical bytes as the image holds
+    them (``orjson.Fragment``: the fold's ``canonical_bytes`` gives them back as they are), not parsed:
+    nothing encodes them for a record, and parsing 100,000 of them only to serialize them again was
+    most of what starting a throwaway session cost.
+    """
     image = image if image is not None else read_image(path, ("state", "blobs"))
     state = image_state(image)
-    nodes = _nodes_as_json(state)
+    nodes = _nodes_as_json(state) if references else [[k, orjson.Fragment(v)] for k, v in state.nodes.items()]
     check_content(path, state, dict(nodes) if references else None, references)
     h = image.header
     marker: dict[str, Any] = {"image": Path(path).name, "format_version": image.stored_version,

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 import tapevm
-from tapevm.domain.errors import ImageError, SessionExists, UsageError
+from tapevm.domain.errors import ConflictError, ImageError, SessionExists, UsageError
+from tapevm.domain.events import RecordedEvent, SessionStarted
 from tapevm.infrastructure.images.deployment import args_form, check_entry, run_entry
+from tapevm.infrastructure.images.memory_store import MemoryStore
 
 
 def _image(store_url: str, tmp_path: Path) -> Path:
@@ -71,3 +73,20 @@ def test_build_image_runs_programs_in_order_and_refuses_a_failing_one(tmp_path: 
     with pytest.raises(ImageError, match="bad.lisp"):
         tapevm.build_image([("(define a 1)", "one.lisp"), ("(car 1)", "bad.lisp")], tmp_path / "bad.img")
     assert not (tmp_path / "bad.img").exists()
+
+
+def test_the_memory_store_keeps_the_store_contract() -> None:
+    def started(seq: int) -> RecordedEvent:
+        return RecordedEvent("m", seq, 1, 0.0, SessionStarted(tapevm_version="t", vm_version=1))
+
+    with MemoryStore() as store:
+        store.append([started(1), started(2)])
+        with pytest.raises(ConflictError):
+            store.append([started(2)])  # a second writer at the same head
+        with pytest.raises(ConflictError):
+            store.append([started(3), started(5)])  # a gap
+        assert store.last_seq("m") == 2 and store.last_seq("other") == 0
+        assert [r.seq for r in store.read("m", 2)] == [2] and [r.seq for r in store.read("m", 1, 1)] == [1]
+        assert [(h.session, h.last_seq) for h in store.sessions()] == [("m", 2)]
+        with tapevm.open_session("s", store) as s:  # a session runs on it: no lease, no checkpoints
+            assert s.eval("(+ 1 2)") == 3 and s.head == store.last_seq("s")
