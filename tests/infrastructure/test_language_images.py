@@ -103,3 +103,21 @@ def test_after_load_image_the_state_is_the_images(home: Path, saved: list[str], 
             assert canonical_state_bytes(s.state) == expected
         with tapevm.open_session("s", db, writable=False) as again:  # folded from the log alone
             assert canonical_state_bytes(again.state) == expected
+
+
+def test_blame_shows_what_a_loaded_image_set_and_removed(store_url: str, home: Path) -> None:
+    with tapevm.open_session("src", store_url) as src:
+        src.eval('(define x 41) (assert! (quote (kept 1))) (write-file! "kept.txt" "k")')
+        src.eval('(save-image "w.img")')
+    with tapevm.open_session("s", store_url) as s:
+        s.eval('(define gone 1) (define x 1) (assert! (quote (gone 1))) (write-file! "gone.txt" "g")')
+        s.eval('(load-image "w.img")')
+    with tapevm.open_store(store_url) as store:
+        gone = store.blame("s", "gone")
+        assert gone.current is None and [(h.op, h.removed) for h in gone.history] == [("define", False), ("image", True)]
+        x = store.blame("s", "x")
+        assert [(h.op, h.value) for h in x.history] == [("define", 1), ("image", 41)]
+        fact = store.blame("s", fact="(gone 1)")
+        assert fact.current is None and [h.op for h in fact.history] == ["assert!", "image"]
+        file = store.blame("s", file="gone.txt")
+        assert file.current is None and [h.op for h in file.history] == ["write", "image"]
