@@ -11,6 +11,7 @@ from tapevm.domain.errors import ConflictError, ImageError, SessionExists, Usage
 from tapevm.domain.events import RecordedEvent, SessionStarted
 from tapevm.infrastructure.images.deployment import args_form, check_entry, run_entry
 from tapevm.infrastructure.images.memory_store import MemoryStore
+from tapevm.infrastructure.stores.content_index import content_index_for
 
 
 def _image(store_url: str, tmp_path: Path) -> Path:
@@ -90,3 +91,15 @@ def test_the_memory_store_keeps_the_store_contract() -> None:
         assert [(h.session, h.last_seq) for h in store.sessions()] == [("m", 2)]
         with tapevm.open_session("s", store) as s:  # a session runs on it: no lease, no checkpoints
             assert s.eval("(+ 1 2)") == 3 and s.head == store.last_seq("s")
+
+
+def test_a_load_indexes_the_content_it_appended(store_url: str, tmp_path: Path) -> None:
+    image = _image(store_url, tmp_path)
+    with tapevm.open_store(store_url) as store:
+        with tapevm.session_from_image(image, store, "copy") as s:
+            loaded = s.head
+            assert s.eval("x") == 41
+        index = content_index_for(store.events)
+        assert index is not None and index.covered("copy") == loaded
+        state = tapevm.load_state(image)
+        assert index.count("copy", loaded) == (len(state.nodes), len(state.blobs))
