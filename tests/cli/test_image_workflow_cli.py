@@ -83,3 +83,13 @@ def test_image_build_and_run(tape, store_url: str, tmp_path: Path) -> None:
     assert_one_line_error(tape(*s, "image", "build", "syntax.lisp", "-o", "bad.img"), 2, "syntax.lisp")
     assert_one_line_error(tape(*s, "image", "build", "missing.lisp", "-o", "bad.img"), 2, "no such file")
     assert_one_line_error(tape(*s, "image", "run", "missing.img"), 1, "no such image file")
+
+
+def test_load_image_and_list_images_at_the_repl(tape, tmp_path: Path) -> None:
+    assert tape("eval", "-i", "w", '(define x 41) (save-image "w.img" :description "work")').returncode == 0
+    r = tape("repl", "-i", "r", input='(define mine 1)\n(get (car (list-images)) :description)\n'
+                                      '(load-image "w.img")\n(+ x 1)\n')
+    assert r.returncode == 0 and r.stdout.split() == ['mine', '"work"', '"w.img"', "42"], r.stderr
+    r = tape("repl", "-i", "r", input="mine\n")
+    assert r.returncode == 1 and "unbound" in r.stderr  # replaced by the image's state
+    assert tape("replay", "-i", "r", "--verify").returncode == 0

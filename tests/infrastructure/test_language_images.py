@@ -77,11 +77,19 @@ def test_load_image_errors(store_url: str, home: Path) -> None:
     with tapevm.open_session("s", store_url) as s:
         assert s.run('(load-image "../x.img")')[0].error_kind == "bad-image-name"
         assert s.run("(load-image 1)")[0].error_kind == "type-error"
+        missing = s.run('(load-image "nope.img")')[0]  # looked up in the recorded listing: catchable
+        assert missing.error_kind == "unknown-image" and "nope.img" in (missing.error_message or "")
+        assert s.eval('(try (load-image "nope.img") (catch e (error-kind e)))').name == "unknown-image"
+        s.eval('(define x 1) (save-image "bad.img")')
+        data = bytearray((home / "images" / "bad.img").read_bytes())
+        data[len(data) // 2] ^= 0xFF  # a section damaged, the header intact: listed, refused when read
+        (home / "images" / "bad.img").write_bytes(bytes(data))
         head = s.head
-        with pytest.raises(tapevm.TapeError, match="no image 'nope.img'"):
-            s.eval('(load-image "nope.img")')
-        assert s.head == head and s.unfinished is None  # nothing of the form was committed
-        assert s.eval("(+ 1 2)") == 3  # and the session goes on
+        with pytest.raises(tapevm.TapeError, match="bad.img"):
+            s.eval('(load-image "bad.img")')
+        assert s.unfinished is not None and s.unfinished > head  # its listing was committed: resumable
+        s.abandon()
+        assert s.eval("x") == 1  # nothing of the form stayed in the VM, and the session goes on
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
