@@ -49,7 +49,8 @@ def free_run_name(store: EventStore, stem: str) -> str:
     """``STEM-N`` with the smallest N >= 1 that no session of ``store`` is called (nor stored as)."""
     if has_side_tables(store):
         registry = SessionRegistry(store)
-        used = set(registry.names().values()) | {r.name for r in registry.rows()}
+        names = registry.names()  # stream -> name: a load writes the stream of the name, so both must be free
+        used = set(names) | set(names.values()) | {r.name for r in registry.rows()}
     else:
         used = {head.session for head in store.sessions()}
     n = 1

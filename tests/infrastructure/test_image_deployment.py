@@ -103,3 +103,13 @@ def test_a_load_indexes_the_content_it_appended(store_url: str, tmp_path: Path) 
         assert index is not None and index.covered("copy") == loaded
         state = tapevm.load_state(image)
         assert index.count("copy", loaded) == (len(state.nodes), len(state.blobs))
+
+
+def test_the_default_name_skips_names_in_use(store_url: str, tmp_path: Path) -> None:
+    image = _image(store_url, tmp_path)
+    with tapevm.open_session("work-1", store=store_url) as s:
+        s.eval("1")
+    with tapevm.open_session("work-1", store=store_url, fresh=True) as s:  # the old one kept as work-1.1
+        assert s.kept_as == "work-1.1"
+    with tapevm.session_from_image(image, store_url) as s:
+        assert s.id == "work-2"
