@@ -78,6 +78,8 @@ _API = {
     "load_image": "tapevm.infrastructure.free_functions",
     "load_state": "tapevm.infrastructure.images.operations",
     "image_info": "tapevm.infrastructure.images.operations",
+    "session_from_image": "tapevm.infrastructure.free_functions",
+    "build_image": "tapevm.infrastructure.images.deployment",
     # followers: tape follow
     "follow": "tapevm.infrastructure.followers.catalog",
     "Follower": "tapevm.infrastructure.followers.runner",
@@ -143,6 +145,7 @@ __all__ = [
     "ValuePreview",
     "__version__",
     "apply_delta",
+    "build_image",
     "compose",
     "diff",
     "export_state",
@@ -155,6 +158,7 @@ __all__ = [
     "parse_address",
     "run_retrying",
     "save_image",
+    "session_from_image",
 ]
 
 

@@ -8,7 +8,8 @@ the process's resident set above what it held after its imports):
 
 * open + one lookup (``(f99999 1)``) of the session built by forms;
 * the same for a session created by ``tape image load`` of its image;
-* ``tape run --image IMAGE FILE`` to its first form (the whole command);
+* ``tape run --image IMAGE FILE`` to its first form (the whole command), and with ``--ephemeral``
+  (a session in memory);
 * one form defining 100,000 compound bindings: its peak RSS, against the live
   data (the bytes of the content its values reach);
 * ``tape state --at N`` for an N inside that giant commit.
@@ -106,6 +107,8 @@ def main() -> None:
         program = tmp / "first.lisp"
         program.write_text("(+ 1 2)\n")
         run_image_s = timed(tape, "--store", str(tmp / "run.db"), "run", "--image", str(image), str(program))
+        ephemeral_s = timed(tape, "--store", str(tmp / "run.db"), "run", "--ephemeral", "--image", str(image),
+                            str(program))
         giant_src = tmp / "giant.lisp"
         giant_src.write_text("(begin " + " ".join(definition(i) for i in range(n)) + ")\n")
         giant = probe(GIANT, str(tmp / "giant.db"), "giant", str(giant_src))
@@ -119,13 +122,15 @@ def main() -> None:
         ("image save, load (s)", f"{save_s:.2f}, {load_s:.2f}"),
         ("open + one lookup, loaded from the image (ms, MB)", f"{from_image['ms']:.0f}, {from_image['rss_mb']:.0f}"),
         ("tape run --image to the first form (ms, whole command)", 1000 * run_image_s),
+        ("tape run --image --ephemeral to the first form (ms, whole command)", 1000 * ephemeral_s),
         ("one form of all the definitions: s, peak MB (live data MB)",
          f"{giant['s']:.1f}, {giant['peak_mb']:.0f} ({giant['live_mb']:.0f})"),
         (f"tape state --at {inside} inside it (s, whole command)", state_at_s),
         ("lookups answered right", checked),
     ]
     C.emit("large_session", rows, {"bindings": n, "build_s": built_s, "forms": forms, "from_image": from_image,
-                                   "save_s": save_s, "load_s": load_s, "run_image_s": run_image_s, "giant": giant,
+                                   "save_s": save_s, "load_s": load_s, "run_image_s": run_image_s,
+                                   "run_image_ephemeral_s": ephemeral_s, "giant": giant,
                                    "state_at_s": state_at_s, "checked": checked, "cores": os.cpu_count(), "quick": args.quick})
 
 

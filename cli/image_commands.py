@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +14,23 @@ from rich.text import Text
 from tapevm.cli import render
 from tapevm.cli.options import (
     NEW_SESSION_ID,
+    check_syntax,
+    err,
     json_option,
+    limit_options,
     open_session_for,
     open_store_for,
     out,
     print_json,
+    read_program,
+    runs_forms,
     session_option,
+    show_outcome,
 )
 from tapevm.domain.errors import ImageError, UsageError
+from tapevm.infrastructure.images import deployment
 from tapevm.infrastructure.images import operations as image_ops
+from tapevm.infrastructure.session.service import Session
 
 
 def _created(header: dict[str, Any]) -> str:
@@ -47,6 +57,22 @@ def _show_info(info: image_ops.ImageInfo, as_json: bool, verb: str = "") -> None
     for s in info.sections:
         table.add_row(f"section {s['name']}", f"{s['length']:,} bytes ({s['raw_length']:,} raw), xxh3 {s['xxh3']}")
     out.print(table)
+
+
+@contextmanager
+def image_session_for(ctx: click.Context, image_file: Path, session_id: str | None,
+                      ephemeral: bool) -> Iterator[Session]:
+    """The new session ``tape run --image`` and ``tape image run`` run in (deployment.session_from_image):
+    named ``session_id`` when -i was given, else the first free ``IMAGE-N`` (said on stderr); with
+    ``ephemeral``, in a throwaway store.  Set up to run forms (output streamed, limits)."""
+    explicit = session_id if ctx.get_parameter_source("session_id") is not click.core.ParameterSource.DEFAULT \
+        else None
+    with ExitStack() as stack:
+        store = None if ephemeral else stack.enter_context(open_store_for(ctx, create=True))
+        s = stack.enter_context(deployment.session_from_image(image_file, store, explicit, ephemeral=ephemeral))
+        if explicit is None and not ephemeral:
+            err.print(f"session {s.id!r} (new, from {image_file})")
+        yield runs_forms(ctx, s)
 
 
 @click.group()
@@ -162,3 +188,44 @@ def verify(ctx: click.Context, file: Path, against_source: bool, as_json: bool) 
             out.print(f"{file}: matches its source session's log (hash-chain link, state and history)")
     if problem is not None:
         raise UsageError(f"{file}: {problem}") if "cannot read" in problem else ImageError(f"{file}: {problem}")
+
+@image.command()
+@click.argument("programs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The image file to write.")
+@click.option("--description", default="", metavar="TEXT", help="What this image is.")
+@limit_options
+@json_option
+@click.pass_context
+def build(ctx: click.Context, programs: tuple[Path, ...], output: Path, description: str, as_json: bool) -> None:
+    """Run PROGRAMS in order in a scratch session and save its state as the image OUTPUT.
+
+    Nothing is written to the store.  A form that fails stops the build (exit 1) and no image is written.
+    """
+    sources = [(read_program(p), str(p)) for p in programs]
+    for source, name in sources:
+        check_syntax(source, name)
+    info = deployment.build_image(sources, output, description, prepare=lambda s: runs_forms(ctx, s))
+    _show_info(info, as_json, "built")
+
+
+@image.command("run", context_settings={"allow_interspersed_args": False})
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-i", "--session", "session_id", type=NEW_SESSION_ID, default=None, metavar="NEW_ID",
+              help="Id of the new session (default: IMAGE-N, the first free one, printed).")
+@click.option("--ephemeral", is_flag=True, help="Run in a throwaway session that nothing is written to the store for.")
+@click.option("--entry", default=deployment.ENTRY, metavar="NAME", show_default=True,
+              help="The function called with no arguments once *args* is bound.")
+@limit_options
+@click.pass_context
+def run_(ctx: click.Context, file: Path, args: tuple[str, ...], session_id: str | None, ephemeral: bool,
+         entry: str) -> None:
+    """Run the program an image holds: a new session from FILE, ARGS bound to *args* (a list of strings),
+    then (main) called.  Exit 1 if it raises an error (recorded in the session)."""
+    deployment.check_entry(file, entry)
+    with image_session_for(ctx, file, session_id, ephemeral) as s:
+        for outcome in deployment.run_entry(s, args, entry):
+            show_outcome(outcome, echo_value=False)
+            if not outcome.ok:
+                ctx.exit(1)

@@ -7,21 +7,21 @@ from pathlib import Path
 
 import click
 
+from tapevm.cli.image_commands import image_session_for
 from tapevm.cli.options import (
     check_syntax,
     continuation_options,
     limit_options,
-    open_store_for,
     open_writer_for,
     read_program,
-    runs_forms,
     session_option,
     show_outcome,
 )
 from tapevm.cli.repl import run_repl
 from tapevm.domain.errors import UsageError
-from tapevm.infrastructure.images.operations import load_image, save_image_from_language
+from tapevm.infrastructure.images.operations import save_image_from_language
 from tapevm.infrastructure.session.run_continuation import committed_forms
+from tapevm.infrastructure.session.service import Session
 from tapevm.vm.reader import read_forms
 
 
@@ -31,10 +31,13 @@ from tapevm.vm.reader import read_forms
 @continuation_options
 @limit_options
 @click.option("--image", "image_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Start a new session (-i, default: the image's name) from this image, then run FILE in it.")
+              help="Start a new session from this image, then run FILE in it (named -i, else IMAGE-N: "
+                   "the first free one, printed).")
+@click.option("--ephemeral", is_flag=True,
+              help="With --image: run in a throwaway session that nothing is written to the store for.")
 @click.pass_context
 def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fresh: bool,
-        image_file: Path | None) -> None:
+        image_file: Path | None, ephemeral: bool) -> None:
     """Run a Lisp FILE in a session, one committed transaction per top-level form.
 
     Stops at the first form that raises an error (its error is recorded) and exits 1.
@@ -42,30 +45,28 @@ def run(ctx: click.Context, file: Path, session_id: str, must_continue: bool, fr
     source = read_program(file)
     if image_file is not None and (must_continue or fresh):
         raise UsageError("--image starts a new session: it cannot be combined with -u/--continue or -f/--fresh")
+    if ephemeral and image_file is None:
+        raise UsageError("--ephemeral runs on a copy of an image: give --image IMAGE")
     check_syntax(source, str(file))
     if image_file is not None:
-        explicit = ctx.get_parameter_source("session_id") is not click.core.ParameterSource.DEFAULT
-        store = open_store_for(ctx, create=True)
-        try:
-            s = load_image(store, image_file, session_id if explicit else image_file.stem)
-        except BaseException:
-            store.close()
-            raise
-        s.own_store()
-        runs_forms(ctx, s)
-    else:
-        s = open_writer_for(ctx, session_id, must_continue, fresh, image_writer=save_image_from_language)
-    with s:
+        with image_session_for(ctx, image_file, session_id, ephemeral) as s:
+            _run_source(ctx, s, source, file, 0)
+        return
+    with open_writer_for(ctx, session_id, must_continue, fresh, image_writer=save_image_from_language) as s:
         skip = 0
         if must_continue:  # run only the forms the session has not committed yet (after an exit or a crash)
             skip = committed_forms(s, str(file), [(ln, col, text) for _, ln, col, text in
                                                   s.interpreter.read_forms(source, str(file))])
             if skip:
                 click.echo(f"continuing {file} in session {s.id!r} after {skip} committed forms", err=True)
-        for outcome in s.run(source, str(file), stop_on_error=True, skip=skip, render_values=False):
-            show_outcome(outcome, echo_value=False)
-            if not outcome.ok:
-                ctx.exit(1)
+        _run_source(ctx, s, source, file, skip)
+
+
+def _run_source(ctx: click.Context, s: Session, source: str, file: Path, skip: int) -> None:
+    for outcome in s.run(source, str(file), stop_on_error=True, skip=skip, render_values=False):
+        show_outcome(outcome, echo_value=False)
+        if not outcome.ok:
+            ctx.exit(1)
 
 
 @click.command("eval")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from tapevm.domain.ports import EventStore
@@ -18,6 +20,7 @@ from tapevm.infrastructure import housekeeping, integrity, provenance, session_s
 from tapevm.infrastructure.branches import compare as compare_module
 from tapevm.infrastructure.branches import forks, merging
 from tapevm.infrastructure.followers import read_model
+from tapevm.infrastructure.images import deployment
 from tapevm.infrastructure.images import operations as images
 from tapevm.infrastructure.images import session_opener
 from tapevm.infrastructure.session import replay as replay_module
@@ -61,3 +64,11 @@ def open_session(session_id: str = "default", store: Store | EventStore | str | 
     """``tapevm.open_session``: ``store`` may be a path or URL, an event store or a :class:`Store`; the
     session is given the image writer its ``(save-image ...)`` calls write through."""
     return session_opener.open_session(session_id, events_of(store) if isinstance(store, Store) else store, **options)
+
+
+def session_from_image(image: str | Path, store: Store | EventStore | str | None = None, name: str | None = None,
+                       **options: Any) -> AbstractContextManager[Session]:
+    """``tapevm.session_from_image`` (``with ... as session``): a NEW session made from ``image`` each time
+    (``deployment.session_from_image``); ``store`` may also be a :class:`Store`."""
+    return deployment.session_from_image(image, events_of(store) if isinstance(store, Store) else store, name,
+                                         **options)

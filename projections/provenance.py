@@ -10,7 +10,7 @@ A target is touched by the events of forms (``define``, ``set!``, ``assert!``,
 ``write-file!``...) and by the session actions that change state wholesale:
 a merge or take (``MergeApplied``), a restore (``StateRestored``, whose delta
 says what it changed) and an image load (``ImageLoaded``, which sets what the
-image holds; it only ever starts a session).
+image holds and, loaded by ``(load-image ...)`` into a session, removes what it lacks).
 
 The store is read by session name: the caller hands it already seen through
 names (``infrastructure.stores.named_sessions``), so a renamed session or a
@@ -168,7 +168,19 @@ def _image(f: dict[str, Any]) -> str:
 
 
 def _binding_changes(name: str) -> Changes:
+    seen: set[str] = set()  # the namespaces where ``name`` was set so far: an image loaded later removes it there
+
     def changes(t: str, f: dict[str, Any]) -> list[_Change]:
+        found = _binding_change(t, f)
+        if t == ImageLoaded.type_name and f["state"] is not None:
+            tables = f["state"]["namespaces"]
+            found += [_Change(ns, "image", None, True, detail=_image(f)) for ns in sorted(seen)
+                      if name not in tables.get(ns, ())]
+        for c in found:
+            (seen.discard if c.removed else seen.add)(c.key)
+        return found
+
+    def _binding_change(t: str, f: dict[str, Any]) -> list[_Change]:
         if t == Defined.type_name or t == Assigned.type_name:
             op = "define" if t == Defined.type_name else "set!"
             return [_Change(f["ns"], op, f["value"])] if f["name"] == name else []
@@ -194,7 +206,21 @@ def _binding_changes(name: str) -> Changes:
 
 
 def _fact_changes(keys: frozenset[bytes]) -> Changes:
+    held: dict[bytes, Any] = {}  # the target facts held so far: an image loaded later that lacks one retracts it
+
     def changes(t: str, f: dict[str, Any]) -> list[_Change]:
+        found = _fact_change(t, f)
+        if t == ImageLoaded.type_name and f["state"] is not None:
+            kept = {fact_key(x) for x in f["state"]["facts"]}
+            found = [_Change("", "image", x, True, detail=_image(f)) for k, x in held.items() if k not in kept] + found
+        for c in found:
+            if c.removed:
+                held.pop(fact_key(c.value), None)
+            else:
+                held[fact_key(c.value)] = c.value
+        return found
+
+    def _fact_change(t: str, f: dict[str, Any]) -> list[_Change]:
         if t == FactAsserted.type_name or t == FactRetracted.type_name:
             retract = t == FactRetracted.type_name
             return [_Change("", "retract!" if retract else "assert!", f["fact"], retract)] \
@@ -219,7 +245,18 @@ _FILE_OPS = {FileImported.type_name: "import", FileWritten.type_name: "write", F
 
 
 def _file_changes(path: str) -> Changes:
+    exists = False  # whether the file exists so far: an image loaded later without it deletes it
+
     def changes(t: str, f: dict[str, Any]) -> list[_Change]:
+        nonlocal exists
+        found = _file_change(t, f)
+        if t == ImageLoaded.type_name and f["state"] is not None and exists and path not in f["state"]["files"]:
+            found.append(_Change("", "image", None, True, detail=_image(f)))
+        if found:
+            exists = not found[-1].removed
+        return found
+
+    def _file_change(t: str, f: dict[str, Any]) -> list[_Change]:
         op = _FILE_OPS.get(t)
         if op is not None:
             return [_Change("", op, f.get("content"), op == "delete", f.get("size"))] if f["path"] == path else []

@@ -25,7 +25,8 @@ UUID = "uuid"
 READ_LINE = "read-line"
 ASK = "ask"
 TOOL = "tool"
-EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL)
+LIST_IMAGES = "list-images"  # the image directory's listing: recorded, so a replay sees the listing the run saw
+EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL, LIST_IMAGES)
 
 EFFECT_UNAVAILABLE = "effect-unavailable"
 EFFECT_ERROR = "effect-error"

@@ -39,7 +39,8 @@ OUTPUT = "output"
 SNAPSHOT = "snapshot"
 RESTORE = "restore"
 SAVE_IMAGE = "save-image"
-SESSION_REQUESTS = frozenset((SNAPSHOT, RESTORE, SAVE_IMAGE))
+LOAD_IMAGE = "load-image"
+SESSION_REQUESTS = frozenset((SNAPSHOT, RESTORE, SAVE_IMAGE, LOAD_IMAGE))
 
 
 def valid_namespace_name(ns: object) -> bool:
@@ -130,9 +131,8 @@ class World:
         self._lazy: dict[tuple[str, str], Callable[[], Any]] = {}
         self._lazy_tables: dict[str, tuple[dict[str, Any], Callable[[Any], Any]]] = {}
         # Read-only views the host grants (issue 3): the session's snapshots (name -> event
-        # number) and a lister of saved images; the VM itself never touches the host.
+        # number); the VM itself never touches the host.
         self.snapshots: dict[str, Any] = {}
-        self.image_lister: Callable[[], list[str]] | None = None
         # Called with printed text before it is journaled: the form's budget (vm/limits.py) counts it,
         # may refuse it (raising), and echoes it to the terminal as it is printed.
         self.output_hook: Callable[[str], None] | None = None

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from tapevm.domain.addresses import validate_session_id
 from tapevm.domain.content import canonical_bytes, content_hash
 from tapevm.domain.errors import ImageError, SessionExists, TapeError, UsageError
-from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted
+from tapevm.domain.events import ContentStored, Event, ImageLoaded, RecordedEvent, SessionStarted, draft_of
 from tapevm.domain.fold import fold
 from tapevm.domain.form_points import refuse_mid_form
 from tapevm.domain.ports import EventStore
@@ -56,7 +56,9 @@ from tapevm.infrastructure.images.file_format import (
 )
 from tapevm.infrastructure.session.service import Session, open_session
 from tapevm.infrastructure.session.time_travel import images_dir
+from tapevm.infrastructure.stores.content_index import Noted, content_index_for
 from tapevm.infrastructure.stores.named_sessions import NamedSessions, link_at
+from tapevm.infrastructure.stores.side_tables import has_side_tables
 from tapevm.projections.image_state_codec import decode_image_state, encode_image_state
 from tapevm.projections.state_codec import (
     decode_blobs,
@@ -115,25 +117,47 @@ def save_image(session: Session, path: str | Path, at: int | None = None, descri
               "source_session": session.id, "source_seq": state.seq,
               # the hash-chain link of the source's record holding event source_seq (issue 5): lets
               # ``image verify --store`` check the image against the log it came from
-              "source_chain_link": link_at(session.store, session.id, state.seq)}
+              "source_chain_link": link_at(session.store, session.id, state.seq)
+              if has_side_tables(session.store) else None}  # (a store in memory keeps no records, no links)
     write_image(path, header, sections)
     return image_info(path)
 
 
-def save_image_from_language(session: Session, name: str, description: str, seq: int) -> None:
-    """``(save-image "name")``: after the form committed, an image of the state at its last event.
+class LanguageImages:
+    """The image directory of the language, ``$TAPE_HOME/images``: the session's image writer
+    (``Session.image_writer``), given by whoever opens a session that runs forms, which writes
+    ``(save-image "name")``'s file after its form committed and lists what ``(list-images)`` answers
+    (a :class:`~tapevm.infrastructure.session.time_travel.ImageShelf`)."""
 
-    The session's image writer (``Session.image_writer``), given by whoever opens a session that runs forms.
-    """
-    folder = images_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)  # tapevm's own directory: made on first use
-        save_image(session, folder / name, seq, description)
-    except OSError as e:
-        raise ImageError(f"the form committed (event {seq}) but save-image could not make {str(folder)!r}: "
-                         f"{e.strerror}") from e
-    except TapeError as e:
-        raise ImageError(f"the form committed (event {seq}) but save-image could not write {name!r}: {e}") from e
+    def __call__(self, session: Session, name: str, description: str, seq: int) -> None:
+        """``(save-image "name")``: after the form committed, an image of the state at its last event."""
+        folder = images_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)  # tapevm's own directory: made on first use
+            save_image(session, folder / name, seq, description)
+        except OSError as e:
+            raise ImageError(f"the form committed (event {seq}) but save-image could not make {str(folder)!r}: "
+                             f"{e.strerror}") from e
+        except TapeError as e:
+            raise ImageError(f"the form committed (event {seq}) but save-image could not write {name!r}: {e}") from e
+
+    def load_events(self, name: str, first: int) -> list[Event]:
+        """``(load-image "name")``'s events (see ImageShelf): the image's content and its ImageLoaded."""
+        path = images_dir() / name
+        if not path.is_file():
+            raise ImageError(f"load-image: no image {name!r} in {str(images_dir())!r} (see (list-images))")
+        state, nodes, marker = _checked_image(path)
+        return _state_events(state, nodes, marker)
+
+    def listing(self) -> list[dict[str, Any]]:
+        """The images of the directory by file name: ``name``, ``created`` (milliseconds since the epoch, as
+        ``(now)``), ``size`` (bytes) and ``description``; files that are not images are left out."""
+        return [{"name": Path(row["path"]).name, "created": int(float(row.get("created_at") or 0) * 1000),
+                 "size": row["size"], "description": str(row.get("description", ""))}
+                for row in list_images() if row["ok"]]
+
+
+save_image_from_language = LanguageImages()
 
 
 # -- read -------------------------------------------------------------------------------------------
@@ -154,7 +178,8 @@ def load_state(path: str | Path) -> State:
     return image_state(read_image(path, ("state", "blobs")))
 
 
-def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None = None) -> None:
+def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None = None,
+                  references: bool = True) -> None:
     """Refuse (ImageError) a state whose content the VM could not use: a reference to a node the image
     does not hold or to an atom the state does not hold, an unknown value or node tag, a node that is
     not the content its key addresses, a world file path the VM itself would refuse, a file without
@@ -164,7 +189,11 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     Checked before anything is accepted (verify, load, import): otherwise the damage shows only when
     a program first uses the value, long after the load committed (``value node … is missing``), and
     a path such as ``../evil`` would be served by ``tape world cat``.  ``nodes``: the parsed nodes
-    when the caller has them already (a load parses them anyway).
+    when the caller has them already (a load parses them anyway).  ``references=False`` leaves out the
+    walk over every value's references and tags (most of the cost: 100,000 bindings, seconds), for a
+    session that is thrown away (``--ephemeral``): nothing it holds is committed anywhere, and a value
+    it cannot decode fails the form that touches it.  Keys are still checked against their content, so
+    references cannot form a cycle.
     """
     if not valid_namespace_name(state.current_ns):
         raise ImageError(f"{path}: damaged image (its current namespace {state.current_ns!r} is not a name "
@@ -197,12 +226,12 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
         if key.partition(".")[0] != digest:
             raise ImageError(f"{path}: damaged image (world file {file_path!r}: its content is not the content "
                              f"its key {key} addresses)")
-    if nodes is None:
+    if nodes is None and references:
         nodes = dict(_nodes_as_json(state))
     tables: list[tuple[str, dict[Any, Any]]] = [("atom ", state.atoms),
                                                 ("fact ", dict(enumerate(state.facts.values(), 1)))]
     roots = chain(((f"binding {ns}/", table) for ns, table in state.namespaces.items()), tables)
-    problem = content_problem(roots, nodes, state.atoms)
+    problem = content_problem(roots, nodes, state.atoms) if nodes is not None and references else None
     if problem is not None:
         raise ImageError(f"{path}: damaged image ({problem})")
     # keys are content hashes (a ".N" suffix on a collision), so references cannot form a cycle,
@@ -330,43 +359,63 @@ def _checked_history(image: ImageFile, name: str, state: State) -> list[Recorded
     return events
 
 
-def load_image(store: EventStore, path: str | Path, name: str) -> Session:
-    """Create session ``name`` in ``store`` from the image at ``path`` (it must not exist yet)."""
+def load_image(store: EventStore, path: str | Path, name: str, *, references: bool = True) -> Session:
+    """Create session ``name`` in ``store`` from the image at ``path`` (it must not exist yet).
+    ``references=False``: for a store in memory only (see :func:`check_content`, :func:`_checked_image`)."""
     with paused_gc():  # bulk building of acyclic data: the cyclic GC would walk it again and again
-        return _load_image(store, path, name)
+        return _load_image(store, path, name, references)
 
 
-def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
-    validate_session_id(name)
-    image = read_image(path, None)
+def _checked_image(path: str | Path, image: ImageFile | None = None,
+                   references: bool = True) -> tuple[State, list[Any], dict[str, Any]]:
+    """The image at ``path`` checked as a load checks it (:func:`check_content`; ``references``: with the
+    walk over the values' references): its state, its nodes as JSON and the fields of its ImageLoaded.
+
+    Without ``references`` (a session in memory) the nodes are their canonical bytes as the image holds
+    them (``orjson.Fragment``: the fold's ``canonical_bytes`` gives them back as they are), not parsed:
+    nothing encodes them for a record, and parsing 100,000 of them only to serialize them again was
+    most of what starting a throwaway session cost.
+    """
+    image = image if image is not None else read_image(path, ("state", "blobs"))
     state = image_state(image)
-    nodes = _nodes_as_json(state)
-    check_content(path, state, dict(nodes))
-    history = _checked_history(image, name, state) if "history" in image.sections else None
-    if store.last_seq(name) != 0:
-        raise SessionExists(f"session {name!r} already exists in {store.url_for_display}; "
-                            "load the image under a new id with -i")
+    nodes = _nodes_as_json(state) if references else [[k, orjson.Fragment(v)] for k, v in state.nodes.items()]
+    check_content(path, state, dict(nodes) if references else None, references)
     h = image.header
     marker: dict[str, Any] = {"image": Path(path).name, "format_version": image.stored_version,
                   "tapevm_version": str(h.get("tapevm_version", "")), "created_at": float(h.get("created_at", 0.0)),
                   "description": str(h.get("description", "")), "source_session": str(h.get("source_session", "")),
                   "source_seq": int(h.get("source_seq", state.seq))}
+    return state, nodes, marker
+
+
+def _state_events(state: State, nodes: list[Any], marker: dict[str, Any]) -> list[Event]:
+    """An image's state as events: its content (:func:`_content_events`), then the ImageLoaded that sets it."""
+    return [*_content_events(nodes, [blob_entry(k, v) for k, v in state.blobs.items()]),
+            ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state))]
+
+
+def _load_image(store: EventStore, path: str | Path, name: str, references: bool) -> Session:
+    validate_session_id(name)
+    image = read_image(path, None)
+    state, nodes, marker = _checked_image(path, image, references)
+    history = _checked_history(image, name, state) if "history" in image.sections else None
+    if store.last_seq(name) != 0:
+        raise SessionExists(f"session {name!r} already exists in {store.url_for_display}; "
+                            "load the image under a new id with -i")
     now = time.time()
     if history is not None:
         end = len(history)
         records = history + [RecordedEvent(name, end + 1, end + 1, now,
                                            ImageLoaded(**marker, with_history=True, state=None))]
     else:
-        events: list[Event] = [
-            SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION),
-            *_content_events(nodes, [blob_entry(k, v) for k, v in state.blobs.items()]),
-            ImageLoaded.model_construct(**marker, with_history=False, state=_loaded_structure(state)),
-        ]
+        events: list[Event] = [SessionStarted(tapevm_version=tapevm_version(), vm_version=VM_VERSION),
+                               *_state_events(state, nodes, marker)]
         records = [RecordedEvent(name, i + 1, 1 if i == 0 else 2, now, e) for i, e in enumerate(events)]
     # Each event a record of its own (one transaction): opening a session reads its first event
     # (lineage.fork_origin) and a checkpoint's last, and the content index finds a value in the
     # record of its ContentStored: none of them then decodes the image's whole content.
     store.append_records([[r] for r in records] if history is None else [records[:1], records[1:]])
+    _index_content(store, name, records)
     session = Session(store, name, create=False, image_writer=save_image_from_language)
     # The values, atoms, facts and files folded from the new log are the image's.  Their content is the
     # image's own nodes, each checked against its key above and written as they are: reading it all
@@ -376,6 +425,19 @@ def _load_image(store: EventStore, path: str | Path, name: str) -> Session:
         raise ImageError(f"{path}: the loaded session's state differs from the image's "
                          f"(session {name!r} was created; inspect it with 'tape state -i {name}')")
     return session
+
+
+def _index_content(store: EventStore, stream: str, records: list[RecordedEvent]) -> None:
+    """Index the content a load just appended from the events in hand, as a session indexes its own
+    commits: otherwise the session's first checkpoint (written at its open, the image's content being
+    a heavy tail) reads all of it back from the log and decodes it, ~30% of a load of 100,000
+    bindings.  The index is a cache in its own transaction: a crash before it leaves it to be rebuilt."""
+    index = content_index_for(store)
+    if index is None or not records:
+        return
+    noted = Noted(stream)
+    noted.add(records[0].seq, [draft_of(r.event) for r in records])
+    index.cover(stream, records[-1].seq, noted)
 
 
 IMAGE_CONTENT_EVENT = 2_000  # value nodes (or blob entries) per ContentStored of a loaded image

@@ -52,6 +52,7 @@ from tapevm.vm.effects import (
     ASK,
     EFFECT_ERROR,
     EFFECT_UNAVAILABLE,
+    LIST_IMAGES,
     NOW,
     RANDOM,
     READ_LINE,
@@ -141,6 +142,9 @@ class EffectProviders:
     clock: Callable[[], float] = time.time
     _llm_loaded: bool = False
     secrets: Secrets = field(default_factory=lambda: Settings.from_environment().secrets())
+    # What ``(list-images)`` reads: the image directory's entries as {name, created, size, description}
+    # (the images room's, given with the session's image writer; see time_travel.ImageShelf).
+    image_lister: Callable[[], list[dict[str, Any]]] | None = None
 
     def get_llm(self) -> LLMProvider | None:
         if self.llm is None and not self._llm_loaded:
@@ -180,6 +184,11 @@ class EffectProviders:
                                            "(set TAPE_LLM=script:PATH, echo or openai)"))
             options = {to_python(args[i]): to_python(args[i + 1]) for i in range(1, len(args), 2)}
             return llm.complete(args[0], options)
+        if kind == LIST_IMAGES:
+            if self.image_lister is None:
+                raise LispError(ErrorValue(EFFECT_UNAVAILABLE, "list-images: this session has no image directory "
+                                           "(open it with tapevm.open_session)"))
+            return make_list(LMap((Keyword(k), v) for k, v in row.items()) for row in self.image_lister())
         if kind == TOOL:
             name = args[0]
             fn = self.tools.get(name)

@@ -49,6 +49,7 @@ from tapevm.domain.fold import fold_event, fold_fields
 from tapevm.domain.ports import EventStore, SessionHead
 from tapevm.domain.state import State
 from tapevm.infrastructure.logs import get_logger
+from tapevm.infrastructure.session import time_travel
 from tapevm.infrastructure.session.effects import (
     EffectArgumentsDiffer,
     RecordedAnswers,
@@ -291,6 +292,7 @@ def replay(
         # a replay changes nothing outside the store: (save-image "f") is recorded, but the file the
         # original run wrote is left as it is (a fork's changed program overwrote it with other content)
         session.writes_images = False
+        session.image_writer = time_travel.RecordedImages(run.window.get)  # (load-image ...) loads what was loaded
         try:
             note = run.replay_into(session, verify)
             result = _result(session_id, target, session, run.forms, started, fork is None, note=note)

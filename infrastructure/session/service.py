@@ -64,7 +64,7 @@ from tapevm.vm.limits import FormLimits
 from tapevm.vm.printer import to_source
 from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.version import VM_VERSION, tapevm_version, text_node_min
-from tapevm.vm.world import RESTORE, SAVE_IMAGE, SESSION_REQUESTS, Mutation, World
+from tapevm.vm.world import LOAD_IMAGE, RESTORE, SAVE_IMAGE, SESSION_REQUESTS, Mutation, World
 from tapevm.vm.world_state import load_world
 
 log = get_logger("tapevm.session")
@@ -184,7 +184,7 @@ class Session:
         self.interpreter = Interpreter(self.world, self.effects)
         load_world(self._state, self.world, self.interpreter)
         self.world.snapshots = self._state.snapshots  # read-only view for (snapshots), kept current by the fold
-        self.world.image_lister = time_travel.list_image_names
+        self.effects.providers.image_lister = time_travel.image_lister_of(self.image_writer)
         self._builder = FormEventBuilder(self._state.nodes, self._state.blobs, text_node_min(self.vm_version))
 
     if not TYPE_CHECKING:  # (hidden from mypy, which would let any attribute name through)
@@ -366,7 +366,7 @@ class Session:
     def _after_requests(self, requests: list[Mutation], recorded: list[RecordedEvent]) -> None:
         """What a committed form's session requests do outside the log: reload the VM after a restore,
         write images (unless :attr:`writes_images` is off)."""
-        if any(m.kind == RESTORE for m in requests):
+        if any(m.kind in (RESTORE, LOAD_IMAGE) for m in requests):
             self.reload()
         for m in requests:
             if m.kind == SAVE_IMAGE and self.writes_images:

@@ -18,13 +18,21 @@ it they read, so this module does not import the session service.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tapevm.domain.delta import Delta, diff
-from tapevm.domain.errors import UsageError
-from tapevm.domain.events import Event, SnapshotTaken, StateRestored
+from tapevm.domain.errors import ImageError, ReplayDivergence, UsageError
+from tapevm.domain.events import (
+    ContentStored,
+    Event,
+    ImageLoaded,
+    RecordedEvent,
+    SnapshotTaken,
+    StateRestored,
+)
 from tapevm.domain.fold import fold_fields
 from tapevm.domain.form_points import refuse_mid_form
 from tapevm.domain.names import snapshot_name_problem
@@ -47,6 +55,8 @@ class SessionPoint(Protocol):
     def store(self) -> EventStore: ...
     @property
     def head(self) -> int: ...
+    @property
+    def image_writer(self) -> Any: ...
     def state_at(self, n: int) -> State: ...
 
 
@@ -141,7 +151,8 @@ def request_events(session: SessionPoint, state: State, form_events: list[Event]
     A snapshot names the state after the event before it; a restore's delta
     starts from the state the form (and any earlier request of it) leaves.
     ``save-image`` requests make no event: the session writes the image after
-    the commit.
+    the commit.  A ``load-image`` is the image's content and an ImageLoaded
+    carrying its state, read through the session's image shelf.
     """
     events: list[Event] = []
     current: State | None = None
@@ -150,6 +161,14 @@ def request_events(session: SessionPoint, state: State, form_events: list[Event]
         if m.kind == w.SNAPSHOT:
             name, description = m.args
             event: Event = SnapshotTaken(name=name, at=seq, description=description)
+        elif m.kind == w.LOAD_IMAGE:
+            loaded = _image_events(session, m.args[0], seq + 1)
+            events += loaded[:-1]
+            seq += len(loaded) - 1
+            if current is not None:
+                fold_fields(((seq - len(loaded) + 2 + i, e.type_name, e.__dict__)
+                             for i, e in enumerate(loaded[:-1])), current)
+            event = loaded[-1]
         elif m.kind == w.RESTORE:
             if current is None:
                 current = state.copy()
@@ -167,12 +186,57 @@ def request_events(session: SessionPoint, state: State, form_events: list[Event]
     return events
 
 
+class RecordedImages:
+    """The image shelf of a replay: a ``(load-image ...)`` loads what the recorded run loaded (its events
+    from ``first`` to the ImageLoaded, read from the record by ``get``), never the file as it is now;
+    it writes and lists nothing (``(list-images)`` is answered from the log, as every effect)."""
+
+    def __init__(self, get: Callable[[int], RecordedEvent | None]) -> None:
+        self.get = get
+
+    def __call__(self, session: Any, name: str, description: str, seq: int) -> None:
+        return None
+
+    def listing(self) -> list[dict[str, Any]]:
+        return []
+
+    def load_events(self, name: str, first: int) -> list[Event]:
+        events: list[Event] = []
+        while (r := self.get(first + len(events))) is not None:
+            events.append(r.event)
+            if type(r.event) is ImageLoaded:
+                return events
+            if type(r.event) is not ContentStored:
+                break
+        raise ReplayDivergence(f"event {first}: the record holds no image loaded there by (load-image {name!r})")
+
+
+def _image_events(session: SessionPoint, name: str, first: int) -> list[Event]:
+    """The events of ``(load-image "name")`` numbered from ``first``, from the session's image shelf."""
+    writer = session.image_writer
+    if not isinstance(writer, ImageShelf):
+        raise ImageError(f"load-image {name!r}: this session cannot read images (open it with tapevm.open_session)")
+    return writer.load_events(name, first)
+
+
 def delta_between(session: SessionPoint, a: int, b: int) -> Delta:
     """``delta(session, a, b)``: what changed from the state after event ``a`` to that after ``b``."""
     return diff(session.state_at(a), session.state_at(b))
 
 
-def list_image_names() -> list[str]:
-    """What ``(list-images)`` returns: the names of the files in :func:`images_dir`."""
-    folder = images_dir()
-    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+@runtime_checkable
+class ImageShelf(Protocol):
+    """An image writer (``Session.image_writer``) that also lists the directory it writes to, which is
+    what ``(list-images)`` reads: the images room's writer is one."""
+
+    def __call__(self, session: Any, name: str, description: str, seq: int) -> None: ...
+    def listing(self) -> list[dict[str, Any]]: ...
+    def load_events(self, name: str, first: int) -> list[Event]:
+        """``(load-image "name")``'s events, to be numbered from ``first``: the image's content, then an
+        ImageLoaded carrying its state (an ImageError if it cannot be read)."""
+        ...
+
+
+def image_lister_of(writer: object) -> Callable[[], list[dict[str, Any]]] | None:
+    """What ``(list-images)`` calls in a session given ``writer`` (None: the session cannot list images)."""
+    return writer.listing if isinstance(writer, ImageShelf) else None

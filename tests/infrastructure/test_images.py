@@ -173,7 +173,7 @@ def test_save_image_and_list_images_from_inside_the_language(tmp_path: Path, mon
     with open_session("lang", str(tmp_path / "s.db")) as s:
         assert s.eval("(list-images)") is not None
         s.run('(define x 1) (save-image "first.img" :description "from lisp") (define x 2)')
-        assert s.eval('(car (list-images))') == "first.img"
+        assert s.eval('(get (car (list-images)) :name)') == "first.img"
         outcome = s.run('(save-image "../escape.img")')[0]
         assert not outcome.ok and outcome.error_kind == "bad-image-name"
         outcome = s.run('(save-image "a/b.img")')[0]

@@ -1,4 +1,5 @@
-"""Time travel from inside the language: ``snapshot!``, ``restore!``, ``snapshots``, ``save-image``, ``list-images``.
+"""Time travel from inside the language: ``snapshot!``, ``restore!``, ``snapshots``, ``save-image``, ``load-image``,
+``list-images``.
 
 The VM has no host access, so these only *request*: each call journals a
 session request in the World (:meth:`World.request`), and the session acts
@@ -12,15 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from tapevm.domain.names import snapshot_name_problem
+from tapevm.vm.effects import LIST_IMAGES
 from tapevm.vm.errors import VALUE_ERROR, lisp_error
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
-from tapevm.vm.values import Keyword, make_list
-from tapevm.vm.world import RESTORE, SAVE_IMAGE, SNAPSHOT
+from tapevm.vm.values import Keyword, LMap, Pair, make_list
+from tapevm.vm.world import LOAD_IMAGE, RESTORE, SAVE_IMAGE, SNAPSHOT
 
 SNAPSHOT_EXISTS = "snapshot-exists"
 UNKNOWN_SNAPSHOT = "unknown-snapshot"
 BAD_IMAGE_NAME = "bad-image-name"
+UNKNOWN_IMAGE = "unknown-image"
 
 
 def _options(args: tuple[Any, ...], who: str, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -95,8 +98,40 @@ def save_image(m: Any, name: object, *options: Any) -> str:
     return name
 
 
+@primitive("load-image", needs_machine=True)
+def load_image(m: Any, name: object) -> str:
+    """Replace the whole state with that of the image ``$TAPE_HOME/images/NAME`` when this form commits.
+
+    As ``restore!``: the form's own changes are committed first and then replaced; the history before
+    stays in the log (``state_at``, snapshots, ``restore!`` back to a snapshot taken before the load).
+    The name is looked up in the directory's listing (the ``list-images`` effect, recorded), so an image
+    that is not there is an ``unknown-image`` error a program can catch, and a replay decides as the
+    run did; the session reads the image itself at the commit.
+    """
+    name = image_file_name(string(name, "load-image"), "load-image")
+    listing = _perform_list_images(m)
+    known = []
+    while type(listing) is Pair:
+        known.append(listing.car.get(NAME) if type(listing.car) is LMap else None)
+        listing = listing.cdr
+    if name not in known:
+        raise lisp_error(UNKNOWN_IMAGE, f"load-image {name!r}: no such image in $TAPE_HOME/images "
+                                        "(see (list-images))")
+    m.world.request(LOAD_IMAGE, name)
+    return name
+
+
+NAME = Keyword("name")
+
+
+def _perform_list_images(m: Any) -> Any:
+    interp = m.interp
+    interp.budget.effect()  # counted like any effect: past max_effects nothing is listed or recorded
+    return interp.effects.perform(LIST_IMAGES, ())
+
+
 @primitive("list-images", needs_machine=True)
 def list_images(m: Any) -> Any:
-    """File names of the images in ``$TAPE_HOME/images`` (what ``save-image`` writes)."""
-    lister = m.world.image_lister
-    return make_list(lister() if lister is not None else [])
+    """The images in ``$TAPE_HOME/images`` (what ``save-image`` writes), each a map
+    ``{:name :created :size :description}``: a recorded effect, so a replay answers it from the log."""
+    return _perform_list_images(m)
