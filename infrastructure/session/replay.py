@@ -277,12 +277,9 @@ def replay(
         raise SessionNotFound(f"no session {session_id!r} in {store.url_for_display} (run 'tape sessions')")
     check_live_effects(live_from is not None, fork)
     _check_target(store, session_id, to, fork)
-    if fork is not None:
-        target_store: EventStore = store
-        target = fork
-    else:
-        target_store = VerifyingStore(window, store.url_for_display, ignore_input=program is not None)
-        target = session_id
+    target = fork if fork is not None else session_id
+    target_store: EventStore = (store if fork is not None
+                                else VerifyingStore(window, store.url_for_display, ignore_input=program is not None))
     recorded_vm: int | None = getattr(first.event, "vm_version", None)  # its values are encoded as it says
     make = session_factory or (lambda st, sid: Session(st, sid, vm_version=recorded_vm))
     run = _ReplayRun(window, iter(program) if program is not None else None, to, fork, live_from, current=first)

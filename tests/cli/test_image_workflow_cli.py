@@ -82,7 +82,7 @@ def test_image_build_and_run(tape, store_url: str, tmp_path: Path) -> None:
     (tmp_path / "syntax.lisp").write_text("(define")
     assert_one_line_error(tape(*s, "image", "build", "syntax.lisp", "-o", "bad.img"), 2, "syntax.lisp")
     assert_one_line_error(tape(*s, "image", "build", "missing.lisp", "-o", "bad.img"), 2, "no such file")
-    assert_one_line_error(tape(*s, "image", "run", "missing.img"), 1, "no such image file")
+    assert_one_line_error(tape(*s, "image", "run", "missing.img"), 2, "no such image file")  # (a missing input file: usage)
 
 
 def test_load_image_and_list_images_at_the_repl(tape, tmp_path: Path) -> None:
