@@ -345,29 +345,39 @@ def _replay_one(world: World, kind: str, args: list[Any]) -> None:
 def stack_summary(stack: list[tuple[Any, ...]], where: str, limit: int = 20) -> list[dict[str, Any]]:
     """The activations of a continuation, innermost first: the function (``<form>`` for the top level),
     where it is, its locals shown briefly.  At most ``limit``; the rest are counted in a last entry."""
-    seen: list[Env | None] = []
+    seen: list[tuple[Env | None, Env | None]] = []  # (the activation's call frame, its innermost environment)
     for frame in stack:
         if frame[0] == _K_RESUME or len(frame) < 3:
             continue
-        e = frame[2]
+        inner = e = frame[2]
         while e is not None and e.code is None:
             e = e.parent
-        if not seen or seen[-1] is not e:
-            seen.append(e)
-    out: list[dict[str, Any]] = []
-    for e in reversed(seen[-limit:]):
-        if e is None:
-            out.append({"function": "<form>", "where": where, "locals": {}})
+        if seen and seen[-1][0] is e:
+            seen[-1] = (e, inner)
         else:
-            code = e.code
-            out.append({"function": code.name or "<lambda>", "where": f"{code.ns} ({where})",
-                        "locals": {s.name: to_source(v, 40) for s, v in _locals(e)}})
+            seen.append((e, inner))
+    out: list[dict[str, Any]] = []
+    for call, inner in reversed(seen[-limit:]):
+        local = {s.name: to_source(v, 40) for s, v in _locals(inner, call)}
+        if call is None:
+            out.append({"function": "<form>", "where": where, "locals": local})
+        else:
+            code = call.code
+            out.append({"function": code.name or "<lambda>", "where": f"{code.ns} ({where})", "locals": local})
     if len(seen) > limit:
         out.append({"function": f"... {len(seen) - limit} more", "where": "", "locals": {}})
     return out
 
 
-def _locals(env: Env) -> Iterator[tuple[Symbol, Any]]:
-    for s, v in env.vars.items():
-        if s is not CODE and type(s) is Symbol:
-            yield s, v
+def _locals(inner: Env | None, call: Env | None) -> Iterator[tuple[Symbol, Any]]:
+    """The bindings from ``inner`` out to ``call`` (inclusive; to the top without one), innermost first."""
+    e = inner
+    shown: set[Symbol] = set()
+    while e is not None:
+        for s, v in e.vars.items():
+            if s is not CODE and type(s) is Symbol and s not in shown:
+                shown.add(s)
+                yield s, v
+        if e is call:
+            break
+        e = e.parent

@@ -174,16 +174,17 @@ class DurableForms:
             raise UsageError(_pending_message(self.id, last.pending))
         return _resume(self, last, _recorded_answer(self, last.answer), record=False)
 
-    def finish_recorded(self: SuspendingSession, form_events: list[RecordedEvent]) -> Any:
-        """Replay: answer the form just suspended with its recorded answers, in order, until it ends or the
-        record has no more answers (it was still pending there: FormPending)."""
+    def finish_recorded(self: SuspendingSession, form_events: list[RecordedEvent], decode: Callable[[Any], Any]) -> Any:
+        """Replay: answer the form just suspended with its recorded answers (their values decoded by ``decode``,
+        which reads the record's content), in order, until it ends or the record has no more answers (it was
+        still pending there: FormPending)."""
         answers = [r.event for r in form_events if type(r.event) is AwaitAnswered]
         for recorded in answers:
             last = _last(self)
             if last is None or last.answer is not None:
                 break
             try:
-                return _resume(self, last, _recorded_answer(self, recorded), record=True, as_recorded=recorded)
+                return _resume(self, last, _recorded_answer(self, recorded, decode), record=True, as_recorded=recorded)
             except FormPending:
                 continue
         last = _last(self)
@@ -253,10 +254,12 @@ def _store_suspension(session: SuspendingSession, suspend: Suspend, submitted: F
     raise FormPending(_pending_message(session.id, pending), session.id, seq, suspend.tag)
 
 
-def _recorded_answer(session: SuspendingSession, e: AwaitAnswered) -> Answer:
+def _recorded_answer(session: SuspendingSession, e: AwaitAnswered,
+                     decode: Callable[[Any], Any] | None = None) -> Answer:
     if not e.ok:
         return Answer(None, ErrorValue(e.error_kind or AWAIT_TIMEOUT, e.error_message or ""))
-    decode = make_decoder(session.live_state, session.world, session.interpreter).decode
+    if decode is None:
+        decode = make_decoder(session.live_state, session.world, session.interpreter).decode
     return Answer(decode(e.value))
 
 

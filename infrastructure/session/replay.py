@@ -370,7 +370,7 @@ class _ReplayRun:
         try:
             session.run_form(form, line, column, text, file, render_value=False)
         except FormPending:  # it awaited: the recorded answers, in order (infrastructure/durable/)
-            session.finish_recorded(form_events)
+            session.finish_recorded(form_events, decoder.decode)
         self.forms += 1
 
 
