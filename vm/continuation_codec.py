@@ -227,6 +227,7 @@ class Continuation(NamedTuple):
     """A stored continuation made live again: the stack to resume, and what the form had still to do."""
 
     stack: list[tuple[Any, ...]]
+    unit: tuple[Any, str, Node]  # the top-level unit it runs: (expanded source, namespace, code)
     gensyms: int
     ordinal: int
     rest_forms: list[Any]
@@ -293,7 +294,7 @@ def continuation_of(value: Any, make: CodeMaker) -> tuple[Continuation, list[tup
     top = make.compile_unit(source, ns)
     compiled: dict[tuple[int, int], Lambda] = {}
     stack = [_frame(f, top, make, compiled) for f in frames]
-    return Continuation(stack, gensyms, ordinal, list(rest)), list(journal)
+    return Continuation(stack, (source, ns, top), gensyms, ordinal, list(rest)), list(journal)
 
 
 def replay_journal(world: World, journal: list[tuple[Any, ...]]) -> None:

@@ -127,30 +127,30 @@ class Machine:
     # -- entry points ---------------------------------------------------------
     def run(self, node: Node, env: Env | None = None) -> Any:
         """Evaluate ``node`` in ``env`` (None: top level) to a value."""
-        return self._counted(EVAL, node, env, None, None, [])
+        return self._counted(1, EVAL, node, env, None, None, [])
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Lisp function from Python (a nested run loop): one step of the form's budget, so a
         macro that expands forever is bounded too."""
         self.interp.budget.tick(1)
-        return self._counted(APPLY, None, None, fn, list(args), [])
+        return self._counted(2, APPLY, None, None, fn, list(args), [])  # never where await may suspend
 
     def resume(self, stack: list[tuple[Any, ...]], value: Any) -> Any:
         """Go on with a suspended continuation (vm/suspension.py): ``value`` is returned to its top frame."""
-        return self._counted(RETURN, None, None, None, None, stack, value)
+        return self._counted(1, RETURN, None, None, None, None, stack, value)
 
     def resume_raising(self, stack: list[tuple[Any, ...]], err: ErrorValue) -> Any:
         """Go on with a suspended continuation by raising ``err`` where it stopped (an await that timed out):
         the innermost ``try`` of the stack catches it, else it leaves as a LispError."""
         node, env = unwind(stack, err)
-        return self._counted(EVAL, node, env, None, None, stack)
+        return self._counted(1, EVAL, node, env, None, None, stack)
 
-    def _counted(self, *loop: Any) -> Any:
-        self.depth += 1
+    def _counted(self, step: int, *loop: Any) -> Any:
+        self.depth += step
         try:
             return self._loop(*loop)
         finally:
-            self.depth -= 1
+            self.depth -= step
 
     # -- slow paths --------------------------------------------------------------
     def global_value(self, g: Global) -> Any:

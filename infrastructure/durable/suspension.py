@@ -317,6 +317,7 @@ def _resume(session: SuspendingSession, last: LastSuspension, answer: Answer, re
         cont, journal = continuation_of(decoder.decode(p.continuation), CodeMaker(compile_unit, compile_lambda))
         replay_journal(session.world, journal)
         interp.begin_form(p.seq, cont.gensyms)
+        interp.unit = cont.unit  # what a suspension of it names again
         session.effects.ordinal = cont.ordinal
         if record:
             _record_answer(session, p, answer, as_recorded)
