@@ -106,9 +106,8 @@ def test_a_failing_resumed_form_changes_nothing(tmp_path: Path) -> None:
 
 def test_awaiting_again_and_top_level_begin(tmp_path: Path) -> None:
     store = str(tmp_path / "s.db")
-    with open_session("w", store) as s:
-        with pytest.raises(FormPending):
-            s.eval("(begin (define a (await 'one)) (define-macro (twice x) (list '* 2 x)) (define b (twice (await 'two))))")
+    with open_session("w", store) as s, pytest.raises(FormPending):
+        s.eval("(begin (define a (await 'one)) (define-macro (twice x) (list '* 2 x)) (define b (twice (await 'two))))")
     with open_session("w", store) as s:
         with pytest.raises(FormPending) as e:
             s.answer("one", 3)

@@ -27,7 +27,7 @@ def expr(draw: st.DrawFn, k: int, tags: list[int], depth: int = 0) -> str:
     if depth >= 3:
         return draw(st.one_of(*leaf))
     choice = draw(st.integers(0, 8))
-    sub = lambda: draw(expr(k, tags, depth + 1))  # noqa: E731
+    sub = lambda: draw(expr(k, tags, depth + 1))
     if choice == 0:
         return f"(+ {sub()} {sub()})"
     if choice == 1:
