@@ -127,6 +127,7 @@ class _Encoding:
         self.top = top
         self.paths: dict[int, dict[int, tuple[int, ...]]] = {}
         self.marked: list[Env] = []
+        self.markers: dict[int, tuple[Any, ...]] = {}
 
     def paths_of(self, root: Node) -> dict[int, tuple[int, ...]]:
         found = self.paths.get(id(root))
@@ -151,7 +152,11 @@ class _Encoding:
     def mark(self, env: Env) -> None:
         if CODE not in env.vars:
             code: Lambda = env.code
-            env.vars[CODE] = (_FN, code.params_src, tuple(code.body_src), code.name or NIL, code.ns)
+            marker = self.markers.get(id(code))
+            if marker is None:  # one value per code: a deep recursion's frames share it
+                marker = self.markers[id(code)] = (_FN, code.params_src, tuple(code.body_src), code.name or NIL,
+                                                   code.ns)
+            env.vars[CODE] = marker
             self.marked.append(env)
 
     def unmark(self) -> None:

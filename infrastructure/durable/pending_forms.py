@@ -43,13 +43,16 @@ class LastSuspension:
     answer: AwaitAnswered | None
 
 
-def last_suspension(session: str, form_events: list[RecordedEvent]) -> LastSuspension | None:
-    """The latest FormSuspended of one form's events (its FormSubmitted first) and its answer; None if it never
-    suspended."""
-    if not form_events or type(form_events[0].event) is not FormSubmitted:
+def last_suspension(session: str, form_events: list[RecordedEvent],
+                    submitted_at: RecordedEvent | None = None) -> LastSuspension | None:
+    """The latest FormSuspended of one form's events and its answer; None if it never suspended.
+
+    ``form_events`` start with the form's FormSubmitted, or are a tail of its events (then
+    ``submitted_at`` is its FormSubmitted): a form of many effects need not be read whole."""
+    first = submitted_at if submitted_at is not None else (form_events[0] if form_events else None)
+    if first is None or type(first.event) is not FormSubmitted:
         return None
-    submitted = form_events[0].event
-    assert isinstance(submitted, FormSubmitted)
+    submitted = first.event
     found: RecordedEvent | None = None
     answer: AwaitAnswered | None = None
     for r in form_events:
@@ -62,7 +65,7 @@ def last_suspension(session: str, form_events: list[RecordedEvent]) -> LastSuspe
         return None
     e = found.event
     assert isinstance(e, FormSuspended)
-    pending = PendingForm(session, form_events[0].seq, found.seq, e.tag, e.payload, found.recorded_at,
+    pending = PendingForm(session, first.seq, found.seq, e.tag, e.payload, found.recorded_at,
                           e.deadline_ms, e.timeout_ms, submitted.source, f"{submitted.file}:{submitted.line}", list(e.stack),
                           e.continuation)
     return LastSuspension(pending, answer)

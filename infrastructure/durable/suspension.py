@@ -78,6 +78,8 @@ class SuspendingSession(Protocol):
     unfinished: int | None
 
     @property
+    def head(self) -> int: ...
+    @property
     def world(self) -> World: ...
     @property
     def interpreter(self) -> Interpreter: ...
@@ -212,10 +214,20 @@ def _pending_message(session: str, p: PendingForm) -> str:
             f"with 'tape resume --abandon -i {session}'")
 
 
+_TAIL = 16  # events read back from the head first: a suspension is among a form's last events
+
+
 def _last(session: SuspendingSession) -> LastSuspension | None:
-    if session.unfinished is None:
+    """The unfinished form's latest suspension, reading its last events first (a form of many effects is
+    read whole only when its tail holds no suspension)."""
+    seq = session.unfinished
+    if seq is None:
         return None
-    return last_suspension(session.id, list(session.events(session.unfinished)))
+    if session.head - seq > _TAIL:
+        tail = list(session.events(session.head - _TAIL, session.head))
+        if any(type(r.event) is FormSuspended for r in tail):
+            return last_suspension(session.id, tail, next(iter(session.events(seq, seq))))
+    return last_suspension(session.id, list(session.events(seq)))
 
 
 def _store_suspension(session: SuspendingSession, suspend: Suspend, submitted: FormSubmitted) -> NoReturn:

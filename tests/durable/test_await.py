@@ -115,3 +115,33 @@ def test_awaiting_again_and_top_level_begin(tmp_path: Path) -> None:
     with open_session("w", store) as s:
         assert s.answer("two", 4).ok
         assert s.eval("(list a b)") is not None and str(s.eval("(list a b)")) == "(3 8)"
+
+
+def test_a_form_interrupted_after_its_answer_resumes_from_the_continuation(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    before: list[int] = []
+    booms: list[int] = []
+
+    def boom(n: int) -> int:
+        booms.append(n)
+        if len(booms) == 1:
+            raise KeyboardInterrupt  # the process dies after the answer was recorded
+        return n
+
+    def tools(s: Session) -> Session:
+        s.tool("before")(lambda n: before.append(n) or n)
+        s.tool("boom")(boom)
+        return s
+
+    with tools(open_session("w", store)) as s, pytest.raises(FormPending):
+        s.eval("(define r (let ((a (tool 'before 1))) (+ a (tool 'boom (await 'go)))))")
+    with tools(open_session("w", store)) as s, pytest.raises(KeyboardInterrupt):
+        s.answer("go", 10)
+    with tools(open_session("w", store)) as s:
+        assert s.unfinished is not None and s.pending() == []
+        with pytest.raises(UsageError, match="unfinished form"):
+            s.eval("(+ 1 1)")
+        outcome = s.resume()  # from the stored continuation, with the recorded answer
+        assert outcome is not None and outcome.ok
+        assert s.eval("r") == 11
+    assert before == [1] and booms == [10, 10]
