@@ -38,6 +38,7 @@ from typing import Any
 from tapevm.domain.errors import (
     ConflictError,
     CorruptRecord,
+    FormPending,
     SessionLocked,
     SessionNotFound,
     StoreError,
@@ -123,6 +124,7 @@ __all__ = [
     "Follower",
     "FormLimits",
     "FormOutcome",
+    "FormPending",
     "LogTail",
     "OpenAICompatibleLLM",
     "ReadModel",
