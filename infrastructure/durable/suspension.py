@@ -123,7 +123,10 @@ class DurableForms:
         if last is None or last.answer is not None:
             return []
         if self.writable and last.pending.timed_out(_now_ms()):
-            _settle_timeout(self, last)
+            try:
+                _settle_timeout(self, last)
+            except FormPending:
+                pass  # it went on and awaits again: listed below
             return DurableForms.pending(self)
         return [last.pending]
 
@@ -133,7 +136,10 @@ class DurableForms:
         last = _last(self)
         if last is not None and last.answer is None and last.pending.timed_out(_now_ms()):
             seq = last.pending.seq
-            _settle_timeout(self, last)
+            try:
+                _settle_timeout(self, last)
+            except FormPending:
+                pass  # it went on and awaits again
             raise UsageError(f"the await {last.pending.tag!r} of the form at event {seq} of session {self.id!r} "
                              "timed out before this answer: the form went on with an await-timeout error")
         if last is None or last.answer is not None:

@@ -145,3 +145,16 @@ def test_a_form_interrupted_after_its_answer_resumes_from_the_continuation(tmp_p
         assert outcome is not None and outcome.ok
         assert s.eval("r") == 11
     assert before == [1] and booms == [10, 10]
+
+
+def test_a_timeout_settled_by_pending_or_answer_and_awaiting_again(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.db")
+    with open_session("w", store) as s, pytest.raises(FormPending):
+        s.eval("(define r (list (try (await 'a :timeout-ms 0) (catch e (error-kind e))) (await 'b)))")
+    with open_session("w", store) as s:
+        [p] = s.pending()  # settles 'a (await-timeout, caught), and the form now awaits 'b
+        assert p.tag == "b"
+        with pytest.raises(UsageError, match="awaits 'b', not 'a'"):
+            s.answer("a", 1)
+        assert s.answer("b", 2).ok
+        assert str(s.eval("r")) == "(await-timeout 2)"
