@@ -40,6 +40,7 @@ from typing import Any
 from tapevm.domain.errors import (
     ConflictError,
     CorruptRecord,
+    FormPending,
     SessionLocked,
     SessionNotFound,
     StoreError,
@@ -127,6 +128,7 @@ __all__ = [
     "Follower",
     "FormLimits",
     "FormOutcome",
+    "FormPending",
     "LogTail",
     "OpenAICompatibleLLM",
     "ReadModel",

@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deleted": ("lifecycle_commands", "deleted"),
     "archive": ("lifecycle_commands", "archive"),
     "ui": ("ui_commands", "ui"),  # the web time machine (the optional ui extra)
+    "pending": ("durable_commands", "pending"), "answer": ("durable_commands", "answer"),  # await (durable forms)
 }
 
 

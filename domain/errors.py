@@ -68,6 +68,21 @@ class ValueCodecError(TapeError):
 
 
 # -- the VM -------------------------------------------------------------------------
+class FormPending(TapeError):
+    """A form suspended at ``(await ...)``: committed so far, it goes on when ``tape answer`` answers it.
+
+    Not a failure of the program; its own exit code (3) lets a script tell it from one.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, session: str = "", seq: int = 0, tag: str = "") -> None:
+        super().__init__(message)
+        self.session = session
+        self.seq = seq
+        self.tag = tag
+
+
 class VMError(TapeError):
     """Root of the errors the Lisp VM raises to its host (syntax, evaluation)."""
 

@@ -275,6 +275,39 @@ class FileImported(Event):
 
 EFFECT_EVENT_TYPES: tuple[type[Event], ...] = (EffectRequested, EffectCompleted)
 
+
+# -- durable execution: a form suspended at (await ...) and resumed -----------------------------
+class FormSuspended(Event):
+    """The running form (this event's cause) suspended at ``(await tag ...)`` until something outside answers.
+
+    ``continuation`` is the encoded value of its continuation (vm/continuation_codec.py: frames,
+    environments, the form's mutations so far), through the content-addressed value encoding: a
+    ContentStored event of the same commit carries the nodes not stored before.  ``payload`` is an
+    encoded value; ``deadline_ms`` (epoch milliseconds) is when an unanswered await times out;
+    ``stack`` a summary for people (functions, where, locals briefly).  The committed state does not
+    change: the form's mutations commit when it ends.
+    """
+
+    tag: str
+    payload: Any = None
+    timeout_ms: int | None = None
+    deadline_ms: int | None = None
+    continuation: Any = None
+    stack: list[dict[str, Any]] = []
+
+
+class AwaitAnswered(Event):
+    """The answer to the form's latest FormSuspended (same cause): a value, or an error (``await-timeout``).
+
+    The form goes on from the stored continuation in the same process that appends this event.
+    """
+
+    tag: str
+    ok: bool = True
+    value: Any = None
+    error_kind: str | None = None
+    error_message: str | None = None
+
 # -- time travel: snapshots and restores -----------------------------------------------------
 class SnapshotTaken(Event):
     """A name for the state after event ``at`` of this session (``tape snapshot``, ``(snapshot! ...)``)."""

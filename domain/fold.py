@@ -26,6 +26,7 @@ from tapevm.domain.events import (
     Assigned,
     AtomCreated,
     AtomReset,
+    AwaitAnswered,
     ContentStored,
     Defined,
     Draft,
@@ -38,6 +39,7 @@ from tapevm.domain.events import (
     FileWritten,
     FormEvaluated,
     FormSubmitted,
+    FormSuspended,
     HistoryArchived,
     ImageLoaded,
     MergeApplied,
@@ -167,6 +169,8 @@ HANDLERS: Final[Mapping[str, Handler | None]] = {
     MergeApplied.type_name: _merge_applied,
     EffectRequested.type_name: None,
     EffectCompleted.type_name: None,
+    FormSuspended.type_name: None,  # a suspended form changes no state until it ends
+    AwaitAnswered.type_name: None,
     FileImported.type_name: _file_written,  # a host file brought into the world is written like any other
     SnapshotTaken.type_name: _snapshot_taken,
     StateRestored.type_name: _state_restored,

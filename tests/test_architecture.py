@@ -184,6 +184,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("tapevm.infrastructure.stores.records",),
     ("tapevm.infrastructure.stores.sqlite", "tapevm.infrastructure.stores.postgres"),
     ("tapevm.infrastructure.stores",),
+    ("tapevm.infrastructure.durable",),
     ("tapevm.infrastructure.session", "tapevm.infrastructure.followers"),
     ("tapevm.infrastructure.branches",),
     ("tapevm.infrastructure.images",),

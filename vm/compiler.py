@@ -81,6 +81,11 @@ class Compiler:
     def compile_toplevel(self, form: Any) -> Node:
         return self._guarded(lambda: self.expr(form, None)[0])
 
+    def compile_toplevel_with_source(self, form: Any) -> tuple[Node, Any]:
+        """The code of a top-level form and its macro-expanded source (which compiles, with ``expand=False``,
+        to the same code: what a stored continuation names it by)."""
+        return self._guarded(lambda: self.expr(form, None))
+
     def compile_closure(self, params: Any, body: tuple[Any, ...], env: Env | None, name: str | None) -> Lambda:
         """The code of a closure rebuilt from its stored source."""
 

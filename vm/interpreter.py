@@ -32,6 +32,7 @@ from tapevm.vm.machine import Machine
 from tapevm.vm.nodes import Lambda, Node
 from tapevm.vm.primitives import all_primitives
 from tapevm.vm.special_forms import SPECIAL_FORMS
+from tapevm.vm.suspension import Suspend
 from tapevm.vm.syntax import BEGIN, DEFINE, is_form, proper_list
 from tapevm.vm.values import NIL, Closure, Env, ErrorValue, Keyword, NilType, Pair, Primitive, Symbol
 from tapevm.vm.world import World, WorldError
@@ -57,6 +58,8 @@ class Interpreter:
         # gensyms are named after the form that made them (its event number),
         # so names stay unique across reopening a session and equal on replay.
         self._gensym_form = 0
+        # The top-level unit running or last run: (its macro-expanded source, its namespace, its code).
+        self.unit: tuple[Any, str, Node] | None = None
 
     # -- reading -----------------------------------------------------------------
     def read_forms(self, source: str, filename: str = "<input>") -> list[tuple[Any, int, int, str]]:
@@ -94,19 +97,54 @@ class Interpreter:
                 return self._eval_begin(form)
             if type(head) is not Symbol or head in SPECIAL_FORMS:
                 # a special form, or a call of a non-symbol: not a macro call, nothing to expand
-                return self.machine.run(Compiler(self, self.world.current_ns).compile_toplevel(form), None)
+                return self._run_unit(Compiler(self, self.world.current_ns), form)
         compiler = Compiler(self, self.world.current_ns)
         form = compiler.expand_toplevel_head(form)
         if is_form(form, BEGIN):
             return self._eval_begin(form)
-        return self.machine.run(compiler.compile_toplevel(form), None)
+        return self._run_unit(compiler, form)
+
+    def _run_unit(self, compiler: Compiler, form: Any) -> Any:
+        """Compile and run one top-level unit, remembering it (:attr:`unit`) for a suspension to name."""
+        node, expanded = compiler.compile_toplevel_with_source(form)
+        self.unit = (expanded, compiler.ns, node)
+        return self.machine.run(node, None)
 
     def _eval_begin(self, form: Pair) -> Any:
         """A top-level ``(begin ...)``: its forms one by one, each seeing the effects of the last."""
-        result: Any = NIL
-        for sub in proper_list(form, "begin")[1:]:
-            result = self._eval_toplevel(sub)
+        return self.eval_rest(proper_list(form, "begin")[1:], NIL)
+
+    def eval_rest(self, forms: list[Any], result: Any) -> Any:
+        """Evaluate top-level ``forms`` in order (``result`` if none); a suspension in one of them carries
+        the forms after it (vm/suspension.py)."""
+        for n, sub in enumerate(forms):
+            try:
+                result = self._eval_toplevel(sub)
+            except Suspend as suspend:
+                suspend.rest_forms.extend(forms[n + 1:])
+                raise
         return result
+
+    def resume(self, stack: list[tuple[Any, ...]], answer: Any, error: ErrorValue | None,
+               rest_forms: list[Any]) -> Any:
+        """Go on with a suspended form: ``answer`` (or ``error`` raised) where it stopped, then the top-level
+        forms it still had to run; LispError on a Lisp error, Suspend if it suspends again."""
+        try:
+            try:
+                if error is not None:
+                    result = self.machine.resume_raising(stack, error)
+                else:
+                    result = self.machine.resume(stack, answer)
+            except Suspend as suspend:
+                suspend.rest_forms.extend(rest_forms)
+                raise
+            return self.eval_rest(rest_forms, result)
+        except WorldError as exc:
+            raise LispError(ErrorValue(exc.kind, exc.message)) from None
+
+    def compile_unit(self, expanded: Any, ns: str) -> Node:
+        """The code of a top-level unit from its expanded source (what :attr:`unit` names), as it first ran."""
+        return Compiler(self, ns, expand=False).compile_toplevel(expanded)
 
     def eval_string(self, source: str, filename: str = "<input>") -> Any:
         """Read and evaluate every form of ``source``; the value of the last (nil if none)."""
@@ -147,10 +185,16 @@ class Interpreter:
         except KeyError:
             raise lisp_error(UNBOUND_SYMBOL, f"no built-in function named {name}") from None
 
-    def begin_form(self, seq: int) -> None:
-        """The session is about to evaluate the form recorded as event ``seq``."""
+    def begin_form(self, seq: int, gensyms: int = 0) -> None:
+        """The session is about to evaluate the form recorded as event ``seq`` (``gensyms``: how many it
+        made before it suspended, when resuming it)."""
         self._gensym_form = seq
-        self._gensym_counter = 0
+        self._gensym_counter = gensyms
+
+    @property
+    def gensyms(self) -> int:
+        """How many gensyms the current form made (a suspension keeps the count)."""
+        return self._gensym_counter
 
     def next_gensym(self) -> str:
         """A suffix no other gensym of this session has: ``<form event number>_<n>``."""

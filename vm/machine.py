@@ -85,6 +85,7 @@ from tapevm.vm.nodes import (
 )
 from tapevm.vm.printer import describe
 from tapevm.vm.requests import RESUMERS, CallThen, EvalCode, TailCall
+from tapevm.vm.suspension import Suspend
 from tapevm.vm.values import NIL, Closure, Env, ErrorValue, Macro, Primitive, Symbol, make_list
 from tapevm.vm.world import LAZY
 
@@ -97,8 +98,7 @@ _BINOPS: tuple[Callable[[Any, Any], Any], ...] = (
     operator.add, operator.add, operator.sub, operator.mul, operator.lt, operator.gt, operator.le,
     operator.ge, operator.eq)  # index 0 is never used (binop 0 means "not inline")
 
-# Modes.
-EVAL, ARGS, APPLY, RETURN = 0, 1, 2, 3
+EVAL, ARGS, APPLY, RETURN = 0, 1, 2, 3  # modes
 
 # Continuation frame kinds (first element of each frame tuple).
 K_ARGS = 0     # (K_ARGS, node, env, fn, vals, i)   evaluating node.args[i]
@@ -107,13 +107,13 @@ K_SEQ = 2      # (K_SEQ, node, env, i)              next: node.body[i]
 K_FN = 3       # (K_FN, node, env)                  evaluating a call's operator
 K_AND = 4      # (K_AND, node, env, i)              next: node.exprs[i]
 K_OR = 5       # (K_OR, node, env, i)
-K_DEFG = 6     # (K_DEFG, node)                     then define the global
+K_DEFG = 6     # (K_DEFG, node, env)                then define the global
 K_DEFL = 7     # (K_DEFL, node, env)                then bind in env
-K_SETG = 8     # (K_SETG, node)                     then assign the global
+K_SETG = 8     # (K_SETG, node, env)                then assign the global
 K_LETREC = 9   # (K_LETREC, node, env, i)           evaluating init i in the new frame env
 K_TRY = 10     # (K_TRY, node, env)                 a handler; passes values through
 K_RESUME = 11  # (K_RESUME, resumer_name, state)    a primitive's continuation
-K_INNS = 12    # (K_INNS,)                          then enter the namespace
+K_INNS = 12    # (K_INNS, None, env)                then enter the namespace
 
 class Machine:
     """Evaluates code nodes for one interpreter (its World, built-ins and compiler)."""
@@ -121,17 +121,36 @@ class Machine:
     def __init__(self, interp: Host) -> None:
         self.interp = interp
         self.world = interp.world
+        # Run loops active: 1 while a form runs, more in a macro expansion or a call from Python (no await there).
+        self.depth = 0
 
     # -- entry points ---------------------------------------------------------
     def run(self, node: Node, env: Env | None = None) -> Any:
         """Evaluate ``node`` in ``env`` (None: top level) to a value."""
-        return self._loop(EVAL, node, env, None, None)
+        return self._counted(1, EVAL, node, env, None, None, [])
 
     def call(self, fn: Any, args: list[Any]) -> Any:
         """Call a Lisp function from Python (a nested run loop): one step of the form's budget, so a
         macro that expands forever is bounded too."""
         self.interp.budget.tick(1)
-        return self._loop(APPLY, None, None, fn, list(args))
+        return self._counted(2, APPLY, None, None, fn, list(args), [])  # never where await may suspend
+
+    def resume(self, stack: list[tuple[Any, ...]], value: Any) -> Any:
+        """Go on with a suspended continuation (vm/suspension.py): ``value`` is returned to its top frame."""
+        return self._counted(1, RETURN, None, None, None, None, stack, value)
+
+    def resume_raising(self, stack: list[tuple[Any, ...]], err: ErrorValue) -> Any:
+        """Go on with a suspended continuation by raising ``err`` where it stopped (an await that timed out):
+        the innermost ``try`` of the stack catches it, else it leaves as a LispError."""
+        node, env = unwind(stack, err)
+        return self._counted(1, EVAL, node, env, None, None, stack)
+
+    def _counted(self, step: int, *loop: Any) -> Any:
+        self.depth += step
+        try:
+            return self._loop(*loop)
+        finally:
+            self.depth -= step
 
     # -- slow paths --------------------------------------------------------------
     def global_value(self, g: Global) -> Any:
@@ -175,18 +194,17 @@ class Machine:
         return e.vars[a.sym]  # type: ignore[union-attr]
 
     # -- the loop -----------------------------------------------------------------
-    def _loop(self, mode: int, node: Any, env: Env | None, fn: Any, args: Any) -> Any:
+    def _loop(self, mode: int, node: Any, env: Env | None, fn: Any, args: Any,
+              stack: list[tuple[Any, ...]], val: Any = None) -> Any:
         """The evaluator.  The four sections run in order EVAL, ARGS, APPLY, RETURN; a section
         that hands over to a later one just sets ``mode`` and falls through, one that goes back
-        sets it and ``continue``s."""
-        stack: list[tuple[Any, ...]] = []
+        sets it and ``continue``s.  ``stack``, ``val``: the continuation (non-empty: resumed)."""
         push = stack.append
         pop = stack.pop
         world = self.world
         leaf = self.leaf
         budget = self.interp.budget
         left = CHECK_EVERY  # closure calls until the next check of the form's limits (vm/limits.py)
-        val: Any = None
         vals: list[Any] = []
         i = 0
         while True:
@@ -295,7 +313,7 @@ class Machine:
                             node = node.exprs[0]
                             continue
                         elif op == DEFINE_GLOBAL:
-                            push((K_DEFG, node))
+                            push((K_DEFG, node, env))
                             node = node.value
                             continue
                         elif op == DEFINE_LOCAL:
@@ -303,7 +321,7 @@ class Machine:
                             node = node.value
                             continue
                         elif op == SET_GLOBAL:
-                            push((K_SETG, node))
+                            push((K_SETG, node, env))
                             node = node.value
                             continue
                         elif op == TRY:
@@ -314,7 +332,7 @@ class Machine:
                             val = self.define_macro(node, env)
                             mode = RETURN
                         elif op == IN_NS:
-                            push((K_INNS,))
+                            push((K_INNS, None, env))
                             node = node.value
                             continue
                         else:  # pragma: no cover - the compiler makes no other nodes
@@ -408,18 +426,18 @@ class Machine:
                                 if n != code.nreq:
                                     raise closure_arity_error(fn, n)
                                 if n == 1:
-                                    env = Env({code.params[0]: args[0]}, fn.env)
+                                    env = Env({code.params[0]: args[0]}, fn.env, code)
                                 elif n == 2:
                                     params = code.params
-                                    env = Env({params[0]: args[0], params[1]: args[1]}, fn.env)
+                                    env = Env({params[0]: args[0], params[1]: args[1]}, fn.env, code)
                                 else:
-                                    env = Env(dict(zip(code.params, args)), fn.env)
+                                    env = Env(dict(zip(code.params, args)), fn.env, code)
                             else:
                                 if n < code.nreq:
                                     raise closure_arity_error(fn, n)
                                 frame_vars = dict(zip(code.params, args))
                                 frame_vars[code.rest] = make_list(args[code.nreq:])
-                                env = Env(frame_vars, fn.env)
+                                env = Env(frame_vars, fn.env, code)
                             node = code.body
                             mode = EVAL
                             continue
@@ -542,6 +560,10 @@ class Machine:
 
             except LispError as exc:
                 err = exc.error
+            except Suspend as suspend:
+                if suspend.stack is None:  # the innermost loop: its stack is where the answer goes
+                    suspend.stack = stack
+                raise  # not an error: no Lisp try sees it
             except EffectAbort:
                 raise  # the host stops the form (store failure, replay divergence): no Lisp try sees it
             except Exception as exc:  # noqa: BLE001 - a bug in a primitive must not crash the host

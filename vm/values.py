@@ -270,11 +270,15 @@ class Env:
     not change once the code that created it has finished.
     """
 
-    __slots__ = ("parent", "vars")
+    __slots__ = ("code", "parent", "vars")
 
-    def __init__(self, vars: dict[Symbol, Any], parent: Env | None) -> None:
+    def __init__(self, vars: dict[Symbol, Any], parent: Env | None, code: Any = None) -> None:
         self.vars = vars
         self.parent = parent
+        # A call's frame: the code of the closure called (a Lambda node), so a stored continuation can
+        # name the code its frames run (vm/continuation_codec.py); None for let frames.  Not a value:
+        # never stored, never compared.
+        self.code = code
 
     def lookup(self, sym: Symbol) -> Any:
         env: Env | None = self

@@ -62,6 +62,7 @@ from tapevm.vm.effects import (
 )
 from tapevm.vm.errors import LispError
 from tapevm.vm.printer import to_source
+from tapevm.vm.suspension import AWAIT, Suspend
 from tapevm.vm.value_codec import ValueEncoder
 from tapevm.vm.values import NIL, ErrorValue, Keyword, LMap, Pair, Symbol, make_list
 
@@ -384,6 +385,15 @@ class SessionEffects:
     def start_form(self) -> None:
         self._ordinal = 0
 
+    @property
+    def ordinal(self) -> int:
+        """How many effects the current form performed (a suspended form keeps it: infrastructure/durable/)."""
+        return self._ordinal
+
+    @ordinal.setter
+    def ordinal(self, n: int) -> None:
+        self._ordinal = n
+
     def _masked(self, value: Any) -> Any:
         """``value`` with every string in it masked: the secrets, then the redaction hooks."""
         if self.secrets:
@@ -400,6 +410,8 @@ class SessionEffects:
         return ans._replace(error_message=self._masked(ans.error_message))
 
     def perform(self, kind: str, args: tuple[Any, ...]) -> Any:
+        if kind == AWAIT:  # the form suspends: the session stores it (infrastructure/durable/suspension.py)
+            raise Suspend(*args)
         session = self.session
         try:
             form_seq = session.commit_form_input()

@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from tapevm.domain.content import ContentTable, canonical_bytes
-from tapevm.domain.errors import HistoryIsArchived, ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError
+from tapevm.domain.errors import (
+    FormPending, HistoryIsArchived, ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError,
+)
 from tapevm.domain.events import (
     ContentStored,
     EffectCompleted,
@@ -42,6 +44,7 @@ from tapevm.domain.events import (
     Event,
     FormEvaluated,
     FormSubmitted,
+    FormSuspended,
     RecordedEvent,
     SessionStarted,
 )
@@ -72,6 +75,7 @@ log = get_logger("tapevm.replay")
 IGNORED_FIELDS: dict[str, frozenset[str]] = {
     SessionStarted.type_name: frozenset({"tapevm_version"}),
     EffectCompleted.type_name: frozenset({"duration_ms"}),
+    FormSuspended.type_name: frozenset({"deadline_ms"}),  # from the wall clock when it suspended
 }
 PROGRAM_IGNORED = frozenset({"source", "file", "line", "column"})
 
@@ -411,10 +415,12 @@ class _ReplayRun:
             parsed = session.interpreter.read_forms(e.source, e.file)
             if len(parsed) != 1:
                 raise UsageError(f"event {r.seq}: the recorded form does not read back as one form")
-            session.run_form(parsed[0][0], e.line, e.column, e.source, e.file, render_value=False)
-        else:
-            form, line, column, text, file = source
+            source = (parsed[0][0], e.line, e.column, e.source, e.file)
+        form, line, column, text, file = source
+        try:
             session.run_form(form, line, column, text, file, render_value=False)
+        except FormPending:  # it awaited: the recorded answers, in order (infrastructure/durable/)
+            session.finish_recorded(form_events, decoder.decode)
         self.forms += 1
 
 

@@ -47,6 +47,7 @@ from tapevm.domain.fold import fold_drafts
 from tapevm.domain.ports import EventStore
 from tapevm.domain.state import State
 from tapevm.infrastructure.config import Settings
+from tapevm.infrastructure.durable.suspension import DurableForms
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session import time_travel, unfinished_form
 from tapevm.infrastructure.session.checkpoints import checkpoints_of
@@ -95,7 +96,7 @@ class EvalError(TapeError):
 ImageWriter = Callable[["Session", str, str, int], None]
 
 
-class Session:
+class Session(DurableForms):
     """An open session: its live VM and its folded state, kept in step with its log."""
 
     kept_as: str | None = None  # after open_session(fresh=True): the name the previous session got
@@ -262,10 +263,8 @@ class Session:
         :func:`tapevm.infrastructure.session.run_continuation.committed_forms`).
         ``render_values=False``: ``printed`` is the log's text, cut at PRINTED_LIMIT (no value is printed whole).
         """
-        if self.unfinished is not None:
-            raise UsageError(f"session {self.id!r} has an unfinished form at event {self.unfinished} (interrupted); "
-                             f"finish it first with 'tape resume -i {self.id}' (Session.resume()), or give it up "
-                             f"with 'tape resume --abandon -i {self.id}' (Session.abandon())")
+        if self.unfinished is not None:  # pending (infrastructure/durable/) or interrupted: settled, or refused
+            self.refuse_unfinished()
         forms = self.interpreter.read_forms(source, file)[skip:]
         outcomes = []
         for form, line, column, text in forms:
@@ -283,8 +282,8 @@ class Session:
                 raise EvalError(outcome)
         return outcomes[-1].value if outcomes else None
 
-    def run_form(self, form: Any, line: int, column: int, text: str, file: str,
-                 committed_seq: int | None = None, render_value: bool = True) -> FormOutcome:
+    def run_form(self, form: Any, line: int, column: int, text: str, file: str, committed_seq: int | None = None,
+                 render_value: bool = True, resume: Callable[[], Any] | None = None) -> FormOutcome:
         """Evaluate one form already read (``Interpreter.read_forms``) and commit it; its outcome.
 
         For callers that run forms one at a time (replay, retrying writers, resuming a form).  A Lisp
@@ -300,7 +299,7 @@ class Session:
         self._submitted, self._form_seq = submitted, committed_seq
         self.effects.start_form()
         try:
-            value = self.interpreter.eval_form(form)
+            value = self.evaluate(form, resume, submitted)  # resume: a suspended form goes on (durable/)
         except EffectAbort as abort:  # a store failure or a replay divergence inside an effect
             self._abandon_form()
             raise abort.inner from None
@@ -409,8 +408,8 @@ class Session:
         form, submitted, answers = unfinished_form.form_to_resume(self, seq)
         self.effects.source = answers
         try:
-            outcome = self.run_form(form, submitted.line, submitted.column, submitted.source, submitted.file,
-                                    committed_seq=seq)
+            outcome = self.resume_suspended() or self.run_form(  # one that suspended goes on from its continuation
+                form, submitted.line, submitted.column, submitted.source, submitted.file, committed_seq=seq)
         finally:
             self.effects.source = self.effects.live
         self.unfinished = None

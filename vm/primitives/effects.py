@@ -1,4 +1,4 @@
-"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``tool``.
+"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``tool``, ``await``.
 
 Each checks its arguments (a bad call is a type error, never recorded) and
 hands the effect to the interpreter's port (:mod:`tapevm.vm.effects`).
@@ -13,7 +13,8 @@ from tapevm.vm.effects import ASK, NOW, RANDOM, READ_LINE, TOOL, UUID
 from tapevm.vm.errors import TYPE_ERROR, VALUE_ERROR, lisp_error
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
-from tapevm.vm.values import Keyword, Symbol
+from tapevm.vm.suspension import AWAIT, AWAIT_UNSUPPORTED
+from tapevm.vm.values import NIL, Keyword, Symbol
 
 
 def _perform(m: Any, kind: str, args: tuple[Any, ...]) -> Any:
@@ -66,3 +67,31 @@ def tool(m: Any, name: Any, *args: Any) -> Any:
     if type(name) is Symbol or type(name) is Keyword:
         name = name.name
     return _perform(m, TOOL, (string(name, "tool"), *args))
+
+
+@primitive("await", needs_machine=True)
+def await_(m: Any, tag: Any, *options: Any) -> Any:
+    """``(await tag :payload v :timeout-ms n)``: suspend the form until something outside answers ``tag``;
+    the answer is the value (see vm/suspension.py).  Only in the form's own evaluation: not inside a
+    macro expansion or a call from the host (their Python frames cannot be stored)."""
+    if type(tag) is Symbol or type(tag) is Keyword:
+        tag = tag.name
+    string(tag, "await")
+    if not tag:
+        raise lisp_error(VALUE_ERROR, "await: the tag may not be empty")
+    if len(options) % 2:
+        raise lisp_error(TYPE_ERROR, "await: options come in pairs, e.g. (await 'approval :payload x)")
+    payload: Any = NIL
+    timeout: Any = None
+    for key, value in zip(options[::2], options[1::2], strict=True):
+        if key == Keyword("payload"):
+            payload = value
+        elif key == Keyword("timeout-ms"):
+            if type(value) is not int or value < 0:
+                raise lisp_error(VALUE_ERROR, f"await: :timeout-ms expects a non-negative integer, got {value!r}")
+            timeout = value
+        else:
+            raise lisp_error(TYPE_ERROR, f"await: unknown option {key!r} (expected :payload or :timeout-ms)")
+    if m.depth != 1:
+        raise lisp_error(AWAIT_UNSUPPORTED, "await: cannot suspend inside a macro expansion or a host call")
+    return _perform(m, AWAIT, (tag, payload, timeout))
