@@ -35,7 +35,13 @@ from typing import Any
 
 from tapevm.domain.content import ContentTable, canonical_bytes
 from tapevm.domain.errors import (
-    FormPending, HistoryIsArchived, ReplayDivergence, SessionExists, SessionNotFound, TapeError, UsageError,
+    FormPending,
+    HistoryIsArchived,
+    ReplayDivergence,
+    SessionExists,
+    SessionNotFound,
+    TapeError,
+    UsageError,
 )
 from tapevm.domain.events import (
     ContentStored,
@@ -62,12 +68,12 @@ from tapevm.infrastructure.session.effects import (
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.session.unfinished_form import ABANDONED
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
+from tapevm.projections.divergence import explain_divergence
 from tapevm.projections.state_diff import StateChange, diff_states, state_changes
 from tapevm.vm.limits import FormLimits, replay_limits
 from tapevm.vm.reader import read_forms
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
-from tapevm.vm.version import tapevm_version
 
 log = get_logger("tapevm.replay")
 
@@ -519,7 +525,7 @@ def _report(store: EventStore, name: str, d: _Diverged, current: RecordedEvent |
             recorded_version: str | None) -> DivergenceReport:
     exp, act = d.expected, d.actual
     form = current.event if current is not None and type(current.event) is FormSubmitted else None
-    cause = _explain(exp, act, program, recorded_version)
+    cause = explain_divergence(exp, act, program, recorded_version)
     # States after the whole recorded form vs after the produced commit.
     actual_state = session.state
     for r in d.commit:
@@ -540,32 +546,6 @@ def _report(store: EventStore, name: str, d: _Diverged, current: RecordedEvent |
         state_diff=state_changes(diff_states(expected_state, actual_state), expected_state, actual_state),
         expected_state=expected_state, actual_state=actual_state,
     )
-
-
-def _code_cause(then: str | None) -> str:
-    """Name what changed when the same inputs give other events: the tapevm version, if it did."""
-    now = tapevm_version()
-    if then is not None and then != now:
-        return f"the code changed since the recording (recorded with tapevm {then}, replayed with {now})"
-    return (f"the code changed since the recording (same tapevm {now}: a changed primitive, "
-            "or nondeterminism that bypassed the effect port)")
-
-
-def _explain(exp: RecordedEvent | None, act: RecordedEvent, program: bool, recorded_version: str | None) -> str:
-    code = "the program changed" if program else _code_cause(recorded_version)
-    if exp is None:
-        return f"the replay produced {act.type_name} after the end of the recording: {code}"
-    if exp.type_name != act.type_name:
-        if exp.type_name == FormSubmitted.type_name:
-            return f"the form made more changes than recorded ({act.type_name} where the next form began): {code}"
-        if act.type_name == FormEvaluated.type_name:
-            return f"the form made fewer changes than recorded (it ended where the record has {exp.type_name}): {code}"
-        return f"the form did something else ({act.type_name} instead of {exp.type_name}): {code}"
-    if exp.cause != act.cause:
-        return f"the event has cause {act.cause} instead of {exp.cause}: {code}"
-    a, b = exp.event.__dict__, act.event.__dict__
-    fields = [k for k in a if a.get(k) != b.get(k)]
-    return f"{act.type_name} differs in {', '.join(fields)}: {code}"
 
 
 def _effect_report(store: EventStore, name: str, d: ReplayDivergence, seq: int, window: RecordWindow,
