@@ -175,13 +175,13 @@ def test_replay_stops_at_an_interrupted_form(store_url: str) -> None:
 
 def test_changed_behaviour_names_the_tapevm_versions(recorded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     store, _ = recorded
-    from tapevm.infrastructure.session import replay as replay_module
+    from tapevm.projections import divergence as divergence_module
     from tapevm.vm.primitives import registry
 
     monkeypatch.setattr(registry.PRIMITIVES["write-file!"], "fn", lambda m, path, text: None)
     d = replay(store, "rec", verify=True).divergence
     assert d is not None and "same tapevm" in d.cause and "nondeterminism that bypassed the effect port" in d.cause
-    monkeypatch.setattr(replay_module, "tapevm_version", lambda: "9.9.9")
+    monkeypatch.setattr(divergence_module, "tapevm_version", lambda: "9.9.9")
     d = replay(store, "rec", verify=True).divergence
     assert d is not None and d.cause.endswith("replayed with 9.9.9)") and "recorded with tapevm" in d.cause
 
