@@ -43,6 +43,7 @@ ENV_LEASE_TIMEOUT = "TAPE_LEASE_TIMEOUT"
 ENV_CHAIN_KEY = "TAPE_CHAIN_KEY"
 ENV_CHECKPOINT_INTERVAL = "TAPE_CHECKPOINT_INTERVAL"
 ENV_INLINE_CHECKPOINTS = "TAPE_INLINE_CHECKPOINTS"
+ENV_TOOLS = "TAPE_TOOLS"              # MODULE:ATTR specs of Python tools, separated by commas or spaces
 ENV_SECRETS = "TAPE_SECRETS"          # names of variables whose values are secret: GITHUB_TOKEN,DB_PASSWORD
 LLM_PREFIX = "TAPE_LLM"
 ENV_LLM_API_KEY = "TAPE_LLM_API_KEY"
@@ -74,6 +75,7 @@ class Settings:
     secret_names: str | None = None                                     # TAPE_SECRETS as given
     secret_values: Mapping[str, str] = field(default_factory=dict)      # the values of the variables it names
     limits: Mapping[str, str] = field(default_factory=dict)  # TAPE_MAX_STEPS ... by limit name
+    tools: str | None = None                                            # TAPE_TOOLS as given
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,7 +87,8 @@ class Settings:
                    llm={k: v for k, v in env.items() if k.startswith(LLM_PREFIX)},
                    secret_names=env.get(ENV_SECRETS),
                    secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env},
-                   limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env})
+                   limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env},
+                   tools=env.get(ENV_TOOLS))
 
     def tape_home(self) -> Path:
         """tapevm's own directory (see :func:`tape_home`)."""

@@ -40,6 +40,9 @@ LAZY_IMPORTS: dict[str, str] = {
     "tapevm": "the facade loads the API on first use, so `import tapevm` stays light",
     "tapevm.cli.main": "each command's module is imported when that command runs (start-up time)",
     "tapevm.infrastructure.stores.factory": "PostgreSQL (the optional extra) is imported only for a postgresql:// store",
+    "tapevm.infrastructure.models.sdk_providers": "the openai and anthropic SDKs (optional extras, slow to import) "
+    "are imported only when a provider that needs one is made",
+    "tapevm.infrastructure.tools.loading": "the mcp SDK (an optional extra) is imported only when an MCP server is given",
 }
 
 # Functions allowed to run longer than MAX_FUNCTION_LINES, with the reason.
@@ -182,6 +185,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("tapevm.infrastructure.stores.records",),
     ("tapevm.infrastructure.stores.sqlite", "tapevm.infrastructure.stores.postgres"),
     ("tapevm.infrastructure.stores",),
+    ("tapevm.infrastructure.tools",),
+    ("tapevm.infrastructure.models",),
     ("tapevm.infrastructure.session", "tapevm.infrastructure.followers"),
     ("tapevm.infrastructure.branches",),
     ("tapevm.infrastructure.images",),

@@ -25,7 +25,8 @@ UUID = "uuid"
 READ_LINE = "read-line"
 ASK = "ask"
 TOOL = "tool"
-EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL)
+CHAT = "chat"
+EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL, CHAT)
 
 EFFECT_UNAVAILABLE = "effect-unavailable"
 EFFECT_ERROR = "effect-error"
