@@ -85,6 +85,9 @@ _API = {
     # model providers
     "ScriptedLLM": "tapevm.infrastructure.session.llm_providers",
     "OpenAICompatibleLLM": "tapevm.infrastructure.session.llm_providers",
+    # tools: one declaration for (tool ...) and chat's :tools
+    "tool": "tapevm.infrastructure.tools.declaration",
+    "ToolSpec": "tapevm.infrastructure.tools.declaration",
 }
 _ALIASES = {
     name: "tapevm.infrastructure.free_functions"
@@ -137,6 +140,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TapeError",
+    "ToolSpec",
     "UsageError",
     "ValuePreview",
     "__version__",
@@ -153,6 +157,7 @@ __all__ = [
     "parse_address",
     "run_retrying",
     "save_image",
+    "tool",
 ]
 
 

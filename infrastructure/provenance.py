@@ -8,7 +8,8 @@ session or a fork reads its whole lineage.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.stores.named_sessions import NamedSessions
@@ -19,9 +20,9 @@ from tapevm.projections.provenance import Blame
 
 
 def audit(store: EventStore, session: str, show: Show, start: int = 1, stop: int | None = None,
-          kinds: tuple[str, ...] = ()) -> Iterator[AuditEntry]:
+          kinds: tuple[str, ...] = (), decode: Callable[[Any], Any] | None = None) -> Iterator[AuditEntry]:
     """The timeline of session ``session`` (a name), events ``start..stop``: ``projections.audit.audit``."""
-    return timeline.audit(NamedSessions.of(store), session, show, start, stop, kinds)
+    return timeline.audit(NamedSessions.of(store), session, show, start, stop, kinds, decode)
 
 
 def blame_binding(store: EventStore, session: str, name: str, at: int | None = None,

@@ -19,7 +19,9 @@ names nothing that is a tool is a UsageError saying which.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -68,6 +70,8 @@ def load_spec(spec: str) -> dict[str, Tool]:
     module_name, _, attr = spec.partition(":")
     if not module_name:
         raise UsageError(f"--tools {spec!r}: give MODULE:ATTR (e.g. mytools:search)")
+    if os.getcwd() not in sys.path and "" not in sys.path:  # (as `python -m` does: a tools.py beside you loads)
+        sys.path.insert(0, os.getcwd())
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as e:

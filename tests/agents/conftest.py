@@ -24,7 +24,7 @@ def tape(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(tmp_path)])  # the tool modules the tests write
 
     def run(*args: str, input: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([TAPE, *args], input=input, capture_output=True, text=True, timeout=120,
+        return subprocess.run([TAPE, *args], input=input, capture_output=True, text=True, timeout=120, check=False,
                               env={**env, **extra}, cwd=tmp_path)
 
     return run

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tapevm.infrastructure.session.llm_providers import llm_from_environment
 from tapevm import open_store
+from tapevm.infrastructure.session.llm_providers import llm_from_environment
 from tapevm.infrastructure.session.service import open_session
 from tests.agents.fake_models import fake_model, openai_error, openai_text, openai_tool_call
+
 
 def replay(store_url: str, name: str, verify: bool = True) -> Any:
     with open_store(store_url) as store:
