@@ -17,11 +17,13 @@ recorded as the call's ``effect-error``.
 from __future__ import annotations
 
 import shlex
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
 import mcp
+from mcp.client.stdio import stdio_client
 
 from tapevm.domain.errors import EffectProviderError
 from tapevm.infrastructure.tools.declaration import ToolSpec
@@ -44,12 +46,28 @@ def server_target(server: str) -> Any:
     return mcp.StdioServerParameters(command=words[0], args=words[1:])
 
 
-def _run(server: str, work: Callable[[mcp.Client], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with mcp.Client(server_target(server), read_timeout_seconds=CALL_TIMEOUT) as client:
-            return await work(client)
+class McpServerFailed(Exception):
+    """The server could not be started or spoken to; carries the last line it wrote to stderr."""
 
-    return anyio.run(main)
+
+def _run(server: str, work: Callable[[mcp.Client], Awaitable[T]]) -> T:
+    """``work`` on a fresh connection to ``server``.  A command's stderr goes to a temporary file, not to
+    tape's (whose errors are one line): its last line is added to the error when the connection fails."""
+    target = server_target(server)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
+        async def main() -> T:
+            transport = stdio_client(target, errlog=errlog) if isinstance(target, mcp.StdioServerParameters) else target
+            async with mcp.Client(transport, read_timeout_seconds=CALL_TIMEOUT) as client:
+                return await work(client)
+
+        try:
+            return anyio.run(main)
+        except McpToolFailed:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever failed (spawn, protocol, time-out), the server said why
+            errlog.seek(0)
+            said = [line.strip() for line in errlog.read().splitlines() if line.strip()]
+            raise McpServerFailed(f"{type(e).__name__}: {e}" + (f" (it said: {said[-1]})" if said else "")) from None
 
 
 class McpTool:
@@ -96,6 +114,6 @@ def server_tools(server: str) -> dict[str, McpTool]:
     """Every tool ``server`` lists, by name; an EffectProviderError saying why when it cannot be reached."""
     try:
         listing = _run(server, lambda c: c.list_tools())
-    except Exception as e:  # noqa: BLE001 - whatever failed, the server gave no tools: say which and why
-        raise EffectProviderError(f"MCP server {server!r} could not be listed: {type(e).__name__}: {e}") from None
+    except McpServerFailed as e:
+        raise EffectProviderError(f"MCP server {server!r} could not be listed: {e}") from None
     return {t.name: McpTool(server, ToolSpec(t.name, t.description or "", t.input_schema)) for t in listing.tools}
