@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Reply = tuple[int, dict[str, Any], dict[str, str]]
+Reply = tuple[int, dict[str, Any], dict[str, str], float]  # status, body, headers, seconds before answering
 
 
 @dataclass
@@ -28,8 +29,8 @@ class FakeModel:
     replies: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def then(self, body: dict[str, Any], status: int = 200, **headers: str) -> FakeModel:
-        self.replies.append((status, body, {k.replace("_", "-"): v for k, v in headers.items()}))
+    def then(self, body: dict[str, Any], status: int = 200, delay: float = 0.0, **headers: str) -> FakeModel:
+        self.replies.append((status, body, {k.replace("_", "-"): v for k, v in headers.items()}, delay))
         return self
 
     def default_reply(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -93,15 +94,20 @@ def fake_model(kind: str, lifetime: float = 120.0) -> Iterator[FakeModel]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with lock:
                 state.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-                status, reply, headers = state.replies.pop(0) if state.replies else (200, state.default_reply(body), {})
+                status, reply, headers, delay = (state.replies.pop(0) if state.replies
+                                                 else (200, state.default_reply(body), {}, 0.0))
+            time.sleep(delay)
             data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a time-out test)
+                pass
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -102,6 +102,17 @@ def test_a_final_failure_is_a_catchable_effect_error_naming_the_attempts_and_mas
     assert KEY not in texts
 
 
+def test_a_time_out_is_retried(store_url: str) -> None:
+    with fake_model("openai") as server:
+        server.then(openai_text("too late"), delay=1.5).then(openai_text("in time"))
+        with open_session("t", store_url) as s:
+            s.effects.providers.llm = llm_from_environment(env_for(server.url, TAPE_LLM_TIMEOUT="0.5"))
+            s.eval('(define r (chat [{:role "user" :content "hi"}]))')
+            assert s.eval("(get r :content)") == "in time"
+            assert s.eval("(get r :retried)") is not None and s.eval("(first (get r :retried))") == "timed out"
+            assert s.eval("(get r :attempts)") == 2
+
+
 def test_a_400_is_not_retried(store_url: str) -> None:
     with fake_model("openai") as server:
         server.then(openai_error("bad request", "invalid_request_error"), 400)
