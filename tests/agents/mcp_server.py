@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 LIFETIME = 60.0
 
 server = MCPServer("tapevm-test-tools")
-CALLS = sys.argv[1] if len(sys.argv) > 1 else None  # a file each call of add is written to (the SDK passes
+CALLS = sys.argv[1] if len(sys.argv) == 2 else None  # a file each call of add is written to (the SDK passes
                                                    # a server only a few safe environment variables)
 
 
@@ -43,4 +43,8 @@ def fail(reason: str) -> str:
 
 if __name__ == "__main__":
     threading.Timer(LIFETIME, lambda: os._exit(3)).start()
-    server.run()
+    if len(sys.argv) > 2 and sys.argv[1] == "--http":  # Streamable HTTP on 127.0.0.1:PORT/mcp
+        CALLS = None
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

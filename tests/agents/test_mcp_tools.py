@@ -4,7 +4,10 @@ server made with the same SDK (tests/agents/mcp_server.py), run over stdio in a 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.agents.conftest import HERE
@@ -50,3 +53,26 @@ def test_a_server_that_does_not_start_is_a_usage_error(tape, tmp_path: Path) -> 
     assert done.returncode == 2
     assert "MCP server" in done.stderr and "could not be listed" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_mcp_server_over_streamable_http(tape) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, str(HERE / "mcp_server.py"), "--http", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        done = tape("eval", "-i", "h", '(tool "add" 20 22)', "--mcp-server", f"http://127.0.0.1:{port}/mcp")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "42"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert tape("replay", "-i", "h", "--verify").returncode == 0  # the server is gone
