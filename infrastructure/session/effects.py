@@ -46,7 +46,6 @@ from tapevm.infrastructure.models.chat import answer_to_lisp, request_from_lisp
 from tapevm.infrastructure.session.llm_providers import (
     LLMCallFailed,
     LLMProvider,
-    OpenAICompatibleLLM,
     llm_from_environment,
 )
 from tapevm.infrastructure.tools.declaration import call_tool
@@ -154,9 +153,10 @@ class EffectProviders:
             self._llm_loaded = True
             self.llm = llm_from_environment(secrets=self.secrets)
         llm = self.llm
-        if isinstance(llm, OpenAICompatibleLLM) and llm.secrets is not self.secrets:  # one set in Python
-            self.secrets.merge(llm.secrets)
-            llm.secrets = self.secrets
+        held = getattr(llm, "secrets", None)  # an HTTP provider's (OpenAI, Anthropic) set in Python
+        if isinstance(held, Secrets) and held is not self.secrets:
+            self.secrets.merge(held)
+            setattr(llm, "secrets", self.secrets)  # noqa: B010 - any provider holding secrets, not one class
         return llm
 
     def all_tools(self) -> dict[str, Tool]:
