@@ -31,7 +31,6 @@ from tapevm.vm.errors import TYPE_ERROR, LispError
 from tapevm.vm.values import NIL, ErrorValue, Keyword, LMap, Pair, Symbol, make_list
 
 ROLES = ("system", "user", "assistant", "tool")
-PASSED_OPTIONS = ("temperature", "max_tokens", "seed", "top_p", "stop")
 
 
 class LLMCallFailed(Exception):
@@ -70,8 +69,11 @@ class ChatProvider(Protocol):
 
 # -- Lisp -> request ------------------------------------------------------------------------
 def plain(value: Any) -> Any:
-    """Lisp data as JSON-like Python: lists and vectors -> lists, maps -> dicts, keywords/symbols -> names."""
-    if type(value) is Pair or value is NIL:
+    """Lisp data as JSON-like Python: lists and vectors -> lists, maps -> dicts, keywords/symbols -> names,
+    nil -> None (an answer's ``:content nil`` stays "no content", not an empty list)."""
+    if value is NIL:
+        return None
+    if type(value) is Pair:
         items = []
         while type(value) is Pair:
             items.append(plain(value.car))

@@ -66,6 +66,7 @@ def test_a_tool_call_round_is_sent_in_the_wire_format_recorded_and_replayed(stor
                                                                        "arguments": json.dumps({"city": "Paris"},
                                                                                                separators=(",", ":"))}
         assert second["messages"][3] == {"role": "tool", "tool_call_id": "call_9", "content": "sunny in Paris"}
+        assert second["messages"][2]["content"] is None  # the assistant only called a tool
     result = replay(store_url, "agent", verify=True)  # the server is gone: answers come from the log
     assert result.ok and result.divergence is None
 
