@@ -23,7 +23,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
@@ -111,6 +110,8 @@ def load_mcp_servers(servers: Iterable[str]) -> dict[str, Tool]:
 
 def entry_point_tools() -> dict[str, Tool]:
     """The tools of every ``tapevm.tools`` entry point installed."""
+    from importlib.metadata import entry_points  # here: it costs every tape command ~20 ms to import
+
     out: dict[str, Tool] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
