@@ -95,3 +95,22 @@ def test_a_tool_with_star_args_cannot_be_described() -> None:
         tapevm.tool(lambda *rest: rest)
     with pytest.raises(UsageError):
         load_spec("nosuchmodule_either")
+
+
+def test_resume_finishes_an_interrupted_form_with_a_tool_from_the_command_line(tape, tools_dir: Path) -> None:
+    from tapevm.infrastructure.session.service import open_session
+
+    (tools_dir / "finisher.py").write_text("def die():\n    return 'finished by the CLI'\n")
+    with open_session("r", str(tools_dir / "store.db")) as s:
+        @s.tool("die")
+        def die() -> None:
+            raise KeyboardInterrupt  # the process "dies" inside the tool: the form stays unfinished
+
+        try:
+            s.run('(define b (list (random 5) (tool "die")))')
+        except KeyboardInterrupt:
+            pass
+    done = tape("resume", "-i", "r", "--tools", "finisher:die")
+    assert done.returncode == 0, done.stderr
+    assert tape("eval", "-i", "r", "(second b)").stdout.strip() == '"finished by the CLI"'
+    assert tape("replay", "-i", "r", "--verify").returncode == 0
