@@ -47,4 +47,7 @@ if __name__ == "__main__":
         CALLS = None
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
+        if CALLS:
+            with open(CALLS, "a") as log:
+                log.write(f"started {os.getpid()}\n")
         server.run()

@@ -4,6 +4,7 @@ server made with the same SDK (tests/agents/mcp_server.py), run over stdio in a 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,12 +23,26 @@ def test_mcp_tools_are_called_recorded_and_replayed_without_the_server(tape, tmp
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2100000"
     assert tape("eval", "-i", "m", "sum").stdout.strip() == "5"
-    assert calls.read_text() == "add 2 3\n"
+    started, add = calls.read_text().splitlines()
+    assert started.startswith("started ") and add == "add 2 3"  # one server for the listing and both calls
     audit = tape("audit", "-i", "m", "--kind", "effect").stdout
     assert '(tool "add" 2 3) -> 5' in audit
     verify = tape("replay", "-i", "m", "--verify")  # no --mcp-server: every answer from the log
     assert verify.returncode == 0 and "identical" in verify.stdout, verify.stderr
-    assert calls.read_text() == "add 2 3\n"
+    assert calls.read_text().splitlines()[1:] == ["add 2 3"]  # the replay started no server
+    pid = int(started.split()[1])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    assert not _alive(pid), "the server tape started outlived it"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_a_tool_error_is_a_catchable_effect_error(tape) -> None:
