@@ -89,6 +89,7 @@ class McpConnection:
                 result: T = asyncio.run_coroutine_threadsafe(self._ask(work), self.loop).result(CALL_TIMEOUT)
                 return result
             except Exception as e:  # noqa: BLE001 - whatever failed (spawn, protocol, time-out), say why
+                self.serving = None  # done with that session (it may still be closing): the next call opens one
                 raise self._failed(e) from None
 
     def _failed(self, error: Exception) -> McpServerFailed:

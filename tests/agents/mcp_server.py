@@ -36,6 +36,12 @@ def lookup(city: str) -> dict[str, object]:
 
 
 @server.tool()
+def crash() -> str:
+    """The server dies in the middle of the call."""
+    os._exit(1)
+
+
+@server.tool()
 def fail(reason: str) -> str:
     """Always fails."""
     raise ToolError(f"cannot: {reason}")

@@ -91,3 +91,11 @@ def test_an_mcp_server_over_streamable_http(tape) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert tape("replay", "-i", "h", "--verify").returncode == 0  # the server is gone
+
+
+def test_a_server_that_dies_is_started_again_by_the_next_call(tape) -> None:
+    program = '(list (try (tool "crash") (catch e (str (error-kind e) ": " (error-message e)))) (tool "add" 1 2))'
+    done = tape("eval", "-i", "d", program, "--mcp-server", SERVER)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith('("effect-error: tool crash: McpServerFailed:') and done.stdout.strip().endswith(" 3)")
+    assert tape("replay", "-i", "d", "--verify").returncode == 0
