@@ -32,10 +32,10 @@ def test_the_documented_agent_runs_replays_and_forks(tape, tmp_path: Path) -> No
     assert "Take sunglasses." in diff.stdout and "Take a hat." in diff.stdout
     with open_store(str(tmp_path / "store.db")) as store:  # the Python API reads the same tokens
         info = store.info("agent")
-        assert (info["input_tokens"], info["output_tokens"], info["model_calls"]) == (16, 2, 2)
+        assert (info["input_tokens"], info["output_tokens"], info["model_calls"]) == (15, 2, 2)
         entries = store.audit("agent", kinds=("effect",))
         chats = [e.as_json() for e in entries if e.what.startswith("(chat")]
-        assert [(c["input_tokens"], c["output_tokens"]) for c in chats] == [(6, 0), (10, 2)]
+        assert [(c["input_tokens"], c["output_tokens"]) for c in chats] == [(6, 0), (9, 2)]
         results = [e for e in store.audit("agent", kinds=("result",)) if e.tokens is not None]
-        assert [(e.tokens.input_tokens, e.tokens.calls) for e in results] == [(16, 2)]
+        assert [(e.tokens.input_tokens, e.tokens.calls) for e in results] == [(15, 2)]
     assert json.loads(tape("info", "-i", "what-if", "--json").stdout)["model_calls"] == 2
