@@ -177,7 +177,8 @@ class EffectProviders:
         if chat is None:
             raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"chat: the provider {type(llm).__name__} answers "
                                        "ask only (give it a chat(request) method)"))
-        return answer_to_lisp(chat(request_from_lisp(args, self.all_tools())))
+        offers_tools = Keyword("tools") in args[1::2]  # (a bad TAPE_TOOLS spoils only a chat that needs it)
+        return answer_to_lisp(chat(request_from_lisp(args, self.all_tools() if offers_tools else self.tools)))
 
     def call(self, kind: str, args: tuple[Any, ...]) -> Any:
         """Perform one effect for real; LLMCallFailed/LispError/any tool exception means the effect failed."""
