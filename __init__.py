@@ -90,6 +90,9 @@ _API = {
     # model providers
     "ScriptedLLM": "tapevm.infrastructure.session.llm_providers",
     "OpenAICompatibleLLM": "tapevm.infrastructure.session.llm_providers",
+    # tools: one declaration for (tool ...) and chat's :tools
+    "tool": "tapevm.infrastructure.tools.declaration",
+    "ToolSpec": "tapevm.infrastructure.tools.declaration",
 }
 _ALIASES = {
     name: "tapevm.infrastructure.free_functions"
@@ -143,6 +146,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TapeError",
+    "ToolSpec",
     "UsageError",
     "ValuePreview",
     "__version__",
@@ -161,6 +165,7 @@ __all__ = [
     "run_retrying",
     "save_image",
     "session_from_image",
+    "tool",
 ]
 
 

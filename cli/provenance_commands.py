@@ -50,7 +50,8 @@ def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, ki
     """
     with open_session_for(ctx, session_id, create=False) as s:
         _check_range(start, stop, s.head)
-        entries = audit(s.store, s.id, StatePrinter(s.state).cut_at(SHOWN_WIDTH), start, stop, kinds)
+        printer = StatePrinter(s.state)
+        entries = audit(s.store, s.id, printer.cut_at(SHOWN_WIDTH), start, stop, kinds, printer.decoder.decode)
         if as_json:
             for entry in entries:
                 print_json_line(entry.as_json())

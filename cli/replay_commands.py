@@ -24,6 +24,7 @@ from tapevm.cli.options import (
     session_option,
     show_outcome,
 )
+from tapevm.cli.tool_options import tool_options
 from tapevm.domain.errors import UsageError
 from tapevm.domain.events import RecordedEvent
 from tapevm.infrastructure.images.operations import save_image_from_language
@@ -44,6 +45,7 @@ from tapevm.vm.state_printer import StatePrinter
 @click.option("--from", "live_from", type=EVENT_NUMBER_1, default=None, metavar="N",
               help="With --live-effects: forms from event N on perform effects for real (default: all).")
 @limit_options
+@tool_options
 @json_option
 @click.pass_context
 def replay_(ctx: click.Context, session_id: str, to: int | None, verify: bool, program: Path | None,
@@ -175,6 +177,7 @@ def _text(value: Any) -> str:
 @click.option("--abandon", is_flag=True,
               help="Give the form up instead: record its end (error kind abandoned) without running it again.")
 @limit_options
+@tool_options
 @click.pass_context
 def resume(ctx: click.Context, session_id: str, abandon: bool) -> None:
     """Finish a form that was interrupted between its effects and its end.

@@ -18,6 +18,7 @@ from tapevm.cli.options import (
     show_outcome,
 )
 from tapevm.cli.repl import run_repl
+from tapevm.cli.tool_options import tool_options
 from tapevm.domain.errors import UsageError
 from tapevm.infrastructure.images.operations import save_image_from_language
 from tapevm.infrastructure.session.run_continuation import committed_forms
@@ -30,6 +31,7 @@ from tapevm.vm.reader import read_forms
 @session_option
 @continuation_options
 @limit_options
+@tool_options
 @click.option("--image", "image_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Start a new session from this image, then run FILE in it (named -i, else IMAGE-N: "
                    "the first free one, printed).")
@@ -74,6 +76,7 @@ def _run_source(ctx: click.Context, s: Session, source: str, file: Path, skip: i
 @session_option
 @continuation_options
 @limit_options
+@tool_options
 @click.pass_context
 def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, fresh: bool) -> None:
     """Evaluate EXPR (one or more forms) and print the value of the last one.
@@ -94,6 +97,7 @@ def eval_(ctx: click.Context, expr: str, session_id: str, must_continue: bool, f
 @session_option
 @continuation_options
 @limit_options
+@tool_options
 @click.pass_context
 def repl(ctx: click.Context, session_id: str, must_continue: bool, fresh: bool) -> None:
     """An interactive read-eval-print loop; every form is committed as you go.

@@ -43,6 +43,7 @@ ENV_LEASE_TIMEOUT = "TAPE_LEASE_TIMEOUT"
 ENV_CHAIN_KEY = "TAPE_CHAIN_KEY"
 ENV_CHECKPOINT_INTERVAL = "TAPE_CHECKPOINT_INTERVAL"
 ENV_INLINE_CHECKPOINTS = "TAPE_INLINE_CHECKPOINTS"
+ENV_TOOLS = "TAPE_TOOLS"              # MODULE:ATTR specs of Python tools, separated by commas or spaces
 ENV_SECRETS = "TAPE_SECRETS"          # names of variables whose values are secret: GITHUB_TOKEN,DB_PASSWORD
 LLM_PREFIX = "TAPE_LLM"
 ENV_LLM_API_KEY = "TAPE_LLM_API_KEY"
@@ -76,6 +77,7 @@ class Settings:
     secret_values: Mapping[str, str] = field(default_factory=dict)      # the values of the variables it names
     limits: Mapping[str, str] = field(default_factory=dict)  # TAPE_MAX_STEPS ... by limit name
     ui_token: str | None = None                                         # TAPE_UI_TOKEN
+    tools: str | None = None                                            # TAPE_TOOLS as given
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,7 +90,8 @@ class Settings:
                    secret_names=env.get(ENV_SECRETS),
                    secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env},
                    limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env},
-                   ui_token=env.get(ENV_UI_TOKEN))
+                   ui_token=env.get(ENV_UI_TOKEN),
+                   tools=env.get(ENV_TOOLS))
 
     def tape_home(self) -> Path:
         """tapevm's own directory (see :func:`tape_home`)."""

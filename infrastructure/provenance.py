@@ -8,7 +8,8 @@ session or a fork reads its whole lineage.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from tapevm.domain.errors import SessionNotFound, UsageError
 from tapevm.domain.ports import EventStore
@@ -23,18 +24,19 @@ from tapevm.vm.state_printer import StatePrinter
 
 
 def audit(store: EventStore, session: str, show: Show | None = None, start: int = 1, stop: int | None = None,
-          kinds: tuple[str, ...] = ()) -> Iterator[AuditEntry]:
+          kinds: tuple[str, ...] = (), decode: Callable[[Any], Any] | None = None) -> Iterator[AuditEntry]:
     """The timeline of session ``session`` (a name), events ``start..stop``: ``projections.audit.audit``.
 
     ``show`` prints a logged value; by default as Lisp source cut as ``tape audit`` cuts it, read
-    against the session's head (the timeline is then read whole before it is returned).
+    against the session's head (the timeline is then read whole before it is returned).  ``decode``
+    reads a recorded model answer for its tokens.
     """
     named = NamedSessions.of(store)
     if show is not None:
-        return timeline.audit(named, session, show, start, stop, kinds)
+        return timeline.audit(named, session, show, start, stop, kinds, decode)
     with open_session(session, store, create=False, writable=False) as s:
         printer = StatePrinter(s.state).cut_at(SHOWN_WIDTH)
-        return iter(list(timeline.audit(named, session, printer, start, stop, kinds)))
+        return iter(list(timeline.audit(named, session, printer, start, stop, kinds, decode)))
 
 
 def blame_binding(store: EventStore, session: str, name: str, at: int | None = None,

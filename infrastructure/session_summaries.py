@@ -13,7 +13,9 @@ from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.stores.leases import lease_holder
 from tapevm.infrastructure.stores.registry import SessionRegistry
+from tapevm.projections.model_usage import session_usage
 from tapevm.projections.session_summaries import SessionRow, session_rows, session_summary
+from tapevm.vm.state_printer import StatePrinter
 
 
 def _writer(store: EventStore, stream: str) -> str | None:
@@ -28,9 +30,13 @@ def list_sessions(store: EventStore) -> list[SessionRow]:
 
 
 def session_info(session: Session) -> dict[str, Any]:
-    """A summary of an open session (``tape info``): counts, bytes, times, parent, writer."""
+    """A summary of an open session (``tape info``): counts, bytes, times, parent, writer, and the tokens its
+    ``chat`` calls spent (read from the recorded answers: the log is read once)."""
     store = session.store
-    return session_summary(store, session.state, name=session.id, stream=session.stream,
+    info = session_summary(store, session.state, name=session.id, stream=session.stream,
                            checkpoints=len(session.checkpoints.metas()),
                            names_of=lambda: SessionRegistry(store).names(),
                            writer=_writer(store, session.stream), content=session.checkpoints.content_counts(session.head))
+    usage = session_usage(session.events(), StatePrinter(session.state).decoder.decode)
+    info.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, model_calls=usage.calls)
+    return info

@@ -133,8 +133,9 @@ class Store:
               show: Callable[[Any], str] | None = None) -> list[AuditEntry]:
         """The timeline of events ``start..stop`` (``tape audit``); values shown as Lisp source."""
         with open_session(name, self.events, create=False, writable=False) as session:
-            printer = show or StatePrinter(session.state).cut_at(SHOWN_WIDTH)
-            return list(audit(self.events, name, printer, start, stop, kinds))
+            state_printer = StatePrinter(session.state)
+            printer = show or state_printer.cut_at(SHOWN_WIDTH)
+            return list(audit(self.events, name, printer, start, stop, kinds, state_printer.decoder.decode))
 
     def blame(self, name: str, binding: str | None = None, *, fact: str | None = None, file: str | None = None,
               at: int | None = None) -> Blame:

@@ -39,6 +39,7 @@ from tapevm.domain.events import (
     RecordedEvent,
 )
 from tapevm.domain.ports import EventStore
+from tapevm.projections.model_usage import TokenUsage, completed_usage
 
 AUDIT_KINDS = ("effect", "define", "fact", "file", "output", "error")
 
@@ -57,6 +58,7 @@ class AuditEntry:
     duration_ms: float | None = None
     size: int | None = None
     error: bool = False
+    tokens: TokenUsage | None = None  # a chat call's (or, on a form's result, all its chat calls') tokens
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"seq": self.seq, "time": self.time, "kind": self.kind, "what": self.what,
@@ -65,6 +67,8 @@ class AuditEntry:
             data["duration_ms"] = self.duration_ms
         if self.size is not None:
             data["size"] = self.size
+        if self.tokens is not None:
+            data["input_tokens"], data["output_tokens"] = self.tokens.input_tokens, self.tokens.output_tokens
         return data
 
     def matches(self, kinds: tuple[str, ...]) -> bool:
@@ -76,10 +80,11 @@ def _args(show: Show, args: list[Any]) -> str:
 
 
 def audit(store: EventStore, session_name: str, show: Show, start: int = 1, stop: int | None = None,
-          kinds: tuple[str, ...] = ()) -> Iterator[AuditEntry]:
+          kinds: tuple[str, ...] = (), decode: Callable[[Any], Any] | None = None) -> Iterator[AuditEntry]:
     """The timeline of events ``start..stop`` (forms and effect requests before ``start`` are looked up).
 
-    ``store`` reads by session name (it is seen through names).
+    ``store`` reads by session name (it is seen through names).  With ``decode`` (encoding -> value),
+    each ``chat`` call's entry and each form's result carry the tokens spent (``model_usage``).
     """
     forms: dict[int, str] = {}
     requests: dict[str, EffectRequested] = {}
@@ -87,8 +92,12 @@ def audit(store: EventStore, session_name: str, show: Show, start: int = 1, stop
     # the form and effect request of the first entries may precede ``start``: read from the form's start
     for r in store.read(session_name, start, start):
         first = min(start, r.cause)
+    tokens: dict[int, TokenUsage] = {}
     for r in store.read(session_name, first, stop):
+        kind = requests[r.event.key].kind if type(r.event) is EffectCompleted and r.event.key in requests else None
         entry = _entry(r, show, forms, requests)
+        if decode is not None and entry is not None:
+            _count_tokens(r, entry, kind, decode, tokens)
         if entry is not None and r.seq >= start and entry.matches(kinds):
             yield entry
 
@@ -140,6 +149,22 @@ def _entry(r: RecordedEvent, show: Show, forms: dict[int, str],
         return None
     fields = " ".join(f"{k}={v}" for k, v in e.__dict__.items())
     return entry("session", f"{e.type_name} {_short(fields, 80)}")
+
+
+def _count_tokens(r: RecordedEvent, entry: AuditEntry, kind: str | None, decode: Callable[[Any], Any],
+                  tokens: dict[int, TokenUsage]) -> None:
+    """Put a chat call's tokens on its entry and add them to its form's, which its result shows."""
+    e = r.event
+    if isinstance(e, EffectCompleted):
+        spent = completed_usage(e, kind, decode)
+        if spent is not None:
+            entry.tokens = TokenUsage()
+            entry.tokens.add(spent)
+            entry.what += f" [tokens {spent[0]} in, {spent[1]} out]"
+            tokens.setdefault(r.cause, TokenUsage()).add(spent)
+    elif isinstance(e, FormEvaluated) and r.cause in tokens:
+        entry.tokens = tokens.pop(r.cause)
+        entry.what += f" [tokens {entry.tokens.input_tokens} in, {entry.tokens.output_tokens} out]"
 
 
 def _short(text: str, width: int) -> str:

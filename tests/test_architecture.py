@@ -42,6 +42,9 @@ LAZY_IMPORTS: dict[str, str] = {
     "tapevm.infrastructure.stores.factory": "PostgreSQL (the optional extra) is imported only for a postgresql:// store",
     "tapevm.cli.ui_commands": "the web UI (the optional ui extra: starlette, uvicorn) is imported only when "
     "`tape ui` runs, after checking the extra is installed",
+    "tapevm.infrastructure.models.sdk_providers": "the openai and anthropic SDKs (optional extras, slow to import) "
+    "are imported only when a provider that needs one is made",
+    "tapevm.infrastructure.tools.loading": "the mcp SDK (an optional extra) is imported only when an MCP server is given",
 }
 
 # Functions allowed to run longer than MAX_FUNCTION_LINES, with the reason.
@@ -185,6 +188,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("tapevm.infrastructure.stores.sqlite", "tapevm.infrastructure.stores.postgres"),
     ("tapevm.infrastructure.stores",),
     ("tapevm.infrastructure.durable",),
+    ("tapevm.infrastructure.tools",),
+    ("tapevm.infrastructure.models",),
     ("tapevm.infrastructure.session", "tapevm.infrastructure.followers"),
     ("tapevm.infrastructure.branches",),
     ("tapevm.infrastructure.images",),

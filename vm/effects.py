@@ -26,7 +26,8 @@ READ_LINE = "read-line"
 ASK = "ask"
 TOOL = "tool"
 LIST_IMAGES = "list-images"  # the image directory's listing: recorded, so a replay sees the listing the run saw
-EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL, LIST_IMAGES)
+CHAT = "chat"
+EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL, LIST_IMAGES, CHAT)
 
 EFFECT_UNAVAILABLE = "effect-unavailable"
 EFFECT_ERROR = "effect-error"

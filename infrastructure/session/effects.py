@@ -42,14 +42,17 @@ from tapevm.domain.errors import EffectProviderError, ReplayDivergence, TapeErro
 from tapevm.domain.events import ContentStored, EffectCompleted, EffectRequested, Event, RecordedEvent
 from tapevm.domain.secrets import Secrets
 from tapevm.infrastructure.config import Settings
+from tapevm.infrastructure.models.chat import answer_to_lisp, request_from_lisp
 from tapevm.infrastructure.session.llm_providers import (
     LLMCallFailed,
     LLMProvider,
-    OpenAICompatibleLLM,
     llm_from_environment,
 )
+from tapevm.infrastructure.tools.declaration import call_tool
+from tapevm.infrastructure.tools.loading import default_tools
 from tapevm.vm.effects import (
     ASK,
+    CHAT,
     EFFECT_ERROR,
     EFFECT_UNAVAILABLE,
     LIST_IMAGES,
@@ -131,7 +134,9 @@ def to_items(lst: Any) -> list[Any]:
 # -- live providers ---------------------------------------------------------------------
 @dataclass
 class EffectProviders:
-    """Where live effects come from.  ``llm`` defaults to the one ``TAPE_LLM`` names (lazily).
+    """Where live effects come from.  ``llm`` defaults to the one ``TAPE_LLM`` names (lazily); ``tools``
+    are those registered in Python, joined on first need by those of the entry points, ``TAPE_TOOLS`` and
+    the command line (``infrastructure/tools/loading.py``; a tool registered in Python keeps its name).
 
     ``secrets`` (by default those the environment configures, read when the providers are made)
     are what the session masks; an HTTP provider shares them, adding its own key and URL credentials.
@@ -142,6 +147,7 @@ class EffectProviders:
     stdin: TextIO | None = None
     clock: Callable[[], float] = time.time
     _llm_loaded: bool = False
+    _tools_loaded: bool = False
     secrets: Secrets = field(default_factory=lambda: Settings.from_environment().secrets())
     # What ``(list-images)`` reads: the image directory's entries as {name, created, size, description}
     # (the images room's, given with the session's image writer; see time_travel.ImageShelf).
@@ -152,10 +158,32 @@ class EffectProviders:
             self._llm_loaded = True
             self.llm = llm_from_environment(secrets=self.secrets)
         llm = self.llm
-        if isinstance(llm, OpenAICompatibleLLM) and llm.secrets is not self.secrets:  # one set in Python
-            self.secrets.merge(llm.secrets)
-            llm.secrets = self.secrets
+        held = getattr(llm, "secrets", None)  # an HTTP provider's (OpenAI, Anthropic) set in Python
+        if isinstance(held, Secrets) and held is not self.secrets:
+            self.secrets.merge(held)
+            setattr(llm, "secrets", self.secrets)  # noqa: B010 - any provider holding secrets, not one class
         return llm
+
+    def all_tools(self) -> dict[str, Tool]:
+        """The registered tools and, from the first call on, the ones loaded from outside Python."""
+        if not self._tools_loaded:
+            for name, fn in default_tools().items():  # (an EffectProviderError: loaded again next time)
+                self.tools.setdefault(name, fn)
+            self._tools_loaded = True
+        return self.tools
+
+    def chat(self, args: tuple[Any, ...]) -> Any:
+        """``(chat messages :option value ...)`` with the provider's ``chat``: its whole answer as a Lisp map."""
+        llm = self.get_llm()
+        if llm is None:
+            raise LispError(ErrorValue(EFFECT_UNAVAILABLE, "chat: no language model configured "
+                                       "(set TAPE_LLM=script:PATH, echo, openai or anthropic)"))
+        chat = getattr(llm, "chat", None)
+        if chat is None:
+            raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"chat: the provider {type(llm).__name__} answers "
+                                       "ask only (give it a chat(request) method)"))
+        offers_tools = Keyword("tools") in args[1::2]  # (a bad TAPE_TOOLS spoils only a chat that needs it)
+        return answer_to_lisp(chat(request_from_lisp(args, self.all_tools() if offers_tools else self.tools)))
 
     def call(self, kind: str, args: tuple[Any, ...]) -> Any:
         """Perform one effect for real; LLMCallFailed/LispError/any tool exception means the effect failed."""
@@ -190,13 +218,15 @@ class EffectProviders:
                 raise LispError(ErrorValue(EFFECT_UNAVAILABLE, "list-images: this session has no image directory "
                                            "(open it with tapevm.open_session)"))
             return make_list(LMap((Keyword(k), v) for k, v in row.items()) for row in self.image_lister())
+        if kind == CHAT:
+            return self.chat(args)
         if kind == TOOL:
             name = args[0]
-            fn = self.tools.get(name)
+            fn = self.tools.get(name) or self.all_tools().get(name)
             if fn is None:
                 known = ", ".join(sorted(self.tools)) or "none"
                 raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"tool: no tool named {name!r} (registered: {known})"))
-            return to_lisp(fn(*(to_python(a) for a in args[1:])))
+            return to_lisp(call_tool(fn, tuple(to_python(a) for a in args[1:])))
         raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"unknown effect {kind}"))
 
 

@@ -1,9 +1,13 @@
-"""Language-model providers for ``(ask prompt :model m ...)``: a small interface, two implementations.
+"""Language-model providers for ``(ask prompt ...)`` and ``(chat messages ...)``: the ones ``TAPE_LLM`` names.
 
 * :class:`ScriptedLLM` answers deterministically, offline, from a script (a
   JSON file of rules or a Python function): what the examples and tests use.
+  Its ``chat`` can call tools (``infrastructure/models/scripted_chat.py``).
 * :class:`OpenAICompatibleLLM` posts to an OpenAI-compatible
-  ``/chat/completions`` endpoint configured by environment variables.
+  ``/chat/completions`` endpoint configured by environment variables: ``ask``
+  over urllib, ``chat`` through the official SDK (the ``openai`` extra).
+* ``TAPE_LLM=anthropic``: Anthropic's messages API through its SDK (the
+  ``anthropic`` extra), for both.
 
 Whatever a provider answers is recorded by the session (EffectCompleted), so
 a replay never calls a provider again.  What the HTTP provider reports of a
@@ -27,9 +31,13 @@ import orjson
 from tapevm.domain.errors import EffectProviderError
 from tapevm.domain.secrets import MIN_SECRET_LENGTH, Secrets, shortened
 from tapevm.infrastructure.config import Settings
+from tapevm.infrastructure.models.chat import ChatAnswer, ChatProvider, ChatRequest, LLMCallFailed
+from tapevm.infrastructure.models.retries import RetryPolicy
+from tapevm.infrastructure.models.scripted_chat import ScriptRule, scripted_chat
+from tapevm.infrastructure.models.sdk_providers import anthropic_chat, openai_chat
 
 # Environment variables of the HTTP provider and of provider selection.
-ENV_PROVIDER = "TAPE_LLM"            # "script:PATH", "echo" or "openai"
+ENV_PROVIDER = "TAPE_LLM"            # "script:PATH", "echo", "openai" or "anthropic"
 ENV_BASE_URL = "TAPE_LLM_BASE_URL"   # e.g. http://127.0.0.1:8000/v1
 ENV_API_KEY = "TAPE_LLM_API_KEY"
 ENV_MODEL = "TAPE_LLM_MODEL"
@@ -40,13 +48,15 @@ SHOWN_CHARS = 200  # of a server's text in an error: enough to read its reason
 
 
 class LLMProvider(Protocol):
-    """Answers one prompt; ``options`` are the ``:keyword value`` pairs of the call (``model``, ``system``...)."""
+    """Answers one prompt; ``options`` are the ``:keyword value`` pairs of the call (``model``, ``system``...).
+
+    A provider that also has ``chat(request) -> ChatAnswer`` (``models.chat.ChatProvider``) answers ``chat``.
+    """
 
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str: ...
 
 
-class LLMCallFailed(Exception):
-    """The provider answered with an error; recorded as the effect's error (a program can catch it)."""
+__all__ = ["LLMCallFailed", "LLMProvider", "OpenAICompatibleLLM", "ScriptedLLM", "llm_from_environment"]
 
 
 class ScriptedLLM:
@@ -57,11 +67,15 @@ class ScriptedLLM:
     it echoes the prompt (``TAPE_LLM=echo``); a script file must have one of them.
     """
 
-    def __init__(self, rules: list[tuple[str, str]] | None = None, default: str | None = None,
-                 rule: Callable[[str, Mapping[str, Any]], str] | None = None) -> None:
-        self.rules = [(re.compile(p), a) for p, a in (rules or [])]
+    def __init__(self, rules: list[tuple[str, str]] | list[tuple[str, str | None, list[dict[str, Any]]]] | None = None,
+                 default: str | None = None, rule: Callable[[str, Mapping[str, Any]], str] | None = None,
+                 name: str = "script") -> None:
+        # a rule is (regex, answer) or, for chat, (regex, answer or None, tool calls)
+        self.rules: list[ScriptRule] = [(re.compile(r[0]), r[1], list(r[2]) if len(r) > 2 else [])
+                                        for r in (rules or [])]
         self.default = default
         self.rule = rule
+        self.name = name
 
     @classmethod
     def from_file(cls, path: str | Path) -> ScriptedLLM:
@@ -84,15 +98,20 @@ class ScriptedLLM:
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
         if self.rule is not None:
             return self.rule(prompt, options)
-        for pattern, answer in self.rules:
-            if pattern.search(prompt):
+        for pattern, answer, _ in self.rules:
+            if pattern.search(prompt) and answer is not None:
                 return answer.replace("{prompt}", prompt)
         if self.default is not None:
             return self.default.replace("{prompt}", prompt)
         return f"echo: {prompt}"
 
+    def chat(self, request: ChatRequest) -> ChatAnswer:
+        """The scripted answer to the last message (a rule may call tools: ``models/scripted_chat.py``)."""
+        return scripted_chat(self.rules, self.default, self.rule, request, self.name)
 
-SCRIPT_SHAPE = '{"rules": [{"match": REGEX, "answer": TEXT}, ...], "default": TEXT}, at least one of the two'
+
+SCRIPT_SHAPE = ('{"rules": [{"match": REGEX, "answer": TEXT}, ...], "default": TEXT}, at least one of the two; '
+                'for chat a rule may call tools with "tool_calls": [{"name": N, "arguments": {...}}]')
 
 
 def bad_script(path: str | Path, reason: str) -> EffectProviderError:
@@ -100,7 +119,8 @@ def bad_script(path: str | Path, reason: str) -> EffectProviderError:
     return EffectProviderError(f"bad LLM script {path}: {reason} (expected {SCRIPT_SHAPE})")
 
 
-def _script_content(path: str | Path, data: Any) -> tuple[list[tuple[str, str]], str | None]:
+def _script_content(path: str | Path, data: Any) -> tuple[list[tuple[str, str | None, list[dict[str, Any]]]],
+                                                         str | None]:
     """The rules and default of a decoded script file; an EffectProviderError naming what is wrong."""
     if not isinstance(data, dict):
         raise bad_script(path, f"it is a JSON {type(data).__name__}, not an object")
@@ -111,9 +131,7 @@ def _script_content(path: str | Path, data: Any) -> tuple[list[tuple[str, str]],
     if not isinstance(rules, list):
         raise bad_script(path, '"rules" is not a list')
     for n, rule in enumerate(rules, 1):
-        if not (isinstance(rule, dict) and set(rule) == {"match", "answer"}
-                and all(isinstance(v, str) for v in rule.values())):
-            raise bad_script(path, f'rule {n} is not {{"match": REGEX, "answer": TEXT}} (both strings)')
+        _check_rule(path, n, rule)
         try:
             re.compile(rule["match"])
         except re.error as e:
@@ -122,7 +140,20 @@ def _script_content(path: str | Path, data: Any) -> tuple[list[tuple[str, str]],
         raise bad_script(path, '"default" is not a string')
     if not rules and default is None:
         raise bad_script(path, "it has no rules and no default")
-    return [(r["match"], r["answer"]) for r in rules], default
+    return [(r["match"], r.get("answer"), r.get("tool_calls", [])) for r in rules], default
+
+
+def _check_rule(path: str | Path, n: int, rule: Any) -> None:
+    """A rule is ``{"match": REGEX}`` with an ``"answer"`` text, ``"tool_calls"`` or both."""
+    if not (isinstance(rule, dict) and "match" in rule and set(rule) <= {"match", "answer", "tool_calls"}
+            and ("answer" in rule or "tool_calls" in rule) and isinstance(rule["match"], str)
+            and isinstance(rule.get("answer", ""), str)):
+        raise bad_script(path, f'rule {n} is not {{"match": REGEX, "answer": TEXT}} (both strings), '
+                               'with or without "tool_calls"')
+    calls = rule.get("tool_calls", [])
+    if not (isinstance(calls, list) and all(isinstance(c, dict) and isinstance(c.get("name"), str)
+                                            and isinstance(c.get("arguments", {}), dict) for c in calls)):
+        raise bad_script(path, f'rule {n}: "tool_calls" is not a list of {{"name": TEXT, "arguments": OBJECT}}')
 
 
 class OpenAICompatibleLLM:
@@ -134,8 +165,10 @@ class OpenAICompatibleLLM:
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, model: str | None = None,
-                 timeout: float = 60.0, secrets: Secrets | None = None) -> None:
+                 timeout: float = 60.0, secrets: Secrets | None = None, retry_policy: RetryPolicy | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.chat_provider: ChatProvider | None = None
         self.api_key = api_key
         self.model = model
         self.timeout = timeout
@@ -155,7 +188,7 @@ class OpenAICompatibleLLM:
         if not base:
             raise EffectProviderError(f"{ENV_PROVIDER}=openai needs {ENV_BASE_URL} (e.g. https://api.openai.com/v1)")
         return cls(parse_base_url(base), env.get(ENV_API_KEY), env.get(ENV_MODEL), parse_timeout(env.get(ENV_TIMEOUT)),
-                   secrets)
+                   secrets, RetryPolicy.from_settings(env))
 
     def complete(self, prompt: str, options: Mapping[str, Any]) -> str:
         import urllib.error  # here: urllib.request (http, ssl, email) costs every tape command ~10 ms
@@ -188,6 +221,15 @@ class OpenAICompatibleLLM:
             return str(data["choices"][0]["message"]["content"])
         except (KeyError, IndexError, TypeError):
             raise self._failed("unexpected answer from", str(data)) from None
+
+    def chat(self, request: ChatRequest) -> ChatAnswer:
+        """``chat`` through the official SDK (the ``openai`` extra), with recorded retries."""
+        if self.chat_provider is None:
+            basic = self._authorization if self._authorization and self._authorization.startswith("Basic ") else None
+            self.chat_provider = openai_chat(self._url.removesuffix("/chat/completions"), self.api_key, self.model,
+                                             self.timeout, self.secrets, self.retry_policy, basic)
+        self.chat_provider.secrets = self.secrets  # type: ignore[attr-defined]  # (the session may have merged them)
+        return self.chat_provider.chat(request)
 
     def _endpoint(self) -> tuple[str, str | None]:
         """The URL to post to (without credentials) and the Authorization header (None: none)."""
@@ -264,9 +306,26 @@ def llm_from_environment(env: Mapping[str, str] | None = None, secrets: Secrets 
     if not spec:
         return None
     if spec == "echo":
-        return ScriptedLLM()
+        return ScriptedLLM(name="echo")
     if spec.startswith("script:"):
         return ScriptedLLM.from_file(spec[len("script:"):])
     if spec == "openai":
         return OpenAICompatibleLLM.from_environment(env, secrets)
-    raise EffectProviderError(f"unknown {ENV_PROVIDER}={spec!r}: use 'script:PATH', 'echo' or 'openai'")
+    if spec == "anthropic":
+        return anthropic_from_environment(env, secrets)
+    raise EffectProviderError(f"unknown {ENV_PROVIDER}={spec!r}: use 'script:PATH', 'echo', 'openai' or 'anthropic'")
+
+
+def anthropic_from_environment(env: Mapping[str, str], secrets: Secrets | None = None) -> LLMProvider:
+    """``TAPE_LLM=anthropic``: the messages API at ``TAPE_LLM_BASE_URL`` (default: Anthropic's) with
+    ``TAPE_LLM_API_KEY``, ``TAPE_LLM_MODEL``, ``TAPE_LLM_TIMEOUT`` and the retry settings."""
+    secrets = secrets if secrets is not None else Secrets()
+    base = env.get(ENV_BASE_URL)
+    if base:
+        secrets.add_url(f"{ENV_BASE_URL} password", parse_base_url(base))
+    key = env.get(ENV_API_KEY)
+    if key and len(key) >= MIN_SECRET_LENGTH:
+        secrets.add(ENV_API_KEY, key)
+    provider = anthropic_chat(base or None, key, env.get(ENV_MODEL), parse_timeout(env.get(ENV_TIMEOUT)), secrets,
+                              RetryPolicy.from_settings(env))
+    return provider  # type: ignore[return-value]  # AnthropicChat has complete() too

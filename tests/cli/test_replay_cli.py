@@ -83,7 +83,7 @@ def test_ask_without_provider_and_resume_without_unfinished_form(tape) -> None:
     assert "effect-unavailable: ask: no language model configured" in r.stderr
     r = tape("eval", "(ask \"hi\")", extra_env={"TAPE_LLM": "nonsense"})
     assert r.returncode == 1 and r.stderr.strip() == (
-        "error (event 9): effect-unavailable: ask: unknown TAPE_LLM='nonsense': use 'script:PATH', 'echo' or 'openai'")
+        "error (event 9): effect-unavailable: ask: unknown TAPE_LLM='nonsense': use 'script:PATH', 'echo', 'openai' or 'anthropic'")
     r = tape("eval", "(ask \"hi\")", extra_env={"TAPE_LLM": "script:/nonexistent.json"})
     assert r.returncode == 1 and r.stderr.strip().startswith(
         "error (event 13): effect-unavailable: ask: no LLM script file /nonexistent.json")

@@ -1,4 +1,4 @@
-"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``tool``, ``await``.
+"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``chat``, ``tool``, ``await``.
 
 Each checks its arguments (a bad call is a type error, never recorded) and
 hands the effect to the interpreter's port (:mod:`tapevm.vm.effects`).
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.vm.effects import ASK, NOW, RANDOM, READ_LINE, TOOL, UUID
+from tapevm.vm.effects import ASK, CHAT, NOW, RANDOM, READ_LINE, TOOL, UUID
 from tapevm.vm.errors import TYPE_ERROR, VALUE_ERROR, lisp_error
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
 from tapevm.vm.suspension import AWAIT, AWAIT_UNSUPPORTED
-from tapevm.vm.values import NIL, Keyword, Symbol
+from tapevm.vm.values import NIL, Keyword, Pair, Symbol
 
 
 def _perform(m: Any, kind: str, args: tuple[Any, ...]) -> Any:
@@ -59,6 +59,24 @@ def ask(m: Any, prompt: Any, *options: Any) -> Any:
         if type(key) is not Keyword:
             raise lisp_error(TYPE_ERROR, f"ask: expected an option keyword such as :model, got {key!r}")
     return _perform(m, ASK, (prompt, *options))
+
+
+@primitive("chat", needs_machine=True)
+def chat(m: Any, messages: Any, *options: Any) -> Any:
+    """``(chat messages :model m :tools [...] :temperature t ...)``: a model's whole answer, as a map (recorded).
+
+    ``messages`` is a list or vector of maps (``{:role "user" :content "hi"}``); the session's
+    provider checks each one, this only checks the shape of the call.
+    """
+    if not (type(messages) is Pair or type(messages) is tuple or messages is NIL):
+        raise lisp_error(TYPE_ERROR, "chat: expected a list or vector of messages, e.g. "
+                                     "(chat [{:role \"user\" :content \"hi\"}])")
+    if len(options) % 2:
+        raise lisp_error(TYPE_ERROR, "chat: options come in pairs, e.g. (chat msgs :model \"m\")")
+    for key in options[::2]:
+        if type(key) is not Keyword:
+            raise lisp_error(TYPE_ERROR, f"chat: expected an option keyword such as :model, got {key!r}")
+    return _perform(m, CHAT, (messages, *options))
 
 
 @primitive("tool", needs_machine=True)
