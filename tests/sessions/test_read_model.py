@@ -201,7 +201,7 @@ def test_a_read_model_of_another_version_is_rebuilt_and_one_of_this_version_is_n
         again, caught = rm.run_sql(store, "SELECT COUNT(*) FROM bindings")
         assert caught.commits == 0, "the same version: nothing is applied again"
         conn = sqlite3.connect(path)
-        conn.execute("DELETE FROM binding_history")  # what an older projection may have left out
+        conn.execute("DELETE FROM binding_rows")  # what an older projection may have left out
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
         conn.close()
