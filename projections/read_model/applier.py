@@ -25,7 +25,7 @@ import orjson
 from tapevm.domain.content import BlobTable
 from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.ports import DecodedEvent
-from tapevm.domain.state import add_blob_entries, fact_key
+from tapevm.domain.state import add_blob_entries, fact_key, split_fact
 from tapevm.projections.read_model.value_json import ValueJson
 
 
@@ -143,12 +143,16 @@ class ReadModelApplier:
         self.set_binding(stream, seq, f["ns"], f["name"], f["value"])
 
     def fact_asserted(self, stream: str, seq: int, f: dict[str, Any]) -> None:
-        key = fact_key(f["fact"]).hex()
+        enc, evidence = split_fact(f["fact"])  # (a merge's, a restore's or an image's fact entry)
+        evidence = f.get("evidence", evidence)
+        key = fact_key(enc).hex()
         self.c.execute("UPDATE fact_rows SET until=? WHERE stream=? AND fact_key=? AND until IS NULL",
                        (seq, stream, key))
-        fact = _json(f["fact"])
-        self.c.execute("INSERT INTO fact_rows VALUES (?,?,?,?,NULL,NULL,?,NULL)",
-                       (stream, key, fact, self.readable(fact)[0], seq))
+        fact = _json(enc)
+        proof = None if evidence is None else _json(evidence)
+        self.c.execute("INSERT INTO fact_rows VALUES (?,?,?,?,?,?,?,NULL)",
+                       (stream, key, fact, self.readable(fact)[0], proof,
+                        None if proof is None else self.readable(proof)[0], seq))
 
     def fact_retracted(self, stream: str, seq: int, f: dict[str, Any]) -> None:
         self.c.execute("UPDATE fact_rows SET until=? WHERE stream=? AND fact_key=? AND until IS NULL",
