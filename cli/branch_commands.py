@@ -9,7 +9,7 @@ import click
 from tapevm.cli import render
 from tapevm.cli.options import NEW_SESSION_ID, SESSION_ID, err, json_option, open_store_for, out, print_json
 from tapevm.domain.addresses import parse_address
-from tapevm.domain.state import MISSING
+from tapevm.domain.state import MISSING, split_fact
 from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.branches.forks import ForkResult, resolve_address
 from tapevm.infrastructure.branches.forks import clone as clone_session
@@ -62,7 +62,7 @@ def _change_json(c: Any, show_a: StatePrinter, show_b: StatePrinter) -> dict[str
     elif c.kind == "atom":
         key = f"#{c.key[0]}"
     elif c.kind == "fact":
-        key = show_a(c.a) if c.a is not MISSING else show_b(c.b)
+        key = show_a(split_fact(c.a)[0]) if c.a is not MISSING else show_b(split_fact(c.b)[0])  # (not its evidence)
     else:
         key = str(c.key[0])
 

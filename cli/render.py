@@ -188,6 +188,8 @@ def shown_data(e: Event, show: StatePrinter, full: bool) -> dict[str, Any]:
     for name in _VALUE_FIELDS.get(type(e), ()):
         if name != "result" or data.get("ok"):  # a failed form or effect has no result
             data[name] = value(data[name])
+    if isinstance(e, FactAsserted) and e.evidence is not None:
+        data["evidence"] = value(e.evidence)
     if isinstance(e, EffectRequested):
         data["args"] = [value(a) for a in e.args]
     elif isinstance(e, MergeApplied):

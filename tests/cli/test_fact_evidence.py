@@ -57,8 +57,14 @@ def test_evidence_merges_like_facts(tape, store_url: str) -> None:
         == "({:by 2} :new)"
     assert tape(*s, "eval", "-i", "main", f"(assert! {ANN} {{:by 3}})").returncode == 0
     assert tape(*s, "eval", "-i", "feat", f"(assert! {ANN} {{:by 4}})").returncode == 0
+    d = json.loads(tape(*s, "diff", "main", "feat", "--json").stdout)["changes"]
+    assert [(c["kind"], c["key"], c["status"], c["a"], c["b"]) for c in d] == [
+        ("fact", "(likes ann tea)", "changed", "(likes ann tea) ; evidence: {:by 3}",
+         "(likes ann tea) ; evidence: {:by 4}")]
     r = tape(*s, "merge", "feat", "-i", "main")
     assert r.returncode == 1 and "1 conflicts (a fact)" in r.stderr
+    log = tape(*s, "log", "-i", "feat", "--type", "FactAsserted", "--json").stdout.splitlines()
+    assert json.loads(log[-1])["data"]["evidence"]["value"] == "{:by 4}"
     assert tape(*s, "merge", "feat", "-i", "main", "--prefer", "take").returncode == 0
     assert tape(*s, "eval", "-i", "main", f"(fact-evidence {ANN})").stdout.strip() == "{:by 4}"
 
