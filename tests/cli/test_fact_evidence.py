@@ -24,6 +24,8 @@ def test_evidence_everywhere_a_fact_is_shown(tape, store_url: str, tmp_path: Pat
     assert state["fact_evidence"] == [None, '{:evidence "seen at lunch"}']
     assert '(likes ann tea) ; evidence: {:evidence "seen at lunch"}' in tape(*s, "state", "-i", "w").stdout
     assert '; evidence: {:evidence "she said so"' in tape(*s, "log", "-i", "w", "--type", "FactAsserted", "--values", "full").stdout
+    audit = tape(*s, "audit", "-i", "w", "--kind", "fact", "--json").stdout.splitlines()
+    assert json.loads(audit[-1])["what"] == 'assert! (likes ann tea) ; evidence: {:evidence "seen at lunch"}'
     blame = json.loads(tape(*s, "blame", "-i", "w", "--fact", "(likes ann tea)", "--json").stdout)
     assert [h["value"] for h in blame["history"]] == [
         '(likes ann tea) ; evidence: {:evidence "she said so" :p 0.9}',
