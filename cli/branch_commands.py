@@ -9,7 +9,7 @@ import click
 from tapevm.cli import render
 from tapevm.cli.options import NEW_SESSION_ID, SESSION_ID, err, json_option, open_store_for, out, print_json
 from tapevm.domain.addresses import parse_address
-from tapevm.domain.state import MISSING
+from tapevm.domain.state import MISSING, split_fact
 from tapevm.infrastructure.branches.compare import compare
 from tapevm.infrastructure.branches.forks import ForkResult, resolve_address
 from tapevm.infrastructure.branches.forks import clone as clone_session
@@ -62,7 +62,7 @@ def change_json(c: Any, show_a: StatePrinter, show_b: StatePrinter) -> dict[str,
     elif c.kind == "atom":
         key = f"#{c.key[0]}"
     elif c.kind == "fact":
-        key = show_a(c.a) if c.a is not MISSING else show_b(c.b)
+        key = show_a(split_fact(c.a)[0]) if c.a is not MISSING else show_b(split_fact(c.b)[0])  # (not its evidence)
     else:
         key = str(c.key[0])
 
@@ -112,7 +112,7 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
 def _merge_json(r: MergeResult) -> dict[str, Any]:
     return {"source": r.source, "destination": r.destination, "source_seq": r.source_seq, "ancestor": r.ancestor,
             "seq": r.seq, "applied": [item_label(i) for i in r.applied],
-            "conflicts": [item_label(i) for i in r.conflicts]}
+            "conflicts": [item_label(i) for i in r.conflicts], "resolved": r.resolved}
 
 
 @click.command()
@@ -121,17 +121,26 @@ def _merge_json(r: MergeResult) -> dict[str, Any]:
               help="Destination session.")
 @click.option("--prefer", type=click.Choice(["keep", "take", "fail"]), default="fail", show_default=True,
               help="On a name changed on both sides: keep DST's value, take SRC's, or fail writing nothing.")
+@click.option("--keep", "keep", multiple=True, metavar="NAME",
+              help="Resolve the conflict on binding NAME (or NS/NAME) with DST's value; repeatable.")
+@click.option("--take", "take", multiple=True, metavar="NAME",
+              help="Resolve the conflict on binding NAME (or NS/NAME) with SRC's value; repeatable.")
 @json_option
 @click.pass_context
-def merge(ctx: click.Context, source: str, dest: str, prefer: str, as_json: bool) -> None:
-    """Three-way merge of SRC's changes since the common ancestor into DST."""
+def merge(ctx: click.Context, source: str, dest: str, prefer: str, keep: tuple[str, ...], take: tuple[str, ...],
+          as_json: bool) -> None:
+    """Three-way merge of SRC's changes since the common ancestor into DST.
+
+    --keep and --take resolve the named bindings' conflicts before --prefer resolves the rest; a
+    name that is not in conflict is a usage error, and nothing is written.
+    """
     with open_store_for(ctx) as store:
-        r = merge_sessions(store, source, dest, prefer)
+        r = merge_sessions(store, source, dest, prefer, keep=keep, take=take)
     if as_json:
         print_json(_merge_json(r))
         return
-    for c in r.conflicts:
-        err.print(f"conflict: {item_label(c)} (resolved: {prefer})")
+    for c, how in zip(r.conflicts, r.resolved, strict=True):
+        err.print(f"conflict: {item_label(c)} (resolved: {how})")
     if r.seq:
         click.echo(f"merged {len(r.applied)} changes from {r.source}@{r.source_seq} into {r.destination} "
                    f"(event {r.seq}; common ancestor: event {r.ancestor})")

@@ -41,9 +41,9 @@ from tapevm.domain.events import (
     SnapshotTaken,
     StateRestored,
 )
-from tapevm.domain.state import State
+from tapevm.domain.state import State, split_fact
 from tapevm.vm.form_events import PRINTED_LIMIT
-from tapevm.vm.state_printer import StatePrinter
+from tapevm.vm.state_printer import EVIDENCE_MARK, StatePrinter
 
 
 def iso_time(seconds: float) -> str:
@@ -99,7 +99,8 @@ def event_summary(r: RecordedEvent, show: StatePrinter | None = None, full: bool
         return f"{op} #{e.atom} = {val(e.value, 60)}"
     if isinstance(e, (FactAsserted, FactRetracted)):
         op = "assert!" if isinstance(e, FactAsserted) else "retract!"
-        return f"{op} {val(e.fact, 70)}"
+        evidence = e.evidence if isinstance(e, FactAsserted) else None
+        return f"{op} {val(e.fact, 70)}" + ("" if evidence is None else f" {EVIDENCE_MARK}{val(evidence, 60)}")
     if isinstance(e, FileWritten):
         return f"write {e.path} ({e.size} bytes, {e.content[:12]})"
     if isinstance(e, FileDeleted):
@@ -187,6 +188,8 @@ def shown_data(e: Event, show: StatePrinter, full: bool) -> dict[str, Any]:
     for name in _VALUE_FIELDS.get(type(e), ()):
         if name != "result" or data.get("ok"):  # a failed form or effect has no result
             data[name] = value(data[name])
+    if isinstance(e, FactAsserted) and e.evidence is not None:
+        data["evidence"] = value(e.evidence)
     if isinstance(e, EffectRequested):
         data["args"] = [value(a) for a in e.args]
     elif isinstance(e, MergeApplied):
@@ -351,7 +354,8 @@ def state_json(state: State) -> dict[str, Any]:
             if bindings or ns == state.current_ns  # as State.semantic: an empty namespace is no difference
         },
         "atoms": {str(k): show(v) for k, v in sorted(state.atoms.items())},
-        "facts": [show(f) for f in state.facts.values()],
+        "facts": [show(split_fact(f)[0]) for f in state.facts.values()],
+        "fact_evidence": [None if (e := split_fact(f)[1]) is None else show(e) for f in state.facts.values()],
         "files": {p: {"content": k, "size": len(state.blobs.get(k))} for p, k in sorted(state.files.items())},
     }
 
@@ -382,8 +386,9 @@ def state_text(state: State, console: Console) -> Iterator[str]:
                               (((f"#{k}", v), None) for k, v in data["atoms"].items()), color)
     if data["facts"]:
         yield "\n" + title_line("facts", color)
-        yield from text_table([Column("fact", rest(data["facts"], "fact"))], (((f,), None) for f in data["facts"]),
-                              color)
+        shown = [f if e is None else f"{f} {EVIDENCE_MARK}{e}" for f, e in zip(data["facts"], data["fact_evidence"],
+                                                                                strict=True)]
+        yield from text_table([Column("fact", rest(shown, "fact"))], (((f,), None) for f in shown), color)
     if data["files"]:
         size_width = max(len("size"), *(len(str(info["size"])) for info in data["files"].values()))
         path_width = rest(data["files"], "path", size_width, 16)

@@ -182,7 +182,7 @@ def _diff_facts(a: dict[bytes, Any], b: dict[bytes, Any]) -> FactChange:
     last = -1
     for key in b_keys:  # the longest prefix of b that is a's survivors in a's order
         i = position.get(key)
-        if i is None or i < last:
+        if i is None or i < last or a[key] != b[key]:  # the same fact with other evidence is asserted again
             break
         last = i
         kept += 1
@@ -300,11 +300,11 @@ def _compose_facts(f1: FactChange, f2: FactChange) -> FactChange:
     asserted = asserted_from_b + list(f2.asserted)
     # Canonical form: keep as much of c's prefix as a's order allows.  c = K + asserted, where K is
     # a's unretracted facts in a's order; a re-asserted fact of a may extend K if it comes after K.
-    a_position = {fact_key(enc): i for i, enc in retracted.items()}
+    a_position = {canonical_bytes(enc): i for i, enc in retracted.items()}  # (an entry: fact and evidence)
     last = max((i for i in range(n_a) if i not in retracted), default=-1)
     n_moved = 0
     for enc in asserted:
-        i = a_position.get(fact_key(enc))
+        i = a_position.get(canonical_bytes(enc))
         if i is None or i < last:
             break
         last = i

@@ -167,7 +167,14 @@ class AtomReset(Event):
 
 
 class FactAsserted(Event):
+    """``assert!``: the fact's encoding, and its evidence's (``(assert! fact evidence)``; None: none).
+
+    Version 2 added ``evidence``; version 1 events are version 2 events without it.  A fact
+    asserted again with other evidence is asserted again: it moves to the end of the facts."""
+
+    version: ClassVar[int] = 2
     fact: Any
+    evidence: Any = None
 
 
 class FactRetracted(Event):

@@ -51,7 +51,7 @@ from tapevm.domain.events import (
     SnapshotTaken,
     StateRestored,
 )
-from tapevm.domain.state import State, add_blob_entries, fact_key
+from tapevm.domain.state import State, add_blob_entries, fact_entry, fact_key
 
 # Each handler takes the event's fields as a dict (a model's ``__dict__``), so
 # the same code folds decoded models and the raw field dicts of the fast path
@@ -85,7 +85,15 @@ def _atom_set(state: State, f: Fields) -> None:
 
 
 def _fact_asserted(state: State, f: Fields) -> None:
-    state.facts[fact_key(f["fact"])] = f["fact"]
+    _put_fact(state, fact_entry(f["fact"], f.get("evidence")))
+
+
+def _put_fact(state: State, entry: Any) -> None:
+    """Assert a fact entry; one already held (asserted again with other evidence) moves to the end,
+    as in the VM, so a delta (which appends what it asserts) and the fold agree on the order."""
+    key = fact_key(entry)
+    state.facts.pop(key, None)
+    state.facts[key] = entry
 
 
 def _fact_retracted(state: State, f: Fields) -> None:
@@ -139,7 +147,7 @@ def _merge_applied(state: State, f: Fields) -> None:
     for fact in f["facts_removed"]:
         state.facts.pop(fact_key(fact), None)
     for fact in f["facts_added"]:
-        state.facts[fact_key(fact)] = fact
+        _put_fact(state, fact)
     for path, key in f["files"]:
         if key is None:
             state.files.pop(path, None)

@@ -123,8 +123,30 @@ class State:
         return self.blobs.get(self.files[path])
 
 
+# A fact asserted with evidence is held in ``State.facts`` as ``["F+", fact, evidence]`` (both
+# encodings; no value encoding uses the tag), a fact without as its encoding alone, so every table,
+# delta, checkpoint, image and merge carries the evidence with its fact, unchanged; who reads a
+# fact splits the entry (``split_fact``).
+FACT_WITH_EVIDENCE = "F+"
+
+
+def fact_entry(fact: Any, evidence: Any = None) -> Any:
+    """What ``State.facts`` holds for ``fact`` (an encoding) with ``evidence`` (an encoding; None: none)."""
+    return fact if evidence is None else [FACT_WITH_EVIDENCE, fact, evidence]
+
+
+def split_fact(entry: Any) -> tuple[Any, Any]:
+    """A ``State.facts`` entry as (the fact's encoding, its evidence's encoding or None)."""
+    if type(entry) is list and len(entry) == 3 and entry[0] == FACT_WITH_EVIDENCE:
+        return entry[1], entry[2]
+    return entry, None
+
+
 def fact_key(fact: Any) -> bytes:
-    """Identity of a fact: the canonical bytes of its encoding."""
+    """Identity of a fact: the canonical bytes of its encoding (of an entry: of its fact, whatever
+    its evidence)."""
+    if type(fact) is list and len(fact) == 3 and fact[0] == FACT_WITH_EVIDENCE:
+        fact = fact[1]
     return canonical_bytes(fact)
 
 

@@ -60,6 +60,12 @@ def _content_stored_v1(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+@upcaster("FactAsserted", 1)
+def _fact_asserted_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added the fact's evidence (none before)."""
+    return {**data, "evidence": None}
+
+
 @upcaster("ContentStored", 2)
 def _content_stored_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Version 3 only added entries that version 2 never holds (file versions stored as splices or zstd patches)."""

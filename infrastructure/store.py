@@ -13,7 +13,7 @@ event store (:mod:`tapevm.infrastructure.free_functions`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -83,9 +83,11 @@ class Store:
         """A fork at the source's head (``tape clone``)."""
         return clone(self.events, source, new)
 
-    def merge(self, source: str, into: str, prefer: str = "fail") -> MergeResult:
-        """Three-way merge of ``source`` into ``into``; ``prefer`` is keep, take or fail (``tape merge``)."""
-        return merge(self.events, source, into, prefer)
+    def merge(self, source: str, into: str, prefer: str = "fail", *,
+              keep: Sequence[str] = (), take: Sequence[str] = ()) -> MergeResult:
+        """Three-way merge of ``source`` into ``into``; ``prefer`` is keep, take or fail; ``keep`` and
+        ``take`` resolve the conflicts of the bindings they name first (``tape merge --keep/--take``)."""
+        return merge(self.events, source, into, prefer, keep=keep, take=take)
 
     def take(self, source: str, binding: str, into: str) -> MergeResult:
         """Copy one binding (``name`` or ``ns/name``) from ``source`` into ``into`` (``tape take``)."""

@@ -39,6 +39,7 @@ from tapevm.domain.events import (
     RecordedEvent,
 )
 from tapevm.domain.ports import EventStore
+from tapevm.domain.state import fact_entry
 from tapevm.projections.model_usage import TokenUsage, completed_usage
 
 AUDIT_KINDS = ("effect", "define", "fact", "file", "output", "error")
@@ -132,7 +133,8 @@ def _entry(r: RecordedEvent, show: Show, forms: dict[int, str],
         return entry("define", f"{op} #{e.atom} = {_short(show(e.value), 70)}")
     if isinstance(e, (FactAsserted, FactRetracted)):
         op = "assert!" if isinstance(e, FactAsserted) else "retract!"
-        return entry("fact", f"{op} {_short(show(e.fact), 80)}")
+        fact = fact_entry(e.fact, e.evidence) if isinstance(e, FactAsserted) else e.fact  # shown with its evidence
+        return entry("fact", f"{op} {_short(show(fact), 80)}")
     if isinstance(e, FileImported):
         return entry("file", f"import {e.path} from {e.source} ({e.size} bytes)", size=e.size)
     if isinstance(e, FileWritten):

@@ -6,11 +6,13 @@ value D ("ours", kept) and source value S ("theirs", taken):
 * S == B: the source did not touch it, keep D;
 * D == B: only the source changed it, take S (set, or remove when S is absent);
 * D == S: both made the same change, nothing to do;
-* otherwise a conflict, resolved by ``prefer``: "keep" D, "take" S, or "fail".
+* otherwise a conflict, resolved by ``resolve`` for the items it names (per name: "keep" or
+  "take"), else by ``prefer``: "keep" D, "take" S, or "fail".
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,13 @@ class MergePlan:
 
     take: list[MergeItem] = field(default_factory=list)
     conflicts: list[MergeItem] = field(default_factory=list)
+    # how each conflict was resolved ("keep", "take" or "fail"), by (kind, key), in ``conflicts``' order
+    resolutions: dict[tuple[str, tuple[Any, ...]], str] = field(default_factory=dict)
+
+    @property
+    def unresolved(self) -> list[MergeItem]:
+        """The conflicts neither a per-name resolution nor ``prefer`` resolved."""
+        return [c for c in self.conflicts if self.resolutions[(c.kind, c.key)] == "fail"]
 
 
 def _items(state: State) -> dict[tuple[str, tuple[Any, ...]], Any]:
@@ -50,10 +59,17 @@ def _items(state: State) -> dict[tuple[str, tuple[Any, ...]], Any]:
     return out
 
 
-def three_way(base: State, ours: State, theirs: State, prefer: str = "fail") -> MergePlan:
-    """The changes that bring ``theirs``' work since ``base`` into ``ours``."""
-    if prefer not in PREFER:
-        raise ValueError(f"prefer must be one of {PREFER}")
+def three_way(base: State, ours: State, theirs: State, prefer: str = "fail",
+              resolve: Mapping[tuple[str, tuple[Any, ...]], str] | None = None) -> MergePlan:
+    """The changes that bring ``theirs``' work since ``base`` into ``ours``.
+
+    ``resolve`` maps items (``(kind, key)``, e.g. ``("binding", ("user", "x"))``) to "keep" or
+    "take": how a conflict on that item is resolved, before ``prefer``.  An item it names that is
+    not in conflict is the caller's to report (``MergePlan.resolutions`` lists the conflicts).
+    """
+    resolve = resolve or {}
+    if prefer not in PREFER or any(how not in ("keep", "take") for how in resolve.values()):
+        raise ValueError(f"prefer must be one of {PREFER}, a per-item resolution keep or take")
     b, o, t = _items(base), _items(ours), _items(theirs)
     plan = MergePlan()
     for k in sorted(set(b) | set(o) | set(t), key=repr):
@@ -65,7 +81,8 @@ def three_way(base: State, ours: State, theirs: State, prefer: str = "fail") -> 
             plan.take.append(item)
         else:
             plan.conflicts.append(item)
-            if prefer == "take":
+            how = plan.resolutions[k] = resolve.get(k, prefer)
+            if how == "take":
                 plan.take.append(item)
     return plan
 

@@ -40,7 +40,7 @@ from tapevm.domain.events import (
     StateRestored,
 )
 from tapevm.domain.ports import EventStore
-from tapevm.domain.state import fact_key
+from tapevm.domain.state import fact_entry, fact_key
 from tapevm.vm.reader import read_one
 from tapevm.vm.value_codec import ValueEncoder
 
@@ -223,7 +223,7 @@ def _fact_changes(keys: frozenset[bytes]) -> Changes:
     def _fact_change(t: str, f: dict[str, Any]) -> list[_Change]:
         if t == FactAsserted.type_name or t == FactRetracted.type_name:
             retract = t == FactRetracted.type_name
-            return [_Change("", "retract!" if retract else "assert!", f["fact"], retract)] \
+            return [_Change("", "retract!" if retract else "assert!", fact_entry(f["fact"], f.get("evidence")), retract)] \
                 if fact_key(f["fact"]) in keys else []
         if t == MergeApplied.type_name:
             return ([_Change("", f["kind"], x, detail=_merged(f)) for x in f["facts_added"] if fact_key(x) in keys]

@@ -183,7 +183,7 @@ class FormEventBuilder:
         if kind == w.ATOM_RESET:
             return AtomReset(atom=args[0], value=enc(args[1]))
         if kind == w.FACT_ASSERT:
-            return FactAsserted(fact=enc(args[0]))
+            return FactAsserted(fact=enc(args[0]), evidence=None if args[1] is None else enc(args[1]))
         if kind == w.FACT_RETRACT:
             return FactRetracted(fact=enc(args[0]))
         if kind == w.FILE_WRITE:

@@ -221,8 +221,10 @@ class _Exporter:
     def verbatim(form: str) -> str:
         return form
 
-    def assertion(self, fact: Any) -> str:
-        return f"(assert! {self.writer.expr(fact)})"
+    def assertion(self, fact: Any, evidence: Any = None) -> str:
+        if evidence is None:
+            return f"(assert! {self.writer.expr(fact)})"
+        return f"(assert! {self.writer.expr(fact)} {self.writer.expr(evidence)})"
 
     # -- the parts of the state, in the order they are written ----------------------------
     def write_atoms(self) -> None:
@@ -253,8 +255,8 @@ class _Exporter:
             self.writer.problems.append(f"macro {ns}/{name} is not defined under its own name; it is left out")
 
     def write_facts_and_files(self) -> None:
-        for fact in self.world.facts.values():
-            self.add(self.assertion, fact)
+        for key, fact in self.world.facts.items():
+            self.add(self.assertion, fact, self.world.fact_evidence.get(key))
         for path, data in sorted(self.world.files.items()):
             try:
                 text = data.decode("utf-8")

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tapevm.domain.state import State
+from tapevm.domain.state import State, split_fact
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.printer import to_source
 from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.value_preview import ValuePreview, preview
 from tapevm.vm.world import World
 from tapevm.vm.world_state import make_decoder
+
+EVIDENCE_MARK = "; evidence: "  # between a fact and its evidence, where a fact entry is shown as one text
 
 
 class StatePrinter:
@@ -30,14 +32,22 @@ class StatePrinter:
         self.decoder: ValueDecoder = make_decoder(state, world, Interpreter(world))
 
     def __call__(self, enc: Any) -> str:
+        """``enc`` as Lisp source; a fact entry with evidence (``State.facts``) as
+        ``FACT ; evidence: EVIDENCE``."""
+        fact, evidence = split_fact(enc)
         try:
-            return to_source(self.decoder.decode(enc))
+            text = to_source(self.decoder.decode(fact))
+            return text if evidence is None else f"{text} {EVIDENCE_MARK}{to_source(self.decoder.decode(evidence))}"
         except Exception as e:  # a value that cannot be shown must not hide the rest
             return f"#<undecodable {type(e).__name__}>"
 
     def preview(self, enc: Any, limit: int | None) -> ValuePreview:
         """``enc`` as Lisp source cut at ``limit`` characters (None: whole), with its content key;
-        the work is bounded by the limit, not the value."""
+        the work is bounded by the limit, not the value (a fact entry with evidence: shown whole)."""
+        if split_fact(enc)[1] is not None:
+            text = self(enc)
+            cut = limit is not None and len(text) > limit
+            return ValuePreview(text[:limit] + "..." if cut else text, cut, None)
         try:
             return preview(self.decoder, enc, limit)
         except Exception as e:  # noqa: BLE001 (as __call__: one undecodable value must not hide the rest)

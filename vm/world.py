@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from tapevm.domain.state import MISSING
-from tapevm.vm.values import Atom  # 1, 1.0 and #t are distinct facts
+from tapevm.vm.values import Atom, lisp_equal  # 1, 1.0 and #t are distinct facts
 from tapevm.vm.values import typed_key as fact_key
 
 # Mutation kinds, one per domain event type they become.
@@ -120,6 +120,8 @@ class World:
         self.next_atom_id = 1
         # fact value -> fact value; dict keeps assertion order (deterministic).
         self.facts: dict[Any, Any] = {}
+        # fact key -> the evidence it was asserted with (only facts asserted with evidence are here)
+        self.fact_evidence: dict[Any, Any] = {}
         self.files: dict[str, bytes] = {}
         self._journal: list[Mutation] = []
         # Undo records, in order: ``(function, *arguments)``.  Plain data rather than a
@@ -300,17 +302,27 @@ class World:
         self._record(ATOM_RESET, (atom.id, value), undo)
 
     # -- facts ----------------------------------------------------------------
-    def fact_assert(self, fact: Any) -> bool:
-        """Add a fact; asserting a fact already present changes nothing (False)."""
+    def fact_assert(self, fact: Any, evidence: Any = None) -> bool:
+        """Add a fact, with ``evidence`` (any value; None: none).  Asserting a fact already present
+        changes nothing (False) unless evidence other than its own is given: then it is asserted again
+        with that evidence, and moves to the end of the facts (as the fold and a delta order it)."""
         key = fact_key(fact)
-        if key in self.facts:
+        held = self.fact_evidence.get(key)
+        if key in self.facts and (evidence is None or (held is not None and lisp_equal(held, evidence))):
             return False
+        before, before_evidence = dict(self.facts), dict(self.fact_evidence)
+        self.facts.pop(key, None)
         self.facts[key] = fact
+        if evidence is not None:
+            self.fact_evidence[key] = evidence
 
         def undo() -> None:
-            del self.facts[key]
+            self.facts.clear()
+            self.facts.update(before)
+            self.fact_evidence.clear()
+            self.fact_evidence.update(before_evidence)
 
-        self._record(FACT_ASSERT, (fact,), undo)
+        self._record(FACT_ASSERT, (fact, evidence), undo)
         return True
 
     def fact_retract(self, fact: Any) -> bool:
@@ -323,10 +335,13 @@ class World:
         stored = self.facts[fact]
         before = dict(self.facts)
         del self.facts[fact]
+        evidence = self.fact_evidence.pop(fact, None)
 
         def undo() -> None:
             self.facts.clear()
             self.facts.update(before)
+            if evidence is not None:
+                self.fact_evidence[fact] = evidence
 
         self._record(FACT_RETRACT, (stored,), undo)
         return True

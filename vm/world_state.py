@@ -13,7 +13,7 @@ because any value may refer to an atom).
 from __future__ import annotations
 
 from tapevm.domain.content import ContentTable
-from tapevm.domain.state import State, fact_key, paused_gc
+from tapevm.domain.state import State, fact_entry, fact_key, paused_gc, split_fact
 from tapevm.vm.interpreter import Interpreter
 from tapevm.vm.value_codec import ValueDecoder, ValueEncoder
 from tapevm.vm.values import Atom
@@ -48,9 +48,12 @@ def load_world(state: State, world: World, interpreter: Interpreter) -> ValueDec
         for ns, bindings in state.namespaces.items():
             world.bind_lazy_all(ns, bindings, decoder.decode)
         world.current_ns = state.current_ns
-        for enc in state.facts.values():
+        for entry in state.facts.values():
+            enc, evidence = split_fact(entry)
             fact = decoder.decode(enc)
-            world.facts[live_fact_key(fact)] = fact
+            world.facts[key := live_fact_key(fact)] = fact
+            if evidence is not None:
+                world.fact_evidence[key] = decoder.decode(evidence)
         for path, key in state.files.items():
             world.files[path] = state.blobs.get(key)
     return decoder
@@ -65,9 +68,10 @@ def capture_state(world: World, session: str = "", seq: int = 0) -> State:
         state.namespaces[ns] = {name: encoder.encode(value) for name, value in world.bindings(ns)}
     for atom_id, atom in world.atoms.items():
         state.atoms[atom_id] = encoder.encode(atom.value)
-    for fact in world.facts.values():
+    for key, fact in world.facts.items():
         enc = encoder.encode(fact)
-        state.facts[fact_key(enc)] = enc
+        evidence = world.fact_evidence.get(key)
+        state.facts[fact_key(enc)] = fact_entry(enc, None if evidence is None else encoder.encode(evidence))
     for path, data in world.files.items():
         key, _ = state.blobs.key_for(data)
         state.blobs.add(key, data)

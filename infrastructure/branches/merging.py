@@ -9,7 +9,7 @@ taken for the duration, like any writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from tapevm.infrastructure.branches.forks import resolve_address
 from tapevm.infrastructure.logs import get_logger
 from tapevm.infrastructure.session.service import Session
 from tapevm.infrastructure.session.time_travel import state_of
-from tapevm.projections.merge_rules import MergeItem, three_way
+from tapevm.projections.merge_rules import MergeItem, MergePlan, three_way
 from tapevm.vm.value_codec import atoms_named
 
 log = get_logger("tapevm.merging")
@@ -38,6 +38,7 @@ class MergeResult:
     applied: list[MergeItem] = field(default_factory=list)
     conflicts: list[MergeItem] = field(default_factory=list)
     seq: int = 0  # event number of the MergeApplied in the destination (0: nothing to merge)
+    resolved: list[str] = field(default_factory=list)  # per conflict, in order: "keep" or "take"
 
 
 def item_label(item: MergeItem) -> str:
@@ -99,12 +100,16 @@ def _commit(dest: Session, ours: State, source: State, items: list[MergeItem], e
     return int(recorded[-1].seq)
 
 
-def merge(store: EventStore, source: str, destination: str, prefer: str = "fail") -> MergeResult:
+def merge(store: EventStore, source: str, destination: str, prefer: str = "fail", *,
+          keep: Sequence[str] = (), take: Sequence[str] = ()) -> MergeResult:
     """Three-way merge of ``source`` (``ID`` or ``ID@N``) into ``destination``; see session_merge.py.
 
-    Base: the common ancestor by lineage (the fork point), moved forward to the
-    source's event last merged into the destination (:func:`_merged_through`).  Unrelated sessions merge
-    against an empty base, so every name both define differently conflicts.
+    Base: the common ancestor by lineage (the fork point), moved forward to the source's event
+    last merged into the destination (:func:`_merged_through`).  Unrelated sessions merge against
+    an empty base, so every name both define differently conflicts.  ``keep`` and ``take`` name
+    bindings (``name`` in the destination's current namespace, or ``ns/name``) whose conflict is
+    resolved that way whatever ``prefer`` says; a name given that is not in conflict, or given to
+    both, is a UsageError and nothing is written (a typo must not merge silently the other way).
     """
     if prefer not in ("keep", "take", "fail"):
         raise UsageError(f"unknown --prefer {prefer!r}: use keep, take or fail")
@@ -120,14 +125,18 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
         base_seq = max(ancestor, _merged_through(store, ours, src_stream, src_seq))
         theirs = state_of(store, src_stream, src_seq)
         base = state_of(store, src_stream, base_seq) if base_seq else State()
-        plan = three_way(base, ours, theirs, prefer)
-        result = MergeResult(src_addr.session, destination, src_seq, base_seq, plan.take, plan.conflicts)
-        if plan.conflicts and prefer == "fail":
-            names = ", ".join(item_label(c) for c in plan.conflicts[:8])
-            more = f" and {len(plan.conflicts) - 8} more" if len(plan.conflicts) > 8 else ""
+        resolve = _per_name(ours.current_ns, keep, take)
+        plan = three_way(base, ours, theirs, prefer, resolve)
+        _check_named_conflicts(plan, resolve, f"{src_addr} into {destination!r}")
+        result = MergeResult(src_addr.session, destination, src_seq, base_seq, plan.take, plan.conflicts,
+                             resolved=[plan.resolutions[(c.kind, c.key)] for c in plan.conflicts])
+        unresolved = plan.unresolved
+        if unresolved:
+            names = ", ".join(item_label(c) for c in unresolved[:8])
+            more = f" and {len(unresolved) - 8} more" if len(unresolved) > 8 else ""
             raise MergeConflict(
-                f"merge of {src_addr} into {destination!r}: {len(plan.conflicts)} conflicts ({names}{more}); "
-                "nothing written; use --prefer keep or --prefer take"
+                f"merge of {src_addr} into {destination!r}: {len(unresolved)} conflicts ({names}{more}); "
+                "nothing written; use --prefer keep or --prefer take, or --keep/--take NAME"
             )
         if plan.take or plan.conflicts:  # a resolved conflict is recorded too, so the next merge's base moves on
             event = _merge_event("merge", src_stream, src_addr.session, src_seq, base_seq, plan.take)
@@ -135,6 +144,35 @@ def merge(store: EventStore, source: str, destination: str, prefer: str = "fail"
         log.info("merged", source=str(src_addr), destination=destination, applied=len(plan.take),
                  conflicts=len(plan.conflicts))
         return result
+
+
+def _per_name(current_ns: str, keep: Sequence[str], take: Sequence[str]) -> dict[tuple[str, tuple[Any, ...]], str]:
+    """``--keep``/``--take`` names as merge items (``name`` is in ``current_ns``); a name given to
+    both, or an empty one, is a UsageError."""
+    out: dict[tuple[str, tuple[Any, ...]], str] = {}
+    for how, names in (("keep", keep), ("take", take)):
+        for name in names:
+            ns, sep, short = name.rpartition("/")
+            if not sep:
+                ns = current_ns
+            if not short or (sep and not ns):
+                raise UsageError(f"--{how} {name!r}: give a binding's name, NAME or NS/NAME")
+            k = ("binding", (ns, short))
+            if out.get(k, how) != how:
+                raise UsageError(f"{ns}/{short} is given to both --keep and --take: give it to one")
+            out[k] = how
+    return out
+
+
+def _check_named_conflicts(plan: MergePlan, resolve: dict[tuple[str, tuple[Any, ...]], str], what: str) -> None:
+    """A name ``--keep``/``--take`` resolves must be in conflict: a UsageError naming the conflicts otherwise."""
+    stray = [(how, k) for k, how in resolve.items() if k not in plan.resolutions]
+    if not stray:
+        return
+    how, (_, (ns, name)) = stray[0]
+    conflicts = [item_label(c) for c in plan.conflicts if c.kind == "binding"]
+    listed = f"the conflicting names are {', '.join(conflicts[:8])}" if conflicts else "no binding conflicts"
+    raise UsageError(f"--{how} {ns}/{name}: not in conflict in the merge of {what} ({listed}); nothing written")
 
 
 def _merged_through(store: EventStore, ours: State, src_stream: str, src_seq: int) -> int:

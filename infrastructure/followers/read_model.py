@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
@@ -43,8 +44,10 @@ from tapevm.infrastructure.stores.registry import SessionRegistry
 from tapevm.infrastructure.stores.sqlite.recorder import TapeSQLiteDatastore
 from tapevm.infrastructure.stores.sqlite.tracking import create_sqlite_tracking_table, tracked_transaction
 from tapevm.projections.protocol import Applied
-from tapevm.projections.read_model.applier import ReadModelApplier
+from tapevm.projections.read_model.applier import ReadModelApplier, content_node
 from tapevm.projections.read_model.schema import SCHEMA, VERSION
+from tapevm.projections.read_model.value_json import ValueJson, readable
+from tapevm.vm.printer import to_source
 
 log = get_logger("tapevm.read_model")
 
@@ -119,24 +122,27 @@ class ReadModel:
         self._ensure_schema()
 
     def _ensure_schema(self) -> None:
-        conn = sqlite3.connect(self.path)
+        """Create the tables and views; a file of another version has its own dropped first, its
+        position reset and its version set, all in ONE transaction, so that of several processes
+        opening it at once one upgrades it and the others find it current."""
+        conn = sqlite3.connect(self.path, timeout=RESET_TIMEOUT, isolation_level=None)
         try:
+            conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            conn.executescript(SCHEMA)
-            conn.commit()
+            dropped = 0
+            if version != VERSION:
+                dropped = _drop_stale(conn)
+                conn.execute("DELETE FROM tracking WHERE application_name = ?", (PROJECTION,))
+                conn.execute(f"PRAGMA user_version = {VERSION}")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("COMMIT")
         finally:
             conn.close()
-        if version != VERSION:
-            removed = _empty(self.path)
-            if removed:
-                log.warning("read_model_rebuilt", path=str(self.path), version=version, now=VERSION,
-                            reason="written by another version of tapevm")
-            conn = sqlite3.connect(self.path, timeout=RESET_TIMEOUT)
-            try:
-                conn.execute(f"PRAGMA user_version = {VERSION}")
-                conn.commit()
-            finally:
-                conn.close()
+        if dropped:
+            log.warning("read_model_rebuilt", path=str(self.path), version=version, now=VERSION,
+                        reason="written by another version of tapevm")
 
     name = "sql"  # as a follower's projection (tape follow --projection sql)
 
@@ -218,13 +224,15 @@ class QueryResult:
 def query(path: Path, sql: str) -> QueryResult:
     """Run one statement read-only (a read-only connection AND an authorizer that allows only reads)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    nodes = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        _value_functions(conn, nodes)
         conn.set_authorizer(_authorizer)
         try:
             cur = conn.execute(sql)
             rows = cur.fetchall()
         except sqlite3.DatabaseError as e:
-            if "not authorized" in str(e) or "readonly" in str(e):
+            if "not authorized" in str(e) or "readonly" in str(e) or "cannot modify" in str(e):
                 raise ReadOnlyQuery(f"tape sql is read-only: {e}; use SELECT (or WITH ... SELECT)") from None
             raise UsageError(f"SQL error: {e}") from None
         except sqlite3.Warning as e:
@@ -232,6 +240,37 @@ def query(path: Path, sql: str) -> QueryResult:
         return QueryResult([d[0] for d in cur.description or []], rows)
     finally:
         conn.close()
+        nodes.close()
+
+
+def _value_functions(conn: sqlite3.Connection, nodes: sqlite3.Connection) -> None:
+    """``tape_json(value)`` and ``tape_source(value)`` on ``conn``: a ``value`` column (an encoding,
+    ``["@", key]`` for a compound value) whole, as readable JSON or as Lisp source, decoded from the
+    ``content`` table through ``nodes`` (a second connection, outside the query's authorizer).  A
+    value that is not an encoding is NULL (a text column, say); the cost is the value's size."""
+    reader = nodes.cursor()
+    converter = ValueJson(lambda key: content_node(reader, key))
+
+    def decoded(value: Any) -> Any:
+        try:
+            return converter.decoder.decode(orjson.loads(value))
+        except Exception:  # noqa: BLE001 (not an encoding: NULL, as SQL's own functions answer odd input)
+            return _NOT_A_VALUE
+
+    def as_json(value: Any) -> str | None:
+        found = decoded(value) if isinstance(value, str | bytes) else _NOT_A_VALUE
+        return None if found is _NOT_A_VALUE else orjson.dumps(readable(found)[0]).decode()
+
+    def as_source(value: Any) -> str | None:
+        found = decoded(value) if isinstance(value, str | bytes) else _NOT_A_VALUE
+        return None if found is _NOT_A_VALUE else to_source(found)
+
+    conn.create_function("tape_json", 1, as_json, deterministic=True)
+    conn.create_function("tape_source", 1, as_source, deterministic=True)
+
+
+_NOT_A_VALUE: Any = object()
+
 
 
 def sqlite_files(path: Path) -> tuple[Path, Path, Path]:
@@ -255,6 +294,16 @@ def rebuild(store: EventStore) -> int:
         return 0
     _check_not_directory(path)
     return _empty(path)
+
+
+def _drop_stale(conn: sqlite3.Connection) -> int:
+    """Drop the views and tables another version's schema made (all but the tracking table, whose
+    position ``_empty`` resets), so that this version's are created in their place; how many."""
+    found = conn.execute("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'table') "
+                         "AND name NOT LIKE 'sqlite_%' AND name != 'tracking' ORDER BY type = 'table'").fetchall()
+    for kind, name in found:
+        conn.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
+    return len(found)
 
 
 def _empty(path: Path) -> int:

@@ -41,6 +41,7 @@ from tapevm.domain.state import (
     file_blobs,
     materialized,
     paused_gc,
+    split_fact,
 )
 from tapevm.domain.upcasting import event_class, upcast
 from tapevm.infrastructure.images.export_shape import export_problem
@@ -229,7 +230,10 @@ def check_content(path: str | Path, state: State, nodes: dict[str, Any] | None =
     if nodes is None and references:
         nodes = dict(_nodes_as_json(state))
     tables: list[tuple[str, dict[Any, Any]]] = [("atom ", state.atoms),
-                                                ("fact ", dict(enumerate(state.facts.values(), 1)))]
+                                                ("fact ", {i: split_fact(e)[0] for i, e in enumerate(state.facts.values(), 1)}),
+                                                ("fact evidence ", {i: split_fact(e)[1] for i, e in
+                                                                    enumerate(state.facts.values(), 1)
+                                                                    if split_fact(e)[1] is not None})]
     roots = chain(((f"binding {ns}/", table) for ns, table in state.namespaces.items()), tables)
     problem = content_problem(roots, nodes, state.atoms) if nodes is not None and references else None
     if problem is not None:

@@ -8,7 +8,10 @@ reading the log and the transaction are the caller's.
 
 Bindings are the hot path (most events define or set one): their versions are
 buffered per batch and written as one UPDATE per name at ``flush``, not one per
-event, and ``apply_commit`` inlines ``set_binding`` for them.
+event, and ``apply_commit`` inlines ``set_binding`` for them.  ``flush`` also gives
+each version its readable JSON (``value_json``), decoded from the ``content`` table
+the batch's ``ContentStored`` events fill (a form's content comes before the events
+that refer to it, and a fork's, a merge's or an image's were stored before it).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import orjson
 from tapevm.domain.content import BlobTable
 from tapevm.domain.errors import CorruptRecord
 from tapevm.domain.ports import DecodedEvent
-from tapevm.domain.state import add_blob_entries, fact_key
+from tapevm.domain.state import add_blob_entries, fact_key, split_fact
+from tapevm.projections.read_model.value_json import ValueJson
 
 
 def _json(value: Any) -> str:
@@ -61,6 +65,9 @@ class ReadModelApplier:
         self.rows: list[tuple[Any, ...]] = []
         self.touched: dict[str, tuple[int, float]] = {}
         self.new_sessions = False  # a stream started or forked: a name may have changed
+        lookup = c.connection.cursor()
+        self.json = ValueJson(lambda key: content_node(lookup, key))
+        self.json_of: dict[str, tuple[str, bool]] = {}  # the batch's values (as stored) -> value_json
 
     def apply_commit(self, stream: str, decoded: Sequence[DecodedEvent]) -> None:
         """The rows of one commit record's events (``decoded``, in order, of ``stream``)."""
@@ -92,7 +99,7 @@ class ReadModelApplier:
     def finish(self) -> None:
         """Write what the batch buffered: binding versions, event rows, each touched session's count and time."""
         self.flush()
-        self.c.executemany("INSERT INTO events VALUES (?,?,?,?,?,?)", self.rows)
+        self.c.executemany("INSERT INTO event_rows VALUES (?,?,?,?,?,?)", self.rows)
         self.c.executemany("UPDATE sessions SET events=?, last_time=? WHERE stream=?",
                            [(seq, last_time, stream) for stream, (seq, last_time) in self.touched.items()])
 
@@ -115,38 +122,53 @@ class ReadModelApplier:
 
     def flush(self) -> None:
         """Write the buffered binding versions: close the rows left open by earlier pages, then insert."""
-        c = self.c
+        c, readable = self.c, self.readable
         if self.first_since:
-            c.executemany("UPDATE binding_history SET until=? WHERE session=? AND ns=? AND name=? AND until IS NULL",
+            c.executemany("UPDATE binding_rows SET until=? WHERE stream=? AND ns=? AND name=? AND until IS NULL",
                           [(since, *k) for k, since in self.first_since.items()])
         if self.closed:
-            c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,?)", self.closed)
-        c.executemany("INSERT INTO binding_history VALUES (?,?,?,?,?,NULL)",
-                      [(*k, v[0], v[1]) for k, v in self.pending.items() if v is not None])
+            c.executemany("INSERT INTO binding_rows VALUES (?,?,?,?,?,?,?,?)",
+                          [(stream, ns, name, value, *readable(value), since, until)
+                           for stream, ns, name, value, since, until in self.closed])
+        c.executemany("INSERT INTO binding_rows VALUES (?,?,?,?,?,?,?,NULL)",
+                      [(*k, v[0], *readable(v[0]), v[1]) for k, v in self.pending.items() if v is not None])
         self.pending.clear()  # in place: apply_commit holds references to these
         self.first_since.clear()
         self.closed.clear()
+
+    def readable(self, value: str) -> tuple[str, bool]:
+        """``value`` (an encoding as JSON text) as readable JSON, cut, and whether it was cut."""
+        found = self.json_of.get(value)
+        if found is None:
+            found = self.json_of[value] = self.json.text(orjson.loads(value))
+        return found
 
     def defined(self, stream: str, seq: int, f: dict[str, Any]) -> None:
         self.set_binding(stream, seq, f["ns"], f["name"], f["value"])
 
     def fact_asserted(self, stream: str, seq: int, f: dict[str, Any]) -> None:
-        key = fact_key(f["fact"]).hex()
-        self.c.execute("UPDATE fact_history SET until=? WHERE session=? AND fact_key=? AND until IS NULL",
+        enc, evidence = split_fact(f["fact"])  # (a merge's, a restore's or an image's fact entry)
+        evidence = f.get("evidence", evidence)
+        key = fact_key(enc).hex()
+        self.c.execute("UPDATE fact_rows SET until=? WHERE stream=? AND fact_key=? AND until IS NULL",
                        (seq, stream, key))
-        self.c.execute("INSERT INTO fact_history VALUES (?,?,?,?,NULL)", (stream, key, _json(f["fact"]), seq))
+        fact = _json(enc)
+        proof = None if evidence is None else _json(evidence)
+        self.c.execute("INSERT INTO fact_rows VALUES (?,?,?,?,?,?,?,NULL)",
+                       (stream, key, fact, self.readable(fact)[0], proof,
+                        None if proof is None else self.readable(proof)[0], seq))
 
     def fact_retracted(self, stream: str, seq: int, f: dict[str, Any]) -> None:
-        self.c.execute("UPDATE fact_history SET until=? WHERE session=? AND fact_key=? AND until IS NULL",
+        self.c.execute("UPDATE fact_rows SET until=? WHERE stream=? AND fact_key=? AND until IS NULL",
                        (seq, stream, fact_key(f["fact"]).hex()))
 
     def file_written(self, stream: str, seq: int, f: dict[str, Any]) -> None:
         self.file_deleted(stream, seq, f)
-        self.c.execute("INSERT INTO file_history VALUES (?,?,?,?,?,NULL)",
+        self.c.execute("INSERT INTO file_rows VALUES (?,?,?,?,?,NULL)",
                        (stream, f["path"], f["content"], f["size"], seq))
 
     def file_deleted(self, stream: str, seq: int, f: dict[str, Any]) -> None:
-        self.c.execute("UPDATE file_history SET until=? WHERE session=? AND path=? AND until IS NULL",
+        self.c.execute("UPDATE file_rows SET until=? WHERE stream=? AND path=? AND until IS NULL",
                        (seq, stream, f["path"]))
 
     def merge_applied(self, stream: str, seq: int, f: dict[str, Any]) -> None:
@@ -162,26 +184,30 @@ class ReadModelApplier:
             if key is None:
                 self.file_deleted(stream, seq, {"path": path})
             else:
-                self.c.execute("UPDATE file_history SET until=? WHERE session=? AND path=? AND until IS NULL",
+                self.c.execute("UPDATE file_rows SET until=? WHERE stream=? AND path=? AND until IS NULL",
                                (seq, stream, path))
-                self.c.execute("INSERT INTO file_history SELECT ?, path, blob, size, ?, NULL FROM file_history "
-                               "WHERE session=? AND path=? AND blob=? LIMIT 1", (stream, seq, f["source"], path, key))
+                self.c.execute("INSERT INTO file_rows SELECT ?, path, blob, size, ?, NULL FROM file_rows "
+                               "WHERE stream=? AND path=? AND blob=? LIMIT 1", (stream, seq, f["source"], path, key))
 
     def forked(self, stream: str, seq: int, f: dict[str, Any]) -> None:
         self.flush()  # the source's rows must be current before they are copied
         src, at = f["source"], f["at"]
-        valid = "session=? AND since<=? AND (until IS NULL OR until>?)"
-        self.c.execute(f"INSERT INTO binding_history SELECT ?, ns, name, value, since, NULL FROM binding_history "
-                       f"WHERE {valid}", (stream, src, at, at))
-        self.c.execute(f"INSERT INTO fact_history SELECT ?, fact_key, fact, since, NULL FROM fact_history "
-                       f"WHERE {valid}", (stream, src, at, at))
-        self.c.execute(f"INSERT INTO file_history SELECT ?, path, blob, size, since, NULL FROM file_history "
+        valid = "stream=? AND since<=? AND (until IS NULL OR until>?)"
+        self.c.execute(f"INSERT INTO binding_rows SELECT ?, ns, name, value, value_json, truncated, since, NULL "
+                       f"FROM binding_rows WHERE {valid}", (stream, src, at, at))
+        self.c.execute(f"INSERT INTO fact_rows SELECT ?, fact_key, fact, fact_json, evidence, evidence_json, since, "
+                       f"NULL FROM fact_rows WHERE {valid}", (stream, src, at, at))
+        self.c.execute(f"INSERT INTO file_rows SELECT ?, path, blob, size, since, NULL FROM file_rows "
                        f"WHERE {valid}", (stream, src, at, at))
         self.c.execute("UPDATE sessions SET parent=?, fork_at=? WHERE stream=?", (src, at, stream))
 
     def content_stored(self, stream: str, seq: int, f: dict[str, Any]) -> None:
-        """Only remembered (no decoding): the ImageLoaded that may follow needs its blobs' sizes (and the
-        files of an archive marker just before, those it stores)."""
+        """The value nodes become ``content`` rows (what value_json is decoded from); the blobs are only
+        remembered (no decoding): the ImageLoaded that may follow needs their sizes (and the files of an archive
+        marker just before, those it stores)."""
+        if f["nodes"]:
+            self.c.executemany("INSERT OR IGNORE INTO content VALUES (?,?)",
+                               [(key, orjson.dumps(node).decode()) for key, node in f["nodes"]])
         self.content = (stream, f["blobs"])
         self.content_table = None
         pending = self.archived_files.get(stream)
@@ -222,7 +248,7 @@ class ReadModelApplier:
                 add_blob_entries(self.content_table, entries)
             if key in self.content_table:
                 return len(self.content_table.get(key))
-        row = self.c.execute("SELECT size FROM file_history WHERE blob=? LIMIT 1", (key,)).fetchone()
+        row = self.c.execute("SELECT size FROM file_rows WHERE blob=? LIMIT 1", (key,)).fetchone()
         if row is None:
             raise CorruptRecord(f"session {stream!r}: a file refers to content {key} that no event stored")
         return int(row[0])
@@ -261,8 +287,8 @@ class ReadModelApplier:
         if state is None:
             return
         self.flush()  # the session's buffered bindings become rows before they are all closed
-        for table in ("binding_history", "fact_history", "file_history"):
-            self.c.execute(f"UPDATE {table} SET until=? WHERE session=? AND until IS NULL", (seq, stream))
+        for table in ("binding_rows", "fact_rows", "file_rows"):
+            self.c.execute(f"UPDATE {table} SET until=? WHERE stream=? AND until IS NULL", (seq, stream))
         for ns, names in state["namespaces"].items():
             for name, value in names.items():
                 self.set_binding(stream, seq, ns, name, value)
@@ -272,5 +298,13 @@ class ReadModelApplier:
             self._set_file(stream, seq, path, key)
 
     def snapshot(self, stream: str, seq: int, f: dict[str, Any]) -> None:
-        self.c.execute("INSERT INTO snapshots VALUES (?,?,?,?,?)",
+        self.c.execute("INSERT INTO snapshot_rows VALUES (?,?,?,?,?)",
                        (stream, f.get("name"), f.get("at"), f.get("description"), seq))
+
+
+def content_node(c: sqlite3.Cursor, key: str) -> bytes:
+    """A value node's canonical bytes from the ``content`` table (a KeyError when no event stored it)."""
+    row = c.execute("SELECT node FROM content WHERE key=?", (key,)).fetchone()
+    if row is None:
+        raise KeyError(key)
+    return str(row[0]).encode()

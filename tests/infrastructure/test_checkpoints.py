@@ -33,6 +33,8 @@ def full_fold(s: Session, n: int) -> State:
 
 def _program(i: int) -> str:
     return (f"(define v{i % 7} (list {i} \"s{i}\")) (assert! '(f {i % 5})) (retract! '(f {(i + 2) % 5}))"
+            # evidence that changes: the fact is asserted again and moves to the end of the facts
+            f" (assert! '(e {i % 4}) {{:n {i % 3}}})"
             f" (define a{i % 3} (atom {i})) (write-file! \"f{i % 4}.txt\" \"x{i}\")"
             # a growing file: past 1 KiB its versions are stored as pieces (what each append adds)
             f" (append-file! \"log.txt\" \"line {i} {'.' * 300}\")"

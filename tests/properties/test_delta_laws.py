@@ -48,6 +48,9 @@ def form() -> st.SearchStrategy[str]:
         value.map(lambda v: f"(reset! a0 {v})"),
         fact.map(lambda f: f"(assert! '({f[0]} {f[1]}))"),
         fact.map(lambda f: f"(retract! '({f[0]} {f[1]}))"),
+        # evidence: asserting a fact again with other evidence moves it to the end (fold, VM and deltas agree)
+        st.tuples(fact, st.sampled_from(["{:by 1}", "{:by 2}", '"seen"', "nil"])).map(
+            lambda t: f"(assert! '({t[0][0]} {t[0][1]}) {t[1]})"),
         st.tuples(path, st.sampled_from(["x", "yy", ""])).map(lambda t: f'(write-file! "{t[0]}" "{t[1]}")'),
         path.map(lambda p: f'(delete-file! "{p}")'),
         st.tuples(path, st.integers(0, 700)).map(lambda t: f'(append-file! "{t[0]}" "{"z" * t[1]}")'),

@@ -139,7 +139,7 @@ def test_followers_creating_a_new_read_model_together_both_open_it(tmp_path: Pat
 def _tables_of(store, session: str) -> tuple[list, list, list]:
     """The read model's current bindings, facts and files of ``session`` (values as JSON text)."""
     b, _ = rm.run_sql(store, f"SELECT ns, name, value FROM bindings WHERE session='{session}' ORDER BY 1, 2")
-    f, _ = rm.run_sql(store, f"SELECT fact FROM facts WHERE session='{session}' ORDER BY 1")
+    f, _ = rm.run_sql(store, f"SELECT fact, evidence FROM facts WHERE session='{session}' ORDER BY 1")
     w, _ = rm.run_sql(store, f"SELECT path, blob, size FROM files WHERE session='{session}' ORDER BY 1")
     return b.rows, f.rows, w.rows
 
@@ -148,10 +148,13 @@ def _tables_from_state(session) -> tuple[list, list, list]:
     """What the read model should show for the session's folded state at its head."""
     import orjson
 
+    from tapevm.domain.state import split_fact
+
     state = session.state
     bindings = sorted((ns, n, orjson.dumps(v).decode()) for ns, names in state.namespaces.items()
                       for n, v in names.items())
-    facts = sorted((orjson.dumps(x).decode(),) for x in state.facts.values())
+    facts = sorted((orjson.dumps(fact).decode(), None if evidence is None else orjson.dumps(evidence).decode())
+                   for fact, evidence in map(split_fact, state.facts.values()))
     files = sorted((p, k, len(state.blob(k))) for p, k in state.files.items())
     return bindings, facts, files
 
@@ -166,10 +169,10 @@ def test_imports_restores_and_image_loads_reach_the_tables(store_url: str, tmp_p
     host.write_bytes(bytes(range(256)) * 3)
     with open_store(store_url) as store:
         with open_session("a", store) as s:
-            s.run('(define x 1) (assert! (list 1 2)) (write-file! "f" "first")')
+            s.run('(define x 1) (assert! (list 1 2) {:e 1}) (assert! (list 5 6)) (write-file! "f" "first")')
             s.import_file(str(host), "imported.bin")
             s.snapshot("early")
-            s.run('(define x 2) (define y 3) (retract! (list 1 2)) (assert! (list 3 4)) '
+            s.run('(define x 2) (define y 3) (retract! (list 1 2)) (assert! (list 3 4) "why") (assert! (list 5 6) 7) '
                   '(write-file! "f" "second") (delete-file! "imported.bin") (write-file! "g" "new")')
             save_image(s, tmp_path / "a.img")
             save_image(s, tmp_path / "h.img", with_history=True)
@@ -201,7 +204,7 @@ def test_a_read_model_of_another_version_is_rebuilt_and_one_of_this_version_is_n
         again, caught = rm.run_sql(store, "SELECT COUNT(*) FROM bindings")
         assert caught.commits == 0, "the same version: nothing is applied again"
         conn = sqlite3.connect(path)
-        conn.execute("DELETE FROM binding_history")  # what an older projection may have left out
+        conn.execute("DELETE FROM binding_rows")  # what an older projection may have left out
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
         conn.close()

@@ -87,9 +87,17 @@ def match(pattern: Any, value: Any) -> dict[Symbol, Any] | None:
 
 
 @primitive("assert!", needs_machine=True)
-def assert_(m: Any, fact: Any) -> bool:
-    """Add a fact (any value, usually a list); #f if it was already there."""
-    return m.world.fact_assert(fact)  # type: ignore[no-any-return]
+def assert_(m: Any, fact: Any, evidence: Any = None) -> bool:
+    """Add a fact (any value, usually a list), with optional evidence (any value, usually a map such
+    as ``{:evidence "..." :source "..."}``; nil: none); #f if it was already there with that evidence."""
+    return m.world.fact_assert(fact, None if evidence is NIL else evidence)  # type: ignore[no-any-return]
+
+
+@primitive("fact-evidence", needs_machine=True)
+def fact_evidence(m: Any, fact: Any) -> Any:
+    """The evidence ``fact`` was asserted with; nil when it has none or is not a fact."""
+    found = m.world.fact_evidence.get(fact_key(fact))
+    return NIL if found is None else found
 
 
 @primitive("retract!", needs_machine=True)
