@@ -57,8 +57,8 @@ log = get_logger("tapevm.lifecycle")
 SIDE_ROWS = ((REGISTRY_TABLE, "stream"), (LEASE_TABLE, "session"), (checkpoint_tables.TABLE, "session"),
              (checkpoint_tables.PACKS, "session"), (content_index.TABLE, "stream"), (content_index.COVERED, "stream"))
 # the read model's tables, and the column naming a stream
-READ_MODEL_ROWS = (("sessions", "stream"), ("events", "session"), ("binding_history", "session"),
-                   ("fact_history", "session"), ("file_history", "session"), ("snapshots", "session"))
+READ_MODEL_ROWS = (("sessions", "stream"), ("event_rows", "stream"), ("binding_rows", "stream"),
+                   ("fact_rows", "stream"), ("file_rows", "stream"), ("snapshot_rows", "stream"))
 
 
 @dataclass

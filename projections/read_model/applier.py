@@ -215,7 +215,7 @@ class ReadModelApplier:
             at, files = pending
             stored = {entry[0] for entry in f["blobs"]}
             for path, key in [(p, k) for p, k in files.items() if k in stored]:
-                self._base("file_history", "path=?", (path,), (stream, path, key, self._blob_size(stream, key), at))
+                self._base("file_rows", "path=?", (path,), (stream, path, key, self._blob_size(stream, key), at))
                 del files[path]
 
     def history_archived(self, stream: str, seq: int, f: dict[str, Any]) -> None:
@@ -226,16 +226,21 @@ class ReadModelApplier:
         state = f["state"]
         for ns, names in state["namespaces"].items():
             for name, value in names.items():
-                self._base("binding_history", "ns=? AND name=?", (ns, name), (stream, ns, name, _json(value), seq))
-        for fact in state["facts"]:
-            key = fact_key(fact).hex()
-            self._base("fact_history", "fact_key=?", (key,), (stream, key, _json(fact), seq))
+                value_text = _json(value)
+                self._base("binding_rows", "ns=? AND name=?", (ns, name),
+                           (stream, ns, name, value_text, *self.readable(value_text), seq))
+        for entry in state["facts"]:
+            enc, evidence = split_fact(entry)
+            key, fact = fact_key(enc).hex(), _json(enc)
+            proof = None if evidence is None else _json(evidence)
+            self._base("fact_rows", "fact_key=?", (key,), (stream, key, fact, self.readable(fact)[0], proof,
+                                                            None if proof is None else self.readable(proof)[0], seq))
         self.archived_files[stream] = (seq, dict(state["files"]))
 
     def _base(self, table: str, where: str, key: tuple[Any, ...], row: tuple[Any, ...]) -> None:
         """A row of an archived state (``row``: the session first, ``since`` last), until the stream's
         earliest later version of the same ``key`` (NULL: none yet)."""
-        later = self.c.execute(f"SELECT MIN(since) FROM {table} WHERE session=? AND {where}", (row[0], *key)).fetchone()
+        later = self.c.execute(f"SELECT MIN(since) FROM {table} WHERE stream=? AND {where}", (row[0], *key)).fetchone()
         self.c.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * (len(row) + 1))})", (*row, later[0]))
 
     def _blob_size(self, stream: str, key: str) -> int:

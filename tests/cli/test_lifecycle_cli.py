@@ -15,7 +15,7 @@ def test_delete_asks_refuses_forks_and_leaves_a_tombstone(tape, store_url: str) 
     big = f'(define y "{noise}")'
     for name, form in (("work", "(define x 1)"), ("work", big), ("other", "(define z 3)")):
         assert tape(*s, "eval", "-i", name, form).returncode == 0
-    assert tape(*s, "fork", "work@2", "exp").returncode == 0
+    assert tape(*s, "fork", "work@4", "exp").returncode == 0
     head = json.loads(tape(*s, "verify", "-i", "work", "--json").stdout)["head"]
 
     r = tape(*s, "delete", "-i", "work", "--with-forks")  # stdin is not a terminal: --yes is needed
@@ -72,7 +72,7 @@ def test_archive_verify_and_read_the_archived_history(tape, store_url: str, tmp_
     early = json.loads(tape(*s, "state", "-i", "long", "--at", str(before - 3), "--json").stdout)
     at_cut = json.loads(tape(*s, "state", "-i", "long", "--at", str(before - 1), "--json").stdout)
     archive = tmp_path / "long-early.img"
-    assert tape(*s, "fork", f"long@{before - 2}", "early-fork").returncode == 0
+    assert tape(*s, "fork", f"long@{forms[3] - 1}", "early-fork").returncode == 0
 
     a = ("archive", "-i", "long", "--to", str(archive), "--before")
     assert_one_line_error(tape(*s, *a, str(inside)), 2, f"event {inside} is inside")

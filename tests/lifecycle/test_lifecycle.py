@@ -92,8 +92,8 @@ def test_delete_removes_every_row_and_leaves_a_tombstone(store_url: str, monkeyp
 def test_forks_reading_through_are_refused_or_deleted_with_it(store_url: str) -> None:
     with tapevm.open_store(store_url) as store:
         _work(store, "base", 4)
-        store.fork("base@3", "a")
-        store.fork("a@4", "aa")
+        store.fork("base@5", "a")
+        store.fork("a@5", "aa")
         store.clone("base", "b")
         _work(store, "keep", 2)
         with pytest.raises(UsageError, match="3 fork.*'a'.*--with-forks"):
