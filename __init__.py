@@ -85,6 +85,14 @@ _API = {
     # model providers
     "ScriptedLLM": "tapevm.infrastructure.session.llm_providers",
     "OpenAICompatibleLLM": "tapevm.infrastructure.session.llm_providers",
+    # Python agents: values as data, recorded steps, the program replayed against its recording
+    "to_python": "tapevm.vm.python_values",
+    "to_lisp": "tapevm.vm.python_values",
+    "StepFailed": "tapevm.infrastructure.steps.recorder",
+    "replay_agent": "tapevm.infrastructure.agents.replaying",
+    "open_replay": "tapevm.infrastructure.agents.replaying",
+    "AgentReplay": "tapevm.infrastructure.agents.replaying",
+    "ProgramDiverged": "tapevm.infrastructure.agents.replaying",
 }
 _ALIASES = {
     name: "tapevm.infrastructure.free_functions"
@@ -115,6 +123,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AgentReplay",
     "ConflictError",
     "CorruptRecord",
     "Delta",
@@ -125,6 +134,7 @@ __all__ = [
     "FormOutcome",
     "LogTail",
     "OpenAICompatibleLLM",
+    "ProgramDiverged",
     "ReadModel",
     "RecordedEvent",
     "ScriptedLLM",
@@ -134,6 +144,7 @@ __all__ = [
     "SessionNotFound",
     "State",
     "StatePrinter",
+    "StepFailed",
     "Store",
     "StoreError",
     "TapeError",
@@ -148,11 +159,15 @@ __all__ = [
     "image_info",
     "load_image",
     "load_state",
+    "open_replay",
     "open_session",
     "open_store",
     "parse_address",
+    "replay_agent",
     "run_retrying",
     "save_image",
+    "to_lisp",
+    "to_python",
 ]
 
 

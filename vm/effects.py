@@ -25,7 +25,10 @@ UUID = "uuid"
 READ_LINE = "read-line"
 ASK = "ask"
 TOOL = "tool"
-EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL)
+# A recorded Python function call (``Session.step``): ``(step name arg...)``, answered by the step
+# function registered under ``name``, or from the log on replay.
+STEP = "step"
+EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL, STEP)
 
 EFFECT_UNAVAILABLE = "effect-unavailable"
 EFFECT_ERROR = "effect-error"

@@ -1,4 +1,4 @@
-"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``tool``.
+"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``tool``, ``step``.
 
 Each checks its arguments (a bad call is a type error, never recorded) and
 hands the effect to the interpreter's port (:mod:`tapevm.vm.effects`).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.vm.effects import ASK, NOW, RANDOM, READ_LINE, TOOL, UUID
+from tapevm.vm.effects import ASK, NOW, RANDOM, READ_LINE, STEP, TOOL, UUID
 from tapevm.vm.errors import TYPE_ERROR, VALUE_ERROR, lisp_error
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
@@ -66,3 +66,14 @@ def tool(m: Any, name: Any, *args: Any) -> Any:
     if type(name) is Symbol or type(name) is Keyword:
         name = name.name
     return _perform(m, TOOL, (string(name, "tool"), *args))
+
+
+@primitive("step", needs_machine=True)
+def step(m: Any, name: Any, *args: Any) -> Any:
+    """``(step name arg...)``: a recorded Python step (``Session.step`` writes these forms; recorded).
+
+    Answered by the step function the session registered under ``name``; on replay, from the log.
+    """
+    if type(name) is Symbol or type(name) is Keyword:
+        name = name.name
+    return _perform(m, STEP, (string(name, "step"), *args))
