@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "snapshot": ("time_travel_commands", "snapshot"), "snapshots": ("time_travel_commands", "snapshots"),
     "restore": ("time_travel_commands", "restore"), "delta": ("time_travel_commands", "delta"),
     "checkpoints": ("checkpoint_commands", "checkpoints"), "image": ("image_commands", "image"),
+    "mcp": ("mcp_commands", "mcp"),  # serving a session to MCP clients (the mcp extra)
 }
 
 
