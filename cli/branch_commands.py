@@ -99,7 +99,7 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
                                 str(c["b"] if c["b"] is not None else "")), None) for c in changes]
     for text in render.titled_table(f"{cmp.a} -> {cmp.b}: {len(changes)} differences",
                                     ("kind", "key", "status", cmp.a, cmp.b), rows, out):
-        click.echo(text, nl=False, color=out.is_terminal)
+        click.echo(text, nl=False, color=render.colored(out))
     if with_events:
         first = cmp.first_difference
         out.print(f"common ancestor: event {cmp.common_ancestor}" if cmp.common_ancestor else "no common ancestor")
