@@ -23,6 +23,12 @@ The public Python API::
 
     tapevm.follow("work.db", ["sql", "checkpoints"], once=True)   # what ``tape follow --once`` does
 
+    with tapevm.open_session("agent", store="agent.db") as s:      # a Python agent (docs/agents.md)
+        hits = s.step("search", search, "query")   # a recorded Python call: answered from the log on replay
+        s.call("fn", hits, "text")                 # Python values into a form as data
+        tapevm.to_python(s.eval("(list 1 2)"))     # Lisp values as Python data
+    tapevm.replay_agent(program, "agent", "agent.db")   # re-run the program offline against its recording
+
 ``dir(tapevm)`` lists this surface.  The free functions of earlier releases
 (``tapevm.fork(store, ...)``, ``merge``, ``take``, ``compare``, ``run_sql``,
 ``list_sessions``, ``session_info``, ``collect_garbage``, ``lease_holder``,

@@ -77,7 +77,7 @@ def main(store: str) -> int:
         effects = [e.what for e in st.audit("agent") if e.kind == "effect"]
         print(f"2. audited: {len(effects)} effects:", *effects, sep="\n   ")
         before = len(calls)
-        again = tapevm.replay_agent(program, "agent", st.events)
+        again = tapevm.replay_agent(program, "agent", st)
         verified = st.replay("agent", verify=True)
         print(f"3. replayed offline: {again.value!r}, {again.events} events identical, "
               f"tools called {len(calls) - before} times; replay --verify: {'identical' if verified.ok else 'DIVERGED'}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from tapevm.domain.errors import ReplayDivergence, SessionNotFound
 from tapevm.domain.events import FormSubmitted, RecordedEvent
@@ -41,6 +41,16 @@ from tapevm.vm.value_codec import ValueDecoder
 from tapevm.vm.values import Atom
 
 SHOWN = 160  # characters of a form's source a divergence message shows
+
+
+class HasEvents(Protocol):
+    """A store object that carries its event store (``tapevm.Store``: ``store.events``)."""
+
+    @property
+    def events(self) -> EventStore: ...
+
+
+StoreLike = EventStore | HasEvents | str | None
 
 
 class ProgramDiverged(ReplayDivergence):
@@ -127,12 +137,14 @@ class ReplaySession(Session):
         return self
 
 
-def open_replay(name: str, store: EventStore | str | None = None) -> ReplaySession:
+def open_replay(name: str, store: StoreLike = None) -> ReplaySession:
     """A session to re-run the Python program that recorded session ``name`` against its recording.
 
     Use it as a context manager: leaving it without an error checks that the program did all the
-    recording holds.  ``store``: an EventStore, a path or a URL (default: ``TAPE_STORE``).
+    recording holds.  ``store``: a ``tapevm.Store``, an EventStore, a path or a URL (default: ``TAPE_STORE``).
     """
+    if not (store is None or isinstance(store, (EventStore, str))):
+        store = store.events
     opened = store if isinstance(store, EventStore) else open_store(store, create=False)
     try:
         named = NamedSessions.of(opened)
@@ -174,7 +186,7 @@ class AgentReplay:
     value: Any
 
 
-def replay_agent(program: Callable[[Session], Any], name: str, store: EventStore | str | None = None) -> AgentReplay:
+def replay_agent(program: Callable[[Session], Any], name: str, store: StoreLike = None) -> AgentReplay:
     """Run ``program(session)`` again against the recording of ``name``; ProgramDiverged at the first difference.
 
     Offline: no step function, model or tool is called; every answer comes from the log.
