@@ -71,10 +71,11 @@ def test_a_step_is_recorded_as_an_effect_and_answered_from_the_log_on_replay(sto
     with tapevm.open_store(store_url) as store:
         verified = store.replay("agent", verify=True)
         assert verified.ok and verified.events == len(events)
-        audit = store.audit("agent")
-        assert "step" in str(audit)
+        effects = [e.what for e in store.audit("agent") if e.kind == "effect"]
+        assert effects[0].startswith('(step "search" "weather in Paris" 3) -> ("weather in Paris #0"')
+        assert effects[1].startswith('(step "fail" "disk \\"full\\"")')
         blame = store.blame("agent", "hits")
-        assert "weather in Paris" in str(blame)
+        assert [e.form_source[:12] for e in blame.history] == ["(define hits"]
 
 
 def test_a_changed_program_is_a_divergence_naming_both_steps(tmp_path: Path) -> None:
