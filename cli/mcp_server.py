@@ -27,12 +27,14 @@ Contracts: all store work runs on ONE worker thread, in the order calls
 arrive (a session is one writer; SQLite connections stay on their thread).
 A tapevm error is the tool's error result, its one line masked like the
 CLI's; nothing but protocol messages is written to stdout (a form's printed
-output is returned, not echoed; logs go to stderr).
+output is returned, not echoed; logs go to stderr); nothing reads stdin but
+the protocol (``(read-line)`` sees end of input: ``nil``, recorded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -63,6 +65,8 @@ class ServedSession:
             lambda: open_session(name, location, durability=durability)
         ).result()
         self.store = Store(self.session.store)
+        # stdin is the protocol's: (read-line) must never read a client's messages, so it sees end of input
+        self.session.effects.providers.stdin = io.StringIO("")
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the worker thread; a TapeError becomes the tool's error, one masked line."""

@@ -39,6 +39,7 @@ async def session_over_mcp(params: StdioServerParameters) -> dict[str, Any]:
         seen["tools"] = sorted(t.name for t in (await c.list_tools()).tools)
         seen["eval"] = await call(c, "eval", source='(define x 41) (print "to stdout?") (+ x 1)')
         seen["error"] = await call(c, "eval", source="(car 1)")
+        seen["read_line"] = await call(c, "eval", source="(read-line)")  # stdin is the protocol's
         bad = await c.call_tool("eval", {"source": "(car"})
         seen["syntax"] = (bad.is_error, bad.content[0].text)
         seen["state"] = await call(c, "state")
@@ -70,6 +71,7 @@ def test_a_session_served_over_mcp_is_audited_rewindable_and_replays(store_url: 
                                                                   (True, "42", "")]
     assert seen["error"]["forms"][0]["error"] == "type-error: car: expected a non-empty list, got integer 1"
     assert seen["syntax"][0] and "unterminated list" in seen["syntax"][1]
+    assert seen["read_line"]["forms"][0]["value"] == "nil"
     assert seen["state"]["namespaces"]["user"] == {"x": "41"}
     assert seen["state_at"]["namespaces"] == {"user": {}}
     assert [e["seq"] for e in seen["log"]["events"]] == [2, 3] and seen["log"]["more_from"] == 4
@@ -88,7 +90,7 @@ def test_a_session_served_over_mcp_is_audited_rewindable_and_replays(store_url: 
     log = tape("--store", store_url, "log", "-i", "box", "--json")
     assert log.returncode == 0, log.stderr
     sources = [e["data"]["source"] for e in map(json.loads, log.stdout.splitlines()) if e["type"] == "FormSubmitted"]
-    assert sources == ["(define x 41)", '(print "to stdout?")', "(+ x 1)", "(car 1)", "(set! x 0)"]
+    assert sources == ["(define x 41)", '(print "to stdout?")', "(+ x 1)", "(car 1)", "(read-line)", "(set! x 0)"]
     replay = tape("--store", store_url, "replay", "-i", "box", "--verify")
     assert replay.returncode == 0 and "identical" in replay.stdout, replay.stdout + replay.stderr
 
