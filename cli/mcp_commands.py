@@ -17,8 +17,10 @@ INSTALL = "tape mcp needs the MCP SDK: install the extra with  pip install 'tape
 
 @click.command("mcp")
 @session_option
+@click.option("--store", "store", default=None, metavar="PATH|URL",
+              help="The event store (as tape's global --store, which it overrides).")
 @click.pass_context
-def mcp(ctx: click.Context, session_id: str) -> None:
+def mcp(ctx: click.Context, session_id: str, store: str | None) -> None:
     """Serve session ID over MCP on stdio: eval, state, log, blame, snapshot, restore, fork, diff, replay_verify.
 
     Every eval is recorded like a form typed at `tape eval`; the session's writer lease is held while serving.
@@ -29,4 +31,6 @@ def mcp(ctx: click.Context, session_id: str) -> None:
         if (e.name or "").partition(".")[0] == "mcp":
             raise UsageError(INSTALL) from None
         raise
+    if store is not None:
+        ctx.ensure_object(dict)["store"] = store  # (so an error line masks its password too)
     mcp_server.serve(store_location(ctx), session_id, ctx.obj.get("durability") if ctx.obj else None)

@@ -23,7 +23,7 @@ Tape = Callable[..., subprocess.CompletedProcess[str]]
 
 def serve(store: str, session: str, tmp_path: Path) -> StdioServerParameters:
     assert TAPE
-    return StdioServerParameters(command=TAPE, args=["--store", store, "mcp", "-i", session],
+    return StdioServerParameters(command=TAPE, args=["mcp", "-i", session, "--store", store],
                                  env={"TAPE_HOME": str(tmp_path / "home")})
 
 
