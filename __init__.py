@@ -25,6 +25,12 @@ The public Python API::
 
     tapevm.follow("work.db", ["sql", "checkpoints"], once=True)   # what ``tape follow --once`` does
 
+    with tapevm.open_session("agent", store="agent.db") as s:      # a Python agent (docs/agents.md)
+        hits = s.step("search", search, "query")   # a recorded Python call: answered from the log on replay
+        s.call("fn", hits, "text")                 # Python values into a form as data
+        tapevm.to_python(s.eval("(list 1 2)"))     # Lisp values as Python data
+    tapevm.replay_agent(program, "agent", "agent.db")   # re-run the program offline against its recording
+
 ``dir(tapevm)`` lists this surface.  The free functions of earlier releases
 (``tapevm.fork(store, ...)``, ``merge``, ``take``, ``compare``, ``run_sql``,
 ``list_sessions``, ``session_info``, ``collect_garbage``, ``lease_holder``,
@@ -93,6 +99,14 @@ _API = {
     # tools: one declaration for (tool ...) and chat's :tools
     "tool": "tapevm.infrastructure.tools.declaration",
     "ToolSpec": "tapevm.infrastructure.tools.declaration",
+    # Python agents: values as data, recorded steps, the program replayed against its recording
+    "to_python": "tapevm.vm.python_values",
+    "to_lisp": "tapevm.vm.python_values",
+    "StepFailed": "tapevm.infrastructure.steps.recorder",
+    "replay_agent": "tapevm.infrastructure.agents.replaying",
+    "open_replay": "tapevm.infrastructure.agents.replaying",
+    "AgentReplay": "tapevm.infrastructure.agents.replaying",
+    "ProgramDiverged": "tapevm.infrastructure.agents.replaying",
 }
 _ALIASES = {
     name: "tapevm.infrastructure.free_functions"
@@ -123,6 +137,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AgentReplay",
     "ConflictError",
     "CorruptRecord",
     "Delta",
@@ -134,6 +149,7 @@ __all__ = [
     "FormPending",
     "LogTail",
     "OpenAICompatibleLLM",
+    "ProgramDiverged",
     "ReadModel",
     "RecordedEvent",
     "ScriptedLLM",
@@ -143,6 +159,7 @@ __all__ = [
     "SessionNotFound",
     "State",
     "StatePrinter",
+    "StepFailed",
     "Store",
     "StoreError",
     "TapeError",
@@ -159,13 +176,17 @@ __all__ = [
     "image_info",
     "load_image",
     "load_state",
+    "open_replay",
     "open_session",
     "open_store",
     "parse_address",
+    "replay_agent",
     "run_retrying",
     "save_image",
     "session_from_image",
     "tool",
+    "to_lisp",
+    "to_python",
 ]
 
 

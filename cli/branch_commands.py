@@ -102,7 +102,7 @@ def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -
     for text in render.titled_table(f"{cmp.a} -> {cmp.b}: {len(changes)} difference{'s' * (len(changes) != 1)}",
                                     ("kind", "key", "status", cmp.a, cmp.b), rows, out, compared=(3, 4)
                                     ) if rows else ():
-        click.echo(text, nl=False, color=out.is_terminal)
+        click.echo(text, nl=False, color=render.colored(out))
     if with_events:
         first = cmp.first_difference
         out.print(f"common ancestor: event {cmp.common_ancestor}" if cmp.common_ancestor else "no common ancestor")

@@ -43,7 +43,7 @@ def sql(ctx: click.Context, statement: str | None, do_rebuild: bool, as_json: bo
     rows: list[render.Row] = [(tuple("NULL" if v is None else str(_cell(v)) for v in row), None)
                               for row in result.rows]
     for text in render.titled_table(f"{len(result.rows)} rows", result.columns, rows, out):
-        click.echo(text, nl=False, color=out.is_terminal)
+        click.echo(text, nl=False, color=render.colored(out))
 
 
 def json_keys(columns: Sequence[str]) -> list[str]:

@@ -16,6 +16,7 @@ from tapevm.cli.options import (
     open_session_for,
     open_store_for,
     out,
+    page,
     print_json,
     print_json_line,
     session_option,
@@ -64,13 +65,9 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
             for r in events:
                 print_json_line(render.event_json(r, show, full))
             return
-        title = render.title_line(f"session {s.id}", out.is_terminal)
-        chunks = chain([title], render.event_chunks(events, show, out, upto, full))
-        if out.is_terminal:  # paged, and streamed into the pager: the first lines show at once
-            click.echo_via_pager(chunks, color=True)
-        else:
-            for text in chunks:
-                click.echo(text, nl=False)
+        title = render.title_line(f"session {s.id}", render.colored(out))
+        # paged on a terminal, and streamed into the pager: the first lines show at once
+        page(ctx, chain([title], render.event_chunks(events, show, out, upto, full)))
 
 
 def _passing(events: Iterator[RecordedEvent], recent: RecentContent) -> Iterator[RecordedEvent]:
@@ -115,7 +112,7 @@ def _show_state(st: State, as_json: bool) -> None:
         print_json(render.state_json(st))
         return
     for text in render.state_text(st, out):
-        click.echo(text, nl=False, color=out.is_terminal)
+        click.echo(text, nl=False, color=render.colored(out))
 
 
 @click.command()

@@ -27,9 +27,11 @@ from tapevm.infrastructure.config import ENV_DURABILITY, ENV_STORE, Settings, ta
 NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d*)?")
 
 
-def configure_logging(debug: bool) -> None:
-    """Warnings and up as key=value lines on stderr (with --debug: everything, configured at once)."""
-    logs.configure(logging.DEBUG if debug else logging.WARNING, sort_keys=False, force=debug)
+def configure_logging(debug: bool, log_format: str = "text") -> None:
+    """Warnings and up as key=value lines on stderr, or JSON lines under ``TAPE_LOG_FORMAT=json`` (with
+    --debug: everything, configured at once)."""
+    logs.configure(logging.DEBUG if debug else logging.WARNING, sort_keys=False, force=debug,
+                   json=log_format == "json")
 
 
 # Each command, by name, and where it lives (module, function): a module is imported only when one
@@ -57,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "archive": ("lifecycle_commands", "archive"),
     "ui": ("ui_commands", "ui"),  # the web time machine (the optional ui extra)
     "pending": ("durable_commands", "pending"), "answer": ("durable_commands", "answer"),  # await (durable forms)
+    "mcp": ("mcp_commands", "mcp"),  # serving a session to MCP clients (the mcp extra)
 }
 
 
@@ -109,18 +112,20 @@ class TapeGroup(click.Group):
               help="SQLite commit durability: 'full' survives power loss; 'fast' may lose the last commits "
                    "on power loss (never corrupts) [env TAPE_DURABILITY].")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--no-pager", is_flag=True, help="Print long output (log, audit) instead of paging it on a terminal.")
 @click.version_option(package_name="tapevm", prog_name="tape")
 @click.pass_context
-def cli(ctx: click.Context, store: str | None, durability: str, debug: bool) -> None:
+def cli(ctx: click.Context, store: str | None, durability: str, debug: bool, no_pager: bool) -> None:
     """tapevm: an event-sourced Lisp VM. Every change is an event; state is a projection of the log."""
-    configure_logging(debug)
     settings = Settings.from_environment()
+    configure_logging(debug, settings.log_format_name())
     settings.checkpoint_interval_events()  # a bad TAPE_CHECKPOINT_INTERVAL: refused before anything is opened
     settings.secrets()  # a bad TAPE_SECRETS too
     ctx.ensure_object(dict)
     ctx.obj["store"] = store
     ctx.obj["durability"] = durability
     ctx.obj["debug"] = debug
+    ctx.obj["no_pager"] = no_pager
 
 
 def masked(text: str, ctx: click.Context | None = None) -> str:

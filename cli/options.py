@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -245,6 +245,19 @@ def json_text(data: Any, *, indent: bool = False) -> str:
 def print_json(data: Any) -> None:
     """One JSON document, indented."""
     click.echo(json_text(data, indent=True))
+
+
+def page(ctx: click.Context, chunks: Iterable[str]) -> None:
+    """Show text that may run long: through the pager on a terminal (``less`` as ``LESS=FRX`` unless
+    ``LESS`` is set: quit if it fits one screen, keep colours, leave it on the screen), printed as it
+    comes otherwise or with ``tape --no-pager``.  Styled only when :func:`render.colored` says so."""
+    color = out.is_terminal and not out.no_color
+    if out.is_terminal and not (ctx.obj and ctx.obj.get("no_pager")):
+        os.environ.setdefault("LESS", "FRX")  # (read by the pager click starts; not tapevm configuration)
+        click.echo_via_pager(chunks, color=color)
+        return
+    for text in chunks:
+        click.echo(text, nl=False, color=color)
 
 
 def print_json_line(data: Any) -> None:

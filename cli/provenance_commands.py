@@ -14,6 +14,7 @@ from tapevm.cli.options import (
     EVENT_NUMBER,
     json_option,
     open_session_for,
+    page,
     print_json,
     print_json_line,
     session_option,
@@ -56,7 +57,7 @@ def audit_(ctx: click.Context, session_id: str, start: int, stop: int | None, ki
             for entry in entries:
                 print_json_line(entry.as_json())
             return
-        click.echo_via_pager(_lines(entries))
+        page(ctx, _lines(entries))
 
 
 def _lines(entries: Iterable[AuditEntry]) -> Iterator[str]:

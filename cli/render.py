@@ -273,6 +273,12 @@ def fitted_columns(headers: Sequence[str], rows: Sequence[Sequence[str]], width:
     return [Column(h, max(min(n, cap), min(len(h), n))) for h, n in zip(headers, natural)]
 
 
+def colored(console: Console) -> bool:
+    """Whether to style text for ``console``: a terminal, and ``NO_COLOR`` unset (rich reads it into
+    ``no_color``; the hand-written tables and click's styles follow the console's choice)."""
+    return console.is_terminal and not console.no_color
+
+
 def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], console: Console,
                  compared: tuple[int, int] | None = None) -> Iterator[str]:
     """A title line and a :func:`text_table` whose columns fit the console.
@@ -281,7 +287,7 @@ def titled_table(title: str, headers: Sequence[str], rows: Sequence[Row], consol
     cells show the place where they first differ (:func:`differing_window`), so two values that
     differ past the cut never print alike.
     """
-    color = console.is_terminal
+    color = colored(console)
     yield title_line(title, color)
     columns = fitted_columns(headers, [cells for cells, _ in rows], console.width)
     if compared is not None:
@@ -333,7 +339,7 @@ def event_chunks(events: Iterable[RecordedEvent], show: StatePrinter | None, con
                     event_summary(r, show, full)), {"fg": "red"} if failed else None)
             count += 1
 
-    yield from text_table(columns, rows(), console.is_terminal)
+    yield from text_table(columns, rows(), colored(console))
     yield f"{count} event{'s' if count != 1 else ''}\n"
 
 
@@ -364,7 +370,7 @@ def state_text(state: State, console: Console) -> Iterator[str]:
     """A state as text: its bindings, then its atoms, facts and files (sections only when not empty),
     each a :func:`text_table`, so a state of 100,000 bindings prints in a second, not a minute."""
     data = state_json(state)
-    color, width = console.is_terminal, console.width
+    color, width = colored(console), console.width
 
     def rest(cells: Iterable[str], header: str, *used: int) -> int:  # the last column: its widest cell, if it fits
         room = max(20, width - sum(used) - len(used) * len(COLUMN_GAP))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
+from tapevm.cli import render
 from tapevm.cli.delta_render import delta_json, delta_text
 from tapevm.cli.options import EVENT_NUMBER, json_option, open_session_for, out, print_json, session_option
 from tapevm.infrastructure.session.service import Session
@@ -86,4 +87,4 @@ def delta(ctx: click.Context, a: int, b: int, session_id: str, as_json: bool) ->
         print_json(data)
     else:
         for text in delta_text(data, out):
-            click.echo(text, nl=False, color=out.is_terminal)
+            click.echo(text, nl=False, color=render.colored(out))

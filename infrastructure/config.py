@@ -44,6 +44,8 @@ ENV_CHAIN_KEY = "TAPE_CHAIN_KEY"
 ENV_CHECKPOINT_INTERVAL = "TAPE_CHECKPOINT_INTERVAL"
 ENV_INLINE_CHECKPOINTS = "TAPE_INLINE_CHECKPOINTS"
 ENV_TOOLS = "TAPE_TOOLS"              # MODULE:ATTR specs of Python tools, separated by commas or spaces
+ENV_LOG_FORMAT = "TAPE_LOG_FORMAT"    # text (key=value lines, the default) or json (one object a line)
+LOG_FORMATS = ("text", "json")
 ENV_SECRETS = "TAPE_SECRETS"          # names of variables whose values are secret: GITHUB_TOKEN,DB_PASSWORD
 LLM_PREFIX = "TAPE_LLM"
 ENV_LLM_API_KEY = "TAPE_LLM_API_KEY"
@@ -78,6 +80,7 @@ class Settings:
     limits: Mapping[str, str] = field(default_factory=dict)  # TAPE_MAX_STEPS ... by limit name
     ui_token: str | None = None                                         # TAPE_UI_TOKEN
     tools: str | None = None                                            # TAPE_TOOLS as given
+    log_format: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +95,7 @@ class Settings:
                    limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env},
                    ui_token=env.get(ENV_UI_TOKEN),
                    tools=env.get(ENV_TOOLS))
+                   log_format=env.get(ENV_LOG_FORMAT))
 
     def tape_home(self) -> Path:
         """tapevm's own directory (see :func:`tape_home`)."""
@@ -104,6 +108,14 @@ class Settings:
     def store_durability(self) -> str:
         """``TAPE_DURABILITY`` (``full`` when unset; the store refuses an unknown one)."""
         return self.durability if self.durability is not None else DEFAULT_DURABILITY
+
+    def log_format_name(self) -> str:
+        """``TAPE_LOG_FORMAT``: ``text`` (unset or empty) or ``json``; a UsageError for anything else."""
+        name = (self.log_format or "text").strip().lower()
+        if name not in LOG_FORMATS:
+            raise UsageError(f"{ENV_LOG_FORMAT}={self.log_format!r}: give text (key=value lines) or json "
+                             "(one JSON object a line)")
+        return name
 
     def lease_timeout_seconds(self) -> float:
         return parse_lease_timeout(self.lease_timeout)

@@ -20,16 +20,17 @@ import sys
 from typing import Any
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-_settings = {"level": logging.WARNING, "sort_keys": True}
+_settings: dict[str, Any] = {"level": logging.WARNING, "sort_keys": True, "json": False}
 
 
-def configure(level: int, sort_keys: bool = True, force: bool = False) -> None:
-    """tapevm's default configuration: ``level`` and up, as key=value lines on stderr.
+def configure(level: int, sort_keys: bool = True, force: bool = False, json: bool = False) -> None:
+    """tapevm's default configuration: ``level`` and up on stderr, as key=value lines, or with ``json``
+    one JSON object a line with its level and an ISO time in UTC (``tape`` under ``TAPE_LOG_FORMAT=json``).
 
     Applied when structlog is first needed (at once when ``force``: ``tape`` configures
     it for its own process, where no application can have configured it).
     """
-    _settings.update(level=level, sort_keys=sort_keys)
+    _settings.update(level=level, sort_keys=sort_keys, json=json)
     if force or "structlog" in sys.modules:
         _structlog(force=force)
 
@@ -41,8 +42,11 @@ def _structlog(force: bool = False) -> Any:
         structlog.configure(
             wrapper_class=structlog.make_filtering_bound_logger(_settings["level"]),
             logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-            processors=[structlog.processors.add_log_level,
-                        structlog.processors.KeyValueRenderer(sort_keys=bool(_settings["sort_keys"]))],
+            processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                        structlog.processors.JSONRenderer(sort_keys=bool(_settings["sort_keys"]))]
+            if _settings["json"] else
+            [structlog.processors.add_log_level,
+             structlog.processors.KeyValueRenderer(sort_keys=bool(_settings["sort_keys"]))],
         )
     return structlog
 

@@ -39,6 +39,8 @@ MAX_FLAT_FILES = 10
 LAZY_IMPORTS: dict[str, str] = {
     "tapevm": "the facade loads the API on first use, so `import tapevm` stays light",
     "tapevm.cli.main": "each command's module is imported when that command runs (start-up time)",
+    "tapevm.cli.mcp_commands": "the MCP server needs the optional mcp extra: imported when `tape mcp` runs, "
+    "so that without the extra the command says what to install",
     "tapevm.infrastructure.stores.factory": "PostgreSQL (the optional extra) is imported only for a postgresql:// store",
     "tapevm.cli.ui_commands": "the web UI (the optional ui extra: starlette, uvicorn) is imported only when "
     "`tape ui` runs, after checking the extra is installed",
@@ -190,8 +192,9 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("tapevm.infrastructure.durable",),
     ("tapevm.infrastructure.tools",),
     ("tapevm.infrastructure.models",),
+    ("tapevm.infrastructure.steps",),
     ("tapevm.infrastructure.session", "tapevm.infrastructure.followers"),
-    ("tapevm.infrastructure.branches",),
+    ("tapevm.infrastructure.branches", "tapevm.infrastructure.agents"),
     ("tapevm.infrastructure.images",),
     ("tapevm.infrastructure.lifecycle",),
     ("tapevm.infrastructure",),

@@ -27,7 +27,10 @@ ASK = "ask"
 TOOL = "tool"
 LIST_IMAGES = "list-images"  # the image directory's listing: recorded, so a replay sees the listing the run saw
 CHAT = "chat"
-EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL, LIST_IMAGES, CHAT)
+# A recorded Python function call (``Session.step``): ``(step name arg...)``, answered by the step
+# function registered under ``name``, or from the log on replay.
+STEP = "step"
+EFFECT_KINDS = (NOW, RANDOM, UUID, READ_LINE, ASK, TOOL, LIST_IMAGES, CHAT, STEP)
 
 EFFECT_UNAVAILABLE = "effect-unavailable"
 EFFECT_ERROR = "effect-error"

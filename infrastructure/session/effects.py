@@ -59,6 +59,7 @@ from tapevm.vm.effects import (
     NOW,
     RANDOM,
     READ_LINE,
+    STEP,
     TOOL,
     UUID,
     EffectAbort,
@@ -144,6 +145,7 @@ class EffectProviders:
 
     llm: LLMProvider | None = None
     tools: dict[str, Tool] = field(default_factory=dict)
+    steps: dict[str, Tool] = field(default_factory=dict)  # Session.step's functions, by step name
     stdin: TextIO | None = None
     clock: Callable[[], float] = time.time
     _llm_loaded: bool = False
@@ -227,6 +229,12 @@ class EffectProviders:
                 known = ", ".join(sorted(self.tools)) or "none"
                 raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"tool: no tool named {name!r} (registered: {known})"))
             return to_lisp(call_tool(fn, tuple(to_python(a) for a in args[1:])))
+        if kind == STEP:
+            step = self.steps.get(args[0])
+            if step is None:
+                raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"step: no step function named {args[0]!r} "
+                                           "(steps are Python functions a session runs with Session.step)"))
+            return step(*args[1:])
         raise LispError(ErrorValue(EFFECT_UNAVAILABLE, f"unknown effect {kind}"))
 
 
@@ -281,7 +289,7 @@ class LiveAnswers:
         except TapeError as e:
             raise EffectAbort(e) from None
         except Exception as e:  # noqa: BLE001 - a failing tool is the program's error, recorded like any result
-            result = Answer(False, None, EFFECT_ERROR, f"{kind} {args[0] if kind == TOOL else ''}: "
+            result = Answer(False, None, EFFECT_ERROR, f"{kind} {args[0] if kind in (TOOL, STEP) else ''}: "
                             f"{type(e).__name__}: {e}".replace("  ", " "), 0.0)
         return result._replace(duration_ms=round((time.perf_counter() - start) * 1000, 3)), True
 

@@ -53,6 +53,7 @@ from tapevm.infrastructure.session import time_travel, unfinished_form
 from tapevm.infrastructure.session.checkpoints import checkpoints_of
 from tapevm.infrastructure.session.effects import Redactor, SessionEffects, Tool
 from tapevm.infrastructure.session.world_import import HostFile, import_file
+from tapevm.infrastructure.steps.recorder import StepRecorder
 from tapevm.infrastructure.stores import named_sessions
 from tapevm.infrastructure.stores.factory import open_store
 from tapevm.infrastructure.stores.leases import WriterLease
@@ -96,7 +97,7 @@ class EvalError(TapeError):
 ImageWriter = Callable[["Session", str, str, int], None]
 
 
-class Session(DurableForms):
+class Session(DurableForms, StepRecorder):
     """An open session: its live VM and its folded state, kept in step with its log."""
 
     kept_as: str | None = None  # after open_session(fresh=True): the name the previous session got

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tapevm.domain.errors import UsageError
 from tapevm.domain.ports import EventStore
 from tapevm.infrastructure.config import Settings
 from tapevm.infrastructure.stores.backend import Backend
@@ -37,6 +38,12 @@ def is_postgres_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
+# What the ``postgres`` extra installs, and what to say when a postgresql:// store is used without it.
+POSTGRES_EXTRA_MODULES = ("psycopg", "psycopg_pool", "psycopg_binary")
+POSTGRES_EXTRA = ("a postgresql:// store needs the PostgreSQL driver: install the extra with  "
+                  "pip install 'tapevm[postgres]'")
+
+
 def open_store(location: str | None = None, *, durability: str | None = None, create: bool = True,
                settings: Settings | None = None) -> EventStore:
     """Open the store at ``location``, creating it unless ``create=False``.
@@ -53,8 +60,12 @@ def open_store(location: str | None = None, *, durability: str | None = None, cr
     recorder: TapeRecorder
     backend: Backend
     if is_postgres_url(location):
-        from tapevm.infrastructure.stores.postgres.backend import open_postgres
-
+        try:
+            from tapevm.infrastructure.stores.postgres.backend import open_postgres
+        except ModuleNotFoundError as e:  # the extra is not installed: say which, not a traceback
+            if (e.name or "").partition(".")[0] not in POSTGRES_EXTRA_MODULES:
+                raise
+            raise UsageError(POSTGRES_EXTRA) from None
         pg, display = open_postgres(location)
         backend, recorder = pg, pg.recorder
     else:

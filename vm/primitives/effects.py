@@ -1,4 +1,4 @@
-"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``chat``, ``tool``, ``await``.
+"""The effect primitives: ``now``, ``random``, ``uuid``, ``read-line``, ``ask``, ``chat``, ``tool``, ``step``, ``await``.
 
 Each checks its arguments (a bad call is a type error, never recorded) and
 hands the effect to the interpreter's port (:mod:`tapevm.vm.effects`).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapevm.vm.effects import ASK, CHAT, NOW, RANDOM, READ_LINE, TOOL, UUID
+from tapevm.vm.effects import ASK, CHAT, NOW, RANDOM, READ_LINE, STEP, TOOL, UUID
 from tapevm.vm.errors import TYPE_ERROR, VALUE_ERROR, lisp_error
 from tapevm.vm.primitives.registry import primitive
 from tapevm.vm.primitives.support import string
@@ -113,3 +113,14 @@ def await_(m: Any, tag: Any, *options: Any) -> Any:
     if m.depth != 1:
         raise lisp_error(AWAIT_UNSUPPORTED, "await: cannot suspend inside a macro expansion or a host call")
     return _perform(m, AWAIT, (tag, payload, timeout))
+
+
+@primitive("step", needs_machine=True)
+def step(m: Any, name: Any, *args: Any) -> Any:
+    """``(step name arg...)``: a recorded Python step (``Session.step`` writes these forms; recorded).
+
+    Answered by the step function the session registered under ``name``; on replay, from the log.
+    """
+    if type(name) is Symbol or type(name) is Keyword:
+        name = name.name
+    return _perform(m, STEP, (string(name, "step"), *args))
