@@ -94,7 +94,7 @@ class Settings:
                    secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env},
                    limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env},
                    ui_token=env.get(ENV_UI_TOKEN),
-                   tools=env.get(ENV_TOOLS))
+                   tools=env.get(ENV_TOOLS),
                    log_format=env.get(ENV_LOG_FORMAT))
 
     def tape_home(self) -> Path:

@@ -96,7 +96,8 @@ class ReplaySession(Session):
     store_to_close: EventStore | None = None  # the store open_replay opened for it
 
     def run_form(self, form: Any, line: int, column: int, text: str, file: str,
-                 committed_seq: int | None = None, render_value: bool = True) -> FormOutcome:
+                 committed_seq: int | None = None, render_value: bool = True,
+                 resume: Callable[[], Any] | None = None) -> FormOutcome:
         """Refuse a form the recording does not have at this point, naming both; else run it as recorded."""
         seq = self.head + 1
         expected = self.window.get(seq)
@@ -110,7 +111,7 @@ class ReplaySession(Session):
         if event.source != text:
             raise ProgramDiverged(seq, f"the recording ran {_short(event.source)} ({event.file}:{event.line}) "
                                   f"where the program now runs {_short(text)}")
-        return super().run_form(form, line, column, text, file, committed_seq, render_value)
+        return super().run_form(form, line, column, text, file, committed_seq, render_value, resume)
 
     def finish(self) -> None:
         """Check the program did everything the recording holds (it stopped early otherwise)."""
