@@ -59,7 +59,7 @@ def populate(location: str) -> None:
             for line, form in enumerate(WORK, 1):
                 s.run(form, "work.lisp")
         snapshot = next(i for i in store.session("work", create=False, writable=False).snapshots())
-        store.fork(f"work@{snapshot.at}", "feat")
+        store.fork(f"work@{snapshot.at + 1}", "feat")  # (the end of the form that took the snapshot)
         with store.session("feat") as s:
             s.run("\n".join(FEAT), "feat.lisp")
         store.merge("feat", "work.1", prefer="take")  # drawn in the tree as a merge into work.1
