@@ -39,7 +39,8 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def _pending_data(s: Session, p: PendingForm) -> dict[str, Any]:
+def pending_json(s: Session, p: PendingForm) -> dict[str, Any]:
+    """A pending form as ``tape pending --json`` prints it (and ``tape ui`` shows it): its payload decoded."""
     try:
         payload = to_source(make_decoder(s.live_state, s.world, s.interpreter).decode(p.payload), 200)
     except ValueCodecError as e:
@@ -58,7 +59,7 @@ def _pending_data(s: Session, p: PendingForm) -> dict[str, Any]:
 def pending(ctx: click.Context, session_id: str, as_json: bool) -> None:
     """List the session's pending form: the tag it awaits, its payload, since when, and its stack."""
     with open_session_for(ctx, session_id, create=False) as s:
-        forms = [_pending_data(s, p) for p in s.pending()]
+        forms = [pending_json(s, p) for p in s.pending()]
     if as_json:
         print_json(forms)
         return

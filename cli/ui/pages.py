@@ -85,7 +85,25 @@ def timeline_page(tl: Timeline, query: TimelineQuery) -> str:
             f'<table class="timeline"><thead><tr><th>event</th><th>place</th><th>form / event</th>'
             f'<th>result</th><th>ms</th></tr></thead><tbody id="rows">{timeline_rows(name, tl.events)}</tbody>'
             f'</table>{live}{_pager(tl, query)}')
-    return layout(f"timeline of {name}", body, name)
+    return layout(f"timeline of {name}", _pending(tl.pending) + body, name)
+
+
+def _pending(forms: Sequence[dict[str, Any]]) -> str:
+    """A form suspended at ``(await ...)``: what it awaits, since when, its form and its stack with locals."""
+    out = []
+    for f in forms:
+        late = ' <span class="tag error">timed out</span>' if f["timed_out"] else ""
+        deadline = f' · deadline {esc(f["deadline"])}' if f["deadline"] else ""
+        frames = "".join(f'<tr><td>{esc(fr["function"])}</td><td>{esc(fr["where"])}</td><td>'
+                         + esc(" ".join(f"{k}={v}" for k, v in fr["locals"].items())) + "</td></tr>"
+                         for fr in f["stack"])
+        out.append(f'<section class="pending" id="pending"><h2>pending: awaits {esc(f["tag"])}{late}</h2>'
+                   f'<p>form <a href="#e{f["form"]}">#{f["form"]}</a> at {esc(f["where"])}, suspended at event '
+                   f'{f["suspended_at"]} since {esc(f["since"])}{deadline}</p><pre>{esc(f["source"])}</pre>'
+                   f'<p>payload <code>{esc(f["payload"])}</code></p><table class="stack"><thead><tr><th>function'
+                   f'</th><th>where</th><th>locals</th></tr></thead><tbody>{frames}</tbody></table>'
+                   f'<p>answer with <code>tape answer -i {esc(f["session"])} {esc(f["tag"])} VALUE</code></p></section>')
+    return "".join(out)
 
 
 def _pager(tl: Timeline, query: TimelineQuery) -> str:

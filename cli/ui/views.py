@@ -21,6 +21,7 @@ from typing import Any
 from tapevm.cli import render
 from tapevm.cli.branch_commands import change_json
 from tapevm.cli.delta_render import delta_json
+from tapevm.cli.durable_commands import pending_json
 from tapevm.cli.provenance_commands import blame_json, describer
 from tapevm.cli.replay_commands import result_json
 from tapevm.domain.delta import diff as state_delta
@@ -64,10 +65,11 @@ class Timeline:
     events: list[dict[str, Any]] = field(default_factory=list)
     next_start: int | None = None    # the first event not read yet (None: the head was reached)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)  # a form suspended at (await ...), as tape pending
 
     def as_json(self) -> dict[str, Any]:
         return {"session": self.session, "head": self.head, "from": self.start, "next": self.next_start,
-                "events": self.events, "snapshots": self.snapshots}
+                "events": self.events, "snapshots": self.snapshots, "pending": self.pending}
 
 
 class Source:
@@ -179,8 +181,8 @@ def timeline(src: Source, name: str, query: TimelineQuery) -> Timeline:
     s = src.session(name)
     head = s.head
     start = max(1, query.start)
-    page = Timeline(session=s.id, head=head, start=start,
-                    snapshots=[i.as_json() for i in s.snapshots()])
+    page = Timeline(session=s.id, head=head, start=start, snapshots=[i.as_json() for i in s.snapshots()],
+                    pending=[pending_json(s, p) for p in s.pending()])  # (read-only: a timeout is only flagged)
     if start > head:
         return page
     show = StatePrinter(s.content_through(head))

@@ -281,3 +281,20 @@ def test_merges_are_drawn_in_the_sessions_tree(client: TestClient) -> None:
     assert [(m["kind"], m["source"]) for m in rows["work.1"]["merges"]] == [("merge", "feat")]
     assert rows["work"]["merges"] == [] and rows["feat"]["merges"] == []
     assert "merge from feat@" in client.get("/").text
+
+
+def test_a_pending_await_shows_with_its_stack(populated: str, client: TestClient) -> None:
+    """A form suspended at (await ...) heads its timeline (and its JSON): what it awaits, the form, the
+    stack with locals, how to answer; its payload escaped like every value."""
+    with tapevm.open_store(populated) as store, store.session("waiting") as s:
+        s.run("(define (agent task) (let ((draft (string-append \"plan: \" task))) (list :verdict (await 'approval :payload draft))))")
+        with pytest.raises(tapevm.FormPending):
+            s.run(f'(agent "{HOSTILE_SCRIPT}")', "agent.lisp")
+    [pending] = client.get("/api/s/waiting/events").json()["pending"]
+    assert (pending["tag"], pending["where"], pending["timed_out"]) == ("approval", "agent.lisp:1", False)
+    assert pending["payload"] == '"plan: ' + HOSTILE_SCRIPT + '"'
+    assert [f["function"] for f in pending["stack"]][:1] == ["agent"]
+    page = client.get("/s/waiting").text
+    assert "pending: awaits approval" in page and "tape answer -i waiting approval VALUE" in page
+    assert HOSTILE_SCRIPT not in page and "plan: &lt;script&gt;" in page
+    assert client.get("/api/s/work/events").json()["pending"] == []
