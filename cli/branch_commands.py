@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from tapevm.cli import render
+from tapevm.cli.ui_links import print_ui_link, ui_option
 from tapevm.cli.options import NEW_SESSION_ID, SESSION_ID, err, json_option, open_store_for, out, print_json
 from tapevm.domain.addresses import parse_address
 from tapevm.domain.state import MISSING, split_fact
@@ -82,9 +83,11 @@ def change_json(c: Any, show_a: StatePrinter, show_b: StatePrinter) -> dict[str,
 @click.option("--events", "with_events", is_flag=True,
               help="Also report the first event number at which the logs differ and the common ancestor.")
 @json_option
+@ui_option
 @click.pass_context
-def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool) -> None:
+def diff(ctx: click.Context, a: str, b: str, with_events: bool, as_json: bool, ui_link: bool) -> None:
     """State differences between two sessions (or points): bindings, atoms, facts, files."""
+    print_ui_link(ui_link, "diff", a=a, b=b)
     with open_store_for(ctx) as store:
         cmp = compare(store, a, b, events=with_events)
     show_a, show_b = StatePrinter(cmp.a_state), StatePrinter(cmp.b_state)

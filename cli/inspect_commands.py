@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from tapevm.cli import render
+from tapevm.cli.ui_links import print_ui_link, ui_option
 from tapevm.cli.options import (
     EVENT_NUMBER,
     json_option,
@@ -40,9 +41,10 @@ from tapevm.vm.state_printer import StatePrinter
               help="How values are shown: their first 200 characters and content key, or whole "
                    "(full: costs the size of every value shown).")
 @json_option
+@ui_option
 @click.pass_context
 def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, types: tuple[str, ...],
-         values: str, as_json: bool) -> None:
+         values: str, as_json: bool, ui_link: bool) -> None:
     """Show a session's events (JSON lines with --json); paged on a terminal."""
     for t in types:
         if t not in EVENT_TYPES:
@@ -56,6 +58,7 @@ def log_(ctx: click.Context, session_id: str, start: int, stop: int | None, type
         if address.at is not None and not 1 <= address.at <= s.head:
             raise BadAddress(f"bad address {address}: session {s.id!r} has events 1..{s.head}")
         upto = s.head if stop is None else min(stop, s.head)
+        print_ui_link(ui_link, "s", s.id, **{"from": start if start > 1 else None, "type": ",".join(types) or None})
         state = s.content_through(upto)  # (a copy) whose values are found first among those just read
         recent = RecentContent(state.nodes)
         state.nodes = ContentTable(source=recent)
@@ -88,14 +91,17 @@ def _unknown_type(t: str) -> None:
 @click.option("--archive", "archive_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Read the state after event N from this archive ('tape archive' wrote it).")
 @json_option
+@ui_option
 @click.pass_context
-def state(ctx: click.Context, session_id: str, at: int | None, archive_file: Path | None, as_json: bool) -> None:
+def state(ctx: click.Context, session_id: str, at: int | None, archive_file: Path | None, as_json: bool,
+          ui_link: bool) -> None:
     """Show a session's state: bindings, atoms, facts and files."""
     address = parse_address(session_id)  # ID@N: the state after event N
     if address.at is not None:
         if at is not None and at != address.at:
             raise UsageError(f"give the event number once: -i {address} or --at {at}, not both")
         at = address.at
+    print_ui_link(ui_link, "s", address.session, "state", at=at)
     if archive_file is not None:
         if at is None:
             raise UsageError("--archive reads an archived state: give --at N too")

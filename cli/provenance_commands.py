@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from tapevm.cli import render
+from tapevm.cli.ui_links import print_ui_link, ui_option
 from tapevm.cli.options import (
     EVENT_NUMBER,
     json_option,
@@ -81,9 +82,10 @@ def _line(e: AuditEntry) -> str:
 @click.option("--file", "file", metavar="PATH", default=None, help="A file of the VM's world.")
 @click.option("--at", type=EVENT_NUMBER, default=None, metavar="N", help="As of event N (default: the head).")
 @json_option
+@ui_option
 @click.pass_context
 def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | None, file: str | None,
-          at: int | None, as_json: bool) -> None:
+          at: int | None, as_json: bool, ui_link: bool) -> None:
     """Which event and input form produced NAME's value (or a fact's, or a file's), and its full history."""
     if sum(x is not None for x in (name, fact, file)) != 1:
         raise UsageError("blame takes exactly one of NAME, --fact FACT or --file PATH")
@@ -98,6 +100,8 @@ def blame(ctx: click.Context, name: str | None, session_id: str, fact: str | Non
             result = blame_file(s.store, s.id, file or "", at)
         if not result.history:
             raise UsageError(f"nothing in session {s.id!r} up to event {result.at} touched {result.target}")
+        qualified = name if name is None or "/" in name else f"{s.state.current_ns}/{name}"
+        print_ui_link(ui_link, "s", s.id, "blame", binding=qualified, fact=fact, file=file, at=at)
         describe = describer(result.kind, s.state)
         if as_json:
             print_json(blame_json(result, describe))

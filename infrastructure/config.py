@@ -49,6 +49,7 @@ LOG_FORMATS = ("text", "json")
 ENV_SECRETS = "TAPE_SECRETS"          # names of variables whose values are secret: GITHUB_TOKEN,DB_PASSWORD
 LLM_PREFIX = "TAPE_LLM"
 ENV_LLM_API_KEY = "TAPE_LLM_API_KEY"
+ENV_UI_URL = "TAPE_UI_URL"            # where `tape ui` is reached: the base of the links `--ui` prints
 ENV_UI_TOKEN = "TAPE_UI_TOKEN"        # the token `tape ui` asks for when it listens beyond this machine
 ENV_LLM_BASE_URL = "TAPE_LLM_BASE_URL"
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -79,6 +80,7 @@ class Settings:
     secret_values: Mapping[str, str] = field(default_factory=dict)      # the values of the variables it names
     limits: Mapping[str, str] = field(default_factory=dict)  # TAPE_MAX_STEPS ... by limit name
     ui_token: str | None = None                                         # TAPE_UI_TOKEN
+    ui_url: str = "http://127.0.0.1:8765"                              # TAPE_UI_URL
     tools: str | None = None                                            # TAPE_TOOLS as given
     log_format: str | None = None
 
@@ -93,7 +95,7 @@ class Settings:
                    secret_names=env.get(ENV_SECRETS),
                    secret_values={k: env[k] for k in _listed_names(env.get(ENV_SECRETS)) if k in env},
                    limits={name: env[env_of(name)] for name in LIMIT_NAMES if env_of(name) in env},
-                   ui_token=env.get(ENV_UI_TOKEN),
+                   ui_token=env.get(ENV_UI_TOKEN), ui_url=env.get(ENV_UI_URL) or "http://127.0.0.1:8765",
                    tools=env.get(ENV_TOOLS),
                    log_format=env.get(ENV_LOG_FORMAT))
 

@@ -298,3 +298,18 @@ def test_a_pending_await_shows_with_its_stack(populated: str, client: TestClient
     assert "pending: awaits approval" in page and "tape answer -i waiting approval VALUE" in page
     assert HOSTILE_SCRIPT not in page and "plan: &lt;script&gt;" in page
     assert client.get("/api/s/work/events").json()["pending"] == []
+
+
+def test_text_views_link_to_the_same_view_in_the_ui(client: TestClient, populated: str, tape: Tape) -> None:
+    """``--ui`` prints (on stderr) the URL of the view the command shows; the app serves it."""
+    s = ("--store", populated)
+    for args, view in ((("log", "-i", "work", "--from", "3"), "Timeline of work"),
+                       (("state", "-i", "work", "--at", "4"), "work"),
+                       (("blame", "x", "-i", "work"), "user/x"),
+                       (("diff", "work", "feat"), "feat")):
+        done = tape(*s, *args, "--ui", "--json")
+        assert done.returncode == 0 and done.stdout.lstrip()[:1] in "{[", done.stderr  # stdout: the JSON only
+        [url] = [line.removeprefix("tape ui: ") for line in done.stderr.splitlines() if line.startswith("tape ui: ")]
+        assert url.startswith("http://127.0.0.1:8765/"), url
+        page = client.get(url.removeprefix("http://127.0.0.1:8765"))
+        assert page.status_code == 200 and view in page.text, (args, url)
