@@ -35,6 +35,7 @@ if os.environ.get("CI") == "true":
     import playwright.sync_api as playwright_sync  # under CI the browser tests must run: no skipping
 else:
     playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
+expect = playwright_sync.expect
 
 CHROMIUM = os.environ.get("TAPE_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 Tape = Callable[..., subprocess.CompletedProcess[str]]
@@ -149,7 +150,8 @@ def test_slider_steps_match_tape_state(serve: Callable[..., Served], store: str,
     page.page.click("#forward")
     page.page.wait_for_url(re.compile(r"at=4"))
     page.page.locator("#at-range").fill("12")  # dragging the slider: htmx swaps in the state after event 12
-    page.page.wait_for_function("document.getElementById('at').textContent === '12'")
+    # (waits that poll from the page's side: a string predicate would be evaluated there, which the CSP forbids)
+    expect(page.page.locator("#at")).to_have_text("12")
     assert "at=12" in page.page.url and "prev=4" in page.page.url
     expected = cli_state(tape, store, 12)
     assert shown_bindings(page.page) == {f"user/{k}": v for k, v in expected["namespaces"]["user"].items()}
@@ -175,7 +177,7 @@ def test_blame_from_the_state(serve: Callable[..., Served], store: str, page: Wa
     assert report.locator("table.history tbody tr").count() == 2
     page.shot("blame")
     page.page.click("section.files a.blame >> text=notes.txt")
-    page.page.wait_for_function("document.querySelector('#blame').textContent.includes('file notes.txt')")
+    expect(page.page.locator("#blame")).to_contain_text("file notes.txt")
     page.clean()
 
 
@@ -212,7 +214,7 @@ def test_live_session_shows_a_form_another_process_writes(serve: Callable[..., S
                                                          page: Watched, tape: Tape) -> None:
     ui = serve(store)
     page.page.goto(ui.base + "/s/work")
-    page.page.wait_for_function("document.getElementById('live').dataset.open === '1'")
+    expect(page.page.locator("#live")).to_have_attribute("data-open", "1")
     before = page.page.locator("tr.form").count()
     done = tape("--store", store, "eval", "-i", "work", '(define written-elsewhere "<i>42</i>")')
     assert done.returncode == 0, done.stderr
