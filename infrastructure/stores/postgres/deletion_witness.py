@@ -13,6 +13,7 @@ from typing import Any
 from psycopg.sql import SQL, Identifier
 
 from tapevm.infrastructure.stores.postgres.identifiers import qualified_name
+from tapevm.infrastructure.stores.postgres.log import ensure_ddl
 from tapevm.infrastructure.stores.records.deleted_records import DELETED_TABLE, TRIGGER
 
 
@@ -24,21 +25,14 @@ def ensure_deletion_witness(datastore: Any, table: str, ddl_lock: str) -> None:
     params = (qualified_name(schema, DELETED_TABLE), qualified_name(schema, table), TRIGGER)
     deleted = SQL("{}.{}").format(Identifier(schema), Identifier(DELETED_TABLE))
     function = SQL("{}.{}").format(Identifier(schema), Identifier(TRIGGER))
-    with datastore.get_connection() as conn:
-        if conn.execute(check, params).fetchone()["ok"]:
-            return
-        with conn.transaction():
-            conn.execute(ddl_lock)
-            if conn.execute(check, params).fetchone()["ok"]:
-                return
-            conn.execute(SQL("CREATE TABLE IF NOT EXISTS {} (stream text NOT NULL, version bigint NOT NULL, "
-                             "topic text, deleted_at timestamptz NOT NULL DEFAULT now())").format(deleted))
-            conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {} (stream, version)").format(
-                Identifier(f"{DELETED_TABLE}_stream"), deleted))
-            conn.execute(SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                             "INSERT INTO {} (stream, version, topic) "
-                             "VALUES (OLD.originator_id, OLD.originator_version, OLD.topic); "
-                             "RETURN NULL; END $$").format(function, deleted))
-            conn.execute(SQL("CREATE OR REPLACE TRIGGER {} AFTER DELETE OR UPDATE OF originator_id, "
-                             "originator_version ON {}.{} FOR EACH ROW EXECUTE FUNCTION {}()").format(
-                Identifier(TRIGGER), Identifier(schema), Identifier(table), function))
+    ensure_ddl(datastore, ddl_lock, check, params, [
+        SQL("CREATE TABLE IF NOT EXISTS {} (stream text NOT NULL, version bigint NOT NULL, topic text, "
+            "deleted_at timestamptz NOT NULL DEFAULT now())").format(deleted),
+        SQL("CREATE INDEX IF NOT EXISTS {} ON {} (stream, version)").format(Identifier(f"{DELETED_TABLE}_stream"), deleted),
+        SQL("CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO {} (stream, version, topic) VALUES (OLD.originator_id, OLD.originator_version, OLD.topic); "
+            "RETURN NULL; END $$").format(function, deleted),
+        SQL("CREATE OR REPLACE TRIGGER {} AFTER DELETE OR UPDATE OF originator_id, originator_version ON {}.{} "
+            "FOR EACH ROW EXECUTE FUNCTION {}()").format(Identifier(TRIGGER), Identifier(schema), Identifier(table),
+                                                        function),
+    ])

@@ -40,6 +40,7 @@ and is correct for listing, but not for tailing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg.sql import SQL, Identifier
@@ -80,6 +81,21 @@ def ensure_xid_column(datastore: Any, table: str, ddl_lock: str) -> None:
     )
     params = (qualified_name(schema, table), XID_COLUMN, qualified_name(schema, xid_index_name(table)),
               qualified_name(schema, legacy_index_name(table)))
+    ensure_ddl(datastore, ddl_lock, check, params, [
+        SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} xid8").format(qualified, Identifier(XID_COLUMN)),
+        SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT pg_current_xact_id()").format(qualified, Identifier(XID_COLUMN)),
+        SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}, notification_id)").format(
+            Identifier(xid_index_name(table)), qualified, Identifier(XID_COLUMN)),
+        # the rows from before the column, in notification-id order (empty in a new store)
+        SQL("CREATE INDEX IF NOT EXISTS {} ON {} (notification_id) WHERE {} IS NULL").format(
+            Identifier(legacy_index_name(table)), qualified, Identifier(XID_COLUMN)),
+    ])
+
+
+def ensure_ddl(datastore: Any, ddl_lock: str, check: Any, params: Sequence[Any], statements: Sequence[Any]) -> None:
+    """Run ``statements`` unless ``check`` (a query answering ``ok``) says they ran: the catalog is read
+    first, without a lock (DDL locks its table even when there is nothing to do), then again under
+    tapevm's DDL advisory lock, in the transaction that runs them."""
     with datastore.get_connection() as conn:
         if conn.execute(check, params).fetchone()["ok"]:
             return
@@ -87,14 +103,8 @@ def ensure_xid_column(datastore: Any, table: str, ddl_lock: str) -> None:
             conn.execute(ddl_lock)
             if conn.execute(check, params).fetchone()["ok"]:
                 return
-            conn.execute(SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} xid8").format(qualified, Identifier(XID_COLUMN)))
-            conn.execute(SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT pg_current_xact_id()").format(
-                qualified, Identifier(XID_COLUMN)))
-            conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}, notification_id)").format(
-                Identifier(xid_index_name(table)), qualified, Identifier(XID_COLUMN)))
-            # the rows from before the column, in notification-id order (empty in a new store)
-            conn.execute(SQL("CREATE INDEX IF NOT EXISTS {} ON {} (notification_id) WHERE {} IS NULL").format(
-                Identifier(legacy_index_name(table)), qualified, Identifier(XID_COLUMN)))
+            for statement in statements:
+                conn.execute(statement)
 
 
 class PostgresLogReader:
