@@ -143,7 +143,7 @@ def _form_row(name: str, form: dict[str, Any], events: list[dict[str, Any]]) -> 
     ms = f"{_seconds(form['time'], done['time']) * 1000:.1f}" if done else ""
     data = form["data"]
     inner = "".join(_event_row(name, e) for e in events)
-    detail = (f'<details class="events"><summary>{len(events)} events</summary>'
+    detail = (f'<details class="events"><summary>{len(events)} event{"s" * (len(events) != 1)}</summary>'
               f'<table class="inner"><tbody>{inner}</tbody></table></details>') if events else ""
     return (f'<tr id="e{form["seq"]}" class="form{" err" if failed else ""}">'
             f'<td>{_seq_link(name, form["seq"])}</td><td class="place">{esc(data["file"])}:{esc(data["line"])}</td>'
