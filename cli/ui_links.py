@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
 
 import click
 
+from tapevm.cli.ui.html import view_path
 from tapevm.infrastructure.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,11 +26,8 @@ def ui_option(f: F) -> F:
 
 
 def ui_url(*parts: object, **query: object) -> str:
-    """The ``tape ui`` URL of a view: the quoted path parts and the query (None values left out)."""
-    base = Settings.from_environment().ui_url.rstrip("/")
-    given = [(k, str(v)) for k, v in query.items() if v is not None and v != ""]
-    path = "/".join(quote(str(p), safe="") for p in parts)
-    return f"{base}/{path}" + ("?" + urlencode(given) if given else "")
+    """The ``tape ui`` URL of a view: ``TAPE_UI_URL`` and the view's path in the app."""
+    return Settings.from_environment().ui_url.rstrip("/") + view_path(*parts, **query)
 
 
 def print_ui_link(wanted: bool, *parts: object, **query: object) -> None:

@@ -36,12 +36,17 @@ def esc(value: object) -> str:
     return html.escape(text, quote=True)
 
 
-def href(*parts: object, **query: object) -> str:
-    """A URL of this app: ``/`` + the quoted path parts, and the query (None values left out),
-    escaped for an attribute."""
+def view_path(*parts: object, **query: object) -> str:
+    """A view's path in this app: ``/`` + the quoted path parts, and the query (None and empty values
+    left out); ``tape ui``'s URL scheme, which the pages link by and ``--ui`` prints (cli/ui_links.py)."""
     path = "/" + "/".join(quote(str(p), safe="") for p in parts)
     given = [(k, str(v)) for k, v in query.items() if v is not None and v != ""]
-    return esc(path + ("?" + urlencode(given) if given else ""))
+    return path + ("?" + urlencode(given) if given else "")
+
+
+def href(*parts: object, **query: object) -> str:
+    """A URL of this app (:func:`view_path`), escaped for an attribute."""
+    return esc(view_path(*parts, **query))
 
 
 def fold(text: str, label: str = "") -> str:
