@@ -6,5 +6,6 @@ headers, the live stream), the data each view shows in the JSON shapes of ``--js
 ``html.py``), and the assets shipped in the wheel (``static/``: vendored htmx, our CSS and
 script).  It may import everything below the ``cli`` floor and the CLI's rendering modules;
 nothing imports it but ``cli/ui_commands.py``, which loads it only when ``tape ui`` runs, so
-the ``ui`` extra (starlette, uvicorn) stays optional.
+the ``ui`` extra (starlette, uvicorn) stays optional, and ``cli/ui_links.py``, which takes the
+app's URL scheme from ``html.py`` (plain Python: no extra needed).
 """
